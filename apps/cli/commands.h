@@ -1,0 +1,14 @@
+// Subcommands of the cosyflow CLI; each registers itself on the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace cosyflow::cli {
+
+void PrintVersion();
+void RegisterInspect(CLI::App& app);
+// Exit code set by the subcommand that ran (0 = success).
+int ExitCode();
+void SetExitCode(int code);
+
+}  // namespace cosyflow::cli
