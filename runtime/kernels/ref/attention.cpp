@@ -1,0 +1,107 @@
+// Reference attention: one query row at a time, scores and softmax in double.
+#include "runtime/kernels/ref/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace cosyflow::kernels::ref {
+
+Status ResolveAttentionParams(const AttentionParams& in, AttentionParams* out) {
+  AttentionParams p = in;
+  if (p.q_heads <= 0 || p.kv_heads <= 0 || p.q_len < 0 || p.kv_len < 0 || p.head_dim <= 0) {
+    return InvalidArgument(
+        "attention: need q_heads, kv_heads, head_dim > 0 and q_len, kv_len >= 0, got "
+        "q_heads={} kv_heads={} q_len={} kv_len={} head_dim={}",
+        p.q_heads, p.kv_heads, p.q_len, p.kv_len, p.head_dim);
+  }
+  if (p.q_heads % p.kv_heads != 0) {
+    return InvalidArgument("attention: q_heads ({}) must be a multiple of kv_heads ({})", p.q_heads,
+                           p.kv_heads);
+  }
+  if (p.scale == 0.0f) p.scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  if (!std::isfinite(p.scale)) return InvalidArgument("attention: scale must be finite");
+  if (p.valid_kv_len < 0) p.valid_kv_len = p.kv_len;
+  if (p.valid_kv_len > p.kv_len) {
+    return InvalidArgument("attention: valid_kv_len ({}) > kv_len ({})", p.valid_kv_len, p.kv_len);
+  }
+  if (p.q_offset < 0)
+    return InvalidArgument("attention: q_offset must be >= 0, got {}", p.q_offset);
+  if (p.mask == AttentionMask::kChunkCausal && p.chunk_size <= 0) {
+    return InvalidArgument("attention: chunk-causal mask needs chunk_size > 0, got {}",
+                           p.chunk_size);
+  }
+  const int64_t d = p.head_dim;
+  auto fill = [d](int64_t* head, int64_t* row, int64_t heads_unused, int64_t len, const char* n) {
+    (void)heads_unused;
+    if (*row == 0) *row = d;
+    if (*head == 0) *head = len * *row;
+    if (*row < d) return InvalidArgument("attention: {} row stride {} < head_dim {}", n, *row, d);
+    return OkStatus();
+  };
+  COSY_RETURN_IF_ERROR(fill(&p.q_head_stride, &p.q_row_stride, p.q_heads, p.q_len, "q"));
+  COSY_RETURN_IF_ERROR(fill(&p.k_head_stride, &p.k_row_stride, p.kv_heads, p.kv_len, "k"));
+  COSY_RETURN_IF_ERROR(fill(&p.v_head_stride, &p.v_row_stride, p.kv_heads, p.kv_len, "v"));
+  COSY_RETURN_IF_ERROR(fill(&p.out_head_stride, &p.out_row_stride, p.q_heads, p.q_len, "out"));
+  *out = p;
+  return OkStatus();
+}
+
+int64_t AttentionScratchFloats(const AttentionParams&) { return 0; }
+
+namespace {
+// Number of leading keys query row i may see before the keep mask: [0, end).
+int64_t VisibleEnd(const AttentionParams& p, int64_t i) {
+  const int64_t a = p.q_offset + i;
+  int64_t end = p.valid_kv_len;
+  if (p.mask == AttentionMask::kCausal) end = std::min(end, a + 1);
+  if (p.mask == AttentionMask::kChunkCausal)
+    end = std::min(end, (a / p.chunk_size + 1) * p.chunk_size);
+  return end;
+}
+}  // namespace
+
+Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
+                 float* out, float* scratch, int64_t scratch_floats) {
+  (void)scratch;
+  (void)scratch_floats;
+  AttentionParams p;
+  COSY_RETURN_IF_ERROR(ResolveAttentionParams(params, &p));
+  if (p.q_len > 0 && p.kv_len > 0 && (!q || !k || !v)) {
+    return InvalidArgument("attention: q, k and v must be non-null");
+  }
+  if (p.q_len > 0 && !out) return InvalidArgument("attention: out must be non-null");
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim;
+  std::vector<double> s(p.kv_len), acc(d);
+  for (int64_t h = 0; h < p.q_heads; ++h) {
+    const float* kh = k + (h / group) * p.k_head_stride;
+    const float* vh = v + (h / group) * p.v_head_stride;
+    for (int64_t i = 0; i < p.q_len; ++i) {
+      const float* qi = q + h * p.q_head_stride + i * p.q_row_stride;
+      const int64_t end = VisibleEnd(p, i);
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < end; ++j) {
+        if (p.keep_mask && p.keep_mask[i * p.kv_len + j] == 0) continue;
+        double dot = 0.0;
+        for (int64_t c = 0; c < d; ++c)
+          dot += static_cast<double>(qi[c]) * kh[j * p.k_row_stride + c];
+        s[j] = dot * p.scale;
+        mx = std::max(mx, s[j]);
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      double sum = 0.0;
+      for (int64_t j = 0; j < end; ++j) {
+        if (p.keep_mask && p.keep_mask[i * p.kv_len + j] == 0) continue;
+        const double e = std::exp(s[j] - mx);
+        sum += e;
+        for (int64_t c = 0; c < d; ++c) acc[c] += e * vh[j * p.v_row_stride + c];
+      }
+      float* oi = out + h * p.out_head_stride + i * p.out_row_stride;
+      for (int64_t c = 0; c < d; ++c) oi[c] = sum > 0.0 ? static_cast<float>(acc[c] / sum) : 0.0f;
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace cosyflow::kernels::ref

@@ -1,0 +1,54 @@
+// Reference scaled-dot-product attention with grouped-query heads and causal / chunk-causal /
+// key-padding / boolean masks: the oracle for cpu/attention.h.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/status.h"
+
+namespace cosyflow::kernels::ref {
+
+enum class AttentionMask {
+  kNone,         // every key (below valid_kv_len) is visible
+  kCausal,       // query i sees keys j <= q_offset + i (KV-cached decode: q_offset = cache length)
+  kChunkCausal,  // query i (absolute a = q_offset + i) sees keys j < (a / chunk_size + 1) *
+                 // chunk_size: the flow's subsequent_chunk_mask (spec §4.4.1, §4.7.3)
+};
+
+// Shapes and options of one attention call. Layouts: q/out [q_heads, q_len, head_dim],
+// k/v [kv_heads, kv_len, head_dim] f32, head_dim contiguous; the *_head_stride / *_row_stride
+// fields (elements; 0 = the contiguous [H, T, D] value) also allow [T, H, D] views such as the
+// columns of a fused qkv projection or a KV cache with spare capacity.
+struct AttentionParams {
+  int64_t q_heads = 0;
+  int64_t kv_heads =
+      0;  // q_heads % kv_heads == 0; query head h reads kv head h / (q_heads/kv_heads)
+  int64_t q_len = 0;
+  int64_t kv_len = 0;
+  int64_t head_dim = 0;
+  float scale = 0.0f;  // 0: 1 / sqrt(head_dim)
+  AttentionMask mask = AttentionMask::kNone;
+  int64_t q_offset = 0;       // absolute position of query 0 (causal and chunk masks)
+  int64_t chunk_size = 0;     // > 0 for kChunkCausal
+  int64_t valid_kv_len = -1;  // key padding: keys >= valid_kv_len are masked; -1: kv_len
+  // Optional [q_len, kv_len] u8 (row stride kv_len), 0 = masked, combined (AND) with the above
+  // and shared by all heads.
+  const uint8_t* keep_mask = nullptr;
+  int64_t q_head_stride = 0, q_row_stride = 0;
+  int64_t k_head_stride = 0, k_row_stride = 0;
+  int64_t v_head_stride = 0, v_row_stride = 0;
+  int64_t out_head_stride = 0, out_row_stride = 0;
+};
+
+// Checks shapes, strides and mask options; fills the 0 strides/scale/valid_kv_len defaults.
+Status ResolveAttentionParams(const AttentionParams& in, AttentionParams* out);
+
+// Floats of scratch Attention needs (the reference needs none).
+int64_t AttentionScratchFloats(const AttentionParams& params);
+
+// out = softmax(scale * q k^T + mask) v per query head (see AttentionParams for layouts).
+// A query row that sees no key gets zeros. scratch: AttentionScratchFloats(params) floats.
+Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
+                 float* out, float* scratch, int64_t scratch_floats);
+
+}  // namespace cosyflow::kernels::ref
