@@ -1,0 +1,62 @@
+// Fast matrix products on oneDNN: generic/batched matmul, one-shot linear, and a create-once
+// Linear layer with pre-packed f32 or bf16 weights for the model hot loops.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "runtime/kernels/ref/linear.h"
+#include "runtime/status.h"
+
+namespace cosyflow::kernels::cpu {
+
+// a, b, c, bias: see MatMulParams (f32). One oneDNN primitive with run-time shapes serves every
+// call with the same transposes/broadcasts/alpha/beta, so this is cheap in hot loops too.
+// Thread-safe.
+Status MatMul(const MatMulParams& p, const float* a, const float* b, const float* bias, float* c);
+
+// y: [m, n] = x: [m, k] · w^T + bias; w: [n, k] f32 row-major (PyTorch nn.Linear), bias [n] or
+// null. Uses w in place (no packing); prefer cpu::Linear for weights used more than once.
+Status LinearForward(const float* x, const float* w, const float* bias, float* y, int64_t m,
+                     int64_t n, int64_t k);
+
+// c: [batch, m, n] = alpha * op(a) · op(b); a: [batch, m, k] ([batch, k, m] if trans_a);
+// b: [batch or 1, k, n] ([.., n, k] if trans_b), one b shared by all batches when broadcast_b.
+Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n,
+                     int64_t k, bool trans_a, bool trans_b, bool broadcast_b, float alpha = 1.0f);
+
+enum class WeightType { kF32, kBF16 };
+
+// y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
+// Create copies W into the layout oneDNN prefers (converted to bf16 for WeightType::kBF16; then
+// x is rounded to bf16 per call and products accumulate in f32; x and y stay f32). One
+// primitive with a run-time M serves every M. Forward is const and thread-safe: per-call
+// buffers (bf16 activations, scratchpad, oneDNN memory objects) come from per-thread caches
+// that only grow, so hot loops allocate no buffers after their first call on a thread (oneDNN
+// 2.6's execute itself still makes a few small heap allocations for its argument map).
+class Linear {
+ public:
+  // w: [n, k] f32 row-major, bias: [n] f32 or null. Both are copied.
+  static Result<std::unique_ptr<Linear>> Create(const float* w, const float* bias, int64_t n,
+                                                int64_t k,
+                                                WeightType weight_type = WeightType::kF32);
+  ~Linear();
+  Linear(const Linear&) = delete;
+  Linear& operator=(const Linear&) = delete;
+
+  // x: [m, k] f32 row-major -> y: [m, n] f32 row-major; m >= 1. x and y must not overlap.
+  Status Forward(const float* x, int64_t m, float* y) const;
+
+  int64_t n() const;
+  int64_t k() const;
+  WeightType weight_type() const;
+  size_t packed_weight_bytes() const;
+
+ private:
+  struct Impl;
+  explicit Linear(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cosyflow::kernels::cpu

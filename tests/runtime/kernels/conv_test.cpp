@@ -1,0 +1,269 @@
+// Tests for cpu conv1d / conv_transpose1d kernels against the reference loops in ref/conv.h.
+#include "runtime/kernels/cpu/conv.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "runtime/kernels/ref/conv.h"
+#include "tests/runtime/kernels/kernel_test_util.h"
+
+namespace cosyflow::kernels {
+namespace {
+
+using test::CheckClose;
+using test::RandomVector;
+
+// f32 kernels differ from the double-accumulated reference only by summation order.
+constexpr double kF32Tol = 1e-5;
+
+std::string Describe(const Conv1dParams& p, int64_t batch, int64_t t) {
+  return fmt::format("conv1d B={} Cin={} Cout={} K={} T={} s={} d={} g={} pad=({},{})", batch,
+                     p.in_channels, p.out_channels, p.kernel_size, t, p.stride, p.dilation,
+                     p.groups, p.pad_left, p.pad_right);
+}
+
+std::string Describe(const ConvTranspose1dParams& p, int64_t batch, int64_t t) {
+  return fmt::format("conv_transpose1d B={} Cin={} Cout={} K={} T={} s={} p={} op={} d={} g={}",
+                     batch, p.in_channels, p.out_channels, p.kernel_size, t, p.stride, p.padding,
+                     p.output_padding, p.dilation, p.groups);
+}
+
+void CheckConv(const Conv1dParams& p, int64_t batch, int64_t t, bool with_bias, uint32_t seed) {
+  auto t_out = Conv1dOutputLength(p, t);
+  REQUIRE_MESSAGE(t_out.ok(), t_out.status().ToString());
+  auto x = RandomVector(batch * p.in_channels * t, seed);
+  auto w = RandomVector(p.out_channels * (p.in_channels / p.groups) * p.kernel_size, seed + 1);
+  auto b = RandomVector(p.out_channels, seed + 2);
+  const size_t n_out = batch * p.out_channels * *t_out;
+  std::vector<float> y_ref(n_out), y_fast(n_out, 1e6f), y_layer(n_out, 1e6f);
+  const float* bp = with_bias ? b.data() : nullptr;
+  REQUIRE(ref::Conv1dForward(p, x.data(), batch, t, w.data(), bp, y_ref.data()).ok());
+  Status st = cpu::Conv1dForward(p, x.data(), batch, t, w.data(), bp, y_fast.data());
+  REQUIRE_MESSAGE(st.ok(), Describe(p, batch, t), ": ", st.ToString());
+  CheckClose(y_fast, y_ref, kF32Tol, Describe(p, batch, t));
+  auto layer = cpu::Conv1d::Create(p, w.data(), bp);
+  REQUIRE(layer.ok());
+  w.assign(w.size(), 0.0f);  // the layer must hold its own copy
+  REQUIRE((*layer)->Forward(x.data(), batch, t, y_layer.data()).ok());
+  CheckClose(y_layer, y_ref, kF32Tol, "layer " + Describe(p, batch, t));
+}
+
+void CheckConvT(const ConvTranspose1dParams& p, int64_t batch, int64_t t, bool with_bias,
+                uint32_t seed) {
+  auto t_out = ConvTranspose1dOutputLength(p, t);
+  REQUIRE_MESSAGE(t_out.ok(), t_out.status().ToString());
+  auto x = RandomVector(batch * p.in_channels * t, seed);
+  auto w = RandomVector(p.in_channels * (p.out_channels / p.groups) * p.kernel_size, seed + 1);
+  auto b = RandomVector(p.out_channels, seed + 2);
+  const size_t n_out = batch * p.out_channels * *t_out;
+  std::vector<float> y_ref(n_out), y_fast(n_out, 1e6f), y_layer(n_out, 1e6f);
+  const float* bp = with_bias ? b.data() : nullptr;
+  REQUIRE(ref::ConvTranspose1dForward(p, x.data(), batch, t, w.data(), bp, y_ref.data()).ok());
+  Status st = cpu::ConvTranspose1dForward(p, x.data(), batch, t, w.data(), bp, y_fast.data());
+  REQUIRE_MESSAGE(st.ok(), Describe(p, batch, t), ": ", st.ToString());
+  CheckClose(y_fast, y_ref, kF32Tol, Describe(p, batch, t));
+  auto layer = cpu::ConvTranspose1d::Create(p, w.data(), bp);
+  REQUIRE(layer.ok());
+  w.assign(w.size(), 0.0f);
+  REQUIRE((*layer)->Forward(x.data(), batch, t, y_layer.data()).ok());
+  CheckClose(y_layer, y_ref, kF32Tol, "layer " + Describe(p, batch, t));
+}
+
+TEST_CASE("ref::Conv1dOutputLength: follows PyTorch formulas") {
+  Conv1dParams c{.in_channels = 4,
+                 .out_channels = 4,
+                 .kernel_size = 7,
+                 .stride = 3,
+                 .dilation = 2,
+                 .groups = 1,
+                 .pad_left = 5,
+                 .pad_right = 1};
+  CHECK(*Conv1dOutputLength(c, 20) == (20 + 6 - 13) / 3 + 1);
+  ConvTranspose1dParams t{
+      .in_channels = 512, .out_channels = 256, .kernel_size = 16, .stride = 8, .padding = 4};
+  CHECK(*ConvTranspose1dOutputLength(t, 100) == 800);  // HiFT ups[0]: x8 upsampling
+  t.output_padding = 3;
+  t.dilation = 2;
+  CHECK(*ConvTranspose1dOutputLength(t, 10) == 9 * 8 - 8 + 2 * 15 + 3 + 1);
+}
+
+TEST_CASE("cpu::Conv1dForward: matches reference over stride, dilation, groups, padding") {
+  uint32_t seed = 1;
+  for (int64_t k : {1, 3, 7}) {
+    for (int64_t stride : {1, 2, 3}) {
+      for (int64_t dilation : {1, 3}) {
+        for (int64_t groups : {1, 3}) {
+          Conv1dParams p{.in_channels = groups * 5,
+                         .out_channels = 9,
+                         .kernel_size = k,
+                         .stride = stride,
+                         .dilation = dilation,
+                         .groups = groups};
+          p.pad_left = (k - 1) * dilation;  // causal
+          CheckConv(p, 1, 17, seed % 2 == 0, seed);
+          ++seed;
+          p.pad_left = (k - 1) * dilation / 2;  // "same"
+          p.pad_right = (k - 1) * dilation - p.pad_left;
+          CheckConv(p, 2, 33, seed % 2 == 0, seed);
+          ++seed;
+          p.pad_left = 0;  // none
+          p.pad_right = 0;
+          if (*Conv1dOutputLength(p, 40) > 0) CheckConv(p, 1, 40, true, seed++);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu::Conv1dForward: model-like shapes (HiFT, flow estimator)") {
+  // conv_pre 80->512 k7 same; resblock 64 ch k11 d5 same; causal k3; 1x1; strided source down.
+  CheckConv(
+      {.in_channels = 80, .out_channels = 512, .kernel_size = 7, .pad_left = 3, .pad_right = 3}, 1,
+      50, true, 11);
+  CheckConv({.in_channels = 64,
+             .out_channels = 64,
+             .kernel_size = 11,
+             .dilation = 5,
+             .pad_left = 25,
+             .pad_right = 25},
+            1, 301, true, 12);
+  CheckConv({.in_channels = 96, .out_channels = 65, .kernel_size = 3, .pad_left = 2}, 2, 31, true,
+            13);
+  CheckConv({.in_channels = 33, .out_channels = 17, .kernel_size = 1}, 3, 7, false, 14);
+  CheckConv({.in_channels = 18,
+             .out_channels = 128,
+             .kernel_size = 30,
+             .stride = 15,
+             .pad_left = 7,
+             .pad_right = 8},
+            1, 300, true, 15);
+}
+
+TEST_CASE("cpu::ConvTranspose1dForward: matches reference") {
+  uint32_t seed = 100;
+  for (int64_t k : {1, 4, 7}) {
+    for (int64_t stride : {1, 2, 3}) {
+      for (int64_t dilation : {1, 2}) {
+        for (int64_t groups : {1, 2}) {
+          for (int64_t pad : {0, 1, 3}) {
+            ConvTranspose1dParams p{.in_channels = 4 * groups,
+                                    .out_channels = 3 * groups,
+                                    .kernel_size = k,
+                                    .stride = stride,
+                                    .padding = pad,
+                                    .dilation = dilation,
+                                    .groups = groups};
+            p.output_padding = std::max(stride, dilation) - 1;
+            if (!ConvTranspose1dOutputLength(p, 9).ok()) continue;
+            CheckConvT(p, 1 + seed % 2, 9, seed % 3 != 0, seed);
+            ++seed;
+            p.output_padding = 0;
+            if (!ConvTranspose1dOutputLength(p, 9).ok()) continue;
+            CheckConvT(p, 1, 9, true, seed++);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu::ConvTranspose1dForward: HiFT upsampling shapes") {
+  CheckConvT({.in_channels = 64, .out_channels = 32, .kernel_size = 16, .stride = 8, .padding = 4},
+             1, 20, true, 201);
+  CheckConvT({.in_channels = 32, .out_channels = 16, .kernel_size = 11, .stride = 5, .padding = 3},
+             1, 23, true, 202);
+  CheckConvT({.in_channels = 16, .out_channels = 8, .kernel_size = 7, .stride = 3, .padding = 2}, 2,
+             41, true, 203);
+  // output_padding > padding with no input reaching the tail (the output is all bias).
+  CheckConvT({.in_channels = 3,
+              .out_channels = 2,
+              .kernel_size = 1,
+              .stride = 3,
+              .padding = 1,
+              .output_padding = 2},
+             2, 1, true, 204);
+  CheckConvT({.in_channels = 3,
+              .out_channels = 2,
+              .kernel_size = 2,
+              .stride = 4,
+              .padding = 1,
+              .output_padding = 3},
+             1, 6, true, 205);
+}
+
+TEST_CASE("cpu::Conv1d: concurrent Forward with varying T is consistent") {
+  const Conv1dParams p{
+      .in_channels = 16, .out_channels = 24, .kernel_size = 3, .dilation = 3, .pad_left = 6};
+  auto w = RandomVector(24 * 16 * 3, 1), b = RandomVector(24, 2);
+  auto layer = cpu::Conv1d::Create(p, w.data(), b.data());
+  REQUIRE(layer.ok());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int th = 0; th < 4; ++th) {
+    threads.emplace_back([&, th] {
+      for (int it = 0; it < 15; ++it) {
+        const int64_t t = 5 + (th * 3 + it) % 9;
+        auto x = RandomVector(16 * t, 100 * th + it);
+        std::vector<float> y(24 * t), y_ref(24 * t);
+        if (!(*layer)->Forward(x.data(), 1, t, y.data()).ok()) ++failures;
+        (void)ref::Conv1dForward(p, x.data(), 1, t, w.data(), b.data(), y_ref.data());
+        if (!(test::MaxRelDiff(y, y_ref) <= kF32Tol)) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures.load() == 0);
+}
+
+TEST_CASE("cpu::Conv1d: bad arguments return errors") {
+  std::vector<float> buf(4096, 1.0f);
+  const float* w = buf.data();
+  float* y = buf.data() + 2048;
+  Conv1dParams p{.in_channels = 6, .out_channels = 4, .kernel_size = 3, .groups = 4};
+  CHECK(cpu::Conv1dForward(p, buf.data(), 1, 10, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);  // groups do not divide in_channels
+  CHECK(ref::Conv1dForward(p, buf.data(), 1, 10, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(!cpu::Conv1d::Create(p, w, nullptr).ok());
+  p.groups = 2;
+  CHECK(cpu::Conv1dForward(p, buf.data(), 0, 10, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);  // batch 0
+  CHECK(cpu::Conv1dForward(p, buf.data(), 1, -1, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);  // negative T
+  CHECK(cpu::Conv1dForward(p, buf.data(), 1, 2, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);  // shorter than the kernel
+  CHECK(cpu::Conv1dForward(p, nullptr, 1, 10, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);
+  p.stride = 0;
+  CHECK(!cpu::Conv1d::Create(p, w, nullptr).ok());
+  p.stride = 1;
+  p.pad_left = -1;
+  CHECK(cpu::Conv1dForward(p, buf.data(), 1, 10, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);
+  ConvTranspose1dParams t{.in_channels = 4,
+                          .out_channels = 4,
+                          .kernel_size = 3,
+                          .stride = 2,
+                          .padding = 1,
+                          .output_padding = 2};
+  CHECK(cpu::ConvTranspose1dForward(t, buf.data(), 1, 5, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);  // output_padding >= stride
+  t.output_padding = 0;
+  t.padding = 10;
+  CHECK(cpu::ConvTranspose1dForward(t, buf.data(), 1, 2, w, nullptr, y).code() ==
+        StatusCode::kInvalidArgument);  // output length < 1
+  t.padding = 1;
+  t.groups = 3;
+  CHECK(!cpu::ConvTranspose1d::Create(t, w, nullptr).ok());
+  t.groups = 1;
+  CHECK(!cpu::ConvTranspose1d::Create(t, nullptr, nullptr).ok());
+  auto layer = cpu::ConvTranspose1d::Create(t, w, nullptr);
+  REQUIRE(layer.ok());
+  CHECK((*layer)->Forward(buf.data(), -2, 5, y).code() == StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cosyflow::kernels
