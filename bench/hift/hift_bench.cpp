@@ -1,0 +1,189 @@
+// cosyflow-bench-hift: HiFT vocoder speed at the real CosyVoice2 shapes (random weights).
+//
+//   cosyflow-bench-hift [--frames N] [--repeats R]
+//
+// Builds the release-shape HiftVocoder (20.8 M parameters) from random weights, checks the
+// output (finite, within +-audio_limit, right length), then times non-streaming synthesis of N
+// mel frames (default 100 = 2 s) and token2wav streaming chunks, and prints JSON.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nodes/hift/hift_config.h"
+#include "nodes/hift/hift_session.h"
+#include "nodes/hift/hift_vocoder.h"
+
+namespace {
+
+using cosyflow::Checkpoint;
+using cosyflow::CheckpointEntry;
+using cosyflow::Dims;
+using cosyflow::Tensor;
+using cosyflow::hift::HiftConfig;
+
+struct RandomCkpt {
+  std::mt19937 rng{1234};
+  std::vector<CheckpointEntry> entries;
+  void Add(const std::string& name, const Dims& shape, float scale, float offset = 0.0f) {
+    std::uniform_real_distribution<float> u(-scale, scale);
+    std::vector<float> v(static_cast<size_t>(shape.Product()));
+    for (float& x : v) x = offset + u(rng);
+    entries.push_back({name, *Tensor::FromVector<float>(shape, std::span<const float>(v))});
+  }
+  void Conv(const std::string& name, int cout, int cin, int k) {
+    Add(name + ".weight", Dims{cout, cin, k}, 1.0f / std::sqrt(float(cin * k)));
+    Add(name + ".bias", Dims{cout}, 0.01f);
+  }
+  void ResBlock(const std::string& name, int c, int k, size_t n) {
+    for (size_t j = 0; j < n; ++j) {
+      const std::string js = std::to_string(j);
+      Conv(name + ".convs1." + js, c, c, k);
+      Conv(name + ".convs2." + js, c, c, k);
+      Add(name + ".activations1." + js + ".alpha", Dims{c}, 0.1f, 1.0f);
+      Add(name + ".activations2." + js + ".alpha", Dims{c}, 0.1f, 1.0f);
+    }
+  }
+};
+
+Checkpoint MakeCheckpoint(const HiftConfig& c) {
+  RandomCkpt r;
+  for (int i = 0; i < 5; ++i) {
+    r.Conv("f0_predictor.condnet." + std::to_string(2 * i), c.f0_cond_channels,
+           i == 0 ? c.in_channels : c.f0_cond_channels, 3);
+  }
+  r.Add("f0_predictor.classifier.weight", Dims{1, c.f0_cond_channels}, 0.05f);
+  r.Add("f0_predictor.classifier.bias", Dims{1}, 0.0f, 5.0f);
+  r.Add("m_source.l_linear.weight", Dims{1, c.nb_harmonics + 1}, 0.3f);
+  r.Add("m_source.l_linear.bias", Dims{1}, 0.01f);
+  r.Conv("conv_pre", c.base_channels, c.in_channels, 7);
+  int down = 1;
+  for (int s = 1; s < c.num_stages(); ++s) down *= c.upsample_rates[static_cast<size_t>(s)];
+  for (int i = 0; i < c.num_stages(); ++i) {
+    const int k = c.upsample_kernel_sizes[static_cast<size_t>(i)];
+    const int cin = c.base_channels >> i, cout = c.StageChannels(i);
+    const std::string is = std::to_string(i);
+    r.Add("ups." + is + ".weight", Dims{cin, cout, k}, 1.0f / std::sqrt(float(cin * k)));
+    r.Add("ups." + is + ".bias", Dims{cout}, 0.01f);
+    r.Conv("source_downs." + is, cout, c.n_fft + 2, down == 1 ? 1 : 2 * down);
+    if (i + 1 < c.num_stages()) down /= c.upsample_rates[static_cast<size_t>(i + 1)];
+    r.ResBlock("source_resblocks." + is, cout,
+               c.source_resblock_kernel_sizes[static_cast<size_t>(i)],
+               c.source_resblock_dilation_sizes[static_cast<size_t>(i)].size());
+    const size_t nk = c.resblock_kernel_sizes.size();
+    for (size_t m = 0; m < nk; ++m) {
+      r.ResBlock("resblocks." + std::to_string(i * nk + m), cout, c.resblock_kernel_sizes[m],
+                 c.resblock_dilation_sizes[m].size());
+    }
+  }
+  r.Conv("conv_post", c.n_fft + 2, c.StageChannels(c.num_stages() - 1), 7);
+  return *Checkpoint::FromEntries("random-hift", std::move(r.entries));
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// CPU time of the whole process (all threads): on a shared machine it shows the work done
+// independent of how much of the wall time the scheduler gave to this process.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int frames = 100, repeats = 5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--frames")) frames = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+  }
+  const HiftConfig cfg = HiftConfig::Release();
+  auto vocoder = cosyflow::hift::HiftVocoder::FromCheckpoint(MakeCheckpoint(cfg), cfg);
+  if (!vocoder.ok()) {
+    std::fprintf(stderr, "hift bench: %s\n", vocoder.status().ToString().c_str());
+    return 1;
+  }
+  const int spf = cfg.SamplesPerFrame();
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(-5.0f, 2.0f);
+  const int max_frames = std::max(frames, 208);
+  std::vector<float> mel(static_cast<size_t>(cfg.in_channels) * max_frames);
+  for (float& x : mel) x = nd(rng);
+
+  cosyflow::hift::HiftSessionOptions opt;  // random noise, as in production
+  cosyflow::hift::HiftSession session(*vocoder, opt);
+  std::vector<float> speech;
+  // Check first: right length, finite, within the clamp.
+  if (auto st = session.Synthesize(mel.data(), max_frames, frames, &speech); !st.ok()) {
+    std::fprintf(stderr, "hift bench: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  bool ok = speech.size() == static_cast<size_t>(frames) * spf;
+  double peak = 0;
+  for (float x : speech) {
+    ok = ok && std::isfinite(x) && std::fabs(x) <= cfg.audio_limit;
+    peak = std::max(peak, double(std::fabs(x)));
+  }
+  if (!ok) {
+    std::fprintf(stderr, "hift bench: output check failed\n");
+    return 1;
+  }
+  double last_cpu = 0;  // process CPU seconds of the best repeat
+  auto time_best = [&](auto&& fn) {
+    double best = 1e30;
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = ProcessCpuSeconds();
+      fn();
+      const double wall = Seconds(std::chrono::steady_clock::now() - t0);
+      if (wall < best) {
+        best = wall;
+        last_cpu = ProcessCpuSeconds() - c0;
+      }
+    }
+    return best;
+  };
+  const double nonstream = time_best([&] {
+    (void)session.Synthesize(mel.data(), max_frames, frames, &speech);
+  });
+  nlohmann::json out;
+  out["bench"] = "hift";
+  out["params"] = (*vocoder)->num_params();
+  out["config"] = cfg.ToString();
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  out["omp_num_threads"] = omp != nullptr ? omp : "default";
+  out["check"] = {{"samples", speech.size()}, {"peak", peak}};
+  const double audio_s = double(frames) * spf / cfg.sampling_rate;
+  out["nonstream"] = {{"frames", frames}, {"audio_s", audio_s}, {"best_s", nonstream}, {"cpu_s", last_cpu},
+                      {"s_per_audio_s", nonstream / audio_s}, {"reference_pytorch_2s", 0.39},
+                      {"target_2s", 0.15}};
+  // Streaming: per-chunk time of token2wav calls (8 cached frames + new frames).
+  nlohmann::json chunks = nlohmann::json::array();
+  for (int fresh : {50, 100, 200}) {
+    cosyflow::hift::HiftSession s(*vocoder, opt);
+    std::vector<float> out_audio;
+    (void)s.Push(mel.data(), max_frames, 8, false, &out_audio);  // prime the caches
+    // Every later non-final Push runs the vocoder on 8 cached + `fresh` frames.
+    const double chunk_s = time_best([&] {
+      out_audio.clear();
+      (void)s.Push(mel.data() + 8, max_frames, fresh, false, &out_audio);
+    });
+    const double chunk_audio = double(fresh) * spf / cfg.sampling_rate;
+    chunks.push_back({{"new_frames", fresh}, {"vocoder_frames", fresh + 8},
+                      {"best_s", chunk_s}, {"cpu_s", last_cpu}, {"audio_s", chunk_audio},
+                      {"s_per_audio_s", chunk_s / chunk_audio}});
+  }
+  out["stream_chunks"] = chunks;
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}

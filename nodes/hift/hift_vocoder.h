@@ -1,0 +1,103 @@
+// HiftVocoder: CosyVoice2's HiFTGenerator (NSF source + HiFi-GAN decoder + iSTFT head), mel ->
+// 24 kHz waveform. Immutable after Create; all per-call memory lives in HiftScratch.
+//
+// Contract of Inference (= the reference's `hift.inference(speech_feat, cache_source)`):
+//   mel:          [in_channels, frames] f32 channel-major (row stride mel_ld), frames >= 1
+//   noise:        SineGen2's random draws: rand_ini [harmonics+1] initial phase offsets in cycles
+//                 (column 0 zero) and sine_noise [frames*spf, harmonics+1] standard normal;
+//                 nullptr = zero (the fixtures' zero mode)
+//   cache_source: [cache_len] f32, overwrites the first cache_len source samples (streaming
+//                 continuity); cache_len <= frames*spf
+//   outputs:      speech [frames*spf] in [-audio_limit, audio_limit], source [frames*spf]
+// spf = SamplesPerFrame() (480 for CosyVoice2). Optional captures: f0 [frames] and conv_post
+// [n_fft+2, frames*spf/hop+1] for parity tests.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nodes/hift/hift_config.h"
+#include "nodes/hift/hift_layers.h"
+#include "runtime/io/checkpoint.h"
+#include "runtime/status.h"
+
+namespace cosyflow::hift {
+
+// ResBlock(C, k, dilations): x += conv2(snake2(conv1(snake1(x)))) per dilation.
+struct HiftResBlock {
+  int channels = 0;
+  int kernel = 0;
+  std::vector<int> dilations;
+  std::vector<Conv1d> convs1, convs2;
+  std::vector<std::vector<float>> alpha1, alpha2;
+  int MaxPad() const;
+};
+
+// Grow-only scratch for one Inference call at a given length (reused across calls).
+struct HiftScratch {
+  std::vector<float> mel_pad, f0_a, f0_b, f0;
+  std::vector<float> sine, source, stft;
+  std::vector<float> x, y, s, r, acc, t1, pad, col, z, post;
+  std::vector<double> istft;
+};
+
+// SineGen2's random draws for one call (see Inference); nullptr members mean zeros.
+struct HiftNoise {
+  const float* rand_ini = nullptr;
+  const float* sine_noise = nullptr;
+};
+
+// Optional intermediates a parity test can ask for.
+struct HiftCapture {
+  std::vector<float>* f0 = nullptr;         // [frames]
+  std::vector<float>* conv_post = nullptr;  // [n_fft+2, stft frames] row-major
+};
+
+class HiftVocoder {
+ public:
+  // Loads `model_dir`/hift.pt with HiftConfig::ForModelDir(model_dir).
+  static Result<std::shared_ptr<const HiftVocoder>> Create(const std::string& model_dir);
+  // Loads a hift.pt (or safetensors) file: strips a leading "generator.", folds weight norm,
+  // shape-checks every tensor against `cfg` and rejects extra tensors.
+  static Result<std::shared_ptr<const HiftVocoder>> Load(const std::string& path,
+                                                         const HiftConfig& cfg);
+  static Result<std::shared_ptr<const HiftVocoder>> FromCheckpoint(Checkpoint ckpt,
+                                                                   const HiftConfig& cfg);
+
+  const HiftConfig& config() const { return cfg_; }
+  int64_t num_params() const { return num_params_; }
+  int harmonics() const { return cfg_.nb_harmonics + 1; }
+
+  Status Inference(const float* mel, int64_t mel_ld, int64_t frames, const HiftNoise& noise,
+                   const float* cache_source, int64_t cache_len, HiftScratch* scratch,
+                   std::vector<float>* speech, std::vector<float>* source,
+                   const HiftCapture* capture = nullptr) const;
+
+  // Parts, public for tests: f0 [frames] from mel; decode(mel, source) -> speech.
+  Status PredictF0(const float* mel, int64_t mel_ld, int64_t frames, HiftScratch* s,
+                   float* f0) const;
+  Status Decode(const float* mel, int64_t mel_ld, int64_t frames, const float* source,
+                HiftScratch* s, float* speech, std::vector<float>* conv_post) const;
+
+ private:
+  HiftVocoder() = default;
+  Status LoadWeights(const Checkpoint& ckpt);
+  Status RunResBlock(const HiftResBlock& rb, const Planar& x, HiftScratch* s) const;
+
+  HiftConfig cfg_;
+  int64_t num_params_ = 0;
+  std::vector<Conv1d> f0_convs_;
+  std::vector<float> f0_cls_w_;
+  float f0_cls_b_ = 0;
+  std::vector<float> lin_w_;
+  float lin_b_ = 0;
+  Conv1d conv_pre_;
+  std::vector<ConvTranspose1d> ups_;
+  std::vector<Conv1d> source_downs_;
+  std::vector<HiftResBlock> source_resblocks_;
+  std::vector<HiftResBlock> resblocks_;  // stage-major: [stage * num_kernels + m]
+  Conv1d conv_post_;
+};
+
+}  // namespace cosyflow::hift

@@ -1,0 +1,138 @@
+// HiftVocoder loading: config parsing, key spellings, alpha shapes, shape/extra-tensor errors.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "nodes/hift/hift_config.h"
+#include "nodes/hift/hift_vocoder.h"
+#include "tests/nodes/hift/hift_test_util.h"
+
+namespace cosyflow::hift {
+namespace {
+
+std::string TinyPt() { return cosyflow::test::TinySeed0Dir() + "/hift.pt"; }
+
+HiftConfig TinyConfig() {
+  auto c = HiftConfig::ForModelDir(cosyflow::test::TinySeed0Dir());
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  return *c;
+}
+
+// The tiny checkpoint's entries, each passed through `edit` (which may rename or reshape).
+template <typename Edit>
+Checkpoint EditedCheckpoint(Edit edit) {
+  auto ck = Checkpoint::Open(TinyPt());
+  REQUIRE(ck.ok());
+  std::vector<CheckpointEntry> entries;
+  for (const auto& e : ck->entries()) {
+    CheckpointEntry c{e.name, *e.tensor.Clone()};
+    if (edit(&c)) entries.push_back(std::move(c));
+  }
+  auto out = Checkpoint::FromEntries("edited-hift.pt", std::move(entries));
+  REQUIRE_MESSAGE(out.ok(), out.status().ToString());
+  return std::move(*out);
+}
+
+// Speech for the first 8 frames of input_hift_mel, zero noise.
+std::vector<float> Speech(const HiftVocoder& v) {
+  const auto mel = test_util::LoadGolden("input_hift_mel");
+  HiftScratch s;
+  std::vector<float> speech, source;
+  REQUIRE(v.Inference(mel.v.data(), mel.shape[2], 8, HiftNoise{}, nullptr, 0, &s, &speech,
+                      &source)
+              .ok());
+  return speech;
+}
+
+TEST_CASE("HiftConfig: tiny config.json hift dict is read; unknown keys are rejected") {
+  const HiftConfig c = TinyConfig();
+  CHECK(c.base_channels == 64);
+  CHECK(c.f0_cond_channels == 32);
+  CHECK(c.SamplesPerFrame() == 480);
+  CHECK(HiftConfig::Release().base_channels == 512);
+  auto bad = HiftConfig::FromJson(nlohmann::json{{"base_channel", 64}});
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.status().message().find("base_channel") != std::string::npos);
+  auto bad_rates = HiftConfig::FromJson(nlohmann::json{{"upsample_rates", {8, 5}}});
+  CHECK_FALSE(bad_rates.ok());
+}
+
+TEST_CASE("HiftVocoder: tiny hift.pt loads with weight norm folded and every tensor used") {
+  auto v = test_util::TinyVocoder();
+  auto ck = Checkpoint::Open(TinyPt());
+  REQUIRE(ck.ok());
+  CHECK(ck->size() > 300);  // g/v pairs before folding
+  CHECK(v->num_params() > 0);
+}
+
+TEST_CASE("HiftVocoder: wrong config is an error naming the file and the tensor") {
+  HiftConfig c = TinyConfig();
+  c.base_channels = 128;
+  auto v = HiftVocoder::Load(TinyPt(), c);
+  REQUIRE_FALSE(v.ok());
+  const std::string& m = v.status().message();
+  CHECK(m.find("hift.pt") != std::string::npos);
+  CHECK(m.find("conv_pre") != std::string::npos);
+}
+
+TEST_CASE("HiftVocoder: a missing tensor is named in the error") {
+  auto ck = EditedCheckpoint([](CheckpointEntry* e) { return e->name != "conv_post.bias"; });
+  auto v = HiftVocoder::FromCheckpoint(std::move(ck), TinyConfig());
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.status().message().find("conv_post.bias") != std::string::npos);
+}
+
+TEST_CASE("HiftVocoder: an extra tensor is rejected") {
+  auto ck = EditedCheckpoint([](CheckpointEntry*) { return true; });
+  std::vector<CheckpointEntry> entries = ck.entries();
+  entries.push_back({"extra.weight", *Tensor::Empty(Dims{4}, DType::kF32)});
+  REQUIRE(ck.ReplaceEntries(std::move(entries)).ok());
+  auto v = HiftVocoder::FromCheckpoint(std::move(ck), TinyConfig());
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.status().message().find("extra or missing") != std::string::npos);
+}
+
+TEST_CASE("HiftVocoder: generator. prefix, parametrizations spelling and [C,1] alphas load "
+          "to the same model") {
+  auto ck = EditedCheckpoint([](CheckpointEntry* e) {
+    std::string n = e->name;
+    const auto g = n.find(".weight_g"), v = n.find(".weight_v");
+    if (g != std::string::npos) n = n.substr(0, g) + ".parametrizations.weight.original0";
+    if (v != std::string::npos) n = n.substr(0, v) + ".parametrizations.weight.original1";
+    if (n.size() > 6 && n.substr(n.size() - 6) == ".alpha") {
+      e->tensor = *e->tensor.Reshape(Dims{e->tensor.size(0), 1});
+    }
+    e->name = "generator." + n;
+    return true;
+  });
+  auto v = HiftVocoder::FromCheckpoint(std::move(ck), TinyConfig());
+  REQUIRE_MESSAGE(v.ok(), v.status().ToString());
+  CHECK(Speech(**v) == Speech(*test_util::TinyVocoder()));
+}
+
+TEST_CASE("HiftVocoder: an alpha of the wrong shape is named in the error") {
+  auto ck = EditedCheckpoint([](CheckpointEntry* e) {
+    if (e->name == "resblocks.0.activations1.0.alpha") {
+      e->tensor = *e->tensor.Slice(0, 0, e->tensor.size(0) - 1);
+    }
+    return true;
+  });
+  auto v = HiftVocoder::FromCheckpoint(std::move(ck), TinyConfig());
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.status().message().find("resblocks.0.activations1.0.alpha") != std::string::npos);
+}
+
+TEST_CASE("HiftVocoder: bad inference arguments are errors, not crashes") {
+  auto v = test_util::TinyVocoder();
+  HiftScratch s;
+  std::vector<float> speech, source;
+  std::vector<float> mel(80 * 4, 0.0f);
+  CHECK_FALSE(v->Inference(mel.data(), 4, 0, HiftNoise{}, nullptr, 0, &s, &speech, &source).ok());
+  std::vector<float> cache(4 * 480 + 1, 0.0f);
+  CHECK_FALSE(v->Inference(mel.data(), 4, 4, HiftNoise{}, cache.data(),
+                           static_cast<int64_t>(cache.size()), &s, &speech, &source)
+                  .ok());
+}
+
+}  // namespace
+}  // namespace cosyflow::hift
