@@ -1,0 +1,108 @@
+// Pipeline: the public embedding API of cosyflow (see docs/embedding.md).
+//
+//   auto p = Pipeline::Load("configs/x.json", {.model_dir = "/models/cosyvoice2"});
+//   (*p)->Start();
+//   auto id = (*p)->Submit({.on_output = [](const std::string& out, const MessagePtr& m) {...}});
+//   (*p)->Push(*id, "audio", audio); (*p)->EndInput(*id);   // or PushText / EndText
+//   auto result = (*p)->Wait(*id);                           // status + timing
+//
+// Every method is thread-safe. Outputs arrive either through the session's callback (called
+// on a worker thread; keep it short, never call Wait from it) or, without a callback, by
+// blocking Pull. A session ends when every node has closed it: after EndInput (all outputs
+// then end with an end-of-stream message), Cancel, or a node failure (an Error message).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "graph/graph_plan.h"
+#include "nodes/core/message.h"
+#include "nodes/core/node_registry.h"
+
+namespace cosyflow {
+
+class GraphExecutor;
+struct SessionState;
+
+using SessionId = uint64_t;
+using OutputCallback = std::function<void(const std::string& output, const MessagePtr& message)>;
+
+struct PipelineOverrides {
+  std::string model_dir;             // replaces the file's model_dir when not empty
+  int max_in_flight = 0;             // replaces limits.max_in_flight when > 0
+  const NodeRegistry* registry = nullptr;  // node types; nullptr = the built-in ones
+};
+
+struct SubmitOptions {
+  OutputCallback on_output;  // empty: outputs are queued for Pull
+};
+
+struct SessionTiming {
+  int64_t first_output_ns = -1;  // submit -> first data message at a graph output
+  int64_t total_ns = -1;         // submit -> every node closed the session
+  std::vector<std::pair<std::string, int64_t>> node_ns;  // time inside each node
+};
+
+struct SessionResult {
+  Status status;          // Ok, the failing node's error, or kCancelled
+  std::string failed_node;
+  SessionTiming timing;
+};
+
+enum class StopMode { kDrain, kAbort };
+
+class Pipeline {
+ public:
+  // Passes 1-3 on the graph file; every error is listed in the returned Status.
+  static Result<std::unique_ptr<Pipeline>> Load(const std::string& graph_file,
+                                                const PipelineOverrides& overrides = {});
+  static Result<std::unique_ptr<Pipeline>> FromText(const std::string& json_text,
+                                                    const PipelineOverrides& overrides = {});
+  ~Pipeline();  // aborts open sessions
+
+  Status Start();
+  // Opens a session. ResourceExhausted beyond limits.max_sessions open sessions.
+  Result<SessionId> Submit(SubmitOptions options = {});
+  // Sends one data message to graph input `input`; waits while that input's queue is full.
+  Status Push(SessionId id, const std::string& input, Payload payload);
+  // Bi-stream text: a TextRequest chunk to the graph's (only) TextRequest input.
+  Status PushText(SessionId id, TextRequest chunk);
+  Status EndText(SessionId id);
+  // Ends graph input `input` ("" = every input).
+  Status EndInput(SessionId id, const std::string& input = "");
+  // Stops the session's work promptly; nothing more is emitted for it.
+  Status Cancel(SessionId id);
+  // Pull mode: the next output message (data, end of stream or error), waiting up to
+  // `timeout`; nullptr once every output has ended; DeadlineExceeded-like kUnavailable on timeout.
+  Result<MessagePtr> Pull(SessionId id, std::string* output = nullptr,
+                          std::chrono::milliseconds timeout = std::chrono::hours(24));
+  // Waits until the session has ended everywhere, then forgets it.
+  Result<SessionResult> Wait(SessionId id);
+  // kDrain ends every session's inputs and waits; kAbort cancels them. Submit fails afterwards.
+  Status Stop(StopMode mode = StopMode::kDrain);
+
+  const GraphPlan& plan() const { return *plan_; }
+  // Largest per-session queue depth seen at each node (plan node order).
+  std::vector<int> MaxQueueDepths() const;
+
+ private:
+  Pipeline() = default;
+  static Result<std::unique_ptr<Pipeline>> Build(GraphFile file, const PipelineOverrides& o);
+  Result<std::shared_ptr<SessionState>> Find(SessionId id) const;
+  void OnOutput(const std::shared_ptr<SessionState>& s, int output, const MessagePtr& m);
+
+  std::unique_ptr<GraphPlan> plan_;
+  std::unique_ptr<GraphExecutor> executor_;
+  mutable std::mutex mu_;
+  std::unordered_map<SessionId, std::shared_ptr<SessionState>> sessions_;
+  SessionId next_id_ = 1;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace cosyflow

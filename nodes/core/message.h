@@ -1,0 +1,136 @@
+// Messages: the immutable, reference-counted units that flow along graph edges.
+//
+// A message is a header (session id, sequence number within the session on its edge, flags,
+// trace timestamps) plus one payload from a closed set. Payloads are plain data (strings, int
+// vectors, contiguous f32 tensors) so a bridge can serialise them field by field. Once emitted a
+// message is never modified: it is handed on as MessagePtr (shared_ptr<const Message>) and may
+// be read by several consumers at once (fan-out shares, never copies).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "runtime/status.h"
+#include "runtime/tensor.h"
+
+namespace cosyflow {
+
+// One request or one streaming chunk of request text (bi-stream input sends several chunks on
+// an open session, the session's end-of-stream marks the end of the text).
+struct TextRequest {
+  std::string text;
+  std::string mode = "zero_shot";   // zero_shot | cross_lingual | instruct | sft | vc
+  std::string voice;                // speaker id or voice reference name ("" = default)
+  std::string prompt_text;          // transcript of the voice reference, if any
+  std::string prompt_audio_path;    // voice reference audio file, if any
+  std::string instruct_text;        // instruction for instruct mode
+  uint64_t seed = 0;                // sampling seed for this request
+  float speed = 1.0f;               // speaking-rate factor
+};
+
+// Normalised text split into synthesis segments.
+struct TextSegments {
+  std::vector<std::string> segments;
+};
+
+// Text token ids from the tokenizer.
+struct TokenIds {
+  std::vector<int32_t> ids;
+};
+
+// Discrete speech tokens from the LLM (a chunk of the session's token stream).
+struct SpeechTokens {
+  std::vector<int32_t> tokens;
+};
+
+// Mel spectrogram chunk: mel is [frames, 80] f32 row-major.
+struct Mel {
+  static constexpr int64_t kBins = 80;
+  Tensor mel;
+  int64_t frames() const { return mel.defined() ? mel.size(0) : 0; }
+};
+
+// Mono audio chunk: samples is [n] f32 contiguous in [-1, 1], at sample_rate Hz.
+struct Audio {
+  Tensor samples;
+  int sample_rate = 0;
+
+  static Result<Audio> FromSamples(std::span<const float> samples, int sample_rate);
+  int64_t size() const { return samples.defined() ? samples.numel() : 0; }
+  std::span<const float> view() const {
+    return {samples.defined() ? samples.data<float>() : nullptr, static_cast<size_t>(size())};
+  }
+};
+
+// A failure scoped to one session; `node` names the node that failed.
+struct ErrorInfo {
+  Status status;
+  std::string node;
+};
+
+enum class PayloadType : uint8_t {
+  kNone = 0,  // control message (end of stream / cancel) without data
+  kTextRequest,
+  kTextSegments,
+  kTokenIds,
+  kSpeechTokens,
+  kMel,
+  kAudio,
+  kError,
+};
+inline constexpr int kNumPayloadTypes = 8;
+
+// Variant order matches PayloadType.
+using Payload = std::variant<std::monostate, TextRequest, TextSegments, TokenIds, SpeechTokens,
+                             Mel, Audio, ErrorInfo>;
+
+std::string_view PayloadTypeName(PayloadType type);  // "Audio", "Mel", ...
+// Parses the names PayloadTypeName returns; NotFound otherwise.
+Result<PayloadType> ParsePayloadType(std::string_view name);
+inline PayloadType TypeOf(const Payload& p) { return static_cast<PayloadType>(p.index()); }
+
+enum MessageFlag : uint32_t {
+  kFlagEndOfStream = 1u << 0,  // last message of this session on this edge
+  kFlagCancel = 1u << 1,       // the session was cancelled: drop state, emit nothing
+  kFlagError = 1u << 2,        // the session failed upstream: drop state (payload is ErrorInfo)
+};
+
+struct MessageHeader {
+  uint64_t session_id = 0;
+  uint64_t sequence = 0;   // 0, 1, 2, ... per session on each edge
+  uint32_t flags = 0;
+  int64_t origin_ns = 0;   // steady-clock time the session's input entered the graph
+  int64_t emitted_ns = 0;  // steady-clock time this message was emitted
+
+  bool end_of_stream() const { return flags & kFlagEndOfStream; }
+  bool cancel() const { return flags & kFlagCancel; }
+  bool error() const { return flags & kFlagError; }
+  // True for messages that end the session on their edge (end of stream, cancel or error).
+  bool closes() const { return flags & (kFlagEndOfStream | kFlagCancel | kFlagError); }
+};
+
+struct Message {
+  MessageHeader header;
+  Payload payload;
+
+  PayloadType type() const { return TypeOf(payload); }
+  template <typename T>
+  const T* get() const {
+    return std::get_if<T>(&payload);
+  }
+};
+
+using MessagePtr = std::shared_ptr<const Message>;
+
+MessagePtr MakeMessage(MessageHeader header, Payload payload);
+// Monotonic nanoseconds used for trace timestamps.
+int64_t NowNs();
+// "session 3 #2 Audio[480@24000] eos" — for logs and test failure output.
+std::string DescribeMessage(const Message& m);
+
+}  // namespace cosyflow

@@ -1,0 +1,95 @@
+// The node contract every pipeline stage implements (see STYLE.md "Nodes").
+//
+// A node type has a static spec (type name used in graph files, named ports with payload
+// types, concurrency, devices) and an options struct with Parse / Validate / ToString.
+// Lifecycle:
+//   Create(options, context)  once per graph node; loads files/weights (immutable, shared)
+//   OpenSession(info)         per request; returns the per-session state (NodeSession)
+//   NodeSession::Process      per input message; emits zero or more messages, never blocks on
+//                             I/O or on other nodes
+//   NodeSession::Close        once per session: reason kEndOfStream -> flush the tail;
+//                             kCancel / kError -> drop state and emit nothing
+// A Status error from Process/Close fails only that session. Exceptions are caught by the
+// caller (runner or harness) and treated the same way.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nodes/core/config_errors.h"
+#include "nodes/core/message.h"
+#include "runtime/dtype.h"
+#include "runtime/status.h"
+
+namespace cosyflow {
+
+struct PortSpec {
+  std::string name;
+  PayloadType type;
+};
+
+enum class Concurrency : uint8_t {
+  kStateless,  // sessions carry no state between messages
+  kStateful,   // per-session state: messages of one session are processed serially, in order
+};
+
+struct NodeSpec {
+  std::string type;  // name used in graph files, e.g. "Resampler"
+  std::vector<PortSpec> inputs;
+  std::vector<PortSpec> outputs;
+  Concurrency concurrency = Concurrency::kStateful;
+  std::vector<Device> devices = {Device::kCpu};
+
+  int InputIndex(std::string_view name) const;   // -1 when absent
+  int OutputIndex(std::string_view name) const;  // -1 when absent
+};
+
+// What Create gets besides its options.
+struct NodeContext {
+  std::string id;         // node id from the graph file
+  Device device = Device::kCpu;
+  std::string model_dir;  // "" = current directory
+  // Input files (weights, reference audio) named relatively resolve against model_dir.
+  std::string ResolvePath(const std::string& path) const;
+};
+
+struct SessionInfo {
+  uint64_t session_id = 0;
+};
+
+// Sink for the messages a session emits; the caller fills in the header.
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  // Emits `payload` on output port `port` (index into NodeSpec::outputs).
+  virtual void Emit(int port, Payload payload) = 0;
+};
+
+enum class CloseReason : uint8_t { kEndOfStream, kCancel, kError };
+
+class NodeSession {
+ public:
+  virtual ~NodeSession() = default;
+  // `port` indexes NodeSpec::inputs; `message` is a data message (never a control message).
+  virtual Status Process(int port, const Message& message, Emitter& out) = 0;
+  virtual Status Close(CloseReason reason, Emitter& out) = 0;
+};
+
+class Node {
+ public:
+  virtual ~Node() = default;
+  virtual Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) = 0;
+};
+
+// Type-erased options (the concrete struct lives with the node type).
+class NodeOptionsBase {
+ public:
+  virtual ~NodeOptionsBase() = default;
+  virtual std::string ToString() const = 0;
+};
+
+}  // namespace cosyflow

@@ -1,0 +1,97 @@
+// Graph file validation: every shipped config passes, every broken file reports its exact path.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "graph/builtin_nodes.h"
+#include "graph/graph_plan.h"
+#include "tests/test_util.h"
+
+namespace cosyflow {
+namespace {
+
+std::string RepoDir() { return test::FixturesDir() + "/../.."; }
+
+ErrorList Check(const std::string& path, bool create = false) {
+  ErrorList errors;
+  (void)CheckGraphFile(path, BuiltinNodeRegistry(), {}, create, &errors);
+  return errors;
+}
+
+TEST_CASE("Graph check: every file in configs/ passes passes 1-3") {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(RepoDir() + "/configs")) {
+    if (e.path().extension() != ".json") continue;
+    CAPTURE(e.path().string());
+    ErrorList errors = Check(e.path().string(), /*create=*/true);
+    CHECK_MESSAGE(errors.empty(), errors.ToString());
+    ++n;
+  }
+  CHECK(n >= 3);
+}
+
+struct Broken {
+  const char* file;
+  const char* path;
+  const char* fragment;
+};
+
+TEST_CASE("Graph check: broken files report the exact error path") {
+  const Broken cases[] = {
+      {"unknown_type.json", "nodes[0](r).type", "unknown node type 'Resampla'"},
+      {"unknown_option.json", "nodes[0](r).options.output_rat", "unknown key"},
+      {"wrong_value_type.json", "nodes[0](r).options.output_rate", "expected integer, got string"},
+      {"missing_edge_endpoint.json", "edges[0].to", "unknown node 'sink'"},
+      {"port_type_mismatch.json", "edges[1]", "r.out emits Audio, src.request expects TextRequest"},
+      {"cycle.json", "edges[0]", "part of a cycle"},
+      {"duplicate_id.json", "nodes[1](r).id", "duplicate id 'r' (first at nodes[0](r))"},
+      {"invalid_json.json", "", "invalid JSON at line 3, column 12"},
+      {"unknown_top_key.json", "edgez", "unknown key"},
+  };
+  for (const Broken& b : cases) {
+    CAPTURE(b.file);
+    ErrorList errors = Check(RepoDir() + "/tests/graph/broken/" + b.file);
+    REQUIRE(!errors.empty());
+    bool found = false;
+    for (const ConfigError& e : errors.errors()) {
+      if (e.path == b.path && e.message.find(b.fragment) != std::string::npos) found = true;
+    }
+    CHECK_MESSAGE(found, errors.ToString());
+  }
+}
+
+TEST_CASE("Graph check: all errors are collected, not just the first") {
+  ErrorList errors;
+  GraphFile f = ParseGraphText(R"({"format": 1, "inputs": [{"name": "a", "to": "x.in"}],
+    "nodes": [{"id": "x", "type": "Resampler", "options": {"output_rate": 5, "quality": "best"}},
+              {"id": "y", "type": "Nope"}]})", "<t>", "", &errors);
+  REQUIRE(errors.empty());
+  (void)BuildGraphPlan(std::move(f), BuiltinNodeRegistry(), &errors);
+  CHECK(errors.HasPath("nodes[0](x).options.quality"));
+  CHECK(errors.HasPath("nodes[1](y).type"));
+  CHECK(errors.HasPath("nodes[0](x).outputs.out"));
+}
+
+TEST_CASE("Graph check: pass 3 reports missing files at the node path") {
+  ErrorList errors;
+  GraphFile f = ParseGraphText(R"({"format": 1, "model_dir": "/nonexistent",
+    "inputs": [{"name": "r", "to": "src.request"}], "outputs": [{"name": "a", "from": "src.out"}],
+    "nodes": [{"id": "src", "type": "AudioFileSource", "options": {"path": "voice.wav"}}]})",
+                               "<t>", "", &errors);
+  auto plan = BuildGraphPlan(std::move(f), BuiltinNodeRegistry(), &errors);
+  REQUIRE(errors.empty());
+  auto nodes = CreateGraphNodes(*plan, &errors);
+  CHECK(nodes.empty());
+  REQUIRE(errors.HasPath("nodes[0](src)"));
+  CHECK(errors.errors()[0].message.find("/nonexistent/voice.wav") != std::string::npos);
+}
+
+TEST_CASE("Graph check: relative model_dir resolves against the graph file's directory") {
+  ErrorList errors;
+  GraphFile f = ParseGraphText(R"({"format": 1, "model_dir": "models", "inputs": [], "nodes": []})",
+                               "<t>", "/srv/graphs", &errors);
+  CHECK(f.model_dir == "/srv/graphs/models");
+}
+
+}  // namespace
+}  // namespace cosyflow

@@ -1,0 +1,136 @@
+// nodes/core: messages, option readers with JSON paths, the registry and the harness.
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+#include "nodes/core/node_harness.h"
+#include "nodes/core/node_registry.h"
+
+namespace cosyflow {
+namespace {
+
+TEST_CASE("Message: payload types round-trip by name and messages are shared, not copied") {
+  for (int i = 0; i < kNumPayloadTypes; ++i) {
+    auto t = static_cast<PayloadType>(i);
+    auto back = ParsePayloadType(PayloadTypeName(t));
+    REQUIRE(back.ok());
+    CHECK(*back == t);
+  }
+  CHECK(!ParsePayloadType("Wave").ok());
+  auto a = Audio::FromSamples(std::vector<float>{0.1f, 0.2f}, 24000);
+  REQUIRE(a.ok());
+  MessagePtr m = MakeMessage({7, 3, kFlagEndOfStream}, *a);
+  MessagePtr copy = m;
+  CHECK(copy.get() == m.get());
+  CHECK(m->type() == PayloadType::kAudio);
+  CHECK(m->header.end_of_stream());
+  CHECK(m->header.closes());
+  CHECK(DescribeMessage(*m) == "session 7 #3 Audio[2@24000] eos");
+  CHECK(!Audio::FromSamples(std::vector<float>{1.0f}, 0).ok());
+}
+
+struct DemoOptions {
+  int hop = 4;
+  float gain = 1.0f;
+  std::string mode = "a";
+  bool on = false;
+  void Parse(const nlohmann::json& j, const std::string& p, ErrorList* e) {
+    JsonObjectReader r(j, p, e);
+    r.Read("hop", &hop, true);
+    r.Read("gain", &gain);
+    r.ReadEnum("mode", &mode, {"a", "b"});
+    r.Read("on", &on);
+    r.Finish();
+  }
+  void Validate(const std::string& p, ErrorList* e) const {
+    if (hop <= 0) e->Add(p + ".hop", "must be > 0, got {}", hop);
+  }
+  std::string ToString() const { return fmt::format("hop={}", hop); }
+};
+
+TEST_CASE("Options: reader reports every error with its JSON path") {
+  ErrorList e;
+  DemoOptions o;
+  o.Parse({{"gain", "loud"}, {"mode", "c"}, {"extra", 1}, {"on", 1}}, "nodes[3](flow).options", &e);
+  CHECK(e.size() == 5);
+  CHECK(e.HasPath("nodes[3](flow).options.hop"));    // required, missing
+  CHECK(e.HasPath("nodes[3](flow).options.gain"));   // wrong type
+  CHECK(e.HasPath("nodes[3](flow).options.mode"));   // not in the enum
+  CHECK(e.HasPath("nodes[3](flow).options.extra"));  // unknown key
+  CHECK(e.HasPath("nodes[3](flow).options.on"));     // integer is not boolean
+  auto ok = ParseNodeOptions<DemoOptions>({{"hop", 8}, {"gain", 2}});
+  REQUIRE(ok.ok());
+  CHECK(ok->hop == 8);
+  CHECK(ok->gain == 2.0f);
+  auto bad = ParseNodeOptions<DemoOptions>({{"hop", 0}});
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("options.hop: must be > 0, got 0") != std::string::npos);
+  ErrorList big;
+  DemoOptions o2;
+  o2.Parse({{"hop", 1LL << 40}}, "o", &big);
+  CHECK(big.HasPath("o.hop"));
+}
+
+// A node that doubles TokenIds, buffers until flush, and throws on id 666.
+class DoubleNode : public Node {
+ public:
+  using Options = DemoOptions;
+  static NodeSpec Spec() {
+    return {"Double", {{"in", PayloadType::kTokenIds}}, {{"out", PayloadType::kTokenIds}}};
+  }
+  static Result<std::unique_ptr<Node>> Create(const Options&, const NodeContext&) {
+    return std::unique_ptr<Node>(new DoubleNode());
+  }
+  struct S : NodeSession {
+    std::vector<int32_t> held;
+    Status Process(int, const Message& m, Emitter&) override {
+      for (int32_t id : m.get<TokenIds>()->ids) {
+        if (id == 666) throw std::runtime_error("bad id");
+        held.push_back(2 * id);
+      }
+      return OkStatus();
+    }
+    Status Close(CloseReason r, Emitter& out) override {
+      if (r == CloseReason::kEndOfStream) out.Emit(0, TokenIds{held});
+      return OkStatus();
+    }
+  };
+  Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo&) override {
+    return std::unique_ptr<NodeSession>(new S());
+  }
+};
+
+TEST_CASE("NodeHarness: flush on end of stream, nothing on cancel, exceptions become Status") {
+  auto h = NodeHarness::Make<DoubleNode>({{"hop", 1}});
+  REQUIRE(h.ok());
+  REQUIRE(h->Open(1).ok());
+  REQUIRE(h->Open(2).ok());
+  REQUIRE(h->Open(3).ok());
+  REQUIRE(h->Push(1, 0, TokenIds{{1, 2}}).ok());
+  REQUIRE(h->Push(2, 0, TokenIds{{5}}).ok());
+  REQUIRE(h->Close(1).ok());
+  REQUIRE(h->Close(2, CloseReason::kCancel).ok());
+  REQUIRE(h->Outputs(1).size() == 1);
+  CHECK(h->Outputs(1)[0]->get<TokenIds>()->ids == std::vector<int32_t>{2, 4});
+  CHECK(h->Outputs(2).empty());
+  Status s = h->Push(3, 0, TokenIds{{666}});
+  CHECK(s.code() == StatusCode::kInternal);
+  CHECK(s.message().find("bad id") != std::string::npos);
+  CHECK(!h->Push(9, 0, TokenIds{}).ok());  // never opened
+}
+
+TEST_CASE("NodeRegistry: explicit registration, duplicates rejected") {
+  NodeRegistry r;
+  REQUIRE(r.Register(MakeNodeType<DoubleNode>()).ok());
+  CHECK(!r.Register(MakeNodeType<DoubleNode>()).ok());
+  const NodeTypeInfo* t = r.Find("Double");
+  REQUIRE(t);
+  ErrorList e;
+  auto opts = t->parse({{"hop", 2}}, "x", &e);
+  CHECK(e.empty());
+  CHECK(opts->ToString() == "hop=2");
+  CHECK(r.Find("Triple") == nullptr);
+}
+
+}  // namespace
+}  // namespace cosyflow
