@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer pickle target with clang (ASan + UBSan) in its own build dir and runs it
+# for a bounded time on a seed corpus made from the tiny fixtures' data.pkl files.
+# Exits 0 with a message when clang or libFuzzer is not available.
+#
+# usage: tests/fuzz/run_fuzz.sh [SECONDS]      (default 60; env COSYFLOW_FUZZ_BUILD_DIR)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+seconds=${1:-60}
+build=${COSYFLOW_FUZZ_BUILD_DIR:-$root/build-fuzz}
+
+cxx=""
+for c in clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14; do
+  if command -v "$c" >/dev/null 2>&1; then cxx=$(command -v "$c"); break; fi
+done
+if [[ -z "$cxx" ]]; then
+  echo "run_fuzz: clang++ not found; skipping the pickle fuzzer"
+  exit 0
+fi
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' \
+  > "$probe/probe.cpp"
+if ! "$cxx" -fsanitize=fuzzer,address "$probe/probe.cpp" -o "$probe/probe" >/dev/null 2>&1; then
+  echo "run_fuzz: $cxx cannot link -fsanitize=fuzzer (libFuzzer missing); skipping"
+  exit 0
+fi
+
+generator=()
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+cmake -S "$root" -B "$build" "${generator[@]}" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+  -DCOSYFLOW_FUZZ=ON -DCOSYFLOW_CUDA=OFF -DCOSYFLOW_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" --target cosyflow_pickle_fuzzer -j"$(nproc)"
+
+corpus="$build/tests/fuzz_corpus"     # grows across runs
+seeds="$build/tests/fuzz_seed_corpus" # data.pkl of llm/flow/hift, extracted at configure time
+mkdir -p "$corpus"
+echo "run_fuzz: fuzzing the pickle reader for ${seconds}s"
+"$build/tests/cosyflow_pickle_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -max_len=65536 -seed=1 -print_final_stats=1 "$corpus" "$seeds"
