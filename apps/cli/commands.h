@@ -7,6 +7,8 @@ namespace cosyflow::cli {
 
 void PrintVersion();
 void RegisterInspect(CLI::App& app);
+void RegisterCheck(CLI::App& app);
+void RegisterTokenize(CLI::App& app);
 // Exit code set by the subcommand that ran (0 = success).
 int ExitCode();
 void SetExitCode(int code);

@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   bool version = false;
   app.add_flag("--version", version, "Print the version and build configuration");
+  cosyflow::cli::RegisterInspect(app);
+  cosyflow::cli::RegisterTokenize(app);
+  cosyflow::cli::RegisterCheck(app);
   CLI11_PARSE(app, argc, argv);
   if (version || app.get_subcommands().empty()) {
     cosyflow::cli::PrintVersion();

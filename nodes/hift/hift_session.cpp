@@ -138,4 +138,12 @@ Status HiftSession::Push(const float* mel, int64_t ld, int64_t frames, bool fina
   return OkStatus();
 }
 
+Status HiftSession::Flush(std::vector<float>* out) {
+  if (finished_) return InvalidArgument("hift: session already finalized");
+  if (has_cache_) out->insert(out->end(), cache_speech_.begin(), cache_speech_.end());
+  finished_ = true;
+  has_cache_ = false;
+  return OkStatus();
+}
+
 }  // namespace cosyflow::hift

@@ -9,6 +9,7 @@
 //       (w = np.hamming(2*overlap), overlap = mel_cache_frames * samples_per_frame);
 //     not finalize: cache (mel_in tail, source tail, speech tail); emit speech[:-overlap];
 //     finalize: emit all of speech; the session is finished (further pushes are errors).
+//   Flush() after a non-final Push emits the cached tail: the same samples as a final Push.
 //   A non-final call needs mel_in of at least mel_cache_frames frames.
 // Synthesize() is the non-streaming path (one call, no caches).
 // Noise: kRandom draws from a per-session generator seeded by `seed` (reproducible);
@@ -54,6 +55,11 @@ class HiftSession {
   // Streaming: appends the chunk's audio to *out (see the contract above).
   Status Push(const float* mel, int64_t ld, int64_t frames, bool finalize,
               std::vector<float>* out);
+  // Ends a stream whose last chunk was pushed non-final: appends the cached speech tail (the
+  // samples a final Push of that chunk would have emitted) and finishes the session. Equal to
+  // pushing the last chunk with finalize = true. Nothing to append when no chunk was pushed.
+  Status Flush(std::vector<float>* out);
+  bool has_cache() const { return has_cache_; }
 
   // The next vocoder call uses these draws: sine_noise [frames*spf, H], rand_ini [H] or empty.
   Status InjectNoise(std::vector<float> rand_ini, std::vector<float> sine_noise);
