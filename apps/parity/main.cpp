@@ -1,0 +1,105 @@
+// cosyflow-parity: runs the golden groups this build supports against a fixture directory.
+//
+//   cosyflow-parity --fixtures DIR [--group NAME]...
+//
+// Prints one line per golden tensor (`name max_abs max_rel PASS|FAIL`), then
+// `parity: P passed, F failed, S unsupported`. Exits 1 on any failure, on a fixture that does
+// not load, or when a requested group is not supported by this build.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "apps/parity/parity.h"
+#include "runtime/io/checkpoint.h"
+
+namespace {
+
+using cosyflow::parity::Fixture;
+using cosyflow::parity::Group;
+using cosyflow::parity::Report;
+
+// Loads every checkpoint the manifest lists (llm.pt, flow.pt, hift.pt, ...).
+bool LoadCheckpoints(const Fixture& fixture) {
+  bool ok = true;
+  const auto& ckpts = fixture.manifest().value("checkpoints", nlohmann::json::object());
+  for (auto it = ckpts.begin(); it != ckpts.end(); ++it) {
+    const std::string& file = it.key();
+    if (file.size() < 3 || file.substr(file.size() - 3) != ".pt") continue;
+    auto ckpt = cosyflow::Checkpoint::Open(fixture.Path(file));
+    if (!ckpt.ok()) {
+      fmt::print("checkpoint {}: FAIL {}\n", file, ckpt.status().ToString());
+      ok = false;
+      continue;
+    }
+    fmt::print("checkpoint {}: {} tensors, {} parameters\n", file, ckpt->entries().size(),
+               ckpt->total_params());
+  }
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cosyflow-parity: compare the engine with golden tensors from the reference"};
+  std::string dir;
+  std::vector<std::string> requested;
+  app.add_option("--fixtures", dir, "Fixture directory holding manifest.json")->required();
+  app.add_option("--group", requested, "Golden group(s) to run (default: every supported one)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto fixture = Fixture::Open(dir);
+  if (!fixture.ok()) {
+    fmt::print(stderr, "cosyflow-parity: {}\n", fixture.status().ToString());
+    return 1;
+  }
+  bool ok = LoadCheckpoints(*fixture);
+  std::string summary;
+  cosyflow::Status verified = fixture->Verify(&summary);
+  if (verified.ok()) {
+    fmt::print("fixtures: {}\n", summary);
+  } else {
+    fmt::print("fixtures: FAIL {}\n", verified.ToString());
+    ok = false;
+  }
+
+  std::map<std::string, const Group*> supported;
+  for (const auto& g : cosyflow::parity::SupportedGroups()) supported[g.name] = &g;
+  std::map<std::string, int> golden_count;  // group -> number of golden tensors
+  for (const auto& e : fixture->entries()) {
+    if (e.group != "inputs") ++golden_count[e.group];
+  }
+  std::set<std::string> to_run;
+  if (requested.empty()) {
+    for (const auto& [name, n] : golden_count) to_run.insert(name);
+  } else {
+    to_run.insert(requested.begin(), requested.end());
+  }
+
+  Report report;
+  int unsupported = 0;
+  for (const std::string& name : to_run) {
+    auto it = supported.find(name);
+    if (it == supported.end()) {
+      const bool in_fixture = golden_count.count(name) != 0;
+      fmt::print("group {}: unsupported by this build{}\n", name,
+                 in_fixture ? fmt::format(" ({} golden tensors)", golden_count[name])
+                            : " (and not in the fixture)");
+      unsupported += in_fixture ? golden_count[name] : 1;
+      if (!requested.empty()) ok = false;
+      continue;
+    }
+    cosyflow::Status s = it->second->run(*fixture, report);
+    if (!s.ok()) report.Fail(name, s.ToString());
+  }
+  for (const auto& c : report.comparisons()) {
+    fmt::print("{} {:.3e} {:.3e} {}{}\n", c.name, c.max_abs, c.max_rel, c.pass ? "PASS" : "FAIL",
+               c.note.empty() ? "" : "  # " + c.note);
+  }
+  fmt::print("parity: {} passed, {} failed, {} unsupported\n", report.passed(), report.failed(),
+             unsupported);
+  return ok && report.failed() == 0 ? 0 : 1;
+}

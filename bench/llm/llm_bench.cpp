@@ -1,0 +1,252 @@
+// cosyflow-bench-llm: the speech LM at the real CosyVoice2-0.5B shapes with random weights built
+// in memory (f32 and bf16 weights): prefill time, decode ms/token, the memory-bandwidth floor
+// and RSS, printed as JSON. Checks first: finite logits, KV-cached decode == full recompute,
+// bf16 close to f32.
+//
+//   cosyflow-bench-llm [--quick] [--decode-steps N] [--context N]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nodes/llm/speech_lm.h"
+#include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/softmax.h"
+
+namespace {
+
+using cosyflow::Dims;
+using cosyflow::DType;
+using cosyflow::Result;
+using cosyflow::SpeechLm;
+using cosyflow::SpeechLmConfig;
+using cosyflow::Tensor;
+using cosyflow::kernels::cpu::WeightType;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Resident set size and its peak, MiB (from /proc/self/status).
+std::pair<double, double> RssMiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  double rss = 0, hwm = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) rss = std::stod(line.substr(6)) / 1024;
+    if (line.rfind("VmHWM:", 0) == 0) hwm = std::stod(line.substr(6)) / 1024;
+  }
+  return {rss, hwm};
+}
+
+// Deterministic weights: norms 1, biases and matrices uniform in ±scale (per-name stream).
+Result<Tensor> RandomWeight(const std::string& name, const Dims& shape) {
+  auto t = Tensor::Empty(shape, DType::kF32);
+  if (!t.ok()) return t;
+  float* p = t->data<float>();
+  const int64_t n = t->numel();
+  if (name.find("norm") != std::string::npos) {
+    std::fill(p, p + n, 1.0f);
+    return t;
+  }
+  uint64_t s = std::hash<std::string>{}(name) | 1;
+  const float scale = shape.size() == 2 ? 1.0f / std::sqrt(static_cast<float>(shape[1])) : 0.02f;
+  for (int64_t i = 0; i < n; ++i) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    p[i] = scale * (static_cast<float>(s >> 40) * 0x1.0p-23f - 1.0f);
+  }
+  return t;
+}
+
+// Streaming read bandwidth (GB/s) over a buffer much larger than the caches, `threads` readers.
+double ReadBandwidth(int threads) {
+  const size_t n = size_t{256} << 20;  // 1 GiB of floats
+  std::vector<float> buf(n, 1.0f);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<float> sums(static_cast<size_t>(threads));
+    auto t0 = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t a = n * t / threads, b = n * (t + 1) / threads;
+        float acc[16] = {};
+        for (size_t i = a; i + 16 <= b; i += 16) {
+          for (int l = 0; l < 16; ++l) acc[l] += buf[i + l];
+        }
+        float s = 0;
+        for (float x : acc) s += x;
+        sums[static_cast<size_t>(t)] = s;
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double sec = Seconds(t0, Clock::now());
+    best = std::max(best, n * sizeof(float) / sec / 1e9);
+  }
+  return best;
+}
+
+struct RunResult {
+  nlohmann::json json;
+  std::vector<float> step0_logits;
+};
+
+// Fills x [n, H] with embeddings of text/speech rows (a realistic mix of table rows).
+void FillInputs(const SpeechLm& lm, int64_t n, std::vector<float>* x) {
+  std::vector<cosyflow::SpeechLmRow> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    rows.push_back(i % 3 == 0 ? cosyflow::SpeechLmRow{cosyflow::SpeechLmTable::kSpeech,
+                                                      static_cast<int32_t>((i * 97) % 6561)}
+                              : cosyflow::SpeechLmRow{cosyflow::SpeechLmTable::kText,
+                                                      static_cast<int32_t>((i * 7919) % 151936)});
+  }
+  x->resize(static_cast<size_t>(n * lm.config().qwen.hidden_size));
+  (void)lm.Embed(rows, x->data());
+}
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "cosyflow-bench-llm: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int decode_steps = 20;
+  int64_t context = 300;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true, decode_steps = 5;
+    else if (a == "--decode-steps" && i + 1 < argc) decode_steps = std::stoi(argv[++i]);
+    else if (a == "--context" && i + 1 < argc) context = std::stoll(argv[++i]);
+    else return Fail("unknown argument " + a);
+  }
+  const SpeechLmConfig config;  // release shapes (spec §5.1)
+  const int64_t v = config.speech_vocab();
+  nlohmann::json out;
+  out["bench"] = "llm";
+  out["config"] = config.qwen.ToString();
+  out["threads"] = cosyflow::kernels::cpu::DnnlNumThreads();
+  const double bw1 = ReadBandwidth(1), bw2 = ReadBandwidth(2);
+  out["read_bandwidth_gbps"] = {{"1_thread", bw1}, {"2_threads", bw2}};
+  out["reference_pytorch_f32_2threads"] = {{"prefill_127_s", 2.37}, {"decode_ms_per_token", 325}};
+  std::vector<float> f32_logits;
+
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    const char* wname = wt == WeightType::kF32 ? "f32" : "bf16";
+    const auto rss0 = RssMiB();
+    auto t0 = Clock::now();
+    auto created = SpeechLm::Create(config, RandomWeight, {wt});
+    if (!created.ok()) return Fail(created.status().ToString());
+    std::unique_ptr<SpeechLm> lm = std::move(created).value();
+    const double create_s = Seconds(t0, Clock::now());
+    nlohmann::json j;
+    j["create_s"] = create_s;
+    j["decode_weight_bytes"] = lm->decode_weight_bytes();
+
+    std::vector<float> x, logits(static_cast<size_t>(v)), ref(static_cast<size_t>(v));
+    // --- check: a KV-cached decode step equals the full recompute of the same 128 rows ---
+    FillInputs(*lm, 128, &x);
+    auto full = lm->NewState(128);
+    auto inc = lm->NewState(128);
+    if (!full.ok() || !inc.ok()) return Fail("state allocation failed");
+    if (!lm->Forward(full->get(), x.data(), 128, ref.data()).ok()) return Fail("forward failed");
+    if (!lm->Forward(inc->get(), x.data(), 127, logits.data()).ok()) return Fail("forward failed");
+    if (!lm->Forward(inc->get(), x.data() + 127 * config.qwen.hidden_size, 1, logits.data()).ok())
+      return Fail("forward failed");
+    float kv_diff = 0, scale = 0;
+    bool finite = true;
+    for (int64_t i = 0; i < v; ++i) {
+      finite = finite && std::isfinite(logits[i]);
+      kv_diff = std::max(kv_diff, std::fabs(logits[i] - ref[i]));
+      scale = std::max(scale, std::fabs(ref[i]));
+    }
+    if (!finite) return Fail("non-finite logits");
+    j["check_kv_vs_full_max_abs"] = kv_diff;
+    j["check_logit_scale"] = scale;
+    // bf16 rounds activations per call, and oneDNN's M = 1 and M = 128 paths round differently.
+    const float tol = (wt == WeightType::kF32 ? 1e-3f : 3e-2f) * std::max(1.0f, scale);
+    if (kv_diff > tol) {
+      return Fail(fmt::format("{}: KV-cached decode differs from the full recompute by {} (> {})",
+                              wname, kv_diff, tol));
+    }
+    if (wt == WeightType::kF32) {
+      f32_logits = ref;
+    } else {
+      float d = 0;
+      for (int64_t i = 0; i < v; ++i) d = std::max(d, std::fabs(ref[i] - f32_logits[i]));
+      const auto am = [&](const std::vector<float>& z) {
+        return std::max_element(z.begin(), z.end()) - z.begin();
+      };
+      j["check_bf16_vs_f32_max_abs_logit"] = d;
+      j["check_bf16_vs_f32_same_argmax"] = am(ref) == am(f32_logits);
+    }
+
+    // --- prefill: 127 positions (reference layout size) and 200 positions ---
+    for (int64_t n : {int64_t{127}, int64_t{200}}) {
+      FillInputs(*lm, n, &x);
+      auto st = lm->NewState(n);
+      if (!st.ok()) return Fail("state allocation failed");
+      std::vector<double> times;
+      for (int rep = 0; rep < (quick ? 1 : 3); ++rep) {
+        (*st)->Reset();
+        auto a = Clock::now();
+        if (!lm->Forward(st->get(), x.data(), n, logits.data()).ok()) return Fail("prefill");
+        times.push_back(Seconds(a, Clock::now()));
+      }
+      const double s = Median(times);
+      j[fmt::format("prefill_{}_s", n)] = s;
+      j[fmt::format("prefill_{}_tokens_per_s", n)] = n / s;
+    }
+
+    // --- decode: one position at context `context`, + log-softmax + greedy pick ---
+    FillInputs(*lm, context, &x);
+    auto st = lm->NewState(context + decode_steps + 1);
+    if (!st.ok()) return Fail("state allocation failed");
+    if (!lm->Forward(st->get(), x.data(), context, logits.data()).ok()) return Fail("prefill");
+    std::vector<float> row(static_cast<size_t>(config.qwen.hidden_size)), logp(logits.size());
+    std::vector<double> step_ms;
+    int32_t token = 0;
+    for (int i = 0; i < decode_steps + 1; ++i) {
+      const cosyflow::SpeechLmRow r{cosyflow::SpeechLmTable::kSpeech, token};
+      auto a = Clock::now();
+      (void)lm->Embed({&r, 1}, row.data());
+      if (!lm->Forward(st->get(), row.data(), 1, logits.data()).ok()) return Fail("decode");
+      (void)cosyflow::kernels::cpu::LogSoftmax(logits.data(), 1, v, logp.data());
+      token = static_cast<int32_t>(std::max_element(logp.begin(), logp.begin() + 6561) -
+                                   logp.begin());
+      if (i > 0) step_ms.push_back(Seconds(a, Clock::now()) * 1e3);  // first step = warm-up
+    }
+    const double decode_ms = Median(step_ms);
+    j["decode_context"] = context;
+    j["decode_ms_per_token_median"] = decode_ms;
+    j["decode_ms_per_token_min"] = *std::min_element(step_ms.begin(), step_ms.end());
+    const double floor_ms = lm->decode_weight_bytes() / (bw2 * 1e9) * 1e3;
+    j["bandwidth_floor_ms"] = floor_ms;
+    j["decode_over_floor"] = decode_ms / floor_ms;
+    j["speedup_vs_reference_decode"] = 325.0 / decode_ms;
+    j["speedup_vs_reference_prefill_127"] = 2.37 / j["prefill_127_s"].get<double>();
+    const auto rss1 = RssMiB();
+    j["rss_mib_model_and_states"] = rss1.first - rss0.first;
+    j["rss_mib_process"] = rss1.first;
+    j["rss_peak_mib_process"] = rss1.second;
+    out[wname] = j;
+    lm.reset();  // free ~2 GB before the next variant
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}

@@ -1,0 +1,140 @@
+// SpeechLm: the CosyVoice2 Qwen2LM (Qwen2 body + speech embedding + speech head) as an immutable
+// model with a per-request SpeechLmState (KV cache + scratch), forward per spec §5.3.
+//
+// Weights come from llm.pt with the official key names (spec §5.2): all tensors are shape-checked
+// against the config, unknown keys are rejected (the reference loads strictly), the text lm_head
+// is checked when present but never used. Linear layers (LlmLinear) are created once (q/k/v
+// fused into one [H + 2·kv_dim, H] layer, gate/up into one [2F, H] layer), f32 or bf16. The
+// embedding tables stay f32 (gathers are exact copies of checkpoint rows).
+//
+// Forward(state, x[n, H]) runs n rows at positions state.length() .. + n - 1 through every layer
+// (appending to the KV cache; inputs longer than the state's chunk size are processed in chunks,
+// which is exact for causal attention) and returns the speech-head logits of the last row.
+// A hook sees the named intermediates (llama.cpp qwen2 builder style).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nodes/llm/llm_linear.h"
+#include "nodes/llm/speech_lm_config.h"
+#include "runtime/kernels/cpu/linear.h"
+#include "runtime/status.h"
+#include "runtime/tensor.h"
+
+namespace cosyflow {
+
+// Which embedding table an input row comes from (the fixture's `_fed` table numbers).
+enum class SpeechLmTable : uint8_t { kLlmEmbedding = 0, kText = 1, kSpeech = 2 };
+inline constexpr int32_t kSpeechLmSos = 0;     // llm_embedding row 0
+inline constexpr int32_t kSpeechLmTaskId = 1;  // llm_embedding row 1
+
+struct SpeechLmRow {
+  SpeechLmTable table;
+  int32_t id;
+  bool operator==(const SpeechLmRow&) const = default;
+};
+
+// A named intermediate: data is [rows, cols] f32 row-major for positions pos0 .. pos0 + rows - 1.
+// Names: "embeds" (layer input), "layer_out" (residual stream after layer `layer`), "final_norm"
+// (normed hidden of every row, = Qwen2Encoder output), "logits" (1 row, last position).
+struct SpeechLmTap {
+  std::string_view name;
+  int layer = -1;
+  int64_t pos0 = 0;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const float* data = nullptr;
+};
+using SpeechLmHook = std::function<void(const SpeechLmTap&)>;
+
+struct SpeechLmLoadOptions {
+  kernels::cpu::WeightType weight_type = kernels::cpu::WeightType::kF32;
+};
+
+class SpeechLm;
+
+// Per-request mutable state: KV cache [layers][kv_heads][capacity][head_dim] for K and V, the
+// RoPE table for `capacity` positions and activation scratch for `chunk` rows. Everything is
+// allocated here, once; Forward never allocates.
+class SpeechLmState {
+ public:
+  int64_t length() const { return length_; }      // positions already in the KV cache
+  int64_t capacity() const { return capacity_; }  // most positions this state can hold
+  int64_t chunk() const { return chunk_; }
+  void Reset() { length_ = 0; }
+  // Key cache rows of one layer / kv head: [length, head_dim] (for tests).
+  const float* keys(int64_t layer, int64_t kv_head) const;
+  const float* values(int64_t layer, int64_t kv_head) const;
+
+ private:
+  friend class SpeechLm;
+  SpeechLmState() = default;
+
+  int64_t capacity_ = 0, chunk_ = 0, length_ = 0;
+  int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0;
+  Tensor k_cache_, v_cache_;  // [layers, kv_heads, capacity, head_dim]
+  Tensor rope_cos_, rope_sin_;  // [capacity, head_dim / 2]
+  Tensor x_, h_, qkv_, attn_, proj_, gate_up_, act_;  // [chunk, ...] scratch
+  Tensor scores_;                                     // [capacity]
+  Tensor last_;                                       // [hidden]
+};
+
+class SpeechLm {
+ public:
+  // Returns a weight by its llm.pt name, shape-checked against `shape`.
+  using WeightGetter = std::function<Result<Tensor>(const std::string& name, const Dims& shape)>;
+
+  // From any weight source (the bench builds random weights in memory).
+  static Result<std::unique_ptr<SpeechLm>> Create(const SpeechLmConfig& config,
+                                                  const WeightGetter& weights,
+                                                  const SpeechLmLoadOptions& options = {});
+  // From <model_dir>/llm.pt with the Qwen2 config of <model_dir>/CosyVoice-BlankEN/config.json
+  // (release defaults when absent). Checks the full key set (strict).
+  static Result<std::unique_ptr<SpeechLm>> Load(const std::string& model_dir,
+                                                const SpeechLmLoadOptions& options = {});
+  // The llm.pt key names and shapes this config expects (lm_head last; it may be absent).
+  static std::vector<std::pair<std::string, Dims>> ExpectedWeights(const SpeechLmConfig& config);
+
+  ~SpeechLm();
+  const SpeechLmConfig& config() const { return config_; }
+  kernels::cpu::WeightType weight_type() const { return options_.weight_type; }
+  // Bytes of weights read by one decode step (all linears + speech head).
+  size_t decode_weight_bytes() const;
+
+  // A state for up to `capacity` positions, forwarding at most `chunk` rows at a time.
+  Result<std::unique_ptr<SpeechLmState>> NewState(int64_t capacity, int64_t chunk = 128) const;
+
+  // out: [rows.size(), hidden] f32: the embedding rows (exact copies of table rows).
+  Status Embed(std::span<const SpeechLmRow> rows, float* out) const;
+
+  // x: [n, hidden] f32 row-major; logits: [speech_vocab] f32 for the last row (before
+  // log-softmax). Errors (state left unchanged) when the KV cache would overflow.
+  Status Forward(SpeechLmState* state, const float* x, int64_t n, float* logits,
+                 const SpeechLmHook* hook = nullptr) const;
+
+ private:
+  struct Layer {
+    Tensor input_norm, post_norm;  // [H]
+    std::unique_ptr<LlmLinear> qkv, o, gate_up, down;
+  };
+
+  SpeechLm() = default;
+  Status ForwardChunk(SpeechLmState* s, const float* x, int64_t n, bool last_chunk, float* logits,
+                      const SpeechLmHook* hook) const;
+  void Attention(SpeechLmState* s, int64_t layer, int64_t n) const;
+
+  SpeechLmConfig config_;
+  SpeechLmLoadOptions options_;
+  Tensor llm_embedding_, text_embedding_, speech_embedding_;  // [2|V|6564, H] f32
+  Tensor final_norm_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<LlmLinear> decoder_;  // [speech_vocab, H] + bias
+};
+
+}  // namespace cosyflow

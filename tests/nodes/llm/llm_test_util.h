@@ -1,0 +1,53 @@
+// Helpers for the speech-LM tests: the tiny-seed0 model (loaded once) and golden tensors.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nodes/llm/speech_lm.h"
+#include "runtime/io/npy.h"
+#include "tests/test_util.h"
+
+namespace cosyflow::test {
+
+inline const SpeechLm& TinyLm() {
+  static std::unique_ptr<SpeechLm> lm = [] {
+    auto r = SpeechLm::Load(TinySeed0Dir());
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    return std::move(r).value();
+  }();
+  return *lm;
+}
+
+inline Tensor Golden(const std::string& name) {
+  auto t = ReadNpy(TinySeed0Dir() + "/golden/" + name + ".npy");
+  REQUIRE_MESSAGE(t.ok(), t.status().ToString());
+  return *t;
+}
+
+inline std::vector<int32_t> GoldenIds(const std::string& name) {
+  Tensor t = Golden(name);
+  const int32_t* p = t.data<int32_t>();
+  return std::vector<int32_t>(p, p + t.numel());
+}
+
+inline std::vector<float> GoldenFloats(const std::string& name) {
+  Tensor t = Golden(name);
+  auto c = t.Contiguous();
+  REQUIRE(c.ok());
+  const float* p = c->data<float>();
+  return std::vector<float>(p, p + t.numel());
+}
+
+inline float MaxAbsDiff(const float* a, const float* b, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+}  // namespace cosyflow::test

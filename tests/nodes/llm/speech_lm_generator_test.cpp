@@ -1,0 +1,213 @@
+// Tests of SpeechLmGenerator: lengths, modes, streaming, cancel and the bi-stream state machine.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "nodes/llm/speech_lm_generator.h"
+#include "runtime/io/checkpoint.h"
+#include "tests/nodes/llm/llm_test_util.h"
+
+namespace cosyflow {
+namespace {
+
+using test::GoldenIds;
+using test::TinyLm;
+
+SpeechLmGenerateOptions Greedy() {
+  SpeechLmGenerateOptions o;
+  o.sampling.greedy = true;
+  return o;
+}
+
+SpeechLmInput LlmGroupInput() {
+  return {GoldenIds("input_text"), GoldenIds("input_prompt_text"),
+          GoldenIds("input_llm_prompt_speech_token")};
+}
+
+// Runs to the end; returns the emitted tokens.
+std::vector<int32_t> RunAll(SpeechLmGenerator& g) {
+  std::vector<int32_t> tokens;
+  for (int guard = 0; guard < 10000; ++guard) {
+    auto s = g.Step();
+    REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+    if (s->kind == SpeechLmStep::Kind::kToken) tokens.push_back(s->token);
+    if (s->kind == SpeechLmStep::Kind::kEnd) break;
+    REQUIRE(s->kind != SpeechLmStep::Kind::kNeedText);
+  }
+  return tokens;
+}
+
+// The tiny model with the EOS bias lowered by 100: EOS is then never the greedy pick.
+const SpeechLm& TinyLmWithoutEos() {
+  static std::unique_ptr<SpeechLm> lm = [] {
+    auto ckpt = Checkpoint::Open(test::TinySeed0Dir() + "/llm.pt");
+    REQUIRE(ckpt.ok());
+    auto bias = ckpt->Get("llm_decoder.bias");
+    REQUIRE(bias.ok());
+    auto copy = bias->Clone();
+    REQUIRE(copy.ok());
+    copy->data<float>()[6561] -= 100.0f;
+    auto get = [&](const std::string& name, const Dims& shape) -> Result<Tensor> {
+      if (name == "llm_decoder.bias") return *copy;
+      return ckpt->Get(name, shape);
+    };
+    auto r = SpeechLm::Create(TinyLm().config(), get);
+    REQUIRE(r.ok());
+    return std::move(r).value();
+  }();
+  return *lm;
+}
+
+TEST_CASE("SpeechLmGenerator: greedy zero-shot streams the golden tokens one per step") {
+  auto g = SpeechLmGenerator::Start(TinyLm(), Greedy(), LlmGroupInput(), 0);
+  REQUIRE(g.ok());
+  CHECK((*g)->min_len() == 16);
+  CHECK((*g)->max_len() == 160);
+  const auto golden = GoldenIds("llm_greedy_tokens");
+  for (size_t i = 0; i < golden.size(); ++i) {
+    auto s = (*g)->Step();
+    REQUIRE(s.ok());
+    REQUIRE(s->kind == SpeechLmStep::Kind::kToken);
+    CHECK(s->token == golden[i]);
+    CHECK((*g)->calls() == static_cast<int64_t>(i) + 1);
+  }
+  auto end = (*g)->Step();  // the 17th call returns EOS
+  REQUIRE(end.ok());
+  CHECK(end->kind == SpeechLmStep::Kind::kEnd);
+  CHECK((*g)->calls() == 17);
+  CHECK((*g)->Step()->kind == SpeechLmStep::Kind::kEnd);
+  CHECK((*g)->calls() == 17);
+}
+
+TEST_CASE("SpeechLmGenerator: min_len masks EOS and max_len bounds the output") {
+  SUBCASE("min ratio 3 -> exactly 3 * Lt tokens (the tiny EOS bias wins right after)") {
+    auto o = Greedy();
+    o.min_token_text_ratio = 3;
+    auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 0);
+    REQUIRE(g.ok());
+    CHECK(RunAll(**g).size() == 24);
+  }
+  SUBCASE("without EOS the generation stops at max_len = floor(20 * Lt)") {
+    auto g = SpeechLmGenerator::Start(TinyLmWithoutEos(), Greedy(), LlmGroupInput(), 0);
+    REQUIRE(g.ok());
+    const auto tokens = RunAll(**g);
+    CHECK(tokens.size() == 160);
+    CHECK((*g)->calls() == 160);
+    for (int32_t t : tokens) CHECK(t < 6561);
+  }
+  SUBCASE("empty text: no call, no token") {
+    SpeechLmInput in = LlmGroupInput();
+    in.text.clear();
+    auto g = SpeechLmGenerator::Start(TinyLm(), Greedy(), in, 0);
+    REQUIRE(g.ok());
+    CHECK(RunAll(**g).empty());
+    CHECK((*g)->calls() == 0);
+  }
+}
+
+TEST_CASE("SpeechLmGenerator: ForMode drops what the reference front end deletes") {
+  const SpeechLmInput in{{1, 2}, {3, 4}, {5, 6}};
+  auto cl = in.ForMode(SpeechLmMode::kCrossLingual);
+  CHECK((cl.prompt_text.empty() && cl.prompt_speech.empty() && cl.text == in.text));
+  auto np = in.ForMode(SpeechLmMode::kNoPrompt);
+  CHECK((np.prompt_text.empty() && np.prompt_speech.empty()));
+  auto ins = in.ForMode(SpeechLmMode::kInstruct2);
+  CHECK((ins.prompt_text == in.prompt_text && ins.prompt_speech.empty()));
+  auto zs = in.ForMode(SpeechLmMode::kZeroShot);
+  CHECK((zs.prompt_text == in.prompt_text && zs.prompt_speech == in.prompt_speech));
+  CHECK(ParseSpeechLmMode("instruct").value() == SpeechLmMode::kInstruct2);
+  CHECK(ParseSpeechLmMode("sft").value() == SpeechLmMode::kNoPrompt);
+  CHECK_FALSE(ParseSpeechLmMode("vc").ok());
+}
+
+TEST_CASE("SpeechLmGenerator: sampling is reproducible per seed and emits only speech ids") {
+  auto run = [](uint64_t seed) {
+    auto g = SpeechLmGenerator::Start(TinyLm(), SpeechLmGenerateOptions{}, LlmGroupInput(), seed);
+    REQUIRE(g.ok());
+    return RunAll(**g);
+  };
+  const auto a = run(1986), b = run(1986), c = run(5);
+  CHECK(a == b);
+  CHECK(a.size() >= 16);
+  CHECK(a != c);
+  for (int32_t t : a) CHECK((t >= 0 && t < 6561));
+}
+
+TEST_CASE("SpeechLmGenerator: cancel stops before the next forward call") {
+  auto g = SpeechLmGenerator::Start(TinyLm(), Greedy(), LlmGroupInput(), 0);
+  REQUIRE(g.ok());
+  REQUIRE((*g)->Step().ok());
+  (*g)->RequestCancel();
+  auto s = (*g)->Step();
+  CHECK(s.status().code() == StatusCode::kCancelled);
+  CHECK((*g)->calls() == 1);
+  CHECK((*g)->done());
+}
+
+TEST_CASE("SpeechLmGenerator: bad inputs are errors at Start") {
+  SpeechLmInput in = LlmGroupInput();
+  in.text.push_back(512);  // tiny text vocab is 512
+  auto g = SpeechLmGenerator::Start(TinyLm(), Greedy(), in, 0);
+  CHECK(g.status().code() == StatusCode::kOutOfRange);
+  auto o = Greedy();
+  o.max_context = 100;  // 26 rows + max_len 160 do not fit
+  auto g2 = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 0);
+  CHECK(g2.status().message().find("max_context") != std::string::npos);
+  auto g3 = SpeechLmGenerator::Start(TinyLm(), Greedy(), LlmGroupInput(), 0);
+  CHECK((*g3)->PushText(std::vector<int32_t>{1}).code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("SpeechLmGenerator: bi-stream waits for text, then decodes 15 tokens per FILL") {
+  auto g = SpeechLmGenerator::StartBistream(TinyLm(), Greedy(), {}, {}, 0);
+  REQUIRE(g.ok());
+  CHECK((*g)->Step()->kind == SpeechLmStep::Kind::kNeedText);
+  REQUIRE((*g)->PushText(std::vector<int32_t>{10, 11, 12, 13}).ok());
+  CHECK((*g)->Step()->kind == SpeechLmStep::Kind::kNeedText);  // SOS + 4 text: not enough
+  CHECK((*g)->calls() == 0);
+  REQUIRE((*g)->PushText(std::vector<int32_t>{14}).ok());
+  int tokens = 0;
+  while (true) {
+    auto s = (*g)->Step();
+    REQUIRE(s.ok());
+    if (s->kind != SpeechLmStep::Kind::kToken) {
+      CHECK(s->kind == SpeechLmStep::Kind::kFill);  // forced at out index 15
+      break;
+    }
+    ++tokens;
+  }
+  CHECK(tokens == 15);
+  CHECK((*g)->Step()->kind == SpeechLmStep::Kind::kNeedText);
+  REQUIRE((*g)->EndText().ok());
+  CHECK_FALSE((*g)->PushText(std::vector<int32_t>{1}).ok());
+  CHECK(RunAll(**g).empty());  // final phase: the tiny EOS bias ends it at once
+  CHECK((*g)->calls() == 17);
+}
+
+TEST_CASE("SpeechLmGenerator: the bi-stream final phase is bounded by final_max_tokens") {
+  auto o = Greedy();
+  o.final_max_tokens = 7;
+  auto g = SpeechLmGenerator::StartBistream(TinyLmWithoutEos(), o, {}, {}, 0);
+  REQUIRE(g.ok());
+  REQUIRE((*g)->PushText(std::vector<int32_t>{1, 2, 3}).ok());
+  REQUIRE((*g)->EndText().ok());
+  CHECK(RunAll(**g).size() == 7);
+  CHECK((*g)->done());
+}
+
+TEST_CASE("SpeechLmGenerator: a bi-stream session that outgrows max_context fails cleanly") {
+  auto o = Greedy();
+  o.max_context = 12;
+  auto g = SpeechLmGenerator::StartBistream(TinyLm(), o, {}, {}, 0);
+  REQUIRE(g.ok());
+  REQUIRE((*g)->PushText(std::vector<int32_t>{1, 2, 3, 4, 5}).ok());
+  Status failure;
+  for (int i = 0; i < 20 && failure.ok(); ++i) {
+    auto s = (*g)->Step();
+    if (!s.ok()) failure = s.status();
+  }
+  CHECK(failure.code() == StatusCode::kOutOfRange);
+  CHECK((*g)->done());
+}
+
+}  // namespace
+}  // namespace cosyflow

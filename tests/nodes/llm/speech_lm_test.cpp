@@ -1,0 +1,161 @@
+// Tests of the SpeechLm model: loading, embeddings and the forward against tiny-seed0 goldens.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "nodes/llm/speech_lm.h"
+#include "runtime/io/checkpoint.h"
+#include "tests/nodes/llm/llm_test_util.h"
+
+namespace cosyflow {
+namespace {
+
+using test::Golden;
+using test::GoldenFloats;
+using test::GoldenIds;
+using test::MaxAbsDiff;
+using test::TinyLm;
+
+// The zero-shot prefill rows of the `llm` group: SOS, prompt text + text, TASK_ID, prompt speech.
+std::vector<SpeechLmRow> LlmGroupPrefillRows() {
+  std::vector<SpeechLmRow> rows{{SpeechLmTable::kLlmEmbedding, kSpeechLmSos}};
+  for (int32_t id : GoldenIds("input_prompt_text")) rows.push_back({SpeechLmTable::kText, id});
+  for (int32_t id : GoldenIds("input_text")) rows.push_back({SpeechLmTable::kText, id});
+  rows.push_back({SpeechLmTable::kLlmEmbedding, kSpeechLmTaskId});
+  for (int32_t id : GoldenIds("input_llm_prompt_speech_token")) {
+    rows.push_back({SpeechLmTable::kSpeech, id});
+  }
+  return rows;
+}
+
+TEST_CASE("SpeechLm: loads the tiny llm.pt with the config from CosyVoice-BlankEN") {
+  const SpeechLm& lm = TinyLm();
+  CHECK(lm.config().qwen.hidden_size == 64);
+  CHECK(lm.config().qwen.num_hidden_layers == 2);
+  CHECK(lm.config().qwen.num_attention_heads == 4);
+  CHECK(lm.config().qwen.num_key_value_heads == 2);
+  CHECK(lm.config().qwen.intermediate_size == 128);
+  CHECK(lm.config().qwen.vocab_size == 512);
+  CHECK(lm.config().speech_vocab() == 6564);
+  // 2 layers x (qkv 128x64 + o 64x64 + gate/up 256x64 + down 64x128) + decoder 6564x64, f32.
+  CHECK(lm.decode_weight_bytes() == size_t{4} * (2 * (128 * 64 + 64 * 64 + 256 * 64 + 64 * 128) +
+                                                  6564 * 64));
+}
+
+TEST_CASE("SpeechLm: the llm.pt key set matches the expected weights exactly") {
+  auto ckpt = Checkpoint::Open(test::TinySeed0Dir() + "/llm.pt");
+  REQUIRE(ckpt.ok());
+  const auto expected = SpeechLm::ExpectedWeights(TinyLm().config());
+  CHECK(ckpt->size() == expected.size());  // 2 layers: 4 + 12*2 + 4 + lm_head = 31 (295 at 24)
+  for (const auto& [name, shape] : expected) {
+    const Tensor* t = ckpt->Find(name);
+    REQUIRE_MESSAGE(t != nullptr, name);
+    CHECK_MESSAGE(t->shape() == shape, name);
+  }
+  SpeechLmConfig release;
+  CHECK(SpeechLm::ExpectedWeights(release).size() == 295);
+}
+
+TEST_CASE("SpeechLm: a missing or mis-shaped weight is an error naming the tensor") {
+  auto ckpt = Checkpoint::Open(test::TinySeed0Dir() + "/llm.pt");
+  REQUIRE(ckpt.ok());
+  SpeechLmConfig config = TinyLm().config();
+  auto get_missing = [&](const std::string& name, const Dims& shape) -> Result<Tensor> {
+    if (name == "llm_decoder.bias") return NotFound("tensor '{}' not found", name);
+    return ckpt->Get(name, shape);
+  };
+  auto r = SpeechLm::Create(config, get_missing);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("llm_decoder.bias") != std::string::npos);
+
+  config.qwen.intermediate_size = 96;  // the file has 128
+  auto get = [&](const std::string& name, const Dims& shape) { return ckpt->Get(name, shape); };
+  auto r2 = SpeechLm::Create(config, get);
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.status().message().find("mlp.gate_proj.weight") != std::string::npos);
+}
+
+TEST_CASE("SpeechLm: Load rejects a directory without llm.pt and reports the path") {
+  auto r = SpeechLm::Load("/nonexistent-model-dir");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("llm.pt") != std::string::npos);
+}
+
+TEST_CASE("SpeechLm: prefill embeddings are exact copies of the table rows") {
+  const SpeechLm& lm = TinyLm();
+  const auto rows = LlmGroupPrefillRows();
+  std::vector<float> x(rows.size() * 64);
+  REQUIRE(lm.Embed(rows, x.data()).ok());
+  const auto golden = GoldenFloats("llm_prefill_input_embeds");
+  REQUIRE(golden.size() == x.size());
+  CHECK(MaxAbsDiff(x.data(), golden.data(), x.size()) == 0.0f);
+  const SpeechLmRow bad[] = {{SpeechLmTable::kText, 512}};
+  CHECK(lm.Embed(bad, x.data()).code() == StatusCode::kOutOfRange);
+}
+
+TEST_CASE("SpeechLm: prefill hidden states and step-0 logits match the goldens") {
+  const SpeechLm& lm = TinyLm();
+  const auto rows = LlmGroupPrefillRows();
+  std::vector<float> x(rows.size() * 64);
+  REQUIRE(lm.Embed(rows, x.data()).ok());
+  for (int64_t chunk : {int64_t{128}, int64_t{7}}) {  // chunked prefill is exact too
+    auto state = lm.NewState(64, chunk);
+    REQUIRE(state.ok());
+    std::vector<float> hidden;
+    int layer_taps = 0;
+    SpeechLmHook hook = [&](const SpeechLmTap& t) {
+      if (t.name == "final_norm") hidden.insert(hidden.end(), t.data, t.data + t.rows * t.cols);
+      if (t.name == "layer_out") ++layer_taps;
+    };
+    std::vector<float> logits(6564);
+    REQUIRE(lm.Forward(state->get(), x.data(), static_cast<int64_t>(rows.size()), logits.data(),
+                       &hook)
+                .ok());
+    CHECK((*state)->length() == 26);
+    CHECK(layer_taps == 2 * ((26 + chunk - 1) / chunk));
+    const auto golden_hidden = GoldenFloats("llm_prefill_hidden");
+    REQUIRE(hidden.size() == golden_hidden.size());
+    CHECK(MaxAbsDiff(hidden.data(), golden_hidden.data(), hidden.size()) < 1e-4f);
+    const auto golden_logits = GoldenFloats("llm_step0_logits");
+    CHECK(MaxAbsDiff(logits.data(), golden_logits.data(), logits.size()) < 1e-3f);
+  }
+}
+
+TEST_CASE("SpeechLm: teacher-forced decode steps match every golden step's logits") {
+  const SpeechLm& lm = TinyLm();
+  const auto rows = LlmGroupPrefillRows();
+  std::vector<float> x(rows.size() * 64);
+  REQUIRE(lm.Embed(rows, x.data()).ok());
+  auto state = lm.NewState(64);
+  REQUIRE(state.ok());
+  const auto golden = GoldenFloats("llm_steps_logits");  // [17, 6564]
+  const auto tokens = GoldenIds("llm_greedy_tokens");   // [16]
+  std::vector<float> logits(6564);
+  REQUIRE(lm.Forward(state->get(), x.data(), 26, logits.data()).ok());
+  float worst = MaxAbsDiff(logits.data(), golden.data(), 6564);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const SpeechLmRow row{SpeechLmTable::kSpeech, tokens[i]};
+    REQUIRE(lm.Embed({&row, 1}, x.data()).ok());
+    REQUIRE(lm.Forward(state->get(), x.data(), 1, logits.data()).ok());
+    worst = std::max(worst, MaxAbsDiff(logits.data(), golden.data() + (i + 1) * 6564, 6564));
+  }
+  CHECK(worst < 1e-3f);
+  CHECK((*state)->length() == 26 + 16);
+}
+
+TEST_CASE("SpeechLm: forward past the state's capacity fails and leaves the cache unchanged") {
+  const SpeechLm& lm = TinyLm();
+  auto state = lm.NewState(4);
+  REQUIRE(state.ok());
+  std::vector<float> x(5 * 64, 0.1f), logits(6564);
+  Status s = lm.Forward(state->get(), x.data(), 5, logits.data());
+  CHECK(s.code() == StatusCode::kOutOfRange);
+  CHECK((*state)->length() == 0);
+  CHECK(lm.Forward(state->get(), x.data(), 4, logits.data()).ok());
+  CHECK((*state)->length() == 4);
+}
+
+}  // namespace
+}  // namespace cosyflow
