@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.add_flag("--version", version, "Print the version and build configuration");
   cosyflow::cli::RegisterInspect(app);
   cosyflow::cli::RegisterTokenize(app);
+  cosyflow::cli::RegisterNormalize(app);
   cosyflow::cli::RegisterCheck(app);
   CLI11_PARSE(app, argc, argv);
   if (version || app.get_subcommands().empty()) {
