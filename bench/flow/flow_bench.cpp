@@ -1,0 +1,232 @@
+// Flow bench: CosyVoice2-0.5B flow shapes with random weights (keys and shapes from the real
+// state dict listing), 2 s of audio (50 tokens -> 100 frames), without and with a 3 s prompt
+// (75 tokens / 150 frames), non-streaming and streaming per chunk, f32 and bf16 weights.
+// Checks the output first (shape, finite), then times, and prints JSON.
+//
+//   cosyflow-bench-flow [--keys real-0.5B-state-dict-keys.json] [--repeats N] [--quick]
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "nodes/flow/flow_model.h"
+#include "nodes/flow/flow_session.h"
+#include "runtime/kernels/cpu/dnnl_context.h"
+
+namespace {
+
+using namespace cosyflow;
+using namespace cosyflow::flow;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Random weights at the listed shapes: uniform(+-1/sqrt(fan_in)); norms 1 / 0.
+Result<Checkpoint> RandomFlowCheckpoint(const std::string& keys_path) {
+  std::ifstream in(keys_path);
+  if (!in) return NotFound("{}: cannot open", keys_path);
+  Json j;
+  try {
+    j = Json::parse(in);
+  } catch (const Json::exception& e) {
+    return DataLoss("{}: {}", keys_path, e.what());
+  }
+  if (!j.contains("flow.pt")) return NotFound("{}: no \"flow.pt\" listing", keys_path);
+  std::mt19937 rng(1234);
+  std::vector<CheckpointEntry> entries;
+  for (const auto& e : j["flow.pt"]) {
+    const auto shape_v = e.at("shape").get<std::vector<int64_t>>();
+    COSY_ASSIGN_OR_RETURN(Dims shape, Dims::From(shape_v));
+    COSY_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(shape, DType::kF32));
+    const std::string name = e.at("key").get<std::string>();
+    float* p = t.data<float>();
+    const bool is_norm = name.find("norm") != std::string::npos ||
+                         name.find("block.2") != std::string::npos ||
+                         name.find("embed.out.1") != std::string::npos;
+    if (shape.size() == 1) {
+      const float v = (is_norm && name.ends_with(".weight")) ? 1.0f : 0.0f;
+      std::fill(p, p + t.numel(), v);
+    } else {
+      const int64_t fan_in = t.numel() / shape[0];
+      std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+      const float s = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+      for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng) * s;
+    }
+    entries.push_back({name, std::move(t)});
+  }
+  return Checkpoint::FromEntries("random-flow(" + keys_path + ")", std::move(entries));
+}
+
+FlowPrompt MakePrompt(int64_t prompt_tokens) {
+  std::mt19937 rng(7);
+  FlowPrompt p;
+  std::uniform_int_distribution<int32_t> tok(0, 6560);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t i = 0; i < prompt_tokens; ++i) p.tokens.push_back(tok(rng));
+  p.feat.resize(static_cast<size_t>(2 * prompt_tokens * 80));
+  for (float& v : p.feat) v = nd(rng) - 5.0f;
+  p.embedding.resize(192);
+  for (float& v : p.embedding) v = nd(rng);
+  return p;
+}
+
+std::vector<int32_t> MakeTokens(int64_t n) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> tok(0, 6560);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& v : t) v = tok(rng);
+  return t;
+}
+
+Status CheckMel(const FlowMel& mel, int64_t frames, const char* what) {
+  if (mel.frames != frames) return Internal("{}: {} frames, expected {}", what, mel.frames, frames);
+  for (float v : mel.data) {
+    if (!std::isfinite(v)) return Internal("{}: non-finite mel value", what);
+  }
+  return OkStatus();
+}
+
+Json ProfileJson(const FlowProfile& p, double total) {
+  const int steps = std::max(p.estimator_calls, 1);
+  return Json{{"total_s", total},
+              {"encoder_s", p.encoder},
+              {"estimator_s", p.estimator},
+              {"estimator_calls", p.estimator_calls},
+              {"per_ode_step_s", p.estimator / steps},
+              {"estimator_breakdown_s",
+               {{"attention", p.est_attention},
+                {"linear", p.est_linear},
+                {"conv_resnet", p.est_conv},
+                {"norm_other", p.est_other},
+                {"unattributed", p.estimator - p.est_attention - p.est_linear - p.est_conv - p.est_other}}}};
+}
+
+// Non-streaming: one finalize call over all tokens. Best of `repeats` after a warm-up.
+Result<Json> BenchNonStream(const FlowModel& model, int64_t prompt_tokens, int64_t tokens, int repeats) {
+  COSY_ASSIGN_OR_RETURN(auto session, FlowSession::Open(model, MakePrompt(prompt_tokens)));
+  COSY_RETURN_IF_ERROR(session->PushTokens(MakeTokens(tokens)));
+  COSY_ASSIGN_OR_RETURN(FlowMel warm, session->RunOnce());
+  COSY_RETURN_IF_ERROR(CheckMel(warm, 2 * tokens, "non-stream"));
+  Json best;
+  double best_t = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    FlowProfile prof;
+    const auto t0 = Clock::now();
+    COSY_ASSIGN_OR_RETURN(FlowMel mel, session->RunOnce({}, &prof));
+    const double t = Seconds(t0);
+    if (t < best_t) {
+      best_t = t;
+      best = ProfileJson(prof, t);
+    }
+  }
+  best["audio_s"] = static_cast<double>(tokens) / 25.0;
+  best["rtf"] = best_t / (static_cast<double>(tokens) / 25.0);
+  best["frames_estimated"] = 2 * (prompt_tokens + tokens);
+  return best;
+}
+
+// Streaming: tokens arrive all at once; every scheduled chunk then the finalize call.
+Result<Json> BenchStream(const FlowModel& model, int64_t prompt_tokens, int64_t tokens) {
+  Json chunks = Json::array();
+  for (int pass = 0; pass < 2; ++pass) {  // pass 0 warms up
+    chunks = Json::array();
+    COSY_ASSIGN_OR_RETURN(auto session, FlowSession::Open(model, MakePrompt(prompt_tokens)));
+    COSY_RETURN_IF_ERROR(session->PushTokens(MakeTokens(tokens)));
+    int64_t frames = 0;
+    while (true) {
+      FlowProfile prof;
+      const int64_t offset = session->token_offset(), hop = session->this_hop();
+      const bool ready = session->ChunkReady();
+      const auto t0 = Clock::now();
+      MelChunk chunk;
+      if (ready) {
+        COSY_ASSIGN_OR_RETURN(chunk, session->NextChunk({}, &prof));
+      } else {
+        COSY_ASSIGN_OR_RETURN(chunk, session->Finish({}, &prof));
+      }
+      Json j = ProfileJson(prof, Seconds(t0));
+      j["token_offset"] = offset;
+      j["tokens_in_call"] = ready ? prompt_tokens + offset + hop + 3 : prompt_tokens + tokens;
+      j["new_frames"] = chunk.mel.frames;
+      j["finalize"] = !ready;
+      chunks.push_back(j);
+      frames += chunk.mel.frames;
+      if (chunk.last) break;
+    }
+    if (frames != 2 * tokens) return Internal("stream: {} frames, expected {}", frames, 2 * tokens);
+  }
+  double total = 0;
+  for (const auto& c : chunks) total += c["total_s"].get<double>();
+  return Json{{"chunks", chunks}, {"total_s", total}, {"first_chunk_s", chunks[0]["total_s"]}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string keys = "/work/shared/fixtures/real-0.5B-state-dict-keys.json";
+  int repeats = 2;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--keys" && i + 1 < argc) keys = argv[++i];
+    else if (a == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--quick") quick = true;
+    else {
+      fmt::print(stderr, "usage: {} [--keys FILE] [--repeats N] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  auto ckpt = RandomFlowCheckpoint(keys);
+  if (!ckpt.ok()) {
+    fmt::print(stderr, "flow bench: {}\n", ckpt.status().ToString());
+    return 1;
+  }
+  Json out{{"bench", "flow"},
+           {"config", FlowConfig::Release().ToString()},
+           {"threads", kernels::cpu::DnnlNumThreads()},
+           {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},
+           {"targets_f32_s", {{"no_prompt", 3.0}, {"prompt_3s", 6.0}}}};
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    const char* wname = wt == WeightType::kF32 ? "f32" : "bf16";
+    const auto t0 = Clock::now();
+    auto copy = Checkpoint::FromEntries("random-flow", ckpt->entries());
+    if (!copy.ok()) return 1;
+    auto model = FlowModel::FromCheckpoint(std::move(copy).value(), FlowConfig::Release(), {wt});
+    if (!model.ok()) {
+      fmt::print(stderr, "flow bench: {}\n", model.status().ToString());
+      return 1;
+    }
+    Json r{{"load_s", Seconds(t0)}, {"packed_weight_bytes", (*model)->weights().packed_bytes}};
+    for (int64_t prompt : {int64_t{0}, int64_t{75}}) {
+      const std::string key = prompt == 0 ? "no_prompt" : "prompt_3s";
+      auto ns = BenchNonStream(**model, prompt, 50, repeats);
+      if (!ns.ok()) {
+        fmt::print(stderr, "flow bench: {}\n", ns.status().ToString());
+        return 1;
+      }
+      r[key]["non_stream"] = *ns;
+      if (!quick) {
+        auto st = BenchStream(**model, prompt, 50);
+        if (!st.ok()) {
+          fmt::print(stderr, "flow bench: {}\n", st.status().ToString());
+          return 1;
+        }
+        r[key]["stream"] = *st;
+      }
+    }
+    out[wname] = r;
+    fmt::print(stderr, "{} done\n", wname);
+  }
+  fmt::print("{}\n", out.dump(2));
+  return 0;
+}

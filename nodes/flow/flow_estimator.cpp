@@ -1,0 +1,178 @@
+// CausalConditionalDecoder forward (spec §4.7) on a CFG batch of 2, time-major [2, m, C].
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "nodes/flow/flow_forward.h"
+#include "runtime/kernels/cpu/activation.h"
+#include "runtime/kernels/cpu/norm.h"
+
+namespace cosyflow::flow {
+namespace {
+
+namespace cpu = kernels::cpu;
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Shared state of one estimator call.
+struct EstCtx {
+  const FlowConfig& c;
+  int64_t m;              // frames per batch row
+  const float* bias;      // [m, m] additive attention bias, or null (full attention)
+  const float* mish_temb; // [2, time_dim] = Mish(time_mlp(t))
+  Arena& arena;
+  FlowProfile* prof;
+};
+
+// CausalBlock1D tail: y = Mish(LayerNorm(y)) over channels, in place. y: [rows, ch].
+Status NormMish(const LayerNormW& ln, float* y, int64_t rows, int64_t ch) {
+  COSY_RETURN_IF_ERROR(cpu::LayerNorm(y, ln.w, ln.b, rows, ch, 1e-5f, y));
+  return cpu::Mish(y, rows * ch, y);
+}
+
+// CausalResnetBlock1D. h: [2, m, cin] -> out: [2, m, ch].
+Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* out) {
+  const auto t0 = Clock::now();
+  const int64_t ch = x.c.est_channels, rows = 2 * x.m;
+  float* a = x.arena.Alloc(static_cast<size_t>(rows * ch));
+  COSY_RETURN_IF_ERROR(r.conv1.Forward(h, 2, x.m, 2, x.arena, a));
+  COSY_RETURN_IF_ERROR(NormMish(r.ln1, a, rows, ch));
+  float* tb = x.arena.Alloc(static_cast<size_t>(2 * ch));  // mlp(Mish(temb)), per batch row
+  COSY_RETURN_IF_ERROR(r.mlp->Forward(x.mish_temb, 2, tb));
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < x.m; ++i) {
+      float* row = a + (b * x.m + i) * ch;
+      for (int64_t k = 0; k < ch; ++k) row[k] += tb[b * ch + k];
+    }
+  }
+  COSY_RETURN_IF_ERROR(r.conv2.Forward(a, 2, x.m, 2, x.arena, out));
+  COSY_RETURN_IF_ERROR(NormMish(r.ln2, out, rows, ch));
+  COSY_RETURN_IF_ERROR(r.res_conv.Forward(h, 2, x.m, 0, x.arena, a));
+  for (int64_t i = 0; i < rows * ch; ++i) out[i] += a[i];
+  (void)cin;
+  if (x.prof) x.prof->est_conv += Since(t0);
+  return OkStatus();
+}
+
+// BasicTransformerBlock. h: [2, m, ch] updated in place.
+Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
+  const int64_t ch = x.c.est_channels, inner = x.c.est_inner(), rows = 2 * x.m;
+  auto t0 = Clock::now();
+  float* n = x.arena.Alloc(static_cast<size_t>(rows * ch));
+  COSY_RETURN_IF_ERROR(cpu::LayerNorm(h, tb.norm1.w, tb.norm1.b, rows, ch, 1e-5f, n));
+  if (x.prof) x.prof->est_other += Since(t0);
+  t0 = Clock::now();
+  float* qkv = x.arena.Alloc(static_cast<size_t>(rows * 3 * inner));
+  COSY_RETURN_IF_ERROR(tb.qkv->Forward(n, rows, qkv));
+  if (x.prof) x.prof->est_linear += Since(t0);
+  t0 = Clock::now();
+  float* o = x.arena.Alloc(static_cast<size_t>(rows * inner));
+  COSY_RETURN_IF_ERROR(SdpaAttention(qkv, 2, x.m, x.c.est_heads, x.c.est_head_dim, x.bias,
+                                     x.arena, o));
+  if (x.prof) x.prof->est_attention += Since(t0);
+  t0 = Clock::now();
+  COSY_RETURN_IF_ERROR(tb.out->Forward(o, rows, n));
+  for (int64_t i = 0; i < rows * ch; ++i) h[i] += n[i];
+  if (x.prof) x.prof->est_linear += Since(t0);
+  t0 = Clock::now();
+  COSY_RETURN_IF_ERROR(cpu::LayerNorm(h, tb.norm3.w, tb.norm3.b, rows, ch, 1e-5f, n));
+  if (x.prof) x.prof->est_other += Since(t0);
+  t0 = Clock::now();
+  float* f = x.arena.Alloc(static_cast<size_t>(rows * 4 * ch));
+  COSY_RETURN_IF_ERROR(tb.ff_in->Forward(n, rows, f));
+  COSY_RETURN_IF_ERROR(cpu::GeluErf(f, rows * 4 * ch, f));
+  COSY_RETURN_IF_ERROR(tb.ff_out->Forward(f, rows, n));
+  for (int64_t i = 0; i < rows * ch; ++i) h[i] += n[i];
+  if (x.prof) x.prof->est_linear += Since(t0);
+  return OkStatus();
+}
+
+// SinusoidalPosEmb(dim, scale 1000) then time_mlp: out [2, time_dim] = Mish(linear_2(SiLU(linear_1(.)))).
+Status TimeEmbedding(const EstimatorW& w, const FlowConfig& c, float t_value, Arena& arena, float* out) {
+  const int64_t dim = c.est_in, half = dim / 2;
+  float* emb = arena.Alloc(static_cast<size_t>(2 * dim));
+  const float k = static_cast<float>(std::log(10000.0) / static_cast<double>(half - 1));
+  const float st = 1000.0f * t_value;
+  for (int64_t i = 0; i < half; ++i) {
+    const float f = std::exp(static_cast<float>(i) * -k);
+    const float a = st * f;
+    emb[i] = static_cast<float>(std::sin(static_cast<double>(a)));
+    emb[half + i] = static_cast<float>(std::cos(static_cast<double>(a)));
+  }
+  std::memcpy(emb + dim, emb, static_cast<size_t>(dim) * sizeof(float));
+  float* hid = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
+  COSY_RETURN_IF_ERROR(w.time_1->Forward(emb, 2, hid));
+  COSY_RETURN_IF_ERROR(cpu::Silu(hid, 2 * c.time_dim(), hid));
+  COSY_RETURN_IF_ERROR(w.time_2->Forward(hid, 2, out));
+  return cpu::Mish(out, 2 * c.time_dim(), out);
+}
+
+Status Stage(const StageW& s, EstCtx& x, const float* h_in, int64_t cin, float* h) {
+  COSY_RETURN_IF_ERROR(Resnet(s.resnet, x, h_in, cin, h));
+  for (const auto& b : s.blocks) COSY_RETURN_IF_ERROR(TransformerBlock(b, x, h));
+  return OkStatus();
+}
+
+}  // namespace
+
+Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
+                        float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out) {
+  const auto t_start = Clock::now();
+  const EstimatorW& e = w.estimator;
+  const int64_t ch = c.est_channels, rows = 2 * m;
+  float* mish_temb = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
+  COSY_RETURN_IF_ERROR(TimeEmbedding(e, c, t_value, arena, mish_temb));
+
+  // Attention bias: row i may see columns < (i / chunk + 1) * chunk (streaming), else all.
+  float* bias = nullptr;
+  if (streaming) {
+    bias = arena.Alloc(static_cast<size_t>(m * m));
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t limit = std::min(m, (i / c.est_chunk + 1) * c.est_chunk);
+      for (int64_t j = 0; j < m; ++j) bias[i * m + j] = j < limit ? 0.0f : -1.0e10f;
+    }
+  }
+  EstCtx x{c, m, bias, mish_temb, arena, prof};
+
+  // Down stage: resnet + blocks, skip, causal conv.
+  float* h = arena.Alloc(static_cast<size_t>(rows * ch));
+  COSY_RETURN_IF_ERROR(Stage(e.down, x, in, c.est_in, h));
+  float* skip = arena.Alloc(static_cast<size_t>(rows * ch));
+  std::memcpy(skip, h, static_cast<size_t>(rows * ch) * sizeof(float));
+  float* h2 = arena.Alloc(static_cast<size_t>(rows * ch));
+  auto t0 = Clock::now();
+  COSY_RETURN_IF_ERROR(e.down.conv.Forward(h, 2, m, 2, arena, h2));
+  if (prof) prof->est_conv += Since(t0);
+
+  // Mid stages.
+  for (const auto& s : e.mid) {
+    COSY_RETURN_IF_ERROR(Stage(s, x, h2, ch, h));
+    std::swap(h, h2);
+  }
+
+  // Up stage: [h | skip] per frame, resnet + blocks, causal conv.
+  float* cat = arena.Alloc(static_cast<size_t>(rows * 2 * ch));
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(cat + r * 2 * ch, h2 + r * ch, static_cast<size_t>(ch) * sizeof(float));
+    std::memcpy(cat + r * 2 * ch + ch, skip + r * ch, static_cast<size_t>(ch) * sizeof(float));
+  }
+  COSY_RETURN_IF_ERROR(Stage(e.up, x, cat, 2 * ch, h));
+  t0 = Clock::now();
+  COSY_RETURN_IF_ERROR(e.up.conv.Forward(h, 2, m, 2, arena, h2));
+
+  // Final causal block and 1x1 projection to 80 bins.
+  COSY_RETURN_IF_ERROR(e.final_conv.Forward(h2, 2, m, 2, arena, h));
+  COSY_RETURN_IF_ERROR(NormMish(e.final_ln, h, rows, ch));
+  COSY_RETURN_IF_ERROR(e.final_proj->Forward(h, rows, out));
+  if (prof) {
+    prof->est_conv += Since(t0);
+    prof->estimator += Since(t_start);
+    prof->estimator_calls += 1;
+  }
+  return OkStatus();
+}
+
+}  // namespace cosyflow::flow

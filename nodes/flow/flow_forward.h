@@ -1,0 +1,57 @@
+// Forward passes of the flow encoder and the CFM estimator (internal to nodes/flow).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "nodes/flow/flow_config.h"
+#include "nodes/flow/flow_ops.h"
+#include "nodes/flow/flow_weights.h"
+#include "runtime/tensor.h"
+
+namespace cosyflow::flow {
+
+// Test hook: called with named intermediates (time-major unless stated). May be empty.
+using FlowHook = std::function<void(std::string_view name, const float* data, const Dims& shape)>;
+
+// Where forward time goes (seconds, accumulated; reset by the caller).
+struct FlowProfile {
+  double encoder = 0;
+  double estimator = 0;
+  double est_attention = 0;  // score/softmax/value products inside transformer blocks
+  double est_linear = 0;     // q|k|v, out, feed-forward GEMMs
+  double est_conv = 0;       // resnet/causal convs (im2col + GEMM) incl. their norms
+  double est_other = 0;      // norms, activations, packing
+  int estimator_calls = 0;
+};
+
+// UpsampleConformerEncoder + encoder_proj.
+// emb: [t, d] embedded tokens (token embedding rows); context: [3, d] embedded lookahead tokens
+// or null (finalize: zero right-extension). streaming: chunk-causal masks (enc_chunk tokens,
+// 2 x enc_chunk frames). Output mu: [2t, 80] time-major (h before the projection goes to the hook
+// as "encoder_out" [2t, d]).
+Status EncoderForward(const FlowWeights& w, const FlowConfig& c, const float* emb, int64_t t,
+                      const float* context, bool streaming, Arena& arena, const FlowHook& hook,
+                      float* mu);
+
+// One CausalConditionalDecoder call, CFG batch of 2.
+//
+// Per-chunk state (for the planned incremental streaming; today every chunk recomputes the
+// whole prefix, as the reference does). In streaming mode frame i only sees frames of its own
+// and earlier 50-frame chunks, every conv is causal (k = 3: 2 frames of history), and the noise
+// is fixed per absolute frame, so for each (ODE step s in 0..9, CFG row r in 0..1) the outputs
+// of completed chunks never change. What a cached estimator must keep per (s, r):
+//   - per transformer block (4 + 12 x 4 + 4 = 56 at release shapes): K and V of the completed
+//     frames ([frames, 512] each), appended per chunk;
+//   - per causal conv (2 per resnet x 14, plus down/up/final: 31): its last 2 input frames;
+//   - the down-stage skip is per frame, so nothing extra.
+// The encoder needs the same (its 6 + 4 conformer layers' K/V plus the lookahead/upsample conv
+// tails) but re-running it is cheap (< 5 % of a call). Caveat: the reference's chunk boundaries
+// start at the first prompt frame and later chunks must be 50-frame aligned (hops of 25 tokens).
+// in: [2, m, 320] time-major rows [x | mu | spks | cond]; t_value: the ODE time (same for both
+// rows); streaming: chunk-causal attention (est_chunk frames). out: [2, m, 80].
+Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
+                        float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out);
+
+}  // namespace cosyflow::flow

@@ -1,0 +1,146 @@
+// FlowModel: loading, conditioning, encoder + CFM Euler sampler with classifier-free guidance.
+#include "nodes/flow/flow_model.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "nodes/flow/cfm_noise.h"
+#include "runtime/kernels/cpu/linear.h"
+
+namespace cosyflow::flow {
+namespace {
+
+// Cosine ODE grid in f32 as torch: t = 1 - cos(linspace(0, 1, n + 1) * 0.5 * pi).
+std::vector<float> CosineGrid(int n) {
+  std::vector<float> t(static_cast<size_t>(n + 1));
+  const float step = 1.0f / static_cast<float>(n);
+  for (int i = 0; i <= n; ++i) {
+    // torch.linspace fills the first half from the start and the second half from the end.
+    const float lin = i < (n + 1) / 2 ? step * static_cast<float>(i)
+                                      : 1.0f - step * static_cast<float>(n - i);
+    const float a = lin * 0.5f * static_cast<float>(M_PI);
+    t[i] = 1.0f - static_cast<float>(std::cos(static_cast<double>(a)));
+  }
+  return t;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FlowModel>> FlowModel::Create(const std::string& flow_pt,
+                                                     const FlowConfig& config,
+                                                     const FlowOptions& options) {
+  COSY_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::Open(flow_pt));
+  return FromCheckpoint(std::move(ckpt), config, options);
+}
+
+Result<std::unique_ptr<FlowModel>> FlowModel::FromCheckpoint(Checkpoint ckpt,
+                                                             const FlowConfig& config,
+                                                             const FlowOptions& options) {
+  std::unique_ptr<FlowModel> m(new FlowModel());
+  m->cfg_ = config;
+  COSY_ASSIGN_OR_RETURN(m->w_, FlowWeights::Load(std::move(ckpt), config, options.weight_type));
+  COSY_ASSIGN_OR_RETURN(m->noise_, MakeCfmNoise());
+  return m;
+}
+
+Status FlowModel::SpeakerVector(std::span<const float> embedding, float* out) const {
+  if (static_cast<int64_t>(embedding.size()) != cfg_.spk_embed_dim) {
+    return InvalidArgument("flow: speaker embedding must have {} values, got {}",
+                           cfg_.spk_embed_dim, embedding.size());
+  }
+  double ss = 0;
+  for (float v : embedding) ss += static_cast<double>(v) * v;
+  const float norm = std::max(static_cast<float>(std::sqrt(ss)), 1e-12f);
+  std::vector<float> e(embedding.begin(), embedding.end());
+  for (float& v : e) v /= norm;
+  return w_->spk_affine->Forward(e.data(), 1, out);
+}
+
+Result<FlowMel> FlowModel::Inference(const FlowPrompt& prompt, const float* spk,
+                                 std::span<const int32_t> tokens, bool streaming, bool finalize,
+                                 Arena& arena, const FlowHook& hook, FlowProfile* prof) const {
+  using Clock = std::chrono::steady_clock;
+  const FlowConfig& c = cfg_;
+  const int64_t nb = c.output_size, d = c.input_size, la = c.pre_lookahead_len;
+  const int64_t t1 = static_cast<int64_t>(prompt.tokens.size());
+  const int64_t m1 = static_cast<int64_t>(prompt.feat.size()) / nb;
+  if (m1 * nb != static_cast<int64_t>(prompt.feat.size()) || m1 != c.token_mel_ratio * t1) {
+    return InvalidArgument("flow: prompt feat must be [{} x 2 frames, 80], got {} values",
+                           t1, prompt.feat.size());
+  }
+  const int64_t t_all = t1 + static_cast<int64_t>(tokens.size());
+  const int64_t t_enc = finalize ? t_all : t_all - la;  // tokens that produce frames
+  if (t_enc <= t1) {
+    return InvalidArgument("flow: {} generated tokens give no frames ({} with {} lookahead)",
+                           tokens.size(), finalize ? "finalize" : "streaming chunk", la);
+  }
+  const int64_t m = c.token_mel_ratio * t_enc;
+  if (m > kCfmNoiseFrames) {
+    return OutOfRange("flow: {} frames (prompt included) exceed the noise table's {}", m, kCfmNoiseFrames);
+  }
+  arena.Reset();
+
+  // Token embeddings (ids clamped at 0, as the reference; ids >= vocab are errors).
+  float* emb = arena.Alloc(static_cast<size_t>(t_all * d));
+  for (int64_t i = 0; i < t_all; ++i) {
+    int64_t id = i < t1 ? prompt.tokens[i] : tokens[i - t1];
+    id = std::max<int64_t>(id, 0);
+    if (id >= c.vocab_size) {
+      return InvalidArgument("flow: token {} at position {} is >= vocab_size {}", id, i, c.vocab_size);
+    }
+    std::memcpy(emb + i * d, w_->embedding + id * d, static_cast<size_t>(d) * sizeof(float));
+  }
+
+  // Encoder -> mu [m, 80].
+  auto t0 = Clock::now();
+  float* mu = arena.Alloc(static_cast<size_t>(m * nb));
+  COSY_RETURN_IF_ERROR(EncoderForward(*w_, c, emb, t_enc, finalize ? nullptr : emb + t_enc * d,
+                                      streaming, arena, hook, mu));
+  if (prof) prof->encoder += std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // CFM: x0 = noise[:, :m]; estimator input rows [x | mu | spk | cond] and [x | 0 | 0 | 0].
+  const int64_t cin = c.est_in;
+  float* x = arena.Alloc(static_cast<size_t>(m * nb));
+  for (int64_t f = 0; f < m; ++f) {
+    for (int64_t b = 0; b < nb; ++b) x[f * nb + b] = noise_[b * kCfmNoiseFrames + f];
+  }
+  float* in = arena.AllocZero(static_cast<size_t>(2 * m * cin));
+  for (int64_t f = 0; f < m; ++f) {
+    float* row = in + f * cin;
+    std::memcpy(row + nb, mu + f * nb, static_cast<size_t>(nb) * sizeof(float));
+    std::memcpy(row + 2 * nb, spk, static_cast<size_t>(nb) * sizeof(float));
+    if (f < m1) std::memcpy(row + 3 * nb, prompt.feat.data() + f * nb, static_cast<size_t>(nb) * sizeof(float));
+  }
+  float* v = arena.Alloc(static_cast<size_t>(2 * m * nb));
+  const std::vector<float> grid = CosineGrid(c.n_timesteps);
+  float t = grid[0];
+  float dt = grid[1] - grid[0];
+  const float w_cond = 1.0f + c.cfg_rate, w_uncond = c.cfg_rate;
+  const Arena::Mark mark = arena.GetMark();
+  for (int step = 1; step <= c.n_timesteps; ++step) {
+    arena.Rewind(mark);
+    for (int64_t f = 0; f < m; ++f) {
+      std::memcpy(in + f * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
+      std::memcpy(in + (m + f) * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
+    }
+    COSY_RETURN_IF_ERROR(EstimatorForward(*w_, c, in, m, t, streaming, arena, prof, v));
+    if (hook && step == 1) hook("est0_out", v, Dims{2, m, nb});
+    for (int64_t i = 0; i < m * nb; ++i) {
+      x[i] = x[i] + dt * (w_cond * v[i] - w_uncond * v[m * nb + i]);
+    }
+    t = t + dt;
+    if (step < c.n_timesteps) dt = grid[step + 1] - t;
+  }
+
+  // Output: frames after the prompt, channel-major [80, m - m1].
+  FlowMel mel;
+  mel.frames = m - m1;
+  mel.data.resize(static_cast<size_t>(nb * mel.frames));
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t f = 0; f < mel.frames; ++f) mel.data[b * mel.frames + f] = x[(m1 + f) * nb + b];
+  }
+  return mel;
+}
+
+}  // namespace cosyflow::flow

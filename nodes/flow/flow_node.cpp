@@ -1,0 +1,141 @@
+// FlowNode: node adapter around FlowModel / FlowSession.
+#include "nodes/flow/flow_node.h"
+
+#include "nodes/flow/flow_session.h"
+#include "runtime/io/npy.h"
+
+namespace cosyflow {
+namespace {
+
+// All values of a .npy file of dtype `dt` (any shape, C order).
+template <typename T>
+Result<std::vector<T>> ReadValues(const NodeContext& ctx, const std::string& file, DType dt) {
+  COSY_ASSIGN_OR_RETURN(Tensor t, ReadNpy(ctx.ResolvePath(file)));
+  if (t.dtype() != dt) {
+    return InvalidArgument("flow: {} holds {}, expected {}", file, t.ToString(),
+                           dt == DType::kI32 ? "int32" : "float32");
+  }
+  COSY_ASSIGN_OR_RETURN(Tensor c, t.Contiguous());
+  const T* p = c.data<T>();
+  return std::vector<T>(p, p + c.numel());
+}
+
+class FlowNodeSession : public NodeSession {
+ public:
+  FlowNodeSession(std::unique_ptr<flow::FlowSession> s, bool stream) : s_(std::move(s)), stream_(stream) {}
+
+  Status Process(int, const Message& message, Emitter& out) override {
+    const auto* in = message.get<SpeechTokens>();
+    if (in == nullptr) return InvalidArgument("flow: expected SpeechTokens, got {}", DescribeMessage(message));
+    COSY_RETURN_IF_ERROR(s_->PushTokens(in->tokens));
+    while (stream_ && s_->ChunkReady()) {
+      COSY_ASSIGN_OR_RETURN(flow::MelChunk chunk, s_->NextChunk());
+      COSY_RETURN_IF_ERROR(Emit(chunk.mel, out));
+    }
+    return OkStatus();
+  }
+
+  Status Close(CloseReason reason, Emitter& out) override {
+    if (reason != CloseReason::kEndOfStream || s_->buffered_tokens() <= s_->token_offset()) {
+      return OkStatus();
+    }
+    COSY_ASSIGN_OR_RETURN(flow::MelChunk last, s_->Finish());
+    return Emit(last.mel, out);
+  }
+
+ private:
+  // [80, frames] channel-major -> Mel message [frames, 80].
+  static Status Emit(const flow::FlowMel& mel, Emitter& out) {
+    if (mel.frames == 0) return OkStatus();
+    COSY_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty({mel.frames, Mel::kBins}, DType::kF32));
+    float* p = t.data<float>();
+    for (int64_t f = 0; f < mel.frames; ++f) {
+      for (int64_t b = 0; b < Mel::kBins; ++b) p[f * Mel::kBins + b] = mel.data[b * mel.frames + f];
+    }
+    out.Emit(0, Mel{std::move(t)});
+    return OkStatus();
+  }
+
+  std::unique_ptr<flow::FlowSession> s_;
+  bool stream_;
+};
+
+}  // namespace
+
+void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors) {
+  JsonObjectReader r(j, path, errors);
+  r.Read("flow_pt", &flow_pt);
+  r.Read("config", &config);
+  r.ReadEnum("weight_type", &weight_type, {"f32", "bf16"});
+  r.Read("stream", &stream);
+  r.Read("token_hop", &token_hop);
+  r.Read("max_token_hop", &max_token_hop);
+  r.Read("prompt_tokens", &prompt_tokens);
+  r.Read("prompt_feat", &prompt_feat);
+  r.Read("embedding", &embedding);
+  r.Finish();
+}
+
+void FlowNodeOptions::Validate(const std::string& path, ErrorList* errors) const {
+  if (flow_pt.empty()) errors->Add(path + ".flow_pt", "must name the flow checkpoint");
+  if (token_hop <= 3) errors->Add(path + ".token_hop", "must be > lookahead (3), got {}", token_hop);
+  if (max_token_hop < token_hop) {
+    errors->Add(path + ".max_token_hop", "must be >= token_hop ({}), got {}", token_hop, max_token_hop);
+  }
+  if (prompt_tokens.empty() != prompt_feat.empty()) {
+    errors->Add(path + ".prompt_feat", "prompt_tokens and prompt_feat must be given together");
+  }
+}
+
+std::string FlowNodeOptions::ToString() const {
+  return fmt::format(
+      "{{\"flow_pt\": \"{}\", \"config\": \"{}\", \"weight_type\": \"{}\", \"stream\": {}, "
+      "\"token_hop\": {}, \"max_token_hop\": {}, \"prompt_tokens\": \"{}\", \"prompt_feat\": "
+      "\"{}\", \"embedding\": \"{}\"}}",
+      flow_pt, config, weight_type, stream, token_hop, max_token_hop, prompt_tokens, prompt_feat,
+      embedding);
+}
+
+NodeSpec FlowNode::Spec() {
+  NodeSpec s;
+  s.type = "Flow";
+  s.inputs = {{"tokens", PayloadType::kSpeechTokens}};
+  s.outputs = {{"mel", PayloadType::kMel}};
+  s.concurrency = Concurrency::kStateful;
+  return s;
+}
+
+Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const NodeContext& ctx) {
+  std::unique_ptr<FlowNode> node(new FlowNode());
+  node->options_ = options;
+  flow::FlowConfig cfg = flow::FlowConfig::Release();
+  if (!options.config.empty()) {
+    COSY_ASSIGN_OR_RETURN(cfg, flow::FlowConfig::FromFile(ctx.ResolvePath(options.config)));
+  }
+  flow::FlowOptions fo;
+  fo.weight_type = options.weight_type == "bf16" ? flow::WeightType::kBF16 : flow::WeightType::kF32;
+  COSY_ASSIGN_OR_RETURN(node->model_, flow::FlowModel::Create(ctx.ResolvePath(options.flow_pt), cfg, fo));
+  if (!options.prompt_tokens.empty()) {
+    COSY_ASSIGN_OR_RETURN(node->prompt_.tokens,
+                          ReadValues<int32_t>(ctx, options.prompt_tokens, DType::kI32));
+    COSY_ASSIGN_OR_RETURN(node->prompt_.feat, ReadValues<float>(ctx, options.prompt_feat, DType::kF32));
+  }
+  if (!options.embedding.empty()) {
+    COSY_ASSIGN_OR_RETURN(node->prompt_.embedding, ReadValues<float>(ctx, options.embedding, DType::kF32));
+  } else {
+    node->prompt_.embedding.assign(static_cast<size_t>(cfg.spk_embed_dim), 0.0f);
+  }
+  // Checks the prompt shapes once (M1 = 2 T1, 192-d embedding) so sessions cannot fail on them.
+  COSY_RETURN_IF_ERROR(flow::FlowSession::Open(*node->model_, node->prompt_).status());
+  return std::unique_ptr<Node>(std::move(node));
+}
+
+Result<std::unique_ptr<NodeSession>> FlowNode::OpenSession(const SessionInfo&) {
+  flow::FlowStreamOptions so;
+  so.token_hop = options_.token_hop;
+  so.max_token_hop = options_.max_token_hop;
+  COSY_ASSIGN_OR_RETURN(auto s, flow::FlowSession::Open(*model_, prompt_, so));
+  return std::unique_ptr<NodeSession>(new FlowNodeSession(std::move(s), options_.stream));
+}
+
+}  // namespace cosyflow

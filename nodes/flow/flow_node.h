@@ -1,0 +1,58 @@
+// FlowNode ("Flow"): speech tokens -> 80-bin mel (50 Hz) with the CosyVoice2 flow model.
+//
+// Ports:   in  tokens SpeechTokens (chunks of the session's generated speech tokens, 0..6560)
+//          out mel    Mel [frames, 80] f32 log-mel; frames after the prompt only, each frame
+//                     emitted once, in order
+// Options: flow_pt        string, default "flow.pt" (relative to model_dir)
+//          config         string, default "" = CosyVoice2-0.5B constants; else a config.json
+//                         with a "flow" dict (fixture layout)
+//          weight_type    "f32" | "bf16", default "f32" (bf16: GEMM weights only)
+//          stream         bool, default true: chunked schedule; false: one call at end of stream
+//          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop
+//          prompt_tokens / prompt_feat / embedding: .npy files of the voice ([1,T1] int32,
+//                         [1,2 T1,80] f32, [1,192] f32); default "" = no prompt, zero x-vector
+// Session: FlowSession (token buffer, per-session hop schedule, scratch). Each chunk re-runs
+//          the flow over prompt + all tokens so far (no flow cache yet; see flow_session.h).
+// Flush:   end of stream runs the finalize call (full attention) and emits the remaining
+//          frames; cancel/error emit nothing.
+// Errors:  token outside the vocabulary, too long (> 15000 frames with prompt) -> that session.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nodes/core/node.h"
+#include "nodes/flow/flow_model.h"
+
+namespace cosyflow {
+
+struct FlowNodeOptions {
+  std::string flow_pt = "flow.pt";
+  std::string config;
+  std::string weight_type = "f32";
+  bool stream = true;
+  int64_t token_hop = 25;
+  int64_t max_token_hop = 100;
+  std::string prompt_tokens, prompt_feat, embedding;
+
+  void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
+  void Validate(const std::string& path, ErrorList* errors) const;
+  std::string ToString() const;
+};
+
+class FlowNode : public Node {
+ public:
+  using Options = FlowNodeOptions;
+  static NodeSpec Spec();
+  static Result<std::unique_ptr<Node>> Create(const Options& options, const NodeContext& ctx);
+
+  Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+
+ private:
+  FlowNode() = default;
+  Options options_;
+  std::unique_ptr<flow::FlowModel> model_;
+  flow::FlowPrompt prompt_;
+};
+
+}  // namespace cosyflow

@@ -1,0 +1,282 @@
+// Flow building blocks: arena, im2col convs, positional table, attention cores.
+#include "nodes/flow/flow_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "runtime/kernels/cpu/softmax.h"
+
+namespace cosyflow::flow {
+
+namespace cpu = kernels::cpu;
+
+// ---- Arena ---------------------------------------------------------------------------------
+
+namespace {
+constexpr size_t kAlignFloats = 16;  // 64 bytes
+size_t RoundUp(size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
+}  // namespace
+
+Arena::Block Arena::NewBlock(size_t floats) {
+  Block b;
+  b.size = RoundUp(floats);
+  b.holder.reset(new float[b.size + kAlignFloats]);
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(b.holder.get());
+  b.base = reinterpret_cast<float*>((addr + 63) & ~uintptr_t{63});
+  return b;
+}
+
+void Arena::Reserve(size_t floats) {
+  if (capacity() >= floats) return;
+  blocks_.clear();
+  blocks_.push_back(NewBlock(floats));
+  total_used_ = 0;
+}
+
+size_t Arena::capacity() const {
+  size_t c = 0;
+  for (const auto& b : blocks_) c += b.size;
+  return c;
+}
+
+float* Arena::Alloc(size_t floats) {
+  const size_t n = RoundUp(std::max<size_t>(floats, 1));
+  for (auto& b : blocks_) {
+    if (b.used + n <= b.size) {
+      float* p = b.base + b.used;
+      b.used += n;
+      total_used_ += n;
+      high_water_ = std::max(high_water_, total_used_);
+      return p;
+    }
+  }
+  blocks_.push_back(NewBlock(std::max(n, capacity())));
+  return Alloc(floats);
+}
+
+float* Arena::AllocZero(size_t floats) {
+  float* p = Alloc(floats);
+  std::memset(p, 0, floats * sizeof(float));
+  return p;
+}
+
+Arena::Mark Arena::GetMark() const {
+  Mark m;
+  m.total = total_used_;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    if (blocks_[i].used > 0) {
+      m.block = i;
+      m.used = blocks_[i].used;
+    }
+  }
+  return m;
+}
+
+void Arena::Rewind(const Mark& m) {
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    if (i > m.block) blocks_[i].used = 0;
+    if (i == m.block) blocks_[i].used = m.used;
+  }
+  total_used_ = m.total;
+}
+
+void Arena::Reset() {
+  if (blocks_.size() > 1) {
+    const size_t want = std::max(capacity(), high_water_);
+    blocks_.clear();
+    blocks_.push_back(NewBlock(want));
+  }
+  for (auto& b : blocks_) b.used = 0;
+  total_used_ = 0;
+}
+
+// ---- Conv1dTm ------------------------------------------------------------------------------
+
+Result<Conv1dTm> Conv1dTm::Create(const float* w, const float* bias, int64_t cout, int64_t cin,
+                                  int64_t k, WeightType wt) {
+  std::vector<float> re(static_cast<size_t>(cout * cin * k));
+  for (int64_t o = 0; o < cout; ++o) {
+    for (int64_t c = 0; c < cin; ++c) {
+      for (int64_t j = 0; j < k; ++j) re[(o * k + j) * cin + c] = w[(o * cin + c) * k + j];
+    }
+  }
+  COSY_ASSIGN_OR_RETURN(auto lin, cpu::Linear::Create(re.data(), bias, cout, k * cin, wt));
+  Conv1dTm conv;
+  conv.lin_ = std::move(lin);
+  conv.cout_ = cout;
+  conv.cin_ = cin;
+  conv.k_ = k;
+  return conv;
+}
+
+Status Conv1dTm::Forward(const float* x, int64_t batch, int64_t t_in, int64_t left_pad,
+                         Arena& arena, float* y) const {
+  const int64_t t_out = t_in + left_pad - k_ + 1;
+  if (t_out <= 0) return InvalidArgument("conv1d: input of {} frames is shorter than k {}", t_in, k_);
+  if (k_ == 1 && left_pad == 0) return lin_->Forward(x, batch * t_in, y);
+  float* col = arena.Alloc(static_cast<size_t>(batch * t_out * k_ * cin_));
+  const size_t frame = static_cast<size_t>(cin_) * sizeof(float);
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* xb = x + b * t_in * cin_;
+    for (int64_t t = 0; t < t_out; ++t) {
+      float* row = col + (b * t_out + t) * k_ * cin_;
+      for (int64_t j = 0; j < k_; ++j) {
+        const int64_t src = t + j - left_pad;  // input frame feeding tap j
+        if (src < 0 || src >= t_in) {
+          std::memset(row + j * cin_, 0, frame);
+        } else {
+          std::memcpy(row + j * cin_, xb + src * cin_, frame);
+        }
+      }
+    }
+  }
+  return lin_->Forward(col, batch * t_out, y);
+}
+
+// ---- Positional table ----------------------------------------------------------------------
+
+void RelPositionTable(int64_t t, int64_t d, float* out) {
+  // div_term in f32 as torch: exp(arange(0, d, 2) * (-ln(10000) / d)).
+  const float c = static_cast<float>(-std::log(10000.0) / static_cast<double>(d));
+  std::vector<float> w(static_cast<size_t>(d / 2));
+  for (int64_t m = 0; m < d / 2; ++m) w[m] = std::exp(static_cast<float>(2 * m) * c);
+  for (int64_t k = 0; k < 2 * t - 1; ++k) {
+    const int64_t r = t - 1 - k;
+    const float pos = static_cast<float>(r < 0 ? -r : r);
+    float* row = out + k * d;
+    for (int64_t m = 0; m < d / 2; ++m) {
+      const float a = pos * w[m];  // f32 product, as torch's position * div_term
+      const double s = std::sin(static_cast<double>(a));
+      row[2 * m] = static_cast<float>(r < 0 ? -s : s);
+      row[2 * m + 1] = static_cast<float>(std::cos(static_cast<double>(a)));
+    }
+  }
+}
+
+// ---- Attention -----------------------------------------------------------------------------
+
+namespace {
+
+// src: [t, ld] row-major, heads of dh channels starting at column `col0` -> dst: [heads, t, dh].
+void GatherHeads(const float* src, int64_t ld, int64_t col0, int64_t t, int64_t heads, int64_t dh,
+                 float* dst) {
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < t; ++i) {
+      std::memcpy(dst + (h * t + i) * dh, src + i * ld + col0 + h * dh,
+                  static_cast<size_t>(dh) * sizeof(float));
+    }
+  }
+}
+
+// src: [heads, t, dh] -> dst: [t, heads * dh].
+void ScatterHeads(const float* src, int64_t t, int64_t heads, int64_t dh, float* dst) {
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < t; ++i) {
+      std::memcpy(dst + i * heads * dh + h * dh, src + (h * t + i) * dh,
+                  static_cast<size_t>(dh) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace
+
+Status RelPosAttention(const float* qkv, const float* p, const float* bias_u, const float* bias_v,
+                       int64_t t, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
+                       float* out) {
+  const int64_t d = heads * dk;
+  const int64_t np = 2 * t - 1;
+  const size_t head_floats = static_cast<size_t>(heads * t * dk);
+  float* q = arena.Alloc(head_floats);
+  float* k = arena.Alloc(head_floats);
+  float* v = arena.Alloc(head_floats);
+  float* pp = arena.Alloc(static_cast<size_t>(heads * np * dk));
+  GatherHeads(qkv, 3 * d, 0, t, heads, dk, q);
+  GatherHeads(qkv, 3 * d, d, t, heads, dk, k);
+  GatherHeads(qkv, 3 * d, 2 * d, t, heads, dk, v);
+  GatherHeads(p, d, 0, np, heads, dk, pp);
+  float* qu = arena.Alloc(head_floats);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < t; ++i) {
+      float* qrow = q + (h * t + i) * dk;
+      float* urow = qu + (h * t + i) * dk;
+      for (int64_t c = 0; c < dk; ++c) {
+        urow[c] = qrow[c] + bias_u[h * dk + c];
+        qrow[c] = qrow[c] + bias_v[h * dk + c];  // q now holds q + bias_v
+      }
+    }
+  }
+  float* ac = arena.Alloc(static_cast<size_t>(heads * t * t));
+  float* bd = arena.Alloc(static_cast<size_t>(heads * t * np));
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(qu, k, ac, heads, t, t, dk, false, true, false));
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, pp, bd, heads, t, np, dk, false, true, false));
+  // scores = (AC + rel_shift(BD)) / sqrt(dk); softmax over allowed keys, zeros elsewhere.
+  const float scale = std::sqrt(static_cast<float>(dk));
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < t; ++i) {
+      float* row = ac + (h * t + i) * t;
+      const float* bdrow = bd + (h * t + i) * np + (t - 1 - i);  // column j -> j - i + t - 1
+      const int64_t limit = chunk > 0 ? std::min(t, (i / chunk + 1) * chunk) : t;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < limit; ++j) {
+        row[j] = (row[j] + bdrow[j]) / scale;
+        mx = std::max(mx, row[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < limit; ++j) {
+        row[j] = std::exp(row[j] - mx);
+        sum += row[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < limit; ++j) row[j] *= inv;
+      for (int64_t j = limit; j < t; ++j) row[j] = 0.0f;
+    }
+  }
+  float* o = arena.Alloc(head_floats);
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(ac, v, o, heads, t, dk, t, false, false, false));
+  ScatterHeads(o, t, heads, dk, out);
+  return OkStatus();
+}
+
+Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
+                     const float* bias, Arena& arena, float* out) {
+  const int64_t inner = heads * dh, bh = batch * heads;
+  const size_t head_floats = static_cast<size_t>(bh * t * dh);
+  float* q = arena.Alloc(head_floats);
+  float* k = arena.Alloc(head_floats);
+  float* v = arena.Alloc(head_floats);
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* src = qkv + b * t * 3 * inner;
+    const int64_t off = b * heads * t * dh;
+    GatherHeads(src, 3 * inner, 0, t, heads, dh, q + off);
+    GatherHeads(src, 3 * inner, inner, t, heads, dh, k + off);
+    GatherHeads(src, 3 * inner, 2 * inner, t, heads, dh, v + off);
+  }
+  float* s = arena.Alloc(static_cast<size_t>(bh * t * t));
+  const float alpha = 1.0f / std::sqrt(static_cast<float>(dh));
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, k, s, bh, t, t, dh, false, true, false, alpha));
+  if (bias == nullptr) {
+    COSY_RETURN_IF_ERROR(cpu::Softmax(s, bh * t, t, s));
+  } else {
+    for (int64_t h = 0; h < bh; ++h) {
+      float* sh = s + h * t * t;
+      COSY_RETURN_IF_ERROR(cpu::SoftmaxMasked(sh, bias, nullptr, t, t, t, sh));
+    }
+  }
+  float* o = arena.Alloc(head_floats);
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(s, v, o, bh, t, dh, t, false, false, false));
+  for (int64_t b = 0; b < batch; ++b) {
+    ScatterHeads(o + b * heads * t * dh, t, heads, dh, out + b * t * inner);
+  }
+  return OkStatus();
+}
+
+std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,
+                              int64_t k) {
+  std::vector<float> out;
+  for (const auto& [p, n] : parts) out.insert(out.end(), p, p + n * k);
+  return out;
+}
+
+}  // namespace cosyflow::flow

@@ -1,0 +1,80 @@
+// FlowSession: per-request flow state (prompt, speaker vector, token buffer, chunk schedule,
+// scratch) for non-streaming and streaming token -> mel.
+//
+// Streaming schedule (spec §6.4, CosyVoice2Model.tts stream=True): the first chunk covers
+// token_hop + pad tokens, pad = ceil(T1 / chunk) * chunk - T1 aligning chunk boundaries to the
+// 25-token grid that starts at the first prompt token; every chunk also needs 3 lookahead tokens
+// that give no frames yet. After each chunk the hop doubles up to max_token_hop (25, 50, 100, ...).
+// Each chunk re-runs the flow over prompt + all tokens so far (streaming = true, finalize =
+// false) and emits only the frames after the previous chunk. Finish() runs the last call with
+// streaming = false, finalize = true over every token, as the reference does.
+//
+// Deliberate deviation: the reference keeps the hop on the model object, so it never resets and
+// concurrent requests interfere (spec §6.5.1). Here the hop is per session and starts at
+// token_hop for every request.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "nodes/flow/flow_model.h"
+
+namespace cosyflow::flow {
+
+struct FlowStreamOptions {
+  int64_t token_hop = 25;       // first hop (tokens), before the prompt pad
+  int64_t max_token_hop = 100;  // hop growth cap
+  int64_t hop_scale = 2;        // stream_scale_factor
+  Status Validate(int64_t lookahead) const;
+};
+
+// A mel chunk: `mel` [80, frames] channel-major starting at output frame `first_frame` (frames
+// counted after the prompt); `last` on the Finish() chunk.
+struct MelChunk {
+  FlowMel mel;
+  int64_t first_frame = 0;
+  bool last = false;
+};
+
+class FlowSession {
+ public:
+  static Result<std::unique_ptr<FlowSession>> Open(const FlowModel& model, FlowPrompt prompt,
+                                                   const FlowStreamOptions& options = {});
+
+  // Appends generated speech tokens (checked against the vocabulary).
+  Status PushTokens(std::span<const int32_t> tokens);
+  // True when enough tokens are buffered for the next streaming chunk.
+  bool ChunkReady() const;
+  // Runs the next streaming chunk; FailedPrecondition-style InvalidArgument unless ChunkReady().
+  Result<MelChunk> NextChunk(const FlowHook& hook = {}, FlowProfile* prof = nullptr);
+  // Final call over every token (finalize); emits the frames not yet emitted. Ends the stream.
+  Result<MelChunk> Finish(const FlowHook& hook = {}, FlowProfile* prof = nullptr);
+  // Non-streaming: one finalize call over every buffered token (streaming = false).
+  Result<FlowMel> RunOnce(const FlowHook& hook = {}, FlowProfile* prof = nullptr);
+
+  int64_t token_offset() const { return offset_; }
+  int64_t buffered_tokens() const { return static_cast<int64_t>(tokens_.size()); }
+  int64_t this_hop() const { return offset_ == 0 ? hop_ + pad_ : hop_; }  // next chunk's hop
+  bool finished() const { return finished_; }
+  const float* speaker_vector() const { return spk_.data(); }
+  size_t scratch_floats() const { return arena_.capacity(); }
+
+ private:
+  FlowSession(const FlowModel& model, FlowPrompt prompt, const FlowStreamOptions& options);
+  static MelChunk Tail(FlowMel mel, int64_t from_frame, bool last);
+
+  const FlowModel& model_;
+  FlowPrompt prompt_;
+  FlowStreamOptions options_;
+  std::vector<float> spk_;
+  std::vector<int32_t> tokens_;
+  int64_t offset_ = 0;  // tokens whose frames were emitted
+  int64_t hop_ = 0;
+  int64_t pad_ = 0;
+  bool finished_ = false;
+  Arena arena_;
+};
+
+}  // namespace cosyflow::flow

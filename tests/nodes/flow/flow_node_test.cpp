@@ -1,0 +1,147 @@
+// FlowNode through the NodeHarness, plus load/option errors of the flow model.
+#include "nodes/flow/flow_node.h"
+
+#include <doctest/doctest.h>
+
+#include "nodes/core/node_harness.h"
+#include "tests/nodes/flow/flow_test_util.h"
+
+namespace cosyflow::flow {
+namespace {
+
+using test::LoadGolden;
+
+nlohmann::json TinyOptions() {
+  const std::string dir = cosyflow::test::TinySeed0Dir();
+  return {{"flow_pt", dir + "/flow.pt"},
+          {"config", dir + "/config.json"},
+          {"prompt_tokens", test::Golden("input_flow_prompt_speech_token")},
+          {"prompt_feat", test::Golden("input_prompt_speech_feat")},
+          {"embedding", test::Golden("input_embedding")}};
+}
+
+TEST_CASE("FlowNode: streams mel chunks that match the token2wav_stream flow calls") {
+  auto h = NodeHarness::Make<FlowNode>(TinyOptions());
+  REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+  const auto tokens = LoadGolden<int32_t>("input_source_speech_token");
+  REQUIRE(h->Open(1).ok());
+  for (size_t i = 0; i < tokens.size(); i += 7) {
+    SpeechTokens st;
+    st.tokens.assign(tokens.begin() + i, tokens.begin() + std::min(tokens.size(), i + 7));
+    REQUIRE(h->Push(1, 0, st).ok());
+  }
+  CHECK(h->Outputs(1).size() == 2);  // two streaming chunks before end of stream
+  REQUIRE(h->Close(1).ok());
+  const auto& outs = h->Outputs(1);
+  REQUIRE(outs.size() == 3);
+  const int64_t firsts[3] = {0, 80, 180};
+  int64_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    const auto* mel = outs[i]->get<cosyflow::Mel>();
+    REQUIRE(mel != nullptr);
+    const auto g = LoadGolden<float>("t2w_stream_flow" + std::to_string(i) + "_mel");
+    const int64_t gf = static_cast<int64_t>(g.size()) / 80;
+    double err = 0;
+    const float* p = mel->mel.data<float>();
+    for (int64_t f = 0; f < mel->frames(); ++f) {
+      for (int64_t b = 0; b < 80; ++b) {
+        err = std::max(err, std::fabs(double(p[f * 80 + b]) - g[b * gf + firsts[i] + f]));
+      }
+    }
+    CHECK(err < 1e-3);
+    total += mel->frames();
+  }
+  CHECK(total == 200);
+}
+
+TEST_CASE("FlowNode: cancel emits nothing; a bad token fails only its session") {
+  auto opts = TinyOptions();
+  opts["stream"] = false;
+  auto h = NodeHarness::Make<FlowNode>(opts);
+  REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+  REQUIRE(h->Open(1).ok());
+  REQUIRE(h->Open(2).ok());
+  REQUIRE(h->Push(1, 0, SpeechTokens{{1, 2, 3, 4, 5, 6}}).ok());
+  REQUIRE(h->Close(1, CloseReason::kCancel).ok());
+  CHECK(h->Outputs(1).empty());
+  REQUIRE(h->Open(3).ok());
+  const Status bad = h->Push(3, 0, SpeechTokens{{1, 7000}});
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.message().find("7000") != std::string::npos);
+  REQUIRE(h->Push(2, 0, SpeechTokens{{1, 2, 3, 4, 5, 6}}).ok());
+  REQUIRE(h->Close(2).ok());
+  REQUIRE(h->Outputs(2).size() == 1);
+  CHECK(h->Outputs(2)[0]->get<cosyflow::Mel>()->frames() == 12);  // non-stream: 2 frames per token
+}
+
+TEST_CASE("FlowNodeOptions: bad values are reported with their paths") {
+  auto opts = TinyOptions();
+  opts["token_hop"] = 2;
+  opts["no_such_key"] = 1;
+  ErrorList errors;
+  FlowNodeOptions o;
+  o.Parse(opts, "nodes[2](flow).options", &errors);
+  o.Validate("nodes[2](flow).options", &errors);
+  CHECK(errors.HasPath("nodes[2](flow).options.token_hop"));
+  CHECK(errors.HasPath("nodes[2](flow).options.no_such_key"));
+}
+
+TEST_CASE("FlowWeights: a missing or extra tensor is an error naming it") {
+  const std::string dir = cosyflow::test::TinySeed0Dir();
+  auto cfg = FlowConfig::FromFile(dir + "/config.json");
+  REQUIRE(cfg.ok());
+  auto ckpt = Checkpoint::Open(dir + "/flow.pt");
+  REQUIRE(ckpt.ok());
+  CHECK(static_cast<int64_t>(ckpt->size()) == FlowWeights::ExpectedTensorCount(*cfg));
+  CHECK(FlowWeights::ExpectedTensorCount(FlowConfig::Release()) == 1121);
+
+  std::vector<CheckpointEntry> entries = ckpt->entries();
+  entries.erase(entries.begin() + 7);
+  const std::string missing = ckpt->entries()[7].name;
+  auto fewer = Checkpoint::FromEntries("fewer", entries);
+  REQUIRE(fewer.ok());
+  auto r1 = FlowModel::FromCheckpoint(std::move(fewer).value(), *cfg);
+  CHECK_FALSE(r1.ok());
+
+  entries.push_back({"decoder.estimator.extra.weight", ckpt->entries()[7].tensor});
+  auto renamed = Checkpoint::FromEntries("renamed", entries);
+  REQUIRE(renamed.ok());
+  auto r2 = FlowModel::FromCheckpoint(std::move(renamed).value(), *cfg);
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.status().message().find(missing) != std::string::npos);
+
+  // The tiny checkpoint against the release config: shape mismatch naming the tensor.
+  auto again = Checkpoint::Open(dir + "/flow.pt");
+  REQUIRE(again.ok());
+  FlowConfig wrong = *cfg;
+  wrong.enc_ffn = 256;
+  auto r3 = FlowModel::FromCheckpoint(std::move(again).value(), wrong);
+  REQUIRE_FALSE(r3.ok());
+  CHECK(r3.status().message().find("feed_forward.w_1") != std::string::npos);
+}
+
+TEST_CASE("FlowSession: schedule errors and per-session hops") {
+  const auto& tiny = test::Tiny();
+  FlowStreamOptions bad;
+  bad.token_hop = 3;
+  CHECK_FALSE(FlowSession::Open(*tiny.model, tiny.prompt, bad).ok());
+  auto s = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(s.ok());
+  CHECK_FALSE((*s)->NextChunk().ok());  // nothing buffered
+  CHECK_FALSE((*s)->Finish().ok());
+  FlowPrompt short_feat = tiny.prompt;
+  short_feat.feat.resize(short_feat.feat.size() - 80);
+  CHECK_FALSE(FlowSession::Open(*tiny.model, short_feat).ok());
+  // A second session starts again at 25 + pad, whatever the first did (no model-wide hop).
+  auto s2 = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(s2.ok());
+  REQUIRE((*s2)->PushTokens(std::span<const int32_t>(tiny.tokens.data(), 43)).ok());
+  REQUIRE((*s2)->NextChunk().ok());
+  CHECK((*s2)->this_hop() == 50);
+  auto s3 = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(s3.ok());
+  CHECK((*s3)->this_hop() == 40);
+}
+
+}  // namespace
+}  // namespace cosyflow::flow
