@@ -1,0 +1,219 @@
+// TextNormalizerNode: node adapter around TextNormalizer (see text_normalizer_node.h).
+#include "nodes/text_normalizer/text_normalizer_node.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "nodes/tokenizer/utf8.h"
+
+namespace cosyflow {
+namespace {
+
+namespace tn = text_normalizer;
+
+// Reads an object of TN flags ({"remove_erhua": true, "rule_class": "date"}) into `out`.
+void ReadTnOptions(JsonObjectReader& r, std::string_view key, tn::TnOptions* out) {
+  const nlohmann::json* j = r.Get(key);
+  if (j == nullptr) return;
+  const std::string path = r.PathOf(key);
+  if (!j->is_object()) {
+    r.errors()->Add(path, "expected object, got {}", JsonTypeName(*j));
+    return;
+  }
+  for (const auto& [name, value] : j->items()) {
+    const bool is_string_option = name == "rule_class" || name == "en_rule_class";
+    if (is_string_option ? !value.is_string() : !value.is_boolean()) {
+      r.errors()->Add(path + "." + name, "expected {}, got {}",
+                      is_string_option ? "string" : "boolean", JsonTypeName(value));
+      continue;
+    }
+    Status s = out->Set(name, is_string_option ? value.get<std::string>()
+                                               : (value.get<bool>() ? "true" : "false"));
+    if (!s.ok()) r.errors()->Add(path + "." + name, "{}", s.message());
+  }
+}
+
+// Code points of `s` (ill-formed bytes count as one each, as they become U+FFFD).
+size_t CountCodePoints(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// Start of a UTF-8 sequence cut by the end of `s`, or s.size() when the end is complete.
+size_t IncompleteTailStart(std::string_view s) {
+  const size_t lookback = std::min<size_t>(3, s.size());
+  for (size_t k = 1; k <= lookback; ++k) {
+    const size_t i = s.size() - k;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return need > k ? i : s.size();
+  }
+  return s.size();
+}
+
+class TextNormalizerSession : public NodeSession {
+ public:
+  TextNormalizerSession(const TextNormalizerNodeOptions& o,
+                        std::shared_ptr<const tn::TextNormalizer> normalizer)
+      : options_(o), normalizer_(std::move(normalizer)) {}
+
+  Status Process(int, const Message& message, Emitter& out) override {
+    const TextRequest* in = message.get<TextRequest>();
+    if (in == nullptr) {
+      return InvalidArgument("text normalizer: expected TextRequest, got {}",
+                             PayloadTypeName(message.type()));
+    }
+    if (options_.input == "bistream") return ProcessChunk(in->text, out);
+    const size_t chars = CountCodePoints(in->text);
+    if (chars > static_cast<size_t>(options_.max_chars)) {
+      return InvalidArgument("text normalizer: text has {} characters, more than max_chars ({})",
+                             chars, options_.max_chars);
+    }
+    COSY_ASSIGN_OR_RETURN(std::vector<std::string> segments, WholeText(in->text));
+    for (auto& s : segments) {
+      if (!s.empty()) out.Emit(0, TextSegments{{std::move(s)}});
+    }
+    return OkStatus();
+  }
+
+  Status Close(CloseReason reason, Emitter& out) override {
+    if (reason == CloseReason::kEndOfStream && !carry_.empty()) {
+      out.Emit(0, TextSegments{{tokenizer::ReplaceInvalidUtf8(carry_)}});
+    }
+    carry_.clear();
+    return OkStatus();
+  }
+
+ private:
+  Result<std::vector<std::string>> WholeText(const std::string& text) const {
+    if (options_.lang != "auto") {
+      if (!options_.text_frontend) return std::vector<std::string>{text};
+      COSY_ASSIGN_OR_RETURN(tn::TnLang lang, tn::ParseTnLang(options_.lang));
+      const tn::TnOptions& o =
+          lang == tn::TnLang::kEn ? options_.normalizer.en_tn : options_.normalizer.zh_tn;
+      COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->rules().Normalize(text, lang, o));
+      return std::vector<std::string>{std::move(s)};
+    }
+    const std::string valid = tokenizer::ReplaceInvalidUtf8(text);
+    if (!options_.split) {
+      COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->Normalize(valid, options_.text_frontend));
+      return std::vector<std::string>{std::move(s)};
+    }
+    return normalizer_->Segments(valid, options_.text_frontend);
+  }
+
+  // Bi-stream: pass the chunk through untouched, never cutting a UTF-8 sequence.
+  Status ProcessChunk(const std::string& chunk, Emitter& out) {
+    total_chars_ += CountCodePoints(chunk);
+    if (total_chars_ > static_cast<size_t>(options_.max_chars)) {
+      return InvalidArgument(
+          "text normalizer: bi-stream text reached {} characters, more than max_chars ({})",
+          total_chars_, options_.max_chars);
+    }
+    carry_ += chunk;
+    const size_t cut = IncompleteTailStart(carry_);
+    std::string body = carry_.substr(0, cut);
+    carry_.erase(0, cut);
+    if (!body.empty()) out.Emit(0, TextSegments{{tokenizer::ReplaceInvalidUtf8(body)}});
+    return OkStatus();
+  }
+
+  const TextNormalizerNodeOptions options_;
+  std::shared_ptr<const tn::TextNormalizer> normalizer_;
+  std::string carry_;       // bytes of a UTF-8 sequence cut by the last chunk boundary
+  size_t total_chars_ = 0;  // bi-stream: code points received so far
+};
+
+}  // namespace
+
+void TextNormalizerNodeOptions::Parse(const nlohmann::json& j, const std::string& path,
+                                      ErrorList* errors) {
+  JsonObjectReader r(j, path, errors);
+  r.ReadEnum("input", &input, {"whole", "bistream"});
+  r.ReadEnum("lang", &lang, {"auto", "zh", "en", "ja"});
+  r.Read("split", &split);
+  r.Read("text_frontend", &text_frontend);
+  r.Read("tn", &normalizer.tn);
+  r.Read("tn_only_with_digits", &normalizer.tn_only_with_digits);
+  r.Read("auto_lang_digits_to_zh", &normalizer.auto_lang_digits_to_zh);
+  r.Read("drop_repeated_marks", &normalizer.drop_repeated_marks);
+  r.Read("keep_single_space_in_runs", &normalizer.keep_single_space_in_runs);
+  r.Read("token_max_n", &normalizer.token_max_n);
+  r.Read("token_min_n", &normalizer.token_min_n);
+  r.Read("merge_len", &normalizer.merge_len);
+  r.Read("comma_split", &normalizer.comma_split);
+  ReadTnOptions(r, "zh_tn", &normalizer.zh_tn);
+  ReadTnOptions(r, "en_tn", &normalizer.en_tn);
+  r.Read("tokenizer_dir", &tokenizer_dir);
+  r.Read("max_chars", &max_chars);
+  r.Finish();
+}
+
+void TextNormalizerNodeOptions::Validate(const std::string& path, ErrorList* errors) const {
+  if (normalizer.token_min_n <= 0) {
+    errors->Add(path + ".token_min_n", "must be > 0, got {}", normalizer.token_min_n);
+  } else if (normalizer.token_max_n < normalizer.token_min_n) {
+    errors->Add(path + ".token_max_n", "must be >= token_min_n ({}), got {}",
+                normalizer.token_min_n, normalizer.token_max_n);
+  }
+  if (normalizer.merge_len < 0) {
+    errors->Add(path + ".merge_len", "must be >= 0, got {}", normalizer.merge_len);
+  }
+  if (max_chars < 1 || max_chars > (1 << 24)) {
+    errors->Add(path + ".max_chars", "must be in [1, 16777216], got {}", max_chars);
+  }
+}
+
+std::string TextNormalizerNodeOptions::ToString() const {
+  const auto& n = normalizer;
+  return fmt::format(
+      "{{\"input\": \"{}\", \"lang\": \"{}\", \"split\": {}, \"text_frontend\": {}, \"tn\": {}, "
+      "\"tn_only_with_digits\": {}, \"auto_lang_digits_to_zh\": {}, \"drop_repeated_marks\": {}, "
+      "\"keep_single_space_in_runs\": {}, \"token_max_n\": {}, \"token_min_n\": {}, "
+      "\"merge_len\": {}, \"comma_split\": {}, \"zh_tn\": \"{}\", \"en_tn\": \"{}\", "
+      "\"tokenizer_dir\": \"{}\", \"max_chars\": {}}}",
+      input, lang, split, text_frontend, n.tn, n.tn_only_with_digits, n.auto_lang_digits_to_zh,
+      n.drop_repeated_marks, n.keep_single_space_in_runs, n.token_max_n, n.token_min_n,
+      n.merge_len, n.comma_split, n.zh_tn.ToString(), n.en_tn.ToString(), tokenizer_dir,
+      max_chars);
+}
+
+NodeSpec TextNormalizerNode::Spec() {
+  NodeSpec s;
+  s.type = "TextNormalizer";
+  s.inputs = {{"text", PayloadType::kTextRequest}};
+  s.outputs = {{"segments", PayloadType::kTextSegments}};
+  s.concurrency = Concurrency::kStateful;
+  return s;
+}
+
+Result<std::unique_ptr<Node>> TextNormalizerNode::Create(const Options& options,
+                                                         const NodeContext& ctx) {
+  std::shared_ptr<const tokenizer::Qwen2Tokenizer> tok;
+  if (!options.tokenizer_dir.empty()) {
+    const std::string dir = ctx.ResolvePath(options.tokenizer_dir);
+    auto loaded = tokenizer::Qwen2Tokenizer::Load(dir);
+    if (!loaded.ok()) {
+      return loaded.status().WithContext(
+          fmt::format("text normalizer: tokenizer_dir '{}'", options.tokenizer_dir));
+    }
+    tok = *std::move(loaded);
+  }
+  return Create(options, std::move(tok));
+}
+
+Result<std::unique_ptr<Node>> TextNormalizerNode::Create(
+    const Options& options, std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer) {
+  auto normalizer =
+      text_normalizer::TextNormalizer::Create(options.normalizer, std::move(tokenizer));
+  if (!normalizer.ok()) return normalizer.status().WithContext("text normalizer");
+  return std::unique_ptr<Node>(new TextNormalizerNode(options, *std::move(normalizer)));
+}
+
+Result<std::unique_ptr<NodeSession>> TextNormalizerNode::OpenSession(const SessionInfo&) {
+  return std::unique_ptr<NodeSession>(new TextNormalizerSession(options_, normalizer_));
+}
+
+}  // namespace cosyflow

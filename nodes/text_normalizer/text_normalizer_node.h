@@ -1,0 +1,82 @@
+// TextNormalizerNode ("TextNormalizer"): request text -> the segments CosyVoice 2 synthesizes.
+//
+// Ports:   in  text     TextRequest: a whole text per message (input "whole"), or one chunk of
+//                       a bi-stream session's text (input "bistream"); only `text` is read
+//          out segments TextSegments with exactly one segment per message, in order
+// Options: input          "whole" (default) | "bistream"
+//          lang           "auto" (default): CosyVoice's text_normalize (spec §1.2), which picks
+//                         its zh/en branch itself; "zh" | "en" | "ja": rule TN of that language
+//                         only (no CosyVoice clean-up, no splitting; zh_tn options for zh/ja)
+//          split          bool, default true; false = one segment, the text_normalize(split=
+//                         False) string (what the reference does to prompt_text)
+//          text_frontend  bool, default true; false = the text verbatim as one segment
+//          tn             bool, default true; false = CosyVoice without wetext (mode '')
+//          tn_only_with_digits, auto_lang_digits_to_zh, drop_repeated_marks (true) and
+//          keep_single_space_in_runs (false): the reference quirks of text_normalizer.h
+//          token_max_n (80), token_min_n (60), merge_len (20), comma_split (false):
+//                         split_paragraph; 0 < token_min_n <= token_max_n, merge_len >= 0
+//          zh_tn, en_tn   objects of TN flags (remove_erhua, full_to_half,
+//                         traditional_to_simple, remove_interjections, tag_oov, remove_puncts,
+//                         deterministic: bool; rule_class: string); default all false
+//          tokenizer_dir  string, default "CosyVoice-BlankEN" (relative to model_dir): en
+//                         segment lengths are Qwen2 token counts; "" = none (en text then fails)
+//          max_chars      int, default 200000, range [1, 16777216]: code points per whole
+//                         text, or per bi-stream session in total
+// Session: whole: none between messages (each TextRequest is normalized and split on its own).
+//          bistream: the bytes of a UTF-8 sequence cut by a chunk boundary, and the total size.
+// Bi-stream: the reference returns a text generator untouched (spec §1.2 step 1, §5.8): no TN,
+//          no strip, no split; each chunk is tokenized on its own downstream. This node does the
+//          same: every chunk becomes one segment, byte for byte, except that a UTF-8 sequence
+//          cut at the chunk's end is held back and prepended to the next chunk (so a chunk never
+//          splits a character) and ill-formed bytes become U+FFFD. Empty chunks emit nothing.
+// Flush:   whole: nothing is held. bistream: end of stream emits held bytes (as U+FFFD, they
+//          can only be a truncated sequence). Cancel/error emit nothing.
+// Decisions: whole text that normalizes to no segment (empty, whitespace, only punctuation)
+//          emits nothing: the reference's [''] would give the LM max_len = 0 (no audio) and its
+//          whitespace-only case crashes. Invalid UTF-8 in whole text becomes U+FFFD.
+// Errors:  text over max_chars, en text without a tokenizer, an unavailable TN option at
+//          request time -> that session fails; other sessions continue.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nodes/core/node.h"
+#include "nodes/text_normalizer/text_normalizer.h"
+
+namespace cosyflow {
+
+struct TextNormalizerNodeOptions {
+  std::string input = "whole";
+  std::string lang = "auto";
+  bool split = true;
+  bool text_frontend = true;
+  text_normalizer::TextNormalizerOptions normalizer;  // tn, quirks, split_paragraph, zh/en TN
+  std::string tokenizer_dir = "CosyVoice-BlankEN";
+  int max_chars = 200000;
+
+  void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
+  void Validate(const std::string& path, ErrorList* errors) const;
+  std::string ToString() const;
+};
+
+class TextNormalizerNode : public Node {
+ public:
+  using Options = TextNormalizerNodeOptions;
+  static NodeSpec Spec();
+  static Result<std::unique_ptr<Node>> Create(const Options& options, const NodeContext& ctx);
+  // With an already loaded tokenizer (may be null: no en splitting).
+  static Result<std::unique_ptr<Node>> Create(
+      const Options& options, std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer);
+
+  Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+
+ private:
+  TextNormalizerNode(const Options& options,
+                     std::shared_ptr<const text_normalizer::TextNormalizer> normalizer)
+      : options_(options), normalizer_(std::move(normalizer)) {}
+  Options options_;
+  std::shared_ptr<const text_normalizer::TextNormalizer> normalizer_;
+};
+
+}  // namespace cosyflow
