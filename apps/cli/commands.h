@@ -10,6 +10,7 @@ void RegisterInspect(CLI::App& app);
 void RegisterCheck(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterNormalize(CLI::App& app);
+void RegisterSynth(CLI::App& app);
 // Exit code set by the subcommand that ran (0 = success).
 int ExitCode();
 void SetExitCode(int code);

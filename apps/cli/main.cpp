@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   cosyflow::cli::RegisterTokenize(app);
   cosyflow::cli::RegisterNormalize(app);
   cosyflow::cli::RegisterCheck(app);
+  cosyflow::cli::RegisterSynth(app);
   CLI11_PARSE(app, argc, argv);
   if (version || app.get_subcommands().empty()) {
     cosyflow::cli::PrintVersion();

@@ -1,6 +1,7 @@
 // Parity runner core: fixture manifest parsing, integrity checks and tensor comparison.
 #include "apps/parity/parity.h"
 
+#include "apps/parity/group_e2e.h"
 #include "apps/parity/group_flow.h"
 #include "apps/parity/group_hift.h"
 #include "apps/parity/group_llm.h"
@@ -180,6 +181,7 @@ const std::vector<Group>& SupportedGroups() {
     add(LlmGroups());  // one line per stage file apps/parity/group_<stage>.cpp
     add(FlowGroups());
     add(HiftGroups());
+    add(E2eGroups());
     return all;
   }();
   return groups;

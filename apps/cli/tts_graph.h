@@ -1,0 +1,168 @@
+// Text-to-speech through a graph file (configs/tts*.json) with the Pipeline API: loading with
+// per-run overrides, and one synthesis request (whole text or bi-stream chunks) that collects the
+// audio and its timing. Header-only so `cosyflow synth`, the e2e tests and the e2e bench share it.
+//
+// Overrides are applied to the graph JSON before it is loaded, by node type:
+//   mode        SpeechLM.mode; "no_prompt" also drops Flow.prompt_tokens/prompt_feat (the
+//               reference's sft front end gives the flow no prompt, only the x-vector)
+//   seed        SpeechLM.seed and HiftVocoder.seed (sampling and NSF noise)
+//   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
+// (The text nodes do not carry TextRequest.mode/seed down to the speech LM, so these are
+// graph-level settings, not per-request ones.)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "graph/pipeline.h"
+
+namespace cosyflow::tts {
+
+struct GraphOverrides {
+  std::string model_dir;  // "" = the file's model_dir (relative to the graph file)
+  std::string mode;       // "" = the graph's SpeechLM mode
+  std::optional<int64_t> seed;
+  bool stream_text = false;
+  bool zero_noise = false;  // HiftVocoder.noise = "zero" (deterministic output)
+  bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
+};
+
+struct GraphInfo {
+  std::string model_dir;    // resolved
+  bool test_model = false;  // SpeechLM.text_id_policy is "modulo": a test model, not speech
+};
+
+// Applies `o` to the parsed graph JSON; fills `info`.
+inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info) {
+  if (!graph->is_object() || !graph->contains("nodes") || !(*graph)["nodes"].is_array()) return;
+  for (auto& node : (*graph)["nodes"]) {
+    if (!node.is_object()) continue;
+    const std::string type = node.value("type", "");
+    nlohmann::json& opt = node["options"];
+    if (opt.is_null()) opt = nlohmann::json::object();
+    if (!opt.is_object()) continue;
+    if (type == "SpeechLM") {
+      if (!o.mode.empty()) opt["mode"] = o.mode;
+      if (o.seed) opt["seed"] = *o.seed;
+      if (o.stream_text) opt["bistream"] = true;
+      if (o.greedy) opt["greedy"] = true;
+      if (opt.value("text_id_policy", "error") == "modulo") info->test_model = true;
+    } else if (type == "TextNormalizer") {
+      if (o.stream_text) opt["input"] = "bistream";
+    } else if (type == "Flow") {
+      if (o.mode == "no_prompt" || o.mode == "sft") {
+        opt.erase("prompt_tokens");
+        opt.erase("prompt_feat");
+      }
+    } else if (type == "HiftVocoder") {
+      if (o.seed) opt["seed"] = *o.seed;
+      if (o.zero_noise) opt["noise"] = "zero";
+    }
+  }
+}
+
+// Reads, patches and loads a graph file (passes 1-3). The file's relative model_dir resolves
+// against the graph file's folder, as Pipeline::Load does.
+inline Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
+                                                      const GraphOverrides& o, GraphInfo* info) {
+  std::ifstream in(graph_file);
+  if (!in) return NotFound("{}: cannot open graph file", graph_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json graph = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (graph.is_discarded()) {
+    return Pipeline::Load(graph_file).status();  // reports the syntax error with line/column
+  }
+  PatchGraph(&graph, o, info);
+  std::string dir = o.model_dir;
+  if (dir.empty()) {
+    namespace fs = std::filesystem;
+    const fs::path base = fs::path(graph_file).parent_path();
+    fs::path md = graph.is_object() ? graph.value("model_dir", std::string(".")) : ".";
+    dir = (md.is_absolute() ? md : (base.empty() ? fs::path(".") : base) / md)
+              .lexically_normal()
+              .string();
+  }
+  info->model_dir = dir;
+  PipelineOverrides po;
+  po.model_dir = dir;
+  auto p = Pipeline::FromText(graph.dump(), po);
+  if (!p.ok()) {  // name the file instead of FromText's "<string>"
+    std::string message = p.status().message();
+    if (message.rfind("<string>: ", 0) == 0) message = message.substr(10);
+    return Status(p.status().code(), graph_file + ": " + message);
+  }
+  return p;
+}
+
+struct SynthOutput {
+  std::vector<float> audio;  // every Audio chunk of output "audio", in order
+  int sample_rate = 0;
+  int64_t chunks = 0;
+  SessionResult result;  // status, failed node, timing (first output, total, per node)
+};
+
+inline TextRequest Chunk(std::string text) {
+  TextRequest r;
+  r.text = std::move(text);
+  return r;
+}
+
+// One request: `chunks` of text, pushed as one TextRequest (stream = false, chunks joined) or as
+// bi-stream chunks (stream = true). `next_chunk`, when set, is polled for more chunks after
+// `chunks` (returns false at the end; stdin streaming). `on_submit` sees the session id (cancel).
+inline Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chunks,
+                                      bool stream,
+                                      const std::function<bool(std::string*)>& next_chunk = {},
+                                      const std::function<void(SessionId)>& on_submit = {}) {
+  auto out = std::make_shared<SynthOutput>();
+  auto mu = std::make_shared<std::mutex>();
+  SubmitOptions so;
+  so.on_output = [out, mu](const std::string&, const MessagePtr& m) {
+    const Audio* a = m->get<Audio>();
+    if (a == nullptr || a->size() == 0) return;
+    std::lock_guard<std::mutex> lock(*mu);
+    auto v = a->view();
+    out->audio.insert(out->audio.end(), v.begin(), v.end());
+    out->sample_rate = a->sample_rate;
+    ++out->chunks;
+  };
+  COSY_ASSIGN_OR_RETURN(SessionId id, p.Submit(std::move(so)));
+  if (on_submit) on_submit(id);
+  Status pushed = OkStatus();
+  if (stream) {
+    for (const auto& c : chunks) {
+      if (pushed.ok()) pushed = p.PushText(id, Chunk(c));
+    }
+    std::string more;
+    while (pushed.ok() && next_chunk && next_chunk(&more)) {
+      pushed = p.PushText(id, Chunk(more));
+    }
+    if (pushed.ok()) pushed = p.EndText(id);
+  } else {
+    std::string all;
+    for (const auto& c : chunks) all += c;
+    std::string more;
+    while (next_chunk && next_chunk(&more)) all += more;
+    pushed = p.PushText(id, Chunk(all));
+    if (pushed.ok()) pushed = p.EndText(id);
+  }
+  if (!pushed.ok() && pushed.code() != StatusCode::kCancelled) (void)p.Cancel(id);
+  COSY_ASSIGN_OR_RETURN(SessionResult r, p.Wait(id));
+  std::lock_guard<std::mutex> lock(*mu);
+  out->result = std::move(r);
+  if (out->result.status.ok() && !pushed.ok()) out->result.status = pushed;
+  return std::move(*out);
+}
+
+}  // namespace cosyflow::tts
