@@ -1,4 +1,4 @@
-// HiFT signal processing: SineGen2, source STFT and the iSTFT head (direct small DFTs).
+// HiFT signal processing: SineGen2, harmonic merge and the iSTFT head (on the shared STFT kernels).
 #include "nodes/hift/hift_dsp.h"
 
 #include <algorithm>
@@ -6,19 +6,6 @@
 #include <numbers>
 
 namespace cosyflow::hift {
-namespace {
-
-// scipy.signal.get_window("hann", n, fftbins=True) cast to float32.
-std::vector<float> PeriodicHann(int n) {
-  std::vector<float> w(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    w[static_cast<size_t>(i)] =
-        static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / n));
-  }
-  return w;
-}
-
-}  // namespace
 
 void SineGen2(const HiftConfig& cfg, const float* f0, int64_t frames, const float* rand_ini,
               const float* noise, float* sine_waves) {
@@ -60,6 +47,8 @@ void SineGen2(const HiftConfig& cfg, const float* f0, int64_t frames, const floa
   const float amp = cfg.nsf_alpha;
   const float noise_voiced = cfg.nsf_sigma;
   const float noise_unvoiced = (1.0f * cfg.nsf_alpha) / 3.0f;
+  // Independent per sample: split across the OpenMP threads (48000 x 9 double sines for 2 s).
+#pragma omp parallel for schedule(static) if (samples >= 8192)
   for (int64_t n = 0; n < samples; ++n) {
     float src = scale * (static_cast<float>(n) + 0.5f) - 0.5f;
     if (src < 0.0f) src = 0.0f;
@@ -92,92 +81,27 @@ void MergeHarmonics(const float* sine_waves, int64_t samples, int harmonics, con
   }
 }
 
-int64_t StftFrames(const HiftConfig& cfg, int64_t samples) { return samples / cfg.hop_len + 1; }
-
-Status SourceStft(const HiftConfig& cfg, const float* x, int64_t samples, float* out,
-                  int64_t ld) {
-  const int nfft = cfg.n_fft, hop = cfg.hop_len, half = nfft / 2, nf = cfg.num_freq();
-  if (samples <= half) {
-    return InvalidArgument("hift stft: reflect padding needs more than {} samples, got {}", half,
-                           samples);
-  }
-  const std::vector<float> win = PeriodicHann(nfft);
-  std::vector<double> cs(static_cast<size_t>(nf * nfft)), sn(cs.size());
-  for (int f = 0; f < nf; ++f) {
-    for (int n = 0; n < nfft; ++n) {
-      const double a = 2.0 * std::numbers::pi * ((f * n) % nfft) / nfft;
-      cs[static_cast<size_t>(f * nfft + n)] = std::cos(a);
-      sn[static_cast<size_t>(f * nfft + n)] = std::sin(a);
-    }
-  }
-  const int64_t frames = StftFrames(cfg, samples);
-  std::vector<double> seg(static_cast<size_t>(nfft));
-  for (int64_t m = 0; m < frames; ++m) {
-    for (int n = 0; n < nfft; ++n) {
-      int64_t i = m * hop + n - half;  // index into x with reflect padding
-      if (i < 0) i = -i;
-      if (i >= samples) i = 2 * (samples - 1) - i;
-      seg[static_cast<size_t>(n)] = static_cast<double>(win[static_cast<size_t>(n)]) * x[i];
-    }
-    for (int f = 0; f < nf; ++f) {
-      double re = 0, im = 0;
-      for (int n = 0; n < nfft; ++n) {
-        re += seg[static_cast<size_t>(n)] * cs[static_cast<size_t>(f * nfft + n)];
-        im -= seg[static_cast<size_t>(n)] * sn[static_cast<size_t>(f * nfft + n)];
-      }
-      out[f * ld + m] = static_cast<float>(re);
-      out[(nf + f) * ld + m] = static_cast<float>(im);
-    }
-  }
-  return OkStatus();
-}
-
-Status IstftHead(const HiftConfig& cfg, const float* x, int64_t frames, int64_t ld, float* speech,
-                 std::vector<double>* scratch) {
-  const int nfft = cfg.n_fft, hop = cfg.hop_len, half = nfft / 2, nf = cfg.num_freq();
+Status IstftHead(const HiftConfig& cfg, const kernels::cpu::StftPlan& plan, const float* x,
+                 int64_t frames, float* speech, std::vector<float>* scratch) {
   if (frames < 1) return InvalidArgument("hift istft: need at least one frame");
-  const std::vector<float> win = PeriodicHann(nfft);
-  const int64_t full = (frames - 1) * hop + nfft;
-  scratch->assign(static_cast<size_t>(2 * full), 0.0);
-  double* ola = scratch->data();
-  double* env = ola + full;
-  std::vector<double> cs(static_cast<size_t>(nf * nfft)), sn(cs.size());
-  for (int f = 0; f < nf; ++f) {
-    for (int n = 0; n < nfft; ++n) {
-      const double a = 2.0 * std::numbers::pi * ((f * n) % nfft) / nfft;
-      cs[static_cast<size_t>(f * nfft + n)] = std::cos(a);
-      sn[static_cast<size_t>(f * nfft + n)] = std::sin(a);
-    }
+  const int64_t nf = cfg.num_freq(), n = nf * frames;
+  const int64_t work = plan.IstftScratchFloats(frames);
+  if (static_cast<int64_t>(scratch->size()) < 2 * n + work) {
+    scratch->resize(static_cast<size_t>(2 * n + work));
   }
-  std::vector<float> re(static_cast<size_t>(nf)), im(static_cast<size_t>(nf));
-  for (int64_t m = 0; m < frames; ++m) {
-    for (int f = 0; f < nf; ++f) {
-      const float mag = std::min(std::exp(x[f * ld + m]), 100.0f);
-      const float ph = std::sin(x[(nf + f) * ld + m]);
-      re[static_cast<size_t>(f)] = mag * std::cos(ph);
-      im[static_cast<size_t>(f)] = mag * std::sin(ph);
-    }
-    for (int n = 0; n < nfft; ++n) {
-      // C2R inverse DFT: DC and Nyquist imaginary parts are ignored.
-      double v = re[0] + re[static_cast<size_t>(half)] * ((n % 2) ? -1.0 : 1.0);
-      for (int f = 1; f < half; ++f) {
-        v += 2.0 * (re[static_cast<size_t>(f)] * cs[static_cast<size_t>(f * nfft + n)] -
-                    im[static_cast<size_t>(f)] * sn[static_cast<size_t>(f * nfft + n)]);
-      }
-      v /= nfft;
-      const double w = win[static_cast<size_t>(n)];
-      ola[m * hop + n] += v * w;
-      env[m * hop + n] += w * w;
-    }
+  float* re = scratch->data();
+  float* im = re + n;
+#pragma omp parallel for schedule(static) if (n >= 16384)
+  for (int64_t i = 0; i < n; ++i) {
+    const float mag = std::min(std::exp(x[i]), 100.0f);
+    const float ph = std::sin(x[n + i]);
+    re[i] = mag * std::cos(ph);
+    im[i] = mag * std::sin(ph);
   }
-  const int64_t out_len = (frames - 1) * hop;
+  COSY_RETURN_IF_ERROR(kernels::cpu::Istft(plan, re, im, frames, speech, im + n, work));
+  const int64_t out_len = plan.IstftLength(frames);
   const float lim = cfg.audio_limit;
-  for (int64_t i = 0; i < out_len; ++i) {
-    const double e = env[i + half];
-    if (e < 1e-11) return Internal("hift istft: window envelope vanishes at sample {}", i);
-    const float v = static_cast<float>(ola[i + half] / e);
-    speech[i] = std::min(std::max(v, -lim), lim);
-  }
+  for (int64_t i = 0; i < out_len; ++i) speech[i] = std::min(std::max(speech[i], -lim), lim);
   return OkStatus();
 }
 

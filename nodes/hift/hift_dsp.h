@@ -1,10 +1,11 @@
-// HiFT signal processing without weights: SineGen2 harmonic source, source STFT, iSTFT head.
+// HiFT signal processing without weights: SineGen2 harmonic source, iSTFT head.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "nodes/hift/hift_config.h"
+#include "runtime/kernels/cpu/stft.h"
 #include "runtime/status.h"
 
 namespace cosyflow::hift {
@@ -26,18 +27,12 @@ void SineGen2(const HiftConfig& cfg, const float* f0, int64_t frames, const floa
 void MergeHarmonics(const float* sine_waves, int64_t samples, int harmonics, const float* w,
                     float b, float* source);
 
-// torch.stft(x, n_fft, hop, n_fft, periodic hann, center=True, reflect) as [Re(F) ; Im(F)]:
-// x: [samples]; out: [2F, frames] channel-major with row stride ld, F = n_fft/2 + 1,
-// frames = samples/hop + 1. Needs samples > n_fft/2 (reflect padding).
-Status SourceStft(const HiftConfig& cfg, const float* x, int64_t samples, float* out, int64_t ld);
-int64_t StftFrames(const HiftConfig& cfg, int64_t samples);
-
-// The iSTFT head: x = conv_post output [2F, frames] (row stride ld): magnitude = min(exp(x[:F]),
-// 100), phase = sin(x[F:]); inverse real DFT per frame, periodic Hann synthesis window,
-// overlap-add, division by the summed squared window, center trim, clamp to +-audio_limit.
-// speech: [(frames-1)*hop]. scratch: (frames-1)*hop + n_fft floats x2.
-Status IstftHead(const HiftConfig& cfg, const float* x, int64_t frames, int64_t ld, float* speech,
-                 std::vector<double>* scratch);
+// The iSTFT head on the shared kernels (runtime/kernels/cpu/stft.h): x = conv_post output
+// [2F, frames] channel-major contiguous: magnitude = min(exp(x[:F]), 100), phase = sin(x[F:]);
+// torch.istft with the plan's periodic Hann window (division by the summed squared window,
+// center trim), then clamp to +-audio_limit. speech: [(frames-1)*hop]. scratch: grow-only.
+Status IstftHead(const HiftConfig& cfg, const kernels::cpu::StftPlan& plan, const float* x,
+                 int64_t frames, float* speech, std::vector<float>* scratch);
 
 // np.hamming(n) (symmetric) in double.
 std::vector<double> HammingWindow(int n);

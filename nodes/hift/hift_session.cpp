@@ -11,11 +11,19 @@ namespace cosyflow::hift {
 namespace {
 
 // Standard normal via Box-Muller on 53-bit uniforms (portable, unlike std::normal_distribution).
-void FillNormal(std::mt19937_64* rng, float* out, int64_t n) {
-  auto uniform = [rng]() { return (static_cast<double>((*rng)() >> 11) + 0.5) * 0x1.0p-53; };
-  for (int64_t i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(uniform()));
-    const double a = 2.0 * std::numbers::pi * uniform();
+// The generator runs sequentially into `draws`; the transform (log, sqrt, sincos: most of the
+// cost) is split across threads, so the values do not depend on the thread count.
+void FillNormal(std::mt19937_64* rng, float* out, int64_t n, std::vector<uint64_t>* draws) {
+  const int64_t pairs = (n + 1) / 2;
+  draws->resize(static_cast<size_t>(2 * pairs));
+  for (uint64_t& d : *draws) d = (*rng)();
+  const uint64_t* u = draws->data();
+  auto uniform = [](uint64_t v) { return (static_cast<double>(v >> 11) + 0.5) * 0x1.0p-53; };
+#pragma omp parallel for schedule(static) if (pairs >= 4096)
+  for (int64_t p = 0; p < pairs; ++p) {
+    const int64_t i = 2 * p;
+    const double r = std::sqrt(-2.0 * std::log(uniform(u[i])));
+    const double a = 2.0 * std::numbers::pi * uniform(u[i + 1]);
     out[i] = static_cast<float>(r * std::cos(a));
     if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(a));
   }
@@ -67,7 +75,7 @@ Status HiftSession::Run(const float* mel, int64_t ld, int64_t frames, const floa
     noise.sine_noise = inject_noise_.data();
   } else if (opt_.noise == HiftNoiseMode::kRandom) {
     noise_buf_.resize(static_cast<size_t>(samples * h));
-    FillNormal(&rng_, noise_buf_.data(), samples * h);
+    FillNormal(&rng_, noise_buf_.data(), samples * h, &draws_);
     noise.sine_noise = noise_buf_.data();
   }
   return vocoder_->Inference(mel, ld, frames, noise, cache_source, cache_len, &scratch_,

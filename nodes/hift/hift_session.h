@@ -81,6 +81,7 @@ class HiftSession {
   std::mt19937_64 rng_;
   HiftScratch scratch_;
   std::vector<float> noise_buf_;
+  std::vector<uint64_t> draws_;  // raw generator output for noise_buf_
   std::vector<float> inject_ini_, inject_noise_;
   bool injected_ = false;
   // Streaming caches.

@@ -11,6 +11,9 @@
 //   outputs:      speech [frames*spf] in [-audio_limit, audio_limit], source [frames*spf]
 // spf = SamplesPerFrame() (480 for CosyVoice2). Optional captures: f0 [frames] and conv_post
 // [n_fft+2, frames*spf/hop+1] for parity tests.
+// Threads: up to omp_get_max_threads() (OMP_NUM_THREADS, kernels::cpu::SetDnnlNumThreads on the
+// calling thread): convolutions split their output columns, a stage's three resblocks run side by
+// side (one thread each), elementwise passes split rows; the output does not depend on the count.
 #pragma once
 
 #include <memory>
@@ -20,6 +23,7 @@
 #include "nodes/hift/hift_config.h"
 #include "nodes/hift/hift_layers.h"
 #include "runtime/io/checkpoint.h"
+#include "runtime/kernels/cpu/stft.h"
 #include "runtime/status.h"
 
 namespace cosyflow::hift {
@@ -29,17 +33,20 @@ struct HiftResBlock {
   int channels = 0;
   int kernel = 0;
   std::vector<int> dilations;
-  std::vector<Conv1d> convs1, convs2;
+  std::vector<Conv1dLayer> convs1, convs2;
   std::vector<std::vector<float>> alpha1, alpha2;
-  int MaxPad() const;
 };
 
-// Grow-only scratch for one Inference call at a given length (reused across calls).
+// Grow-only scratch for one Inference call at a given length (reused across calls). Every
+// activation is channel-major [C, T] contiguous.
 struct HiftScratch {
-  std::vector<float> mel_pad, f0_a, f0_b, f0;
-  std::vector<float> sine, source, stft;
-  std::vector<float> x, y, s, r, acc, t1, pad, col, z, post;
-  std::vector<double> istft;
+  std::vector<float> mel, f0_a, f0_b, f0;
+  std::vector<float> sine, stft, stft_work;
+  std::vector<float> x, y, up, t1, t2, post;
+  std::vector<float> istft;
+  // Per resblock of a stage: its output; per worker thread: two work buffers.
+  std::vector<std::vector<float>> rb_out, work_a, work_b;
+  std::vector<std::vector<float>> src;  // per stage: the source branch [C_i, T_i]
 };
 
 // SineGen2's random draws for one call (see Inference); nullptr members mean zeros.
@@ -83,21 +90,30 @@ class HiftVocoder {
  private:
   HiftVocoder() = default;
   Status LoadWeights(const Checkpoint& ckpt);
-  Status RunResBlock(const HiftResBlock& rb, const Planar& x, HiftScratch* s) const;
+  // x: [rb.channels, t], updated in place; a, b: work buffers of rb.channels * t floats.
+  Status RunResBlock(const HiftResBlock& rb, float* x, int64_t t, float* a, float* b) const;
+  // s->src[stage] = source_resblock(source_down(stft)); a, b: work buffers of the branch's size.
+  Status SourceBranch(int stage, const float* stft, int64_t nst, HiftScratch* s, float* a,
+                      float* b) const;
+  // out = mean over the stage's resblocks m of resblock_m(y); y, out: [channels, t]; also fills
+  // s->src[stage + 1]. With several threads these tasks run side by side (one thread each).
+  Status RunStageResBlocks(int stage, const float* y, int64_t channels, int64_t t,
+                           const float* stft, int64_t nst, HiftScratch* s, float* out) const;
 
   HiftConfig cfg_;
   int64_t num_params_ = 0;
-  std::vector<Conv1d> f0_convs_;
+  std::vector<Conv1dLayer> f0_convs_;
   std::vector<float> f0_cls_w_;
   float f0_cls_b_ = 0;
   std::vector<float> lin_w_;
   float lin_b_ = 0;
-  Conv1d conv_pre_;
-  std::vector<ConvTranspose1d> ups_;
-  std::vector<Conv1d> source_downs_;
+  Conv1dLayer conv_pre_;
+  std::vector<ConvTranspose1dLayer> ups_;
+  std::vector<Conv1dLayer> source_downs_;
   std::vector<HiftResBlock> source_resblocks_;
   std::vector<HiftResBlock> resblocks_;  // stage-major: [stage * num_kernels + m]
-  Conv1d conv_post_;
+  Conv1dLayer conv_post_;
+  kernels::cpu::StftPlan stft_plan_;  // n_fft, hop, periodic Hann: source STFT and iSTFT head
 };
 
 }  // namespace cosyflow::hift

@@ -1,4 +1,5 @@
-// oneDNN convolution / deconvolution in plain ncw layout with a process-wide primitive cache.
+// Conv1d / ConvTranspose1d entry points: the GEMM path (conv_gemm.cpp) for groups = 1, oneDNN
+// convolution / deconvolution in plain ncw layout with a process-wide primitive cache otherwise.
 #include "runtime/kernels/cpu/conv.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "runtime/kernels/cpu/conv_gemm.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/storage.h"
 
@@ -114,6 +116,14 @@ Status Conv1dForward(const Conv1dParams& p, const float* x, int64_t batch, int64
                      const float* w, const float* bias, float* y) {
   COSY_ASSIGN_OR_RETURN(const int64_t t_out, Conv1dOutputLength(p, t_in));
   COSY_RETURN_IF_ERROR(CheckBuffers("conv1d", batch, x, w, y));
+  if (p.groups == 1) {  // the GEMM path on a tap-major copy of the weights
+    return GuardDnnl("conv1d", [&]() -> Status {
+      const int64_t n = p.out_channels * p.in_channels * p.kernel_size;
+      auto* taps = static_cast<float*>(ThreadScratch(ScratchSlot::kScratchpad, n * sizeof(float)));
+      detail::ToTapMajor(w, p.out_channels, p.in_channels, p.kernel_size, taps);
+      return detail::GemmConv1d(p, taps, bias, x, batch, t_in, t_out, y);
+    });
+  }
   return GuardDnnl("conv1d", [&]() -> Status {
     const ConvKey key{0,           p.in_channels,   p.out_channels, p.kernel_size,
                       p.stride,    p.dilation,      p.groups,       p.pad_left,
@@ -132,9 +142,11 @@ Status ConvTranspose1dForward(const ConvTranspose1dParams& p, const float* x, in
                               int64_t t_in, const float* w, const float* bias, float* y) {
   COSY_ASSIGN_OR_RETURN(const int64_t t_out, ConvTranspose1dOutputLength(p, t_in));
   COSY_RETURN_IF_ERROR(CheckBuffers("conv_transpose1d", batch, x, w, y));
-  // PyTorch's output_padding extends the right end: oneDNN right padding = pad - out_pad. oneDNN
-  // rejects (or runs a slow reference for) negative padding, so when out_pad > pad the last
-  // `extra` outputs, which no input reaches and hold just the bias, are written here.
+  if (p.groups == 1) return detail::GemmConvTranspose1d(p, w, bias, x, batch, t_in, t_out, y);
+  // Grouped: oneDNN's deconvolution. PyTorch's output_padding extends the right end: oneDNN
+  // right padding = pad - out_pad. oneDNN rejects (or runs a slow reference for) negative
+  // padding, so when out_pad > pad the last `extra` outputs, which no input reaches and hold
+  // just the bias, are written here.
   const int64_t extra = std::max<int64_t>(0, p.output_padding - p.padding);
   const int64_t t_calc = t_out - extra;
   return GuardDnnl("conv_transpose1d", [&]() -> Status {
@@ -198,11 +210,19 @@ Result<std::unique_ptr<Conv1d>> Conv1d::Create(const Conv1dParams& p, const floa
   COSY_RETURN_IF_ERROR(CopyOf(
       "conv1d", w, p.out_channels * (p.in_channels / p.groups) * p.kernel_size, layer->weights_));
   COSY_RETURN_IF_ERROR(CopyOf("conv1d", bias, p.out_channels, layer->bias_));
+  if (p.groups == 1) {  // the GEMM path reads tap-major weights
+    detail::ToTapMajor(w, p.out_channels, p.in_channels, p.kernel_size, layer->weights_.get());
+  }
   return layer;
 }
 
 Status Conv1d::Forward(const float* x, int64_t batch, int64_t t_in, float* y) const {
-  return Conv1dForward(params_, x, batch, t_in, weights_.get(), bias_.get(), y);
+  if (params_.groups != 1) {
+    return Conv1dForward(params_, x, batch, t_in, weights_.get(), bias_.get(), y);
+  }
+  COSY_ASSIGN_OR_RETURN(const int64_t t_out, Conv1dOutputLength(params_, t_in));
+  COSY_RETURN_IF_ERROR(CheckBuffers("conv1d", batch, x, weights_.get(), y));
+  return detail::GemmConv1d(params_, weights_.get(), bias_.get(), x, batch, t_in, t_out, y);
 }
 
 Result<std::unique_ptr<ConvTranspose1d>> ConvTranspose1d::Create(const ConvTranspose1dParams& p,
@@ -220,7 +240,13 @@ Result<std::unique_ptr<ConvTranspose1d>> ConvTranspose1d::Create(const ConvTrans
 }
 
 Status ConvTranspose1d::Forward(const float* x, int64_t batch, int64_t t_in, float* y) const {
-  return ConvTranspose1dForward(params_, x, batch, t_in, weights_.get(), bias_.get(), y);
+  if (params_.groups != 1) {
+    return ConvTranspose1dForward(params_, x, batch, t_in, weights_.get(), bias_.get(), y);
+  }
+  COSY_ASSIGN_OR_RETURN(const int64_t t_out, ConvTranspose1dOutputLength(params_, t_in));
+  COSY_RETURN_IF_ERROR(CheckBuffers("conv_transpose1d", batch, x, weights_.get(), y));
+  return detail::GemmConvTranspose1d(params_, weights_.get(), bias_.get(), x, batch, t_in, t_out,
+                                     y);
 }
 
 }  // namespace cosyflow::kernels::cpu

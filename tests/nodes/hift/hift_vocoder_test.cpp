@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "nodes/hift/hift_session.h"
+#include "runtime/kernels/cpu/dnnl_context.h"
 #include "tests/nodes/hift/hift_test_util.h"
 
 namespace cosyflow::hift {
@@ -62,6 +63,27 @@ TEST_CASE("HiftVocoder: injected recorded draws reproduce hift_rec_source and hi
                          &source0)
               .ok());
   CHECK(MaxAbsDiff(source0, g_src.v) > 1e-2);
+}
+
+TEST_CASE("HiftVocoder: 1, 2 and 3 threads give the same speech (random noise, 200 frames)") {
+  auto voc = test_util::TinyVocoder();
+  const auto mel = LoadGolden("t2w_stream_flow2_mel");
+  const int64_t t = mel.shape[2];
+  auto run = [&](int threads) {
+    kernels::cpu::SetDnnlNumThreads(threads);
+    HiftSessionOptions o;
+    o.seed = 11;
+    HiftSession s(voc, o);
+    std::vector<float> speech;
+    REQUIRE(s.Synthesize(mel.v.data(), t, t, &speech).ok());
+    return speech;
+  };
+  const int before = kernels::cpu::DnnlNumThreads();
+  const auto one = run(1), two = run(2), three = run(3);
+  kernels::cpu::SetDnnlNumThreads(before);
+  MESSAGE("1 vs 2 threads max abs ", MaxAbsDiff(one, two), ", 1 vs 3 ", MaxAbsDiff(one, three));
+  CHECK(MaxAbsDiff(one, two) <= 1e-6);
+  CHECK(MaxAbsDiff(one, three) <= 1e-6);
 }
 
 }  // namespace

@@ -265,5 +265,26 @@ TEST_CASE("cpu::Conv1d: bad arguments return errors") {
   CHECK((*layer)->Forward(buf.data(), -2, 5, y).code() == StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("cpu::Conv1d: layers split long outputs across threads and match reference") {
+  // Long enough for several column blocks; odd lengths leave a ragged last block.
+  CheckConv({.in_channels = 24,
+             .out_channels = 40,
+             .kernel_size = 5,
+             .dilation = 3,
+             .pad_left = 9,
+             .pad_right = 2},
+            2, 517, true, 31);
+  CheckConv({.in_channels = 18, .out_channels = 32, .kernel_size = 6, .stride = 3, .pad_left = 1,
+             .pad_right = 1},
+            2, 701, false, 32);
+  CheckConvT({.in_channels = 32,
+              .out_channels = 16,
+              .kernel_size = 7,
+              .stride = 3,
+              .padding = 2,
+              .output_padding = 1},
+             2, 251, true, 33);
+}
+
 }  // namespace
 }  // namespace cosyflow::kernels

@@ -1,0 +1,63 @@
+// HiftVocoderNode ("HiftVocoder"): mel spectrogram chunks -> 24 kHz waveform chunks.
+//
+// Ports:   in  mel    Mel [frames, 80] f32 log-mel chunks of one session, in order (new frames
+//                     only: the node keeps the token2wav mel overlap itself)
+//          out audio  Audio [n] f32 mono at the vocoder's sampling_rate (24000 for CosyVoice2)
+// Options: checkpoint  string, default "hift.pt", resolved against model_dir; the HiFT config
+//                      is the "hift" dict of config.json next to it (release values otherwise)
+//          noise       "random" (default) | "zero": SineGen2's additive noise; zero reproduces
+//                      the reference fixtures exactly
+//          seed        int >= 0, default 0; session s draws its noise from seed + s
+//          streaming   bool, default true: every chunk is vocoded as it arrives (token2wav
+//                      path: mel cache 8 frames, source cache 3840 samples, Hamming cross-fade)
+//                      and its audio is emitted at once, except the last 3840 samples, which
+//                      wait for the next chunk's fade; false: chunks are collected and the
+//                      whole mel is vocoded at end of stream (one Audio message)
+// Session: a HiftSession (noise generator, streaming caches, scratch) opened per request.
+//          Frames arriving before the session has mel_cache (8) frames are held until it does.
+// Flush:   end of stream emits the held tail (streaming: the cached 3840 samples, or the held
+//          frames vocoded as the final call; non-streaming: the whole utterance);
+//          cancel/error emit nothing.
+//          A session that received no frames emits nothing.
+// Errors:  wrong payload, dtype or mel width fail the session (others are untouched);
+//          checkpoint file/shape problems fail Create.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nodes/core/node.h"
+#include "nodes/hift/hift_vocoder.h"
+
+namespace cosyflow {
+
+struct HiftVocoderOptions {
+  std::string checkpoint = "hift.pt";
+  std::string noise = "random";
+  int64_t seed = 0;
+  bool streaming = true;
+
+  void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
+  void Validate(const std::string& path, ErrorList* errors) const;
+  std::string ToString() const;
+};
+
+class HiftVocoderNode : public Node {
+ public:
+  using Options = HiftVocoderOptions;
+  static NodeSpec Spec();
+  static Result<std::unique_ptr<Node>> Create(const Options& options, const NodeContext& ctx);
+  // Wraps an already loaded vocoder (tests, embedding).
+  static std::unique_ptr<Node> FromVocoder(const Options& options,
+                                           std::shared_ptr<const hift::HiftVocoder> vocoder);
+
+  Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+
+ private:
+  HiftVocoderNode(const Options& options, std::shared_ptr<const hift::HiftVocoder> vocoder)
+      : options_(options), vocoder_(std::move(vocoder)) {}
+  Options options_;
+  std::shared_ptr<const hift::HiftVocoder> vocoder_;
+};
+
+}  // namespace cosyflow
