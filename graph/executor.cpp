@@ -157,7 +157,7 @@ class Runner {
     int64_t t0 = NowNs();
     Status st = Guarded(plan_node_.id, "Process", [&]() -> Status {
       if (!slot.state) {
-        COSY_ASSIGN_OR_RETURN(slot.state, node_->OpenSession(SessionInfo{s->id}));
+        COSY_ASSIGN_OR_RETURN(slot.state, node_->OpenSession(SessionInfo{s->id, &s->cancelled}));
       }
       return slot.state->Process(in.port, *in.msg, em);
     });

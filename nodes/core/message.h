@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -38,9 +39,17 @@ struct TextSegments {
   std::vector<std::string> segments;
 };
 
-// Text token ids from the tokenizer.
+// Text token ids from the tokenizer (a whole request, or one chunk of bi-stream text). The
+// speech LM reads its request data from a session's first message; later chunks leave it empty.
 struct TokenIds {
+  TokenIds() = default;
+  explicit TokenIds(std::vector<int32_t> token_ids) : ids(std::move(token_ids)) {}
+
   std::vector<int32_t> ids;
+  std::string mode;                    // LM input layout ("" = the consumer's default mode)
+  std::vector<int32_t> prompt_ids;     // prompt text tokens (transcript / instruct2 instruction)
+  std::vector<int32_t> prompt_speech;  // prompt speech tokens of the voice reference
+  uint64_t seed = 0;                   // sampling seed (0 = the consumer's default seed)
 };
 
 // Discrete speech tokens from the LLM (a chunk of the session's token stream).

@@ -13,6 +13,7 @@
 // caller (runner or harness) and treated the same way.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +60,9 @@ struct NodeContext {
 
 struct SessionInfo {
   uint64_t session_id = 0;
+  // Set (by another thread) once the session is cancelled; null when the caller cannot cancel
+  // mid-call. A node whose Process runs long (LLM decoding) polls it to stop early.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 // Sink for the messages a session emits; the caller fills in the header.

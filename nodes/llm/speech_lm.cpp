@@ -111,29 +111,29 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Create(const SpeechLmConfig& config,
       COSY_ASSIGN_OR_RETURN(Tensor bv, GetF32(get, LayerKey(i, "self_attn.v_proj.bias"), {kv}));
       const std::vector<float> w = ConcatRows({&wq, &wk, &wv});
       const std::vector<float> b = ConcatRows({&bq, &bk, &bv});
-      COSY_ASSIGN_OR_RETURN(l.qkv, LlmLinear::Create(w.data(), b.data(), h + 2 * kv, h, wt));
+      COSY_ASSIGN_OR_RETURN(l.qkv, cpu::Linear::Create(w.data(), b.data(), h + 2 * kv, h, wt));
     }
     {
       COSY_ASSIGN_OR_RETURN(Tensor wo, GetF32(get, LayerKey(i, "self_attn.o_proj.weight"), {h, h}));
-      COSY_ASSIGN_OR_RETURN(l.o, LlmLinear::Create(wo.data<float>(), nullptr, h, h, wt));
+      COSY_ASSIGN_OR_RETURN(l.o, cpu::Linear::Create(wo.data<float>(), nullptr, h, h, wt));
     }
     {
       COSY_ASSIGN_OR_RETURN(Tensor wg, GetF32(get, LayerKey(i, "mlp.gate_proj.weight"), {f, h}));
       COSY_ASSIGN_OR_RETURN(Tensor wu, GetF32(get, LayerKey(i, "mlp.up_proj.weight"), {f, h}));
       const std::vector<float> w = ConcatRows({&wg, &wu});
-      COSY_ASSIGN_OR_RETURN(l.gate_up, LlmLinear::Create(w.data(), nullptr, 2 * f, h, wt));
+      COSY_ASSIGN_OR_RETURN(l.gate_up, cpu::Linear::Create(w.data(), nullptr, 2 * f, h, wt));
     }
     {
       COSY_ASSIGN_OR_RETURN(Tensor wd, GetF32(get, LayerKey(i, "mlp.down_proj.weight"), {h, f}));
-      COSY_ASSIGN_OR_RETURN(l.down, LlmLinear::Create(wd.data<float>(), nullptr, h, f, wt));
+      COSY_ASSIGN_OR_RETURN(l.down, cpu::Linear::Create(wd.data<float>(), nullptr, h, f, wt));
     }
     m->layers_.push_back(std::move(l));
   }
   COSY_ASSIGN_OR_RETURN(Tensor wdec,
                         GetF32(get, "llm_decoder.weight", Dims{config.speech_vocab(), h}));
   COSY_ASSIGN_OR_RETURN(Tensor bdec, GetF32(get, "llm_decoder.bias", Dims{config.speech_vocab()}));
-  COSY_ASSIGN_OR_RETURN(m->decoder_, LlmLinear::Create(wdec.data<float>(), bdec.data<float>(),
-                                                         config.speech_vocab(), h, wt));
+  COSY_ASSIGN_OR_RETURN(m->decoder_, cpu::Linear::Create(wdec.data<float>(), bdec.data<float>(),
+                                                        config.speech_vocab(), h, wt));
   return m;
 }
 
@@ -169,10 +169,10 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Load(const std::string& model_dir,
 size_t SpeechLm::decode_weight_bytes() const {
   size_t bytes = 0;
   for (const Layer& l : layers_) {
-    bytes += l.qkv->weight_bytes() + l.o->weight_bytes() +
-             l.gate_up->weight_bytes() + l.down->weight_bytes();
+    bytes += l.qkv->packed_weight_bytes() + l.o->packed_weight_bytes() +
+             l.gate_up->packed_weight_bytes() + l.down->packed_weight_bytes();
   }
-  return bytes + decoder_->weight_bytes();
+  return bytes + decoder_->packed_weight_bytes();
 }
 
 Status SpeechLm::Embed(std::span<const SpeechLmRow> rows, float* out) const {

@@ -3,7 +3,7 @@
 //
 // Weights come from llm.pt with the official key names (spec §5.2): all tensors are shape-checked
 // against the config, unknown keys are rejected (the reference loads strictly), the text lm_head
-// is checked when present but never used. Linear layers (LlmLinear) are created once (q/k/v
+// is checked when present but never used. Linear layers (cpu::Linear) are created once (q/k/v
 // fused into one [H + 2·kv_dim, H] layer, gate/up into one [2F, H] layer), f32 or bf16. The
 // embedding tables stay f32 (gathers are exact copies of checkpoint rows).
 //
@@ -21,7 +21,6 @@
 #include <string_view>
 #include <vector>
 
-#include "nodes/llm/llm_linear.h"
 #include "nodes/llm/speech_lm_config.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "runtime/status.h"
@@ -121,7 +120,7 @@ class SpeechLm {
  private:
   struct Layer {
     Tensor input_norm, post_norm;  // [H]
-    std::unique_ptr<LlmLinear> qkv, o, gate_up, down;
+    std::unique_ptr<kernels::cpu::Linear> qkv, o, gate_up, down;
   };
 
   SpeechLm() = default;
@@ -134,7 +133,7 @@ class SpeechLm {
   Tensor llm_embedding_, text_embedding_, speech_embedding_;  // [2|V|6564, H] f32
   Tensor final_norm_;
   std::vector<Layer> layers_;
-  std::unique_ptr<LlmLinear> decoder_;  // [speech_vocab, H] + bias
+  std::unique_ptr<kernels::cpu::Linear> decoder_;  // [speech_vocab, H] + bias
 };
 
 }  // namespace cosyflow

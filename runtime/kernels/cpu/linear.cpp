@@ -9,6 +9,7 @@
 
 #include "runtime/dtype.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/gemv.h"
 
 namespace cosyflow::kernels::cpu {
 namespace {
@@ -186,6 +187,7 @@ Status MatMul(const MatMulParams& p, const float* a, const float* b, const float
 
 Status LinearForward(const float* x, const float* w, const float* bias, float* y, int64_t m,
                      int64_t n, int64_t k) {
+  if (m >= 1 && m <= kGemvMaxM) return GemvF32(x, w, bias, y, m, n, k);  // memory bound
   MatMulParams p;
   p.m = m;
   p.n = n;
@@ -240,7 +242,9 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
     const dnnl::engine& eng = DnnlEngine();
     const Dt wdt = weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
     const memory::desc src({kRt, k}, wdt, memory::format_tag::ab);
-    const memory::desc wei({k, n}, wdt, memory::format_tag::any);
+    // W stays [n, k] row-major ("ba" of the (k, n) matrix): the small-m GEMV streams it as is,
+    // and oneDNN's run-time-M matmul (gemm:jit) would choose a plain layout anyway.
+    const memory::desc wei({k, n}, wdt, memory::format_tag::ba);
     const memory::desc dst({kRt, n}, Dt::f32, memory::format_tag::ab);
     memory::desc bd;
     if (bias != nullptr) bd = memory::desc({1, n}, Dt::f32, memory::format_tag::ab);
@@ -269,6 +273,15 @@ Status Linear::Forward(const float* x, int64_t m, float* y) const {
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   const Impl& im = *impl_;
+  if (m <= kGemvMaxM) {  // memory bound: one pass over W beats oneDNN's per-call packing
+    const void* w = im.weights.get_data_handle();
+    const float* bias = im.bias ? static_cast<const float*>(im.bias.get_data_handle()) : nullptr;
+    if (im.weight_type == WeightType::kF32) {
+      return GemvF32(x, static_cast<const float*>(w), bias, y, m, im.n, im.k);
+    }
+    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * im.k * 2));
+    return GemvBF16(x, static_cast<const uint16_t*>(w), bias, y, m, im.n, im.k, xb);
+  }
   return GuardDnnl("linear: forward", [&]() -> Status {
     const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};
     const int64_t dst_dims[2] = {m, im.n}, dst_strides[2] = {im.n, 1};

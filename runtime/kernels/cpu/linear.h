@@ -17,7 +17,8 @@ namespace cosyflow::kernels::cpu {
 Status MatMul(const MatMulParams& p, const float* a, const float* b, const float* bias, float* c);
 
 // y: [m, n] = x: [m, k] · w^T + bias; w: [n, k] f32 row-major (PyTorch nn.Linear), bias [n] or
-// null. Uses w in place (no packing); prefer cpu::Linear for weights used more than once.
+// null. Uses w in place (no packing; m <= kGemvMaxM runs GemvF32); prefer cpu::Linear for
+// weights used more than once.
 Status LinearForward(const float* x, const float* w, const float* bias, float* y, int64_t m,
                      int64_t n, int64_t k);
 
@@ -29,12 +30,13 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 enum class WeightType { kF32, kBF16 };
 
 // y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
-// Create copies W into the layout oneDNN prefers (converted to bf16 for WeightType::kBF16; then
-// x is rounded to bf16 per call and products accumulate in f32; x and y stay f32). One
-// primitive with a run-time M serves every M. Forward is const and thread-safe: per-call
-// buffers (bf16 activations, scratchpad, oneDNN memory objects) come from per-thread caches
-// that only grow, so hot loops allocate no buffers after their first call on a thread (oneDNN
-// 2.6's execute itself still makes a few small heap allocations for its argument map).
+// Create copies W, still [n, k] row-major (converted to bf16 for WeightType::kBF16; then x is
+// rounded to bf16 per call and products accumulate in f32; x and y stay f32). m <= kGemvMaxM
+// runs the memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M.
+// Forward is const and thread-safe: per-call buffers (bf16 activations, scratchpad, oneDNN
+// memory objects) come from per-thread caches that only grow, so hot loops allocate no buffers
+// after their first call on a thread (oneDNN 2.6's execute itself still makes a few small heap
+// allocations for its argument map).
 class Linear {
  public:
   // w: [n, k] f32 row-major, bias: [n] f32 or null. Both are copied.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nodes/llm/speech_lm.h"
+#include "runtime/io/checkpoint.h"
 #include "runtime/io/npy.h"
 #include "tests/test_util.h"
 
@@ -19,6 +20,27 @@ inline const SpeechLm& TinyLm() {
   static std::unique_ptr<SpeechLm> lm = [] {
     auto r = SpeechLm::Load(TinySeed0Dir());
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    return std::move(r).value();
+  }();
+  return *lm;
+}
+
+// The tiny model with the EOS bias lowered by 100: EOS is then never the greedy pick.
+inline const SpeechLm& TinyLmWithoutEos() {
+  static std::unique_ptr<SpeechLm> lm = [] {
+    auto ckpt = Checkpoint::Open(TinySeed0Dir() + "/llm.pt");
+    REQUIRE(ckpt.ok());
+    auto bias = ckpt->Get("llm_decoder.bias");
+    REQUIRE(bias.ok());
+    auto copy = bias->Clone();
+    REQUIRE(copy.ok());
+    copy->data<float>()[6561] -= 100.0f;
+    auto get = [&](const std::string& name, const Dims& shape) -> Result<Tensor> {
+      if (name == "llm_decoder.bias") return *copy;
+      return ckpt->Get(name, shape);
+    };
+    auto r = SpeechLm::Create(TinyLm().config(), get);
+    REQUIRE(r.ok());
     return std::move(r).value();
   }();
   return *lm;

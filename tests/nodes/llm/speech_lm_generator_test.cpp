@@ -12,6 +12,7 @@ namespace {
 
 using test::GoldenIds;
 using test::TinyLm;
+using test::TinyLmWithoutEos;
 
 SpeechLmGenerateOptions Greedy() {
   SpeechLmGenerateOptions o;
@@ -35,27 +36,6 @@ std::vector<int32_t> RunAll(SpeechLmGenerator& g) {
     REQUIRE(s->kind != SpeechLmStep::Kind::kNeedText);
   }
   return tokens;
-}
-
-// The tiny model with the EOS bias lowered by 100: EOS is then never the greedy pick.
-const SpeechLm& TinyLmWithoutEos() {
-  static std::unique_ptr<SpeechLm> lm = [] {
-    auto ckpt = Checkpoint::Open(test::TinySeed0Dir() + "/llm.pt");
-    REQUIRE(ckpt.ok());
-    auto bias = ckpt->Get("llm_decoder.bias");
-    REQUIRE(bias.ok());
-    auto copy = bias->Clone();
-    REQUIRE(copy.ok());
-    copy->data<float>()[6561] -= 100.0f;
-    auto get = [&](const std::string& name, const Dims& shape) -> Result<Tensor> {
-      if (name == "llm_decoder.bias") return *copy;
-      return ckpt->Get(name, shape);
-    };
-    auto r = SpeechLm::Create(TinyLm().config(), get);
-    REQUIRE(r.ok());
-    return std::move(r).value();
-  }();
-  return *lm;
 }
 
 TEST_CASE("SpeechLmGenerator: greedy zero-shot streams the golden tokens one per step") {

@@ -1,0 +1,234 @@
+// SpeechLmNode: node adapter around SpeechLmGenerator.
+#include "nodes/llm/speech_lm_node.h"
+
+#include <atomic>
+#include <utility>
+
+#include "runtime/io/npy.h"
+
+namespace cosyflow {
+
+void SpeechLmNodeOptions::Parse(const nlohmann::json& j, const std::string& path,
+                                ErrorList* errors) {
+  JsonObjectReader r(j, path, errors);
+  SpeechLmSamplingOptions& s = generate.sampling;
+  r.Read("model_dir", &model_dir);
+  r.ReadEnum("weight_dtype", &weight_dtype, {"f32", "bf16"});
+  r.ReadEnum("mode", &mode,
+             {"zero_shot", "cross_lingual", "instruct2", "instruct", "no_prompt", "sft"});
+  r.Read("bistream", &bistream);
+  r.Read("emit_every", &emit_every);
+  r.Read("seed", &seed);
+  r.ReadEnum("text_id_policy", &text_id_policy, {"error", "modulo"});
+  r.Read("prompt_text_ids", &prompt_text_ids);
+  r.Read("prompt_speech_tokens", &prompt_speech_tokens);
+  r.Read("greedy", &s.greedy);
+  r.Read("top_p", &s.top_p);
+  r.Read("top_k", &s.top_k);
+  r.Read("win_size", &s.win_size);
+  r.Read("tau_r", &s.tau_r);
+  r.Read("min_token_text_ratio", &generate.min_token_text_ratio);
+  r.Read("max_token_text_ratio", &generate.max_token_text_ratio);
+  r.Read("max_context", &generate.max_context);
+  r.Read("prefill_chunk", &generate.prefill_chunk);
+  r.Read("final_max_tokens", &generate.final_max_tokens);
+  r.Finish();
+}
+
+void SpeechLmNodeOptions::Validate(const std::string& path, ErrorList* errors) const {
+  if (emit_every < 1 || emit_every > 1000) {
+    errors->Add(path + ".emit_every", "must be in [1, 1000], got {}", emit_every);
+  }
+  if (seed < 0) errors->Add(path + ".seed", "must be >= 0, got {}", seed);
+  if (Status st = generate.Validate(); !st.ok()) errors->Add(path, "{}", st.message());
+}
+
+std::string SpeechLmNodeOptions::ToString() const {
+  return fmt::format(
+      "{{\"model_dir\": \"{}\", \"weight_dtype\": \"{}\", \"mode\": \"{}\", \"bistream\": {}, "
+      "\"emit_every\": {}, \"seed\": {}, \"text_id_policy\": \"{}\", \"prompt_text_ids\": "
+      "\"{}\", \"prompt_speech_tokens\": \"{}\", \"generate\": \"{}\"}}",
+      model_dir, weight_dtype, mode, bistream, emit_every, seed, text_id_policy, prompt_text_ids,
+      prompt_speech_tokens, generate.ToString());
+}
+
+NodeSpec SpeechLmNode::Spec() {
+  NodeSpec s;
+  s.type = "SpeechLM";
+  s.inputs = {{"text", PayloadType::kTokenIds}};
+  s.outputs = {{"tokens", PayloadType::kSpeechTokens}};
+  s.concurrency = Concurrency::kStateful;
+  return s;
+}
+
+namespace {
+
+// Every value of an int32 .npy file of at most two dims with one row ([L] or [1, L]).
+Result<std::vector<int32_t>> ReadIds(const std::string& path) {
+  COSY_ASSIGN_OR_RETURN(Tensor t, ReadNpy(path));
+  if (t.dtype() != DType::kI32 || t.dim() > 2 || (t.dim() == 2 && t.size(0) != 1)) {
+    return InvalidArgument("SpeechLM: {} holds {}, expected int32 [L] or [1, L]", path,
+                           t.ToString());
+  }
+  COSY_ASSIGN_OR_RETURN(Tensor c, t.Contiguous());
+  const int32_t* p = c.data<int32_t>();
+  return std::vector<int32_t>(p, p + c.numel());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> SpeechLmNode::Create(const Options& options,
+                                                   const NodeContext& ctx) {
+  std::string dir = ctx.ResolvePath(options.model_dir);
+  if (options.model_dir.empty()) dir = ctx.model_dir.empty() ? "." : ctx.model_dir;
+  SpeechLmLoadOptions load;
+  load.weight_type = options.weight_dtype == "bf16" ? kernels::cpu::WeightType::kBF16
+                                                    : kernels::cpu::WeightType::kF32;
+  COSY_ASSIGN_OR_RETURN(std::unique_ptr<SpeechLm> lm, SpeechLm::Load(dir, load));
+  std::vector<int32_t> prompt_text, prompt_speech;
+  if (!options.prompt_text_ids.empty()) {
+    COSY_ASSIGN_OR_RETURN(prompt_text, ReadIds(ctx.ResolvePath(options.prompt_text_ids)));
+  }
+  if (!options.prompt_speech_tokens.empty()) {
+    COSY_ASSIGN_OR_RETURN(prompt_speech, ReadIds(ctx.ResolvePath(options.prompt_speech_tokens)));
+  }
+  auto node = FromModel(options, std::shared_ptr<const SpeechLm>(std::move(lm)));
+  static_cast<SpeechLmNode*>(node.get())->set_default_prompt(std::move(prompt_text),
+                                                             std::move(prompt_speech));
+  return node;
+}
+
+std::unique_ptr<Node> SpeechLmNode::FromModel(const Options& options,
+                                              std::shared_ptr<const SpeechLm> lm) {
+  return std::unique_ptr<Node>(new SpeechLmNode(options, std::move(lm)));
+}
+
+namespace {
+
+class SpeechLmSession : public NodeSession {
+ public:
+  SpeechLmSession(const SpeechLmNodeOptions& o, std::shared_ptr<const SpeechLm> lm,
+                  const std::atomic<bool>* cancelled, const std::vector<int32_t>& prompt_text,
+                  const std::vector<int32_t>& prompt_speech)
+      : options_(o), lm_(std::move(lm)), cancelled_(cancelled), default_text_(prompt_text),
+        default_speech_(prompt_speech) {}
+
+  Status Process(int, const Message& message, Emitter& out) override {
+    const TokenIds* in = message.get<TokenIds>();
+    if (in == nullptr) {
+      return InvalidArgument("SpeechLM: expected TokenIds, got {}",
+                             PayloadTypeName(message.type()));
+    }
+    if (segments_ == 0) {  // the session's request data
+      request_ = *in;
+      if (request_.prompt_ids.empty() && request_.prompt_speech.empty()) {
+        request_.prompt_ids = default_text_;  // the built-in voice
+        request_.prompt_speech = default_speech_;
+      }
+      COSY_RETURN_IF_ERROR(CheckTextIds(&request_.prompt_ids, "prompt text"));
+    }
+    std::vector<int32_t> ids = in->ids;
+    COSY_RETURN_IF_ERROR(CheckTextIds(&ids, "text"));
+    if (generator_ == nullptr || !options_.bistream) COSY_RETURN_IF_ERROR(Start(ids));
+    if (options_.bistream) COSY_RETURN_IF_ERROR(generator_->PushText(ids));
+    return Decode(out);
+  }
+
+  Status Close(CloseReason reason, Emitter& out) override {
+    if (reason != CloseReason::kEndOfStream || generator_ == nullptr || !options_.bistream) {
+      return OkStatus();
+    }
+    COSY_RETURN_IF_ERROR(generator_->EndText());
+    return Decode(out);
+  }
+
+ private:
+  // A generator for the next segment (one-shot: `text`; bi-stream: text comes by PushText).
+  Status Start(const std::vector<int32_t>& text) {
+    const TokenIds& r = request_;
+    COSY_ASSIGN_OR_RETURN(SpeechLmMode mode,
+                          ParseSpeechLmMode(r.mode.empty() ? options_.mode : r.mode));
+    const uint64_t seed = (r.seed != 0 ? r.seed : static_cast<uint64_t>(options_.seed)) +
+                          static_cast<uint64_t>(segments_++);
+    SpeechLmInput input{options_.bistream ? std::vector<int32_t>{} : text, r.prompt_ids,
+                        r.prompt_speech};
+    input = input.ForMode(mode);
+    if (options_.bistream) {
+      COSY_ASSIGN_OR_RETURN(generator_,
+                            SpeechLmGenerator::StartBistream(*lm_, options_.generate,
+                                                             input.prompt_text,
+                                                             input.prompt_speech, seed));
+    } else {
+      COSY_ASSIGN_OR_RETURN(generator_,
+                            SpeechLmGenerator::Start(*lm_, options_.generate, input, seed));
+    }
+    batch_.reserve(static_cast<size_t>(options_.emit_every));
+    return OkStatus();
+  }
+
+  // Steps until the generator ends or needs more text, emitting every emit_every tokens and
+  // the remainder at the end; stops early (emitting nothing more) once the session is cancelled.
+  Status Decode(Emitter& out) {
+    for (;;) {
+      if (cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed)) {
+        generator_->RequestCancel();
+        batch_.clear();
+        return OkStatus();
+      }
+      COSY_ASSIGN_OR_RETURN(SpeechLmStep step, generator_->Step());
+      if (step.kind == SpeechLmStep::Kind::kToken) {
+        batch_.push_back(step.token);
+        if (batch_.size() >= static_cast<size_t>(options_.emit_every)) Flush(out);
+      } else if (step.kind == SpeechLmStep::Kind::kNeedText ||
+                 step.kind == SpeechLmStep::Kind::kEnd) {
+        Flush(out);
+        return OkStatus();
+      }
+    }
+  }
+
+  // text_id_policy: ids outside [0, vocab) fail the session ("error") or wrap ("modulo").
+  Status CheckTextIds(std::vector<int32_t>* ids, const char* what) const {
+    const int64_t vocab = lm_->config().qwen.vocab_size;
+    for (size_t i = 0; i < ids->size(); ++i) {
+      int32_t& id = (*ids)[i];
+      if (id >= 0 && id < vocab) continue;
+      if (options_.text_id_policy == "modulo" && id >= 0) {
+        id = static_cast<int32_t>(id % vocab);
+        continue;
+      }
+      return OutOfRange(
+          "SpeechLM: {} id {} (position {}) is outside the LM's text vocabulary [0, {}): the "
+          "tokenizer does not match this model (text_id_policy \"modulo\" exists for test "
+          "models only)",
+          what, id, i, vocab);
+    }
+    return OkStatus();
+  }
+
+  void Flush(Emitter& out) {
+    if (batch_.empty()) return;
+    out.Emit(0, SpeechTokens{batch_});
+    batch_.clear();
+  }
+
+  const SpeechLmNodeOptions& options_;
+  std::shared_ptr<const SpeechLm> lm_;
+  const std::atomic<bool>* cancelled_;
+  const std::vector<int32_t>& default_text_;
+  const std::vector<int32_t>& default_speech_;
+  TokenIds request_;   // request fields of the first message (ids unused)
+  int64_t segments_ = 0;  // one-shot generators started so far
+  std::unique_ptr<SpeechLmGenerator> generator_;
+  std::vector<int32_t> batch_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<NodeSession>> SpeechLmNode::OpenSession(const SessionInfo& info) {
+  return std::unique_ptr<NodeSession>(new SpeechLmSession(options_, lm_, info.cancelled,
+                                                         default_prompt_text_,
+                                                         default_prompt_speech_));
+}
+
+}  // namespace cosyflow

@@ -1,0 +1,100 @@
+// SpeechLmNode ("SpeechLM"): text token ids -> speech tokens, streamed as they are sampled.
+//
+// Ports:   in  text    TokenIds. One-shot sessions: each message is one text segment (the
+//                      tokenizer's segments), generated in turn with the same prompt, segment i
+//                      seeded with seed + i; the token streams are concatenated. Bi-stream
+//                      sessions: any number of text chunks of one text (end of stream = end of
+//                      text). The first message carries the request data: mode ("" = option
+//                      `mode`), prompt_ids (zero-shot transcript or instruct2 instruction),
+//                      prompt_speech (prompt speech tokens), seed (0 = option `seed`); later
+//                      messages' request fields are ignored.
+//          out tokens  SpeechTokens: speech ids < 6561 in sampling order, at most emit_every
+//                      per message; the stop token itself is never emitted.
+// Options: model_dir   string, default "" = the graph's model_dir (holds llm.pt and
+//                      CosyVoice-BlankEN/config.json); relative paths resolve against it
+//          weight_dtype "f32" (default) | "bf16" (linear weights; embeddings stay f32)
+//          mode        default LM layout: zero_shot (default), cross_lingual, instruct2,
+//                      no_prompt (aliases instruct, sft)
+//          bistream    bool, default false: text arrives in chunks (spec §5.8)
+//          emit_every  int in [1, 1000], default 5: tokens per SpeechTokens message
+//          greedy, top_p (0,1] 0.8, top_k >= 1 25, win_size >= 1 10, tau_r (0,1] 0.1: sampling
+//          seed        int >= 0, default 0: used when the request's seed is 0
+//          text_id_policy "error" (default) | "modulo": a text id (target or prompt) outside
+//                      the LM's text vocabulary fails the session naming the id; "modulo" maps
+//                      it to id mod vocab_size instead — only for tiny TEST models whose vocab
+//                      is smaller than the tokenizer's (the output is then not speech)
+//          prompt_text_ids, prompt_speech_tokens: .npy int32 files ([1,L] or [L]) of a
+//                      built-in voice (zero-shot transcript ids, prompt speech tokens), used
+//                      when the session's first TokenIds carries no prompt; default "" = none
+//          min_token_text_ratio 2, max_token_text_ratio 20, max_context 4096,
+//          prefill_chunk 128, final_max_tokens 0 (= max ratio · text tokens): see
+//          SpeechLmGenerateOptions
+// Session: one SpeechLmGenerator (KV cache sized at the first message) per request.
+//          The node interface has no "call me again": a one-shot request is decoded to its stop
+//          token inside the Process call of its message, a bi-stream chunk as far as the text
+//          received so far allows, and the final phase inside Close(end of stream). Between two
+//          forward steps the node polls SessionInfo::cancelled, so a cancel stops decoding
+//          within one step (about one decode step of latency). Limitation: the graph runner
+//          (graph/executor.cpp) sends a Process call's messages only when the call returns, so
+//          a one-shot request's emit_every batches reach downstream together at its end;
+//          earlier streaming needs bi-stream input or a runner that sends as emitted (or lets
+//          a node ask to be called again to decode a bounded number of steps per call).
+// Flush:   end of stream runs the bi-stream final phase and emits its tokens; one-shot sessions
+//          have nothing left. Cancel/error emit nothing.
+// Errors:  ids outside the vocabularies, an unknown mode, a request
+//          longer than max_context, or a bi-stream model error fail that session only; model
+//          files and shapes are checked at Create.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nodes/core/node.h"
+#include "nodes/llm/speech_lm.h"
+#include "nodes/llm/speech_lm_generator.h"
+
+namespace cosyflow {
+
+struct SpeechLmNodeOptions {
+  std::string model_dir;
+  std::string weight_dtype = "f32";
+  std::string mode = "zero_shot";
+  bool bistream = false;
+  int emit_every = 5;
+  int64_t seed = 0;
+  std::string text_id_policy = "error";
+  std::string prompt_text_ids, prompt_speech_tokens;
+  SpeechLmGenerateOptions generate;
+
+  void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
+  void Validate(const std::string& path, ErrorList* errors) const;
+  std::string ToString() const;
+};
+
+class SpeechLmNode : public Node {
+ public:
+  using Options = SpeechLmNodeOptions;
+  static NodeSpec Spec();
+  static Result<std::unique_ptr<Node>> Create(const Options& options, const NodeContext& ctx);
+  // Wraps an already loaded model (tests, embedding).
+  static std::unique_ptr<Node> FromModel(const Options& options,
+                                         std::shared_ptr<const SpeechLm> lm);
+  // The built-in voice (prompt_text_ids / prompt_speech_tokens), read by Create.
+  void set_default_prompt(std::vector<int32_t> text_ids, std::vector<int32_t> speech_tokens) {
+    default_prompt_text_ = std::move(text_ids);
+    default_prompt_speech_ = std::move(speech_tokens);
+  }
+
+  Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+
+ private:
+  SpeechLmNode(const Options& options, std::shared_ptr<const SpeechLm> lm)
+      : options_(options), lm_(std::move(lm)) {}
+  Options options_;
+  std::shared_ptr<const SpeechLm> lm_;
+  std::vector<int32_t> default_prompt_text_, default_prompt_speech_;
+};
+
+}  // namespace cosyflow
