@@ -2,6 +2,7 @@
 #include "graph/executor.h"
 
 #include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/task_arena.h>
 
 #include <deque>
 #include <exception>
@@ -45,6 +46,7 @@ class Runner {
         plan_node_(ex->plan().nodes[index]),
         spec_(plan_node_.type->spec),
         node_(node),
+        graph_(g),
         fn_(g, tbb::flow::unlimited, [this](const SessionPtr& s) {
           // Nothing may escape into oneTBB: that would cancel the whole graph.
           try {
@@ -67,6 +69,10 @@ class Runner {
         slot.out_seq.assign(spec_.outputs.size(), 0);
       }
       slot.queue.push_back({port, m});
+      if (m->type() != PayloadType::kNone && m->type() != PayloadType::kError) {
+        int64_t zero = 0;
+        s->first_input_ns[index_].compare_exchange_strong(zero, NowNs());
+      }
       int depth = ++s->queued[index_];
       int seen = max_depth_.load();
       while (depth > seen && !max_depth_.compare_exchange_weak(seen, depth)) {
@@ -84,7 +90,8 @@ class Runner {
       auto it = slots_.find(s->id);
       if (it == slots_.end() || !it->second.blocked) return;
       it->second.blocked = false;
-      if (!it->second.scheduled && !it->second.queue.empty()) kick = it->second.scheduled = true;
+      Slot& sl = it->second;
+      if (!sl.scheduled && (!sl.queue.empty() || sl.pending)) kick = sl.scheduled = true;
     }
     if (kick) fn_.try_put(s);
   }
@@ -100,17 +107,23 @@ class Runner {
     std::deque<Inbound> queue;
     bool scheduled = false;  // a task is draining this session (guarded by mu_)
     bool blocked = false;    // parked until a downstream queue has room (guarded by mu_)
+    bool pending = false;    // state->HasMoreWork(): Continue before the next message (mu_)
     // Owned by the draining task:
     std::unique_ptr<NodeSession> state;
     int open_inputs = 0;
     std::vector<uint64_t> out_seq;
+    bool flushing = false;   // Close(kEndOfStream) left work: end the outputs once it is done
+    int64_t origin_ns = 0;   // origin of the message whose work is pending
     bool closed = false;
   };
 
+  // Drains the session's queue; pending work (HasMoreWork) runs first, one Continue per task
+  // so other sessions and the downstream nodes get the workers in between.
   void Drain(const SessionPtr& s) {
     for (;;) {
       Inbound in;
       Slot* slot = nullptr;
+      enum { kMessage, kContinue, kCancelPending } what = kMessage;
       {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = slots_.find(s->id);
@@ -121,28 +134,95 @@ class Runner {
           return;
         }
         Slot& sl = it->second;
-        if (sl.queue.empty()) {
-          sl.scheduled = false;
-          return;
-        }
-        const MessageHeader& h = sl.queue.front().msg->header;
-        bool urgent = s->cancelled || h.cancel() || h.error();
-        if (!urgent && !ex_->HasRoom(s, index_)) {
-          sl.blocked = true;
-          sl.scheduled = false;
-          return;
-        }
-        in = std::move(sl.queue.front());
-        sl.queue.pop_front();
         slot = &sl;
+        const bool front_control = !sl.queue.empty() && (sl.queue.front().msg->header.cancel() ||
+                                                         sl.queue.front().msg->header.error());
+        if (sl.pending && !s->cancelled && !front_control) {
+          if (!ex_->HasRoom(s, index_)) {
+            sl.blocked = true;
+            sl.scheduled = false;
+            return;
+          }
+          what = kContinue;
+        } else if (sl.queue.empty()) {
+          if (!sl.pending) {
+            sl.scheduled = false;
+            return;
+          }
+          what = kCancelPending;  // cancelled while work was pending, nothing queued
+        } else {
+          const MessageHeader& h = sl.queue.front().msg->header;
+          bool urgent = s->cancelled || h.cancel() || h.error();
+          if (!urgent && !ex_->HasRoom(s, index_)) {
+            sl.blocked = true;
+            sl.scheduled = false;
+            return;
+          }
+          in = std::move(sl.queue.front());
+          sl.queue.pop_front();
+        }
       }
-      int left = --s->queued[index_];
-      if (left == ex_->max_in_flight() - 1) {
-        for (int u : plan_node_.upstream) ex_->Unblock(s, u);
+      if (what == kContinue) {
+        Resume(s, *slot);
+      } else if (what == kCancelPending) {
+        CloseSlot(s, *slot, CloseReason::kCancel, nullptr);
+      } else {
+        int left = --s->queued[index_];
+        if (left == ex_->max_in_flight() - 1) {
+          for (int u : plan_node_.upstream) ex_->Unblock(s, u);
+        }
+        if (s->waiters.load() > 0) s->NotifyAll();
+        Handle(s, *slot, in);
       }
-      if (s->waiters.load() > 0) s->NotifyAll();
-      Handle(s, *slot, in);
+      if (!slot->closed && slot->pending) {  // yield; the new task continues (scheduled stays)
+        Yield(s);
+        return;
+      }
     }
+  }
+
+  // Drains the session again from a task queued behind the arena's other work. A plain try_put
+  // from here would be spawned into this worker's LIFO deque and run next, starving the
+  // downstream tasks this call's messages just scheduled (on a one-worker arena, forever).
+  void Yield(const SessionPtr& s) {
+    graph_.reserve_wait();  // wait_for_all must see the hand-off
+    tbb::this_task_arena::enqueue([this, s] {
+      try {
+        fn_.try_put(s);
+      } catch (...) {
+        Log(LogLevel::kError, "{}: could not reschedule a session", plan_node_.id);
+      }
+      graph_.release_wait();
+    });
+  }
+
+  // One slice of pending work; ends the outputs when a flush's work is done.
+  void Resume(const SessionPtr& s, Slot& slot) {
+    CollectingEmitter em;
+    int64_t t0 = NowNs();
+    Status st = Guarded(plan_node_.id, "Continue", [&] { return slot.state->Continue(em); });
+    s->node_ns[index_] += NowNs() - t0;
+    if (st.ok()) st = EmitAll(s, slot, em, slot.origin_ns);
+    if (!st.ok()) return FailSlot(s, slot, st);
+    if (UpdatePending(s, slot) || slot.closed) return;
+    if (slot.flushing) EndOutputs(s, slot, CloseReason::kEndOfStream, nullptr);
+  }
+
+  // Asks the session whether work is pending and records it; true when it is. An exception
+  // fails the session (slot.closed is then set).
+  bool UpdatePending(const SessionPtr& s, Slot& slot) {
+    bool more = false;
+    Status st = Guarded(plan_node_.id, "HasMoreWork", [&] {
+      more = slot.state != nullptr && slot.state->HasMoreWork();
+      return OkStatus();
+    });
+    if (!st.ok()) {
+      FailSlot(s, slot, st);
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    slot.pending = more;
+    return more;
   }
 
   void Handle(const SessionPtr& s, Slot& slot, const Inbound& in) {
@@ -163,7 +243,8 @@ class Runner {
     });
     s->node_ns[index_] += NowNs() - t0;
     if (st.ok()) st = EmitAll(s, slot, em, h.origin_ns);
-    if (!st.ok()) FailSlot(s, slot, st);
+    if (!st.ok()) return FailSlot(s, slot, st);
+    if (UpdatePending(s, slot)) slot.origin_ns = h.origin_ns;
   }
 
   Status EmitAll(const SessionPtr& s, Slot& slot, CollectingEmitter& em, int64_t origin_ns) {
@@ -190,22 +271,39 @@ class Runner {
     h.flags = flags;
     h.origin_ns = origin_ns;
     h.emitted_ns = NowNs();
+    if (flags == 0) {
+      int64_t zero = 0;
+      s->first_emit_ns[index_].compare_exchange_strong(zero, h.emitted_ns);
+    }
     MessagePtr m = MakeMessage(h, std::move(payload));
     for (const PlanTarget& t : plan_node_.targets[port]) ex_->Route(s, t.node, t.port, m);
   }
 
-  // Ends the session here: flush (end of stream) or drop, then pass the end downstream.
+  // Ends the session here: flush (end of stream) or drop, then pass the end downstream. A flush
+  // that leaves work pending ends the outputs after its last Continue (see Resume).
   void CloseSlot(const SessionPtr& s, Slot& slot, CloseReason reason, const MessagePtr& error) {
     if (slot.closed) return;
     CollectingEmitter em;
     Status st;
-    if (slot.state) {
+    if (slot.state && !slot.flushing) {  // Close was already called when flushing
       int64_t t0 = NowNs();
       st = Guarded(plan_node_.id, "Close", [&] { return slot.state->Close(reason, em); });
       s->node_ns[index_] += NowNs() - t0;
     }
-    if (reason == CloseReason::kEndOfStream && st.ok()) st = EmitAll(s, slot, em, 0);
-    if (!st.ok() && reason == CloseReason::kEndOfStream) return FailSlot(s, slot, st);
+    if (reason == CloseReason::kEndOfStream) {
+      if (st.ok()) st = EmitAll(s, slot, em, 0);
+      if (!st.ok()) return FailSlot(s, slot, st);
+      if (UpdatePending(s, slot)) {
+        slot.flushing = true;
+        slot.origin_ns = 0;
+        return;
+      }
+      if (slot.closed) return;  // HasMoreWork threw
+    }
+    EndOutputs(s, slot, reason, error);
+  }
+
+  void EndOutputs(const SessionPtr& s, Slot& slot, CloseReason reason, const MessagePtr& error) {
     for (size_t p = 0; p < spec_.outputs.size(); ++p) {
       if (reason == CloseReason::kError && error) {
         Send(s, slot, static_cast<int>(p), kFlagError, error->payload, 0);
@@ -220,7 +318,7 @@ class Runner {
   // This node failed the session: drop its state, send the Error downstream, cancel upstream.
   void FailSlot(const SessionPtr& s, Slot& slot, const Status& status) {
     ex_->Fail(s, plan_node_.id, status);
-    if (slot.state) {
+    if (slot.state && !slot.flushing) {
       CollectingEmitter ignored;
       (void)Guarded(plan_node_.id, "Close", [&] { return slot.state->Close(CloseReason::kError, ignored); });
     }
@@ -238,8 +336,10 @@ class Runner {
     {
       std::lock_guard<std::mutex> lock(mu_);
       slot.closed = true;
+      slot.pending = false;
       s->runner_closed[index_] = true;
     }
+    s->closed_ns[index_] = NowNs();
     if (--s->remaining == 0) {
       s->done_ns = NowNs();
       if (ex_->callbacks_.on_done) ex_->callbacks_.on_done(s);
@@ -252,6 +352,7 @@ class Runner {
   const PlanNode& plan_node_;
   const NodeSpec& spec_;
   Node* node_;
+  tbb::flow::graph& graph_;
   tbb::flow::function_node<SessionPtr> fn_;
   std::mutex mu_;
   std::unordered_map<uint64_t, Slot> slots_;

@@ -7,8 +7,11 @@
 // travels downstream, the session is cancelled upstream). Flow control: before each Process a
 // runner checks that each downstream queue of the session holds fewer than max_in_flight
 // messages; otherwise it parks the session until the consumer drains (backpressure). Control
-// messages (end of stream, cancel, error) are never held back. The bound per edge and session
-// is max_in_flight + (data outputs per Process/Close call - 1) + 1 control message.
+// messages (end of stream, cancel, error) are never held back. A session whose node reports
+// HasMoreWork() gets Continue calls, each a new task after the previous call's messages were
+// sent downstream, under the same room check, before its next queued message; a cancel or an
+// error drops that work. The bound per edge and session is max_in_flight + (data outputs per
+// Process/Continue/Close call - 1) + 1 control message.
 #pragma once
 
 #include <functional>

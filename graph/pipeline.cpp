@@ -189,6 +189,11 @@ Result<SessionResult> Pipeline::Wait(SessionId id) {
   r.timing.total_ns = s->done_ns - s->start_ns;
   for (size_t i = 0; i < plan_->nodes.size(); ++i) {
     r.timing.node_ns.emplace_back(plan_->nodes[i].id, s->node_ns[i].load());
+    auto rel = [&](const std::atomic<int64_t>& t) -> int64_t {
+      return t.load() > 0 ? t.load() - s->start_ns : -1;
+    };
+    r.timing.nodes.push_back({plan_->nodes[i].id, rel(s->first_input_ns[i]),
+                              rel(s->first_emit_ns[i]), rel(s->closed_ns[i])});
   }
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(id);

@@ -42,10 +42,19 @@ struct SubmitOptions {
   OutputCallback on_output;  // empty: outputs are queued for Pull
 };
 
+// Per node, relative to submit (-1 = never happened).
+struct NodeSessionTiming {
+  std::string node;
+  int64_t first_input_ns = -1;   // first data message reached the node's queue
+  int64_t first_output_ns = -1;  // the node sent its first data message
+  int64_t closed_ns = -1;        // the node closed the session
+};
+
 struct SessionTiming {
   int64_t first_output_ns = -1;  // submit -> first data message at a graph output
   int64_t total_ns = -1;         // submit -> every node closed the session
   std::vector<std::pair<std::string, int64_t>> node_ns;  // time inside each node
+  std::vector<NodeSessionTiming> nodes;                   // plan node order
 };
 
 struct SessionResult {

@@ -18,8 +18,15 @@ namespace cosyflow {
 
 struct SessionState {
   SessionState(uint64_t session_id, size_t runners, size_t inputs, size_t outputs)
-      : id(session_id), queued(runners + outputs), runner_closed(runners), node_ns(runners),
-        input_seq(inputs), remaining(static_cast<int>(runners)) {}
+      : id(session_id),
+        queued(runners + outputs),
+        runner_closed(runners),
+        node_ns(runners),
+        first_input_ns(runners),
+        first_emit_ns(runners),
+        closed_ns(runners),
+        input_seq(inputs),
+        remaining(static_cast<int>(runners)) {}
 
   const uint64_t id;
   std::atomic<bool> cancelled{false};
@@ -28,7 +35,12 @@ struct SessionState {
   // Messages waiting in each runner's queue (then each pull-mode graph output) for this session.
   std::vector<std::atomic<int>> queued;
   std::vector<std::atomic<bool>> runner_closed;
-  std::vector<std::atomic<int64_t>> node_ns;  // time spent in Process/Close per runner
+  std::vector<std::atomic<int64_t>> node_ns;  // time spent in Process/Continue/Close per runner
+  // Steady-clock times per runner (0 = not yet): first data message delivered to its queue,
+  // first data message it sent, and when it closed the session.
+  std::vector<std::atomic<int64_t>> first_input_ns;
+  std::vector<std::atomic<int64_t>> first_emit_ns;
+  std::vector<std::atomic<int64_t>> closed_ns;
   std::vector<std::atomic<uint64_t>> input_seq;  // next sequence number per graph input
   std::atomic<int> remaining;                 // runners that have not closed the session
   int64_t start_ns = NowNs();

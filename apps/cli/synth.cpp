@@ -83,7 +83,8 @@ Status RunSynth(const SynthArgs& a) {
     };
   }
   COSY_ASSIGN_OR_RETURN(tts::SynthOutput r,
-                        tts::Synthesize(*pipeline, chunks, a.stream_text, next));
+                        tts::Synthesize(*pipeline, chunks, a.stream_text, next, {},
+                                        tts::RequestFields(o)));
   if (!r.result.status.ok()) {
     return Status(r.result.status.code(),
                   fmt::format("synth: node '{}' failed: {}", r.result.failed_node,
@@ -143,9 +144,10 @@ void RegisterSynth(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sample-rate", a->sample_rate, "Resample the output to this rate (Hz)")
       ->check(CLI::Range(1000, 384000));
-  cmd->add_option("--seed", a->seed, "Sampling / vocoder noise seed (>= 0)")
+  cmd->add_option("--seed", a->seed,
+                  "Sampling seed of this request (0 = the graph's); vocoder noise seed")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 62));
-  cmd->add_option("--mode", a->mode, "LM input layout")
+  cmd->add_option("--mode", a->mode, "LM input layout of this request (default: the graph's)")
       ->check(CLI::IsMember({"zero_shot", "cross_lingual", "instruct2", "no_prompt"}));
   cmd->add_flag("--greedy", a->greedy, "Greedy speech-token decoding (deterministic)");
   cmd->add_flag("--zero-noise", a->zero_noise, "Zero NSF noise in the vocoder (deterministic)");

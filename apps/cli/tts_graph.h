@@ -3,12 +3,13 @@
 // audio and its timing. Header-only so `cosyflow synth`, the e2e tests and the e2e bench share it.
 //
 // Overrides are applied to the graph JSON before it is loaded, by node type:
-//   mode        SpeechLM.mode; "no_prompt" also drops Flow.prompt_tokens/prompt_feat (the
-//               reference's sft front end gives the flow no prompt, only the x-vector)
-//   seed        SpeechLM.seed and HiftVocoder.seed (sampling and NSF noise)
+//   mode        "no_prompt"/"sft" drops Flow.prompt_tokens/prompt_feat (the reference's sft
+//               front end gives the flow no prompt, only the x-vector)
+//   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
-// (The text nodes do not carry TextRequest.mode/seed down to the speech LM, so these are
-// graph-level settings, not per-request ones.)
+// The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
+// and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
+// SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
 #pragma once
 
 #include <cstdint>
@@ -52,8 +53,6 @@ inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo
     if (opt.is_null()) opt = nlohmann::json::object();
     if (!opt.is_object()) continue;
     if (type == "SpeechLM") {
-      if (!o.mode.empty()) opt["mode"] = o.mode;
-      if (o.seed) opt["seed"] = *o.seed;
       if (o.stream_text) opt["bistream"] = true;
       if (o.greedy) opt["greedy"] = true;
       if (opt.value("text_id_policy", "error") == "modulo") info->test_model = true;
@@ -112,19 +111,29 @@ struct SynthOutput {
   SessionResult result;  // status, failed node, timing (first output, total, per node)
 };
 
-inline TextRequest Chunk(std::string text) {
-  TextRequest r;
+inline TextRequest Chunk(std::string text, const TextRequest& fields = {}) {
+  TextRequest r = fields;
   r.text = std::move(text);
+  return r;
+}
+
+// The per-request fields for `o`: mode and the LM sampling seed (seed 0 = the graph's seed).
+inline TextRequest RequestFields(const GraphOverrides& o) {
+  TextRequest r;
+  r.mode = o.mode;
+  if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
   return r;
 }
 
 // One request: `chunks` of text, pushed as one TextRequest (stream = false, chunks joined) or as
 // bi-stream chunks (stream = true). `next_chunk`, when set, is polled for more chunks after
 // `chunks` (returns false at the end; stdin streaming). `on_submit` sees the session id (cancel).
+// Every TextRequest sent is `fields` (mode, seed, prompt_text, ...) with the chunk's text.
 inline Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chunks,
                                       bool stream,
                                       const std::function<bool(std::string*)>& next_chunk = {},
-                                      const std::function<void(SessionId)>& on_submit = {}) {
+                                      const std::function<void(SessionId)>& on_submit = {},
+                                      const TextRequest& fields = {}) {
   auto out = std::make_shared<SynthOutput>();
   auto mu = std::make_shared<std::mutex>();
   SubmitOptions so;
@@ -142,11 +151,11 @@ inline Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string
   Status pushed = OkStatus();
   if (stream) {
     for (const auto& c : chunks) {
-      if (pushed.ok()) pushed = p.PushText(id, Chunk(c));
+      if (pushed.ok()) pushed = p.PushText(id, Chunk(c, fields));
     }
     std::string more;
     while (pushed.ok() && next_chunk && next_chunk(&more)) {
-      pushed = p.PushText(id, Chunk(more));
+      pushed = p.PushText(id, Chunk(more, fields));
     }
     if (pushed.ok()) pushed = p.EndText(id);
   } else {
@@ -154,7 +163,7 @@ inline Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string
     for (const auto& c : chunks) all += c;
     std::string more;
     while (next_chunk && next_chunk(&more)) all += more;
-    pushed = p.PushText(id, Chunk(all));
+    pushed = p.PushText(id, Chunk(all, fields));
     if (pushed.ok()) pushed = p.EndText(id);
   }
   if (!pushed.ok() && pushed.code() != StatusCode::kCancelled) (void)p.Cancel(id);

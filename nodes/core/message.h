@@ -25,18 +25,22 @@ namespace cosyflow {
 // an open session, the session's end-of-stream marks the end of the text).
 struct TextRequest {
   std::string text;
-  std::string mode = "zero_shot";   // zero_shot | cross_lingual | instruct | sft | vc
+  std::string mode;                 // SpeechLM layout ("" = the graph's SpeechLM option `mode`)
   std::string voice;                // speaker id or voice reference name ("" = default)
   std::string prompt_text;          // transcript of the voice reference, if any
   std::string prompt_audio_path;    // voice reference audio file, if any
   std::string instruct_text;        // instruction for instruct mode
-  uint64_t seed = 0;                // sampling seed for this request
+  uint64_t seed = 0;                // sampling seed for this request (0 = the graph's seed)
   float speed = 1.0f;               // speaking-rate factor
 };
 
-// Normalised text split into synthesis segments.
+// Normalised text split into synthesis segments, with the request's fields that the speech LM
+// needs (copied from the TextRequest on every message of the request; the LM reads the first).
 struct TextSegments {
   std::vector<std::string> segments;
+  std::string mode;         // TextRequest::mode ("" = the consumer's default)
+  uint64_t seed = 0;        // TextRequest::seed (0 = the consumer's default)
+  std::string prompt_text;  // TextRequest::prompt_text, normalised without splitting
 };
 
 // Text token ids from the tokenizer (a whole request, or one chunk of bi-stream text). The

@@ -7,10 +7,22 @@
 //   OpenSession(info)         per request; returns the per-session state (NodeSession)
 //   NodeSession::Process      per input message; emits zero or more messages, never blocks on
 //                             I/O or on other nodes
+//   NodeSession::Continue     while HasMoreWork(): one more bounded slice of pending work
 //   NodeSession::Close        once per session: reason kEndOfStream -> flush the tail;
 //                             kCancel / kError -> drop state and emit nothing
-// A Status error from Process/Close fails only that session. Exceptions are caught by the
-// caller (runner or harness) and treated the same way.
+// A Status error from Process/Continue/Close fails only that session. Exceptions are caught by
+// the caller (runner or harness) and treated the same way; a failing call's emits are dropped.
+//
+// Long work (decoding a whole LLM request) is split into bounded calls: Process (or
+// Close(kEndOfStream)) does a slice, emits what it has, and leaves HasMoreWork() true; the
+// caller then forwards those messages downstream at once and calls Continue again later, as
+// another task, until HasMoreWork() is false. Only then does the session's next input message
+// (or its end of stream) reach Process/Close, so per-session order is kept. Before each
+// Continue the runner applies the same backpressure as before a Process (it parks the session
+// while a downstream queue of the session is full, no thread waits); a cancel or an upstream
+// error drops the pending work and calls Close(kCancel / kError) instead. Emits are therefore
+// delivered when the call that made them returns: a node streams by returning often, not by
+// blocking inside Emit (chosen over a blocking emitter so Process never waits on other nodes).
 #pragma once
 
 #include <atomic>
@@ -81,6 +93,13 @@ class NodeSession {
   // `port` indexes NodeSpec::inputs; `message` is a data message (never a control message).
   virtual Status Process(int port, const Message& message, Emitter& out) = 0;
   virtual Status Close(CloseReason reason, Emitter& out) = 0;
+  // True when the last Process / Continue / Close(kEndOfStream) left work to do in Continue.
+  virtual bool HasMoreWork() const { return false; }
+  // Does the next bounded slice of the pending work (only called while HasMoreWork()).
+  virtual Status Continue(Emitter& out) {
+    (void)out;
+    return OkStatus();
+  }
 };
 
 class Node {

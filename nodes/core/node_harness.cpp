@@ -51,6 +51,18 @@ Status NodeHarness::Guard(uint64_t session, const char* what, const std::functio
   }
 }
 
+Status NodeHarness::Finish(uint64_t session, NodeSession* state, Emitter& out) {
+  for (;;) {
+    bool more = false;
+    COSY_RETURN_IF_ERROR(Guard(session, "HasMoreWork", [&] {
+      more = state->HasMoreWork();
+      return OkStatus();
+    }));
+    if (!more) return OkStatus();
+    COSY_RETURN_IF_ERROR(Guard(session, "Continue", [&] { return state->Continue(out); }));
+  }
+}
+
 Status NodeHarness::Open(uint64_t session) {
   if (sessions_.count(session)) return InvalidArgument("harness: session {} already open", session);
   auto rec = std::make_shared<SessionRecord>();
@@ -81,6 +93,7 @@ Status NodeHarness::Push(uint64_t session, int port, Payload payload) {
   h.emitted_ns = NowNs();
   MessagePtr m = MakeMessage(h, std::move(payload));
   Status s = Guard(session, "Process", [&] { return rec.state->Process(port, *m, rec); });
+  if (s.ok()) s = Finish(session, rec.state.get(), rec);
   if (s.ok() && !rec.emit_error.ok()) s = rec.emit_error;
   return s;
 }
@@ -93,6 +106,7 @@ Status NodeHarness::Close(uint64_t session, CloseReason reason) {
   SessionRecord& rec = *it->second;
   rec.closed = true;
   Status s = Guard(session, "Close", [&] { return rec.state->Close(reason, rec); });
+  if (s.ok() && reason == CloseReason::kEndOfStream) s = Finish(session, rec.state.get(), rec);
   rec.state.reset();
   if (s.ok() && !rec.emit_error.ok()) s = rec.emit_error;
   return s;

@@ -27,9 +27,9 @@ class NodeHarness {
   }
 
   Status Open(uint64_t session);
-  // Sends a data message on input `port` of the session.
+  // Sends a data message on input `port` of the session; runs Continue until no work is left.
   Status Push(uint64_t session, int port, Payload payload);
-  // Ends the session: kEndOfStream flushes, kCancel/kError drop.
+  // Ends the session: kEndOfStream flushes (and runs Continue until done), kCancel/kError drop.
   Status Close(uint64_t session, CloseReason reason = CloseReason::kEndOfStream);
 
   // Messages emitted so far by the session, in order (with port in `ports`).
@@ -41,6 +41,9 @@ class NodeHarness {
  private:
   struct SessionRecord;
   Status Guard(uint64_t session, const char* what, const std::function<Status()>& fn);
+  // Calls Continue while the session has more work (as the graph runner does, minus the
+  // scheduling in between).
+  Status Finish(uint64_t session, NodeSession* state, Emitter& out);
 
   NodeSpec spec_;
   std::unique_ptr<Node> node_;

@@ -121,10 +121,10 @@ class SpeechLmSession : public NodeSession {
     }
     if (segments_ == 0) {  // the session's request data
       request_ = *in;
-      if (request_.prompt_ids.empty() && request_.prompt_speech.empty()) {
-        request_.prompt_ids = default_text_;  // the built-in voice
-        request_.prompt_speech = default_speech_;
-      }
+      // The built-in voice fills what the request leaves empty (a request may bring only its
+      // transcript, e.g. TextRequest::prompt_text through the text nodes).
+      if (request_.prompt_ids.empty()) request_.prompt_ids = default_text_;
+      if (request_.prompt_speech.empty()) request_.prompt_speech = default_speech_;
       COSY_RETURN_IF_ERROR(CheckTextIds(&request_.prompt_ids, "prompt text"));
     }
     std::vector<int32_t> ids = in->ids;
@@ -135,12 +135,16 @@ class SpeechLmSession : public NodeSession {
   }
 
   Status Close(CloseReason reason, Emitter& out) override {
+    if (reason != CloseReason::kEndOfStream) more_ = false;
     if (reason != CloseReason::kEndOfStream || generator_ == nullptr || !options_.bistream) {
       return OkStatus();
     }
     COSY_RETURN_IF_ERROR(generator_->EndText());
     return Decode(out);
   }
+
+  bool HasMoreWork() const override { return more_; }
+  Status Continue(Emitter& out) override { return Decode(out); }
 
  private:
   // A generator for the next segment (one-shot: `text`; bi-stream: text comes by PushText).
@@ -166,19 +170,30 @@ class SpeechLmSession : public NodeSession {
     return OkStatus();
   }
 
-  // Steps until the generator ends or needs more text, emitting every emit_every tokens and
-  // the remainder at the end; stops early (emitting nothing more) once the session is cancelled.
+  // One bounded slice: at most emit_every forward steps, stopping after a full batch was
+  // emitted; the remainder is emitted when the generator ends or needs more text. more_ tells
+  // the caller to call Continue for the next slice. Stops early (emitting nothing more) once
+  // the session is cancelled.
   Status Decode(Emitter& out) {
-    for (;;) {
+    more_ = false;
+    for (int steps = 0;; ++steps) {
       if (cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed)) {
         generator_->RequestCancel();
         batch_.clear();
         return OkStatus();
       }
+      if (steps == options_.emit_every) {
+        more_ = true;
+        return OkStatus();
+      }
       COSY_ASSIGN_OR_RETURN(SpeechLmStep step, generator_->Step());
       if (step.kind == SpeechLmStep::Kind::kToken) {
         batch_.push_back(step.token);
-        if (batch_.size() >= static_cast<size_t>(options_.emit_every)) Flush(out);
+        if (batch_.size() >= static_cast<size_t>(options_.emit_every)) {
+          Flush(out);
+          more_ = true;
+          return OkStatus();
+        }
       } else if (step.kind == SpeechLmStep::Kind::kNeedText ||
                  step.kind == SpeechLmStep::Kind::kEnd) {
         Flush(out);
@@ -221,6 +236,7 @@ class SpeechLmSession : public NodeSession {
   int64_t segments_ = 0;  // one-shot generators started so far
   std::unique_ptr<SpeechLmGenerator> generator_;
   std::vector<int32_t> batch_;
+  bool more_ = false;  // the generator may have more tokens before it needs text or ends
 };
 
 }  // namespace

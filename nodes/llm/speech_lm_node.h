@@ -24,21 +24,21 @@
 //                      it to id mod vocab_size instead — only for tiny TEST models whose vocab
 //                      is smaller than the tokenizer's (the output is then not speech)
 //          prompt_text_ids, prompt_speech_tokens: .npy int32 files ([1,L] or [L]) of a
-//                      built-in voice (zero-shot transcript ids, prompt speech tokens), used
-//                      when the session's first TokenIds carries no prompt; default "" = none
+//                      built-in voice (zero-shot transcript ids, prompt speech tokens), each
+//                      used when the session's first TokenIds leaves that part empty; default
+//                      "" = none
 //          min_token_text_ratio 2, max_token_text_ratio 20, max_context 4096,
 //          prefill_chunk 128, final_max_tokens 0 (= max ratio · text tokens): see
 //          SpeechLmGenerateOptions
 // Session: one SpeechLmGenerator (KV cache sized at the first message) per request.
-//          The node interface has no "call me again": a one-shot request is decoded to its stop
-//          token inside the Process call of its message, a bi-stream chunk as far as the text
-//          received so far allows, and the final phase inside Close(end of stream). Between two
-//          forward steps the node polls SessionInfo::cancelled, so a cancel stops decoding
-//          within one step (about one decode step of latency). Limitation: the graph runner
-//          (graph/executor.cpp) sends a Process call's messages only when the call returns, so
-//          a one-shot request's emit_every batches reach downstream together at its end;
-//          earlier streaming needs bi-stream input or a runner that sends as emitted (or lets
-//          a node ask to be called again to decode a bounded number of steps per call).
+//          Decoding runs in bounded slices (NodeSession contract, nodes/core/node.h): each
+//          Process / Continue / Close(end of stream) call does at most emit_every forward steps
+//          and returns after emitting one full batch, with HasMoreWork() true while the
+//          generator can go on without more text; the runner sends the batch downstream and
+//          calls Continue again, so Flow starts while the LM is still decoding. A one-shot
+//          segment is decoded to its stop token before the next segment's message is
+//          processed. Each slice polls SessionInfo::cancelled before every forward step, so a
+//          cancel stops decoding within one step.
 // Flush:   end of stream runs the bi-stream final phase and emits its tokens; one-shot sessions
 //          have nothing left. Cancel/error emit nothing.
 // Errors:  ids outside the vocabularies, an unknown mode, a request

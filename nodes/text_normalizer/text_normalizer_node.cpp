@@ -65,29 +65,54 @@ class TextNormalizerSession : public NodeSession {
       return InvalidArgument("text normalizer: expected TextRequest, got {}",
                              PayloadTypeName(message.type()));
     }
+    COSY_RETURN_IF_ERROR(SetRequest(*in));
     if (options_.input == "bistream") return ProcessChunk(in->text, out);
     const size_t chars = CountCodePoints(in->text);
     if (chars > static_cast<size_t>(options_.max_chars)) {
       return InvalidArgument("text normalizer: text has {} characters, more than max_chars ({})",
                              chars, options_.max_chars);
     }
-    COSY_ASSIGN_OR_RETURN(std::vector<std::string> segments, WholeText(in->text));
+    COSY_ASSIGN_OR_RETURN(std::vector<std::string> segments, WholeText(in->text, options_.split));
     for (auto& s : segments) {
-      if (!s.empty()) out.Emit(0, TextSegments{{std::move(s)}});
+      if (!s.empty()) out.Emit(0, Segment(std::move(s)));
     }
     return OkStatus();
   }
 
   Status Close(CloseReason reason, Emitter& out) override {
     if (reason == CloseReason::kEndOfStream && !carry_.empty()) {
-      out.Emit(0, TextSegments{{tokenizer::ReplaceInvalidUtf8(carry_)}});
+      out.Emit(0, Segment(tokenizer::ReplaceInvalidUtf8(carry_)));
     }
     carry_.clear();
     return OkStatus();
   }
 
  private:
-  Result<std::vector<std::string>> WholeText(const std::string& text) const {
+  // Request fields for the speech LM: mode and seed as sent; prompt_text normalised without
+  // splitting (spec §1.5; cached per distinct prompt). Whole input: each TextRequest is a
+  // request. Bi-stream: the first chunk's fields hold for the session, as the LM reads them.
+  Status SetRequest(const TextRequest& in) {
+    if (options_.input == "bistream" && chunks_++ > 0) return OkStatus();
+    request_.mode = in.mode;
+    request_.seed = in.seed;
+    if (in.prompt_text == raw_prompt_) return OkStatus();
+    std::string normalized;
+    if (!in.prompt_text.empty()) {
+      COSY_ASSIGN_OR_RETURN(std::vector<std::string> p, WholeText(in.prompt_text, false));
+      for (const auto& piece : p) normalized += piece;
+    }
+    raw_prompt_ = in.prompt_text;
+    request_.prompt_text = std::move(normalized);
+    return OkStatus();
+  }
+
+  TextSegments Segment(std::string text) const {
+    TextSegments t = request_;
+    t.segments = {std::move(text)};
+    return t;
+  }
+
+  Result<std::vector<std::string>> WholeText(const std::string& text, bool split) const {
     if (options_.lang != "auto") {
       if (!options_.text_frontend) return std::vector<std::string>{text};
       COSY_ASSIGN_OR_RETURN(tn::TnLang lang, tn::ParseTnLang(options_.lang));
@@ -97,7 +122,7 @@ class TextNormalizerSession : public NodeSession {
       return std::vector<std::string>{std::move(s)};
     }
     const std::string valid = tokenizer::ReplaceInvalidUtf8(text);
-    if (!options_.split) {
+    if (!split) {
       COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->Normalize(valid, options_.text_frontend));
       return std::vector<std::string>{std::move(s)};
     }
@@ -116,12 +141,15 @@ class TextNormalizerSession : public NodeSession {
     const size_t cut = IncompleteTailStart(carry_);
     std::string body = carry_.substr(0, cut);
     carry_.erase(0, cut);
-    if (!body.empty()) out.Emit(0, TextSegments{{tokenizer::ReplaceInvalidUtf8(body)}});
+    if (!body.empty()) out.Emit(0, Segment(tokenizer::ReplaceInvalidUtf8(body)));
     return OkStatus();
   }
 
   const TextNormalizerNodeOptions options_;
   std::shared_ptr<const tn::TextNormalizer> normalizer_;
+  TextSegments request_;    // request fields attached to every emitted segment (no segments)
+  std::string raw_prompt_;  // request_.prompt_text before normalisation
+  int chunks_ = 0;          // bi-stream: chunks received
   std::string carry_;       // bytes of a UTF-8 sequence cut by the last chunk boundary
   size_t total_chars_ = 0;  // bi-stream: code points received so far
 };

@@ -1,8 +1,12 @@
 // TextNormalizerNode ("TextNormalizer"): request text -> the segments CosyVoice 2 synthesizes.
 //
 // Ports:   in  text     TextRequest: a whole text per message (input "whole"), or one chunk of
-//                       a bi-stream session's text (input "bistream"); only `text` is read
-//          out segments TextSegments with exactly one segment per message, in order
+//                       a bi-stream session's text (input "bistream"); reads `text`, and
+//                       `mode`, `seed`, `prompt_text` (of the first chunk when bi-stream)
+//          out segments TextSegments with exactly one segment per message, in order; each
+//                       carries the request's mode and seed as sent and its prompt_text
+//                       normalised like text_normalize(prompt_text, split=False) (spec §1.5;
+//                       verbatim when text_frontend is false) — also in bi-stream sessions
 // Options: input          "whole" (default) | "bistream"
 //          lang           "auto" (default): CosyVoice's text_normalize (spec §1.2), which picks
 //                         its zh/en branch itself; "zh" | "en" | "ja": rule TN of that language

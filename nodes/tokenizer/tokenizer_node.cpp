@@ -26,7 +26,22 @@ class Qwen2TokenizerSession : public NodeSession {
                                          message.header.sequence, i));
       }
     }
-    for (auto& ids : encoded) out.Emit(0, std::move(ids));
+    if (in->prompt_text != prompt_text_) {  // request fields: encode each distinct prompt once
+      std::vector<int32_t> ids;
+      Status s = tokenizer_->EncodeTo(in->prompt_text, &ids);
+      if (!s.ok()) {
+        return s.WithContext(fmt::format("tokenizer: message #{} prompt_text",
+                                         message.header.sequence));
+      }
+      prompt_text_ = in->prompt_text;
+      prompt_ids_ = std::move(ids);
+    }
+    for (auto& ids : encoded) {
+      ids.mode = in->mode;
+      ids.seed = in->seed;
+      ids.prompt_ids = prompt_ids_;
+      out.Emit(0, std::move(ids));
+    }
     return OkStatus();
   }
 
@@ -34,6 +49,8 @@ class Qwen2TokenizerSession : public NodeSession {
 
  private:
   std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer_;
+  std::string prompt_text_;          // the last message's prompt_text
+  std::vector<int32_t> prompt_ids_;  // its ids
 };
 
 }  // namespace

@@ -4,10 +4,13 @@
 //                       by TextNormalizer)
 //          out ids      TokenIds: one message per input segment, in order, exactly
 //                       CosyVoice2Tokenizer.encode(segment) (no BOS/EOS); an empty segment gives
-//                       an empty TokenIds so segments and id lists stay paired one to one
+//                       an empty TokenIds so segments and id lists stay paired one to one;
+//                       mode and seed copied from the TextSegments, prompt_ids = encode(
+//                       prompt_text) (empty for an empty prompt_text)
 // Options: tokenizer_dir  string, default "CosyVoice-BlankEN" (relative to model_dir): the
 //                         directory holding vocab.json and merges.txt; loaded at Create
-// Session: none. Each segment is encoded on its own, as the reference does both for the
+// Session: the last prompt_text and its ids (a cache). Each segment is encoded on its own, as
+//          the reference does both for the
 //          segments of a whole text (spec §1.5) and for each text piece of a bi-stream
 //          generator (spec §2.3, §5.8): ids are never merged across a chunk boundary.
 // Flush:   nothing is held; end of stream, cancel and error emit nothing.

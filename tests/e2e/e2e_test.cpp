@@ -135,7 +135,7 @@ tts::SynthOutput SynthOnce(int64_t seed) {
   REQUIRE_MESSAGE(p.ok(), p.status().ToString());
   CHECK(info.test_model);
   REQUIRE((*p)->Start().ok());
-  auto out = tts::Synthesize(**p, {"One two three four."}, false);
+  auto out = tts::Synthesize(**p, {"One two three four."}, false, {}, {}, tts::RequestFields(o));
   REQUIRE(out.ok());
   REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
   return std::move(*out);
@@ -147,6 +147,68 @@ TEST_CASE("E2E: the synth helper is reproducible for a seed and varies across se
   CHECK(!a.audio.empty());
   CHECK(a.audio == b.audio);
   CHECK(a.audio != c.audio);
+}
+
+TEST_CASE("E2E: Flow gets its first speech tokens while the LM is still decoding") {
+  auto p = LoadTiny(ReadJson(ConfigPath("tts_tiny.json")));
+  auto out = tts::Synthesize(*p, {"Hello there, how are you today?"}, false);
+  REQUIRE(out.ok());
+  REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
+  const auto& nodes = out->result.timing.nodes;
+  REQUIRE(nodes.size() == 5);
+  const NodeSessionTiming& lm = nodes[2];
+  const NodeSessionTiming& flow = nodes[3];
+  REQUIRE(lm.node == "lm");
+  REQUIRE(flow.node == "flow");
+  CHECK(flow.first_input_ns >= 0);
+  CHECK(flow.first_input_ns < lm.closed_ns);  // before the LM session ended
+  CHECK(lm.first_output_ns < lm.closed_ns);
+  MESSAGE("lm first tokens " << lm.first_output_ns / 1e6 << " ms, flow first input "
+                             << flow.first_input_ns / 1e6 << " ms, lm closed "
+                             << lm.closed_ns / 1e6 << " ms");
+}
+
+// Per-request seeds (TextRequest.seed through the text nodes). Zero vocoder noise, whose seed
+// depends on the session id, so the audio depends on the LM's sampling only.
+TEST_CASE("E2E: concurrent sessions with different seeds equal their single runs") {
+  tts::GraphOverrides o;
+  o.model_dir = test::TinySeed0Dir();
+  o.zero_noise = true;
+  const std::string text = "One two three four.";
+  auto load = [&] {
+    tts::GraphInfo info;
+    auto p = tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
+    REQUIRE_MESSAGE(p.ok(), p.status().ToString());
+    REQUIRE((*p)->Start().ok());
+    return std::move(*p);
+  };
+  auto run = [&](Pipeline& p, uint64_t seed) {
+    TextRequest fields;
+    fields.seed = seed;
+    auto out = tts::Synthesize(p, {text}, false, {}, {}, fields);  // CHECK: runs on a thread
+    CHECK(out.ok());
+    if (!out.ok()) return std::vector<float>();
+    CHECK_MESSAGE(out->result.status.ok(), out->result.status.ToString());
+    return out->audio;
+  };
+  std::vector<float> single11, single12;
+  {
+    auto p = load();
+    single11 = run(*p, 11);
+  }
+  {
+    auto p = load();
+    single12 = run(*p, 12);
+  }
+  REQUIRE(!single11.empty());
+  CHECK(single11 != single12);  // the seed reaches the LM
+  auto p = load();
+  std::vector<float> both11, both12;
+  std::thread t([&] { both11 = run(*p, 11); });
+  both12 = run(*p, 12);
+  t.join();
+  CHECK(both11 == single11);
+  CHECK(both12 == single12);
 }
 
 TEST_CASE("E2E: text ids outside the tiny LM vocabulary fail the session by default") {
