@@ -103,9 +103,10 @@ std::string EnYear(std::string_view y) {
   return out + " " + Below100(lo);
 }
 
-std::string EnDecimal(std::string_view int_part, std::string_view frac) {
-  std::string out = EnCardinal(int_part);
-  if (!frac.empty()) out += " point " + EnDigits(frac, true);
+std::string EnDecimal(std::string_view int_part, std::string_view frac, bool oh) {
+  std::string out = int_part.empty() ? "" : EnCardinal(int_part) + " ";
+  if (!frac.empty()) out += "point " + EnDigits(frac, oh);
+  if (frac.empty() && !out.empty()) out.pop_back();
   return out;
 }
 

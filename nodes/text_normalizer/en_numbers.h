@@ -20,6 +20,7 @@ std::string EnDigits(std::string_view digits, bool oh = true);
 // thousand five", "1905" -> "nineteen oh five", "1900" -> "nineteen hundred".
 std::string EnYear(std::string_view digits);
 // "12" + "05" -> "twelve point oh five" (fraction digit by digit, 0 = "oh").
-std::string EnDecimal(std::string_view int_part, std::string_view frac);
+// oh = false reads 0 as "zero" (NeMo); an empty int_part gives "point five".
+std::string EnDecimal(std::string_view int_part, std::string_view frac, bool oh = true);
 
 }  // namespace cosyflow::text_normalizer

@@ -8,6 +8,10 @@
 
 #include "nodes/text_normalizer/tn_scan.h"
 
+namespace cosyflow::text_normalizer {
+struct EnCurrency;
+}  // namespace cosyflow::text_normalizer
+
 namespace cosyflow::text_normalizer::en_rules {
 
 using Text = std::u32string_view;
@@ -19,6 +23,7 @@ std::string Lower(std::string s);
 struct Context {
   bool deterministic = true;
   bool full = true;  // full normalizer (not a single rule class)
+  bool nemo = false;  // NeMo's conventions (TnOptions::en_nemo)
 };
 
 bool TryDate(Text s, size_t i, const Context& c, size_t* len, std::string* out);
@@ -32,5 +37,15 @@ bool TryOrdinal(Text s, size_t i, const Context& c, size_t* len, std::string* ou
 bool TryDecimal(Text s, size_t i, const Context& c, size_t* len, std::string* out);
 bool TryRoman(Text s, size_t i, const Context& c, size_t* len, std::string* out);
 bool TryCardinal(Text s, size_t i, const Context& c, size_t* len, std::string* out);
+
+// NeMo-only readers (en_tn_nemo.cpp).
+bool TryNemoElectronic(Text s, size_t i, size_t* len, std::string* out);
+bool TryNemoSerial(Text s, size_t i, const Context& c, size_t* len, std::string* out);
+// "$20.50" -> "twenty dollars fifty cents"; "" when the amount has no such reading.
+std::string NemoMoney(const NumberToken& t, const EnCurrency& cur, std::string_view plural);
+// "/mo" -> " per month"; returns the length consumed (0: none).
+size_t MatchPerUnit(Text s, size_t p, std::string* word);
+// "14:10:30" -> "fourteen hours ten minutes and thirty seconds" (h = hour digit count).
+bool NemoClock(Text s, size_t i, size_t h, size_t* len, std::string* out);
 
 }  // namespace cosyflow::text_normalizer::en_rules

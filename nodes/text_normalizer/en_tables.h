@@ -114,16 +114,19 @@ struct EnCurrency {
   std::string_view symbol;
   std::string_view singular;
   std::string_view plural;
+  std::string_view minor_singular;  // hundredth of the unit (empty: none)
+  std::string_view minor_plural;
+  std::string_view nemo_plural;  // NeMo's name where it differs ("US$" -> "us dollars")
 };
 inline constexpr std::array<EnCurrency, 8> kEnCurrencies = {{
-    {"US$", "dollar", "dollars"},
-    {"A$", "australian dollar", "australian dollars"},
-    {"C$", "canadian dollar", "canadian dollars"},
-    {"$", "dollar", "dollars"},
-    {"€", "euro", "euros"},
-    {"£", "pound", "pounds"},
-    {"¥", "yen", "yen"},
-    {"₹", "rupee", "rupees"},
+    {"US$", "dollar", "dollars", "cent", "cents", "us dollars"},
+    {"A$", "australian dollar", "australian dollars", "cent", "cents", ""},
+    {"C$", "canadian dollar", "canadian dollars", "cent", "cents", ""},
+    {"$", "dollar", "dollars", "cent", "cents", ""},
+    {"€", "euro", "euros", "cent", "cents", ""},
+    {"£", "pound", "pounds", "penny", "pence", ""},
+    {"¥", "yen", "yen", "", "", ""},
+    {"₹", "rupee", "rupees", "paisa", "paise", ""},
 }};
 
 inline constexpr std::array<WordPair, 12> kEnStreetTypes = {{

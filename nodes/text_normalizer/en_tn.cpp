@@ -182,7 +182,8 @@ struct EnRule {
 };
 
 // "2 * 10 μm": a multiplication sign between numbers reads "times" (measure class).
-bool TryTimes(en_rules::Text s, size_t i, const Context&, size_t* len, std::string* out) {
+bool TryTimes(en_rules::Text s, size_t i, const Context& c, size_t* len, std::string* out) {
+  if (c.nemo) return false;  // NeMo reads "2*8" as "two asterisk eight"
   size_t n = DigitRun(s, i);
   if (n == 0 || !en_rules::WordStart(s, i)) return false;
   size_t p = i + n;
@@ -196,11 +197,13 @@ bool TryTimes(en_rules::Text s, size_t i, const Context&, size_t* len, std::stri
   return true;
 }
 
-const std::array<EnRule, 16> kEnRules = {{
+const std::array<EnRule, 17> kEnRules = {{
     {"whitelist", [](en_rules::Text s, size_t i, const Context&, size_t* l,
                      std::string* o) { return TryWhitelist(s, i, l, o); }},
-    {"electronic", [](en_rules::Text s, size_t i, const Context&, size_t* l,
-                      std::string* o) { return TryElectronic(s, i, l, o); }},
+    {"electronic", [](en_rules::Text s, size_t i, const Context& c, size_t* l,
+                      std::string* o) {
+       return c.nemo ? en_rules::TryNemoElectronic(s, i, l, o) : TryElectronic(s, i, l, o);
+     }},
     {"telephone", [](en_rules::Text s, size_t i, const Context&, size_t* l,
                      std::string* o) { return TryTelephone(s, i, l, o); }},
     {"date", en_rules::TryDate},
@@ -214,23 +217,90 @@ const std::array<EnRule, 16> kEnRules = {{
     {"ordinal", en_rules::TryOrdinal},
     {"decimal", en_rules::TryDecimal},
     {"roman", en_rules::TryRoman},
+    {"cardinal", en_rules::TryNemoSerial},
     {"cardinal", en_rules::TryCardinal},
     {"word", nullptr},
 }};
+
+// NeMo-only joins between tokens: "$250-$300" and "5pm-7 pm" read "to"; symbols between or
+// around words are spoken ("f++" -> "f plus plus", "a/b" -> "a slash b", "@x" -> "at x").
+// Consumes s[*i...] and appends to *result when it applies.
+bool NemoJoin(std::u32string_view s, size_t start, const Context& ctx, const std::string& only,
+              std::string_view last_class, size_t last_end, std::u32string* result,
+              size_t* i) {
+  char32_t c = s[start];
+  if (c == U'-' && last_end == start && (last_class == "money" || last_class == "time")) {
+    size_t from = start + 1;
+    for (const auto& rule : kEnRules) {
+      if (rule.rule_class != last_class || rule.fn == nullptr) continue;
+      size_t len = 0;
+      std::string out;
+      if (rule.fn(s, from, ctx, &len, &out) && len > 0) {
+        *result += U" to " + ToU32(out);
+        *i = from + len;
+        return true;
+      }
+    }
+    return false;
+  }
+  if (!ctx.full && only != "word") return false;
+  auto space_before = [&] {
+    if (!result->empty() && result->back() != U' ') result->push_back(U' ');
+  };
+  auto space_after = [&](size_t next) {
+    char32_t n = CharAt(s, next);
+    bool punct = n == U'.' || n == U',' || n == U'!' || n == U'?' || n == U';' || n == U':';
+    if (next < s.size() && n != U' ' && !punct) result->push_back(U' ');
+  };
+  if (c == U'/') {
+    size_t a = start, b = start + 1;
+    while (a > 0 && s[a - 1] == U' ') --a;
+    while (b < s.size() && s[b] == U' ') ++b;
+    if (a == 0 || !IsAsciiAlpha(s[a - 1]) || !IsAsciiAlpha(CharAt(s, b))) return false;
+    if (!IsAsciiAlpha(CharAt(s, b + 1)) || (a >= 2 && !IsAsciiAlpha(s[a - 2]))) return false;
+    result->resize(result->size() - (start - a));
+    space_before();
+    *result += U"slash ";
+    *i = b;
+    return true;
+  }
+  const char* word = nullptr;
+  bool digit_around = IsAsciiDigit(CharBefore(s, start)) || IsAsciiDigit(CharAt(s, start + 1));
+  if (c == U'@') word = "at";
+  if (c == U'+' && (CharAt(s, start + 1) == U'+' || CharBefore(s, start) == U'+' ||
+                    (IsAsciiDigit(CharBefore(s, start)) && IsAsciiDigit(CharAt(s, start + 1)))))
+    word = "plus";
+  if (c == U'$' && !IsAsciiDigit(CharAt(s, start + 1)) && !IsAsciiDigit(CharAt(s, start + 2)))
+    word = "dollar";
+  if (c == U'&' && CharAt(s, start + 1) == U' ' && CharBefore(s, start) == U' ') word = "and";
+  if (c == U'*' && IsAsciiDigit(CharBefore(s, start)) && IsAsciiDigit(CharAt(s, start + 1)))
+    word = "asterisk";
+  if (c == U'=' && digit_around) word = "equals";
+  if (word == nullptr) return false;
+  space_before();
+  *result += ToU32(word);
+  space_after(start + 1);
+  *i = start + 1;
+  return true;
+}
 
 }  // namespace
 
 std::u32string EnVerbalize(std::u32string_view s, const TnOptions& options) {
   Context ctx;
   ctx.deterministic = options.en_deterministic;
+  ctx.nemo = options.en_nemo;
   const std::string& only = options.en_rule_class;
   bool known_class = false;
   for (const auto& r : kEnRules) known_class = known_class || r.rule_class == only;
   ctx.full = only.empty() || !known_class;
   std::u32string result;
   size_t i = 0;
+  std::string_view last_class;  // class of the rule whose output ends at i (if any)
+  size_t last_end = std::u32string::npos;
   while (i < s.size()) {
     bool done = false;
+    if (ctx.nemo && NemoJoin(s, i, ctx, only, last_class, last_end, &result, &i)) continue;
     if (en_rules::WordStart(s, i) && s[i] != U' ') {
       for (const auto& rule : kEnRules) {
         if (rule.fn == nullptr || (!ctx.full && rule.rule_class != only)) continue;
@@ -239,6 +309,8 @@ std::u32string EnVerbalize(std::u32string_view s, const TnOptions& options) {
         if (rule.fn(s, i, ctx, &len, &out) && len > 0) {
           result += ToU32(out);
           i += len;
+          last_class = rule.rule_class;
+          last_end = i;
           done = true;
           break;
         }

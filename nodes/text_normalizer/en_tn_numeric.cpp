@@ -48,9 +48,19 @@ Out TheDayOf(const std::string& day, std::string_view month) {
   return "the " + EnOrdinal(day) + " of " + std::string(month);
 }
 
+// NeMo reads month-first dates as "july twenty fifth"; WeTextProcessing "the 25th of july".
+Out MonthDay(const std::string& day, std::string_view month, bool nemo) {
+  return nemo ? std::string(month) + " " + EnOrdinal(day) : TheDayOf(day, month);
+}
+
+// Two-digit years read as a cardinal ("twenty"), with a leading zero as "zero five".
+Out ShortYear(const std::string& y) {
+  return y[0] == '0' ? "zero " + EnCardinal(y.substr(1)) : EnCardinal(y);
+}
+
 bool ValidMd(int m, int d) { return m >= 1 && m <= 12 && d >= 1 && d <= 31; }
 
-bool NumericDate(Text s, size_t i, size_t* len, Out* out) {
+bool NumericDate(Text s, size_t i, bool nemo, size_t* len, Out* out) {
   size_t a = DigitRun(s, i);
   char32_t sep = CharAt(s, i + a);
   if (sep != U'-' && sep != U'/' && sep != U'.') return false;
@@ -64,11 +74,13 @@ bool NumericDate(Text s, size_t i, size_t* len, Out* out) {
     return false;
   std::string x = AsciiOf(s, i, a), y = AsciiOf(s, i + a + 1, b), z = AsciiOf(s, p + 1, c);
   if (a == 4 && c <= 2 && ValidMd(ToInt(y), ToInt(z))) {
-    *out = TheDayOf(z, kEnMonthNames[ToInt(y) - 1]) + " " + EnYear(x);
+    *out = MonthDay(z, kEnMonthNames[ToInt(y) - 1], nemo) + " " + EnYear(x);
   } else if (c == 4 && a <= 2 && ValidMd(ToInt(x), ToInt(y))) {
-    *out = TheDayOf(y, kEnMonthNames[ToInt(x) - 1]) + " " + EnYear(z);
+    *out = MonthDay(y, kEnMonthNames[ToInt(x) - 1], nemo) + " " + EnYear(z);
   } else if (c == 4 && a <= 2 && ValidMd(ToInt(y), ToInt(x))) {
     *out = TheDayOf(x, kEnMonthNames[ToInt(y) - 1]) + " " + EnYear(z);
+  } else if (nemo && sep == U'/' && c == 2 && a <= 2 && ValidMd(ToInt(x), ToInt(y))) {
+    *out = MonthDay(y, kEnMonthNames[ToInt(x) - 1], nemo) + " " + ShortYear(z);
   } else {
     return false;
   }
@@ -95,19 +107,30 @@ size_t MatchEra(Text s, size_t p, Out* era) {
 
 bool TryDate(Text s, size_t i, const Context& c, size_t* len, Out* out) {
   if (!WordStart(s, i)) return false;
-  if (IsAsciiDigit(s[i]) && NumericDate(s, i, len, out)) return true;
+  if (IsAsciiDigit(s[i]) && NumericDate(s, i, c.nemo, len, out)) return true;
+  if (c.nemo && s[i] == U'\'' && DigitRun(s, i + 1) == 2 && CharAt(s, i + 3) == U's' &&
+      WordEnd(s, i + 4)) {  // '80s
+    Out w = EnCardinal(AsciiOf(s, i + 1, 2));
+    *out = w.back() == 'y' ? w.substr(0, w.size() - 1) + "ies" : w + "s";
+    *len = 4;
+    return true;
+  }
   std::string_view month;
   std::string day;
   if (size_t m = MatchMonth(s, i, &month)) {
     size_t p = i + m;
-    if (CharAt(s, p) != U' ') return false;
+    if (CharAt(s, p) != U' ' && !(c.nemo && CharAt(s, p) == U'-')) return false;
     if (size_t d = MatchDay(s, p + 1, &day)) {
-      *out = TheDayOf(day, month);
+      *out = MonthDay(day, month, c.nemo);
       p += 1 + d;
       if (CharAt(s, p) == U',' && CharAt(s, p + 1) == U' ' && DigitRun(s, p + 2) == 4 &&
           WordEnd(s, p + 6)) {
-        *out += " , " + EnYear(AsciiOf(s, p + 2, 4));
+        *out += (c.nemo ? ", " : " , ") + EnYear(AsciiOf(s, p + 2, 4));
         p += 6;
+      } else if (c.nemo && CharAt(s, p) == U' ' && DigitRun(s, p + 1) == 4 &&
+                 WordEnd(s, p + 5)) {
+        *out += " " + EnYear(AsciiOf(s, p + 1, 4));
+        p += 5;
       }
       *len = p - i;
       return true;
@@ -124,6 +147,8 @@ bool TryDate(Text s, size_t i, const Context& c, size_t* len, Out* out) {
     size_t m = CharAt(s, p) == U' ' ? MatchMonth(s, p + 1, &month) : 0;
     if (m > 0) {
       *out = TheDayOf(day, month);
+      // "on the 26th May": the article is already there.
+      if (c.nemo && i >= 4 && Lower(ToU8(s.substr(i - 4, 4))) == "the ") *out = out->substr(4);
       p += 1 + m;
       if (CharAt(s, p) == U' ' && DigitRun(s, p + 1) == 4 && WordEnd(s, p + 5)) {
         *out += " " + EnYear(AsciiOf(s, p + 1, 4));
@@ -141,6 +166,20 @@ bool TryDate(Text s, size_t i, const Context& c, size_t* len, Out* out) {
       *out = std::string("the ") + (s[i] == U'1' ? "first" : "second") + " half of " +
              (y == 2 ? EnCardinal(AsciiOf(s, i + 2, 2)) : EnYear(AsciiOf(s, i + 2, 4)));
       *len = 2 + y;
+      return true;
+    }
+  }
+  if (c.nemo && (n == 3 || n == 4) && !IsAsciiDigit(CharAt(s, i + n))) {
+    Out era;
+    if (size_t e = MatchEra(s, i + n, &era)) {
+      *out = EnYear(AsciiOf(s, i, n)) + " " + era;
+      *len = n + e;
+      return true;
+    }
+    if (n == 4 && CharAt(s, i + 4) == U' ' && CharAt(s, i + 5) == U's' && WordEnd(s, i + 6)) {
+      Out w = EnYear(AsciiOf(s, i, 4));  // "1980 s"
+      *out = w.back() == 'y' ? w.substr(0, w.size() - 1) + "ies" : w + "s";
+      *len = 6;
       return true;
     }
   }

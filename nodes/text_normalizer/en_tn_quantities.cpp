@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "nodes/text_normalizer/en_numbers.h"
 #include "nodes/text_normalizer/en_rules.h"
@@ -30,10 +31,10 @@ bool ScanSigned(Text s, size_t i, Signed* n, bool allow_frac = true) {
   n->len = p + n->t.len - i;
   return true;
 }
-Out SignedWords(const Signed& n, bool drop_leading_one = false) {
-  Out w =
-      n.t.has_frac ? EnDecimal(n.t.int_part, n.t.frac) : EnCardinal(n.t.int_part, drop_leading_one);
-  if (n.neg) w = (n.t.has_frac ? "minus " : "negative ") + w;
+Out SignedWords(const Signed& n, bool drop_leading_one = false, bool nemo = false) {
+  Out w = n.t.has_frac ? EnDecimal(n.t.int_part, n.t.frac, !nemo)
+                       : EnCardinal(n.t.int_part, drop_leading_one);
+  if (n.neg) w = (n.t.has_frac || nemo ? "minus " : "negative ") + w;
   return w;
 }
 
@@ -145,9 +146,10 @@ int ParseRoman(Text r) {
 
 }  // namespace
 
-bool TryTime(Text s, size_t i, const Context&, size_t* len, Out* out) {
+bool TryTime(Text s, size_t i, const Context& c, size_t* len, Out* out) {
   size_t h = DigitRun(s, i);
   if (h == 0 || h > 2) return false;
+  if (c.nemo && NemoClock(s, i, h, len, out)) return true;
   int hour = ToInt(AsciiOf(s, i, h));
   size_t p = i + h;
   std::string mm;
@@ -179,15 +181,52 @@ bool TryTime(Text s, size_t i, const Context&, size_t* len, Out* out) {
   return true;
 }
 
-bool TryMoney(Text s, size_t i, const Context&, size_t* len, Out* out) {
+bool TryMoney(Text s, size_t i, const Context& c, size_t* len, Out* out) {
   for (const auto& cur : kEnCurrencies) {
     std::u32string sym = ToU32(cur.symbol);
     if (!At(s, i, sym)) continue;
     size_t p = i + sym.size();
     if (CharAt(s, p) == U' ') ++p;
     NumberToken t;
-    if (!ScanNumber(s, p, &t)) return false;
+    if (c.nemo && CharAt(s, p) == U'.' && IsAsciiDigit(CharAt(s, p + 1))) {  // $.01
+      size_t f = DigitRun(s, p + 1);
+      t.frac = AsciiOf(s, p + 1, f);
+      t.has_frac = true;
+      t.len = f + 1;
+    } else if (!ScanNumber(s, p, &t)) {
+      return false;
+    }
     p += t.len;
+    if (c.nemo) {
+      Out scale;
+      size_t sc = MatchScale(s, p, &scale);
+      if (sc == 0) {  // ¥30B, ¥30 b
+        size_t q = CharAt(s, p) == U' ' ? p + 1 : p;
+        char32_t k = CharAt(s, q);
+        if ((k == U'B' || k == U'b' || k == U'M' || k == U'm' || k == U'K' || k == U'k') &&
+            !IsAsciiAlnum(CharAt(s, q + 1)) && CharAt(s, q + 1) != U'.') {
+          scale = k == U'B' || k == U'b' ? "billion" : k == U'M' || k == U'm' ? "million"
+                                                                              : "thousand";
+          sc = q + 1 - p;
+        }
+      }
+      std::string_view plural = cur.nemo_plural.empty() ? cur.plural : cur.nemo_plural;
+      Out value = scale.empty() ? NemoMoney(t, cur, plural) : "";
+      if (value.empty()) {
+        std::string frac = t.frac;
+        if (frac.find_first_not_of('0') == std::string::npos) frac.clear();
+        value = EnDecimal(t.int_part, frac, false);
+        if (!scale.empty()) value.append(" ").append(scale);
+        bool singular = frac.empty() && scale.empty() && t.int_part == "1";
+        value.append(" ").append(singular ? cur.singular : plural);
+      }
+      p += sc;
+      Out per;
+      p += MatchPerUnit(s, p, &per);
+      *out = value + per;
+      *len = p - i;
+      return true;
+    }
     std::string frac = t.frac;
     while (!frac.empty() && frac.back() == '0') frac.pop_back();
     Out value = EnDecimal(t.int_part, frac);
@@ -203,22 +242,43 @@ bool TryMoney(Text s, size_t i, const Context&, size_t* len, Out* out) {
   return false;
 }
 
-bool TryMeasure(Text s, size_t i, const Context&, size_t* len, Out* out) {
+// Unit symbol at q (NeMo also takes "KG" for "kg"); its table entry and length, or nullptr.
+const EnUnit* MatchUnit(Text s, size_t q, bool nemo, size_t* n) {
+  for (int pass = 0; pass < (nemo ? 2 : 1); ++pass) {
+    for (const auto& u : kEnUnits) {
+      std::u32string sym = ToU32(u.symbol);
+      if (!(pass == 0 ? At(s, q, sym) : AtNoCase(s, q, sym))) continue;
+      if (IsAsciiAlnum(CharAt(s, q + sym.size()))) continue;
+      if (pass == 1 && sym.size() < 2) continue;
+      *n = sym.size();
+      return &u;
+    }
+  }
+  return nullptr;
+}
+
+bool TryMeasure(Text s, size_t i, const Context& c, size_t* len, Out* out) {
   Signed n;
   if (!ScanSigned(s, i, &n)) return false;
   size_t p = i + n.len;
+  Out scale;
+  if (c.nemo) p += MatchScale(s, p, &scale);  // "100 million kg"
   size_t q = CharAt(s, p) == U' ' ? p + 1 : p;
-  for (const auto& u : kEnUnits) {
-    std::u32string sym = ToU32(u.symbol);
-    if (!At(s, q, sym)) continue;
-    size_t end = q + sym.size();
-    if (IsAsciiAlnum(CharAt(s, end))) continue;
-    bool singular = !n.t.has_frac && n.t.int_part == "1";
-    *out = SignedWords(n) + " " + std::string(singular ? u.singular : u.plural);
-    *len = end - i;
-    return true;
+  size_t un = 0;
+  const EnUnit* u = MatchUnit(s, q, c.nemo, &un);
+  if (u == nullptr) return false;
+  size_t end = q + un;
+  bool singular = !n.t.has_frac && n.t.int_part == "1" && scale.empty();
+  *out = SignedWords(n, false, c.nemo) + (scale.empty() ? "" : " " + scale) + " " +
+         std::string(singular ? u->singular : u->plural);
+  size_t pn = 0;
+  const EnUnit* per = c.nemo && CharAt(s, end) == U'/' ? MatchUnit(s, end + 1, true, &pn) : nullptr;
+  if (per != nullptr) {  // "12kg/kg"
+    *out += " per " + std::string(per->singular);
+    end += 1 + pn;
   }
-  return false;
+  *len = end - i;
+  return true;
 }
 
 bool TryAddress(Text s, size_t i, const Context&, size_t* len, Out* out) {
@@ -319,7 +379,7 @@ bool TryFraction(Text s, size_t i, const Context&, size_t* len, Out* out) {
   return true;
 }
 
-bool TryRange(Text s, size_t i, const Context&, size_t* len, Out* out) {
+bool TryRange(Text s, size_t i, const Context& c, size_t* len, Out* out) {
   // Weekdays: Mon.-Sun.
   for (const auto& [abbr, day] : kEnWeekdays) {
     std::u32string a = ToU32(abbr);
@@ -340,10 +400,30 @@ bool TryRange(Text s, size_t i, const Context&, size_t* len, Out* out) {
   if (a == 0 || a > 4 || CharAt(s, i + a) != U'-') return false;
   size_t b = DigitRun(s, i + a + 1);
   size_t end = i + a + 1 + b;
-  if (b == 0 || b > 4 || !WordEnd(s, end) || CharAt(s, end) == U'-' ||
+  if (b == 0 || b > 4 || (!WordEnd(s, end) && !c.nemo) || CharAt(s, end) == U'-' ||
       (CharAt(s, end) == U'.' && IsAsciiDigit(CharAt(s, end + 1))))
     return false;
   std::string x = AsciiOf(s, i, a), y = AsciiOf(s, i + a + 1, b);
+  if (c.nemo) {
+    // NeMo: "1980-1970 kg" -> "... to ... kilograms", "1960-80" -> "nineteen sixty to eighty",
+    // and other number pairs keep the dash: "2-5" -> "two - five".
+    size_t q = CharAt(s, end) == U' ' ? end + 1 : end;
+    for (const auto& u : kEnUnits) {
+      std::u32string sym = ToU32(u.symbol);
+      if (!At(s, q, sym) || IsAsciiAlnum(CharAt(s, q + sym.size()))) continue;
+      *out = EnCardinal(x) + " to " + EnCardinal(y) + " " + std::string(u.plural);
+      *len = q + sym.size() - i;
+      return true;
+    }
+    if (!WordEnd(s, end)) return false;
+    if (a == 4 && (b == 4 || b == 2) && (x[0] == '1' || x[0] == '2')) {
+      *out = EnYear(x) + " to " + (b == 4 ? EnYear(y) : EnCardinal(y));
+    } else {
+      *out = EnCardinal(x) + " - " + EnCardinal(y);
+    }
+    *len = end - i;
+    return true;
+  }
   bool years = a == 4 && b == 4;
   *out = (years ? EnYear(x) : EnCardinal(x)) + " to " + (years ? EnYear(y) : EnCardinal(y));
   *len = end - i;
@@ -366,15 +446,20 @@ bool TryOrdinal(Text s, size_t i, const Context&, size_t* len, Out* out) {
 
 bool TryDecimal(Text s, size_t i, const Context& c, size_t* len, Out* out) {
   Signed n;
-  if (!ScanSigned(s, i, &n)) return false;
+  if (c.nemo && s[i] == U'.' && IsAsciiDigit(CharAt(s, i + 1))) {  // .5
+    n.t.frac = AsciiOf(s, i + 1, DigitRun(s, i + 1));
+    n.t.has_frac = true;
+    n.t.len = n.len = 1 + n.t.frac.size();
+  } else if (!ScanSigned(s, i, &n)) {
+    return false;
+  }
   size_t p = i + n.len;
   Out scale;
   size_t sc = MatchScale(s, p, &scale);
   if (!n.t.has_frac && sc == 0) return false;
   if (IsAsciiAlnum(CharAt(s, p))) return false;
-  *out = SignedWords(n) + (scale.empty() ? "" : " " + scale);
+  *out = SignedWords(n, false, c.nemo) + (scale.empty() ? "" : " " + scale);
   *len = p + sc - i;
-  (void)c;
   return true;
 }
 
@@ -409,9 +494,9 @@ bool TryCardinal(Text s, size_t i, const Context& c, size_t* len, Out* out) {
       (d[0] == '1' || d.substr(0, 2) == "20")) {
     *out = EnYear(d);  // bare 4-digit numbers in running text read as years
   } else if (d.size() > 1 && d[0] == '0') {
-    *out = EnDigits(d, true);
+    *out = EnDigits(d, !c.nemo);
   } else {
-    *out = SignedWords(n, !c.deterministic && !c.full);
+    *out = SignedWords(n, !c.deterministic && !c.full, c.nemo);
   }
   *len = p - i;
   return true;

@@ -72,6 +72,7 @@ TnOptions OptionsForCase(const TnCase& c) {
     if (named("PreProcessor")) o.traditional_to_simple = true;
   } else if (c.lang == TnLang::kEn) {
     o.en_deterministic = !named("deterministic=False");
+    o.en_nemo = named("nemo_text_processing");
     for (const auto& t : c.tested_by) {
       const std::string kPrefix = "tn.english.rules.";
       size_t at = t.find(kPrefix);

@@ -52,10 +52,13 @@ Status TnOptions::Set(std::string_view name, std::string_view value) {
     remove_puncts = v;
   } else if (name == "deterministic" || name == "en_deterministic") {
     en_deterministic = v;
+  } else if (name == "nemo" || name == "en_nemo") {
+    en_nemo = v;
   } else {
     return InvalidArgument(
         "text normalizer: unknown option '{}' (known: remove_erhua, full_to_half, "
-        "traditional_to_simple, remove_interjections, tag_oov, remove_puncts, deterministic)",
+        "traditional_to_simple, remove_interjections, tag_oov, remove_puncts, deterministic, "
+        "nemo)",
         name);
   }
   return OkStatus();
@@ -64,9 +67,9 @@ Status TnOptions::Set(std::string_view name, std::string_view value) {
 std::string TnOptions::ToString() const {
   return fmt::format(
       "remove_erhua={} full_to_half={} traditional_to_simple={} remove_interjections={} "
-      "tag_oov={} remove_puncts={} deterministic={} rule_class='{}'",
+      "tag_oov={} remove_puncts={} deterministic={} nemo={} rule_class='{}'",
       remove_erhua, full_to_half, traditional_to_simple, remove_interjections, tag_oov,
-      remove_puncts, en_deterministic, en_rule_class);
+      remove_puncts, en_deterministic, en_nemo, en_rule_class);
 }
 
 }  // namespace cosyflow::text_normalizer

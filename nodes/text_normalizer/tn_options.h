@@ -31,6 +31,9 @@ struct TnOptions {
   // en: WeTextProcessing's deterministic=False rule classes read some numbers differently
   // ("1000" -> "thousand"). The full en normalizer is deterministic.
   bool en_deterministic = true;
+  // en: NeMo's en conventions instead of WeTextProcessing's where the two differ ("july fifth"
+  // not "the fifth of july", "twenty dollars fifty cents", spelled URLs, "2-5" -> "two - five").
+  bool en_nemo = false;
   // en: run a single WeTextProcessing rule class ("cardinal", "date", "money", ...) instead of
   // the whole normalizer, as the rule-level test files do. Empty = full normalizer.
   std::string en_rule_class;

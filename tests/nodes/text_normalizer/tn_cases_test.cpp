@@ -71,6 +71,31 @@ TEST_CASE("RuleNormalizer: COSYFLOW_TN_CASES scores another suite") {
   CHECK(s.overall.total > 0);
 }
 
+TEST_CASE("RuleNormalizer: the nemo option switches en to NeMo's conventions only") {
+  static auto rules = RuleNormalizer::Create();
+  TnOptions wetext;
+  TnOptions nemo;
+  REQUIRE(nemo.Set("nemo", "true").ok());
+  auto en = [&](const char* in, const TnOptions& o) {
+    auto r = rules->Normalize(in, TnLang::kEn, o);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    return *r;
+  };
+  CHECK(en("jan 15 2020", wetext) == "the fifteenth of january twenty twenty");
+  CHECK(en("jan 15 2020", nemo) == "january fifteenth twenty twenty");
+  CHECK(en("$20.05", nemo) == "twenty dollars five cents");
+  CHECK(en("US$1.50", nemo) == "one dollar fifty cents");
+  CHECK(en("US$2.50", nemo) == "two us dollars fifty cents");
+  CHECK(en("2-5", wetext) == "two to five");
+  CHECK(en("2-5", nemo) == "two - five");
+  CHECK(en("$5-$7", nemo) == "five dollars to seven dollars");
+  CHECK(en("10:02:03", nemo) == "ten hours two minutes and three seconds");
+  CHECK(en("https://www.abc.de/x-9", nemo) ==
+        "HTTPS colon slash slash WWW dot abc dot DE slash x dash nine");
+  CHECK(en("B12", nemo) == "B twelve");
+  CHECK(!nemo.Set("nemo", "maybe").ok());
+}
+
 TEST_CASE("LoadTnCases: bad files are errors naming the file and line") {
   CHECK(LoadTnCases(Dir() + "/no_such_file.jsonl").status().code() == StatusCode::kNotFound);
 }
