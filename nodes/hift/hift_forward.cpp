@@ -89,9 +89,7 @@ Status HiftVocoder::PredictF0(const float* mel, int64_t mel_ld, int64_t frames, 
   for (const Conv1dLayer& conv : f0_convs_) {
     COSY_RETURN_IF_ERROR(conv->Forward(in, 1, frames, a));
     COSY_RETURN_IF_ERROR(ForRowBlocks(cc, frames, [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0 * frames; i < r1 * frames; ++i)
-        a[i] = a[i] > 0.0f ? a[i] : std::expm1(a[i]);
-      return OkStatus();
+      return kernels::cpu::Elu(a + r0 * frames, (r1 - r0) * frames, a + r0 * frames);
     }));
     in = a;
     std::swap(a, b);
@@ -176,12 +174,118 @@ Status HiftVocoder::RunStageResBlocks(int stage, const float* y, int64_t channel
   }
   if (next_source) Ensure(&s->src[static_cast<size_t>(stage + 1)], next_n);
   std::vector<Status> status(static_cast<size_t>(workers));
+  // Shared source: the resblocks keep the greedy schedule among themselves, and the next
+  // source branch's resblock is split by columns (plus its halo) to even out the workers' loads;
+  // its down conv runs first, threaded. Used when it beats the plain greedy schedule.
+  bool split_src = false;
+  std::vector<int64_t> src_lo(static_cast<size_t>(workers), 0), src_hi = src_lo;
+  int64_t src_halo = 0, src_t = 0, src_c = 0;
+  if (next_source && workers > 1) {
+    const HiftResBlock& srb = source_resblocks_[static_cast<size_t>(stage + 1)];
+    src_halo = ResBlockHalo(srb);
+    const kernels::cpu::Conv1d& down = *source_downs_[static_cast<size_t>(stage + 1)];
+    COSY_ASSIGN_OR_RETURN(src_t, down.OutputLength(nst));
+    src_c = down.params().out_channels;
+    std::vector<double> rb_load(static_cast<size_t>(workers), 0.0);
+    std::vector<int> rb_owner(static_cast<size_t>(tasks), -1);
+    for (int k : order) {
+      if (k == nk) continue;
+      const int w =
+          static_cast<int>(std::min_element(rb_load.begin(), rb_load.end()) - rb_load.begin());
+      rb_owner[static_cast<size_t>(k)] = w;
+      rb_load[static_cast<size_t>(w)] += cost[static_cast<size_t>(k)];
+    }
+    const double csrc = cost[static_cast<size_t>(nk)];
+    double total = csrc;
+    for (double l : rb_load) total += l;
+    std::vector<double> share(static_cast<size_t>(workers));
+    double share_sum = 0.0;
+    for (int w = 0; w < workers; ++w) {
+      share[static_cast<size_t>(w)] =
+          std::max(0.0, total / workers - rb_load[static_cast<size_t>(w)]);
+      share_sum += share[static_cast<size_t>(w)];
+    }
+    double split_max = 0.0, acc = 0.0;
+    for (int w = 0; w < workers; ++w) {
+      src_lo[static_cast<size_t>(w)] = static_cast<int64_t>(acc / share_sum * src_t);
+      acc += share[static_cast<size_t>(w)];
+      src_hi[static_cast<size_t>(w)] =
+          w + 1 == workers ? src_t : static_cast<int64_t>(acc / share_sum * src_t);
+      const int64_t cols = src_hi[static_cast<size_t>(w)] - src_lo[static_cast<size_t>(w)];
+      const double piece =
+          cols > 0 ? csrc * static_cast<double>(cols + 2 * src_halo) / static_cast<double>(src_t)
+                   : 0.0;
+      split_max = std::max(split_max, rb_load[static_cast<size_t>(w)] + piece);
+    }
+    if (split_max < *std::max_element(load.begin(), load.end())) {
+      split_src = true;
+      owner = rb_owner;
+      int64_t win = 0;
+      for (int w = 0; w < workers; ++w) {
+        win = std::max(win, src_hi[static_cast<size_t>(w)] - src_lo[static_cast<size_t>(w)]);
+      }
+      win = std::min(src_t, win + 2 * src_halo);
+      s->work_c.resize(static_cast<size_t>(workers));
+      for (int w = 0; w < workers; ++w) Ensure(&s->work_c[static_cast<size_t>(w)], src_c * win);
+      Ensure(&s->src_tmp, next_n);
+      COSY_RETURN_IF_ERROR(
+          down.Forward(stft, 1, nst, s->src[static_cast<size_t>(stage + 1)].data()));
+    }
+  }
+  // Column-split alternative: every worker runs all the resblocks on its own column range plus
+  // a halo (the resblock's receptive field), zero-padded only at the true edges; no barriers
+  // and even load at the cost of the halo columns. Used when no source task rides along and
+  // it beats the greedy task schedule.
+  if (!next_source && workers > 1) {
+    std::vector<int64_t> halo(static_cast<size_t>(nk), 0);
+    double split_load = 0.0;
+    for (int m = 0; m < nk; ++m) {
+      const HiftResBlock& rb = resblocks_[static_cast<size_t>(stage * nk + m)];
+      const int64_t hm = ResBlockHalo(rb);
+      halo[static_cast<size_t>(m)] = hm;
+      split_load += cost[static_cast<size_t>(m)] *
+                    (static_cast<double>(t) / workers + 2.0 * static_cast<double>(hm)) /
+                    static_cast<double>(t);
+    }
+    if (split_load < *std::max_element(load.begin(), load.end())) {
+      const int64_t max_halo = *std::max_element(halo.begin(), halo.end());
+      const int64_t win = (t + workers - 1) / workers + 2 * max_halo;
+      for (int w = 0; w < workers; ++w) {
+        Ensure(&s->work_a[static_cast<size_t>(w)], channels * win);
+        Ensure(&s->work_b[static_cast<size_t>(w)], channels * win);
+      }
+      s->work_c.resize(static_cast<size_t>(workers));
+      for (int w = 0; w < workers; ++w) Ensure(&s->work_c[static_cast<size_t>(w)], channels * win);
+#pragma omp parallel num_threads(workers)
+      {
+        const int w = omp_get_thread_num(), nw = omp_get_num_threads();
+        float* a = s->work_a[static_cast<size_t>(w)].data();
+        float* b = s->work_b[static_cast<size_t>(w)].data();
+        float* xl = s->work_c[static_cast<size_t>(w)].data();
+        Status& st = status[static_cast<size_t>(w)];
+        const int64_t lo = t * w / nw, hi = t * (w + 1) / nw;
+        for (int m = 0; m < nk && st.ok(); ++m) {
+          st = ResBlockColumns(resblocks_[static_cast<size_t>(stage * nk + m)],
+                               halo[static_cast<size_t>(m)], y, channels, t, lo, hi, xl, a, b,
+                               s->rb_out[static_cast<size_t>(m)].data());
+        }
+      }
+      for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
+      return MeanOfResBlocks(s, nk, channels, t, out);
+    }
+  }
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
     const int w = omp_get_thread_num();
     float* a = s->work_a[static_cast<size_t>(w)].data();
     float* b = s->work_b[static_cast<size_t>(w)].data();
     Status& st = status[static_cast<size_t>(w)];
+    if (split_src) {
+      st = ResBlockColumns(source_resblocks_[static_cast<size_t>(stage + 1)], src_halo,
+                           s->src[static_cast<size_t>(stage + 1)].data(), src_c, src_t,
+                           src_lo[static_cast<size_t>(w)], src_hi[static_cast<size_t>(w)],
+                           s->work_c[static_cast<size_t>(w)].data(), a, b, s->src_tmp.data());
+    }
     for (int k = 0; k < tasks && st.ok(); ++k) {
       if (owner[static_cast<size_t>(k)] != w) continue;
       if (k == nk) {
@@ -194,6 +298,36 @@ Status HiftVocoder::RunStageResBlocks(int stage, const float* y, int64_t channel
     }
   }
   for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
+  if (split_src) std::swap(s->src[static_cast<size_t>(stage + 1)], s->src_tmp);
+  return MeanOfResBlocks(s, nk, channels, t, out);
+}
+
+int64_t HiftVocoder::ResBlockHalo(const HiftResBlock& rb) {
+  int64_t h = 0;
+  for (size_t j = 0; j < rb.dilations.size(); ++j) {
+    for (const Conv1dLayer* cv : {&rb.convs1[j], &rb.convs2[j]})
+      h += std::max((*cv)->params().pad_left, (*cv)->params().pad_right);
+  }
+  return h;
+}
+
+Status HiftVocoder::ResBlockColumns(const HiftResBlock& rb, int64_t halo, const float* x,
+                                    int64_t channels, int64_t t, int64_t lo, int64_t hi,
+                                    float* xl, float* a, float* b, float* out) const {
+  if (hi <= lo) return OkStatus();
+  const int64_t w0 = std::max<int64_t>(0, lo - halo), w1 = std::min(t, hi + halo);
+  const int64_t tl = w1 - w0;
+  for (int64_t r = 0; r < channels; ++r)
+    std::memcpy(xl + r * tl, x + r * t + w0, sizeof(float) * tl);
+  COSY_RETURN_IF_ERROR(RunResBlock(rb, xl, tl, a, b));
+  for (int64_t r = 0; r < channels; ++r)
+    std::memcpy(out + r * t + lo, xl + r * tl + (lo - w0), sizeof(float) * (hi - lo));
+  return OkStatus();
+}
+
+// out = mean of s->rb_out[0..nk) over [channels, t].
+Status HiftVocoder::MeanOfResBlocks(HiftScratch* s, int nk, int64_t channels, int64_t t,
+                                    float* out) const {
   // Sum in resblock order whatever the schedule, so the result does not depend on threads.
   return ForRowBlocks(channels, t, [&](int64_t r0, int64_t r1) {
     const int64_t q0 = r0 * t, q1 = r1 * t;

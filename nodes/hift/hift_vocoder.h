@@ -12,8 +12,11 @@
 // spf = SamplesPerFrame() (480 for CosyVoice2). Optional captures: f0 [frames] and conv_post
 // [n_fft+2, frames*spf/hop+1] for parity tests.
 // Threads: up to omp_get_max_threads() (OMP_NUM_THREADS, kernels::cpu::SetDnnlNumThreads on the
-// calling thread): convolutions split their output columns, a stage's three resblocks run side by
-// side (one thread each), elementwise passes split rows; the output does not depend on the count.
+// calling thread): convolutions split their output columns (rows when short), a stage's three
+// resblocks run side by side (one thread each) with the next source branch's resblock split by
+// columns to even the loads, or, when that is cheaper (last stage), every worker runs all
+// resblocks on its own columns plus a halo; elementwise passes split rows; the output does not
+// depend on the count (bit-identical 1/2/3 threads in hift_vocoder_test).
 #pragma once
 
 #include <memory>
@@ -45,8 +48,10 @@ struct HiftScratch {
   std::vector<float> x, y, up, t1, t2, post;
   std::vector<float> istft;
   // Per resblock of a stage: its output; per worker thread: two work buffers.
-  std::vector<std::vector<float>> rb_out, work_a, work_b;
+  // work_c: the column-split schedule's input window (see RunStageResBlocks).
+  std::vector<std::vector<float>> rb_out, work_a, work_b, work_c;
   std::vector<std::vector<float>> src;  // per stage: the source branch [C_i, T_i]
+  std::vector<float> src_tmp;           // column-split source resblock output, swapped in
 };
 
 // SineGen2's random draws for one call (see Inference); nullptr members mean zeros.
@@ -99,6 +104,14 @@ class HiftVocoder {
   // s->src[stage + 1]. With several threads these tasks run side by side (one thread each).
   Status RunStageResBlocks(int stage, const float* y, int64_t channels, int64_t t,
                            const float* stft, int64_t nst, HiftScratch* s, float* out) const;
+  Status MeanOfResBlocks(HiftScratch* s, int nk, int64_t channels, int64_t t, float* out) const;
+  // Columns [lo, hi) of rb applied to x [channels, t], computed on the window widened by `halo`
+  // (the resblock's one-sided receptive field, ResBlockHalo) and copied into out [channels, t];
+  // xl, a, b: scratch of channels * (hi - lo + 2 * halo) floats.
+  static int64_t ResBlockHalo(const HiftResBlock& rb);
+  Status ResBlockColumns(const HiftResBlock& rb, int64_t halo, const float* x, int64_t channels,
+                         int64_t t, int64_t lo, int64_t hi, float* xl, float* a, float* b,
+                         float* out) const;
 
   HiftConfig cfg_;
   int64_t num_params_ = 0;

@@ -15,6 +15,7 @@ Status GeluTanh(const float* x, int64_t n, float* y);
 Status Silu(const float* x, int64_t n, float* y);  // x * sigmoid(x)
 Status Mish(const float* x, int64_t n, float* y);  // x * tanh(softplus(x))
 Status LeakyRelu(const float* x, int64_t n, float slope, float* y);  // x >= 0 ? x : slope * x
+Status Elu(const float* x, int64_t n, float* y);  // x > 0 ? x : e^x - 1 (alpha 1; ~3e-7 abs)
 Status Tanh(const float* x, int64_t n, float* y);
 Status Sigmoid(const float* x, int64_t n, float* y);
 Status Exp(const float* x, int64_t n, float* y);

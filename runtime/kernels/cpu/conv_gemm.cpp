@@ -15,6 +15,9 @@ namespace {
 
 // Below this many output columns per thread, a second thread costs more than it saves.
 constexpr int64_t kMinColumnsPerThread = 32;
+// Row split (GemmConv1d): used when each thread would get fewer than this many columns.
+constexpr int64_t kRowSplitBelowColumns = 128;
+constexpr int64_t kMinRowsPerThread = 64;
 
 int ThreadsFor(int64_t work, int64_t min_per_thread) {
   if (omp_in_parallel()) return 1;
@@ -108,14 +111,32 @@ Status GemmConv1d(const Conv1dParams& p, const float* w_taps, const float* bias,
                   int64_t batch, int64_t t_in, int64_t t_out, float* y) {
   if (p.groups != 1) return InvalidArgument("conv1d (gemm): groups must be 1, got {}", p.groups);
   RegionError err;
-  const int nt = ThreadsFor(t_out, kMinColumnsPerThread);
+  const int64_t cout = p.out_channels, krow = p.kernel_size * p.in_channels;
+  // Short outputs with many channels (e.g. HiFT's f0 predictor, 512 x 100) split the output
+  // rows instead: a column block of a few dozen is both unbalanced and a poor GEMM shape.
+  const int rows_nt = ThreadsFor(cout, kMinRowsPerThread);
+  const bool by_rows =
+      rows_nt > 1 && t_out < kRowSplitBelowColumns * rows_nt && cout >= kMinRowsPerThread * 2;
+  const int nt = by_rows ? rows_nt : ThreadsFor(t_out, kMinColumnsPerThread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    int64_t lo, hi;
-    Block(omp_get_thread_num(), omp_get_num_threads(), t_out, &lo, &hi);
-    for (int64_t b = 0; b < batch && hi > lo; ++b) {
-      ConvColumns(p, w_taps, bias, x + b * p.in_channels * t_in, t_in, t_out, lo, hi,
-                  y + b * p.out_channels * t_out, &err);
+    if (by_rows) {
+      int64_t r0, r1;
+      Block(omp_get_thread_num(), omp_get_num_threads(), cout, &r0, &r1);
+      Conv1dParams pr = p;
+      pr.out_channels = r1 - r0;
+      for (int64_t b = 0; b < batch && r1 > r0; ++b) {
+        ConvColumns(pr, w_taps + r0 * krow, bias != nullptr ? bias + r0 : nullptr,
+                    x + b * p.in_channels * t_in, t_in, t_out, 0, t_out,
+                    y + (b * cout + r0) * t_out, &err);
+      }
+    } else {
+      int64_t lo, hi;
+      Block(omp_get_thread_num(), omp_get_num_threads(), t_out, &lo, &hi);
+      for (int64_t b = 0; b < batch && hi > lo; ++b) {
+        ConvColumns(p, w_taps, bias, x + b * p.in_channels * t_in, t_in, t_out, lo, hi,
+                    y + b * cout * t_out, &err);
+      }
     }
   }
   return err.ToStatus("conv1d");

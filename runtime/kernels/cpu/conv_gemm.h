@@ -6,7 +6,8 @@
 // K 3..11, T 100..12000) than one sgemm per kernel tap on shifted column ranges, which needs no
 // im2col copy at stride 1. Threads split the output columns (one OpenMP fork/join per call,
 // single-threaded sgemm inside), instead of one fork/join per tap inside sgemm: on a loaded
-// machine the per-call barriers of a threaded sgemm dominated (see bench/hift).
+// machine the per-call barriers of a threaded sgemm dominated (see bench/hift). Conv1d outputs
+// too short for useful column blocks (e.g. 512 x 100) split the output rows instead.
 #pragma once
 
 #include <cstdint>

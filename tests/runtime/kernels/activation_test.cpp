@@ -77,6 +77,20 @@ TEST_CASE("Activation: leaky_relu is exact for slopes 0.1 and 0.01, in place") {
   }
 }
 
+TEST_CASE("Activation: elu matches expm1 within 5e-7 absolute, in place, masked tail") {
+  auto x = RandomVector(37, 13, -6.0f, 3.0f);
+  x[0] = 0.0f;
+  x[1] = -1e-6f;
+  std::vector<double> r(x.size());
+  for (size_t i = 0; i < x.size(); ++i) r[i] = x[i] > 0.0f ? x[i] : std::expm1(double(x[i]));
+  REQUIRE(cpu::Elu(x.data(), 37, x.data()).ok());
+  double worst = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(double(x[i]) - r[i]));
+  CHECK(worst <= 5e-7);
+  CHECK(x[0] == 0.0f);
+  CHECK_FALSE(cpu::Elu(nullptr, 4, x.data()).ok());
+}
+
 TEST_CASE("Activation: cpu snake matches ref on [C, T] (tol 1e-5 rel)") {
   for (int64_t c : {1, 3, 17, 64}) {
     for (int64_t t : {1, 7, 33, 2000}) {

@@ -277,6 +277,13 @@ TEST_CASE("cpu::Conv1d: layers split long outputs across threads and match refer
   CheckConv({.in_channels = 18, .out_channels = 32, .kernel_size = 6, .stride = 3, .pad_left = 1,
              .pad_right = 1},
             2, 701, false, 32);
+  // Short outputs with many channels split the output rows instead (ragged last row block).
+  CheckConv({.in_channels = 40, .out_channels = 200, .kernel_size = 3, .pad_left = 1,
+             .pad_right = 1},
+            2, 37, true, 34);
+  CheckConv({.in_channels = 18, .out_channels = 150, .kernel_size = 4, .stride = 2, .pad_left = 1,
+             .pad_right = 1},
+            2, 61, false, 35);
   CheckConvT({.in_channels = 32,
               .out_channels = 16,
               .kernel_size = 7,
