@@ -4,23 +4,17 @@
 #include <cmath>
 
 #include "runtime/kernels/cpu/vec_math.h"
+#include "runtime/kernels/kernel_checks.h"
 
 namespace cosyflow::kernels::cpu {
 
 namespace {
-Status CheckArgs(const char* name, const float* x, int64_t n, const float* y) {
-  if (n < 0) return InvalidArgument("{}: element count must be >= 0, got {}", name, n);
-  if (n > 0 && (x == nullptr || y == nullptr)) {
-    return InvalidArgument("{}: x and y must be non-null", name);
-  }
-  return OkStatus();
-}
 
 // Applies vf to 16 lanes at a time (masked tail) or sf per element without AVX-512.
 template <typename VF, typename SF>
 Status Map(const char* name, const float* x, int64_t n, float* y, [[maybe_unused]] VF vf,
            [[maybe_unused]] SF sf) {
-  COSY_RETURN_IF_ERROR(CheckArgs(name, x, n, y));
+  COSY_RETURN_IF_ERROR(CheckUnaryArgs(name, x, n, y));
 #if COSY_AVX512
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, vf(_mm512_loadu_ps(x + i)));
@@ -116,13 +110,7 @@ Status Sin(const float* x, int64_t n, float* y) {
 #undef COSY_VF
 
 Status Snake(const float* x, const float* alpha, int64_t channels, int64_t time, float* y) {
-  if (channels < 0 || time < 0) {
-    return InvalidArgument("snake: need channels, time >= 0, got channels={} time={}", channels,
-                           time);
-  }
-  if (channels * time > 0 && (x == nullptr || y == nullptr || alpha == nullptr)) {
-    return InvalidArgument("snake: x, alpha and y must be non-null");
-  }
+  COSY_RETURN_IF_ERROR(CheckSnakeArgs(x, alpha, channels, time, y));
   for (int64_t c = 0; c < channels; ++c) {
     const float a = alpha[c];
     const float inv = 1.0f / (a + 1e-9f);

@@ -28,19 +28,6 @@ inline __m512 ApplyVec(BinaryOp op, __m512 a, __m512 b) {
   return a;
 }
 #endif
-[[maybe_unused]] inline float ApplyScalar(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::kAdd:
-      return a + b;
-    case BinaryOp::kSub:
-      return a - b;
-    case BinaryOp::kMul:
-      return a * b;
-    case BinaryOp::kDiv:
-      return a / b;
-  }
-  return a;
-}
 
 // out[i] = a[i * sa] (op) b[i * sb] for i < n, sa and sb in {0, 1}.
 template <BinaryOp kOp>
@@ -54,7 +41,7 @@ void InnerRun(const float* a, int64_t sa, const float* b, int64_t sb, int64_t n,
     _mm512_mask_storeu_ps(out + i, m, ApplyVec(kOp, va, vb));
   }
 #else
-  for (int64_t i = 0; i < n; ++i) out[i] = ApplyScalar(kOp, a[i * sa], b[i * sb]);
+  for (int64_t i = 0; i < n; ++i) out[i] = ref::ApplyBinaryOp(kOp, a[i * sa], b[i * sb]);
 #endif
 }
 
@@ -72,31 +59,14 @@ void Broadcast4(const int64_t* dims, const int64_t* sa, const int64_t* sb, const
       }
 }
 
-void PaddedStrides(std::span<const int64_t> shape, int64_t strides[4]) {
-  int64_t s = 1;
-  for (int i = 3; i >= 0; --i) {
-    const int k = i - (4 - static_cast<int>(shape.size()));
-    const int64_t d = k >= 0 ? shape[k] : 1;
-    strides[i] = d == 1 ? 0 : s;
-    s *= d;
-  }
-}
-
 }  // namespace
 
 Status Binary(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
               std::span<const int64_t> b_shape, float* out) {
-  std::vector<int64_t> shape;
-  COSY_RETURN_IF_ERROR(BroadcastShape(a_shape, b_shape, &shape));
-  int64_t full[4] = {1, 1, 1, 1};
-  for (size_t i = 0; i < shape.size(); ++i) full[4 - shape.size() + i] = shape[i];
-  if (full[0] * full[1] * full[2] * full[3] == 0) return OkStatus();
-  if (a == nullptr || b == nullptr || out == nullptr) {
-    return InvalidArgument("binary: a, b and out must be non-null");
-  }
-  int64_t fa[4], fb[4];
-  PaddedStrides(a_shape, fa);
-  PaddedStrides(b_shape, fb);
+  int64_t full[4], fa[4], fb[4];
+  bool empty = false;
+  COSY_RETURN_IF_ERROR(ref::PrepareBinary(a, a_shape, b, b_shape, out, full, fa, fb, &empty));
+  if (empty) return OkStatus();
   // Collapse right to left: drop size-1 dims, merge a dim into the one on its right when both
   // operands step through them as one run (covers same-shape, row and column broadcasts).
   int64_t dims[4] = {1, 1, 1, 1}, sa[4] = {0, 0, 0, 0}, sb[4] = {0, 0, 0, 0};

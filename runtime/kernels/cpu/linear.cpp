@@ -188,26 +188,13 @@ Status MatMul(const MatMulParams& p, const float* a, const float* b, const float
 Status LinearForward(const float* x, const float* w, const float* bias, float* y, int64_t m,
                      int64_t n, int64_t k) {
   if (m >= 1 && m <= kGemvMaxM) return GemvF32(x, w, bias, y, m, n, k);  // memory bound
-  MatMulParams p;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.trans_b = true;
-  return MatMul(p, x, w, bias, y);
+  return MatMul(LinearForwardParams(m, n, k), x, w, bias, y);
 }
 
 Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n,
                      int64_t k, bool trans_a, bool trans_b, bool broadcast_b, float alpha) {
-  MatMulParams p;
-  p.batch = batch;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.trans_a = trans_a;
-  p.trans_b = trans_b;
-  p.stride_b = broadcast_b ? 0 : -1;
-  p.alpha = alpha;
-  return MatMul(p, a, b, nullptr, c);
+  return MatMul(BatchedMatMulParams(batch, m, n, k, trans_a, trans_b, broadcast_b, alpha), a, b,
+                nullptr, c);
 }
 
 // ---- Linear ---------------------------------------------------------------------------------

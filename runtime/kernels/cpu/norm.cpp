@@ -4,19 +4,11 @@
 #include <cmath>
 
 #include "runtime/kernels/cpu/vec_math.h"
+#include "runtime/kernels/kernel_checks.h"
 
 namespace cosyflow::kernels::cpu {
 
 namespace {
-Status CheckNormArgs(const char* name, const float* x, int64_t rows, int64_t dim, float eps,
-                     const float* y) {
-  if (x == nullptr || y == nullptr) return InvalidArgument("{}: x and y must be non-null", name);
-  if (rows < 0 || dim <= 0) {
-    return InvalidArgument("{}: need rows >= 0 and dim > 0, got rows={} dim={}", name, rows, dim);
-  }
-  if (!(eps >= 0.0f)) return InvalidArgument("{}: eps must be >= 0, got {}", name, eps);
-  return OkStatus();
-}
 
 #if COSY_AVX512
 inline __mmask16 TailMask(int64_t remaining) {

@@ -2,29 +2,15 @@
 #include "runtime/kernels/cpu/rope.h"
 
 #include "runtime/kernels/cpu/vec_math.h"
+#include "runtime/kernels/kernel_checks.h"
 
 namespace cosyflow::kernels::cpu {
 
 Status ApplyRope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t token_stride,
                  int64_t start_pos, const float* cos_table, const float* sin_table,
                  int64_t max_pos) {
-  if (tokens < 0 || heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || start_pos < 0) {
-    return InvalidArgument(
-        "rope: need tokens >= 0, heads > 0, even head_dim > 0, start_pos >= 0, got {} {} {} {}",
-        tokens, heads, head_dim, start_pos);
-  }
-  if (token_stride == 0) token_stride = heads * head_dim;
-  if (token_stride < heads * head_dim) {
-    return InvalidArgument("rope: token_stride {} < heads * head_dim {}", token_stride,
-                           heads * head_dim);
-  }
-  if (start_pos + tokens > max_pos) {
-    return OutOfRange("rope: positions up to {} need a table of more than {} rows",
-                      start_pos + tokens - 1, max_pos);
-  }
-  if (tokens > 0 && (x == nullptr || cos_table == nullptr || sin_table == nullptr)) {
-    return InvalidArgument("rope: x and tables must be non-null");
-  }
+  COSY_RETURN_IF_ERROR(CheckRopeArgs(x, tokens, heads, head_dim, &token_stride, start_pos,
+                                     cos_table, sin_table, max_pos));
   const int64_t half = head_dim / 2;
   for (int64_t t = 0; t < tokens; ++t) {
     const float* c = cos_table + (start_pos + t) * half;

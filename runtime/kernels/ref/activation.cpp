@@ -3,20 +3,15 @@
 
 #include <cmath>
 
+#include "runtime/kernels/kernel_checks.h"
+
 namespace cosyflow::kernels::ref {
 
 namespace {
-Status CheckArgs(const char* name, const float* x, int64_t n, const float* y) {
-  if (n < 0) return InvalidArgument("{}: element count must be >= 0, got {}", name, n);
-  if (n > 0 && (x == nullptr || y == nullptr)) {
-    return InvalidArgument("{}: x and y must be non-null", name);
-  }
-  return OkStatus();
-}
 
 template <typename F>
 Status Map(const char* name, const float* x, int64_t n, float* y, F f) {
-  COSY_RETURN_IF_ERROR(CheckArgs(name, x, n, y));
+  COSY_RETURN_IF_ERROR(CheckUnaryArgs(name, x, n, y));
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(f(static_cast<double>(x[i])));
   return OkStatus();
 }
@@ -55,13 +50,7 @@ Status Sin(const float* x, int64_t n, float* y) {
 }
 
 Status Snake(const float* x, const float* alpha, int64_t channels, int64_t time, float* y) {
-  if (channels < 0 || time < 0) {
-    return InvalidArgument("snake: need channels, time >= 0, got channels={} time={}", channels,
-                           time);
-  }
-  if (channels * time > 0 && (x == nullptr || y == nullptr || alpha == nullptr)) {
-    return InvalidArgument("snake: x, alpha and y must be non-null");
-  }
+  COSY_RETURN_IF_ERROR(CheckSnakeArgs(x, alpha, channels, time, y));
   for (int64_t c = 0; c < channels; ++c) {
     const double a = alpha[c];
     const double inv = 1.0 / (a + 1e-9);

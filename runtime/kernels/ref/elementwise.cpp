@@ -31,20 +31,6 @@ Status BroadcastShape(std::span<const int64_t> a_shape, std::span<const int64_t>
 }
 
 namespace {
-float Apply(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::kAdd:
-      return a + b;
-    case BinaryOp::kSub:
-      return a - b;
-    case BinaryOp::kMul:
-      return a * b;
-    case BinaryOp::kDiv:
-      return a / b;
-  }
-  return 0.0f;
-}
-
 // Element strides of `shape` padded on the left to 4 dims, 0 where the dim broadcasts.
 void PaddedStrides(std::span<const int64_t> shape, int64_t strides[4]) {
   int64_t s = 1;
@@ -57,19 +43,29 @@ void PaddedStrides(std::span<const int64_t> shape, int64_t strides[4]) {
 }
 }  // namespace
 
-Status Binary(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
-              std::span<const int64_t> b_shape, float* out) {
+Status PrepareBinary(const float* a, std::span<const int64_t> a_shape, const float* b,
+                     std::span<const int64_t> b_shape, const float* out, int64_t dims[4],
+                     int64_t sa[4], int64_t sb[4], bool* empty) {
   std::vector<int64_t> shape;
   COSY_RETURN_IF_ERROR(BroadcastShape(a_shape, b_shape, &shape));
-  int64_t dims[4] = {1, 1, 1, 1};
+  for (int i = 0; i < 4; ++i) dims[i] = 1;
   for (size_t i = 0; i < shape.size(); ++i) dims[4 - shape.size() + i] = shape[i];
-  if (dims[0] * dims[1] * dims[2] * dims[3] == 0) return OkStatus();
+  *empty = dims[0] * dims[1] * dims[2] * dims[3] == 0;
+  if (*empty) return OkStatus();
   if (a == nullptr || b == nullptr || out == nullptr) {
     return InvalidArgument("binary: a, b and out must be non-null");
   }
-  int64_t sa[4], sb[4];
   PaddedStrides(a_shape, sa);
   PaddedStrides(b_shape, sb);
+  return OkStatus();
+}
+
+Status Binary(BinaryOp op, const float* a, std::span<const int64_t> a_shape, const float* b,
+              std::span<const int64_t> b_shape, float* out) {
+  int64_t dims[4], sa[4], sb[4];
+  bool empty = false;
+  COSY_RETURN_IF_ERROR(PrepareBinary(a, a_shape, b, b_shape, out, dims, sa, sb, &empty));
+  if (empty) return OkStatus();
   int64_t o = 0;
   for (int64_t i0 = 0; i0 < dims[0]; ++i0)
     for (int64_t i1 = 0; i1 < dims[1]; ++i1)
@@ -77,7 +73,7 @@ Status Binary(BinaryOp op, const float* a, std::span<const int64_t> a_shape, con
         for (int64_t i3 = 0; i3 < dims[3]; ++i3) {
           const float va = a[i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3]];
           const float vb = b[i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3]];
-          out[o++] = Apply(op, va, vb);
+          out[o++] = ApplyBinaryOp(op, va, vb);
         }
   return OkStatus();
 }

@@ -42,6 +42,12 @@ struct MatMulStrides {
 };
 MatMulStrides ResolveMatMulStrides(const MatMulParams& p);
 
+// Parameters of LinearForward (y: [m, n] = x: [m, k] · w^T, w: [n, k]) and of BatchedMatMul
+// (see ref::BatchedMatMul), shared by the ref and cpu versions.
+MatMulParams LinearForwardParams(int64_t m, int64_t n, int64_t k);
+MatMulParams BatchedMatMulParams(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a,
+                                 bool trans_b, bool broadcast_b, float alpha);
+
 namespace ref {
 
 // a, b, c, bias: see MatMulParams; f32, accumulated in double.

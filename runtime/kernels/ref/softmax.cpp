@@ -5,19 +5,11 @@
 #include <limits>
 #include <vector>
 
+#include "runtime/kernels/kernel_checks.h"
+
 namespace cosyflow::kernels::ref {
 
 namespace {
-Status CheckArgs(const char* name, const float* x, int64_t rows, int64_t cols, const float* y) {
-  if (rows < 0 || cols <= 0) {
-    return InvalidArgument("{}: need rows >= 0 and cols > 0, got rows={} cols={}", name, rows,
-                           cols);
-  }
-  if (rows > 0 && (x == nullptr || y == nullptr)) {
-    return InvalidArgument("{}: x and y must be non-null", name);
-  }
-  return OkStatus();
-}
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
@@ -41,10 +33,7 @@ Status Softmax(const float* x, int64_t rows, int64_t cols, float* y) {
 
 Status SoftmaxMasked(const float* x, const float* add_mask, const uint8_t* keep_mask,
                      int64_t mask_row_stride, int64_t rows, int64_t cols, float* y) {
-  COSY_RETURN_IF_ERROR(CheckArgs("softmax", x, rows, cols, y));
-  if (mask_row_stride < 0) {
-    return InvalidArgument("softmax: mask_row_stride must be >= 0, got {}", mask_row_stride);
-  }
+  COSY_RETURN_IF_ERROR(CheckSoftmaxMaskedArgs(x, mask_row_stride, rows, cols, y));
   std::vector<double> v(cols);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < cols; ++i) {
@@ -59,7 +48,7 @@ Status SoftmaxMasked(const float* x, const float* add_mask, const uint8_t* keep_
 }
 
 Status LogSoftmax(const float* x, int64_t rows, int64_t cols, float* y) {
-  COSY_RETURN_IF_ERROR(CheckArgs("log_softmax", x, rows, cols, y));
+  COSY_RETURN_IF_ERROR(CheckSoftmaxArgs("log_softmax", x, rows, cols, y));
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     double mx = kNegInf;
