@@ -1,6 +1,8 @@
 // FlowConfig parsing and validation.
 #include "nodes/flow/flow_config.h"
 
+#include "nodes/core/json_file.h"
+
 #include <fstream>
 
 #include <fmt/format.h>
@@ -58,14 +60,7 @@ Result<FlowConfig> FlowConfig::FromJson(const nlohmann::json& flow) {
 }
 
 Result<FlowConfig> FlowConfig::FromFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound("{}: cannot open", path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return DataLoss("{}: malformed JSON: {}", path, e.what());
-  }
+  COSY_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
   if (!j.contains("flow")) return NotFound("{}: no \"flow\" dict", path);
   auto c = FromJson(j["flow"]);
   if (!c.ok()) return c.status().WithContext(path);

@@ -1,6 +1,8 @@
 // HiftConfig parsing and validation.
 #include "nodes/hift/hift_config.h"
 
+#include "nodes/core/json_file.h"
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -85,14 +87,7 @@ Result<HiftConfig> HiftConfig::FromJson(const nlohmann::json& j) {
 Result<HiftConfig> HiftConfig::ForModelDir(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
   if (!std::filesystem::exists(path)) return Release();
-  std::ifstream in(path);
-  if (!in) return NotFound("{}: cannot open", path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return DataLoss("{}: malformed JSON: {}", path, e.what());
-  }
+  COSY_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
   if (!j.contains("hift")) return Release();
   auto c = FromJson(j["hift"]);
   if (!c.ok()) return c.status().WithContext(path);

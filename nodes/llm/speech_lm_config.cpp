@@ -1,6 +1,8 @@
 // SpeechLmConfig: Qwen2 config.json parsing with release defaults, and validation.
 #include "nodes/llm/speech_lm_config.h"
 
+#include "nodes/core/json_file.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -45,14 +47,7 @@ Result<Qwen2Config> Qwen2Config::FromJson(const nlohmann::json& j, const std::st
 }
 
 Result<Qwen2Config> Qwen2Config::FromFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound("{}: cannot open", path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return DataLoss("{}: malformed JSON: {}", path, e.what());
-  }
+  COSY_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
   return FromJson(j, path);
 }
 

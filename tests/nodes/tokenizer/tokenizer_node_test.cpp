@@ -30,7 +30,11 @@ NodeHarness Make() {
   return std::move(*h);
 }
 
-TextSegments Segs(std::vector<std::string> s) { return TextSegments{std::move(s)}; }
+TextSegments Segs(std::vector<std::string> s) {
+  TextSegments t;
+  t.segments = std::move(s);
+  return t;
+}
 
 std::vector<Ids> IdLists(const NodeHarness& h, uint64_t session) {
   std::vector<Ids> out;
