@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/graph/test_node_options.h"
 #include "graph/builtin_nodes.h"
 #include "graph/pipeline.h"
 
@@ -16,16 +17,7 @@ namespace {
 
 // Test node: passes Audio through; throws on a chunk whose first sample is 9 (poison), and
 // sleeps `delay_us` per chunk (a deliberately slow consumer).
-struct PassOptions {
-  int delay_us = 0;
-  void Parse(const nlohmann::json& j, const std::string& p, ErrorList* e) {
-    JsonObjectReader r(j, p, e);
-    r.Read("delay_us", &delay_us);
-    r.Finish();
-  }
-  void Validate(const std::string&, ErrorList*) const {}
-  std::string ToString() const { return "{}"; }
-};
+using PassOptions = test::DelayOptions;
 
 class PassNode : public Node {
  public:

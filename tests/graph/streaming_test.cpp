@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/graph/test_node_options.h"
 #include "graph/builtin_nodes.h"
 #include "graph/pipeline.h"
 
@@ -99,16 +100,7 @@ class BurstNode : public Node {
 };
 
 // TestSink: passes Audio through, counting into g_probe; sleeps delay_us per message.
-struct SinkOptions {
-  int delay_us = 0;
-  void Parse(const nlohmann::json& j, const std::string& p, ErrorList* e) {
-    JsonObjectReader r(j, p, e);
-    r.Read("delay_us", &delay_us);
-    r.Finish();
-  }
-  void Validate(const std::string&, ErrorList*) const {}
-  std::string ToString() const { return "{}"; }
-};
+using SinkOptions = test::DelayOptions;
 
 class SinkNode : public Node {
  public:
