@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "apps/cli/tts_graph.h"
+#include "runtime/build_info.h"
 #include "runtime/io/npy.h"
 
 namespace cosyflow {
@@ -203,6 +204,7 @@ int Main(int argc, char** argv) {
     out[stream ? "bistream_text" : "whole_text"] = *m;
   }
   out["peak_rss_mb"] = PeakRssMb();
+  out["build"] = BuildInfo();
   fmt::print("{}\n", out.dump(2));
   return 0;
 }

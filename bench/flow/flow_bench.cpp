@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nodes/flow/flow_model.h"
+#include "runtime/build_info.h"
 #include "nodes/flow/flow_session.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 
@@ -192,6 +193,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   Json out{{"bench", "flow"},
+           {"build", BuildInfo()},
            {"config", FlowConfig::Release().ToString()},
            {"threads", kernels::cpu::DnnlNumThreads()},
            {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},

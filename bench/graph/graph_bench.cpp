@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "graph/pipeline.h"
+#include "runtime/build_info.h"
 
 namespace cosyflow {
 namespace {
@@ -76,8 +77,8 @@ int Main() {
   constexpr int kMessages = 20000;
   Run ov = RunSessions(**identity, 1, kMessages, 64);
   if (!ov.ok || ov.out_samples != int64_t{kMessages} * 64) return 1;
-  fmt::print("{{\n  \"bench\": \"graph\",\n  \"overhead_us_per_message\": {:.3f},\n",
-             ov.seconds * 1e6 / kMessages);
+  fmt::print("{{\n  \"bench\": \"graph\",\n  \"build\": \"{}\",\n", BuildInfo());
+  fmt::print("  \"overhead_us_per_message\": {:.3f},\n", ov.seconds * 1e6 / kMessages);
   fmt::print("  \"throughput\": [\n");
   const int sessions[] = {1, 8, 64};
   for (int i = 0; i < 3; ++i) {

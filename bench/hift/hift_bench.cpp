@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nodes/hift/hift_config.h"
+#include "runtime/build_info.h"
 #include "nodes/hift/hift_session.h"
 #include "nodes/hift/hift_vocoder.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
   out["bench"] = "hift";
   out["params"] = (*vocoder)->num_params();
   out["config"] = cfg.ToString();
+  out["build"] = cosyflow::BuildInfo();
   const char* omp = std::getenv("OMP_NUM_THREADS");
   out["omp_num_threads"] = omp != nullptr ? omp : "default";
   out["threads"] = cosyflow::kernels::cpu::DnnlNumThreads();

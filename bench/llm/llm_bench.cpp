@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nodes/llm/speech_lm.h"
+#include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/softmax.h"
 
@@ -147,6 +148,7 @@ int main(int argc, char** argv) {
   const int64_t v = config.speech_vocab();
   nlohmann::json out;
   out["bench"] = "llm";
+  out["build"] = cosyflow::BuildInfo();
   out["config"] = config.qwen.ToString();
   out["threads"] = cosyflow::kernels::cpu::DnnlNumThreads();
   out["load_average_1min_start"] = LoadAverage();

@@ -48,6 +48,7 @@ struct RegionError {
 void Sgemm(char ta, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
            int64_t ldb, float beta, float* c, int64_t ldc, RegionError* err) {
   if (m == 0 || n == 0) return;
+  (void)DnnlEngine();  // fixes oneDNN's ISA cap (cpu_isa.h) before its first sgemm
   const dnnl_status_t st = dnnl_sgemm(ta, 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
   if (st != dnnl_success) err->sgemm = static_cast<int>(st);
 }

@@ -1,6 +1,8 @@
 // oneDNN engine, per-thread streams and scratch buffers, and the OpenMP thread-count hook.
 #include "runtime/kernels/cpu/dnnl_context.h"
 
+#include "runtime/cpu_isa.h"
+
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -29,7 +31,8 @@ Fn LookupOmp(const char* name) {
 }  // namespace
 
 const dnnl::engine& DnnlEngine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  // The ISA choice caps oneDNN's ISA; it must be made before oneDNN generates any code.
+  static const dnnl::engine engine((SelectedCpuIsa(), dnnl::engine::kind::cpu), 0);
   return engine;
 }
 

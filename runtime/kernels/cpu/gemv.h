@@ -1,7 +1,8 @@
 // y: [m, n] = x: [m, k] f32 · W^T + bias for small m, W: [n, k] row-major (nn.Linear layout) in
 // f32 or bf16. Matrix-vector products are memory bound: these kernels stream W once per group
-// of up to kGemvRows x rows (AVX-512, bf16 via AVX512_BF16 dot products where the CPU has them),
-// splitting the n rows of W over OpenMP threads. oneDNN 2.6's run-time-M matmul (gemm:jit)
+// of up to 4 (AVX-512) or 2 (AVX2, scalar) x rows, in the ISA variant chosen at run time (bf16
+// via AVX512_BF16 dot products where the CPU has them, else widened to f32 and FMA), splitting the
+// n rows of W over OpenMP threads. oneDNN 2.6's run-time-M matmul (gemm:jit)
 // repacks W on every call, which at m = 1 reaches only a few GB/s.
 #pragma once
 
@@ -11,8 +12,6 @@
 
 namespace cosyflow::kernels::cpu {
 
-// x rows that share one pass over W.
-inline constexpr int64_t kGemvRows = 4;
 // Largest m for which cpu::Linear / cpu::LinearForward use these kernels instead of oneDNN.
 inline constexpr int64_t kGemvMaxM = 8;
 
@@ -25,5 +24,10 @@ Status GemvF32(const float* x, const float* w, const float* bias, float* y, int6
 // `x_bf16` is caller scratch of m·k uint16 (no allocation here).
 Status GemvBF16(const float* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                 int64_t n, int64_t k, uint16_t* x_bf16);
+
+// Weight-only int8: w: [n, k] int8 row-major with per-row scales: [n] f32, so that
+// W[j, c] ~ scales[j] * w[j, c]; y = scales[j] * (x[i] . w[j]) + bias[j], x f32, sums in f32.
+Status GemvI8(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
+              int64_t m, int64_t n, int64_t k);
 
 }  // namespace cosyflow::kernels::cpu

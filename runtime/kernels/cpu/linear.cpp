@@ -6,10 +6,14 @@
 #include <mutex>
 #include <shared_mutex>
 #include <tuple>
+#include <vector>
+#include <algorithm>
+#include <cmath>
 
 #include "runtime/dtype.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/gemv.h"
+#include "runtime/logging.h"
 
 namespace cosyflow::kernels::cpu {
 namespace {
@@ -199,13 +203,78 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 
 // ---- Linear ---------------------------------------------------------------------------------
 
+const char* WeightTypeName(WeightType t) {
+  switch (t) {
+    case WeightType::kF32: return "f32";
+    case WeightType::kBF16: return "bf16";
+    case WeightType::kInt8: return "int8";
+  }
+  return "?";
+}
+
+bool ParseWeightType(std::string_view name, WeightType* t) {
+  for (WeightType c : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
+    if (name == WeightTypeName(c)) {
+      *t = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+// f32 rows converted per tile in the tiled path: about 1 MiB, at least 16 rows.
+int64_t TileRows(int64_t n, int64_t k) {
+  return std::min<int64_t>(n, std::max<int64_t>(16, (int64_t{1} << 18) / k));
+}
+
+void NoteTilesOnce(WeightType wt) {
+  static std::once_flag once[3];
+  std::call_once(once[static_cast<int>(wt)], [wt] {
+    if (wt == WeightType::kInt8) {
+      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the f32 matmul on dequantized tiles",
+          kGemvMaxM);
+    } else {
+      Log(LogLevel::kInfo,
+          "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs the f32 matmul on converted "
+          "weight tiles",
+          WeightTypeName(wt), kGemvMaxM);
+    }
+  });
+}
+}  // namespace
+
 struct Linear::Impl {
   int64_t n = 0, k = 0;
   WeightType weight_type = WeightType::kF32;
+  bool tiles = false;  // larger m: convert W tiles to f32 (no oneDNN primitive for the type)
   dnnl::matmul prim;
   dnnl_memory_desc_t scratchpad;
-  memory weights;  // packed, in the layout the primitive chose
+  memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type
   memory bias;     // [1, n] f32, empty when there is no bias
+  std::vector<uint16_t> w_bf16;  // tiled path, bf16: [n, k]
+  std::vector<int8_t> w_i8;      // int8: [n, k]
+  std::vector<float> scales;     // int8: [n]
+  std::vector<float> bias_f32;   // tiled path: [n] or empty
+
+  const float* BiasPtr() const {
+    if (bias) return static_cast<const float*>(bias.get_data_handle());
+    return bias_f32.empty() ? nullptr : bias_f32.data();
+  }
+  // Rows [j0, j0 + rows) of W as f32 into dst.
+  void WidenRows(int64_t j0, int64_t rows, float* dst) const {
+    const int64_t count = rows * k;
+    if (weight_type == WeightType::kInt8) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const int8_t* src = w_i8.data() + (j0 + r) * k;
+        const float s = scales[j0 + r];
+        for (int64_t c = 0; c < k; ++c) dst[r * k + c] = s * static_cast<float>(src[c]);
+      }
+    } else {
+      const uint16_t* src = w_bf16.data() + j0 * k;
+      for (int64_t i = 0; i < count; ++i) dst[i] = BF16ToF32(src[i]);
+    }
+  }
 };
 
 Linear::Linear(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -213,7 +282,19 @@ Linear::~Linear() = default;
 int64_t Linear::n() const { return impl_->n; }
 int64_t Linear::k() const { return impl_->k; }
 WeightType Linear::weight_type() const { return impl_->weight_type; }
-size_t Linear::packed_weight_bytes() const { return impl_->weights.get_desc().get_size(); }
+bool Linear::uses_tiles() const { return impl_->tiles; }
+size_t Linear::packed_weight_bytes() const {
+  const Impl& im = *impl_;
+  if (im.weight_type == WeightType::kInt8) return im.w_i8.size() + im.scales.size() * 4;
+  if (im.tiles) return im.w_bf16.size() * 2;
+  return im.weights.get_desc().get_size();
+}
+
+namespace {
+// The oneDNN matmul for weights of type wdt: src [M, k] (M at run time), W [k, n] "ba".
+Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k, Dt wdt,
+                        Linear::Impl* impl);
+}  // namespace
 
 Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias, int64_t n,
                                                int64_t k, WeightType weight_type) {
@@ -225,9 +306,44 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
   impl->n = n;
   impl->k = k;
   impl->weight_type = weight_type;
-  Status st = GuardDnnl("linear: create", [&]() -> Status {
-    const dnnl::engine& eng = DnnlEngine();
+  const int64_t count = n * k;
+  if (weight_type == WeightType::kInt8) {
+    impl->tiles = true;
+    impl->w_i8.resize(static_cast<size_t>(count));
+    impl->scales.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) {
+      const float* row = w + j * k;
+      float amax = 0.0f;
+      for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(row[c]));
+      const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+      impl->scales[j] = scale;
+      for (int64_t c = 0; c < k; ++c) {
+        const float q = std::nearbyint(row[c] / scale);
+        impl->w_i8[j * k + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+      }
+    }
+    NoteTilesOnce(weight_type);
+  } else {
     const Dt wdt = weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
+    Status st = CreateDnnlLinear(w, bias, n, k, wdt, impl.get());
+    if (!st.ok()) {
+      // Probe failed: only bf16 has a fallback (f32 matmul exists on every x86-64).
+      if (weight_type != WeightType::kBF16 || st.code() != StatusCode::kUnsupported) return st;
+      impl->tiles = true;
+      impl->w_bf16.resize(static_cast<size_t>(count));
+      for (int64_t i = 0; i < count; ++i) impl->w_bf16[i] = F32ToBF16(w[i]);
+      NoteTilesOnce(weight_type);
+    }
+  }
+  if (impl->tiles && bias != nullptr) impl->bias_f32.assign(bias, bias + n);
+  return std::unique_ptr<Linear>(new Linear(std::move(impl)));
+}
+
+namespace {
+Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k, Dt wdt,
+                        Linear::Impl* impl) {
+  return GuardDnnl("linear: create", [&]() -> Status {
+    const dnnl::engine& eng = DnnlEngine();
     const memory::desc src({kRt, k}, wdt, memory::format_tag::ab);
     // W stays [n, k] row-major ("ba" of the (k, n) matrix): the small-m GEMV streams it as is,
     // and oneDNN's run-time-M matmul (gemm:jit) would choose a plain layout anyway.
@@ -252,22 +368,50 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
     s.wait();
     return OkStatus();
   });
-  if (!st.ok()) return st;
-  return std::unique_ptr<Linear>(new Linear(std::move(impl)));
 }
+}  // namespace
 
 Status Linear::Forward(const float* x, int64_t m, float* y) const {
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   const Impl& im = *impl_;
+  const float* bias = im.BiasPtr();
   if (m <= kGemvMaxM) {  // memory bound: one pass over W beats oneDNN's per-call packing
-    const void* w = im.weights.get_data_handle();
-    const float* bias = im.bias ? static_cast<const float*>(im.bias.get_data_handle()) : nullptr;
-    if (im.weight_type == WeightType::kF32) {
-      return GemvF32(x, static_cast<const float*>(w), bias, y, m, im.n, im.k);
+    switch (im.weight_type) {
+      case WeightType::kF32:
+        return GemvF32(x, static_cast<const float*>(im.weights.get_data_handle()), bias, y, m,
+                       im.n, im.k);
+      case WeightType::kInt8:
+        return GemvI8(x, im.w_i8.data(), im.scales.data(), bias, y, m, im.n, im.k);
+      case WeightType::kBF16: {
+        const uint16_t* w = im.tiles
+                                ? im.w_bf16.data()
+                                : static_cast<const uint16_t*>(im.weights.get_data_handle());
+        auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * im.k * 2));
+        return GemvBF16(x, w, bias, y, m, im.n, im.k, xb);
+      }
     }
-    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * im.k * 2));
-    return GemvBF16(x, static_cast<const uint16_t*>(w), bias, y, m, im.n, im.k, xb);
+  }
+  if (im.tiles) {
+    // y[:, j0 : j0 + rows] = x · W[j0 : j0 + rows]^T + bias[j0 : ...], W rows widened to f32.
+    return GuardDnnl("linear: forward", [&]() -> Status {
+      const int64_t tile = TileRows(im.n, im.k);
+      auto* wf = static_cast<float*>(ThreadScratch(ScratchSlot::kConvertWeights, tile * im.k * 4));
+      if (im.weight_type == WeightType::kBF16) {  // x rounded to bf16, as in the other paths
+        const int64_t count = m * im.k;
+        auto* xr = static_cast<float*>(ThreadScratch(ScratchSlot::kConvert, count * 4));
+        for (int64_t i = 0; i < count; ++i) xr[i] = BF16ToF32(F32ToBF16(x[i]));
+        x = xr;
+      }
+      for (int64_t j0 = 0; j0 < im.n; j0 += tile) {
+        const int64_t rows = std::min(tile, im.n - j0);
+        im.WidenRows(j0, rows, wf);
+        MatMulParams p = LinearForwardParams(m, rows, im.k);
+        p.ldc = im.n;
+        COSY_RETURN_IF_ERROR(MatMul(p, x, wf, bias ? bias + j0 : nullptr, y + j0));
+      }
+      return OkStatus();
+    });
   }
   return GuardDnnl("linear: forward", [&]() -> Status {
     const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};

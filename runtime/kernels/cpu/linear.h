@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "runtime/kernels/ref/linear.h"
 #include "runtime/status.h"
@@ -27,12 +28,21 @@ Status LinearForward(const float* x, const float* w, const float* bias, float* y
 Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t n,
                      int64_t k, bool trans_a, bool trans_b, bool broadcast_b, float alpha = 1.0f);
 
-enum class WeightType { kF32, kBF16 };
+// Storage of Linear weights. kBF16: W rounded to bf16, x rounded to bf16 per call, products
+// summed in f32. kInt8: weight-only int8, symmetric per output row (scale = max|W[j]| / 127,
+// round to nearest), x stays f32. x and y are f32 in every case.
+enum class WeightType { kF32, kBF16, kInt8 };
+
+// "f32", "bf16", "int8"; ParseWeightType accepts the same names.
+const char* WeightTypeName(WeightType t);
+bool ParseWeightType(std::string_view name, WeightType* t);
 
 // y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
-// Create copies W, still [n, k] row-major (converted to bf16 for WeightType::kBF16; then x is
-// rounded to bf16 per call and products accumulate in f32; x and y stay f32). m <= kGemvMaxM
-// runs the memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M.
+// Create copies W, still [n, k] row-major, in the chosen WeightType. m <= kGemvMaxM runs the
+// memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M. Where oneDNN has
+// no primitive for the weight type on this CPU (bf16 without AVX-512; always for int8), larger m
+// converts W to f32 in tiles of rows per call and runs the f32 primitive on each tile (the
+// conversion is k·n work against 2·m·k·n for the product); Create logs that once per process.
 // Forward is const and thread-safe: per-call buffers (bf16 activations, scratchpad, oneDNN
 // memory objects) come from per-thread caches that only grow, so hot loops allocate no buffers
 // after their first call on a thread (oneDNN 2.6's execute itself still makes a few small heap
@@ -54,9 +64,13 @@ class Linear {
   int64_t k() const;
   WeightType weight_type() const;
   size_t packed_weight_bytes() const;
+  // True when larger m runs the f32 primitive on converted tiles (see above).
+  bool uses_tiles() const;
+
+ public:
+  struct Impl;  // defined in linear.cpp
 
  private:
-  struct Impl;
   explicit Linear(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -118,5 +118,82 @@ TEST_CASE("Linear and LinearForward: small m (GEMV) and large m (oneDNN) agree i
   }
 }
 
+
+namespace {
+// Per-row symmetric int8 quantization as cpu::Linear does it: w ~ scale[j] * q[j, c].
+void QuantizeRows(const std::vector<float>& w, int64_t n, int64_t k, std::vector<int8_t>* q,
+                  std::vector<float>* scales) {
+  q->resize(w.size());
+  scales->resize(n);
+  for (int64_t j = 0; j < n; ++j) {
+    float amax = 0.0f;
+    for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(w[j * k + c]));
+    const float s = amax > 0.0f ? amax / 127.0f : 1.0f;
+    (*scales)[j] = s;
+    for (int64_t c = 0; c < k; ++c) {
+      (*q)[j * k + c] = static_cast<int8_t>(std::nearbyint(w[j * k + c] / s));
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("GemvI8: equals the reference on dequantized weights up to f32 summation order") {
+  uint32_t seed = 300;
+  for (const Shape& s : kShapes) {
+    CAPTURE(s.m);
+    CAPTURE(s.n);
+    CAPTURE(s.k);
+    auto x = RandomVector(s.m * s.k, seed++), w = RandomVector(s.n * s.k, seed++);
+    auto bias = RandomVector(s.n, seed++);
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    QuantizeRows(w, s.n, s.k, &q, &scales);
+    std::vector<float> wd(w.size());
+    for (int64_t j = 0; j < s.n; ++j) {
+      for (int64_t c = 0; c < s.k; ++c) wd[j * s.k + c] = scales[j] * q[j * s.k + c];
+    }
+    std::vector<float> y(s.m * s.n), y_ref(s.m * s.n);
+    REQUIRE(ref::LinearForward(x.data(), wd.data(), bias.data(), y_ref.data(), s.m, s.n, s.k).ok());
+    REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), bias.data(), y.data(), s.m, s.n, s.k)
+                .ok());
+    CheckClose(y, y_ref, 1e-5, "gemv int8");
+  }
+  std::vector<float> x(4), y(4);
+  std::vector<int8_t> w(4);
+  CHECK(!cpu::GemvI8(x.data(), w.data(), nullptr, nullptr, y.data(), 1, 2, 2).ok());
+}
+
+// int8 and bf16 Linear: the small-m GEMV and the large-m path (oneDNN bf16, or f32 on converted
+// weight tiles where the CPU/ISA has no bf16 primitive; always tiles for int8) agree row by row,
+// and the quantization error against f32 stays within the bound of the weight type.
+TEST_CASE("Linear: int8 and bf16 weights agree across GEMV and batch paths, error bounded") {
+  const int64_t n = 1000, k = 300, m = 40;  // n spans several conversion tiles
+  auto w = RandomVector(n * k, 21, -0.1f, 0.1f), bias = RandomVector(n, 22);
+  auto x = RandomVector(m * k, 23);
+  std::vector<float> y_ref(m * n);
+  REQUIRE(ref::LinearForward(x.data(), w.data(), bias.data(), y_ref.data(), m, n, k).ok());
+  for (cpu::WeightType wt : {cpu::WeightType::kBF16, cpu::WeightType::kInt8}) {
+    CAPTURE(cpu::WeightTypeName(wt));
+    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
+    REQUIRE(lin.ok());
+    CHECK((*lin)->packed_weight_bytes() <=
+          static_cast<size_t>(n * k * (wt == cpu::WeightType::kInt8 ? 1 : 2) + n * 4 + 4096));
+    std::vector<float> batch(m * n), one(n);
+    REQUIRE((*lin)->Forward(x.data(), m, batch.data()).ok());
+    // Weight rounding: bf16 ~2^-9 relative per weight, int8 ~1/254 of the row's max.
+    const double bound = wt == cpu::WeightType::kInt8 ? 1e-2 : 5e-3;
+    const double err = test::MaxRelDiff(batch, y_ref);
+    CHECK(err < bound);
+    CHECK(err > 1e-6);  // really computed in the reduced type
+    for (int64_t r : {int64_t{0}, int64_t{17}, m - 1}) {
+      REQUIRE((*lin)->Forward(x.data() + r * k, 1, one.data()).ok());
+      CheckClose(one, std::span<const float>(batch.data() + r * n, n), 1e-5, "row alone vs batch");
+    }
+  }
+  cpu::WeightType parsed;
+  CHECK(cpu::ParseWeightType("int8", &parsed));
+  CHECK(parsed == cpu::WeightType::kInt8);
+  CHECK(!cpu::ParseWeightType("fp8", &parsed));
+}
 }  // namespace
 }  // namespace cosyflow::kernels

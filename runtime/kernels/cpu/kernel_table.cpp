@@ -1,0 +1,65 @@
+// Chooses the KernelTable of the selected ISA variant once (see kernel_table.h).
+#include "runtime/kernels/cpu/kernel_table.h"
+
+#include <atomic>
+
+#include "runtime/logging.h"
+
+namespace cosyflow::kernels::cpu {
+// Defined by simd/table.cpp, compiled once per variant.
+namespace scalar {
+void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16);
+}
+namespace avx2 {
+void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16);
+}
+namespace avx512 {
+void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16);
+}
+
+namespace {
+
+struct Tables {
+  KernelTable t[3];
+  Tables() {
+    const bool bf16 = DetectedCpuFeatures().avx512_bf16;
+    scalar::FillKernelTable(&t[0], bf16);
+    avx2::FillKernelTable(&t[1], bf16);
+    avx512::FillKernelTable(&t[2], bf16);
+    for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+      t[static_cast<int>(isa)].isa = isa;
+      t[static_cast<int>(isa)].name = CpuIsaName(isa).data();
+    }
+  }
+};
+
+const Tables& AllTables() {
+  static const Tables tables;
+  return tables;
+}
+
+std::atomic<const KernelTable*>& Current() {
+  static std::atomic<const KernelTable*> current{
+      &AllTables().t[static_cast<int>(SelectedCpuIsa())]};
+  return current;
+}
+
+}  // namespace
+
+const KernelTable& Kernels() { return *Current().load(std::memory_order_acquire); }
+
+Result<const KernelTable*> KernelsFor(CpuIsa isa) {
+  if (static_cast<int>(isa) > static_cast<int>(DetectedCpuIsa())) {
+    return Unsupported("kernels: this CPU cannot run the {} variant (best: {})",
+                     CpuIsaName(isa), CpuIsaName(DetectedCpuIsa()));
+  }
+  return &AllTables().t[static_cast<int>(isa)];
+}
+
+Status UseKernelIsa(CpuIsa isa) {
+  COSY_ASSIGN_OR_RETURN(const KernelTable* t, KernelsFor(isa));
+  Current().store(t, std::memory_order_release);
+  return OkStatus();
+}
+
+}  // namespace cosyflow::kernels::cpu

@@ -1,0 +1,86 @@
+// Run-time ISA dispatch of the hand-written cpu kernels: one table of entry points per ISA
+// variant (simd/, compiled once per ISA), chosen once from CPUID and COSYFLOW_ISA
+// (runtime/cpu_isa.h). The public kernels in cpu/*.h check their arguments, then call through
+// Kernels(); table entries assume valid arguments and never fail.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/cpu_isa.h"
+#include "runtime/kernels/ref/attention.h"
+#include "runtime/status.h"
+
+namespace cosyflow::kernels::cpu {
+
+// Elementwise maps with one table entry each (index into KernelTable::unary).
+enum class UnaryKind : int {
+  kGeluErf = 0,
+  kGeluTanh,
+  kSilu,
+  kMish,
+  kElu,
+  kTanh,
+  kSigmoid,
+  kExp,
+  kSin,
+  kCount
+};
+
+struct KernelTable {
+  CpuIsa isa = CpuIsa::kScalar;
+  const char* name = "";
+  // x, y: [n] f32 (may alias).
+  void (*unary[static_cast<int>(UnaryKind::kCount)])(const float* x, int64_t n, float* y) = {};
+  void (*leaky_relu)(const float* x, int64_t n, float slope, float* y) = nullptr;
+  // x, y: [channels, time]; alpha: [channels].
+  void (*snake)(const float* x, const float* alpha, int64_t channels, int64_t time,
+                float* y) = nullptr;
+  // x, y: [rows, dim]; gamma/beta/weight: [dim] or null.
+  void (*layer_norm)(const float* x, const float* gamma, const float* beta, int64_t rows,
+                     int64_t dim, float eps, float* y) = nullptr;
+  void (*rms_norm)(const float* x, const float* weight, int64_t rows, int64_t dim, float eps,
+                   float* y) = nullptr;
+  // x, y: [rows, cols]; add_mask (f32) / keep_mask (u8, 0 = masked) rows mask_row_stride apart.
+  void (*softmax_masked)(const float* x, const float* add_mask, const uint8_t* keep_mask,
+                         int64_t mask_row_stride, int64_t rows, int64_t cols, float* y) = nullptr;
+  void (*log_softmax)(const float* x, int64_t rows, int64_t cols, float* y) = nullptr;
+  // Collapsed broadcast (cpu/elementwise.cpp): out[i0,i1,i2,i3] = a[..] op b[..] over dims[4],
+  // element strides sa/sb (inner strides 0 or 1); op: 0 add, 1 sub, 2 mul, 3 div.
+  void (*binary4)(int op, const int64_t* dims, const int64_t* sa, const int64_t* sb,
+                  const float* a, const float* b, float* out) = nullptr;
+  void (*axpy)(int64_t n, float alpha, const float* x, float* y) = nullptr;
+  void (*scale_add)(const float* x, float alpha, const float* y, float beta, int64_t n,
+                    float* out) = nullptr;
+  void (*clamp)(const float* x, int64_t n, float lo, float hi, float* y) = nullptr;
+  // x: [tokens, heads, head_dim] rows token_stride apart; cos/sin: rows of head_dim / 2 from
+  // position start_pos.
+  void (*rope)(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t token_stride,
+               int64_t start_pos, const float* cos_table, const float* sin_table) = nullptr;
+  // src: [n] bf16 (bf16 = true) or f16 bits -> out: [n] f32.
+  void (*widen_16)(const uint16_t* src, bool bf16, int64_t n, float* out) = nullptr;
+  // Resolved params (ref::ResolveAttentionParams), q_len > 0; scratch of
+  // cpu::AttentionScratchFloats floats.
+  void (*attention)(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+                    float* out, float* scratch) = nullptr;
+  // y: [m, n] = x: [m, k] W^T + bias, W: [n, k] row-major; f32 W, or bf16 W with x already
+  // rounded to bf16, or int8 W with per-row scales (y = scale[j] * (x . W[j]) + bias[j]).
+  void (*gemv_f32)(const float* x, const float* w, const float* bias, float* y, int64_t m,
+                   int64_t n, int64_t k) = nullptr;
+  void (*gemv_bf16)(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
+                    int64_t n, int64_t k) = nullptr;
+  void (*gemv_i8)(const float* x, const int8_t* w, const float* scales, const float* bias,
+                  float* y, int64_t m, int64_t n, int64_t k) = nullptr;
+  const char* gemv_bf16_name = "";  // "avx512_bf16 dot" or "widen + fma"
+};
+
+// The table of the selected variant (SelectedCpuIsa() unless UseKernelIsa changed it).
+const KernelTable& Kernels();
+
+// The table of one variant; FailedPrecondition when this CPU cannot run it.
+Result<const KernelTable*> KernelsFor(CpuIsa isa);
+
+// Switches every later Kernels() call to `isa` (tests and benches compare variants in one
+// process). oneDNN's own ISA is fixed at first use and does not follow.
+Status UseKernelIsa(CpuIsa isa);
+
+}  // namespace cosyflow::kernels::cpu

@@ -1,0 +1,204 @@
+// Attention of one ISA variant. Query rows of one KV head (the whole GQA group, i-major) go in
+// blocks of 4, so each K/V row loaded from cache serves 4 query rows. Scores live in scratch
+// interleaved [key][4 rows], which lets the masking/softmax pass run on all 4 rows in one vector
+// and P*V broadcast probabilities straight from memory. The 1/sum of the softmax is applied at
+// the end.
+#include "runtime/kernels/cpu/simd/kernels.h"
+#include "runtime/kernels/cpu/simd/vec_math.h"
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+namespace {
+constexpr int kRows = 4;
+constexpr float kNegInf = -INFINITY;
+static_assert(kLanes % kRows == 0, "a vector holds whole [key][4 rows] groups");
+// Largest number of head_dim vectors of all 4 q rows kept in registers while scanning keys
+// (4 per chunk, plus 4 accumulators and the key vector must fit).
+constexpr int kMaxQChunks = (kVecRegisters - kRows - 2) / kRows;
+
+using ref::AttentionMask;
+using ref::AttentionParams;
+
+int64_t VisibleEnd(const AttentionParams& p, int64_t i) {
+  const int64_t a = p.q_offset + i;
+  int64_t end = p.valid_kv_len;
+  if (p.mask == AttentionMask::kCausal) end = MinI(end, a + 1);
+  if (p.mask == AttentionMask::kChunkCausal) end = MinI(end, (a / p.chunk_size + 1) * p.chunk_size);
+  return end;
+}
+
+// One block of up to kRows query rows against one KV head.
+struct Block {
+  const float* q[kRows];
+  float* out[kRows];
+  int64_t row[kRows];  // query index i (for the keep mask)
+  int64_t end[kRows];  // keys [0, end) visible before the keep mask
+  int n = 0;           // live rows; rows n..3 repeat row 0 and are never written back
+  int64_t end_max = 0;
+};
+
+// s[j * 4 + r] = scale * q_r . k_j for j < end_max. kC > 0: head_dim <= kC kLanes, q kept in
+// registers; kC == 0: any head_dim.
+template <int kC>
+void Scores(const Block& b, const float* k, int64_t k_row_stride, int64_t d, float scale,
+            float* s) {
+  if constexpr (kC > 0) {
+    Vf qr[kRows][kC];
+    for (int r = 0; r < kRows; ++r)
+      for (int c = 0; c < kC; ++c) qr[r][c] = LoadN(b.q[r] + kLanes * c, d - kLanes * c);
+    for (int64_t j = 0; j < b.end_max; ++j) {
+      const float* kj = k + j * k_row_stride;
+      Vf acc[kRows];
+      for (int r = 0; r < kRows; ++r) acc[r] = Zero();
+      for (int c = 0; c < kC; ++c) {
+        const Vf kv = LoadN(kj + kLanes * c, d - kLanes * c);
+        for (int r = 0; r < kRows; ++r) acc[r] = Fmadd(qr[r][c], kv, acc[r]);
+      }
+      float* sj = s + j * kRows;
+      Reduce4(acc[0], acc[1], acc[2], acc[3], sj);
+      for (int r = 0; r < kRows; ++r) sj[r] *= scale;
+    }
+  } else {
+    for (int64_t j = 0; j < b.end_max; ++j) {
+      const float* kj = k + j * k_row_stride;
+      Vf acc[kRows];
+      for (int r = 0; r < kRows; ++r) acc[r] = Zero();
+      for (int64_t c = 0; c < d; c += kLanes) {
+        const Vf kv = LoadN(kj + c, d - c);
+        for (int r = 0; r < kRows; ++r) acc[r] = Fmadd(LoadN(b.q[r] + c, d - c), kv, acc[r]);
+      }
+      float* sj = s + j * kRows;
+      Reduce4(acc[0], acc[1], acc[2], acc[3], sj);
+      for (int r = 0; r < kRows; ++r) sj[r] *= scale;
+    }
+  }
+}
+
+// Masks s (interleaved [key][4]) to [0, end_r) per row, exponentiates against the row max and
+// returns 1 / row sum per row (0 for a row that sees no key) in inv[4]. Lane l of a vector
+// holds key l / 4 (plus the vector's first key) of row l % 4.
+void SoftmaxInterleaved(const Block& b, float* s, float inv[kRows]) {
+  const int64_t n = (b.end_max + 3) / 4 * 4 * kRows;
+  float lane_key[kLanes], lane_end[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    lane_key[l] = static_cast<float>(l / kRows);
+    lane_end[l] = static_cast<float>(b.end[l % kRows]);
+  }
+  const Vf key0 = Load(lane_key), ends = Load(lane_end), ninf = Set1(kNegInf);
+  Vf mx = ninf;
+  for (int64_t o = 0; o < n; o += kLanes) {
+    const Vf key = Add(key0, Set1(static_cast<float>(o / kRows)));
+    const Vf v = Select(Lt(key, ends), Load(s + o), ninf);
+    Store(s + o, v);
+    mx = Max(mx, v);
+  }
+  // Row maxima: fold the lanes with equal l % 4. A row that sees no key has max -inf; shift
+  // by 0 there so exp(-inf - 0) = 0 without NaN.
+  float lanes[kLanes], row_max[kRows];
+  Store(lanes, mx);
+  for (int r = 0; r < kRows; ++r) {
+    row_max[r] = lanes[r];
+    for (int l = r + kRows; l < kLanes; l += kRows) row_max[r] = lanes[l] > row_max[r] ? lanes[l] : row_max[r];
+    if (row_max[r] == kNegInf) row_max[r] = 0.0f;
+  }
+  for (int l = 0; l < kLanes; ++l) lanes[l] = row_max[l % kRows];
+  const Vf shift = Load(lanes);
+  Vf sum = Zero();
+  for (int64_t o = 0; o < n; o += kLanes) {
+    const Vf v = Load(s + o);
+    const Vf e = ZeroUnless(Ne(v, ninf), Exp(Sub(v, shift)));
+    Store(s + o, e);
+    sum = Add(sum, e);
+  }
+  Store(lanes, sum);
+  for (int r = 0; r < kRows; ++r) {
+    float t = 0.0f;
+    for (int l = r; l < kLanes; l += kRows) t += lanes[l];
+    inv[r] = t > 0.0f ? 1.0f / t : 0.0f;
+  }
+}
+
+// out_r[c0 .. c0 + kC kLanes) = inv_r * sum_j p[j][r] v_j, one slice of head_dim.
+template <int kC>
+void WeightedSum(const Block& b, const float* s, const float* v, int64_t v_row_stride, int64_t d,
+                 int64_t c0, const float inv[kRows]) {
+  Vf acc[kRows][kC];
+  for (int r = 0; r < kRows; ++r)
+    for (int c = 0; c < kC; ++c) acc[r][c] = Zero();
+  for (int64_t j = 0; j < b.end_max; ++j) {
+    const float* vj = v + j * v_row_stride + c0;
+    Vf vr[kC];
+    for (int c = 0; c < kC; ++c) vr[c] = LoadN(vj + kLanes * c, d - c0 - kLanes * c);
+    for (int r = 0; r < kRows; ++r) {
+      const Vf p = Set1(s[j * kRows + r]);
+      for (int c = 0; c < kC; ++c) acc[r][c] = Fmadd(p, vr[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < b.n; ++r) {
+    const Vf vi = Set1(inv[r]);
+    for (int c = 0; c < kC; ++c) {
+      const int64_t left = d - c0 - kLanes * c;
+      if (left > 0) StoreN(b.out[r] + c0 + kLanes * c, Mul(acc[r][c], vi), left);
+    }
+  }
+}
+
+void RunBlock(const AttentionParams& p, const Block& b, const float* k, const float* v, float* s) {
+  const int64_t d = p.head_dim;
+  if (d <= kLanes) {
+    Scores<1>(b, k, p.k_row_stride, d, p.scale, s);
+  } else if (d <= 2 * kLanes) {
+    Scores<2>(b, k, p.k_row_stride, d, p.scale, s);
+  } else if (kMaxQChunks >= 4 && d <= 4 * kLanes) {
+    Scores<(kMaxQChunks >= 4 ? 4 : 2)>(b, k, p.k_row_stride, d, p.scale, s);
+  } else {
+    Scores<0>(b, k, p.k_row_stride, d, p.scale, s);
+  }
+  if (p.keep_mask) {
+    for (int r = 0; r < b.n; ++r) {
+      const uint8_t* keep = p.keep_mask + b.row[r] * p.kv_len;
+      for (int64_t j = 0; j < b.end[r]; ++j) {
+        if (keep[j] == 0) s[j * kRows + r] = kNegInf;
+      }
+    }
+  }
+  float inv[kRows];
+  SoftmaxInterleaved(b, s, inv);
+  // Slices of up to 4 vectors per row (16 accumulators + 4 V vectors on AVX-512; AVX2 spills
+  // a little at 4, which still beats reloading the probabilities twice).
+  constexpr int64_t kSlice = 4 * kLanes;
+  for (int64_t c0 = 0; c0 < d; c0 += kSlice) {
+    if (d - c0 <= kLanes)
+      WeightedSum<1>(b, s, v, p.v_row_stride, d, c0, inv);
+    else if (d - c0 <= 2 * kLanes)
+      WeightedSum<2>(b, s, v, p.v_row_stride, d, c0, inv);
+    else
+      WeightedSum<4>(b, s, v, p.v_row_stride, d, c0, inv);
+  }
+}
+}  // namespace
+
+void Attention(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+               float* out, float* scratch) {
+  const int64_t group = p.q_heads / p.kv_heads;
+  const int64_t rows = p.q_len * group;
+  for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
+    const float* kh = k + hk * p.k_head_stride;
+    const float* vh = v + hk * p.v_head_stride;
+    for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+      Block b;
+      b.n = static_cast<int>(MinI(kRows, rows - r0));
+      for (int r = 0; r < kRows; ++r) {
+        const int64_t rr = r0 + (r < b.n ? r : b.n - 1);
+        const int64_t i = rr / group, h = hk * group + rr % group;
+        b.q[r] = q + h * p.q_head_stride + i * p.q_row_stride;
+        b.out[r] = out + h * p.out_head_stride + i * p.out_row_stride;
+        b.row[r] = i;
+        b.end[r] = MaxI(VisibleEnd(p, i), 0);
+        b.end_max = MaxI(b.end_max, b.end[r]);
+      }
+      RunBlock(p, b, kh, vh, scratch);
+    }
+  }
+}
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

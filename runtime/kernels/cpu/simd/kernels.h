@@ -1,0 +1,52 @@
+// Entry points of one ISA variant (namespace COSY_ISA_NS), gathered into its KernelTable by
+// table.cpp. Shapes and contracts: kernel_table.h; arguments are checked by the callers.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/kernels/ref/attention.h"
+
+#ifndef COSY_ISA_NS
+#error "kernels.h belongs to the per-ISA kernel sources; COSY_ISA_NS names the ISA"
+#endif
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+
+void GeluErf(const float* x, int64_t n, float* y);
+void GeluTanh(const float* x, int64_t n, float* y);
+void Silu(const float* x, int64_t n, float* y);
+void Mish(const float* x, int64_t n, float* y);
+void Elu(const float* x, int64_t n, float* y);
+void TanhMap(const float* x, int64_t n, float* y);
+void SigmoidMap(const float* x, int64_t n, float* y);
+void ExpMap(const float* x, int64_t n, float* y);
+void SinMap(const float* x, int64_t n, float* y);
+void LeakyRelu(const float* x, int64_t n, float slope, float* y);
+void Snake(const float* x, const float* alpha, int64_t channels, int64_t time, float* y);
+void LayerNorm(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t dim,
+               float eps, float* y);
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);
+void SoftmaxMasked(const float* x, const float* add_mask, const uint8_t* keep_mask,
+                   int64_t mask_row_stride, int64_t rows, int64_t cols, float* y);
+void LogSoftmax(const float* x, int64_t rows, int64_t cols, float* y);
+void Binary4(int op, const int64_t* dims, const int64_t* sa, const int64_t* sb, const float* a,
+             const float* b, float* out);
+void Axpy(int64_t n, float alpha, const float* x, float* y);
+void ScaleAdd(const float* x, float alpha, const float* y, float beta, int64_t n, float* out);
+void Clamp(const float* x, int64_t n, float lo, float hi, float* y);
+void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t token_stride,
+          int64_t start_pos, const float* cos_table, const float* sin_table);
+void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out);
+void Attention(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+               float* out, float* scratch);
+void GemvF32(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t n,
+             int64_t k);
+void GemvBF16(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
+              int64_t n, int64_t k);
+void GemvI8(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
+            int64_t m, int64_t n, int64_t k);
+// AVX-512 variant only, for CPUs with AVX512_BF16.
+void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
+                 int64_t n, int64_t k);
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

@@ -1,0 +1,48 @@
+// The KernelTable of one ISA variant (see kernel_table.h).
+#include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/kernels/cpu/simd/kernels.h"
+#include "runtime/kernels/cpu/simd/simd.h"
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+
+void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
+  auto set = [t](UnaryKind kind, void (*fn)(const float*, int64_t, float*)) {
+    t->unary[static_cast<int>(kind)] = fn;
+  };
+  set(UnaryKind::kGeluErf, GeluErf);
+  set(UnaryKind::kGeluTanh, GeluTanh);
+  set(UnaryKind::kSilu, Silu);
+  set(UnaryKind::kMish, Mish);
+  set(UnaryKind::kElu, Elu);
+  set(UnaryKind::kTanh, TanhMap);
+  set(UnaryKind::kSigmoid, SigmoidMap);
+  set(UnaryKind::kExp, ExpMap);
+  set(UnaryKind::kSin, SinMap);
+  t->leaky_relu = LeakyRelu;
+  t->snake = Snake;
+  t->layer_norm = LayerNorm;
+  t->rms_norm = RmsNorm;
+  t->softmax_masked = SoftmaxMasked;
+  t->log_softmax = LogSoftmax;
+  t->binary4 = Binary4;
+  t->axpy = Axpy;
+  t->scale_add = ScaleAdd;
+  t->clamp = Clamp;
+  t->rope = Rope;
+  t->widen_16 = Widen16;
+  t->attention = Attention;
+  t->gemv_f32 = GemvF32;
+  t->gemv_bf16 = GemvBF16;
+  t->gemv_bf16_name = "widen + fma";
+  t->gemv_i8 = GemvI8;
+#if defined(COSY_SIMD_AVX512)
+  if (cpu_has_avx512_bf16) {
+    t->gemv_bf16 = GemvBF16Dot;
+    t->gemv_bf16_name = "avx512_bf16 dot";
+  }
+#else
+  (void)cpu_has_avx512_bf16;
+#endif
+}
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

@@ -1,0 +1,121 @@
+// Tests: run-time ISA selection (runtime/cpu_isa.h) and the per-variant kernel tables
+// (cpu/kernel_table.h). ctest also runs the whole kernel suite once per variant this CPU has
+// (COSYFLOW_ISA=scalar|avx2|avx512), so every variant meets every reference check.
+#include "runtime/kernels/cpu/kernel_table.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/cpu/activation.h"
+#include "runtime/kernels/cpu/attention.h"
+#include "runtime/kernels/cpu/gemv.h"
+#include "runtime/kernels/cpu/softmax.h"
+#include "runtime/kernels/ref/activation.h"
+#include "runtime/kernels/ref/linear.h"
+#include "runtime/kernels/ref/softmax.h"
+#include "tests/runtime/kernels/kernel_test_util.h"
+
+namespace cosyflow::kernels {
+namespace {
+
+using test::CheckClose;
+using test::RandomVector;
+
+std::vector<CpuIsa> SupportedIsas() {
+  std::vector<CpuIsa> v;
+  for (int i = 0; i <= static_cast<int>(DetectedCpuIsa()); ++i) v.push_back(CpuIsa(i));
+  return v;
+}
+
+// Restores the selected variant when a test switched it.
+struct IsaGuard {
+  ~IsaGuard() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+};
+
+TEST_CASE("CpuIsa: names parse back, the selection honours COSYFLOW_ISA within what the CPU has") {
+  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    CpuIsa parsed;
+    REQUIRE(ParseCpuIsa(CpuIsaName(isa), &parsed));
+    CHECK(parsed == isa);
+  }
+  CpuIsa parsed;
+  CHECK(!ParseCpuIsa("sse2", &parsed));
+  CHECK(static_cast<int>(SelectedCpuIsa()) <= static_cast<int>(DetectedCpuIsa()));
+  CHECK(cpu::Kernels().isa == SelectedCpuIsa());
+  const char* env = std::getenv("COSYFLOW_ISA");
+  CpuIsa want;
+  if (env != nullptr && ParseCpuIsa(env, &want) &&
+      static_cast<int>(want) <= static_cast<int>(DetectedCpuIsa())) {
+    CHECK(SelectedCpuIsa() == want);
+  } else if (env == nullptr) {
+    CHECK(SelectedCpuIsa() == DetectedCpuIsa());
+  }
+  MESSAGE("kernels: ", CpuIsaSummary());
+}
+
+TEST_CASE("KernelTable: every supported variant is complete; an unsupported one is refused") {
+  for (CpuIsa isa : SupportedIsas()) {
+    auto t = cpu::KernelsFor(isa);
+    REQUIRE(t.ok());
+    const cpu::KernelTable& k = **t;
+    CHECK(k.isa == isa);
+    for (auto* fn : k.unary) CHECK((fn != nullptr));
+    CHECK((k.leaky_relu && k.snake && k.layer_norm && k.rms_norm && k.softmax_masked &&
+           k.log_softmax && k.binary4 && k.axpy && k.scale_add && k.clamp && k.rope &&
+           k.widen_16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
+  }
+  if (DetectedCpuIsa() != CpuIsa::kAvx512) {
+    CHECK(!cpu::KernelsFor(CpuIsa::kAvx512).ok());
+    CHECK(!cpu::UseKernelIsa(CpuIsa::kAvx512).ok());
+  }
+}
+
+// The same public kernels, switched between variants in one process, against the references.
+TEST_CASE("KernelTable: each supported variant matches the references (gelu, softmax, gemv, attention)") {
+  IsaGuard guard;
+  const int64_t n = 1000, rows = 5, cols = 77;
+  auto x = RandomVector(n, 1, -8.0f, 8.0f);
+  std::vector<float> y(n), y_ref(n);
+  REQUIRE(ref::GeluTanh(x.data(), n, y_ref.data()).ok());
+  auto s = RandomVector(rows * cols, 2, -5.0f, 5.0f);
+  std::vector<float> p(rows * cols), p_ref(rows * cols);
+  REQUIRE(ref::LogSoftmax(s.data(), rows, cols, p_ref.data()).ok());
+  const int64_t m = 3, gn = 37, gk = 45;
+  auto gx = RandomVector(m * gk, 3), gw = RandomVector(gn * gk, 4);
+  std::vector<float> gy(m * gn), gy_ref(m * gn);
+  REQUIRE(ref::LinearForward(gx.data(), gw.data(), nullptr, gy_ref.data(), m, gn, gk).ok());
+  cpu::AttentionParams ap;
+  ap.q_heads = 4;
+  ap.kv_heads = 2;
+  ap.q_len = 7;
+  ap.kv_len = 19;
+  ap.head_dim = 40;  // not a multiple of any vector width
+  ap.mask = cpu::AttentionMask::kCausal;
+  ap.q_offset = 12;
+  auto q = RandomVector(ap.q_heads * ap.q_len * ap.head_dim, 5);
+  auto kk = RandomVector(ap.kv_heads * ap.kv_len * ap.head_dim, 6);
+  auto v = RandomVector(ap.kv_heads * ap.kv_len * ap.head_dim, 7);
+  std::vector<float> o(q.size()), o_ref(q.size());
+  REQUIRE(ref::Attention(ap, q.data(), kk.data(), v.data(), o_ref.data(), nullptr, 0).ok());
+  std::vector<float> scratch(cpu::AttentionScratchFloats(ap));
+  for (CpuIsa isa : SupportedIsas()) {
+    CAPTURE(std::string(CpuIsaName(isa)));
+    REQUIRE(cpu::UseKernelIsa(isa).ok());
+    CHECK(cpu::Kernels().isa == isa);
+    REQUIRE(cpu::GeluTanh(x.data(), n, y.data()).ok());
+    CheckClose(y, y_ref, 1e-5, "gelu_tanh");
+    REQUIRE(cpu::LogSoftmax(s.data(), rows, cols, p.data()).ok());
+    CheckClose(p, p_ref, 1e-5, "log_softmax");
+    REQUIRE(cpu::GemvF32(gx.data(), gw.data(), nullptr, gy.data(), m, gn, gk).ok());
+    CheckClose(gy, gy_ref, 1e-5, "gemv f32");
+    REQUIRE(cpu::Attention(ap, q.data(), kk.data(), v.data(), o.data(), scratch.data(),
+                           static_cast<int64_t>(scratch.size())).ok());
+    CheckClose(o, o_ref, 1e-5, "attention");
+  }
+}
+
+}  // namespace
+}  // namespace cosyflow::kernels
