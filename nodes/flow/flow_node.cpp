@@ -66,7 +66,7 @@ void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, Er
   JsonObjectReader r(j, path, errors);
   r.Read("flow_pt", &flow_pt);
   r.Read("config", &config);
-  r.ReadEnum("weight_type", &weight_type, {"f32", "bf16"});
+  r.ReadEnum("precision", &precision, {"f32", "bf16"});
   r.Read("stream", &stream);
   r.Read("token_hop", &token_hop);
   r.Read("max_token_hop", &max_token_hop);
@@ -89,10 +89,10 @@ void FlowNodeOptions::Validate(const std::string& path, ErrorList* errors) const
 
 std::string FlowNodeOptions::ToString() const {
   return fmt::format(
-      "{{\"flow_pt\": \"{}\", \"config\": \"{}\", \"weight_type\": \"{}\", \"stream\": {}, "
+      "{{\"flow_pt\": \"{}\", \"config\": \"{}\", \"precision\": \"{}\", \"stream\": {}, "
       "\"token_hop\": {}, \"max_token_hop\": {}, \"prompt_tokens\": \"{}\", \"prompt_feat\": "
       "\"{}\", \"embedding\": \"{}\"}}",
-      flow_pt, config, weight_type, stream, token_hop, max_token_hop, prompt_tokens, prompt_feat,
+      flow_pt, config, precision, stream, token_hop, max_token_hop, prompt_tokens, prompt_feat,
       embedding);
 }
 
@@ -113,7 +113,7 @@ Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const Nod
     COSY_ASSIGN_OR_RETURN(cfg, flow::FlowConfig::FromFile(ctx.ResolvePath(options.config)));
   }
   flow::FlowOptions fo;
-  fo.weight_type = options.weight_type == "bf16" ? flow::WeightType::kBF16 : flow::WeightType::kF32;
+  fo.weight_type = options.precision == "bf16" ? flow::WeightType::kBF16 : flow::WeightType::kF32;
   COSY_ASSIGN_OR_RETURN(node->model_, flow::FlowModel::Create(ctx.ResolvePath(options.flow_pt), cfg, fo));
   if (!options.prompt_tokens.empty()) {
     COSY_ASSIGN_OR_RETURN(node->prompt_.tokens,

@@ -6,7 +6,8 @@
 // Options: flow_pt        string, default "flow.pt" (relative to model_dir)
 //          config         string, default "" = CosyVoice2-0.5B constants; else a config.json
 //                         with a "flow" dict (fixture layout)
-//          weight_type    "f32" | "bf16", default "f32" (bf16: GEMM weights only)
+//          precision      "f32" | "bf16", default "f32" (bf16: GEMM weights only; int8 is
+//                         not offered: the flow is compute bound, dequantizing costs more)
 //          stream         bool, default true: chunked schedule; false: one call at end of stream
 //          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop
 //          prompt_tokens / prompt_feat / embedding: .npy files of the voice ([1,T1] int32,
@@ -29,7 +30,7 @@ namespace cosyflow {
 struct FlowNodeOptions {
   std::string flow_pt = "flow.pt";
   std::string config;
-  std::string weight_type = "f32";
+  std::string precision = "f32";
   bool stream = true;
   int64_t token_hop = 25;
   int64_t max_token_hop = 100;

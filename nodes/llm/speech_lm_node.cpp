@@ -13,7 +13,7 @@ void SpeechLmNodeOptions::Parse(const nlohmann::json& j, const std::string& path
   JsonObjectReader r(j, path, errors);
   SpeechLmSamplingOptions& s = generate.sampling;
   r.Read("model_dir", &model_dir);
-  r.ReadEnum("weight_dtype", &weight_dtype, {"f32", "bf16"});
+  r.ReadEnum("precision", &precision, {"f32", "bf16", "int8"});
   r.ReadEnum("mode", &mode,
              {"zero_shot", "cross_lingual", "instruct2", "instruct", "no_prompt", "sft"});
   r.Read("bistream", &bistream);
@@ -45,10 +45,10 @@ void SpeechLmNodeOptions::Validate(const std::string& path, ErrorList* errors) c
 
 std::string SpeechLmNodeOptions::ToString() const {
   return fmt::format(
-      "{{\"model_dir\": \"{}\", \"weight_dtype\": \"{}\", \"mode\": \"{}\", \"bistream\": {}, "
+      "{{\"model_dir\": \"{}\", \"precision\": \"{}\", \"mode\": \"{}\", \"bistream\": {}, "
       "\"emit_every\": {}, \"seed\": {}, \"text_id_policy\": \"{}\", \"prompt_text_ids\": "
       "\"{}\", \"prompt_speech_tokens\": \"{}\", \"generate\": \"{}\"}}",
-      model_dir, weight_dtype, mode, bistream, emit_every, seed, text_id_policy, prompt_text_ids,
+      model_dir, precision, mode, bistream, emit_every, seed, text_id_policy, prompt_text_ids,
       prompt_speech_tokens, generate.ToString());
 }
 
@@ -82,8 +82,10 @@ Result<std::unique_ptr<Node>> SpeechLmNode::Create(const Options& options,
   std::string dir = ctx.ResolvePath(options.model_dir);
   if (options.model_dir.empty()) dir = ctx.model_dir.empty() ? "." : ctx.model_dir;
   SpeechLmLoadOptions load;
-  load.weight_type = options.weight_dtype == "bf16" ? kernels::cpu::WeightType::kBF16
-                                                    : kernels::cpu::WeightType::kF32;
+  if (!kernels::cpu::ParseWeightType(options.precision, &load.weight_type)) {
+    return InvalidArgument("SpeechLM: precision must be f32, bf16 or int8, got '{}'",
+                           options.precision);
+  }
   COSY_ASSIGN_OR_RETURN(std::unique_ptr<SpeechLm> lm, SpeechLm::Load(dir, load));
   std::vector<int32_t> prompt_text, prompt_speech;
   if (!options.prompt_text_ids.empty()) {

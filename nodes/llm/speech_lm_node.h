@@ -12,7 +12,9 @@
 //                      per message; the stop token itself is never emitted.
 // Options: model_dir   string, default "" = the graph's model_dir (holds llm.pt and
 //                      CosyVoice-BlankEN/config.json); relative paths resolve against it
-//          weight_dtype "f32" (default) | "bf16" (linear weights; embeddings stay f32)
+//          precision   "f32" (default) | "bf16" | "int8": storage of the linear weights
+//                      (int8: per-output-row scales from the f32 checkpoint at load;
+//                      activations and embeddings stay f32)
 //          mode        default LM layout: zero_shot (default), cross_lingual, instruct2,
 //                      no_prompt (aliases instruct, sft)
 //          bistream    bool, default false: text arrives in chunks (spec §5.8)
@@ -59,7 +61,7 @@ namespace cosyflow {
 
 struct SpeechLmNodeOptions {
   std::string model_dir;
-  std::string weight_dtype = "f32";
+  std::string precision = "f32";
   std::string mode = "zero_shot";
   bool bistream = false;
   int emit_every = 5;

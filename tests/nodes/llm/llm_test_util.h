@@ -72,4 +72,16 @@ inline float MaxAbsDiff(const float* a, const float* b, size_t n) {
   return m;
 }
 
+// The zero-shot prefill rows of the `llm` group: SOS, prompt text + text, TASK_ID, prompt speech.
+inline std::vector<SpeechLmRow> LlmGroupPrefillRows() {
+  std::vector<SpeechLmRow> rows{{SpeechLmTable::kLlmEmbedding, kSpeechLmSos}};
+  for (int32_t id : GoldenIds("input_prompt_text")) rows.push_back({SpeechLmTable::kText, id});
+  for (int32_t id : GoldenIds("input_text")) rows.push_back({SpeechLmTable::kText, id});
+  rows.push_back({SpeechLmTable::kLlmEmbedding, kSpeechLmTaskId});
+  for (int32_t id : GoldenIds("input_llm_prompt_speech_token")) {
+    rows.push_back({SpeechLmTable::kSpeech, id});
+  }
+  return rows;
+}
+
 }  // namespace cosyflow::test

@@ -82,13 +82,13 @@ std::vector<TokenIds> BistreamChunks(const std::string& run) {
 
 TEST_CASE("SpeechLmNode: options parse, validate and reject unknown keys") {
   auto ok = ParseNodeOptions<SpeechLmNodeOptions>(
-      {{"weight_dtype", "bf16"}, {"emit_every", 3}, {"top_k", 10}, {"bistream", true}});
+      {{"precision", "int8"}, {"emit_every", 3}, {"top_k", 10}, {"bistream", true}});
   REQUIRE_MESSAGE(ok.ok(), ok.status().ToString());
   CHECK(ok->generate.sampling.top_k == 10);
   CHECK(ok->ToString().find("\"emit_every\": 3") != std::string::npos);
   CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"emit_every", 0}}).ok());
   CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"top_p", 1.5}}).ok());
-  CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"weight_dtype", "int4"}}).ok());
+  CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"precision", "int4"}}).ok());
   auto unknown = ParseNodeOptions<SpeechLmNodeOptions>({{"temperature", 0.7}});
   REQUIRE(!unknown.ok());
   CHECK(unknown.status().message().find("options.temperature") != std::string::npos);

@@ -16,19 +16,8 @@ using test::Golden;
 using test::GoldenFloats;
 using test::GoldenIds;
 using test::MaxAbsDiff;
+using test::LlmGroupPrefillRows;
 using test::TinyLm;
-
-// The zero-shot prefill rows of the `llm` group: SOS, prompt text + text, TASK_ID, prompt speech.
-std::vector<SpeechLmRow> LlmGroupPrefillRows() {
-  std::vector<SpeechLmRow> rows{{SpeechLmTable::kLlmEmbedding, kSpeechLmSos}};
-  for (int32_t id : GoldenIds("input_prompt_text")) rows.push_back({SpeechLmTable::kText, id});
-  for (int32_t id : GoldenIds("input_text")) rows.push_back({SpeechLmTable::kText, id});
-  rows.push_back({SpeechLmTable::kLlmEmbedding, kSpeechLmTaskId});
-  for (int32_t id : GoldenIds("input_llm_prompt_speech_token")) {
-    rows.push_back({SpeechLmTable::kSpeech, id});
-  }
-  return rows;
-}
 
 TEST_CASE("SpeechLm: loads the tiny llm.pt with the config from CosyVoice-BlankEN") {
   const SpeechLm& lm = TinyLm();

@@ -1,0 +1,88 @@
+// Tests: reduced-precision LLM weights (bf16, weight-only int8) against f32 on the tiny model:
+// teacher-forced logits stay within stated bounds of the f32 logits, and greedy decoding agrees
+// with f32 on the next token at most steps (the agreement rate is reported, not required to be
+// 100 %: near-ties may flip).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "nodes/llm/speech_lm.h"
+#include "tests/nodes/llm/llm_test_util.h"
+
+namespace cosyflow {
+namespace {
+
+using kernels::cpu::WeightType;
+using test::GoldenIds;
+
+std::unique_ptr<SpeechLm> LoadTiny(WeightType wt) {
+  auto r = SpeechLm::Load(test::TinySeed0Dir(), {wt});
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(r).value();
+}
+
+// Teacher-forced along the golden greedy path: per step logits and argmax.
+struct Trace {
+  std::vector<std::vector<float>> logits;
+  std::vector<int32_t> argmax;
+};
+
+Trace TeacherForced(const SpeechLm& lm, const std::vector<SpeechLmRow>& prefill,
+                    const std::vector<int32_t>& path) {
+  const int64_t h = lm.config().qwen.hidden_size, v = lm.config().speech_vocab();
+  std::vector<float> x(prefill.size() * h), logits(v);
+  REQUIRE(lm.Embed(prefill, x.data()).ok());
+  auto state = lm.NewState(static_cast<int64_t>(prefill.size() + path.size() + 1));
+  REQUIRE(state.ok());
+  Trace t;
+  REQUIRE(lm.Forward(state->get(), x.data(), static_cast<int64_t>(prefill.size()), logits.data())
+              .ok());
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i > 0) {
+      const SpeechLmRow row{SpeechLmTable::kSpeech, path[i - 1]};
+      REQUIRE(lm.Embed({&row, 1}, x.data()).ok());
+      REQUIRE(lm.Forward(state->get(), x.data(), 1, logits.data()).ok());
+    }
+    t.logits.push_back(logits);
+    t.argmax.push_back(static_cast<int32_t>(
+        std::max_element(logits.begin(), logits.end()) - logits.begin()));
+  }
+  return t;
+}
+
+TEST_CASE("SpeechLm: bf16 and int8 weights stay within stated logit bounds of f32") {
+  const auto prefill = test::LlmGroupPrefillRows();
+  const auto path = GoldenIds("llm_greedy_tokens");
+  const auto f32 = TeacherForced(test::TinyLm(), prefill, path);
+  float scale = 0.0f;
+  for (const auto& l : f32.logits) {
+    for (float v : l) scale = std::max(scale, std::fabs(v));
+  }
+  // Bounds relative to the largest |logit|: bf16 rounds weights and inputs to 8 mantissa bits
+  // (~2^-9 each), int8 rounds weights to 1/254 of each row's range.
+  for (WeightType wt : {WeightType::kBF16, WeightType::kInt8}) {
+    const std::string name = kernels::cpu::WeightTypeName(wt);
+    CAPTURE(name);
+    auto lm = LoadTiny(wt);
+    const auto t = TeacherForced(*lm, prefill, path);
+    float worst = 0.0f;
+    int agree = 0;
+    for (size_t i = 0; i < t.logits.size(); ++i) {
+      for (size_t j = 0; j < t.logits[i].size(); ++j) {
+        worst = std::max(worst, std::fabs(t.logits[i][j] - f32.logits[i][j]));
+      }
+      agree += t.argmax[i] == f32.argmax[i];
+    }
+    const double rel = worst / scale;
+    const double rate = static_cast<double>(agree) / static_cast<double>(t.argmax.size());
+    MESSAGE(name, ": max |logit - f32| = ", worst, " (", rel, " of max |logit| ", scale,
+            "), teacher-forced argmax agreement ", agree, "/", t.argmax.size(), " = ", rate);
+    CHECK(rel > 1e-7);  // really computed in the reduced type
+    CHECK(rel < (wt == WeightType::kBF16 ? 1e-2 : 2e-2));
+    CHECK(rate >= 0.75);
+  }
+}
+
+}  // namespace
+}  // namespace cosyflow
