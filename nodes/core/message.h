@@ -57,14 +57,20 @@ struct TokenIds {
 };
 
 // Discrete speech tokens from the LLM (a chunk of the session's token stream).
+// end_of_segment marks the last chunk of one utterance (a text segment of a one-shot request):
+// the flow and the vocoder finish that utterance and start the next one afresh, as the
+// reference runs token2wav per segment. The message may then carry no tokens.
 struct SpeechTokens {
   std::vector<int32_t> tokens;
+  bool end_of_segment = false;
 };
 
-// Mel spectrogram chunk: mel is [frames, 80] f32 row-major.
+// Mel spectrogram chunk: mel is [frames, 80] f32 row-major (may be empty on an end-of-segment
+// mark, see SpeechTokens).
 struct Mel {
   static constexpr int64_t kBins = 80;
   Tensor mel;
+  bool end_of_segment = false;
   int64_t frames() const { return mel.defined() ? mel.size(0) : 0; }
 };
 

@@ -30,29 +30,46 @@ class FlowNodeSession : public NodeSession {
     COSY_RETURN_IF_ERROR(s_->PushTokens(in->tokens));
     while (stream_ && s_->ChunkReady()) {
       COSY_ASSIGN_OR_RETURN(flow::MelChunk chunk, s_->NextChunk());
-      COSY_RETURN_IF_ERROR(Emit(chunk.mel, out));
+      COSY_RETURN_IF_ERROR(Emit(chunk.mel, false, out));
     }
+    if (!in->end_of_segment) return OkStatus();
+    // One utterance done: its last frames (finalize call), the mark for the vocoder, and a
+    // fresh schedule for the next segment (conditioned on the prompt only, as the reference).
+    COSY_RETURN_IF_ERROR(FinishUtterance(/*mark=*/true, out));
+    s_->Reset();
     return OkStatus();
   }
 
   Status Close(CloseReason reason, Emitter& out) override {
-    if (reason != CloseReason::kEndOfStream || s_->buffered_tokens() <= s_->token_offset()) {
-      return OkStatus();
-    }
-    COSY_ASSIGN_OR_RETURN(flow::MelChunk last, s_->Finish());
-    return Emit(last.mel, out);
+    if (reason != CloseReason::kEndOfStream) return OkStatus();
+    return FinishUtterance(/*mark=*/false, out);
   }
 
  private:
-  // [80, frames] channel-major -> Mel message [frames, 80].
-  static Status Emit(const flow::FlowMel& mel, Emitter& out) {
-    if (mel.frames == 0) return OkStatus();
-    COSY_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty({mel.frames, Mel::kBins}, DType::kF32));
-    float* p = t.data<float>();
-    for (int64_t f = 0; f < mel.frames; ++f) {
-      for (int64_t b = 0; b < Mel::kBins; ++b) p[f * Mel::kBins + b] = mel.data[b * mel.frames + f];
+  Status FinishUtterance(bool mark, Emitter& out) {
+    if (s_->buffered_tokens() <= s_->token_offset()) {
+      return mark ? Emit(flow::FlowMel{}, true, out) : OkStatus();
     }
-    out.Emit(0, Mel{std::move(t)});
+    COSY_ASSIGN_OR_RETURN(flow::MelChunk last, s_->Finish());
+    return Emit(last.mel, mark, out);
+  }
+
+  // [80, frames] channel-major -> Mel message [frames, 80]; an empty chunk is only sent as an
+  // end-of-segment mark.
+  static Status Emit(const flow::FlowMel& mel, bool end_of_segment, Emitter& out) {
+    if (mel.frames == 0 && !end_of_segment) return OkStatus();
+    Mel m;
+    m.end_of_segment = end_of_segment;
+    if (mel.frames > 0) {
+      COSY_ASSIGN_OR_RETURN(m.mel, Tensor::Empty({mel.frames, Mel::kBins}, DType::kF32));
+      float* p = m.mel.data<float>();
+      for (int64_t f = 0; f < mel.frames; ++f) {
+        for (int64_t b = 0; b < Mel::kBins; ++b) {
+          p[f * Mel::kBins + b] = mel.data[b * mel.frames + f];
+        }
+      }
+    }
+    out.Emit(0, std::move(m));
     return OkStatus();
   }
 

@@ -103,6 +103,13 @@ Result<MelChunk> FlowSession::Finish(const FlowHook& hook, FlowProfile* prof) {
   return Tail(std::move(mel), model_.config().token_mel_ratio * offset_, true);
 }
 
+void FlowSession::Reset() {
+  tokens_.clear();
+  offset_ = 0;
+  hop_ = options_.token_hop;
+  finished_ = false;
+}
+
 Result<FlowMel> FlowSession::RunOnce(const FlowHook& hook, FlowProfile* prof) {
   if (tokens_.empty()) return InvalidArgument("flow: RunOnce with no tokens");
   return model_.Inference(prompt_, spk_.data(), tokens_, /*streaming=*/false, /*finalize=*/true,

@@ -51,6 +51,9 @@ class FlowSession {
   Result<MelChunk> NextChunk(const FlowHook& hook = {}, FlowProfile* prof = nullptr);
   // Final call over every token (finalize); emits the frames not yet emitted. Ends the stream.
   Result<MelChunk> Finish(const FlowHook& hook = {}, FlowProfile* prof = nullptr);
+  // Starts the next utterance: drops the tokens and the chunk schedule (prompt, speaker vector
+  // and scratch stay).
+  void Reset();
   // Non-streaming: one finalize call over every buffered token (streaming = false).
   Result<FlowMel> RunOnce(const FlowHook& hook = {}, FlowProfile* prof = nullptr);
 

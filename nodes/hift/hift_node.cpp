@@ -70,7 +70,7 @@ class HiftVocoderSession : public NodeSession {
       return InvalidArgument("hift node: expected Mel, got {}", PayloadTypeName(message.type()));
     }
     const int64_t n = in->frames();
-    if (n == 0) return OkStatus();
+    if (n == 0) return in->end_of_segment ? FinishUtterance(out) : OkStatus();
     if (in->mel.dim() != 2 || in->mel.size(1) != channels_ || in->mel.dtype() != DType::kF32) {
       return InvalidArgument("hift node: mel chunk must be f32 [frames, {}], got {}", channels_,
                              in->mel.ToString());
@@ -78,6 +78,7 @@ class HiftVocoderSession : public NodeSession {
     COSY_ASSIGN_OR_RETURN(Tensor mel, in->mel.Contiguous());
     const float* p = mel.data<float>();
     pending_.insert(pending_.end(), p, p + n * channels_);
+    if (in->end_of_segment) return FinishUtterance(out);
     const int64_t held = PendingFrames();
     if (!streaming_ || (!session_.has_cache() && held < kMelCache)) return OkStatus();
     return Vocode(/*finalize=*/false, out);
@@ -85,11 +86,7 @@ class HiftVocoderSession : public NodeSession {
 
   Status Close(CloseReason reason, Emitter& out) override {
     if (reason != CloseReason::kEndOfStream) return OkStatus();  // drop everything
-    // Non-streaming: the whole utterance; streaming: frames held before the cache could fill.
-    if (PendingFrames() > 0) return Vocode(/*finalize=*/true, out);
-    audio_.clear();
-    COSY_RETURN_IF_ERROR(session_.Flush(&audio_));
-    return EmitAudio(out);
+    return EndUtterance(out);
   }
 
  private:
@@ -101,6 +98,22 @@ class HiftVocoderSession : public NodeSession {
     s.seed = static_cast<uint64_t>(o.seed) + id;
     s.mel_cache_frames = kMelCache;
     return s;
+  }
+
+  // Vocodes what the utterance still holds (non-streaming: all of it; streaming: frames held
+  // before the cache could fill, or the cached tail) and ends it.
+  Status EndUtterance(Emitter& out) {
+    if (PendingFrames() > 0) return Vocode(/*finalize=*/true, out);
+    audio_.clear();
+    COSY_RETURN_IF_ERROR(session_.Flush(&audio_));
+    return EmitAudio(out);
+  }
+
+  // End of one segment: the audio stays contiguous in the session, the caches start afresh.
+  Status FinishUtterance(Emitter& out) {
+    COSY_RETURN_IF_ERROR(EndUtterance(out));
+    session_.Reset();
+    return OkStatus();
   }
 
   int64_t PendingFrames() const { return static_cast<int64_t>(pending_.size()) / channels_; }

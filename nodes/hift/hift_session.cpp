@@ -146,6 +146,14 @@ Status HiftSession::Push(const float* mel, int64_t ld, int64_t frames, bool fina
   return OkStatus();
 }
 
+void HiftSession::Reset() {
+  has_cache_ = false;
+  finished_ = false;
+  cache_mel_.clear();
+  cache_source_.clear();
+  cache_speech_.clear();
+}
+
 Status HiftSession::Flush(std::vector<float>* out) {
   if (finished_) return InvalidArgument("hift: session already finalized");
   if (has_cache_) out->insert(out->end(), cache_speech_.begin(), cache_speech_.end());

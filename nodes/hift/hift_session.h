@@ -60,6 +60,9 @@ class HiftSession {
   // pushing the last chunk with finalize = true. Nothing to append when no chunk was pushed.
   Status Flush(std::vector<float>* out);
   bool has_cache() const { return has_cache_; }
+  // Starts the next utterance: drops the streaming caches and the finished state (the noise
+  // generator goes on, so utterances do not repeat each other's noise).
+  void Reset();
 
   // The next vocoder call uses these draws: sine_noise [frames*spf, H], rand_ini [H] or empty.
   Status InjectNoise(std::vector<float> rand_ini, std::vector<float> sine_noise);

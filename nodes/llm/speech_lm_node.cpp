@@ -196,9 +196,11 @@ class SpeechLmSession : public NodeSession {
           more_ = true;
           return OkStatus();
         }
-      } else if (step.kind == SpeechLmStep::Kind::kNeedText ||
-                 step.kind == SpeechLmStep::Kind::kEnd) {
+      } else if (step.kind == SpeechLmStep::Kind::kNeedText) {
         Flush(out);
+        return OkStatus();
+      } else if (step.kind == SpeechLmStep::Kind::kEnd) {
+        Flush(out, /*end_of_segment=*/true);  // one utterance done
         return OkStatus();
       }
     }
@@ -223,9 +225,9 @@ class SpeechLmSession : public NodeSession {
     return OkStatus();
   }
 
-  void Flush(Emitter& out) {
-    if (batch_.empty()) return;
-    out.Emit(0, SpeechTokens{batch_});
+  void Flush(Emitter& out, bool end_of_segment = false) {
+    if (batch_.empty() && !end_of_segment) return;
+    out.Emit(0, SpeechTokens{batch_, end_of_segment});
     batch_.clear();
   }
 

@@ -33,13 +33,14 @@ TokenIds LlmRequest() {
   return t;
 }
 
-// Concatenated tokens of every SpeechTokens output; checks each message has <= max_batch.
+// Concatenated tokens of every SpeechTokens output; checks each message has <= max_batch and
+// that only an end-of-segment mark may come without tokens.
 std::vector<int32_t> Tokens(const NodeHarness& h, uint64_t session, size_t max_batch = 1000) {
   std::vector<int32_t> all;
   for (const MessagePtr& m : h.Outputs(session)) {
     const SpeechTokens* t = m->get<SpeechTokens>();
     REQUIRE(t != nullptr);
-    CHECK(!t->tokens.empty());
+    CHECK((!t->tokens.empty() || t->end_of_segment));
     CHECK(t->tokens.size() <= max_batch);
     all.insert(all.end(), t->tokens.begin(), t->tokens.end());
   }
@@ -122,7 +123,13 @@ TEST_CASE("SpeechLmNode: streamed tokens equal the generator's, in batches of em
       GeneratorTokens(o, SpeechLmInput{req.ids, req.prompt_ids, req.prompt_speech}, 11);
   REQUIRE(expected.size() > 4);
   CHECK(Tokens(h, 1, 4) == expected);
-  CHECK(h.Outputs(1).size() == (expected.size() + 3) / 4);
+  // Batches of 4, the last one marked as the end of the segment (alone when the tokens filled
+  // the last batch exactly).
+  const auto& outs = h.Outputs(1);
+  CHECK(outs.size() == expected.size() / 4 + 1);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    CHECK(outs[i]->get<SpeechTokens>()->end_of_segment == (i + 1 == outs.size()));
+  }
   // A request seed overrides the option; a second segment is generated with seed + 1.
   REQUIRE(h.Open(2).ok());
   req.seed = 5;
