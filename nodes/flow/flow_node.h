@@ -12,6 +12,10 @@
 //          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop
 //          prompt_tokens / prompt_feat / embedding: .npy files of the voice ([1,T1] int32,
 //                         [1,2 T1,80] f32, [1,192] f32); default "" = no prompt, zero x-vector
+// Segments: SpeechTokens marked end_of_segment end one utterance: the finalize call emits its
+//          last frames in a Mel marked end_of_segment (empty when nothing is left), then the
+//          token buffer and hop schedule restart, so each segment is conditioned on the prompt
+//          only, as the reference's per-segment token2wav.
 // Session: FlowSession (token buffer, per-session hop schedule, scratch). Each chunk re-runs
 //          the flow over prompt + all tokens so far (no flow cache yet; see flow_session.h).
 // Flush:   end of stream runs the finalize call (full attention) and emits the remaining

@@ -14,6 +14,9 @@
 //                      wait for the next chunk's fade; false: chunks are collected and the
 //                      whole mel is vocoded at end of stream (one Audio message)
 // Session: a HiftSession (noise generator, streaming caches, scratch) opened per request.
+//          A Mel marked end_of_segment ends one utterance: its held tail is emitted as at end
+//          of stream and the caches start afresh for the next segment (noise continues); the
+//          session's audio stays one contiguous stream.
 //          Frames arriving before the session has mel_cache (8) frames are held until it does.
 // Flush:   end of stream emits the held tail (streaming: the cached 3840 samples, or the held
 //          frames vocoded as the final call; non-streaming: the whole utterance);

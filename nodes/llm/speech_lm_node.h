@@ -9,7 +9,9 @@
 //                      prompt_speech (prompt speech tokens), seed (0 = option `seed`); later
 //                      messages' request fields are ignored.
 //          out tokens  SpeechTokens: speech ids < 6561 in sampling order, at most emit_every
-//                      per message; the stop token itself is never emitted.
+//                      per message; the stop token itself is never emitted. The last message
+//                      of each segment's utterance is marked end_of_segment (it may carry no
+//                      tokens), so Flow and HiftVocoder restart per segment.
 // Options: model_dir   string, default "" = the graph's model_dir (holds llm.pt and
 //                      CosyVoice-BlankEN/config.json); relative paths resolve against it
 //          precision   "f32" (default) | "bf16" | "int8": storage of the linear weights
