@@ -1,6 +1,8 @@
 // GraphExecutor and Runner: per-node session queues drained by oneTBB flow-graph tasks.
 #include "graph/executor.h"
 
+#include "graph/thread_budget.h"
+
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -13,7 +15,9 @@
 namespace cosyflow {
 
 struct GraphExecutor::Impl {
+  explicit Impl(int threads) : budget(threads) {}
   tbb::flow::graph graph;
+  ThreadBudget budget;
 };
 
 namespace {
@@ -200,12 +204,19 @@ class Runner {
   void Resume(const SessionPtr& s, Slot& slot) {
     CollectingEmitter em;
     int64_t t0 = NowNs();
-    Status st = Guarded(plan_node_.id, "Continue", [&] { return slot.state->Continue(em); });
+    Status st = Compute("Continue", [&] { return slot.state->Continue(em); });
     s->node_ns[index_] += NowNs() - t0;
     if (st.ok()) st = EmitAll(s, slot, em, slot.origin_ns);
     if (!st.ok()) return FailSlot(s, slot, st);
     if (UpdatePending(s, slot) || slot.closed) return;
     if (slot.flushing) EndOutputs(s, slot, CloseReason::kEndOfStream, nullptr);
+  }
+
+  // A node call that may compute: under a ThreadBudget lease (OpenMP team size) and guarded.
+  template <typename Fn>
+  Status Compute(const char* what, Fn&& fn) {
+    ThreadBudget::Lease lease(ex_->impl_->budget);
+    return Guarded(plan_node_.id, what, std::forward<Fn>(fn));
   }
 
   // Asks the session whether work is pending and records it; true when it is. An exception
@@ -235,7 +246,7 @@ class Runner {
     }
     CollectingEmitter em;
     int64_t t0 = NowNs();
-    Status st = Guarded(plan_node_.id, "Process", [&]() -> Status {
+    Status st = Compute("Process", [&]() -> Status {
       if (!slot.state) {
         COSY_ASSIGN_OR_RETURN(slot.state, node_->OpenSession(SessionInfo{s->id, &s->cancelled}));
       }
@@ -287,7 +298,7 @@ class Runner {
     Status st;
     if (slot.state && !slot.flushing) {  // Close was already called when flushing
       int64_t t0 = NowNs();
-      st = Guarded(plan_node_.id, "Close", [&] { return slot.state->Close(reason, em); });
+      st = Compute("Close", [&] { return slot.state->Close(reason, em); });
       s->node_ns[index_] += NowNs() - t0;
     }
     if (reason == CloseReason::kEndOfStream) {
@@ -364,7 +375,7 @@ GraphExecutor::GraphExecutor(const GraphPlan& plan, std::vector<std::unique_ptr<
     : plan_(plan),
       max_in_flight_(plan.file.limits.max_in_flight),
       callbacks_(std::move(callbacks)),
-      impl_(std::make_unique<Impl>()),
+      impl_(std::make_unique<Impl>(plan.file.limits.threads)),
       nodes_(std::move(nodes)) {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     runners_.push_back(std::make_unique<Runner>(this, static_cast<int>(i), nodes_[i].get(),

@@ -136,7 +136,12 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
     JsonObjectReader lr(*l, "limits", errors);
     lr.Read("max_in_flight", &g.limits.max_in_flight);
     lr.Read("max_sessions", &g.limits.max_sessions);
+    lr.Read("threads", &g.limits.threads);
     lr.Finish();
+    if (g.limits.threads < 0 || g.limits.threads > 4096) {
+      errors->Add("limits.threads", "must be in [0, 4096] (0 = hardware threads), got {}",
+                  g.limits.threads);
+    }
     if (g.limits.max_in_flight < 1 || g.limits.max_in_flight > 1 << 20) {
       errors->Add("limits.max_in_flight", "must be in [1, 1048576], got {}", g.limits.max_in_flight);
     }

@@ -2,7 +2,7 @@
 //
 // Shape (configs/README.md documents it with examples):
 //   {"format": 1, "name": "...", "model_dir": "...",
-//    "limits": {"max_in_flight": 16, "max_sessions": 256},
+//    "limits": {"max_in_flight": 16, "max_sessions": 256, "threads": 0},
 //    "inputs":  [{"name": "text", "to": "node.port"}],
 //    "outputs": [{"name": "audio", "from": "node.port"}],
 //    "nodes":   [{"id": "...", "type": "...", "device": "cpu", "options": {...}}],
@@ -49,6 +49,8 @@ struct GraphEndpointDecl {  // a graph input (port = destination) or output (por
 struct GraphLimits {
   int max_in_flight = 16;  // messages queued per edge and session before the producer waits
   int max_sessions = 256;  // sessions open at once; Submit fails beyond
+  int threads = 0;         // compute threads shared by node calls (0 = hardware threads); see
+                           // graph/thread_budget.h
 };
 
 struct GraphFile {

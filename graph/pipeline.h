@@ -35,6 +35,7 @@ using OutputCallback = std::function<void(const std::string& output, const Messa
 struct PipelineOverrides {
   std::string model_dir;             // replaces the file's model_dir when not empty
   int max_in_flight = 0;             // replaces limits.max_in_flight when > 0
+  int threads = 0;                   // replaces limits.threads when > 0
   const NodeRegistry* registry = nullptr;  // node types; nullptr = the built-in ones
 };
 

@@ -63,6 +63,7 @@ TEST_CASE("Graph check: broken files report the exact error path") {
       {"duplicate_id.json", "nodes[1](r).id", "duplicate id 'r' (first at nodes[0](r))"},
       {"invalid_json.json", "", "invalid JSON at line 3, column 12"},
       {"unknown_top_key.json", "edgez", "unknown key"},
+      {"negative_threads.json", "limits.threads", "must be in [0, 4096]"},
   };
   for (const Broken& b : cases) {
     CAPTURE(b.file);
