@@ -6,13 +6,17 @@
 // ids must reproduce pipeline_text2wav_nonstream (SNR >= 40 dB), and every benchmark request
 // must succeed with 960 output samples per speech token.
 // Then `--requests` sequential requests (whole text, then bi-stream text) report time to first
-// audio, total time and RTF (p50/p95/p99), per-node time per request (p50/p95/p99), and peak RSS.
+// audio, total time and RTF (p50/p95/p99), per-node time per request (p50/p95/p99), and peak RSS;
+// and a scaling section: cost per audio second for 1..50 segments in one session, aggregate
+// throughput for 1, 2 and 4 concurrent sessions.
 //
 //   cosyflow-bench-e2e [--fixtures DIR] [--graph configs/tts_tiny.json] [--requests N]
 #include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -55,9 +59,9 @@ double PeakRssMb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
-// Greedy LM + zero-noise flow/HiFT graph on the fixture's inputs vs the pipeline golden.
-Result<double> CheckPipelineGolden(const Args& a) {
-  const nlohmann::json g = {
+// Greedy SpeechLM -> Flow -> HiftVocoder (zero noise) on the fixture's voice, fed TokenIds.
+nlohmann::json TokenGraph(bool stream) {
+  return {
       {"format", 1},
       {"inputs", {{{"name", "ids"}, {"to", "lm.text"}}}},
       {"outputs", {{{"name", "audio"}, {"from", "vocoder.audio"}}}},
@@ -72,16 +76,21 @@ Result<double> CheckPipelineGolden(const Args& a) {
          {"type", "Flow"},
          {"options",
           {{"config", "config.json"},
-           {"stream", false},
+           {"stream", stream},
            {"prompt_tokens", "golden/input_flow_prompt_speech_token.npy"},
            {"prompt_feat", "golden/input_prompt_speech_feat.npy"},
            {"embedding", "golden/input_embedding.npy"}}}},
         {{"id", "vocoder"},
          {"type", "HiftVocoder"},
-         {"options", {{"noise", "zero"}, {"streaming", false}}}}}},
+         {"options", {{"noise", "zero"}, {"streaming", stream}}}}}},
       {"edges",
        {{{"from", "lm.tokens"}, {"to", "flow.tokens"}},
         {{"from", "flow.mel"}, {"to", "vocoder.mel"}}}}};
+}
+
+// The token graph on the fixture's inputs vs the pipeline golden.
+Result<double> CheckPipelineGolden(const Args& a) {
+  const nlohmann::json g = TokenGraph(/*stream=*/false);
   PipelineOverrides o;
   o.model_dir = a.fixtures;
   COSY_ASSIGN_OR_RETURN(auto p, Pipeline::FromText(g.dump(), o));
@@ -116,6 +125,70 @@ Result<double> CheckPipelineGolden(const Args& a) {
   const double snr = e > 0 ? 10 * std::log10(s / e) : 999.0;
   if (snr < 40) return DataLoss("check: pipeline_text2wav_nonstream SNR {:.1f} dB < 40", snr);
   return snr;
+}
+
+// `sessions` concurrent sessions, each `segments` text segments (the fixture's text ids, one
+// TokenIds message each) through the streaming token graph. Returns {audio seconds, wall
+// seconds} summed over the sessions.
+Result<std::pair<double, double>> RunTokenSessions(Pipeline& p, const std::vector<int32_t>& ids,
+                                                   int sessions, int segments) {
+  std::mutex mu;
+  int64_t samples = 0;
+  SubmitOptions so;
+  so.on_output = [&](const std::string&, const MessagePtr& m) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (const Audio* x = m->get<Audio>()) samples += x->size();
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<SessionId> open;
+  for (int s = 0; s < sessions; ++s) {
+    COSY_ASSIGN_OR_RETURN(SessionId id, p.Submit(so));
+    open.push_back(id);
+  }
+  for (int k = 0; k < segments; ++k) {
+    for (SessionId id : open) COSY_RETURN_IF_ERROR(p.Push(id, "ids", TokenIds(ids)));
+  }
+  for (SessionId id : open) {
+    COSY_RETURN_IF_ERROR(p.EndInput(id));
+    COSY_ASSIGN_OR_RETURN(SessionResult r, p.Wait(id));
+    COSY_RETURN_IF_ERROR(r.status);
+  }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::make_pair(static_cast<double>(samples) / 24000.0, wall);
+}
+
+// Segments (compute per audio second from 1 to 50 segments in one session: flat when each
+// segment is its own utterance) and concurrency (aggregate audio seconds per wall second with
+// 1, 2 and 4 sessions at once under the graph's thread budget).
+Result<nlohmann::json> MeasureScaling(const Args& a) {
+  PipelineOverrides o;
+  o.model_dir = a.fixtures;
+  COSY_ASSIGN_OR_RETURN(auto p, Pipeline::FromText(TokenGraph(/*stream=*/true).dump(), o));
+  COSY_RETURN_IF_ERROR(p->Start());
+  COSY_ASSIGN_OR_RETURN(Tensor text, ReadNpy(a.fixtures + "/golden/input_text.npy"));
+  const int32_t* tp = text.data<int32_t>();
+  const std::vector<int32_t> ids(tp, tp + text.numel());
+  COSY_RETURN_IF_ERROR(RunTokenSessions(*p, ids, 1, 1).status());  // warm-up
+  nlohmann::json seg = nlohmann::json::array();
+  for (int n : {1, 5, 20, 50}) {
+    COSY_ASSIGN_OR_RETURN(auto r, RunTokenSessions(*p, ids, 1, n));
+    seg.push_back({{"segments", n},
+                   {"audio_s", r.first},
+                   {"wall_s", r.second},
+                   {"compute_s_per_audio_s", r.second / r.first}});
+  }
+  nlohmann::json conc = nlohmann::json::array();
+  for (int sessions : {1, 2, 4}) {
+    COSY_ASSIGN_OR_RETURN(auto r, RunTokenSessions(*p, ids, sessions, 10));
+    conc.push_back({{"sessions", sessions},
+                    {"audio_s", r.first},
+                    {"wall_s", r.second},
+                    {"aggregate_audio_s_per_wall_s", r.first / r.second}});
+  }
+  return nlohmann::json{{"graph", "token graph (greedy LM, streaming flow + HiFT), fixture text"},
+                        {"segments_one_session", seg},
+                        {"concurrent_sessions_10_segments_each", conc}};
 }
 
 // `requests` requests of `text` (bi-stream: one chunk per word) -> timing section.
@@ -203,6 +276,12 @@ int Main(int argc, char** argv) {
     }
     out[stream ? "bistream_text" : "whole_text"] = *m;
   }
+  auto scaling = MeasureScaling(a);
+  if (!scaling.ok()) {
+    fmt::print(stderr, "cosyflow-bench-e2e: {}\n", scaling.status().ToString());
+    return 1;
+  }
+  out["scaling"] = *scaling;
   out["peak_rss_mb"] = PeakRssMb();
   out["build"] = BuildInfo();
   fmt::print("{}\n", out.dump(2));
