@@ -36,6 +36,7 @@ struct GraphOverrides {
   bool stream_text = false;
   bool zero_noise = false;  // HiftVocoder.noise = "zero" (deterministic output)
   bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
+  int threads = 0;          // > 0: limits.threads (compute thread budget)
 };
 
 struct GraphInfo {
@@ -95,6 +96,7 @@ inline Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_f
   info->model_dir = dir;
   PipelineOverrides po;
   po.model_dir = dir;
+  po.threads = o.threads;
   auto p = Pipeline::FromText(graph.dump(), po);
   if (!p.ok()) {  // name the file instead of FromText's "<string>"
     std::string message = p.status().message();
