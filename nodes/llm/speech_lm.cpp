@@ -212,6 +212,42 @@ const float* SpeechLmState::values(int64_t layer, int64_t kv_head) const {
   return v_cache_.data<float>() + (layer * kv_heads_ + kv_head) * capacity_ * head_dim_;
 }
 
+Result<SpeechLmPrefix> SpeechLm::SavePrefix(const SpeechLmState& s, int64_t length) const {
+  if (length < 0 || length > s.length_) {
+    return InvalidArgument("llm: prefix of {} positions from a state holding {}", length,
+                           s.length_);
+  }
+  SpeechLmPrefix p;
+  p.length = length;
+  const int64_t hd = s.head_dim_, blocks = s.layers_ * s.kv_heads_;
+  p.k.resize(static_cast<size_t>(blocks * length * hd));
+  p.v.resize(p.k.size());
+  const float* k = s.k_cache_.data<float>();
+  const float* v = s.v_cache_.data<float>();
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::copy_n(k + b * s.capacity_ * hd, length * hd, p.k.data() + b * length * hd);
+    std::copy_n(v + b * s.capacity_ * hd, length * hd, p.v.data() + b * length * hd);
+  }
+  return p;
+}
+
+Status SpeechLm::LoadPrefix(const SpeechLmPrefix& p, SpeechLmState* s) const {
+  const int64_t hd = s->head_dim_, blocks = s->layers_ * s->kv_heads_;
+  if (s->length_ != 0 || p.length > s->capacity_ ||
+      static_cast<int64_t>(p.k.size()) != blocks * p.length * hd || p.v.size() != p.k.size()) {
+    return InvalidArgument("llm: cannot load a {}-position prefix into a state of {}/{}",
+                           p.length, s->length_, s->capacity_);
+  }
+  float* k = s->k_cache_.data<float>();
+  float* v = s->v_cache_.data<float>();
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::copy_n(p.k.data() + b * p.length * hd, p.length * hd, k + b * s->capacity_ * hd);
+    std::copy_n(p.v.data() + b * p.length * hd, p.length * hd, v + b * s->capacity_ * hd);
+  }
+  s->length_ = p.length;
+  return OkStatus();
+}
+
 Result<std::unique_ptr<SpeechLmState>> SpeechLm::NewState(int64_t capacity, int64_t chunk) const {
   if (capacity <= 0 || chunk <= 0) {
     return InvalidArgument("llm: state capacity and chunk must be > 0, got {} / {}", capacity,

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nodes/llm/speech_lm_prefix_cache.h"
 #include "nodes/llm/speech_lm_config.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "runtime/status.h"
@@ -108,6 +109,11 @@ class SpeechLm {
 
   // A state for up to `capacity` positions, forwarding at most `chunk` rows at a time.
   Result<std::unique_ptr<SpeechLmState>> NewState(int64_t capacity, int64_t chunk = 128) const;
+
+  // The KV rows of state's first `length` positions / loads them into an empty state (whose
+  // capacity must hold them).
+  Result<SpeechLmPrefix> SavePrefix(const SpeechLmState& state, int64_t length) const;
+  Status LoadPrefix(const SpeechLmPrefix& prefix, SpeechLmState* state) const;
 
   // out: [rows.size(), hidden] f32: the embedding rows (exact copies of table rows).
   Status Embed(std::span<const SpeechLmRow> rows, float* out) const;

@@ -85,9 +85,14 @@ Status SpeechLmGenerator::Init(int64_t capacity, int64_t reserve_tokens) {
 
 Result<std::unique_ptr<SpeechLmGenerator>> SpeechLmGenerator::Start(
     const SpeechLm& lm, const SpeechLmGenerateOptions& options, const SpeechLmInput& input,
-    uint64_t seed) {
+    uint64_t seed, SpeechLmPrefixCache* prefix_cache) {
   COSY_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<SpeechLmGenerator> g(new SpeechLmGenerator(lm, options, seed));
+  if (!input.prompt_text.empty()) {
+    g->prefix_len_ = 1 + static_cast<int64_t>(input.prompt_text.size());
+    g->prefix_key_.assign(input.prompt_text.begin(), input.prompt_text.end());
+    g->prefix_cache_ = prefix_cache;
+  }
   const auto lt = static_cast<double>(input.text.size());
   g->min_len_ = static_cast<int64_t>(std::floor(lt * options.min_token_text_ratio));
   g->max_len_ = static_cast<int64_t>(std::floor(lt * options.max_token_text_ratio));
@@ -163,7 +168,28 @@ Status SpeechLmGenerator::ForwardPending() {
     return OutOfRange("llm: context full: {} cached + {} new positions > capacity {}",
                       state_->length(), n, state_->capacity());
   }
-  for (int64_t start = 0; start < n; start += state_->chunk()) {
+  int64_t from = 0;
+  if (prefix_len_ > 0 && state_->length() == 0) {  // the voice's prefix: cached or computed
+    std::shared_ptr<const SpeechLmPrefix> hit;
+    if (prefix_cache_ != nullptr) hit = prefix_cache_->Find(prefix_key_);
+    if (hit != nullptr) {
+      COSY_RETURN_IF_ERROR(lm_.LoadPrefix(*hit, state_.get()));
+    } else {
+      for (int64_t start = 0; start < prefix_len_; start += state_->chunk()) {
+        const int64_t rows = std::min(state_->chunk(), prefix_len_ - start);
+        COSY_RETURN_IF_ERROR(lm_.Embed({pending_.data() + start, static_cast<size_t>(rows)},
+                                       rows_.data()));
+        COSY_RETURN_IF_ERROR(lm_.Forward(state_.get(), rows_.data(), rows, logits_.data()));
+      }
+      if (prefix_cache_ != nullptr) {
+        COSY_ASSIGN_OR_RETURN(SpeechLmPrefix saved, lm_.SavePrefix(*state_, prefix_len_));
+        prefix_cache_->Insert(prefix_key_,
+                              std::make_shared<const SpeechLmPrefix>(std::move(saved)));
+      }
+    }
+    from = prefix_len_;
+  }
+  for (int64_t start = from; start < n; start += state_->chunk()) {
     const int64_t rows = std::min(state_->chunk(), n - start);
     COSY_RETURN_IF_ERROR(lm_.Embed({pending_.data() + start, static_cast<size_t>(rows)},
                                    rows_.data()));

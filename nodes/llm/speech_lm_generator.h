@@ -92,7 +92,9 @@ class SpeechLmGenerator {
   static Result<std::unique_ptr<SpeechLmGenerator>> Start(const SpeechLm& lm,
                                                           const SpeechLmGenerateOptions& options,
                                                           const SpeechLmInput& input,
-                                                          uint64_t seed);
+                                                          uint64_t seed,
+                                                          SpeechLmPrefixCache* prefix_cache =
+                                                              nullptr);
   static Result<std::unique_ptr<SpeechLmGenerator>> StartBistream(
       const SpeechLm& lm, const SpeechLmGenerateOptions& options,
       std::span<const int32_t> prompt_text, std::span<const int32_t> prompt_speech, uint64_t seed);
@@ -147,6 +149,11 @@ class SpeechLmGenerator {
   int64_t calls_ = 0;
   int64_t min_len_ = 0, max_len_ = 0;
   std::vector<SpeechLmRow> pending_;  // rows for the next forward call
+  // One-shot: [SOS] ++ prompt text is prefilled as its own call (from prefix_cache_ when it
+  // holds this prompt), so cached and uncached requests compute the same.
+  int64_t prefix_len_ = 0;
+  std::vector<int32_t> prefix_key_;
+  SpeechLmPrefixCache* prefix_cache_ = nullptr;
   std::vector<int32_t> out_;          // every call's pick (bi-stream: with FILLs) = RAS history
   std::vector<int32_t> emitted_;      // emitted speech tokens
   std::vector<float> rows_, logits_, logp_;

@@ -20,6 +20,7 @@ void SpeechLmNodeOptions::Parse(const nlohmann::json& j, const std::string& path
   r.Read("emit_every", &emit_every);
   r.Read("seed", &seed);
   r.ReadEnum("text_id_policy", &text_id_policy, {"error", "modulo"});
+  r.Read("prompt_cache", &prompt_cache);
   r.Read("prompt_text_ids", &prompt_text_ids);
   r.Read("prompt_speech_tokens", &prompt_speech_tokens);
   r.Read("greedy", &s.greedy);
@@ -40,15 +41,20 @@ void SpeechLmNodeOptions::Validate(const std::string& path, ErrorList* errors) c
     errors->Add(path + ".emit_every", "must be in [1, 1000], got {}", emit_every);
   }
   if (seed < 0) errors->Add(path + ".seed", "must be >= 0, got {}", seed);
+  if (prompt_cache < 0 || prompt_cache > 1024) {
+    errors->Add(path + ".prompt_cache", "must be in [0, 1024], got {}", prompt_cache);
+  }
   if (Status st = generate.Validate(); !st.ok()) errors->Add(path, "{}", st.message());
 }
 
 std::string SpeechLmNodeOptions::ToString() const {
   return fmt::format(
       "{{\"model_dir\": \"{}\", \"precision\": \"{}\", \"mode\": \"{}\", \"bistream\": {}, "
-      "\"emit_every\": {}, \"seed\": {}, \"text_id_policy\": \"{}\", \"prompt_text_ids\": "
+      "\"emit_every\": {}, \"seed\": {}, \"text_id_policy\": \"{}\", \"prompt_cache\": {}, "
+      "\"prompt_text_ids\": "
       "\"{}\", \"prompt_speech_tokens\": \"{}\", \"generate\": \"{}\"}}",
-      model_dir, precision, mode, bistream, emit_every, seed, text_id_policy, prompt_text_ids,
+      model_dir, precision, mode, bistream, emit_every, seed, text_id_policy, prompt_cache,
+      prompt_text_ids,
       prompt_speech_tokens, generate.ToString());
 }
 
@@ -111,9 +117,9 @@ class SpeechLmSession : public NodeSession {
  public:
   SpeechLmSession(const SpeechLmNodeOptions& o, std::shared_ptr<const SpeechLm> lm,
                   const std::atomic<bool>* cancelled, const std::vector<int32_t>& prompt_text,
-                  const std::vector<int32_t>& prompt_speech)
+                  const std::vector<int32_t>& prompt_speech, SpeechLmPrefixCache* prefix_cache)
       : options_(o), lm_(std::move(lm)), cancelled_(cancelled), default_text_(prompt_text),
-        default_speech_(prompt_speech) {}
+        default_speech_(prompt_speech), prefix_cache_(prefix_cache) {}
 
   Status Process(int, const Message& message, Emitter& out) override {
     const TokenIds* in = message.get<TokenIds>();
@@ -166,7 +172,8 @@ class SpeechLmSession : public NodeSession {
                                                              input.prompt_speech, seed));
     } else {
       COSY_ASSIGN_OR_RETURN(generator_,
-                            SpeechLmGenerator::Start(*lm_, options_.generate, input, seed));
+                            SpeechLmGenerator::Start(*lm_, options_.generate, input, seed,
+                                                     prefix_cache_));
     }
     batch_.reserve(static_cast<size_t>(options_.emit_every));
     return OkStatus();
@@ -236,6 +243,7 @@ class SpeechLmSession : public NodeSession {
   const std::atomic<bool>* cancelled_;
   const std::vector<int32_t>& default_text_;
   const std::vector<int32_t>& default_speech_;
+  SpeechLmPrefixCache* prefix_cache_;  // the node's (null when prompt_cache is 0)
   TokenIds request_;   // request fields of the first message (ids unused)
   int64_t segments_ = 0;  // one-shot generators started so far
   std::unique_ptr<SpeechLmGenerator> generator_;
@@ -246,9 +254,10 @@ class SpeechLmSession : public NodeSession {
 }  // namespace
 
 Result<std::unique_ptr<NodeSession>> SpeechLmNode::OpenSession(const SessionInfo& info) {
-  return std::unique_ptr<NodeSession>(new SpeechLmSession(options_, lm_, info.cancelled,
-                                                         default_prompt_text_,
-                                                         default_prompt_speech_));
+  return std::unique_ptr<NodeSession>(
+      new SpeechLmSession(options_, lm_, info.cancelled, default_prompt_text_,
+                          default_prompt_speech_,
+                          options_.prompt_cache > 0 ? &prefix_cache_ : nullptr));
 }
 
 }  // namespace cosyflow

@@ -31,6 +31,10 @@
 //                      built-in voice (zero-shot transcript ids, prompt speech tokens), each
 //                      used when the session's first TokenIds leaves that part empty; default
 //                      "" = none
+//          prompt_cache int in [0, 1024], default 8: voices (prompt texts) whose prefix
+//                      KV rows ([SOS] ++ prompt text) are computed once and reused by later
+//                      one-shot requests; exact (the prefix is always its own forward call);
+//                      0 = off
 //          min_token_text_ratio 2, max_token_text_ratio 20, max_context 4096,
 //          prefill_chunk 128, final_max_tokens 0 (= max ratio · text tokens): see
 //          SpeechLmGenerateOptions
@@ -69,6 +73,7 @@ struct SpeechLmNodeOptions {
   int emit_every = 5;
   int64_t seed = 0;
   std::string text_id_policy = "error";
+  int prompt_cache = 8;  // voices whose prompt-prefix KV rows are kept (0 = off)
   std::string prompt_text_ids, prompt_speech_tokens;
   SpeechLmGenerateOptions generate;
 
@@ -95,9 +100,12 @@ class SpeechLmNode : public Node {
 
  private:
   SpeechLmNode(const Options& options, std::shared_ptr<const SpeechLm> lm)
-      : options_(options), lm_(std::move(lm)) {}
+      : options_(options),
+        lm_(std::move(lm)),
+        prefix_cache_(static_cast<size_t>(options.prompt_cache)) {}
   Options options_;
   std::shared_ptr<const SpeechLm> lm_;
+  SpeechLmPrefixCache prefix_cache_;  // shared by the sessions (thread-safe)
   std::vector<int32_t> default_prompt_text_, default_prompt_speech_;
 };
 

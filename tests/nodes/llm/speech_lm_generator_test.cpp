@@ -189,5 +189,56 @@ TEST_CASE("SpeechLmGenerator: a bi-stream session that outgrows max_context fail
   CHECK((*g)->done());
 }
 
+// The voice prefix ([SOS] ++ prompt text) from the cache gives bit-identical logits and tokens
+// to computing it (the generator always prefills the prefix as its own call).
+TEST_CASE("SpeechLmGenerator: a cached voice prefix gives exactly the uncached logits and tokens") {
+  SpeechLmGenerateOptions o;  // sampling, fixed seed
+  SpeechLmPrefixCache cache(4);
+  auto run = [&](SpeechLmPrefixCache* c, std::vector<float>* logits) {
+    auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 7, c);
+    REQUIRE(g.ok());
+    (*g)->set_call_observer([&](const SpeechLmCall& call) {
+      logits->insert(logits->end(), call.logits, call.logits + 6564);
+    });
+    return RunAll(**g);
+  };
+  std::vector<float> l0, l1, l2;
+  const auto plain = run(nullptr, &l0);
+  const auto first = run(&cache, &l1);   // miss: computes and stores the prefix
+  const auto second = run(&cache, &l2);  // hit: loads it
+  CHECK(cache.misses() == 1);
+  CHECK(cache.hits() == 1);
+  CHECK(cache.size() == 1);
+  REQUIRE(!plain.empty());
+  CHECK(first == plain);
+  CHECK(second == plain);
+  REQUIRE(l2.size() == l0.size());
+  CHECK(std::memcmp(l2.data(), l0.data(), l0.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(l1.data(), l0.data(), l0.size() * sizeof(float)) == 0);
+  // Another voice (prompt text) misses; the LRU keeps at most max_entries.
+  SpeechLmInput other = LlmGroupInput();
+  other.prompt_text.pop_back();
+  auto g = SpeechLmGenerator::Start(TinyLm(), o, other, 7, &cache);
+  REQUIRE(g.ok());
+  (void)RunAll(**g);
+  CHECK(cache.misses() == 2);
+  CHECK(cache.size() == 2);
+  SpeechLmPrefixCache one(1);
+  one.Insert({1}, std::make_shared<const SpeechLmPrefix>());
+  one.Insert({2}, std::make_shared<const SpeechLmPrefix>());
+  CHECK(one.size() == 1);
+  CHECK(one.Find({1}) == nullptr);
+  CHECK(one.Find({2}) != nullptr);
+}
+
+TEST_CASE("SpeechLm: SavePrefix / LoadPrefix reject impossible prefixes") {
+  auto small = TinyLm().NewState(4);
+  REQUIRE(small.ok());
+  CHECK(!TinyLm().SavePrefix(**small, 1).ok());  // the state holds nothing yet
+  SpeechLmPrefix p;
+  p.length = 8;  // more than the state's capacity
+  CHECK(!TinyLm().LoadPrefix(p, small->get()).ok());
+}
+
 }  // namespace
 }  // namespace cosyflow
