@@ -35,6 +35,8 @@ struct SynthArgs {
   std::string mode;
   bool greedy = false;
   bool zero_noise = false;
+  std::string precision;  // "" = the graph's
+  int threads = 0;
 };
 
 Status WriteWav(const std::string& path, const std::vector<float>& audio, int rate) {
@@ -53,6 +55,8 @@ Status RunSynth(const SynthArgs& a) {
   o.stream_text = a.stream_text;
   o.greedy = a.greedy;
   o.zero_noise = a.zero_noise;
+  o.lm_precision = a.precision;
+  o.threads = a.threads;
   tts::GraphInfo info;
   COSY_ASSIGN_OR_RETURN(auto pipeline, tts::LoadPipeline(a.graph, o, &info));
   if (info.test_model) {
@@ -151,6 +155,11 @@ void RegisterSynth(CLI::App& app) {
       ->check(CLI::IsMember({"zero_shot", "cross_lingual", "instruct2", "no_prompt"}));
   cmd->add_flag("--greedy", a->greedy, "Greedy speech-token decoding (deterministic)");
   cmd->add_flag("--zero-noise", a->zero_noise, "Zero NSF noise in the vocoder (deterministic)");
+  cmd->add_option("--precision", a->precision,
+                  "SpeechLM linear weights: f32, bf16 or int8 (default: the graph's)")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}));
+  cmd->add_option("--threads", a->threads, "Compute threads (default: the graph's / all cores)")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([a] {
     Status s = RunSynth(*a);
     if (!s.ok()) {

@@ -6,6 +6,7 @@
 //   mode        "no_prompt"/"sft" drops Flow.prompt_tokens/prompt_feat (the reference's sft
 //               front end gives the flow no prompt, only the x-vector)
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
+//   lm_precision SpeechLM.precision; threads: limits.threads
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 // The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
 // and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
@@ -37,6 +38,7 @@ struct GraphOverrides {
   bool zero_noise = false;  // HiftVocoder.noise = "zero" (deterministic output)
   bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
   int threads = 0;          // > 0: limits.threads (compute thread budget)
+  std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
 };
 
 struct GraphInfo {
@@ -56,6 +58,7 @@ inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo
     if (type == "SpeechLM") {
       if (o.stream_text) opt["bistream"] = true;
       if (o.greedy) opt["greedy"] = true;
+      if (!o.lm_precision.empty()) opt["precision"] = o.lm_precision;
       if (opt.value("text_id_policy", "error") == "modulo") info->test_model = true;
     } else if (type == "TextNormalizer") {
       if (o.stream_text) opt["input"] = "bistream";
