@@ -82,10 +82,11 @@ bool TextNormalizer::UsesJa(std::u32string_view text) const {
 }
 
 Status TextNormalizer::RunZh(std::u32string_view input, bool ja, bool split,
-                             std::u32string* processed,
-                             std::vector<std::u32string>* segments) const {
+                             std::u32string* processed, std::vector<std::u32string>* segments,
+                             std::u32string* tn) const {
   COSY_ASSIGN_OR_RETURN(std::u32string text,
                         WetextTn(input, ja ? WetextLang::kJa : WetextLang::kZh));
+  if (tn != nullptr) *tn = text;
   std::u32string no_newlines;
   no_newlines.reserve(text.size());
   for (char32_t c : text)
@@ -106,9 +107,10 @@ Status TextNormalizer::RunZh(std::u32string_view input, bool ja, bool split,
 }
 
 Status TextNormalizer::RunEn(std::u32string_view input, bool split, std::u32string* processed,
-                             std::vector<std::u32string>* segments) const {
-  COSY_ASSIGN_OR_RETURN(std::u32string tn, WetextTn(input, WetextLang::kEn));
-  COSY_ASSIGN_OR_RETURN(std::u32string text, SpellOutNumber(tn));
+                             std::vector<std::u32string>* segments, std::u32string* tn) const {
+  COSY_ASSIGN_OR_RETURN(std::u32string wetext, WetextTn(input, WetextLang::kEn));
+  if (tn != nullptr) *tn = wetext;
+  COSY_ASSIGN_OR_RETURN(std::u32string text, SpellOutNumber(wetext));
   if (split && !text.empty()) {
     if (tokenizer_ == nullptr) {
       return InvalidArgument(
@@ -132,12 +134,12 @@ Status TextNormalizer::RunEn(std::u32string_view input, bool split, std::u32stri
 }
 
 Status TextNormalizer::Run(std::u32string_view input, bool split, std::u32string* processed,
-                           std::vector<std::u32string>* segments) const {
+                           std::vector<std::u32string>* segments, std::u32string* tn) const {
   const std::u32string_view text = StripPython(input);
   if (ContainsChinese(text) || UsesJa(text)) {
-    COSY_RETURN_IF_ERROR(RunZh(text, UsesJa(text), split, processed, segments));
+    COSY_RETURN_IF_ERROR(RunZh(text, UsesJa(text), split, processed, segments, tn));
   } else {
-    COSY_RETURN_IF_ERROR(RunEn(text, split, processed, segments));
+    COSY_RETURN_IF_ERROR(RunEn(text, split, processed, segments, tn));
   }
   if (split) {
     std::vector<std::u32string> kept;
@@ -168,6 +170,24 @@ Result<std::string> TextNormalizer::Normalize(std::string_view text, bool text_f
   std::vector<std::u32string> segments;
   COSY_RETURN_IF_ERROR(Run(u, /*split=*/false, &processed, &segments));
   return ToU8(processed);
+}
+
+Result<FrontendResult> TextNormalizer::Frontend(std::string_view text, bool text_frontend) const {
+  FrontendResult r;
+  std::u32string u = ToU32(text);
+  if (IsBypass(text) || !text_frontend || text.empty()) {
+    r.bypass = true;
+    r.normalized = ToU8(u);
+    r.segments = {r.normalized};
+    return r;
+  }
+  std::u32string processed, tn;
+  std::vector<std::u32string> segments;
+  COSY_RETURN_IF_ERROR(Run(u, /*split=*/true, &processed, &segments, &tn));
+  r.tn = ToU8(tn);
+  r.normalized = ToU8(processed);
+  for (const auto& s : segments) r.segments.push_back(ToU8(s));
+  return r;
 }
 
 Result<std::string> TextNormalizer::TextNormalization(std::string_view text) const {

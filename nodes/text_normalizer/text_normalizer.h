@@ -41,6 +41,14 @@
 
 namespace cosyflow::text_normalizer {
 
+// Every stage of one text_normalize call (the fields of the cosyvoice-frontend-text goldens).
+struct FrontendResult {
+  bool bypass = false;     // returned untouched (<|..|>, text_frontend=false or "")
+  std::string tn;          // wetext's output for the stripped text ("" when bypass)
+  std::string normalized;  // text_normalize(split=False)
+  std::vector<std::string> segments;  // text_normalize(split=True)
+};
+
 struct TextNormalizerOptions {
   bool tn = true;  // false = CosyVoice's mode '' (neither ttsfrd nor wetext installed)
   bool tn_only_with_digits = true;
@@ -72,6 +80,8 @@ class TextNormalizer {
   // text_normalize(text, split=False, text_frontend): the cleaned text, unsplit and unfiltered
   // (what the reference does to prompt_text).
   Result<std::string> Normalize(std::string_view text, bool text_frontend = true) const;
+  // Segments, Normalize and the wetext output in one pass (same results as the three calls).
+  Result<FrontendResult> Frontend(std::string_view text, bool text_frontend = true) const;
   // wetext TN only of the stripped text, language chosen like the front end (the `tn` field of
   // the cosyvoice-frontend-text goldens).
   Result<std::string> TextNormalization(std::string_view text) const;
@@ -87,12 +97,13 @@ class TextNormalizer {
                  std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer)
       : options_(std::move(options)), tokenizer_(std::move(tokenizer)) {}
   // Steps 4-8 of §1.2 on non-bypassed text; fills the processed text and the segments.
+  // `tn` (may be null) receives the wetext output.
   Status Run(std::u32string_view text, bool split, std::u32string* processed,
-             std::vector<std::u32string>* segments) const;
+             std::vector<std::u32string>* segments, std::u32string* tn = nullptr) const;
   Status RunZh(std::u32string_view text, bool ja, bool split, std::u32string* processed,
-               std::vector<std::u32string>* segments) const;
+               std::vector<std::u32string>* segments, std::u32string* tn) const;
   Status RunEn(std::u32string_view text, bool split, std::u32string* processed,
-               std::vector<std::u32string>* segments) const;
+               std::vector<std::u32string>* segments, std::u32string* tn) const;
   Result<std::u32string> WetextTn(std::u32string_view text, WetextLang lang) const;
   bool UsesJa(std::u32string_view text) const;
 

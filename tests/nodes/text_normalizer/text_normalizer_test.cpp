@@ -220,6 +220,27 @@ TEST_CASE("TextNormalizer: long texts cut after sentence ends read as when whole
   }
 }
 
+TEST_CASE("TextNormalizer: Frontend gives what the separate calls give") {
+  auto n = Make();
+  for (const char* text : {" 今天是2024年3月5日。 ", "I have 3 apples.  ", "<|en|>12", "", "abc",
+                           "りんごが3こ", "你好 - 世界（1）"}) {
+    CAPTURE(text);
+    auto f = n->Frontend(text);
+    REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+    CHECK(f->segments == Seg(*n, text));
+    auto normalized = n->Normalize(text);
+    REQUIRE(normalized.ok());
+    CHECK(f->normalized == *normalized);
+    if (!f->bypass) {
+      auto tn = n->TextNormalization(text);
+      REQUIRE(tn.ok());
+      CHECK(f->tn == *tn);
+    }
+  }
+  CHECK(n->Frontend("<|en|>12")->bypass);
+  CHECK(n->Frontend("12", /*text_frontend=*/false)->bypass);
+}
+
 TEST_CASE("TextNormalizer: shared instance is safe across threads") {
   auto n = Make();
   std::vector<std::thread> threads;
