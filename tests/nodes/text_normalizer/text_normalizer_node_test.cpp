@@ -91,6 +91,10 @@ TEST_CASE("TextNormalizer node: split, text_frontend and lang options") {
   CHECK(RunWhole(verbatim, 1, "  共465篇 ") == Strings{"  共465篇 "});
   NodeHarness zh = Make({{"lang", "zh"}});
   CHECK(RunWhole(zh, 1, "共465篇") == Strings{"共四百六十五篇"});
+  NodeHarness ja = Make({{"lang", "ja"}, {"ja", true}});
+  CHECK(RunWhole(ja, 1, "りんごが3こ") == Strings{"りんごが三こ"});
+  NodeHarness kana = Make({{"ja", true}});
+  CHECK(RunWhole(kana, 1, "りんごが3こあります") == Strings{"りんごが三こあります。"});
   NodeHarness no_tn = Make({{"tn", false}});
   CHECK(RunWhole(no_tn, 1, "共465篇") == Strings{"共465篇。"});
 }
