@@ -1,5 +1,6 @@
-// `cosyflow normalize`: CosyVoice 2's text front end (segments) or TN only, for texts, stdin
-// lines or a JSONL file, and `--score FILE` to score a TN suite of the fixture cases.jsonl form.
+// `cosyflow normalize`: CosyVoice 2's text front end (segments) or wetext TN only, for texts,
+// stdin lines or a JSONL file, and `--golden FILE` to compare every case of a
+// cosyvoice-frontend-text file (tn, normalized, segments) with what cosyflow produces.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -10,9 +11,8 @@
 #include <vector>
 
 #include "apps/cli/commands.h"
+#include "nodes/text_normalizer/frontend_goldens.h"
 #include "nodes/text_normalizer/text_normalizer.h"
-#include "nodes/text_normalizer/tn_cases.h"
-#include "nodes/text_normalizer/unicode_text.h"
 
 namespace cosyflow::cli {
 namespace {
@@ -23,25 +23,15 @@ struct NormalizeOptions {
   std::string lang = "auto";
   std::string stage = "frontend";
   bool no_split = false;
-  std::vector<std::string> sets;
+  std::string fst_dir;
+  bool ja = false;
+  bool remove_erhua = false;
   std::string tokenizer_dir;
   std::string jsonl;
-  std::string score;
+  std::string golden;
+  int golden_min_passed = -1;
   std::vector<std::string> texts;
 };
-
-// --set NAME=VALUE applies to both languages' TN options.
-Status ApplySets(const std::vector<std::string>& sets, tn::TextNormalizerOptions* o) {
-  for (const auto& kv : sets) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument("normalize: --set expects NAME=VALUE, got '{}'", kv);
-    }
-    COSY_RETURN_IF_ERROR(o->zh_tn.Set(kv.substr(0, eq), kv.substr(eq + 1)));
-    COSY_RETURN_IF_ERROR(o->en_tn.Set(kv.substr(0, eq), kv.substr(eq + 1)));
-  }
-  return OkStatus();
-}
 
 // One input -> JSON output value (string for tn / --no-split, list of segments otherwise).
 Result<nlohmann::json> Process(const tn::TextNormalizer& n, const NormalizeOptions& opt,
@@ -52,10 +42,9 @@ Result<nlohmann::json> Process(const tn::TextNormalizer& n, const NormalizeOptio
       if (!out.ok()) return out.status();
       return nlohmann::json(*out);
     }
-    auto l = tn::ParseTnLang(lang);
+    auto l = tn::ParseWetextLang(lang);
     if (!l.ok()) return l.status();
-    const tn::TnOptions& o = *l == tn::TnLang::kEn ? n.options().en_tn : n.options().zh_tn;
-    auto out = n.rules().Normalize(text, *l, o);
+    auto out = n.TextNormalization(text, *l);
     if (!out.ok()) return out.status();
     return nlohmann::json(*out);
   }
@@ -75,33 +64,28 @@ Result<nlohmann::json> Process(const tn::TextNormalizer& n, const NormalizeOptio
   return nlohmann::json(*segs);
 }
 
-int RunScore(const NormalizeOptions& opt, const tn::TextNormalizer& n) {
-  auto cases = tn::LoadTnCases(opt.score);
-  if (!cases.ok()) {
-    std::cerr << cases.status().ToString() << "\n";
+// Exit status 0 only when every case passes (or at least --golden-min-passed cases do).
+int RunGolden(const NormalizeOptions& opt, const tn::TextNormalizer& n) {
+  auto goldens = tn::LoadFrontendGoldens(opt.golden);
+  if (!goldens.ok()) {
+    std::cerr << goldens.status().ToString() << "\n";
     return 1;
   }
-  tn::TnScore score = tn::ScoreTnCases(*cases, n.rules());
-  for (const auto& f : score.failures) {
-    nlohmann::ordered_json j = {{"lang", tn::TnLangName(f.c->lang)},
-                                {"category", f.c->category},
-                                {"input", f.c->input},
-                                {"expected", f.c->expected},
-                                {"got", f.got}};
-    std::cout << "FAIL " << j.dump() << "\n";
+  tn::FrontendGoldenReport report = tn::CompareFrontendGoldens(n, *goldens);
+  for (const auto& m : report.mismatches) {
+    std::cout << fmt::format("FAIL {} {}\n  want: {}\n  got:  {}\n", m.id, m.field, m.want,
+                             m.got);
   }
-  for (const auto& [name, t] : score.by_lang_category)
-    std::cout << fmt::format("{:<32} {:>4}/{:<4} {:.3f}\n", name, t.passed, t.total, t.rate());
-  std::cout << score.SummaryLine() << "\n";
-  return 0;
+  std::cout << report.Summary();
+  if (opt.golden_min_passed >= 0) return report.total.passed >= opt.golden_min_passed ? 0 : 1;
+  return report.total.failed == 0 ? 0 : 1;
 }
 
 int RunNormalize(const NormalizeOptions& opt) {
   tn::TextNormalizerOptions o;
-  if (Status s = ApplySets(opt.sets, &o); !s.ok()) {
-    std::cerr << s.ToString() << "\n";
-    return 2;
-  }
+  o.fst_dir = opt.fst_dir;
+  o.ja = opt.ja || opt.lang == "ja";
+  o.remove_erhua = opt.remove_erhua;
   if (opt.stage != "tn" && opt.stage != "frontend") {
     std::cerr << fmt::format("normalize: --stage must be tn or frontend, got '{}'\n", opt.stage);
     return 2;
@@ -120,7 +104,7 @@ int RunNormalize(const NormalizeOptions& opt) {
     std::cerr << n.status().ToString() << "\n";
     return 1;
   }
-  if (!opt.score.empty()) return RunScore(opt, **n);
+  if (!opt.golden.empty()) return RunGolden(opt, **n);
 
   int rc = 0;
   auto emit = [&](const std::string& text, const std::string& lang, nlohmann::ordered_json row) {
@@ -177,17 +161,23 @@ int RunNormalize(const NormalizeOptions& opt) {
 void RegisterNormalize(CLI::App& app) {
   auto opt = std::make_shared<NormalizeOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "normalize", "CosyVoice 2 text front end: normalized segments (or TN only with --stage tn)");
+      "normalize",
+      "CosyVoice 2 text front end: normalized segments (or wetext TN only with --stage tn)");
   cmd->add_option("--lang", opt->lang, "auto|zh|en|ja (zh/en/ja only with --stage tn)");
   cmd->add_option("--stage", opt->stage, "frontend (segments, default) or tn");
   cmd->add_flag("--no-split", opt->no_split, "frontend: print the cleaned text, unsplit");
-  cmd->add_option("--set", opt->sets,
-                  "TN option NAME=VALUE (remove_erhua, full_to_half, traditional_to_simple, "
-                  "remove_interjections, tag_oov, remove_puncts, deterministic)");
+  cmd->add_option("--fst-dir", opt->fst_dir,
+                  "wetext FST directory ({zh,en,ja}/tn/*.fst; default: the shipped FSTs)");
+  cmd->add_flag("--ja", opt->ja, "Text with kana through the ja FSTs (off in the reference)");
+  cmd->add_flag("--remove-erhua", opt->remove_erhua, "zh: verbalizer_remove_erhua.fst");
   cmd->add_option("--tokenizer-dir", opt->tokenizer_dir,
                   "CosyVoice-BlankEN dir (vocab.json, merges.txt): needed to split English");
   cmd->add_option("--jsonl", opt->jsonl, "JSONL input ({\"text\"|\"input\", \"lang\"}); - = stdin");
-  cmd->add_option("--score", opt->score, "Score a TN suite (cases.jsonl form) and print rates");
+  cmd->add_option("--golden", opt->golden,
+                  "Compare every case of a cosyvoice-frontend-text cases.jsonl (tn, normalized, "
+                  "segments); exit 1 on any failure");
+  cmd->add_option("--golden-min-passed", opt->golden_min_passed,
+                  "With --golden: succeed when at least this many cases pass");
   cmd->add_option("text", opt->texts, "Texts (default: lines of stdin)");
   cmd->callback([opt] { SetExitCode(RunNormalize(*opt)); });
 }

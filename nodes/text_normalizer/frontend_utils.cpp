@@ -90,7 +90,7 @@ std::u32string RemoveBracket(std::u32string_view s) {
   return out;
 }
 
-std::u32string SpellOutNumber(std::u32string_view s) {
+Result<std::u32string> SpellOutNumber(std::u32string_view s) {
   std::u32string out;
   size_t i = 0;
   while (i < s.size()) {
@@ -100,13 +100,19 @@ std::u32string SpellOutNumber(std::u32string_view s) {
     }
     std::string digits;
     while (i < s.size() && IsPythonDigit(s[i])) {
-      int v = DigitValue(s[i]);
-      // Superscript/circled digits: inflect strips \D from them, so they read as nothing; we
-      // map them to their value instead (documented deviation, rare in practice).
-      digits.push_back(static_cast<char>('0' + (v < 0 ? 0 : v)));
+      // inflect deletes \D characters (superscripts, circled digits) before reading the run.
+      const int v = DigitValue(s[i]);
+      if (v >= 0) digits.push_back(static_cast<char>('0' + v));
       ++i;
     }
-    out += ToU32(InflectNumberToWords(digits));
+    auto words = InflectNumberToWords(digits);
+    if (!words.has_value()) {
+      return OutOfRange(
+          "text normalizer: spell_out_number: a number of {} digits is beyond inflect's scale "
+          "words (at most 36 digits)",
+          digits.size());
+    }
+    out += ToU32(*words);
   }
   return out;
 }

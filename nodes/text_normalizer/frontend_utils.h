@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/status.h"
+
 namespace cosyflow::text_normalizer {
 
 bool ContainsChinese(std::u32string_view s);
@@ -24,8 +26,10 @@ std::u32string ReplaceCornerMark(std::u32string_view s);
 // Deletes （ ） 【 】 and '`'; "——" -> " ".
 std::u32string RemoveBracket(std::u32string_view s);
 
-// Every maximal run of Python isdigit() characters -> InflectNumberToWords(run).
-std::u32string SpellOutNumber(std::u32string_view s);
+// Every maximal run of Python isdigit() characters -> inflect's number_to_words(run), which
+// first deletes the characters that are not decimal digits (a lone "²" reads "zero").
+// OutOfRange for a run of more than 36 significant digits (inflect's NumOutOfRangeError).
+Result<std::u32string> SpellOutNumber(std::u32string_view s);
 
 // Unicode categories P* and S* only (the empty string counts as punctuation).
 bool IsOnlyPunctuation(std::u32string_view s);

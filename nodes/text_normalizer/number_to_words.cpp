@@ -54,20 +54,13 @@ std::string GroupWords(int h, int t, int u, size_t scale) {
 
 }  // namespace
 
-std::string InflectNumberToWords(std::string_view digits) {
+std::optional<std::string> InflectNumberToWords(std::string_view digits) {
   size_t first = digits.find_first_not_of('0');
   if (first == std::string_view::npos) return "zero";
   std::string_view num = digits.substr(first);
   if (num == "1") return "one";
   size_t groups = (num.size() + 2) / 3;
-  if (groups > kScales.size()) {
-    std::string out;
-    for (char c : digits) {
-      if (!out.empty()) out += ' ';
-      out += c == '0' ? "zero" : (c == '1' ? "one" : kUnits[c - '0']);
-    }
-    return out;
-  }
+  if (groups > kScales.size()) return std::nullopt;
   std::vector<std::string> chunks;  // most significant first, empty groups dropped
   for (size_t g = groups; g-- > 0;) {
     // Digits of group g (counted from the right), padded with zeros on the left.

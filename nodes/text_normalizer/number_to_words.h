@@ -2,6 +2,7 @@
 // andword "and", zero "zero", one "one", comma ","), as CosyVoice's spell_out_number calls it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -9,8 +10,8 @@ namespace cosyflow::text_normalizer {
 
 // `digits` is a run of decimal digits (any count, leading zeros allowed). Examples:
 // "007" -> "seven", "1990" -> "one thousand, nine hundred and ninety",
-// "2024" -> "two thousand and twenty-four". Numbers beyond inflect's scale words (more than 36
-// digits, where inflect raises NumOutOfRangeError) are read digit by digit, space separated.
-std::string InflectNumberToWords(std::string_view digits);
+// "2024" -> "two thousand and twenty-four"; "" reads "zero" (inflect's empty chunk). nullopt
+// beyond inflect's scale words (more than 36 significant digits: NumOutOfRangeError).
+std::optional<std::string> InflectNumberToWords(std::string_view digits);
 
 }  // namespace cosyflow::text_normalizer

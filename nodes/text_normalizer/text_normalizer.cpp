@@ -23,11 +23,21 @@ void ReplaceTrailingCommas(std::u32string* s) {
   s->push_back(U'。');
 }
 
-bool AllPythonDigits(std::u32string_view s) {
-  if (s.empty()) return false;
+bool ContainsKana(std::u32string_view s) {
   for (char32_t c : s)
-    if (!IsPythonDigit(c)) return false;
-  return true;
+    if (IsHiragana(c) || IsKatakana(c)) return true;
+  return false;
+}
+
+SplitParagraphOptions SplitOptions(const TextNormalizerOptions& o, bool zh) {
+  SplitParagraphOptions sp;
+  sp.zh = zh;
+  sp.token_max_n = o.token_max_n;
+  sp.token_min_n = o.token_min_n;
+  sp.merge_len = o.merge_len;
+  sp.comma_split = o.comma_split;
+  sp.drop_repeated_marks = o.drop_repeated_marks;
+  return sp;
 }
 
 }  // namespace
@@ -45,86 +55,91 @@ Status TextNormalizerOptions::Validate() const {
   return OkStatus();
 }
 
-TextNormalizer::TextNormalizer(TextNormalizerOptions options,
-                               std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer)
-    : options_(std::move(options)),
-      tokenizer_(std::move(tokenizer)),
-      rules_(RuleNormalizer::Create()) {}
-
 Result<std::shared_ptr<const TextNormalizer>> TextNormalizer::Create(
     TextNormalizerOptions options, std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer) {
   COSY_RETURN_IF_ERROR(options.Validate());
-  std::shared_ptr<const TextNormalizer> n(
-      new TextNormalizer(std::move(options), std::move(tokenizer)));
-  // Fail at Create, not per request, when a configured option cannot work in this build.
-  for (const TnOptions* o : {&n->options_.zh_tn, &n->options_.en_tn}) {
-    if (n->options_.tn && o->traditional_to_simple && !n->rules_->has_traditional_to_simple()) {
-      auto probe = n->rules_->Normalize("", TnLang::kZh, *o);
-      return probe.status();
-    }
+  std::shared_ptr<TextNormalizer> n(new TextNormalizer(std::move(options), std::move(tokenizer)));
+  if (n->options_.tn) {
+    WetextOptions w;
+    w.fst_dir = n->options_.fst_dir;
+    w.remove_erhua = n->options_.remove_erhua;
+    w.load_ja = n->options_.ja;
+    w.max_piece_bytes = n->options_.fst_piece_bytes;
+    COSY_ASSIGN_OR_RETURN(n->wetext_, WetextNormalizer::Load(w));
   }
-  return n;
+  return std::shared_ptr<const TextNormalizer>(std::move(n));
 }
 
-Result<std::u32string> TextNormalizer::WetextTn(std::u32string_view text, bool zh_branch) const {
-  if (!options_.tn) return std::u32string(text);
+Result<std::u32string> TextNormalizer::WetextTn(std::u32string_view text, WetextLang lang) const {
+  if (wetext_ == nullptr) return std::u32string(text);
   if (options_.tn_only_with_digits && !ContainsDecimalDigit(text)) return std::u32string(text);
-  // wetext lang="auto": zh if any CJK ideograph or the whole text is digits.
-  bool zh = ContainsChinese(text) || (options_.auto_lang_digits_to_zh && AllPythonDigits(text));
-  const TnOptions& o = zh_branch ? options_.zh_tn : options_.en_tn;
-  return rules_->NormalizeU32(text, zh ? TnLang::kZh : TnLang::kEn, o);
+  COSY_ASSIGN_OR_RETURN(std::string out, wetext_->Normalize(ToU8(text), lang));
+  return ToU32(out);
+}
+
+bool TextNormalizer::UsesJa(std::u32string_view text) const {
+  return options_.ja && ContainsKana(text);
+}
+
+Status TextNormalizer::RunZh(std::u32string_view input, bool ja, bool split,
+                             std::u32string* processed, std::vector<std::u32string>* segments,
+                             std::u32string* tn) const {
+  COSY_ASSIGN_OR_RETURN(std::u32string text,
+                        WetextTn(input, ja ? WetextLang::kJa : WetextLang::kZh));
+  if (tn != nullptr) *tn = text;
+  std::u32string no_newlines;
+  no_newlines.reserve(text.size());
+  for (char32_t c : text)
+    if (c != U'\n') no_newlines.push_back(c);
+  text = ReplaceBlank(no_newlines, options_.keep_single_space_in_runs);
+  text = ReplaceCornerMark(text);
+  for (char32_t& c : text)
+    if (c == U'.') c = U'。';
+  ReplaceAll(&text, U" - ", U"，");
+  text = RemoveBracket(text);
+  ReplaceTrailingCommas(&text);
+  if (split) {
+    *segments = SplitParagraph(text, SplitOptions(options_, /*zh=*/true),
+                               [](std::u32string_view s) { return s.size(); });
+  }
+  *processed = std::move(text);
+  return OkStatus();
+}
+
+Status TextNormalizer::RunEn(std::u32string_view input, bool split, std::u32string* processed,
+                             std::vector<std::u32string>* segments, std::u32string* tn) const {
+  COSY_ASSIGN_OR_RETURN(std::u32string wetext, WetextTn(input, WetextLang::kEn));
+  if (tn != nullptr) *tn = wetext;
+  COSY_ASSIGN_OR_RETURN(std::u32string text, SpellOutNumber(wetext));
+  if (split && !text.empty()) {
+    if (tokenizer_ == nullptr) {
+      return InvalidArgument(
+          "text normalizer: splitting English text needs the Qwen2 tokenizer (lengths are "
+          "counted in tokens), none was given");
+    }
+    Status error;
+    auto length = [&](std::u32string_view s) -> size_t {
+      auto ids = tokenizer_->Encode(ToU8(s));
+      if (!ids.ok()) {
+        if (error.ok()) error = ids.status();
+        return 0;
+      }
+      return ids->size();
+    };
+    *segments = SplitParagraph(text, SplitOptions(options_, /*zh=*/false), length);
+    COSY_RETURN_IF_ERROR_CTX(error, "text normalizer: token length");
+  }
+  *processed = std::move(text);
+  return OkStatus();
 }
 
 Status TextNormalizer::Run(std::u32string_view input, bool split, std::u32string* processed,
-                           std::vector<std::u32string>* segments) const {
-  std::u32string text(StripPython(input));
-  SplitParagraphOptions sp;
-  sp.token_max_n = options_.token_max_n;
-  sp.token_min_n = options_.token_min_n;
-  sp.merge_len = options_.merge_len;
-  sp.comma_split = options_.comma_split;
-  sp.drop_repeated_marks = options_.drop_repeated_marks;
-  if (ContainsChinese(text)) {
-    auto tn = WetextTn(text, /*zh_branch=*/true);
-    if (!tn.ok()) return tn.status();
-    text = std::move(*tn);
-    std::u32string no_newlines;
-    for (char32_t c : text)
-      if (c != U'\n') no_newlines.push_back(c);
-    text = ReplaceBlank(no_newlines, options_.keep_single_space_in_runs);
-    text = ReplaceCornerMark(text);
-    for (char32_t& c : text)
-      if (c == U'.') c = U'。';
-    ReplaceAll(&text, U" - ", U"，");
-    text = RemoveBracket(text);
-    ReplaceTrailingCommas(&text);
-    sp.zh = true;
-    if (split) {
-      *segments = SplitParagraph(text, sp, [](std::u32string_view s) { return s.size(); });
-    }
+                           std::vector<std::u32string>* segments, std::u32string* tn) const {
+  const std::u32string_view text = StripPython(input);
+  if (ContainsChinese(text) || UsesJa(text)) {
+    COSY_RETURN_IF_ERROR(RunZh(text, UsesJa(text), split, processed, segments, tn));
   } else {
-    auto tn = WetextTn(text, /*zh_branch=*/false);
-    if (!tn.ok()) return tn.status();
-    text = SpellOutNumber(*tn);
-    sp.zh = false;
-    if (split && !text.empty()) {
-      if (tokenizer_ == nullptr) {
-        return InvalidArgument(
-            "text normalizer: splitting English text needs the Qwen2 tokenizer (lengths are "
-            "counted in tokens), none was given");
-      }
-      Status error;
-      auto length = [&](std::u32string_view s) -> size_t {
-        auto ids = tokenizer_->Encode(ToU8(s));
-        if (!ids.ok()) {
-          if (error.ok()) error = ids.status();
-          return 0;
-        }
-        return ids->size();
-      };
-      *segments = SplitParagraph(text, sp, length);
-      COSY_RETURN_IF_ERROR_CTX(error, "text normalizer: token length");
-    }
+    COSY_RETURN_IF_ERROR(RunEn(text, split, processed, segments, tn));
   }
   if (split) {
     std::vector<std::u32string> kept;
@@ -132,7 +147,6 @@ Status TextNormalizer::Run(std::u32string_view input, bool split, std::u32string
       if (!IsOnlyPunctuation(s)) kept.push_back(std::move(s));
     *segments = std::move(kept);
   }
-  *processed = std::move(text);
   return OkStatus();
 }
 
@@ -158,13 +172,42 @@ Result<std::string> TextNormalizer::Normalize(std::string_view text, bool text_f
   return ToU8(processed);
 }
 
-Result<std::string> TextNormalizer::TextNormalization(std::string_view text) const {
+Result<FrontendResult> TextNormalizer::Frontend(std::string_view text, bool text_frontend) const {
+  FrontendResult r;
   std::u32string u = ToU32(text);
-  bool zh = ContainsChinese(u);
-  auto out =
-      rules_->NormalizeU32(u, zh ? TnLang::kZh : TnLang::kEn, zh ? options_.zh_tn : options_.en_tn);
-  if (!out.ok()) return out.status();
-  return ToU8(*out);
+  if (IsBypass(text) || !text_frontend || text.empty()) {
+    r.bypass = true;
+    r.normalized = ToU8(u);
+    r.segments = {r.normalized};
+    return r;
+  }
+  std::u32string processed, tn;
+  std::vector<std::u32string> segments;
+  COSY_RETURN_IF_ERROR(Run(u, /*split=*/true, &processed, &segments, &tn));
+  r.tn = ToU8(tn);
+  r.normalized = ToU8(processed);
+  for (const auto& s : segments) r.segments.push_back(ToU8(s));
+  return r;
+}
+
+Result<std::string> TextNormalizer::TextNormalization(std::string_view text) const {
+  const std::u32string u = ToU32(text);
+  const std::u32string_view stripped = StripPython(u);
+  const WetextLang lang = UsesJa(stripped)            ? WetextLang::kJa
+                          : ContainsChinese(stripped) ? WetextLang::kZh
+                                                      : WetextLang::kEn;
+  COSY_ASSIGN_OR_RETURN(std::u32string out, WetextTn(stripped, lang));
+  return ToU8(out);
+}
+
+Result<std::string> TextNormalizer::TextNormalization(std::string_view text,
+                                                      WetextLang lang) const {
+  if (wetext_ != nullptr && !wetext_->has(lang)) {
+    return InvalidArgument("text normalizer: the {} FSTs are not loaded (ja needs option ja)",
+                           WetextLangName(lang));
+  }
+  COSY_ASSIGN_OR_RETURN(std::u32string out, WetextTn(ToU32(text), lang));
+  return ToU8(out);
 }
 
 }  // namespace cosyflow::text_normalizer

@@ -11,28 +11,6 @@ namespace {
 
 namespace tn = text_normalizer;
 
-// Reads an object of TN flags ({"remove_erhua": true, "rule_class": "date"}) into `out`.
-void ReadTnOptions(JsonObjectReader& r, std::string_view key, tn::TnOptions* out) {
-  const nlohmann::json* j = r.Get(key);
-  if (j == nullptr) return;
-  const std::string path = r.PathOf(key);
-  if (!j->is_object()) {
-    r.errors()->Add(path, "expected object, got {}", JsonTypeName(*j));
-    return;
-  }
-  for (const auto& [name, value] : j->items()) {
-    const bool is_string_option = name == "rule_class" || name == "en_rule_class";
-    if (is_string_option ? !value.is_string() : !value.is_boolean()) {
-      r.errors()->Add(path + "." + name, "expected {}, got {}",
-                      is_string_option ? "string" : "boolean", JsonTypeName(value));
-      continue;
-    }
-    Status s = out->Set(name, is_string_option ? value.get<std::string>()
-                                               : (value.get<bool>() ? "true" : "false"));
-    if (!s.ok()) r.errors()->Add(path + "." + name, "{}", s.message());
-  }
-}
-
 // Code points of `s` (ill-formed bytes count as one each, as they become U+FFFD).
 size_t CountCodePoints(std::string_view s) {
   size_t n = 0;
@@ -115,10 +93,9 @@ class TextNormalizerSession : public NodeSession {
   Result<std::vector<std::string>> WholeText(const std::string& text, bool split) const {
     if (options_.lang != "auto") {
       if (!options_.text_frontend) return std::vector<std::string>{text};
-      COSY_ASSIGN_OR_RETURN(tn::TnLang lang, tn::ParseTnLang(options_.lang));
-      const tn::TnOptions& o =
-          lang == tn::TnLang::kEn ? options_.normalizer.en_tn : options_.normalizer.zh_tn;
-      COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->rules().Normalize(text, lang, o));
+      COSY_ASSIGN_OR_RETURN(tn::WetextLang lang, tn::ParseWetextLang(options_.lang));
+      COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->TextNormalization(
+                                               tokenizer::ReplaceInvalidUtf8(text), lang));
       return std::vector<std::string>{std::move(s)};
     }
     const std::string valid = tokenizer::ReplaceInvalidUtf8(text);
@@ -164,16 +141,16 @@ void TextNormalizerNodeOptions::Parse(const nlohmann::json& j, const std::string
   r.Read("split", &split);
   r.Read("text_frontend", &text_frontend);
   r.Read("tn", &normalizer.tn);
+  r.Read("fst_dir", &normalizer.fst_dir);
+  r.Read("remove_erhua", &normalizer.remove_erhua);
+  r.Read("ja", &normalizer.ja);
   r.Read("tn_only_with_digits", &normalizer.tn_only_with_digits);
-  r.Read("auto_lang_digits_to_zh", &normalizer.auto_lang_digits_to_zh);
   r.Read("drop_repeated_marks", &normalizer.drop_repeated_marks);
   r.Read("keep_single_space_in_runs", &normalizer.keep_single_space_in_runs);
   r.Read("token_max_n", &normalizer.token_max_n);
   r.Read("token_min_n", &normalizer.token_min_n);
   r.Read("merge_len", &normalizer.merge_len);
   r.Read("comma_split", &normalizer.comma_split);
-  ReadTnOptions(r, "zh_tn", &normalizer.zh_tn);
-  ReadTnOptions(r, "en_tn", &normalizer.en_tn);
   r.Read("tokenizer_dir", &tokenizer_dir);
   r.Read("max_chars", &max_chars);
   r.Finish();
@@ -189,6 +166,9 @@ void TextNormalizerNodeOptions::Validate(const std::string& path, ErrorList* err
   if (normalizer.merge_len < 0) {
     errors->Add(path + ".merge_len", "must be >= 0, got {}", normalizer.merge_len);
   }
+  if (lang == "ja" && !normalizer.ja) {
+    errors->Add(path + ".lang", "\"ja\" needs option ja = true (the ja FSTs are loaded then)");
+  }
   if (max_chars < 1 || max_chars > (1 << 24)) {
     errors->Add(path + ".max_chars", "must be in [1, 16777216], got {}", max_chars);
   }
@@ -198,14 +178,13 @@ std::string TextNormalizerNodeOptions::ToString() const {
   const auto& n = normalizer;
   return fmt::format(
       "{{\"input\": \"{}\", \"lang\": \"{}\", \"split\": {}, \"text_frontend\": {}, \"tn\": {}, "
-      "\"tn_only_with_digits\": {}, \"auto_lang_digits_to_zh\": {}, \"drop_repeated_marks\": {}, "
-      "\"keep_single_space_in_runs\": {}, \"token_max_n\": {}, \"token_min_n\": {}, "
-      "\"merge_len\": {}, \"comma_split\": {}, \"zh_tn\": \"{}\", \"en_tn\": \"{}\", "
-      "\"tokenizer_dir\": \"{}\", \"max_chars\": {}}}",
-      input, lang, split, text_frontend, n.tn, n.tn_only_with_digits, n.auto_lang_digits_to_zh,
-      n.drop_repeated_marks, n.keep_single_space_in_runs, n.token_max_n, n.token_min_n,
-      n.merge_len, n.comma_split, n.zh_tn.ToString(), n.en_tn.ToString(), tokenizer_dir,
-      max_chars);
+      "\"fst_dir\": \"{}\", \"remove_erhua\": {}, \"ja\": {}, \"tn_only_with_digits\": {}, "
+      "\"drop_repeated_marks\": {}, \"keep_single_space_in_runs\": {}, \"token_max_n\": {}, "
+      "\"token_min_n\": {}, \"merge_len\": {}, \"comma_split\": {}, \"tokenizer_dir\": \"{}\", "
+      "\"max_chars\": {}}}",
+      input, lang, split, text_frontend, n.tn, n.fst_dir, n.remove_erhua, n.ja,
+      n.tn_only_with_digits, n.drop_repeated_marks, n.keep_single_space_in_runs, n.token_max_n,
+      n.token_min_n, n.merge_len, n.comma_split, tokenizer_dir, max_chars);
 }
 
 NodeSpec TextNormalizerNode::Spec() {
@@ -228,6 +207,11 @@ Result<std::unique_ptr<Node>> TextNormalizerNode::Create(const Options& options,
           fmt::format("text normalizer: tokenizer_dir '{}'", options.tokenizer_dir));
     }
     tok = *std::move(loaded);
+  }
+  if (!options.normalizer.fst_dir.empty()) {
+    Options resolved = options;
+    resolved.normalizer.fst_dir = ctx.ResolvePath(options.normalizer.fst_dir);
+    return Create(resolved, std::move(tok));
   }
   return Create(options, std::move(tok));
 }

@@ -9,19 +9,21 @@
 //                       verbatim when text_frontend is false) — also in bi-stream sessions
 // Options: input          "whole" (default) | "bistream"
 //          lang           "auto" (default): CosyVoice's text_normalize (spec §1.2), which picks
-//                         its zh/en branch itself; "zh" | "en" | "ja": rule TN of that language
-//                         only (no CosyVoice clean-up, no splitting; zh_tn options for zh/ja)
+//                         its zh/en branch itself; "zh" | "en" | "ja": wetext FST TN of that
+//                         language only (no CosyVoice clean-up, no splitting; "ja" needs ja)
 //          split          bool, default true; false = one segment, the text_normalize(split=
 //                         False) string (what the reference does to prompt_text)
 //          text_frontend  bool, default true; false = the text verbatim as one segment
 //          tn             bool, default true; false = CosyVoice without wetext (mode '')
-//          tn_only_with_digits, auto_lang_digits_to_zh, drop_repeated_marks (true) and
-//          keep_single_space_in_runs (false): the reference quirks of text_normalizer.h
+//          fst_dir        string, default "" = the wetext FSTs shipped with cosyflow
+//                         (nodes/text_normalizer/fsts); else a directory in wetext's layout
+//                         ({zh,en,ja}/tn/*.fst), relative to model_dir
+//          remove_erhua   bool, default false (CosyVoice): zh verbalizer_remove_erhua.fst
+//          ja             bool, default false: text with kana -> ja FSTs + zh clean-up
+//          tn_only_with_digits, drop_repeated_marks (true) and keep_single_space_in_runs
+//                         (false): the reference quirks of text_normalizer.h
 //          token_max_n (80), token_min_n (60), merge_len (20), comma_split (false):
 //                         split_paragraph; 0 < token_min_n <= token_max_n, merge_len >= 0
-//          zh_tn, en_tn   objects of TN flags (remove_erhua, full_to_half,
-//                         traditional_to_simple, remove_interjections, tag_oov, remove_puncts,
-//                         deterministic: bool; rule_class: string); default all false
 //          tokenizer_dir  string, default "CosyVoice-BlankEN" (relative to model_dir): en
 //                         segment lengths are Qwen2 token counts; "" = none (en text then fails)
 //          max_chars      int, default 200000, range [1, 16777216]: code points per whole
@@ -38,8 +40,12 @@
 // Decisions: whole text that normalizes to no segment (empty, whitespace, only punctuation)
 //          emits nothing: the reference's [''] would give the LM max_len = 0 (no audio) and its
 //          whitespace-only case crashes. Invalid UTF-8 in whole text becomes U+FFFD.
-// Errors:  text over max_chars, en text without a tokenizer, an unavailable TN option at
-//          request time -> that session fails; other sessions continue.
+// Cost:    wetext's FST composition: ~3,000 zh / ~600 en code points per second and core (long
+//          texts in 1 KB pieces, docs/text_frontend.md); digit-free text skips it. max_chars
+//          bounds the time one request can take.
+// Errors:  Create: a missing or corrupt FST file (the message names it), a bad tokenizer_dir.
+//          Request: text over max_chars, en text without a tokenizer, a number too long for
+//          spell_out_number -> that session fails; other sessions continue.
 #pragma once
 
 #include <memory>
@@ -55,7 +61,7 @@ struct TextNormalizerNodeOptions {
   std::string lang = "auto";
   bool split = true;
   bool text_frontend = true;
-  text_normalizer::TextNormalizerOptions normalizer;  // tn, quirks, split_paragraph, zh/en TN
+  text_normalizer::TextNormalizerOptions normalizer;  // tn, FSTs, quirks, split_paragraph
   std::string tokenizer_dir = "CosyVoice-BlankEN";
   int max_chars = 200000;
 

@@ -1,5 +1,5 @@
-// Code-point level helpers shared by the text front end and the rule normalizers (UTF-32 work
-// strings, character classes with the Python semantics the reference relies on).
+// Code-point level helpers of the text front end (UTF-32 work strings, character classes with
+// the Python semantics the reference relies on).
 #pragma once
 
 #include <string>
@@ -14,8 +14,6 @@ std::string ToU8(std::u32string_view s);
 // U+4E00..U+9FFF only (CosyVoice's contains_chinese / wetext's language switch).
 inline bool IsCjkIdeograph(char32_t c) { return c >= 0x4E00 && c <= 0x9FFF; }
 inline bool IsAsciiDigit(char32_t c) { return c >= U'0' && c <= U'9'; }
-inline bool IsAsciiAlpha(char32_t c) { return (c | 0x20) >= U'a' && (c | 0x20) <= U'z'; }
-inline bool IsAsciiUpper(char32_t c) { return c >= U'A' && c <= U'Z'; }
 inline bool IsHiragana(char32_t c) { return c >= 0x3041 && c <= 0x309F; }
 inline bool IsKatakana(char32_t c) { return (c >= 0x30A0 && c <= 0x30FF) || c == 0x30FC; }
 

@@ -37,12 +37,26 @@ TEST_CASE("InflectNumberToWords: spec table (inflect 7.3.1)") {
   for (auto [in, want] : kTable) CHECK_MESSAGE(InflectNumberToWords(in) == want, in);
   CHECK(InflectNumberToWords("1001") == "one thousand and one");
   CHECK(InflectNumberToWords("000") == "zero");
+  CHECK(InflectNumberToWords("") == "zero");
+  CHECK(InflectNumberToWords(std::string(36, '9')).has_value());
+  CHECK_FALSE(InflectNumberToWords(std::string(37, '9')).has_value());
+  CHECK(InflectNumberToWords("000" + std::string(36, '9')).has_value());  // zeros don't count
 }
 
 TEST_CASE("SpellOutNumber: digit runs become words, other characters stay") {
-  CHECK(U8(SpellOutNumber(U"3.5 apples")) == "three.five apples");
-  CHECK(U8(SpellOutNumber(U"no digits")) == "no digits");
-  CHECK(U8(SpellOutNumber(U"１２")) == "twelve");  // full-width digits are isdigit()
+  auto spell = [](std::u32string_view s) {
+    auto r = SpellOutNumber(s);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    return U8(*r);
+  };
+  CHECK(spell(U"3.5 apples") == "three.five apples");
+  CHECK(spell(U"no digits") == "no digits");
+  CHECK(spell(U"１２") == "twelve");  // full-width digits are isdigit()
+  // Superscripts are isdigit() but not \d: inflect deletes them from the run.
+  CHECK(spell(U"x²") == "xzero");
+  CHECK(spell(U"1²") == "one");
+  auto too_long = SpellOutNumber(std::u32string(37, U'７'));
+  CHECK(too_long.status().code() == StatusCode::kOutOfRange);
 }
 
 TEST_CASE("ReplaceBlank: spec examples, double spaces vanish") {

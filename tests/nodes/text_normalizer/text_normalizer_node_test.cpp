@@ -91,6 +91,10 @@ TEST_CASE("TextNormalizer node: split, text_frontend and lang options") {
   CHECK(RunWhole(verbatim, 1, "  共465篇 ") == Strings{"  共465篇 "});
   NodeHarness zh = Make({{"lang", "zh"}});
   CHECK(RunWhole(zh, 1, "共465篇") == Strings{"共四百六十五篇"});
+  NodeHarness ja = Make({{"lang", "ja"}, {"ja", true}});
+  CHECK(RunWhole(ja, 1, "りんごが3こ") == Strings{"りんごが三こ"});
+  NodeHarness kana = Make({{"ja", true}});
+  CHECK(RunWhole(kana, 1, "りんごが3こあります") == Strings{"りんごが三こあります。"});
   NodeHarness no_tn = Make({{"tn", false}});
   CHECK(RunWhole(no_tn, 1, "共465篇") == Strings{"共465篇。"});
 }
@@ -208,15 +212,20 @@ TEST_CASE("TextNormalizer node: English text without a tokenizer fails only its 
 
 TEST_CASE("TextNormalizer node: options parse, validate and print") {
   using O = TextNormalizerNodeOptions;
-  auto ok = ParseNodeOptions<O>({{"input", "bistream"}, {"zh_tn", {{"remove_erhua", true}}},
-                                 {"en_tn", {{"rule_class", "date"}}}, {"token_min_n", 40}});
+  auto ok = ParseNodeOptions<O>({{"input", "bistream"},
+                                 {"remove_erhua", true},
+                                 {"ja", true},
+                                 {"fst_dir", "my-fsts"},
+                                 {"token_min_n", 40}});
   REQUIRE_MESSAGE(ok.ok(), ok.status().ToString());
   CHECK(ok->input == "bistream");
-  CHECK(ok->normalizer.zh_tn.remove_erhua);
-  CHECK(ok->normalizer.en_tn.en_rule_class == "date");
+  CHECK(ok->normalizer.remove_erhua);
+  CHECK(ok->normalizer.ja);
+  CHECK(ok->normalizer.fst_dir == "my-fsts");
   CHECK(ok->normalizer.token_min_n == 40);
   CHECK(ok->ToString().find("\"input\": \"bistream\"") != std::string::npos);
-  CHECK(ok->ToString().find("remove_erhua=true") != std::string::npos);
+  CHECK(ok->ToString().find("\"remove_erhua\": true") != std::string::npos);
+  CHECK(ok->ToString().find("\"fst_dir\": \"my-fsts\"") != std::string::npos);
 
   auto check_error = [](const nlohmann::json& j, const char* fragment) {
     auto r = ParseNodeOptions<O>(j);
@@ -228,12 +237,27 @@ TEST_CASE("TextNormalizer node: options parse, validate and print") {
   check_error({{"spilt", true}}, "options.spilt");
   check_error({{"input", "chunks"}}, "options.input");
   check_error({{"lang", "fr"}}, "options.lang");
-  check_error({{"zh_tn", {{"remove_erhau", true}}}}, "options.zh_tn.remove_erhau");
-  check_error({{"zh_tn", {{"remove_erhua", "yes"}}}}, "expected boolean");
-  check_error({{"zh_tn", 3}}, "options.zh_tn: expected object");
+  check_error({{"remove_erhau", true}}, "options.remove_erhau");
+  check_error({{"remove_erhua", "yes"}}, "options.remove_erhua");
+  check_error({{"fst_dir", 3}}, "options.fst_dir");
+  check_error({{"lang", "ja"}}, "options.lang");
   check_error({{"token_min_n", 90}}, "options.token_max_n: must be >= token_min_n (90)");
   check_error({{"merge_len", -1}}, "options.merge_len");
   check_error({{"max_chars", 0}}, "options.max_chars");
+}
+
+TEST_CASE("TextNormalizer node: a missing fst_dir or FST file fails Create, naming it") {
+  auto h = NodeHarness::Make<TextNormalizerNode>(
+      {{"tokenizer_dir", "qwen2-tokenizer"}, {"fst_dir", "no-such-fsts"}}, FixtureContext());
+  REQUIRE(!h.ok());
+  CHECK_MESSAGE(h.status().message().find("no-such-fsts") != std::string::npos,
+                h.status().ToString());
+  // A directory without the FSTs: the first file looked for is named.
+  auto empty = NodeHarness::Make<TextNormalizerNode>(
+      {{"tokenizer_dir", "qwen2-tokenizer"}, {"fst_dir", "qwen2-tokenizer"}}, FixtureContext());
+  REQUIRE(!empty.ok());
+  CHECK_MESSAGE(empty.status().message().find("zh/tn/tagger.fst") != std::string::npos,
+                empty.status().ToString());
 }
 
 TEST_CASE("TextNormalizer node: a missing tokenizer_dir fails Create, naming it") {

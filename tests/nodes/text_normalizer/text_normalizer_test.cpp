@@ -70,13 +70,55 @@ TEST_CASE("TextNormalizer: zh branch clean-up order") {
   CHECK(*unsplit == "价格是十三点五元。");
 }
 
-TEST_CASE("TextNormalizer: digit-free zh text is not normalized (wetext 0.0.4 gate)") {
+TEST_CASE("TextNormalizer: digit-free text is not normalized (wetext 0.0.4 gate)") {
   auto n = Make();
   CHECK(Seg(*n, "我们안녕。") == Segments{"我们안녕。"});
+  auto tn = n->TextNormalization("  Hello, world.  ");
+  REQUIRE(tn.ok());
+  CHECK(*tn == "Hello, world.");  // stripped, gate closed: untouched
+  // With the gate open the en grammar runs (it spaces out punctuation).
   TextNormalizerOptions always;
   always.tn_only_with_digits = false;
-  always.zh_tn.tag_oov = true;
-  CHECK(Seg(*Make(always), "我们안녕。") == Segments{"我们<oov>안</oov><oov>녕</oov>。"});
+  auto open = Make(always)->TextNormalization("  Hello, world.  ");
+  REQUIRE(open.ok());
+  CHECK(*open != "Hello, world.");
+  // Full-width digits open the gate (Python \d); superscripts do not.
+  auto fw = n->TextNormalization("共１２篇");
+  REQUIRE(fw.ok());
+  CHECK(*fw != "共１２篇");
+  auto sup = n->TextNormalization("面积m²");
+  REQUIRE(sup.ok());
+  CHECK(*sup == "面积m²");
+}
+
+TEST_CASE("TextNormalizer: reference quirks of the grammars are reproduced") {
+  auto n = Make();
+  CHECK(Seg(*n, "100美元") == Segments{"幺零零美元。"});
+  CHECK(Seg(*n, "12.5公斤") == Segments{"十二月五日公斤。"});
+  CHECK(Seg(*n, "110") == Segments{"one hundred and ten ."});  // digits + ASCII: the en branch
+}
+
+TEST_CASE("TextNormalizer: remove_erhua selects the erhua verbalizer") {
+  CHECK(Seg(*Make(), "这事儿共465篇") == Segments{"这事儿共四百六十五篇。"});
+  TextNormalizerOptions erhua;
+  erhua.remove_erhua = true;
+  CHECK(Seg(*Make(erhua), "这事儿共465篇") == Segments{"这事共四百六十五篇。"});
+}
+
+TEST_CASE("TextNormalizer: ja option sends kana text through the ja FSTs") {
+  auto n = Make();
+  // Reference: kana-only text takes the en branch (en grammar, spell_out_number).
+  CHECK(Seg(*n, "りんごが3こあります。") == Segments{"りんごが three こあります 。 ."});
+  CHECK(Seg(*n, "2024年3月5日に会いましょう") == Segments{"二零二四年三月五日に会いましょう。"});
+  TextNormalizerOptions ja;
+  ja.ja = true;
+  auto j = Make(ja);
+  CHECK(Seg(*j, "りんごが3こあります。") == Segments{"りんごが三こあります。"});
+  CHECK(Seg(*j, "2024年3月5日に会いましょう") == Segments{"二千二十四年三月五日に会いましょう。"});
+  // Text without kana is unaffected.
+  CHECK(Seg(*j, "共465篇") == Seg(*n, "共465篇"));
+  auto no_ja = n->TextNormalization("3こ", WetextLang::kJa);
+  CHECK_FALSE(no_ja.ok());
 }
 
 TEST_CASE("TextNormalizer: en branch spells numbers and splits by tokens") {
@@ -97,7 +139,7 @@ TEST_CASE("TextNormalizer: en branch spells numbers and splits by tokens") {
 
 TEST_CASE("TextNormalizer: en segmentation without a tokenizer is a clear error") {
   auto n = TextNormalizer::Create({}, nullptr);
-  REQUIRE(n.ok());
+  REQUIRE_MESSAGE(n.ok(), n.status().ToString());
   auto r = (*n)->Segments("hello there");
   CHECK_FALSE(r.ok());
   CHECK(r.status().message().find("tokenizer") != std::string::npos);
@@ -116,9 +158,87 @@ TEST_CASE("TextNormalizer: bad options and bad input do not crash") {
   CHECK(*invalid == Segments{"ab\xEF\xBF\xBD\xEF\xBF\xBD你好。"});
   CHECK(Seg(*n, "!!!?").empty());
   CHECK(Seg(*n, "\x01\x02 你好").size() == 1);
+  CHECK(Seg(*n, "，。！？……").empty());
+  CHECK(Seg(*n, "你好，。！？……").size() == 1);
+  CHECK(Seg(*n, "\xE3\x80\x80\r\n\xC2\xA0").empty());  // U+3000, CRLF, U+00A0
   std::string big;
-  for (int i = 0; i < 20000; ++i) big += "第1句话。";
-  CHECK(Seg(*n, big).size() > 100);
+  for (int i = 0; i < 2000; ++i) big += "第1句话。";
+  CHECK(Seg(*n, big).size() > 50);
+}
+
+TEST_CASE("TextNormalizer: 1 MB of text and pathological digit runs neither crash nor hang") {
+  auto n = Make();
+  // 1 MB without digits: the wetext gate is closed; clean-up and splitting still run.
+  std::string zh;
+  while (zh.size() < (1u << 20)) zh += "收到好友从远方寄来的生日礼物，心中充满了甜蜜的快乐。";
+  CHECK(Seg(*n, zh).size() > 1000);
+  std::string en;
+  while (en.size() < (1u << 20)) en += "This is a fairly ordinary sentence. ";
+  auto en_norm = n->Normalize(en);
+  REQUIRE(en_norm.ok());
+  CHECK(en_norm->size() == en.size() - 1);  // only stripped
+  // Digits throughout: the FSTs run piece by piece (8 KB here to keep the test short).
+  std::string digits;
+  while (digits.size() < (8u << 10)) digits += "第1句话，共465篇。";
+  auto d = n->Normalize(digits);
+  REQUIRE(d.ok());
+  CHECK(d->find("四百六十五") != std::string::npos);
+  // Long runs of digits, no space or sentence end to cut at (the en grammar costs ~15 ms per
+  // ASCII digit, so its run is shorter).
+  auto zh_run = n->Normalize("号码" + std::string(1500, '1'));
+  REQUIRE_MESSAGE(zh_run.ok(), zh_run.status().ToString());
+  CHECK(zh_run->find("幺幺幺") != std::string::npos);
+  auto en_run = n->Segments(std::string(100, '7'));
+  REQUIRE_MESSAGE(en_run.ok(), en_run.status().ToString());
+  CHECK(en_run->size() == 1);
+  // Full-width digits pass the en grammar untouched; spell_out_number cannot read 1500 of
+  // them (inflect's NumOutOfRangeError): a clear error.
+  std::string wide;
+  for (int i = 0; i < 1500; ++i) wide += "１";
+  auto wide_run = n->Segments(wide);
+  CHECK(wide_run.status().code() == StatusCode::kOutOfRange);
+}
+
+TEST_CASE("TextNormalizer: long texts cut after sentence ends read as when whole") {
+  TextNormalizerOptions small;
+  small.fst_piece_bytes = 40;  // cut after every sentence or two
+  auto pieces = Make(small);
+  TextNormalizerOptions whole;
+  whole.fst_piece_bytes = 0;
+  auto n = Make(whole);
+  for (const char* text :
+       {"今天是2024年3月5日，气温25℃。我们一共走了12.5公里！电话是010-12345678。"
+        "比分是3:2，增长了15%。\n第2行有1/2个苹果？",
+        "I paid $12.50 on May 5, 2024. Dr. Smith was born in 1990! Call 555-1234 now? "
+        "It is 3:30 p.m. and 25% of 1/2 is 12.5%.\nThe 2nd line has 3 apples."}) {
+    CAPTURE(text);
+    auto a = pieces->TextNormalization(text);
+    auto b = n->TextNormalization(text);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(*a == *b);
+  }
+}
+
+TEST_CASE("TextNormalizer: Frontend gives what the separate calls give") {
+  auto n = Make();
+  for (const char* text : {" 今天是2024年3月5日。 ", "I have 3 apples.  ", "<|en|>12", "", "abc",
+                           "りんごが3こ", "你好 - 世界（1）"}) {
+    CAPTURE(text);
+    auto f = n->Frontend(text);
+    REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+    CHECK(f->segments == Seg(*n, text));
+    auto normalized = n->Normalize(text);
+    REQUIRE(normalized.ok());
+    CHECK(f->normalized == *normalized);
+    if (!f->bypass) {
+      auto tn = n->TextNormalization(text);
+      REQUIRE(tn.ok());
+      CHECK(f->tn == *tn);
+    }
+  }
+  CHECK(n->Frontend("<|en|>12")->bypass);
+  CHECK(n->Frontend("12", /*text_frontend=*/false)->bypass);
 }
 
 TEST_CASE("TextNormalizer: shared instance is safe across threads") {
