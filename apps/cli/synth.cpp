@@ -17,6 +17,7 @@
 
 #include "apps/cli/commands.h"
 #include "apps/cli/tts_graph.h"
+#include "bridges/zmq_send_node.h"
 #include "nodes/audio_io/audio_file.h"
 #include "nodes/resample/resampler.h"
 
@@ -35,6 +36,7 @@ struct SynthArgs {
   std::string mode;
   bool greedy = false;
   bool zero_noise = false;
+  std::string bridge;
 };
 
 Status WriteWav(const std::string& path, const std::vector<float>& audio, int rate) {
@@ -53,6 +55,8 @@ Status RunSynth(const SynthArgs& a) {
   o.stream_text = a.stream_text;
   o.greedy = a.greedy;
   o.zero_noise = a.zero_noise;
+  o.bridge_endpoint = a.bridge;
+  o.registry = &bridges::FullNodeRegistry();
   tts::GraphInfo info;
   COSY_ASSIGN_OR_RETURN(auto pipeline, tts::LoadPipeline(a.graph, o, &info));
   if (info.test_model) {
@@ -151,6 +155,8 @@ void RegisterSynth(CLI::App& app) {
       ->check(CLI::IsMember({"zero_shot", "cross_lingual", "instruct2", "no_prompt"}));
   cmd->add_flag("--greedy", a->greedy, "Greedy speech-token decoding (deterministic)");
   cmd->add_flag("--zero-noise", a->zero_noise, "Zero NSF noise in the vocoder (deterministic)");
+  cmd->add_option("--bridge", a->bridge,
+                  "Endpoint of the served back half for every ZmqSend node (split graphs)");
   cmd->callback([a] {
     Status s = RunSynth(*a);
     if (!s.ok()) {

@@ -36,6 +36,8 @@ struct GraphOverrides {
   bool stream_text = false;
   bool zero_noise = false;  // HiftVocoder.noise = "zero" (deterministic output)
   bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
+  std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
+  const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
 };
 
 struct GraphInfo {
@@ -63,6 +65,8 @@ inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo
         opt.erase("prompt_tokens");
         opt.erase("prompt_feat");
       }
+    } else if (type == "ZmqSend") {
+      if (!o.bridge_endpoint.empty()) opt["endpoint"] = o.bridge_endpoint;
     } else if (type == "HiftVocoder") {
       if (o.seed) opt["seed"] = *o.seed;
       if (o.zero_noise) opt["noise"] = "zero";
@@ -95,6 +99,7 @@ inline Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_f
   info->model_dir = dir;
   PipelineOverrides po;
   po.model_dir = dir;
+  po.registry = o.registry;
   auto p = Pipeline::FromText(graph.dump(), po);
   if (!p.ok()) {  // name the file instead of FromText's "<string>"
     std::string message = p.status().message();
