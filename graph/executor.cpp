@@ -48,7 +48,7 @@ class Runner {
       : ex_(ex),
         index_(index),
         plan_node_(ex->plan().nodes[index]),
-        spec_(plan_node_.type->spec),
+        spec_(plan_node_.spec),
         node_(node),
         graph_(g),
         fn_(g, tbb::flow::unlimited, [this](const SessionPtr& s) {

@@ -54,11 +54,15 @@ void CheckNodes(GraphPlan* plan, const NodeRegistry& registry, ErrorList* errors
       errors->Add(d.path + ".type", "unknown node type '{}' (known: {})", d.type,
                   fmt::join(registry.TypeNames(), ", "));
     } else {
+      const size_t errors_before = errors->size();
       n.options = n.type->parse(d.options, d.path + ".options", errors);
+      n.spec = n.type->spec_for_options && errors->size() == errors_before
+                   ? n.type->spec_for_options(*n.options)
+                   : n.type->spec;
       if (!ParseDevice(d.device, &n.device)) {
         errors->Add(d.path + ".device", "unknown device '{}' (cpu|cuda)", d.device);
-      } else if (std::find(n.type->spec.devices.begin(), n.type->spec.devices.end(), n.device) ==
-                 n.type->spec.devices.end()) {
+      } else if (std::find(n.spec.devices.begin(), n.spec.devices.end(), n.device) ==
+                 n.spec.devices.end()) {
         errors->Add(d.path + ".device", "{} does not run on {}", d.type, d.device);
       }
 #ifndef COSYFLOW_WITH_CUDA
@@ -66,7 +70,7 @@ void CheckNodes(GraphPlan* plan, const NodeRegistry& registry, ErrorList* errors
         errors->Add(d.path + ".device", "this build has no CUDA backend");
       }
 #endif
-      n.targets.resize(n.type->spec.outputs.size());
+      n.targets.resize(n.spec.outputs.size());
     }
     plan->nodes.push_back(std::move(n));
   }
@@ -80,14 +84,14 @@ bool Resolve(const GraphPlan& plan, const PortRef& ref, bool output, const std::
     errors->Add(path, "unknown node '{}'", ref.node);
     return false;
   }
-  const NodeTypeInfo* t = plan.nodes[*node].type;
-  if (!t) return false;  // already reported as an unknown type
-  const auto& ports = output ? t->spec.outputs : t->spec.inputs;
-  *port = output ? t->spec.OutputIndex(ref.port) : t->spec.InputIndex(ref.port);
+  if (!plan.nodes[*node].type) return false;  // already reported as an unknown type
+  const NodeSpec* t = &plan.nodes[*node].spec;
+  const auto& ports = output ? t->outputs : t->inputs;
+  *port = output ? t->OutputIndex(ref.port) : t->InputIndex(ref.port);
   if (*port < 0) {
     std::vector<std::string> names;
     for (const auto& p : ports) names.push_back(p.name);
-    errors->Add(path, "{} '{}' has no {} port '{}' (has: {})", t->spec.type, ref.node,
+    errors->Add(path, "{} '{}' has no {} port '{}' (has: {})", t->type, ref.node,
                 output ? "output" : "input", ref.port, fmt::join(names, ", "));
     return false;
   }
@@ -95,10 +99,10 @@ bool Resolve(const GraphPlan& plan, const PortRef& ref, bool output, const std::
 }
 
 PayloadType InType(const GraphPlan& p, int node, int port) {
-  return p.nodes[node].type->spec.inputs[port].type;
+  return p.nodes[node].spec.inputs[port].type;
 }
 PayloadType OutType(const GraphPlan& p, int node, int port) {
-  return p.nodes[node].type->spec.outputs[port].type;
+  return p.nodes[node].spec.outputs[port].type;
 }
 
 void CheckConnections(GraphPlan* plan, ErrorList* errors) {
@@ -107,7 +111,7 @@ void CheckConnections(GraphPlan* plan, ErrorList* errors) {
     auto [it, fresh] = fed.emplace(std::make_pair(node, port), path);
     if (!fresh) {
       errors->Add(path, "input port {}.{} is already fed by {}", plan->nodes[node].id,
-                  plan->nodes[node].type->spec.inputs[port].name, it->second);
+                  plan->nodes[node].spec.inputs[port].name, it->second);
     }
   };
   for (const GraphEndpointDecl& in : plan->file.inputs) {
@@ -146,15 +150,15 @@ void CheckConnections(GraphPlan* plan, ErrorList* errors) {
   for (size_t i = 0; i < plan->nodes.size(); ++i) {
     const PlanNode& n = plan->nodes[i];
     if (!n.type) continue;
-    for (size_t p = 0; p < n.type->spec.inputs.size(); ++p) {
+    for (size_t p = 0; p < n.spec.inputs.size(); ++p) {
       if (!fed.count({static_cast<int>(i), static_cast<int>(p)})) {
-        errors->Add(n.path + ".inputs." + n.type->spec.inputs[p].name,
+        errors->Add(n.path + ".inputs." + n.spec.inputs[p].name,
                     "input port is not connected (add an edge or a graph input)");
       }
     }
     for (size_t p = 0; p < n.targets.size(); ++p) {
       if (n.targets[p].empty()) {
-        errors->Add(n.path + ".outputs." + n.type->spec.outputs[p].name,
+        errors->Add(n.path + ".outputs." + n.spec.outputs[p].name,
                     "output port is not connected (add an edge or a graph output)");
       }
     }

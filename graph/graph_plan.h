@@ -27,6 +27,7 @@ struct PlanNode {
   std::string path;  // "nodes[3](flow)"
   const NodeTypeInfo* type = nullptr;
   std::unique_ptr<NodeOptionsBase> options;
+  NodeSpec spec;  // the type's spec, or NodeTypeInfo::spec_for_options of this node's options
   Device device = Device::kCpu;
   std::vector<std::vector<PlanTarget>> targets;  // per output port
   std::vector<int> upstream;                     // node indices feeding this node (deduplicated)

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "apps/cli/commands.h"
-#include "graph/builtin_nodes.h"
+#include "bridges/zmq_send_node.h"
 #include "graph/graph_plan.h"
 
 namespace cosyflow::cli {
@@ -24,7 +24,7 @@ void RunCheck(const CheckArgs& args) {
     ErrorList errors;
     GraphLoadOptions options;
     options.model_dir = args.model_dir;
-    (void)CheckGraphFile(file, BuiltinNodeRegistry(), options, args.load, &errors);
+    (void)CheckGraphFile(file, bridges::FullNodeRegistry(), options, args.load, &errors);
     if (errors.empty()) {
       fmt::print("{}: ok{}\n", file, args.load ? " (loaded)" : "");
       continue;

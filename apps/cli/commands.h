@@ -11,6 +11,8 @@ void RegisterCheck(CLI::App& app);
 void RegisterTokenize(CLI::App& app);
 void RegisterNormalize(CLI::App& app);
 void RegisterSynth(CLI::App& app);
+void RegisterServe(CLI::App& app);
+void RegisterSay(CLI::App& app);
 // Exit code set by the subcommand that ran (0 = success).
 int ExitCode();
 void SetExitCode(int code);

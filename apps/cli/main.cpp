@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   cosyflow::cli::RegisterNormalize(app);
   cosyflow::cli::RegisterCheck(app);
   cosyflow::cli::RegisterSynth(app);
+  cosyflow::cli::RegisterServe(app);
+  cosyflow::cli::RegisterSay(app);
   CLI11_PARSE(app, argc, argv);
   if (version || app.get_subcommands().empty()) {
     cosyflow::cli::PrintVersion();

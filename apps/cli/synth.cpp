@@ -17,6 +17,7 @@
 
 #include "apps/cli/commands.h"
 #include "apps/cli/tts_graph.h"
+#include "bridges/zmq_send_node.h"
 #include "nodes/audio_io/audio_file.h"
 #include "nodes/resample/resampler.h"
 
@@ -37,6 +38,7 @@ struct SynthArgs {
   bool zero_noise = false;
   std::string precision;  // "" = the graph's
   int threads = 0;
+  std::string bridge;
 };
 
 Status WriteWav(const std::string& path, const std::vector<float>& audio, int rate) {
@@ -57,6 +59,8 @@ Status RunSynth(const SynthArgs& a) {
   o.zero_noise = a.zero_noise;
   o.lm_precision = a.precision;
   o.threads = a.threads;
+  o.bridge_endpoint = a.bridge;
+  o.registry = &bridges::FullNodeRegistry();
   tts::GraphInfo info;
   COSY_ASSIGN_OR_RETURN(auto pipeline, tts::LoadPipeline(a.graph, o, &info));
   if (info.test_model) {
@@ -160,6 +164,8 @@ void RegisterSynth(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   cmd->add_option("--threads", a->threads, "Compute threads (default: the graph's / all cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--bridge", a->bridge,
+                  "Endpoint of the served back half for every ZmqSend node (split graphs)");
   cmd->callback([a] {
     Status s = RunSynth(*a);
     if (!s.ok()) {

@@ -39,6 +39,8 @@ struct GraphOverrides {
   bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
+  std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
+  const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
 };
 
 struct GraphInfo {
@@ -67,6 +69,8 @@ inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo
         opt.erase("prompt_tokens");
         opt.erase("prompt_feat");
       }
+    } else if (type == "ZmqSend") {
+      if (!o.bridge_endpoint.empty()) opt["endpoint"] = o.bridge_endpoint;
     } else if (type == "HiftVocoder") {
       if (o.seed) opt["seed"] = *o.seed;
       if (o.zero_noise) opt["noise"] = "zero";
@@ -100,6 +104,7 @@ inline Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_f
   PipelineOverrides po;
   po.model_dir = dir;
   po.threads = o.threads;
+  po.registry = o.registry;
   auto p = Pipeline::FromText(graph.dump(), po);
   if (!p.ok()) {  // name the file instead of FromText's "<string>"
     std::string message = p.status().message();

@@ -25,6 +25,9 @@ struct NodeTypeInfo {
   std::function<Result<std::unique_ptr<Node>>(const NodeOptionsBase& options,
                                               const NodeContext& context)>
       create;
+  // Optional: one node's spec from its parsed, valid options, for types whose port payload
+  // types are options (the bridges' ZmqSend). Empty: every node of the type has `spec`.
+  std::function<NodeSpec(const NodeOptionsBase& options)> spec_for_options;
 };
 
 // Holds a node type's concrete options struct behind NodeOptionsBase.

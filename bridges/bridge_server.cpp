@@ -1,0 +1,453 @@
+// BridgeServer: ROUTER ingress/egress for a Pipeline (see bridge_server.h for the protocol).
+#include "bridges/bridge_server.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <deque>
+
+#include "runtime/logging.h"
+
+namespace cosyflow::bridges {
+
+struct BridgeServer::Peer {
+  bool ok = false;
+  std::string input;
+  PayloadType accepts = PayloadType::kNone;
+  int64_t last_recv_ms = 0;
+};
+
+struct BridgeServer::Session {
+  std::string peer;
+  uint64_t client_id = 0;
+  SessionId pipeline_id = 0;
+  std::string input;
+  std::deque<MessagePtr> queue;  // guarded by the server's mu_
+  bool cancelled = false;
+};
+
+BridgeServer::BridgeServer(Pipeline* pipeline, BridgeServerOptions options)
+    : pipeline_(pipeline),
+      options_(std::move(options)),
+      wake_pull_(BridgeContext(), zmq::socket_type::pull) {
+  wake_endpoint_ = fmt::format("inproc://cosyflow-server-wake-{}", static_cast<void*>(this));
+}
+
+Result<std::unique_ptr<BridgeServer>> BridgeServer::Start(Pipeline* pipeline,
+                                                          const BridgeServerOptions& options) {
+  const GraphPlan& plan = pipeline->plan();
+  if (plan.outputs.empty()) {
+    return InvalidArgument("bridge server: graph '{}' has no output to stream back",
+                           plan.file.name);
+  }
+  std::unique_ptr<BridgeServer> s(new BridgeServer(pipeline, options));
+  if (!options.output.empty()) {
+    s->output_index_ = plan.OutputIndex(options.output);
+    if (s->output_index_ < 0) {
+      return NotFound("bridge server: graph '{}' has no output '{}'", plan.file.name,
+                      options.output);
+    }
+  }
+  try {
+    COSY_RETURN_IF_ERROR(s->Bind());
+  } catch (const zmq::error_t& e) {
+    return InvalidArgument("bridge server: cannot bind {}: {}",
+                           fmt::join(options.endpoints, ", "), e.what());
+  }
+  s->thread_ = std::thread([raw = s.get()] { raw->Run(); });
+  return s;
+}
+
+Status BridgeServer::Bind() {
+  wake_pull_.bind(wake_endpoint_);
+  wake_push_ = std::make_unique<zmq::socket_t>(BridgeContext(), zmq::socket_type::push);
+  wake_push_->connect(wake_endpoint_);
+  router_ = std::make_unique<zmq::socket_t>(BridgeContext(), zmq::socket_type::router);
+  router_->set(zmq::sockopt::linger, 0);
+  router_->set(zmq::sockopt::router_mandatory, 1);
+  const size_t limit = options_.limits.max_message_bytes;
+  router_->set(zmq::sockopt::maxmsgsize,
+               static_cast<int64_t>(std::max(limit * 2, limit + (size_t{1} << 20))));
+  COSY_RETURN_IF_ERROR(ApplyCurve(*router_, options_.curve, /*server=*/true));
+  for (const std::string& e : options_.endpoints) {
+    router_->bind(BindSpec(e));
+    bound_.push_back(router_->get(zmq::sockopt::last_endpoint));
+  }
+  return OkStatus();
+}
+
+BridgeServer::~BridgeServer() { Stop(); }
+
+void BridgeServer::Enqueue(const std::string& peer, zmq::message_t frame) {
+  std::lock_guard<std::mutex> lock(mu_);
+  outbox_.emplace_back(peer, std::move(frame));
+  if (!wake_push_) return;
+  try {
+    (void)wake_push_->send(zmq::message_t(), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+  }
+}
+
+void BridgeServer::Reject(const std::string& peer, uint64_t session, const Status& status) {
+  uint64_t count = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    count = ++stats_.rejected;
+  }
+  if (count <= 20 || count % 1000 == 0) {  // a flood must not flood the log
+    Log(LogLevel::kWarning, "bridge server: rejected message #{} (session {}): {}", count,
+        session, status.message());
+  }
+  Enqueue(peer, ToFrame(EncodeRejected({session, status})));
+}
+
+void BridgeServer::HandleHello(const std::string& peer, const HelloInfo& h) {
+  const GraphPlan& plan = pipeline_->plan();
+  HelloAckInfo ack;
+  ack.heartbeat_ms = static_cast<uint32_t>(options_.heartbeat_ms);
+  ack.output = plan.outputs[output_index_].name;
+  ack.produces = plan.outputs[output_index_].type;
+  int input = h.input.empty() && plan.inputs.size() == 1 ? 0 : plan.InputIndex(h.input);
+  std::vector<std::string> names;
+  for (const auto& i : plan.inputs) names.push_back(i.name);
+  if (h.schema_version != kWireSchemaVersion) {
+    ack.error = fmt::format("client speaks schema version {}, server speaks {}", h.schema_version,
+                            kWireSchemaVersion);
+  } else if (input < 0) {
+    ack.error = fmt::format("client feeds graph input '{}', server graph '{}' has inputs [{}]",
+                            h.input, plan.file.name, fmt::join(names, ", "));
+  } else if (h.sends != plan.inputs[input].type) {
+    ack.error = fmt::format("client sends {}, server graph input '{}' takes {}",
+                            PayloadTypeName(h.sends), plan.inputs[input].name,
+                            PayloadTypeName(plan.inputs[input].type));
+  } else if (h.receives != PayloadType::kNone && h.receives != ack.produces) {
+    ack.error = fmt::format("client expects {}, server graph output '{}' produces {}",
+                            PayloadTypeName(h.receives), ack.output,
+                            PayloadTypeName(ack.produces));
+  }
+  if (input >= 0) {
+    ack.input = plan.inputs[input].name;
+    ack.accepts = plan.inputs[input].type;
+  }
+  ack.ok = ack.error.empty();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Peer& p = peers_[peer];
+    if (!p.ok) ++stats_.peers;
+    p.ok = ack.ok;
+    p.input = ack.input;
+    p.accepts = ack.accepts;
+    p.last_recv_ms = NowMs();
+  }
+  if (!ack.ok) {
+    Log(LogLevel::kWarning, "bridge server: handshake refused: {}", ack.error);
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.rejected;
+  }
+  Enqueue(peer, ToFrame(EncodeHelloAck(ack)));
+}
+
+void BridgeServer::HandleData(const std::string& peer, const MessagePtr& m) {
+  const uint64_t id = m->header.session_id;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto pit = peers_.find(peer);
+  if (pit == peers_.end() || !pit->second.ok) {
+    lock.unlock();
+    Reject(peer, 0, MakeError(StatusCode::kUnavailable,
+                              "bridge server: no handshake from this client; send Hello first"));
+    return;
+  }
+  const Peer& p = pit->second;
+  auto key = std::make_pair(peer, id);
+  auto sit = sessions_.find(key);
+  std::shared_ptr<Session> s = sit == sessions_.end() ? nullptr : sit->second;
+  if (m->header.cancel() || m->header.error()) {
+    if (s && !s->cancelled) {
+      s->cancelled = true;
+      cv_.notify_all();
+      lock.unlock();
+      (void)pipeline_->Cancel(s->pipeline_id);  // stops the graph within one node step
+    }
+    return;
+  }
+  if (m->type() != PayloadType::kNone && m->type() != p.accepts) {
+    const bool cancel = s && !s->cancelled;
+    if (cancel) s->cancelled = true;
+    cv_.notify_all();
+    const std::string input = p.input;
+    const PayloadType accepts = p.accepts;
+    lock.unlock();
+    if (cancel) (void)pipeline_->Cancel(s->pipeline_id);
+    Reject(peer, id, InvalidArgument("bridge server: graph input '{}' takes {}, got {}", input,
+                                     PayloadTypeName(accepts), PayloadTypeName(m->type())));
+    return;
+  }
+  if (!s) {
+    if (draining_ || stop_) {
+      lock.unlock();
+      Reject(peer, id, MakeError(StatusCode::kUnavailable,
+                                 "bridge server: draining, no new sessions"));
+      return;
+    }
+    s = std::make_shared<Session>();
+    s->peer = peer;
+    s->client_id = id;
+    s->input = p.input;
+    SubmitOptions so;
+    const std::string output = pipeline_->plan().outputs[output_index_].name;
+    so.on_output = [this, peer, id, output](const std::string& name, const MessagePtr& out) {
+      if (name != output || out->header.closes()) return;  // the feeder sends the close
+      Message copy{out->header, out->payload};
+      copy.header.session_id = id;
+      auto buf = EncodeMessage(copy);
+      if (buf.ok()) Enqueue(peer, ToFrame(std::move(*buf)));
+    };
+    auto pid = pipeline_->Submit(std::move(so));
+    if (!pid.ok()) {
+      lock.unlock();
+      Reject(peer, id, pid.status());
+      return;
+    }
+    s->pipeline_id = *pid;
+    sessions_[key] = s;
+    ++feeders_;
+    ++stats_.sessions_opened;
+    std::thread([this, s] { Feed(s); }).detach();
+  }
+  if (s->cancelled) return;
+  if (s->queue.size() >= options_.max_queued_per_session) {
+    s->cancelled = true;
+    cv_.notify_all();
+    lock.unlock();
+    (void)pipeline_->Cancel(s->pipeline_id);
+    Reject(peer, id, MakeError(StatusCode::kResourceExhausted,
+                               "bridge server: session {} has {} messages queued "
+                               "(max_queued_per_session {})",
+                               id, options_.max_queued_per_session,
+                               options_.max_queued_per_session));
+    return;
+  }
+  s->queue.push_back(m);
+  cv_.notify_all();
+}
+
+void BridgeServer::Feed(std::shared_ptr<Session> s) {
+  Status pushed = OkStatus();
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !s->queue.empty() || s->cancelled || stop_; });
+    if (s->cancelled || stop_) break;
+    MessagePtr m = s->queue.front();
+    s->queue.pop_front();
+    lock.unlock();
+    if (m->type() != PayloadType::kNone) {
+      pushed = pipeline_->Push(s->pipeline_id, s->input, m->payload);
+      if (!pushed.ok()) break;
+    }
+    if (m->header.end_of_stream()) {
+      pushed = pipeline_->EndInput(s->pipeline_id);
+      break;
+    }
+  }
+  bool cancel = !pushed.ok();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel = cancel || s->cancelled || stop_;
+  }
+  if (cancel) (void)pipeline_->Cancel(s->pipeline_id);
+  auto result = pipeline_->Wait(s->pipeline_id);
+  MessageHeader h;
+  h.session_id = s->client_id;
+  h.emitted_ns = NowNs();
+  Payload payload;
+  if (!result.ok() || (!result->status.ok() && result->status.code() != StatusCode::kCancelled)) {
+    h.flags = kFlagError;
+    payload = result.ok() ? ErrorInfo{result->status, result->failed_node}
+                          : ErrorInfo{result.status(), "bridge"};
+  } else if (!result->status.ok()) {
+    h.flags = kFlagCancel;
+  } else {
+    h.flags = kFlagEndOfStream;
+  }
+  auto buf = EncodeMessage(Message{h, std::move(payload)});
+  if (buf.ok()) Enqueue(s->peer, ToFrame(std::move(*buf)));
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_.erase({s->peer, s->client_id});
+  --feeders_;
+  ++stats_.sessions_closed;
+  cv_.notify_all();
+}
+
+void BridgeServer::HandleFrame(const std::string& peer, zmq::message_t frame) {
+  auto e = DecodeFrame(std::move(frame), options_.limits);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.frames_received;
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) it->second.last_recv_ms = NowMs();
+  }
+  if (!e.ok()) {
+    if (e.status().code() == StatusCode::kUnsupported) {  // another schema version
+      HelloAckInfo ack;
+      ack.error = e.status().message();
+      Enqueue(peer, ToFrame(EncodeHelloAck(ack)));
+    }
+    Reject(peer, 0, e.status());
+    return;
+  }
+  switch (e->kind) {
+    case EnvelopeKind::kHello:
+      HandleHello(peer, e->hello);
+      return;
+    case EnvelopeKind::kData:
+      HandleData(peer, e->message);
+      return;
+    case EnvelopeKind::kHeartbeat:
+      return;
+    default:
+      Reject(peer, 0, InvalidArgument("bridge server: clients may send Hello, Heartbeat or Data "
+                                      "envelopes, got kind {}", static_cast<int>(e->kind)));
+  }
+}
+
+void BridgeServer::DropPeer(const std::string& peer, const char* why,
+                            std::vector<SessionId>* to_cancel) {
+  // Called with mu_ held; the caller cancels `to_cancel` after unlocking.
+  for (auto& [key, s] : sessions_) {
+    if (key.first != peer || s->cancelled) continue;
+    s->cancelled = true;
+    to_cancel->push_back(s->pipeline_id);
+  }
+  peers_.erase(peer);
+  ++stats_.peers_dropped;
+  cv_.notify_all();
+  Log(LogLevel::kWarning, "bridge server: dropped a client: {}", why);
+}
+
+void BridgeServer::Step() {
+  std::vector<zmq_pollitem_t> items = {{static_cast<void*>(*router_), 0, ZMQ_POLLIN, 0},
+                                       {static_cast<void*>(wake_pull_), 0, ZMQ_POLLIN, 0}};
+  bool backlog = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    backlog = !outbox_.empty();
+  }
+  zmq::poll(items, std::chrono::milliseconds(backlog ? 1 : std::min(options_.heartbeat_ms, 50)));
+  zmq::message_t scratch;
+  while (wake_pull_.recv(scratch, zmq::recv_flags::dontwait)) {
+  }
+  for (int i = 0; i < 256; ++i) {
+    zmq::message_t id, frame;
+    if (!router_->recv(id, zmq::recv_flags::dontwait)) break;
+    bool more = router_->get(zmq::sockopt::rcvmore);
+    if (!more) continue;
+    (void)router_->recv(frame, zmq::recv_flags::none);
+    while (router_->get(zmq::sockopt::rcvmore)) {  // extra parts: not our protocol
+      zmq::message_t extra;
+      (void)router_->recv(extra, zmq::recv_flags::none);
+      frame = zmq::message_t();  // an empty frame fails to decode and is rejected
+    }
+    HandleFrame(id.to_string(), std::move(frame));
+  }
+  std::vector<SessionId> to_cancel;
+  std::unique_lock<std::mutex> lock(mu_);
+  const int64_t now = NowMs();
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    auto next = std::next(it);
+    if (now - it->second.last_recv_ms > options_.peer_timeout_ms) {
+      DropPeer(it->first, "silent for longer than peer_timeout_ms", &to_cancel);
+    }
+    it = next;
+  }
+  if (!to_cancel.empty()) {
+    lock.unlock();
+    for (SessionId id : to_cancel) (void)pipeline_->Cancel(id);
+    lock.lock();
+  }
+  if (now - last_beat_ms_ >= options_.heartbeat_ms) {
+    last_beat_ms_ = now;
+    for (const auto& [peer, p] : peers_) {
+      if (p.ok) outbox_.emplace_back(peer, ToFrame(EncodeHeartbeat(NowNs())));
+    }
+  }
+  size_t sent = 0;
+  for (; sent < outbox_.size(); ++sent) {
+    auto& [peer, frame] = outbox_[sent];
+    try {
+      zmq::message_t id(peer.data(), peer.size());
+      if (!router_->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) break;
+      (void)router_->send(frame, zmq::send_flags::none);
+    } catch (const zmq::error_t&) {
+      // EHOSTUNREACH: the client is gone; its frames are dropped.
+    }
+  }
+  outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<long>(sent));
+}
+
+void BridgeServer::Run() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_ && feeders_ == 0) break;
+    }
+    try {
+      Step();
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "bridge server: I/O error: {}", e.what());
+    }
+  }
+  try {
+    Step();  // flush the closing messages
+  } catch (const std::exception&) {
+  }
+  router_.reset();
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_push_.reset();
+}
+
+int BridgeServer::Drain(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  draining_ = true;
+  cv_.wait_for(lock, timeout, [&] { return sessions_.empty(); });
+  std::vector<SessionId> to_cancel;
+  for (auto& [key, s] : sessions_) {
+    if (s->cancelled) continue;
+    s->cancelled = true;
+    to_cancel.push_back(s->pipeline_id);
+  }
+  cv_.notify_all();
+  lock.unlock();
+  for (SessionId id : to_cancel) (void)pipeline_->Cancel(id);
+  lock.lock();
+  const int cancelled = static_cast<int>(to_cancel.size());
+  cv_.wait_for(lock, std::chrono::seconds(30), [&] { return feeders_ == 0; });
+  return cancelled;
+}
+
+void BridgeServer::Stop() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    std::vector<SessionId> to_cancel;
+    for (auto& [key, s] : sessions_) to_cancel.push_back(s->pipeline_id);
+    cv_.notify_all();
+    lock.unlock();
+    for (SessionId id : to_cancel) (void)pipeline_->Cancel(id);
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::seconds(30), [&] { return feeders_ == 0; });
+  }
+  thread_.join();
+}
+
+BridgeServerStats BridgeServer::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+int BridgeServer::open_sessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(sessions_.size());
+}
+
+}  // namespace cosyflow::bridges

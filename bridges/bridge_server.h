@@ -1,0 +1,102 @@
+// BridgeServer: serves a started Pipeline to many clients over a ROUTER socket (the receiving
+// end of a ZmqSend node, `cosyflow serve`, `cosyflow say`, the Python client).
+//
+// Protocol (bridges/schema/cosyflow_wire.fbs): a client's first frame is a Hello naming the
+// graph input it feeds and the payload types it sends/expects; the server answers HelloAck (ok,
+// or an error naming both sides). Then Data frames carry a client-chosen session id: the first
+// one opens a pipeline session (ids are per client, mapped to server-unique pipeline ids, so
+// clients cannot collide); payloads are pushed to the input; end of stream ends the input;
+// cancel cancels the session at once. Output messages of the chosen graph output stream back
+// as they are produced, then one closing message (end of stream, cancel, or error with
+// ErrorInfo). Heartbeats go both ways; a client silent for peer_timeout_ms is dropped and its
+// sessions cancelled. Frames that fail to decode, come before Hello, have the wrong payload
+// type or overflow a session's queue are rejected (Rejected reply), counted and logged; they
+// never affect other sessions. Each session has a feeder thread so a full input queue
+// (backpressure) blocks only that session.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bridges/codec.h"
+#include "bridges/zmq_util.h"
+#include "graph/pipeline.h"
+
+namespace cosyflow::bridges {
+
+struct BridgeServerOptions {
+  std::vector<std::string> endpoints = {"tcp://127.0.0.1:0"};  // port 0 = a free port
+  std::string output;  // graph output streamed back ("" = the graph's first output)
+  int heartbeat_ms = 500;
+  int peer_timeout_ms = 10000;
+  size_t max_queued_per_session = 4096;  // messages waiting for the graph input per session
+  WireLimits limits;
+  CurveKeys curve;
+};
+
+struct BridgeServerStats {
+  uint64_t frames_received = 0, rejected = 0, sessions_opened = 0, sessions_closed = 0,
+           peers = 0, peers_dropped = 0;
+};
+
+class BridgeServer {
+ public:
+  // Binds and starts serving `pipeline` (started, outliving the server).
+  static Result<std::unique_ptr<BridgeServer>> Start(Pipeline* pipeline,
+                                                     const BridgeServerOptions& options);
+  ~BridgeServer();  // Stop()
+
+  // The bound endpoints (port 0 resolved).
+  const std::vector<std::string>& endpoints() const { return bound_; }
+  // Refuses new sessions, waits up to `timeout` for open ones to finish, then cancels the rest.
+  // Returns the number of sessions that had to be cancelled.
+  int Drain(std::chrono::milliseconds timeout);
+  void Stop();
+  BridgeServerStats stats() const;
+  int open_sessions() const;
+
+ private:
+  struct Session;
+  struct Peer;
+  explicit BridgeServer(Pipeline* pipeline, BridgeServerOptions options);
+  Status Bind();
+  void Run();
+  void Step();
+  void HandleFrame(const std::string& peer, zmq::message_t frame);
+  void HandleHello(const std::string& peer, const HelloInfo& hello);
+  void HandleData(const std::string& peer, const MessagePtr& m);
+  void Reject(const std::string& peer, uint64_t session, const Status& status);
+  void Enqueue(const std::string& peer, zmq::message_t frame);
+  void Feed(std::shared_ptr<Session> s);
+  void DropPeer(const std::string& peer, const char* why, std::vector<SessionId>* to_cancel);
+
+  Pipeline* pipeline_;
+  BridgeServerOptions options_;
+  int output_index_ = 0;
+  std::vector<std::string> bound_;
+  std::unique_ptr<zmq::socket_t> router_;
+  zmq::socket_t wake_pull_;
+  std::string wake_endpoint_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<zmq::socket_t> wake_push_;                 // guarded by mu_
+  std::vector<std::pair<std::string, zmq::message_t>> outbox_;  // guarded by mu_
+  std::map<std::string, Peer> peers_;
+  std::map<std::pair<std::string, uint64_t>, std::shared_ptr<Session>> sessions_;
+  int feeders_ = 0;
+  bool draining_ = false;
+  bool stop_ = false;
+  BridgeServerStats stats_;
+  int64_t last_beat_ms_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace cosyflow::bridges

@@ -1,0 +1,270 @@
+// Codec: verification and decoding of received envelopes (see codec.h for the checks).
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "bridges/codec.h"
+#include "bridges/cosyflow_wire_generated.h"
+
+namespace cosyflow::bridges {
+namespace fb = ::flatbuffers;
+namespace w = ::cosyflow::wire;
+
+namespace {
+
+constexpr uint32_t kKnownFlags = kFlagEndOfStream | kFlagCancel | kFlagError;
+constexpr int kMaxSampleRate = 1 << 20;
+
+std::string Str(const fb::String* s) { return s ? s->str() : std::string(); }
+
+std::vector<int32_t> Ints(const fb::Vector<int32_t>* v) {
+  return v ? std::vector<int32_t>(v->begin(), v->end()) : std::vector<int32_t>();
+}
+
+Result<PayloadType> PayloadByte(uint8_t v, std::string_view field) {
+  if (v >= kNumPayloadTypes) {
+    return InvalidArgument("wire: {} must be a payload type in [0, {}), got {}", field,
+                           kNumPayloadTypes, v);
+  }
+  return static_cast<PayloadType>(v);
+}
+
+// Checks a tensor's dtype, rank, dims and byte count; returns a view or a copy.
+Result<Tensor> DecodeTensor(const w::Tensor* t, std::string_view what, int rank, int64_t last_dim,
+                            const std::shared_ptr<void>& keeper) {
+  if (t == nullptr) return Tensor();
+  if (t->dtype() != w::DType::F32) {
+    return InvalidArgument("wire: {} dtype must be F32, got {}", what,
+                           static_cast<int>(t->dtype()));
+  }
+  const auto* shape = t->shape();
+  const int got_rank = shape ? static_cast<int>(shape->size()) : 0;
+  if (got_rank != rank) {
+    return InvalidArgument("wire: {} must have {} dims, got {}", what, rank, got_rank);
+  }
+  const auto* data = t->data();
+  const size_t nbytes = data ? data->size() : 0;
+  uint64_t elems = 1;
+  Dims dims;
+  for (int d = 0; d < rank; ++d) {
+    const int64_t v = shape->Get(static_cast<fb::uoffset_t>(d));
+    if (v < 0 || static_cast<uint64_t>(v) > nbytes / 4 + 1) {
+      return InvalidArgument("wire: {} dim {} must be in [0, {}], got {}", what, d,
+                             nbytes / 4, v);
+    }
+    elems *= static_cast<uint64_t>(v);
+    if (elems > nbytes) break;  // the byte check below reports it
+    dims.push_back(v);
+  }
+  if (last_dim > 0 && rank > 0 && shape->Get(static_cast<fb::uoffset_t>(rank - 1)) != last_dim) {
+    return InvalidArgument("wire: {} last dim must be {}, got {}", what, last_dim,
+                           shape->Get(static_cast<fb::uoffset_t>(rank - 1)));
+  }
+  if (elems * 4 != nbytes) {
+    return DataLoss("wire: {} shape needs {} bytes, the message holds {}", what, elems * 4,
+                    nbytes);
+  }
+  const uint8_t* p = data ? data->data() : nullptr;
+  if (keeper && nbytes > 0 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
+    auto storage = Storage::Wrap(const_cast<uint8_t*>(p), nbytes, keeper, /*read_only=*/true);
+    return Tensor::FromStorage(std::move(storage), 0, dims, Tensor::ContiguousStrides(dims),
+                               DType::kF32);
+  }
+  std::vector<float> copy(elems);
+  if (nbytes > 0) std::memcpy(copy.data(), p, nbytes);
+  return Tensor::FromVector<float>(dims, copy);
+}
+
+Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& keeper) {
+  switch (d->payload_type()) {
+    case w::Payload::NONE:
+      return Payload{};
+    case w::Payload::TextRequest: {
+      const auto* r = d->payload_as_TextRequest();
+      TextRequest t;
+      t.text = Str(r->text());
+      t.mode = Str(r->mode());
+      t.voice = Str(r->voice());
+      t.prompt_text = Str(r->prompt_text());
+      t.prompt_audio_path = Str(r->prompt_audio_path());
+      t.instruct_text = Str(r->instruct_text());
+      t.seed = r->seed();
+      t.speed = r->speed();
+      return Payload{std::move(t)};
+    }
+    case w::Payload::TextSegments: {
+      const auto* r = d->payload_as_TextSegments();
+      TextSegments t;
+      if (r->segments()) {
+        for (const auto* s : *r->segments()) t.segments.push_back(Str(s));
+      }
+      t.mode = Str(r->mode());
+      t.seed = r->seed();
+      t.prompt_text = Str(r->prompt_text());
+      return Payload{std::move(t)};
+    }
+    case w::Payload::TokenIds: {
+      const auto* r = d->payload_as_TokenIds();
+      TokenIds t(Ints(r->ids()));
+      t.mode = Str(r->mode());
+      t.prompt_ids = Ints(r->prompt_ids());
+      t.prompt_speech = Ints(r->prompt_speech());
+      t.seed = r->seed();
+      return Payload{std::move(t)};
+    }
+    case w::Payload::SpeechTokens:
+      const auto* r = d->payload_as_SpeechTokens();
+      return Payload{SpeechTokens{Ints(r->tokens()), r->end_of_segment()}};
+    case w::Payload::Mel: {
+      Mel m;
+      COSY_ASSIGN_OR_RETURN(m.mel, DecodeTensor(d->payload_as_Mel()->mel(), "Mel.mel", 2,
+                                                Mel::kBins, keeper));
+      m.end_of_segment = d->payload_as_Mel()->end_of_segment();
+      return Payload{std::move(m)};
+    }
+    case w::Payload::Audio: {
+      const auto* r = d->payload_as_Audio();
+      if (r->sample_rate() <= 0 || r->sample_rate() > kMaxSampleRate) {
+        return InvalidArgument("wire: Audio.sample_rate must be in [1, {}], got {}",
+                               kMaxSampleRate, r->sample_rate());
+      }
+      Audio a;
+      a.sample_rate = r->sample_rate();
+      COSY_ASSIGN_OR_RETURN(a.samples,
+                            DecodeTensor(r->samples(), "Audio.samples", 1, 0, keeper));
+      return Payload{std::move(a)};
+    }
+    case w::Payload::ErrorInfo: {
+      const auto* r = d->payload_as_ErrorInfo();
+      const int code = r->code();
+      if (code <= 0 || code > static_cast<int>(StatusCode::kInternal)) {
+        return InvalidArgument("wire: ErrorInfo.code must be a failure code in [1, {}], got {}",
+                               static_cast<int>(StatusCode::kInternal), code);
+      }
+      return Payload{ErrorInfo{Status(static_cast<StatusCode>(code), Str(r->message())),
+                               Str(r->node())}};
+    }
+  }
+  return InvalidArgument("wire: unknown payload type {}", static_cast<int>(d->payload_type()));
+}
+
+Result<MessagePtr> DecodeData(const w::Data* d, const std::shared_ptr<void>& keeper) {
+  const w::Header* h = d->header();
+  if (h == nullptr) return DataLoss("wire: Data has no header");
+  MessageHeader header;
+  header.session_id = h->session_id();
+  header.sequence = h->sequence();
+  header.flags = h->flags();
+  header.origin_ns = h->origin_ns();
+  header.emitted_ns = h->emitted_ns();
+  if (header.flags & ~kKnownFlags) {
+    return InvalidArgument("wire: header flags must be a subset of 0x{:x}, got 0x{:x}",
+                           kKnownFlags, header.flags);
+  }
+  if (header.session_id == 0) return InvalidArgument("wire: header session_id must be > 0");
+  COSY_ASSIGN_OR_RETURN(Payload payload, DecodePayload(d, keeper));
+  if (TypeOf(payload) == PayloadType::kNone && !header.closes()) {
+    return InvalidArgument("wire: a message without payload must carry end-of-stream, cancel "
+                           "or error flags, got flags 0x{:x}", header.flags);
+  }
+  return MakeMessage(header, std::move(payload));
+}
+
+Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& keeper) {
+  Envelope out;
+  switch (e->body_type()) {
+    case w::Body::Hello: {
+      const auto* h = e->body_as_Hello();
+      out.kind = EnvelopeKind::kHello;
+      out.hello.schema_version = h->schema_version();
+      out.hello.input = Str(h->input());
+      COSY_ASSIGN_OR_RETURN(out.hello.sends, PayloadByte(h->sends(), "Hello.sends"));
+      COSY_ASSIGN_OR_RETURN(out.hello.receives, PayloadByte(h->receives(), "Hello.receives"));
+      out.hello.peer = Str(h->peer());
+      return out;
+    }
+    case w::Body::HelloAck: {
+      const auto* a = e->body_as_HelloAck();
+      out.kind = EnvelopeKind::kHelloAck;
+      out.ack.schema_version = a->schema_version();
+      out.ack.ok = a->ok();
+      out.ack.error = Str(a->error());
+      out.ack.input = Str(a->input());
+      COSY_ASSIGN_OR_RETURN(out.ack.accepts, PayloadByte(a->accepts(), "HelloAck.accepts"));
+      out.ack.output = Str(a->output());
+      COSY_ASSIGN_OR_RETURN(out.ack.produces, PayloadByte(a->produces(), "HelloAck.produces"));
+      out.ack.heartbeat_ms = a->heartbeat_ms();
+      return out;
+    }
+    case w::Body::Heartbeat:
+      out.kind = EnvelopeKind::kHeartbeat;
+      out.heartbeat_ns = e->body_as_Heartbeat()->sent_ns();
+      return out;
+    case w::Body::Data: {
+      out.kind = EnvelopeKind::kData;
+      COSY_ASSIGN_OR_RETURN(out.message, DecodeData(e->body_as_Data(), keeper));
+      return out;
+    }
+    case w::Body::Rejected: {
+      const auto* r = e->body_as_Rejected();
+      out.kind = EnvelopeKind::kRejected;
+      out.rejected.session_id = r->session_id();
+      const int code = r->code();
+      out.rejected.status =
+          Status(code > 0 && code <= static_cast<int>(StatusCode::kInternal)
+                     ? static_cast<StatusCode>(code)
+                     : StatusCode::kInternal,
+                 Str(r->message()));
+      return out;
+    }
+    default:
+      break;
+  }
+  return InvalidArgument("wire: envelope body type must be in [1, {}], got {}",
+                         static_cast<int>(w::Body::MAX), static_cast<int>(e->body_type()));
+}
+
+}  // namespace
+
+Result<Envelope> DecodeEnvelope(const uint8_t* bytes, size_t size, const WireLimits& limits,
+                                std::shared_ptr<void> keeper) {
+  const size_t max_bytes = std::min<size_t>(limits.max_message_bytes, (size_t{1} << 31) - 1);
+  if (size > max_bytes) {
+    return InvalidArgument("wire: message of {} bytes exceeds max_message_bytes {}", size,
+                           max_bytes);
+  }
+  if (size < 8 || bytes == nullptr) {
+    return DataLoss("wire: message of {} bytes is shorter than a FlatBuffers header (8)", size);
+  }
+  // The Verifier checks alignment; copy a misaligned frame (zmq keeps tiny frames inline).
+  std::shared_ptr<void> aligned_copy;
+  if (reinterpret_cast<uintptr_t>(bytes) % 8 != 0) {
+    auto copy = std::make_shared<std::vector<uint64_t>>((size + 7) / 8);
+    std::memcpy(copy->data(), bytes, size);
+    bytes = reinterpret_cast<const uint8_t*>(copy->data());
+    keeper = aligned_copy = copy;
+  }
+  if (!fb::BufferHasIdentifier(bytes, kWireFileIdentifier)) {
+    return InvalidArgument("wire: file identifier must be \"{}\", got \"{}\"", kWireFileIdentifier,
+                           std::string_view(reinterpret_cast<const char*>(bytes) + 4, 4));
+  }
+  fb::Verifier::Options options;
+  options.max_depth = limits.max_depth;
+  options.max_tables = limits.max_tables;
+  fb::Verifier verifier(bytes, size, options);
+  if (!verifier.VerifyBuffer<w::Envelope>(kWireFileIdentifier)) {
+    return DataLoss("wire: message of {} bytes failed FlatBuffers verification (truncated, "
+                    "corrupt, or deeper than {} / more than {} tables)",
+                    size, limits.max_depth, limits.max_tables);
+  }
+  const w::Envelope* e = w::GetEnvelope(bytes);
+  if (e->version() != kWireSchemaVersion) {
+    return Status(StatusCode::kUnsupported,
+                  fmt::format("wire: peer speaks schema version {}, this build speaks {}",
+                              e->version(), kWireSchemaVersion));
+  }
+  return DecodeBody(e, keeper);
+}
+
+}  // namespace cosyflow::bridges

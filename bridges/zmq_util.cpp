@@ -1,0 +1,79 @@
+// ZeroMQ plumbing shared by the bridge client and server.
+#include "bridges/zmq_util.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+namespace cosyflow::bridges {
+
+zmq::context_t& BridgeContext() {
+  static zmq::context_t* context = new zmq::context_t(1);
+  return *context;
+}
+
+zmq::message_t ToFrame(WireBuffer buffer) {
+  auto* owned = new flatbuffers::DetachedBuffer(std::move(buffer.buffer()));
+  return zmq::message_t(
+      owned->data(), owned->size(),
+      [](void*, void* hint) { delete static_cast<flatbuffers::DetachedBuffer*>(hint); }, owned);
+}
+
+Result<Envelope> DecodeFrame(zmq::message_t frame, const WireLimits& limits) {
+  auto keeper = std::make_shared<zmq::message_t>(std::move(frame));
+  return DecodeEnvelope(static_cast<const uint8_t*>(keeper->data()), keeper->size(), limits,
+                        keeper);
+}
+
+std::string BindSpec(const std::string& endpoint) {
+  if (endpoint.rfind("tcp://", 0) == 0 && endpoint.size() > 2 &&
+      endpoint.compare(endpoint.size() - 2, 2, ":0") == 0) {
+    return endpoint.substr(0, endpoint.size() - 1) + "*";
+  }
+  return endpoint;
+}
+
+Result<std::string> ReadZ85Key(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("bridge: cannot open CURVE key file {}", path);
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string key;
+  for (char c : s.str()) {
+    if (c != '\n' && c != '\r' && c != ' ' && c != '\t') key += c;
+  }
+  if (key.size() != 40) {
+    return InvalidArgument("bridge: CURVE key file {} must hold a 40-character Z85 key, got {} "
+                           "characters", path, key.size());
+  }
+  return key;
+}
+
+Status ApplyCurve(zmq::socket_t& socket, const CurveKeys& keys, bool server) {
+  if (!keys.enabled()) return OkStatus();
+  try {
+    COSY_ASSIGN_OR_RETURN(std::string secret, ReadZ85Key(keys.secret_file));
+    if (server) {
+      socket.set(zmq::sockopt::curve_server, 1);
+      socket.set(zmq::sockopt::curve_secretkey, secret);
+      return OkStatus();
+    }
+    COSY_ASSIGN_OR_RETURN(std::string pub, ReadZ85Key(keys.public_file));
+    COSY_ASSIGN_OR_RETURN(std::string server_pub, ReadZ85Key(keys.server_public_file));
+    socket.set(zmq::sockopt::curve_serverkey, server_pub);
+    socket.set(zmq::sockopt::curve_publickey, pub);
+    socket.set(zmq::sockopt::curve_secretkey, secret);
+  } catch (const zmq::error_t& e) {
+    return InvalidArgument("bridge: CURVE setup failed ({}); is libzmq built with libsodium?",
+                           e.what());
+  }
+  return OkStatus();
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace cosyflow::bridges

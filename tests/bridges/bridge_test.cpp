@@ -1,0 +1,159 @@
+// Bridge tests over inproc:// and tcp://127.0.0.1: split graphs equal in-process graphs,
+// handshake mismatches, many isolated clients, cancel, peer loss and recovery.
+#include <thread>
+
+#include "tests/bridges/bridge_test_util.h"
+
+namespace cosyflow::bridges {
+namespace {
+using namespace test;
+
+PipelineOverrides Full() {
+  PipelineOverrides o;
+  o.registry = &FullNodeRegistry();
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("Bridge: a ZmqSend split graph gives exactly the in-process output (inproc and tcp)") {
+  auto local = Pipeline::FromText(kResampleGraph);
+  REQUIRE(local.ok());
+  REQUIRE((*local)->Start().ok());
+  const std::vector<std::vector<float>> chunks = {Ramp(4800), Ramp(2400, 0.5f), Ramp(777)};
+  auto [expected, st] = RunAudio(**local, chunks);
+  REQUIRE(st.ok());
+  REQUIRE(expected.size() > 4000);
+  for (const std::string bind : {"inproc://bridge-test-split", "tcp://127.0.0.1:0"}) {
+    Served served = Serve(bind);
+    auto front = Pipeline::FromText(SplitGraph(served.endpoint), Full());
+    REQUIRE_MESSAGE(front.ok(), front.status().ToString());
+    REQUIRE((*front)->Start().ok());
+    for (int run = 0; run < 2; ++run) {
+      auto [got, status] = RunAudio(**front, chunks);
+      CHECK_MESSAGE(status.ok(), status.ToString());
+      CHECK(got == expected);
+    }
+    CHECK(served.server->stats().sessions_opened == 2);
+  }
+}
+
+TEST_CASE("Bridge: a handshake mismatch fails at connect time naming both sides") {
+  Served served = Serve("inproc://bridge-test-mismatch");
+  auto front = Pipeline::FromText(SplitGraph(served.endpoint, "Mel"), Full());
+  REQUIRE_FALSE(front.ok());
+  CHECK_MESSAGE(front.status().message().find(
+                    "client sends Mel, server graph input 'audio' takes Audio") !=
+                    std::string::npos,
+                front.status().message());
+  auto o = AudioClient(served.endpoint);
+  o.hello.input = "text";
+  auto c = BridgeClient::Connect(o);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().message().find("client feeds graph input 'text', server graph "
+                                  "'resample-stream' has inputs [audio]") != std::string::npos);
+  auto none = BridgeClient::Connect([] {
+    auto o2 = AudioClient("tcp://127.0.0.1:1");
+    o2.connect_timeout_ms = 200;
+    return o2;
+  }());
+  REQUIRE_FALSE(none.ok());
+  CHECK_MESSAGE(none.status().code() == StatusCode::kUnavailable, none.status().ToString());
+}
+
+TEST_CASE("Bridge: many clients with colliding session ids stay isolated") {
+  Served served = Serve("tcp://127.0.0.1:0");
+  std::vector<std::shared_ptr<BridgeClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    auto c = BridgeClient::Connect(AudioClient(served.endpoint));
+    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+    clients.push_back(*c);
+  }
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto id = clients[i]->OpenSession();
+    REQUIRE(id.ok());
+    CHECK(*id == 1);  // same id on every connection
+    ids.push_back(*id);
+    auto a = Audio::FromSamples(std::vector<float>(2400 * (i + 1), 0.1f * (i + 1)), 24000);
+    REQUIRE(clients[i]->Send(*id, *a).ok());
+    REQUIRE(clients[i]->Send(*id, Payload{}, kFlagEndOfStream).ok());
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto [audio, st] = Collect(*clients[i], ids[i]);
+    CHECK_MESSAGE(st.ok(), st.ToString());
+    CHECK(std::abs(static_cast<int>(audio.size()) - 1600 * (i + 1)) <= 2);
+    CHECK(std::abs(audio[audio.size() / 2] - 0.1f * (i + 1)) < 1e-3f);
+  }
+}
+
+TEST_CASE("Bridge: cancel from the client ends the remote session") {
+  Served served = Serve("inproc://bridge-test-cancel");
+  auto c = BridgeClient::Connect(AudioClient(served.endpoint));
+  REQUIRE(c.ok());
+  auto id = (*c)->OpenSession();
+  auto a = Audio::FromSamples(Ramp(2400), 24000);
+  REQUIRE((*c)->Send(*id, *a).ok());
+  for (int i = 0; i < 100 && served.server->open_sessions() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(served.server->open_sessions() == 1);
+  REQUIRE((*c)->Send(*id, Payload{}, kFlagCancel).ok());
+  for (int i = 0; i < 200 && served.server->open_sessions() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(served.server->open_sessions() == 0);
+}
+
+TEST_CASE("Bridge: peer loss fails in-flight sessions within the timeout, then recovers") {
+  // A fake server that completes the handshake and then goes silent.
+  zmq::socket_t fake(BridgeContext(), zmq::socket_type::router);
+  fake.set(zmq::sockopt::linger, 0);
+  fake.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
+  auto o = AudioClient(endpoint);
+  std::thread answer([&] {
+    zmq::message_t peer, hello;
+    for (int i = 0; i < 100; ++i) {
+      if (fake.recv(peer, zmq::recv_flags::dontwait)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    (void)fake.recv(hello);
+    HelloAckInfo ack;
+    ack.ok = true;
+    ack.accepts = ack.produces = PayloadType::kAudio;
+    (void)fake.send(peer, zmq::send_flags::sndmore);
+    (void)fake.send(ToFrame(EncodeHelloAck(ack)), zmq::send_flags::none);
+  });
+  auto c = BridgeClient::Connect(o);
+  answer.join();
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  auto id = (*c)->OpenSession();
+  REQUIRE(id.ok());
+  auto a = Audio::FromSamples(Ramp(2400), 24000);
+  REQUIRE((*c)->Send(*id, *a).ok());
+  const int64_t start = NowMs();
+  auto [audio, st] = Collect(**c, *id);
+  const int64_t took = NowMs() - start;
+  CHECK(st.code() == StatusCode::kUnavailable);
+  CHECK_MESSAGE(st.message().find("sent nothing for") != std::string::npos, st.message());
+  CHECK(took < 3000);
+  fake.close();
+  // The peer comes back on the same endpoint: new sessions succeed.
+  Served served = Serve(endpoint);
+  bool back = false;
+  for (int i = 0; i < 200 && !back; ++i) {
+    back = (*c)->connected();
+    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(back);
+  auto id2 = (*c)->OpenSession();
+  REQUIRE(id2.ok());
+  REQUIRE((*c)->Send(*id2, *a).ok());
+  REQUIRE((*c)->Send(*id2, Payload{}, kFlagEndOfStream).ok());
+  auto [audio2, st2] = Collect(**c, *id2);
+  CHECK_MESSAGE(st2.ok(), st2.ToString());
+  CHECK(std::abs(static_cast<int>(audio2.size()) - 1600) <= 2);
+}
+
+}  // namespace cosyflow::bridges

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Two-process tests of the bridges through the CLI, over tcp://127.0.0.1 (ctest
+# cosyflow_bridges_split_e2e): the tiny TTS pipeline split into configs/split/tts_tiny_front.json
+# (synth, this process) + configs/split/tts_tiny_back.json (`cosyflow serve`, another process)
+# gives exactly the in-process audio; `cosyflow say` against a served whole pipeline gives the
+# same audio as a file and as raw PCM; SIGTERM drains and exits 0.
+# usage: split_e2e.sh COSYFLOW REPO_DIR WORK_DIR
+set -euo pipefail
+cosyflow=$1 repo=$2 work=$3
+mkdir -p "$work"
+cd "$work"
+text="Hello there, how are you? This is a split pipeline."
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# Starts `cosyflow serve ARGS...` in the background; sets $endpoint from its ready line.
+serve() {
+  local log=$1; shift
+  "$cosyflow" serve "$@" --bind tcp://127.0.0.1:0 > "$log.out" 2> "$log.err" &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 1 600); do
+    if grep -q '"ready":true' "$log.out" 2>/dev/null; then break; fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then cat "$log.err"; echo "serve died"; exit 1; fi
+    sleep 0.1
+  done
+  endpoint=$(sed -n 's/.*"ingress":"\([^"]*\)".*/\1/p' "$log.out")
+  [[ -n "$endpoint" ]] || { echo "no ready line from serve"; cat "$log.err"; exit 1; }
+  echo "served $* at $endpoint"
+}
+
+stop() {  # SIGTERM must drain and exit 0
+  kill -TERM "$1"
+  for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  wait "$1"
+}
+
+"$cosyflow" synth --graph "$repo/configs/tts_tiny.json" --text "$text" --out inproc.wav
+
+serve back "$repo/configs/split/tts_tiny_back.json"
+"$cosyflow" synth --graph "$repo/configs/split/tts_tiny_front.json" --bridge "$endpoint" \
+  --text "$text" --out split.wav
+cmp inproc.wav split.wav
+echo "split == in-process: $(stat -c %s split.wav) bytes"
+stop "$server_pid"
+grep -q '"stopped":true' back.err
+
+serve whole "$repo/configs/tts_tiny.json"
+"$cosyflow" say --connect "$endpoint" --text "$text" --out say.wav | tee say.json
+grep -q '"first_audio_ms"' say.json
+"$cosyflow" say --connect "$endpoint" --text "$text" --raw > say.raw 2> say_raw.json
+[[ $(stat -c %s say.raw) -gt 1000 ]]
+stop "$server_pid"
+cmp inproc.wav say.wav
+echo "say == in-process"
