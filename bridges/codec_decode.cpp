@@ -113,9 +113,10 @@ Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& kee
       t.seed = r->seed();
       return Payload{std::move(t)};
     }
-    case w::Payload::SpeechTokens:
+    case w::Payload::SpeechTokens: {
       const auto* r = d->payload_as_SpeechTokens();
       return Payload{SpeechTokens{Ints(r->tokens()), r->end_of_segment()}};
+    }
     case w::Payload::Mel: {
       Mel m;
       COSY_ASSIGN_OR_RETURN(m.mel, DecodeTensor(d->payload_as_Mel()->mel(), "Mel.mel", 2,
