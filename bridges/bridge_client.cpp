@@ -9,7 +9,7 @@ namespace cosyflow::bridges {
 
 BridgeClient::BridgeClient(BridgeClientOptions options)
     : options_(std::move(options)), wake_pull_(BridgeContext(), zmq::socket_type::pull) {
-  wake_endpoint_ = fmt::format("inproc://cosyflow-client-wake-{}", static_cast<void*>(this));
+  wake_endpoint_ = fmt::format("inproc://cosyflow-client-wake-{}", NextWakeId());
 }
 
 Result<std::shared_ptr<BridgeClient>> BridgeClient::Connect(const BridgeClientOptions& options) {

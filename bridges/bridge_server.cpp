@@ -30,7 +30,7 @@ BridgeServer::BridgeServer(Pipeline* pipeline, BridgeServerOptions options)
     : pipeline_(pipeline),
       options_(std::move(options)),
       wake_pull_(BridgeContext(), zmq::socket_type::pull) {
-  wake_endpoint_ = fmt::format("inproc://cosyflow-server-wake-{}", static_cast<void*>(this));
+  wake_endpoint_ = fmt::format("inproc://cosyflow-server-wake-{}", NextWakeId());
 }
 
 Result<std::unique_ptr<BridgeServer>> BridgeServer::Start(Pipeline* pipeline,
