@@ -114,6 +114,7 @@ TEST_CASE("Bridge: peer loss fails in-flight sessions within the timeout, then r
   fake.bind("tcp://127.0.0.1:*");
   const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
   auto o = AudioClient(endpoint);
+  o.peer_timeout_ms = 500;
   std::thread answer([&] {
     zmq::message_t peer, hello;
     for (int i = 0; i < 100; ++i) {
