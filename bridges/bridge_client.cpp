@@ -9,7 +9,7 @@ namespace cosyflow::bridges {
 
 BridgeClient::BridgeClient(BridgeClientOptions options)
     : options_(std::move(options)), wake_pull_(BridgeContext(), zmq::socket_type::pull) {
-  wake_endpoint_ = fmt::format("inproc://cosyflow-client-wake-{}", static_cast<void*>(this));
+  wake_endpoint_ = fmt::format("inproc://cosyflow-client-wake-{}", NextWakeId());
 }
 
 Result<std::shared_ptr<BridgeClient>> BridgeClient::Connect(const BridgeClientOptions& options) {
@@ -91,7 +91,17 @@ Status BridgeClient::Send(uint64_t id, Payload payload, uint32_t flags) {
   }
   COSY_ASSIGN_OR_RETURN(WireBuffer buf, EncodeMessage(Message{h, std::move(payload)}));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    // Backpressure: while send_hwm frames wait for the socket (the peer's high-water mark is
+    // reached), the sender waits, at most peer_timeout_ms; control frames never wait.
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto limit = static_cast<size_t>(options_.send_hwm);
+    if (flags == 0 && outbox_.size() >= limit &&
+        !cv_.wait_for(lock, std::chrono::milliseconds(options_.peer_timeout_ms),
+                      [&] { return outbox_.size() < limit || !connected_ || stop_; })) {
+      return MakeError(StatusCode::kResourceExhausted,
+                       "bridge: {} frames queued for {} for longer than peer_timeout_ms {}",
+                       outbox_.size(), options_.endpoint, options_.peer_timeout_ms);
+    }
     outbox_.push_back(ToFrame(std::move(buf)));
   }
   Wake();
@@ -225,11 +235,13 @@ void BridgeClient::Step() {
   }
   if (!connected_ && !outbox_.empty()) FailAll(MakeError(StatusCode::kUnavailable,
       "bridge: peer {} is not connected", options_.endpoint));
+  const size_t queued = outbox_.size();
   while (connected_ && !outbox_.empty()) {
     if (!socket_->send(outbox_.front(), zmq::send_flags::dontwait)) break;  // HWM: retry later
     outbox_.pop_front();
     ++stats_.sent;
   }
+  if (outbox_.size() < queued) cv_.notify_all();  // wakes senders waiting for room
   const int beat_ms = connected_ ? options_.heartbeat_ms : std::min(options_.heartbeat_ms, 100);
   if (now - last_beat_ms_ >= beat_ms) {
     last_beat_ms_ = now;

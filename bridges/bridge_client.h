@@ -50,6 +50,8 @@ class BridgeClient {
   // A new session; kUnavailable while the peer is lost (until the handshake succeeds again).
   Result<uint64_t> OpenSession();
   // Queues one message of session `id` (payload or control: flags kFlagEndOfStream/kFlagCancel).
+  // With send_hwm frames already waiting for the socket, a data message waits for room (at most
+  // peer_timeout_ms, then kResourceExhausted): the peer's high-water mark becomes backpressure.
   Status Send(uint64_t id, Payload payload, uint32_t flags = 0);
   // The session's next message from the server, waiting up to `timeout`: nullptr when none came;
   // an error when the session failed (peer lost, message rejected). A message that closes()

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <deque>
+#include <set>
 
 #include "runtime/logging.h"
 
@@ -30,7 +31,7 @@ BridgeServer::BridgeServer(Pipeline* pipeline, BridgeServerOptions options)
     : pipeline_(pipeline),
       options_(std::move(options)),
       wake_pull_(BridgeContext(), zmq::socket_type::pull) {
-  wake_endpoint_ = fmt::format("inproc://cosyflow-server-wake-{}", static_cast<void*>(this));
+  wake_endpoint_ = fmt::format("inproc://cosyflow-server-wake-{}", NextWakeId());
 }
 
 Result<std::unique_ptr<BridgeServer>> BridgeServer::Start(Pipeline* pipeline,
@@ -370,18 +371,28 @@ void BridgeServer::Step() {
       if (p.ok) outbox_.emplace_back(peer, ToFrame(EncodeHeartbeat(NowNs())));
     }
   }
-  size_t sent = 0;
-  for (; sent < outbox_.size(); ++sent) {
-    auto& [peer, frame] = outbox_[sent];
+  // A client that stops reading (its pipe is at the high-water mark) keeps its own frames
+  // queued, in order, without holding back other clients' frames.
+  std::set<std::string> blocked;
+  std::vector<std::pair<std::string, zmq::message_t>> keep;
+  for (auto& [peer, frame] : outbox_) {
+    if (blocked.count(peer)) {
+      keep.emplace_back(std::move(peer), std::move(frame));
+      continue;
+    }
     try {
       zmq::message_t id(peer.data(), peer.size());
-      if (!router_->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) break;
+      if (!router_->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        blocked.insert(peer);
+        keep.emplace_back(std::move(peer), std::move(frame));
+        continue;
+      }
       (void)router_->send(frame, zmq::send_flags::none);
     } catch (const zmq::error_t&) {
       // EHOSTUNREACH: the client is gone; its frames are dropped.
     }
   }
-  outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<long>(sent));
+  outbox_ = std::move(keep);
 }
 
 void BridgeServer::Run() {

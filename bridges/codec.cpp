@@ -17,7 +17,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 // Tensor data is aligned so that a receiver can view it in place.
-constexpr size_t kTensorAlignment = 64;
+constexpr size_t kTensorAlignment = 32;  // FLATBUFFERS_MAX_ALIGNMENT
 
 fb::Offset<fb::String> Str(fb::FlatBufferBuilder& b, const std::string& s) {
   return b.CreateString(s);

@@ -77,6 +77,10 @@ Result<Tensor> DecodeTensor(const w::Tensor* t, std::string_view what, int rank,
 }
 
 Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& keeper) {
+  if (d->payload_type() != w::Payload::NONE && d->payload() == nullptr) {
+    return DataLoss("wire: Data payload type {} without a payload",
+                    static_cast<int>(d->payload_type()));
+  }
   switch (d->payload_type()) {
     case w::Payload::NONE:
       return Payload{};
@@ -174,6 +178,9 @@ Result<MessagePtr> DecodeData(const w::Data* d, const std::shared_ptr<void>& kee
 
 Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& keeper) {
   Envelope out;
+  if (e->body() == nullptr) {
+    return DataLoss("wire: envelope body type {} without a body", static_cast<int>(e->body_type()));
+  }
   switch (e->body_type()) {
     case w::Body::Hello: {
       const auto* h = e->body_as_Hello();

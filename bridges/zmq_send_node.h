@@ -19,8 +19,9 @@
 // Create connects and performs the handshake: an unreachable server or a schema version /
 //   input / payload type mismatch fails Create with an error naming both sides.
 // Session state: the remote session id and its inbox of returned messages.
-// Process sends the message (never waits on the network) and emits returned messages that
-//   have arrived. Close(end of stream) sends end of stream, then HasMoreWork() stays true and
+// Process sends the message and emits returned messages that have arrived. It waits only when
+//   send_hwm frames are already queued for a peer that stopped reading (its ZeroMQ high-water
+//   mark is reached): that wait is the backpressure on this graph, bounded by peer_timeout_ms. Close(end of stream) sends end of stream, then HasMoreWork() stays true and
 //   each Continue waits at most 20 ms for returned messages until the remote session ends.
 //   Close(cancel/error) cancels the remote session.
 // Errors: the remote graph's error (naming its node), peer loss (kUnavailable after

@@ -1,6 +1,7 @@
 // ZeroMQ plumbing shared by the bridge client and server.
 #include "bridges/zmq_util.h"
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -68,6 +69,11 @@ Status ApplyCurve(zmq::socket_t& socket, const CurveKeys& keys, bool server) {
                            e.what());
   }
   return OkStatus();
+}
+
+uint64_t NextWakeId() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
 }
 
 int64_t NowMs() {

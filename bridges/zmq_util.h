@@ -36,6 +36,10 @@ struct CurveKeys {
 Status ApplyCurve(zmq::socket_t& socket, const CurveKeys& keys, bool server);
 Result<std::string> ReadZ85Key(const std::string& path);
 
+// A process-unique number for inproc wake-up endpoints (a freed object's address may be reused
+// before its closed socket released the name).
+uint64_t NextWakeId();
+
 // Monotonic milliseconds.
 int64_t NowMs();
 

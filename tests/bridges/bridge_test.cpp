@@ -50,8 +50,10 @@ TEST_CASE("Bridge: a handshake mismatch fails at connect time naming both sides"
   o.hello.input = "text";
   auto c = BridgeClient::Connect(o);
   REQUIRE_FALSE(c.ok());
-  CHECK(c.status().message().find("client feeds graph input 'text', server graph "
-                                  "'resample-stream' has inputs [audio]") != std::string::npos);
+  CHECK_MESSAGE(c.status().message().find("client feeds graph input 'text', server graph "
+                                          "'resample-stream' has inputs [audio]") !=
+                    std::string::npos,
+                c.status().message());
   auto none = BridgeClient::Connect([] {
     auto o2 = AudioClient("tcp://127.0.0.1:1");
     o2.connect_timeout_ms = 200;
@@ -112,6 +114,7 @@ TEST_CASE("Bridge: peer loss fails in-flight sessions within the timeout, then r
   fake.bind("tcp://127.0.0.1:*");
   const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
   auto o = AudioClient(endpoint);
+  o.peer_timeout_ms = 500;
   std::thread answer([&] {
     zmq::message_t peer, hello;
     for (int i = 0; i < 100; ++i) {
@@ -154,6 +157,46 @@ TEST_CASE("Bridge: peer loss fails in-flight sessions within the timeout, then r
   auto [audio2, st2] = Collect(**c, *id2);
   CHECK_MESSAGE(st2.ok(), st2.ToString());
   CHECK(std::abs(static_cast<int>(audio2.size()) - 1600) <= 2);
+}
+
+}  // namespace cosyflow::bridges
+
+namespace cosyflow::bridges {
+
+TEST_CASE("Bridge: a ZmqSend session on a vanished peer fails with a clear error, no hang") {
+  zmq::socket_t fake(BridgeContext(), zmq::socket_type::router);
+  fake.set(zmq::sockopt::linger, 0);
+  fake.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
+  std::thread answer([&] {  // handshake, then silence
+    zmq::message_t peer, hello;
+    fake.set(zmq::sockopt::rcvtimeo, 5000);
+    if (!fake.recv(peer) || !fake.recv(hello)) return;
+    HelloAckInfo ack;
+    ack.ok = true;
+    ack.accepts = ack.produces = PayloadType::kAudio;
+    (void)fake.send(peer, zmq::send_flags::sndmore);
+    (void)fake.send(ToFrame(EncodeHelloAck(ack)), zmq::send_flags::none);
+  });
+  PipelineOverrides o;
+  o.registry = &FullNodeRegistry();
+  auto front = Pipeline::FromText(test::SplitGraph(endpoint), o);
+  answer.join();
+  REQUIRE_MESSAGE(front.ok(), front.status().ToString());
+  REQUIRE((*front)->Start().ok());
+  auto id = (*front)->Submit();
+  REQUIRE(id.ok());
+  auto a = Audio::FromSamples(test::Ramp(2400), 24000);
+  REQUIRE((*front)->Push(*id, "audio", *a).ok());
+  REQUIRE((*front)->EndInput(*id).ok());
+  const int64_t start = NowMs();
+  auto r = (*front)->Wait(*id);
+  REQUIRE(r.ok());
+  CHECK(NowMs() - start < 5000);
+  CHECK(r->status.code() == StatusCode::kUnavailable);
+  CHECK_MESSAGE(r->status.message().find("sent nothing for") != std::string::npos,
+                r->status.message());
+  CHECK(r->failed_node == "bridge");
 }
 
 }  // namespace cosyflow::bridges

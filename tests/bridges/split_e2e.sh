@@ -51,6 +51,25 @@ serve whole "$repo/configs/tts_tiny.json"
 grep -q '"first_audio_ms"' say.json
 "$cosyflow" say --connect "$endpoint" --text "$text" --raw > say.raw 2> say_raw.json
 [[ $(stat -c %s say.raw) -gt 1000 ]]
-stop "$server_pid"
 cmp inproc.wav say.wav
 echo "say == in-process"
+
+# The Python client (docs/examples) with the schema compiled for Python now.
+py=/usr/bin/python3
+if "$py" -c "import zmq, flatbuffers" 2>/dev/null && command -v flatc >/dev/null; then
+  flatc --python -o pyschema "$repo/bridges/schema/cosyflow_wire.fbs"
+  PYTHONPATH=pyschema "$py" "$repo/docs/examples/cosyflow_say.py" --connect "$endpoint" \
+    --text "$text" --out python.wav | tee python.json
+  grep -q "\"samples\": $(sed -n 's/.*"samples":\([0-9]*\).*/\1/p' say.json)" python.json
+  echo "python client ok"
+else
+  echo "python3-zmq / python3-flatbuffers missing: python client not tested"
+fi
+stop "$server_pid"
+
+# Bi-stream text over the wire: stdin lines are sent as chunks as they are read.
+serve stream "$repo/configs/tts_tiny.json" --stream-text
+printf 'Hello there.\nHow are you?\n' | "$cosyflow" say --connect "$endpoint" --stream-text \
+  --out stream.wav | tee stream.json
+grep -q '"sample_rate":24000' stream.json
+stop "$server_pid"

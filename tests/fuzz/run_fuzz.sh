@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer pickle target with clang (ASan + UBSan) in its own build dir and runs it
-# for a bounded time on a seed corpus made from the tiny fixtures' data.pkl files.
+# Builds the libFuzzer targets with clang (ASan + UBSan) in their own build dir and runs each for
+# a bounded time: the pickle reader (seeds: the tiny fixtures' data.pkl files) and the bridge wire
+# decoder (seeds: tests/fuzz/wire_seeds/*.json compiled with flatc).
 # Exits 0 with a message when clang or libFuzzer is not available.
 #
 # usage: tests/fuzz/run_fuzz.sh [SECONDS]      (default 60; env COSYFLOW_FUZZ_BUILD_DIR)
@@ -33,7 +34,7 @@ cmake -S "$root" -B "$build" "${generator[@]}" \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
   -DCOSYFLOW_FUZZ=ON -DCOSYFLOW_CUDA=OFF -DCOSYFLOW_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --target cosyflow_pickle_fuzzer -j"$(nproc)"
+cmake --build "$build" --target cosyflow_pickle_fuzzer cosyflow_wire_fuzzer -j"$(nproc)"
 
 corpus="$build/tests/fuzz_corpus"     # grows across runs
 seeds="$build/tests/fuzz_seed_corpus" # data.pkl of llm/flow/hift, extracted at configure time
@@ -41,3 +42,12 @@ mkdir -p "$corpus"
 echo "run_fuzz: fuzzing the pickle reader for ${seconds}s"
 "$build/tests/cosyflow_pickle_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -max_len=65536 -seed=1 -print_final_stats=1 "$corpus" "$seeds"
+
+# The bridge wire decoder (tests/fuzz/wire_fuzzer.cpp), seeded with encoded messages.
+wire_corpus="$build/tests/wire_fuzz_corpus"
+wire_seeds="$build/tests/wire_fuzz_seeds"   # JSON seeds compiled with the schema
+mkdir -p "$wire_corpus" "$wire_seeds"
+flatc -b -o "$wire_seeds" "$root/bridges/schema/cosyflow_wire.fbs" "$root"/tests/fuzz/wire_seeds/*.json
+echo "run_fuzz: fuzzing the bridge wire decoder for ${seconds}s"
+"$build/tests/cosyflow_wire_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -max_len=65536 -seed=1 -print_final_stats=1 "$wire_corpus" "$wire_seeds"
