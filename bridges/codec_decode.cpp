@@ -47,8 +47,15 @@ Result<Tensor> DecodeTensor(const w::Tensor* t, std::string_view what, int rank,
   const size_t nbytes = data ? data->size() : 0;
   uint64_t elems = 1;
   Dims dims;
+  // memcpy: the Verifier checks a vector's length field, not that its 8-byte elements are
+  // 8-aligned, and a crafted frame can misalign them (found by the wire fuzzer).
+  auto dim = [shape](int d) {
+    int64_t v;
+    std::memcpy(&v, shape->Data() + sizeof(int64_t) * static_cast<size_t>(d), sizeof v);
+    return v;
+  };
   for (int d = 0; d < rank; ++d) {
-    const int64_t v = shape->Get(static_cast<fb::uoffset_t>(d));
+    const int64_t v = dim(d);
     if (v < 0 || static_cast<uint64_t>(v) > nbytes / 4 + 1) {
       return InvalidArgument("wire: {} dim {} must be in [0, {}], got {}", what, d,
                              nbytes / 4, v);
@@ -57,9 +64,9 @@ Result<Tensor> DecodeTensor(const w::Tensor* t, std::string_view what, int rank,
     if (elems > nbytes) break;  // the byte check below reports it
     dims.push_back(v);
   }
-  if (last_dim > 0 && rank > 0 && shape->Get(static_cast<fb::uoffset_t>(rank - 1)) != last_dim) {
+  if (last_dim > 0 && rank > 0 && dim(rank - 1) != last_dim) {
     return InvalidArgument("wire: {} last dim must be {}, got {}", what, last_dim,
-                           shape->Get(static_cast<fb::uoffset_t>(rank - 1)));
+                           dim(rank - 1));
   }
   if (elems * 4 != nbytes) {
     return DataLoss("wire: {} shape needs {} bytes, the message holds {}", what, elems * 4,

@@ -50,4 +50,5 @@ mkdir -p "$wire_corpus" "$wire_seeds"
 flatc -b -o "$wire_seeds" "$root/bridges/schema/cosyflow_wire.fbs" "$root"/tests/fuzz/wire_seeds/*.json
 echo "run_fuzz: fuzzing the bridge wire decoder for ${seconds}s"
 "$build/tests/cosyflow_wire_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=65536 -seed=1 -print_final_stats=1 "$wire_corpus" "$wire_seeds"
+  -max_len=65536 -seed=1 -print_final_stats=1 "$wire_corpus" "$wire_seeds" \
+  "$root/tests/fuzz/wire_regressions"   # inputs that once failed (replayed first)
