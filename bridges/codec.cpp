@@ -39,23 +39,49 @@ Result<fb::Offset<w::Tensor>> EncodeTensor(fb::FlatBufferBuilder& b, const Tenso
   return w::CreateTensor(b, w::DType::F32, shape_off, data_off);
 }
 
-fb::Offset<w::TextRequest> Encode(fb::FlatBufferBuilder& b, const TextRequest& r) {
+Result<fb::Offset<w::Voice>> EncodeVoice(fb::FlatBufferBuilder& b, const VoicePromptPtr& v) {
+  if (v == nullptr) return fb::Offset<w::Voice>();
+  if (v->feat.size() % static_cast<size_t>(VoicePrompt::kMelBins) != 0) {
+    return InvalidArgument("wire: voice '{}' prompt mel has {} values, not a multiple of 80",
+                           v->id, v->feat.size());
+  }
+  auto id = Str(b, v->id);
+  auto text = b.CreateVector(v->prompt_text_ids);
+  auto tokens = b.CreateVector(v->speech_tokens);
+  fb::Offset<w::Tensor> feat;
+  if (!v->feat.empty()) {
+    COSY_ASSIGN_OR_RETURN(Tensor t, Tensor::FromVector<float>(
+                                        Dims{v->feat_frames(), VoicePrompt::kMelBins},
+                                        std::span<const float>(v->feat)));
+    COSY_ASSIGN_OR_RETURN(feat, EncodeTensor(b, t, "Voice.feat"));
+  }
+  auto emb = b.CreateVector(v->embedding);
+  auto source = b.CreateVector(v->source_tokens);
+  return w::CreateVoice(b, id, text, tokens, feat, emb, source);
+}
+
+Result<fb::Offset<w::TextRequest>> Encode(fb::FlatBufferBuilder& b, const TextRequest& r) {
+  COSY_ASSIGN_OR_RETURN(auto voice, EncodeVoice(b, r.prompt));
   return w::CreateTextRequest(b, Str(b, r.text), Str(b, r.mode), Str(b, r.voice),
                               Str(b, r.prompt_text), Str(b, r.prompt_audio_path),
-                              Str(b, r.instruct_text), r.seed, r.speed);
+                              Str(b, r.instruct_text), r.seed, r.speed,
+                              Str(b, r.source_audio_path), voice);
 }
 
-fb::Offset<w::TextSegments> Encode(fb::FlatBufferBuilder& b, const TextSegments& s) {
+Result<fb::Offset<w::TextSegments>> Encode(fb::FlatBufferBuilder& b, const TextSegments& s) {
+  COSY_ASSIGN_OR_RETURN(auto voice, EncodeVoice(b, s.prompt));
   auto segs = b.CreateVectorOfStrings(s.segments);
-  return w::CreateTextSegments(b, segs, Str(b, s.mode), s.seed, Str(b, s.prompt_text));
+  return w::CreateTextSegments(b, segs, Str(b, s.mode), s.seed, Str(b, s.prompt_text), s.speed,
+                               voice);
 }
 
-fb::Offset<w::TokenIds> Encode(fb::FlatBufferBuilder& b, const TokenIds& t) {
+Result<fb::Offset<w::TokenIds>> Encode(fb::FlatBufferBuilder& b, const TokenIds& t) {
+  COSY_ASSIGN_OR_RETURN(auto voice, EncodeVoice(b, t.prompt));
   auto ids = b.CreateVector(t.ids);
   auto mode = Str(b, t.mode);
   auto prompt_ids = b.CreateVector(t.prompt_ids);
   auto prompt_speech = b.CreateVector(t.prompt_speech);
-  return w::CreateTokenIds(b, ids, mode, prompt_ids, prompt_speech, t.seed);
+  return w::CreateTokenIds(b, ids, mode, prompt_ids, prompt_speech, t.seed, t.speed, voice);
 }
 
 // Returns the payload union's type and offset.
@@ -65,17 +91,24 @@ Result<std::pair<w::Payload, fb::Offset<void>>> EncodePayload(fb::FlatBufferBuil
   switch (TypeOf(p)) {
     case PayloadType::kNone:
       return R{w::Payload::NONE, fb::Offset<void>()};
-    case PayloadType::kTextRequest:
-      return R{w::Payload::TextRequest, Encode(b, std::get<TextRequest>(p)).Union()};
-    case PayloadType::kTextSegments:
-      return R{w::Payload::TextSegments, Encode(b, std::get<TextSegments>(p)).Union()};
-    case PayloadType::kTokenIds:
-      return R{w::Payload::TokenIds, Encode(b, std::get<TokenIds>(p)).Union()};
+    case PayloadType::kTextRequest: {
+      COSY_ASSIGN_OR_RETURN(auto off, Encode(b, std::get<TextRequest>(p)));
+      return R{w::Payload::TextRequest, off.Union()};
+    }
+    case PayloadType::kTextSegments: {
+      COSY_ASSIGN_OR_RETURN(auto off, Encode(b, std::get<TextSegments>(p)));
+      return R{w::Payload::TextSegments, off.Union()};
+    }
+    case PayloadType::kTokenIds: {
+      COSY_ASSIGN_OR_RETURN(auto off, Encode(b, std::get<TokenIds>(p)));
+      return R{w::Payload::TokenIds, off.Union()};
+    }
     case PayloadType::kSpeechTokens: {
       const SpeechTokens& st = std::get<SpeechTokens>(p);
+      COSY_ASSIGN_OR_RETURN(auto voice, EncodeVoice(b, st.prompt));
       auto v = b.CreateVector(st.tokens);
       return R{w::Payload::SpeechTokens,
-               w::CreateSpeechTokens(b, v, st.end_of_segment).Union()};
+               w::CreateSpeechTokens(b, v, st.end_of_segment, voice, st.speed).Union()};
     }
     case PayloadType::kMel: {
       const Mel& m = std::get<Mel>(p);

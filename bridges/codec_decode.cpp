@@ -83,6 +83,29 @@ Result<Tensor> DecodeTensor(const w::Tensor* t, std::string_view what, int rank,
   return Tensor::FromVector<float>(dims, copy);
 }
 
+Result<VoicePromptPtr> DecodeVoice(const w::Voice* r, const std::shared_ptr<void>& keeper) {
+  if (r == nullptr) return VoicePromptPtr();
+  auto v = std::make_shared<VoicePrompt>();
+  v->id = Str(r->id());
+  v->prompt_text_ids = Ints(r->prompt_text_ids());
+  v->speech_tokens = Ints(r->speech_tokens());
+  v->source_tokens = Ints(r->source_tokens());
+  if (r->feat() != nullptr) {
+    COSY_ASSIGN_OR_RETURN(Tensor feat,
+                          DecodeTensor(r->feat(), "Voice.feat", 2, VoicePrompt::kMelBins, keeper));
+    const float* p = feat.data<float>();
+    v->feat.assign(p, p + feat.numel());
+  }
+  if (r->embedding() != nullptr) {
+    v->embedding.assign(r->embedding()->begin(), r->embedding()->end());
+    if (v->embedding.size() != static_cast<size_t>(VoicePrompt::kEmbeddingDim)) {
+      return InvalidArgument("wire: Voice.embedding must hold 0 or {} values, got {}",
+                             VoicePrompt::kEmbeddingDim, v->embedding.size());
+    }
+  }
+  return VoicePromptPtr(std::move(v));
+}
+
 Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& keeper) {
   if (d->payload_type() != w::Payload::NONE && d->payload() == nullptr) {
     return DataLoss("wire: Data payload type {} without a payload",
@@ -102,6 +125,8 @@ Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& kee
       t.instruct_text = Str(r->instruct_text());
       t.seed = r->seed();
       t.speed = r->speed();
+      t.source_audio_path = Str(r->source_audio_path());
+      COSY_ASSIGN_OR_RETURN(t.prompt, DecodeVoice(r->prompt(), keeper));
       return Payload{std::move(t)};
     }
     case w::Payload::TextSegments: {
@@ -113,6 +138,8 @@ Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& kee
       t.mode = Str(r->mode());
       t.seed = r->seed();
       t.prompt_text = Str(r->prompt_text());
+      t.speed = r->speed();
+      COSY_ASSIGN_OR_RETURN(t.prompt, DecodeVoice(r->prompt(), keeper));
       return Payload{std::move(t)};
     }
     case w::Payload::TokenIds: {
@@ -122,11 +149,16 @@ Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& kee
       t.prompt_ids = Ints(r->prompt_ids());
       t.prompt_speech = Ints(r->prompt_speech());
       t.seed = r->seed();
+      t.speed = r->speed();
+      COSY_ASSIGN_OR_RETURN(t.prompt, DecodeVoice(r->prompt(), keeper));
       return Payload{std::move(t)};
     }
     case w::Payload::SpeechTokens: {
       const auto* r = d->payload_as_SpeechTokens();
-      return Payload{SpeechTokens{Ints(r->tokens()), r->end_of_segment()}};
+      SpeechTokens t{Ints(r->tokens()), r->end_of_segment()};
+      t.speed = r->speed();
+      COSY_ASSIGN_OR_RETURN(t.prompt, DecodeVoice(r->prompt(), keeper));
+      return Payload{std::move(t)};
     }
     case w::Payload::Mel: {
       Mel m;

@@ -21,6 +21,26 @@
 
 namespace cosyflow {
 
+// A resolved voice prompt: what the speech LM and the flow need of a prompt recording (spec §4,
+// the spk2info.pt entry of add_zero_shot_spk), plus, for voice conversion, the speech tokens of
+// the source recording. Made once per voice (nodes/voice) and shared read-only by every message
+// of the requests that use it.
+struct VoicePrompt {
+  static constexpr int64_t kMelBins = 80;
+  static constexpr int64_t kEmbeddingDim = 192;
+
+  std::string id;                        // voice id ("" = an inline prompt recording)
+  std::vector<int32_t> prompt_text_ids;  // normalised transcript tokens (may be empty: the
+                                         // request's prompt_text is tokenised instead)
+  std::vector<int32_t> speech_tokens;    // [T] prompt speech tokens (LM prompt and flow prompt)
+  std::vector<float> feat;               // [2 T, 80] time-major 24 kHz prompt mel (flow prompt)
+  std::vector<float> embedding;          // [192] CAM++ x-vector (empty = zero vector)
+  std::vector<int32_t> source_tokens;    // vc: the source recording's speech tokens
+
+  int64_t feat_frames() const { return static_cast<int64_t>(feat.size()) / kMelBins; }
+};
+using VoicePromptPtr = std::shared_ptr<const VoicePrompt>;
+
 // One request or one streaming chunk of request text (bi-stream input sends several chunks on
 // an open session, the session's end-of-stream marks the end of the text).
 struct TextRequest {
@@ -29,9 +49,12 @@ struct TextRequest {
   std::string voice;                // speaker id or voice reference name ("" = default)
   std::string prompt_text;          // transcript of the voice reference, if any
   std::string prompt_audio_path;    // voice reference audio file, if any
-  std::string instruct_text;        // instruction for instruct mode
+  std::string instruct_text;        // instruction for instruct2 mode (not normalised)
+  std::string source_audio_path;    // vc: the recording whose speech is converted
   uint64_t seed = 0;                // sampling seed for this request (0 = the graph's seed)
-  float speed = 1.0f;               // speaking-rate factor
+  float speed = 1.0f;               // speaking-rate factor (non-streaming flow only)
+  VoicePromptPtr prompt;            // resolved voice (set by the VoiceFrontend node, or by the
+                                    // caller; then voice / prompt_audio_path are not read)
 };
 
 // Normalised text split into synthesis segments, with the request's fields that the speech LM
@@ -40,7 +63,10 @@ struct TextSegments {
   std::vector<std::string> segments;
   std::string mode;         // TextRequest::mode ("" = the consumer's default)
   uint64_t seed = 0;        // TextRequest::seed (0 = the consumer's default)
-  std::string prompt_text;  // TextRequest::prompt_text, normalised without splitting
+  std::string prompt_text;  // TextRequest::prompt_text, normalised without splitting (or
+                            // TextRequest::instruct_text as given, when that is set)
+  float speed = 1.0f;       // TextRequest::speed
+  VoicePromptPtr prompt;    // TextRequest::prompt
 };
 
 // Text token ids from the tokenizer (a whole request, or one chunk of bi-stream text). The
@@ -54,15 +80,21 @@ struct TokenIds {
   std::vector<int32_t> prompt_ids;     // prompt text tokens (transcript / instruct2 instruction)
   std::vector<int32_t> prompt_speech;  // prompt speech tokens of the voice reference
   uint64_t seed = 0;                   // sampling seed (0 = the consumer's default seed)
+  float speed = 1.0f;                  // TextRequest::speed
+  VoicePromptPtr prompt;               // the request's voice (for the flow; see SpeechTokens)
 };
 
 // Discrete speech tokens from the LLM (a chunk of the session's token stream).
 // end_of_segment marks the last chunk of one utterance (a text segment of a one-shot request):
 // the flow and the vocoder finish that utterance and start the next one afresh, as the
 // reference runs token2wav per segment. The message may then carry no tokens.
+// The session's first message also carries the request's voice and speed for the flow (a
+// session without a voice uses the flow node's configured prompt).
 struct SpeechTokens {
   std::vector<int32_t> tokens;
   bool end_of_segment = false;
+  VoicePromptPtr prompt;
+  float speed = 1.0f;
 };
 
 // Mel spectrogram chunk: mel is [frames, 80] f32 row-major (may be empty on an end-of-segment

@@ -4,6 +4,8 @@
 #include "nodes/flow/flow_session.h"
 #include "runtime/io/npy.h"
 
+#include <algorithm>
+
 namespace cosyflow {
 namespace {
 
@@ -20,13 +22,40 @@ Result<std::vector<T>> ReadValues(const NodeContext& ctx, const std::string& fil
   return std::vector<T>(p, p + c.numel());
 }
 
+// Linear interpolation in time of mel [80, frames] channel-major to `out_frames` frames, as
+// torch.nn.functional.interpolate(mode='linear', align_corners=False) (the reference's speed
+// change, spec §7: size = int(frames / speed)).
+flow::FlowMel Interpolate(const flow::FlowMel& mel, int64_t out_frames) {
+  flow::FlowMel r;
+  r.frames = out_frames;
+  r.data.resize(static_cast<size_t>(Mel::kBins * out_frames));
+  const int64_t in = mel.frames;
+  const float scale = static_cast<float>(in) / static_cast<float>(out_frames);
+  for (int64_t j = 0; j < out_frames; ++j) {
+    float src = scale * (static_cast<float>(j) + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    const int64_t i0 = std::min<int64_t>(static_cast<int64_t>(src), in - 1);
+    const int64_t i1 = std::min<int64_t>(i0 + 1, in - 1);
+    const float l1 = src - static_cast<float>(i0);
+    const float l0 = 1.0f - l1;
+    for (int64_t b = 0; b < Mel::kBins; ++b) {
+      const float* row = mel.data.data() + b * in;
+      r.data[static_cast<size_t>(b * out_frames + j)] = l0 * row[i0] + l1 * row[i1];
+    }
+  }
+  return r;
+}
+
 class FlowNodeSession : public NodeSession {
  public:
-  FlowNodeSession(std::unique_ptr<flow::FlowSession> s, bool stream) : s_(std::move(s)), stream_(stream) {}
+  FlowNodeSession(const flow::FlowModel& model, const flow::FlowPrompt& default_prompt,
+                  const flow::FlowStreamOptions& so, bool stream)
+      : model_(model), default_prompt_(default_prompt), so_(so), stream_(stream) {}
 
   Status Process(int, const Message& message, Emitter& out) override {
     const auto* in = message.get<SpeechTokens>();
     if (in == nullptr) return InvalidArgument("flow: expected SpeechTokens, got {}", DescribeMessage(message));
+    if (s_ == nullptr) COSY_RETURN_IF_ERROR(Open(*in));
     COSY_RETURN_IF_ERROR(s_->PushTokens(in->tokens));
     while (stream_ && s_->ChunkReady()) {
       COSY_ASSIGN_OR_RETURN(flow::MelChunk chunk, s_->NextChunk());
@@ -41,16 +70,51 @@ class FlowNodeSession : public NodeSession {
   }
 
   Status Close(CloseReason reason, Emitter& out) override {
-    if (reason != CloseReason::kEndOfStream) return OkStatus();
+    if (reason != CloseReason::kEndOfStream || s_ == nullptr) return OkStatus();
     return FinishUtterance(/*mark=*/false, out);
   }
 
  private:
+  // The session's flow state, at its first message: the request's voice (else the node's).
+  Status Open(const SpeechTokens& first) {
+    speed_ = first.speed;
+    if (!(speed_ >= 0.25f && speed_ <= 4.0f)) {
+      return InvalidArgument("flow: speed must be in [0.25, 4], got {}", speed_);
+    }
+    if (speed_ != 1.0f && stream_) {
+      return InvalidArgument(
+          "flow: speed {} needs the non-streaming flow (the reference changes speed on the "
+          "whole mel only); use a graph with Flow.stream = false", speed_);
+    }
+    if (first.prompt == nullptr) {
+      COSY_ASSIGN_OR_RETURN(s_, flow::FlowSession::Open(model_, default_prompt_, so_));
+      return OkStatus();
+    }
+    const VoicePrompt& v = *first.prompt;
+    flow::FlowPrompt p;
+    p.tokens = v.speech_tokens;
+    p.feat = v.feat;
+    p.embedding = v.embedding;
+    if (p.embedding.empty()) p.embedding.assign(default_prompt_.embedding.size(), 0.0f);
+    auto s = flow::FlowSession::Open(model_, std::move(p), so_);
+    if (!s.ok()) {
+      return s.status().WithContext(
+          fmt::format("flow: voice '{}'", v.id.empty() ? "(inline prompt)" : v.id));
+    }
+    s_ = std::move(*s);
+    return OkStatus();
+  }
+
   Status FinishUtterance(bool mark, Emitter& out) {
     if (s_->buffered_tokens() <= s_->token_offset()) {
       return mark ? Emit(flow::FlowMel{}, true, out) : OkStatus();
     }
     COSY_ASSIGN_OR_RETURN(flow::MelChunk last, s_->Finish());
+    if (speed_ != 1.0f && last.mel.frames > 0) {
+      const auto frames = static_cast<int64_t>(static_cast<float>(last.mel.frames) / speed_);
+      if (frames < 1) return InvalidArgument("flow: speed {} leaves no frames", speed_);
+      last.mel = Interpolate(last.mel, frames);
+    }
     return Emit(last.mel, mark, out);
   }
 
@@ -73,8 +137,12 @@ class FlowNodeSession : public NodeSession {
     return OkStatus();
   }
 
-  std::unique_ptr<flow::FlowSession> s_;
+  const flow::FlowModel& model_;
+  const flow::FlowPrompt& default_prompt_;
+  flow::FlowStreamOptions so_;
   bool stream_;
+  float speed_ = 1.0f;
+  std::unique_ptr<flow::FlowSession> s_;  // opened at the first message
 };
 
 }  // namespace
@@ -151,8 +219,7 @@ Result<std::unique_ptr<NodeSession>> FlowNode::OpenSession(const SessionInfo&) {
   flow::FlowStreamOptions so;
   so.token_hop = options_.token_hop;
   so.max_token_hop = options_.max_token_hop;
-  COSY_ASSIGN_OR_RETURN(auto s, flow::FlowSession::Open(*model_, prompt_, so));
-  return std::unique_ptr<NodeSession>(new FlowNodeSession(std::move(s), options_.stream));
+  return std::unique_ptr<NodeSession>(new FlowNodeSession(*model_, prompt_, so, options_.stream));
 }
 
 }  // namespace cosyflow

@@ -15,7 +15,7 @@ void SpeechLmNodeOptions::Parse(const nlohmann::json& j, const std::string& path
   r.Read("model_dir", &model_dir);
   r.ReadEnum("precision", &precision, {"f32", "bf16", "int8"});
   r.ReadEnum("mode", &mode,
-             {"zero_shot", "cross_lingual", "instruct2", "instruct", "no_prompt", "sft"});
+             {"zero_shot", "cross_lingual", "instruct2", "instruct", "no_prompt", "sft", "vc"});
   r.Read("bistream", &bistream);
   r.Read("emit_every", &emit_every);
   r.Read("seed", &seed);
@@ -127,6 +127,20 @@ class SpeechLmSession : public NodeSession {
       return InvalidArgument("SpeechLM: expected TokenIds, got {}",
                              PayloadTypeName(message.type()));
     }
+    if (segments_ == 0 && (in->mode.empty() ? options_.mode : in->mode) == "vc") {
+      // Voice conversion: no LM; the source recording's speech tokens are the utterance.
+      if (in->prompt == nullptr || in->prompt->source_tokens.empty()) {
+        return InvalidArgument(
+            "SpeechLM: mode vc needs the source recording's speech tokens (a VoiceFrontend "
+            "node before the text nodes, and TextRequest.source_audio_path)");
+      }
+      ++segments_;
+      request_ = *in;
+      batch_ = in->prompt->source_tokens;
+      Flush(out, /*end_of_segment=*/true);
+      return OkStatus();
+    }
+    if (segments_ > 0 && request_.mode == "vc") return OkStatus();
     if (segments_ == 0) {  // the session's request data
       request_ = *in;
       // The built-in voice fills what the request leaves empty (a request may bring only its
@@ -232,9 +246,17 @@ class SpeechLmSession : public NodeSession {
     return OkStatus();
   }
 
+  // The session's first SpeechTokens also carries the request's voice and speed (the flow
+  // reads them there).
   void Flush(Emitter& out, bool end_of_segment = false) {
     if (batch_.empty() && !end_of_segment) return;
-    out.Emit(0, SpeechTokens{batch_, end_of_segment});
+    SpeechTokens t{batch_, end_of_segment};
+    if (!sent_request_) {
+      t.prompt = request_.prompt;
+      t.speed = request_.speed;
+      sent_request_ = true;
+    }
+    out.Emit(0, std::move(t));
     batch_.clear();
   }
 
@@ -249,6 +271,7 @@ class SpeechLmSession : public NodeSession {
   std::unique_ptr<SpeechLmGenerator> generator_;
   std::vector<int32_t> batch_;
   bool more_ = false;  // the generator may have more tokens before it needs text or ends
+  bool sent_request_ = false;  // the first SpeechTokens (with voice and speed) was emitted
 };
 
 }  // namespace

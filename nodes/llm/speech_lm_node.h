@@ -7,7 +7,10 @@
 //                      text). The first message carries the request data: mode ("" = option
 //                      `mode`), prompt_ids (zero-shot transcript or instruct2 instruction),
 //                      prompt_speech (prompt speech tokens), seed (0 = option `seed`); later
-//                      messages' request fields are ignored.
+//                      messages' request fields are ignored. Its `prompt` (the voice) and
+//                      `speed` travel on to the flow on the first SpeechTokens message.
+//                      Mode "vc": no LM; the voice's source_tokens (the recording to convert)
+//                      are emitted as one utterance.
 //          out tokens  SpeechTokens: speech ids < 6561 in sampling order, at most emit_every
 //                      per message; the stop token itself is never emitted. The last message
 //                      of each segment's utterance is marked end_of_segment (it may carry no
@@ -18,7 +21,7 @@
 //                      (int8: per-output-row scales from the f32 checkpoint at load;
 //                      activations and embeddings stay f32)
 //          mode        default LM layout: zero_shot (default), cross_lingual, instruct2,
-//                      no_prompt (aliases instruct, sft)
+//                      no_prompt (aliases instruct, sft), vc (pass-through, see above)
 //          bistream    bool, default false: text arrives in chunks (spec §5.8)
 //          emit_every  int in [1, 1000], default 5: tokens per SpeechTokens message
 //          greedy, top_p (0,1] 0.8, top_k >= 1 25, win_size >= 1 10, tau_r (0,1] 0.1: sampling

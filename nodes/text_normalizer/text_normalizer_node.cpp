@@ -44,6 +44,15 @@ class TextNormalizerSession : public NodeSession {
                              PayloadTypeName(message.type()));
     }
     COSY_RETURN_IF_ERROR(SetRequest(*in));
+    if (in->mode == "vc") {
+      // Voice conversion has no text: one empty segment carries the request to the LM node,
+      // which passes the source recording's speech tokens on.
+      if (options_.input == "bistream") {
+        return InvalidArgument("text normalizer: mode vc takes no bi-stream text");
+      }
+      out.Emit(0, Segment(std::string()));
+      return OkStatus();
+    }
     if (options_.input == "bistream") return ProcessChunk(in->text, out);
     const size_t chars = CountCodePoints(in->text);
     if (chars > static_cast<size_t>(options_.max_chars)) {
@@ -73,7 +82,26 @@ class TextNormalizerSession : public NodeSession {
     if (options_.input == "bistream" && chunks_++ > 0) return OkStatus();
     request_.mode = in.mode;
     request_.seed = in.seed;
-    if (in.prompt_text == raw_prompt_) return OkStatus();
+    request_.speed = in.speed;
+    request_.prompt = in.prompt;
+    if (!in.instruct_text.empty()) {
+      // instruct2: the instruction is the LM's prompt text, as given (the reference does not
+      // normalise it), ended by <|endofprompt|> (appended when the caller left it out, as the
+      // v2-era reference did; HEAD expects the caller to add it).
+      static constexpr std::string_view kEndOfPrompt = "<|endofprompt|>";
+      std::string instruct = in.instruct_text;
+      if (instruct.size() < kEndOfPrompt.size() ||
+          instruct.compare(instruct.size() - kEndOfPrompt.size(), kEndOfPrompt.size(),
+                           kEndOfPrompt) != 0) {
+        instruct += kEndOfPrompt;
+      }
+      raw_prompt_.clear();
+      request_.prompt_text = std::move(instruct);
+      return OkStatus();
+    }
+    if (in.prompt_text == raw_prompt_ && !request_.prompt_text.empty() == !raw_prompt_.empty()) {
+      return OkStatus();
+    }
     std::string normalized;
     if (!in.prompt_text.empty()) {
       COSY_ASSIGN_OR_RETURN(std::vector<std::string> p, WholeText(in.prompt_text, false));

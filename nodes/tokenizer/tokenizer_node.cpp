@@ -39,7 +39,15 @@ class Qwen2TokenizerSession : public NodeSession {
     for (auto& ids : encoded) {
       ids.mode = in->mode;
       ids.seed = in->seed;
+      ids.speed = in->speed;
+      ids.prompt = in->prompt;
       ids.prompt_ids = prompt_ids_;
+      if (in->prompt != nullptr) {
+        // A stored voice brings its transcript as token ids (spk2info's prompt_text); a
+        // transcript or instruction sent with the request takes precedence.
+        if (in->prompt_text.empty()) ids.prompt_ids = in->prompt->prompt_text_ids;
+        ids.prompt_speech = in->prompt->speech_tokens;
+      }
       out.Emit(0, std::move(ids));
     }
     return OkStatus();

@@ -46,7 +46,25 @@ std::vector<float> Floats(const Tensor& t) {
 }  // namespace
 
 TEST_CASE("Codec: every payload round-trips exactly") {
-  TextRequest r{"你好, world", "zero_shot", "spk1", "prompt", "a.wav", "be calm", 77, 1.25f};
+  auto voice = std::make_shared<VoicePrompt>();
+  voice->id = "alice";
+  voice->prompt_text_ids = {5, 6, 7};
+  voice->speech_tokens = {1, 6560};
+  voice->feat.resize(4 * 80);
+  for (size_t i = 0; i < voice->feat.size(); ++i) voice->feat[i] = 0.01f * static_cast<float>(i);
+  voice->embedding.assign(192, -0.5f);
+  voice->source_tokens = {3, 4, 5};
+  auto check_voice = [&](const VoicePromptPtr& v) {
+    REQUIRE(v != nullptr);
+    CHECK(v->id == voice->id);
+    CHECK(v->prompt_text_ids == voice->prompt_text_ids);
+    CHECK(v->speech_tokens == voice->speech_tokens);
+    CHECK(v->feat == voice->feat);
+    CHECK(v->embedding == voice->embedding);
+    CHECK(v->source_tokens == voice->source_tokens);
+  };
+  TextRequest r{"你好, world", "zero_shot", "spk1", "prompt", "a.wav", "be calm", "src.wav", 77,
+                1.25f, voice};
   auto m = RoundTrip(Message{Header(), r});
   const auto* rr = m->get<TextRequest>();
   CHECK(rr->text == r.text);
@@ -57,20 +75,25 @@ TEST_CASE("Codec: every payload round-trips exactly") {
   CHECK(rr->instruct_text == r.instruct_text);
   CHECK(rr->seed == 77);
   CHECK(rr->speed == 1.25f);
+  CHECK(rr->source_audio_path == "src.wav");
+  check_voice(rr->prompt);
 
-  TextSegments s{{"one.", "two."}, "cross_lingual", 5, "pt"};
+  TextSegments s{{"one.", "two."}, "cross_lingual", 5, "pt", 0.75f, voice};
   auto ms_m = RoundTrip(Message{Header(), s});
   auto ms = ms_m->get<TextSegments>();
   CHECK(ms->segments == s.segments);
   CHECK(ms->mode == s.mode);
   CHECK(ms->seed == 5);
   CHECK(ms->prompt_text == "pt");
+  CHECK(ms->speed == 0.75f);
+  check_voice(ms->prompt);
 
   TokenIds t({1, 2, 151662});
   t.mode = "instruct2";
   t.prompt_ids = {9, 8};
   t.prompt_speech = {6000, 1};
   t.seed = 3;
+  t.prompt = voice;
   auto mt_m = RoundTrip(Message{Header(), t});
   auto mt = mt_m->get<TokenIds>();
   CHECK(mt->ids == t.ids);
@@ -78,6 +101,12 @@ TEST_CASE("Codec: every payload round-trips exactly") {
   CHECK(mt->prompt_ids == t.prompt_ids);
   CHECK(mt->prompt_speech == t.prompt_speech);
   CHECK(mt->seed == 3);
+  check_voice(mt->prompt);
+  SpeechTokens with_voice{{7}, false, voice, 1.5f};
+  auto mv_m = RoundTrip(Message{Header(), with_voice});
+  check_voice(mv_m->get<SpeechTokens>()->prompt);
+  CHECK(mv_m->get<SpeechTokens>()->speed == 1.5f);
+  CHECK(RoundTrip(Message{Header(), SpeechTokens{{1}}})->get<SpeechTokens>()->prompt == nullptr);
 
   auto mk_m = RoundTrip(Message{Header(), SpeechTokens{{0, 6560, 42}}});
   auto mk = mk_m->get<SpeechTokens>();
