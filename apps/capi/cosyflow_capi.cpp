@@ -1,4 +1,4 @@
-// The C API (include/cosyflow/cosyflow.h) over the Pipeline API and the tts graph helpers.
+// The C API (include/cosyflow/cosyflow.h) over the Pipeline API and the synthesis facade (graph/synthesis.h).
 #include "cosyflow/cosyflow.h"
 
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "apps/cli/tts_graph.h"
+#include "graph/synthesis.h"
 #include "runtime/build_info.h"
 
 using cosyflow::Pipeline;

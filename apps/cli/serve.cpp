@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "apps/cli/commands.h"
-#include "apps/cli/tts_graph.h"
 #include "bridges/bridge_server.h"
 #include "bridges/zmq_send_node.h"
+#include "graph/synthesis.h"
 
 namespace cosyflow::cli {
 namespace {

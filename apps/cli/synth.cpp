@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "apps/cli/commands.h"
-#include "apps/cli/tts_graph.h"
 #include "bridges/zmq_send_node.h"
+#include "graph/synthesis.h"
 #include "nodes/audio_io/audio_file.h"
 #include "nodes/resample/resampler.h"
 

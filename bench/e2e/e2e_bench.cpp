@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli/tts_graph.h"
+#include "graph/synthesis.h"
 #include "runtime/build_info.h"
 #include "runtime/io/npy.h"
 

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "apps/cli/tts_graph.h"
+#include "graph/synthesis.h"
 #include "runtime/io/npy.h"
 #include "tests/test_util.h"
 

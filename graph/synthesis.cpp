@@ -1,55 +1,15 @@
-// Text-to-speech through a graph file (configs/tts*.json) with the Pipeline API: loading with
-// per-run overrides, and one synthesis request (whole text or bi-stream chunks) that collects the
-// audio and its timing. Header-only so `cosyflow synth`, the e2e tests and the e2e bench share it.
-//
-// Overrides are applied to the graph JSON before it is loaded, by node type:
-//   mode        "no_prompt"/"sft" drops Flow.prompt_tokens/prompt_feat (the reference's sft
-//               front end gives the flow no prompt, only the x-vector)
-//   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
-//   lm_precision SpeechLM.precision; threads: limits.threads
-//   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
-// The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
-// and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
-// SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
-#pragma once
+// The synthesis facade (graph/synthesis.h): graph overrides, loading, one synthesis request.
+#include "graph/synthesis.h"
 
-#include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <sstream>
-#include <string>
 #include <utility>
-#include <vector>
-
-#include "graph/pipeline.h"
 
 namespace cosyflow::tts {
 
-struct GraphOverrides {
-  std::string model_dir;  // "" = the file's model_dir (relative to the graph file)
-  std::string mode;       // "" = the graph's SpeechLM mode
-  std::optional<int64_t> seed;
-  bool stream_text = false;
-  bool zero_noise = false;  // HiftVocoder.noise = "zero" (deterministic output)
-  bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
-  int threads = 0;          // > 0: limits.threads (compute thread budget)
-  std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
-  std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
-  const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
-};
-
-struct GraphInfo {
-  std::string model_dir;    // resolved
-  bool test_model = false;  // SpeechLM.text_id_policy is "modulo": a test model, not speech
-};
-
-// Applies `o` to the parsed graph JSON; fills `info`.
-inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info) {
+void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info) {
   if (!graph->is_object() || !graph->contains("nodes") || !(*graph)["nodes"].is_array()) return;
   for (auto& node : (*graph)["nodes"]) {
     if (!node.is_object()) continue;
@@ -78,10 +38,8 @@ inline void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo
   }
 }
 
-// Reads, patches and loads a graph file (passes 1-3). The file's relative model_dir resolves
-// against the graph file's folder, as Pipeline::Load does.
-inline Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
-                                                      const GraphOverrides& o, GraphInfo* info) {
+Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
+                                               const GraphOverrides& o, GraphInfo* info) {
   std::ifstream in(graph_file);
   if (!in) return NotFound("{}: cannot open graph file", graph_file);
   std::stringstream text;
@@ -114,36 +72,23 @@ inline Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_f
   return p;
 }
 
-struct SynthOutput {
-  std::vector<float> audio;  // every Audio chunk of output "audio", in order
-  int sample_rate = 0;
-  int64_t chunks = 0;
-  SessionResult result;  // status, failed node, timing (first output, total, per node)
-};
-
-inline TextRequest Chunk(std::string text, const TextRequest& fields = {}) {
+TextRequest Chunk(std::string text, const TextRequest& fields) {
   TextRequest r = fields;
   r.text = std::move(text);
   return r;
 }
 
-// The per-request fields for `o`: mode and the LM sampling seed (seed 0 = the graph's seed).
-inline TextRequest RequestFields(const GraphOverrides& o) {
+TextRequest RequestFields(const GraphOverrides& o) {
   TextRequest r;
   r.mode = o.mode;
   if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
   return r;
 }
 
-// One request: `chunks` of text, pushed as one TextRequest (stream = false, chunks joined) or as
-// bi-stream chunks (stream = true). `next_chunk`, when set, is polled for more chunks after
-// `chunks` (returns false at the end; stdin streaming). `on_submit` sees the session id (cancel).
-// Every TextRequest sent is `fields` (mode, seed, prompt_text, ...) with the chunk's text.
-inline Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chunks,
-                                      bool stream,
-                                      const std::function<bool(std::string*)>& next_chunk = {},
-                                      const std::function<void(SessionId)>& on_submit = {},
-                                      const TextRequest& fields = {}) {
+Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chunks, bool stream,
+                               const std::function<bool(std::string*)>& next_chunk,
+                               const std::function<void(SessionId)>& on_submit,
+                               const TextRequest& fields) {
   auto out = std::make_shared<SynthOutput>();
   auto mu = std::make_shared<std::mutex>();
   SubmitOptions so;
