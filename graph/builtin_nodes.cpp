@@ -8,6 +8,7 @@
 #include "nodes/resample/resampler_node.h"
 #include "nodes/text_normalizer/text_normalizer_node.h"
 #include "nodes/tokenizer/tokenizer_node.h"
+#include "nodes/voice/voice_node.h"
 
 namespace cosyflow {
 
@@ -21,6 +22,7 @@ Status RegisterBuiltinNodes(NodeRegistry& registry) {
   COSY_RETURN_IF_ERROR(registry.Register(MakeNodeType<HiftVocoderNode>()));
   COSY_RETURN_IF_ERROR(registry.Register(MakeNodeType<TextNormalizerNode>()));
   COSY_RETURN_IF_ERROR(registry.Register(MakeNodeType<Qwen2TokenizerNode>()));
+  COSY_RETURN_IF_ERROR(registry.Register(MakeNodeType<VoiceFrontendNode>()));
   return OkStatus();
 }
 

@@ -29,6 +29,7 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
         opt.erase("prompt_tokens");
         opt.erase("prompt_feat");
       }
+      if (o.speed != 1.0f) opt["stream"] = false;
     } else if (type == "ZmqSend") {
       if (!o.bridge_endpoint.empty()) opt["endpoint"] = o.bridge_endpoint;
     } else if (type == "HiftVocoder") {
@@ -82,6 +83,12 @@ TextRequest RequestFields(const GraphOverrides& o) {
   TextRequest r;
   r.mode = o.mode;
   if (o.seed) r.seed = static_cast<uint64_t>(*o.seed);
+  r.voice = o.voice;
+  r.prompt_audio_path = o.prompt_wav;
+  r.prompt_text = o.prompt_text;
+  r.instruct_text = o.instruct;
+  r.source_audio_path = o.source_wav;
+  r.speed = o.speed;
   return r;
 }
 

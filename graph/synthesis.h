@@ -9,6 +9,7 @@
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
 //   lm_precision SpeechLM.precision; threads: limits.threads
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
+//   speed != 1  Flow.stream = false
 // The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
 // and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
 // SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
@@ -36,6 +37,14 @@ struct GraphOverrides {
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
   std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
+  // The voice of the requests (TextRequest fields, resolved by the graph's VoiceFrontend node).
+  std::string voice;        // a voice id of the store ("" = the graph's default voice)
+  std::string prompt_wav;   // a prompt recording (zero-shot / cross-lingual / instruct2 / vc)
+  std::string prompt_text;  // its transcript (zero_shot)
+  std::string instruct;     // instruct2 instruction
+  std::string source_wav;   // vc: the recording to convert
+  float speed = 1.0f;       // != 1: also Flow.stream = false (the reference's speed change
+                            // works on the whole mel)
   const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
 };
 
@@ -62,7 +71,8 @@ struct SynthOutput {
 // `fields` (mode, seed, prompt_text, ...) with `text`.
 TextRequest Chunk(std::string text, const TextRequest& fields = {});
 
-// The per-request fields for `o`: mode and the LM sampling seed (seed 0 = the graph's seed).
+// The per-request fields for `o`: mode, the LM sampling seed (seed 0 = the graph's seed), the
+// voice fields and speed.
 TextRequest RequestFields(const GraphOverrides& o);
 
 // One request: `chunks` of text, pushed as one TextRequest (stream = false, chunks joined) or as

@@ -4,6 +4,8 @@
 //
 //   cosyflow synth --graph configs/tts_tiny.json --text "Hello." --out out.wav
 //   printf 'Hello\nthere.\n' | cosyflow synth --graph configs/tts_tiny.json --stream-text
+//   cosyflow synth --graph configs/tts.json --prompt-wav p.wav --prompt-text "..." --text "..."
+//   cosyflow synth --graph configs/tts.json --voice alice --mode cross_lingual --text "..."
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -39,6 +41,8 @@ struct SynthArgs {
   std::string precision;  // "" = the graph's
   int threads = 0;
   std::string bridge;
+  std::string voice, prompt_wav, prompt_text, instruct, source_wav;
+  float speed = 1.0f;
 };
 
 Status WriteWav(const std::string& path, const std::vector<float>& audio, int rate) {
@@ -60,6 +64,17 @@ Status RunSynth(const SynthArgs& a) {
   o.lm_precision = a.precision;
   o.threads = a.threads;
   o.bridge_endpoint = a.bridge;
+  o.voice = a.voice;
+  o.prompt_wav = a.prompt_wav;
+  o.prompt_text = a.prompt_text;
+  o.instruct = a.instruct;
+  o.source_wav = a.source_wav;
+  o.speed = a.speed;
+  if (o.mode.empty() && !a.source_wav.empty()) o.mode = "vc";
+  if (o.mode.empty() && !a.instruct.empty()) o.mode = "instruct2";
+  if (o.mode == "vc" && a.source_wav.empty()) {
+    return InvalidArgument("synth: --mode vc needs --source-wav (the speech to convert)");
+  }
   o.registry = &bridges::FullNodeRegistry();
   tts::GraphInfo info;
   COSY_ASSIGN_OR_RETURN(auto pipeline, tts::LoadPipeline(a.graph, o, &info));
@@ -74,7 +89,12 @@ Status RunSynth(const SynthArgs& a) {
 
   std::vector<std::string> chunks;
   std::function<bool(std::string*)> next;
-  if (!a.text.empty()) {
+  if (o.mode == "vc") {
+    if (!a.text.empty() || !a.text_file.empty() || a.stream_text) {
+      return InvalidArgument("synth: --mode vc converts --source-wav and takes no text");
+    }
+    chunks.push_back("");
+  } else if (!a.text.empty()) {
     chunks.push_back(a.text);
   } else if (!a.text_file.empty()) {
     std::ifstream in(a.text_file);
@@ -156,7 +176,18 @@ void RegisterSynth(CLI::App& app) {
                   "Sampling seed of this request (0 = the graph's); vocoder noise seed")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 62));
   cmd->add_option("--mode", a->mode, "LM input layout of this request (default: the graph's)")
-      ->check(CLI::IsMember({"zero_shot", "cross_lingual", "instruct2", "no_prompt"}));
+      ->check(CLI::IsMember({"zero_shot", "cross_lingual", "instruct2", "no_prompt", "sft", "vc"}));
+  cmd->add_option("--voice", a->voice, "Voice id from the graph's voice store (cosyflow voice list)");
+  cmd->add_option("--prompt-wav", a->prompt_wav,
+                  "Prompt recording to clone (any libsndfile format, >= 16 kHz, <= 30 s)");
+  cmd->add_option("--prompt-text", a->prompt_text, "Transcript of --prompt-wav (zero_shot)");
+  cmd->add_option("--instruct", a->instruct,
+                  "instruct2: the instruction (implies --mode instruct2; <|endofprompt|> is "
+                  "appended when missing)");
+  cmd->add_option("--source-wav", a->source_wav,
+                  "vc: the recording whose speech is converted to the voice (implies --mode vc)");
+  cmd->add_option("--speed", a->speed, "Speaking rate (non-streaming flow, as the reference)")
+      ->check(CLI::Range(0.25f, 4.0f));
   cmd->add_flag("--greedy", a->greedy, "Greedy speech-token decoding (deterministic)");
   cmd->add_flag("--zero-noise", a->zero_noise, "Zero NSF noise in the vocoder (deterministic)");
   cmd->add_option("--precision", a->precision,
