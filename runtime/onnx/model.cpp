@@ -7,6 +7,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <exception>
 #include <map>
@@ -158,7 +159,7 @@ struct Model::Impl {
 
   Status Build(const ::onnx::ModelProto& m, const LoadOptions& options);
   Status CheckInputs(std::span<const Tensor> in) const;
-  Result<std::vector<Tensor>> Run(std::span<const Tensor> in) const;
+  Result<std::vector<Tensor>> Run(std::span<const Tensor> in, RunProfile* profile) const;
 };
 
 Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& options) {
@@ -359,7 +360,11 @@ Status Model::Impl::CheckInputs(std::span<const Tensor> in) const {
   return OkStatus();
 }
 
-Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in) const {
+Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in,
+                                             RunProfile* profile) const {
+  using Clock = std::chrono::steady_clock;
+  std::map<std::string, RunProfile::Entry> prof;
+  const Clock::time_point start = Clock::now();
   COSY_RETURN_IF_ERROR(CheckInputs(in));
   std::vector<Tensor> values(slot_names.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -383,7 +388,14 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in) const {
       ins.push_back(t);
     }
     outs.assign(step.outputs.size(), Tensor());
+    const Clock::time_point t0 = profile ? Clock::now() : Clock::time_point();
     Status st = step.kernel(arena, ins, outs);
+    if (profile) {
+      RunProfile::Entry& e = prof[step.op_type];
+      e.op_type = step.op_type;
+      ++e.calls;
+      e.ms += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    }
     if (!st.ok()) {
       std::string shapes;
       for (const Tensor* t : ins) {
@@ -403,6 +415,13 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in) const {
     const Tensor& t = constants[s].defined() ? constants[s] : values[s];
     if (!t.defined()) return Internal("onnx: {}: output '{}' was not computed", name, slot_names[s]);
     result.push_back(t);
+  }
+  if (profile) {
+    profile->by_op.clear();
+    for (auto& [op, e] : prof) profile->by_op.push_back(e);
+    std::sort(profile->by_op.begin(), profile->by_op.end(),
+              [](const auto& a, const auto& b) { return a.ms > b.ms; });
+    profile->total_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   }
   return result;
 }
@@ -441,8 +460,13 @@ int64_t Model::num_constants() const {
 }
 
 Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs) const {
+  return Run(inputs, nullptr);
+}
+
+Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs,
+                                       RunProfile* profile) const {
   try {
-    return impl_->Run(inputs);
+    return impl_->Run(inputs, profile);
   } catch (const std::exception& e) {
     return Internal("onnx: {}: run failed: {}", impl_->name, e.what());
   }

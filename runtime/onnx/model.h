@@ -38,6 +38,17 @@ struct ValueInfo {
   std::string ShapeString() const;      // "[batch,128,T]"
 };
 
+// Per-op-type wall time of one Run (profiling; `cosyflow inspect --run` style tools, benches).
+struct RunProfile {
+  struct Entry {
+    std::string op_type;
+    int64_t calls = 0;
+    double ms = 0;
+  };
+  std::vector<Entry> by_op;  // sorted by ms, largest first
+  double total_ms = 0;
+};
+
 class Model {
  public:
   struct Impl;  // defined in model.cpp
@@ -57,6 +68,8 @@ class Model {
   // declared dtype and rank (fixed dims checked). Returns the graph outputs in outputs() order.
   // Const and thread-safe. Errors name the node that failed.
   Result<std::vector<Tensor>> Run(std::span<const Tensor> inputs) const;
+  // Same, timing every step into *profile.
+  Result<std::vector<Tensor>> Run(std::span<const Tensor> inputs, RunProfile* profile) const;
 
   // Human-readable summary (ir_version, producer, opsets, I/O, initializers, op counts,
   // plan statistics) for `cosyflow inspect`.

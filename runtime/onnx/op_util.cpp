@@ -23,7 +23,11 @@ Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
     free_[best] = std::move(free_.back());
     free_.pop_back();
   } else {
-    COSY_ASSIGN_OR_RETURN(storage, Storage::Allocate(bytes));
+    // Not Storage::Allocate: every kernel writes all of its output, so skip the zero fill.
+    void* p = AlignedAlloc(bytes);
+    if (p == nullptr) return Internal("onnx: out of memory allocating {} bytes", bytes);
+    std::shared_ptr<void> keeper(p, [](void* q) { AlignedFree(q); });
+    storage = Storage::Wrap(static_cast<uint8_t*>(p), bytes, std::move(keeper), false);
   }
   return Tensor::FromStorage(std::move(storage), 0, shape, Tensor::ContiguousStrides(shape),
                              dtype);

@@ -203,20 +203,30 @@ Status Conv2d(Arena& arena, const ConvAttrs& c, const Tensor& x, const Tensor& w
   for (int64_t b = 0; b < nb; ++b) {
     for (int64_t gi = 0; gi < g; ++gi) {
       const float* xg = x.data<float>() + (b * cin + gi * cg) * h * wd;
-      for (int64_t ci = 0; ci < cg; ++ci) {
-        for (int64_t ki = 0; ki < kh; ++ki) {
-          for (int64_t kj = 0; kj < kw; ++kj) {
-            float* row = pc + ((ci * kh + ki) * kw + kj) * cols;
-            for (int64_t i = 0; i < oh; ++i) {
-              const int64_t yi = i * sh - pt + ki * dh;
-              for (int64_t j = 0; j < ow; ++j) {
-                const int64_t xj = j * sw - pl + kj * dw;
-                row[i * ow + j] = (yi < 0 || yi >= h || xj < 0 || xj >= wd)
-                                      ? 0.0f
-                                      : xg[(ci * h + yi) * wd + xj];
-              }
-            }
+      // im2col: row (ci, ki, kj) holds x[ci, i*sh - pt + ki*dh, j*sw - pl + kj*dw] over (i, j).
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < kdim; ++r) {
+        const int64_t ci = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
+        float* row = pc + r * cols;
+        // Output columns j whose input column lies inside [0, wd).
+        const int64_t off = kj * dw - pl;
+        const int64_t j_lo = std::clamp<int64_t>(off >= 0 ? 0 : (-off + sw - 1) / sw, 0, ow);
+        const int64_t j_hi = std::clamp<int64_t>(wd - off > 0 ? (wd - off + sw - 1) / sw : 0, j_lo, ow);
+        for (int64_t i = 0; i < oh; ++i) {
+          float* dst = row + i * ow;
+          const int64_t yi = i * sh - pt + ki * dh;
+          if (yi < 0 || yi >= h) {
+            std::fill_n(dst, ow, 0.0f);
+            continue;
           }
+          const float* src = xg + (ci * h + yi) * wd + off;
+          std::fill_n(dst, j_lo, 0.0f);
+          if (sw == 1) {
+            std::copy(src + j_lo, src + j_hi, dst + j_lo);
+          } else {
+            for (int64_t j = j_lo; j < j_hi; ++j) dst[j] = src[j * sw];
+          }
+          std::fill(dst + j_hi, dst + ow, 0.0f);
         }
       }
       float* y = out->data<float>() + (b * m + gi * mg) * cols;

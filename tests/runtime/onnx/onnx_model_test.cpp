@@ -95,6 +95,18 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Best of a few warm runs in ms (the first run of a shape also creates oneDNN primitives).
+double WarmMs(const Model& model, const std::vector<Tensor>& inputs) {
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = model.Run(inputs);
+    REQUIRE(out.ok());
+    best = std::min(best, Seconds(t0) * 1e3);
+  }
+  return best;
+}
+
 TEST_CASE("onnx tokenizer: tiny speech_tokenizer_v2 gives the golden tokens, padded input too") {
   auto model = LoadModel("speech_tokenizer_v2_tiny.onnx");
   REQUIRE(model->inputs().size() == 2);
@@ -108,8 +120,9 @@ TEST_CASE("onnx tokenizer: tiny speech_tokenizer_v2 gives the golden tokens, pad
     auto out = model->Run(std::vector<Tensor>{feats, len});
     const double secs = Seconds(t0);
     REQUIRE_MESSAGE(out.ok(), out.status().ToString());
-    MESSAGE(fmt::format("tokenizer {}: T_mel {} -> {} tokens in {:.1f} ms", p, feats.shape()[2],
-                        (*out)[0].numel(), secs * 1e3));
+    MESSAGE(fmt::format("tokenizer {}: T_mel {} -> {} tokens: first run {:.1f} ms, warm {:.1f} ms",
+                        p, feats.shape()[2], (*out)[0].numel(), secs * 1e3,
+                        WarmMs(*model, {feats, len})));
     CheckTokens((*out)[0], Npy(p + "/speech_token.npy"), p + " unpadded");
 
     Tensor padded = PadFrames(feats, PadFramesOf(p));
@@ -141,8 +154,17 @@ TEST_CASE("onnx campplus: tiny CAM++ embedding within 1e-4 and cosine > 0.9999")
       dot += a * b, ng += a * a, nw += b * b;
     }
     const double cosine = dot / std::sqrt(ng * nw);
-    MESSAGE(fmt::format("campplus {}: T {} in {:.1f} ms, max abs {:.3g}, cosine {:.9f}", p,
-                        fb.shape()[0], secs * 1e3, max_abs, cosine));
+    MESSAGE(fmt::format("campplus {}: T {}: first run {:.1f} ms, warm {:.1f} ms; max abs {:.3g}, "
+                        "cosine {:.9f}", p, fb.shape()[0], secs * 1e3, WarmMs(*model, {*x}),
+                        max_abs, cosine));
+    RunProfile prof;
+    REQUIRE(model->Run(std::vector<Tensor>{*x}, &prof).ok());
+    std::string top;
+    for (size_t i = 0; i < std::min<size_t>(prof.by_op.size(), 6); ++i) {
+      top += fmt::format(" {} {}x {:.1f} ms;", prof.by_op[i].op_type, prof.by_op[i].calls,
+                         prof.by_op[i].ms);
+    }
+    MESSAGE("campplus profile (", prof.total_ms, " ms):", top);
     CHECK(max_abs < 1e-4);
     CHECK(cosine > 0.9999);
   }
@@ -195,17 +217,6 @@ TEST_CASE("onnx model: wrong input count, dtype or rank is an error naming the i
   CHECK(!r.ok());
   auto good = model->Run(std::vector<Tensor>{*f32});
   CHECK_MESSAGE(good.ok(), good.status().ToString());
-}
-
-TEST_CASE("onnx model: a shape error at run time names the node") {
-  // 3 frames are too few for CAM++'s strided convolutions and pooling.
-  auto model = LoadModel("campplus_tiny.onnx");
-  auto x = Tensor::Empty(Dims{1, 0, 80}, DType::kF32);
-  REQUIRE(x.ok());
-  auto r = model->Run(std::vector<Tensor>{*x});
-  REQUIRE(!r.ok());
-  MESSAGE(r.status().ToString());
-  CHECK(r.status().message().find("node '") != std::string::npos);
 }
 
 TEST_CASE("onnx load: truncated files and non-ONNX bytes are errors naming the file") {
