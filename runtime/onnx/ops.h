@@ -1,0 +1,137 @@
+// Internal: the op kernels of the ONNX executor and the helpers they share (not installed API).
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/status.h"
+#include "runtime/storage.h"
+#include "runtime/tensor.h"
+
+namespace cosyflow::onnx::detail {
+
+// Per-call buffer pool: storages released by the plan's lifetime analysis are handed out again
+// to later steps of the same call (best fit by size); contents of a reused buffer are stale.
+class Arena {
+ public:
+  Result<Tensor> Alloc(const Dims& shape, DType dtype);
+  // Takes the tensor's storage back when no one else (slot, view, model constant) holds it.
+  void Recycle(Tensor&& t);
+
+ private:
+  std::vector<std::shared_ptr<Storage>> free_;
+};
+
+// Inputs of one step: nullptr for an absent optional input. Every tensor is contiguous.
+using Inputs = std::span<const Tensor* const>;
+// Writes outputs[i] for every declared output (outputs.size() = node outputs, absent ones
+// included; a kernel may leave an optional output undefined).
+using Kernel = std::function<Status(Arena& arena, Inputs inputs, std::span<Tensor> outputs)>;
+
+// What a kernel factory sees at load: the node, the model's ai.onnx opset and, for inputs that
+// are constants (initializers / folded), their values (nullptr otherwise). A factory may pre-pack
+// constant weights (MatMul, Conv) into the kernel it returns.
+struct NodeView {
+  const ::onnx::NodeProto& proto;
+  int opset;
+  std::vector<const Tensor*> constant_inputs;
+};
+
+// nullptr when op_type has no kernel.
+using KernelFactory = Result<Kernel> (*)(const NodeView& node);
+KernelFactory FindKernelFactory(const std::string& op_type);
+std::vector<std::string> SupportedOpTypes();
+
+// Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp).
+struct OpEntry {
+  const char* op_type;
+  KernelFactory factory;
+};
+std::span<const OpEntry> ElementwiseOps();
+std::span<const OpEntry> ShapeOps();
+std::span<const OpEntry> NnOps();
+
+// --- proto helpers (proto.cpp) ---------------------------------------------------------------
+// ONNX TensorProto.DataType -> DType; false for types without kernels here.
+bool DTypeFromOnnx(int onnx_type, DType* out);
+const char* OnnxTypeName(int onnx_type);  // "FLOAT", "INT64", ...
+// A TensorProto (raw_data or typed fields; external data is an error naming the tensor).
+Result<Tensor> TensorFromProto(const ::onnx::TensorProto& t);
+
+const ::onnx::AttributeProto* FindAttr(const ::onnx::NodeProto& n, const char* name);
+int64_t AttrInt(const ::onnx::NodeProto& n, const char* name, int64_t def);
+float AttrFloat(const ::onnx::NodeProto& n, const char* name, float def);
+std::string AttrString(const ::onnx::NodeProto& n, const char* name, const std::string& def);
+std::vector<int64_t> AttrInts(const ::onnx::NodeProto& n, const char* name);
+bool HasAttr(const ::onnx::NodeProto& n, const char* name);
+
+// --- tensor helpers (op_util.cpp) -------------------------------------------------------------
+// Values of a small integer tensor (i32/i64; shapes, axes, indices).
+Result<std::vector<int64_t>> ToInt64s(const Tensor& t, const char* what);
+// Scalar (any numeric dtype) as double.
+Result<double> ToScalar(const Tensor& t, const char* what);
+// Axis in [-rank, rank) -> [0, rank); error otherwise.
+Result<int> NormAxis(int64_t axis, int rank, const char* what);
+// numpy broadcast of shapes.
+Result<Dims> BroadcastShape(std::span<const Dims> shapes);
+// Strides of `shape` (contiguous) seen from the rank of `out`: 0 on broadcast dims.
+Dims BroadcastStrides(const Dims& shape, const Dims& out);
+// 1-element int64 tensor list -> Tensor [n] i64.
+Result<Tensor> Int64Tensor(Arena& arena, std::span<const int64_t> values);
+std::string ShapeStr(const Tensor& t);  // "f32[1,128,340]"
+
+// Calls f(out_index, in_offsets...) for every element of `out` (row-major), K operands whose
+// strides (BroadcastStrides) may be 0 on broadcast dims.
+template <size_t K, typename F>
+void ForEachBroadcast(const Dims& out, const std::array<Dims, K>& strides, F&& f) {
+  const int rank = out.size();
+  const int64_t total = out.Product();
+  if (total == 0) return;
+  if (rank == 0) {
+    std::array<int64_t, K> off{};
+    f(int64_t{0}, off);
+    return;
+  }
+  const int64_t inner = out[rank - 1];
+  std::array<int64_t, K> inner_stride;
+  for (size_t k = 0; k < K; ++k) inner_stride[k] = strides[k][rank - 1];
+  std::array<int64_t, kMaxDims> idx{};
+  std::array<int64_t, K> base{};
+  for (int64_t o = 0; o < total; o += inner) {
+    std::array<int64_t, K> off = base;
+    for (int64_t i = 0; i < inner; ++i) {
+      f(o + i, off);
+      for (size_t k = 0; k < K; ++k) off[k] += inner_stride[k];
+    }
+    // Advance the odometer over dims [0, rank-1).
+    for (int d = rank - 2; d >= 0; --d) {
+      ++idx[d];
+      for (size_t k = 0; k < K; ++k) base[k] += strides[k][d];
+      if (idx[d] < out[d]) break;
+      for (size_t k = 0; k < K; ++k) base[k] -= strides[k][d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// Runs f(T{}) with T the C++ type of dtype (f32, i32, i64, u8, bool).
+template <typename F>
+Status VisitDType(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::kF32: return f(float{});
+    case DType::kI32: return f(int32_t{});
+    case DType::kI64: return f(int64_t{});
+    case DType::kU8: return f(uint8_t{});
+    case DType::kBool: return f(bool{});
+    default: return Unsupported("dtype {} has no ONNX kernels", DTypeName(dtype));
+  }
+}
+
+}  // namespace cosyflow::onnx::detail

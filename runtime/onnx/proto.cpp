@@ -1,0 +1,125 @@
+// ONNX protobuf helpers: TensorProto -> Tensor, dtype names, node attributes.
+#include <cstring>
+
+#include "runtime/onnx/ops.h"
+
+namespace cosyflow::onnx::detail {
+
+using ::onnx::TensorProto;
+
+bool DTypeFromOnnx(int onnx_type, DType* out) {
+  switch (onnx_type) {
+    case TensorProto::FLOAT: *out = DType::kF32; return true;
+    case TensorProto::INT32: *out = DType::kI32; return true;
+    case TensorProto::INT64: *out = DType::kI64; return true;
+    case TensorProto::UINT8: *out = DType::kU8; return true;
+    case TensorProto::BOOL: *out = DType::kBool; return true;
+    default: return false;
+  }
+}
+
+const char* OnnxTypeName(int onnx_type) {
+  if (!TensorProto::DataType_IsValid(onnx_type)) return "INVALID";
+  static thread_local std::string name;
+  name = TensorProto::DataType_Name(static_cast<TensorProto::DataType>(onnx_type));
+  return name.c_str();
+}
+
+namespace {
+
+// Copies typed-field values (float_data / int32_data / int64_data) into dst of type T.
+template <typename T, typename Field>
+Status CopyTyped(const Field& field, int64_t n, const std::string& name, T* dst) {
+  if (static_cast<int64_t>(field.size()) != n) {
+    return DataLoss("onnx: initializer '{}' holds {} values, its shape needs {}", name,
+                    field.size(), n);
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(field.Get(static_cast<int>(i)));
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<Tensor> TensorFromProto(const TensorProto& t) {
+  const std::string& name = t.name();
+  if (t.data_location() == TensorProto::EXTERNAL || t.external_data_size() > 0) {
+    return Unsupported("onnx: tensor '{}' keeps its data in an external file (not supported; "
+                       "re-save the model with the data inside the .onnx file)", name);
+  }
+  DType dtype;
+  if (!DTypeFromOnnx(t.data_type(), &dtype)) {
+    return Unsupported("onnx: tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
+                       "BOOL)", name, OnnxTypeName(t.data_type()));
+  }
+  Dims shape;
+  if (t.dims_size() > kMaxDims) {
+    return Unsupported("onnx: tensor '{}' has rank {} (max {})", name, t.dims_size(), kMaxDims);
+  }
+  for (int64_t d : t.dims()) {
+    if (d < 0) return DataLoss("onnx: tensor '{}' has a negative dim {}", name, d);
+    shape.push_back(d);
+  }
+  COSY_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(shape, dtype));
+  const int64_t n = shape.Product();
+  if (t.has_raw_data()) {
+    const size_t want = static_cast<size_t>(n) * DTypeSize(dtype);
+    if (t.raw_data().size() != want) {
+      return DataLoss("onnx: tensor '{}' {}: raw_data has {} bytes, shape {} needs {}", name,
+                      DTypeName(dtype), t.raw_data().size(), shape.ToString(), want);
+    }
+    if (want > 0) std::memcpy(out.raw(), t.raw_data().data(), want);  // little-endian host
+    return out;
+  }
+  switch (dtype) {
+    case DType::kF32:
+      COSY_RETURN_IF_ERROR(CopyTyped(t.float_data(), n, name, out.data<float>()));
+      break;
+    case DType::kI64:
+      COSY_RETURN_IF_ERROR(CopyTyped(t.int64_data(), n, name, out.data<int64_t>()));
+      break;
+    case DType::kI32:
+      COSY_RETURN_IF_ERROR(CopyTyped(t.int32_data(), n, name, out.data<int32_t>()));
+      break;
+    case DType::kU8:
+      COSY_RETURN_IF_ERROR(CopyTyped(t.int32_data(), n, name, out.data<uint8_t>()));
+      break;
+    case DType::kBool:
+      COSY_RETURN_IF_ERROR(CopyTyped(t.int32_data(), n, name, out.data<bool>()));
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+const ::onnx::AttributeProto* FindAttr(const ::onnx::NodeProto& n, const char* name) {
+  for (const auto& a : n.attribute()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+
+bool HasAttr(const ::onnx::NodeProto& n, const char* name) { return FindAttr(n, name) != nullptr; }
+
+int64_t AttrInt(const ::onnx::NodeProto& n, const char* name, int64_t def) {
+  const auto* a = FindAttr(n, name);
+  return a ? a->i() : def;
+}
+
+float AttrFloat(const ::onnx::NodeProto& n, const char* name, float def) {
+  const auto* a = FindAttr(n, name);
+  return a ? a->f() : def;
+}
+
+std::string AttrString(const ::onnx::NodeProto& n, const char* name, const std::string& def) {
+  const auto* a = FindAttr(n, name);
+  return a ? a->s() : def;
+}
+
+std::vector<int64_t> AttrInts(const ::onnx::NodeProto& n, const char* name) {
+  const auto* a = FindAttr(n, name);
+  if (!a) return {};
+  return {a->ints().begin(), a->ints().end()};
+}
+
+}  // namespace cosyflow::onnx::detail

@@ -1,0 +1,362 @@
+// onnx::Model on small graphs built here with the protobuf API: op semantics against plain
+// loops / hand-computed values, and load-time errors (unsupported op, opset, external data).
+#include <doctest/doctest.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "runtime/onnx/model.h"
+
+namespace cosyflow::onnx {
+namespace {
+
+using ::onnx::TensorProto;
+
+// A one-graph model under construction.
+struct Builder {
+  ::onnx::ModelProto m;
+  explicit Builder(int opset = 17) {
+    m.set_ir_version(8);
+    m.set_producer_name("cosyflow-test");
+    auto* o = m.add_opset_import();
+    o->set_domain("");
+    o->set_version(opset);
+  }
+  ::onnx::GraphProto* g() { return m.mutable_graph(); }
+  // dims: -1 for a symbolic dim.
+  void Input(const std::string& name, int type, std::vector<int64_t> dims) {
+    auto* v = g()->add_input();
+    v->set_name(name);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(type);
+    auto* shape = v->mutable_type()->mutable_tensor_type()->mutable_shape();
+    for (int64_t d : dims) {
+      auto* dim = shape->add_dim();
+      if (d >= 0) dim->set_dim_value(d);
+      else dim->set_dim_param("n");
+    }
+  }
+  void Output(const std::string& name, int type) {
+    auto* v = g()->add_output();
+    v->set_name(name);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(type);
+  }
+  TensorProto* Init(const std::string& name, std::vector<int64_t> dims, std::vector<float> v) {
+    auto* t = g()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float x : v) t->add_float_data(x);
+    return t;
+  }
+  void InitI64(const std::string& name, std::vector<int64_t> v) {
+    auto* t = g()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(v.size()));
+    for (int64_t x : v) t->add_int64_data(x);
+  }
+  ::onnx::NodeProto* Node(const std::string& op, const std::string& name,
+                          std::vector<std::string> ins, std::vector<std::string> outs) {
+    auto* n = g()->add_node();
+    n->set_op_type(op);
+    n->set_name(name);
+    for (auto& i : ins) n->add_input(i);
+    for (auto& o : outs) n->add_output(o);
+    return n;
+  }
+  Result<std::shared_ptr<const Model>> Load() {
+    std::string bytes = m.SerializeAsString();
+    return Model::LoadFromBytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                "built.onnx");
+  }
+};
+
+void AttrInts(::onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(::onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+void AttrInt(::onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(::onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+void AttrString(::onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(::onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+
+Tensor F32(Dims shape, std::vector<float> v) {
+  auto t = Tensor::FromVector<float>(shape, v);
+  REQUIRE(t.ok());
+  return *t;
+}
+std::vector<float> Ramp(int64_t n, float scale = 0.1f) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = std::sin(static_cast<float>(i) * 1.3f) * scale * 10;
+  return v;
+}
+std::vector<float> Values(const Tensor& t) {
+  REQUIRE(t.dtype() == DType::kF32);
+  return {t.data<float>(), t.data<float>() + t.numel()};
+}
+std::vector<float> RunOne(Builder& b, std::vector<Tensor> inputs, Dims* shape = nullptr) {
+  auto model = b.Load();
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  auto out = (*model)->Run(inputs);
+  REQUIRE_MESSAGE(out.ok(), out.status().ToString());
+  if (shape) *shape = (*out)[0].shape();
+  return Values((*out)[0]);
+}
+void CheckClose(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CHECK_MESSAGE(std::fabs(got[i] - want[i]) <= tol, "at ", i, ": ", got[i], " vs ", want[i]);
+  }
+}
+
+TEST_CASE("onnx load: an unsupported op is an error naming the node and op type") {
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {2});
+  b.Node("Relu", "ok_node", {"x"}, {"y"});
+  b.Node("FancyOp", "my_fancy_node", {"y"}, {"z"});
+  b.Output("z", TensorProto::FLOAT);
+  auto m = b.Load();
+  REQUIRE(!m.ok());
+  CHECK(m.status().message().find("node 'my_fancy_node' (FancyOp)") != std::string::npos);
+  CHECK(m.status().message().find("ok_node") == std::string::npos);
+}
+
+TEST_CASE("onnx load: unsupported opset, custom domain and external data are errors") {
+  {
+    Builder b(99);
+    b.Input("x", TensorProto::FLOAT, {2});
+    b.Node("Relu", "r", {"x"}, {"y"});
+    b.Output("y", TensorProto::FLOAT);
+    auto m = b.Load();
+    REQUIRE(!m.ok());
+    CHECK(m.status().message().find("opset 99") != std::string::npos);
+  }
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {2});
+    b.Node("Relu", "custom_relu", {"x"}, {"y"})->set_domain("com.example");
+    b.Output("y", TensorProto::FLOAT);
+    auto m = b.Load();
+    REQUIRE(!m.ok());
+    CHECK(m.status().message().find("custom_relu") != std::string::npos);
+  }
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {2});
+    TensorProto* w = b.Init("far_away_weight", {2}, {});
+    w->set_data_location(TensorProto::EXTERNAL);
+    auto* e = w->add_external_data();
+    e->set_key("location");
+    e->set_value("weights.bin");
+    b.Node("Add", "add", {"x", "far_away_weight"}, {"y"});
+    b.Output("y", TensorProto::FLOAT);
+    auto m = b.Load();
+    REQUIRE(!m.ok());
+    CHECK(m.status().message().find("far_away_weight") != std::string::npos);
+  }
+}
+
+TEST_CASE("onnx run: a shape mismatch inside the graph names the node") {
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {-1, -1});
+  b.Init("w", {4, 3}, Ramp(12));
+  b.Node("MatMul", "/proj/MatMul", {"x", "w"}, {"y"});
+  b.Output("y", TensorProto::FLOAT);
+  auto m = b.Load();
+  REQUIRE(m.ok());
+  CHECK((*m)->Run(std::vector<Tensor>{F32({2, 4}, Ramp(8))}).ok());
+  auto r = (*m)->Run(std::vector<Tensor>{F32({2, 5}, Ramp(10))});
+  REQUIRE(!r.ok());
+  CHECK(r.status().message().find("node '/proj/MatMul' (MatMul)") != std::string::npos);
+}
+
+TEST_CASE("onnx ops: batched MatMul with broadcasting matches plain loops") {
+  Builder b;
+  b.Input("a", TensorProto::FLOAT, {2, 1, 3, 4});
+  b.Input("b", TensorProto::FLOAT, {3, 4, 5});
+  b.Node("MatMul", "mm", {"a", "b"}, {"c"});
+  b.Output("c", TensorProto::FLOAT);
+  std::vector<float> a = Ramp(24), bv = Ramp(60, 0.05f);
+  Dims shape;
+  std::vector<float> got = RunOne(b, {F32({2, 1, 3, 4}, a), F32({3, 4, 5}, bv)}, &shape);
+  CHECK(shape == Dims{2, 3, 3, 5});
+  std::vector<float> want;
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 5; ++c) {
+          float s = 0;
+          for (int k = 0; k < 4; ++k) s += a[(i * 3 + r) * 4 + k] * bv[(j * 4 + k) * 5 + c];
+          want.push_back(s);
+        }
+      }
+    }
+  }
+  CheckClose(got, want);
+}
+
+TEST_CASE("onnx ops: grouped strided padded Conv2d matches a direct loop") {
+  const int n = 1, c = 4, h = 7, w = 6, m = 6, g = 2, k = 3;
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {n, c, h, w});
+  std::vector<float> wv = Ramp(m * (c / g) * k * k, 0.05f), bias = Ramp(m, 0.2f);
+  b.Init("w", {m, c / g, k, k}, wv);
+  b.Init("b", {m}, bias);
+  auto* node = b.Node("Conv", "conv", {"x", "w", "b"}, {"y"});
+  AttrInt(node, "group", g);
+  AttrInts(node, "strides", {2, 1});
+  AttrInts(node, "pads", {1, 0, 1, 2});
+  AttrInts(node, "dilations", {1, 2});
+  b.Output("y", TensorProto::FLOAT);
+  std::vector<float> x = Ramp(n * c * h * w);
+  Dims shape;
+  std::vector<float> got = RunOne(b, {F32({n, c, h, w}, x)}, &shape);
+  const int oh = (h + 2 - 3) / 2 + 1, ow = (w + 0 + 2 - 5) / 1 + 1;
+  REQUIRE(shape == Dims{n, m, oh, ow});
+  std::vector<float> want;
+  for (int o = 0; o < m; ++o) {
+    const int gi = o / (m / g);
+    for (int i = 0; i < oh; ++i) {
+      for (int j = 0; j < ow; ++j) {
+        float s = bias[o];
+        for (int ci = 0; ci < c / g; ++ci) {
+          for (int a = 0; a < k; ++a) {
+            for (int bb = 0; bb < k; ++bb) {
+              const int yi = i * 2 - 1 + a, xj = j - 0 + bb * 2;
+              if (yi < 0 || yi >= h || xj < 0 || xj >= w) continue;
+              s += wv[((o * (c / g) + ci) * k + a) * k + bb] * x[((gi * (c / g) + ci) * h + yi) * w + xj];
+            }
+          }
+        }
+        want.push_back(s);
+      }
+    }
+  }
+  CheckClose(got, want, 1e-4f);
+}
+
+TEST_CASE("onnx ops: depthwise Conv1d with asymmetric pads matches a direct loop") {
+  const int c = 3, t = 9, k = 5;
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {1, c, -1});
+  std::vector<float> wv = Ramp(c * k, 0.05f);
+  b.Init("w", {c, 1, k}, wv);
+  auto* node = b.Node("Conv", "dw", {"x", "w"}, {"y"});
+  AttrInt(node, "group", c);
+  AttrInts(node, "pads", {3, 1});
+  b.Output("y", TensorProto::FLOAT);
+  std::vector<float> x = Ramp(c * t);
+  Dims shape;
+  std::vector<float> got = RunOne(b, {F32({1, c, t}, x)}, &shape);
+  REQUIRE(shape == Dims{1, c, t});
+  std::vector<float> want;
+  for (int ch = 0; ch < c; ++ch) {
+    for (int i = 0; i < t; ++i) {
+      float s = 0;
+      for (int a = 0; a < k; ++a) {
+        const int j = i - 3 + a;
+        if (j >= 0 && j < t) s += wv[ch * k + a] * x[ch * t + j];
+      }
+      want.push_back(s);
+    }
+  }
+  CheckClose(got, want, 1e-5f);
+}
+
+TEST_CASE("onnx ops: Slice with negative steps, Pad reflect, Gather negative index") {
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {2, 5});
+    b.InitI64("starts", {-1});
+    b.InitI64("ends", {-100});
+    b.InitI64("axes", {1});
+    b.InitI64("steps", {-2});
+    b.Node("Slice", "s", {"x", "starts", "ends", "axes", "steps"}, {"y"});
+    b.Output("y", TensorProto::FLOAT);
+    Dims shape;
+    auto got = RunOne(b, {F32({2, 5}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})}, &shape);
+    CHECK(shape == Dims{2, 3});
+    CheckClose(got, {4, 2, 0, 9, 7, 5});
+  }
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {1, 4});
+    b.InitI64("pads", {0, 2, 0, 3});
+    auto* n = b.Node("Pad", "p", {"x", "pads"}, {"y"});
+    AttrString(n, "mode", "reflect");
+    b.Output("y", TensorProto::FLOAT);
+    auto got = RunOne(b, {F32({1, 4}, {1, 2, 3, 4})});
+    CheckClose(got, {3, 2, 1, 2, 3, 4, 3, 2, 1});
+  }
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {3, 2});
+    b.InitI64("idx", {-1, 0});
+    auto* n = b.Node("Gather", "g", {"x", "idx"}, {"y"});
+    AttrInt(n, "axis", 0);
+    b.Output("y", TensorProto::FLOAT);
+    auto got = RunOne(b, {F32({3, 2}, {1, 2, 3, 4, 5, 6})});
+    CheckClose(got, {5, 6, 1, 2});
+  }
+}
+
+TEST_CASE("onnx ops: AveragePool ceil_mode on a short input, Softmax on a middle axis") {
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {1, 1, 5});
+    auto* n = b.Node("AveragePool", "ap", {"x"}, {"y"});
+    AttrInts(n, "kernel_shape", {3});
+    AttrInts(n, "strides", {3});
+    AttrInt(n, "ceil_mode", 1);
+    b.Output("y", TensorProto::FLOAT);
+    auto got = RunOne(b, {F32({1, 1, 5}, {1, 2, 3, 4, 6})});
+    CheckClose(got, {2, 5});  // last window holds 2 elements
+  }
+  {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {1, 3, 2});
+    auto* n = b.Node("Softmax", "sm", {"x"}, {"y"});
+    AttrInt(n, "axis", 1);
+    b.Output("y", TensorProto::FLOAT);
+    std::vector<float> x{0, 1, 2, 3, 4, 5};
+    auto got = RunOne(b, {F32({1, 3, 2}, x)});
+    for (int col = 0; col < 2; ++col) {
+      float s = 0;
+      for (int r = 0; r < 3; ++r) s += std::exp(x[r * 2 + col]);
+      for (int r = 0; r < 3; ++r) CHECK(std::fabs(got[r * 2 + col] - std::exp(x[r * 2 + col]) / s) < 1e-6f);
+    }
+  }
+}
+
+TEST_CASE("onnx plan: constant sub-graphs fold at load and Identity/Sin/Cos run") {
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {3});
+  b.Init("c", {3}, {0.0f, 0.5f, 1.0f});
+  b.Node("Sin", "sin", {"c"}, {"s"});  // constant: folded
+  b.Node("Cos", "cos", {"x"}, {"k"});
+  b.Node("Identity", "id", {"s"}, {"s2"});
+  b.Node("Add", "add", {"k", "s2"}, {"y"});
+  b.Output("y", TensorProto::FLOAT);
+  auto m = b.Load();
+  REQUIRE(m.ok());
+  CHECK((*m)->num_nodes() == 4);
+  CHECK((*m)->num_steps() == 2);
+  auto got = RunOne(b, {F32({3}, {1, 2, 3})});
+  CheckClose(got, {std::cos(1.0f) + 0.0f, std::cos(2.0f) + std::sin(0.5f), std::cos(3.0f) + std::sin(1.0f)});
+  CHECK((*m)->Describe().find("Sin 1") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace cosyflow::onnx
