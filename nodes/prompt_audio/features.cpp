@@ -156,9 +156,9 @@ Result<Tensor> KaldiFbank::Compute(std::span<const float> x16k) const {
   const double eps = std::numeric_limits<float>::epsilon();
   for (int64_t m = 0; m < frames; ++m) {
     const float* x = x16k.data() + m * shift_;
-    // The time-domain steps round to float32 like torchaudio's float32 tensors: pre-emphasis
-    // leaves the lowest bins ~30 dB down, where that rounding noise is what the reference
-    // computes (in double these bins differ from it by up to ~4e-4 in log).
+    // The time-domain steps round to float32 as torchaudio's float32 tensors do. What remains
+    // against the reference, in bins far below the frame's peak (pre-emphasis leaves the lowest
+    // ~30 dB down), is its float32 FFT noise (docs/prompt_audio.md).
     double sum = 0;
     for (int i = 0; i < frame_; ++i) sum += x[i];
     const float mean = static_cast<float>(sum / frame_);
