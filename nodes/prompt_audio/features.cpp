@@ -34,9 +34,10 @@ void ReflectFrame(std::span<const float> x, int64_t start, const std::vector<dou
   const int64_t n = static_cast<int64_t>(x.size());
   const int64_t len = static_cast<int64_t>(w.size());
   if (start >= 0 && start + len <= n) {
-    for (int64_t i = 0; i < len; ++i) frame[i] = w[i] * x[start + i];
+    for (int64_t i = 0; i < len; ++i) frame[i] = static_cast<float>(w[i] * x[start + i]);
   } else {
-    for (int64_t i = 0; i < len; ++i) frame[i] = w[i] * x[Reflect(start + i, n)];
+    for (int64_t i = 0; i < len; ++i)
+      frame[i] = static_cast<float>(w[i] * x[Reflect(start + i, n)]);
   }
 }
 
@@ -155,9 +156,9 @@ Result<Tensor> KaldiFbank::Compute(std::span<const float> x16k) const {
   const double eps = std::numeric_limits<float>::epsilon();
   for (int64_t m = 0; m < frames; ++m) {
     const float* x = x16k.data() + m * shift_;
-    // The time-domain steps round to float32 like torchaudio's float32 tensors: pre-emphasis
-    // leaves the lowest bins ~30 dB down, where that rounding noise is what the reference
-    // computes (in double these bins differ from it by up to ~4e-4 in log).
+    // The time-domain steps round to float32 as torchaudio's float32 tensors do. What remains
+    // against the reference, in bins far below the frame's peak (pre-emphasis leaves the lowest
+    // ~30 dB down), is its float32 FFT noise (docs/prompt_audio.md).
     double sum = 0;
     for (int i = 0; i < frame_; ++i) sum += x[i];
     const float mean = static_cast<float>(sum / frame_);
@@ -197,17 +198,19 @@ Result<Tensor> KaldiFbank::ComputeMeanNormalized(std::span<const float> x16k) co
 
 Result<MatchaMel> MatchaMel::Create(const MatchaMelConfig& config) {
   if (config.hop <= 0 || config.hop > config.n_fft || (config.n_fft - config.hop) % 2 != 0) {
-    return InvalidArgument("matcha mel: need 0 < hop <= n_fft and n_fft − hop even, got n_fft "
-                           "{}, hop {}", config.n_fft, config.hop);
+    return InvalidArgument(
+        "matcha mel: need 0 < hop <= n_fft and n_fft − hop even, got n_fft "
+        "{}, hop {}",
+        config.n_fft, config.hop);
   }
   MatchaMel m;
   m.config_ = config;
   COSY_ASSIGN_OR_RETURN(m.fft_, RealFft::Create(config.n_fft));
   std::vector<float> w = TorchHannWindow(config.n_fft, /*periodic=*/true);
   m.window_.assign(w.begin(), w.end());
-  COSY_ASSIGN_OR_RETURN(std::vector<float> basis,
-                        SlaneyMelFilters(config.sample_rate, config.n_fft, config.n_mels,
-                                         config.fmin, config.fmax));
+  COSY_ASSIGN_OR_RETURN(
+      std::vector<float> basis,
+      SlaneyMelFilters(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax));
   m.mel_ = SparseMelRows::FromDense(basis, config.n_mels, config.n_fft / 2 + 1);
   return m;
 }
@@ -215,8 +218,8 @@ Result<MatchaMel> MatchaMel::Create(const MatchaMelConfig& config) {
 Result<Tensor> MatchaMel::Compute(std::span<const float> x24k) const {
   const int64_t n = static_cast<int64_t>(x24k.size());
   if (n <= Pad()) {
-    return InvalidArgument("matcha mel: need more than {} samples (reflect padding), got {}",
-                           Pad(), n);
+    return InvalidArgument("matcha mel: need more than {} samples (reflect padding), got {}", Pad(),
+                           n);
   }
   const int64_t frames = Frames(n);
   const int mels = config_.n_mels;

@@ -65,7 +65,7 @@ class KaldiFbank {
  private:
   KaldiFbank() = default;
   int frame_ = 0, shift_ = 0;
-  RealFft fft_;                 // padded frame (512)
+  RealFft fft_;                  // padded frame (512)
   std::vector<float> window_f_;  // [frame_] Povey window
   SparseMelRows mel_;
 };

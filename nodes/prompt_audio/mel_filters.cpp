@@ -30,8 +30,10 @@ double MelToHzSlaney(double m) {
 Result<std::vector<float>> SlaneyMelFilters(int sample_rate, int n_fft, int n_mels, double fmin,
                                             double fmax) {
   if (sample_rate <= 0 || n_fft < 2 || n_mels < 1) {
-    return InvalidArgument("mel filters: need sample_rate > 0, n_fft >= 2, n_mels >= 1; got {}, "
-                           "{}, {}", sample_rate, n_fft, n_mels);
+    return InvalidArgument(
+        "mel filters: need sample_rate > 0, n_fft >= 2, n_mels >= 1; got {}, "
+        "{}, {}",
+        sample_rate, n_fft, n_mels);
   }
   if (fmax <= 0) fmax = static_cast<double>(sample_rate) / 2;
   if (fmin < 0 || fmin >= fmax) {
@@ -69,16 +71,17 @@ Result<std::vector<float>> SlaneyMelFilters(int sample_rate, int n_fft, int n_me
 Result<std::vector<float>> KaldiMelBanks(int num_bins, int padded_window, double sample_freq,
                                          double low_freq, double high_freq) {
   if (num_bins < 3 || padded_window < 2 || padded_window % 2 != 0 || sample_freq <= 0) {
-    return InvalidArgument("kaldi mel banks: need num_bins >= 3, even padded_window >= 2, "
-                           "sample_freq > 0; got {}, {}, {}", num_bins, padded_window,
-                           sample_freq);
+    return InvalidArgument(
+        "kaldi mel banks: need num_bins >= 3, even padded_window >= 2, "
+        "sample_freq > 0; got {}, {}, {}",
+        num_bins, padded_window, sample_freq);
   }
   const double nyquist = 0.5 * sample_freq;
   if (high_freq <= 0.0) high_freq += nyquist;
   if (!(0.0 <= low_freq && low_freq < nyquist && 0.0 < high_freq && high_freq <= nyquist &&
         low_freq < high_freq)) {
-    return InvalidArgument("kaldi mel banks: bad frequency range [{}, {}] for nyquist {}",
-                           low_freq, high_freq, nyquist);
+    return InvalidArgument("kaldi mel banks: bad frequency range [{}, {}] for nyquist {}", low_freq,
+                           high_freq, nyquist);
   }
   const int fft_bins = padded_window / 2;
   const double fft_bin_width = sample_freq / padded_window;

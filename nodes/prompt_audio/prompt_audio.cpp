@@ -45,10 +45,10 @@ Result<PromptWaveforms> LoadPromptWaveforms(const std::string& path) {
   COSY_ASSIGN_OR_RETURN(AudioData audio, DecodePromptFile(path));
   const std::string name = fmt::format("prompt '{}'", path);
   PromptWaveforms w;
-  COSY_ASSIGN_OR_RETURN(w.x16k, PreparePromptAudio(audio.samples, audio.sample_rate,
-                                                   kPromptTokenizerRate, name));
-  COSY_ASSIGN_OR_RETURN(w.x24k,
-                        PreparePromptAudio(audio.samples, audio.sample_rate, kPromptFeatRate, name));
+  COSY_ASSIGN_OR_RETURN(
+      w.x16k, PreparePromptAudio(audio.samples, audio.sample_rate, kPromptTokenizerRate, name));
+  COSY_ASSIGN_OR_RETURN(
+      w.x24k, PreparePromptAudio(audio.samples, audio.sample_rate, kPromptFeatRate, name));
   return w;
 }
 

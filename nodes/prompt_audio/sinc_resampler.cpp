@@ -55,7 +55,7 @@ Result<std::unique_ptr<SincResampler>> SincResampler::Create(int orig_rate, int 
   r->len_.resize(r->n_);
   r->offset_.resize(r->n_);
   for (int p = 0; p < r->n_; ++p) {
-    // Keep the taps strictly inside the clamp; the clamp region's window is cos²(π/2) ≈ 0.
+    // Keep the taps strictly inside the clamp; the clamped ones are exactly 0 in float32.
     int first = full, last = -1;
     for (int k = 0; k < full; ++k) {
       if (std::abs(r->TapArgument(p, k)) < kLowpassWidth) {

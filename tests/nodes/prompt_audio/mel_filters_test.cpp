@@ -1,9 +1,10 @@
 // Mel filter generators against whisper's stored matrix, Matcha's basis and Kaldi's layout.
+#include "nodes/prompt_audio/mel_filters.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 
-#include "nodes/prompt_audio/mel_filters.h"
 #include "tests/nodes/prompt_audio/prompt_audio_test_util.h"
 
 namespace cosyflow::prompt_audio {

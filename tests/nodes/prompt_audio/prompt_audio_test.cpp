@@ -49,15 +49,35 @@ TEST_CASE("LoadPromptAudio / LoadPromptWaveforms: x16k and x24k of every fixture
     REQUIRE_MESSAGE(x16k.ok(), x16k.status().ToString());
     REQUIRE_MESSAGE(both.ok(), both.status().ToString());
     CHECK(both->x16k == *x16k);
-    for (const auto& [got, file] : {std::pair{&both->x16k, "/x16k.npy"},
-                                    std::pair{&both->x24k, "/x24k.npy"}}) {
-      const std::vector<float> want = GoldenF32(name + file);
+    for (const auto& [got, file] :
+         {std::pair{&both->x16k, "/x16k.npy"}, std::pair{&both->x24k, "/x24k.npy"}}) {
+      const std::string golden = name + file;
+      const std::vector<float> want = GoldenF32(golden);
       REQUIRE(got->size() == want.size());
       double err = MaxAbsDiff(got->data(), want.data(), static_cast<int64_t>(want.size()));
-      MESSAGE(name, file, ": max abs error ", err);
+      MESSAGE("LoadPromptWaveforms vs ", golden, ": max abs error ", err);
       CHECK(err <= 1e-4);
     }
     CHECK(CheckTokenizerDuration(static_cast<int64_t>(x16k->size()), wav).ok());
+  }
+}
+
+TEST_CASE("Prompt front end end to end: prompt.wav -> tokenizer mel and flow mel within 1e-4") {
+  // Our own resampling feeds the features here (the feature tests start from the golden x16k /
+  // x24k), so this bounds the compounded error of the whole chain.
+  auto whisper = WhisperLogMel::Create(128);
+  auto matcha = MatchaMel::Create();
+  REQUIRE((whisper.ok() && matcha.ok()));
+  for (const auto& name : PromptNames()) {
+    auto w = LoadPromptWaveforms(FixturePath(name + "/prompt.wav"));
+    REQUIRE_MESSAGE(w.ok(), w.status().ToString());
+    auto mel = whisper->Compute(w->x16k);
+    auto feat = matcha->Compute(w->x24k);
+    REQUIRE((mel.ok() && feat.ok()));
+    testing::ExpectClose(*mel, Golden(name + "/whisper_mel128.npy"), 1e-4,
+                         name + " prompt.wav -> whisper mel");
+    testing::ExpectClose(*feat, Golden(name + "/prompt_mel24k.npy"), 1e-4,
+                         name + " prompt.wav -> prompt_mel24k");
   }
 }
 

@@ -88,7 +88,8 @@ inline std::string CoreShape(const Tensor& t) {
 }
 
 // Checks shape equality and max |a − b| <= tol; prints the error.
-inline void ExpectClose(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+inline void ExpectClose(const Tensor& got, const Tensor& want, double tol,
+                        const std::string& what) {
   INFO(what, ": got ", got.ToString(), " want ", want.ToString());
   REQUIRE(CoreShape(got) == CoreShape(want));
   REQUIRE(got.dtype() == DType::kF32);
