@@ -30,6 +30,8 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
         opt.erase("prompt_feat");
       }
       if (o.speed != 1.0f) opt["stream"] = false;
+    } else if (type == "VoiceFrontend") {
+      if (!o.voice_store.empty()) opt["voices"] = o.voice_store;
     } else if (type == "ZmqSend") {
       if (!o.bridge_endpoint.empty()) opt["endpoint"] = o.bridge_endpoint;
     } else if (type == "HiftVocoder") {

@@ -10,6 +10,7 @@
 //   lm_precision SpeechLM.precision; threads: limits.threads
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 //   speed != 1  Flow.stream = false
+//   voice_store VoiceFrontend.voices
 // The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
 // and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
 // SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
@@ -38,6 +39,7 @@ struct GraphOverrides {
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
   std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
   // The voice of the requests (TextRequest fields, resolved by the graph's VoiceFrontend node).
+  std::string voice_store;  // VoiceFrontend.voices of every VoiceFrontend node ("" = the file's)
   std::string voice;        // a voice id of the store ("" = the graph's default voice)
   std::string prompt_wav;   // a prompt recording (zero-shot / cross-lingual / instruct2 / vc)
   std::string prompt_text;  // its transcript (zero_shot)

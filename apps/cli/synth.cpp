@@ -41,7 +41,7 @@ struct SynthArgs {
   std::string precision;  // "" = the graph's
   int threads = 0;
   std::string bridge;
-  std::string voice, prompt_wav, prompt_text, instruct, source_wav;
+  std::string voice, voice_store, prompt_wav, prompt_text, instruct, source_wav;
   float speed = 1.0f;
 };
 
@@ -65,6 +65,7 @@ Status RunSynth(const SynthArgs& a) {
   o.threads = a.threads;
   o.bridge_endpoint = a.bridge;
   o.voice = a.voice;
+  o.voice_store = a.voice_store;
   o.prompt_wav = a.prompt_wav;
   o.prompt_text = a.prompt_text;
   o.instruct = a.instruct;
@@ -178,6 +179,8 @@ void RegisterSynth(CLI::App& app) {
   cmd->add_option("--mode", a->mode, "LM input layout of this request (default: the graph's)")
       ->check(CLI::IsMember({"zero_shot", "cross_lingual", "instruct2", "no_prompt", "sft", "vc"}));
   cmd->add_option("--voice", a->voice, "Voice id from the graph's voice store (cosyflow voice list)");
+  cmd->add_option("--voices", a->voice_store,
+                  "Voice store file (default: the graph's VoiceFrontend.voices, spk2info.pt)");
   cmd->add_option("--prompt-wav", a->prompt_wav,
                   "Prompt recording to clone (any libsndfile format, >= 16 kHz, <= 30 s)");
   cmd->add_option("--prompt-text", a->prompt_text, "Transcript of --prompt-wav (zero_shot)");

@@ -121,7 +121,7 @@ TEST_CASE("E2E: tts_tiny synth gives 24 kHz audio, 960 samples per speech token"
     CHECK(c.tokens >= 2 * 10);  // min_len = 2 x text tokens (> 10 here)
     CHECK(static_cast<int64_t>(c.audio.size()) == kSamplesPerToken * c.tokens);
     CHECK(r->timing.first_output_ns > 0);
-    CHECK(r->timing.node_ns.size() == 5);
+    CHECK(r->timing.node_ns.size() == 6);  // voice, normalize, tokenize, lm, flow, vocoder
   }
 }
 
@@ -155,9 +155,9 @@ TEST_CASE("E2E: Flow gets its first speech tokens while the LM is still decoding
   REQUIRE(out.ok());
   REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
   const auto& nodes = out->result.timing.nodes;
-  REQUIRE(nodes.size() == 5);
-  const NodeSessionTiming& lm = nodes[2];
-  const NodeSessionTiming& flow = nodes[3];
+  REQUIRE(nodes.size() == 6);
+  const NodeSessionTiming& lm = nodes[3];
+  const NodeSessionTiming& flow = nodes[4];
   REQUIRE(lm.node == "lm");
   REQUIRE(flow.node == "flow");
   CHECK(flow.first_input_ns >= 0);
