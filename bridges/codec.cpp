@@ -62,10 +62,12 @@ Result<fb::Offset<w::Voice>> EncodeVoice(fb::FlatBufferBuilder& b, const VoicePr
 
 Result<fb::Offset<w::TextRequest>> Encode(fb::FlatBufferBuilder& b, const TextRequest& r) {
   COSY_ASSIGN_OR_RETURN(auto voice, EncodeVoice(b, r.prompt));
+  COSY_ASSIGN_OR_RETURN(auto samples,
+                        EncodeTensor(b, r.prompt_samples, "TextRequest.prompt_samples"));
   return w::CreateTextRequest(b, Str(b, r.text), Str(b, r.mode), Str(b, r.voice),
                               Str(b, r.prompt_text), Str(b, r.prompt_audio_path),
                               Str(b, r.instruct_text), r.seed, r.speed,
-                              Str(b, r.source_audio_path), voice);
+                              Str(b, r.source_audio_path), voice, samples, r.prompt_sample_rate);
 }
 
 Result<fb::Offset<w::TextSegments>> Encode(fb::FlatBufferBuilder& b, const TextSegments& s) {

@@ -127,6 +127,16 @@ Result<Payload> DecodePayload(const w::Data* d, const std::shared_ptr<void>& kee
       t.speed = r->speed();
       t.source_audio_path = Str(r->source_audio_path());
       COSY_ASSIGN_OR_RETURN(t.prompt, DecodeVoice(r->prompt(), keeper));
+      if (r->prompt_samples() != nullptr) {
+        COSY_ASSIGN_OR_RETURN(t.prompt_samples, DecodeTensor(r->prompt_samples(),
+                                                             "TextRequest.prompt_samples", 1, 0,
+                                                             keeper));
+        if (r->prompt_sample_rate() <= 0 || r->prompt_sample_rate() > kMaxSampleRate) {
+          return InvalidArgument("wire: TextRequest.prompt_sample_rate must be in [1, {}], got {}",
+                                 kMaxSampleRate, r->prompt_sample_rate());
+        }
+        t.prompt_sample_rate = r->prompt_sample_rate();
+      }
       return Payload{std::move(t)};
     }
     case w::Payload::TextSegments: {

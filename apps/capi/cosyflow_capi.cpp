@@ -64,10 +64,23 @@ void ClearError(char* err, size_t err_len) {
   if (err != nullptr && err_len > 0) err[0] = '\0';
 }
 
-cosyflow::TextRequest Fields(const cosyflow_request_params& p) {
+cosyflow::Result<cosyflow::TextRequest> Fields(const cosyflow_request_params& p) {
   cosyflow::TextRequest r;
   if (p.mode != nullptr) r.mode = p.mode;
   r.seed = p.seed;
+  if (p.voice != nullptr) r.voice = p.voice;
+  if (p.prompt_wav != nullptr) r.prompt_audio_path = p.prompt_wav;
+  if (p.prompt_text != nullptr) r.prompt_text = p.prompt_text;
+  if (p.instruct_text != nullptr) r.instruct_text = p.instruct_text;
+  if (p.source_wav != nullptr) r.source_audio_path = p.source_wav;
+  r.speed = p.speed;
+  if (p.prompt_samples != nullptr && p.prompt_samples_len > 0) {
+    COSY_ASSIGN_OR_RETURN(r.prompt_samples,
+                          cosyflow::Tensor::FromVector<float>(
+                              cosyflow::Dims{static_cast<int64_t>(p.prompt_samples_len)},
+                              std::span<const float>(p.prompt_samples, p.prompt_samples_len)));
+    r.prompt_sample_rate = p.prompt_sample_rate;
+  }
   return r;
 }
 
@@ -120,6 +133,15 @@ cosyflow_request_params cosyflow_request_default_params(void) {
   p.seed = 0;
   p.on_audio = nullptr;
   p.user = nullptr;
+  p.voice = nullptr;
+  p.prompt_wav = nullptr;
+  p.prompt_samples = nullptr;
+  p.prompt_samples_len = 0;
+  p.prompt_sample_rate = 0;
+  p.prompt_text = nullptr;
+  p.instruct_text = nullptr;
+  p.source_wav = nullptr;
+  p.speed = 1.0f;
   return p;
 }
 
@@ -187,10 +209,12 @@ int cosyflow_synthesize(cosyflow_engine* engine, const char* text,
     auto state = std::make_shared<RequestState>();
     if (params != nullptr) state->params = *params;
     state->pipeline = engine->pipeline.get();
+    auto fields = Fields(state->params);
+    if (!fields.ok()) return SetError(fields.status(), err, err_len);
     auto id = SubmitRequest(engine, state);
     if (!id.ok()) return SetError(id.status(), err, err_len);
     Pipeline& p = *engine->pipeline;
-    st = p.PushText(*id, cosyflow::tts::Chunk(text, Fields(state->params)));
+    st = p.PushText(*id, cosyflow::tts::Chunk(text, *fields));
     if (st.ok()) st = p.EndText(*id);
     if (!st.ok()) (void)p.Cancel(*id);
     auto r = p.Wait(*id);
@@ -221,13 +245,18 @@ cosyflow_session* cosyflow_session_open(cosyflow_engine* engine,
     s->state = std::make_shared<RequestState>();
     if (params != nullptr) s->state->params = *params;
     s->state->pipeline = engine->pipeline.get();
+    auto fields = Fields(s->state->params);
+    if (!fields.ok()) {
+      SetError(fields.status(), err, err_len);
+      return nullptr;
+    }
+    s->fields = std::move(*fields);
     auto id = SubmitRequest(engine, s->state);
     if (!id.ok()) {
       SetError(id.status(), err, err_len);
       return nullptr;
     }
     s->id = *id;
-    s->fields = Fields(s->state->params);
     return s.release();
   } catch (const std::exception& ex) {
     SetError(cosyflow::Internal("cosyflow_session_open: {}", ex.what()), err, err_len);

@@ -78,6 +78,16 @@ typedef struct {
   uint64_t seed;         /* sampling seed; 0 = the graph's */
   cosyflow_audio_callback on_audio; /* may be NULL (audio discarded) */
   void* user;            /* passed to on_audio */
+  /* The voice (docs/voices.md); every field NULL/0 = the graph's default voice. */
+  const char* voice;         /* a voice id of the graph's voice store */
+  const char* prompt_wav;    /* a prompt recording file (>= 16 kHz, <= 30 s) ... */
+  const float* prompt_samples; /* ... or its mono samples in [-1, 1] */
+  size_t prompt_samples_len;
+  int prompt_sample_rate;    /* Hz, >= 16000, with prompt_samples */
+  const char* prompt_text;   /* transcript of the prompt recording (zero_shot) */
+  const char* instruct_text; /* instruct2: the instruction */
+  const char* source_wav;    /* vc: the recording to convert (mode "vc") */
+  float speed;               /* 1 = normal; != 1 needs a graph with Flow.stream = false */
 } cosyflow_request_params;
 
 COSYFLOW_API const char* cosyflow_version(void); /* e.g. "cosyflow 0.1.0 (kernels avx2 ...)" */

@@ -51,6 +51,8 @@ struct TextRequest {
   std::string prompt_audio_path;    // voice reference audio file, if any
   std::string instruct_text;        // instruction for instruct2 mode (not normalised)
   std::string source_audio_path;    // vc: the recording whose speech is converted
+  Tensor prompt_samples;            // an inline prompt recording as mono f32 samples (instead
+  int prompt_sample_rate = 0;       // of prompt_audio_path), at this rate (>= 16000)
   uint64_t seed = 0;                // sampling seed for this request (0 = the graph's seed)
   float speed = 1.0f;               // speaking-rate factor (non-streaming flow only)
   VoicePromptPtr prompt;            // resolved voice (set by the VoiceFrontend node, or by the

@@ -130,8 +130,25 @@ Result<VoicePromptPtr> VoiceFrontendNode::FromRecording(const std::string& path)
 
 Result<VoicePromptPtr> VoiceFrontendNode::Resolve(const TextRequest& in) const {
   VoicePromptPtr base = in.prompt;
-  if (base == nullptr && !in.prompt_audio_path.empty()) {
-    COSY_ASSIGN_OR_RETURN(base, FromRecording(in.prompt_audio_path));
+  const bool samples = in.prompt_samples.defined() && in.prompt_samples.numel() > 0;
+  if (base == nullptr && (samples || !in.prompt_audio_path.empty())) {
+    if (samples) {
+      if (frontend_ == nullptr) {
+        return InvalidArgument("VoiceFrontend: this graph has no speech tokenizer / campplus "
+                               "models, so it cannot use prompt recordings");
+      }
+      if (in.prompt_samples.dtype() != DType::kF32 || in.prompt_samples.dim() != 1) {
+        return InvalidArgument("VoiceFrontend: prompt_samples must be mono f32 [n], got {}",
+                               in.prompt_samples.ToString());
+      }
+      COSY_ASSIGN_OR_RETURN(Tensor c, in.prompt_samples.Contiguous());
+      COSY_ASSIGN_OR_RETURN(VoicePrompt v, frontend_->FromSamples(
+                                               std::span<const float>(c.data<float>(), c.numel()),
+                                               in.prompt_sample_rate, "prompt_samples"));
+      base = std::make_shared<const VoicePrompt>(std::move(v));
+    } else {
+      COSY_ASSIGN_OR_RETURN(base, FromRecording(in.prompt_audio_path));
+    }
     if ((in.mode.empty() || in.mode == "zero_shot") && in.prompt_text.empty()) {
       return InvalidArgument(
           "VoiceFrontend: zero_shot with a prompt recording needs its transcript (prompt_text); "

@@ -3,7 +3,8 @@
 // Ports:   in  request TextRequest; out request TextRequest (the same, with `prompt` set)
 // Resolution (the session's first message; later bi-stream chunks reuse it):
 //   1. TextRequest.prompt already set (API callers)            -> kept
-//   2. prompt_audio_path (+ prompt_text, the transcript)       -> computed from the recording
+//   2. prompt_samples + prompt_sample_rate, or prompt_audio_path (+ prompt_text, the
+//      transcript)                                             -> computed from the recording
 //      (VoiceFrontend: speech tokens, prompt mel, CAM++ embedding; cached per file version)
 //   3. voice = an id in the voice store (not "" / "default")   -> the stored voice
 //   4. option default_voice (an id in the store)               -> that voice

@@ -63,8 +63,9 @@ TEST_CASE("Codec: every payload round-trips exactly") {
     CHECK(v->embedding == voice->embedding);
     CHECK(v->source_tokens == voice->source_tokens);
   };
-  TextRequest r{"你好, world", "zero_shot", "spk1", "prompt", "a.wav", "be calm", "src.wav", 77,
-                1.25f, voice};
+  const std::vector<float> prompt_pcm = {0.25f, -0.5f, 0.125f};
+  TextRequest r{"你好, world", "zero_shot", "spk1", "prompt", "a.wav", "be calm", "src.wav",
+                *Tensor::FromVector<float>(Dims{3}, prompt_pcm), 16000, 77, 1.25f, voice};
   auto m = RoundTrip(Message{Header(), r});
   const auto* rr = m->get<TextRequest>();
   CHECK(rr->text == r.text);
@@ -76,6 +77,8 @@ TEST_CASE("Codec: every payload round-trips exactly") {
   CHECK(rr->seed == 77);
   CHECK(rr->speed == 1.25f);
   CHECK(rr->source_audio_path == "src.wav");
+  CHECK(Floats(rr->prompt_samples) == prompt_pcm);
+  CHECK(rr->prompt_sample_rate == 16000);
   check_voice(rr->prompt);
 
   TextSegments s{{"one.", "two."}, "cross_lingual", 5, "pt", 0.75f, voice};

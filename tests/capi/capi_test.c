@@ -2,6 +2,7 @@
  * whole-text synthesis on the tiny test model, bi-stream sessions, cancel from the audio
  * callback, and clear errors for bad arguments and files.
  * Usage: cosyflow_capi_test TTS_TINY_GRAPH MODEL_DIR */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,6 +87,47 @@ int main(int argc, char** argv) {
     CHECK(strstr(err, "stream_text") != NULL);
     CHECK(cosyflow_synthesize(engine, NULL, &rp, err, sizeof err) ==
           COSYFLOW_ERR_INVALID_ARGUMENT);
+
+    /* Voices: a prompt recording file + transcript (zero_shot), raw samples (cross_lingual),
+       an unknown stored voice, samples below 16 kHz. */
+    char wav[1024];
+    snprintf(wav, sizeof wav, "%s/../frontend-tiny/en/prompt.wav", argv[2]);
+    Sink zs = {0, 0, 0, 0};
+    cosyflow_request_params vp = cosyflow_request_default_params();
+    vp.on_audio = OnAudio;
+    vp.user = &zs;
+    vp.seed = 7;
+    vp.prompt_wav = wav;
+    vp.prompt_text = "Hello, this is a short prompt for voice cloning.";
+    rc = cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err);
+    if (rc != COSYFLOW_OK) fprintf(stderr, "zero_shot: %s\n", err);
+    CHECK(rc == COSYFLOW_OK);
+    CHECK(zs.samples > 0 && zs.samples % 960 == 0);
+    static float pcm[16000 * 2];
+    for (int i = 0; i < 16000 * 2; ++i) {
+      pcm[i] = 0.3f * sinf(0.07f * (float)i) * (0.5f + 0.5f * sinf(0.0009f * (float)i)) +
+               0.05f * sinf(0.31f * (float)i);
+    }
+    Sink cl = {0, 0, 0, 0};
+    vp = cosyflow_request_default_params();
+    vp.on_audio = OnAudio;
+    vp.user = &cl;
+    vp.mode = "cross_lingual";
+    vp.prompt_samples = pcm;
+    vp.prompt_samples_len = 16000 * 2;
+    vp.prompt_sample_rate = 16000;
+    rc = cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err);
+    if (rc != COSYFLOW_OK) fprintf(stderr, "cross_lingual: %s\n", err);
+    CHECK(rc == COSYFLOW_OK);
+    CHECK(cl.samples > 0);
+    vp.prompt_sample_rate = 8000;
+    CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) != COSYFLOW_OK);
+    CHECK(strstr(err, "16000") != NULL || strstr(err, "16 kHz") != NULL);
+    vp = cosyflow_request_default_params();
+    vp.voice = "nobody";
+    CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) ==
+          COSYFLOW_ERR_NOT_FOUND);
+    CHECK(strstr(err, "nobody") != NULL);
     cosyflow_engine_free(engine);
   }
 
