@@ -312,6 +312,16 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     output_slots.push_back(it->second);
     outputs.push_back(ToValueInfo(v));
   }
+  for (const std::string& extra : options.extra_outputs) {
+    auto it = slot_of.find(extra);
+    if (it == slot_of.end()) {
+      return InvalidArgument("onnx: {}: extra output '{}' is not a value of the graph", name, extra);
+    }
+    output_slots.push_back(it->second);
+    ValueInfo info;
+    info.name = extra;
+    outputs.push_back(std::move(info));
+  }
 
   // Lifetimes: a non-constant slot is released after its last reader (or right after its
   // producer when nothing reads it); graph outputs are kept.

@@ -26,6 +26,9 @@ inline constexpr int kMaxOpset = 18;
 struct LoadOptions {
   // Fold nodes whose inputs are all constants at load (off only to debug the kernels).
   bool fold_constants = true;
+  // Intermediate values (by name) to return after the graph outputs: test hooks and debugging.
+  // Each must name a value of the graph; their ValueInfo carries only the name.
+  std::vector<std::string> extra_outputs;
 };
 
 // A graph input or output: name, dtype and dims (-1 where symbolic; the name is kept).
