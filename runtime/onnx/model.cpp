@@ -151,6 +151,7 @@ struct Model::Impl {
   int opset = 0;
   int64_t num_nodes = 0;
   int64_t num_folded = 0;
+  int64_t num_dropped = 0;  // constants freed after folding / weight packing
   std::vector<ValueInfo> inputs, outputs;
   std::vector<int> input_slots, output_slots;
   std::vector<std::string> slot_names;
@@ -274,7 +275,8 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     Step step;
     step.name = n.name();
     step.op_type = n.op_type();
-    detail::NodeView view{n, opset, {}};
+    std::vector<bool> absorbed(static_cast<size_t>(n.input_size()), false);
+    detail::NodeView view{n, opset, {}, &absorbed};
     bool all_const = true;
     for (const auto& in : n.input()) {
       const int s = in.empty() ? -1 : slot(in);
@@ -301,6 +303,9 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
       ++num_folded;
       continue;
     }
+    for (size_t k = 0; k < absorbed.size(); ++k) {
+      if (absorbed[k]) step.inputs[k] = -1;  // the kernel holds its own packed copy
+    }
     steps.push_back(std::move(step));
   }
 
@@ -321,6 +326,25 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     ValueInfo info;
     info.name = extra;
     outputs.push_back(std::move(info));
+  }
+
+  // Constants that no step reads (absorbed into packed weights, or only feeding folded nodes)
+  // and that are not graph outputs are dropped: the real tokenizer's 0.5 GB would otherwise be
+  // held twice.
+  {
+    std::vector<bool> used(slot_names.size(), false);
+    for (const Step& st : steps) {
+      for (int s : st.inputs) {
+        if (s >= 0) used[s] = true;
+      }
+    }
+    for (int s : output_slots) used[s] = true;
+    for (size_t s = 0; s < constants.size(); ++s) {
+      if (!used[s] && constants[s].defined()) {
+        constants[s] = Tensor();
+        ++num_dropped;
+      }
+    }
   }
 
   // Lifetimes: a non-constant slot is released after its last reader (or right after its
@@ -484,9 +508,10 @@ Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs,
 
 std::string Model::Describe() const {
   return impl_->description +
-         fmt::format("plan: {} steps after folding {} constant nodes; {} value slots, {} constants\n",
+         fmt::format("plan: {} steps after folding {} constant nodes; {} value slots, {} constants "
+                     "kept ({} dropped after folding / weight packing)\n",
                      impl_->steps.size(), impl_->num_folded, impl_->slot_names.size(),
-                     num_constants());
+                     num_constants(), impl_->num_dropped);
 }
 
 Result<std::string> DescribeFile(const std::string& path) {

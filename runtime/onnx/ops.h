@@ -42,6 +42,9 @@ struct NodeView {
   const ::onnx::NodeProto& proto;
   int opset;
   std::vector<const Tensor*> constant_inputs;
+  // Set by a factory for each constant input it copied into the kernel (pre-packed weights):
+  // the kernel then gets nullptr there, and the plan drops constants no step reads.
+  std::vector<bool>* absorbed = nullptr;
 };
 
 // nullptr when op_type has no kernel.

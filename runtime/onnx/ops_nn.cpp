@@ -100,6 +100,7 @@ Result<Kernel> MakeMatMul(const NodeView& node) {
   }
   COSY_ASSIGN_OR_RETURN(std::unique_ptr<cpu::Linear> lin, cpu::Linear::Create(wt.data(), nullptr, n, k));
   std::shared_ptr<const cpu::Linear> linear(std::move(lin));
+  if (node.absorbed) (*node.absorbed)[1] = true;
   return Kernel([linear, k, n](Arena& arena, Inputs in, std::span<Tensor> out) -> Status {
     const Tensor& a = *in[0];
     COSY_RETURN_IF_ERROR(RequireF32(a, "A"));
@@ -281,12 +282,27 @@ Result<Kernel> MakeConv(const NodeView& node) {
                           cpu::Conv1d::Create(p, w_const->data<float>(),
                                               b_const ? b_const->data<float>() : nullptr));
     layer = std::move(l);
+    if (node.absorbed) {
+      (*node.absorbed)[1] = true;
+      if (has_bias) (*node.absorbed)[2] = true;
+    }
   }
   return Kernel([c, nd, layer](Arena& arena, Inputs in, std::span<Tensor> out) -> Status {
     const Tensor& x = *in[0];
+    COSY_RETURN_IF_ERROR(RequireF32(x, "X"));
+    if (layer) {  // weights live in the layer
+      const kernels::Conv1dParams& p = layer->params();
+      if (x.dim() != 3 || x.shape()[1] != p.in_channels) {
+        return InvalidArgument("X {} must be [N, {}, T]", ShapeStr(x), p.in_channels);
+      }
+      const int64_t nb = x.shape()[0], t_in = x.shape()[2];
+      COSY_ASSIGN_OR_RETURN(int64_t t_out, layer->OutputLength(t_in));
+      COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(Dims{nb, p.out_channels, t_out}, DType::kF32));
+      if (nb == 0) return OkStatus();
+      return layer->Forward(x.data<float>(), nb, t_in, out[0].data<float>());
+    }
     const Tensor& w = *in[1];
     const Tensor* b = in.size() > 2 ? in[2] : nullptr;
-    COSY_RETURN_IF_ERROR(RequireF32(x, "X"));
     COSY_RETURN_IF_ERROR(RequireF32(w, "W"));
     if (x.dim() != nd + 2 || w.dim() != nd + 2) {
       return InvalidArgument("X {} and W {} must have rank {}", ShapeStr(x), ShapeStr(w), nd + 2);
@@ -299,11 +315,6 @@ Result<Kernel> MakeConv(const NodeView& node) {
     if (x.shape()[1] != w.shape()[1] * c.group) {
       return InvalidArgument("input {} has {} channels, W {} with group {} needs {}", ShapeStr(x),
                              x.shape()[1], ShapeStr(w), c.group, w.shape()[1] * c.group);
-    }
-    if (layer) {
-      COSY_ASSIGN_OR_RETURN(int64_t t_out, layer->OutputLength(t_in));
-      COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(Dims{nb, w.shape()[0], t_out}, DType::kF32));
-      return layer->Forward(x.data<float>(), nb, t_in, out[0].data<float>());
     }
     kernels::Conv1dParams p;
     p.out_channels = w.shape()[0];
