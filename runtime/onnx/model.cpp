@@ -11,6 +11,7 @@
 #include <climits>
 #include <exception>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include "runtime/onnx/ops.h"
@@ -157,6 +158,22 @@ struct Model::Impl {
   std::vector<std::string> slot_names;
   std::vector<Tensor> constants;  // by slot; defined for initializers and folded values
   std::vector<Step> steps;
+  // Idle per-call arenas kept for the next Run (at most kMaxIdleArenas).
+  static constexpr size_t kMaxIdleArenas = 4;
+  mutable std::mutex arenas_mu;
+  mutable std::vector<std::unique_ptr<Arena>> idle_arenas;
+
+  std::unique_ptr<Arena> TakeArena() const {
+    std::lock_guard<std::mutex> lock(arenas_mu);
+    if (idle_arenas.empty()) return std::make_unique<Arena>();
+    std::unique_ptr<Arena> a = std::move(idle_arenas.back());
+    idle_arenas.pop_back();
+    return a;
+  }
+  void ReturnArena(std::unique_ptr<Arena> a) const {
+    std::lock_guard<std::mutex> lock(arenas_mu);
+    if (idle_arenas.size() < kMaxIdleArenas) idle_arenas.push_back(std::move(a));
+  }
 
   Status Build(const ::onnx::ModelProto& m, const LoadOptions& options);
   Status CheckInputs(std::span<const Tensor> in) const;
@@ -404,7 +421,8 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in,
   for (size_t i = 0; i < in.size(); ++i) {
     COSY_ASSIGN_OR_RETURN(values[input_slots[i]], in[i].Contiguous());
   }
-  Arena arena;
+  std::unique_ptr<Arena> arena_owner = TakeArena();
+  Arena& arena = *arena_owner;
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
   for (const Step& step : steps) {
@@ -450,6 +468,9 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in,
     if (!t.defined()) return Internal("onnx: {}: output '{}' was not computed", name, slot_names[s]);
     result.push_back(t);
   }
+  // Intermediates still held (graph outputs are shared with `result` and stay out).
+  for (Tensor& v : values) arena.Recycle(std::move(v));
+  ReturnArena(std::move(arena_owner));
   if (profile) {
     profile->by_op.clear();
     for (auto& [op, e] : prof) profile->by_op.push_back(e);

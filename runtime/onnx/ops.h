@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,16 +18,21 @@
 
 namespace cosyflow::onnx::detail {
 
-// Per-call buffer pool: storages released by the plan's lifetime analysis are handed out again
-// to later steps of the same call (best fit by size); contents of a reused buffer are stale.
+// Buffer pool of one Run at a time: storages released by the plan's lifetime analysis are
+// handed out again to later steps (best fit by size, at most 4x too large); contents of a
+// reused buffer are stale. The model keeps idle arenas between calls (Model::Impl), so repeated
+// calls reuse warm pages instead of faulting in fresh ones.
 class Arena {
  public:
   Result<Tensor> Alloc(const Dims& shape, DType dtype);
-  // Takes the tensor's storage back when no one else (slot, view, model constant) holds it.
+  // Takes the tensor's storage back when no one else (slot, view, caller, model constant)
+  // holds it.
   void Recycle(Tensor&& t);
+  size_t free_bytes() const { return free_bytes_; }
 
  private:
-  std::vector<std::shared_ptr<Storage>> free_;
+  std::multimap<size_t, std::shared_ptr<Storage>> free_;  // by size
+  size_t free_bytes_ = 0;
 };
 
 // Inputs of one step: nullptr for an absent optional input. Every tensor is contiguous.

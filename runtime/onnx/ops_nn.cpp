@@ -199,46 +199,53 @@ Status Conv2d(Arena& arena, const ConvAttrs& c, const Tensor& x, const Tensor& w
   }
   COSY_ASSIGN_OR_RETURN(*out, arena.Alloc(Dims{nb, m, oh, ow}, DType::kF32));
   const int64_t kdim = cg * kh * kw, cols = oh * ow, mg = m / g;
-  COSY_ASSIGN_OR_RETURN(Tensor col, arena.Alloc(Dims{kdim, cols}, DType::kF32));
+  // im2col in blocks of output rows, sized to stay in cache (~512 KB), each followed by its GEMM
+  // into the block's columns of y (row stride `cols`).
+  const int64_t block = std::clamp<int64_t>((512 << 10) / (kdim * ow * 4), 1, oh);
+  COSY_ASSIGN_OR_RETURN(Tensor col, arena.Alloc(Dims{kdim, block * ow}, DType::kF32));
   float* pc = col.data<float>();
   for (int64_t b = 0; b < nb; ++b) {
     for (int64_t gi = 0; gi < g; ++gi) {
       const float* xg = x.data<float>() + (b * cin + gi * cg) * h * wd;
-      // im2col: row (ci, ki, kj) holds x[ci, i*sh - pt + ki*dh, j*sw - pl + kj*dw] over (i, j).
-#pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < kdim; ++r) {
-        const int64_t ci = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
-        float* row = pc + r * cols;
-        // Output columns j whose input column lies inside [0, wd).
-        const int64_t off = kj * dw - pl;
-        const int64_t j_lo = std::clamp<int64_t>(off >= 0 ? 0 : (-off + sw - 1) / sw, 0, ow);
-        const int64_t j_hi = std::clamp<int64_t>(wd - off > 0 ? (wd - off + sw - 1) / sw : 0, j_lo, ow);
-        for (int64_t i = 0; i < oh; ++i) {
-          float* dst = row + i * ow;
-          const int64_t yi = i * sh - pt + ki * dh;
-          if (yi < 0 || yi >= h) {
-            std::fill_n(dst, ow, 0.0f);
-            continue;
-          }
-          const float* src = xg + (ci * h + yi) * wd + off;
-          std::fill_n(dst, j_lo, 0.0f);
-          if (sw == 1) {
-            std::copy(src + j_lo, src + j_hi, dst + j_lo);
-          } else {
-            for (int64_t j = j_lo; j < j_hi; ++j) dst[j] = src[j * sw];
-          }
-          std::fill(dst + j_hi, dst + ow, 0.0f);
-        }
-      }
       float* y = out->data<float>() + (b * m + gi * mg) * cols;
-      kernels::MatMulParams p;
-      p.m = mg, p.n = cols, p.k = kdim;
-      COSY_RETURN_IF_ERROR(cpu::MatMul(p, w.data<float>() + gi * mg * kdim, pc, nullptr, y));
-      if (bias) {
-        for (int64_t o = 0; o < mg; ++o) {
-          const float bv = bias[gi * mg + o];
-          for (int64_t t = 0; t < cols; ++t) y[o * cols + t] += bv;
+      for (int64_t i0 = 0; i0 < oh; i0 += block) {
+        const int64_t rows = std::min(block, oh - i0), bc = rows * ow;
+        // Row (ci, ki, kj) of col holds x[ci, i*sh - pt + ki*dh, j*sw - pl + kj*dw] over the
+        // block's (i, j).
+#pragma omp parallel for schedule(static) if (kdim * bc > 32768)
+        for (int64_t r = 0; r < kdim; ++r) {
+          const int64_t ci = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
+          float* row = pc + r * bc;
+          // Output columns j whose input column lies inside [0, wd).
+          const int64_t off = kj * dw - pl;
+          const int64_t j_lo = std::clamp<int64_t>(off >= 0 ? 0 : (-off + sw - 1) / sw, 0, ow);
+          const int64_t j_hi =
+              std::clamp<int64_t>(wd - off > 0 ? (wd - off + sw - 1) / sw : 0, j_lo, ow);
+          for (int64_t i = 0; i < rows; ++i) {
+            float* dst = row + i * ow;
+            const int64_t yi = (i0 + i) * sh - pt + ki * dh;
+            if (yi < 0 || yi >= h) {
+              std::fill_n(dst, ow, 0.0f);
+              continue;
+            }
+            const float* src = xg + (ci * h + yi) * wd + off;
+            std::fill_n(dst, j_lo, 0.0f);
+            if (sw == 1) {
+              std::copy(src + j_lo, src + j_hi, dst + j_lo);
+            } else {
+              for (int64_t j = j_lo; j < j_hi; ++j) dst[j] = src[j * sw];
+            }
+            std::fill(dst + j_hi, dst + ow, 0.0f);
+          }
         }
+        float* yb = y + i0 * ow;
+        kernels::MatMulParams p;
+        p.m = mg, p.n = bc, p.k = kdim, p.ldc = cols;
+        if (bias) {  // C starts as the bias, the product is summed onto it (beta = 1)
+          for (int64_t o = 0; o < mg; ++o) std::fill_n(yb + o * cols, bc, bias[gi * mg + o]);
+          p.beta = 1.0f;
+        }
+        COSY_RETURN_IF_ERROR(cpu::MatMul(p, w.data<float>() + gi * mg * kdim, pc, nullptr, yb));
       }
     }
   }
