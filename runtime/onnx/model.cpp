@@ -175,12 +175,13 @@ struct Model::Impl {
     if (idle_arenas.size() < kMaxIdleArenas) idle_arenas.push_back(std::move(a));
   }
 
-  Status Build(const ::onnx::ModelProto& m, const LoadOptions& options);
+  // Consumes the initializers' bytes of `m` as it converts them (lower peak memory).
+  Status Build(::onnx::ModelProto& m, const LoadOptions& options);
   Status CheckInputs(std::span<const Tensor> in) const;
   Result<std::vector<Tensor>> Run(std::span<const Tensor> in, RunProfile* profile) const;
 };
 
-Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& options) {
+Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
   for (const auto& o : m.opset_import()) {
     if (IsDefaultDomain(o.domain())) opset = static_cast<int>(o.version());
   }
@@ -217,9 +218,10 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     }
     return it->second;
   };
-  for (const auto& t : g.initializer()) {
+  for (auto& t : *m.mutable_graph()->mutable_initializer()) {
     const int s = slot(t.name());
     COSY_ASSIGN_OR_RETURN(constants[s], detail::TensorFromProto(t));
+    std::string().swap(*t.mutable_raw_data());  // release the parsed copy now
   }
   for (const auto& v : g.input()) {
     if (slot_of.count(v.name())) continue;  // an initializer listed as input (IR < 4)

@@ -93,12 +93,18 @@ Result<Kernel> MakeMatMul(const NodeView& node) {
   }
   // Constant [K, N] weight: pre-packed once as an nn.Linear-layout [N, K] cpu::Linear.
   const int64_t k = w->shape()[0], n = w->shape()[1];
-  std::vector<float> wt(static_cast<size_t>(n * k));
+  std::unique_ptr<float[]> wt(new float[static_cast<size_t>(n * k)]);
   const float* src = w->data<float>();
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t j = 0; j < n; ++j) wt[static_cast<size_t>(j * k + i)] = src[i * n + j];
+  constexpr int64_t kTile = 32;  // tiled transpose: both sides stay in cache
+  for (int64_t i0 = 0; i0 < k; i0 += kTile) {
+    for (int64_t j0 = 0; j0 < n; j0 += kTile) {
+      for (int64_t i = i0; i < std::min(k, i0 + kTile); ++i) {
+        for (int64_t j = j0; j < std::min(n, j0 + kTile); ++j) wt[j * k + i] = src[i * n + j];
+      }
+    }
   }
-  COSY_ASSIGN_OR_RETURN(std::unique_ptr<cpu::Linear> lin, cpu::Linear::Create(wt.data(), nullptr, n, k));
+  COSY_ASSIGN_OR_RETURN(std::unique_ptr<cpu::Linear> lin,
+                        cpu::Linear::Create(wt.get(), nullptr, n, k));
   std::shared_ptr<const cpu::Linear> linear(std::move(lin));
   if (node.absorbed) (*node.absorbed)[1] = true;
   return Kernel([linear, k, n](Arena& arena, Inputs in, std::span<Tensor> out) -> Status {

@@ -1,4 +1,5 @@
 // ONNX protobuf helpers: TensorProto -> Tensor, dtype names, node attributes.
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/onnx/ops.h"
@@ -59,8 +60,16 @@ Result<Tensor> TensorFromProto(const TensorProto& t) {
     if (d < 0) return DataLoss("onnx: tensor '{}' has a negative dim {}", name, d);
     shape.push_back(d);
   }
-  COSY_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(shape, dtype));
   const int64_t n = shape.Product();
+  // Uninitialised: every byte is written below (no zero fill over 0.5 GB of weights).
+  const size_t alloc = std::max<size_t>(static_cast<size_t>(n) * DTypeSize(dtype), kCpuAlignment);
+  void* mem = AlignedAlloc(alloc);
+  if (mem == nullptr) return Internal("onnx: out of memory for tensor '{}' ({} bytes)", name, alloc);
+  std::shared_ptr<void> keeper(mem, [](void* q) { AlignedFree(q); });
+  COSY_ASSIGN_OR_RETURN(Tensor out, Tensor::FromStorage(
+                                        Storage::Wrap(static_cast<uint8_t*>(mem), alloc,
+                                                      std::move(keeper), false),
+                                        0, shape, Tensor::ContiguousStrides(shape), dtype));
   if (t.has_raw_data()) {
     const size_t want = static_cast<size_t>(n) * DTypeSize(dtype);
     if (t.raw_data().size() != want) {
