@@ -5,7 +5,8 @@
 //   cosyflow-bench-onnx --synthetic-tokenizer [--frames T_mel] [--repeats R]
 //
 // The first form checks output 0 against --expect when given (exact for integer outputs, max abs
-// error printed for float ones), then times R warm runs. The second builds, with the protobuf
+// error printed for float ones), then times R warm runs. An input file with fewer dims than the
+// model input gets leading 1s (fbank80.npy [T, 80] feeds CAM++'s [1, T, 80]). The second builds, with the protobuf
 // API, the official S3Tokenizer v2 encoder at full size without its cheap parts: conv1/conv2
 // (128->1280->1280, K 3, stride 2), 6 blocks of pre-LN attention (20 heads x 64, q/v/out with
 // bias, key without) with the FSMN depthwise conv (K 31) on v, exact-GELU MLP 1280->5120->1280,
@@ -248,7 +249,9 @@ int main(int argc, char** argv) {
       if (it == inputs.end()) Die("no --input for model input '" + vi.name + "'");
       auto t = cosyflow::ReadNpy(it->second);
       if (!t.ok()) Die(t.status().ToString());
-      in.push_back(*t);
+      Tensor x = *t;
+      while (x.dim() < static_cast<int>(vi.dims.size())) x = *x.Unsqueeze(0);  // [T,80] -> [1,T,80]
+      in.push_back(x);
     }
   }
 

@@ -358,5 +358,39 @@ TEST_CASE("onnx plan: constant sub-graphs fold at load and Identity/Sin/Cos run"
   CHECK((*m)->Describe().find("Sin 1") != std::string::npos);
 }
 
+TEST_CASE("onnx ops: Erf/Tanh/Sigmoid/Exp/Sin/Cos agree with libm") {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 1.37e-3f);
+  for (float v : {1e-6f, -3e-5f, 0.49999f, 0.5f, 9.0f, -9.0f, 0.0f}) x.push_back(v);
+  const Dims shape{static_cast<int64_t>(x.size())};
+  struct Case {
+    const char* op;
+    double (*ref)(double);
+  };
+  const Case cases[] = {{"Erf", [](double v) { return std::erf(v); }},
+                        {"Tanh", [](double v) { return std::tanh(v); }},
+                        {"Sigmoid", [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+                        {"Exp", [](double v) { return std::exp(v); }},
+                        {"Sin", [](double v) { return std::sin(v); }},
+                        {"Cos", [](double v) { return std::cos(v); }}};
+  for (const Case& c : cases) {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {shape[0]});
+    b.Node(c.op, "f", {"x"}, {"y"});
+    b.Output("y", TensorProto::FLOAT);
+    std::vector<float> got = RunOne(b, {F32(shape, x)});
+    double worst = 0;
+    float worst_x = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = c.ref(x[i]);
+      // 4e-7 relative (f32 resolves ~6e-8) plus 1e-7 absolute (Sin/Cos near their zeros).
+      const double r = std::fabs(got[i] - want) / (4e-7 * std::fabs(want) + 1e-7);
+      if (r > worst) worst = r, worst_x = x[i];
+    }
+    CHECK_MESSAGE(worst <= 1.0, std::string(c.op), ": worst error / tolerance ", worst, " at x = ",
+                  worst_x);
+  }
+}
+
 }  // namespace
 }  // namespace cosyflow::onnx
