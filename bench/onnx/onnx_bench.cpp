@@ -6,13 +6,13 @@
 //
 // The first form checks output 0 against --expect when given (exact for integer outputs, max abs
 // error printed for float ones), then times R warm runs. An input file with fewer dims than the
-// model input gets leading 1s (fbank80.npy [T, 80] feeds CAM++'s [1, T, 80]). The second builds, with the protobuf
-// API, the official S3Tokenizer v2 encoder at full size without its cheap parts: conv1/conv2
-// (128->1280->1280, K 3, stride 2), 6 blocks of pre-LN attention (20 heads x 64, q/v/out with
-// bias, key without) with the FSMN depthwise conv (K 31) on v, exact-GELU MLP 1280->5120->1280,
-// and the FSQ projection 1280->8 (rotary, masks and the FSQ rounding are left out: <1% of the
-// FLOPs). Prints JSON: load, first and best/median warm run times, GFLOP/s where known, and the
-// per-op profile of the best run. Threads: OMP_NUM_THREADS.
+// model input gets leading 1s (fbank80.npy [T, 80] feeds CAM++'s [1, T, 80]). The second builds,
+// with the protobuf API, the official S3Tokenizer v2 encoder at full size without its cheap parts:
+// conv1/conv2 (128->1280->1280, K 3, stride 2), 6 blocks of pre-LN attention (20 heads x 64,
+// q/v/out with bias, key without) with the FSMN depthwise conv (K 31) on v, exact-GELU MLP
+// 1280->5120->1280, and the FSQ projection 1280->8 (rotary, masks and the FSQ rounding are left
+// out: <1% of the FLOPs). Prints JSON: load, first and best/median warm run times, GFLOP/s where
+// known, and the per-op profile of the best run. Threads: OMP_NUM_THREADS.
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
@@ -124,8 +124,10 @@ struct Graph {
   std::string Conv(const std::string& x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
                    int64_t pad, int64_t group) {
     std::string y;
-    auto* n = Op("Conv", {x, Weight({cout, cin / group, k}, 1.0f / std::sqrt(float(cin / group * k))),
-                          Weight({cout}, 0.02f)}, &y);
+    auto* n = Op("Conv",
+                 {x, Weight({cout, cin / group, k}, 1.0f / std::sqrt(float(cin / group * k))),
+                  Weight({cout}, 0.02f)},
+                 &y);
     Attr(n, "strides", {stride}, true);
     Attr(n, "pads", {pad, pad}, true);
     Attr(n, "group", {group}, false);
@@ -147,8 +149,10 @@ std::string SyntheticTokenizer(int64_t t_mel, double* flops) {
   in->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::FLOAT);
   for (int64_t d : {int64_t{1}, int64_t{128}, int64_t{-1}}) {
     auto* dim = in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
-    if (d > 0) dim->set_dim_value(d);
-    else dim->set_dim_param("T");
+    if (d > 0)
+      dim->set_dim_value(d);
+    else
+      dim->set_dim_param("T");
   }
   std::string x = G.Gelu(G.Conv("feats", 128, kState, 3, 2, 1, 1));
   x = G.Gelu(G.Conv(x, kState, kState, 3, 2, 1, 1));
@@ -166,7 +170,8 @@ std::string SyntheticTokenizer(int64_t t_mel, double* flops) {
     std::string k = G.Linear(h, kState, kState, false);
     std::string v = G.Linear(h, kState, kState, true);
     // FSMN memory: depthwise Conv1d (K 31) over time on v, added to the attention output.
-    std::string fsmn = perm(G.Conv(perm(v, {0, 2, 1}), kState, kState, 31, 1, 15, kState), {0, 2, 1});
+    std::string fsmn =
+        perm(G.Conv(perm(v, {0, 2, 1}), kState, kState, 31, 1, 15, kState), {0, 2, 1});
     std::string qh = perm(G.Op1("Reshape", {q, heads_shape}), {0, 2, 1, 3});
     std::string kh = perm(G.Op1("Reshape", {k, heads_shape}), {0, 2, 3, 1});
     std::string vh = perm(G.Op1("Reshape", {v, heads_shape}), {0, 2, 1, 3});
@@ -176,15 +181,16 @@ std::string SyntheticTokenizer(int64_t t_mel, double* flops) {
     std::string a = G.Op1("Reshape", {perm(G.Op1("MatMul", {p, vh}), {0, 2, 1, 3}), flat_shape});
     a = G.Op1("Add", {G.Linear(a, kState, kState, true), fsmn});
     x = G.Op1("Add", {x, a});
-    std::string m = G.Linear(G.Gelu(G.Linear(G.LayerNorm(x, kState), kState, kMlp, true)), kMlp,
-                             kState, true);
+    std::string m =
+        G.Linear(G.Gelu(G.Linear(G.LayerNorm(x, kState), kState, kMlp, true)), kMlp, kState, true);
     x = G.Op1("Add", {x, m});
   }
   std::string h = G.Linear(x, kState, 8, true);
   auto* out = G.g()->add_output();
   out->set_name(h);
   out->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::FLOAT);
-  const double t1 = static_cast<double>((t_mel + 1) / 2), t2 = static_cast<double>((static_cast<int64_t>(t1) + 1) / 2);
+  const double t1 = static_cast<double>((t_mel + 1) / 2),
+               t2 = static_cast<double>((static_cast<int64_t>(t1) + 1) / 2);
   *flops = 2.0 * (128.0 * kState * 3 * t1 + double(kState) * kState * 3 * t2 +
                   kBlocks * (4.0 * kState * kState * t2 + 2.0 * kState * kMlp * t2 +
                              2.0 * t2 * t2 * kState + 31.0 * kState * t2) +
@@ -206,17 +212,23 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Die(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--model") model_path = value();
+    if (a == "--model")
+      model_path = value();
     else if (a == "--input") {
       const std::string v = value();
       const size_t eq = v.find('=');
       if (eq == std::string::npos) Die("--input wants NAME=FILE.npy");
       inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-    } else if (a == "--expect") expect = value();
-    else if (a == "--synthetic-tokenizer") synthetic = true;
-    else if (a == "--frames") frames = std::stoll(value());
-    else if (a == "--repeats") repeats = std::max(1, std::stoi(value()));
-    else Die("unknown argument " + a);
+    } else if (a == "--expect")
+      expect = value();
+    else if (a == "--synthetic-tokenizer")
+      synthetic = true;
+    else if (a == "--frames")
+      frames = std::stoll(value());
+    else if (a == "--repeats")
+      repeats = std::max(1, std::stoi(value()));
+    else
+      Die("unknown argument " + a);
   }
   if (!synthetic && model_path.empty()) Die("give --model M.onnx or --synthetic-tokenizer");
 
@@ -245,7 +257,8 @@ int main(int argc, char** argv) {
   report["load_ms"] = Ms(t0);
   if (!synthetic) {
     for (const auto& vi : (*model)->inputs()) {
-      auto it = std::find_if(inputs.begin(), inputs.end(), [&](auto& p) { return p.first == vi.name; });
+      auto it =
+          std::find_if(inputs.begin(), inputs.end(), [&](auto& p) { return p.first == vi.name; });
       if (it == inputs.end()) Die("no --input for model input '" + vi.name + "'");
       auto t = cosyflow::ReadNpy(it->second);
       if (!t.ok()) Die(t.status().ToString());

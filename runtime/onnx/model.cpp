@@ -42,16 +42,20 @@ bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx";
 
 Result<::onnx::ModelProto> ParseModel(std::span<const uint8_t> bytes, const std::string& name) {
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    return Unsupported("onnx: {} is {} bytes; protobuf files over 2 GiB need external data, "
-                       "which is not supported", name, bytes.size());
+    return Unsupported(
+        "onnx: {} is {} bytes; protobuf files over 2 GiB need external data, "
+        "which is not supported",
+        name, bytes.size());
   }
   ::onnx::ModelProto model;
   google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&stream);
   coded.SetTotalBytesLimit(INT_MAX);  // the default 64 MiB is far below the 0.5 GB tokenizer
   if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    return DataLoss("onnx: {} is not a valid ONNX model (protobuf parse failed; truncated or "
-                    "not an .onnx file)", name);
+    return DataLoss(
+        "onnx: {} is not a valid ONNX model (protobuf parse failed; truncated or "
+        "not an .onnx file)",
+        name);
   }
   if (model.ir_version() <= 0 || !model.has_graph() || model.opset_import_size() == 0) {
     return DataLoss("onnx: {} is not an ONNX model (ir_version {}, graph {}, {} opset imports)",
@@ -78,7 +82,8 @@ ValueInfo ToValueInfo(const ::onnx::ValueInfoProto& v) {
 
 std::string ValueLine(const ::onnx::ValueInfoProto& v) {
   ValueInfo info = ToValueInfo(v);
-  return fmt::format("  {} {} {}\n", v.name(), detail::OnnxTypeName(v.type().tensor_type().elem_type()),
+  return fmt::format("  {} {} {}\n", v.name(),
+                     detail::OnnxTypeName(v.type().tensor_type().elem_type()),
                      info.has_shape ? info.ShapeString() : "(no shape)");
 }
 
@@ -110,8 +115,10 @@ std::string DescribeProto(const ::onnx::ModelProto& m) {
       n *= d;
     }
     DType dt;
-    if (detail::DTypeFromOnnx(t.data_type(), &dt)) bytes += static_cast<size_t>(n) * DTypeSize(dt);
-    else bytes += t.raw_data().size();
+    if (detail::DTypeFromOnnx(t.data_type(), &dt))
+      bytes += static_cast<size_t>(n) * DTypeSize(dt);
+    else
+      bytes += t.raw_data().size();
     lines += fmt::format("  {} {} [{}]{}\n", t.name(), detail::OnnxTypeName(t.data_type()), dims,
                          t.data_location() == ::onnx::TensorProto::EXTERNAL ? " (external)" : "");
   }
@@ -119,7 +126,8 @@ std::string DescribeProto(const ::onnx::ModelProto& m) {
   std::map<std::string, int> ops;
   std::map<std::string, int> unsupported;
   for (const auto& n : g.node()) {
-    const std::string key = IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "." + n.op_type();
+    const std::string key =
+        IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "." + n.op_type();
     ++ops[key];
     if (!IsDefaultDomain(n.domain()) || !IsSupportedOp(n.op_type())) ++unsupported[key];
   }
@@ -267,8 +275,10 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
       } else if (!constants[slot_of.at(in)].defined() &&
                  std::find(input_slots.begin(), input_slots.end(), slot_of.at(in)) ==
                      input_slots.end()) {
-        return InvalidArgument("onnx: {}: input '{}' of {} is not a graph input, initializer or "
-                               "node output", name, in, NodeLabel(g.node(i)));
+        return InvalidArgument(
+            "onnx: {}: input '{}' of {} is not a graph input, initializer or "
+            "node output",
+            name, in, NodeLabel(g.node(i)));
       }
     }
   }
@@ -306,14 +316,16 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
     for (const auto& out : n.output()) step.outputs.push_back(out.empty() ? -1 : slot(out));
     detail::KernelFactory factory = detail::FindKernelFactory(n.op_type());
     auto kernel = factory(view);
-    if (!kernel.ok()) return kernel.status().WithContext(fmt::format("onnx: {}: {}", name, NodeLabel(n)));
+    if (!kernel.ok())
+      return kernel.status().WithContext(fmt::format("onnx: {}: {}", name, NodeLabel(n)));
     step.kernel = std::move(*kernel);
     if (all_const && options.fold_constants) {
       Arena arena;
       std::vector<const Tensor*> ins(view.constant_inputs.begin(), view.constant_inputs.end());
       std::vector<Tensor> outs(step.outputs.size());
       Status st = step.kernel(arena, ins, outs);
-      if (!st.ok()) return st.WithContext(fmt::format("onnx: {}: {} (constant folding)", name, NodeLabel(n)));
+      if (!st.ok())
+        return st.WithContext(fmt::format("onnx: {}: {} (constant folding)", name, NodeLabel(n)));
       for (size_t k = 0; k < outs.size(); ++k) {
         if (step.outputs[k] >= 0 && outs[k].defined()) {
           COSY_ASSIGN_OR_RETURN(constants[step.outputs[k]], outs[k].Contiguous());
@@ -339,7 +351,8 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
   for (const std::string& extra : options.extra_outputs) {
     auto it = slot_of.find(extra);
     if (it == slot_of.end()) {
-      return InvalidArgument("onnx: {}: extra output '{}' is not a value of the graph", name, extra);
+      return InvalidArgument("onnx: {}: extra output '{}' is not a value of the graph", name,
+                             extra);
     }
     output_slots.push_back(it->second);
     ValueInfo info;
@@ -467,7 +480,8 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in,
   std::vector<Tensor> result;
   for (int s : output_slots) {
     const Tensor& t = constants[s].defined() ? constants[s] : values[s];
-    if (!t.defined()) return Internal("onnx: {}: output '{}' was not computed", name, slot_names[s]);
+    if (!t.defined())
+      return Internal("onnx: {}: output '{}' was not computed", name, slot_names[s]);
     result.push_back(t);
   }
   // Intermediates still held (graph outputs are shared with `result` and stay out).
@@ -520,8 +534,7 @@ Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs) const {
   return Run(inputs, nullptr);
 }
 
-Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs,
-                                       RunProfile* profile) const {
+Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs, RunProfile* profile) const {
   try {
     return impl_->Run(inputs, profile);
   } catch (const std::exception& e) {
@@ -531,10 +544,11 @@ Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs,
 
 std::string Model::Describe() const {
   return impl_->description +
-         fmt::format("plan: {} steps after folding {} constant nodes; {} value slots, {} constants "
-                     "kept ({} dropped after folding / weight packing)\n",
-                     impl_->steps.size(), impl_->num_folded, impl_->slot_names.size(),
-                     num_constants(), impl_->num_dropped);
+         fmt::format(
+             "plan: {} steps after folding {} constant nodes; {} value slots, {} constants "
+             "kept ({} dropped after folding / weight packing)\n",
+             impl_->steps.size(), impl_->num_folded, impl_->slot_names.size(), num_constants(),
+             impl_->num_dropped);
 }
 
 Result<std::string> DescribeFile(const std::string& path) {

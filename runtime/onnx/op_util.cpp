@@ -9,8 +9,8 @@
 namespace cosyflow::onnx::detail {
 
 Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
-  const size_t bytes = std::max<size_t>(static_cast<size_t>(shape.Product()) * DTypeSize(dtype),
-                                        kCpuAlignment);
+  const size_t bytes =
+      std::max<size_t>(static_cast<size_t>(shape.Product()) * DTypeSize(dtype), kCpuAlignment);
   std::shared_ptr<Storage> storage;
   auto it = free_.lower_bound(bytes);  // smallest released buffer that fits
   if (it != free_.end() && it->first <= 4 * bytes) {
@@ -24,8 +24,7 @@ Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
     std::shared_ptr<void> keeper(p, [](void* q) { AlignedFree(q); });
     storage = Storage::Wrap(static_cast<uint8_t*>(p), bytes, std::move(keeper), false);
   }
-  return Tensor::FromStorage(std::move(storage), 0, shape, Tensor::ContiguousStrides(shape),
-                             dtype);
+  return Tensor::FromStorage(std::move(storage), 0, shape, Tensor::ContiguousStrides(shape), dtype);
 }
 
 void Arena::Recycle(Tensor&& t) {
@@ -106,8 +105,8 @@ Dims BroadcastStrides(const Dims& shape, const Dims& out) {
 }
 
 Result<Tensor> Int64Tensor(Arena& arena, std::span<const int64_t> values) {
-  COSY_ASSIGN_OR_RETURN(Tensor t, arena.Alloc(Dims{static_cast<int64_t>(values.size())},
-                                              DType::kI64));
+  COSY_ASSIGN_OR_RETURN(Tensor t,
+                        arena.Alloc(Dims{static_cast<int64_t>(values.size())}, DType::kI64));
   std::copy(values.begin(), values.end(), t.data<int64_t>());
   return t;
 }

@@ -134,12 +134,18 @@ void ForEachBroadcast(const Dims& out, const std::array<Dims, K>& strides, F&& f
 template <typename F>
 Status VisitDType(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::kF32: return f(float{});
-    case DType::kI32: return f(int32_t{});
-    case DType::kI64: return f(int64_t{});
-    case DType::kU8: return f(uint8_t{});
-    case DType::kBool: return f(bool{});
-    default: return Unsupported("dtype {} has no ONNX kernels", DTypeName(dtype));
+    case DType::kF32:
+      return f(float{});
+    case DType::kI32:
+      return f(int32_t{});
+    case DType::kI64:
+      return f(int64_t{});
+    case DType::kU8:
+      return f(uint8_t{});
+    case DType::kBool:
+      return f(bool{});
+    default:
+      return Unsupported("dtype {} has no ONNX kernels", DTypeName(dtype));
   }
 }
 

@@ -18,40 +18,79 @@ constexpr bool kIsArith = std::is_same_v<T, float> || std::is_same_v<T, int32_t>
 
 // --- unary ----------------------------------------------------------------------------------
 
-enum class UnaryKind { kNeg, kAbs, kSqrt, kExp, kLog, kErf, kTanh, kSigmoid, kRelu, kRound,
-                       kFloor, kCeil, kSin, kCos, kReciprocal, kNot, kSign };
+enum class UnaryKind {
+  kNeg,
+  kAbs,
+  kSqrt,
+  kExp,
+  kLog,
+  kErf,
+  kTanh,
+  kSigmoid,
+  kRelu,
+  kRound,
+  kFloor,
+  kCeil,
+  kSin,
+  kCos,
+  kReciprocal,
+  kNot,
+  kSign
+};
 
 template <typename T>
 T ApplyUnary(UnaryKind k, T x) {
   if constexpr (kIsFloat<T>) {
     switch (k) {
-      case UnaryKind::kNeg: return -x;
-      case UnaryKind::kAbs: return std::fabs(x);
-      case UnaryKind::kSqrt: return std::sqrt(x);
-      case UnaryKind::kExp: return std::exp(x);
-      case UnaryKind::kLog: return std::log(x);
-      case UnaryKind::kErf: return std::erf(x);
-      case UnaryKind::kTanh: return std::tanh(x);
-      case UnaryKind::kSigmoid: return 1.0f / (1.0f + std::exp(-x));
-      case UnaryKind::kRelu: return x > 0.0f ? x : 0.0f;
-      case UnaryKind::kRound: return std::nearbyint(x);  // half to even (default FE mode)
-      case UnaryKind::kFloor: return std::floor(x);
-      case UnaryKind::kCeil: return std::ceil(x);
-      case UnaryKind::kSin: return std::sin(x);
-      case UnaryKind::kCos: return std::cos(x);
-      case UnaryKind::kReciprocal: return 1.0f / x;
-      case UnaryKind::kSign: return static_cast<float>((x > 0) - (x < 0));
-      default: return x;
+      case UnaryKind::kNeg:
+        return -x;
+      case UnaryKind::kAbs:
+        return std::fabs(x);
+      case UnaryKind::kSqrt:
+        return std::sqrt(x);
+      case UnaryKind::kExp:
+        return std::exp(x);
+      case UnaryKind::kLog:
+        return std::log(x);
+      case UnaryKind::kErf:
+        return std::erf(x);
+      case UnaryKind::kTanh:
+        return std::tanh(x);
+      case UnaryKind::kSigmoid:
+        return 1.0f / (1.0f + std::exp(-x));
+      case UnaryKind::kRelu:
+        return x > 0.0f ? x : 0.0f;
+      case UnaryKind::kRound:
+        return std::nearbyint(x);  // half to even (default FE mode)
+      case UnaryKind::kFloor:
+        return std::floor(x);
+      case UnaryKind::kCeil:
+        return std::ceil(x);
+      case UnaryKind::kSin:
+        return std::sin(x);
+      case UnaryKind::kCos:
+        return std::cos(x);
+      case UnaryKind::kReciprocal:
+        return 1.0f / x;
+      case UnaryKind::kSign:
+        return static_cast<float>((x > 0) - (x < 0));
+      default:
+        return x;
     }
   } else if constexpr (std::is_same_v<T, bool>) {
     return !x;  // kNot (validated at load)
   } else {
     switch (k) {
-      case UnaryKind::kNeg: return static_cast<T>(-x);
-      case UnaryKind::kAbs: return x < 0 ? static_cast<T>(-x) : x;
-      case UnaryKind::kRelu: return x > 0 ? x : T{0};
-      case UnaryKind::kSign: return static_cast<T>((x > 0) - (x < 0));
-      default: return x;  // integer rounding ops are identities
+      case UnaryKind::kNeg:
+        return static_cast<T>(-x);
+      case UnaryKind::kAbs:
+        return x < 0 ? static_cast<T>(-x) : x;
+      case UnaryKind::kRelu:
+        return x > 0 ? x : T{0};
+      case UnaryKind::kSign:
+        return static_cast<T>((x > 0) - (x < 0));
+      default:
+        return x;  // integer rounding ops are identities
     }
   }
 }
@@ -66,12 +105,14 @@ Status FastErf(const float* x, int64_t n, float* y) {
     const float v = x[i], a = std::fabs(v), z = v * v;
     const float series =
         v * 1.1283791671f *
-        (1.0f + z * (-1.0f / 3 + z * (1.0f / 10 + z * (-1.0f / 42 + z * (1.0f / 216 +
-                                           z * (-1.0f / 1320 + z * (1.0f / 9360)))))));
+        (1.0f +
+         z * (-1.0f / 3 +
+              z * (1.0f / 10 +
+                   z * (-1.0f / 42 + z * (1.0f / 216 + z * (-1.0f / 1320 + z * (1.0f / 9360)))))));
     const float t = 1.0f / (1.0f + 0.3275911f * a);
     const float poly =
-        t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f +
-                                                      t * (-1.453152027f + t * 1.061405429f))));
+        t * (0.254829592f +
+             t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
     const float tail = std::copysign(1.0f - poly * y[i], v);
     y[i] = a < 0.5f ? series : tail;
   }
@@ -86,11 +127,10 @@ Result<Kernel> MakeUnary(const NodeView&) {
     if (is_not != (x.dtype() == DType::kBool)) {
       return InvalidArgument("input {} has the wrong dtype for this op", ShapeStr(x));
     }
-    const bool float_only = K == UnaryKind::kSqrt || K == UnaryKind::kExp ||
-                            K == UnaryKind::kLog || K == UnaryKind::kErf ||
-                            K == UnaryKind::kTanh || K == UnaryKind::kSigmoid ||
-                            K == UnaryKind::kSin || K == UnaryKind::kCos ||
-                            K == UnaryKind::kReciprocal;
+    const bool float_only = K == UnaryKind::kSqrt || K == UnaryKind::kExp || K == UnaryKind::kLog ||
+                            K == UnaryKind::kErf || K == UnaryKind::kTanh ||
+                            K == UnaryKind::kSigmoid || K == UnaryKind::kSin ||
+                            K == UnaryKind::kCos || K == UnaryKind::kReciprocal;
     if (float_only && x.dtype() != DType::kF32) {
       return InvalidArgument("input must be f32, got {}", ShapeStr(x));
     }
@@ -119,8 +159,24 @@ Result<Kernel> MakeUnary(const NodeView&) {
 
 // --- binary ---------------------------------------------------------------------------------
 
-enum class BinaryKind { kAdd, kSub, kMul, kDiv, kPow, kMod, kMin, kMax, kEqual, kLess,
-                        kLessOrEqual, kGreater, kGreaterOrEqual, kAnd, kOr, kXor };
+enum class BinaryKind {
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMod,
+  kMin,
+  kMax,
+  kEqual,
+  kLess,
+  kLessOrEqual,
+  kGreater,
+  kGreaterOrEqual,
+  kAnd,
+  kOr,
+  kXor
+};
 
 constexpr bool IsCompare(BinaryKind k) {
   return k == BinaryKind::kEqual || k == BinaryKind::kLess || k == BinaryKind::kLessOrEqual ||
@@ -136,11 +192,14 @@ inline auto ApplyBinary(T a, T b) {
   if constexpr (K == BinaryKind::kSub) return static_cast<T>(a - b);
   if constexpr (K == BinaryKind::kMul) return static_cast<T>(a * b);
   if constexpr (K == BinaryKind::kDiv) {
-    if constexpr (kIsFloat<T>) return a / b;
-    else return b == 0 ? T{0} : static_cast<T>(a / b);  // integer division by 0 -> 0, no trap
+    if constexpr (kIsFloat<T>)
+      return a / b;
+    else
+      return b == 0 ? T{0} : static_cast<T>(a / b);  // integer division by 0 -> 0, no trap
   }
   if constexpr (K == BinaryKind::kMod) {
-    if constexpr (kIsFloat<T>) return std::fmod(a, b);
+    if constexpr (kIsFloat<T>)
+      return std::fmod(a, b);
     else {
       if (b == 0) return T{0};
       T r = static_cast<T>(a % b);  // fmod=0: sign of the divisor (Python)
@@ -281,7 +340,8 @@ Result<Kernel> MakeWhere(const NodeView&) {
     const Tensor& c = *in[0];
     const Tensor& x = *in[1];
     const Tensor& y = *in[2];
-    if (c.dtype() != DType::kBool) return InvalidArgument("condition must be bool, got {}", ShapeStr(c));
+    if (c.dtype() != DType::kBool)
+      return InvalidArgument("condition must be bool, got {}", ShapeStr(c));
     if (x.dtype() != y.dtype()) {
       return InvalidArgument("x and y differ in dtype: {} and {}", ShapeStr(x), ShapeStr(y));
     }

@@ -149,7 +149,8 @@ Result<Kernel> MakeGemm(const NodeView& node) {
       COSY_RETURN_IF_ERROR(RequireF32(c, "C"));
       std::array<Dims, 2> shapes{c.shape(), out[0].shape()};
       COSY_ASSIGN_OR_RETURN(Dims bs, BroadcastShape(shapes));
-      if (bs != out[0].shape()) return InvalidArgument("C {} does not broadcast to [M,N]", ShapeStr(c));
+      if (bs != out[0].shape())
+        return InvalidArgument("C {} does not broadcast to [M,N]", ShapeStr(c));
       std::array<Dims, 1> s{BroadcastStrides(c.shape(), out[0].shape())};
       const float* pc = c.data<float>();
       ForEachBroadcast<1>(out[0].shape(), s, [&](int64_t o, const std::array<int64_t, 1>& off) {
@@ -291,9 +292,9 @@ Result<Kernel> MakeConv(const NodeView& node) {
     p.kernel_size = w_const->shape()[2];
     p.stride = c.strides[0], p.dilation = c.dilations[0], p.groups = c.group;
     if (c.auto_pad == "NOTSET") p.pad_left = c.pads[0], p.pad_right = c.pads[1];
-    COSY_ASSIGN_OR_RETURN(std::unique_ptr<cpu::Conv1d> l,
-                          cpu::Conv1d::Create(p, w_const->data<float>(),
-                                              b_const ? b_const->data<float>() : nullptr));
+    COSY_ASSIGN_OR_RETURN(
+        std::unique_ptr<cpu::Conv1d> l,
+        cpu::Conv1d::Create(p, w_const->data<float>(), b_const ? b_const->data<float>() : nullptr));
     layer = std::move(l);
     if (node.absorbed) {
       (*node.absorbed)[1] = true;
@@ -523,7 +524,8 @@ Result<Kernel> MakeSoftmax(const NodeView& node) {
         float sum = 0.0f;
         for (int64_t j = 0; j < len; ++j) sum += std::exp(s[j * inner] - mx);
         for (int64_t j = 0; j < len; ++j) {
-          d[j * inner] = kLog ? s[j * inner] - mx - std::log(sum) : std::exp(s[j * inner] - mx) / sum;
+          d[j * inner] =
+              kLog ? s[j * inner] - mx - std::log(sum) : std::exp(s[j * inner] - mx) / sum;
         }
       }
     }
@@ -584,17 +586,23 @@ Result<Kernel> MakeReduce(const NodeView& node) {
         ForEachBroadcast<2>(x.shape(), strides, [&](int64_t, const std::array<int64_t, 2>& off) {
           const Acc v = static_cast<Acc>(src[off[0]]);
           Acc& a = acc[static_cast<size_t>(off[1])];
-          if constexpr (K == ReduceKind::kProd) a *= v;
-          else if constexpr (K == ReduceKind::kMax) a = std::max(a, v);
-          else if constexpr (K == ReduceKind::kMin) a = std::min(a, v);
-          else if constexpr (K == ReduceKind::kSumSquare || K == ReduceKind::kL2) a += v * v;
-          else a += v;
+          if constexpr (K == ReduceKind::kProd)
+            a *= v;
+          else if constexpr (K == ReduceKind::kMax)
+            a = std::max(a, v);
+          else if constexpr (K == ReduceKind::kMin)
+            a = std::min(a, v);
+          else if constexpr (K == ReduceKind::kSumSquare || K == ReduceKind::kL2)
+            a += v * v;
+          else
+            a += v;
         });
         T* dst = out[0].data<T>();
         for (int64_t i = 0; i < n_out; ++i) {
           Acc a = acc[static_cast<size_t>(i)];
           if constexpr (K == ReduceKind::kMean) a = count ? a / static_cast<Acc>(count) : a;
-          if constexpr (K == ReduceKind::kL2) a = static_cast<Acc>(std::sqrt(static_cast<double>(a)));
+          if constexpr (K == ReduceKind::kL2)
+            a = static_cast<Acc>(std::sqrt(static_cast<double>(a)));
           dst[i] = static_cast<T>(a);
         }
         return OkStatus();

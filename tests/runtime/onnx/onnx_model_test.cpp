@@ -2,8 +2,8 @@
 // golden outputs of tests/fixtures/frontend-tiny (or $COSYFLOW_FRONTEND_FIXTURES), plus errors
 // and concurrency.
 #include <doctest/doctest.h>
-#include <onnx/onnx_pb.h>
 #include <fmt/format.h>
+#include <onnx/onnx_pb.h>
 
 #include <chrono>
 #include <cmath>
@@ -156,8 +156,8 @@ TEST_CASE("onnx tokenizer: the FSQ projection (extra output) matches tok_fsq_pro
   REQUIRE_MESSAGE(model.ok(), model.status().ToString());
   REQUIRE((*model)->outputs().size() == 2);
   for (const std::string& p : PromptNames()) {
-    auto out = (*model)->Run(std::vector<Tensor>{Npy(p + "/whisper_mel128.npy"),
-                                                 Npy(p + "/feats_length.npy")});
+    auto out = (*model)->Run(
+        std::vector<Tensor>{Npy(p + "/whisper_mel128.npy"), Npy(p + "/feats_length.npy")});
     REQUIRE_MESSAGE(out.ok(), out.status().ToString());
     const Tensor& got = (*out)[1];
     Tensor want = Npy(p + "/tok_fsq_project.npy");
@@ -166,8 +166,8 @@ TEST_CASE("onnx tokenizer: the FSQ projection (extra output) matches tok_fsq_pro
     for (int64_t i = 0; i < got.numel(); ++i) {
       max_abs = std::max<double>(max_abs, std::fabs(got.data<float>()[i] - want.data<float>()[i]));
     }
-    MESSAGE(fmt::format("tokenizer {}: FSQ projection {} max abs {:.3g}", p,
-                        got.shape().ToString(), max_abs));
+    MESSAGE(fmt::format("tokenizer {}: FSQ projection {} max abs {:.3g}", p, got.shape().ToString(),
+                        max_abs));
     CHECK(max_abs < 1e-4);
   }
   LoadOptions bad;
@@ -199,9 +199,10 @@ TEST_CASE("onnx campplus: tiny CAM++ embedding within 1e-4 and cosine > 0.9999")
       dot += a * b, ng += a * a, nw += b * b;
     }
     const double cosine = dot / std::sqrt(ng * nw);
-    MESSAGE(fmt::format("campplus {}: T {}: first run {:.1f} ms, warm {:.1f} ms; max abs {:.3g}, "
-                        "cosine {:.9f}", p, fb.shape()[0], secs * 1e3, WarmMs(*model, {*x}),
-                        max_abs, cosine));
+    MESSAGE(
+        fmt::format("campplus {}: T {}: first run {:.1f} ms, warm {:.1f} ms; max abs {:.3g}, "
+                    "cosine {:.9f}",
+                    p, fb.shape()[0], secs * 1e3, WarmMs(*model, {*x}), max_abs, cosine));
     RunProfile prof;
     REQUIRE(model->Run(std::vector<Tensor>{*x}, &prof).ok());
     std::string top;

@@ -2,8 +2,12 @@
 // loops / hand-computed values, and load-time errors (unsupported op, opset, external data).
 #include <doctest/doctest.h>
 #include <onnx/onnx_pb.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -33,8 +37,10 @@ struct Builder {
     auto* shape = v->mutable_type()->mutable_tensor_type()->mutable_shape();
     for (int64_t d : dims) {
       auto* dim = shape->add_dim();
-      if (d >= 0) dim->set_dim_value(d);
-      else dim->set_dim_param("n");
+      if (d >= 0)
+        dim->set_dim_value(d);
+      else
+        dim->set_dim_param("n");
     }
   }
   void Output(const std::string& name, int type) {
@@ -131,6 +137,30 @@ TEST_CASE("onnx load: an unsupported op is an error naming the node and op type"
   REQUIRE(!m.ok());
   CHECK(m.status().message().find("node 'my_fancy_node' (FancyOp)") != std::string::npos);
   CHECK(m.status().message().find("ok_node") == std::string::npos);
+}
+
+TEST_CASE("onnx describe: a file with an unsupported op is listed, the op named") {
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {2, -1});
+  b.Init("bias", {2, 1}, {1.0f, 2.0f});
+  b.Node("Add", "add", {"x", "bias"}, {"y"});
+  b.Node("FancyOp", "fancy", {"y"}, {"z"});
+  b.Output("z", TensorProto::FLOAT);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("cosyflow_onnx_describe_" + std::to_string(::getpid()) + ".onnx"))
+                               .string();
+  {
+    std::ofstream f(path, std::ios::binary);
+    REQUIRE(b.m.SerializeToOstream(&f));
+  }
+  auto text = DescribeFile(path);
+  std::remove(path.c_str());
+  REQUIRE_MESSAGE(text.ok(), text.status().ToString());
+  CHECK(text->find("opset: ai.onnx 17\n") != std::string::npos);
+  CHECK(text->find("  x FLOAT [2,n]\n") != std::string::npos);
+  CHECK(text->find("initializers: 1 (8 bytes)\n  bias FLOAT [2,1]\n") != std::string::npos);
+  CHECK(text->find("  Add 1\n  FancyOp 1\n") != std::string::npos);
+  CHECK(text->find("unsupported ops: FancyOp (1)\n") != std::string::npos);
 }
 
 TEST_CASE("onnx load: unsupported opset, custom domain and external data are errors") {
@@ -236,7 +266,8 @@ TEST_CASE("onnx ops: grouped strided padded Conv2d matches a direct loop") {
             for (int bb = 0; bb < k; ++bb) {
               const int yi = i * 2 - 1 + a, xj = j - 0 + bb * 2;
               if (yi < 0 || yi >= h || xj < 0 || xj >= w) continue;
-              s += wv[((o * (c / g) + ci) * k + a) * k + bb] * x[((gi * (c / g) + ci) * h + yi) * w + xj];
+              s += wv[((o * (c / g) + ci) * k + a) * k + bb] *
+                   x[((gi * (c / g) + ci) * h + yi) * w + xj];
             }
           }
         }
@@ -335,7 +366,8 @@ TEST_CASE("onnx ops: AveragePool ceil_mode on a short input, Softmax on a middle
     for (int col = 0; col < 2; ++col) {
       float s = 0;
       for (int r = 0; r < 3; ++r) s += std::exp(x[r * 2 + col]);
-      for (int r = 0; r < 3; ++r) CHECK(std::fabs(got[r * 2 + col] - std::exp(x[r * 2 + col]) / s) < 1e-6f);
+      for (int r = 0; r < 3; ++r)
+        CHECK(std::fabs(got[r * 2 + col] - std::exp(x[r * 2 + col]) / s) < 1e-6f);
     }
   }
 }
@@ -354,7 +386,8 @@ TEST_CASE("onnx plan: constant sub-graphs fold at load and Identity/Sin/Cos run"
   CHECK((*m)->num_nodes() == 4);
   CHECK((*m)->num_steps() == 2);
   auto got = RunOne(b, {F32({3}, {1, 2, 3})});
-  CheckClose(got, {std::cos(1.0f) + 0.0f, std::cos(2.0f) + std::sin(0.5f), std::cos(3.0f) + std::sin(1.0f)});
+  CheckClose(got, {std::cos(1.0f) + 0.0f, std::cos(2.0f) + std::sin(0.5f),
+                   std::cos(3.0f) + std::sin(1.0f)});
   CHECK((*m)->Describe().find("Sin 1") != std::string::npos);
 }
 
@@ -387,8 +420,8 @@ TEST_CASE("onnx ops: Erf/Tanh/Sigmoid/Exp/Sin/Cos agree with libm") {
       const double r = std::fabs(got[i] - want) / (4e-7 * std::fabs(want) + 1e-7);
       if (r > worst) worst = r, worst_x = x[i];
     }
-    CHECK_MESSAGE(worst <= 1.0, std::string(c.op), ": worst error / tolerance ", worst, " at x = ",
-                  worst_x);
+    CHECK_MESSAGE(worst <= 1.0, std::string(c.op), ": worst error / tolerance ", worst,
+                  " at x = ", worst_x);
   }
 }
 
