@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/onnx/model.h"
 #include "runtime/status.h"
 #include "runtime/storage.h"
 #include "runtime/tensor.h"
@@ -58,7 +59,8 @@ using KernelFactory = Result<Kernel> (*)(const NodeView& node);
 KernelFactory FindKernelFactory(const std::string& op_type);
 std::vector<std::string> SupportedOpTypes();
 
-// Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp).
+// Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp,
+// ops_reduce.cpp).
 struct OpEntry {
   const char* op_type;
   KernelFactory factory;
@@ -66,6 +68,7 @@ struct OpEntry {
 std::span<const OpEntry> ElementwiseOps();
 std::span<const OpEntry> ShapeOps();
 std::span<const OpEntry> NnOps();
+std::span<const OpEntry> ReduceOps();
 
 // --- proto helpers (proto.cpp) ---------------------------------------------------------------
 // ONNX TensorProto.DataType -> DType; false for types without kernels here.
@@ -80,6 +83,14 @@ float AttrFloat(const ::onnx::NodeProto& n, const char* name, float def);
 std::string AttrString(const ::onnx::NodeProto& n, const char* name, const std::string& def);
 std::vector<int64_t> AttrInts(const ::onnx::NodeProto& n, const char* name);
 bool HasAttr(const ::onnx::NodeProto& n, const char* name);
+
+// --- model helpers (describe.cpp) ------------------------------------------------------------
+bool IsDefaultDomain(const std::string& domain);  // "" or "ai.onnx"
+// Parses a ModelProto (2 GiB limit) and checks it looks like a model (ir_version, graph, opsets).
+Result<::onnx::ModelProto> ParseModel(std::span<const uint8_t> bytes, const std::string& name);
+ValueInfo ToValueInfo(const ::onnx::ValueInfoProto& v);
+// ir_version, producer, opsets, I/O, initializers, op counts, unsupported ops (Describe()).
+std::string DescribeProto(const ::onnx::ModelProto& m);
 
 // --- tensor helpers (op_util.cpp) -------------------------------------------------------------
 // Values of a small integer tensor (i32/i64; shapes, axes, indices).
