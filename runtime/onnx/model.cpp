@@ -447,7 +447,7 @@ std::vector<std::string> SupportedOps() { return detail::SupportedOpTypes(); }
 namespace detail {
 
 KernelFactory FindKernelFactory(const std::string& op_type) {
-  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps(), ReduceOps()}) {
+  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps(), ReduceOps(), MiscOps()}) {
     for (const OpEntry& e : table) {
       if (op_type == e.op_type) return e.factory;
     }
@@ -457,7 +457,7 @@ KernelFactory FindKernelFactory(const std::string& op_type) {
 
 std::vector<std::string> SupportedOpTypes() {
   std::vector<std::string> v;
-  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps(), ReduceOps()}) {
+  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps(), ReduceOps(), MiscOps()}) {
     for (const OpEntry& e : table) v.emplace_back(e.op_type);
   }
   std::sort(v.begin(), v.end());

@@ -60,7 +60,7 @@ KernelFactory FindKernelFactory(const std::string& op_type);
 std::vector<std::string> SupportedOpTypes();
 
 // Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp,
-// ops_reduce.cpp).
+// ops_reduce.cpp, ops_misc.cpp).
 struct OpEntry {
   const char* op_type;
   KernelFactory factory;
@@ -69,6 +69,7 @@ std::span<const OpEntry> ElementwiseOps();
 std::span<const OpEntry> ShapeOps();
 std::span<const OpEntry> NnOps();
 std::span<const OpEntry> ReduceOps();
+std::span<const OpEntry> MiscOps();
 
 // --- proto helpers (proto.cpp) ---------------------------------------------------------------
 // ONNX TensorProto.DataType -> DType; false for types without kernels here.

@@ -391,6 +391,61 @@ TEST_CASE("onnx plan: constant sub-graphs fold at load and Identity/Sin/Cos run"
   CHECK((*m)->Describe().find("Sin 1") != std::string::npos);
 }
 
+TEST_CASE("onnx ops: Tile, CumSum, Trilu, GatherElements, ScatterND, PRelu") {
+  auto one = [](const std::string& op, std::vector<std::string> extra_inits,
+                auto&& setup) -> std::vector<float> {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {2, 3});
+    std::vector<std::string> ins{"x"};
+    for (auto& e : extra_inits) ins.push_back(e);
+    auto* n = b.Node(op, "n", ins, {"y"});
+    setup(b, n);
+    b.Output("y", TensorProto::FLOAT);
+    return RunOne(b, {F32({2, 3}, {1, -2, 3, -4, 5, -6})});
+  };
+  CheckClose(one("Tile", {"r"},
+                 [](Builder& b, auto*) {
+                   b.InitI64("r", {2, 1});
+                 }),
+             {1, -2, 3, -4, 5, -6, 1, -2, 3, -4, 5, -6});
+  CheckClose(one("CumSum", {"ax"}, [](Builder& b, auto*) { b.InitI64("ax", {1}); }),
+             {1, -1, 2, -4, 1, -5});
+  CheckClose(one("CumSum", {"ax"},
+                 [](Builder& b, auto* n) {
+                   b.InitI64("ax", {-1});
+                   AttrInt(n, "reverse", 1);
+                   AttrInt(n, "exclusive", 1);
+                 }),
+             {1, 3, 0, -1, -6, 0});
+  CheckClose(one("Trilu", {}, [](Builder&, auto* n) { AttrInt(n, "upper", 0); }),
+             {1, 0, 0, -4, 5, 0});
+  CheckClose(one("GatherElements", {"i"},
+                 [](Builder& b, auto* n) {
+                   auto* t = b.g()->add_initializer();
+                   t->set_name("i");
+                   t->set_data_type(TensorProto::INT64);
+                   t->add_dims(2), t->add_dims(2);
+                   for (int64_t v : {2, 0, -1, 1}) t->add_int64_data(v);
+                   AttrInt(n, "axis", 1);
+                 }),
+             {3, 1, -6, 5});
+  CheckClose(one("ScatterND", {"i", "u"},
+                 [](Builder& b, auto*) {
+                   auto* t = b.g()->add_initializer();
+                   t->set_name("i");
+                   t->set_data_type(TensorProto::INT64);
+                   t->add_dims(1), t->add_dims(1);
+                   t->add_int64_data(1);
+                   b.Init("u", {1, 3}, {7, 8, 9});
+                 }),
+             {1, -2, 3, 7, 8, 9});
+  CheckClose(one("PRelu", {"s"},
+                 [](Builder& b, auto*) {
+                   b.Init("s", {3}, {0.5f, 0.25f, 2.0f});
+                 }),
+             {1, -0.5f, 3, -2, 5, -12});
+}
+
 TEST_CASE("onnx ops: Erf/Tanh/Sigmoid/Exp/Sin/Cos agree with libm") {
   std::vector<float> x;
   for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 1.37e-3f);
