@@ -14,13 +14,14 @@ namespace cosyflow::cli {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // ONNX files are protobuf ModelProto messages, which open with field 1 (ir_version, varint):
-// tag byte 0x08. Torch zips start with "PK", .npy with 0x93, safetensors with a length.
-bool LooksLikeOnnx(const std::string& path) {
-  if (EndsWith(path, ".onnx")) return true;
+// tag byte 0x08. Only a hint: a safetensors header length can start with that byte too, so
+// files without the .onnx extension are tried as checkpoints first.
+bool StartsLikeOnnx(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return false;
   const int c = std::fgetc(f);
@@ -50,8 +51,9 @@ int InspectOnnx(const std::string& path, bool plan) {
 
 // Prints `name dtype [d0,...]` per tensor in file order, then `N tensors, P parameters`.
 int InspectFile(const std::string& path, bool plan) {
-  if (LooksLikeOnnx(path)) return InspectOnnx(path, plan);
+  if (EndsWith(path, ".onnx")) return InspectOnnx(path, plan);
   Result<Checkpoint> ckpt = Checkpoint::Open(path);
+  if (!ckpt.ok() && StartsLikeOnnx(path)) return InspectOnnx(path, plan);
   if (!ckpt.ok()) {
     fmt::print(stderr, "cosyflow inspect: {}\n", ckpt.status().ToString());
     return 1;
@@ -65,9 +67,10 @@ int InspectFile(const std::string& path, bool plan) {
 void RegisterInspect(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
   auto plan = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand(
-      "inspect", "List the tensors of checkpoint files (.pt zip, .safetensors, .npy) or "
-                 "summarise ONNX models (.onnx)");
+  CLI::App* cmd =
+      app.add_subcommand("inspect",
+                         "List the tensors of checkpoint files (.pt zip, .safetensors, .npy) or "
+                         "summarise ONNX models (.onnx)");
   cmd->add_option("files", *files, "Checkpoint or ONNX files")->required();
   cmd->add_flag("--plan", *plan,
                 "ONNX: also load the model and print its execution plan statistics");

@@ -3,14 +3,12 @@
 #include "runtime/onnx/model.h"
 
 #include <fmt/format.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <exception>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include "runtime/onnx/ops.h"
@@ -19,7 +17,11 @@
 namespace cosyflow::onnx {
 
 using detail::Arena;
+using detail::DescribeProto;
+using detail::IsDefaultDomain;
 using detail::Kernel;
+using detail::ParseModel;
+using detail::ToValueInfo;
 
 namespace {
 
@@ -37,113 +39,7 @@ std::string NodeLabel(const ::onnx::NodeProto& n) {
   return fmt::format("node '{}' ({})", n.name(), n.op_type());
 }
 
-bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
-
-Result<::onnx::ModelProto> ParseModel(std::span<const uint8_t> bytes, const std::string& name) {
-  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    return Unsupported("onnx: {} is {} bytes; protobuf files over 2 GiB need external data, "
-                       "which is not supported", name, bytes.size());
-  }
-  ::onnx::ModelProto model;
-  google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
-  google::protobuf::io::CodedInputStream coded(&stream);
-  coded.SetTotalBytesLimit(INT_MAX);  // the default 64 MiB is far below the 0.5 GB tokenizer
-  if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    return DataLoss("onnx: {} is not a valid ONNX model (protobuf parse failed; truncated or "
-                    "not an .onnx file)", name);
-  }
-  if (model.ir_version() <= 0 || !model.has_graph() || model.opset_import_size() == 0) {
-    return DataLoss("onnx: {} is not an ONNX model (ir_version {}, graph {}, {} opset imports)",
-                    name, model.ir_version(), model.has_graph() ? "present" : "missing",
-                    model.opset_import_size());
-  }
-  return model;
-}
-
-ValueInfo ToValueInfo(const ::onnx::ValueInfoProto& v) {
-  ValueInfo info;
-  info.name = v.name();
-  const auto& tt = v.type().tensor_type();
-  DType dt = DType::kF32;
-  detail::DTypeFromOnnx(tt.elem_type(), &dt);
-  info.dtype = dt;
-  info.has_shape = tt.has_shape();
-  for (const auto& d : tt.shape().dim()) {
-    info.dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
-    info.dim_names.push_back(d.has_dim_param() ? d.dim_param() : "");
-  }
-  return info;
-}
-
-std::string ValueLine(const ::onnx::ValueInfoProto& v) {
-  ValueInfo info = ToValueInfo(v);
-  return fmt::format("  {} {} {}\n", v.name(), detail::OnnxTypeName(v.type().tensor_type().elem_type()),
-                     info.has_shape ? info.ShapeString() : "(no shape)");
-}
-
-// The static part of Describe / DescribeFile.
-std::string DescribeProto(const ::onnx::ModelProto& m) {
-  std::string s;
-  const auto& g = m.graph();
-  s += fmt::format("format: onnx\nir_version: {}\nproducer: {} {}\n", m.ir_version(),
-                   m.producer_name(), m.producer_version());
-  for (const auto& o : m.opset_import()) {
-    s += fmt::format("opset: {} {}\n", o.domain().empty() ? "ai.onnx" : o.domain(), o.version());
-  }
-  std::map<std::string, int> inits;
-  for (const auto& t : g.initializer()) inits[t.name()] = 1;
-  s += "inputs:\n";
-  for (const auto& v : g.input()) {
-    if (!inits.count(v.name())) s += ValueLine(v);
-  }
-  s += "outputs:\n";
-  for (const auto& v : g.output()) s += ValueLine(v);
-  size_t bytes = 0;
-  std::string lines;
-  for (const auto& t : g.initializer()) {
-    std::string dims;
-    int64_t n = 1;
-    for (int64_t d : t.dims()) {
-      if (!dims.empty()) dims += ",";
-      dims += std::to_string(d);
-      n *= d;
-    }
-    DType dt;
-    if (detail::DTypeFromOnnx(t.data_type(), &dt)) bytes += static_cast<size_t>(n) * DTypeSize(dt);
-    else bytes += t.raw_data().size();
-    lines += fmt::format("  {} {} [{}]{}\n", t.name(), detail::OnnxTypeName(t.data_type()), dims,
-                         t.data_location() == ::onnx::TensorProto::EXTERNAL ? " (external)" : "");
-  }
-  s += fmt::format("initializers: {} ({} bytes)\n{}", g.initializer_size(), bytes, lines);
-  std::map<std::string, int> ops;
-  std::map<std::string, int> unsupported;
-  for (const auto& n : g.node()) {
-    const std::string key = IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "." + n.op_type();
-    ++ops[key];
-    if (!IsDefaultDomain(n.domain()) || !IsSupportedOp(n.op_type())) ++unsupported[key];
-  }
-  s += fmt::format("nodes: {}\nop types: {}\n", g.node_size(), ops.size());
-  for (const auto& [op, count] : ops) s += fmt::format("  {} {}\n", op, count);
-  if (unsupported.empty()) {
-    s += "unsupported ops: none\n";
-  } else {
-    s += "unsupported ops:";
-    for (const auto& [op, count] : unsupported) s += fmt::format(" {} ({})", op, count);
-    s += "\n";
-  }
-  return s;
-}
-
 }  // namespace
-
-std::string ValueInfo::ShapeString() const {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i) s += ",";
-    s += dims[i] >= 0 ? std::to_string(dims[i]) : (dim_names[i].empty() ? "?" : dim_names[i]);
-  }
-  return s + "]";
-}
 
 struct Model::Impl {
   std::string name;
@@ -151,18 +47,36 @@ struct Model::Impl {
   int opset = 0;
   int64_t num_nodes = 0;
   int64_t num_folded = 0;
+  int64_t num_dropped = 0;  // constants freed after folding / weight packing
   std::vector<ValueInfo> inputs, outputs;
   std::vector<int> input_slots, output_slots;
   std::vector<std::string> slot_names;
   std::vector<Tensor> constants;  // by slot; defined for initializers and folded values
   std::vector<Step> steps;
+  // Idle per-call arenas kept for the next Run (at most kMaxIdleArenas).
+  static constexpr size_t kMaxIdleArenas = 4;
+  mutable std::mutex arenas_mu;
+  mutable std::vector<std::unique_ptr<Arena>> idle_arenas;
 
-  Status Build(const ::onnx::ModelProto& m, const LoadOptions& options);
+  std::unique_ptr<Arena> TakeArena() const {
+    std::lock_guard<std::mutex> lock(arenas_mu);
+    if (idle_arenas.empty()) return std::make_unique<Arena>();
+    std::unique_ptr<Arena> a = std::move(idle_arenas.back());
+    idle_arenas.pop_back();
+    return a;
+  }
+  void ReturnArena(std::unique_ptr<Arena> a) const {
+    std::lock_guard<std::mutex> lock(arenas_mu);
+    if (idle_arenas.size() < kMaxIdleArenas) idle_arenas.push_back(std::move(a));
+  }
+
+  // Consumes the initializers' bytes of `m` as it converts them (lower peak memory).
+  Status Build(::onnx::ModelProto& m, const LoadOptions& options);
   Status CheckInputs(std::span<const Tensor> in) const;
   Result<std::vector<Tensor>> Run(std::span<const Tensor> in, RunProfile* profile) const;
 };
 
-Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& options) {
+Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
   for (const auto& o : m.opset_import()) {
     if (IsDefaultDomain(o.domain())) opset = static_cast<int>(o.version());
   }
@@ -199,9 +113,10 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     }
     return it->second;
   };
-  for (const auto& t : g.initializer()) {
+  for (auto& t : *m.mutable_graph()->mutable_initializer()) {
     const int s = slot(t.name());
     COSY_ASSIGN_OR_RETURN(constants[s], detail::TensorFromProto(t));
+    std::string().swap(*t.mutable_raw_data());  // release the parsed copy now
   }
   for (const auto& v : g.input()) {
     if (slot_of.count(v.name())) continue;  // an initializer listed as input (IR < 4)
@@ -247,8 +162,10 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
       } else if (!constants[slot_of.at(in)].defined() &&
                  std::find(input_slots.begin(), input_slots.end(), slot_of.at(in)) ==
                      input_slots.end()) {
-        return InvalidArgument("onnx: {}: input '{}' of {} is not a graph input, initializer or "
-                               "node output", name, in, NodeLabel(g.node(i)));
+        return InvalidArgument(
+            "onnx: {}: input '{}' of {} is not a graph input, initializer or "
+            "node output",
+            name, in, NodeLabel(g.node(i)));
       }
     }
   }
@@ -274,7 +191,8 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     Step step;
     step.name = n.name();
     step.op_type = n.op_type();
-    detail::NodeView view{n, opset, {}};
+    std::vector<bool> absorbed(static_cast<size_t>(n.input_size()), false);
+    detail::NodeView view{n, opset, {}, &absorbed};
     bool all_const = true;
     for (const auto& in : n.input()) {
       const int s = in.empty() ? -1 : slot(in);
@@ -285,14 +203,16 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     for (const auto& out : n.output()) step.outputs.push_back(out.empty() ? -1 : slot(out));
     detail::KernelFactory factory = detail::FindKernelFactory(n.op_type());
     auto kernel = factory(view);
-    if (!kernel.ok()) return kernel.status().WithContext(fmt::format("onnx: {}: {}", name, NodeLabel(n)));
+    if (!kernel.ok())
+      return kernel.status().WithContext(fmt::format("onnx: {}: {}", name, NodeLabel(n)));
     step.kernel = std::move(*kernel);
     if (all_const && options.fold_constants) {
       Arena arena;
       std::vector<const Tensor*> ins(view.constant_inputs.begin(), view.constant_inputs.end());
       std::vector<Tensor> outs(step.outputs.size());
       Status st = step.kernel(arena, ins, outs);
-      if (!st.ok()) return st.WithContext(fmt::format("onnx: {}: {} (constant folding)", name, NodeLabel(n)));
+      if (!st.ok())
+        return st.WithContext(fmt::format("onnx: {}: {} (constant folding)", name, NodeLabel(n)));
       for (size_t k = 0; k < outs.size(); ++k) {
         if (step.outputs[k] >= 0 && outs[k].defined()) {
           COSY_ASSIGN_OR_RETURN(constants[step.outputs[k]], outs[k].Contiguous());
@@ -300,6 +220,9 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
       }
       ++num_folded;
       continue;
+    }
+    for (size_t k = 0; k < absorbed.size(); ++k) {
+      if (absorbed[k]) step.inputs[k] = -1;  // the kernel holds its own packed copy
     }
     steps.push_back(std::move(step));
   }
@@ -311,6 +234,36 @@ Status Model::Impl::Build(const ::onnx::ModelProto& m, const LoadOptions& option
     }
     output_slots.push_back(it->second);
     outputs.push_back(ToValueInfo(v));
+  }
+  for (const std::string& extra : options.extra_outputs) {
+    auto it = slot_of.find(extra);
+    if (it == slot_of.end()) {
+      return InvalidArgument("onnx: {}: extra output '{}' is not a value of the graph", name,
+                             extra);
+    }
+    output_slots.push_back(it->second);
+    ValueInfo info;
+    info.name = extra;
+    outputs.push_back(std::move(info));
+  }
+
+  // Constants that no step reads (absorbed into packed weights, or only feeding folded nodes)
+  // and that are not graph outputs are dropped: the real tokenizer's 0.5 GB would otherwise be
+  // held twice.
+  {
+    std::vector<bool> used(slot_names.size(), false);
+    for (const Step& st : steps) {
+      for (int s : st.inputs) {
+        if (s >= 0) used[s] = true;
+      }
+    }
+    for (int s : output_slots) used[s] = true;
+    for (size_t s = 0; s < constants.size(); ++s) {
+      if (!used[s] && constants[s].defined()) {
+        constants[s] = Tensor();
+        ++num_dropped;
+      }
+    }
   }
 
   // Lifetimes: a non-constant slot is released after its last reader (or right after its
@@ -370,7 +323,8 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in,
   for (size_t i = 0; i < in.size(); ++i) {
     COSY_ASSIGN_OR_RETURN(values[input_slots[i]], in[i].Contiguous());
   }
-  Arena arena;
+  std::unique_ptr<Arena> arena_owner = TakeArena();
+  Arena& arena = *arena_owner;
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
   for (const Step& step : steps) {
@@ -413,9 +367,13 @@ Result<std::vector<Tensor>> Model::Impl::Run(std::span<const Tensor> in,
   std::vector<Tensor> result;
   for (int s : output_slots) {
     const Tensor& t = constants[s].defined() ? constants[s] : values[s];
-    if (!t.defined()) return Internal("onnx: {}: output '{}' was not computed", name, slot_names[s]);
+    if (!t.defined())
+      return Internal("onnx: {}: output '{}' was not computed", name, slot_names[s]);
     result.push_back(t);
   }
+  // Intermediates still held (graph outputs are shared with `result` and stay out).
+  for (Tensor& v : values) arena.Recycle(std::move(v));
+  ReturnArena(std::move(arena_owner));
   if (profile) {
     profile->by_op.clear();
     for (auto& [op, e] : prof) profile->by_op.push_back(e);
@@ -463,8 +421,7 @@ Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs) const {
   return Run(inputs, nullptr);
 }
 
-Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs,
-                                       RunProfile* profile) const {
+Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs, RunProfile* profile) const {
   try {
     return impl_->Run(inputs, profile);
   } catch (const std::exception& e) {
@@ -474,19 +431,11 @@ Result<std::vector<Tensor>> Model::Run(std::span<const Tensor> inputs,
 
 std::string Model::Describe() const {
   return impl_->description +
-         fmt::format("plan: {} steps after folding {} constant nodes; {} value slots, {} constants\n",
-                     impl_->steps.size(), impl_->num_folded, impl_->slot_names.size(),
-                     num_constants());
-}
-
-Result<std::string> DescribeFile(const std::string& path) {
-  COSY_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::Open(path));
-  try {
-    COSY_ASSIGN_OR_RETURN(::onnx::ModelProto proto, ParseModel({file->data(), file->size()}, path));
-    return DescribeProto(proto);
-  } catch (const std::exception& e) {
-    return Internal("onnx: {}: {}", path, e.what());
-  }
+         fmt::format(
+             "plan: {} steps after folding {} constant nodes; {} value slots, {} constants "
+             "kept ({} dropped after folding / weight packing)\n",
+             impl_->steps.size(), impl_->num_folded, impl_->slot_names.size(), num_constants(),
+             impl_->num_dropped);
 }
 
 bool IsSupportedOp(const std::string& op_type) {
@@ -498,7 +447,7 @@ std::vector<std::string> SupportedOps() { return detail::SupportedOpTypes(); }
 namespace detail {
 
 KernelFactory FindKernelFactory(const std::string& op_type) {
-  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps()}) {
+  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps(), ReduceOps(), MiscOps()}) {
     for (const OpEntry& e : table) {
       if (op_type == e.op_type) return e.factory;
     }
@@ -508,7 +457,7 @@ KernelFactory FindKernelFactory(const std::string& op_type) {
 
 std::vector<std::string> SupportedOpTypes() {
   std::vector<std::string> v;
-  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps()}) {
+  for (auto table : {ElementwiseOps(), ShapeOps(), NnOps(), ReduceOps(), MiscOps()}) {
     for (const OpEntry& e : table) v.emplace_back(e.op_type);
   }
   std::sort(v.begin(), v.end());

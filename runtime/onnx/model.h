@@ -26,16 +26,19 @@ inline constexpr int kMaxOpset = 18;
 struct LoadOptions {
   // Fold nodes whose inputs are all constants at load (off only to debug the kernels).
   bool fold_constants = true;
+  // Intermediate values (by name) to return after the graph outputs: test hooks and debugging.
+  // Each must name a value of the graph; their ValueInfo carries only the name.
+  std::vector<std::string> extra_outputs;
 };
 
 // A graph input or output: name, dtype and dims (-1 where symbolic; the name is kept).
 struct ValueInfo {
   std::string name;
   DType dtype = DType::kF32;
-  std::vector<int64_t> dims;            // -1 for symbolic / unknown dims
-  std::vector<std::string> dim_names;   // "" where the dim is fixed
+  std::vector<int64_t> dims;           // -1 for symbolic / unknown dims
+  std::vector<std::string> dim_names;  // "" where the dim is fixed
   bool has_shape = false;
-  std::string ShapeString() const;      // "[batch,128,T]"
+  std::string ShapeString() const;  // "[batch,128,T]"
 };
 
 // Per-op-type wall time of one Run (profiling; `cosyflow inspect --run` style tools, benches).
@@ -76,9 +79,9 @@ class Model {
   std::string Describe() const;
 
   // Plan statistics (tests, docs).
-  int64_t num_nodes() const;       // nodes in the file
-  int64_t num_steps() const;       // steps left to run after constant folding
-  int64_t num_constants() const;   // initializers + folded values
+  int64_t num_nodes() const;      // nodes in the file
+  int64_t num_steps() const;      // steps left to run after constant folding
+  int64_t num_constants() const;  // initializers + folded values
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);

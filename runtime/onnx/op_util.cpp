@@ -9,19 +9,14 @@
 namespace cosyflow::onnx::detail {
 
 Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
-  const size_t bytes = std::max<size_t>(static_cast<size_t>(shape.Product()) * DTypeSize(dtype),
-                                        kCpuAlignment);
-  // Best fit among the released buffers (few at a time: the plan releases as it goes).
-  size_t best = free_.size();
-  for (size_t i = 0; i < free_.size(); ++i) {
-    const size_t sz = free_[i]->size();
-    if (sz >= bytes && (best == free_.size() || sz < free_[best]->size())) best = i;
-  }
+  const size_t bytes =
+      std::max<size_t>(static_cast<size_t>(shape.Product()) * DTypeSize(dtype), kCpuAlignment);
   std::shared_ptr<Storage> storage;
-  if (best < free_.size() && free_[best]->size() <= 4 * bytes) {
-    storage = std::move(free_[best]);
-    free_[best] = std::move(free_.back());
-    free_.pop_back();
+  auto it = free_.lower_bound(bytes);  // smallest released buffer that fits
+  if (it != free_.end() && it->first <= 4 * bytes) {
+    storage = std::move(it->second);
+    free_bytes_ -= it->first;
+    free_.erase(it);
   } else {
     // Not Storage::Allocate: every kernel writes all of its output, so skip the zero fill.
     void* p = AlignedAlloc(bytes);
@@ -29,8 +24,7 @@ Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
     std::shared_ptr<void> keeper(p, [](void* q) { AlignedFree(q); });
     storage = Storage::Wrap(static_cast<uint8_t*>(p), bytes, std::move(keeper), false);
   }
-  return Tensor::FromStorage(std::move(storage), 0, shape, Tensor::ContiguousStrides(shape),
-                             dtype);
+  return Tensor::FromStorage(std::move(storage), 0, shape, Tensor::ContiguousStrides(shape), dtype);
 }
 
 void Arena::Recycle(Tensor&& t) {
@@ -39,7 +33,8 @@ void Arena::Recycle(Tensor&& t) {
   t = Tensor();
   // use_count 1: only our local copy is left (no slot, view, caller or model constant).
   if (s.use_count() == 1 && !s->read_only() && s->device() == Device::kCpu) {
-    free_.push_back(std::move(s));
+    free_bytes_ += s->size();
+    free_.emplace(s->size(), std::move(s));
   }
 }
 
@@ -110,8 +105,8 @@ Dims BroadcastStrides(const Dims& shape, const Dims& out) {
 }
 
 Result<Tensor> Int64Tensor(Arena& arena, std::span<const int64_t> values) {
-  COSY_ASSIGN_OR_RETURN(Tensor t, arena.Alloc(Dims{static_cast<int64_t>(values.size())},
-                                              DType::kI64));
+  COSY_ASSIGN_OR_RETURN(Tensor t,
+                        arena.Alloc(Dims{static_cast<int64_t>(values.size())}, DType::kI64));
   std::copy(values.begin(), values.end(), t.data<int64_t>());
   return t;
 }

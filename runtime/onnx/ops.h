@@ -6,27 +6,34 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "runtime/onnx/model.h"
 #include "runtime/status.h"
 #include "runtime/storage.h"
 #include "runtime/tensor.h"
 
 namespace cosyflow::onnx::detail {
 
-// Per-call buffer pool: storages released by the plan's lifetime analysis are handed out again
-// to later steps of the same call (best fit by size); contents of a reused buffer are stale.
+// Buffer pool of one Run at a time: storages released by the plan's lifetime analysis are
+// handed out again to later steps (best fit by size, at most 4x too large); contents of a
+// reused buffer are stale. The model keeps idle arenas between calls (Model::Impl), so repeated
+// calls reuse warm pages instead of faulting in fresh ones.
 class Arena {
  public:
   Result<Tensor> Alloc(const Dims& shape, DType dtype);
-  // Takes the tensor's storage back when no one else (slot, view, model constant) holds it.
+  // Takes the tensor's storage back when no one else (slot, view, caller, model constant)
+  // holds it.
   void Recycle(Tensor&& t);
+  size_t free_bytes() const { return free_bytes_; }
 
  private:
-  std::vector<std::shared_ptr<Storage>> free_;
+  std::multimap<size_t, std::shared_ptr<Storage>> free_;  // by size
+  size_t free_bytes_ = 0;
 };
 
 // Inputs of one step: nullptr for an absent optional input. Every tensor is contiguous.
@@ -42,6 +49,9 @@ struct NodeView {
   const ::onnx::NodeProto& proto;
   int opset;
   std::vector<const Tensor*> constant_inputs;
+  // Set by a factory for each constant input it copied into the kernel (pre-packed weights):
+  // the kernel then gets nullptr there, and the plan drops constants no step reads.
+  std::vector<bool>* absorbed = nullptr;
 };
 
 // nullptr when op_type has no kernel.
@@ -49,7 +59,8 @@ using KernelFactory = Result<Kernel> (*)(const NodeView& node);
 KernelFactory FindKernelFactory(const std::string& op_type);
 std::vector<std::string> SupportedOpTypes();
 
-// Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp).
+// Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp,
+// ops_reduce.cpp, ops_misc.cpp).
 struct OpEntry {
   const char* op_type;
   KernelFactory factory;
@@ -57,6 +68,8 @@ struct OpEntry {
 std::span<const OpEntry> ElementwiseOps();
 std::span<const OpEntry> ShapeOps();
 std::span<const OpEntry> NnOps();
+std::span<const OpEntry> ReduceOps();
+std::span<const OpEntry> MiscOps();
 
 // --- proto helpers (proto.cpp) ---------------------------------------------------------------
 // ONNX TensorProto.DataType -> DType; false for types without kernels here.
@@ -71,6 +84,14 @@ float AttrFloat(const ::onnx::NodeProto& n, const char* name, float def);
 std::string AttrString(const ::onnx::NodeProto& n, const char* name, const std::string& def);
 std::vector<int64_t> AttrInts(const ::onnx::NodeProto& n, const char* name);
 bool HasAttr(const ::onnx::NodeProto& n, const char* name);
+
+// --- model helpers (describe.cpp) ------------------------------------------------------------
+bool IsDefaultDomain(const std::string& domain);  // "" or "ai.onnx"
+// Parses a ModelProto (2 GiB limit) and checks it looks like a model (ir_version, graph, opsets).
+Result<::onnx::ModelProto> ParseModel(std::span<const uint8_t> bytes, const std::string& name);
+ValueInfo ToValueInfo(const ::onnx::ValueInfoProto& v);
+// ir_version, producer, opsets, I/O, initializers, op counts, unsupported ops (Describe()).
+std::string DescribeProto(const ::onnx::ModelProto& m);
 
 // --- tensor helpers (op_util.cpp) -------------------------------------------------------------
 // Values of a small integer tensor (i32/i64; shapes, axes, indices).
@@ -125,12 +146,18 @@ void ForEachBroadcast(const Dims& out, const std::array<Dims, K>& strides, F&& f
 template <typename F>
 Status VisitDType(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::kF32: return f(float{});
-    case DType::kI32: return f(int32_t{});
-    case DType::kI64: return f(int64_t{});
-    case DType::kU8: return f(uint8_t{});
-    case DType::kBool: return f(bool{});
-    default: return Unsupported("dtype {} has no ONNX kernels", DTypeName(dtype));
+    case DType::kF32:
+      return f(float{});
+    case DType::kI32:
+      return f(int32_t{});
+    case DType::kI64:
+      return f(int64_t{});
+    case DType::kU8:
+      return f(uint8_t{});
+    case DType::kBool:
+      return f(bool{});
+    default:
+      return Unsupported("dtype {} has no ONNX kernels", DTypeName(dtype));
   }
 }
 

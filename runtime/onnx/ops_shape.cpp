@@ -19,9 +19,8 @@ Result<Tensor> StridedCopy(Arena& arena, const Tensor& x, const Dims& shape, con
     const T* src = x.data<T>() + base;
     T* dst = out.data<T>();
     std::array<Dims, 1> s{strides};
-    ForEachBroadcast<1>(shape, s, [&](int64_t o, const std::array<int64_t, 1>& off) {
-      dst[o] = src[off[0]];
-    });
+    ForEachBroadcast<1>(
+        shape, s, [&](int64_t o, const std::array<int64_t, 1>& off) { dst[o] = src[off[0]]; });
     return OkStatus();
   }));
   return out;
@@ -54,12 +53,12 @@ Result<Kernel> MakeConstant(const NodeView& node) {
     value.data<int64_t>()[0] = a->i();
   } else if (const auto* a = FindAttr(n, "value_floats")) {
     std::vector<float> v(a->floats().begin(), a->floats().end());
-    COSY_ASSIGN_OR_RETURN(value, Tensor::FromVector<float>(Dims{static_cast<int64_t>(v.size())},
-                                                           v));
+    COSY_ASSIGN_OR_RETURN(value,
+                          Tensor::FromVector<float>(Dims{static_cast<int64_t>(v.size())}, v));
   } else if (const auto* a = FindAttr(n, "value_ints")) {
     std::vector<int64_t> v(a->ints().begin(), a->ints().end());
-    COSY_ASSIGN_OR_RETURN(value, Tensor::FromVector<int64_t>(
-                                     Dims{static_cast<int64_t>(v.size())}, v));
+    COSY_ASSIGN_OR_RETURN(value,
+                          Tensor::FromVector<int64_t>(Dims{static_cast<int64_t>(v.size())}, v));
   } else {
     return Unsupported("Constant without a value/value_float(s)/value_int(s) attribute");
   }
@@ -179,7 +178,8 @@ Result<Kernel> MakeReshape(const NodeView& node) {
     for (size_t i = 0; i < want.size(); ++i) {
       int64_t d = want[i];
       if (d == 0 && !allowzero) {
-        if (static_cast<int>(i) >= x.dim()) return InvalidArgument("shape[{}] = 0 copies a missing dim", i);
+        if (static_cast<int>(i) >= x.dim())
+          return InvalidArgument("shape[{}] = 0 copies a missing dim", i);
         d = x.shape()[static_cast<int>(i)];
       }
       if (d == -1) {
@@ -347,8 +347,8 @@ Result<Kernel> MakeExpand(const NodeView&) {
     COSY_ASSIGN_OR_RETURN(Dims target, Dims::From(want));
     std::array<Dims, 2> shapes{x.shape(), target};
     COSY_ASSIGN_OR_RETURN(Dims shape, BroadcastShape(shapes));
-    COSY_ASSIGN_OR_RETURN(out[0], StridedCopy(arena, x, shape, BroadcastStrides(x.shape(), shape),
-                                              0));
+    COSY_ASSIGN_OR_RETURN(out[0],
+                          StridedCopy(arena, x, shape, BroadcastStrides(x.shape(), shape), 0));
     return OkStatus();
   });
 }
@@ -386,7 +386,8 @@ Result<Kernel> MakeRange(const NodeView&) {
     COSY_ASSIGN_OR_RETURN(double limit, ToScalar(*in[1], "limit"));
     COSY_ASSIGN_OR_RETURN(double delta, ToScalar(*in[2], "delta"));
     if (delta == 0) return InvalidArgument("delta is 0");
-    const int64_t n = std::max<int64_t>(static_cast<int64_t>(std::ceil((limit - start) / delta)), 0);
+    const int64_t n =
+        std::max<int64_t>(static_cast<int64_t>(std::ceil((limit - start) / delta)), 0);
     COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(Dims{n}, dt));
     return VisitDType(dt, [&](auto tag) -> Status {
       using T = decltype(tag);

@@ -1,4 +1,5 @@
 // ONNX protobuf helpers: TensorProto -> Tensor, dtype names, node attributes.
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/onnx/ops.h"
@@ -9,12 +10,23 @@ using ::onnx::TensorProto;
 
 bool DTypeFromOnnx(int onnx_type, DType* out) {
   switch (onnx_type) {
-    case TensorProto::FLOAT: *out = DType::kF32; return true;
-    case TensorProto::INT32: *out = DType::kI32; return true;
-    case TensorProto::INT64: *out = DType::kI64; return true;
-    case TensorProto::UINT8: *out = DType::kU8; return true;
-    case TensorProto::BOOL: *out = DType::kBool; return true;
-    default: return false;
+    case TensorProto::FLOAT:
+      *out = DType::kF32;
+      return true;
+    case TensorProto::INT32:
+      *out = DType::kI32;
+      return true;
+    case TensorProto::INT64:
+      *out = DType::kI64;
+      return true;
+    case TensorProto::UINT8:
+      *out = DType::kU8;
+      return true;
+    case TensorProto::BOOL:
+      *out = DType::kBool;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -43,13 +55,17 @@ Status CopyTyped(const Field& field, int64_t n, const std::string& name, T* dst)
 Result<Tensor> TensorFromProto(const TensorProto& t) {
   const std::string& name = t.name();
   if (t.data_location() == TensorProto::EXTERNAL || t.external_data_size() > 0) {
-    return Unsupported("onnx: tensor '{}' keeps its data in an external file (not supported; "
-                       "re-save the model with the data inside the .onnx file)", name);
+    return Unsupported(
+        "onnx: tensor '{}' keeps its data in an external file (not supported; "
+        "re-save the model with the data inside the .onnx file)",
+        name);
   }
   DType dtype;
   if (!DTypeFromOnnx(t.data_type(), &dtype)) {
-    return Unsupported("onnx: tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
-                       "BOOL)", name, OnnxTypeName(t.data_type()));
+    return Unsupported(
+        "onnx: tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
+        "BOOL)",
+        name, OnnxTypeName(t.data_type()));
   }
   Dims shape;
   if (t.dims_size() > kMaxDims) {
@@ -59,8 +75,17 @@ Result<Tensor> TensorFromProto(const TensorProto& t) {
     if (d < 0) return DataLoss("onnx: tensor '{}' has a negative dim {}", name, d);
     shape.push_back(d);
   }
-  COSY_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty(shape, dtype));
   const int64_t n = shape.Product();
+  // Uninitialised: every byte is written below (no zero fill over 0.5 GB of weights).
+  const size_t alloc = std::max<size_t>(static_cast<size_t>(n) * DTypeSize(dtype), kCpuAlignment);
+  void* mem = AlignedAlloc(alloc);
+  if (mem == nullptr)
+    return Internal("onnx: out of memory for tensor '{}' ({} bytes)", name, alloc);
+  std::shared_ptr<void> keeper(mem, [](void* q) { AlignedFree(q); });
+  COSY_ASSIGN_OR_RETURN(
+      Tensor out, Tensor::FromStorage(
+                      Storage::Wrap(static_cast<uint8_t*>(mem), alloc, std::move(keeper), false), 0,
+                      shape, Tensor::ContiguousStrides(shape), dtype));
   if (t.has_raw_data()) {
     const size_t want = static_cast<size_t>(n) * DTypeSize(dtype);
     if (t.raw_data().size() != want) {

@@ -3,6 +3,7 @@
 // and concurrency.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <onnx/onnx_pb.h>
 
 #include <chrono>
 #include <cmath>
@@ -132,6 +133,50 @@ TEST_CASE("onnx tokenizer: tiny speech_tokenizer_v2 gives the golden tokens, pad
   }
 }
 
+// The value the FSQ projection writes: the output of the node that adds the
+// `quantizer.project_in.bias` initializer (found in the file, not hard-coded).
+std::string FsqProjectValue(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  ::onnx::ModelProto m;
+  REQUIRE(m.ParseFromIstream(&f));
+  for (const auto& n : m.graph().node()) {
+    for (const auto& in : n.input()) {
+      if (in == "quantizer.project_in.bias") return n.output(0);
+    }
+  }
+  FAIL("no node reads quantizer.project_in.bias");
+  return "";
+}
+
+TEST_CASE("onnx tokenizer: the FSQ projection (extra output) matches tok_fsq_project") {
+  const std::string path = FixtureDir() + "/speech_tokenizer_v2_tiny.onnx";
+  LoadOptions options;
+  options.extra_outputs = {FsqProjectValue(path)};
+  auto model = Model::Load(path, options);
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  REQUIRE((*model)->outputs().size() == 2);
+  for (const std::string& p : PromptNames()) {
+    auto out = (*model)->Run(
+        std::vector<Tensor>{Npy(p + "/whisper_mel128.npy"), Npy(p + "/feats_length.npy")});
+    REQUIRE_MESSAGE(out.ok(), out.status().ToString());
+    const Tensor& got = (*out)[1];
+    Tensor want = Npy(p + "/tok_fsq_project.npy");
+    REQUIRE(got.numel() == want.numel());
+    double max_abs = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      max_abs = std::max<double>(max_abs, std::fabs(got.data<float>()[i] - want.data<float>()[i]));
+    }
+    MESSAGE(fmt::format("tokenizer {}: FSQ projection {} max abs {:.3g}", p, got.shape().ToString(),
+                        max_abs));
+    CHECK(max_abs < 1e-4);
+  }
+  LoadOptions bad;
+  bad.extra_outputs = {"no_such_value"};
+  auto m = Model::Load(path, bad);
+  REQUIRE(!m.ok());
+  CHECK(m.status().message().find("no_such_value") != std::string::npos);
+}
+
 TEST_CASE("onnx campplus: tiny CAM++ embedding within 1e-4 and cosine > 0.9999") {
   auto model = LoadModel("campplus_tiny.onnx");
   REQUIRE(model->inputs().size() == 1);
@@ -154,9 +199,10 @@ TEST_CASE("onnx campplus: tiny CAM++ embedding within 1e-4 and cosine > 0.9999")
       dot += a * b, ng += a * a, nw += b * b;
     }
     const double cosine = dot / std::sqrt(ng * nw);
-    MESSAGE(fmt::format("campplus {}: T {}: first run {:.1f} ms, warm {:.1f} ms; max abs {:.3g}, "
-                        "cosine {:.9f}", p, fb.shape()[0], secs * 1e3, WarmMs(*model, {*x}),
-                        max_abs, cosine));
+    MESSAGE(
+        fmt::format("campplus {}: T {}: first run {:.1f} ms, warm {:.1f} ms; max abs {:.3g}, "
+                    "cosine {:.9f}",
+                    p, fb.shape()[0], secs * 1e3, WarmMs(*model, {*x}), max_abs, cosine));
     RunProfile prof;
     REQUIRE(model->Run(std::vector<Tensor>{*x}, &prof).ok());
     std::string top;

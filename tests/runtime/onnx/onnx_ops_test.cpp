@@ -2,8 +2,12 @@
 // loops / hand-computed values, and load-time errors (unsupported op, opset, external data).
 #include <doctest/doctest.h>
 #include <onnx/onnx_pb.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -33,8 +37,10 @@ struct Builder {
     auto* shape = v->mutable_type()->mutable_tensor_type()->mutable_shape();
     for (int64_t d : dims) {
       auto* dim = shape->add_dim();
-      if (d >= 0) dim->set_dim_value(d);
-      else dim->set_dim_param("n");
+      if (d >= 0)
+        dim->set_dim_value(d);
+      else
+        dim->set_dim_param("n");
     }
   }
   void Output(const std::string& name, int type) {
@@ -131,6 +137,30 @@ TEST_CASE("onnx load: an unsupported op is an error naming the node and op type"
   REQUIRE(!m.ok());
   CHECK(m.status().message().find("node 'my_fancy_node' (FancyOp)") != std::string::npos);
   CHECK(m.status().message().find("ok_node") == std::string::npos);
+}
+
+TEST_CASE("onnx describe: a file with an unsupported op is listed, the op named") {
+  Builder b;
+  b.Input("x", TensorProto::FLOAT, {2, -1});
+  b.Init("bias", {2, 1}, {1.0f, 2.0f});
+  b.Node("Add", "add", {"x", "bias"}, {"y"});
+  b.Node("FancyOp", "fancy", {"y"}, {"z"});
+  b.Output("z", TensorProto::FLOAT);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("cosyflow_onnx_describe_" + std::to_string(::getpid()) + ".onnx"))
+                               .string();
+  {
+    std::ofstream f(path, std::ios::binary);
+    REQUIRE(b.m.SerializeToOstream(&f));
+  }
+  auto text = DescribeFile(path);
+  std::remove(path.c_str());
+  REQUIRE_MESSAGE(text.ok(), text.status().ToString());
+  CHECK(text->find("opset: ai.onnx 17\n") != std::string::npos);
+  CHECK(text->find("  x FLOAT [2,n]\n") != std::string::npos);
+  CHECK(text->find("initializers: 1 (8 bytes)\n  bias FLOAT [2,1]\n") != std::string::npos);
+  CHECK(text->find("  Add 1\n  FancyOp 1\n") != std::string::npos);
+  CHECK(text->find("unsupported ops: FancyOp (1)\n") != std::string::npos);
 }
 
 TEST_CASE("onnx load: unsupported opset, custom domain and external data are errors") {
@@ -236,7 +266,8 @@ TEST_CASE("onnx ops: grouped strided padded Conv2d matches a direct loop") {
             for (int bb = 0; bb < k; ++bb) {
               const int yi = i * 2 - 1 + a, xj = j - 0 + bb * 2;
               if (yi < 0 || yi >= h || xj < 0 || xj >= w) continue;
-              s += wv[((o * (c / g) + ci) * k + a) * k + bb] * x[((gi * (c / g) + ci) * h + yi) * w + xj];
+              s += wv[((o * (c / g) + ci) * k + a) * k + bb] *
+                   x[((gi * (c / g) + ci) * h + yi) * w + xj];
             }
           }
         }
@@ -335,7 +366,8 @@ TEST_CASE("onnx ops: AveragePool ceil_mode on a short input, Softmax on a middle
     for (int col = 0; col < 2; ++col) {
       float s = 0;
       for (int r = 0; r < 3; ++r) s += std::exp(x[r * 2 + col]);
-      for (int r = 0; r < 3; ++r) CHECK(std::fabs(got[r * 2 + col] - std::exp(x[r * 2 + col]) / s) < 1e-6f);
+      for (int r = 0; r < 3; ++r)
+        CHECK(std::fabs(got[r * 2 + col] - std::exp(x[r * 2 + col]) / s) < 1e-6f);
     }
   }
 }
@@ -354,8 +386,98 @@ TEST_CASE("onnx plan: constant sub-graphs fold at load and Identity/Sin/Cos run"
   CHECK((*m)->num_nodes() == 4);
   CHECK((*m)->num_steps() == 2);
   auto got = RunOne(b, {F32({3}, {1, 2, 3})});
-  CheckClose(got, {std::cos(1.0f) + 0.0f, std::cos(2.0f) + std::sin(0.5f), std::cos(3.0f) + std::sin(1.0f)});
+  CheckClose(got, {std::cos(1.0f) + 0.0f, std::cos(2.0f) + std::sin(0.5f),
+                   std::cos(3.0f) + std::sin(1.0f)});
   CHECK((*m)->Describe().find("Sin 1") != std::string::npos);
+}
+
+TEST_CASE("onnx ops: Tile, CumSum, Trilu, GatherElements, ScatterND, PRelu") {
+  auto one = [](const std::string& op, std::vector<std::string> extra_inits,
+                auto&& setup) -> std::vector<float> {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {2, 3});
+    std::vector<std::string> ins{"x"};
+    for (auto& e : extra_inits) ins.push_back(e);
+    auto* n = b.Node(op, "n", ins, {"y"});
+    setup(b, n);
+    b.Output("y", TensorProto::FLOAT);
+    return RunOne(b, {F32({2, 3}, {1, -2, 3, -4, 5, -6})});
+  };
+  CheckClose(one("Tile", {"r"},
+                 [](Builder& b, auto*) {
+                   b.InitI64("r", {2, 1});
+                 }),
+             {1, -2, 3, -4, 5, -6, 1, -2, 3, -4, 5, -6});
+  CheckClose(one("CumSum", {"ax"}, [](Builder& b, auto*) { b.InitI64("ax", {1}); }),
+             {1, -1, 2, -4, 1, -5});
+  CheckClose(one("CumSum", {"ax"},
+                 [](Builder& b, auto* n) {
+                   b.InitI64("ax", {-1});
+                   AttrInt(n, "reverse", 1);
+                   AttrInt(n, "exclusive", 1);
+                 }),
+             {1, 3, 0, -1, -6, 0});
+  CheckClose(one("Trilu", {}, [](Builder&, auto* n) { AttrInt(n, "upper", 0); }),
+             {1, 0, 0, -4, 5, 0});
+  CheckClose(one("GatherElements", {"i"},
+                 [](Builder& b, auto* n) {
+                   auto* t = b.g()->add_initializer();
+                   t->set_name("i");
+                   t->set_data_type(TensorProto::INT64);
+                   t->add_dims(2), t->add_dims(2);
+                   for (int64_t v : {2, 0, -1, 1}) t->add_int64_data(v);
+                   AttrInt(n, "axis", 1);
+                 }),
+             {3, 1, -6, 5});
+  CheckClose(one("ScatterND", {"i", "u"},
+                 [](Builder& b, auto*) {
+                   auto* t = b.g()->add_initializer();
+                   t->set_name("i");
+                   t->set_data_type(TensorProto::INT64);
+                   t->add_dims(1), t->add_dims(1);
+                   t->add_int64_data(1);
+                   b.Init("u", {1, 3}, {7, 8, 9});
+                 }),
+             {1, -2, 3, 7, 8, 9});
+  CheckClose(one("PRelu", {"s"},
+                 [](Builder& b, auto*) {
+                   b.Init("s", {3}, {0.5f, 0.25f, 2.0f});
+                 }),
+             {1, -0.5f, 3, -2, 5, -12});
+}
+
+TEST_CASE("onnx ops: Erf/Tanh/Sigmoid/Exp/Sin/Cos agree with libm") {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 1.37e-3f);
+  for (float v : {1e-6f, -3e-5f, 0.49999f, 0.5f, 9.0f, -9.0f, 0.0f}) x.push_back(v);
+  const Dims shape{static_cast<int64_t>(x.size())};
+  struct Case {
+    const char* op;
+    double (*ref)(double);
+  };
+  const Case cases[] = {{"Erf", [](double v) { return std::erf(v); }},
+                        {"Tanh", [](double v) { return std::tanh(v); }},
+                        {"Sigmoid", [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+                        {"Exp", [](double v) { return std::exp(v); }},
+                        {"Sin", [](double v) { return std::sin(v); }},
+                        {"Cos", [](double v) { return std::cos(v); }}};
+  for (const Case& c : cases) {
+    Builder b;
+    b.Input("x", TensorProto::FLOAT, {shape[0]});
+    b.Node(c.op, "f", {"x"}, {"y"});
+    b.Output("y", TensorProto::FLOAT);
+    std::vector<float> got = RunOne(b, {F32(shape, x)});
+    double worst = 0;
+    float worst_x = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = c.ref(x[i]);
+      // 4e-7 relative (f32 resolves ~6e-8) plus 1e-7 absolute (Sin/Cos near their zeros).
+      const double r = std::fabs(got[i] - want) / (4e-7 * std::fabs(want) + 1e-7);
+      if (r > worst) worst = r, worst_x = x[i];
+    }
+    CHECK_MESSAGE(worst <= 1.0, std::string(c.op), ": worst error / tolerance ", worst,
+                  " at x = ", worst_x);
+  }
 }
 
 }  // namespace
