@@ -3,6 +3,7 @@
 
 #include "apps/parity/group_e2e.h"
 #include "apps/parity/group_flow.h"
+#include "apps/parity/group_frontend.h"
 #include "apps/parity/group_hift.h"
 #include "apps/parity/group_llm.h"
 
@@ -265,6 +266,7 @@ const std::vector<Group>& SupportedGroups() {
     add(FlowGroups());
     add(HiftGroups());
     add(E2eGroups());
+    add(FrontendGroups());
     return all;
   }();
   return groups;
