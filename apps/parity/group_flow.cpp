@@ -1,12 +1,12 @@
 // Flow parity: runs FlowModel / FlowSession on the fixture inputs and compares with the goldens.
 #include "apps/parity/group_flow.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "nodes/flow/cfm_noise.h"
 #include "nodes/flow/flow_model.h"
@@ -81,8 +81,8 @@ Status CompareMel(const Fixture& f, Report& r, const std::string& report_name,
 // first T frames; mask = ones (the non-streaming call masks nothing); t = the first Euler time of
 // the cosine grid (0); spks = [speaker vector, 0] (CFG rows); cond = the engine's prompt feat in
 // the first 2P frames, zeros after.
-Status CompareEstimatorInputs(const Fixture& f, Report& r, const FlowInputs& in,
-                              const float* spk, int64_t frames) {
+Status CompareEstimatorInputs(const Fixture& f, Report& r, const FlowInputs& in, const float* spk,
+                              int64_t frames) {
   COSY_ASSIGN_OR_RETURN(auto noise, flow::MakeCfmNoise());
   std::vector<float> z(static_cast<size_t>(80 * frames));
   for (int64_t b = 0; b < 80; ++b) {
@@ -126,8 +126,9 @@ Status RunNonStream(const Fixture& f, Report& r, const FlowInputs& in) {
 
   COSY_ASSIGN_OR_RETURN(auto session, FlowSession::Open(*in.model, in.prompt));
   COSY_RETURN_IF_ERROR(session->PushTokens(in.tokens));
-  COSY_ASSIGN_OR_RETURN(Tensor spk, FromFloats({1, 80}, std::vector<float>(session->speaker_vector(),
-                                                                           session->speaker_vector() + 80)));
+  COSY_ASSIGN_OR_RETURN(Tensor spk,
+                        FromFloats({1, 80}, std::vector<float>(session->speaker_vector(),
+                                                               session->speaker_vector() + 80)));
   COSY_ASSIGN_OR_RETURN(Tensor spk_g, f.Load("flow_spks"));
   r.Compare("flow_spks", spk, spk_g, kFlowTol);
 
@@ -178,8 +179,9 @@ Status RunStream(const Fixture& f, Report& r, const FlowInputs& in) {
     const bool streaming = call.at("streaming").get<bool>();
     const bool finalize = call.at("finalize").get<bool>();
     const std::span<const int32_t> tokens(in.tokens.data(), static_cast<size_t>(n));
-    COSY_ASSIGN_OR_RETURN(flow::FlowMel mel, in.model->Inference(in.prompt, direct->speaker_vector(),
-                                                             tokens, streaming, finalize, arena));
+    COSY_ASSIGN_OR_RETURN(flow::FlowMel mel,
+                          in.model->Inference(in.prompt, direct->speaker_vector(), tokens,
+                                              streaming, finalize, arena));
     const std::string name = fmt::format("t2w_stream_flow{}_mel", i);
     COSY_RETURN_IF_ERROR(CompareMel(f, r, name, name, mel));
   }
@@ -205,21 +207,21 @@ Status RunStream(const Fixture& f, Report& r, const FlowInputs& in) {
     }
     COSY_ASSIGN_OR_RETURN(flow::MelChunk chunk, session->NextChunk());
     const std::string golden = fmt::format("t2w_stream_flow{}_mel", chunk_index);
-    COSY_RETURN_IF_ERROR(CompareMel(f, r, fmt::format("{}_session_chunk_from{}", golden,
-                                                      chunk.first_frame),
-                                    golden, chunk.mel, chunk.first_frame));
+    COSY_RETURN_IF_ERROR(
+        CompareMel(f, r, fmt::format("{}_session_chunk_from{}", golden, chunk.first_frame), golden,
+                   chunk.mel, chunk.first_frame));
     ++chunk_index;
   }
   COSY_ASSIGN_OR_RETURN(flow::MelChunk last, session->Finish());
   const std::string golden = fmt::format("t2w_stream_flow{}_mel", chunk_index);
-  COSY_RETURN_IF_ERROR(CompareMel(f, r, fmt::format("{}_session_final_from{}", golden,
-                                                    last.first_frame),
+  COSY_RETURN_IF_ERROR(CompareMel(f, r,
+                                  fmt::format("{}_session_final_from{}", golden, last.first_frame),
                                   golden, last.mel, last.first_frame));
   if (chunk_index + 1 != static_cast<int>(schedule.size())) {
-    r.Fail("flow_session_schedule",
-           fmt::format("{} calls, manifest stream_schedule has {}", chunk_index + 1,
-                       schedule.size()),
-           "");
+    r.Fail(
+        "flow_session_schedule",
+        fmt::format("{} calls, manifest stream_schedule has {}", chunk_index + 1, schedule.size()),
+        "");
   }
   return OkStatus();
 }

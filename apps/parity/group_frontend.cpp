@@ -10,6 +10,7 @@
 // (the engine's own mel); embedding and trims come from VoiceFrontend::FromFile(prompt.wav).
 #include "apps/parity/group_frontend.h"
 
+#include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
@@ -20,8 +21,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "nodes/prompt_audio/features.h"
 #include "nodes/prompt_audio/mel_filters.h"
@@ -48,9 +47,10 @@ Status CompareValues(const Fixture& f, Report& r, const std::string& label,
                      const std::string& golden, std::span<const T> actual, const Tolerance& tol) {
   COSY_ASSIGN_OR_RETURN(Tensor g, f.Load(golden));
   if (static_cast<int64_t>(actual.size()) != g.numel()) {
-    r.Fail(label, fmt::format("{} values, golden {} has {}", actual.size(), g.shape().ToString(),
-                              g.numel()),
-           golden);
+    r.Fail(
+        label,
+        fmt::format("{} values, golden {} has {}", actual.size(), g.shape().ToString(), g.numel()),
+        golden);
     return OkStatus();
   }
   COSY_ASSIGN_OR_RETURN(Tensor a, Tensor::FromVector<T>(g.shape(), actual));
@@ -105,9 +105,8 @@ Status CompareFbank(const Fixture& f, Report& r, const std::string& golden, cons
       }
       const double err = std::fabs(static_cast<double>(a[i]) - want[i]);
       const double depth = static_cast<double>(peak) - raw[i];
-      const double tol = depth <= kFbankDeepNepers
-                             ? kFeatureTol
-                             : kFeatureTol + 4 * kEps32 * std::exp(depth / 2);
+      const double tol =
+          depth <= kFbankDeepNepers ? kFeatureTol : kFeatureTol + 4 * kEps32 * std::exp(depth / 2);
       c.max_abs = std::max(c.max_abs, err);
       if (depth <= kFbankDeepNepers) near = std::max(near, err);
       worst_ratio = std::max(worst_ratio, err / tol);
@@ -116,9 +115,10 @@ Status CompareFbank(const Fixture& f, Report& r, const std::string& golden, cons
   }
   c.max_rel = scale > 0 ? c.max_abs / scale : c.max_abs;
   c.pass = finite && near <= kFeatureTol && worst_ratio <= 1.0 && c.max_abs <= kFbankCeiling;
-  c.note = finite ? fmt::format("tiered: max {:.2e} within 52 dB of the frame peak (<= 1e-4), worst "
-                                "error/tolerance {:.2f} (<= 1), overall <= 1e-3",
-                                near, worst_ratio)
+  c.note = finite ? fmt::format(
+                        "tiered: max {:.2e} within 52 dB of the frame peak (<= 1e-4), worst "
+                        "error/tolerance {:.2f} (<= 1), overall <= 1e-3",
+                        near, worst_ratio)
                   : "NaN/Inf";
   r.Add(c);
   return OkStatus();
@@ -136,7 +136,8 @@ Status CompareModuloChannelAffine(const Fixture& f, Report& r, const std::string
   c.name = golden;
   c.golden = golden;
   if (ac.numel() != g.numel() || g.dim() != 3) {
-    c.note = fmt::format("{} values, golden {} has {}", ac.numel(), g.shape().ToString(), g.numel());
+    c.note =
+        fmt::format("{} values, golden {} has {}", ac.numel(), g.shape().ToString(), g.numel());
     r.Add(c);
     return OkStatus();
   }
@@ -166,9 +167,10 @@ Status CompareModuloChannelAffine(const Fixture& f, Report& r, const std::string
   }
   c.max_rel = scale > 0 ? c.max_abs / scale : c.max_abs;
   c.pass = finite && c.max_abs <= kFeatureTol && min_gain > 1e-6;
-  c.note = finite ? fmt::format("graph folds the next BatchNorm into this Conv: residual of a "
-                                "per-channel affine fit (<= 1e-4), min |gain| {:.3g}",
-                                min_gain)
+  c.note = finite ? fmt::format(
+                        "graph folds the next BatchNorm into this Conv: residual of a "
+                        "per-channel affine fit (<= 1e-4), min |gain| {:.3g}",
+                        min_gain)
                   : "NaN/Inf";
   r.Add(c);
   return OkStatus();
@@ -220,9 +222,10 @@ Result<ModelFiles> FindModels(const Fixture& f) {
     if (inputs == std::vector<std::string>{"input"}) m.campplus = it.key();
   }
   if (m.tokenizer.empty() || m.campplus.empty()) {
-    return DataLoss("{}/manifest.json: \"models\" lacks a speech tokenizer (inputs feats, "
-                    "feats_length) or a CAM++ model (input 'input')",
-                    f.dir());
+    return DataLoss(
+        "{}/manifest.json: \"models\" lacks a speech tokenizer (inputs feats, "
+        "feats_length) or a CAM++ model (input 'input')",
+        f.dir());
   }
   return m;
 }
@@ -298,9 +301,11 @@ Result<std::map<std::string, std::string>> IntermediateValues(const Fixture& f,
         stem.substr(stem.size() - 4) != "_out") {
       continue;
     }
-    const std::string module = stem.substr(model_prefix.size(), stem.size() - model_prefix.size() - 4);
+    const std::string module =
+        stem.substr(model_prefix.size(), stem.size() - model_prefix.size() - 4);
     if (model_prefix == "tok_") {
-      scope = module.rfind("block", 0) == 0 ? "/blocks." + module.substr(5) + "/" : "/" + module + "/";
+      scope =
+          module.rfind("block", 0) == 0 ? "/blocks." + module.substr(5) + "/" : "/" + module + "/";
     } else {
       scope = "/xvector/" + module + "/";
     }
@@ -314,7 +319,7 @@ Result<std::map<std::string, std::string>> IntermediateValues(const Fixture& f,
 struct Models {
   std::shared_ptr<const onnx::Model> tokenizer, campplus;  // with the intermediates as outputs
   std::map<std::string, std::string> tok_values, cam_values;
-  std::set<std::string> cam_folded;  // stems whose graph value has a folded BatchNorm
+  std::set<std::string> cam_folded;               // stems whose graph value has a folded BatchNorm
   std::vector<std::string> tok_order, cam_order;  // extra output stems, in output order
 };
 
@@ -349,8 +354,8 @@ Status RunPrompt(const Fixture& f, Report& r, const nlohmann::json& prompt, cons
 
   // Decode and resample (CosyVoice load_wav).
   COSY_ASSIGN_OR_RETURN(AudioData audio, pa::DecodePromptFile(wav));
-  COSY_RETURN_IF_ERROR(CompareValues<float>(f, r, p + "/wav_mono", p + "/wav_mono",
-                                            vec(audio.samples), kFeature));
+  COSY_RETURN_IF_ERROR(
+      CompareValues<float>(f, r, p + "/wav_mono", p + "/wav_mono", vec(audio.samples), kFeature));
   COSY_ASSIGN_OR_RETURN(std::vector<float> x16k,
                         pa::PreparePromptAudio(audio.samples, audio.sample_rate, 16000, wav));
   COSY_ASSIGN_OR_RETURN(std::vector<float> x24k,
@@ -366,19 +371,19 @@ Status RunPrompt(const Fixture& f, Report& r, const nlohmann::json& prompt, cons
   COSY_ASSIGN_OR_RETURN(auto fbank, pa::KaldiFbank::Create(80, 16000));
   COSY_ASSIGN_OR_RETURN(auto matcha, pa::MatchaMel::Create());
   COSY_ASSIGN_OR_RETURN(Tensor mel128, whisper.Compute(g16));  // [128, T]
-  COSY_RETURN_IF_ERROR(CompareTensor(f, r, p + "/whisper_mel128", p + "/whisper_mel128", mel128,
-                                     kFeature));
+  COSY_RETURN_IF_ERROR(
+      CompareTensor(f, r, p + "/whisper_mel128", p + "/whisper_mel128", mel128, kFeature));
   const std::vector<int32_t> feats_length{static_cast<int32_t>(mel128.size(1))};
-  COSY_RETURN_IF_ERROR(CompareValues<int32_t>(f, r, p + "/feats_length", p + "/feats_length",
-                                              feats_length, kExact));
+  COSY_RETURN_IF_ERROR(
+      CompareValues<int32_t>(f, r, p + "/feats_length", p + "/feats_length", feats_length, kExact));
   COSY_ASSIGN_OR_RETURN(std::vector<float> raw_golden, GoldenFloats(f, p + "/fbank80_raw"));
   COSY_ASSIGN_OR_RETURN(Tensor raw, fbank.Compute(g16));
   COSY_RETURN_IF_ERROR(CompareFbank(f, r, p + "/fbank80_raw", raw, raw_golden));
   COSY_ASSIGN_OR_RETURN(Tensor normed, fbank.ComputeMeanNormalized(g16));
   COSY_RETURN_IF_ERROR(CompareFbank(f, r, p + "/fbank80", normed, raw_golden));
   COSY_ASSIGN_OR_RETURN(Tensor mel24, matcha.Compute(g24));
-  COSY_RETURN_IF_ERROR(CompareTensor(f, r, p + "/prompt_mel24k", p + "/prompt_mel24k", mel24,
-                                     kFeature));
+  COSY_RETURN_IF_ERROR(
+      CompareTensor(f, r, p + "/prompt_mel24k", p + "/prompt_mel24k", mel24, kFeature));
   if (has("x24k_from16k")) {  // v2-era path: the 24 kHz signal resampled from x16k
     COSY_ASSIGN_OR_RETURN(std::vector<float> x24_16,
                           pa::PreparePromptAudio(g16, 16000, 24000, wav + " (16 kHz)"));
@@ -398,21 +403,21 @@ Status RunPrompt(const Fixture& f, Report& r, const nlohmann::json& prompt, cons
   {
     const Tensor in[] = {golden_mel, golden_len};
     COSY_ASSIGN_OR_RETURN(std::vector<Tensor> out, m.tokenizer->Run(in));
-    COSY_RETURN_IF_ERROR(CompareTensor(f, r, p + "/speech_token", p + "/speech_token", out[0],
-                                       kExact));
+    COSY_RETURN_IF_ERROR(
+        CompareTensor(f, r, p + "/speech_token", p + "/speech_token", out[0], kExact));
     for (size_t i = 0; i < m.tok_order.size(); ++i) {
       const std::string& stem = m.tok_order[i];
       if (m.tok_values.at(stem).empty() || !has(stem)) continue;
-      COSY_RETURN_IF_ERROR(CompareTensor(f, r, p + "/" + stem, p + "/" + stem, out[1 + i],
-                                         kFeature));
+      COSY_RETURN_IF_ERROR(
+          CompareTensor(f, r, p + "/" + stem, p + "/" + stem, out[1 + i], kFeature));
     }
     const int64_t pad = prompt.at("pad_frames").get<int64_t>();
     COSY_ASSIGN_OR_RETURN(Tensor padded, PadFrames(golden_mel, pad));
     const Tensor in_pad[] = {padded, golden_len};  // feats_length unchanged
     COSY_ASSIGN_OR_RETURN(std::vector<Tensor> out_pad, m.tokenizer->Run(in_pad));
-    COSY_RETURN_IF_ERROR(CompareTensor(f, r,
-                                       fmt::format("{}/padded_speech_token (+{} zero frames)", p, pad),
-                                       p + "/padded_speech_token", out_pad[0], kExact));
+    COSY_RETURN_IF_ERROR(
+        CompareTensor(f, r, fmt::format("{}/padded_speech_token (+{} zero frames)", p, pad),
+                      p + "/padded_speech_token", out_pad[0], kExact));
   }
   COSY_ASSIGN_OR_RETURN(std::vector<int32_t> tokens_e2e, frontend.SpeechTokens(x16k, wav));
   COSY_RETURN_IF_ERROR(CompareValues<int32_t>(f, r, p + "/speech_token (engine mel)",
@@ -431,21 +436,21 @@ Status RunPrompt(const Fixture& f, Report& r, const nlohmann::json& prompt, cons
         COSY_RETURN_IF_ERROR(CompareModuloChannelAffine(f, r, p + "/" + stem, out[1 + i]));
         continue;
       }
-      COSY_RETURN_IF_ERROR(CompareTensor(f, r, p + "/" + stem, p + "/" + stem, out[1 + i],
-                                         kFeature));
+      COSY_RETURN_IF_ERROR(
+          CompareTensor(f, r, p + "/" + stem, p + "/" + stem, out[1 + i], kFeature));
     }
     COSY_ASSIGN_OR_RETURN(Tensor emb, out[0].To(DType::kF32));
-    COSY_RETURN_IF_ERROR(CompareValues<float>(
-        f, r, p + "/embedding (golden fbank80)", p + "/embedding",
-        std::span<const float>(emb.data<float>(), emb.numel()), kFeature));
+    COSY_RETURN_IF_ERROR(
+        CompareValues<float>(f, r, p + "/embedding (golden fbank80)", p + "/embedding",
+                             std::span<const float>(emb.data<float>(), emb.numel()), kFeature));
   }
 
   // The voice: embedding and aligned trims through VoiceFrontend (decode to the end).
   COSY_ASSIGN_OR_RETURN(VoicePrompt voice, frontend.FromFile(wav));
   COSY_RETURN_IF_ERROR(CompareEmbedding(f, r, p + "/embedding", voice.embedding));
   COSY_RETURN_IF_ERROR(CompareValues<int32_t>(f, r, p + "/prompt_speech_token_trim",
-                                              p + "/prompt_speech_token_trim",
-                                              voice.speech_tokens, kExact));
+                                              p + "/prompt_speech_token_trim", voice.speech_tokens,
+                                              kExact));
   return CompareValues<float>(f, r, p + "/prompt_speech_feat_trim", p + "/prompt_speech_feat_trim",
                               vec(voice.feat), kFeature);
 }
@@ -463,20 +468,22 @@ Status RunFilters(const Fixture& f, Report& r) {
     const pa::MatchaMelConfig c;
     COSY_ASSIGN_OR_RETURN(std::vector<float> w,
                           pa::SlaneyMelFilters(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax));
-    COSY_RETURN_IF_ERROR(CompareValues<float>(f, r, "mel_basis_matcha80", "mel_basis_matcha80", w,
-                                              kFeature));
+    COSY_RETURN_IF_ERROR(
+        CompareValues<float>(f, r, "mel_basis_matcha80", "mel_basis_matcha80", w, kFeature));
   }
   return OkStatus();
 }
 
 Status RunFrontend(const Fixture& f, Report& r) {
   if (f.format() != FixtureFormat::kFrontend) {
-    return InvalidArgument("{}: the frontend group needs a frontend-tiny format manifest "
-                           "(\"prompts\" + \"files\")",
-                           f.dir());
+    return InvalidArgument(
+        "{}: the frontend group needs a frontend-tiny format manifest "
+        "(\"prompts\" + \"files\")",
+        f.dir());
   }
-  fmt::print("frontend: fbank80_raw / fbank80 use the tiered rule: 1e-4 within 52 dB (12 nepers) "
-             "of the frame peak, 1e-4 + 4*eps32*exp((peak - v)/2) below, 1e-3 overall\n");
+  fmt::print(
+      "frontend: fbank80_raw / fbank80 use the tiered rule: 1e-4 within 52 dB (12 nepers) "
+      "of the frame peak, 1e-4 + 4*eps32*exp((peak - v)/2) below, 1e-3 overall\n");
   COSY_ASSIGN_OR_RETURN(ModelFiles files, FindModels(f));
   Models m;
   COSY_ASSIGN_OR_RETURN(GraphIndex tok_graph, GraphIndex::Read(f.Path(files.tokenizer)));
@@ -496,8 +503,8 @@ Status RunFrontend(const Fixture& f, Report& r) {
                         LoadWithExtras(f.Path(files.tokenizer), m.tok_values, &m.tok_order));
   COSY_ASSIGN_OR_RETURN(m.campplus,
                         LoadWithExtras(f.Path(files.campplus), m.cam_values, &m.cam_order));
-  COSY_ASSIGN_OR_RETURN(auto frontend, voice::VoiceFrontend::Load(
-                                           {f.Path(files.tokenizer), f.Path(files.campplus)}));
+  COSY_ASSIGN_OR_RETURN(
+      auto frontend, voice::VoiceFrontend::Load({f.Path(files.tokenizer), f.Path(files.campplus)}));
   for (const auto& prompt : prompts) {
     const std::string p = prompt.at("name").get<std::string>();
     r.UsedAsInput(p + "/prompt.wav");  // not an .npy entry; recorded for the log only

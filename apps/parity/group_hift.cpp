@@ -3,11 +3,11 @@
 // chunks 2e-3 max abs. SNR of every waveform is printed alongside.
 #include "apps/parity/group_hift.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <memory>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "nodes/hift/hift_config.h"
 #include "nodes/hift/hift_session.h"
@@ -153,9 +153,10 @@ Status RunT2wStream(const Fixture& f, Report& r, const std::shared_ptr<const Hif
     COSY_RETURN_IF_ERROR(s.Push(fresh.data(), t - skip, t - skip, last, &chunk));
     const auto& call = s.last_call();
     // The session's mel input (its cache + the new frames) must be the recorded one exactly.
-    COSY_ASSIGN_OR_RETURN(Tensor in_a, AsTensor(in_mel.shape, call.mel.size() == in_mel.v.size()
-                                                                   ? call.mel
-                                                                   : std::vector<float>(in_mel.v.size(), NAN)));
+    COSY_ASSIGN_OR_RETURN(Tensor in_a,
+                          AsTensor(in_mel.shape, call.mel.size() == in_mel.v.size()
+                                                     ? call.mel
+                                                     : std::vector<float>(in_mel.v.size(), NAN)));
     COSY_ASSIGN_OR_RETURN(Tensor in_g, AsTensor(in_mel.shape, in_mel.v));
     if (call.mel.size() != in_mel.v.size()) {
       r.Fail(p + "_in_mel", fmt::format("the session's mel input has {} values, golden {}",
@@ -181,8 +182,8 @@ Status RunT2wNonstream(const Fixture& f, Report& r, const std::shared_ptr<const 
 }
 
 bool IsStreamHift(const GoldenEntry& e) {
-  return e.group == "token2wav_stream" && (e.name.rfind("t2w_stream_hift", 0) == 0 ||
-                                           e.name.rfind("t2w_stream_chunk", 0) == 0);
+  return e.group == "token2wav_stream" &&
+         (e.name.rfind("t2w_stream_hift", 0) == 0 || e.name.rfind("t2w_stream_chunk", 0) == 0);
 }
 
 }  // namespace

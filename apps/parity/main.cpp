@@ -8,10 +8,10 @@
 // `parity: P passed, F failed, S unsupported`. Exits 1 on any failed comparison (NaN/Inf
 // included), on a manifest entry of a run group that was never compared, on a label compared
 // twice in a group, on a fixture that does not load, or when a requested group is not supported.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <CLI/CLI.hpp>
 #include <map>
 #include <set>
 #include <string>
@@ -107,9 +107,9 @@ int main(int argc, char** argv) {
     if (!s.ok()) report.Fail(name + "_run", s.ToString(), "");
     const cosyflow::parity::Coverage cov =
         cosyflow::parity::AccountCoverage(*fixture, *it->second, report);
-    std::string line = fmt::format("coverage {}: {} compared + {} used as input / {} entries{}",
-                                   name, cov.compared, cov.inputs, cov.total,
-                                   cov.ok() ? "" : "  FAIL");
+    std::string line =
+        fmt::format("coverage {}: {} compared + {} used as input / {} entries{}", name,
+                    cov.compared, cov.inputs, cov.total, cov.ok() ? "" : "  FAIL");
     if (cov.total == 0) line += " (the fixture has no entry of this group)";
     if (!cov.missing.empty()) {
       line += fmt::format("; never compared: {}", fmt::join(cov.missing, ", "));

@@ -1,18 +1,17 @@
 // Parity runner core: fixture manifest parsing, integrity checks and tensor comparison.
 #include "apps/parity/parity.h"
 
-#include "apps/parity/group_e2e.h"
-#include "apps/parity/group_flow.h"
-#include "apps/parity/group_frontend.h"
-#include "apps/parity/group_hift.h"
-#include "apps/parity/group_llm.h"
+#include <fmt/format.h>
 
 #include <cmath>
 #include <fstream>
 #include <set>
 
-#include <fmt/format.h>
-
+#include "apps/parity/group_e2e.h"
+#include "apps/parity/group_flow.h"
+#include "apps/parity/group_frontend.h"
+#include "apps/parity/group_hift.h"
+#include "apps/parity/group_llm.h"
 #include "runtime/io/npy.h"
 
 namespace cosyflow::parity {
@@ -20,13 +19,20 @@ namespace {
 
 std::string DTypeToNumpyName(DType t) {
   switch (t) {
-    case DType::kF32: return "float32";
-    case DType::kF16: return "float16";
-    case DType::kBF16: return "bfloat16";
-    case DType::kI32: return "int32";
-    case DType::kI64: return "int64";
-    case DType::kU8: return "uint8";
-    case DType::kBool: return "bool";
+    case DType::kF32:
+      return "float32";
+    case DType::kF16:
+      return "float16";
+    case DType::kBF16:
+      return "bfloat16";
+    case DType::kI32:
+      return "int32";
+    case DType::kI64:
+      return "int64";
+    case DType::kU8:
+      return "uint8";
+    case DType::kBool:
+      return "bool";
   }
   return "?";
 }
@@ -132,14 +138,14 @@ Status Fixture::Verify(std::string* summary) const {
     const char* names[] = {"min", "max", "mean", "std"};
     for (int k = 0; k < 4; ++k) {
       if (std::fabs(want[k] - got[k]) > 1e-5 * scale) {
-        return DataLoss("{}: {} is {} but the manifest says {}", e.file, names[k], got[k],
-                        want[k]);
+        return DataLoss("{}: {} is {} but the manifest says {}", e.file, names[k], got[k], want[k]);
       }
     }
     ++checked_stats;
   }
-  *summary = fmt::format("{} golden files loaded with manifest shapes/dtypes, {} with matching stats",
-                         entries_.size(), checked_stats);
+  *summary =
+      fmt::format("{} golden files loaded with manifest shapes/dtypes, {} with matching stats",
+                  entries_.size(), checked_stats);
   return OkStatus();
 }
 
@@ -162,8 +168,8 @@ void Report::Compare(const std::string& name, const Tensor& actual, const Tensor
   c.golden = golden_name.empty() ? name : golden_name;
   c.name = name;
   if (actual.shape() != golden.shape()) {
-    c.note = fmt::format("shape {} != golden {}", actual.shape().ToString(),
-                         golden.shape().ToString());
+    c.note =
+        fmt::format("shape {} != golden {}", actual.shape().ToString(), golden.shape().ToString());
     comparisons_.push_back(c);
     return;
   }
@@ -196,8 +202,7 @@ void Report::Compare(const std::string& name, const Tensor& actual, const Tensor
   comparisons_.push_back(c);
 }
 
-void Report::Fail(const std::string& name, const std::string& why,
-                  const std::string& golden_name) {
+void Report::Fail(const std::string& name, const std::string& why, const std::string& golden_name) {
   Comparison c;
   c.group = group_;
   c.golden = golden_name.empty() ? name : golden_name;
