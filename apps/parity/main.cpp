@@ -125,7 +125,14 @@ int main(int argc, char** argv) {
                c.pass ? "PASS" : "FAIL", c.note.empty() ? "" : "  # " + c.note);
   }
   for (const auto& line : coverage_lines) fmt::print("{}\n", line);
-  fmt::print("parity: {} passed, {} failed, {} unsupported\n", report.passed(), report.failed(),
-             unsupported);
+  // Comparisons are per group (a golden checked by two groups shows twice above); the distinct
+  // manifest entries compared are counted once.
+  std::set<std::string> distinct;
+  for (const auto& c : report.comparisons()) {
+    if (fixture->Find(c.golden) != nullptr) distinct.insert(c.golden);
+  }
+  fmt::print(
+      "parity: {} passed, {} failed, {} unsupported; {} distinct manifest entries compared\n",
+      report.passed(), report.failed(), unsupported, distinct.size());
   return ok && report.failed() == 0 ? 0 : 1;
 }
