@@ -4,11 +4,14 @@
 #   extra  - a manifest entry of group hift that no comparison reads fails the run, and the
 #            coverage line names it;
 #   nan    - a NaN in a golden (last value of hift_f0) fails that comparison.
-# Usage: strict_parity.sh COSYFLOW_PARITY FIXTURE_DIR WORK_DIR
+# and, when FRONTEND_DIR is given, the same extra-entry check on a frontend-tiny-format copy
+# (group frontend): an extra .npy listed in "files" that nothing compares must fail.
+# Usage: strict_parity.sh COSYFLOW_PARITY FIXTURE_DIR WORK_DIR [FRONTEND_DIR]
 set -u
 tool=$1
 fix=$(cd "$2" && pwd)
 work=$3
+front=${4:+$(cd "$4" && pwd)}
 rm -rf "$work" && mkdir -p "$work"
 status=0
 fail() { echo "FAIL: $*"; status=1; }
@@ -38,4 +41,16 @@ if "$tool" --fixtures "$work/nan" --group hift > "$work/nan.log" 2>&1; then
   fail "a NaN golden passed"
 fi
 grep -E "^hift/hift_f0 .* FAIL .*NaN/Inf in golden" "$work/nan.log" || fail "hift_f0 did not fail on NaN"
+if [ -n "$front" ]; then
+  cp -rs "$front" "$work/front_extra"
+  rm "$work/front_extra/manifest.json"
+  cp "$front/en/feats_length.npy" "$work/front_extra/en/extra_never_compared.npy"
+  sed '0,/"files": {/s//"files": {\n  "en\/extra_never_compared.npy": {"shape": [1], "dtype": "int32", "how": "strictness test"},/' \
+    "$front/manifest.json" > "$work/front_extra/manifest.json"
+  if "$tool" --fixtures "$work/front_extra" --group frontend > "$work/front_extra.log" 2>&1; then
+    fail "a frontend entry that was never compared passed"
+  fi
+  grep "never compared: en/extra_never_compared" "$work/front_extra.log" \
+    || fail "frontend coverage does not name the entry"
+fi
 exit $status
