@@ -507,7 +507,6 @@ Status RunFrontend(const Fixture& f, Report& r) {
       auto frontend, voice::VoiceFrontend::Load({f.Path(files.tokenizer), f.Path(files.campplus)}));
   for (const auto& prompt : prompts) {
     const std::string p = prompt.at("name").get<std::string>();
-    r.UsedAsInput(p + "/prompt.wav");  // not an .npy entry; recorded for the log only
     COSY_RETURN_IF_ERROR_CTX(RunPrompt(f, r, prompt, m, *frontend), "prompt " + p);
   }
   return RunFilters(f, r);
