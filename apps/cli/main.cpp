@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   cosyflow::cli::RegisterSynth(app);
   cosyflow::cli::RegisterServe(app);
   cosyflow::cli::RegisterSay(app);
+  cosyflow::cli::RegisterHttp(app);
+  cosyflow::cli::RegisterWyoming(app);
   CLI11_PARSE(app, argc, argv);
   if (version || app.get_subcommands().empty()) {
     cosyflow::cli::PrintVersion();
