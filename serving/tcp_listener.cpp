@@ -78,6 +78,10 @@ void TcpListener::AcceptLoop() {
     }
     raw->thread = std::thread([this, raw] {
       net::io_context ioc;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        raw->ioc = &ioc;
+      }
       tcp::socket sock(ioc);
       boost::system::error_code aec;
       sock.assign(acceptor_->local_endpoint().protocol(), raw->fd, aec);
@@ -91,6 +95,7 @@ void TcpListener::AcceptLoop() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         raw->fd = -1;  // the socket closes with `sock`
+        raw->ioc = nullptr;
       }
       raw->done = true;
     });
@@ -131,6 +136,7 @@ void TcpListener::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& c : connections_) {
       if (c->fd >= 0) ::shutdown(c->fd, SHUT_RDWR);  // a blocked read/write returns
+      if (c->ioc != nullptr) c->ioc->stop();  // async I/O (WebSocket) returns too
     }
   }
   Reap(true);

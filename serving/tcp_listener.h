@@ -35,6 +35,7 @@ class TcpListener {
   struct Connection {
     std::thread thread;
     int fd = -1;
+    boost::asio::io_context* ioc = nullptr;  // the connection's (stopped by Stop)
     std::atomic<bool> done{false};
   };
   TcpListener() = default;

@@ -32,7 +32,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       : ioc_(ioc), ws_(socket), service_(service) {}
 
   bool Accept(const http::request<http::string_body>& req, size_t max_message_bytes) {
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    websocket::stream_base::timeout t =
+        websocket::stream_base::timeout::suggested(beast::role_type::server);
+    t.handshake_timeout = std::chrono::seconds(5);  // also bounds the close handshake
+    ws_.set_option(t);
     ws_.read_message_max(max_message_bytes);
     beast::error_code ec;
     ws_.accept(req, ec);
@@ -84,15 +87,16 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (type == "cancel") {
       if (session_) {
         session_->Cancel();  // the pump ends within a node step and answers "cancelled"
-      } else {
+      } else if (!started_) {
         SendText(nlohmann::json{{"type", "cancelled"}}.dump());
         CloseAfterWrites();
       }
       return;
     }
-    if (!session_ || ended_) {
+    if (!started_ || ended_) {
       return Fail(BadRequest(fmt::format("'{}' before start or after end", type), "type"));
     }
+    if (!session_) return;  // the request has finished (cancelled or failed): late text
     if (type == "text") {
       if (!j.contains("text") || !j["text"].is_string()) {
         return Fail(BadRequest("text message needs a string \"text\"", "text"));
@@ -136,7 +140,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // Pump thread: audio frames as the graph makes them, then done / cancelled / error.
   void Pump() {
-    SpeechSession* s = session_.get();  // stays alive until Join
+    SpeechSession* s = session_.get();  // reset by this thread below, after Finish
     std::string pcm;
     Status st = OkStatus();
     while (true) {
@@ -159,6 +163,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       nlohmann::json ev = nlohmann::json::parse(e.Json());
       ev["type"] = "error";
       last = ev.dump();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session_.reset();  // the slot is free now, not when the client completes the close
     }
     Post([last](WsSession& w) {
       w.SendText(last);
