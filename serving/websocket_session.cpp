@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -61,6 +63,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void OnRead(beast::error_code ec) {
     if (ec) {  // closed or failed: a request still running is cancelled (barge-in by hang-up)
       closed_ = true;
+      closed_flag_ = true;
       std::lock_guard<std::mutex> lock(mu_);
       if (session_) session_->Cancel();
       return;
@@ -147,6 +150,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       auto more = s->NextPcm(&pcm);
       if (!more.ok()) st = more.status();
       if (!more.ok() || !*more) break;
+      // Backpressure: a slow reader holds the pump (and through the pull, the graph) instead
+      // of growing the frame queue without bound.
+      while (pending_bytes_.load() > kMaxPendingBytes && !closed_flag_.load() &&
+             !s->cancelled() && !ioc_.stopped()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      pending_bytes_ += pcm.size();
       Post([pcm = std::move(pcm)](WsSession& w) { w.Send(true, pcm); });
       pcm = std::string();
     }
@@ -193,7 +203,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void SendText(const std::string& s) { Send(false, s); }
 
   void Send(bool binary, std::string data) {
-    if (closed_ || closing_) return;
+    if (closed_ || closing_) {
+      if (binary) pending_bytes_ -= data.size();
+      return;
+    }
     queue_.emplace_back(binary, std::move(data));
     if (!writing_) Write();
   }
@@ -209,9 +222,15 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
+    if (queue_.front().first) pending_bytes_ -= queue_.front().second.size();
     queue_.pop_front();
     if (ec) {
       closed_ = true;
+      closed_flag_ = true;
+      for (const auto& [binary, data] : queue_) {
+        if (binary) pending_bytes_ -= data.size();
+      }
+      queue_.clear();
       std::lock_guard<std::mutex> lock(mu_);
       if (session_) session_->Cancel();
       return;
@@ -237,7 +256,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   websocket::stream<tcp::socket&> ws_;
   SpeechService* service_;
   beast::flat_buffer buffer_;
+  static constexpr size_t kMaxPendingBytes = 1 << 20;  // audio posted but not yet written
   std::deque<std::pair<bool, std::string>> queue_;  // io_context thread only
+  std::atomic<size_t> pending_bytes_{0};
+  std::atomic<bool> closed_flag_{false};  // closed_, readable by the pump
   bool writing_ = false, closing_ = false, close_after_writes_ = false, closed_ = false;
   std::mutex mu_;  // session_ against the pump's end; started_/ended_
   std::unique_ptr<SpeechSession> session_;
