@@ -11,6 +11,11 @@ namespace cosyflow::tts {
 
 void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info) {
   if (!graph->is_object() || !graph->contains("nodes") || !(*graph)["nodes"].is_array()) return;
+  if (o.max_sessions > 0) {
+    nlohmann::json& limits = (*graph)["limits"];
+    if (limits.is_null()) limits = nlohmann::json::object();
+    if (limits.is_object()) limits["max_sessions"] = o.max_sessions;
+  }
   for (auto& node : (*graph)["nodes"]) {
     if (!node.is_object()) continue;
     const std::string type = node.value("type", "");

@@ -7,7 +7,7 @@
 //   mode        "no_prompt"/"sft" drops Flow.prompt_tokens/prompt_feat (the reference's sft
 //               front end gives the flow no prompt, only the x-vector)
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
-//   lm_precision SpeechLM.precision; threads: limits.threads
+//   lm_precision SpeechLM.precision; threads: limits.threads; max_sessions: limits.max_sessions
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 // The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
 // and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
@@ -38,6 +38,7 @@ struct GraphOverrides {
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
   std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
+  int max_sessions = 0;  // > 0: limits.max_sessions (sessions open at once)
   const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
 };
 

@@ -43,6 +43,7 @@ Status RunDoors(const DoorArgs& a, bool http) {
   if (a.seed >= 0) o.seed = a.seed;
   o.threads = a.threads;
   o.lm_precision = a.precision;
+  o.max_sessions = a.max_sessions;  // the pipeline admits as many sessions as the doors
   o.registry = &bridges::FullNodeRegistry();
   tts::GraphInfo info;
   COSY_ASSIGN_OR_RETURN(auto pipeline, tts::LoadPipeline(a.graph, o, &info));
