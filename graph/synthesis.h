@@ -7,8 +7,9 @@
 //   mode        "no_prompt"/"sft" drops Flow.prompt_tokens/prompt_feat (the reference's sft
 //               front end gives the flow no prompt, only the x-vector)
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
-//   lm_precision SpeechLM.precision; threads: limits.threads; max_sessions: limits.max_sessions
+//   lm_precision SpeechLM.precision; threads: limits.threads
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
+//   max_sessions limits.max_sessions
 // The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
 // and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
 // SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
@@ -38,15 +39,20 @@ struct GraphOverrides {
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
   std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
-  int max_sessions = 0;  // > 0: limits.max_sessions (sessions open at once)
   const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
+
+  // > 0: limits.max_sessions (sessions open at once; the servers' --max-sessions)
+  int max_sessions = 0;
 };
 
 struct GraphInfo {
   std::string model_dir;    // resolved
   bool test_model = false;  // SpeechLM.text_id_policy is "modulo": a test model, not speech
-  bool stream_text = false;  // loaded for bi-stream text (GraphOverrides::stream_text)
-  int64_t max_input_chars = 200000;  // TextNormalizer.max_chars (code points per request)
+
+  // Filled for the servers: loaded for bi-stream text (GraphOverrides::stream_text), and the
+  // longest request TextNormalizer takes (its max_chars option, code points).
+  bool stream_text = false;
+  int64_t max_input_chars = 200000;
 };
 
 // Applies `o` to the parsed graph JSON; fills `info`.
@@ -119,7 +125,7 @@ class SpeechStream {
   SessionId id_;
   TextRequest fields_;
   bool stream_text_;
-  std::mutex mu_;        // the push state below, shared by the pushing and the pulling thread
+  std::mutex mu_;       // the push state below, shared by the pushing and the pulling thread
   std::string joined_;  // !stream_text_: the text so far
   Status pushed_;
   bool ended_ = false, finished_ = false;

@@ -27,8 +27,7 @@ struct MemoryFile {
 sf_count_t MemLength(void* user) { return static_cast<MemoryFile*>(user)->data.size(); }
 sf_count_t MemSeek(sf_count_t offset, int whence, void* user) {
   auto* f = static_cast<MemoryFile*>(user);
-  const sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? f->pos
-                                                                       : f->data.size();
+  const sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? f->pos : f->data.size();
   f->pos = std::max<sf_count_t>(0, base + offset);
   return f->pos;
 }

@@ -39,8 +39,8 @@ class Connection {
       beast::error_code ec;
       http::read(socket_, buffer_, parser, ec);
       if (ec == http::error::body_limit) {
-        Reply(Error({413, fmt::format("request body is larger than {} bytes",
-                                      options_.max_body_bytes),
+        Reply(Error({413,
+                     fmt::format("request body is larger than {} bytes", options_.max_body_bytes),
                      "invalid_request_error", ""}),
               false, "other");
         return;
@@ -106,14 +106,12 @@ class Connection {
   bool Handle(const Request& req) {
     const std::string target(req.target().substr(0, req.target().find('?')));
     const bool keep = req.keep_alive();
-    auto only = [&](http::verb v) {
-      return req.method() == v;
-    };
+    auto only = [&](http::verb v) { return req.method() == v; };
     auto not_allowed = [&](const std::string& route) {
-      return Reply(Error({405, fmt::format("{} does not take {}", route,
-                                           std::string(req.method_string())),
-                          "invalid_request_error", ""}),
-                   keep, route);
+      return Reply(
+          Error({405, fmt::format("{} does not take {}", route, std::string(req.method_string())),
+                 "invalid_request_error", ""}),
+          keep, route);
     };
     if (target == "/v1/audio/speech") {
       if (!only(http::verb::post)) return not_allowed(target);
@@ -136,8 +134,7 @@ class Connection {
       for (const auto& v : service_->Voices()) {
         voices.push_back({{"id", v}, {"name", v}, {"object", "voice"}});
       }
-      return Reply(Json({{"object", "list"}, {"data", voices}, {"voices", voices}}), keep,
-                   target);
+      return Reply(Json({{"object", "list"}, {"data", voices}, {"voices", voices}}), keep, target);
     }
     if (target == "/metrics") {
       if (!only(http::verb::get)) return not_allowed(target);
@@ -186,10 +183,10 @@ class Connection {
   }
 
   static Response Failure(const Status& st, const SessionResult* r) {
-    const std::string where = r && !r->failed_node.empty() ? " in node '" + r->failed_node + "'"
-                                                           : "";
-    return Error({500, fmt::format("synthesis failed{}: {}", where, st.message()), "server_error",
-                  ""});
+    const std::string where =
+        r && !r->failed_node.empty() ? " in node '" + r->failed_node + "'" : "";
+    return Error(
+        {500, fmt::format("synthesis failed{}: {}", where, st.message()), "server_error", ""});
   }
 
   bool Whole(std::unique_ptr<SpeechSession> session, const HttpSpeechRequest& r, bool keep) {
@@ -260,9 +257,9 @@ class Connection {
         if (wav) pcm = WavHeader(session->sample_rate(), 0xFFFFFFFFu) + pcm;
       }
       const std::string bytes =
-          sse ? fmt::format("data: {}\n\n",
-                            nlohmann::json{{"type", "speech.audio.delta"}, {"audio", Base64(pcm)}}
-                                .dump())
+          sse ? fmt::format(
+                    "data: {}\n\n",
+                    nlohmann::json{{"type", "speech.audio.delta"}, {"audio", Base64(pcm)}}.dump())
               : pcm;
       if (!WriteChunk(bytes)) {
         session->Cancel();  // the client went away: free the session now
@@ -274,8 +271,8 @@ class Connection {
     if (!started) {
       if (session->cancelled()) return false;
       CountSpeech(500);
-      return Reply(Failure(st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr),
-                   keep, route);
+      return Reply(Failure(st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr), keep,
+                   route);
     }
     if (session->cancelled() && !service_->draining()) {
       CountSpeech(499);  // client closed the request
@@ -312,8 +309,7 @@ class Connection {
 
 }  // namespace
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Start(SpeechService* service,
-                                                      HttpServerOptions o) {
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(SpeechService* service, HttpServerOptions o) {
   if (service == nullptr) return InvalidArgument("http server: no speech service");
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->service_ = service;

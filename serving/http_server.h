@@ -24,8 +24,8 @@ namespace cosyflow::serving {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                     // 0 = a free port
-  size_t max_body_bytes = 1 << 20;     // larger request bodies get 413
+  int port = 8080;                  // 0 = a free port
+  size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   size_t max_ws_message_bytes = 1 << 20;
 };
 

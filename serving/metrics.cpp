@@ -23,9 +23,15 @@ const std::map<std::string, std::string>& Help() {
 Metrics::Metrics() {
   histograms_["cosyflow_first_audio_seconds"] = {
       "Request submit to the first audio chunk",
-      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, {}, 0, 0};
+      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+      {},
+      0,
+      0};
   histograms_["cosyflow_rtf"] = {"Real-time factor per request (compute seconds per audio second)",
-                                 {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10}, {}, 0, 0};
+                                 {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10},
+                                 {},
+                                 0,
+                                 0};
   for (auto& [name, h] : histograms_) h.counts.assign(h.bounds.size() + 1, 0);
 }
 
@@ -67,8 +73,8 @@ std::string Metrics::Text() const {
   std::string out;
   auto head = [&](const std::string& name, const char* type) {
     auto h = Help().find(name);
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name,
-                       h == Help().end() ? name : h->second, name, type);
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, h == Help().end() ? name : h->second,
+                       name, type);
   };
   auto series = [&](const std::string& name, const std::string& labels, double v) {
     out += labels.empty() ? fmt::format("{} {}\n", name, v)

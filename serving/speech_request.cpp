@@ -21,8 +21,8 @@ ApiError ParseCommonFields(nlohmann::json* j, SpeechParams* out) {
     j->erase(it);
   }
   if (auto it = j->find("instructions"); it != j->end()) {
-    if (!it->is_string() && !it->is_null()) return BadRequest("instructions must be a string",
-                                                              "instructions");
+    if (!it->is_string() && !it->is_null())
+      return BadRequest("instructions must be a string", "instructions");
     if (it->is_string() && !it->get<std::string>().empty()) {
       f.instruct_text = it->get<std::string>();
       f.mode = "instruct2";
@@ -47,9 +47,9 @@ ApiError ParseCommonFields(nlohmann::json* j, SpeechParams* out) {
   }
   if (auto it = j->find("sample_rate"); it != j->end()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 8000 || it->get<int64_t>() > 192000) {
-      return BadRequest(fmt::format("sample_rate must be an integer in [8000, 192000], got {}",
-                                    it->dump()),
-                        "sample_rate");
+      return BadRequest(
+          fmt::format("sample_rate must be an integer in [8000, 192000], got {}", it->dump()),
+          "sample_rate");
     }
     out->sample_rate = it->get<int>();
     j->erase(it);
@@ -85,18 +85,20 @@ ApiError ParseSpeechRequest(const std::string& body, HttpSpeechRequest* out) {
                       "response_format");
   }
   if (auto it = j.find("stream_format"); it != j.end()) {
-    if (!it->is_string() || (it->get<std::string>() != "audio" && it->get<std::string>() != "sse")) {
-      return BadRequest(fmt::format("stream_format must be \"audio\" or \"sse\", got {}",
-                                    it->dump()),
-                        "stream_format");
+    if (!it->is_string() ||
+        (it->get<std::string>() != "audio" && it->get<std::string>() != "sse")) {
+      return BadRequest(
+          fmt::format("stream_format must be \"audio\" or \"sse\", got {}", it->dump()),
+          "stream_format");
     }
     out->stream_format = it->get<std::string>();
     j.erase(it);
   }
   if (!out->stream_format.empty() && rf == "flac") {
-    return BadRequest("response_format flac is not streamed; use wav or pcm with stream_format, "
-                      "or leave stream_format out",
-                      "response_format");
+    return BadRequest(
+        "response_format flac is not streamed; use wav or pcm with stream_format, "
+        "or leave stream_format out",
+        "response_format");
   }
   ApiError e = ParseCommonFields(&j, &out->params);
   if (!e.ok()) return e;

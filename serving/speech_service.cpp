@@ -30,7 +30,11 @@ int64_t Utf8Length(const std::string& s) {
   int64_t n = 0;
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    const int len = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
     if (len == 0 || i + len > s.size()) return -1;
     for (int k = 1; k < len; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return -1;
@@ -78,8 +82,8 @@ Result<bool> SpeechSession::Next(std::vector<float>* samples) {
       if (!more) return false;
       if (rate != out_rate_) {
         // The graph's rate differs from the one announced (no warm-up): resample from here on.
-        COSY_ASSIGN_OR_RETURN(resampler_, Resampler::Create(rate, out_rate_,
-                                                            ResampleQuality::kHigh));
+        COSY_ASSIGN_OR_RETURN(resampler_,
+                              Resampler::Create(rate, out_rate_, ResampleQuality::kHigh));
         scratch_ = std::move(*samples);
         samples->clear();
         COSY_RETURN_IF_ERROR(resampler_->Process(scratch_, samples));

@@ -51,8 +51,8 @@ struct ServiceOptions {
 
 // One request's parameters, validated by the door.
 struct SpeechParams {
-  TextRequest fields;  // mode, seed, voice, instruct_text, speed (text: ignored)
-  int sample_rate = 0;      // output rate; 0 = the graph's
+  TextRequest fields;         // mode, seed, voice, instruct_text, speed (text: ignored)
+  int sample_rate = 0;        // output rate; 0 = the graph's
   std::string door = "http";  // metrics label
 };
 
@@ -100,8 +100,7 @@ class SpeechService {
 
   // Validates voice (404), admission (429 over max_sessions, 503 draining) and opens the
   // request. `input_chars` > max_input_chars gives 413.
-  std::unique_ptr<SpeechSession> Open(const SpeechParams& p, int64_t input_chars,
-                                      ApiError* error);
+  std::unique_ptr<SpeechSession> Open(const SpeechParams& p, int64_t input_chars, ApiError* error);
   bool VoiceKnown(const std::string& voice) const { return tts::VoiceKnown(info_, voice); }
   std::vector<std::string> Voices() const { return tts::VoiceIds(info_); }
 

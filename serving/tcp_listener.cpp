@@ -40,15 +40,17 @@ Result<std::unique_ptr<TcpListener>> TcpListener::Start(const std::string& host,
   l->handler_ = std::move(handler);
   boost::system::error_code ec;
   const auto addr = net::ip::make_address(host, ec);
-  if (ec) return InvalidArgument("listen address '{}' is not an IP address: {}", host, ec.message());
+  if (ec)
+    return InvalidArgument("listen address '{}' is not an IP address: {}", host, ec.message());
   const tcp::endpoint ep(addr, static_cast<unsigned short>(port));
   l->acceptor_ = std::make_unique<tcp::acceptor>(l->accept_ioc_);
   l->acceptor_->open(ep.protocol(), ec);
   if (!ec) l->acceptor_->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) l->acceptor_->bind(ep, ec);
   if (!ec) l->acceptor_->listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return MakeError(StatusCode::kUnavailable, "cannot listen on {}:{}: {}", host, port,
-                           ec.message());
+  if (ec)
+    return MakeError(StatusCode::kUnavailable, "cannot listen on {}:{}: {}", host, port,
+                     ec.message());
   l->host_ = host;
   l->port_ = l->acceptor_->local_endpoint().port();
   l->accept_thread_ = std::thread([p = l.get()] { p->AcceptLoop(); });
@@ -136,7 +138,7 @@ void TcpListener::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& c : connections_) {
       if (c->fd >= 0) ::shutdown(c->fd, SHUT_RDWR);  // a blocked read/write returns
-      if (c->ioc != nullptr) c->ioc->stop();  // async I/O (WebSocket) returns too
+      if (c->ioc != nullptr) c->ioc->stop();         // async I/O (WebSocket) returns too
     }
   }
   Reap(true);

@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -55,9 +55,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
  private:
   void Read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->OnRead(ec);
-    });
+    ws_.async_read(buffer_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -152,8 +151,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       if (!more.ok() || !*more) break;
       // Backpressure: a slow reader holds the pump (and through the pull, the graph) instead
       // of growing the frame queue without bound.
-      while (pending_bytes_.load() > kMaxPendingBytes && !closed_flag_.load() &&
-             !s->cancelled() && !ioc_.stopped()) {
+      while (pending_bytes_.load() > kMaxPendingBytes && !closed_flag_.load() && !s->cancelled() &&
+             !ioc_.stopped()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
       pending_bytes_ += pcm.size();
@@ -166,8 +165,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (s->cancelled() || st.code() == StatusCode::kCancelled) {
       last = nlohmann::json{{"type", "cancelled"}}.dump();
     } else if (st.ok()) {
-      last = nlohmann::json{{"type", "done"}, {"timing", nlohmann::json::parse(s->TimingJson(*fin))}}
-                 .dump();
+      last =
+          nlohmann::json{{"type", "done"}, {"timing", nlohmann::json::parse(s->TimingJson(*fin))}}
+              .dump();
     } else {
       ApiError e{500, st.message(), "server_error", ""};
       nlohmann::json ev = nlohmann::json::parse(e.Json());
@@ -214,10 +214,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Write() {
     writing_ = true;
     ws_.binary(queue_.front().first);
-    ws_.async_write(net::buffer(queue_.front().second),
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      self->OnWrite(ec);
-                    });
+    ws_.async_write(
+        net::buffer(queue_.front().second),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
   }
 
   void OnWrite(beast::error_code ec) {
@@ -257,7 +256,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   SpeechService* service_;
   beast::flat_buffer buffer_;
   static constexpr size_t kMaxPendingBytes = 1 << 20;  // audio posted but not yet written
-  std::deque<std::pair<bool, std::string>> queue_;  // io_context thread only
+  std::deque<std::pair<bool, std::string>> queue_;     // io_context thread only
   std::atomic<size_t> pending_bytes_{0};
   std::atomic<bool> closed_flag_{false};  // closed_, readable by the pump
   bool writing_ = false, closing_ = false, close_after_writes_ = false, closed_ = false;

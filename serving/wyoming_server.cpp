@@ -161,8 +161,11 @@ class WyomingConnection {
              {"version", ProjectVersion()},
              {"voices", voices},
              {"supports_synthesize_streaming", true}};
-    return {{"asr", json::array()}, {"tts", json::array({tts})}, {"handle", json::array()},
-            {"intent", json::array()}, {"wake", json::array()}};
+    return {{"asr", json::array()},
+            {"tts", json::array({tts})},
+            {"handle", json::array()},
+            {"intent", json::array()},
+            {"wake", json::array()}};
   }
 
   // Opens a request for the event's voice; false (error sent) if refused.
@@ -185,9 +188,7 @@ class WyomingConnection {
     return true;
   }
 
-  json Format() const {
-    return {{"rate", session_->sample_rate()}, {"width", 2}, {"channels", 1}};
-  }
+  json Format() const { return {{"rate", session_->sample_rate()}, {"width", 2}, {"channels", 1}}; }
 
   // Audio of the open session until its end: audio-start was sent already.
   void PumpAudio() {
@@ -238,7 +239,8 @@ class WyomingConnection {
   }
 
   void StreamChunk(const json& data) {
-    if (!streaming_ || !session_) return SendError("synthesize-chunk outside a stream", "bad-event");
+    if (!streaming_ || !session_)
+      return SendError("synthesize-chunk outside a stream", "bad-event");
     if (!data.contains("text") || !data["text"].is_string()) {
       return SendError("synthesize-chunk needs a string \"text\"", "bad-event");
     }
@@ -286,13 +288,12 @@ Result<std::unique_ptr<WyomingServer>> WyomingServer::Start(SpeechService* servi
   s->service_ = service;
   s->options_ = std::move(o);
   WyomingServer* raw = s.get();
-  COSY_ASSIGN_OR_RETURN(s->listener_,
-                        TcpListener::Start(s->options_.host, s->options_.port,
-                                           [raw](net::io_context&, tcp::socket& socket) {
-                                             WyomingConnection(raw->service_, raw->options_,
-                                                               socket)
-                                                 .Serve();
-                                           }));
+  COSY_ASSIGN_OR_RETURN(
+      s->listener_,
+      TcpListener::Start(s->options_.host, s->options_.port,
+                         [raw](net::io_context&, tcp::socket& socket) {
+                           WyomingConnection(raw->service_, raw->options_, socket).Serve();
+                         }));
   return s;
 }
 

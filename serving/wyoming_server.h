@@ -27,7 +27,7 @@ namespace cosyflow::serving {
 
 struct WyomingServerOptions {
   std::string host = "127.0.0.1";
-  int port = 10200;  // 0 = a free port
+  int port = 10200;                  // 0 = a free port
   size_t max_event_bytes = 1 << 20;  // header line, data and payload of one incoming event
   std::vector<std::string> languages = {"zh", "en", "ja", "ko", "yue"};
 };

@@ -137,8 +137,9 @@ void RegisterHttp(CLI::App& app) {
   auto a = std::make_shared<DoorArgs>();
   a->listen = "127.0.0.1:8080";
   CLI::App* cmd = app.add_subcommand(
-      "http", "OpenAI-compatible speech over HTTP, a WebSocket bi-stream and a web page; prints "
-              "a ready JSON line");
+      "http",
+      "OpenAI-compatible speech over HTTP, a WebSocket bi-stream and a web page; prints "
+      "a ready JSON line");
   AddCommon(cmd, a.get());
   cmd->add_option("--listen", a->listen, "HOST:PORT to listen on (port 0 = a free port)")
       ->capture_default_str();

@@ -57,9 +57,9 @@ double HttpFirstByte(int port, uint64_t seed, std::string* body) {
   tcp::socket s = Connect(ioc, port);
   http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
   req.set(http::field::host, "127.0.0.1");
-  req.body() = json{{"input", kText}, {"seed", seed}, {"response_format", "pcm"},
-                    {"stream_format", "audio"}}
-                   .dump();
+  req.body() =
+      json{{"input", kText}, {"seed", seed}, {"response_format", "pcm"}, {"stream_format", "audio"}}
+          .dump();
   req.prepare_payload();
   const auto t0 = Clock::now();
   http::write(s, req);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <sndfile.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
@@ -13,7 +14,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -105,8 +105,8 @@ struct Harness {
   std::string Reference(const std::string& text, uint64_t seed) {
     TextRequest fields;
     fields.seed = seed;
-    auto out = tts::Synthesize(service->pipeline(), {text}, service->info().stream_text, {}, {},
-                               fields);
+    auto out =
+        tts::Synthesize(service->pipeline(), {text}, service->info().stream_text, {}, {}, fields);
     REQUIRE(out.ok());
     REQUIRE(out->result.status.ok());
     return ToPcm(out->audio);
@@ -185,12 +185,17 @@ TEST_CASE("serving/http: whole wav, pcm and flac equal the in-process synthesis"
   const int port = h.http_server->port();
   const std::string ref = h.Reference(kLongText, 7);
   REQUIRE(ref.size() > 1000);
-  auto wav = Post(port, {{"model", "cosyvoice2"}, {"input", kLongText}, {"voice", "default"},
-                         {"seed", 7}, {"response_format", "wav"}});
+  auto wav = Post(port, {{"model", "cosyvoice2"},
+                         {"input", kLongText},
+                         {"voice", "default"},
+                         {"seed", 7},
+                         {"response_format", "wav"}});
   REQUIRE(wav.status == 200);
   CHECK(wav.content_type == "audio/wav");
   CHECK(wav.body == WavHeader(24000, static_cast<uint32_t>(ref.size())) + ref);
-  auto pcm = Post(port, {{"input", kLongText}, {"voice", {{"id", "default"}}}, {"seed", 7},
+  auto pcm = Post(port, {{"input", kLongText},
+                         {"voice", {{"id", "default"}}},
+                         {"seed", 7},
                          {"response_format", "pcm"}});
   REQUIRE(pcm.status == 200);
   CHECK(pcm.body == ref);
@@ -215,14 +220,14 @@ TEST_CASE("serving/http: whole wav, pcm and flac equal the in-process synthesis"
 TEST_CASE("serving/http: stream_format audio sends the audio in several chunks as made") {
   Harness h;
   const std::string ref = h.Reference(kLongText, 3);
-  auto r = Post(h.http_server->port(),
-                {{"input", kLongText}, {"seed", 3}, {"stream_format", "audio"},
-                 {"response_format", "pcm"}});
+  auto r = Post(
+      h.http_server->port(),
+      {{"input", kLongText}, {"seed", 3}, {"stream_format", "audio"}, {"response_format", "pcm"}});
   REQUIRE(r.status == 200);
   CHECK(r.body_pieces >= 2);  // one HTTP chunk per audio chunk: not one body at the end
   CHECK(r.body == ref);
-  auto w = Post(h.http_server->port(),
-                {{"input", kLongText}, {"seed", 3}, {"stream_format", "audio"}});
+  auto w =
+      Post(h.http_server->port(), {{"input", kLongText}, {"seed", 3}, {"stream_format", "audio"}});
   REQUIRE(w.status == 200);
   CHECK(w.body == WavHeader(24000, 0xFFFFFFFFu) + ref);
 }
@@ -231,10 +236,11 @@ std::string Unbase64(const std::string& in) {
   std::string out;
   int val = 0, bits = -8;
   for (char c : in) {
-    const char* p = std::strchr(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c);
+    const char* p =
+        std::strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c);
     if (c == '=' || p == nullptr) break;
-    val = (val << 6) + static_cast<int>(p - "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    val = (val << 6) +
+          static_cast<int>(p - "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
     bits += 6;
     if (bits >= 0) {
       out.push_back(static_cast<char>((val >> bits) & 0xFF));
@@ -248,8 +254,9 @@ TEST_CASE("serving/http: stream_format sse sends speech.audio.delta events, then
   Harness h;
   const std::string ref = h.Reference(kLongText, 5);
   CHECK(Unbase64(Base64("hello!?")) == "hello!?");
-  auto r = Post(h.http_server->port(), {{"input", kLongText}, {"seed", 5},
-                                        {"stream_format", "sse"}, {"response_format", "pcm"}});
+  auto r = Post(
+      h.http_server->port(),
+      {{"input", kLongText}, {"seed", 5}, {"stream_format", "sse"}, {"response_format", "pcm"}});
   REQUIRE(r.status == 200);
   CHECK(r.content_type == "text/event-stream");
   std::string audio;
@@ -279,8 +286,8 @@ TEST_CASE("serving/http: stream_format sse sends speech.audio.delta events, then
 
 TEST_CASE("serving/http: sample_rate resamples; instructions and speed are accepted") {
   Harness h;
-  auto r = Post(h.http_server->port(), {{"input", "Hello there."}, {"sample_rate", 16000},
-                                        {"response_format", "wav"}});
+  auto r = Post(h.http_server->port(),
+                {{"input", "Hello there."}, {"sample_rate", 16000}, {"response_format", "wav"}});
   REQUIRE(r.status == 200);
   CHECK(r.body.substr(24, 4) == std::string("\x80\x3e\x00\x00", 4));  // 16000 Hz in the header
   CHECK(r.body.size() > 44 + 1000);
@@ -359,9 +366,10 @@ TEST_CASE("serving/http: concurrent clients all get the in-process audio") {
   std::vector<std::future<HttpResult>> clients;
   for (int i = 0; i < 4; ++i) {
     clients.push_back(std::async(std::launch::async, [&, i] {
-      return Post(h.http_server->port(),
-                  {{"input", kLongText}, {"seed", 11}, {"response_format", "pcm"},
-                   {"stream_format", i % 2 ? "audio" : "sse"}});
+      return Post(h.http_server->port(), {{"input", kLongText},
+                                          {"seed", 11},
+                                          {"response_format", "pcm"},
+                                          {"stream_format", i % 2 ? "audio" : "sse"}});
     }));
   }
   for (auto& c : clients) {
