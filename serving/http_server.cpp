@@ -37,7 +37,13 @@ class Connection {
       parser.body_limit(options_.max_body_bytes);
       parser.header_limit(16 * 1024);
       beast::error_code ec;
-      http::read(socket_, buffer_, parser, ec);
+      http::read_header(socket_, buffer_, parser, ec);
+      if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        // curl asks before sending bodies over 1 KiB; without the answer it waits a second.
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        http::write(socket_, go_on, ec);
+      }
+      if (!ec && !parser.is_done()) http::read(socket_, buffer_, parser, ec);
       if (ec == http::error::body_limit) {
         Reply(Error({413,
                      fmt::format("request body is larger than {} bytes", options_.max_body_bytes),
