@@ -515,6 +515,27 @@ TEST_CASE("serving/ws: cancel stops the request and answers cancelled") {
   CHECK(h.WaitIdle());
 }
 
+TEST_CASE("serving/ws: a client that hangs up mid-stream frees its session") {
+  Harness h;
+  std::string text;
+  for (int i = 0; i < 8; ++i) text += kLongText;
+  {
+    net::io_context ioc;
+    websocket::stream<tcp::socket> ws(Connect(ioc, h.http_server->port()));
+    ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
+    ws.write(net::buffer(json{{"type", "start"}}.dump()));
+    ws.write(net::buffer(json{{"type", "text"}, {"text", text}}.dump()));
+    ws.write(net::buffer(json{{"type", "end"}}.dump()));
+    beast::flat_buffer buf;
+    while (!ws.got_binary() || buf.size() == 0) {  // started, then the first audio frame
+      buf.consume(buf.size());
+      ws.read(buf);
+    }
+    CHECK(h.service->in_flight() == 1);
+  }  // the TCP connection closes without a WebSocket close
+  CHECK(h.WaitIdle());
+}
+
 TEST_CASE("serving/ws: protocol errors") {
   Harness h(HarnessOptions{.max_input_chars = 50});
   const int port = h.http_server->port();
