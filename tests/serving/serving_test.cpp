@@ -292,8 +292,13 @@ TEST_CASE("serving/http: sample_rate resamples; instructions and speed are accep
   CHECK(r.body.substr(24, 4) == std::string("\x80\x3e\x00\x00", 4));  // 16000 Hz in the header
   CHECK(r.body.size() > 44 + 1000);
   auto i = Post(h.http_server->port(),
-                {{"input", "Hello there."}, {"instructions", "Speak happily."}, {"speed", 1.25}});
+                {{"input", "Hello there."}, {"instructions", "Speak happily."}});
   CHECK(i.status == 200);
+  // The tiny graph streams its flow: a speed change (whole-mel interpolation) is refused there,
+  // naming the reason.
+  auto sp = Post(h.http_server->port(), {{"input", "Hello there."}, {"speed", 1.25}});
+  CHECK(sp.status != 200);
+  CHECK(sp.body.find("speed") != std::string::npos);
 }
 
 TEST_CASE("serving/http: every error is JSON with its status") {
