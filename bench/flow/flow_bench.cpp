@@ -4,6 +4,8 @@
 // Checks the output first (shape, finite), then times, and prints JSON.
 //
 //   cosyflow-bench-flow [--keys real-0.5B-state-dict-keys.json] [--repeats N] [--quick]
+//   cosyflow-bench-flow --long 20 [--long-precision f32|bf16] [--recompute-chunks 10]
+//     (per-chunk cost of a long streaming utterance: incremental estimator vs prefix recompute)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -171,19 +173,71 @@ Result<Json> BenchStream(const FlowModel& model, int64_t prompt_tokens, int64_t 
   return Json{{"chunks", chunks}, {"total_s", total}, {"first_chunk_s", chunks[0]["total_s"]}};
 }
 
+// A long streaming utterance (`seconds` of audio after a 3 s prompt) with 1 s chunks (hop 25,
+// no growth): per-chunk cost of the incremental estimator vs the reference's prefix recompute
+// (the latter only for the first `recompute_chunks` chunks: it grows with the prefix).
+Result<Json> BenchLongStream(const FlowModel& model, int64_t seconds, int recompute_chunks) {
+  const int64_t prompt_tokens = 75, tokens = 25 * seconds;
+  Json out{{"audio_s", seconds}, {"prompt_tokens", prompt_tokens}, {"token_hop", 25}};
+  for (bool incremental : {true, false}) {
+    FlowStreamOptions so;
+    so.max_token_hop = 25;
+    so.incremental = incremental;
+    so.max_cache_bytes = 0;
+    COSY_ASSIGN_OR_RETURN(auto session, FlowSession::Open(model, MakePrompt(prompt_tokens), so));
+    COSY_RETURN_IF_ERROR(session->PushTokens(MakeTokens(tokens)));
+    Json chunks = Json::array();
+    size_t peak_cache = 0;
+    double total = 0;
+    while (session->ChunkReady() && (incremental || static_cast<int>(chunks.size()) < recompute_chunks)) {
+      FlowProfile prof;
+      const auto t0 = Clock::now();
+      COSY_ASSIGN_OR_RETURN(MelChunk chunk, session->NextChunk({}, &prof));
+      const double t = Seconds(t0);
+      total += t;
+      peak_cache = std::max(peak_cache, session->cache_bytes());
+      chunks.push_back({{"total_s", t}, {"encoder_s", prof.encoder}, {"new_frames", chunk.mel.frames},
+                        {"token_offset", session->token_offset()}});
+    }
+    Json r{{"chunks", chunks}, {"chunks_total_s", total}, {"peak_cache_mib", peak_cache >> 20}};
+    if (incremental) {
+      const auto t0 = Clock::now();
+      COSY_ASSIGN_OR_RETURN(MelChunk last, session->Finish());
+      r["finalize_s"] = Seconds(t0);
+      (void)last;
+    }
+    if (chunks.size() >= 10) {
+      r["chunk1_s"] = chunks[1]["total_s"];
+      r["chunk10_s"] = chunks[9]["total_s"];
+      r["chunk10_over_chunk1"] = chunks[9]["total_s"].get<double>() / chunks[1]["total_s"].get<double>();
+    }
+    out[incremental ? "incremental" : "recompute"] = r;
+    fmt::print(stderr, "long stream {} done\n", incremental ? "incremental" : "recompute");
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string keys = "/work/shared/fixtures/real-0.5B-state-dict-keys.json";
   int repeats = 2;
   bool quick = false;
+  int64_t long_s = 0;
+  int recompute_chunks = 10;
+  std::string long_precision = "bf16";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--keys" && i + 1 < argc) keys = argv[++i];
     else if (a == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
     else if (a == "--quick") quick = true;
+    else if (a == "--long" && i + 1 < argc) long_s = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--long-precision" && i + 1 < argc) long_precision = argv[++i];
+    else if (a == "--recompute-chunks" && i + 1 < argc) recompute_chunks = std::max(2, std::atoi(argv[++i]));
     else {
-      fmt::print(stderr, "usage: {} [--keys FILE] [--repeats N] [--quick]\n", argv[0]);
+      fmt::print(stderr,
+                 "usage: {} [--keys FILE] [--repeats N] [--quick] | --long SECONDS "
+                 "[--long-precision f32|bf16] [--recompute-chunks N]\n", argv[0]);
       return 2;
     }
   }
@@ -198,6 +252,23 @@ int main(int argc, char** argv) {
            {"threads", kernels::cpu::DnnlNumThreads()},
            {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},
            {"targets_f32_s", {{"no_prompt", 3.0}, {"prompt_3s", 6.0}}}};
+  if (long_s > 0) {  // only the long streaming utterance
+    const WeightType wt = long_precision == "f32" ? WeightType::kF32 : WeightType::kBF16;
+    auto model = FlowModel::FromCheckpoint(std::move(ckpt).value(), FlowConfig::Release(), {wt});
+    if (!model.ok()) {
+      fmt::print(stderr, "flow bench: {}\n", model.status().ToString());
+      return 1;
+    }
+    auto r = BenchLongStream(**model, long_s, recompute_chunks);
+    if (!r.ok()) {
+      fmt::print(stderr, "flow bench: {}\n", r.status().ToString());
+      return 1;
+    }
+    out["long_stream"] = *r;
+    out["long_stream"]["precision"] = long_precision;
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
   for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
     const char* wname = wt == WeightType::kF32 ? "f32" : "bf16";
     const auto t0 = Clock::now();

@@ -87,7 +87,7 @@ typedef struct {
   const char* prompt_text;   /* transcript of the prompt recording (zero_shot) */
   const char* instruct_text; /* instruct2: the instruction */
   const char* source_wav;    /* vc: the recording to convert (mode "vc") */
-  float speed;               /* 1 = normal; != 1 needs a graph with Flow.stream = false */
+  float speed;               /* 1 = normal; != 1 runs the flow non-streaming for this request */
 } cosyflow_request_params;
 
 COSYFLOW_API const char* cosyflow_version(void); /* e.g. "cosyflow 0.1.0 (kernels avx2 ...)" */

@@ -56,7 +56,7 @@ struct TextRequest {
   Tensor prompt_samples;            // an inline prompt recording as mono f32 samples (instead
   int prompt_sample_rate = 0;       // of prompt_audio_path), at this rate (>= 16000)
   uint64_t seed = 0;                // sampling seed for this request (0 = the graph's seed)
-  float speed = 1.0f;               // speaking-rate factor (non-streaming flow only)
+  float speed = 1.0f;               // speaking-rate factor (the flow runs such a request non-streaming)
   VoicePromptPtr prompt;            // resolved voice (set by the VoiceFrontend node, or by the
                                     // caller; then voice / prompt_audio_path are not read)
 };

@@ -37,6 +37,8 @@ class NodeHarness {
   const std::vector<int>& OutputPorts(uint64_t session) const;
   // Concatenated samples of every Audio output of the session.
   std::vector<float> AudioSamples(uint64_t session) const;
+  // The node under test (for node-specific statistics).
+  Node& node() { return *node_; }
 
  private:
   struct SessionRecord;

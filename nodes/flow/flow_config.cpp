@@ -4,6 +4,7 @@
 #include "nodes/core/json_file.h"
 
 #include <fstream>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -65,6 +66,12 @@ Result<FlowConfig> FlowConfig::FromFile(const std::string& path) {
   auto c = FromJson(j["flow"]);
   if (!c.ok()) return c.status().WithContext(path);
   return c;
+}
+
+int64_t FlowConfig::stream_block() const {
+  const int64_t a = est_chunk, b = token_mel_ratio * enc_chunk;
+  if (a <= 0 || b <= 0) return 0;
+  return a / std::gcd(a, b) * b;
 }
 
 Status FlowConfig::Validate() const {

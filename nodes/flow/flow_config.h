@@ -39,6 +39,9 @@ struct FlowConfig {
 
   int64_t est_inner() const { return est_heads * est_head_dim; }
   int64_t time_dim() const { return est_channels * 4; }  // time_mlp width (TimestepEmbedding)
+  // Frames of the streaming block grid on which both the encoder (enc_chunk tokens) and the
+  // estimator (est_chunk frames) are chunk-causal: lcm(est_chunk, token_mel_ratio * enc_chunk).
+  int64_t stream_block() const;
 
   static FlowConfig Release();  // CosyVoice2-0.5B (cosyvoice2.yaml)
   // The "flow" dict of a fixture config.json (tiny-seed0 layout); unknown keys are ignored,

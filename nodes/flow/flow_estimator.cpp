@@ -25,7 +25,58 @@ struct EstCtx {
   const float* mish_temb; // [2, time_dim] = Mish(time_mlp(t))
   Arena& arena;
   FlowProfile* prof;
+  EstimatorIncremental* inc;  // null: whole sequence (m frames from frame 0)
+  size_t conv_i = 0;          // causal convs and transformer blocks seen so far (cache slots)
+  size_t block_i = 0;
 };
+
+// Causal conv (left context k - 1): zeros before frame 0, or the cached input frames before
+// the new ones (incremental), staging the context at the commit point. in: [2, m, cin].
+Status CausalConv(const Conv1dTm& conv, EstCtx& x, const float* in, float* out) {
+  const int64_t kc = conv.k() - 1;
+  if (x.inc == nullptr || kc == 0) return conv.Forward(in, 2, x.m, kc, x.arena, out);
+  EstimatorCache::Step& st = *x.inc->step;
+  const size_t i = x.conv_i++;
+  const int64_t cin = conv.cin();
+  const size_t need = static_cast<size_t>(2 * kc * cin);
+  if (st.conv.size() <= i) st.conv.resize(i + 1);
+  if (st.conv_next.size() <= i) st.conv_next.resize(i + 1);
+  if (st.conv[i].size() != need) st.conv[i].assign(need, 0.0f);
+  std::vector<float>& next = st.conv_next[i];
+  next.resize(need);
+  // Rows of [context; new frames] ending at the commit point: combined row q = commit + r.
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t r = 0; r < kc; ++r) {
+      const int64_t q = x.inc->commit + r;
+      const float* src = q < kc ? st.conv[i].data() + (b * kc + q) * cin
+                                : in + (b * x.m + q - kc) * cin;
+      std::memcpy(next.data() + (b * kc + r) * cin, src, static_cast<size_t>(cin) * sizeof(float));
+    }
+  }
+  return conv.ForwardWithContext(in, 2, x.m, st.conv[i].data(), x.arena, out);
+}
+
+// Self-attention core of one transformer block: whole-sequence SDPA, or the new frames against
+// the cached K/V (their own K/V rows appended to the cache first).
+Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
+  const FlowConfig& c = x.c;
+  if (x.inc == nullptr) {
+    return SdpaAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, x.bias, x.arena, o);
+  }
+  const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
+  std::vector<float>& kv = x.inc->step->kv[x.block_i++];
+  float* k = kv.data();
+  float* v = kv.data() + 2 * cap * inner;
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < x.m; ++i) {
+      const float* row = qkv + (b * x.m + i) * 3 * inner;
+      std::memcpy(k + (b * cap + ctx + i) * inner, row + inner, static_cast<size_t>(inner) * sizeof(float));
+      std::memcpy(v + (b * cap + ctx + i) * inner, row + 2 * inner, static_cast<size_t>(inner) * sizeof(float));
+    }
+  }
+  return CachedChunkAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, k, v, cap, ctx,
+                              c.est_chunk, x.arena, o);
+}
 
 // CausalBlock1D tail: y = Mish(LayerNorm(y)) over channels, in place. y: [rows, ch].
 Status NormMish(const LayerNormW& ln, float* y, int64_t rows, int64_t ch) {
@@ -38,7 +89,7 @@ Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* o
   const auto t0 = Clock::now();
   const int64_t ch = x.c.est_channels, rows = 2 * x.m;
   float* a = x.arena.Alloc(static_cast<size_t>(rows * ch));
-  COSY_RETURN_IF_ERROR(r.conv1.Forward(h, 2, x.m, 2, x.arena, a));
+  COSY_RETURN_IF_ERROR(CausalConv(r.conv1, x, h, a));
   COSY_RETURN_IF_ERROR(NormMish(r.ln1, a, rows, ch));
   float* tb = x.arena.Alloc(static_cast<size_t>(2 * ch));  // mlp(Mish(temb)), per batch row
   COSY_RETURN_IF_ERROR(r.mlp->Forward(x.mish_temb, 2, tb));
@@ -48,7 +99,7 @@ Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* o
       for (int64_t k = 0; k < ch; ++k) row[k] += tb[b * ch + k];
     }
   }
-  COSY_RETURN_IF_ERROR(r.conv2.Forward(a, 2, x.m, 2, x.arena, out));
+  COSY_RETURN_IF_ERROR(CausalConv(r.conv2, x, a, out));
   COSY_RETURN_IF_ERROR(NormMish(r.ln2, out, rows, ch));
   COSY_RETURN_IF_ERROR(r.res_conv.Forward(h, 2, x.m, 0, x.arena, a));
   for (int64_t i = 0; i < rows * ch; ++i) out[i] += a[i];
@@ -70,8 +121,7 @@ Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
   if (x.prof) x.prof->est_linear += Since(t0);
   t0 = Clock::now();
   float* o = x.arena.Alloc(static_cast<size_t>(rows * inner));
-  COSY_RETURN_IF_ERROR(SdpaAttention(qkv, 2, x.m, x.c.est_heads, x.c.est_head_dim, x.bias,
-                                     x.arena, o));
+  COSY_RETURN_IF_ERROR(BlockAttention(x, qkv, o));
   if (x.prof) x.prof->est_attention += Since(t0);
   t0 = Clock::now();
   COSY_RETURN_IF_ERROR(tb.out->Forward(o, rows, n));
@@ -119,7 +169,8 @@ Status Stage(const StageW& s, EstCtx& x, const float* h_in, int64_t cin, float* 
 }  // namespace
 
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
-                        float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out) {
+                        float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
+                        EstimatorIncremental* inc) {
   const auto t_start = Clock::now();
   const EstimatorW& e = w.estimator;
   const int64_t ch = c.est_channels, rows = 2 * m;
@@ -128,14 +179,19 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
 
   // Attention bias: row i may see columns < (i / chunk + 1) * chunk (streaming), else all.
   float* bias = nullptr;
-  if (streaming) {
+  if (inc != nullptr && (!streaming || inc->step == nullptr || inc->ctx_frames + m > inc->cap ||
+                         inc->commit < 0 || inc->commit > m)) {
+    return InvalidArgument("flow estimator: inconsistent incremental call ({} cached + {} new "
+                           "frames, capacity {}, commit {})", inc->ctx_frames, m, inc->cap, inc->commit);
+  }
+  if (streaming && inc == nullptr) {
     bias = arena.Alloc(static_cast<size_t>(m * m));
     for (int64_t i = 0; i < m; ++i) {
       const int64_t limit = std::min(m, (i / c.est_chunk + 1) * c.est_chunk);
       for (int64_t j = 0; j < m; ++j) bias[i * m + j] = j < limit ? 0.0f : -1.0e10f;
     }
   }
-  EstCtx x{c, m, bias, mish_temb, arena, prof};
+  EstCtx x{c, m, bias, mish_temb, arena, prof, inc};
 
   // Down stage: resnet + blocks, skip, causal conv.
   float* h = arena.Alloc(static_cast<size_t>(rows * ch));
@@ -144,7 +200,7 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
   std::memcpy(skip, h, static_cast<size_t>(rows * ch) * sizeof(float));
   float* h2 = arena.Alloc(static_cast<size_t>(rows * ch));
   auto t0 = Clock::now();
-  COSY_RETURN_IF_ERROR(e.down.conv.Forward(h, 2, m, 2, arena, h2));
+  COSY_RETURN_IF_ERROR(CausalConv(e.down.conv, x, h, h2));
   if (prof) prof->est_conv += Since(t0);
 
   // Mid stages.
@@ -161,10 +217,10 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
   }
   COSY_RETURN_IF_ERROR(Stage(e.up, x, cat, 2 * ch, h));
   t0 = Clock::now();
-  COSY_RETURN_IF_ERROR(e.up.conv.Forward(h, 2, m, 2, arena, h2));
+  COSY_RETURN_IF_ERROR(CausalConv(e.up.conv, x, h, h2));
 
   // Final causal block and 1x1 projection to 80 bins.
-  COSY_RETURN_IF_ERROR(e.final_conv.Forward(h2, 2, m, 2, arena, h));
+  COSY_RETURN_IF_ERROR(CausalConv(e.final_conv, x, h2, h));
   COSY_RETURN_IF_ERROR(NormMish(e.final_ln, h, rows, ch));
   COSY_RETURN_IF_ERROR(e.final_proj->Forward(h, rows, out));
   if (prof) {

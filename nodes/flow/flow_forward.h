@@ -7,6 +7,7 @@
 
 #include "nodes/flow/flow_config.h"
 #include "nodes/flow/flow_ops.h"
+#include "nodes/flow/flow_stream_cache.h"
 #include "nodes/flow/flow_weights.h"
 #include "runtime/tensor.h"
 
@@ -51,7 +52,10 @@ Status EncoderForward(const FlowWeights& w, const FlowConfig& c, const float* em
 // start at the first prompt frame and later chunks must be 50-frame aligned (hops of 25 tokens).
 // in: [2, m, 320] time-major rows [x | mu | spks | cond]; t_value: the ODE time (same for both
 // rows); streaming: chunk-causal attention (est_chunk frames). out: [2, m, 80].
+// inc (streaming only): `in` holds the m frames after inc->ctx_frames cached ones; the cache's
+// K/V rows for them are written, conv contexts staged at inc->commit (see flow_stream_cache.h).
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
-                        float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out);
+                        float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
+                        EstimatorIncremental* inc = nullptr);
 
 }  // namespace cosyflow::flow

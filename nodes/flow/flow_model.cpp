@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "nodes/flow/cfm_noise.h"
@@ -60,6 +61,41 @@ Status FlowModel::SpeakerVector(std::span<const float> embedding, float* out) co
 Result<FlowMel> FlowModel::Inference(const FlowPrompt& prompt, const float* spk,
                                  std::span<const int32_t> tokens, bool streaming, bool finalize,
                                  Arena& arena, const FlowHook& hook, FlowProfile* prof) const {
+  return Run(prompt, spk, tokens, streaming, finalize, nullptr, 0, arena, hook, prof, nullptr);
+}
+
+Result<FlowMel> FlowModel::InferenceIncremental(const FlowPrompt& prompt, const float* spk,
+                                                std::span<const int32_t> tokens,
+                                                EstimatorCache& cache, size_t max_cache_bytes,
+                                                Arena& arena, int64_t* first_frame,
+                                                const FlowHook& hook, FlowProfile* prof) const {
+  return Run(prompt, spk, tokens, /*streaming=*/true, /*finalize=*/false, &cache, max_cache_bytes,
+             arena, hook, prof, first_frame);
+}
+
+Result<std::shared_ptr<const EstimatorCache>> FlowModel::PromptState(const FlowPrompt& prompt,
+                                                                    size_t max_cache_bytes,
+                                                                    Arena& arena) const {
+  const int64_t t1 = static_cast<int64_t>(prompt.tokens.size());
+  const int64_t block = cfg_.stream_block();
+  if (t1 <= cfg_.pre_lookahead_len || cfg_.token_mel_ratio * (t1 - cfg_.pre_lookahead_len) < block) {
+    return std::shared_ptr<const EstimatorCache>();  // no complete block depends on the prompt only
+  }
+  std::vector<float> spk(static_cast<size_t>(cfg_.output_size));
+  COSY_RETURN_IF_ERROR(SpeakerVector(prompt.embedding, spk.data()));
+  auto state = std::make_shared<EstimatorCache>(cfg_);
+  COSY_ASSIGN_OR_RETURN(FlowMel unused, Run(prompt, spk.data(), {}, /*streaming=*/true,
+                                            /*finalize=*/false, state.get(), max_cache_bytes,
+                                            arena, {}, nullptr, nullptr));
+  (void)unused;
+  state->ShrinkToFit();
+  return std::shared_ptr<const EstimatorCache>(std::move(state));
+}
+
+Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
+                               std::span<const int32_t> tokens, bool streaming, bool finalize,
+                               EstimatorCache* cache, size_t max_cache_bytes, Arena& arena,
+                               const FlowHook& hook, FlowProfile* prof, int64_t* first_frame) const {
   using Clock = std::chrono::steady_clock;
   const FlowConfig& c = cfg_;
   const int64_t nb = c.output_size, d = c.input_size, la = c.pre_lookahead_len;
@@ -71,7 +107,8 @@ Result<FlowMel> FlowModel::Inference(const FlowPrompt& prompt, const float* spk,
   }
   const int64_t t_all = t1 + static_cast<int64_t>(tokens.size());
   const int64_t t_enc = finalize ? t_all : t_all - la;  // tokens that produce frames
-  if (t_enc <= t1) {
+  const bool prompt_only = tokens.empty() && cache != nullptr && !finalize;  // PromptState
+  if (prompt_only ? t_enc <= 0 : t_enc <= t1) {
     return InvalidArgument("flow: {} generated tokens give no frames ({} with {} lookahead)",
                            tokens.size(), finalize ? "finalize" : "streaming chunk", la);
   }
@@ -99,20 +136,34 @@ Result<FlowMel> FlowModel::Inference(const FlowPrompt& prompt, const float* spk,
                                       streaming, arena, hook, mu));
   if (prof) prof->encoder += std::chrono::duration<double>(Clock::now() - t0).count();
 
-  // CFM: x0 = noise[:, :m]; estimator input rows [x | mu | spk | cond] and [x | 0 | 0 | 0].
+  // Incremental: only frames f0.. are computed; those completing est_chunk blocks are committed.
+  const int64_t f0 = cache != nullptr ? cache->frames() : 0;
+  const int64_t block = c.stream_block();
+  const int64_t commit = cache != nullptr ? m / block * block - f0 : 0;
+  if (cache != nullptr) {
+    if (f0 % block != 0 || commit < 0) {
+      return InvalidArgument("flow: stream cache holds {} frames, not a block prefix of {}", f0, m);
+    }
+    COSY_RETURN_IF_ERROR(cache->Reserve(m, max_cache_bytes));
+  }
+  const int64_t n = m - f0;
+
+  // CFM: x0 = noise[:, f0:m]; estimator input rows [x | mu | spk | cond] and [x | 0 | 0 | 0].
   const int64_t cin = c.est_in;
-  float* x = arena.Alloc(static_cast<size_t>(m * nb));
-  for (int64_t f = 0; f < m; ++f) {
-    for (int64_t b = 0; b < nb; ++b) x[f * nb + b] = noise_[b * kCfmNoiseFrames + f];
+  float* x = arena.Alloc(static_cast<size_t>(n * nb));
+  for (int64_t f = 0; f < n; ++f) {
+    for (int64_t b = 0; b < nb; ++b) x[f * nb + b] = noise_[b * kCfmNoiseFrames + f0 + f];
   }
-  float* in = arena.AllocZero(static_cast<size_t>(2 * m * cin));
-  for (int64_t f = 0; f < m; ++f) {
+  float* in = arena.AllocZero(static_cast<size_t>(2 * n * cin));
+  for (int64_t f = 0; f < n; ++f) {
     float* row = in + f * cin;
-    std::memcpy(row + nb, mu + f * nb, static_cast<size_t>(nb) * sizeof(float));
+    std::memcpy(row + nb, mu + (f0 + f) * nb, static_cast<size_t>(nb) * sizeof(float));
     std::memcpy(row + 2 * nb, spk, static_cast<size_t>(nb) * sizeof(float));
-    if (f < m1) std::memcpy(row + 3 * nb, prompt.feat.data() + f * nb, static_cast<size_t>(nb) * sizeof(float));
+    if (f0 + f < m1) {
+      std::memcpy(row + 3 * nb, prompt.feat.data() + (f0 + f) * nb, static_cast<size_t>(nb) * sizeof(float));
+    }
   }
-  float* v = arena.Alloc(static_cast<size_t>(2 * m * nb));
+  float* v = arena.Alloc(static_cast<size_t>(2 * n * nb));
   const std::vector<float> grid = CosineGrid(c.n_timesteps);
   float t = grid[0];
   float dt = grid[1] - grid[0];
@@ -120,25 +171,32 @@ Result<FlowMel> FlowModel::Inference(const FlowPrompt& prompt, const float* spk,
   const Arena::Mark mark = arena.GetMark();
   for (int step = 1; step <= c.n_timesteps; ++step) {
     arena.Rewind(mark);
-    for (int64_t f = 0; f < m; ++f) {
+    for (int64_t f = 0; f < n; ++f) {
       std::memcpy(in + f * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
-      std::memcpy(in + (m + f) * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
+      std::memcpy(in + (n + f) * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
     }
-    COSY_RETURN_IF_ERROR(EstimatorForward(*w_, c, in, m, t, streaming, arena, prof, v));
-    if (hook && step == 1) hook("est0_out", v, Dims{2, m, nb});
-    for (int64_t i = 0; i < m * nb; ++i) {
-      x[i] = x[i] + dt * (w_cond * v[i] - w_uncond * v[m * nb + i]);
+    EstimatorIncremental inc;
+    if (cache != nullptr) inc = {&cache->step(step - 1), f0, commit, cache->capacity()};
+    COSY_RETURN_IF_ERROR(EstimatorForward(*w_, c, in, n, t, streaming, arena, prof, v,
+                                          cache != nullptr ? &inc : nullptr));
+    if (hook && step == 1) hook("est0_out", v, Dims{2, n, nb});
+    for (int64_t i = 0; i < n * nb; ++i) {
+      x[i] = x[i] + dt * (w_cond * v[i] - w_uncond * v[n * nb + i]);
     }
     t = t + dt;
     if (step < c.n_timesteps) dt = grid[step + 1] - t;
   }
 
-  // Output: frames after the prompt, channel-major [80, m - m1].
+  if (cache != nullptr) cache->Commit(f0 + commit);
+
+  // Output: frames after the prompt (and after f0), channel-major [80, m - max(f0, m1)].
+  const int64_t from = std::max(f0, m1);
+  if (first_frame != nullptr) *first_frame = from - m1;
   FlowMel mel;
-  mel.frames = m - m1;
+  mel.frames = std::max<int64_t>(m - from, 0);
   mel.data.resize(static_cast<size_t>(nb * mel.frames));
   for (int64_t b = 0; b < nb; ++b) {
-    for (int64_t f = 0; f < mel.frames; ++f) mel.data[b * mel.frames + f] = x[(m1 + f) * nb + b];
+    for (int64_t f = 0; f < mel.frames; ++f) mel.data[b * mel.frames + f] = x[(from - f0 + f) * nb + b];
   }
   return mel;
 }

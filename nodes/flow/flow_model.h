@@ -56,8 +56,29 @@ class FlowModel {
                         bool streaming, bool finalize, Arena& arena, const FlowHook& hook = {},
                         FlowProfile* prof = nullptr) const;
 
+  // A streaming, non-finalize chunk call that computes only the frames after cache.frames()
+  // (the estimator's committed prefix) and commits the completed est_chunk blocks: equal to
+  // Inference(streaming = true, finalize = false) on those frames (docs/flow-streaming.md).
+  // Returns the frames after max(cache frames, prompt frames); *first_frame = the first one's
+  // index after the prompt. Fails (cache unchanged) when the cache would pass max_cache_bytes.
+  Result<FlowMel> InferenceIncremental(const FlowPrompt& prompt, const float* spk,
+                                       std::span<const int32_t> tokens, EstimatorCache& cache,
+                                       size_t max_cache_bytes, Arena& arena, int64_t* first_frame,
+                                       const FlowHook& hook = {}, FlowProfile* prof = nullptr) const;
+
+  // The estimator cache of the blocks that depend on `prompt` alone (frames before the last
+  // stream_block() boundary whose tokens and lookahead are all prompt tokens): what every
+  // streaming request with this voice computes first. Null when the prompt has no such block.
+  Result<std::shared_ptr<const EstimatorCache>> PromptState(const FlowPrompt& prompt,
+                                                            size_t max_cache_bytes,
+                                                            Arena& arena) const;
+
  private:
   FlowModel() = default;
+  Result<FlowMel> Run(const FlowPrompt& prompt, const float* spk, std::span<const int32_t> tokens,
+                      bool streaming, bool finalize, EstimatorCache* cache, size_t max_cache_bytes,
+                      Arena& arena, const FlowHook& hook, FlowProfile* prof,
+                      int64_t* first_frame) const;
   FlowConfig cfg_;
   std::unique_ptr<FlowWeights> w_;
   std::vector<float> noise_;

@@ -49,8 +49,8 @@ flow::FlowMel Interpolate(const flow::FlowMel& mel, int64_t out_frames) {
 class FlowNodeSession : public NodeSession {
  public:
   FlowNodeSession(const flow::FlowModel& model, const flow::FlowPrompt& default_prompt,
-                  const flow::FlowStreamOptions& so, bool stream)
-      : model_(model), default_prompt_(default_prompt), so_(so), stream_(stream) {}
+                  const flow::FlowStreamOptions& so, bool stream, flow::FlowPromptCache* cache)
+      : model_(model), default_prompt_(default_prompt), so_(so), stream_(stream), cache_(cache) {}
 
   Status Process(int, const Message& message, Emitter& out) override {
     const auto* in = message.get<SpeechTokens>();
@@ -81,13 +81,12 @@ class FlowNodeSession : public NodeSession {
     if (!(speed_ >= 0.25f && speed_ <= 4.0f)) {
       return InvalidArgument("flow: speed must be in [0.25, 4], got {}", speed_);
     }
-    if (speed_ != 1.0f && stream_) {
-      return InvalidArgument(
-          "flow: speed {} needs the non-streaming flow (the reference changes speed on the "
-          "whole mel only); use a graph with Flow.stream = false", speed_);
-    }
+    // The reference changes speed on the whole mel only (non-streaming): such a request runs
+    // this session non-streaming (its audio arrives at the end of each segment).
+    if (speed_ != 1.0f) stream_ = false;
     if (first.prompt == nullptr) {
-      COSY_ASSIGN_OR_RETURN(s_, flow::FlowSession::Open(model_, default_prompt_, so_));
+      COSY_ASSIGN_OR_RETURN(auto state, PromptState(default_prompt_));
+      COSY_ASSIGN_OR_RETURN(s_, flow::FlowSession::Open(model_, default_prompt_, so_, std::move(state)));
       return OkStatus();
     }
     const VoicePrompt& v = *first.prompt;
@@ -96,13 +95,23 @@ class FlowNodeSession : public NodeSession {
     p.feat = v.feat;
     p.embedding = v.embedding;
     if (p.embedding.empty()) p.embedding.assign(default_prompt_.embedding.size(), 0.0f);
-    auto s = flow::FlowSession::Open(model_, std::move(p), so_);
+    auto state = PromptState(p);
+    auto s = state.ok() ? flow::FlowSession::Open(model_, std::move(p), so_, std::move(*state))
+                        : Result<std::unique_ptr<flow::FlowSession>>(state.status());
     if (!s.ok()) {
       return s.status().WithContext(
           fmt::format("flow: voice '{}'", v.id.empty() ? "(inline prompt)" : v.id));
     }
     s_ = std::move(*s);
     return OkStatus();
+  }
+
+  // The voice's cached prompt blocks, for incremental streaming sessions only.
+  Result<std::shared_ptr<const flow::EstimatorCache>> PromptState(const flow::FlowPrompt& p) {
+    if (!stream_ || !so_.incremental || cache_ == nullptr || p.tokens.empty()) {
+      return std::shared_ptr<const flow::EstimatorCache>();
+    }
+    return cache_->Get(p);
   }
 
   Status FinishUtterance(bool mark, Emitter& out) {
@@ -142,6 +151,7 @@ class FlowNodeSession : public NodeSession {
   flow::FlowStreamOptions so_;
   bool stream_;
   float speed_ = 1.0f;
+  flow::FlowPromptCache* cache_;
   std::unique_ptr<flow::FlowSession> s_;  // opened at the first message
 };
 
@@ -155,6 +165,10 @@ void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, Er
   r.Read("stream", &stream);
   r.Read("token_hop", &token_hop);
   r.Read("max_token_hop", &max_token_hop);
+  r.Read("incremental", &incremental);
+  r.Read("stream_cache_mb", &stream_cache_mb);
+  r.Read("prompt_cache", &prompt_cache);
+  r.Read("prompt_cache_mb", &prompt_cache_mb);
   r.Read("prompt_tokens", &prompt_tokens);
   r.Read("prompt_feat", &prompt_feat);
   r.Read("embedding", &embedding);
@@ -167,6 +181,9 @@ void FlowNodeOptions::Validate(const std::string& path, ErrorList* errors) const
   if (max_token_hop < token_hop) {
     errors->Add(path + ".max_token_hop", "must be >= token_hop ({}), got {}", token_hop, max_token_hop);
   }
+  if (prompt_cache < 0) errors->Add(path + ".prompt_cache", "must be >= 0 (0 = off), got {}", prompt_cache);
+  if (prompt_cache_mb < 0) errors->Add(path + ".prompt_cache_mb", "must be >= 0, got {}", prompt_cache_mb);
+  if (stream_cache_mb < 0) errors->Add(path + ".stream_cache_mb", "must be >= 0 (0 = unlimited), got {}", stream_cache_mb);
   if (prompt_tokens.empty() != prompt_feat.empty()) {
     errors->Add(path + ".prompt_feat", "prompt_tokens and prompt_feat must be given together");
   }
@@ -175,10 +192,10 @@ void FlowNodeOptions::Validate(const std::string& path, ErrorList* errors) const
 std::string FlowNodeOptions::ToString() const {
   return fmt::format(
       "{{\"flow_pt\": \"{}\", \"config\": \"{}\", \"precision\": \"{}\", \"stream\": {}, "
-      "\"token_hop\": {}, \"max_token_hop\": {}, \"prompt_tokens\": \"{}\", \"prompt_feat\": "
-      "\"{}\", \"embedding\": \"{}\"}}",
-      flow_pt, config, precision, stream, token_hop, max_token_hop, prompt_tokens, prompt_feat,
-      embedding);
+      "\"token_hop\": {}, \"max_token_hop\": {}, \"incremental\": {}, \"stream_cache_mb\": {}, "
+      "\"prompt_cache\": {}, \"prompt_cache_mb\": {}, \"prompt_tokens\": \"{}\", \"prompt_feat\": \"{}\", \"embedding\": \"{}\"}}",
+      flow_pt, config, precision, stream, token_hop, max_token_hop, incremental, stream_cache_mb,
+      prompt_cache, prompt_cache_mb, prompt_tokens, prompt_feat, embedding);
 }
 
 NodeSpec FlowNode::Spec() {
@@ -210,6 +227,9 @@ Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const Nod
   } else {
     node->prompt_.embedding.assign(static_cast<size_t>(cfg.spk_embed_dim), 0.0f);
   }
+  node->prompt_cache_ = std::make_unique<flow::FlowPromptCache>(
+      *node->model_, static_cast<size_t>(options.prompt_cache),
+      static_cast<size_t>(options.prompt_cache_mb) << 20);
   // Checks the prompt shapes once (M1 = 2 T1, 192-d embedding) so sessions cannot fail on them.
   COSY_RETURN_IF_ERROR(flow::FlowSession::Open(*node->model_, node->prompt_).status());
   return std::unique_ptr<Node>(std::move(node));
@@ -219,7 +239,9 @@ Result<std::unique_ptr<NodeSession>> FlowNode::OpenSession(const SessionInfo&) {
   flow::FlowStreamOptions so;
   so.token_hop = options_.token_hop;
   so.max_token_hop = options_.max_token_hop;
-  return std::unique_ptr<NodeSession>(new FlowNodeSession(*model_, prompt_, so, options_.stream));
+  so.incremental = options_.incremental;
+  so.max_cache_bytes = static_cast<size_t>(options_.stream_cache_mb) << 20;
+  return std::unique_ptr<NodeSession>(new FlowNodeSession(*model_, prompt_, so, options_.stream, prompt_cache_.get()));
 }
 
 }  // namespace cosyflow

@@ -10,14 +10,21 @@
 //                         not offered: the flow is compute bound, dequantizing costs more)
 //          stream         bool, default true: chunked schedule; false: one call at end of stream
 //          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop
+//          incremental    bool, default true: streaming chunks compute only their new frames
+//                         from the estimator's K/V cache (exact; docs/flow-streaming.md)
+//          stream_cache_mb int, default 2048 (0 = unlimited): per-session cache budget; an
+//                         utterance that would pass it continues by prefix recompute
+//          prompt_cache   int, default 4 (0 = off): voices whose prompt blocks' estimator state
+//                         is kept (streaming sessions start from it; FlowPromptCache)
+//          prompt_cache_mb int, default 1024: bytes those states may hold together
 //          prompt_tokens / prompt_feat / embedding: .npy files of the voice ([1,T1] int32,
 //                         [1,2 T1,80] f32, [1,192] f32); default "" = no prompt, zero x-vector
 // Segments: SpeechTokens marked end_of_segment end one utterance: the finalize call emits its
 //          last frames in a Mel marked end_of_segment (empty when nothing is left), then the
 //          token buffer and hop schedule restart, so each segment is conditioned on the prompt
 //          only, as the reference's per-segment token2wav.
-// Session: FlowSession (token buffer, per-session hop schedule, scratch). Each chunk re-runs
-//          the flow over prompt + all tokens so far (no flow cache yet; see flow_session.h).
+// Session: FlowSession (token buffer, per-session hop schedule, estimator cache, scratch).
+//          A request with speed != 1 runs its session non-streaming (as the reference).
 // Flush:   end of stream runs the finalize call (full attention) and emits the remaining
 //          frames; cancel/error emit nothing.
 // Errors:  token outside the vocabulary, too long (> 15000 frames with prompt) -> that session.
@@ -28,6 +35,7 @@
 
 #include "nodes/core/node.h"
 #include "nodes/flow/flow_model.h"
+#include "nodes/flow/flow_prompt_cache.h"
 
 namespace cosyflow {
 
@@ -38,6 +46,10 @@ struct FlowNodeOptions {
   bool stream = true;
   int64_t token_hop = 25;
   int64_t max_token_hop = 100;
+  bool incremental = true;
+  int64_t stream_cache_mb = 2048;
+  int64_t prompt_cache = 4;
+  int64_t prompt_cache_mb = 1024;
   std::string prompt_tokens, prompt_feat, embedding;
 
   void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
@@ -52,12 +64,14 @@ class FlowNode : public Node {
   static Result<std::unique_ptr<Node>> Create(const Options& options, const NodeContext& ctx);
 
   Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+  flow::FlowPromptCache::Stats prompt_cache_stats() const { return prompt_cache_->stats(); }
 
  private:
   FlowNode() = default;
   Options options_;
   std::unique_ptr<flow::FlowModel> model_;
   flow::FlowPrompt prompt_;
+  std::unique_ptr<flow::FlowPromptCache> prompt_cache_;
 };
 
 }  // namespace cosyflow

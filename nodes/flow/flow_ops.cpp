@@ -6,6 +6,9 @@
 #include <cstring>
 #include <limits>
 
+#include <omp.h>
+
+#include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/softmax.h"
 
 namespace cosyflow::flow {
@@ -111,28 +114,48 @@ Result<Conv1dTm> Conv1dTm::Create(const float* w, const float* bias, int64_t cou
   return conv;
 }
 
-Status Conv1dTm::Forward(const float* x, int64_t batch, int64_t t_in, int64_t left_pad,
-                         Arena& arena, float* y) const {
-  const int64_t t_out = t_in + left_pad - k_ + 1;
-  if (t_out <= 0) return InvalidArgument("conv1d: input of {} frames is shorter than k {}", t_in, k_);
-  if (k_ == 1 && left_pad == 0) return lin_->Forward(x, batch * t_in, y);
-  float* col = arena.Alloc(static_cast<size_t>(batch * t_out * k_ * cin_));
-  const size_t frame = static_cast<size_t>(cin_) * sizeof(float);
+namespace {
+
+// im2col + GEMM; taps before frame 0 read `ctx` ([batch, k - 1, cin]) or zeros when null.
+Status ConvIm2col(const kernels::cpu::Linear& lin, int64_t k, int64_t cin, const float* x,
+                  int64_t batch, int64_t t_in, int64_t left_pad, const float* ctx, Arena& arena,
+                  float* y) {
+  const int64_t t_out = t_in + left_pad - k + 1;
+  if (t_out <= 0) return InvalidArgument("conv1d: input of {} frames is shorter than k {}", t_in, k);
+  if (k == 1 && left_pad == 0) return lin.Forward(x, batch * t_in, y);
+  float* col = arena.Alloc(static_cast<size_t>(batch * t_out * k * cin));
+  const size_t frame = static_cast<size_t>(cin) * sizeof(float);
   for (int64_t b = 0; b < batch; ++b) {
-    const float* xb = x + b * t_in * cin_;
+    const float* xb = x + b * t_in * cin;
     for (int64_t t = 0; t < t_out; ++t) {
-      float* row = col + (b * t_out + t) * k_ * cin_;
-      for (int64_t j = 0; j < k_; ++j) {
+      float* row = col + (b * t_out + t) * k * cin;
+      for (int64_t j = 0; j < k; ++j) {
         const int64_t src = t + j - left_pad;  // input frame feeding tap j
-        if (src < 0 || src >= t_in) {
-          std::memset(row + j * cin_, 0, frame);
+        if (src >= t_in) {
+          std::memset(row + j * cin, 0, frame);
+        } else if (src >= 0) {
+          std::memcpy(row + j * cin, xb + src * cin, frame);
+        } else if (ctx != nullptr) {  // left_pad == k - 1: ctx row k - 1 + src
+          std::memcpy(row + j * cin, ctx + (b * (k - 1) + (k - 1 + src)) * cin, frame);
         } else {
-          std::memcpy(row + j * cin_, xb + src * cin_, frame);
+          std::memset(row + j * cin, 0, frame);
         }
       }
     }
   }
-  return lin_->Forward(col, batch * t_out, y);
+  return lin.Forward(col, batch * t_out, y);
+}
+
+}  // namespace
+
+Status Conv1dTm::Forward(const float* x, int64_t batch, int64_t t_in, int64_t left_pad,
+                         Arena& arena, float* y) const {
+  return ConvIm2col(*lin_, k_, cin_, x, batch, t_in, left_pad, nullptr, arena, y);
+}
+
+Status Conv1dTm::ForwardWithContext(const float* x, int64_t batch, int64_t t_in, const float* ctx,
+                                    Arena& arena, float* y) const {
+  return ConvIm2col(*lin_, k_, cin_, x, batch, t_in, k_ - 1, ctx, arena, y);
 }
 
 // ---- Positional table ----------------------------------------------------------------------
@@ -269,6 +292,45 @@ Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, 
   for (int64_t b = 0; b < batch; ++b) {
     ScatterHeads(o + b * heads * t * dh, t, heads, dh, out + b * t * inner);
   }
+  return OkStatus();
+}
+
+Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
+                            const float* k_cache, const float* v_cache, int64_t cap,
+                            int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
+  const int64_t inner = heads * dh, units = batch * heads;
+  cpu::AttentionParams p;
+  p.q_heads = 1;
+  p.kv_heads = 1;
+  p.q_len = n;
+  p.kv_len = q_offset + n;
+  p.head_dim = dh;
+  p.mask = cpu::AttentionMask::kChunkCausal;
+  p.chunk_size = chunk;
+  p.q_offset = q_offset;
+  p.q_head_stride = dh;
+  p.q_row_stride = 3 * inner;
+  p.k_head_stride = p.v_head_stride = dh;
+  p.k_row_stride = p.v_row_stride = inner;
+  p.out_head_stride = dh;
+  p.out_row_stride = inner;
+  if (p.kv_len > cap) {
+    return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", p.kv_len, cap);
+  }
+  const int64_t per = cpu::AttentionScratchFloats(p);
+  const int nt = omp_in_parallel() ? 1
+                                   : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), units));
+  float* scratch = arena.Alloc(static_cast<size_t>(per * std::max(nt, 1)));
+  std::vector<Status> status(static_cast<size_t>(units));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t b = u / heads, h = u % heads;
+    float* s = scratch + per * omp_get_thread_num();
+    status[static_cast<size_t>(u)] =
+        cpu::Attention(p, qkv + b * n * 3 * inner + h * dh, k_cache + b * cap * inner + h * dh,
+                       v_cache + b * cap * inner + h * dh, out + b * n * inner + h * dh, s, per);
+  }
+  for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
   return OkStatus();
 }
 

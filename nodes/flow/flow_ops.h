@@ -54,6 +54,10 @@ class Conv1dTm {
   // Uses arena for the im2col matrix (k > 1 only).
   Status Forward(const float* x, int64_t batch, int64_t t_in, int64_t left_pad, Arena& arena,
                  float* y) const;
+  // Causal continuation: the k - 1 frames before x come from `ctx` [batch, k - 1, cin] (the
+  // previous call's last input frames) instead of zeros. y: [batch, t_in, cout].
+  Status ForwardWithContext(const float* x, int64_t batch, int64_t t_in, const float* ctx,
+                            Arena& arena, float* y) const;
   int64_t cin() const { return cin_; }
   int64_t cout() const { return cout_; }
   int64_t k() const { return k_; }
@@ -79,6 +83,15 @@ Status RelPosAttention(const float* qkv, const float* p, const float* bias_u, co
 // and head, or null for full attention; out: [batch, t, heads * dh].
 Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
                      const float* bias, Arena& arena, float* out);
+
+// Estimator attention of `n` new query frames against cached keys/values (incremental
+// streaming). qkv: [batch, n, 3 * heads * dh] (the new frames' projections); k_cache, v_cache:
+// [batch, cap, heads * dh] holding frames 0 .. q_offset + n (the new rows already appended);
+// chunk-causal on `chunk` frames: absolute row i sees columns < (i / chunk + 1) * chunk.
+// out: [batch, n, heads * dh].
+Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
+                            const float* k_cache, const float* v_cache, int64_t cap,
+                            int64_t q_offset, int64_t chunk, Arena& arena, float* out);
 
 // Concatenates row blocks (for fused q|k|v weights): rows of a, then b, then c (each [n_i, k]).
 std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,

@@ -20,8 +20,9 @@ Status FlowStreamOptions::Validate(int64_t lookahead) const {
 FlowSession::FlowSession(const FlowModel& model, FlowPrompt prompt, const FlowStreamOptions& options)
     : model_(model), prompt_(std::move(prompt)), options_(options) {}
 
-Result<std::unique_ptr<FlowSession>> FlowSession::Open(const FlowModel& model, FlowPrompt prompt,
-                                                       const FlowStreamOptions& options) {
+Result<std::unique_ptr<FlowSession>> FlowSession::Open(
+    const FlowModel& model, FlowPrompt prompt, const FlowStreamOptions& options,
+    std::shared_ptr<const EstimatorCache> prompt_state) {
   const FlowConfig& c = model.config();
   COSY_RETURN_IF_ERROR(options.Validate(c.pre_lookahead_len));
   const int64_t t1 = static_cast<int64_t>(prompt.tokens.size());
@@ -40,6 +41,7 @@ Result<std::unique_ptr<FlowSession>> FlowSession::Open(const FlowModel& model, F
   COSY_RETURN_IF_ERROR(model.SpeakerVector(s->prompt_.embedding, s->spk_.data()));
   s->hop_ = options.token_hop;
   s->pad_ = (t1 + c.enc_chunk - 1) / c.enc_chunk * c.enc_chunk - t1;
+  s->prompt_state_ = std::move(prompt_state);
   return s;
 }
 
@@ -84,12 +86,42 @@ Result<MelChunk> FlowSession::NextChunk(const FlowHook& hook, FlowProfile* prof)
   const int64_t hop = this_hop();
   const int64_t la = model_.config().pre_lookahead_len;
   const std::span<const int32_t> upto(tokens_.data(), static_cast<size_t>(offset_ + hop + la));
-  COSY_ASSIGN_OR_RETURN(FlowMel mel, model_.Inference(prompt_, spk_.data(), upto, /*streaming=*/true,
-                                                  /*finalize=*/false, arena_, hook, prof));
-  MelChunk chunk = Tail(std::move(mel), model_.config().token_mel_ratio * offset_, false);
+  const int64_t from = model_.config().token_mel_ratio * offset_;
+  MelChunk chunk;
+  bool done = false;
+  if (options_.incremental && !cache_fallback_) {
+    const Status started = cache_ ? OkStatus() : StartCache();
+    int64_t first = 0;
+    Result<FlowMel> mel =
+        !started.ok() ? Result<FlowMel>(started)
+                      : model_.InferenceIncremental(prompt_, spk_.data(), upto, *cache_,
+                                                    options_.max_cache_bytes, arena_, &first, hook, prof);
+    if (mel.ok()) {
+      chunk = Tail(std::move(mel).value(), from - first, false);
+      chunk.first_frame = from;
+      done = true;
+    } else if (mel.status().code() == StatusCode::kResourceExhausted) {
+      cache_fallback_ = true;  // over budget: this utterance continues by prefix recompute
+      cache_.reset();
+    } else {
+      return mel.status();
+    }
+  }
+  if (!done) {
+    COSY_ASSIGN_OR_RETURN(FlowMel mel, model_.Inference(prompt_, spk_.data(), upto, /*streaming=*/true,
+                                                    /*finalize=*/false, arena_, hook, prof));
+    chunk = Tail(std::move(mel), from, false);
+  }
   offset_ += hop;
   hop_ = std::min(options_.max_token_hop, options_.hop_scale * hop_);
   return chunk;
+}
+
+// A fresh estimator cache for this utterance, starting from the voice's prompt state if any.
+Status FlowSession::StartCache() {
+  cache_ = std::make_unique<EstimatorCache>(model_.config());
+  if (prompt_state_ != nullptr) return cache_->CopyFrom(*prompt_state_, options_.max_cache_bytes);
+  return OkStatus();
 }
 
 Result<MelChunk> FlowSession::Finish(const FlowHook& hook, FlowProfile* prof) {
@@ -100,6 +132,7 @@ Result<MelChunk> FlowSession::Finish(const FlowHook& hook, FlowProfile* prof) {
   COSY_ASSIGN_OR_RETURN(FlowMel mel, model_.Inference(prompt_, spk_.data(), tokens_, /*streaming=*/false,
                                                   /*finalize=*/true, arena_, hook, prof));
   finished_ = true;
+  cache_.reset();  // the finalize call used full attention; free the utterance's K/V
   return Tail(std::move(mel), model_.config().token_mel_ratio * offset_, true);
 }
 
@@ -108,6 +141,8 @@ void FlowSession::Reset() {
   offset_ = 0;
   hop_ = options_.token_hop;
   finished_ = false;
+  cache_.reset();
+  cache_fallback_ = false;
 }
 
 Result<FlowMel> FlowSession::RunOnce(const FlowHook& hook, FlowProfile* prof) {

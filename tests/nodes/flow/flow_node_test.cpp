@@ -54,6 +54,49 @@ TEST_CASE("FlowNode: streams mel chunks that match the token2wav_stream flow cal
   CHECK(total == 200);
 }
 
+TEST_CASE("FlowNode: a request voice's prompt blocks are computed once and reused exactly") {
+  const auto& tiny = test::Tiny();
+  auto voice = std::make_shared<VoicePrompt>();
+  voice->id = "long";
+  const int64_t t1 = 60;
+  for (int64_t i = 0; i < t1; ++i) voice->speech_tokens.push_back(static_cast<int32_t>((i * 37 + 11) % 6561));
+  voice->feat.resize(static_cast<size_t>(2 * t1 * 80));
+  for (size_t i = 0; i < voice->feat.size(); ++i) voice->feat[i] = -6.0f + 0.001f * static_cast<float>(i % 997);
+  voice->embedding = tiny.prompt.embedding;
+  const auto run = [&](NodeHarness& h, uint64_t id) {
+    REQUIRE(h.Open(id).ok());
+    for (size_t i = 0; i < tiny.tokens.size(); i += 9) {
+      SpeechTokens st;
+      st.tokens.assign(tiny.tokens.begin() + i, tiny.tokens.begin() + std::min(tiny.tokens.size(), i + 9));
+      if (i == 0) st.prompt = voice;
+      REQUIRE(h.Push(id, 0, st).ok());
+    }
+    REQUIRE(h.Close(id).ok());
+    std::vector<float> all;
+    for (const auto& m : h.Outputs(id)) {
+      const auto* mel = m->get<cosyflow::Mel>();
+      REQUIRE(mel != nullptr);
+      all.insert(all.end(), mel->mel.data<float>(), mel->mel.data<float>() + mel->frames() * 80);
+    }
+    return all;
+  };
+  auto cached = NodeHarness::Make<FlowNode>(TinyOptions());
+  auto opts = TinyOptions();
+  opts["prompt_cache"] = 0;
+  auto plain = NodeHarness::Make<FlowNode>(opts);
+  REQUIRE(cached.ok());
+  REQUIRE(plain.ok());
+  const auto a = run(*cached, 1), b = run(*cached, 2), ref = run(*plain, 1);
+  const auto stats = static_cast<FlowNode&>(cached->node()).prompt_cache_stats();
+  CHECK(stats.misses == 1);
+  CHECK(stats.hits == 1);
+  CHECK(stats.entries == 1);
+  CHECK(static_cast<FlowNode&>(plain->node()).prompt_cache_stats().entries == 0);
+  REQUIRE(a.size() == ref.size());
+  CHECK(a == b);
+  CHECK(test::MaxAbsDiff(a.data(), ref.data(), a.size()) < 1e-4);
+}
+
 TEST_CASE("FlowNode: cancel emits nothing; a bad token fails only its session") {
   auto opts = TinyOptions();
   opts["stream"] = false;

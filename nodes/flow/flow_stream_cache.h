@@ -1,0 +1,72 @@
+// EstimatorCache: what the chunk-causal CFM estimator keeps between streaming chunk calls so that
+// a chunk computes only its new frames (docs/flow-streaming.md).
+//
+// Why it is exact: in streaming mode estimator frame i attends only to frames of its own and
+// earlier `est_chunk` blocks, every conv is causal (k = 3) and the noise is per absolute frame,
+// so for each ODE step and CFG row the trajectory of a completed block never changes when later
+// frames arrive. The cache holds, per ODE step, the K and V rows of every committed frame for
+// each transformer block, and the last k - 1 input frames of every causal conv at the commit
+// point. Frames of an incomplete trailing block are computed but not committed (a later frame
+// of the same block would be visible to them), so any hop schedule stays exact.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nodes/flow/flow_config.h"
+#include "runtime/status.h"
+
+namespace cosyflow::flow {
+
+class EstimatorCache {
+ public:
+  // One ODE step's state. kv[b]: [2 (K|V)][2 (CFG row)][cap][inner] for transformer block b;
+  // conv[i]: [2 (CFG row)][k - 1][cin] for the i-th causal conv of the forward pass.
+  struct Step {
+    std::vector<std::vector<float>> kv;
+    std::vector<std::vector<float>> conv;
+    std::vector<std::vector<float>> conv_next;  // context at the new commit point (staging)
+  };
+
+  explicit EstimatorCache(const FlowConfig& c);
+
+  // Frames whose K/V rows and conv context are committed (a multiple of stream_block()).
+  int64_t frames() const { return frames_; }
+  int64_t capacity() const { return cap_; }
+  // Makes room for `frames` rows (copying the committed rows when it grows). Fails, leaving the
+  // cache unchanged, when that would exceed `max_bytes` (0 = no limit).
+  Status Reserve(int64_t frames, size_t max_bytes);
+  // Bytes held (K/V at the current capacity plus conv contexts).
+  size_t bytes() const;
+  size_t BytesFor(int64_t frames) const;
+  // Accepts the rows computed by the last call up to `frames` (conv contexts from staging).
+  void Commit(int64_t frames);
+  // Forgets everything (the next call starts at frame 0); keeps the allocation.
+  void Clear();
+  // Drops the capacity beyond the committed frames (for long-lived read-only snapshots).
+  void ShrinkToFit();
+  // Copies `other`'s committed state (same config); used to start from a voice's prompt state.
+  Status CopyFrom(const EstimatorCache& other, size_t max_bytes);
+
+  Step& step(int s) { return steps_[static_cast<size_t>(s)]; }
+  const Step& step(int s) const { return steps_[static_cast<size_t>(s)]; }
+  int64_t inner() const { return inner_; }
+  int blocks() const { return blocks_; }
+
+ private:
+  int64_t inner_ = 0;
+  int blocks_ = 0;
+  int64_t frames_ = 0, cap_ = 0;
+  std::vector<Step> steps_;
+};
+
+// Per-call view the estimator uses: cached frames before the new ones, and how many of the new
+// frames will be committed (their conv contexts are staged at that point).
+struct EstimatorIncremental {
+  EstimatorCache::Step* step = nullptr;
+  int64_t ctx_frames = 0;  // frames already in the cache (q_offset of the new rows)
+  int64_t commit = 0;      // new frames that complete blocks (0 .. n)
+  int64_t cap = 0;
+};
+
+}  // namespace cosyflow::flow

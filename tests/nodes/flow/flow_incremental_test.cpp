@@ -1,0 +1,254 @@
+// Incremental streaming flow (estimator K/V + conv-context cache) against the prefix-recompute
+// path the reference uses: every chunk's frames, on long utterances, with and without a prompt,
+// with hops that do not end on the 50-frame block grid, over the memory budget, across segments.
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "nodes/flow/flow_prompt_cache.h"
+#include "tests/nodes/flow/flow_test_util.h"
+
+namespace cosyflow::flow {
+namespace {
+
+using test::MaxAbsDiff;
+using test::Tiny;
+
+// Within float rounding of the GEMM blocking (the recompute path multiplies longer matrices).
+constexpr double kIncTol = 1e-4;
+
+std::vector<int32_t> RandomTokens(size_t n, uint32_t seed, int64_t vocab) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(vocab - 1));
+  std::vector<int32_t> t(n);
+  for (auto& v : t) v = d(rng);
+  return t;
+}
+
+// Streams `tokens` in pieces of `piece`, returning every chunk (Finish's last).
+std::vector<MelChunk> Stream(FlowSession& s, const std::vector<int32_t>& tokens, size_t piece) {
+  std::vector<MelChunk> out;
+  for (size_t i = 0; i < tokens.size(); i += piece) {
+    const size_t n = std::min(piece, tokens.size() - i);
+    REQUIRE(s.PushTokens(std::span<const int32_t>(tokens.data() + i, n)).ok());
+    while (s.ChunkReady()) {
+      auto c = s.NextChunk();
+      REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+      out.push_back(std::move(*c));
+    }
+  }
+  auto last = s.Finish();
+  REQUIRE_MESSAGE(last.ok(), last.status().ToString());
+  out.push_back(std::move(*last));
+  return out;
+}
+
+double CompareChunks(const std::vector<MelChunk>& a, const std::vector<MelChunk>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].first_frame == b[i].first_frame);
+    REQUIRE(a[i].mel.frames == b[i].mel.frames);
+    CHECK(a[i].last == b[i].last);
+    worst = std::max(worst, MaxAbsDiff(a[i].mel.data.data(), b[i].mel.data.data(), a[i].mel.data.size()));
+  }
+  return worst;
+}
+
+void CheckIncrementalEqualsRecompute(const FlowPrompt& prompt, FlowStreamOptions so,
+                                     size_t n_tokens, uint32_t seed, size_t piece) {
+  const auto& tiny = Tiny();
+  const auto tokens = RandomTokens(n_tokens, seed, tiny.model->config().vocab_size);
+  FlowStreamOptions rec = so;
+  rec.incremental = false;
+  so.incremental = true;
+  auto si = FlowSession::Open(*tiny.model, prompt, so);
+  auto sr = FlowSession::Open(*tiny.model, prompt, rec);
+  REQUIRE(si.ok());
+  REQUIRE(sr.ok());
+  const auto ci = Stream(**si, tokens, piece);
+  const auto cr = Stream(**sr, tokens, piece);
+  CHECK(ci.size() >= 4);
+  const double err = CompareChunks(ci, cr);
+  MESSAGE(ci.size() << " chunks, max abs diff incremental vs recompute " << err);
+  CHECK(err < kIncTol);
+  CHECK_FALSE((*si)->cache_fallback());
+  CHECK((*si)->cache_bytes() == 0);  // freed by the finalize call
+}
+
+TEST_CASE("FlowSession incremental: long utterance with the fixture prompt equals prefix recompute") {
+  CheckIncrementalEqualsRecompute(Tiny().prompt, {}, 330, 1, 7);
+}
+
+TEST_CASE("FlowSession incremental: no prompt, hop growth capped at the first hop") {
+  FlowPrompt none;
+  none.embedding.assign(192, 0.0f);
+  FlowStreamOptions so;
+  so.max_token_hop = 25;
+  CheckIncrementalEqualsRecompute(none, so, 230, 2, 13);
+}
+
+TEST_CASE("FlowSession incremental: hops off the block grid recompute the partial block") {
+  FlowStreamOptions so;
+  so.token_hop = 17;
+  so.max_token_hop = 41;
+  so.hop_scale = 3;
+  CheckIncrementalEqualsRecompute(Tiny().prompt, so, 300, 3, 5);
+}
+
+TEST_CASE("FlowSession incremental: over the memory budget the utterance falls back, same frames") {
+  const auto& tiny = Tiny();
+  const auto tokens = RandomTokens(300, 4, tiny.model->config().vocab_size);
+  EstimatorCache probe(tiny.model->config());
+  FlowStreamOptions small;
+  small.max_cache_bytes = probe.BytesFor(260);  // holds the first chunks, not the whole stream
+  FlowStreamOptions rec;
+  rec.incremental = false;
+  auto sb = FlowSession::Open(*tiny.model, tiny.prompt, small);
+  auto sr = FlowSession::Open(*tiny.model, tiny.prompt, rec);
+  REQUIRE(sb.ok());
+  REQUIRE(sr.ok());
+  // Stream by hand to see the fallback happen mid-utterance.
+  REQUIRE((*sb)->PushTokens(tokens).ok());
+  REQUIRE((*sr)->PushTokens(tokens).ok());
+  bool cached_before_fallback = false;
+  std::vector<MelChunk> cb, cr;
+  while ((*sb)->ChunkReady()) {
+    auto c = (*sb)->NextChunk();
+    REQUIRE(c.ok());
+    if (!(*sb)->cache_fallback()) cached_before_fallback = (*sb)->cache_bytes() > 0;
+    cb.push_back(std::move(*c));
+    auto r = (*sr)->NextChunk();
+    REQUIRE(r.ok());
+    cr.push_back(std::move(*r));
+  }
+  CHECK(cached_before_fallback);
+  CHECK((*sb)->cache_fallback());
+  CHECK((*sb)->cache_bytes() == 0);
+  auto lb = (*sb)->Finish();
+  auto lr = (*sr)->Finish();
+  REQUIRE(lb.ok());
+  REQUIRE(lr.ok());
+  cb.push_back(std::move(*lb));
+  cr.push_back(std::move(*lr));
+  CHECK(CompareChunks(cb, cr) < kIncTol);
+  // The next utterance (Reset) starts cached again.
+  (*sb)->Reset();
+  CHECK_FALSE((*sb)->cache_fallback());
+}
+
+TEST_CASE("FlowSession incremental: a second segment after Reset equals a fresh session") {
+  const auto& tiny = Tiny();
+  const auto a = RandomTokens(120, 5, tiny.model->config().vocab_size);
+  const auto b = RandomTokens(140, 6, tiny.model->config().vocab_size);
+  auto s = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(s.ok());
+  (void)Stream(**s, a, 11);
+  (*s)->Reset();
+  const auto second = Stream(**s, b, 11);
+  auto fresh = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(fresh.ok());
+  const auto ref = Stream(**fresh, b, 11);
+  CHECK(CompareChunks(second, ref) == 0.0);
+}
+
+// A prompt long enough to have complete blocks of its own (the fixture's has 10 tokens).
+FlowPrompt LongPrompt(int64_t tokens, uint32_t seed) {
+  const auto& tiny = Tiny();
+  FlowPrompt p;
+  p.tokens = RandomTokens(static_cast<size_t>(tokens), seed, tiny.model->config().vocab_size);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(-5.0f, 2.0f);
+  p.feat.resize(static_cast<size_t>(2 * tokens * 80));
+  for (auto& v : p.feat) v = d(rng);
+  p.embedding = tiny.prompt.embedding;
+  return p;
+}
+
+TEST_CASE("FlowPromptCache: a voice's cached prompt blocks give the same chunks as computing them") {
+  const auto& tiny = Tiny();
+  const FlowModel& model = *tiny.model;
+  const int64_t block = model.config().stream_block();
+  for (int64_t t1 : {int64_t{60}, int64_t{78}, int64_t{28}}) {
+    CAPTURE(t1);
+    const FlowPrompt prompt = LongPrompt(t1, static_cast<uint32_t>(t1));
+    Arena arena;
+    auto state = model.PromptState(prompt, 0, arena);
+    REQUIRE_MESSAGE(state.ok(), state.status().ToString());
+    // Blocks whose tokens and 3-token lookahead are all prompt tokens.
+    const int64_t expect = 2 * (t1 - 3) / block * block;
+    if (expect == 0) {
+      CHECK(*state == nullptr);
+      continue;
+    }
+    REQUIRE(*state != nullptr);
+    CHECK((*state)->frames() == expect);
+    const auto tokens = RandomTokens(170, 9, model.config().vocab_size);
+    auto cached = FlowSession::Open(model, prompt, {}, *state);
+    auto plain = FlowSession::Open(model, prompt, {});
+    FlowStreamOptions rec;
+    rec.incremental = false;
+    auto recompute = FlowSession::Open(model, prompt, rec);
+    REQUIRE(cached.ok());
+    REQUIRE(plain.ok());
+    REQUIRE(recompute.ok());
+    const auto cc = Stream(**cached, tokens, 9);
+    const auto cp = Stream(**plain, tokens, 9);
+    const auto cr = Stream(**recompute, tokens, 9);
+    const double e1 = CompareChunks(cc, cp), e2 = CompareChunks(cc, cr);
+    MESSAGE("prompt " << t1 << " tokens: cached vs uncached " << e1 << ", vs recompute " << e2);
+    CHECK(e1 < kIncTol);
+    CHECK(e2 < kIncTol);
+  }
+  // No complete prompt-only block: nothing to cache.
+  Arena arena;
+  auto none = model.PromptState(tiny.prompt, 0, arena);
+  REQUIRE(none.ok());
+  CHECK(*none == nullptr);
+}
+
+TEST_CASE("FlowPromptCache: computed once per voice, LRU by entries and bytes") {
+  const auto& tiny = Tiny();
+  const FlowPrompt a = LongPrompt(60, 1), b = LongPrompt(60, 2), c = LongPrompt(60, 3);
+  FlowPromptCache cache(*tiny.model, 2, size_t{1} << 30);
+  auto a1 = cache.Get(a);
+  auto a2 = cache.Get(a);
+  REQUIRE(a1.ok());
+  REQUIRE(a2.ok());
+  CHECK(a1->get() == a2->get());  // shared, not recomputed
+  CHECK(cache.stats().hits == 1);
+  CHECK(cache.stats().misses == 1);
+  REQUIRE(cache.Get(b).ok());
+  REQUIRE(cache.Get(c).ok());  // evicts a (least recent)
+  CHECK(cache.stats().entries == 2);
+  auto a3 = cache.Get(a);
+  REQUIRE(a3.ok());
+  CHECK(a3->get() != a1->get());
+  CHECK(cache.stats().misses == 4);
+  // A byte budget smaller than one state keeps nothing but still serves the state.
+  FlowPromptCache small(*tiny.model, 4, 1024);
+  auto s = small.Get(a);
+  REQUIRE(s.ok());
+  CHECK(small.stats().entries == 0);
+  // Off.
+  FlowPromptCache off(*tiny.model, 0, size_t{1} << 30);
+  auto o = off.Get(a);
+  REQUIRE(o.ok());
+  CHECK(*o == nullptr);
+}
+
+TEST_CASE("EstimatorCache: budget errors leave the cache unchanged") {
+  const auto& tiny = Tiny();
+  EstimatorCache c(tiny.model->config());
+  REQUIRE(c.Reserve(100, 0).ok());
+  const int64_t cap = c.capacity();
+  CHECK(cap >= 100);
+  const Status st = c.Reserve(cap + 1000, c.BytesFor(cap + 10));
+  CHECK(st.code() == StatusCode::kResourceExhausted);
+  CHECK(st.message().find("budget") != std::string::npos);
+  CHECK(c.capacity() == cap);
+  CHECK(c.frames() == 0);
+}
+
+}  // namespace
+}  // namespace cosyflow::flow
