@@ -246,6 +246,8 @@ TEST_CASE("Voice E2E: speed interpolates the whole mel (non-streaming), as the r
   s.speed = 1.5f;
   tts::GraphOverrides o;
   o.model_dir = test::TinySeed0Dir();
+  o.greedy = true;
+  o.zero_noise = true;
   o.voice_store = E().Path("voices.pt");
   tts::GraphInfo info;
   tts::PatchGraph(&g, o, &info);
