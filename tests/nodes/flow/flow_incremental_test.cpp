@@ -77,7 +77,7 @@ void CheckIncrementalEqualsRecompute(const FlowPrompt& prompt, FlowStreamOptions
 }
 
 TEST_CASE("FlowSession incremental: long utterance with the fixture prompt equals prefix recompute") {
-  CheckIncrementalEqualsRecompute(Tiny().prompt, {}, 330, 1, 7);
+  CheckIncrementalEqualsRecompute(Tiny().prompt, {}, 250, 1, 7);
 }
 
 TEST_CASE("FlowSession incremental: no prompt, hop growth capped at the first hop") {
@@ -85,7 +85,7 @@ TEST_CASE("FlowSession incremental: no prompt, hop growth capped at the first ho
   none.embedding.assign(192, 0.0f);
   FlowStreamOptions so;
   so.max_token_hop = 25;
-  CheckIncrementalEqualsRecompute(none, so, 230, 2, 13);
+  CheckIncrementalEqualsRecompute(none, so, 180, 2, 13);
 }
 
 TEST_CASE("FlowSession incremental: hops off the block grid recompute the partial block") {
@@ -93,12 +93,12 @@ TEST_CASE("FlowSession incremental: hops off the block grid recompute the partia
   so.token_hop = 17;
   so.max_token_hop = 41;
   so.hop_scale = 3;
-  CheckIncrementalEqualsRecompute(Tiny().prompt, so, 300, 3, 5);
+  CheckIncrementalEqualsRecompute(Tiny().prompt, so, 200, 3, 5);
 }
 
 TEST_CASE("FlowSession incremental: over the memory budget the utterance falls back, same frames") {
   const auto& tiny = Tiny();
-  const auto tokens = RandomTokens(300, 4, tiny.model->config().vocab_size);
+  const auto tokens = RandomTokens(220, 4, tiny.model->config().vocab_size);
   EstimatorCache probe(tiny.model->config());
   FlowStreamOptions small;
   small.max_cache_bytes = probe.BytesFor(260);  // holds the first chunks, not the whole stream
@@ -183,7 +183,7 @@ TEST_CASE("FlowPromptCache: a voice's cached prompt blocks give the same chunks 
     }
     REQUIRE(*state != nullptr);
     CHECK((*state)->frames() == expect);
-    const auto tokens = RandomTokens(170, 9, model.config().vocab_size);
+    const auto tokens = RandomTokens(120, 9, model.config().vocab_size);
     auto cached = FlowSession::Open(model, prompt, {}, *state);
     auto plain = FlowSession::Open(model, prompt, {});
     FlowStreamOptions rec;
