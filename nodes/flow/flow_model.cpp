@@ -129,24 +129,30 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
     std::memcpy(emb + i * d, w_->embedding + id * d, static_cast<size_t>(d) * sizeof(float));
   }
 
-  // Encoder -> mu [m, 80].
-  auto t0 = Clock::now();
-  float* mu = arena.Alloc(static_cast<size_t>(m * nb));
-  COSY_RETURN_IF_ERROR(EncoderForward(*w_, c, emb, t_enc, finalize ? nullptr : emb + t_enc * d,
-                                      streaming, arena, hook, mu));
-  if (prof) prof->encoder += std::chrono::duration<double>(Clock::now() - t0).count();
-
-  // Incremental: only frames f0.. are computed; those completing est_chunk blocks are committed.
+  // Incremental: only frames f0.. are computed (encoder and estimator); those completing
+  // stream_block() blocks are committed.
   const int64_t f0 = cache != nullptr ? cache->frames() : 0;
   const int64_t block = c.stream_block();
   const int64_t commit = cache != nullptr ? m / block * block - f0 : 0;
   if (cache != nullptr) {
-    if (f0 % block != 0 || commit < 0) {
+    if (f0 % block != 0 || commit < 0 || f0 != c.token_mel_ratio * cache->enc.tokens) {
       return InvalidArgument("flow: stream cache holds {} frames, not a block prefix of {}", f0, m);
     }
     COSY_RETURN_IF_ERROR(cache->Reserve(m, max_cache_bytes));
   }
   const int64_t n = m - f0;
+
+  // Encoder -> mu [n, 80] (frames f0 .. m).
+  auto t0 = Clock::now();
+  float* mu = arena.Alloc(static_cast<size_t>(n * nb));
+  if (cache != nullptr) {
+    COSY_RETURN_IF_ERROR(EncoderForwardCached(*w_, c, emb, t_enc, emb + t_enc * d, cache->enc,
+                                              (f0 + commit) / c.token_mel_ratio, arena, mu));
+  } else {
+    COSY_RETURN_IF_ERROR(EncoderForward(*w_, c, emb, t_enc, finalize ? nullptr : emb + t_enc * d,
+                                        streaming, arena, hook, mu));
+  }
+  if (prof) prof->encoder += std::chrono::duration<double>(Clock::now() - t0).count();
 
   // CFM: x0 = noise[:, f0:m]; estimator input rows [x | mu | spk | cond] and [x | 0 | 0 | 0].
   const int64_t cin = c.est_in;
@@ -157,7 +163,7 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
   float* in = arena.AllocZero(static_cast<size_t>(2 * n * cin));
   for (int64_t f = 0; f < n; ++f) {
     float* row = in + f * cin;
-    std::memcpy(row + nb, mu + (f0 + f) * nb, static_cast<size_t>(nb) * sizeof(float));
+    std::memcpy(row + nb, mu + f * nb, static_cast<size_t>(nb) * sizeof(float));
     std::memcpy(row + 2 * nb, spk, static_cast<size_t>(nb) * sizeof(float));
     if (f0 + f < m1) {
       std::memcpy(row + 3 * nb, prompt.feat.data() + (f0 + f) * nb, static_cast<size_t>(nb) * sizeof(float));

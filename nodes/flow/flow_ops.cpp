@@ -160,13 +160,13 @@ Status Conv1dTm::ForwardWithContext(const float* x, int64_t batch, int64_t t_in,
 
 // ---- Positional table ----------------------------------------------------------------------
 
-void RelPositionTable(int64_t t, int64_t d, float* out) {
+void RelPositionRows(int64_t r_first, int64_t count, int64_t d, float* out) {
   // div_term in f32 as torch: exp(arange(0, d, 2) * (-ln(10000) / d)).
   const float c = static_cast<float>(-std::log(10000.0) / static_cast<double>(d));
   std::vector<float> w(static_cast<size_t>(d / 2));
   for (int64_t m = 0; m < d / 2; ++m) w[m] = std::exp(static_cast<float>(2 * m) * c);
-  for (int64_t k = 0; k < 2 * t - 1; ++k) {
-    const int64_t r = t - 1 - k;
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t r = r_first + k;
     const float pos = static_cast<float>(r < 0 ? -r : r);
     float* row = out + k * d;
     for (int64_t m = 0; m < d / 2; ++m) {
@@ -176,6 +176,11 @@ void RelPositionTable(int64_t t, int64_t d, float* out) {
       row[2 * m + 1] = static_cast<float>(std::cos(static_cast<double>(a)));
     }
   }
+}
+
+void RelPositionTable(int64_t t, int64_t d, float* out) {
+  // Row k is PE(t - 1 - k): the rows of r = t - 1 .. -(t - 1), written in that order.
+  for (int64_t k = 0; k < 2 * t - 1; ++k) RelPositionRows(t - 1 - k, 1, d, out + k * d);
 }
 
 // ---- Attention -----------------------------------------------------------------------------
@@ -259,6 +264,70 @@ Status RelPosAttention(const float* qkv, const float* p, const float* bias_u, co
   float* o = arena.Alloc(head_floats);
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(ac, v, o, heads, t, dk, t, false, false, false));
   ScatterHeads(o, t, heads, dk, out);
+  return OkStatus();
+}
+
+Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float* v_cache,
+                             const float* p_rows, int64_t p_first, int64_t p_count,
+                             const float* bias_u, const float* bias_v, int64_t q_offset,
+                             int64_t n, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
+                             float* out) {
+  const int64_t d = heads * dk, kv = q_offset + n;
+  const int64_t r_max = q_offset + n - 1, r_min = chunk > 0 ? -(chunk - 1) : -(kv - 1);
+  if (r_min < p_first || r_max >= p_first + p_count) {
+    return InvalidArgument("flow encoder: positions {}..{} outside the cached {}..{}", r_min, r_max,
+                           p_first, p_first + p_count - 1);
+  }
+  const size_t qf = static_cast<size_t>(heads * n * dk), kf = static_cast<size_t>(heads * kv * dk);
+  float* q = arena.Alloc(qf);
+  float* qu = arena.Alloc(qf);
+  float* k = arena.Alloc(kf);
+  float* v = arena.Alloc(kf);
+  float* pp = arena.Alloc(static_cast<size_t>(heads * p_count * dk));
+  GatherHeads(qkv, 3 * d, 0, n, heads, dk, q);
+  GatherHeads(k_cache, d, 0, kv, heads, dk, k);
+  GatherHeads(v_cache, d, 0, kv, heads, dk, v);
+  GatherHeads(p_rows, d, 0, p_count, heads, dk, pp);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < n; ++i) {
+      float* qrow = q + (h * n + i) * dk;
+      float* urow = qu + (h * n + i) * dk;
+      for (int64_t c = 0; c < dk; ++c) {
+        urow[c] = qrow[c] + bias_u[h * dk + c];
+        qrow[c] = qrow[c] + bias_v[h * dk + c];  // q now holds q + bias_v
+      }
+    }
+  }
+  float* ac = arena.Alloc(static_cast<size_t>(heads * n * kv));
+  float* bd = arena.Alloc(static_cast<size_t>(heads * n * p_count));
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(qu, k, ac, heads, n, kv, dk, false, true, false));
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, pp, bd, heads, n, p_count, dk, false, true, false));
+  // Same arithmetic as RelPosAttention, on absolute query rows a = q_offset + i.
+  const float scale = std::sqrt(static_cast<float>(dk));
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t a = q_offset + i;
+      float* row = ac + (h * n + i) * kv;
+      const float* bdrow = bd + (h * n + i) * p_count;  // column of r: r - p_first
+      const int64_t limit = chunk > 0 ? std::min(kv, (a / chunk + 1) * chunk) : kv;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < limit; ++j) {
+        row[j] = (row[j] + bdrow[a - j - p_first]) / scale;
+        mx = std::max(mx, row[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < limit; ++j) {
+        row[j] = std::exp(row[j] - mx);
+        sum += row[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < limit; ++j) row[j] *= inv;
+      for (int64_t j = limit; j < kv; ++j) row[j] = 0.0f;
+    }
+  }
+  float* o = arena.Alloc(qf);
+  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(ac, v, o, heads, n, dk, kv, false, false, false));
+  ScatterHeads(o, n, heads, dk, out);
   return OkStatus();
 }
 

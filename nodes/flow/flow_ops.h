@@ -70,6 +70,8 @@ class Conv1dTm {
 // Rows of the espnet relative positional table for a length-t sequence: out [2t - 1, d], row k
 // is PE(t - 1 - k); PE(r)[2m] = sin(r w_m), PE(r)[2m + 1] = cos(r w_m), w_m = 10000^(-2m/d).
 void RelPositionTable(int64_t t, int64_t d, float* out);
+// `count` rows PE(r_first), PE(r_first + 1), ... (same values as the table's rows).
+void RelPositionRows(int64_t r_first, int64_t count, int64_t d, float* out);
 
 // Encoder relative-position self-attention core (RelPositionMultiHeadedAttention), one sequence.
 // qkv: [t, 3d] (q | k | v, head h = channels h*dk..), p: [2t - 1, d] = linear_pos(table),
@@ -77,6 +79,16 @@ void RelPositionTable(int64_t t, int64_t d, float* out);
 // (masked: -inf, softmax, probabilities zeroed). out: [t, d] (heads concatenated).
 Status RelPosAttention(const float* qkv, const float* p, const float* bias_u, const float* bias_v,
                        int64_t t, int64_t heads, int64_t dk, int64_t chunk, Arena& arena, float* out);
+
+// RelPosAttention for `n` new query rows at absolute positions q_offset.. against cached keys
+// and values (k_cache, v_cache: [q_offset + n, d], the new rows included). p_rows: [p_count, d]
+// = linear_pos(PE(r)) for r = p_first .. p_first + p_count - 1, covering every query - key
+// distance the chunk mask allows (-(chunk - 1) .. q_offset + n - 1). out: [n, d].
+Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float* v_cache,
+                             const float* p_rows, int64_t p_first, int64_t p_count,
+                             const float* bias_u, const float* bias_v, int64_t q_offset,
+                             int64_t n, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
+                             float* out);
 
 // Estimator self-attention (diffusers Attention + SDPA), `batch` independent sequences.
 // qkv: [batch, t, 3 * heads * dh]; bias: [t, t] additive (0 / -1e10) shared by every sequence

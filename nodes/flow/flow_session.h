@@ -7,10 +7,10 @@
 // that give no frames yet. After each chunk the hop doubles up to max_token_hop (25, 50, 100, ...).
 // The reference re-runs the flow over prompt + all tokens so far for each chunk (streaming =
 // true, finalize = false) and emits only the frames after the previous chunk. Here, by default
-// (`incremental`), the encoder still runs over the whole prefix (~2 % of a call) but the
-// estimator computes only the frames after its committed block prefix, from cached K/V rows and
-// conv contexts (flow_stream_cache.h): same frames within float rounding, per-chunk cost flat in
-// utterance length. Past `max_cache_bytes` the utterance falls back to prefix recompute.
+// (`incremental`), the encoder and the estimator compute only the frames after their committed
+// block prefix, from cached K/V rows, positional projections and conv contexts
+// (flow_stream_cache.h): same frames within float rounding, per-chunk cost flat in utterance
+// length. Past `max_cache_bytes` the utterance falls back to prefix recompute.
 // Finish() runs the last call with streaming = false, finalize = true over every token, as the
 // reference does (full attention: nothing cached applies).
 //

@@ -6,8 +6,17 @@
 
 namespace cosyflow::flow {
 
+size_t EncoderCache::bytes() const {
+  size_t n = tail.size() + tail_next.size();
+  for (const auto* group : {&k1, &v1, &k2, &v2, &p1, &p2}) {
+    for (const auto& v : *group) n += v.size();
+  }
+  return n * sizeof(float);
+}
+
 EstimatorCache::EstimatorCache(const FlowConfig& c)
-    : inner_(c.est_inner()),
+    : ratio_(c.token_mel_ratio),
+      inner_(c.est_inner()),
       blocks_(static_cast<int>(c.est_blocks_per_stage * (2 + c.est_mid_blocks))),
       steps_(static_cast<size_t>(c.n_timesteps)) {
   for (Step& s : steps_) s.kv.resize(static_cast<size_t>(blocks_));
@@ -23,7 +32,7 @@ size_t EstimatorCache::bytes() const {
   for (const Step& s : steps_) {
     for (const auto& v : s.conv) conv += 2 * v.size() * sizeof(float);
   }
-  return BytesFor(cap_) + conv;
+  return BytesFor(cap_) + conv + enc.bytes();
 }
 
 Status EstimatorCache::Reserve(int64_t frames, size_t max_bytes) {
@@ -57,6 +66,8 @@ void EstimatorCache::Commit(int64_t frames) {
     for (size_t i = 0; i < s.conv_next.size(); ++i) s.conv[i] = s.conv_next[i];
   }
   frames_ = frames;
+  enc.tokens = frames / ratio_;
+  if (!enc.tail_next.empty()) enc.tail = enc.tail_next;
 }
 
 void EstimatorCache::Clear() {
@@ -65,6 +76,9 @@ void EstimatorCache::Clear() {
     for (auto& v : s.conv_next) std::fill(v.begin(), v.end(), 0.0f);
   }
   frames_ = 0;
+  enc.tokens = 0;
+  std::fill(enc.tail.begin(), enc.tail.end(), 0.0f);
+  std::fill(enc.tail_next.begin(), enc.tail_next.end(), 0.0f);
 }
 
 void EstimatorCache::ShrinkToFit() {
@@ -104,6 +118,7 @@ Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
     s.conv = o.conv;
     s.conv_next = o.conv;
   }
+  enc = other.enc;
   frames_ = other.frames_;
   return OkStatus();
 }

@@ -1,4 +1,4 @@
-// EstimatorCache: what the chunk-causal CFM estimator keeps between streaming chunk calls so that
+// EstimatorCache: what the chunk-causal encoder and CFM estimator keep between streaming chunk calls so that
 // a chunk computes only its new frames (docs/flow-streaming.md).
 //
 // Why it is exact: in streaming mode estimator frame i attends only to frames of its own and
@@ -17,6 +17,19 @@
 #include "runtime/status.h"
 
 namespace cosyflow::flow {
+
+// The encoder's state at the committed token prefix: the conformer layers' keys and values
+// (rel-pos attention is chunk-causal on the same grid), their positional projections
+// linear_pos(PE(r)) for r = p_first.. (input-independent, extended as the sequence grows), and
+// the last two stage-1 output rows (the upsample conv's left context).
+struct EncoderCache {
+  int64_t tokens = 0;                      // committed tokens
+  std::vector<std::vector<float>> k1, v1;  // stage-1 layer l: [tokens, d]
+  std::vector<std::vector<float>> k2, v2;  // stage-2 layer l: [frames, d]
+  std::vector<std::vector<float>> p1, p2;  // layer l: [rows, d] from r = p*_first
+  std::vector<float> tail, tail_next;      // [2, d] stage-1 output rows tokens - 2, tokens - 1
+  size_t bytes() const;
+};
 
 class EstimatorCache {
  public:
@@ -53,7 +66,10 @@ class EstimatorCache {
   int64_t inner() const { return inner_; }
   int blocks() const { return blocks_; }
 
+  EncoderCache enc;  // the encoder's part (committed with the estimator's, frames / ratio tokens)
+
  private:
+  int64_t ratio_ = 2;
   int64_t inner_ = 0;
   int blocks_ = 0;
   int64_t frames_ = 0, cap_ = 0;
