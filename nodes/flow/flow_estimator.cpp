@@ -64,9 +64,9 @@ Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
     return SdpaAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, x.bias, x.arena, o);
   }
   const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
-  std::vector<float>& kv = x.inc->step->kv[x.block_i++];
-  float* k = kv.data();
-  float* v = kv.data() + 2 * cap * inner;
+  float* kv = x.inc->step->kv[x.block_i++];
+  float* k = kv;
+  float* v = kv + 2 * cap * inner;
   for (int64_t b = 0; b < 2; ++b) {
     for (int64_t i = 0; i < x.m; ++i) {
       const float* row = qkv + (b * x.m + i) * 3 * inner;

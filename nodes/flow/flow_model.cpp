@@ -88,7 +88,7 @@ Result<std::shared_ptr<const EstimatorCache>> FlowModel::PromptState(const FlowP
                                             /*finalize=*/false, state.get(), max_cache_bytes,
                                             arena, {}, nullptr, nullptr));
   (void)unused;
-  state->ShrinkToFit();
+  COSY_RETURN_IF_ERROR(state->ShrinkToFit());
   return std::shared_ptr<const EstimatorCache>(std::move(state));
 }
 

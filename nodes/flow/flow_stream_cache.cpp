@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/mman.h>
+
+#include "nodes/flow/cfm_noise.h"
+
 namespace cosyflow::flow {
 
 size_t EncoderCache::bytes() const {
@@ -19,7 +23,17 @@ EstimatorCache::EstimatorCache(const FlowConfig& c)
       inner_(c.est_inner()),
       blocks_(static_cast<int>(c.est_blocks_per_stage * (2 + c.est_mid_blocks))),
       steps_(static_cast<size_t>(c.n_timesteps)) {
-  for (Step& s : steps_) s.kv.resize(static_cast<size_t>(blocks_));
+  for (Step& s : steps_) s.kv.assign(static_cast<size_t>(blocks_), nullptr);
+}
+
+EstimatorCache::~EstimatorCache() { Release(); }
+
+void EstimatorCache::Release() {
+  if (region_ != nullptr) munmap(region_, region_bytes_);
+  region_ = nullptr;
+  region_bytes_ = 0;
+  cap_ = 0;
+  for (Step& s : steps_) std::fill(s.kv.begin(), s.kv.end(), nullptr);
 }
 
 size_t EstimatorCache::BytesFor(int64_t frames) const {
@@ -32,31 +46,44 @@ size_t EstimatorCache::bytes() const {
   for (const Step& s : steps_) {
     for (const auto& v : s.conv) conv += 2 * v.size() * sizeof(float);
   }
-  return BytesFor(cap_) + conv + enc.bytes();
+  return BytesFor(used_) + conv + enc.bytes();
+}
+
+Status EstimatorCache::Allocate(int64_t cap) {
+  const size_t bytes = BytesFor(cap);
+  // Address space only: pages become memory when rows are written, so the cache never moves
+  // (no copies as the utterance grows) and holds only the frames it has seen.
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) {
+    return MakeError(StatusCode::kResourceExhausted,
+                     "flow stream cache: cannot reserve {} MiB of address space", bytes >> 20);
+  }
+  Release();
+  region_ = static_cast<float*>(p);
+  region_bytes_ = bytes;
+  cap_ = cap;
+  const size_t per_block = 4 * static_cast<size_t>(cap) * static_cast<size_t>(inner_);
+  size_t i = 0;
+  for (Step& s : steps_) {
+    for (float*& kv : s.kv) kv = region_ + per_block * i++;
+  }
+  return OkStatus();
 }
 
 Status EstimatorCache::Reserve(int64_t frames, size_t max_bytes) {
-  if (frames <= cap_) return OkStatus();
-  // Grow by half again (at least one 64-frame step) so that chunk calls rarely reallocate.
-  const int64_t grown = std::max<int64_t>(frames, cap_ + std::max<int64_t>(cap_ / 2, 64));
-  int64_t cap = grown;
-  if (max_bytes > 0 && BytesFor(cap) > max_bytes) cap = frames;  // no headroom near the limit
-  if (max_bytes > 0 && BytesFor(cap) > max_bytes) {
-    return MakeError(StatusCode::kResourceExhausted, "flow stream cache: {} frames need {} MiB, over the {} MiB budget",
-                             frames, BytesFor(cap) >> 20, max_bytes >> 20);
+  if (region_ == nullptr) {
+    // The whole budget (or the noise table's length when unlimited) as one reservation.
+    int64_t cap = kCfmNoiseFrames;
+    if (max_bytes > 0) cap = std::min<int64_t>(cap, static_cast<int64_t>(max_bytes / BytesFor(1)));
+    if (frames <= cap) COSY_RETURN_IF_ERROR(Allocate(std::max<int64_t>(cap, 1)));
   }
-  const size_t row = static_cast<size_t>(inner_);
-  for (Step& s : steps_) {
-    for (auto& kv : s.kv) {
-      std::vector<float> grownv(4 * static_cast<size_t>(cap) * row);
-      for (size_t part = 0; part < 4 && !kv.empty(); ++part) {  // K row 0, K row 1, V row 0, V row 1
-        std::memcpy(grownv.data() + part * cap * row, kv.data() + part * cap_ * row,
-                    static_cast<size_t>(frames_) * row * sizeof(float));
-      }
-      kv.swap(grownv);
-    }
+  if (frames > cap_) {
+    return MakeError(StatusCode::kResourceExhausted,
+                     "flow stream cache: {} frames need {} MiB, over the {} MiB budget", frames,
+                     BytesFor(frames) >> 20, max_bytes >> 20);
   }
-  cap_ = cap;
+  used_ = std::max(used_, frames);
   return OkStatus();
 }
 
@@ -81,22 +108,36 @@ void EstimatorCache::Clear() {
   std::fill(enc.tail_next.begin(), enc.tail_next.end(), 0.0f);
 }
 
-void EstimatorCache::ShrinkToFit() {
-  if (cap_ == frames_) return;
-  const size_t row = static_cast<size_t>(inner_);
+Status EstimatorCache::ShrinkToFit() {
+  if (cap_ == frames_ || frames_ == 0) return OkStatus();
+  float* old = region_;
+  const size_t old_bytes = region_bytes_;
+  const int64_t old_cap = cap_;
+  region_ = nullptr;  // keep the old rows mapped while copying
+  COSY_RETURN_IF_ERROR(Allocate(frames_));
+  CopyRows(old, old_cap);
+  munmap(old, old_bytes);
+  used_ = frames_;
   for (Step& s : steps_) {
-    for (auto& kv : s.kv) {
-      std::vector<float> shrunk(4 * static_cast<size_t>(frames_) * row);
-      for (size_t part = 0; part < 4 && !kv.empty(); ++part) {
-        std::memcpy(shrunk.data() + part * frames_ * row, kv.data() + part * cap_ * row,
-                    static_cast<size_t>(frames_) * row * sizeof(float));
-      }
-      kv.swap(shrunk);
-    }
     s.conv_next.clear();
     s.conv_next.shrink_to_fit();
   }
-  cap_ = frames_;
+  return OkStatus();
+}
+
+void EstimatorCache::CopyRows(const float* src, int64_t src_cap) {
+  const size_t row = static_cast<size_t>(inner_);
+  const size_t src_block = 4 * static_cast<size_t>(src_cap) * row;
+  size_t i = 0;
+  for (Step& s : steps_) {
+    for (float* kv : s.kv) {
+      const float* from = src + src_block * i++;
+      for (size_t part = 0; part < 4; ++part) {  // K row 0, K row 1, V row 0, V row 1
+        std::memcpy(kv + part * cap_ * row, from + part * src_cap * row,
+                    static_cast<size_t>(frames_) * row * sizeof(float));
+      }
+    }
+  }
 }
 
 Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
@@ -105,21 +146,13 @@ Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
   }
   Clear();
   COSY_RETURN_IF_ERROR(Reserve(other.frames_, max_bytes));
-  const size_t row = static_cast<size_t>(inner_);
+  frames_ = other.frames_;
+  if (frames_ > 0) CopyRows(other.region_, other.cap_);
   for (size_t si = 0; si < steps_.size(); ++si) {
-    Step& s = steps_[si];
-    const Step& o = other.steps_[si];
-    for (size_t b = 0; b < s.kv.size(); ++b) {
-      for (size_t part = 0; part < 4; ++part) {
-        std::memcpy(s.kv[b].data() + part * cap_ * row, o.kv[b].data() + part * other.cap_ * row,
-                    static_cast<size_t>(other.frames_) * row * sizeof(float));
-      }
-    }
-    s.conv = o.conv;
-    s.conv_next = o.conv;
+    steps_[si].conv = other.steps_[si].conv;
+    steps_[si].conv_next = other.steps_[si].conv;
   }
   enc = other.enc;
-  frames_ = other.frames_;
   return OkStatus();
 }
 

@@ -36,28 +36,32 @@ class EstimatorCache {
   // One ODE step's state. kv[b]: [2 (K|V)][2 (CFG row)][cap][inner] for transformer block b;
   // conv[i]: [2 (CFG row)][k - 1][cin] for the i-th causal conv of the forward pass.
   struct Step {
-    std::vector<std::vector<float>> kv;
+    std::vector<float*> kv;  // into one reserved region (rows never move)
     std::vector<std::vector<float>> conv;
     std::vector<std::vector<float>> conv_next;  // context at the new commit point (staging)
   };
 
   explicit EstimatorCache(const FlowConfig& c);
+  ~EstimatorCache();
+  EstimatorCache(const EstimatorCache&) = delete;
+  EstimatorCache& operator=(const EstimatorCache&) = delete;
 
   // Frames whose K/V rows and conv context are committed (a multiple of stream_block()).
   int64_t frames() const { return frames_; }
   int64_t capacity() const { return cap_; }
-  // Makes room for `frames` rows (copying the committed rows when it grows). Fails, leaving the
-  // cache unchanged, when that would exceed `max_bytes` (0 = no limit).
+  // Makes room for `frames` rows. The first call reserves address space for the whole budget
+  // (`max_bytes`, 0 = the noise table's 15000 frames), which becomes memory only as rows are
+  // written; rows never move. Fails (ResourceExhausted), leaving the cache unchanged, beyond it.
   Status Reserve(int64_t frames, size_t max_bytes);
-  // Bytes held (K/V at the current capacity plus conv contexts).
+  // Bytes in use (K/V rows written so far, conv contexts, the encoder's part).
   size_t bytes() const;
   size_t BytesFor(int64_t frames) const;
   // Accepts the rows computed by the last call up to `frames` (conv contexts from staging).
   void Commit(int64_t frames);
   // Forgets everything (the next call starts at frame 0); keeps the allocation.
   void Clear();
-  // Drops the capacity beyond the committed frames (for long-lived read-only snapshots).
-  void ShrinkToFit();
+  // Moves the committed frames into a region of exactly that size (long-lived snapshots).
+  Status ShrinkToFit();
   // Copies `other`'s committed state (same config); used to start from a voice's prompt state.
   Status CopyFrom(const EstimatorCache& other, size_t max_bytes);
 
@@ -69,10 +73,16 @@ class EstimatorCache {
   EncoderCache enc;  // the encoder's part (committed with the estimator's, frames / ratio tokens)
 
  private:
+  Status Allocate(int64_t cap);
+  void Release();
+  void CopyRows(const float* src, int64_t src_cap);  // committed rows from another layout
+
   int64_t ratio_ = 2;
   int64_t inner_ = 0;
   int blocks_ = 0;
-  int64_t frames_ = 0, cap_ = 0;
+  int64_t frames_ = 0, cap_ = 0, used_ = 0;
+  float* region_ = nullptr;  // [steps][blocks][4][cap][inner]
+  size_t region_bytes_ = 0;
   std::vector<Step> steps_;
 };
 
