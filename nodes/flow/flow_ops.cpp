@@ -2,6 +2,7 @@
 #include "nodes/flow/flow_ops.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -387,17 +388,21 @@ Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t 
     return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", p.kv_len, cap);
   }
   const int64_t per = cpu::AttentionScratchFloats(p);
+  constexpr int kMaxThreads = 64;
   const int nt = omp_in_parallel() ? 1
-                                   : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), units));
+                                   : static_cast<int>(std::min<int64_t>(
+                                         {static_cast<int64_t>(omp_get_max_threads()), units, kMaxThreads}));
   float* scratch = arena.Alloc(static_cast<size_t>(per * std::max(nt, 1)));
-  std::vector<Status> status(static_cast<size_t>(units));
+  std::array<Status, kMaxThreads> status;  // first error per thread (no allocation per call)
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t u = 0; u < units; ++u) {
     const int64_t b = u / heads, h = u % heads;
-    float* s = scratch + per * omp_get_thread_num();
-    status[static_cast<size_t>(u)] =
+    const int id = omp_get_thread_num();
+    if (!status[static_cast<size_t>(id)].ok()) continue;
+    status[static_cast<size_t>(id)] =
         cpu::Attention(p, qkv + b * n * 3 * inner + h * dh, k_cache + b * cap * inner + h * dh,
-                       v_cache + b * cap * inner + h * dh, out + b * n * inner + h * dh, s, per);
+                       v_cache + b * cap * inner + h * dh, out + b * n * inner + h * dh,
+                       scratch + per * id, per);
   }
   for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
   return OkStatus();
