@@ -67,7 +67,7 @@ struct HarnessOptions {
   int64_t max_input_chars = 0;
   size_t max_body_bytes = 1 << 20;
   size_t max_voice_body_bytes = 8 << 20;
-  std::string voice_store;  // "" = the graph's (absent on the tiny model: an empty store)
+  std::string voice_store = {};  // "" = the graph's (absent on the tiny model: an empty store)
 };
 
 // A service on the tiny graph with both servers on free ports.
@@ -78,6 +78,7 @@ struct Harness {
     o.zero_noise = true;
     o.stream_text = ho.stream_text;
     o.voice_store = ho.voice_store;
+    o.max_sessions = ho.max_sessions;  // the pipeline admits as many as the service
     tts::GraphInfo info;
     auto p = tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
     REQUIRE_MESSAGE(p.ok(), p.status().ToString());
