@@ -60,6 +60,8 @@ class GraphExecutor {
   // Largest per-session queue depth seen so far at each node (index = plan node index).
   std::vector<int> MaxQueueDepths() const;
   const GraphPlan& plan() const { return plan_; }
+  // The created node at plan index `index` (immutable model; its sessions live elsewhere).
+  const Node* node(int index) const { return nodes_[static_cast<size_t>(index)].get(); }
 
  private:
   friend class Runner;

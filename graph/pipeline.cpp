@@ -225,4 +225,9 @@ Status Pipeline::Stop(StopMode mode) {
 
 std::vector<int> Pipeline::MaxQueueDepths() const { return executor_->MaxQueueDepths(); }
 
+const Node* Pipeline::FindNode(const std::string& id) const {
+  const int index = plan_->NodeIndex(id);
+  return index < 0 ? nullptr : executor_->node(index);
+}
+
 }  // namespace cosyflow

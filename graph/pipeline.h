@@ -97,6 +97,9 @@ class Pipeline {
   Status Stop(StopMode mode = StopMode::kDrain);
 
   const GraphPlan& plan() const { return *plan_; }
+  // The created node with id `id` (nullptr when absent), e.g. to reach a VoiceFrontend's voice
+  // store; valid as long as the pipeline.
+  const Node* FindNode(const std::string& id) const;
   // Largest per-session queue depth seen at each node (plan node order).
   std::vector<int> MaxQueueDepths() const;
 

@@ -1,6 +1,8 @@
 // The synthesis facade (graph/synthesis.h): graph overrides, loading, one synthesis request.
 #include "graph/synthesis.h"
 
+#include "graph/voices.h"
+
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -82,6 +84,7 @@ Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
     if (message.rfind("<string>: ", 0) == 0) message = message.substr(10);
     return Status(p.status().code(), graph_file + ": " + message);
   }
+  info->voices = GraphVoices::Of(**p);
   return p;
 }
 
@@ -148,11 +151,21 @@ Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chun
   return std::move(*out);
 }
 
-bool VoiceKnown(const GraphInfo& /*info*/, const std::string& voice) {
-  return voice.empty() || voice == "default";
+bool VoiceKnown(const GraphInfo& info, const std::string& voice) {
+  if (voice.empty() || voice == kDefaultVoiceId) return true;
+  return info.voices != nullptr && info.voices->Known(voice);
 }
 
-std::vector<std::string> VoiceIds(const GraphInfo& /*info*/) { return {"default"}; }
+std::vector<std::string> VoiceIds(const GraphInfo& info) {
+  std::vector<std::string> ids;
+  auto listed = info.voices ? info.voices->List() : Result<std::vector<VoiceListing>>(
+                                                         std::vector<VoiceListing>{});
+  if (listed.ok()) {
+    for (const auto& v : *listed) ids.push_back(v.id);
+  }
+  if (ids.empty() || ids.front() != kDefaultVoiceId) ids.insert(ids.begin(), kDefaultVoiceId);
+  return ids;
+}
 
 Result<std::unique_ptr<SpeechStream>> SpeechStream::Open(Pipeline& p, TextRequest fields,
                                                          bool stream_text) {

@@ -31,6 +31,8 @@
 
 namespace cosyflow::tts {
 
+class GraphVoices;  // graph/voices.h
+
 struct GraphOverrides {
   std::string model_dir;  // "" = the file's model_dir (relative to the graph file)
   std::string mode;       // "" = the graph's SpeechLM mode
@@ -64,6 +66,9 @@ struct GraphInfo {
   // longest request TextNormalizer takes (its max_chars option, code points).
   bool stream_text = false;
   int64_t max_input_chars = 200000;
+  // The loaded graph's voices (store, models, default voice; graph/voices.h). Set by
+  // LoadPipeline; valid as long as the pipeline.
+  std::shared_ptr<const GraphVoices> voices;
 };
 
 // Applies `o` to the parsed graph JSON; fills `info`.
@@ -97,11 +102,11 @@ Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chun
                                const std::function<void(SessionId)>& on_submit = {},
                                const TextRequest& fields = {});
 
-// Voices. "" and "default" name the graph's own voice (the prompt its nodes are configured
-// with, or none); every door asks these before it opens a request. The voices work extends them
-// (voice ids from a voice store) without changing the doors.
+// Voices. "" and "default" name the graph's own voice (its VoiceFrontend's default_voice, or the
+// prompt its nodes are configured with); other ids are the voices of the graph's store
+// (info.voices). Every door asks these before it opens a request.
 bool VoiceKnown(const GraphInfo& info, const std::string& voice);
-std::vector<std::string> VoiceIds(const GraphInfo& info);
+std::vector<std::string> VoiceIds(const GraphInfo& info);  // "default" first
 
 // One streamed request in pull mode: text goes in as it arrives, audio chunks come out as the
 // graph makes them (backpressure: a chunk not yet taken holds the vocoder's output queue).

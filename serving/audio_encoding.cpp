@@ -1,4 +1,4 @@
-// WAV header, FLAC through libsndfile virtual I/O, base64.
+// WAV header, FLAC through libsndfile virtual I/O (both ways), base64 (both ways).
 #include "serving/audio_encoding.h"
 
 #include <sndfile.h>
@@ -109,6 +109,76 @@ std::string Base64(std::string_view in) {
     out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
     out += '=';
   }
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  bool padding = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+' || c == '-') v = 62;
+    else if (c == '/' || c == '_') v = 63;
+    else if (c == '=') padding = true;
+    else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (v < 0 && c != '=') {
+      return InvalidArgument("base64: invalid character at offset {}", i);
+    }
+    if (v < 0) continue;
+    if (padding) return InvalidArgument("base64: data after '=' padding at offset {}", i);
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  if (bits >= 6) return InvalidArgument("base64: truncated ({} characters)", text.size());
+  return out;
+}
+
+Result<AudioData> DecodeAudio(std::string_view bytes, double max_seconds) {
+  if (bytes.empty()) return InvalidArgument("audio: no bytes");
+  MemoryFile file;
+  file.data.assign(bytes.data(), bytes.size());
+  SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
+  SF_INFO info{};
+  SNDFILE* sf = sf_open_virtual(&io, SFM_READ, &info, &file);
+  if (sf == nullptr) {
+    return InvalidArgument("audio: not a recording libsndfile reads (wav, flac, ogg): {}",
+                           sf_strerror(nullptr));
+  }
+  AudioData out;
+  out.sample_rate = info.samplerate;
+  const int channels = info.channels;
+  if (channels <= 0 || info.samplerate <= 0) {
+    sf_close(sf);
+    return InvalidArgument("audio: {} channels at {} Hz", channels, info.samplerate);
+  }
+  const auto max_frames = static_cast<sf_count_t>(max_seconds * info.samplerate);
+  std::vector<float> block(static_cast<size_t>(4096) * channels);
+  while (true) {
+    const sf_count_t got = sf_readf_float(sf, block.data(), 4096);
+    if (got <= 0) break;
+    for (sf_count_t f = 0; f < got; ++f) {
+      float sum = 0;
+      for (int c = 0; c < channels; ++c) sum += block[static_cast<size_t>(f * channels + c)];
+      out.samples.push_back(sum / static_cast<float>(channels));
+    }
+    if (static_cast<sf_count_t>(out.samples.size()) > max_frames) {
+      sf_close(sf);
+      return OutOfRange("audio: longer than {} s", max_seconds);
+    }
+  }
+  sf_close(sf);
+  if (out.samples.empty()) return InvalidArgument("audio: the recording has no samples");
   return out;
 }
 

@@ -1,5 +1,5 @@
-// Response encodings of the serving doors: WAV header (s16le mono), FLAC in memory (libsndfile
-// virtual I/O), base64 for SSE events.
+// Encodings of the serving doors: WAV header (s16le mono), FLAC in memory (libsndfile virtual
+// I/O), base64 for SSE events and uploaded voices, and decoding an uploaded recording.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "nodes/audio_io/audio_file.h"
 #include "runtime/status.h"
 
 namespace cosyflow::serving {
@@ -19,5 +20,13 @@ std::string WavHeader(int rate, uint32_t data_bytes);
 Result<std::string> EncodeFlac(std::string_view pcm_s16le, int rate);
 
 std::string Base64(std::string_view bytes);
+// Standard or URL-safe alphabet, padding optional, whitespace skipped; InvalidArgument naming
+// the offset of the first bad character.
+Result<std::string> Base64Decode(std::string_view text);
+
+// An audio file in memory (any format libsndfile reads: wav, flac, ogg, ...) -> mono f32
+// (channels averaged, PCM / 32768 as libsndfile normalises it). InvalidArgument when it is not
+// audio or empty; OutOfRange beyond `max_seconds`.
+Result<AudioData> DecodeAudio(std::string_view bytes, double max_seconds);
 
 }  // namespace cosyflow::serving

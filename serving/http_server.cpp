@@ -4,15 +4,21 @@
 
 #include <fmt/format.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <utility>
+#include <vector>
 
 #include "serving/audio_encoding.h"
 #include "serving/speech_request.h"
+#include "serving/voice_api.h"
 #include "serving/web_page.h"
 #include "serving/websocket_session.h"
 
@@ -24,6 +30,7 @@ namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Request = http::request<http::string_body>;
+constexpr std::string_view kVoicePrefix = "/v1/voices/";
 
 class Connection {
  public:
@@ -34,10 +41,18 @@ class Connection {
   void Serve(net::io_context& ioc) {
     while (true) {
       http::request_parser<http::string_body> parser;
-      parser.body_limit(options_.max_body_bytes);
+      // The larger limit while the header is read (Beast checks Content-Length against it
+      // there), then the route's own.
+      parser.body_limit(std::max(options_.max_body_bytes, options_.max_voice_body_bytes));
       parser.header_limit(16 * 1024);
       beast::error_code ec;
       http::read_header(socket_, buffer_, parser, ec);
+      size_t limit = options_.max_body_bytes;
+      if (!ec && parser.get().target() == "/v1/voices") limit = options_.max_voice_body_bytes;
+      if (!ec && parser.content_length() && *parser.content_length() > limit) {
+        ec = http::error::body_limit;
+      }
+      if (!ec) parser.body_limit(limit);
       if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         // curl asks before sending bodies over 1 KiB; without the answer it waits a second.
         http::response<http::empty_body> go_on{http::status::continue_, 11};
@@ -45,10 +60,10 @@ class Connection {
       }
       if (!ec && !parser.is_done()) http::read(socket_, buffer_, parser, ec);
       if (ec == http::error::body_limit) {
-        Reply(Error({413,
-                     fmt::format("request body is larger than {} bytes", options_.max_body_bytes),
+        Reply(Error({413, fmt::format("request body is larger than {} bytes", limit),
                      "invalid_request_error", ""}),
               false, "other");
+        DiscardInput();
         return;
       }
       if (ec == http::error::end_of_stream || ec) {
@@ -90,6 +105,26 @@ class Connection {
   }
   static Response Json(const nlohmann::json& j, http::status s = http::status::ok) {
     return {s, "application/json", j.dump(), ""};
+  }
+
+  // After a refusal before the body was read: closing at once would reset the connection
+  // while the client is still sending, and it would never see the response. So the rest of
+  // the body is read and dropped, bounded in bytes and time.
+  void DiscardInput() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    const int fd = socket_.native_handle();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::vector<char> sink(64 * 1024);
+    for (size_t total = 0; total < (size_t{256} << 20);) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+      const ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
+      if (n <= 0) return;  // the client closed (or an error)
+      total += static_cast<size_t>(n);
+    }
   }
 
   // Writes a complete response; false if the connection must close.
@@ -135,12 +170,22 @@ class Connection {
                    keep, target);
     }
     if (target == "/v1/voices") {
-      if (!only(http::verb::get)) return not_allowed(target);
-      nlohmann::json voices = nlohmann::json::array();
-      for (const auto& v : service_->Voices()) {
-        voices.push_back({{"id", v}, {"name", v}, {"object", "voice"}});
+      VoiceApiReply v;
+      if (only(http::verb::get)) {
+        v = ListVoices(*service_);
+      } else if (only(http::verb::post)) {
+        v = AddVoice(*service_, req.body());
+      } else {
+        return not_allowed(target);
       }
-      return Reply(Json({{"object", "list"}, {"data", voices}, {"voices", voices}}), keep, target);
+      return Reply({static_cast<http::status>(v.status), "application/json", v.body, ""}, keep,
+                   target);
+    }
+    if (target.rfind(kVoicePrefix, 0) == 0) {
+      if (!only(http::verb::delete_)) return not_allowed("/v1/voices/{id}");
+      const VoiceApiReply v = DeleteVoice(*service_, target.substr(kVoicePrefix.size()));
+      return Reply({static_cast<http::status>(v.status), "application/json", v.body, ""}, keep,
+                   "/v1/voices/{id}");
     }
     if (target == "/metrics") {
       if (!only(http::verb::get)) return not_allowed(target);
@@ -189,10 +234,7 @@ class Connection {
   }
 
   static Response Failure(const Status& st, const SessionResult* r) {
-    const std::string where =
-        r && !r->failed_node.empty() ? " in node '" + r->failed_node + "'" : "";
-    return Error(
-        {500, fmt::format("synthesis failed{}: {}", where, st.message()), "server_error", ""});
+    return Error(SynthesisError(st, r ? r->failed_node : ""));
   }
 
   bool Whole(std::unique_ptr<SpeechSession> session, const HttpSpeechRequest& r, bool keep) {
@@ -207,10 +249,7 @@ class Connection {
     }
     auto fin = session->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
-    if (!st.ok()) {
-      CountSpeech(500);
-      return Reply(Failure(st, fin.ok() ? &*fin : nullptr), keep, route);
-    }
+    if (!st.ok()) return ReplyFailure(Failure(st, fin.ok() ? &*fin : nullptr), keep);
     Response res{http::status::ok, ContentType(r), "", session->TimingJson(*fin)};
     if (r.response_format == "wav") {
       res.body = WavHeader(session->sample_rate(), static_cast<uint32_t>(pcm.size())) + pcm;
@@ -226,6 +265,11 @@ class Connection {
     }
     CountSpeech(200);
     return Reply(res, keep, route);
+  }
+
+  bool ReplyFailure(const Response& r, bool keep) {
+    CountSpeech(static_cast<int>(r.status));
+    return Reply(r, keep, "/v1/audio/speech");
   }
 
   bool WriteChunk(const std::string& bytes) {
@@ -276,9 +320,8 @@ class Connection {
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
     if (!started) {
       if (session->cancelled()) return false;
-      CountSpeech(500);
-      return Reply(Failure(st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr), keep,
-                   route);
+      return ReplyFailure(Failure(st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr),
+                          keep);
     }
     if (session->cancelled() && !service_->draining()) {
       CountSpeech(499);  // client closed the request
@@ -287,7 +330,7 @@ class Connection {
     if (!st.ok()) {
       CountSpeech(500);
       if (sse) {
-        ApiError e{500, st.message(), "server_error", ""};
+        const ApiError e = SynthesisError(st, fin.ok() ? fin->failed_node : "");
         nlohmann::json ev = nlohmann::json::parse(e.Json());
         ev["type"] = "error";
         (void)WriteChunk(fmt::format("data: {}\n\n", ev.dump()));

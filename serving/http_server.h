@@ -6,7 +6,8 @@
 //                                  events, then speech.audio.done)
 //   GET  /v1/audio/speech/stream   WebSocket: start, text deltas, end / cancel -> started,
 //                                  binary s16le PCM frames, done / cancelled
-//   GET  /v1/voices, /healthz, /metrics (Prometheus text), / (the web page)
+//   GET/POST /v1/voices, DELETE /v1/voices/{id}: the graph's voices (serving/voice_api.h)
+//   GET  /healthz, /metrics (Prometheus text), / (the web page)
 //
 // One thread per connection (TcpListener). Errors are JSON {"error": {...}} with 400 (bad
 // field), 404 (unknown voice or route), 405, 413 (input or body too long), 429 (over
@@ -26,6 +27,7 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                  // 0 = a free port
   size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
+  size_t max_voice_body_bytes = 8 << 20;  // POST /v1/voices (a base64 recording)
   size_t max_ws_message_bytes = 1 << 20;
 };
 

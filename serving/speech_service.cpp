@@ -26,6 +26,16 @@ ApiError BadRequest(std::string message, std::string param) {
   return {400, std::move(message), "invalid_request_error", std::move(param)};
 }
 
+ApiError SynthesisError(const Status& st, const std::string& failed_node) {
+  const std::string where = failed_node.empty() ? "" : " in node '" + failed_node + "'";
+  const std::string message = fmt::format("synthesis failed{}: {}", where, st.message());
+  switch (st.code()) {
+    case StatusCode::kInvalidArgument: return BadRequest(message);
+    case StatusCode::kNotFound: return {404, message, "invalid_request_error", "voice"};
+    default: return {500, message, "server_error", ""};
+  }
+}
+
 int64_t Utf8Length(const std::string& s) {
   int64_t n = 0;
   for (size_t i = 0; i < s.size();) {

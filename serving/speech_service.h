@@ -41,6 +41,10 @@ struct ApiError {
 };
 
 ApiError BadRequest(std::string message, std::string param = "");
+// A failed synthesis as the doors report it: a node that rejected the request's fields
+// (InvalidArgument, e.g. a speed the streaming flow cannot do) is 400, a voice gone from the
+// store since the request opened (NotFound) 404, anything else 500; names the node.
+ApiError SynthesisError(const Status& st, const std::string& failed_node);
 
 struct ServiceOptions {
   int max_sessions = 0;         // requests in flight at once; 0 = the graph's limits.max_sessions

@@ -169,7 +169,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
           nlohmann::json{{"type", "done"}, {"timing", nlohmann::json::parse(s->TimingJson(*fin))}}
               .dump();
     } else {
-      ApiError e{500, st.message(), "server_error", ""};
+      const ApiError e = SynthesisError(st, fin.ok() ? fin->failed_node : "");
       nlohmann::json ev = nlohmann::json::parse(e.Json());
       ev["type"] = "error";
       last = ev.dump();

@@ -124,6 +124,7 @@ cosyflow_engine_params cosyflow_engine_default_params(void) {
   p.model_dir = nullptr;
   p.threads = 0;
   p.stream_text = 0;
+  p.seed = -1;
   return p;
 }
 
@@ -164,6 +165,7 @@ cosyflow_engine* cosyflow_engine_create(const cosyflow_engine_params* params, ch
     if (params->model_dir != nullptr) o.model_dir = params->model_dir;
     o.stream_text = params->stream_text != 0;
     o.threads = params->threads;
+    if (params->seed >= 0) o.seed = params->seed;
     cosyflow::tts::GraphInfo info;
     auto p = cosyflow::tts::LoadPipeline(params->graph_path, o, &info);
     if (!p.ok()) {

@@ -25,13 +25,14 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 void OnSignal(int sig) { g_stop_signal = sig; }
 
 struct DoorArgs {
-  std::string graph, model_dir, precision;
+  std::string graph, model_dir, precision, voice_store;
   std::string listen;   // http: HOST:PORT
   std::string wyoming;  // tcp://HOST:PORT
   bool stream_text = false, greedy = false, zero_noise = false, no_warm_up = false;
   int64_t seed = -1;
   int threads = 0, max_sessions = 0, drain_timeout_ms = 30000;
   int64_t max_input_chars = 0, max_body_bytes = int64_t{1} << 20;
+  int64_t max_voice_body_bytes = int64_t{8} << 20;
 };
 
 Status RunDoors(const DoorArgs& a, bool http) {
@@ -44,6 +45,7 @@ Status RunDoors(const DoorArgs& a, bool http) {
   o.threads = a.threads;
   o.lm_precision = a.precision;
   o.max_sessions = a.max_sessions;  // the pipeline admits as many sessions as the doors
+  o.voice_store = a.voice_store;
   o.registry = &bridges::FullNodeRegistry();
   tts::GraphInfo info;
   COSY_ASSIGN_OR_RETURN(auto pipeline, tts::LoadPipeline(a.graph, o, &info));
@@ -66,6 +68,7 @@ Status RunDoors(const DoorArgs& a, bool http) {
     serving::HttpServerOptions ho;
     COSY_RETURN_IF_ERROR(serving::ParseHostPort(a.listen, &ho.host, &ho.port));
     ho.max_body_bytes = static_cast<size_t>(a.max_body_bytes);
+    ho.max_voice_body_bytes = static_cast<size_t>(a.max_voice_body_bytes);
     COSY_ASSIGN_OR_RETURN(http_server, serving::HttpServer::Start(service.get(), ho));
     ready["http"] = http_server->url();
     ready["websocket"] =
@@ -85,6 +88,7 @@ Status RunDoors(const DoorArgs& a, bool http) {
   ready["max_input_chars"] = service->max_input_chars();
   ready["stream_text"] = info.stream_text;
   ready["test_model"] = info.test_model;
+  ready["voices"] = tts::VoiceIds(info);
   fmt::print("{}\n", ready.dump());
   std::fflush(stdout);
 
@@ -105,6 +109,10 @@ void AddCommon(CLI::App* cmd, DoorArgs* a) {
   cmd->add_option("--graph", a->graph, "TTS graph file (configs/tts.json, configs/tts_tiny.json)")
       ->required();
   cmd->add_option("--model-dir", a->model_dir, "Override the graph's model_dir");
+  cmd->add_option("--voices", a->voice_store,
+                  "Voice store file (spk2info.pt) for the graph's VoiceFrontend: listed by "
+                  "GET /v1/voices, written by POST/DELETE (default: its `voices` option; a "
+                  "relative path is relative to the model_dir, as that option)");
   cmd->add_flag("--stream-text", a->stream_text,
                 "Load the graph for bi-stream text: WebSocket text deltas and Wyoming "
                 "synthesize-chunk events are synthesized while more text arrives");
@@ -145,6 +153,9 @@ void RegisterHttp(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--wyoming", a->wyoming, "Also serve the Wyoming protocol on tcp://HOST:PORT");
   cmd->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body; larger gets 413")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  cmd->add_option("--max-voice-body-bytes", a->max_voice_body_bytes,
+                  "Largest POST /v1/voices body (a base64 recording); larger gets 413")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
   cmd->callback([a] {
     Status s = RunDoors(*a, /*http=*/true);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "apps/cli/commands.h"
+#include "graph/voices.h"
 #include "nodes/text_normalizer/text_normalizer.h"
 #include "nodes/tokenizer/qwen2_tokenizer.h"
 #include "nodes/voice/voice_frontend.h"
@@ -60,9 +61,9 @@ Status Add(const VoiceArgs& a) {
   voice::VoiceFrontendFiles files{InDir(a.model_dir, a.speech_tokenizer, "speech_tokenizer_v2.onnx"),
                                   InDir(a.model_dir, a.campplus, "campplus.onnx")};
   COSY_ASSIGN_OR_RETURN(auto frontend, voice::VoiceFrontend::Load(files));
-  COSY_ASSIGN_OR_RETURN(VoicePrompt v, frontend->FromFile(a.prompt_wav));
-  v.id = a.id;
-  COSY_ASSIGN_OR_RETURN(v.prompt_text_ids, tokenizer->Encode(text));
+  tts::VoiceRecording recording;
+  recording.path = a.prompt_wav;
+  COSY_ASSIGN_OR_RETURN(VoicePrompt v, tts::MakeVoice(*frontend, *tokenizer, recording, a.id, text));
   COSY_RETURN_IF_ERROR(store.Add(v, a.replace));
   nlohmann::json j;
   j["added"] = a.id;

@@ -67,6 +67,8 @@ typedef struct {
   const char* model_dir;  /* NULL or "": the graph file's model_dir */
   int threads;            /* compute threads (limits.threads); 0 = the graph's / all cores */
   int stream_text;        /* 1: text arrives in chunks (bi-stream sessions); 0: whole texts */
+  int64_t seed;           /* vocoder noise seed (HiftVocoder.seed; session s uses seed + s), as
+                             `cosyflow synth --seed`; -1 = the graph's */
 } cosyflow_engine_params;
 
 /* Called for each audio chunk as soon as it exists; return nonzero to cancel the request. */

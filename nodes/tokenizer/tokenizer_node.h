@@ -45,6 +45,7 @@ class Qwen2TokenizerNode : public Node {
       std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer);
 
   Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+  const std::shared_ptr<const tokenizer::Qwen2Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
   explicit Qwen2TokenizerNode(std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer)

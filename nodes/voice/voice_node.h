@@ -58,6 +58,12 @@ class VoiceFrontendNode : public Node {
   // The voice a request selects (resolution above); null = no voice.
   Result<VoicePromptPtr> Resolve(const TextRequest& request) const;
 
+  // For the doors that list and add voices (graph/voices.h). The store is safe to use from
+  // any thread and process (voice_store.h); the front end is null without the ONNX models.
+  voice::VoiceStore& store() const { return *store_; }
+  const voice::VoiceFrontend* frontend() const { return frontend_.get(); }
+  const std::string& default_voice() const { return options_.default_voice; }
+
  private:
   VoiceFrontendNode() = default;
   Result<VoicePromptPtr> FromRecording(const std::string& path) const;
