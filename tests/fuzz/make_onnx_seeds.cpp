@@ -104,12 +104,12 @@ int main(int argc, char** argv) {
     std::string e = G.Op1("Gather", {G.Weight({4, 6}, 1.0f), "ids"});
     std::string c = G.Op1("CumSum", {e, G.Ints({1})});
     std::string tl = G.Op1("Tile", {c, G.Ints({1, 2, 1})});
-    std::string s = G.Op1("Slice", {tl, G.Ints({1}), G.Ints({5}), G.Ints({2}), G.Ints({2})});
+    std::string s = G.Op1("Slice", {tl, G.Ints({1}), G.Ints({5}), G.Ints({1}), G.Ints({2})});
     std::string a, b;
-    auto* sp = G.Op("Split", {s, G.Ints({3, 2})}, &a);
+    auto* sp = G.Op("Split", {s, G.Ints({4, 2})}, &a);
     sp->add_output("split_b");
     G.Attr(sp, "axis", {2}, false);
-    std::string tr = G.Op1("Trilu", {G.Op1("MatMul", {a, G.Weight({3, 3}, 1.0f)})});
+    std::string tr = G.Op1("Trilu", {G.Op1("MatMul", {a, G.Weight({4, 4}, 1.0f)})});
     Output(G, tr, TensorProto::FLOAT);
     Output(G, "split_b", TensorProto::FLOAT);
     Save(G, dir, "ints.onnx");

@@ -3,16 +3,19 @@
 // Each input is loaded with onnx::Model::LoadFromBytes (parse, validation, planning and
 // constant folding run on it). When it loads, it runs once on small inputs built from the
 // declared input infos: every symbolic or unknown dim becomes 1..8 (chosen from the input's
-// bytes), fixed dims are kept up to 64; models with more than 4096 elements in one input,
-// a non-f32/i32/i64 input, more than 256 nodes' worth of plan steps or more than 8 inputs are
+// bytes; 1 where the input would exceed 16384 elements), fixed dims are kept up to 128 (the tiny
+// tokenizer's 128 mel bins and CAM++'s 80 pass: [1..8, 128, 1..8]); models with a larger fixed
+// dim or input, a non-f32/i32/i64 input, more than 4096 plan steps or more than 8 inputs are
 // only loaded. f32 inputs hold small values, integer inputs 0..3 (often lengths or indices).
 // Any error must be a Status whose message names the model ("fuzz.onnx"); outputs are touched
 // at both ends so an out-of-bounds view trips AddressSanitizer.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/onnx/model.h"
@@ -24,9 +27,9 @@ using cosyflow::DType;
 using cosyflow::Tensor;
 
 constexpr int64_t kMaxDim = 8;           // symbolic dims
-constexpr int64_t kMaxFixedDim = 64;     // declared dims above this: load only
-constexpr int64_t kMaxInputElems = 4096;
-constexpr int64_t kMaxSteps = 256;
+constexpr int64_t kMaxFixedDim = 128;    // declared dims above this: load only
+constexpr int64_t kMaxInputElems = 16384;
+constexpr int64_t kMaxSteps = 4096;
 constexpr size_t kMaxInputs = 8;
 
 // COSYFLOW_FUZZ_VERBOSE=1 prints what each input did (to check that seeds load and run).
@@ -50,7 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const onnx::Model& m = **model;
   (void)m.Describe();
-  if (m.num_steps() > kMaxSteps || m.inputs().size() > kMaxInputs) return 0;
+  if (m.num_steps() > kMaxSteps || m.inputs().size() > kMaxInputs) {
+    if (kVerbose) std::fprintf(stderr, "onnx_fuzzer: loaded, %lld steps: not run\n",
+                               static_cast<long long>(m.num_steps()));
+    return 0;
+  }
 
   uint32_t h = 2166136261u;  // FNV-1a of the input: sizes and values vary with the bytes
   for (size_t i = 0; i < size; i += 1 + size / 64) h = (h ^ data[i]) * 16777619u;
@@ -59,17 +66,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return h;
   };
   std::vector<Tensor> inputs;
+  std::vector<std::pair<std::string, int64_t>> named;
   for (const onnx::ValueInfo& vi : m.inputs()) {
     if (vi.dtype != DType::kF32 && vi.dtype != DType::kI32 && vi.dtype != DType::kI64) return 0;
+    int64_t fixed = 1;
+    for (int64_t d : vi.dims) {
+      if (d > kMaxFixedDim) return 0;
+      if (d >= 0) fixed *= d;
+    }
+    if (fixed > kMaxInputElems) return 0;
     Dims dims;
     int64_t n = 1;
-    for (int64_t d : vi.dims) {
-      if (d < 0) d = 1 + static_cast<int64_t>(next() % kMaxDim);
-      if (d > kMaxFixedDim) return 0;
+    for (size_t k = 0; k < vi.dims.size(); ++k) {
+      int64_t d = vi.dims[k];
+      // Symbolic dims take 1..8 while the input stays within kMaxInputElems, else 1; a named
+      // one keeps its value across inputs ("batch" of feats and feats_length).
+      if (d < 0) {
+        const std::string& param = k < vi.dim_names.size() ? vi.dim_names[k] : std::string();
+        auto it = std::find_if(named.begin(), named.end(), [&](auto& p) { return p.first == param; });
+        d = !param.empty() && it != named.end() ? it->second
+                                                : 1 + static_cast<int64_t>(next() % kMaxDim);
+        if (n * d * fixed > kMaxInputElems) d = 1;
+        if (!param.empty() && it == named.end()) named.emplace_back(param, d);
+        n *= d;
+      }
       dims.push_back(d);
-      n *= d;
-      if (n > kMaxInputElems) return 0;
     }
+    n *= fixed;
+    if (n != Tensor::Empty(dims, vi.dtype)->numel()) std::abort();  // harness self-check
     auto t = Tensor::Empty(dims, vi.dtype);
     if (!t.ok()) std::abort();
     for (int64_t i = 0; i < n; ++i) {

@@ -18,12 +18,15 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cosyflow;
-  std::vector<std::pair<std::string, test::Bytes>> storages;
-  for (int k = 0; k < 24; ++k) {
-    test::Bytes b(8192);
-    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>((i * 7 + k) & 0x3f);
-    storages.push_back({std::to_string(k), std::move(b)});
-  }
+  static const std::vector<std::pair<std::string, test::Bytes>> storages = [] {
+    std::vector<std::pair<std::string, test::Bytes>> s;
+    for (int k = 0; k < 24; ++k) {
+      test::Bytes b(8192);
+      for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>((i * 7 + k) & 0x3f);
+      s.push_back({std::to_string(k), std::move(b)});
+    }
+    return s;
+  }();
   const test::Bytes archive = test::TorchZip(test::Bytes(data, data + size), storages);
   auto ckpt = Checkpoint::OpenBytes("spk2info.pt", archive);
   if (!ckpt.ok()) {
