@@ -57,6 +57,14 @@ echo "run_fuzz: fuzzing the bridge wire decoder for ${seconds}s"
   -max_len=65536 -seed=1 -print_final_stats=1 "$wire_corpus" "$wire_seeds" \
   "$root/tests/fuzz/wire_regressions"   # inputs that once failed (replayed first)
 
+# The voice store reader (tests/fuzz/voice_store_fuzzer.cpp): spk2info data.pkl -> voices.
+voice_corpus="$build/tests/voice_store_fuzz_corpus"
+mkdir -p "$voice_corpus"
+echo "run_fuzz: fuzzing the voice store reader for ${seconds}s"
+"$build/tests/cosyflow_voice_store_fuzzer" -max_total_time="$seconds" -timeout=10 \
+  -rss_limit_mb=2048 -max_len=65536 -seed=1 -print_final_stats=1 "$voice_corpus" \
+  "$build/tests/voice_store_fuzz_seeds/spk2info_torch"
+
 # The ONNX executor (tests/fuzz/onnx_fuzzer.cpp): load + one bounded run. The two tiny
 # front-end models (3 MB) run once as they are (a mutation of them costs ~20 ms: too slow to
 # fuzz in 30 s); the fuzzing itself starts from the small graphs of tests/fuzz/onnx_seeds.
@@ -69,11 +77,3 @@ echo "run_fuzz: fuzzing the ONNX loader/executor for ${seconds}s"
 "$build/tests/cosyflow_onnx_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -malloc_limit_mb=1024 -max_len=65536 -seed=1 -print_final_stats=1 "$onnx_corpus" \
   "$root/tests/fuzz/onnx_regressions" "$root/tests/fuzz/onnx_seeds"
-
-# The voice store reader (tests/fuzz/voice_store_fuzzer.cpp): spk2info data.pkl -> voices.
-voice_corpus="$build/tests/voice_store_fuzz_corpus"
-mkdir -p "$voice_corpus"
-echo "run_fuzz: fuzzing the voice store reader for ${seconds}s"
-"$build/tests/cosyflow_voice_store_fuzzer" -max_total_time="$seconds" -timeout=10 \
-  -rss_limit_mb=2048 -max_len=65536 -seed=1 -print_final_stats=1 "$voice_corpus" \
-  "$build/tests/voice_store_fuzz_seeds/spk2info_torch"
