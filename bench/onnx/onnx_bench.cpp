@@ -32,8 +32,8 @@ namespace {
 using cosyflow::Dims;
 using cosyflow::DType;
 using cosyflow::Tensor;
-using cosyflow::onnx::Model;
 using cosyflow::bench::SyntheticTokenizer;
+using cosyflow::onnx::Model;
 
 double Ms(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

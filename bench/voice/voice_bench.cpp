@@ -101,11 +101,11 @@ double MicrosPerCall(int n, const std::function<void()>& fn) {
 // context 1x1 bn -> bn/2 -> growth) with a transit 1x1 ch -> ch/2 after each block.
 double CamppFlopsPerFrame(int64_t growth, int64_t bn_size, int64_t init) {
   const double m = 32;
-  double fcm = 2 * 9 * m * 80;                           // conv1
-  fcm += 2 * (4 * 9 * m * m * 40 + m * m * 40);          // layer1
-  fcm += 2 * (4 * 9 * m * m * 20 + m * m * 20);          // layer2
-  fcm += 2 * 9 * m * m * 10;                             // conv2
-  const double tdnn = 2.0 * 320 * init * 5 / 2;          // per input frame (stride 2)
+  double fcm = 2 * 9 * m * 80;                   // conv1
+  fcm += 2 * (4 * 9 * m * m * 40 + m * m * 40);  // layer1
+  fcm += 2 * (4 * 9 * m * m * 20 + m * m * 20);  // layer2
+  fcm += 2 * 9 * m * m * 10;                     // conv2
+  const double tdnn = 2.0 * 320 * init * 5 / 2;  // per input frame (stride 2)
   const double bn = static_cast<double>(bn_size * growth);
   double half = 0, ch = static_cast<double>(init);
   for (int layers : {12, 24, 16}) {
@@ -269,8 +269,7 @@ int main(int argc, char** argv) {
   // alignment) and storing the voice.
   VoicePrompt added;
   nlohmann::json add;
-  add["from_file"] =
-      Time(repeats, [&] { added = Must(frontend->FromFile(wav), "FromFile"); });
+  add["from_file"] = Time(repeats, [&] { added = Must(frontend->FromFile(wav), "FromFile"); });
   for (int32_t t : added.speech_tokens) {
     if (t < 0 || t >= 6561) Die("token out of range");
   }
@@ -318,14 +317,13 @@ int main(int argc, char** argv) {
     TextRequest by_samples;
     by_samples.mode = "zero_shot";
     by_samples.prompt_text = "hello";
-    by_samples.prompt_samples = Must(
-        Tensor::FromVector<float>(Dims{static_cast<int64_t>(decoded.samples.size())},
-                                  decoded.samples),
-        "samples");
+    by_samples.prompt_samples =
+        Must(Tensor::FromVector<float>(Dims{static_cast<int64_t>(decoded.samples.size())},
+                                       decoded.samples),
+             "samples");
     by_samples.prompt_sample_rate = decoded.sample_rate;
-    cached["prompt_samples_repeated_ms"] = Time(repeats, [&] {
-      (void)Must(node->Resolve(by_samples), "resolve samples");
-    });
+    cached["prompt_samples_repeated_ms"] =
+        Time(repeats, [&] { (void)Must(node->Resolve(by_samples), "resolve samples"); });
     cached["prompt_samples_cached"] = false;
     report["per_request"] = cached;
   }

@@ -1,7 +1,7 @@
 // Writes the small seed graphs of the ONNX fuzzer (tests/fuzz/onnx_seeds/*.onnx) with the
 // protobuf API. Not part of the build; regenerate with
-//   g++ -std=c++20 -DONNX_ML -DONNX_NAMESPACE=onnx -I. tests/fuzz/make_onnx_seeds.cpp -lonnx_proto -lprotobuf -o /tmp/seeds &&
-//   /tmp/seeds tests/fuzz/onnx_seeds
+//   g++ -std=c++20 -DONNX_ML -DONNX_NAMESPACE=onnx -I. tests/fuzz/make_onnx_seeds.cpp -lonnx_proto
+//   -lprotobuf -o /tmp/seeds && /tmp/seeds tests/fuzz/onnx_seeds
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -84,8 +84,8 @@ int main(int argc, char** argv) {
     Input(G, "len", TensorProto::INT32, {1});
     std::string t = G.Op1("Gather", {G.Op1("Shape", {"x"}), G.Ints({2})});
     std::string zero = G.Ints({0}), one = G.Ints({1});
-    std::string r = G.Op1("Range", {G.Op1("Squeeze", {zero}), G.Op1("Squeeze", {t}),
-                                    G.Op1("Squeeze", {one})});
+    std::string r =
+        G.Op1("Range", {G.Op1("Squeeze", {zero}), G.Op1("Squeeze", {t}), G.Op1("Squeeze", {one})});
     std::string len64;
     G.Attr(G.Op("Cast", {"len"}, &len64), "to", {TensorProto::INT64}, false);
     std::string mask = G.Op1("Less", {r, len64});

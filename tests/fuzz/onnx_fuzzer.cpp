@@ -27,8 +27,8 @@ using cosyflow::Dims;
 using cosyflow::DType;
 using cosyflow::Tensor;
 
-constexpr int64_t kMaxDim = 8;           // symbolic dims
-constexpr int64_t kMaxFixedDim = 128;    // declared dims above this: load only
+constexpr int64_t kMaxDim = 8;         // symbolic dims
+constexpr int64_t kMaxFixedDim = 128;  // declared dims above this: load only
 constexpr int64_t kMaxInputElems = 16384;
 constexpr int64_t kMaxSteps = 4096;
 constexpr size_t kMaxInputs = 8;
@@ -55,8 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const onnx::Model& m = **model;
   (void)m.Describe();
   if (m.num_steps() > kMaxSteps || m.inputs().size() > kMaxInputs) {
-    if (kVerbose) std::fprintf(stderr, "onnx_fuzzer: loaded, %lld steps: not run\n",
-                               static_cast<long long>(m.num_steps()));
+    if (kVerbose)
+      std::fprintf(stderr, "onnx_fuzzer: loaded, %lld steps: not run\n",
+                   static_cast<long long>(m.num_steps()));
     return 0;
   }
 
@@ -84,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // one keeps its value across inputs ("batch" of feats and feats_length).
       if (d < 0) {
         const std::string& param = k < vi.dim_names.size() ? vi.dim_names[k] : std::string();
-        auto it = std::find_if(named.begin(), named.end(), [&](auto& p) { return p.first == param; });
+        auto it =
+            std::find_if(named.begin(), named.end(), [&](auto& p) { return p.first == param; });
         d = !param.empty() && it != named.end() ? it->second
                                                 : 1 + static_cast<int64_t>(next() % kMaxDim);
         if (n * d * fixed > kMaxInputElems) d = 1;

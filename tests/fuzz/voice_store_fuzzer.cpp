@@ -1,4 +1,5 @@
-// libFuzzer target for the voice store reader (nodes/voice/voice_store.h; build: -DCOSYFLOW_FUZZ=ON).
+// libFuzzer target for the voice store reader (nodes/voice/voice_store.h; build:
+// -DCOSYFLOW_FUZZ=ON).
 //
 // Each input is the data.pkl of an spk2info.pt archive that also holds storages "0".."23"
 // (8 KiB each, a fixed pattern), so the pickle, the nested "<id>.<key>" dict flattening and
