@@ -107,6 +107,24 @@ struct OnnxGraph {
     Attr(n, "group", {group}, false);
     return y;
   }
+  // Conv with any kernel (1-d or 2-d), strides, symmetric pads and dilations; bias optional.
+  std::string ConvNd(const std::string& x, int64_t cin, int64_t cout, std::vector<int64_t> k,
+                     std::vector<int64_t> strides, std::vector<int64_t> pads,
+                     std::vector<int64_t> dilations, bool bias) {
+    std::vector<int64_t> wdims{cout, cin};
+    int64_t fan = cin;
+    for (int64_t d : k) wdims.push_back(d), fan *= d;
+    std::vector<std::string> in{x, Weight(wdims, 1.0f / std::sqrt(float(fan)))};
+    if (bias) in.push_back(Weight({cout}, 0.02f));
+    std::string y;
+    auto* n = Op("Conv", in, &y);
+    Attr(n, "strides", strides, true);
+    std::vector<int64_t> p2 = pads;
+    p2.insert(p2.end(), pads.begin(), pads.end());
+    Attr(n, "pads", p2, true);
+    Attr(n, "dilations", dilations, true);
+    return y;
+  }
 };
 
 inline constexpr int64_t kState = 1280, kHeads = 20, kHeadDim = 64, kMlp = 5120, kBlocks = 6;
@@ -192,6 +210,94 @@ inline std::string SyntheticTokenizer(int64_t t_mel, double* flops, bool officia
                   kBlocks * (4.0 * kState * kState * t2 + 2.0 * kState * kMlp * t2 +
                              2.0 * t2 * t2 * kState + 31.0 * kState * t2) +
                   8.0 * kState * t2);
+  return G.m.SerializeAsString();
+}
+
+// CAM++ (3D-Speaker CAMPPlus, feat_dim 80, embedding 192) at any widths, for a fixed number of
+// fbank frames T (static shapes): input `input` f32 [1, T, 80] -> `output` f32 [1, 192].
+// Eval-mode BatchNorms are folded into the convs (as the official export does), so each
+// "conv + BN + ReLU" is Conv(bias) + Relu. FCM head (32 channels, 2-d): conv 3x3, two
+// BasicResBlocks with stride (2,1) then two more, conv 3x3 stride (2,1) -> [1, 320, T]; TDNN
+// K 5 stride 2 -> init channels; D-TDNN blocks of 12/24/16 layers (dilation 1/2/2): ReLU, 1x1
+// in -> bn_size*growth, ReLU, CAM layer (local conv K 3 -> growth, times sigmoid of a context
+// path: time mean + segment mean over 100 frames (AveragePool ceil_mode, repeated back), 1x1 ->
+// bn/2, ReLU, 1x1 -> growth); concat; transit ReLU + 1x1 ch -> ch/2 after each block; stats
+// pooling (mean, unbiased std) and a 1x1 dense layer to 192. Random weights.
+inline std::string SyntheticCampplus(int64_t t, int64_t growth, int64_t bn_size, int64_t init) {
+  OnnxGraph G;
+  G.m.set_ir_version(8);
+  G.m.set_producer_name("cosyflow bench synthetic CAM++");
+  G.m.add_opset_import()->set_version(17);
+  auto* in = G.g()->add_input();
+  in->set_name("input");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::FLOAT);
+  for (int64_t d : {int64_t{1}, t, int64_t{80}}) {
+    in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  auto relu = [&](const std::string& x) { return G.Op1("Relu", {x}); };
+  std::string tr;
+  G.Attr(G.Op("Transpose", {"input"}, &tr), "perm", {0, 2, 1}, true);
+  std::string x = G.Op1("Unsqueeze", {tr, G.Ints({1})});  // [1, 1, 80, T]
+  const int64_t m = 32;
+  x = relu(G.ConvNd(x, 1, m, {3, 3}, {1, 1}, {1, 1}, {1, 1}, true));
+  for (int layer = 0; layer < 2; ++layer) {
+    for (int b = 0; b < 2; ++b) {
+      const int64_t s = b == 0 ? 2 : 1;
+      std::string h = relu(G.ConvNd(x, m, m, {3, 3}, {s, 1}, {1, 1}, {1, 1}, true));
+      h = G.ConvNd(h, m, m, {3, 3}, {1, 1}, {1, 1}, {1, 1}, true);
+      std::string sc = b == 0 ? G.ConvNd(x, m, m, {1, 1}, {s, 1}, {0, 0}, {1, 1}, true) : x;
+      x = relu(G.Op1("Add", {h, sc}));
+    }
+  }
+  x = relu(G.ConvNd(x, m, m, {3, 3}, {2, 1}, {1, 1}, {1, 1}, true));  // [1, 32, 10, T]
+  x = G.Op1("Reshape", {x, G.Ints({1, m * 10, t})});
+  x = relu(G.ConvNd(x, m * 10, init, {5}, {2}, {2}, {1}, true));
+  const int64_t th = (t + 2 * 2 - 5) / 2 + 1;  // frames after the TDNN
+  const int64_t seg = 100, nseg = (th + seg - 1) / seg;
+  const int64_t bn = bn_size * growth;
+  int64_t ch = init;
+  const int64_t layers[3] = {12, 24, 16}, dil[3] = {1, 2, 2};
+  for (int blk = 0; blk < 3; ++blk) {
+    for (int64_t l = 0; l < layers[blk]; ++l) {
+      std::string h = relu(G.ConvNd(relu(x), ch, bn, {1}, {1}, {0}, {1}, true));
+      std::string y = G.ConvNd(h, bn, growth, {3}, {1}, {dil[blk]}, {dil[blk]}, false);
+      std::string mean;
+      G.Attr(G.Op("ReduceMean", {h}, &mean), "axes", {2}, true);
+      std::string pooled;
+      auto* ap = G.Op("AveragePool", {h}, &pooled);
+      G.Attr(ap, "kernel_shape", {seg}, true);
+      G.Attr(ap, "strides", {seg}, true);
+      G.Attr(ap, "ceil_mode", {1}, false);
+      std::string rep =
+          G.Op1("Expand", {G.Op1("Unsqueeze", {pooled, G.Ints({3})}), G.Ints({1, bn, nseg, seg})});
+      rep = G.Op1("Reshape", {rep, G.Ints({1, bn, nseg * seg})});
+      rep = G.Op1("Slice", {rep, G.Ints({0}), G.Ints({th}), G.Ints({2})});
+      std::string ctx = G.Op1("Add", {mean, rep});
+      ctx = relu(G.ConvNd(ctx, bn, bn / 2, {1}, {1}, {0}, {1}, true));
+      std::string gate =
+          G.Op1("Sigmoid", {G.ConvNd(ctx, bn / 2, growth, {1}, {1}, {0}, {1}, true)});
+      std::string cat;
+      G.Attr(G.Op("Concat", {x, G.Op1("Mul", {y, gate})}, &cat), "axis", {1}, false);
+      x = cat;
+      ch += growth;
+    }
+    x = G.ConvNd(relu(x), ch, ch / 2, {1}, {1}, {0}, {1}, false);
+    ch /= 2;
+  }
+  x = relu(x);
+  std::string mean, sq;
+  G.Attr(G.Op("ReduceMean", {x}, &mean), "axes", {2}, true);
+  std::string d = G.Op1("Sub", {x, mean});
+  G.Attr(G.Op("ReduceMean", {G.Op1("Mul", {d, d})}, &sq), "axes", {2}, true);
+  std::string sd = G.Op1("Sqrt", {G.Op1("Mul", {sq, G.Scalar(float(th) / float(th - 1))})});
+  std::string stats;
+  G.Attr(G.Op("Concat", {mean, sd}, &stats), "axis", {1}, false);  // [1, 2 ch, 1]
+  std::string e = G.ConvNd(stats, 2 * ch, 192, {1}, {1}, {0}, {1}, true);
+  std::string out = G.Op1("Reshape", {e, G.Ints({1, 192})});
+  G.g()->mutable_node(G.g()->node_size() - 1)->set_output(0, "output");
+  auto* o = G.g()->add_output();
+  o->set_name("output");
+  o->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::FLOAT);
   return G.m.SerializeAsString();
 }
 

@@ -2,20 +2,21 @@
 // one per request, and the voice store (spk2info.pt) at 100 voices.
 //
 //   cosyflow-bench-voice [--fixtures DIR] [--seconds S] [--repeats R] [--store-voices N]
-//                        [--tiny-tokenizer]
+//                        [--tiny-tokenizer] [--tiny-campplus]
 //
 // (a) Add a voice from an S-second prompt (default 5: the first prompt of DIR/manifest.json,
 //     default the frontend-tiny copy in tests/fixtures, tiled at its own rate and written as a
-//     PCM16 wav). The speech tokenizer is the official v2 encoder at full size with random
-//     weights (bench/onnx_synth.h: 6 blocks, 1280 wide, 20 heads, FSMN, FSQ; official I/O), built
-//     in memory and written to a temporary file for VoiceFrontend::Load; --tiny-tokenizer uses
-//     the fixture's tiny one instead. CAM++ is the fixture's tiny model (same topology, widths
-//     growth 8 / bn_size 2 / init 32); the official widths (32 / 4 / 128) are not built here, so
-//     "campplus_official_estimate_ms" scales the measured tiny time by the FLOP ratio of the two
-//     (formula below, FCM head identical in both) and is labelled an estimate. Stages timed
-//     separately: decode, resample to 16 and 24 kHz, whisper log-mel 128, tokenizer run, Kaldi
-//     fbank 80, CAM++, Matcha mel; then VoiceFrontend::FromFile end to end and VoiceStore::Add.
-//     The tokens of the run are checked to lie in [0, 6561) and the embedding to be finite.
+//     PCM16 wav). Both models are built at the official sizes with random weights
+//     (bench/onnx_synth.h) and written to temporary files for VoiceFrontend::Load: the speech
+//     tokenizer v2 (6 blocks, 1280 wide, 20 heads, FSMN, FSQ; official I/O) and CAM++ (growth 32,
+//     bn_size 4, init 128; static shapes for this prompt's fbank frames). --tiny-tokenizer /
+//     --tiny-campplus use the fixture's tiny models instead. Also reported: the fixture's tiny
+//     CAM++ and the same synthetic builder at the tiny widths (how close the synthetic graph is
+//     to an exported one), and a FLOP-ratio estimate of the official CAM++ from the tiny time
+//     (labelled an estimate). Stages timed separately: decode, resample to 16 and 24 kHz, whisper
+//     log-mel 128, tokenizer run, Kaldi fbank 80, CAM++, Matcha mel; then VoiceFrontend::FromFile
+//     end to end and VoiceStore::Add. Tokens are checked to lie in [0, 6561), the embedding to
+//     be finite.
 // (b) Per request with a cached voice: VoiceFrontendNode::Resolve of a stored voice id, of a
 //     repeated prompt_audio_path (cached by path/size/mtime) and of repeated prompt_samples
 //     (not cached: a full front-end run each time), in µs.
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
   std::string dir = std::string(COSYFLOW_SOURCE_DIR) + "/tests/fixtures/frontend-tiny";
   double seconds = 5.0;
   int repeats = 3, store_voices = 100;
-  bool tiny_tokenizer = false;
+  bool tiny_tokenizer = false, tiny_campplus = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -171,6 +172,8 @@ int main(int argc, char** argv) {
       store_voices = std::max(1, std::atoi(value().c_str()));
     else if (a == "--tiny-tokenizer")
       tiny_tokenizer = true;
+    else if (a == "--tiny-campplus")
+      tiny_campplus = true;
     else
       Die("unknown argument " + a);
   }
@@ -197,7 +200,23 @@ int main(int argc, char** argv) {
 
   // --- models
   std::string tokenizer_path = dir + "/speech_tokenizer_v2_tiny.onnx";
-  const std::string campplus_path = dir + "/campplus_tiny.onnx";
+  const std::string campplus_tiny_path = dir + "/campplus_tiny.onnx";
+  std::string campplus_path = campplus_tiny_path;
+  // The synthetic CAM++ has static shapes: the fbank frames of this prompt.
+  const auto waves = Must(pa::LoadPromptWaveforms(wav), "load prompt");
+  const int64_t t_fbank = 1 + (static_cast<int64_t>(waves.x16k.size()) - 400) / 160;
+  if (!tiny_campplus) {
+    auto t0 = Clock::now();
+    const std::string bytes = bench::SyntheticCampplus(t_fbank, 32, 4, 128);
+    report["campplus"] = {{"model", "synthetic CAM++ at official widths (random weights)"},
+                          {"bytes", bytes.size()},
+                          {"fbank_frames", t_fbank},
+                          {"build_ms", Ms(t0)}};
+    campplus_path = (tmp / "campplus_full.onnx").string();
+    std::ofstream(campplus_path, std::ios::binary) << bytes;
+  } else {
+    report["campplus"] = {{"model", campplus_path}};
+  }
   double tok_flops = 0;
   const int64_t t_mel = static_cast<int64_t>(seconds * 100);
   if (!tiny_tokenizer) {
@@ -217,6 +236,14 @@ int main(int argc, char** argv) {
   report["frontend_load_ms"] = Ms(t0);
   auto tokenizer = Must(cosyflow::onnx::Model::Load(tokenizer_path), "load tokenizer");
   auto campplus = Must(cosyflow::onnx::Model::Load(campplus_path), "load campplus");
+  auto campplus_tiny = Must(cosyflow::onnx::Model::Load(campplus_tiny_path), "load campplus");
+  // The same synthetic builder at the tiny widths: its time next to the real tiny model's shows
+  // how close the synthetic graph is to an exported one.
+  const std::string tiny_synth = bench::SyntheticCampplus(t_fbank, 8, 2, 32);
+  auto campplus_tiny_synth = Must(
+      cosyflow::onnx::Model::LoadFromBytes(
+          {reinterpret_cast<const uint8_t*>(tiny_synth.data()), tiny_synth.size()}, "tiny.onnx"),
+      "load synthetic tiny campplus");
 
   // --- (a) stages
   nlohmann::json stages;
@@ -250,8 +277,14 @@ int main(int argc, char** argv) {
       Time(repeats, [&] { fb = Must(fbank.ComputeMeanNormalized(x16), "fbank"); });
   const Tensor cam_in[] = {Must(fb.Unsqueeze(0), "fbank")};
   std::vector<Tensor> cam_out;
-  stages["campplus_tiny"] =
+  if (fb.size(0) != t_fbank) Die("fbank frames differ from the synthetic CAM++ input");
+  stages["campplus"] =
       Time(repeats, [&] { cam_out = Must(campplus->Run(cam_in), "campplus run"); });
+  stages["campplus"]["model"] = tiny_campplus ? "tiny fixture" : "synthetic, official widths";
+  stages["campplus_tiny"] =
+      Time(repeats, [&] { (void)Must(campplus_tiny->Run(cam_in), "campplus tiny run"); });
+  stages["campplus_tiny_widths_synthetic"] = Time(
+      repeats, [&] { (void)Must(campplus_tiny_synth->Run(cam_in), "campplus synthetic tiny"); });
   stages["matcha_mel80"] = Time(repeats, [&] { (void)Must(matcha.Compute(x24), "matcha"); });
   const double tiny_f = CamppFlopsPerFrame(8, 2, 32), full_f = CamppFlopsPerFrame(32, 4, 128);
   const double cam_tiny_ms = stages["campplus_tiny"]["best_ms"].get<double>();
@@ -284,8 +317,10 @@ int main(int argc, char** argv) {
     add["store_add"] = Time(repeats, [&] { Must(store.Add(added, true), "add"); });
   }
   const double cam_est = stages["campplus_official_estimate_ms"]["ms"].get<double>();
-  add["from_file_with_official_campplus_estimate_ms"] =
-      add["from_file"]["best_ms"].get<double>() - cam_tiny_ms + cam_est;
+  if (tiny_campplus) {
+    add["from_file_with_official_campplus_estimate_ms"] =
+        add["from_file"]["best_ms"].get<double>() - cam_tiny_ms + cam_est;
+  }
   report["add_voice"] = add;
 
   // --- (b) per request with a cached voice
