@@ -6,7 +6,9 @@
 // FLOPs). With official_io the graph also has the official I/O: a second input `feats_length`
 // (int32 [1], unused) and the FSQ rounding to int32 `indices` [1, T_tok]
 // (sum_i (round(0.999 tanh h_i) + 1) 3^i), so VoiceFrontend can load it as
-// speech_tokenizer_v2.onnx. Used by bench/onnx and bench/voice.
+// speech_tokenizer_v2.onnx. SyntheticCampplus builds CAM++ at any widths (official: growth 32,
+// bn_size 4, init 128) for a fixed number of fbank frames. Used by bench/onnx, bench/voice and
+// tests/fuzz/make_onnx_seeds.cpp.
 #pragma once
 
 #include <onnx/onnx_pb.h>

@@ -1,7 +1,7 @@
 // Writes the small seed graphs of the ONNX fuzzer (tests/fuzz/onnx_seeds/*.onnx) with the
 // protobuf API. Not part of the build; regenerate with
 //   g++ -std=c++20 -DONNX_ML -DONNX_NAMESPACE=onnx -I. tests/fuzz/make_onnx_seeds.cpp -lonnx_proto
-//   -lprotobuf -o /tmp/seeds && /tmp/seeds tests/fuzz/onnx_seeds
+//   -lprotobuf -o /tmp/seeds && /tmp/seeds tests/fuzz/onnx_seeds   (the folder must exist)
 #include <cstdio>
 #include <fstream>
 #include <string>
