@@ -57,7 +57,8 @@ Result<fb::Offset<w::Voice>> EncodeVoice(fb::FlatBufferBuilder& b, const VoicePr
   }
   auto emb = b.CreateVector(v->embedding);
   auto source = b.CreateVector(v->source_tokens);
-  return w::CreateVoice(b, id, text, tokens, feat, emb, source);
+  auto lm_tokens = b.CreateVector(v->lm_speech_tokens);
+  return w::CreateVoice(b, id, text, tokens, feat, emb, source, lm_tokens);
 }
 
 Result<fb::Offset<w::TextRequest>> Encode(fb::FlatBufferBuilder& b, const TextRequest& r) {

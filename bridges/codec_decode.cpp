@@ -90,6 +90,7 @@ Result<VoicePromptPtr> DecodeVoice(const w::Voice* r, const std::shared_ptr<void
   v->prompt_text_ids = Ints(r->prompt_text_ids());
   v->speech_tokens = Ints(r->speech_tokens());
   v->source_tokens = Ints(r->source_tokens());
+  v->lm_speech_tokens = Ints(r->lm_speech_tokens());
   if (r->feat() != nullptr) {
     COSY_ASSIGN_OR_RETURN(Tensor feat,
                           DecodeTensor(r->feat(), "Voice.feat", 2, VoicePrompt::kMelBins, keeper));

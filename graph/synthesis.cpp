@@ -11,6 +11,11 @@ namespace cosyflow::tts {
 
 void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info) {
   if (!graph->is_object() || !graph->contains("nodes") || !(*graph)["nodes"].is_array()) return;
+  if (o.max_sessions > 0) {
+    nlohmann::json& limits = (*graph)["limits"];
+    if (limits.is_null()) limits = nlohmann::json::object();
+    if (limits.is_object()) limits["max_sessions"] = o.max_sessions;
+  }
   for (auto& node : (*graph)["nodes"]) {
     if (!node.is_object()) continue;
     const std::string type = node.value("type", "");
@@ -24,6 +29,10 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
       if (opt.value("text_id_policy", "error") == "modulo") info->test_model = true;
     } else if (type == "TextNormalizer") {
       if (o.stream_text) opt["input"] = "bistream";
+      const auto max_chars = opt.find("max_chars");
+      if (max_chars != opt.end() && max_chars->is_number_integer()) {
+        info->max_input_chars = max_chars->get<int64_t>();
+      }
     } else if (type == "Flow") {
       if (o.mode == "no_prompt" || o.mode == "sft") {
         opt.erase("prompt_tokens");
@@ -52,6 +61,7 @@ Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
     return Pipeline::Load(graph_file).status();  // reports the syntax error with line/column
   }
   PatchGraph(&graph, o, info);
+  info->stream_text = o.stream_text;
   std::string dir = o.model_dir;
   if (dir.empty()) {
     namespace fs = std::filesystem;
@@ -136,6 +146,83 @@ Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chun
   out->result = std::move(r);
   if (out->result.status.ok() && !pushed.ok()) out->result.status = pushed;
   return std::move(*out);
+}
+
+bool VoiceKnown(const GraphInfo& /*info*/, const std::string& voice) {
+  return voice.empty() || voice == "default";
+}
+
+std::vector<std::string> VoiceIds(const GraphInfo& /*info*/) { return {"default"}; }
+
+Result<std::unique_ptr<SpeechStream>> SpeechStream::Open(Pipeline& p, TextRequest fields,
+                                                         bool stream_text) {
+  COSY_ASSIGN_OR_RETURN(SessionId id, p.Submit({}));  // no callback: pull mode
+  return std::unique_ptr<SpeechStream>(new SpeechStream(p, id, std::move(fields), stream_text));
+}
+
+SpeechStream::~SpeechStream() {
+  if (finished_) return;
+  Cancel();
+  (void)Finish();
+}
+
+Status SpeechStream::Push(const std::string& text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ended_) return InvalidArgument("speech stream {}: text after the end", id_);
+  if (!pushed_.ok()) return pushed_;
+  if (!stream_text_) {
+    joined_ += text;
+    return OkStatus();
+  }
+  pushed_ = pipeline_.PushText(id_, Chunk(text, fields_));
+  return pushed_;
+}
+
+Status SpeechStream::End() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ended_) return OkStatus();
+  ended_ = true;
+  if (!pushed_.ok()) return pushed_;
+  if (!stream_text_) pushed_ = pipeline_.PushText(id_, Chunk(std::move(joined_), fields_));
+  if (pushed_.ok()) pushed_ = pipeline_.EndText(id_);
+  return pushed_;
+}
+
+void SpeechStream::Cancel() { (void)pipeline_.Cancel(id_); }
+
+Result<bool> SpeechStream::Next(std::vector<float>* samples, int* sample_rate,
+                                std::chrono::milliseconds timeout) {
+  while (true) {
+    COSY_ASSIGN_OR_RETURN(MessagePtr m, pipeline_.Pull(id_, nullptr, timeout));
+    if (m == nullptr) return false;
+    const Audio* a = m->get<Audio>();
+    if (a == nullptr || a->size() == 0) continue;  // end of stream, error, other outputs
+    const auto v = a->view();
+    samples->assign(v.begin(), v.end());
+    *sample_rate = a->sample_rate;
+    return true;
+  }
+}
+
+Result<SessionResult> SpeechStream::Finish() {
+  if (finished_) return InvalidArgument("speech stream {}: finished twice", id_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ended_ && pushed_.ok()) Cancel();  // never ended: nothing more will come
+    if (!pushed_.ok() && pushed_.code() != StatusCode::kCancelled) Cancel();
+  }
+  // Drain what is left so the session can close (pull-mode outputs hold their queues).
+  std::vector<float> rest;
+  int rate = 0;
+  while (true) {
+    auto more = Next(&rest, &rate, std::chrono::milliseconds(100));
+    if (more.ok() ? !*more : more.status().code() != StatusCode::kUnavailable) break;
+  }
+  finished_ = true;
+  COSY_ASSIGN_OR_RETURN(SessionResult r, pipeline_.Wait(id_));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (r.status.ok() && !pushed_.ok()) r.status = pushed_;
+  return r;
 }
 
 }  // namespace cosyflow::tts

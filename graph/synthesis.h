@@ -11,14 +11,17 @@
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 //   speed != 1  Flow.stream = false
 //   voice_store VoiceFrontend.voices
+//   max_sessions limits.max_sessions
 // The LM's mode and sampling seed travel per request instead (RequestFields: TextRequest.mode
 // and .seed, carried by TextNormalizer and Qwen2Tokenizer to the SpeechLM); the graph's
 // SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -48,11 +51,19 @@ struct GraphOverrides {
   float speed = 1.0f;       // != 1: also Flow.stream = false (the reference's speed change
                             // works on the whole mel)
   const NodeRegistry* registry = nullptr;  // node types (nullptr = the built-in ones)
+
+  // > 0: limits.max_sessions (sessions open at once; the servers' --max-sessions)
+  int max_sessions = 0;
 };
 
 struct GraphInfo {
   std::string model_dir;    // resolved
   bool test_model = false;  // SpeechLM.text_id_policy is "modulo": a test model, not speech
+
+  // Filled for the servers: loaded for bi-stream text (GraphOverrides::stream_text), and the
+  // longest request TextNormalizer takes (its max_chars option, code points).
+  bool stream_text = false;
+  int64_t max_input_chars = 200000;
 };
 
 // Applies `o` to the parsed graph JSON; fills `info`.
@@ -85,5 +96,51 @@ Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chun
                                const std::function<bool(std::string*)>& next_chunk = {},
                                const std::function<void(SessionId)>& on_submit = {},
                                const TextRequest& fields = {});
+
+// Voices. "" and "default" name the graph's own voice (the prompt its nodes are configured
+// with, or none); every door asks these before it opens a request. The voices work extends them
+// (voice ids from a voice store) without changing the doors.
+bool VoiceKnown(const GraphInfo& info, const std::string& voice);
+std::vector<std::string> VoiceIds(const GraphInfo& info);
+
+// One streamed request in pull mode: text goes in as it arrives, audio chunks come out as the
+// graph makes them (backpressure: a chunk not yet taken holds the vocoder's output queue).
+// On a pipeline loaded with stream_text every Push is a bi-stream chunk; otherwise the pushed
+// text is joined and sent as one TextRequest at End(). Push/End from one thread, Next/Finish
+// from one thread (the same or another), Cancel from any thread. The destructor cancels an
+// unfinished request and waits for it.
+class SpeechStream {
+ public:
+  static Result<std::unique_ptr<SpeechStream>> Open(Pipeline& p, TextRequest fields,
+                                                    bool stream_text);
+  ~SpeechStream();
+  SpeechStream(const SpeechStream&) = delete;
+  SpeechStream& operator=(const SpeechStream&) = delete;
+
+  Status Push(const std::string& text);
+  Status End();
+  // Stops the session's work within one node step; Next then reports the end.
+  void Cancel();
+  // The next audio chunk into `samples` / `sample_rate`: true; false once the session has
+  // ended (then call Finish). kUnavailable when nothing came within `timeout`.
+  Result<bool> Next(std::vector<float>* samples, int* sample_rate,
+                    std::chrono::milliseconds timeout = std::chrono::hours(24));
+  // Waits for the session's end: status (a failed push, the failing node's error, or
+  // kCancelled) and timing. Once.
+  Result<SessionResult> Finish();
+  SessionId id() const { return id_; }
+
+ private:
+  SpeechStream(Pipeline& p, SessionId id, TextRequest fields, bool stream_text)
+      : pipeline_(p), id_(id), fields_(std::move(fields)), stream_text_(stream_text) {}
+  Pipeline& pipeline_;
+  SessionId id_;
+  TextRequest fields_;
+  bool stream_text_;
+  std::mutex mu_;       // the push state below, shared by the pushing and the pulling thread
+  std::string joined_;  // !stream_text_: the text so far
+  Status pushed_;
+  bool ended_ = false, finished_ = false;
+};
 
 }  // namespace cosyflow::tts

@@ -14,6 +14,8 @@ void RegisterSynth(CLI::App& app);
 void RegisterServe(CLI::App& app);
 void RegisterSay(CLI::App& app);
 void RegisterVoice(CLI::App& app);
+void RegisterHttp(CLI::App& app);
+void RegisterWyoming(CLI::App& app);
 // Exit code set by the subcommand that ran (0 = success).
 int ExitCode();
 void SetExitCode(int code);

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   cosyflow::cli::RegisterServe(app);
   cosyflow::cli::RegisterSay(app);
   cosyflow::cli::RegisterVoice(app);
+  cosyflow::cli::RegisterHttp(app);
+  cosyflow::cli::RegisterWyoming(app);
   CLI11_PARSE(app, argc, argv);
   if (version || app.get_subcommands().empty()) {
     cosyflow::cli::PrintVersion();

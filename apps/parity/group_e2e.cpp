@@ -188,19 +188,32 @@ Status RunToken2WavStream(const Fixture& f, Report& r) {
                         Values<int32_t>(f, "input_source_speech_token"));
   COSY_ASSIGN_OR_RETURN(auto flow, flow::FlowSession::Open(*m.flow, m.prompt));
   hift::HiftSession vocoder(m.hift, ZeroNoise());
+  const auto& schedule = f.manifest().at("stream_schedule");
   int calls = 0;
+  int64_t pushed = 0;
   for (int32_t token : tokens) {
     COSY_RETURN_IF_ERROR(flow->PushTokens(std::span<const int32_t>(&token, 1)));
+    ++pushed;
     if (!flow->ChunkReady()) continue;
+    // The chunk must be ready exactly at the manifest call's token count.
+    if (calls >= static_cast<int>(schedule.size()) ||
+        schedule[calls].at("n_tokens").get<int64_t>() != pushed) {
+      r.Fail(fmt::format("token2wav_stream_call{}_tokens", calls),
+             fmt::format("flow chunk {} ready after {} tokens; manifest stream_schedule: {}", calls,
+                         pushed,
+                         calls < static_cast<int>(schedule.size()) ? schedule[calls].dump()
+                                                                   : std::string("no such call")),
+             "");
+    }
     COSY_ASSIGN_OR_RETURN(flow::MelChunk chunk, flow->NextChunk());
     COSY_RETURN_IF_ERROR(StreamChunk(f, r, calls++, chunk, &vocoder));
   }
   COSY_ASSIGN_OR_RETURN(flow::MelChunk last, flow->Finish());
   COSY_RETURN_IF_ERROR(StreamChunk(f, r, calls++, last, &vocoder));
-  const size_t want = f.manifest().at("stream_schedule").size();
+  const size_t want = schedule.size();
   if (static_cast<size_t>(calls) != want) {
     r.Fail("token2wav_stream_schedule",
-           fmt::format("{} flow/HiFT calls, manifest stream_schedule has {}", calls, want));
+           fmt::format("{} flow/HiFT calls, manifest stream_schedule has {}", calls, want), "");
   }
   return OkStatus();
 }

@@ -3,11 +3,11 @@
 // chunks 2e-3 max abs. SNR of every waveform is printed alongside.
 #include "apps/parity/group_hift.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <memory>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "nodes/hift/hift_config.h"
 #include "nodes/hift/hift_session.h"
@@ -90,6 +90,8 @@ Status RunHiftGoldens(const Fixture& f, Report& r, const std::shared_ptr<const H
   // Recorded draws on the first 20 frames.
   COSY_ASSIGN_OR_RETURN(Floats ini, Load(f, "hift_rec_rand_ini"));
   COSY_ASSIGN_OR_RETURN(Floats noise, Load(f, "hift_rec_sine_noise"));
+  r.UsedAsInput("hift_rec_rand_ini");  // the recorded draws are injected, not produced
+  r.UsedAsInput("hift_rec_sine_noise");
   HiftSession rec(v, ZeroNoise());
   COSY_RETURN_IF_ERROR(rec.InjectNoise(ini.v, noise.v));
   const int64_t rec_frames = noise.shape[1] / v->config().SamplesPerFrame();
@@ -97,35 +99,71 @@ Status RunHiftGoldens(const Fixture& f, Report& r, const std::shared_ptr<const H
   COSY_RETURN_IF_ERROR(CompareWave(f, r, "hift_rec_source", rec.last_call().source, kWaveTol));
   COSY_RETURN_IF_ERROR(CompareWave(f, r, "hift_rec_speech", speech, kWaveTol));
 
-  // token2wav-style two-call stream: frames [0, 24) then [24, 40) with finalize.
+  // token2wav-style two-call stream: frames [0, n) then [n, T) with finalize, where n (24 in
+  // tiny-seed0) is the first call's frame count as the fixture records it: the length of its
+  // raw output hift_stream_call1_speech over the samples per frame.
+  COSY_ASSIGN_OR_RETURN(Tensor call1, f.Load("hift_stream_call1_speech"));
+  const int64_t spf = v->config().SamplesPerFrame();
+  const int64_t first = call1.numel() / spf;
+  if (first <= 0 || first >= t || first * spf != call1.numel()) {
+    return DataLoss("hift_stream_call1_speech: {} samples is not a first call of 1..{} frames",
+                    call1.numel(), t - 1);
+  }
   HiftSession st(v, ZeroNoise());
   std::vector<float> chunk0, chunk1;
-  COSY_RETURN_IF_ERROR(st.Push(mel.v.data(), t, 24, false, &chunk0));
-  COSY_RETURN_IF_ERROR(st.Push(mel.v.data() + 24, t, t - 24, true, &chunk1));
+  COSY_RETURN_IF_ERROR(st.Push(mel.v.data(), t, first, false, &chunk0));
+  std::vector<float> rest;  // channel-major [80, T - first]
+  const int64_t c = mel.shape[1];
+  for (int64_t ch = 0; ch < c; ++ch) {
+    rest.insert(rest.end(), mel.v.begin() + ch * t + first, mel.v.begin() + (ch + 1) * t);
+  }
+  COSY_RETURN_IF_ERROR(st.Push(rest.data(), t - first, t - first, true, &chunk1));
   COSY_RETURN_IF_ERROR(CompareWave(f, r, "hift_stream_chunk0", chunk0, kWaveTol));
   COSY_RETURN_IF_ERROR(
       CompareWave(f, r, "hift_stream_call1_speech", st.last_call().raw_speech, kWaveTol));
   return CompareWave(f, r, "hift_stream_chunk1", chunk1, kWaveTol);
 }
 
-// token2wav_stream: drive one session with the new frames of each recorded HiFT input mel.
+// token2wav_stream: drive one session with the new frames of each recorded HiFT input mel. The
+// calls come from the manifest's stream_schedule (count, finalize flag); the cached frames at
+// the head of each input mel are what it has beyond the new frames of its flow call
+// (t2w_stream_flow{i}_mel minus t2w_stream_flow{i-1}_mel frames; 8 in tiny-seed0).
 Status RunT2wStream(const Fixture& f, Report& r, const std::shared_ptr<const HiftVocoder>& v) {
   HiftSession s(v, ZeroNoise());
-  const int cache = 8;  // HiftSessionOptions::mel_cache_frames, CosyVoice2Model.mel_cache_len
-  for (int i = 0; i < 3; ++i) {
+  const auto& schedule = f.manifest().at("stream_schedule");
+  int64_t prev_flow_frames = 0;
+  for (size_t i = 0; i < schedule.size(); ++i) {
     const std::string p = fmt::format("t2w_stream_hift{}", i);
     COSY_ASSIGN_OR_RETURN(Floats in_mel, Load(f, p + "_in_mel"));
+    COSY_ASSIGN_OR_RETURN(Tensor flow_mel, f.Load(fmt::format("t2w_stream_flow{}_mel", i)));
     const int64_t c = in_mel.shape[1], t = in_mel.shape[2];
-    const int64_t skip = i == 0 ? 0 : cache;
+    const int64_t fresh_frames = flow_mel.size(2) - prev_flow_frames;
+    prev_flow_frames = flow_mel.size(2);
+    const int64_t skip = t - fresh_frames;
+    if (skip < 0 || (i == 0 && skip != 0)) {
+      return DataLoss("{}_in_mel: {} frames but its flow call has {} new frames", p, t,
+                      fresh_frames);
+    }
     std::vector<float> fresh;
     for (int64_t ch = 0; ch < c; ++ch) {
       fresh.insert(fresh.end(), in_mel.v.begin() + ch * t + skip, in_mel.v.begin() + (ch + 1) * t);
     }
     std::vector<float> chunk;
-    const bool last = i == 2;
+    const bool last = schedule[i].at("finalize").get<bool>();
     COSY_RETURN_IF_ERROR(s.Push(fresh.data(), t - skip, t - skip, last, &chunk));
     const auto& call = s.last_call();
-    if (call.mel != in_mel.v) r.Fail(p + "_in_mel", "the session's cached mel input differs");
+    // The session's mel input (its cache + the new frames) must be the recorded one exactly.
+    COSY_ASSIGN_OR_RETURN(Tensor in_a,
+                          AsTensor(in_mel.shape, call.mel.size() == in_mel.v.size()
+                                                     ? call.mel
+                                                     : std::vector<float>(in_mel.v.size(), NAN)));
+    COSY_ASSIGN_OR_RETURN(Tensor in_g, AsTensor(in_mel.shape, in_mel.v));
+    if (call.mel.size() != in_mel.v.size()) {
+      r.Fail(p + "_in_mel", fmt::format("the session's mel input has {} values, golden {}",
+                                        call.mel.size(), in_mel.v.size()));
+    } else {
+      r.Compare(p + "_in_mel", in_a, in_g, Tolerance{0, 0});
+    }
     COSY_RETURN_IF_ERROR(CompareWave(f, r, p + "_in_cache_source", call.cache_source, kWaveTol));
     COSY_RETURN_IF_ERROR(CompareWave(f, r, p + "_out_source", call.source, kWaveTol));
     COSY_RETURN_IF_ERROR(CompareWave(f, r, p + "_out_speech", call.raw_speech, kWaveTol));
@@ -143,6 +181,11 @@ Status RunT2wNonstream(const Fixture& f, Report& r, const std::shared_ptr<const 
   return CompareWave(f, r, "t2w_nonstream_wav", speech, kWaveTol);
 }
 
+bool IsStreamHift(const GoldenEntry& e) {
+  return e.group == "token2wav_stream" &&
+         (e.name.rfind("t2w_stream_hift", 0) == 0 || e.name.rfind("t2w_stream_chunk", 0) == 0);
+}
+
 }  // namespace
 
 std::vector<Group> HiftGroups() {
@@ -158,7 +201,8 @@ std::vector<Group> HiftGroups() {
             [](const Fixture& f, Report& r) -> Status {
               COSY_ASSIGN_OR_RETURN(auto v, LoadVocoder(f));
               return RunT2wStream(f, r, v);
-            }},
+            },
+            IsStreamHift},
   };
 }
 

@@ -23,6 +23,14 @@ Result<std::vector<int32_t>> Ids(const Fixture& f, const std::string& name) {
   return std::vector<int32_t>(c.data<int32_t>(), c.data<int32_t>() + c.numel());
 }
 
+// Ids of an entry that the group feeds to the engine (accounted as "used as input").
+Result<std::vector<int32_t>> InputIds(const Fixture& f, Report& r, const std::string& name) {
+  r.UsedAsInput(name);
+  COSY_ASSIGN_OR_RETURN(Tensor t, f.Load(name));
+  COSY_ASSIGN_OR_RETURN(Tensor c, t.To(DType::kI32));
+  return std::vector<int32_t>(c.data<int32_t>(), c.data<int32_t>() + c.numel());
+}
+
 template <typename T>
 Tensor MakeTensor(const Dims& shape, const std::vector<T>& v) {
   auto t = Tensor::FromVector<T>(shape, std::span<const T>(v));
@@ -81,8 +89,8 @@ Status Drain(SpeechLmGenerator* g, Trace* t, bool until_need_text) {
 
 Result<Tensor> Embeds(const SpeechLm& lm, const std::vector<SpeechLmRow>& rows) {
   const int64_t h = lm.config().qwen.hidden_size;
-  COSY_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty({static_cast<int64_t>(rows.size()), h},
-                                                DType::kF32));
+  COSY_ASSIGN_OR_RETURN(Tensor t,
+                        Tensor::Empty({static_cast<int64_t>(rows.size()), h}, DType::kF32));
   COSY_RETURN_IF_ERROR(lm.Embed(rows, t.data<float>()));
   return t;
 }
@@ -106,7 +114,8 @@ Status RunLlm(const Fixture& f, Report& r) {
   COSY_ASSIGN_OR_RETURN(auto state, lm->NewState(x.size(0)));
   std::vector<float> hidden, logits(static_cast<size_t>(v));
   SpeechLmHook hook = [&hidden](const SpeechLmTap& tap) {
-    if (tap.name == "final_norm") hidden.insert(hidden.end(), tap.data, tap.data + tap.rows * tap.cols);
+    if (tap.name == "final_norm")
+      hidden.insert(hidden.end(), tap.data, tap.data + tap.rows * tap.cols);
   };
   COSY_RETURN_IF_ERROR(lm->Forward(state.get(), x.data<float>(), x.size(0), logits.data(), &hook));
   CompareTo(f, r, "llm_prefill_hidden", MakeTensor<float>({x.size(0), h}, hidden), kHidden);
@@ -139,15 +148,16 @@ Status RunModes(const Fixture& f, Report& r) {
   for (auto it = modes.begin(); it != modes.end(); ++it) {
     const std::string prefix = "llm_modes_" + it.key();
     SpeechLmInput in;
-    COSY_ASSIGN_OR_RETURN(in.text, Ids(f, prefix + "_in_text"));
+    COSY_ASSIGN_OR_RETURN(in.text, InputIds(f, r, prefix + "_in_text"));
     if (f.Find(prefix + "_in_prompt_text")) {
-      COSY_ASSIGN_OR_RETURN(in.prompt_text, Ids(f, prefix + "_in_prompt_text"));
+      COSY_ASSIGN_OR_RETURN(in.prompt_text, InputIds(f, r, prefix + "_in_prompt_text"));
     }
     if (f.Find(prefix + "_in_prompt_speech_token")) {
-      COSY_ASSIGN_OR_RETURN(in.prompt_speech, Ids(f, prefix + "_in_prompt_speech_token"));
+      COSY_ASSIGN_OR_RETURN(in.prompt_speech, InputIds(f, r, prefix + "_in_prompt_speech_token"));
     }
     // The fixture's mode names map onto the engine's modes (empty transcript = zero-shot).
-    const std::string mode_name = it.key() == "zero_shot_empty_prompt_text" ? "zero_shot" : it.key();
+    const std::string mode_name =
+        it.key() == "zero_shot_empty_prompt_text" ? "zero_shot" : it.key();
     COSY_ASSIGN_OR_RETURN(SpeechLmMode mode, ParseSpeechLmMode(mode_name));
     COSY_ASSIGN_OR_RETURN(auto gen,
                           SpeechLmGenerator::Start(*lm, GreedyOptions(), in.ForMode(mode), 0));
@@ -167,12 +177,12 @@ Status RunModes(const Fixture& f, Report& r) {
 
 Status RunBistreamOne(const SpeechLm& lm, const Fixture& f, Report& r, const std::string& p) {
   const int64_t v = lm.config().speech_vocab();
-  COSY_ASSIGN_OR_RETURN(auto text, Ids(f, p + "_in_text_tokens"));
-  COSY_ASSIGN_OR_RETURN(auto chunk_lens, Ids(f, p + "_in_chunk_lens"));
-  COSY_ASSIGN_OR_RETURN(auto prompt_text, Ids(f, p + "_in_prompt_text"));
-  COSY_ASSIGN_OR_RETURN(auto prompt_speech, Ids(f, p + "_in_prompt_speech_token"));
-  COSY_ASSIGN_OR_RETURN(auto gen, SpeechLmGenerator::StartBistream(lm, GreedyOptions(),
-                                                                   prompt_text, prompt_speech, 0));
+  COSY_ASSIGN_OR_RETURN(auto text, InputIds(f, r, p + "_in_text_tokens"));
+  COSY_ASSIGN_OR_RETURN(auto chunk_lens, InputIds(f, r, p + "_in_chunk_lens"));
+  COSY_ASSIGN_OR_RETURN(auto prompt_text, InputIds(f, r, p + "_in_prompt_text"));
+  COSY_ASSIGN_OR_RETURN(auto prompt_speech, InputIds(f, r, p + "_in_prompt_speech_token"));
+  COSY_ASSIGN_OR_RETURN(auto gen, SpeechLmGenerator::StartBistream(lm, GreedyOptions(), prompt_text,
+                                                                   prompt_speech, 0));
   Trace t;
   Attach(gen.get(), &t, v);
   // Push the user's chunks as they would arrive, decoding as far as each allows.

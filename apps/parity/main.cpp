@@ -2,12 +2,16 @@
 //
 //   cosyflow-parity --fixtures DIR [--group NAME]...
 //
-// Prints one line per golden tensor (`name max_abs max_rel PASS|FAIL`), then
-// `parity: P passed, F failed, S unsupported`. Exits 1 on any failure, on a fixture that does
-// not load, or when a requested group is not supported by this build.
-#include <CLI/CLI.hpp>
+// Reads either manifest format (tiny-seed0 "entries", frontend-tiny "prompts"/"files"). Prints
+// one line per comparison (`group/name max_abs max_rel PASS|FAIL`), one coverage line per group
+// (`coverage GROUP: C compared + I used as input / T entries`), then
+// `parity: P passed, F failed, S unsupported`. Exits 1 on any failed comparison (NaN/Inf
+// included), on a manifest entry of a run group that was never compared, on a label compared
+// twice in a group, on a fixture that does not load, or when a requested group is not supported.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <CLI/CLI.hpp>
 #include <map>
 #include <set>
 #include <string>
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
 
   Report report;
   int unsupported = 0;
+  std::vector<std::string> coverage_lines;
   for (const std::string& name : to_run) {
     auto it = supported.find(name);
     if (it == supported.end()) {
@@ -92,14 +97,42 @@ int main(int argc, char** argv) {
       if (!requested.empty()) ok = false;
       continue;
     }
-    cosyflow::Status s = it->second->run(*fixture, report);
-    if (!s.ok()) report.Fail(name, s.ToString());
+    report.BeginGroup(name);
+    cosyflow::Status s;
+    try {
+      s = it->second->run(*fixture, report);
+    } catch (const std::exception& e) {  // manifest lookups (nlohmann::json::at) on bad fixtures
+      s = cosyflow::DataLoss("{}/manifest.json: {}", dir, e.what());
+    }
+    if (!s.ok()) report.Fail(name + "_run", s.ToString(), "");
+    const cosyflow::parity::Coverage cov =
+        cosyflow::parity::AccountCoverage(*fixture, *it->second, report);
+    std::string line =
+        fmt::format("coverage {}: {} compared + {} used as input / {} entries{}", name,
+                    cov.compared, cov.inputs, cov.total, cov.ok() ? "" : "  FAIL");
+    if (cov.total == 0) line += " (the fixture has no entry of this group)";
+    if (!cov.missing.empty()) {
+      line += fmt::format("; never compared: {}", fmt::join(cov.missing, ", "));
+    }
+    if (!cov.duplicates.empty()) {
+      line += fmt::format("; compared more than once: {}", fmt::join(cov.duplicates, ", "));
+    }
+    coverage_lines.push_back(line);
+    if (!cov.ok()) ok = false;
   }
   for (const auto& c : report.comparisons()) {
-    fmt::print("{} {:.3e} {:.3e} {}{}\n", c.name, c.max_abs, c.max_rel, c.pass ? "PASS" : "FAIL",
-               c.note.empty() ? "" : "  # " + c.note);
+    fmt::print("{}/{} {:.3e} {:.3e} {}{}\n", c.group, c.name, c.max_abs, c.max_rel,
+               c.pass ? "PASS" : "FAIL", c.note.empty() ? "" : "  # " + c.note);
   }
-  fmt::print("parity: {} passed, {} failed, {} unsupported\n", report.passed(), report.failed(),
-             unsupported);
+  for (const auto& line : coverage_lines) fmt::print("{}\n", line);
+  // Comparisons are per group (a golden checked by two groups shows twice above); the distinct
+  // manifest entries compared are counted once.
+  std::set<std::string> distinct;
+  for (const auto& c : report.comparisons()) {
+    if (fixture->Find(c.golden) != nullptr) distinct.insert(c.golden);
+  }
+  fmt::print(
+      "parity: {} passed, {} failed, {} unsupported; {} distinct manifest entries compared\n",
+      report.passed(), report.failed(), unsupported, distinct.size());
   return ok && report.failed() == 0 ? 0 : 1;
 }

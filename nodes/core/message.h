@@ -33,6 +33,8 @@ struct VoicePrompt {
   std::vector<int32_t> prompt_text_ids;  // normalised transcript tokens (may be empty: the
                                          // request's prompt_text is tokenised instead)
   std::vector<int32_t> speech_tokens;    // [T] prompt speech tokens (LM prompt and flow prompt)
+  std::vector<int32_t> lm_speech_tokens;  // the LM's prompt speech tokens where a stored voice
+                                          // has other ones than the flow (empty = speech_tokens)
   std::vector<float> feat;               // [2 T, 80] time-major 24 kHz prompt mel (flow prompt)
   std::vector<float> embedding;          // [192] CAM++ x-vector (empty = zero vector)
   std::vector<int32_t> source_tokens;    // vc: the source recording's speech tokens

@@ -46,7 +46,8 @@ class Qwen2TokenizerSession : public NodeSession {
         // A stored voice brings its transcript as token ids (spk2info's prompt_text); a
         // transcript or instruction sent with the request takes precedence.
         if (in->prompt_text.empty()) ids.prompt_ids = in->prompt->prompt_text_ids;
-        ids.prompt_speech = in->prompt->speech_tokens;
+        ids.prompt_speech = in->prompt->lm_speech_tokens.empty() ? in->prompt->speech_tokens
+                                                                 : in->prompt->lm_speech_tokens;
       }
       out.Emit(0, std::move(ids));
     }

@@ -149,14 +149,18 @@ Result<io::TorchDict> VoiceToEntry(const VoicePrompt& v) {
   const int64_t lp = static_cast<int64_t>(v.prompt_text_ids.size());
   COSY_ASSIGN_OR_RETURN(Tensor text, Make<int32_t>(Dims{1, lp}, v.prompt_text_ids));
   COSY_ASSIGN_OR_RETURN(Tensor tokens, Make<int32_t>(Dims{1, t}, v.speech_tokens));
+  const std::vector<int32_t>& lm = v.lm_speech_tokens.empty() ? v.speech_tokens : v.lm_speech_tokens;
+  COSY_ASSIGN_OR_RETURN(Tensor lm_tokens,
+                        Make<int32_t>(Dims{1, static_cast<int64_t>(lm.size())}, lm));
+  COSY_ASSIGN_OR_RETURN(Tensor lm_len, Len(static_cast<int64_t>(lm.size())));
   COSY_ASSIGN_OR_RETURN(Tensor feat, Make<float>(Dims{1, 2 * t, VoicePrompt::kMelBins}, v.feat));
   COSY_ASSIGN_OR_RETURN(Tensor lp_len, Len(lp));
   COSY_ASSIGN_OR_RETURN(Tensor t_len, Len(t));
   COSY_ASSIGN_OR_RETURN(Tensor f_len, Len(2 * t));
   d.items.emplace_back(kPromptText, text);
   d.items.emplace_back("prompt_text_len", lp_len);
-  d.items.emplace_back(kLlmTokens, tokens);
-  d.items.emplace_back("llm_prompt_speech_token_len", t_len);
+  d.items.emplace_back(kLlmTokens, lm_tokens);
+  d.items.emplace_back("llm_prompt_speech_token_len", lm_len);
   d.items.emplace_back(kFlowTokens, tokens);
   d.items.emplace_back("flow_prompt_speech_token_len", t_len);
   d.items.emplace_back(kFeat, feat);
@@ -182,6 +186,10 @@ Result<VoicePrompt> VoiceFromEntry(const std::string& id,
   }
   if (tok != nullptr) {
     COSY_ASSIGN_OR_RETURN(v.speech_tokens, Ints(*tok, where, tok_key));
+  }
+  if (const Tensor* lm = FindKey(entry, kLlmTokens); lm != nullptr && tok_key != kLlmTokens) {
+    COSY_ASSIGN_OR_RETURN(std::vector<int32_t> lm_tokens, Ints(*lm, where, kLlmTokens));
+    if (lm_tokens != v.speech_tokens) v.lm_speech_tokens = std::move(lm_tokens);
   }
   if (const Tensor* f = FindKey(entry, kFeat)) {
     if (f->dim() != 3 || f->size(0) != 1 || f->size(2) != VoicePrompt::kMelBins) {

@@ -54,6 +54,7 @@ TEST_CASE("Codec: every payload round-trips exactly") {
   for (size_t i = 0; i < voice->feat.size(); ++i) voice->feat[i] = 0.01f * static_cast<float>(i);
   voice->embedding.assign(192, -0.5f);
   voice->source_tokens = {3, 4, 5};
+  voice->lm_speech_tokens = {9, 8};
   auto check_voice = [&](const VoicePromptPtr& v) {
     REQUIRE(v != nullptr);
     CHECK(v->id == voice->id);
@@ -62,6 +63,7 @@ TEST_CASE("Codec: every payload round-trips exactly") {
     CHECK(v->feat == voice->feat);
     CHECK(v->embedding == voice->embedding);
     CHECK(v->source_tokens == voice->source_tokens);
+    CHECK(v->lm_speech_tokens == voice->lm_speech_tokens);
   };
   const std::vector<float> prompt_pcm = {0.25f, -0.5f, 0.125f};
   TextRequest r{"你好, world", "zero_shot", "spk1", "prompt", "a.wav", "be calm", "src.wav",

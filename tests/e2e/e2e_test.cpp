@@ -149,6 +149,70 @@ TEST_CASE("E2E: the synth helper is reproducible for a seed and varies across se
   CHECK(a.audio != c.audio);
 }
 
+TEST_CASE("E2E: SpeechStream pulls the same audio as Synthesize, chunk by chunk; cancel ends it") {
+  tts::GraphInfo info;
+  tts::GraphOverrides o;
+  o.model_dir = test::TinySeed0Dir();
+  o.greedy = true;
+  o.zero_noise = true;
+  auto p = tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
+  REQUIRE_MESSAGE(p.ok(), p.status().ToString());
+  REQUIRE((*p)->Start().ok());
+  CHECK(info.max_input_chars == 200000);  // TextNormalizer.max_chars default
+  CHECK(tts::VoiceKnown(info, "") == true);
+  CHECK(tts::VoiceKnown(info, "default") == true);
+  CHECK(tts::VoiceKnown(info, "nobody") == false);
+  const std::string text = "Hello there, how are you today? Fine, thanks. And you? I am well.";
+  TextRequest fields;
+  fields.seed = 5;
+  auto whole = tts::Synthesize(**p, {text}, false, {}, {}, fields);
+  REQUIRE(whole.ok());
+  REQUIRE(whole->result.status.ok());
+
+  auto s = tts::SpeechStream::Open(**p, fields, /*stream_text=*/false);
+  REQUIRE(s.ok());
+  REQUIRE((*s)->Push("Hello there, how are you today? ").ok());  // joined: not bi-stream
+  REQUIRE((*s)->Push("Fine, thanks. And you? I am well.").ok());
+  REQUIRE((*s)->End().ok());
+  CHECK(!(*s)->Push("late").ok());
+  std::vector<float> audio, chunk;
+  int rate = 0, chunks = 0;
+  while (true) {
+    auto more = (*s)->Next(&chunk, &rate);
+    REQUIRE(more.ok());
+    if (!*more) break;
+    audio.insert(audio.end(), chunk.begin(), chunk.end());
+    ++chunks;
+  }
+  auto r = (*s)->Finish();
+  REQUIRE(r.ok());
+  CHECK(r->status.ok());
+  CHECK(rate == 24000);
+  CHECK(chunks == whole->chunks);
+  CHECK(audio == whole->audio);
+
+  auto c = tts::SpeechStream::Open(**p, fields, false);
+  REQUIRE(c.ok());
+  std::string longer;  // long enough that the request is still running at the cancel
+  for (int i = 0; i < 8; ++i) longer += text + " ";
+  REQUIRE((*c)->Push(longer).ok());
+  REQUIRE((*c)->End().ok());
+  REQUIRE((*c)->Next(&chunk, &rate).ok());  // the first chunk came
+  (*c)->Cancel();
+  while (true) {
+    auto more = (*c)->Next(&chunk, &rate);
+    if (!more.ok() || !*more) break;
+  }
+  auto cr = (*c)->Finish();
+  REQUIRE(cr.ok());
+  CHECK(cr->status.code() == StatusCode::kCancelled);
+  // Destroying an unfinished stream cancels and waits: the pipeline stays usable.
+  { auto d = tts::SpeechStream::Open(**p, fields, false); REQUIRE(d.ok()); }
+  auto again = tts::Synthesize(**p, {"Hi."}, false);
+  REQUIRE(again.ok());
+  CHECK(again->result.status.ok());
+}
+
 TEST_CASE("E2E: Flow gets its first speech tokens while the LM is still decoding") {
   auto p = LoadTiny(ReadJson(ConfigPath("tts_tiny.json")));
   auto out = tts::Synthesize(*p, {"Hello there, how are you today?"}, false);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -290,6 +291,75 @@ TEST_CASE("Voice E2E: bad voice requests fail that request with a clear error") 
   TextRequest ok = Fields("zero_shot");
   ok.voice = "en";
   CHECK(Run(Tiny(), ok).status.ok());
+}
+
+// The fixture's prompt as a per-request voice (TextRequest -> ... -> TokenIds.prompt, no node
+// options) reproduces the tiny-seed0 goldens: the greedy LM tokens of llm_greedy_tokens /
+// pipeline_text2wav_nonstream and its audio (SNR as the other e2e parity tests).
+TEST_CASE("Voice E2E: the fixture's prompt as a request voice reproduces the pipeline golden") {
+  auto ids = [](const std::string& name) {
+    auto t = ReadNpy(test::TinySeed0Dir() + "/golden/" + name + ".npy");
+    REQUIRE_MESSAGE(t.ok(), t.status().ToString());
+    auto c = t->To(DType::kI32);
+    return std::vector<int32_t>(c->data<int32_t>(), c->data<int32_t>() + c->numel());
+  };
+  auto floats = [](const std::string& name) {
+    auto t = ReadNpy(test::TinySeed0Dir() + "/golden/" + name + ".npy");
+    REQUIRE_MESSAGE(t.ok(), t.status().ToString());
+    return std::vector<float>(t->data<float>(), t->data<float>() + t->numel());
+  };
+  auto voice = std::make_shared<VoicePrompt>();
+  voice->prompt_text_ids = ids("input_prompt_text");
+  voice->speech_tokens = ids("input_flow_prompt_speech_token");
+  voice->feat = floats("input_prompt_speech_feat");
+  voice->embedding = floats("input_embedding");
+  voice->lm_speech_tokens = ids("input_llm_prompt_speech_token");  // the fixture's differ
+  const nlohmann::json g = {
+      {"format", 1},
+      {"inputs", {{{"name", "ids"}, {"to", "lm.text"}}}},
+      {"outputs", {{{"name", "audio"}, {"from", "vocoder.audio"}},
+                   {{"name", "tokens"}, {"from", "lm.tokens"}}}},
+      {"nodes",
+       {{{"id", "lm"}, {"type", "SpeechLM"}, {"options", {{"greedy", true}}}},
+        {{"id", "flow"}, {"type", "Flow"}, {"options", {{"config", "config.json"}, {"stream", false}}}},
+        {{"id", "vocoder"}, {"type", "HiftVocoder"}, {"options", {{"noise", "zero"}}}}}},
+      {"edges", {{{"from", "lm.tokens"}, {"to", "flow.tokens"}},
+                 {{"from", "flow.mel"}, {"to", "vocoder.mel"}}}}};
+  PipelineOverrides po;
+  po.model_dir = test::TinySeed0Dir();
+  auto p = Pipeline::FromText(g.dump(), po);
+  REQUIRE_MESSAGE(p.ok(), p.status().ToString());
+  REQUIRE((*p)->Start().ok());
+  std::vector<float> audio;
+  std::vector<int32_t> tokens;
+  SubmitOptions so;
+  so.on_output = [&](const std::string&, const MessagePtr& m) {
+    if (const Audio* x = m->get<Audio>()) audio.insert(audio.end(), x->view().begin(), x->view().end());
+    if (const SpeechTokens* t = m->get<SpeechTokens>()) tokens.insert(tokens.end(), t->tokens.begin(), t->tokens.end());
+  };
+  auto id = (*p)->Submit(so);
+  REQUIRE(id.ok());
+  TokenIds in(ids("input_text"));
+  in.mode = "zero_shot";
+  in.prompt_ids = voice->prompt_text_ids;  // as the tokenizer fills them from the voice
+  in.prompt_speech = voice->lm_speech_tokens;
+  in.prompt = voice;
+  REQUIRE((*p)->Push(*id, "ids", in).ok());
+  REQUIRE((*p)->EndInput(*id).ok());
+  auto r = (*p)->Wait(*id);
+  REQUIRE(r.ok());
+  REQUIRE_MESSAGE(r->status.ok(), r->status.ToString());
+  CHECK(tokens == ids("llm_greedy_tokens"));
+  const std::vector<float> golden = floats("pipeline_text2wav_nonstream");
+  REQUIRE(audio.size() == golden.size());
+  double s = 0, e = 0;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    s += double(golden[i]) * golden[i];
+    e += (double(audio[i]) - golden[i]) * (double(audio[i]) - golden[i]);
+  }
+  const double snr = e > 0 ? 10 * std::log10(s / e) : 999.0;
+  MESSAGE("request voice through the graph vs pipeline_text2wav_nonstream: SNR " << snr << " dB");
+  CHECK(snr >= 40);
 }
 
 }  // namespace cosyflow

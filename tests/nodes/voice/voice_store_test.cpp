@@ -45,6 +45,7 @@ void CheckSame(const VoicePrompt& a, const VoicePrompt& b) {
   CHECK(a.speech_tokens == b.speech_tokens);
   CHECK(a.feat == b.feat);
   CHECK(a.embedding == b.embedding);
+  CHECK(a.lm_speech_tokens == b.lm_speech_tokens);
 }
 
 }  // namespace
@@ -94,7 +95,8 @@ TEST_CASE("voice store: add, replace, remove, round trip, foreign keys kept") {
   CHECK(store.List()->empty());
 
   const VoicePrompt a = RandomVoice("alice", 13, 7, 1);
-  const VoicePrompt b = RandomVoice("bob.v2", 5, 0, 2);
+  VoicePrompt b = RandomVoice("bob.v2", 5, 0, 2);
+  b.lm_speech_tokens = {1, 2, 3};  // LM prompt tokens other than the flow's are kept
   REQUIRE(store.Add(a).ok());
   REQUIRE(store.Add(b).ok());
   CHECK_FALSE(store.Add(a).ok());  // exists

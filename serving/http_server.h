@@ -1,0 +1,49 @@
+// HttpServer: the OpenAI-compatible HTTP door and the WebSocket bi-stream door of a
+// SpeechService, on Boost.Beast (docs/serving.md).
+//
+//   POST /v1/audio/speech          OpenAI speech: whole body, or stream_format audio (chunked
+//                                  transfer of audio bytes as made) / sse (speech.audio.delta
+//                                  events, then speech.audio.done)
+//   GET  /v1/audio/speech/stream   WebSocket: start, text deltas, end / cancel -> started,
+//                                  binary s16le PCM frames, done / cancelled
+//   GET  /v1/voices, /healthz, /metrics (Prometheus text), / (the web page)
+//
+// One thread per connection (TcpListener). Errors are JSON {"error": {...}} with 400 (bad
+// field), 404 (unknown voice or route), 405, 413 (input or body too long), 429 (over
+// max_sessions), 500 (synthesis failed), 503 (draining).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "serving/speech_service.h"
+#include "serving/tcp_listener.h"
+
+namespace cosyflow::serving {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                  // 0 = a free port
+  size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
+  size_t max_ws_message_bytes = 1 << 20;
+};
+
+class HttpServer {
+ public:
+  // `service` must outlive the server.
+  static Result<std::unique_ptr<HttpServer>> Start(SpeechService* service, HttpServerOptions o);
+  ~HttpServer();
+  // Closes the listener and every connection (after SpeechService::Drain for a graceful stop).
+  void Stop();
+  int port() const { return listener_->port(); }
+  std::string url() const;  // http://HOST:PORT
+
+ private:
+  HttpServer() = default;
+  SpeechService* service_ = nullptr;
+  HttpServerOptions options_;
+  std::unique_ptr<TcpListener> listener_;
+};
+
+}  // namespace cosyflow::serving

@@ -1,0 +1,111 @@
+// OpenAI speech request parsing.
+#include "serving/speech_request.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+namespace cosyflow::serving {
+
+ApiError ParseCommonFields(nlohmann::json* j, SpeechParams* out) {
+  TextRequest& f = out->fields;
+  if (auto it = j->find("voice"); it != j->end()) {
+    if (it->is_string()) {
+      f.voice = it->get<std::string>();
+    } else if (it->is_object() && it->contains("id") && (*it)["id"].is_string()) {
+      f.voice = (*it)["id"].get<std::string>();
+    } else if (!it->is_null()) {
+      return BadRequest("voice must be a string or {\"id\": string}", "voice");
+    }
+    if (f.voice == "default") f.voice.clear();
+    j->erase(it);
+  }
+  if (auto it = j->find("instructions"); it != j->end()) {
+    if (!it->is_string() && !it->is_null())
+      return BadRequest("instructions must be a string", "instructions");
+    if (it->is_string() && !it->get<std::string>().empty()) {
+      f.instruct_text = it->get<std::string>();
+      f.mode = "instruct2";
+    }
+    j->erase(it);
+  }
+  if (auto it = j->find("speed"); it != j->end()) {
+    if (!it->is_number() || it->get<double>() < 0.25 || it->get<double>() > 4.0) {
+      return BadRequest(fmt::format("speed must be a number in [0.25, 4.0], got {}", it->dump()),
+                        "speed");
+    }
+    f.speed = it->get<float>();
+    j->erase(it);
+  }
+  if (auto it = j->find("seed"); it != j->end()) {
+    if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0)) {
+      return BadRequest(fmt::format("seed must be a non-negative integer, got {}", it->dump()),
+                        "seed");
+    }
+    f.seed = it->get<uint64_t>();
+    j->erase(it);
+  }
+  if (auto it = j->find("sample_rate"); it != j->end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 8000 || it->get<int64_t>() > 192000) {
+      return BadRequest(
+          fmt::format("sample_rate must be an integer in [8000, 192000], got {}", it->dump()),
+          "sample_rate");
+    }
+    out->sample_rate = it->get<int>();
+    j->erase(it);
+  }
+  return {};
+}
+
+ApiError ParseSpeechRequest(const std::string& body, HttpSpeechRequest* out) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return BadRequest("the body is not valid JSON (UTF-8)");
+  if (!j.is_object()) return BadRequest("the body must be a JSON object");
+  if (auto it = j.find("model"); it != j.end()) {
+    if (!it->is_string() && !it->is_null()) return BadRequest("model must be a string", "model");
+    j.erase(it);
+  }
+  auto input = j.find("input");
+  if (input == j.end() || !input->is_string()) return BadRequest("input must be a string", "input");
+  out->input = input->get<std::string>();
+  j.erase(input);
+  if (out->input.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return BadRequest("input is empty", "input");
+  }
+  if (auto it = j.find("response_format"); it != j.end()) {
+    if (!it->is_string()) return BadRequest("response_format must be a string", "response_format");
+    out->response_format = it->get<std::string>();
+    j.erase(it);
+  }
+  const std::string& rf = out->response_format;
+  if (rf != "wav" && rf != "pcm" && rf != "flac") {
+    return BadRequest(fmt::format("response_format '{}' is not supported; supported: wav, pcm, "
+                                  "flac",
+                                  rf),
+                      "response_format");
+  }
+  if (auto it = j.find("stream_format"); it != j.end()) {
+    if (!it->is_string() ||
+        (it->get<std::string>() != "audio" && it->get<std::string>() != "sse")) {
+      return BadRequest(
+          fmt::format("stream_format must be \"audio\" or \"sse\", got {}", it->dump()),
+          "stream_format");
+    }
+    out->stream_format = it->get<std::string>();
+    j.erase(it);
+  }
+  if (!out->stream_format.empty() && rf == "flac") {
+    return BadRequest(
+        "response_format flac is not streamed; use wav or pcm with stream_format, "
+        "or leave stream_format out",
+        "response_format");
+  }
+  ApiError e = ParseCommonFields(&j, &out->params);
+  if (!e.ok()) return e;
+  if (!j.empty()) {
+    return BadRequest(fmt::format("unknown field '{}'", j.begin().key()), j.begin().key());
+  }
+  return {};
+}
+
+}  // namespace cosyflow::serving

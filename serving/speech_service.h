@@ -1,0 +1,141 @@
+// SpeechService: what every network door (HTTP, WebSocket, Wyoming) shares on top of the
+// synthesis facade (graph/synthesis.h): admission (max_sessions, draining, input length,
+// voice lookup), one streamed request with optional resampling to s16le PCM, the request's
+// metrics, and the drain that cancels what is left.
+//
+//   auto svc = SpeechService::Create(std::move(pipeline), info, {});
+//   SpeechParams p; p.fields.text = ...;
+//   auto s = (*svc)->Open(p);            // ApiError on refusal (status 404/413/429/503)
+//   s->Push("Hello."); s->End();
+//   std::string pcm; while (*s->NextPcm(&pcm)) send(pcm);
+//   auto r = s->Finish();                // status + timing, recorded in the metrics
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "graph/synthesis.h"
+#include "serving/metrics.h"
+
+namespace cosyflow {
+class Resampler;
+}
+
+namespace cosyflow::serving {
+
+// A refusal or failure as the doors report it: HTTP status, OpenAI error type, the field.
+struct ApiError {
+  int status = 0;  // 0 = no error
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;
+
+  bool ok() const { return status == 0; }
+  std::string Json() const;  // {"error":{"message","type","param","code"}}
+};
+
+ApiError BadRequest(std::string message, std::string param = "");
+
+struct ServiceOptions {
+  int max_sessions = 0;         // requests in flight at once; 0 = the graph's limits.max_sessions
+  int64_t max_input_chars = 0;  // code points per request; 0 = the graph's TextNormalizer.max_chars
+  bool warm_up = true;          // one short synthesis at Create: learns the output rate
+  int native_sample_rate = 24000;  // the graph's output rate when not warmed up
+};
+
+// One request's parameters, validated by the door.
+struct SpeechParams {
+  TextRequest fields;         // mode, seed, voice, instruct_text, speed (text: ignored)
+  int sample_rate = 0;        // output rate; 0 = the graph's
+  std::string door = "http";  // metrics label
+};
+
+class SpeechService;
+
+// One admitted request: holds a slot until destroyed (the destructor cancels an unfinished one).
+class SpeechSession {
+ public:
+  ~SpeechSession();
+  Status Push(const std::string& text);  // counts against max_input_chars
+  Status End();
+  void Cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  // The next audio as s16le PCM at sample_rate(): true; false at the end.
+  Result<bool> NextPcm(std::string* pcm);
+  // Float samples at sample_rate() (resampled when asked).
+  Result<bool> Next(std::vector<float>* samples);
+  // Waits for the end; records first-audio time, RTF and errors in the metrics.
+  Result<SessionResult> Finish();
+  int sample_rate() const { return out_rate_; }
+  double audio_seconds() const { return static_cast<double>(samples_out_) / out_rate_; }
+  int64_t chunks() const { return chunks_; }
+  // The JSON timing the doors send at the end: first_audio_ms, total_ms, audio_s, rtf, chunks.
+  std::string TimingJson(const SessionResult& r) const;
+
+ private:
+  friend class SpeechService;
+  SpeechSession() = default;
+  SpeechService* service_ = nullptr;
+  std::unique_ptr<tts::SpeechStream> stream_;
+  std::unique_ptr<Resampler> resampler_;
+  std::string door_;
+  int out_rate_ = 0;
+  int64_t chars_ = 0, samples_out_ = 0, chunks_ = 0;
+  bool flushed_ = false, finished_ = false;
+  std::atomic<bool> cancelled_{false};
+  std::vector<float> scratch_;
+};
+
+class SpeechService {
+ public:
+  static Result<std::unique_ptr<SpeechService>> Create(std::unique_ptr<Pipeline> pipeline,
+                                                       tts::GraphInfo info, ServiceOptions o);
+  ~SpeechService();
+
+  // Validates voice (404), admission (429 over max_sessions, 503 draining) and opens the
+  // request. `input_chars` > max_input_chars gives 413.
+  std::unique_ptr<SpeechSession> Open(const SpeechParams& p, int64_t input_chars, ApiError* error);
+  bool VoiceKnown(const std::string& voice) const { return tts::VoiceKnown(info_, voice); }
+  std::vector<std::string> Voices() const { return tts::VoiceIds(info_); }
+
+  // Refuse new requests (503); wait up to `timeout` for the open ones, cancel the rest and
+  // wait for them. Returns how many were cancelled.
+  int Drain(std::chrono::milliseconds timeout);
+  bool draining() const { return draining_.load(); }
+  int in_flight() const { return in_flight_.load(); }
+
+  Metrics& metrics() { return metrics_; }
+  std::string MetricsText();  // Prometheus text, with the pipeline's queue depths
+  const tts::GraphInfo& info() const { return info_; }
+  int native_sample_rate() const { return native_rate_; }
+  int64_t max_input_chars() const { return max_chars_; }
+  int max_sessions() const { return max_sessions_; }
+  Pipeline& pipeline() { return *pipeline_; }
+
+ private:
+  friend class SpeechSession;
+  SpeechService() = default;
+  void Release(SpeechSession* s);
+
+  std::unique_ptr<Pipeline> pipeline_;
+  tts::GraphInfo info_;
+  int native_rate_ = 24000;
+  int64_t max_chars_ = 0;
+  int max_sessions_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> in_flight_{0};
+  std::mutex mu_;
+  std::set<SpeechSession*> open_;
+  Metrics metrics_;
+};
+
+// Code points in UTF-8 `s`; -1 when `s` is not valid UTF-8.
+int64_t Utf8Length(const std::string& s);
+
+}  // namespace cosyflow::serving

@@ -1,0 +1,283 @@
+// The WebSocket bi-stream door: async reads and queued writes on the connection's io_context,
+// a pump thread pulling audio from the speech session.
+#include "serving/websocket_session.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "serving/speech_request.h"
+
+namespace cosyflow::serving {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(net::io_context& ioc, tcp::socket& socket, SpeechService* service)
+      : ioc_(ioc), ws_(socket), service_(service) {}
+
+  bool Accept(const http::request<http::string_body>& req, size_t max_message_bytes) {
+    websocket::stream_base::timeout t =
+        websocket::stream_base::timeout::suggested(beast::role_type::server);
+    t.handshake_timeout = std::chrono::seconds(5);  // also bounds the close handshake
+    ws_.set_option(t);
+    ws_.read_message_max(max_message_bytes);
+    beast::error_code ec;
+    ws_.accept(req, ec);
+    return !ec;
+  }
+
+  void Run() { Read(); }
+
+  // After the io_context has run out of work: the pump has posted its last frame.
+  void Join() {
+    if (pump_.joinable()) pump_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    session_.reset();
+  }
+
+ private:
+  void Read() {
+    ws_.async_read(buffer_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {  // closed or failed: a request still running is cancelled (barge-in by hang-up)
+      closed_ = true;
+      closed_flag_ = true;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (session_) session_->Cancel();
+      return;
+    }
+    const std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    if (!ws_.got_text()) {
+      Fail(BadRequest("binary messages are not accepted; send JSON text messages"));
+    } else {
+      Handle(text);
+    }
+    if (!closing_) Read();
+  }
+
+  void Handle(const std::string& text) {
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+      return Fail(BadRequest("messages are JSON objects with a string \"type\"", "type"));
+    }
+    const std::string type = j["type"].get<std::string>();
+    j.erase("type");
+    if (type == "start") return Start(&j);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (type == "cancel") {
+      if (session_) {
+        session_->Cancel();  // the pump ends within a node step and answers "cancelled"
+      } else if (!started_) {
+        SendText(nlohmann::json{{"type", "cancelled"}}.dump());
+        CloseAfterWrites();
+      }
+      return;
+    }
+    if (!started_ || ended_) {
+      return Fail(BadRequest(fmt::format("'{}' before start or after end", type), "type"));
+    }
+    if (!session_) return;  // the request has finished (cancelled or failed): late text
+    if (type == "text") {
+      if (!j.contains("text") || !j["text"].is_string()) {
+        return Fail(BadRequest("text message needs a string \"text\"", "text"));
+      }
+      const Status st = session_->Push(j["text"].get<std::string>());
+      if (st.code() == StatusCode::kOutOfRange) {
+        session_->Cancel();
+        return Fail({413, st.message(), "invalid_request_error", "text"});
+      }
+      if (!st.ok() && !session_->cancelled()) return Fail(BadRequest(st.message(), "text"));
+    } else if (type == "end") {
+      ended_ = true;
+      const Status st = session_->End();
+      if (!st.ok() && !session_->cancelled()) return Fail(BadRequest(st.message()));
+    } else {
+      return Fail(BadRequest(fmt::format("unknown message type '{}'", type), "type"));
+    }
+  }
+
+  void Start(nlohmann::json* j) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_) return Fail(BadRequest("one request per connection: start again is refused"));
+    started_ = true;
+    SpeechParams p;
+    p.door = "ws";
+    if (auto it = j->find("model"); it != j->end()) j->erase(it);
+    ApiError e = ParseCommonFields(j, &p);
+    if (e.ok() && !j->empty()) {
+      e = BadRequest(fmt::format("unknown field '{}'", j->begin().key()), j->begin().key());
+    }
+    if (e.ok()) session_ = service_->Open(p, 0, &e);
+    service_->metrics().Count("cosyflow_requests_total",
+                              fmt::format("door=\"ws\",code=\"{}\"", e.ok() ? 200 : e.status));
+    if (!e.ok()) return Fail(e);
+    SendText(nlohmann::json{{"type", "started"},
+                            {"sample_rate", session_->sample_rate()},
+                            {"text_streaming", service_->info().stream_text}}
+                 .dump());
+    pump_ = std::thread([self = shared_from_this()] { self->Pump(); });
+  }
+
+  // Pump thread: audio frames as the graph makes them, then done / cancelled / error.
+  void Pump() {
+    SpeechSession* s = session_.get();  // reset by this thread below, after Finish
+    std::string pcm;
+    Status st = OkStatus();
+    while (true) {
+      auto more = s->NextPcm(&pcm);
+      if (!more.ok()) st = more.status();
+      if (!more.ok() || !*more) break;
+      // Backpressure: a slow reader holds the pump (and through the pull, the graph) instead
+      // of growing the frame queue without bound.
+      while (pending_bytes_.load() > kMaxPendingBytes && !closed_flag_.load() && !s->cancelled() &&
+             !ioc_.stopped()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      pending_bytes_ += pcm.size();
+      Post([pcm = std::move(pcm)](WsSession& w) { w.Send(true, pcm); });
+      pcm = std::string();
+    }
+    auto fin = s->Finish();
+    if (st.ok()) st = fin.ok() ? fin->status : fin.status();
+    std::string last;
+    if (s->cancelled() || st.code() == StatusCode::kCancelled) {
+      last = nlohmann::json{{"type", "cancelled"}}.dump();
+    } else if (st.ok()) {
+      last =
+          nlohmann::json{{"type", "done"}, {"timing", nlohmann::json::parse(s->TimingJson(*fin))}}
+              .dump();
+    } else {
+      ApiError e{500, st.message(), "server_error", ""};
+      nlohmann::json ev = nlohmann::json::parse(e.Json());
+      ev["type"] = "error";
+      last = ev.dump();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session_.reset();  // the slot is free now, not when the client completes the close
+    }
+    Post([last](WsSession& w) {
+      w.SendText(last);
+      w.CloseAfterWrites();
+    });
+  }
+
+  template <typename F>
+  void Post(F f) {
+    net::post(ioc_, [self = shared_from_this(), f = std::move(f)]() mutable { f(*self); });
+  }
+
+  void Fail(const ApiError& e) {
+    nlohmann::json ev = nlohmann::json::parse(e.Json());
+    ev["type"] = "error";
+    SendText(ev.dump());
+    if (session_) {
+      session_->Cancel();  // the pump sends "cancelled" after the error, then closes
+    } else {
+      CloseAfterWrites();
+    }
+  }
+
+  void SendText(const std::string& s) { Send(false, s); }
+
+  void Send(bool binary, std::string data) {
+    if (closed_ || closing_) {
+      if (binary) pending_bytes_ -= data.size();
+      return;
+    }
+    queue_.emplace_back(binary, std::move(data));
+    if (!writing_) Write();
+  }
+
+  void Write() {
+    writing_ = true;
+    ws_.binary(queue_.front().first);
+    ws_.async_write(
+        net::buffer(queue_.front().second),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    if (queue_.front().first) pending_bytes_ -= queue_.front().second.size();
+    queue_.pop_front();
+    if (ec) {
+      closed_ = true;
+      closed_flag_ = true;
+      for (const auto& [binary, data] : queue_) {
+        if (binary) pending_bytes_ -= data.size();
+      }
+      queue_.clear();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (session_) session_->Cancel();
+      return;
+    }
+    if (!queue_.empty()) return Write();
+    if (close_after_writes_ && !closing_) {
+      closing_ = true;
+      ws_.async_close(websocket::close_code::normal,
+                      [self = shared_from_this()](beast::error_code) {});
+    }
+  }
+
+  void CloseAfterWrites() {
+    close_after_writes_ = true;
+    if (!writing_ && queue_.empty() && !closing_ && !closed_) {
+      closing_ = true;
+      ws_.async_close(websocket::close_code::normal,
+                      [self = shared_from_this()](beast::error_code) {});
+    }
+  }
+
+  net::io_context& ioc_;
+  websocket::stream<tcp::socket&> ws_;
+  SpeechService* service_;
+  beast::flat_buffer buffer_;
+  static constexpr size_t kMaxPendingBytes = 1 << 20;  // audio posted but not yet written
+  std::deque<std::pair<bool, std::string>> queue_;     // io_context thread only
+  std::atomic<size_t> pending_bytes_{0};
+  std::atomic<bool> closed_flag_{false};  // closed_, readable by the pump
+  bool writing_ = false, closing_ = false, close_after_writes_ = false, closed_ = false;
+  std::mutex mu_;  // session_ against the pump's end; started_/ended_
+  std::unique_ptr<SpeechSession> session_;
+  bool started_ = false, ended_ = false;
+  std::thread pump_;
+};
+
+}  // namespace
+
+void RunWebSocketSession(net::io_context& ioc, tcp::socket& socket,
+                         http::request<http::string_body> upgrade, SpeechService* service,
+                         size_t max_message_bytes) {
+  auto s = std::make_shared<WsSession>(ioc, socket, service);
+  if (!s->Accept(upgrade, max_message_bytes)) return;
+  s->Run();
+  ioc.run();
+  s->Join();
+  ioc.restart();
+  ioc.poll();  // frames the pump posted after the last handler ran are dropped here
+}
+
+}  // namespace cosyflow::serving

@@ -1,0 +1,310 @@
+// WyomingServer: event framing over blocking TCP, one thread per connection plus a pump thread
+// while a streamed synthesis runs (writes are serialised by a mutex).
+#include "serving/wyoming_server.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <utility>
+
+#include "runtime/build_info.h"
+
+namespace cosyflow::serving {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+
+constexpr const char* kProtocolVersion = "1.7.2";
+
+struct Event {
+  std::string type;
+  json data = json::object();
+  std::string payload;
+};
+
+class WyomingConnection {
+ public:
+  WyomingConnection(SpeechService* service, const WyomingServerOptions& o, tcp::socket& socket)
+      : service_(service), options_(o), socket_(socket), buffer_(o.max_event_bytes) {}
+
+  ~WyomingConnection() {
+    if (session_) session_->Cancel();
+    JoinPump();
+  }
+
+  void Serve() {
+    Event e;
+    while (Read(&e)) {
+      if (e.type == "describe") {
+        Write("info", Info());
+      } else if (e.type == "ping") {
+        Write("pong", json::object());
+      } else if (e.type == "synthesize") {
+        if (!streaming_) Synthesize(e.data);  // else: the compatibility copy of a stream
+      } else if (e.type == "synthesize-start") {
+        StreamStart(e.data);
+      } else if (e.type == "synthesize-chunk") {
+        StreamChunk(e.data);
+      } else if (e.type == "synthesize-stop") {
+        StreamStop();
+      }  // other events are not for a TTS service: ignored, as Wyoming services do
+    }
+  }
+
+ private:
+  // False at the end of the connection or on a malformed event (answered with an error).
+  bool Read(Event* e) {
+    boost::system::error_code ec;
+    const size_t line = net::read_until(socket_, buffer_, '\n', ec);
+    if (ec) {
+      if (ec == net::error::not_found) SendError("event header line is too long", "bad-event");
+      return false;
+    }
+    std::string header(static_cast<const char*>(buffer_.data().data()), line);
+    buffer_.consume(line);
+    json h = json::parse(header, nullptr, /*allow_exceptions=*/false);
+    if (h.is_discarded() || !h.is_object() || !h.contains("type") || !h["type"].is_string()) {
+      SendError("event header is not a JSON object with a string \"type\"", "bad-event");
+      return false;
+    }
+    e->type = h["type"].get<std::string>();
+    e->data = h.contains("data") && h["data"].is_object() ? h["data"] : json::object();
+    e->payload.clear();
+    auto length = [&](const char* key, size_t* n) {
+      if (!h.contains(key) || h[key].is_null()) return true;
+      if (!h[key].is_number_unsigned() || h[key].get<uint64_t>() > options_.max_event_bytes) {
+        SendError(fmt::format("{} must be an integer <= {}", key, options_.max_event_bytes),
+                  "bad-event");
+        return false;
+      }
+      *n = h[key].get<size_t>();
+      return true;
+    };
+    size_t data_length = 0, payload_length = 0;
+    if (!length("data_length", &data_length) || !length("payload_length", &payload_length)) {
+      return false;
+    }
+    std::string data;
+    if (!ReadExactly(data_length, &data) || !ReadExactly(payload_length, &e->payload)) return false;
+    if (!data.empty()) {
+      json extra = json::parse(data, nullptr, /*allow_exceptions=*/false);
+      if (extra.is_discarded() || !extra.is_object()) {
+        SendError("event data is not a JSON object", "bad-event");
+        return false;
+      }
+      e->data.update(extra);
+    }
+    return true;
+  }
+
+  bool ReadExactly(size_t n, std::string* out) {
+    out->clear();
+    const size_t buffered = std::min(n, buffer_.size());
+    out->append(static_cast<const char*>(buffer_.data().data()), buffered);
+    buffer_.consume(buffered);
+    if (out->size() < n) {
+      const size_t have = out->size();
+      out->resize(n);
+      boost::system::error_code ec;
+      net::read(socket_, net::buffer(out->data() + have, n - have), ec);
+      if (ec) return false;
+    }
+    return true;
+  }
+
+  bool Write(const std::string& type, const json& data, const std::string& payload = "") {
+    json h{{"type", type}, {"version", kProtocolVersion}};
+    std::string data_bytes;
+    if (!data.empty()) {
+      data_bytes = data.dump(-1, ' ', false, json::error_handler_t::replace);
+      h["data_length"] = data_bytes.size();
+    }
+    if (!payload.empty()) h["payload_length"] = payload.size();
+    const std::string head = h.dump() + "\n";
+    std::lock_guard<std::mutex> lock(write_mu_);
+    boost::system::error_code ec;
+    const std::array<net::const_buffer, 3> parts{net::buffer(head), net::buffer(data_bytes),
+                                                 net::buffer(payload)};
+    net::write(socket_, parts, ec);
+    return !ec;
+  }
+
+  void SendError(const std::string& text, const std::string& code) {
+    Write("error", {{"text", text}, {"code", code}});
+  }
+
+  json Info() const {
+    const json attribution{{"name", "cosyflow (CosyVoice 2)"},
+                           {"url", "https://github.com/FunAudioLLM/CosyVoice"}};
+    json voices = json::array();
+    for (const auto& v : service_->Voices()) {
+      voices.push_back({{"name", v},
+                        {"description", v == "default" ? "the graph's voice" : v},
+                        {"attribution", attribution},
+                        {"installed", true},
+                        {"version", nullptr},
+                        {"languages", options_.languages},
+                        {"speakers", nullptr}});
+    }
+    json tts{{"name", "cosyflow"},
+             {"description", "CosyVoice 2 text to speech (cosyflow)"},
+             {"attribution", attribution},
+             {"installed", true},
+             {"version", ProjectVersion()},
+             {"voices", voices},
+             {"supports_synthesize_streaming", true}};
+    return {{"asr", json::array()},
+            {"tts", json::array({tts})},
+            {"handle", json::array()},
+            {"intent", json::array()},
+            {"wake", json::array()}};
+  }
+
+  // Opens a request for the event's voice; false (error sent) if refused.
+  bool Open(const json& data) {
+    SpeechParams p;
+    p.door = "wyoming";
+    if (data.contains("voice") && data["voice"].is_object()) {
+      const json& v = data["voice"];
+      if (v.contains("name") && v["name"].is_string()) p.fields.voice = v["name"];
+      if (p.fields.voice == "default") p.fields.voice.clear();
+    }
+    ApiError e;
+    session_ = service_->Open(p, 0, &e);
+    service_->metrics().Count("cosyflow_requests_total",
+                              fmt::format("door=\"wyoming\",code=\"{}\"", e.ok() ? 200 : e.status));
+    if (!e.ok()) {
+      SendError(e.message, e.status == 404 ? "voice-not-found" : fmt::format("http-{}", e.status));
+      return false;
+    }
+    return true;
+  }
+
+  json Format() const { return {{"rate", session_->sample_rate()}, {"width", 2}, {"channels", 1}}; }
+
+  // Audio of the open session until its end: audio-start was sent already.
+  void PumpAudio() {
+    std::string pcm;
+    Status st = OkStatus();
+    int64_t timestamp_ms = 0;
+    while (true) {
+      auto more = session_->NextPcm(&pcm);
+      if (!more.ok()) st = more.status();
+      if (!more.ok() || !*more) break;
+      json d = Format();
+      d["timestamp"] = timestamp_ms;
+      timestamp_ms += static_cast<int64_t>(pcm.size() / 2) * 1000 / session_->sample_rate();
+      if (!Write("audio-chunk", d, pcm)) session_->Cancel();
+    }
+    auto fin = session_->Finish();
+    if (st.ok()) st = fin.ok() ? fin->status : fin.status();
+    if (!st.ok() && !session_->cancelled()) {
+      SendError(fmt::format("synthesis failed: {}", st.message()), "synthesis-failed");
+    }
+    Write("audio-stop", {{"timestamp", timestamp_ms}});
+  }
+
+  void Synthesize(const json& data) {
+    if (!data.contains("text") || !data["text"].is_string()) {
+      return SendError("synthesize needs a string \"text\"", "bad-event");
+    }
+    const std::string text = data["text"];
+    if (!Open(data)) return;
+    Status st = session_->Push(text);
+    if (st.ok()) st = session_->End();
+    if (!st.ok()) {
+      SendError(st.message(), st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
+      session_.reset();
+      return;
+    }
+    Write("audio-start", Format());
+    PumpAudio();
+    session_.reset();
+  }
+
+  void StreamStart(const json& data) {
+    if (streaming_) return SendError("synthesize-start while a stream is open", "bad-event");
+    if (!Open(data)) return;
+    streaming_ = true;
+    Write("audio-start", Format());
+    pump_ = std::thread([this] { PumpAudio(); });
+  }
+
+  void StreamChunk(const json& data) {
+    if (!streaming_ || !session_)
+      return SendError("synthesize-chunk outside a stream", "bad-event");
+    if (!data.contains("text") || !data["text"].is_string()) {
+      return SendError("synthesize-chunk needs a string \"text\"", "bad-event");
+    }
+    const Status st = session_->Push(data["text"].get<std::string>());
+    if (!st.ok() && !session_->cancelled()) {
+      SendError(st.message(), st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
+      session_->Cancel();
+    }
+  }
+
+  void StreamStop() {
+    if (!streaming_ || !session_) return SendError("synthesize-stop outside a stream", "bad-event");
+    (void)session_->End();
+    JoinPump();
+    session_.reset();
+    streaming_ = false;
+    Write("synthesize-stopped", json::object());
+  }
+
+  void JoinPump() {
+    if (pump_.joinable()) pump_.join();
+  }
+
+  static std::string ProjectVersion() {
+    const std::string b = BuildInfo();
+    return b.substr(0, b.find(' '));
+  }
+
+  SpeechService* service_;
+  const WyomingServerOptions& options_;
+  tcp::socket& socket_;
+  net::streambuf buffer_;
+  std::mutex write_mu_;
+  std::unique_ptr<SpeechSession> session_;
+  bool streaming_ = false;
+  std::thread pump_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WyomingServer>> WyomingServer::Start(SpeechService* service,
+                                                            WyomingServerOptions o) {
+  if (service == nullptr) return InvalidArgument("wyoming server: no speech service");
+  std::unique_ptr<WyomingServer> s(new WyomingServer());
+  s->service_ = service;
+  s->options_ = std::move(o);
+  WyomingServer* raw = s.get();
+  COSY_ASSIGN_OR_RETURN(
+      s->listener_,
+      TcpListener::Start(s->options_.host, s->options_.port,
+                         [raw](net::io_context&, tcp::socket& socket) {
+                           WyomingConnection(raw->service_, raw->options_, socket).Serve();
+                         }));
+  return s;
+}
+
+WyomingServer::~WyomingServer() { Stop(); }
+
+void WyomingServer::Stop() {
+  if (listener_) listener_->Stop();
+}
+
+std::string WyomingServer::uri() const {
+  return fmt::format("tcp://{}:{}", listener_->host(), listener_->port());
+}
+
+}  // namespace cosyflow::serving

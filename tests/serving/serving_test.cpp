@@ -1,0 +1,694 @@
+// The serving doors end to end on the tiny test model (configs/tts_tiny.json, greedy tokens and
+// zero vocoder noise: deterministic): in-process servers on port 0 and real clients (Beast HTTP
+// and WebSocket, raw TCP for Wyoming). Audio is compared byte for byte with the in-process
+// synthesis of the same request through the facade.
+#include <doctest/doctest.h>
+#include <sndfile.h>
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "graph/synthesis.h"
+#include "serving/audio_encoding.h"
+#include "serving/http_server.h"
+#include "serving/speech_service.h"
+#include "serving/wyoming_server.h"
+
+namespace cosyflow::serving {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+
+constexpr const char* kLongText =
+    "Hello there, how are you today? Fine, thanks. And you? I am well, thank you very much for "
+    "asking. The weather is lovely, so we will walk to the park after lunch.";
+
+std::string ConfigPath(const std::string& name) {
+  return (std::filesystem::path(COSYFLOW_TEST_FIXTURES) / ".." / ".." / "configs" / name)
+      .lexically_normal()
+      .string();
+}
+
+std::string ToPcm(const std::vector<float>& audio) {
+  std::string pcm(audio.size() * 2, '\0');
+  for (size_t i = 0; i < audio.size(); ++i) {
+    const auto v = static_cast<int16_t>(std::lrint(std::clamp(audio[i], -1.0f, 1.0f) * 32767.0f));
+    pcm[2 * i] = static_cast<char>(v & 0xFF);
+    pcm[2 * i + 1] = static_cast<char>((v >> 8) & 0xFF);
+  }
+  return pcm;
+}
+
+struct HarnessOptions {
+  bool stream_text = false;
+  int max_sessions = 0;
+  int64_t max_input_chars = 0;
+  size_t max_body_bytes = 1 << 20;
+};
+
+// A service on the tiny graph with both servers on free ports.
+struct Harness {
+  explicit Harness(HarnessOptions ho = {}) {
+    tts::GraphOverrides o;
+    o.greedy = true;
+    o.zero_noise = true;
+    o.stream_text = ho.stream_text;
+    tts::GraphInfo info;
+    auto p = tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
+    REQUIRE_MESSAGE(p.ok(), p.status().ToString());
+    REQUIRE((*p)->Start().ok());
+    ServiceOptions so;
+    so.max_sessions = ho.max_sessions;
+    so.max_input_chars = ho.max_input_chars;
+    auto s = SpeechService::Create(std::move(*p), info, so);
+    REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+    service = std::move(*s);
+    HttpServerOptions hs;
+    hs.port = 0;
+    hs.max_body_bytes = ho.max_body_bytes;
+    auto h = HttpServer::Start(service.get(), hs);
+    REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+    http_server = std::move(*h);
+    WyomingServerOptions ws;
+    ws.port = 0;
+    auto w = WyomingServer::Start(service.get(), ws);
+    REQUIRE_MESSAGE(w.ok(), w.status().ToString());
+    wyoming = std::move(*w);
+  }
+  ~Harness() {
+    http_server->Stop();
+    wyoming->Stop();
+  }
+
+  // The in-process synthesis of `text` with `seed` through the facade, as s16le.
+  std::string Reference(const std::string& text, uint64_t seed) {
+    TextRequest fields;
+    fields.seed = seed;
+    auto out =
+        tts::Synthesize(service->pipeline(), {text}, service->info().stream_text, {}, {}, fields);
+    REQUIRE(out.ok());
+    REQUIRE(out->result.status.ok());
+    return ToPcm(out->audio);
+  }
+
+  bool WaitIdle() {
+    for (int i = 0; i < 500 && service->in_flight() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return service->in_flight() == 0;
+  }
+
+  std::unique_ptr<SpeechService> service;
+  std::unique_ptr<HttpServer> http_server;
+  std::unique_ptr<WyomingServer> wyoming;
+};
+
+tcp::socket Connect(net::io_context& ioc, int port) {
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  return s;
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  int body_pieces = 0;  // chunks of a chunked body as they arrived
+};
+
+HttpResult Request(int port, http::verb verb, const std::string& target, const std::string& body) {
+  net::io_context ioc;
+  tcp::socket s = Connect(ioc, port);
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  HttpResult r;
+  auto on_chunk = [&r](std::uint64_t, beast::string_view piece, beast::error_code&) {
+    ++r.body_pieces;
+    r.body.append(piece.data(), piece.size());
+    return piece.size();
+  };
+  parser.on_chunk_body(on_chunk);
+  http::read(s, buf, parser);
+  const auto& res = parser.get();
+  r.status = static_cast<int>(res.result_int());
+  r.content_type = std::string(res[http::field::content_type]);
+  if (!res.chunked()) r.body = res.body();
+  return r;
+}
+
+HttpResult Post(int port, const json& body) {
+  return Request(port, http::verb::post, "/v1/audio/speech", body.dump());
+}
+
+json ErrorOf(const HttpResult& r) {
+  json j = json::parse(r.body, nullptr, false);
+  REQUIRE_MESSAGE(j.is_object(), r.body);
+  REQUIRE(j.contains("error"));
+  CHECK(j["error"].contains("message"));
+  CHECK(j["error"].contains("type"));
+  CHECK(j["error"].contains("param"));
+  return j["error"];
+}
+
+// --- HTTP ----------------------------------------------------------------------------------
+
+TEST_CASE("serving/http: whole wav, pcm and flac equal the in-process synthesis") {
+  Harness h;
+  const int port = h.http_server->port();
+  const std::string ref = h.Reference(kLongText, 7);
+  REQUIRE(ref.size() > 1000);
+  auto wav = Post(port, {{"model", "cosyvoice2"},
+                         {"input", kLongText},
+                         {"voice", "default"},
+                         {"seed", 7},
+                         {"response_format", "wav"}});
+  REQUIRE(wav.status == 200);
+  CHECK(wav.content_type == "audio/wav");
+  CHECK(wav.body == WavHeader(24000, static_cast<uint32_t>(ref.size())) + ref);
+  auto pcm = Post(port, {{"input", kLongText},
+                         {"voice", {{"id", "default"}}},
+                         {"seed", 7},
+                         {"response_format", "pcm"}});
+  REQUIRE(pcm.status == 200);
+  CHECK(pcm.body == ref);
+
+  auto flac = Post(port, {{"input", kLongText}, {"seed", 7}, {"response_format", "flac"}});
+  REQUIRE(flac.status == 200);
+  REQUIRE(flac.body.substr(0, 4) == "fLaC");
+  const auto path = std::filesystem::temp_directory_path() / "cosyflow_serving_test.flac";
+  std::ofstream(path, std::ios::binary) << flac.body;
+  SF_INFO info{};
+  SNDFILE* sf = sf_open(path.c_str(), SFM_READ, &info);
+  REQUIRE(sf != nullptr);
+  std::vector<int16_t> decoded(info.frames);
+  CHECK(sf_read_short(sf, decoded.data(), info.frames) == info.frames);
+  sf_close(sf);
+  std::filesystem::remove(path);
+  CHECK(info.samplerate == 24000);
+  CHECK(std::string(reinterpret_cast<const char*>(decoded.data()), decoded.size() * 2) == ref);
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/http: stream_format audio sends the audio in several chunks as made") {
+  Harness h;
+  const std::string ref = h.Reference(kLongText, 3);
+  auto r = Post(
+      h.http_server->port(),
+      {{"input", kLongText}, {"seed", 3}, {"stream_format", "audio"}, {"response_format", "pcm"}});
+  REQUIRE(r.status == 200);
+  CHECK(r.body_pieces >= 2);  // one HTTP chunk per audio chunk: not one body at the end
+  CHECK(r.body == ref);
+  auto w =
+      Post(h.http_server->port(), {{"input", kLongText}, {"seed", 3}, {"stream_format", "audio"}});
+  REQUIRE(w.status == 200);
+  CHECK(w.body == WavHeader(24000, 0xFFFFFFFFu) + ref);
+}
+
+std::string Unbase64(const std::string& in) {
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    const char* p =
+        std::strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c);
+    if (c == '=' || p == nullptr) break;
+    val = (val << 6) +
+          static_cast<int>(p - "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+TEST_CASE("serving/http: stream_format sse sends speech.audio.delta events, then done") {
+  Harness h;
+  const std::string ref = h.Reference(kLongText, 5);
+  CHECK(Unbase64(Base64("hello!?")) == "hello!?");
+  auto r = Post(
+      h.http_server->port(),
+      {{"input", kLongText}, {"seed", 5}, {"stream_format", "sse"}, {"response_format", "pcm"}});
+  REQUIRE(r.status == 200);
+  CHECK(r.content_type == "text/event-stream");
+  std::string audio;
+  int deltas = 0;
+  json done;
+  size_t pos = 0;
+  while ((pos = r.body.find("data: ", pos)) != std::string::npos) {
+    const size_t end = r.body.find("\n\n", pos);
+    REQUIRE(end != std::string::npos);
+    json ev = json::parse(r.body.substr(pos + 6, end - pos - 6));
+    if (ev["type"] == "speech.audio.delta") {
+      CHECK(done.is_null());
+      audio += Unbase64(ev["audio"].get<std::string>());
+      ++deltas;
+    } else {
+      done = ev;
+    }
+    pos = end;
+  }
+  CHECK(deltas >= 2);
+  CHECK(audio == ref);
+  REQUIRE(done.is_object());
+  CHECK(done["type"] == "speech.audio.done");
+  CHECK(done["timing"]["audio_s"].get<double>() == doctest::Approx(ref.size() / 2 / 24000.0));
+  CHECK(done["timing"]["first_audio_ms"].get<double>() > 0);
+}
+
+TEST_CASE("serving/http: sample_rate resamples; instructions and speed are accepted") {
+  Harness h;
+  auto r = Post(h.http_server->port(),
+                {{"input", "Hello there."}, {"sample_rate", 16000}, {"response_format", "wav"}});
+  REQUIRE(r.status == 200);
+  CHECK(r.body.substr(24, 4) == std::string("\x80\x3e\x00\x00", 4));  // 16000 Hz in the header
+  CHECK(r.body.size() > 44 + 1000);
+  auto i = Post(h.http_server->port(),
+                {{"input", "Hello there."}, {"instructions", "Speak happily."}});
+  CHECK(i.status == 200);
+  // The tiny graph streams its flow: a speed change (whole-mel interpolation) is refused there,
+  // naming the reason.
+  auto sp = Post(h.http_server->port(), {{"input", "Hello there."}, {"speed", 1.25}});
+  CHECK(sp.status != 200);
+  CHECK(sp.body.find("speed") != std::string::npos);
+}
+
+TEST_CASE("serving/http: every error is JSON with its status") {
+  Harness h(HarnessOptions{.max_input_chars = 200, .max_body_bytes = 4096});
+  const int port = h.http_server->port();
+  struct Case {
+    std::string body;
+    int status;
+    std::string param;
+  };
+  const std::vector<Case> cases = {
+      {"{not json", 400, ""},
+      {"[1,2]", 400, ""},
+      {json{{"voice", "default"}}.dump(), 400, "input"},
+      {json{{"input", "   "}}.dump(), 400, "input"},
+      {json{{"input", "Hi"}, {"response_format", "mp3"}}.dump(), 400, "response_format"},
+      {json{{"input", "Hi"}, {"response_format", "opus"}}.dump(), 400, "response_format"},
+      {json{{"input", "Hi"}, {"speed", 9}}.dump(), 400, "speed"},
+      {json{{"input", "Hi"}, {"seed", -1}}.dump(), 400, "seed"},
+      {json{{"input", "Hi"}, {"stream_format", "chunks"}}.dump(), 400, "stream_format"},
+      {json{{"input", "Hi"}, {"stream_format", "sse"}, {"response_format", "flac"}}.dump(), 400,
+       "response_format"},
+      {json{{"input", "Hi"}, {"colour", "blue"}}.dump(), 400, "colour"},
+      {json{{"input", "Hi"}, {"voice", 3}}.dump(), 400, "voice"},
+      {std::string("{\"input\": \"bad \xff\xfe utf8\"}"), 400, ""},
+      {json{{"input", "Hi"}, {"voice", "nobody"}}.dump(), 404, "voice"},
+      {json{{"input", std::string(300, 'a')}}.dump(), 413, "input"},
+      {json{{"input", std::string(5000, 'a')}}.dump(), 413, ""},  // body over max_body_bytes
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.body.substr(0, 80));
+    auto r = Request(port, http::verb::post, "/v1/audio/speech", c.body);
+    CHECK(r.status == c.status);
+    json e = ErrorOf(r);
+    if (!c.param.empty()) CHECK(e["param"] == c.param);
+  }
+  CHECK(Request(port, http::verb::get, "/v1/audio/speech", "").status == 405);
+  CHECK(Request(port, http::verb::get, "/no/such/route", "").status == 404);
+  // The server survived all of it.
+  CHECK(Post(port, {{"input", "Hi."}}).status == 200);
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/http: healthz, voices, metrics and the web page") {
+  Harness h;
+  const int port = h.http_server->port();
+  REQUIRE(Post(port, {{"input", "Hello there."}}).status == 200);
+  auto health = Request(port, http::verb::get, "/healthz", "");
+  CHECK(health.status == 200);
+  CHECK(json::parse(health.body)["status"] == "ok");
+  auto voices = json::parse(Request(port, http::verb::get, "/v1/voices", "").body);
+  REQUIRE(voices["data"].size() == 1);
+  CHECK(voices["data"][0]["id"] == "default");
+  auto metrics = Request(port, http::verb::get, "/metrics", "");
+  CHECK(metrics.status == 200);
+  for (const char* series :
+       {"cosyflow_requests_total{door=\"http\",code=\"200\"} 1", "cosyflow_sessions_in_flight 0",
+        "cosyflow_first_audio_seconds_count 1", "cosyflow_rtf_count 1",
+        "cosyflow_node_max_queue_depth{node=\"vocoder\"}"}) {
+    CHECK_MESSAGE(metrics.body.find(series) != std::string::npos, series);
+  }
+  auto page = Request(port, http::verb::get, "/", "");
+  CHECK(page.status == 200);
+  CHECK(page.body.find("/v1/audio/speech/stream") != std::string::npos);
+}
+
+TEST_CASE("serving/http: concurrent clients all get the in-process audio") {
+  Harness h;
+  const std::string ref = h.Reference(kLongText, 11);
+  std::vector<std::future<HttpResult>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::async(std::launch::async, [&, i] {
+      return Post(h.http_server->port(), {{"input", kLongText},
+                                          {"seed", 11},
+                                          {"response_format", "pcm"},
+                                          {"stream_format", i % 2 ? "audio" : "sse"}});
+    }));
+  }
+  for (auto& c : clients) {
+    HttpResult r = c.get();
+    REQUIRE(r.status == 200);
+    if (r.content_type == "audio/pcm") CHECK(r.body == ref);
+  }
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/http: a client that leaves mid-stream frees its session") {
+  Harness h;
+  {
+    net::io_context ioc;
+    tcp::socket s = Connect(ioc, h.http_server->port());
+    http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
+    req.set(http::field::host, "127.0.0.1");
+    std::string text;
+    for (int i = 0; i < 6; ++i) text += kLongText;
+    req.body() = json{{"input", text}, {"stream_format", "audio"}}.dump();
+    req.prepare_payload();
+    http::write(s, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::empty_body> parser;
+    http::read_header(s, buf, parser);  // the first audio chunk exists
+    CHECK(parser.get().result_int() == 200);
+    CHECK(h.service->in_flight() == 1);
+  }  // closed
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/http: over max_sessions is 429, draining is 503") {
+  Harness h(HarnessOptions{.max_sessions = 1});
+  const int port = h.http_server->port();
+  // Hold the only slot with a WebSocket request whose text never ends.
+  net::io_context ioc;
+  websocket::stream<tcp::socket> ws(Connect(ioc, port));
+  ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
+  ws.write(net::buffer(json{{"type", "start"}}.dump()));
+  beast::flat_buffer buf;
+  ws.read(buf);
+  CHECK(json::parse(beast::buffers_to_string(buf.data()))["type"] == "started");
+  auto busy = Post(port, {{"input", "Hi."}});
+  CHECK(busy.status == 429);
+  CHECK(ErrorOf(busy)["type"] == "rate_limit_error");
+  ws.write(net::buffer(json{{"type", "cancel"}}.dump()));
+  buf.consume(buf.size());
+  ws.read(buf);
+  CHECK(json::parse(beast::buffers_to_string(buf.data()))["type"] == "cancelled");
+  CHECK(h.WaitIdle());
+
+  CHECK(h.service->Drain(std::chrono::milliseconds(100)) == 0);
+  auto draining = Post(port, {{"input", "Hi."}});
+  CHECK(draining.status == 503);
+  ErrorOf(draining);
+  CHECK(Request(port, http::verb::get, "/healthz", "").status == 503);
+}
+
+// --- WebSocket -----------------------------------------------------------------------------
+
+struct WsResult {
+  json started, last;
+  std::string audio;
+  int frames = 0;
+  bool cancelled_sent = false;
+};
+
+// start, the deltas, end; with `cancel`, a cancel after the first audio frame. Reads to the close.
+WsResult RunWs(int port, const json& start, const std::vector<std::string>& deltas,
+               bool cancel = false) {
+  net::io_context ioc;
+  websocket::stream<tcp::socket> ws(Connect(ioc, port));
+  ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
+  beast::error_code wec;  // the server may close first (errors): keep reading what it sent
+  ws.write(net::buffer(start.dump()), wec);
+  for (const auto& d : deltas) {
+    ws.write(net::buffer(json{{"type", "text"}, {"text", d}}.dump()), wec);
+  }
+  ws.write(net::buffer(json{{"type", "end"}}.dump()), wec);
+  WsResult r;
+  while (true) {
+    beast::flat_buffer buf;
+    beast::error_code ec;
+    ws.read(buf, ec);
+    if (ec) break;  // closed by the server after done / cancelled / error
+    const std::string msg = beast::buffers_to_string(buf.data());
+    if (ws.got_binary()) {
+      r.audio += msg;
+      ++r.frames;
+      if (cancel && !r.cancelled_sent) {
+        ws.write(net::buffer(json{{"type", "cancel"}}.dump()), wec);
+        r.cancelled_sent = true;
+      }
+      continue;
+    }
+    json j = json::parse(msg);
+    if (j["type"] == "started") {
+      r.started = j;
+    } else {
+      r.last = j;
+    }
+  }
+  return r;
+}
+
+TEST_CASE("serving/ws: text deltas in, PCM frames out, done with timing") {
+  Harness h;
+  const std::string ref = h.Reference(kLongText, 9);
+  const std::string text = kLongText;
+  std::vector<std::string> deltas;
+  for (size_t i = 0; i < text.size(); i += 17) deltas.push_back(text.substr(i, 17));
+  WsResult r = RunWs(h.http_server->port(), {{"type", "start"}, {"seed", 9}}, deltas);
+  CHECK(r.started["sample_rate"] == 24000);
+  CHECK(r.frames >= 2);
+  CHECK(r.audio == ref);  // text joined at end: the graph is not loaded for bi-stream text
+  CHECK(r.last["type"] == "done");
+  CHECK(r.last["timing"]["chunks"].get<int>() == r.frames);
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/ws: bi-stream graph synthesizes while the text arrives") {
+  Harness h(HarnessOptions{.stream_text = true});
+  WsResult r = RunWs(h.http_server->port(), {{"type", "start"}, {"seed", 9}},
+                     {"Hello there, ", "how are you today? ", "Fine, thanks. ",
+                      "And you? I am well, thank you very much for asking."});
+  CHECK(r.started["text_streaming"] == true);
+  CHECK(r.frames >= 1);
+  CHECK(r.audio.size() > 1000);
+  CHECK(r.last["type"] == "done");
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/ws: cancel stops the request and answers cancelled") {
+  Harness h;
+  std::string text;
+  for (int i = 0; i < 8; ++i) text += kLongText;
+  WsResult full = RunWs(h.http_server->port(), {{"type", "start"}}, {text});
+  CHECK(full.last["type"] == "done");
+  // Cancel once the first audio came: far fewer frames than the whole request.
+  WsResult c = RunWs(h.http_server->port(), {{"type", "start"}}, {text}, /*cancel=*/true);
+  CHECK(c.last["type"] == "cancelled");
+  CHECK(c.frames < full.frames);
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/ws: a client that hangs up mid-stream frees its session") {
+  Harness h;
+  std::string text;
+  for (int i = 0; i < 8; ++i) text += kLongText;
+  {
+    net::io_context ioc;
+    websocket::stream<tcp::socket> ws(Connect(ioc, h.http_server->port()));
+    ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
+    ws.write(net::buffer(json{{"type", "start"}}.dump()));
+    ws.write(net::buffer(json{{"type", "text"}, {"text", text}}.dump()));
+    ws.write(net::buffer(json{{"type", "end"}}.dump()));
+    beast::flat_buffer buf;
+    while (!ws.got_binary() || buf.size() == 0) {  // started, then the first audio frame
+      buf.consume(buf.size());
+      ws.read(buf);
+    }
+    CHECK(h.service->in_flight() == 1);
+  }  // the TCP connection closes without a WebSocket close
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/ws: protocol errors") {
+  Harness h(HarnessOptions{.max_input_chars = 50});
+  const int port = h.http_server->port();
+  CHECK(RunWs(port, {{"type", "start"}, {"voice", "nobody"}}, {}).last["error"]["code"] == 404);
+  CHECK(RunWs(port, {{"type", "start"}, {"speed", 0}}, {}).last["error"]["code"] == 400);
+  CHECK(RunWs(port, {{"type", "begin"}}, {}).last["error"]["code"] == 400);
+  WsResult too_long = RunWs(port, {{"type", "start"}}, {std::string(60, 'a')});
+  CHECK(too_long.last["type"] == "cancelled");  // after the 413 error the request is cancelled
+  CHECK(h.WaitIdle());
+  CHECK(h.service->metrics().Get("cosyflow_requests_total", "door=\"ws\",code=\"404\"") == 1);
+}
+
+TEST_CASE("serving/ws: several connections at once") {
+  Harness h;
+  const std::string ref = h.Reference(kLongText, 4);
+  std::vector<std::future<WsResult>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::async(std::launch::async, [&] {
+      return RunWs(h.http_server->port(), {{"type", "start"}, {"seed", 4}}, {kLongText});
+    }));
+  }
+  for (auto& c : clients) {
+    WsResult r = c.get();
+    CHECK(r.last["type"] == "done");
+    CHECK(r.audio == ref);
+  }
+  CHECK(h.WaitIdle());
+}
+
+// --- Wyoming -------------------------------------------------------------------------------
+
+struct WyEvent {
+  std::string type;
+  json data;
+  std::string payload;
+};
+
+class WyClient {
+ public:
+  explicit WyClient(int port) : socket_(Connect(ioc_, port)) {}
+  void Send(const std::string& type, const json& data = json::object()) {
+    // data in the data section (data_length), as the Python library writes it
+    const std::string d = data.dump();
+    json h{{"type", type}, {"version", "1.7.2"}};
+    if (!data.empty()) h["data_length"] = d.size();
+    std::string bytes = h.dump() + "\n" + (data.empty() ? "" : d);
+    net::write(socket_, net::buffer(bytes));
+  }
+  WyEvent Read() {
+    const size_t n = net::read_until(socket_, buf_, '\n');
+    std::string line(static_cast<const char*>(buf_.data().data()), n);
+    buf_.consume(n);
+    json h = json::parse(line);
+    WyEvent e;
+    e.type = h["type"];
+    e.data = h.value("data", json::object());
+    auto take = [&](size_t len) {
+      std::string out;
+      while (out.size() < len) {
+        if (buf_.size() == 0) net::read(socket_, buf_, net::transfer_at_least(1));
+        const size_t k = std::min(len - out.size(), buf_.size());
+        out.append(static_cast<const char*>(buf_.data().data()), k);
+        buf_.consume(k);
+      }
+      return out;
+    };
+    if (h.contains("data_length")) e.data.update(json::parse(take(h["data_length"])));
+    if (h.contains("payload_length")) e.payload = take(h["payload_length"]);
+    return e;
+  }
+  // Reads audio-start, audio-chunk..., audio-stop.
+  std::string ReadAudio(int* chunks) {
+    WyEvent start = Read();
+    REQUIRE(start.type == "audio-start");
+    CHECK(start.data["rate"] == 24000);
+    CHECK(start.data["width"] == 2);
+    CHECK(start.data["channels"] == 1);
+    std::string audio;
+    *chunks = 0;
+    while (true) {
+      WyEvent e = Read();
+      if (e.type == "audio-stop") break;
+      REQUIRE(e.type == "audio-chunk");
+      CHECK(e.data["rate"] == 24000);
+      audio += e.payload;
+      ++*chunks;
+    }
+    return audio;
+  }
+
+ private:
+  net::io_context ioc_;
+  tcp::socket socket_;
+  net::streambuf buf_;
+};
+
+TEST_CASE("serving/wyoming: describe, synthesize, streaming synthesize") {
+  Harness h;
+  const int port = h.wyoming->port();
+  WyClient c(port);
+  c.Send("describe");
+  WyEvent info = c.Read();
+  REQUIRE(info.type == "info");
+  REQUIRE(info.data["tts"].size() == 1);
+  CHECK(info.data["tts"][0]["name"] == "cosyflow");
+  CHECK(info.data["tts"][0]["supports_synthesize_streaming"] == true);
+  CHECK(info.data["tts"][0]["voices"][0]["name"] == "default");
+
+  const std::string ref = h.Reference(kLongText, 0);
+  c.Send("synthesize", {{"text", kLongText}, {"voice", {{"name", "default"}}}});
+  int chunks = 0;
+  CHECK(c.ReadAudio(&chunks) == ref);
+  CHECK(chunks >= 2);
+
+  // Streaming, with the compatibility synthesize event inside the stream (ignored).
+  c.Send("synthesize-start", {{"voice", {{"name", "default"}}}});
+  const std::string text = kLongText;
+  c.Send("synthesize-chunk", {{"text", text.substr(0, 40)}});
+  c.Send("synthesize", {{"text", text}});
+  c.Send("synthesize-chunk", {{"text", text.substr(40)}});
+  c.Send("synthesize-stop");
+  CHECK(c.ReadAudio(&chunks) == ref);  // not bi-stream: the chunks are joined
+  CHECK(c.Read().type == "synthesize-stopped");
+
+  c.Send("ping");
+  CHECK(c.Read().type == "pong");
+  c.Send("synthesize", {{"text", "Hi."}, {"voice", {{"name", "nobody"}}}});
+  WyEvent err = c.Read();
+  CHECK(err.type == "error");
+  CHECK(err.data["code"] == "voice-not-found");
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/wyoming: malformed events get an error, and the server keeps serving") {
+  Harness h;
+  {
+    net::io_context ioc;
+    tcp::socket s = Connect(ioc, h.wyoming->port());
+    net::write(s, net::buffer(std::string("this is not json\n")));
+    net::streambuf buf;
+    const size_t n = net::read_until(s, buf, '\n');
+    json head = json::parse(std::string(static_cast<const char*>(buf.data().data()), n));
+    CHECK(head["type"] == "error");
+  }
+  WyClient c(h.wyoming->port());
+  c.Send("describe");
+  CHECK(c.Read().type == "info");
+}
+
+}  // namespace
+}  // namespace cosyflow::serving
