@@ -32,6 +32,7 @@ constexpr int64_t kMaxFixedDim = 128;  // declared dims above this: load only
 constexpr int64_t kMaxInputElems = 16384;
 constexpr int64_t kMaxSteps = 4096;
 constexpr size_t kMaxInputs = 8;
+constexpr int64_t kMaxTensorBytes = int64_t{256} << 20;  // LoadOptions::max_tensor_bytes
 
 // COSYFLOW_FUZZ_VERBOSE=1 prints what each input did (to check that seeds load and run).
 const bool kVerbose = std::getenv("COSYFLOW_FUZZ_VERBOSE") != nullptr;
@@ -47,7 +48,9 @@ void CheckMessage(const cosyflow::Status& s) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cosyflow;
   const std::span<const uint8_t> bytes(data, size);
-  auto model = onnx::Model::LoadFromBytes(bytes, "fuzz.onnx");
+  onnx::LoadOptions options;
+  options.max_tensor_bytes = kMaxTensorBytes;  // well under -malloc_limit_mb
+  auto model = onnx::Model::LoadFromBytes(bytes, "fuzz.onnx", options);
   if (!model.ok()) {
     CheckMessage(model.status());
     return 0;

@@ -68,7 +68,7 @@ echo "run_fuzz: fuzzing the voice store reader for ${seconds}s"
 # The ONNX executor (tests/fuzz/onnx_fuzzer.cpp): load + one bounded run. The two tiny
 # front-end models (3 MB) run once as they are (a mutation of them costs ~20 ms: too slow to
 # fuzz in 30 s); the fuzzing itself starts from the small graphs of tests/fuzz/onnx_seeds.
-# Known crashes not yet fixed in runtime/onnx are in tests/fuzz/onnx_crashes (not replayed).
+# tests/fuzz/onnx_regressions (inputs that once crashed it; README.md there) are replayed first.
 onnx_corpus="$build/tests/onnx_fuzz_corpus"
 mkdir -p "$onnx_corpus" "$root/tests/fuzz/onnx_regressions"
 echo "run_fuzz: the tiny front-end models through the ONNX fuzz target"
