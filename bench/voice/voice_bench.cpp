@@ -18,8 +18,9 @@
 //     end to end and VoiceStore::Add. Tokens are checked to lie in [0, 6561), the embedding to
 //     be finite.
 // (b) Per request with a cached voice: VoiceFrontendNode::Resolve of a stored voice id, of a
-//     repeated prompt_audio_path (cached by path/size/mtime) and of repeated prompt_samples
-//     (not cached: a full front-end run each time), in µs.
+//     repeated prompt_audio_path (cached by path/size/mtime/transcript) and of repeated
+//     prompt_samples (cached by SHA-256 of samples/rate/transcript; option inline_cache), in
+//     µs; and prompt_samples with inline_cache 0 (a full front-end run each time), in ms.
 // (c) A store of N voices (default 100, each an S-second zero-shot voice): Add of each (the
 //     file is rewritten each time), List, Get of a voice (first after a write, then cached).
 // Prints JSON with "build" info. Threads: OMP_NUM_THREADS (report "omp_max_threads").
@@ -357,9 +358,20 @@ int main(int argc, char** argv) {
                                        decoded.samples),
              "samples");
     by_samples.prompt_sample_rate = decoded.sample_rate;
-    cached["prompt_samples_repeated_ms"] =
-        Time(repeats, [&] { (void)Must(node->Resolve(by_samples), "resolve samples"); });
-    cached["prompt_samples_cached"] = false;
+    auto t2 = Clock::now();
+    (void)Must(node->Resolve(by_samples), "resolve samples");  // first: computes the voice
+    cached["prompt_samples_first_ms"] = Ms(t2);
+    cached["prompt_samples_repeated_us"] =
+        MicrosPerCall(200, [&] { (void)Must(node->Resolve(by_samples), "resolve samples"); });
+    const voice::VoiceCacheStats stats = node->inline_cache_stats();
+    if (stats.hits != 200 || stats.misses != 1) Die("inline prompt cache: expected 200 hits");
+    cached["prompt_samples_bytes"] = decoded.samples.size() * sizeof(float);
+    // The same request on a node with inline_cache 0: every request recomputes the voice.
+    opt.inline_cache = 0;
+    auto uncached_ptr = Must(VoiceFrontendNode::Create(opt, ctx), "VoiceFrontendNode");
+    auto* uncached = static_cast<VoiceFrontendNode*>(uncached_ptr.get());
+    cached["prompt_samples_uncached_ms"] =
+        Time(repeats, [&] { (void)Must(uncached->Resolve(by_samples), "resolve samples"); });
     report["per_request"] = cached;
   }
 
