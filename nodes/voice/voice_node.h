@@ -5,7 +5,8 @@
 //   1. TextRequest.prompt already set (API callers)            -> kept
 //   2. prompt_samples + prompt_sample_rate, or prompt_audio_path (+ prompt_text, the
 //      transcript)                                             -> computed from the recording
-//      (VoiceFrontend: speech tokens, prompt mel, CAM++ embedding; cached per file version)
+//      (VoiceFrontend: speech tokens, prompt mel, CAM++ embedding; kept in the LRU caches
+//      below, so a repeated prompt + transcript is not recomputed)
 //   3. voice = an id in the voice store (not "" / "default")   -> the stored voice
 //   4. option default_voice (an id in the store)               -> that voice
 //   5. otherwise no voice: the flow's configured prompt (no-prompt layout, zero x-vector)

@@ -122,7 +122,9 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
   };
   for (auto& t : *m.mutable_graph()->mutable_initializer()) {
     const int s = slot(t.name());
-    COSY_ASSIGN_OR_RETURN(constants[s], detail::TensorFromProto(t));
+    Result<Tensor> value = detail::TensorFromProto(t);
+    if (!value.ok()) return value.status().WithContext(fmt::format("onnx: {}", name));
+    constants[s] = std::move(*value);
     std::string().swap(*t.mutable_raw_data());  // release the parsed copy now
   }
   for (const auto& v : g.input()) {

@@ -73,7 +73,8 @@ struct OpArity {
 };
 // nullptr when op_type has no row at this opset (every supported op has one: a test checks).
 const OpArity* FindOpArity(const std::string& op_type, int opset);
-// InvalidArgument ("takes 2 input(s), got 1"; the caller names the node) when the node's counts do not fit.
+// InvalidArgument ("takes 2 input(s), got 1"; the caller names the node) when the node's
+// counts do not fit.
 Status CheckArity(const ::onnx::NodeProto& n, int opset);
 
 // Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp,

@@ -45,8 +45,7 @@ constexpr int64_t kMaxInitializerBytes = int64_t{2} << 30;  // protobuf's messag
 template <typename T, typename Field>
 Status CopyTyped(const Field& field, int64_t n, const std::string& name, T* dst) {
   if (static_cast<int64_t>(field.size()) != n) {
-    return DataLoss("onnx: initializer '{}' holds {} values, its shape needs {}", name,
-                    field.size(), n);
+    return DataLoss("initializer '{}' holds {} values, its shape needs {}", name, field.size(), n);
   }
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(field.Get(static_cast<int>(i)));
   return OkStatus();
@@ -70,46 +69,45 @@ Result<Tensor> TensorFromProto(const TensorProto& t) {
   const std::string& name = t.name();
   if (t.data_location() == TensorProto::EXTERNAL || t.external_data_size() > 0) {
     return Unsupported(
-        "onnx: tensor '{}' keeps its data in an external file (not supported; "
+        "tensor '{}' keeps its data in an external file (not supported; "
         "re-save the model with the data inside the .onnx file)",
         name);
   }
   DType dtype;
   if (!DTypeFromOnnx(t.data_type(), &dtype)) {
     return Unsupported(
-        "onnx: tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
+        "tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
         "BOOL)",
         name, OnnxTypeName(t.data_type()));
   }
   Dims shape;
   if (t.dims_size() > kMaxDims) {
-    return Unsupported("onnx: tensor '{}' has rank {} (max {})", name, t.dims_size(), kMaxDims);
+    return Unsupported("tensor '{}' has rank {} (max {})", name, t.dims_size(), kMaxDims);
   }
   for (int64_t d : t.dims()) {
-    if (d < 0) return DataLoss("onnx: tensor '{}' has a negative dim {}", name, d);
+    if (d < 0) return DataLoss("tensor '{}' has a negative dim {}", name, d);
     shape.push_back(d);
   }
   // Size and data are checked before anything is allocated: a few bytes of dims must not
   // reserve gigabytes. No tensor of a (2 GiB) protobuf holds more than kMaxInitializerBytes.
   int64_t want = 0;
   if (!CheckedBytes({shape.begin(), shape.end()}, DTypeSize(dtype), kMaxInitializerBytes, &want)) {
-    return DataLoss("onnx: tensor '{}' {}{} is larger than any tensor of an ONNX file ({} bytes)",
-                    name, DTypeName(dtype), shape.ToString(), kMaxInitializerBytes);
+    return DataLoss("tensor '{}' {}{} is larger than any tensor of an ONNX file ({} bytes)", name,
+                    DTypeName(dtype), shape.ToString(), kMaxInitializerBytes);
   }
   const int64_t n = shape.Product();  // no overflow: bounded by want above
   const int64_t have = t.has_raw_data()
                            ? static_cast<int64_t>(t.raw_data().size())
                            : TypedCount(t, dtype) * static_cast<int64_t>(DTypeSize(dtype));
   if (have != want) {
-    return DataLoss("onnx: tensor '{}' {}{}: {} holds {} bytes, the shape needs {}", name,
+    return DataLoss("tensor '{}' {}{}: {} holds {} bytes, the shape needs {}", name,
                     DTypeName(dtype), shape.ToString(),
                     t.has_raw_data() ? "raw_data" : "the typed data field", have, want);
   }
   // Uninitialised: every byte is written below (no zero fill over 0.5 GB of weights).
   const size_t alloc = std::max<size_t>(static_cast<size_t>(want), kCpuAlignment);
   void* mem = AlignedAlloc(alloc);
-  if (mem == nullptr)
-    return Internal("onnx: out of memory for tensor '{}' ({} bytes)", name, alloc);
+  if (mem == nullptr) return Internal("out of memory for tensor '{}' ({} bytes)", name, alloc);
   std::shared_ptr<void> keeper(mem, [](void* q) { AlignedFree(q); });
   COSY_ASSIGN_OR_RETURN(
       Tensor out, Tensor::FromStorage(

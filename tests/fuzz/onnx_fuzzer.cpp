@@ -7,9 +7,10 @@
 // tokenizer's 128 mel bins and CAM++'s 80 pass: [1..8, 128, 1..8]); models with a larger fixed
 // dim or input, a non-f32/i32/i64 input, more than 4096 plan steps or more than 8 inputs are
 // only loaded. f32 inputs hold small values, integer inputs 0..3 (often lengths or indices).
-// Any error must be a Status with a message (not checked: that it names the model; initializer
-// errors such as "onnx: tensor 'w_0' f32: raw_data has 96 bytes" do not yet). Outputs are
-// touched at both ends so an out-of-bounds view trips AddressSanitizer.
+// Any error must be a Status with a message (not checked: that it names the model and the node
+// or tensor). Tensors are capped at 256 MiB (LoadOptions::max_tensor_bytes) so that a computed
+// shape is an error, not a -malloc_limit_mb crash. Outputs are touched at both ends so an
+// out-of-bounds view trips AddressSanitizer.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>

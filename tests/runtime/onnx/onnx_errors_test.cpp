@@ -184,7 +184,8 @@ TEST_CASE("onnx initializers: dims are checked against the data before any alloc
     w->set_raw_data(std::string(8, '\0'));
     b.Node("Add", "add", {"x", "huge_w"}, {"y"});
     b.Output("y", TensorProto::FLOAT);
-    ExpectLoadError(b, {"tensor 'huge_w'", "raw_data holds 8 bytes, the shape needs 1600000000"});
+    ExpectLoadError(b, {"onnx: built.onnx: tensor 'huge_w'",
+                        "raw_data holds 8 bytes, the shape needs 1600000000"});
   }
   {  // typed data: 3 floats for a [2] shape
     Builder b;
@@ -192,7 +193,8 @@ TEST_CASE("onnx initializers: dims are checked against the data before any alloc
     b.Init("w3", {2}, {1, 2, 3});
     b.Node("Add", "add", {"x", "w3"}, {"y"});
     b.Output("y", TensorProto::FLOAT);
-    ExpectLoadError(b, {"tensor 'w3'", "the typed data field holds 12 bytes, the shape needs 8"});
+    ExpectLoadError(b, {"onnx: built.onnx: tensor 'w3'",
+                        "the typed data field holds 12 bytes, the shape needs 8"});
   }
   {  // describe_dims_overflow: dims whose product overflows int64
     Builder b;
@@ -200,7 +202,8 @@ TEST_CASE("onnx initializers: dims are checked against the data before any alloc
     b.Init("overflow_w", {int64_t{1} << 40, int64_t{1} << 40}, {});
     b.Node("Add", "add", {"x", "overflow_w"}, {"y"});
     b.Output("y", TensorProto::FLOAT);
-    ExpectLoadError(b, {"tensor 'overflow_w'", "larger than any tensor of an ONNX file"});
+    ExpectLoadError(
+        b, {"onnx: built.onnx: tensor 'overflow_w'", "larger than any tensor of an ONNX file"});
     const std::string path = (std::filesystem::temp_directory_path() /
                               ("cosyflow_onnx_overflow_" + std::to_string(::getpid()) + ".onnx"))
                                  .string();
