@@ -9,17 +9,13 @@
 namespace cosyflow::onnx::detail {
 
 bool CheckedBytes(std::span<const int64_t> dims, size_t elem_size, int64_t limit, int64_t* bytes) {
+  // Multiplied in order like Dims::Product, so a tensor that passes never overflows there
+  // either (even one with a 0 dim after huge ones).
   int64_t b = static_cast<int64_t>(elem_size);
-  bool zero = false;
-  bool over = false;
   for (int64_t d : dims) {
-    if (d < 0) return false;
-    if (d == 0) zero = true;
-    if (!zero && !over && __builtin_mul_overflow(b, d, &b)) over = true;
+    if (d < 0 || __builtin_mul_overflow(b, d, &b)) return false;
   }
-  // A zero dim makes the tensor empty whatever the other dims are.
-  if (zero) b = 0;
-  if (!zero && (over || b > limit)) return false;
+  if (b > limit) return false;
   *bytes = b;
   return true;
 }
@@ -28,8 +24,8 @@ Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
   int64_t want = 0;
   if (!CheckedBytes({shape.begin(), shape.end()}, DTypeSize(dtype), max_bytes_, &want)) {
     return MakeError(StatusCode::kResourceExhausted,
-                     "tensor {}{} exceeds the {}-byte limit of one tensor", DTypeName(dtype),
-                     shape.ToString(), max_bytes_);
+                     "tensor {}{} exceeds the {}-byte limit of one tensor (or has a negative dim)",
+                     DTypeName(dtype), shape.ToString(), max_bytes_);
   }
   const size_t bytes = std::max<size_t>(static_cast<size_t>(want), kCpuAlignment);
   std::shared_ptr<Storage> storage;
