@@ -5,7 +5,8 @@
 //   1. TextRequest.prompt already set (API callers)            -> kept
 //   2. prompt_samples + prompt_sample_rate, or prompt_audio_path (+ prompt_text, the
 //      transcript)                                             -> computed from the recording
-//      (VoiceFrontend: speech tokens, prompt mel, CAM++ embedding; cached per file version)
+//      (VoiceFrontend: speech tokens, prompt mel, CAM++ embedding; kept in the LRU caches
+//      below, so a repeated prompt + transcript is not recomputed)
 //   3. voice = an id in the voice store (not "" / "default")   -> the stored voice
 //   4. option default_voice (an id in the store)               -> that voice
 //   5. otherwise no voice: the flow's configured prompt (no-prompt layout, zero x-vector)
@@ -18,18 +19,21 @@
 //          voices         string, default "spk2info.pt": the voice store (nodes/voice/
 //                         voice_store.h; an absent file is an empty store)
 //          default_voice  string, default "" (none)
-//          cache          int in [0, 1024], default 16: prompt recordings whose voice is kept
-//                         (keyed by path, size and modification time)
+//          cache          int in [0, 1024], default 16: prompt recordings by path whose voice
+//                         is kept (LRU keyed by path, size, modification time and prompt_text)
+//          inline_cache   int in [0, 1024], default 16: the same for inline prompt_samples (LRU
+//                         keyed by SHA-256 of the samples' bytes, sample rate and prompt_text);
+//                         0 disables either cache
 //          (relative paths resolve against the graph's model_dir)
 // Errors:  unknown voice id (NotFound, names the store and its voices), unreadable or too
 //          short/long recordings, rate below 16 kHz -> that request fails.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "nodes/core/node.h"
+#include "nodes/voice/voice_cache.h"
 #include "nodes/voice/voice_frontend.h"
 #include "nodes/voice/voice_store.h"
 
@@ -41,6 +45,7 @@ struct VoiceFrontendNodeOptions {
   std::string voices = "spk2info.pt";
   std::string default_voice;
   int cache = 16;
+  int inline_cache = 16;
 
   void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
   void Validate(const std::string& path, ErrorList* errors) const;
@@ -63,20 +68,21 @@ class VoiceFrontendNode : public Node {
   voice::VoiceStore& store() const { return *store_; }
   const voice::VoiceFrontend* frontend() const { return frontend_.get(); }
   const std::string& default_voice() const { return options_.default_voice; }
+  // Hits, misses and entries of the two voice caches (tests, metrics).
+  voice::VoiceCacheStats recording_cache_stats() const { return recording_cache_->stats(); }
+  voice::VoiceCacheStats inline_cache_stats() const { return inline_cache_->stats(); }
 
  private:
   VoiceFrontendNode() = default;
-  Result<VoicePromptPtr> FromRecording(const std::string& path) const;
+  Result<VoicePromptPtr> FromRecording(const std::string& path,
+                                       const std::string& prompt_text) const;
+  Result<VoicePromptPtr> FromSamples(const TextRequest& in) const;
 
   Options options_;
   std::shared_ptr<const voice::VoiceFrontend> frontend_;  // null without ONNX models
   std::unique_ptr<voice::VoiceStore> store_;
-  mutable std::mutex cache_mu_;
-  struct Cached {
-    std::string key;
-    VoicePromptPtr voice;
-  };
-  mutable std::vector<Cached> cache_;  // most recent last
+  std::unique_ptr<voice::VoiceCache> recording_cache_;  // prompt_audio_path (option cache)
+  std::unique_ptr<voice::VoiceCache> inline_cache_;     // prompt_samples (option inline_cache)
 };
 
 }  // namespace cosyflow

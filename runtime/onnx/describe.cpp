@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <exception>
+#include <limits>
 #include <map>
 
 #include "runtime/onnx/model.h"
@@ -79,25 +80,29 @@ std::string DescribeProto(const ::onnx::ModelProto& m) {
   }
   s += "outputs:\n";
   for (const auto& v : g.output()) s += ValueLine(v);
-  size_t bytes = 0;
+  // Declared sizes are summed with overflow checks: the file need not be valid.
+  int64_t bytes = 0;
+  bool bytes_valid = true;
   std::string lines;
   for (const auto& t : g.initializer()) {
     std::string dims;
-    int64_t n = 1;
     for (int64_t d : t.dims()) {
       if (!dims.empty()) dims += ",";
       dims += std::to_string(d);
-      n *= d;
     }
     DType dt;
-    if (DTypeFromOnnx(t.data_type(), &dt))
-      bytes += static_cast<size_t>(n) * DTypeSize(dt);
-    else
-      bytes += t.raw_data().size();
-    lines += fmt::format("  {} {} [{}]{}\n", t.name(), OnnxTypeName(t.data_type()), dims,
-                         t.data_location() == ::onnx::TensorProto::EXTERNAL ? " (external)" : "");
+    int64_t b = static_cast<int64_t>(t.raw_data().size());
+    const bool known = DTypeFromOnnx(t.data_type(), &dt);
+    const bool fits =
+        !known || CheckedBytes({t.dims().data(), static_cast<size_t>(t.dims_size())}, DTypeSize(dt),
+                               std::numeric_limits<int64_t>::max(), &b);
+    if (!fits || __builtin_add_overflow(bytes, b, &bytes)) bytes_valid = false;
+    lines += fmt::format("  {} {} [{}]{}{}\n", t.name(), OnnxTypeName(t.data_type()), dims,
+                         t.data_location() == ::onnx::TensorProto::EXTERNAL ? " (external)" : "",
+                         fits ? "" : " (invalid dims)");
   }
-  s += fmt::format("initializers: {} ({} bytes)\n{}", g.initializer_size(), bytes, lines);
+  s += fmt::format("initializers: {} ({})\n{}", g.initializer_size(),
+                   bytes_valid ? fmt::format("{} bytes", bytes) : "size overflows", lines);
   std::map<std::string, int> ops;
   std::map<std::string, int> unsupported;
   for (const auto& n : g.node()) {

@@ -48,6 +48,7 @@ struct Model::Impl {
   int64_t num_nodes = 0;
   int64_t num_folded = 0;
   int64_t num_dropped = 0;  // constants freed after folding / weight packing
+  int64_t max_tensor_bytes = kDefaultMaxTensorBytes;  // LoadOptions
   std::vector<ValueInfo> inputs, outputs;
   std::vector<int> input_slots, output_slots;
   std::vector<std::string> slot_names;
@@ -60,7 +61,7 @@ struct Model::Impl {
 
   std::unique_ptr<Arena> TakeArena() const {
     std::lock_guard<std::mutex> lock(arenas_mu);
-    if (idle_arenas.empty()) return std::make_unique<Arena>();
+    if (idle_arenas.empty()) return std::make_unique<Arena>(max_tensor_bytes);
     std::unique_ptr<Arena> a = std::move(idle_arenas.back());
     idle_arenas.pop_back();
     return a;
@@ -86,6 +87,7 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
   }
   const auto& g = m.graph();
   num_nodes = g.node_size();
+  max_tensor_bytes = options.max_tensor_bytes;
   // Every op type must have a kernel: name the nodes that do not.
   std::vector<std::string> bad;
   for (const auto& n : g.node()) {
@@ -103,6 +105,11 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
     return Unsupported("onnx: {}: {} node(s) with unsupported op types: {}{}", name, bad.size(),
                        list, bad.size() > 5 ? ", ..." : "");
   }
+  // Input/output counts (and absent inputs) per op: kernels rely on them.
+  for (const auto& n : g.node()) {
+    Status st = detail::CheckArity(n, opset);
+    if (!st.ok()) return st.WithContext(fmt::format("onnx: {}: {}", name, NodeLabel(n)));
+  }
 
   std::unordered_map<std::string, int> slot_of;
   auto slot = [&](const std::string& s) {
@@ -115,7 +122,9 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
   };
   for (auto& t : *m.mutable_graph()->mutable_initializer()) {
     const int s = slot(t.name());
-    COSY_ASSIGN_OR_RETURN(constants[s], detail::TensorFromProto(t));
+    Result<Tensor> value = detail::TensorFromProto(t);
+    if (!value.ok()) return value.status().WithContext(fmt::format("onnx: {}", name));
+    constants[s] = std::move(*value);
     std::string().swap(*t.mutable_raw_data());  // release the parsed copy now
   }
   for (const auto& v : g.input()) {
@@ -207,7 +216,7 @@ Status Model::Impl::Build(::onnx::ModelProto& m, const LoadOptions& options) {
       return kernel.status().WithContext(fmt::format("onnx: {}: {}", name, NodeLabel(n)));
     step.kernel = std::move(*kernel);
     if (all_const && options.fold_constants) {
-      Arena arena;
+      Arena arena(options.max_tensor_bytes);
       std::vector<const Tensor*> ins(view.constant_inputs.begin(), view.constant_inputs.end());
       std::vector<Tensor> outs(step.outputs.size());
       Status st = step.kernel(arena, ins, outs);

@@ -22,6 +22,8 @@ namespace cosyflow::onnx {
 
 inline constexpr int kMinOpset = 7;
 inline constexpr int kMaxOpset = 18;
+// Default of LoadOptions::max_tensor_bytes (16 GiB).
+inline constexpr int64_t kDefaultMaxTensorBytes = int64_t{16} << 30;
 
 struct LoadOptions {
   // Fold nodes whose inputs are all constants at load (off only to debug the kernels).
@@ -29,6 +31,10 @@ struct LoadOptions {
   // Intermediate values (by name) to return after the graph outputs: test hooks and debugging.
   // Each must name a value of the graph; their ValueInfo carries only the name.
   std::vector<std::string> extra_outputs;
+  // The largest tensor constant folding or a Run may allocate: a shape computed from bad
+  // inputs (ConstantOfShape, Expand, Range, ...) is then an error naming the node, not an
+  // out-of-memory. Initializers are bounded by their data (at most the 2 GiB protobuf).
+  int64_t max_tensor_bytes = kDefaultMaxTensorBytes;
 };
 
 // A graph input or output: name, dtype and dims (-1 where symbolic; the name is kept).

@@ -8,9 +8,26 @@
 
 namespace cosyflow::onnx::detail {
 
+bool CheckedBytes(std::span<const int64_t> dims, size_t elem_size, int64_t limit, int64_t* bytes) {
+  // Multiplied in order like Dims::Product, so a tensor that passes never overflows there
+  // either (even one with a 0 dim after huge ones).
+  int64_t b = static_cast<int64_t>(elem_size);
+  for (int64_t d : dims) {
+    if (d < 0 || __builtin_mul_overflow(b, d, &b)) return false;
+  }
+  if (b > limit) return false;
+  *bytes = b;
+  return true;
+}
+
 Result<Tensor> Arena::Alloc(const Dims& shape, DType dtype) {
-  const size_t bytes =
-      std::max<size_t>(static_cast<size_t>(shape.Product()) * DTypeSize(dtype), kCpuAlignment);
+  int64_t want = 0;
+  if (!CheckedBytes({shape.begin(), shape.end()}, DTypeSize(dtype), max_bytes_, &want)) {
+    return MakeError(StatusCode::kResourceExhausted,
+                     "tensor {}{} exceeds the {}-byte limit of one tensor (or has a negative dim)",
+                     DTypeName(dtype), shape.ToString(), max_bytes_);
+  }
+  const size_t bytes = std::max<size_t>(static_cast<size_t>(want), kCpuAlignment);
   std::shared_ptr<Storage> storage;
   auto it = free_.lower_bound(bytes);  // smallest released buffer that fits
   if (it != free_.end() && it->first <= 4 * bytes) {

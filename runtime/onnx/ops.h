@@ -25,6 +25,9 @@ namespace cosyflow::onnx::detail {
 // calls reuse warm pages instead of faulting in fresh ones.
 class Arena {
  public:
+  // max_bytes: the largest single buffer Alloc hands out (LoadOptions::max_tensor_bytes); a
+  // larger or overflowing shape is an error, not an allocation.
+  explicit Arena(int64_t max_bytes = kDefaultMaxTensorBytes) : max_bytes_(max_bytes) {}
   Result<Tensor> Alloc(const Dims& shape, DType dtype);
   // Takes the tensor's storage back when no one else (slot, view, caller, model constant)
   // holds it.
@@ -34,6 +37,7 @@ class Arena {
  private:
   std::multimap<size_t, std::shared_ptr<Storage>> free_;  // by size
   size_t free_bytes_ = 0;
+  int64_t max_bytes_;
 };
 
 // Inputs of one step: nullptr for an absent optional input. Every tensor is contiguous.
@@ -58,6 +62,20 @@ struct NodeView {
 using KernelFactory = Result<Kernel> (*)(const NodeView& node);
 KernelFactory FindKernelFactory(const std::string& op_type);
 std::vector<std::string> SupportedOpTypes();
+
+// Input/output counts of an op (op_arity.cpp): inputs [min_inputs, max_inputs], outputs
+// [min_outputs, max_outputs]; bit i of `optional` is set when input i may be absent (an empty
+// name). Inputs below min_inputs without that bit must be present.
+struct OpArity {
+  int min_inputs, max_inputs;
+  uint32_t optional;
+  int min_outputs, max_outputs;
+};
+// nullptr when op_type has no row at this opset (every supported op has one: a test checks).
+const OpArity* FindOpArity(const std::string& op_type, int opset);
+// InvalidArgument ("takes 2 input(s), got 1"; the caller names the node) when the node's
+// counts do not fit.
+Status CheckArity(const ::onnx::NodeProto& n, int opset);
 
 // Registration tables, one per source file (ops_elementwise.cpp, ops_shape.cpp, ops_nn.cpp,
 // ops_reduce.cpp, ops_misc.cpp).
@@ -94,6 +112,9 @@ ValueInfo ToValueInfo(const ::onnx::ValueInfoProto& v);
 std::string DescribeProto(const ::onnx::ModelProto& m);
 
 // --- tensor helpers (op_util.cpp) -------------------------------------------------------------
+// Elements of `dims` (each >= 0) times elem_size, false when the product passes `limit` bytes
+// (or overflows int64): callers check before they allocate.
+bool CheckedBytes(std::span<const int64_t> dims, size_t elem_size, int64_t limit, int64_t* bytes);
 // Values of a small integer tensor (i32/i64; shapes, axes, indices).
 Result<std::vector<int64_t>> ToInt64s(const Tensor& t, const char* what);
 // Scalar (any numeric dtype) as double.

@@ -34,7 +34,12 @@ Result<Kernel> MakeTile(const NodeView&) {
     Dims shape;
     for (int d = 0; d < x.dim(); ++d) {
       if (reps[d] < 0) return InvalidArgument("repeats[{}] = {} is negative", d, reps[d]);
-      shape.push_back(x.shape()[d] * reps[d]);
+      int64_t dim = 0;
+      if (__builtin_mul_overflow(x.shape()[d], reps[d], &dim)) {
+        return InvalidArgument("repeats[{}] = {} overflows dim {} of {}", d, reps[d], d,
+                               ShapeStr(x));
+      }
+      shape.push_back(dim);
     }
     COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(shape, x.dtype()));
     const Dims strides = Tensor::ContiguousStrides(x.shape());

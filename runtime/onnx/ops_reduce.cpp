@@ -38,6 +38,21 @@ Result<Kernel> MakePool(const NodeView& node) {
   if (strides.empty()) strides.assign(nd, 1);
   if (pads.empty() || auto_pad == "VALID") pads.assign(2 * nd, 0);
   if (dil.empty()) dil.assign(nd, 1);
+  if (static_cast<int>(strides.size()) != nd || static_cast<int>(dil.size()) != nd ||
+      static_cast<int>(pads.size()) != 2 * nd) {
+    return InvalidArgument("strides/dilations/pads ({}/{}/{} values) do not match {} spatial dims",
+                           strides.size(), dil.size(), pads.size(), nd);
+  }
+  for (int i = 0; i < nd; ++i) {
+    constexpr int64_t kMaxAttr = int64_t{1} << 24;  // keeps the window arithmetic in int64
+    const auto in_range = [](int64_t v, int64_t lo) { return v >= lo && v <= kMaxAttr; };
+    if (!in_range(kernel[i], 1) || !in_range(strides[i], 1) || !in_range(dil[i], 1) ||
+        !in_range(pads[i], 0) || !in_range(pads[i + nd], 0)) {
+      return InvalidArgument(
+          "kernel_shape/strides/dilations must be in [1, {}] and pads in [0, {}]", kMaxAttr,
+          kMaxAttr);
+    }
+  }
   const bool ceil_mode = AttrInt(node.proto, "ceil_mode", 0) != 0;
   const bool include_pad = AttrInt(node.proto, "count_include_pad", 0) != 0;
   // As 2-d: a 1-d pool is an [1, L] pool.
@@ -124,7 +139,8 @@ Result<Kernel> MakeBatchNorm(const NodeView& node) {
       }
     }
     COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(x.shape(), DType::kF32));
-    const int64_t inner = c == 0 ? 0 : x.numel() / (x.shape()[0] * c);
+    int64_t inner = 1;  // product of the spatial dims (no division: N or C may be 0)
+    for (int d = 2; d < x.dim(); ++d) inner *= x.shape()[d];
     const float *sc = in[1]->data<float>(), *bi = in[2]->data<float>();
     const float *mu = in[3]->data<float>(), *var = in[4]->data<float>();
     const float* src = x.data<float>();

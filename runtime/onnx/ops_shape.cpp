@@ -386,8 +386,12 @@ Result<Kernel> MakeRange(const NodeView&) {
     COSY_ASSIGN_OR_RETURN(double limit, ToScalar(*in[1], "limit"));
     COSY_ASSIGN_OR_RETURN(double delta, ToScalar(*in[2], "delta"));
     if (delta == 0) return InvalidArgument("delta is 0");
-    const int64_t n =
-        std::max<int64_t>(static_cast<int64_t>(std::ceil((limit - start) / delta)), 0);
+    const double count = std::ceil((limit - start) / delta);
+    // Checked as a double first: a NaN or huge count is not converted to int64.
+    if (!(count < 9.0e15)) {
+      return InvalidArgument("range [{}, {}) step {} has too many elements", start, limit, delta);
+    }
+    const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
     COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(Dims{n}, dt));
     return VisitDType(dt, [&](auto tag) -> Status {
       using T = decltype(tag);

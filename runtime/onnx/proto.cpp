@@ -39,15 +39,28 @@ const char* OnnxTypeName(int onnx_type) {
 
 namespace {
 
+constexpr int64_t kMaxInitializerBytes = int64_t{2} << 30;  // protobuf's message limit
+
 // Copies typed-field values (float_data / int32_data / int64_data) into dst of type T.
 template <typename T, typename Field>
 Status CopyTyped(const Field& field, int64_t n, const std::string& name, T* dst) {
   if (static_cast<int64_t>(field.size()) != n) {
-    return DataLoss("onnx: initializer '{}' holds {} values, its shape needs {}", name,
-                    field.size(), n);
+    return DataLoss("initializer '{}' holds {} values, its shape needs {}", name, field.size(), n);
   }
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(field.Get(static_cast<int>(i)));
   return OkStatus();
+}
+
+// Values in the typed field that holds `dtype` (float_data, int64_data, int32_data).
+int64_t TypedCount(const TensorProto& t, DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return t.float_data_size();
+    case DType::kI64:
+      return t.int64_data_size();
+    default:
+      return t.int32_data_size();  // INT32, UINT8, BOOL
+  }
 }
 
 }  // namespace
@@ -56,44 +69,53 @@ Result<Tensor> TensorFromProto(const TensorProto& t) {
   const std::string& name = t.name();
   if (t.data_location() == TensorProto::EXTERNAL || t.external_data_size() > 0) {
     return Unsupported(
-        "onnx: tensor '{}' keeps its data in an external file (not supported; "
+        "tensor '{}' keeps its data in an external file (not supported; "
         "re-save the model with the data inside the .onnx file)",
         name);
   }
   DType dtype;
   if (!DTypeFromOnnx(t.data_type(), &dtype)) {
     return Unsupported(
-        "onnx: tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
+        "tensor '{}' has data type {} (supported: FLOAT, INT32, INT64, UINT8, "
         "BOOL)",
         name, OnnxTypeName(t.data_type()));
   }
   Dims shape;
   if (t.dims_size() > kMaxDims) {
-    return Unsupported("onnx: tensor '{}' has rank {} (max {})", name, t.dims_size(), kMaxDims);
+    return Unsupported("tensor '{}' has rank {} (max {})", name, t.dims_size(), kMaxDims);
   }
   for (int64_t d : t.dims()) {
-    if (d < 0) return DataLoss("onnx: tensor '{}' has a negative dim {}", name, d);
+    if (d < 0) return DataLoss("tensor '{}' has a negative dim {}", name, d);
     shape.push_back(d);
   }
-  const int64_t n = shape.Product();
+  // Size and data are checked before anything is allocated: a few bytes of dims must not
+  // reserve gigabytes. No tensor of a (2 GiB) protobuf holds more than kMaxInitializerBytes.
+  int64_t want = 0;
+  if (!CheckedBytes({shape.begin(), shape.end()}, DTypeSize(dtype), kMaxInitializerBytes, &want)) {
+    return DataLoss("tensor '{}' {}{} is larger than any tensor of an ONNX file ({} bytes)", name,
+                    DTypeName(dtype), shape.ToString(), kMaxInitializerBytes);
+  }
+  const int64_t n = shape.Product();  // no overflow: bounded by want above
+  const int64_t have = t.has_raw_data()
+                           ? static_cast<int64_t>(t.raw_data().size())
+                           : TypedCount(t, dtype) * static_cast<int64_t>(DTypeSize(dtype));
+  if (have != want) {
+    return DataLoss("tensor '{}' {}{}: {} holds {} bytes, the shape needs {}", name,
+                    DTypeName(dtype), shape.ToString(),
+                    t.has_raw_data() ? "raw_data" : "the typed data field", have, want);
+  }
   // Uninitialised: every byte is written below (no zero fill over 0.5 GB of weights).
-  const size_t alloc = std::max<size_t>(static_cast<size_t>(n) * DTypeSize(dtype), kCpuAlignment);
+  const size_t alloc = std::max<size_t>(static_cast<size_t>(want), kCpuAlignment);
   void* mem = AlignedAlloc(alloc);
-  if (mem == nullptr)
-    return Internal("onnx: out of memory for tensor '{}' ({} bytes)", name, alloc);
+  if (mem == nullptr) return Internal("out of memory for tensor '{}' ({} bytes)", name, alloc);
   std::shared_ptr<void> keeper(mem, [](void* q) { AlignedFree(q); });
   COSY_ASSIGN_OR_RETURN(
       Tensor out, Tensor::FromStorage(
                       Storage::Wrap(static_cast<uint8_t*>(mem), alloc, std::move(keeper), false), 0,
                       shape, Tensor::ContiguousStrides(shape), dtype));
   if (t.has_raw_data()) {
-    const size_t want = static_cast<size_t>(n) * DTypeSize(dtype);
-    if (t.raw_data().size() != want) {
-      return DataLoss("onnx: tensor '{}' {}: raw_data has {} bytes, shape {} needs {}", name,
-                      DTypeName(dtype), t.raw_data().size(), shape.ToString(), want);
-    }
-    if (want > 0) std::memcpy(out.raw(), t.raw_data().data(), want);  // little-endian host
-    return out;
+    if (want > 0) std::memcpy(out.raw(), t.raw_data().data(), static_cast<size_t>(want));
+    return out;  // little-endian host
   }
   switch (dtype) {
     case DType::kF32:
