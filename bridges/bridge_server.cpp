@@ -498,6 +498,9 @@ void BridgeServer::Run() {
   }
   try {
     Step();  // flush the closing messages
+    // Give ZeroMQ's I/O thread time to write what was queued (the context is process-wide and
+    // never terminated, so nothing else waits for it before the process exits).
+    router_->set(zmq::sockopt::linger, 1000);
   } catch (const std::exception&) {
   }
   router_.reset();
@@ -509,6 +512,16 @@ int BridgeServer::Drain(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   draining_ = true;
   cv_.wait_for(lock, timeout, [&] { return sessions_.empty(); });
+  // The closing frames must reach the clients before the caller stops the server: wait until
+  // the I/O thread handed them to the socket, then a moment for ZeroMQ to write them.
+  for (int i = 0; i < 200 && !outbox_.empty(); ++i) {
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    lock.lock();
+  }
+  lock.unlock();
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::min(options_.heartbeat_ms, 200)));
+  lock.lock();
   std::vector<SessionId> to_cancel;
   for (auto& [key, s] : sessions_) {
     if (s->cancelled) continue;

@@ -79,8 +79,13 @@ Result<std::set<std::string>> ReadCurveAllowList(const std::string& path) {
   std::set<std::string> keys;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    const size_t hash = line.find('#');
-    if (hash != std::string::npos) line.resize(hash);
+    // '#' is a Z85 character: a comment starts at a '#' opening the line or after a blank.
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        line.resize(i);
+        break;
+      }
+    }
     std::string key;
     for (char c : line) {
       if (c != ' ' && c != '\t' && c != '\r') key += c;

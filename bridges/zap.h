@@ -14,8 +14,8 @@
 
 namespace cosyflow::bridges {
 
-// Client public keys from `path`: Z85 (40 characters) one per line; blank lines and '#'
-// comments are ignored. InvalidArgument naming the file and line for a malformed key, or for a
+// Client public keys from `path`: Z85 (40 characters) one per line; blank lines and comments
+// ('#' at the start of a line or after a blank; Z85 itself uses '#') are ignored. InvalidArgument naming the file and line for a malformed key, or for a
 // list without any key.
 Result<std::set<std::string>> ReadCurveAllowList(const std::string& path);
 

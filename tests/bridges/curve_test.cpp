@@ -6,6 +6,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "bridges/zap.h"
 #include "tests/bridges/bridge_test_util.h"
 
 namespace cosyflow::bridges {
@@ -96,6 +97,17 @@ TEST_CASE("Bridge CURVE: an allow-list serves listed client keys and refuses oth
     std::ofstream(dir + "/allow.txt") << "# clients allowed\n" << key << "  # the listed one\n\n";
   }
   std::ofstream(dir + "/bad_allow.txt") << "not-a-key\n";
+  {  // '#' is a Z85 character: only '#' at a line start or after a blank opens a comment
+    uint8_t bin[32] = {0, 0, 0, 84};
+    char z85[41];
+    REQUIRE(zmq_z85_encode(z85, bin, 32) != nullptr);
+    REQUIRE(std::string(z85).find('#') != std::string::npos);
+    std::ofstream(dir + "/hash_allow.txt") << z85 << " # a key with '#'\n";
+    auto keys = ReadCurveAllowList(dir + "/hash_allow.txt");
+    REQUIRE_MESSAGE(keys.ok(), keys.status().ToString());
+    CHECK(keys->size() == 1);
+    CHECK(keys->count(std::string(reinterpret_cast<const char*>(bin), 32)) == 1);
+  }
 
   auto p = Pipeline::FromText(kResampleGraph);
   REQUIRE(p.ok());
