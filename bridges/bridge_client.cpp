@@ -13,7 +13,11 @@ BridgeClient::BridgeClient(BridgeClientOptions options)
 }
 
 Result<std::shared_ptr<BridgeClient>> BridgeClient::Connect(const BridgeClientOptions& options) {
+  if (options.window < 1) {
+    return InvalidArgument("bridge: window must be >= 1 message, got {}", options.window);
+  }
   std::shared_ptr<BridgeClient> c(new BridgeClient(options));
+  c->options_.hello.window = static_cast<uint32_t>(options.window);
   try {
     c->wake_pull_.bind(c->wake_endpoint_);
     c->wake_push_ = std::make_unique<zmq::socket_t>(BridgeContext(), zmq::socket_type::push);
@@ -29,7 +33,9 @@ Result<std::shared_ptr<BridgeClient>> BridgeClient::Connect(const BridgeClientOp
   if (!answered) {
     return MakeError(StatusCode::kUnavailable,
                      "bridge: no handshake answer from {} within connect_timeout_ms {} (is the "
-                     "server running?)", options.endpoint, options.connect_timeout_ms);
+                     "server running? with CURVE: is the server key right and this client's "
+                     "key on the server's allow-list?)",
+                     options.endpoint, options.connect_timeout_ms);
   }
   if (!c->connected_) return c->handshake_;
   return c;
@@ -73,11 +79,13 @@ Result<uint64_t> BridgeClient::OpenSession() {
                      options_.endpoint, handshake_.ok() ? "" : " (" + handshake_.message() + ")");
   }
   const uint64_t id = next_id_++;
-  sessions_[id];
+  Session& s = sessions_[id];
+  s.limited = ack_.window > 0;
+  s.credit = ack_.window;
   return id;
 }
 
-Status BridgeClient::Send(uint64_t id, Payload payload, uint32_t flags) {
+Status BridgeClient::Post(uint64_t id, Payload payload, uint32_t flags) {
   MessageHeader h;
   h.session_id = id;
   h.flags = flags;
@@ -91,21 +99,59 @@ Status BridgeClient::Send(uint64_t id, Payload payload, uint32_t flags) {
   }
   COSY_ASSIGN_OR_RETURN(WireBuffer buf, EncodeMessage(Message{h, std::move(payload)}));
   {
-    // Backpressure: while send_hwm frames wait for the socket (the peer's high-water mark is
-    // reached), the sender waits, at most peer_timeout_ms; control frames never wait.
-    std::unique_lock<std::mutex> lock(mu_);
-    const auto limit = static_cast<size_t>(options_.send_hwm);
-    if (flags == 0 && outbox_.size() >= limit &&
-        !cv_.wait_for(lock, std::chrono::milliseconds(options_.peer_timeout_ms),
-                      [&] { return outbox_.size() < limit || !connected_ || stop_; })) {
-      return MakeError(StatusCode::kResourceExhausted,
-                       "bridge: {} frames queued for {} for longer than peer_timeout_ms {}",
-                       outbox_.size(), options_.endpoint, options_.peer_timeout_ms);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return NotFound("bridge: no session {}", id);
+    Session& s = it->second;
+    if (!s.failed.ok()) return s.failed;
+    const bool data = flags == 0;
+    if (flags & kFlagCancel) s.held.clear();  // nothing held matters any more
+    if (!(flags & kFlagCancel) && (!s.held.empty() || (data && s.limited && s.credit <= 0))) {
+      s.held.push_back({data, ToFrame(std::move(buf))});  // waits for credit, in order
+      stats_.max_held = std::max(stats_.max_held, s.held.size());
+    } else {
+      if (data && s.limited) --s.credit;
+      outbox_.push_back(ToFrame(std::move(buf)));
     }
-    outbox_.push_back(ToFrame(std::move(buf)));
   }
   Wake();
   return OkStatus();
+}
+
+Status BridgeClient::Send(uint64_t id, Payload payload, uint32_t flags) {
+  COSY_RETURN_IF_ERROR(Post(id, std::move(payload), flags));
+  std::unique_lock<std::mutex> lock(mu_);
+  Status failed;
+  cv_.wait(lock, [&] {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || stop_) return true;
+    failed = it->second.failed;
+    return it->second.held.empty() || !failed.ok();
+  });
+  return failed;
+}
+
+void BridgeClient::ReleaseHeld(Session& s) {
+  while (!s.held.empty()) {
+    Held& h = s.held.front();
+    if (h.data && s.limited && s.credit <= 0) break;
+    if (h.data && s.limited) --s.credit;
+    outbox_.push_back(std::move(h.frame));
+    s.held.pop_front();
+  }
+}
+
+void BridgeClient::SetWake(uint64_t id, std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  if (it != sessions_.end()) it->second.wake = std::move(wake);
+}
+
+BridgeClient::Progress BridgeClient::SessionProgress(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return {0, 0, true};
+  return {it->second.held.size(), it->second.inbox.size(), !it->second.failed.ok()};
 }
 
 Result<MessagePtr> BridgeClient::Next(uint64_t id, std::chrono::milliseconds timeout) {
@@ -117,6 +163,15 @@ Result<MessagePtr> BridgeClient::Next(uint64_t id, std::chrono::milliseconds tim
   if (!s.inbox.empty()) {
     MessagePtr m = s.inbox.front();
     s.inbox.pop_front();
+    // Grant the server credit for what was handed out, in batches of half the window.
+    if (m->type() != PayloadType::kNone && !s.ended &&
+        ++s.consumed >= static_cast<uint32_t>(std::max(1, options_.window / 2))) {
+      outbox_.push_back(ToFrame(EncodeCredit({id, s.consumed})));
+      ++stats_.credits_sent;
+      s.consumed = 0;
+      lock.unlock();
+      Wake();
+    }
     return m;
   }
   if (!s.failed.ok()) return s.failed;
@@ -131,7 +186,7 @@ void BridgeClient::CloseSession(uint64_t id) {
     if (it == sessions_.end()) return;
     cancel = !it->second.ended && it->second.failed.ok();
   }
-  if (cancel) (void)Send(id, Payload{}, kFlagCancel);
+  if (cancel) (void)Post(id, Payload{}, kFlagCancel);
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(id);
 }
@@ -146,9 +201,13 @@ BridgeClientStats BridgeClient::stats() const {
   return stats_;
 }
 
-void BridgeClient::FailAll(const Status& status) {
+void BridgeClient::FailAll(const Status& status, Wakes* wakes) {
   for (auto& [id, s] : sessions_) {
-    if (!s.ended && s.failed.ok()) s.failed = status;
+    if (!s.ended && s.failed.ok()) {
+      s.failed = status;
+      s.held.clear();
+      if (s.wake) wakes->push_back(s.wake);
+    }
   }
   outbox_.clear();
   cv_.notify_all();
@@ -156,7 +215,15 @@ void BridgeClient::FailAll(const Status& status) {
 
 void BridgeClient::HandleFrame(zmq::message_t frame) {
   auto e = DecodeFrame(std::move(frame), options_.limits);
-  std::lock_guard<std::mutex> lock(mu_);
+  Wakes wakes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    HandleEnvelope(e, &wakes);
+  }
+  for (auto& w : wakes) w();
+}
+
+void BridgeClient::HandleEnvelope(Result<Envelope>& e, Wakes* wakes) {
   last_recv_ms_ = NowMs();
   if (!e.ok()) {
     ++stats_.undecodable;
@@ -183,6 +250,19 @@ void BridgeClient::HandleFrame(zmq::message_t frame) {
       if (it == sessions_.end() || it->second.ended) return;  // late message of a closed one
       if (e->message->header.closes()) it->second.ended = true;
       it->second.inbox.push_back(e->message);
+      stats_.max_inbox = std::max(stats_.max_inbox, it->second.inbox.size());
+      if (it->second.wake) wakes->push_back(it->second.wake);
+      cv_.notify_all();
+      return;
+    }
+    case EnvelopeKind::kCredit: {
+      ++stats_.credits_received;
+      auto it = sessions_.find(e->credit.session_id);
+      if (it == sessions_.end()) return;
+      it->second.credit += e->credit.messages;
+      const size_t held = it->second.held.size();
+      ReleaseHeld(it->second);
+      if (it->second.held.size() < held && it->second.wake) wakes->push_back(it->second.wake);
       cv_.notify_all();
       return;
     }
@@ -192,7 +272,11 @@ void BridgeClient::HandleFrame(zmq::message_t frame) {
                       fmt::format("bridge: {} rejected a message: {}", options_.endpoint,
                                   e->rejected.status.message()));
       auto it = sessions_.find(e->rejected.session_id);
-      if (it != sessions_.end() && it->second.failed.ok()) it->second.failed = st;
+      if (it != sessions_.end() && it->second.failed.ok()) {
+        it->second.failed = st;
+        it->second.held.clear();
+        if (it->second.wake) wakes->push_back(it->second.wake);
+      }
       if (e->rejected.status.code() == StatusCode::kUnavailable &&
           e->rejected.session_id == 0) {
         connected_ = false;  // the server forgot us (restarted): handshake again
@@ -220,6 +304,7 @@ void BridgeClient::Step() {
     HandleFrame(std::move(frame));
   }
   const int64_t now = NowMs();
+  Wakes wakes;
   std::unique_lock<std::mutex> lock(mu_);
   if (connected_ && now - last_recv_ms_ > options_.peer_timeout_ms) {
     ++stats_.peer_losses;
@@ -228,13 +313,15 @@ void BridgeClient::Step() {
         options_.endpoint, now - last_recv_ms_, options_.peer_timeout_ms);
     Log(LogLevel::kWarning, "{}", lost.message());
     connected_ = false;
-    FailAll(lost);
+    FailAll(lost, &wakes);
     lock.unlock();
     (void)StartSocket();  // fresh socket: drop frames queued for the old peer
     lock.lock();
   }
-  if (!connected_ && !outbox_.empty()) FailAll(MakeError(StatusCode::kUnavailable,
-      "bridge: peer {} is not connected", options_.endpoint));
+  if (!connected_ && !outbox_.empty()) {
+    FailAll(MakeError(StatusCode::kUnavailable, "bridge: peer {} is not connected",
+                      options_.endpoint), &wakes);
+  }
   const size_t queued = outbox_.size();
   while (connected_ && !outbox_.empty()) {
     if (!socket_->send(outbox_.front(), zmq::send_flags::dontwait)) break;  // HWM: retry later
@@ -248,6 +335,8 @@ void BridgeClient::Step() {
     WireBuffer beat = connected_ ? EncodeHeartbeat(NowNs()) : EncodeHello(options_.hello);
     (void)socket_->send(ToFrame(std::move(beat)), zmq::send_flags::dontwait);
   }
+  lock.unlock();
+  for (auto& w : wakes) w();
 }
 
 void BridgeClient::Run() {
@@ -260,8 +349,12 @@ void BridgeClient::Run() {
       Step();
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "bridge {}: I/O thread error: {}", options_.endpoint, e.what());
-      std::lock_guard<std::mutex> lock(mu_);
-      FailAll(Internal("bridge {}: I/O error: {}", options_.endpoint, e.what()));
+      Wakes wakes;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        FailAll(Internal("bridge {}: I/O error: {}", options_.endpoint, e.what()), &wakes);
+      }
+      for (auto& w : wakes) w();
     }
   }
   socket_.reset();

@@ -7,6 +7,7 @@
 #include <deque>
 #include <set>
 
+#include "bridges/zap.h"
 #include "runtime/logging.h"
 
 namespace cosyflow::bridges {
@@ -15,6 +16,7 @@ struct BridgeServer::Peer {
   bool ok = false;
   std::string input;
   PayloadType accepts = PayloadType::kNone;
+  uint32_t window = 0;  // credit the client grants per session (0 = no flow control)
   int64_t last_recv_ms = 0;
 };
 
@@ -25,6 +27,10 @@ struct BridgeServer::Session {
   std::string input;
   std::deque<MessagePtr> queue;  // guarded by the server's mu_
   bool cancelled = false;
+  uint32_t window = 0;     // the client's credit window (0 = unlimited)
+  int64_t credit = 0;      // messages the pump may still send (mu_)
+  uint32_t consumed = 0;   // client messages pushed into the graph since the last grant (feeder)
+  int threads = 2;         // feeder + pump still running (mu_)
 };
 
 BridgeServer::BridgeServer(Pipeline* pipeline, BridgeServerOptions options)
@@ -70,6 +76,15 @@ Status BridgeServer::Bind() {
   router_->set(zmq::sockopt::maxmsgsize,
                static_cast<int64_t>(std::max(limit * 2, limit + (size_t{1} << 20))));
   COSY_RETURN_IF_ERROR(ApplyCurve(*router_, options_.curve, /*server=*/true));
+  if (!options_.curve_allow_file.empty()) {
+    if (!options_.curve.enabled()) {
+      return InvalidArgument("bridge server: curve_allow_file '{}' needs CURVE (a secret key)",
+                             options_.curve_allow_file);
+    }
+    const std::string domain = fmt::format("cosyflow-{}", NextWakeId());
+    COSY_ASSIGN_OR_RETURN(zap_, RegisterZapAllowList(domain, options_.curve_allow_file));
+    router_->set(zmq::sockopt::zap_domain, domain);
+  }
   for (const std::string& e : options_.endpoints) {
     router_->bind(BindSpec(e));
     bound_.push_back(router_->get(zmq::sockopt::last_endpoint));
@@ -106,11 +121,16 @@ void BridgeServer::HandleHello(const std::string& peer, const HelloInfo& h) {
   const GraphPlan& plan = pipeline_->plan();
   HelloAckInfo ack;
   ack.heartbeat_ms = static_cast<uint32_t>(options_.heartbeat_ms);
+  ack.window = options_.window;
   ack.output = plan.outputs[output_index_].name;
   ack.produces = plan.outputs[output_index_].type;
   int input = h.input.empty() && plan.inputs.size() == 1 ? 0 : plan.InputIndex(h.input);
   std::vector<std::string> names;
   for (const auto& i : plan.inputs) names.push_back(i.name);
+  if (!options_.input.empty()) {  // a ZmqReceive node: its own (implicit) input only
+    input = h.input.empty() || h.input == options_.input ? plan.InputIndex(options_.input) : -1;
+    names = {options_.input};
+  }
   if (h.schema_version != kWireSchemaVersion) {
     ack.error = fmt::format("client speaks schema version {}, server speaks {}", h.schema_version,
                             kWireSchemaVersion);
@@ -138,6 +158,7 @@ void BridgeServer::HandleHello(const std::string& peer, const HelloInfo& h) {
     p.ok = ack.ok;
     p.input = ack.input;
     p.accepts = ack.accepts;
+    p.window = h.window;
     p.last_recv_ms = NowMs();
   }
   if (!ack.ok) {
@@ -187,23 +208,17 @@ void BridgeServer::HandleData(const std::string& peer, const MessagePtr& m) {
     if (draining_ || stop_) {
       lock.unlock();
       Reject(peer, id, MakeError(StatusCode::kUnavailable,
-                                 "bridge server: draining, no new sessions"));
+                                 "bridge server: shutting down (draining open sessions); "
+                                 "no new sessions accepted"));
       return;
     }
     s = std::make_shared<Session>();
     s->peer = peer;
     s->client_id = id;
     s->input = p.input;
-    SubmitOptions so;
-    const std::string output = pipeline_->plan().outputs[output_index_].name;
-    so.on_output = [this, peer, id, output](const std::string& name, const MessagePtr& out) {
-      if (name != output || out->header.closes()) return;  // the feeder sends the close
-      Message copy{out->header, out->payload};
-      copy.header.session_id = id;
-      auto buf = EncodeMessage(copy);
-      if (buf.ok()) Enqueue(peer, ToFrame(std::move(*buf)));
-    };
-    auto pid = pipeline_->Submit(std::move(so));
+    s->window = p.window;
+    s->credit = p.window;
+    auto pid = pipeline_->Submit();  // pull mode: the pump takes outputs as credit allows
     if (!pid.ok()) {
       lock.unlock();
       Reject(peer, id, pid.status());
@@ -211,9 +226,10 @@ void BridgeServer::HandleData(const std::string& peer, const MessagePtr& m) {
     }
     s->pipeline_id = *pid;
     sessions_[key] = s;
-    ++feeders_;
+    feeders_ += 2;
     ++stats_.sessions_opened;
     std::thread([this, s] { Feed(s); }).detach();
+    std::thread([this, s] { Pump(s); }).detach();
   }
   if (s->cancelled) return;
   if (s->queue.size() >= options_.max_queued_per_session) {
@@ -229,11 +245,21 @@ void BridgeServer::HandleData(const std::string& peer, const MessagePtr& m) {
     return;
   }
   s->queue.push_back(m);
+  stats_.max_queued = std::max(stats_.max_queued, s->queue.size());
+  cv_.notify_all();
+}
+
+void BridgeServer::HandleCredit(const std::string& peer, const CreditInfo& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find({peer, c.session_id});
+  if (it == sessions_.end()) return;  // a late grant for a session that ended
+  it->second->credit += c.messages;
   cv_.notify_all();
 }
 
 void BridgeServer::Feed(std::shared_ptr<Session> s) {
   Status pushed = OkStatus();
+  const uint32_t batch = std::max<uint32_t>(1, options_.window / 2);
   for (;;) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !s->queue.empty() || s->cancelled || stop_; });
@@ -242,8 +268,14 @@ void BridgeServer::Feed(std::shared_ptr<Session> s) {
     s->queue.pop_front();
     lock.unlock();
     if (m->type() != PayloadType::kNone) {
-      pushed = pipeline_->Push(s->pipeline_id, s->input, m->payload);
+      pushed = pipeline_->Push(s->pipeline_id, s->input, m->payload);  // waits for room
       if (!pushed.ok()) break;
+      if (++s->consumed >= batch) {  // the graph took them: grant the client as many more
+        Enqueue(s->peer, ToFrame(EncodeCredit({s->client_id, s->consumed})));
+        s->consumed = 0;
+        std::lock_guard<std::mutex> count(mu_);
+        ++stats_.credits_sent;
+      }
     }
     if (m->header.end_of_stream()) {
       pushed = pipeline_->EndInput(s->pipeline_id);
@@ -254,6 +286,48 @@ void BridgeServer::Feed(std::shared_ptr<Session> s) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     cancel = cancel || s->cancelled || stop_;
+  }
+  if (cancel) (void)pipeline_->Cancel(s->pipeline_id);
+  Finish(s);
+}
+
+void BridgeServer::Pump(std::shared_ptr<Session> s) {
+  const std::string output = pipeline_->plan().outputs[output_index_].name;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return s->window == 0 || s->credit > 0 || s->cancelled || stop_; });
+      if (s->cancelled || stop_) break;
+    }
+    std::string name;
+    auto m = pipeline_->Pull(s->pipeline_id, &name, std::chrono::milliseconds(50));
+    if (!m.ok() && m.status().code() == StatusCode::kUnavailable) continue;  // nothing yet
+    if (!m.ok() || *m == nullptr) break;  // every output ended
+    if (name != output || (*m)->header.closes()) continue;  // the close is sent after Wait
+    Message copy{(*m)->header, (*m)->payload};
+    copy.header.session_id = s->client_id;
+    auto buf = EncodeMessage(copy);
+    if (!buf.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      s->cancelled = true;
+      Log(LogLevel::kError, "bridge server: cannot encode an output: {}",
+          buf.status().message());
+      break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (s->window > 0) {
+        --s->credit;
+        stats_.max_unacked = std::max(stats_.max_unacked,
+                                      static_cast<size_t>(s->window - s->credit));
+      }
+    }
+    Enqueue(s->peer, ToFrame(std::move(*buf)));
+  }
+  bool cancel = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel = s->cancelled || stop_;
   }
   if (cancel) (void)pipeline_->Cancel(s->pipeline_id);
   auto result = pipeline_->Wait(s->pipeline_id);
@@ -272,10 +346,22 @@ void BridgeServer::Feed(std::shared_ptr<Session> s) {
   }
   auto buf = EncodeMessage(Message{h, std::move(payload)});
   if (buf.ok()) Enqueue(s->peer, ToFrame(std::move(*buf)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s->cancelled = true;  // the session is over: a feeder still waiting for input stops
+    cv_.notify_all();
+  }
+  Finish(s);
+}
+
+// One of the session's two threads is done; the last one forgets the session.
+void BridgeServer::Finish(const std::shared_ptr<Session>& s) {
   std::lock_guard<std::mutex> lock(mu_);
-  sessions_.erase({s->peer, s->client_id});
+  if (--s->threads == 0) {
+    sessions_.erase({s->peer, s->client_id});
+    ++stats_.sessions_closed;
+  }
   --feeders_;
-  ++stats_.sessions_closed;
   cv_.notify_all();
 }
 
@@ -302,6 +388,9 @@ void BridgeServer::HandleFrame(const std::string& peer, zmq::message_t frame) {
       return;
     case EnvelopeKind::kData:
       HandleData(peer, e->message);
+      return;
+    case EnvelopeKind::kCredit:
+      HandleCredit(peer, e->credit);
       return;
     case EnvelopeKind::kHeartbeat:
       return;
@@ -409,6 +498,9 @@ void BridgeServer::Run() {
   }
   try {
     Step();  // flush the closing messages
+    // Give ZeroMQ's I/O thread time to write what was queued (the context is process-wide and
+    // never terminated, so nothing else waits for it before the process exits).
+    router_->set(zmq::sockopt::linger, 1000);
   } catch (const std::exception&) {
   }
   router_.reset();
@@ -420,6 +512,16 @@ int BridgeServer::Drain(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   draining_ = true;
   cv_.wait_for(lock, timeout, [&] { return sessions_.empty(); });
+  // The closing frames must reach the clients before the caller stops the server: wait until
+  // the I/O thread handed them to the socket, then a moment for ZeroMQ to write them.
+  for (int i = 0; i < 200 && !outbox_.empty(); ++i) {
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    lock.lock();
+  }
+  lock.unlock();
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::min(options_.heartbeat_ms, 200)));
+  lock.lock();
   std::vector<SessionId> to_cancel;
   for (auto& [key, s] : sessions_) {
     if (s->cancelled) continue;

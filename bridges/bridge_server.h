@@ -12,7 +12,15 @@
 // sessions cancelled. Frames that fail to decode, come before Hello, have the wrong payload
 // type or overflow a session's queue are rejected (Rejected reply), counted and logged; they
 // never affect other sessions. Each session has a feeder thread so a full input queue
-// (backpressure) blocks only that session.
+// (backpressure) blocks only that session, and a pump thread that pulls the graph output.
+//
+// Flow control is credit-based per session (see bridge_client.h): HelloAck.window grants each
+// client session `window` data messages; the feeder grants more as it pushes them into the graph
+// (so a slow graph slows the client down and the session queue never exceeds the window).
+// Towards the client, the pump sends at most Hello.window messages the client has not granted
+// back; without credit it stops pulling, the session's graph output queue fills and the graph
+// parks that session (bounded memory; nothing dropped). A client with Hello.window 0 gets no
+// flow control (then max_queued_per_session bounds what it may send ahead).
 #pragma once
 
 #include <atomic>
@@ -34,16 +42,24 @@ namespace cosyflow::bridges {
 struct BridgeServerOptions {
   std::vector<std::string> endpoints = {"tcp://127.0.0.1:0"};  // port 0 = a free port
   std::string output;  // graph output streamed back ("" = the graph's first output)
+  std::string input;   // serve only this graph input ("" = any; Hello names it)
+  uint32_t window = 32;  // credit per session granted to clients (data messages), >= 1
   int heartbeat_ms = 500;
   int peer_timeout_ms = 10000;
   size_t max_queued_per_session = 4096;  // messages waiting for the graph input per session
   WireLimits limits;
   CurveKeys curve;
+  // With CURVE: a file of client public keys (Z85, one per line, '#' comments) allowed to
+  // connect; others are refused at the CURVE handshake (ZAP). "" = any client with the key.
+  std::string curve_allow_file;
 };
 
 struct BridgeServerStats {
   uint64_t frames_received = 0, rejected = 0, sessions_opened = 0, sessions_closed = 0,
-           peers = 0, peers_dropped = 0;
+           peers = 0, peers_dropped = 0, credits_sent = 0;
+  size_t max_queued = 0;   // largest per-session queue of client messages waiting for the graph
+  size_t max_unacked = 0;  // largest count of messages sent to a session's client, not yet
+                           // granted back (<= the client's window)
 };
 
 class BridgeServer {
@@ -72,9 +88,12 @@ class BridgeServer {
   void HandleFrame(const std::string& peer, zmq::message_t frame);
   void HandleHello(const std::string& peer, const HelloInfo& hello);
   void HandleData(const std::string& peer, const MessagePtr& m);
+  void HandleCredit(const std::string& peer, const CreditInfo& credit);
   void Reject(const std::string& peer, uint64_t session, const Status& status);
   void Enqueue(const std::string& peer, zmq::message_t frame);
   void Feed(std::shared_ptr<Session> s);
+  void Pump(std::shared_ptr<Session> s);
+  void Finish(const std::shared_ptr<Session>& s);
   void DropPeer(const std::string& peer, const char* why, std::vector<SessionId>* to_cancel);
 
   Pipeline* pipeline_;
@@ -91,7 +110,8 @@ class BridgeServer {
   std::vector<std::pair<std::string, zmq::message_t>> outbox_;  // guarded by mu_
   std::map<std::string, Peer> peers_;
   std::map<std::pair<std::string, uint64_t>, std::shared_ptr<Session>> sessions_;
-  int feeders_ = 0;
+  int feeders_ = 0;  // feeder + pump threads running
+  std::shared_ptr<void> zap_;  // the allow-list registration (curve_allow_file)
   bool draining_ = false;
   bool stop_ = false;
   BridgeServerStats stats_;

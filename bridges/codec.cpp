@@ -159,7 +159,7 @@ WireBuffer EncodeHello(const HelloInfo& h) {
   auto input = Str(b, h.input);
   auto peer = Str(b, h.peer);
   auto body = w::CreateHello(b, h.schema_version, input, static_cast<uint8_t>(h.sends),
-                             static_cast<uint8_t>(h.receives), peer);
+                             static_cast<uint8_t>(h.receives), peer, h.window);
   return Finish(b, w::Body::Hello, body.Union());
 }
 
@@ -170,7 +170,7 @@ WireBuffer EncodeHelloAck(const HelloAckInfo& a) {
   auto output = Str(b, a.output);
   auto body = w::CreateHelloAck(b, a.schema_version, a.ok, error, input,
                                 static_cast<uint8_t>(a.accepts), output,
-                                static_cast<uint8_t>(a.produces), a.heartbeat_ms);
+                                static_cast<uint8_t>(a.produces), a.heartbeat_ms, a.window);
   return Finish(b, w::Body::HelloAck, body.Union());
 }
 
@@ -185,6 +185,12 @@ WireBuffer EncodeRejected(const RejectedInfo& r) {
   auto msg = Str(b, r.status.message());
   auto body = w::CreateRejected(b, r.session_id, static_cast<int>(r.status.code()), msg);
   return Finish(b, w::Body::Rejected, body.Union());
+}
+
+WireBuffer EncodeCredit(const CreditInfo& c) {
+  fb::FlatBufferBuilder b(64);
+  auto body = w::CreateCredit(b, c.session_id, c.messages);
+  return Finish(b, w::Body::Credit, body.Union());
 }
 
 }  // namespace cosyflow::bridges

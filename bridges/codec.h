@@ -38,6 +38,7 @@ struct HelloInfo {
   PayloadType sends = PayloadType::kNone;    // payload the client sends
   PayloadType receives = PayloadType::kNone; // payload it expects back (kNone = any)
   std::string peer;
+  uint32_t window = 0;  // per-session credit the client grants the server (0 = unlimited)
 };
 
 struct HelloAckInfo {
@@ -49,6 +50,12 @@ struct HelloAckInfo {
   std::string output;
   PayloadType produces = PayloadType::kNone;
   uint32_t heartbeat_ms = 0;
+  uint32_t window = 0;  // per-session credit the server grants the client (0 = unlimited)
+};
+
+struct CreditInfo {
+  uint64_t session_id = 0;
+  uint32_t messages = 0;  // > 0
 };
 
 struct RejectedInfo {
@@ -76,14 +83,16 @@ WireBuffer EncodeHello(const HelloInfo& hello);
 WireBuffer EncodeHelloAck(const HelloAckInfo& ack);
 WireBuffer EncodeHeartbeat(int64_t sent_ns);
 WireBuffer EncodeRejected(const RejectedInfo& rejected);
+WireBuffer EncodeCredit(const CreditInfo& credit);
 
-enum class EnvelopeKind : uint8_t { kHello, kHelloAck, kHeartbeat, kData, kRejected };
+enum class EnvelopeKind : uint8_t { kHello, kHelloAck, kHeartbeat, kData, kRejected, kCredit };
 
 struct Envelope {
   EnvelopeKind kind = EnvelopeKind::kHeartbeat;
   HelloInfo hello;
   HelloAckInfo ack;
   RejectedInfo rejected;
+  CreditInfo credit;
   int64_t heartbeat_ns = 0;
   MessagePtr message;  // kData
 };

@@ -240,6 +240,7 @@ Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& k
       COSY_ASSIGN_OR_RETURN(out.hello.sends, PayloadByte(h->sends(), "Hello.sends"));
       COSY_ASSIGN_OR_RETURN(out.hello.receives, PayloadByte(h->receives(), "Hello.receives"));
       out.hello.peer = Str(h->peer());
+      out.hello.window = h->window();
       return out;
     }
     case w::Body::HelloAck: {
@@ -253,6 +254,7 @@ Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& k
       out.ack.output = Str(a->output());
       COSY_ASSIGN_OR_RETURN(out.ack.produces, PayloadByte(a->produces(), "HelloAck.produces"));
       out.ack.heartbeat_ms = a->heartbeat_ms();
+      out.ack.window = a->window();
       return out;
     }
     case w::Body::Heartbeat:
@@ -274,6 +276,17 @@ Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& k
                      ? static_cast<StatusCode>(code)
                      : StatusCode::kInternal,
                  Str(r->message()));
+      return out;
+    }
+    case w::Body::Credit: {
+      const auto* c = e->body_as_Credit();
+      out.kind = EnvelopeKind::kCredit;
+      out.credit.session_id = c->session_id();
+      out.credit.messages = c->messages();
+      if (out.credit.session_id == 0 || out.credit.messages == 0) {
+        return InvalidArgument("wire: Credit needs a session id and messages > 0, got {} and {}",
+                               out.credit.session_id, out.credit.messages);
+      }
       return out;
     }
     default:

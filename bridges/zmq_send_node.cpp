@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "bridges/zmq_receive_node.h"
 #include "graph/builtin_nodes.h"
 
 namespace cosyflow::bridges {
@@ -30,6 +31,7 @@ void ZmqSendOptions::Parse(const nlohmann::json& j, const std::string& path, Err
   r.Read("peer_timeout_ms", &peer_timeout_ms);
   r.Read("connect_timeout_ms", &connect_timeout_ms);
   r.Read("send_hwm", &send_hwm);
+  r.Read("window", &window);
   r.Read("max_message_bytes", &max_message_bytes);
   r.Read("curve_server_public_key", &curve_server_public_key);
   r.Read("curve_public_key", &curve_public_key);
@@ -55,6 +57,9 @@ void ZmqSendOptions::Validate(const std::string& path, ErrorList* errors) const 
     errors->Add(path + ".connect_timeout_ms", "must be >= 1, got {}", connect_timeout_ms);
   }
   if (send_hwm < 1) errors->Add(path + ".send_hwm", "must be >= 1, got {}", send_hwm);
+  if (window < 1 || window > 65536) {
+    errors->Add(path + ".window", "must be in [1, 65536], got {}", window);
+  }
   if (max_message_bytes < 1024 || max_message_bytes >= (int64_t{1} << 31)) {
     errors->Add(path + ".max_message_bytes", "must be in [1024, 2^31), got {}",
                 max_message_bytes);
@@ -102,6 +107,7 @@ Result<std::unique_ptr<Node>> ZmqSendNode::Create(const Options& o, const NodeCo
   c.peer_timeout_ms = o.peer_timeout_ms;
   c.connect_timeout_ms = o.connect_timeout_ms;
   c.send_hwm = o.send_hwm;
+  c.window = o.window;
   c.limits.max_message_bytes = static_cast<size_t>(o.max_message_bytes);
   if (!o.curve_secret_key.empty()) {
     c.curve.server_public_file = ctx.ResolvePath(o.curve_server_public_key);
@@ -114,14 +120,24 @@ Result<std::unique_ptr<Node>> ZmqSendNode::Create(const Options& o, const NodeCo
 
 namespace {
 
+// Never waits on the network inside a call: Post queues the message (held in the client while
+// the server's credit is used up), and the session reports pending work while anything is held,
+// returned messages wait to be emitted, or (after end of stream) the remote session is still
+// open. Without returned messages it is Waiting(): the runner parks it, freeing the worker, and
+// the client's wake (message arrived, credit released held ones, session failed) resumes it.
+// Parked with messages held, the session takes no further input, so upstream queues fill up and
+// the sending graph slows down to the remote graph's pace (backpressure, nothing dropped).
 class ZmqSendSession : public NodeSession {
  public:
-  ZmqSendSession(std::shared_ptr<BridgeClient> client, uint64_t id, bool has_output)
-      : client_(std::move(client)), id_(id), has_output_(has_output) {}
+  ZmqSendSession(std::shared_ptr<BridgeClient> client, uint64_t id, bool has_output,
+                 std::function<void()> wake)
+      : client_(std::move(client)), id_(id), has_output_(has_output), parks_(bool(wake)) {
+    client_->SetWake(id_, std::move(wake));
+  }
   ~ZmqSendSession() override { client_->CloseSession(id_); }
 
   Status Process(int, const Message& message, Emitter& out) override {
-    COSY_RETURN_IF_ERROR(client_->Send(id_, message.payload));
+    COSY_RETURN_IF_ERROR(client_->Post(id_, message.payload));
     return Drain(out, std::chrono::milliseconds(0));
   }
 
@@ -130,14 +146,26 @@ class ZmqSendSession : public NodeSession {
       client_->CloseSession(id_);  // cancels the remote session
       return OkStatus();
     }
-    COSY_RETURN_IF_ERROR(client_->Send(id_, Payload{}, kFlagEndOfStream));
+    COSY_RETURN_IF_ERROR(client_->Post(id_, Payload{}, kFlagEndOfStream));
     closing_ = true;
     return Drain(out, std::chrono::milliseconds(0));
   }
 
-  bool HasMoreWork() const override { return closing_ && !ended_; }
+  bool HasMoreWork() const override {
+    if (ended_) return false;
+    const BridgeClient::Progress p = client_->SessionProgress(id_);
+    return closing_ || p.held > 0 || p.inbox > 0 || p.failed;
+  }
 
-  Status Continue(Emitter& out) override { return Drain(out, std::chrono::milliseconds(20)); }
+  bool Waiting() const override {
+    const BridgeClient::Progress p = client_->SessionProgress(id_);
+    return p.inbox == 0 && !p.failed;
+  }
+
+  // A caller that cannot park (no wake) gets a short bounded wait instead of a busy loop.
+  Status Continue(Emitter& out) override {
+    return Drain(out, std::chrono::milliseconds(parks_ ? 0 : 20));
+  }
 
  private:
   // Emits the returned messages that have arrived; waits up to `wait` for the first one.
@@ -165,16 +193,18 @@ class ZmqSendSession : public NodeSession {
   std::shared_ptr<BridgeClient> client_;
   uint64_t id_;
   bool has_output_;
+  bool parks_;
   bool closing_ = false;
   bool ended_ = false;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<NodeSession>> ZmqSendNode::OpenSession(const SessionInfo&) {
+Result<std::unique_ptr<NodeSession>> ZmqSendNode::OpenSession(const SessionInfo& info) {
   auto id = client_->OpenSession();
   if (!id.ok()) return Status(id.status().code(), id_ + ": " + id.status().message());
-  return std::unique_ptr<NodeSession>(new ZmqSendSession(client_, *id, has_output_));
+  return std::unique_ptr<NodeSession>(
+      new ZmqSendSession(client_, *id, has_output_, info.wake));
 }
 
 Status RegisterBridgeNodes(NodeRegistry& registry) {
@@ -182,7 +212,13 @@ Status RegisterBridgeNodes(NodeRegistry& registry) {
   info.spec_for_options = [](const NodeOptionsBase& o) {
     return ZmqSendNode::SpecFor(static_cast<const NodeOptionsHolder<ZmqSendOptions>&>(o).options);
   };
-  return registry.Register(std::move(info));
+  COSY_RETURN_IF_ERROR(registry.Register(std::move(info)));
+  NodeTypeInfo recv = MakeNodeType<ZmqReceiveNode>();
+  recv.spec_for_options = [](const NodeOptionsBase& o) {
+    return ZmqReceiveNode::SpecFor(
+        static_cast<const NodeOptionsHolder<ZmqReceiveOptions>&>(o).options);
+  };
+  return registry.Register(std::move(recv));
 }
 
 const NodeRegistry& FullNodeRegistry() {

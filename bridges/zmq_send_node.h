@@ -13,17 +13,23 @@
 //                              SpeechTokens, Mel, Audio
 //   receive ("")               payload type expected from the remote graph output
 //   heartbeat_ms (500, 10..60000), peer_timeout_ms (5000, > heartbeat_ms),
-//   connect_timeout_ms (5000), send_hwm (1000 frames), max_message_bytes (64 MiB)
+//   connect_timeout_ms (5000), send_hwm (1000 frames), max_message_bytes (64 MiB),
+//   window (32, 1..65536): credit per session granted to the remote graph (messages it may
+//     send back before this node has emitted them)
 //   curve_server_public_key / curve_public_key / curve_secret_key ("": no CURVE) key files,
 //   resolved against model_dir
 // Create connects and performs the handshake: an unreachable server or a schema version /
 //   input / payload type mismatch fails Create with an error naming both sides.
 // Session state: the remote session id and its inbox of returned messages.
-// Process sends the message and emits returned messages that have arrived. It waits only when
-//   send_hwm frames are already queued for a peer that stopped reading (its ZeroMQ high-water
-//   mark is reached): that wait is the backpressure on this graph, bounded by peer_timeout_ms. Close(end of stream) sends end of stream, then HasMoreWork() stays true and
-//   each Continue waits at most 20 ms for returned messages until the remote session ends.
-//   Close(cancel/error) cancels the remote session.
+// Process queues the message for the client's I/O thread and emits returned messages that have
+//   arrived; it never waits for the network (a oneTBB worker is never held). Flow control is
+//   per-session credit (bridges/bridge_client.h): beyond the remote graph's credit, messages are
+//   held and the session reports HasMoreWork() + Waiting(), so the runner parks it without a
+//   thread and takes no more input for it (backpressure on this graph) until credit comes back
+//   (SessionInfo::wake). Returned messages wake it too and are emitted by Continue.
+//   Close(end of stream) sends end of stream; the session stays pending (parked between
+//   returned messages) until the remote session ends. Close(cancel/error) cancels the remote
+//   session.
 // Errors: the remote graph's error (naming its node), peer loss (kUnavailable after
 //   peer_timeout_ms without a frame), a rejected message — each fails only this session.
 #pragma once
@@ -46,6 +52,7 @@ struct ZmqSendOptions {
   int peer_timeout_ms = 5000;
   int connect_timeout_ms = 5000;
   int send_hwm = 1000;
+  int window = 32;
   int64_t max_message_bytes = int64_t{64} << 20;
   std::string curve_server_public_key, curve_public_key, curve_secret_key;
 
@@ -70,7 +77,7 @@ class ZmqSendNode : public Node {
   std::string id_;
 };
 
-// Registers the bridge node types (ZmqSend) on `registry`.
+// Registers the bridge node types (ZmqSend, ZmqReceive) on `registry`.
 Status RegisterBridgeNodes(NodeRegistry& registry);
 // Built-in node types plus the bridge node types, built once (apps use this one).
 const NodeRegistry& FullNodeRegistry();

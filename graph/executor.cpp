@@ -14,10 +14,18 @@
 
 namespace cosyflow {
 
+// What a node's SessionInfo::wake reaches: cleared when the executor goes away, so a late
+// wake from another thread (a network I/O thread) finds nothing instead of a freed runner.
+struct WakeHub {
+  std::mutex mu;
+  GraphExecutor* executor = nullptr;
+};
+
 struct GraphExecutor::Impl {
-  explicit Impl(int threads) : budget(threads) {}
+  explicit Impl(int threads) : budget(threads), hub(std::make_shared<WakeHub>()) {}
   tbb::flow::graph graph;
   ThreadBudget budget;
+  std::shared_ptr<WakeHub> hub;
 };
 
 namespace {
@@ -69,7 +77,7 @@ class Runner {
       auto [it, fresh] = slots_.try_emplace(s->id);
       Slot& slot = it->second;
       if (fresh) {
-        slot.open_inputs = static_cast<int>(spec_.inputs.size());
+        slot.open_inputs = spec_.source ? 1 : static_cast<int>(spec_.inputs.size());
         slot.out_seq.assign(spec_.outputs.size(), 0);
       }
       slot.queue.push_back({port, m});
@@ -81,8 +89,11 @@ class Runner {
       int seen = max_depth_.load();
       while (depth > seen && !max_depth_.compare_exchange_weak(seen, depth)) {
       }
-      if (m->header.cancel() || m->header.error()) slot.blocked = false;  // control jumps the limit
-      if (!slot.scheduled && !slot.blocked) kick = slot.scheduled = true;
+      if (m->header.cancel() || m->header.error()) {  // control jumps the limit and the wait
+        slot.blocked = false;
+        slot.parked = false;
+      }
+      if (!slot.scheduled && !slot.blocked && !slot.parked) kick = slot.scheduled = true;
     }
     if (kick) fn_.try_put(s);
   }
@@ -95,7 +106,24 @@ class Runner {
       if (it == slots_.end() || !it->second.blocked) return;
       it->second.blocked = false;
       Slot& sl = it->second;
-      if (!sl.scheduled && (!sl.queue.empty() || sl.pending)) kick = sl.scheduled = true;
+      if (!sl.scheduled && !sl.parked && (!sl.queue.empty() || sl.pending || sl.woken)) {
+        kick = sl.scheduled = true;
+      }
+    }
+    if (kick) fn_.try_put(s);
+  }
+
+  // SessionInfo::wake: resumes a parked session, or has an idle one re-ask HasMoreWork().
+  void Wake(const SessionPtr& s) {
+    bool kick = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = slots_.find(s->id);
+      if (it == slots_.end() || it->second.closed) return;
+      Slot& sl = it->second;
+      sl.woken = true;
+      sl.parked = false;
+      if (!sl.scheduled && !sl.blocked) kick = sl.scheduled = true;
     }
     if (kick) fn_.try_put(s);
   }
@@ -112,6 +140,8 @@ class Runner {
     bool scheduled = false;  // a task is draining this session (guarded by mu_)
     bool blocked = false;    // parked until a downstream queue has room (guarded by mu_)
     bool pending = false;    // state->HasMoreWork(): Continue before the next message (mu_)
+    bool parked = false;     // pending work waits for SessionInfo::wake (state->Waiting(), mu_)
+    bool woken = false;      // wake since the draining task last looked (mu_)
     // Owned by the draining task:
     std::unique_ptr<NodeSession> state;
     int open_inputs = 0;
@@ -127,7 +157,7 @@ class Runner {
     for (;;) {
       Inbound in;
       Slot* slot = nullptr;
-      enum { kMessage, kContinue, kCancelPending } what = kMessage;
+      enum { kMessage, kContinue, kCancelPending, kRecheck } what = kMessage;
       {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = slots_.find(s->id);
@@ -139,6 +169,12 @@ class Runner {
         }
         Slot& sl = it->second;
         slot = &sl;
+        if (sl.parked) {
+          sl.scheduled = false;
+          return;
+        }
+        const bool woken = sl.woken;
+        sl.woken = false;
         const bool front_control = !sl.queue.empty() && (sl.queue.front().msg->header.cancel() ||
                                                          sl.queue.front().msg->header.error());
         if (sl.pending && !s->cancelled && !front_control) {
@@ -149,11 +185,14 @@ class Runner {
           }
           what = kContinue;
         } else if (sl.queue.empty()) {
-          if (!sl.pending) {
+          if (!sl.pending && woken && sl.state) {
+            what = kRecheck;  // an outside event may have made work
+          } else if (!sl.pending) {
             sl.scheduled = false;
             return;
+          } else {
+            what = kCancelPending;  // cancelled while work was pending, nothing queued
           }
-          what = kCancelPending;  // cancelled while work was pending, nothing queued
         } else {
           const MessageHeader& h = sl.queue.front().msg->header;
           bool urgent = s->cancelled || h.cancel() || h.error();
@@ -166,7 +205,10 @@ class Runner {
           sl.queue.pop_front();
         }
       }
-      if (what == kContinue) {
+      if (what == kRecheck) {
+        (void)UpdatePending(s, *slot);
+        continue;
+      } else if (what == kContinue) {
         Resume(s, *slot);
       } else if (what == kCancelPending) {
         CloseSlot(s, *slot, CloseReason::kCancel, nullptr);
@@ -179,10 +221,32 @@ class Runner {
         Handle(s, *slot, in);
       }
       if (!slot->closed && slot->pending) {  // yield; the new task continues (scheduled stays)
-        Yield(s);
+        if (!Park(s, *slot)) Yield(s);
         return;
       }
     }
+  }
+
+  // Parks a session whose pending work waits for an outside event (NodeSession::Waiting) until
+  // its wake; false when it must run on (woken meanwhile, a control message queued, cancelled).
+  bool Park(const SessionPtr& s, Slot& slot) {
+    bool waiting = false;
+    Status st = Guarded(plan_node_.id, "Waiting", [&] {
+      waiting = slot.state != nullptr && slot.state->Waiting();
+      return OkStatus();
+    });
+    if (!st.ok()) {
+      FailSlot(s, slot, st);
+      return false;  // the next task discards the closed slot
+    }
+    if (!waiting) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    const bool control = !slot.queue.empty() && (slot.queue.front().msg->header.cancel() ||
+                                                 slot.queue.front().msg->header.error());
+    if (slot.woken || control || s->cancelled) return false;
+    slot.parked = true;
+    slot.scheduled = false;
+    return true;
   }
 
   // Drains the session again from a task queued behind the arena's other work. A plain try_put
@@ -248,7 +312,8 @@ class Runner {
     int64_t t0 = NowNs();
     Status st = Compute("Process", [&]() -> Status {
       if (!slot.state) {
-        COSY_ASSIGN_OR_RETURN(slot.state, node_->OpenSession(SessionInfo{s->id, &s->cancelled}));
+        SessionInfo info{s->id, &s->cancelled, WakeFor(s)};
+        COSY_ASSIGN_OR_RETURN(slot.state, node_->OpenSession(info));
       }
       return slot.state->Process(in.port, *in.msg, em);
     });
@@ -339,6 +404,15 @@ class Runner {
     MarkClosed(s, slot);
   }
 
+  std::function<void()> WakeFor(const SessionPtr& s) {
+    return [hub = ex_->impl_->hub, index = index_, weak = std::weak_ptr<SessionState>(s)] {
+      SessionPtr session = weak.lock();
+      if (!session) return;
+      std::lock_guard<std::mutex> lock(hub->mu);
+      if (hub->executor) hub->executor->runners_[index]->Wake(session);
+    };
+  }
+
   void MarkClosed(const SessionPtr& s, Slot& slot) {
     (void)Guarded(plan_node_.id, "session teardown", [&] {
       slot.state.reset();
@@ -381,9 +455,17 @@ GraphExecutor::GraphExecutor(const GraphPlan& plan, std::vector<std::unique_ptr<
     runners_.push_back(std::make_unique<Runner>(this, static_cast<int>(i), nodes_[i].get(),
                                                 impl_->graph));
   }
+  std::lock_guard<std::mutex> lock(impl_->hub->mu);
+  impl_->hub->executor = this;
 }
 
-GraphExecutor::~GraphExecutor() { WaitIdle(); }
+GraphExecutor::~GraphExecutor() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->hub->mu);
+    impl_->hub->executor = nullptr;
+  }
+  WaitIdle();
+}
 
 SessionPtr GraphExecutor::NewSession(uint64_t id) {
   return std::make_shared<SessionState>(id, runners_.size(), plan_.inputs.size(),

@@ -151,7 +151,7 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
   }
   if (const json* a = GetArray(r, "nodes", true, errors)) ParseNodes(*a, &g, errors);
   if (const json* a = GetArray(r, "edges", false, errors)) ParseEdges(*a, &g, errors);
-  if (const json* a = GetArray(r, "inputs", true, errors)) {
+  if (const json* a = GetArray(r, "inputs", false, errors)) {
     ParseEndpoints(*a, "inputs", "to", &g.inputs, errors);
   }
   if (const json* a = GetArray(r, "outputs", false, errors)) {

@@ -146,7 +146,17 @@ void CheckConnections(GraphPlan* plan, ErrorList* errors) {
     plan->nodes[node].targets[port].push_back({-1, static_cast<int>(plan->outputs.size())});
     plan->outputs.push_back({out.name, node, port, OutType(*plan, node, port)});
   }
-  if (plan->file.inputs.empty()) errors->Add("inputs", "a graph needs at least one input");
+  for (size_t i = 0; i < plan->nodes.size(); ++i) {  // session sources: implicit inputs
+    const PlanNode& n = plan->nodes[i];
+    if (!n.type || !n.spec.source || n.spec.outputs.empty()) continue;
+    if (plan->InputIndex(n.id) >= 0) {
+      errors->Add(n.path, "graph input '{}' has the name of this source node; rename one", n.id);
+    }
+    plan->inputs.push_back({n.id, static_cast<int>(i), 0, n.spec.outputs[0].type, true});
+  }
+  if (plan->inputs.empty() && plan->file.inputs.empty()) {
+    errors->Add("inputs", "a graph needs at least one input (or a source node such as ZmqReceive)");
+  }
   for (size_t i = 0; i < plan->nodes.size(); ++i) {
     const PlanNode& n = plan->nodes[i];
     if (!n.type) continue;

@@ -37,6 +37,7 @@ struct PlanInput {
   std::string name;
   int node = 0, port = 0;
   PayloadType type = PayloadType::kNone;
+  bool source = false;  // the implicit input of a source node (NodeSpec::source), named after it
 };
 
 struct PlanOutput {

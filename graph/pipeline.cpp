@@ -4,8 +4,11 @@
 #include <exception>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "graph/builtin_nodes.h"
 #include "graph/executor.h"
+#include "graph/session_source.h"
 #include "graph/session_state.h"
 
 namespace cosyflow {
@@ -38,6 +41,15 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Build(GraphFile file, const Pipeline
   COSY_RETURN_IF_ERROR(errors.ToStatus(source));
   auto nodes = CreateGraphNodes(*p->plan_, &errors);
   COSY_RETURN_IF_ERROR(errors.ToStatus(source));
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!p->plan_->nodes[i].spec.source) continue;
+    auto* src = dynamic_cast<SessionSource*>(nodes[i].get());
+    if (!src) {
+      return Internal("pipeline: node '{}' is a source type but no SessionSource",
+                      p->plan_->nodes[i].id);
+    }
+    p->sources_.emplace_back(p->plan_->nodes[i].id, src);
+  }
   Pipeline* raw = p.get();
   ExecutorCallbacks cb;
   cb.on_output = [raw](const SessionPtr& s, int output, const MessagePtr& m) {
@@ -52,9 +64,19 @@ Pipeline::~Pipeline() {
 }
 
 Status Pipeline::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopped_) return InvalidArgument("pipeline: Start after Stop");
-  started_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return InvalidArgument("pipeline: Start after Stop");
+    if (started_) return OkStatus();
+    started_ = true;
+  }
+  for (auto& [id, src] : sources_) {
+    Status st = src->StartSource(this, id);
+    if (!st.ok()) {
+      (void)Stop(StopMode::kAbort);
+      return Status(st.code(), fmt::format("pipeline: source node '{}': {}", id, st.message()));
+    }
+  }
   return OkStatus();
 }
 
@@ -202,6 +224,18 @@ Result<SessionResult> Pipeline::Wait(SessionId id) {
 }
 
 Status Pipeline::Stop(StopMode mode) {
+  bool stop_sources = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_sources = !sources_stopped_;
+    sources_stopped_ = true;
+  }
+  if (stop_sources) {  // sources first: they feed sessions and hold pointers to this pipeline
+    for (auto& [id, src] : sources_) {
+      if (mode == StopMode::kDrain) (void)src->DrainSource(std::chrono::hours(24));
+      src->StopSource();
+    }
+  }
   std::vector<SessionPtr> open;
   {
     std::lock_guard<std::mutex> lock(mu_);

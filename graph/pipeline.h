@@ -27,6 +27,7 @@
 namespace cosyflow {
 
 class GraphExecutor;
+class SessionSource;
 struct SessionState;
 
 using SessionId = uint64_t;
@@ -75,6 +76,7 @@ class Pipeline {
                                                     const PipelineOverrides& overrides = {});
   ~Pipeline();  // aborts open sessions
 
+  // Starts the graph, then its session sources (nodes such as ZmqReceive, graph/session_source.h).
   Status Start();
   // Opens a session. ResourceExhausted beyond limits.max_sessions open sessions.
   Result<SessionId> Submit(SubmitOptions options = {});
@@ -94,7 +96,11 @@ class Pipeline {
   // Waits until the session has ended everywhere, then forgets it.
   Result<SessionResult> Wait(SessionId id);
   // kDrain ends every session's inputs and waits; kAbort cancels them. Submit fails afterwards.
+  // Session sources are drained (kDrain) or stopped first.
   Status Stop(StopMode mode = StopMode::kDrain);
+
+  // The graph's session-source nodes (node id, source), plan order.
+  const std::vector<std::pair<std::string, SessionSource*>>& sources() const { return sources_; }
 
   const GraphPlan& plan() const { return *plan_; }
   // The created node with id `id` (nullptr when absent), e.g. to reach a VoiceFrontend's voice
@@ -114,6 +120,8 @@ class Pipeline {
   mutable std::mutex mu_;
   std::unordered_map<SessionId, std::shared_ptr<SessionState>> sessions_;
   SessionId next_id_ = 1;
+  std::vector<std::pair<std::string, SessionSource*>> sources_;  // owned by the executor's nodes
+  bool sources_stopped_ = false;
   bool started_ = false;
   bool stopped_ = false;
 };

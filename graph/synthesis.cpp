@@ -45,6 +45,8 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
       if (!o.voice_store.empty()) opt["voices"] = o.voice_store;
     } else if (type == "ZmqSend") {
       if (!o.bridge_endpoint.empty()) opt["endpoint"] = o.bridge_endpoint;
+    } else if (type == "ZmqReceive") {
+      if (!o.bridge_bind.empty()) opt["bind"] = o.bridge_bind;
     } else if (type == "HiftVocoder") {
       if (o.seed) opt["seed"] = *o.seed;
       if (o.zero_noise) opt["noise"] = "zero";

@@ -43,6 +43,7 @@ struct GraphOverrides {
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
   std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
+  std::string bridge_bind;      // ZmqReceive.bind of every ZmqReceive node ("" = the file's)
   // The voice of the requests (TextRequest fields, resolved by the graph's VoiceFrontend node).
   std::string voice_store;  // VoiceFrontend.voices of every VoiceFrontend node ("" = the file's)
   std::string voice;        // a voice id of the store ("" = the graph's default voice)

@@ -31,6 +31,7 @@ struct SayArgs {
   std::string mode;
   int64_t seed = 0;
   int timeout_ms = 120000;
+  int window = 32;
   std::string curve_server_public_key, curve_public_key, curve_secret_key;
 };
 
@@ -75,6 +76,7 @@ Status RunSay(const SayArgs& a) {
   o.hello.sends = PayloadType::kTextRequest;
   o.hello.receives = PayloadType::kAudio;
   o.hello.peer = "cosyflow say";
+  o.window = a.window;
   o.curve = {a.curve_server_public_key, a.curve_public_key, a.curve_secret_key};
   const int64_t start_ns = NowNs();
   COSY_ASSIGN_OR_RETURN(auto client, bridges::BridgeClient::Connect(o));
@@ -175,6 +177,9 @@ void RegisterSay(CLI::App& app) {
   cmd->add_option("--mode", a->mode, "LM input layout of this request");
   cmd->add_option("--seed", a->seed, "Sampling seed of this request (0 = the graph's)");
   cmd->add_option("--timeout-ms", a->timeout_ms, "Give up after this long without a message");
+  cmd->add_option("--window", a->window,
+                  "Flow-control credit: audio chunks the server may send ahead of this client")
+      ->check(CLI::Range(1, 65536));
   cmd->add_option("--curve-server-public-key", a->curve_server_public_key, "CURVE: server key");
   cmd->add_option("--curve-public-key", a->curve_public_key, "CURVE: own public key");
   cmd->add_option("--curve-secret-key", a->curve_secret_key, "CURVE: own secret key");

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bridges/bridge_server.h"
+#include "graph/session_source.h"
 #include "bridges/zmq_send_node.h"
 #include "graph/pipeline.h"
 
@@ -121,21 +122,29 @@ Result<nlohmann::json> SplitLatency(const std::string& configs, int runs) {
   const std::string text = "Hello there, how are you? This is a split pipeline.";
   COSY_ASSIGN_OR_RETURN(auto whole, Pipeline::Load(configs + "/tts_tiny.json"));
   COSY_RETURN_IF_ERROR(whole->Start());
-  COSY_ASSIGN_OR_RETURN(auto back, Pipeline::Load(configs + "/split/tts_tiny_back.json"));
-  COSY_RETURN_IF_ERROR(back->Start());
-  BridgeServerOptions so;
-  so.endpoints = {"tcp://127.0.0.1:0"};
-  COSY_ASSIGN_OR_RETURN(auto server, BridgeServer::Start(back.get(), so));
-  std::ifstream in(configs + "/split/tts_tiny_front.json");
-  std::stringstream s;
-  s << in.rdbuf();
-  nlohmann::json front_json = nlohmann::json::parse(s.str());
-  for (auto& n : front_json["nodes"]) {
-    if (n["type"] == "ZmqSend") n["options"]["endpoint"] = server->endpoints()[0];
+  auto read_json = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return nlohmann::json::parse(s.str());
+  };
+  // The back half's ZmqReceive node binds a free port.
+  nlohmann::json back_json = read_json(configs + "/split/tts_tiny_back.json");
+  for (auto& n : back_json["nodes"]) {
+    if (n["type"] == "ZmqReceive") n["options"]["bind"] = "tcp://127.0.0.1:0";
   }
-  front_json["model_dir"] = configs + "/../tests/fixtures/tiny-seed0";
+  back_json["model_dir"] = configs + "/../tests/fixtures/tiny-seed0";
   PipelineOverrides po;
   po.registry = &FullNodeRegistry();
+  COSY_ASSIGN_OR_RETURN(auto back, Pipeline::FromText(back_json.dump(), po));
+  COSY_RETURN_IF_ERROR(back->Start());
+  if (back->sources().empty()) return Internal("bench: the back half has no ZmqReceive node");
+  const std::string endpoint = back->sources()[0].second->SourceEndpoints().at(0);
+  nlohmann::json front_json = read_json(configs + "/split/tts_tiny_front.json");
+  for (auto& n : front_json["nodes"]) {
+    if (n["type"] == "ZmqSend") n["options"]["endpoint"] = endpoint;
+  }
+  front_json["model_dir"] = configs + "/../tests/fixtures/tiny-seed0";
   COSY_ASSIGN_OR_RETURN(auto front, Pipeline::FromText(front_json.dump(), po));
   COSY_RETURN_IF_ERROR(front->Start());
   std::vector<double> local_ms, split_ms;
@@ -155,12 +164,11 @@ Result<nlohmann::json> SplitLatency(const std::string& configs, int runs) {
   j["split_tcp_first_audio_ms_p50"] = Median(split_ms);
   j["added_first_audio_ms_p50"] = Median(split_ms) - Median(local_ms);
   (void)front->Stop();
-  server->Stop();
+  (void)back->Stop();
   return j;
 }
 
 Status Run(const std::string& configs) {
-  // n_small stays below the server's max_queued_per_session (no per-session credit yet).
   const int n_small = 2000, n_big = 32, big_samples = 1 << 18;  // 32 x 1 MiB
   COSY_ASSIGN_OR_RETURN(auto local, Pipeline::FromText(kEchoGraph));
   COSY_RETURN_IF_ERROR(local->Start());

@@ -11,6 +11,9 @@ python3-flatbuffers, plus the schema compiled for Python:
 
 Protocol (docs/bridges.md): Hello -> HelloAck, then Data frames for session 1 (TextRequest
 chunks, then an end-of-stream control), Audio Data frames back until one closes the session.
+Flow control: Hello.window lets the server send WINDOW audio chunks ahead; a Credit frame per
+chunk written grants the next one. (Its few text chunks stay far below the server's
+max_queued_per_session, so this client does not wait for the server's credit.)
 """
 import argparse
 import array
@@ -21,13 +24,14 @@ import wave
 
 import flatbuffers
 import zmq
-from cosyflow.wire import (Audio, Body, Data, Envelope, ErrorInfo, Header, HelloAck, Hello,
-                           Payload, Tensor, TextRequest)
+from cosyflow.wire import (Audio, Body, Credit, Data, Envelope, ErrorInfo, Header, HelloAck,
+                           Hello, Payload, Tensor, TextRequest)
 
 SCHEMA_VERSION = 1
 IDENT = b"CSYF"
 TEXT_REQUEST, AUDIO = 1, 6  # cosyflow::PayloadType
 EOS, CANCEL, ERROR = 1, 2, 4
+WINDOW = 8  # audio chunks the server may send before we grant more
 
 
 def envelope(b, body_type, body):
@@ -47,7 +51,16 @@ def hello():
     Hello.AddSends(b, TEXT_REQUEST)
     Hello.AddReceives(b, AUDIO)
     Hello.AddPeer(b, peer)
+    Hello.AddWindow(b, WINDOW)
     return envelope(b, Body.Body.Hello, Hello.End(b))
+
+
+def credit(session, messages):
+    b = flatbuffers.Builder(64)
+    Credit.Start(b)
+    Credit.AddSessionId(b, session)
+    Credit.AddMessages(b, messages)
+    return envelope(b, Body.Body.Credit, Credit.End(b))
 
 
 def data(session, seq, text=None, flags=0):
@@ -147,6 +160,7 @@ def main():
             out.writeframes(array.array("h", (round(max(-1.0, min(1.0, x)) * 32767)
                                               for x in pcm)).tobytes())
             samples += len(pcm)
+            sock.send(credit(1, 1))  # written: the server may send one more
         flags = d.Header().Flags()
         if flags & ERROR:
             e = ErrorInfo.ErrorInfo()

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +57,10 @@ struct NodeSpec {
   std::vector<PortSpec> outputs;
   Concurrency concurrency = Concurrency::kStateful;
   std::vector<Device> devices = {Device::kCpu};
+  // A session source (a network ingress such as ZmqReceive): no input ports; the node opens
+  // sessions itself (graph/session_source.h). The graph plan gives it an implicit graph input
+  // named after the node id, typed as its first output, whose messages reach Process on port 0.
+  bool source = false;
 
   int InputIndex(std::string_view name) const;   // -1 when absent
   int OutputIndex(std::string_view name) const;  // -1 when absent
@@ -75,6 +80,9 @@ struct SessionInfo {
   // Set (by another thread) once the session is cancelled; null when the caller cannot cancel
   // mid-call. A node whose Process runs long (LLM decoding) polls it to stop early.
   const std::atomic<bool>* cancelled = nullptr;
+  // Wakes a session parked in Waiting() (callable from any thread, also after the session
+  // closed); empty when the caller does not park sessions (then Waiting() is not consulted).
+  std::function<void()> wake;
 };
 
 // Sink for the messages a session emits; the caller fills in the header.
@@ -95,6 +103,12 @@ class NodeSession {
   virtual Status Close(CloseReason reason, Emitter& out) = 0;
   // True when the last Process / Continue / Close(kEndOfStream) left work to do in Continue.
   virtual bool HasMoreWork() const { return false; }
+  // True when the pending work waits for an outside event (a network reply, flow-control
+  // credit): the runner then parks the session without holding a worker until
+  // SessionInfo::wake is called, and calls Continue after that (or closes the session on a
+  // cancel). Only consulted while HasMoreWork(). A wake while the session is idle makes the
+  // runner ask HasMoreWork() again (so outside events, e.g. a reply, can start new work).
+  virtual bool Waiting() const { return false; }
   // Does the next bounded slice of the pending work (only called while HasMoreWork()).
   virtual Status Continue(Emitter& out) {
     (void)out;

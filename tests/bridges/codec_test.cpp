@@ -158,7 +158,8 @@ TEST_CASE("Codec: every payload round-trips exactly") {
 }
 
 TEST_CASE("Codec: handshake and heartbeat envelopes round-trip") {
-  HelloInfo h{kWireSchemaVersion, "tokens", PayloadType::kSpeechTokens, PayloadType::kAudio, "me"};
+  HelloInfo h{kWireSchemaVersion, "tokens", PayloadType::kSpeechTokens, PayloadType::kAudio, "me",
+              7};
   auto hb = EncodeHello(h);
   auto e = DecodeEnvelope(hb.data(), hb.size(), {});
   REQUIRE(e.ok());
@@ -166,14 +167,26 @@ TEST_CASE("Codec: handshake and heartbeat envelopes round-trip") {
   CHECK(e->hello.input == "tokens");
   CHECK(e->hello.sends == PayloadType::kSpeechTokens);
   CHECK(e->hello.receives == PayloadType::kAudio);
+  CHECK(e->hello.window == 7);
   HelloAckInfo a{kWireSchemaVersion, false, "nope", "text", PayloadType::kTextRequest, "audio",
-                 PayloadType::kAudio, 250};
+                 PayloadType::kAudio, 250, 9};
   auto ab = EncodeHelloAck(a);
   auto ea = DecodeEnvelope(ab.data(), ab.size(), {});
   REQUIRE(ea.ok());
   CHECK(ea->ack.error == "nope");
   CHECK(ea->ack.produces == PayloadType::kAudio);
   CHECK(ea->ack.heartbeat_ms == 250);
+  CHECK(ea->ack.window == 9);
+  auto cb = EncodeCredit({42, 3});
+  auto ec = DecodeEnvelope(cb.data(), cb.size(), {});
+  REQUIRE(ec.ok());
+  CHECK(ec->kind == EnvelopeKind::kCredit);
+  CHECK(ec->credit.session_id == 42);
+  CHECK(ec->credit.messages == 3);
+  auto zero = EncodeCredit({42, 0});  // a grant of nothing is malformed
+  auto ez = DecodeEnvelope(zero.data(), zero.size(), {});
+  REQUIRE_FALSE(ez.ok());
+  CHECK(ez.status().message().find("Credit needs") != std::string::npos);
   auto beat = EncodeHeartbeat(99);
   auto eb = DecodeEnvelope(beat.data(), beat.size(), {});
   REQUIRE(eb.ok());

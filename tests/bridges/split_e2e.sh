@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Two-process tests of the bridges through the CLI, over tcp://127.0.0.1 (ctest
 # cosyflow_bridges_split_e2e): the tiny TTS pipeline split into configs/split/tts_tiny_front.json
-# (synth, this process) + configs/split/tts_tiny_back.json (`cosyflow serve`, another process)
-# gives exactly the in-process audio; `cosyflow say` against a served whole pipeline gives the
-# same audio as a file and as raw PCM; SIGTERM drains and exits 0.
+# (synth, this process) + configs/split/tts_tiny_back.json (ZmqReceive -> Flow -> HiftVocoder,
+# `cosyflow serve`, another process) gives exactly the in-process audio, and so does the same
+# back half served through serve's implicit ingress (tests/bridges/tts_tiny_back_ingress.json);
+# `cosyflow say` against a served whole pipeline gives the same audio as a file and as raw PCM;
+# SIGTERM drains and exits 0.
 # usage: split_e2e.sh COSYFLOW REPO_DIR WORK_DIR
 set -euo pipefail
 cosyflow=$1 repo=$2 work=$3
@@ -38,13 +40,23 @@ stop() {  # SIGTERM must drain and exit 0
 
 "$cosyflow" synth --graph "$repo/configs/tts_tiny.json" --text "$text" --out inproc.wav
 
+# The back half as a graph file starting with ZmqReceive (--bind replaces the node's bind).
 serve back "$repo/configs/split/tts_tiny_back.json"
+grep -q '"sources":{"tokens":"tcp://127.0.0.1:' back.out
 "$cosyflow" synth --graph "$repo/configs/split/tts_tiny_front.json" --bridge "$endpoint" \
   --text "$text" --out split.wav
 cmp inproc.wav split.wav
-echo "split == in-process: $(stat -c %s split.wav) bytes"
+echo "split (ZmqReceive back half) == in-process: $(stat -c %s split.wav) bytes"
 stop "$server_pid"
 grep -q '"stopped":true' back.err
+
+# The same back half without ZmqReceive: serve's implicit ingress on the graph input.
+serve back_ingress "$repo/tests/bridges/tts_tiny_back_ingress.json"
+"$cosyflow" synth --graph "$repo/configs/split/tts_tiny_front.json" --bridge "$endpoint" \
+  --text "$text" --out split_ingress.wav
+cmp inproc.wav split_ingress.wav
+echo "split (implicit ingress) == in-process"
+stop "$server_pid"
 
 serve whole "$repo/configs/tts_tiny.json"
 "$cosyflow" say --connect "$endpoint" --text "$text" --out say.wav | tee say.json
