@@ -256,8 +256,9 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   out["requests"] = all;
   out["load_average_1min_end"] = LoadAverage();
   out[reset ? "peak_rss_mib" : "peak_rss_mib_process_so_far"] = PeakRssMib();
-  fmt::print(stderr, "real bench: {} done (best RTF {:.3f}, first audio {:.3f} s)\n", c.name,
-             min_rtf, min_first);
+  // One line per configuration as it completes, so a cut-short run still leaves its figures.
+  fmt::print(stderr, "real bench: {} done (best RTF {:.3f}, first audio {:.3f} s): {}\n", c.name,
+             min_rtf, min_first, out.dump());
   return out;
 }
 
