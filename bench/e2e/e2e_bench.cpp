@@ -11,6 +11,7 @@
 // throughput for 1, 2 and 4 concurrent sessions.
 //
 //   cosyflow-bench-e2e [--fixtures DIR] [--graph configs/tts_tiny.json] [--requests N]
+//   cosyflow-bench-e2e --real ...   (CosyVoice2-0.5B shapes, streaming, cached voice: real_bench.cpp)
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/e2e/real_bench.h"
 #include "graph/synthesis.h"
 #include "runtime/build_info.h"
 #include "runtime/io/npy.h"
@@ -241,6 +243,9 @@ Result<nlohmann::json> Measure(const Args& a, bool stream_text) {
 }
 
 int Main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--real")) return bench::RealMain(argc, argv);
+  }
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--fixtures"))

@@ -230,7 +230,7 @@ Result<Json> BenchLongStream(const FlowModel& model, int64_t seconds, int recomp
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string keys = "/work/shared/fixtures/real-0.5B-state-dict-keys.json";
+  std::string keys = COSYFLOW_SOURCE_DIR "/bench/data/real-0.5B-state-dict-keys.json";
   int repeats = 2;
   bool quick = false;
   int64_t long_s = 0;

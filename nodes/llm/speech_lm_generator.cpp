@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -54,13 +55,19 @@ Status SpeechLmGenerateOptions::Validate() const {
   if (final_max_tokens < 0) {
     return InvalidArgument("llm: final_max_tokens must be >= 0, got {}", final_max_tokens);
   }
+  if (min_tokens < 0 || max_tokens < 0 || (max_tokens > 0 && min_tokens > max_tokens)) {
+    return InvalidArgument("llm: need 0 <= min_tokens <= max_tokens (0 = none), got {} / {}",
+                           min_tokens, max_tokens);
+  }
   return OkStatus();
 }
 
 std::string SpeechLmGenerateOptions::ToString() const {
-  return fmt::format("{} min_ratio {} max_ratio {} max_context {} prefill_chunk {} final_max {}",
-                     sampling.ToString(), min_token_text_ratio, max_token_text_ratio, max_context,
-                     prefill_chunk, final_max_tokens);
+  return fmt::format(
+      "{} min_ratio {} max_ratio {} max_context {} prefill_chunk {} final_max {} min_tokens {} "
+      "max_tokens {}",
+      sampling.ToString(), min_token_text_ratio, max_token_text_ratio, max_context, prefill_chunk,
+      final_max_tokens, min_tokens, max_tokens);
 }
 
 SpeechLmGenerator::SpeechLmGenerator(const SpeechLm& lm, const SpeechLmGenerateOptions& options,
@@ -96,6 +103,7 @@ Result<std::unique_ptr<SpeechLmGenerator>> SpeechLmGenerator::Start(
   const auto lt = static_cast<double>(input.text.size());
   g->min_len_ = static_cast<int64_t>(std::floor(lt * options.min_token_text_ratio));
   g->max_len_ = static_cast<int64_t>(std::floor(lt * options.max_token_text_ratio));
+  if (options.max_tokens > 0) g->max_len_ = std::min(g->max_len_, options.max_tokens);
   auto& p = g->pending_;
   p.push_back({SpeechLmTable::kLlmEmbedding, kSpeechLmSos});
   for (int32_t id : input.prompt_text) p.push_back({SpeechLmTable::kText, id});
@@ -226,6 +234,9 @@ Result<SpeechLmStep> SpeechLmGenerator::StepOneShot() {
   }
   COSY_RETURN_IF_ERROR(ForwardPending());
   const bool mask_eos = calls_ < min_len_;
+  if (calls_ < options_.min_tokens) {  // no stop id at all before min_tokens
+    std::fill(logp_.begin() + c.eos_id(), logp_.end(), -std::numeric_limits<float>::infinity());
+  }
   const int32_t t = sampler_.Sample(logp_.data(), out_, mask_eos, c.eos_id(), *random_);
   Observe(false, t);
   if (c.IsStopId(t)) {

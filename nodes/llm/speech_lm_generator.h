@@ -2,8 +2,9 @@
 //
 // One-shot text (Start): the LM input is [SOS] ++ embed_tokens(prompt_text ++ text) ++ [TASK_ID]
 // ++ speech_embedding(prompt_speech); min_len = floor(min_ratio·Lt), max_len =
-// floor(max_ratio·Lt) count the target text only. Each Step is one forward call: EOS is masked
-// while fewer than min_len steps ran, a stop id (EOS, 6562, FILL) ends generation unemitted.
+// floor(max_ratio·Lt) count the target text only (optionally bounded by max_tokens / min_tokens).
+// Each Step is one forward call: EOS is masked while fewer than min_len steps ran, a stop id (EOS,
+// 6562, FILL) ends generation unemitted.
 // The modes differ only in which prompt parts the front end keeps (SpeechLmInput::ForMode).
 //
 // Bi-stream text (StartBistream + PushText/EndText): text tokens are pulled one at a time with
@@ -60,6 +61,13 @@ struct SpeechLmGenerateOptions {
   int64_t prefill_chunk = 128;       // rows per forward chunk (scratch size)
   // Bi-stream final phase: most tokens after EndText; 0 = max_token_text_ratio · text tokens.
   int64_t final_max_tokens = 0;
+  // One-shot segments, absolute bounds on top of the ratios (0 = none): max_len =
+  // min(floor(max_ratio · Lt), max_tokens); while fewer than min_tokens steps ran, every stop
+  // id (EOS, 6562, FILL: not only EOS as under min_len) is masked, so a segment has exactly
+  // min(min_tokens, max_len) tokens at least. For benchmarks on random weights, whose stop
+  // ids come at random steps; not in the reference.
+  int64_t min_tokens = 0;
+  int64_t max_tokens = 0;
 
   Status Validate() const;
   std::string ToString() const;

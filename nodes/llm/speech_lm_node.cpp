@@ -33,6 +33,8 @@ void SpeechLmNodeOptions::Parse(const nlohmann::json& j, const std::string& path
   r.Read("max_context", &generate.max_context);
   r.Read("prefill_chunk", &generate.prefill_chunk);
   r.Read("final_max_tokens", &generate.final_max_tokens);
+  r.Read("min_tokens", &generate.min_tokens);
+  r.Read("max_tokens", &generate.max_tokens);
   r.Finish();
 }
 

@@ -41,6 +41,9 @@
 //          min_token_text_ratio 2, max_token_text_ratio 20, max_context 4096,
 //          prefill_chunk 128, final_max_tokens 0 (= max ratio · text tokens): see
 //          SpeechLmGenerateOptions
+//          min_tokens, max_tokens  int >= 0, default 0 = none: absolute bounds per one-shot
+//                      segment (min_tokens masks every stop id, not only EOS, until that many
+//                      tokens; min <= max): exact lengths for benchmarks on random weights
 // Session: one SpeechLmGenerator (KV cache sized at the first message) per request.
 //          Decoding runs in bounded slices (NodeSession contract, nodes/core/node.h): each
 //          Process / Continue / Close(end of stream) call does at most emit_every forward steps

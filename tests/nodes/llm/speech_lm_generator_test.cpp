@@ -85,6 +85,45 @@ TEST_CASE("SpeechLmGenerator: min_len masks EOS and max_len bounds the output") 
   }
 }
 
+TEST_CASE("SpeechLmGenerator: min_tokens / max_tokens give an exact length") {
+  const auto golden = GoldenIds("llm_greedy_tokens");  // 16 tokens, then EOS
+  SUBCASE("min_tokens = max_tokens = 40: every stop id masked until 40, then the bound") {
+    auto o = Greedy();
+    o.min_tokens = o.max_tokens = 40;
+    auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 0);
+    REQUIRE(g.ok());
+    CHECK((*g)->max_len() == 40);
+    const auto tokens = RunAll(**g);
+    REQUIRE(tokens.size() == 40);
+    for (size_t i = 0; i < golden.size(); ++i) CHECK(tokens[i] == golden[i]);
+    for (int32_t t : tokens) CHECK(t < 6561);
+  }
+  SUBCASE("sampling: min_tokens = max_tokens = 50 for every seed") {
+    for (uint64_t seed : {1u, 2u, 3u}) {
+      SpeechLmGenerateOptions o;
+      o.min_tokens = o.max_tokens = 50;
+      auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), seed);
+      REQUIRE(g.ok());
+      CHECK(RunAll(**g).size() == 50);
+    }
+  }
+  SUBCASE("max_tokens below the ratio bound cuts the output") {
+    auto o = Greedy();
+    o.max_tokens = 5;
+    auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 0);
+    REQUIRE(g.ok());
+    CHECK(RunAll(**g).size() == 5);
+  }
+  SUBCASE("min_tokens > max_tokens is an error") {
+    auto o = Greedy();
+    o.min_tokens = 10;
+    o.max_tokens = 5;
+    auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 0);
+    REQUIRE_FALSE(g.ok());
+    CHECK(g.status().message().find("min_tokens") != std::string::npos);
+  }
+}
+
 TEST_CASE("SpeechLmGenerator: ForMode drops what the reference front end deletes") {
   const SpeechLmInput in{{1, 2}, {3, 4}, {5, 6}};
   auto cl = in.ForMode(SpeechLmMode::kCrossLingual);
