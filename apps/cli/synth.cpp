@@ -1,16 +1,29 @@
-// `cosyflow synth`: text -> wav through a TTS graph file (configs/tts.json, configs/tts_tiny.json)
-// with the Pipeline API. Prints one JSON line on stdout: audio length, time to first audio,
-// total time, real-time factor and the time spent in each node.
+// `cosyflow synth`: text -> audio through a TTS graph file (configs/tts.json,
+// configs/tts_tiny.json) with the Pipeline API, streamed: audio is written as chunks arrive (a
+// file under a temporary name renamed at the end, or raw s16le on stdout with --raw), with a
+// progress line per second on stderr unless --quiet. Prints one JSON line (stdout; stderr with
+// --raw): audio length, time to first audio, total time, real-time factor, time per node.
 //
 //   cosyflow synth --graph configs/tts_tiny.json --text "Hello." --out out.wav
 //   printf 'Hello\nthere.\n' | cosyflow synth --graph configs/tts_tiny.json --stream-text
 //   cosyflow synth --graph configs/tts.json --prompt-wav p.wav --prompt-text "..." --text "..."
 //   cosyflow synth --graph configs/tts.json --voice alice --mode cross_lingual --text "..."
+//   cosyflow synth --graph configs/tts_tiny.json --text "Hello." --raw | aplay -f S16_LE -r 24000
 #include <fmt/format.h>
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
-#include <iostream>
+#include <thread>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -43,14 +56,124 @@ struct SynthArgs {
   std::string bridge;
   std::string voice, voice_store, prompt_wav, prompt_text, instruct, source_wav;
   float speed = 1.0f;
+  bool raw = false, quiet = false;
 };
 
-Status WriteWav(const std::string& path, const std::vector<float>& audio, int rate) {
-  COSY_ASSIGN_OR_RETURN(AudioFileFormat format, ParseAudioFileFormat("auto", path));
-  COSY_ASSIGN_OR_RETURN(auto w,
-                        AudioFileWriter::Open(path, rate, format, AudioSampleFormat::kInt16));
-  COSY_RETURN_IF_ERROR(w->Write(audio));
-  return w->Close();
+// Where the audio goes, chunk by chunk as the graph makes it: raw s16le on stdout (--raw), or a
+// file written progressively under a temporary name and renamed into place at the end (no
+// partial file is left on an error). Resamples on the way when --sample-rate asks.
+class AudioSink {
+ public:
+  AudioSink(const SynthArgs& a) : a_(a) {}
+  ~AudioSink() {
+    if (!committed_ && !tmp_.empty()) {
+      writer_.reset();
+      std::remove(tmp_.c_str());
+    }
+  }
+
+  // False when stdout was closed by the reader (a clean end: SIGPIPE is ignored, EPIPE ends).
+  Result<bool> Write(const std::vector<float>& chunk, int rate) {
+    if (rate_ == 0) COSY_RETURN_IF_ERROR(Start(rate));
+    const std::vector<float>* out = &chunk;
+    if (rs_ != nullptr) {
+      conv_.clear();
+      COSY_RETURN_IF_ERROR(rs_->Process(chunk, &conv_));
+      out = &conv_;
+    }
+    return Emit(*out);
+  }
+
+  Result<bool> Finish() {
+    if (rate_ == 0) return InvalidArgument("synth: the graph produced no audio (empty text?)");
+    if (rs_ != nullptr) {
+      conv_.clear();
+      COSY_RETURN_IF_ERROR(rs_->Flush(&conv_));
+      COSY_ASSIGN_OR_RETURN(bool open, Emit(conv_));
+      if (!open) return false;
+    }
+    if (a_.raw) return std::fflush(stdout) == 0;
+    COSY_RETURN_IF_ERROR(writer_->Close());
+    writer_.reset();
+    if (std::rename(tmp_.c_str(), a_.out.c_str()) != 0) {
+      return DataLoss("synth: cannot rename {} to {}: {}", tmp_, a_.out, std::strerror(errno));
+    }
+    committed_ = true;
+    return true;
+  }
+
+  int rate() const { return out_rate_; }
+  int64_t samples() const { return samples_; }
+
+ private:
+  Status Start(int rate) {
+    rate_ = rate;
+    out_rate_ = a_.sample_rate > 0 ? a_.sample_rate : rate;
+    if (out_rate_ != rate) {
+      COSY_ASSIGN_OR_RETURN(rs_, Resampler::Create(rate, out_rate_, ResampleQuality::kHigh));
+    }
+    if (a_.raw) return OkStatus();
+    COSY_ASSIGN_OR_RETURN(AudioFileFormat format, ParseAudioFileFormat("auto", a_.out));
+    tmp_ = fmt::format("{}.part-{}", a_.out, static_cast<long>(getpid()));
+    COSY_ASSIGN_OR_RETURN(writer_, AudioFileWriter::Open(tmp_, out_rate_, format, AudioSampleFormat::kInt16));
+    return OkStatus();
+  }
+
+  Result<bool> Emit(const std::vector<float>& x) {
+    samples_ += static_cast<int64_t>(x.size());
+    if (!a_.raw) {
+      COSY_RETURN_IF_ERROR(writer_->Write(x));
+      return true;
+    }
+    pcm_.resize(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float v = std::clamp(x[i], -1.0f, 1.0f) * 32767.0f;
+      pcm_[i] = static_cast<int16_t>(std::lrint(v));  // little-endian hosts (x86-64, arm64)
+    }
+    if (std::fwrite(pcm_.data(), sizeof(int16_t), pcm_.size(), stdout) != pcm_.size() ||
+        std::fflush(stdout) != 0) {
+      if (errno == EPIPE) return false;
+      return DataLoss("synth: writing PCM to stdout: {}", std::strerror(errno));
+    }
+    return true;
+  }
+
+  const SynthArgs& a_;
+  int rate_ = 0, out_rate_ = 0;
+  int64_t samples_ = 0;
+  std::unique_ptr<Resampler> rs_;
+  std::unique_ptr<AudioFileWriter> writer_;
+  std::string tmp_;
+  bool committed_ = false;
+  std::vector<float> conv_;
+  std::vector<int16_t> pcm_;
+};
+
+// stdin lines for the feeder thread; gives up (false) when `stop` is set while waiting.
+bool ReadLine(std::string* line, const std::atomic<bool>& stop) {
+  static std::string pending;
+  line->clear();
+  while (true) {
+    const size_t nl = pending.find('\n');
+    if (nl != std::string::npos) {
+      *line = pending.substr(0, nl + 1);
+      pending.erase(0, nl + 1);
+      return true;
+    }
+    pollfd pfd{0, POLLIN, 0};
+    const int ready = poll(&pfd, 1, 100);
+    if (stop.load()) return false;
+    if (ready <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(0, buf, sizeof(buf));
+    if (n <= 0) {  // end of input: the last line without its newline
+      if (pending.empty()) return false;
+      *line = std::move(pending);
+      pending.clear();
+      return true;
+    }
+    pending.append(buf, static_cast<size_t>(n));
+  }
 }
 
 Status RunSynth(const SynthArgs& a) {
@@ -89,7 +212,7 @@ Status RunSynth(const SynthArgs& a) {
   COSY_RETURN_IF_ERROR(pipeline->Start());
 
   std::vector<std::string> chunks;
-  std::function<bool(std::string*)> next;
+  bool from_stdin = false;
   if (o.mode == "vc") {
     if (!a.text.empty() || !a.text_file.empty() || a.stream_text) {
       return InvalidArgument("synth: --mode vc converts --source-wav and takes no text");
@@ -104,52 +227,88 @@ Status RunSynth(const SynthArgs& a) {
     s << in.rdbuf();
     chunks.push_back(s.str());
   } else {
-    // stdin: one chunk per line (bi-stream chunks as they arrive with --stream-text).
-    next = [](std::string* line) {
-      if (!std::getline(std::cin, *line)) return false;
-      *line += "\n";
-      return true;
-    };
+    from_stdin = true;  // one chunk per line (bi-stream chunks as they arrive with --stream-text)
   }
-  COSY_ASSIGN_OR_RETURN(tts::SynthOutput r,
-                        tts::Synthesize(*pipeline, chunks, a.stream_text, next, {},
-                                        tts::RequestFields(o)));
-  if (!r.result.status.ok()) {
-    return Status(r.result.status.code(),
-                  fmt::format("synth: node '{}' failed: {}", r.result.failed_node,
-                              r.result.status.message()));
-  }
-  if (r.audio.empty()) return InvalidArgument("synth: the graph produced no audio (empty text?)");
-  std::vector<float> audio = std::move(r.audio);
-  int rate = r.sample_rate;
-  if (a.sample_rate > 0 && a.sample_rate != rate) {
-    COSY_ASSIGN_OR_RETURN(auto rs, Resampler::Create(rate, a.sample_rate, ResampleQuality::kHigh));
-    std::vector<float> converted;
-    COSY_RETURN_IF_ERROR(rs->Process(audio, &converted));
-    COSY_RETURN_IF_ERROR(rs->Flush(&converted));
-    audio = std::move(converted);
-    rate = a.sample_rate;
-  }
-  COSY_RETURN_IF_ERROR(WriteWav(a.out, audio, rate));
+  // Text goes in (stdin from a feeder thread) while audio comes out chunk by chunk.
+  COSY_ASSIGN_OR_RETURN(auto stream, tts::SpeechStream::Open(*pipeline, tts::RequestFields(o),
+                                                              a.stream_text));
+  std::atomic<bool> stop{false};
+  Status fed = OkStatus();
+  auto feed = [&] {
+    for (const auto& c : chunks) {
+      if (fed.ok()) fed = stream->Push(c);
+    }
+    std::string line;
+    while (fed.ok() && from_stdin && ReadLine(&line, stop)) fed = stream->Push(line);
+    if (fed.ok()) fed = stream->End();
+    if (!fed.ok()) stream->Cancel();
+  };
+  std::thread feeder;
+  if (from_stdin) feeder = std::thread(feed);
+  else feed();
+  struct Joiner {
+    std::thread& t;
+    std::atomic<bool>& stop;
+    ~Joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } joiner{feeder, stop};
 
-  const auto& t = r.result.timing;
-  const double seconds = static_cast<double>(audio.size()) / rate;
+  AudioSink sink(a);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto last_progress = t0;
+  std::vector<float> chunk;
+  int chunk_rate = 0, chunks_out = 0;
+  bool open = true;
+  while (open) {
+    COSY_ASSIGN_OR_RETURN(bool more, stream->Next(&chunk, &chunk_rate));
+    if (!more) break;
+    COSY_ASSIGN_OR_RETURN(open, sink.Write(chunk, chunk_rate));
+    ++chunks_out;
+    const auto now = std::chrono::steady_clock::now();
+    if (!a.quiet && now - last_progress >= std::chrono::seconds(1)) {
+      const double audio_s = static_cast<double>(sink.samples()) / sink.rate();
+      const double wall = std::chrono::duration<double>(now - t0).count();
+      fmt::print(stderr, "synth: {:.1f} s of audio in {:.1f} s (RTF {:.2f}), {} chunks\n", audio_s,
+                 wall, audio_s > 0 ? wall / audio_s : 0.0, chunks_out);
+      last_progress = now;
+    }
+  }
+  if (!open) {  // the reader closed stdout (e.g. `| head -c`): stop synthesis, a clean end
+    stream->Cancel();
+    (void)stream->Finish();
+    return OkStatus();
+  }
+  stop = true;
+  if (feeder.joinable()) feeder.join();
+  COSY_ASSIGN_OR_RETURN(SessionResult result, stream->Finish());
+  if (!result.status.ok()) {
+    return Status(result.status.code(), fmt::format("synth: node '{}' failed: {}", result.failed_node,
+                                                    result.status.message()));
+  }
+  if (!fed.ok()) return fed;
+  COSY_ASSIGN_OR_RETURN(open, sink.Finish());
+  if (!open) return OkStatus();
+  const int rate = sink.rate();
+  const auto& t = result.timing;
+  const double seconds = static_cast<double>(sink.samples()) / rate;
   nlohmann::json j;
   j["graph"] = a.graph;
   j["model_dir"] = info.model_dir;
   j["test_model"] = info.test_model;
-  j["out"] = a.out;
+  j["out"] = a.raw ? "-" : a.out;
   j["sample_rate"] = rate;
-  j["samples"] = audio.size();
+  j["samples"] = sink.samples();
   j["audio_s"] = seconds;
-  j["chunks"] = r.chunks;
+  j["chunks"] = chunks_out;
   j["first_audio_ms"] = t.first_output_ns / 1e6;
   j["total_ms"] = t.total_ns / 1e6;
   j["rtf"] = seconds > 0 ? (t.total_ns / 1e9) / seconds : 0.0;
   nlohmann::json nodes = nlohmann::json::object();
   for (const auto& [node, ns] : t.node_ns) nodes[node] = ns / 1e6;
   j["node_ms"] = nodes;
-  fmt::print("{}\n", j.dump());
+  fmt::print(a.raw ? stderr : stdout, "{}\n", j.dump());
   return OkStatus();
 }
 
@@ -171,6 +330,10 @@ void RegisterSynth(CLI::App& app) {
   file->excludes(stream);
   cmd->add_option("--out", a->out, "Output audio file (wav/flac/ogg by extension)")
       ->capture_default_str();
+  cmd->add_flag("--raw", a->raw,
+                "Write s16le PCM to stdout as chunks arrive (pipe into aplay/ffplay); the JSON "
+                "line goes to stderr");
+  cmd->add_flag("--quiet", a->quiet, "No progress lines on stderr");
   cmd->add_option("--sample-rate", a->sample_rate, "Resample the output to this rate (Hz)")
       ->check(CLI::Range(1000, 384000));
   cmd->add_option("--seed", a->seed,
@@ -201,6 +364,7 @@ void RegisterSynth(CLI::App& app) {
   cmd->add_option("--bridge", a->bridge,
                   "Endpoint of the served back half for every ZmqSend node (split graphs)");
   cmd->callback([a] {
+    std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is EPIPE on write: a clean end
     Status s = RunSynth(*a);
     if (!s.ok()) {
       fmt::print(stderr, "cosyflow synth: {}\n", s.ToString());
