@@ -209,85 +209,26 @@ void ScatterHeads(const float* src, int64_t t, int64_t heads, int64_t dh, float*
   }
 }
 
-}  // namespace
 
-Status RelPosAttention(const float* qkv, const float* p, const float* bias_u, const float* bias_v,
-                       int64_t t, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
-                       float* out) {
+// The rel-pos attention core for `n` query rows at absolute positions q_offset.. against `kv`
+// keys: q rows in q_src (row stride q_ld), keys/values in k_src/v_src (row stride kv_ld), the
+// projected positional row of distance r = query - key at p_rows[p_zero + p_step * r].
+// scores = ((q + u) k + (q + v) p(r)) / sqrt(dk), softmax over the allowed keys, zeros elsewhere.
+Status RelPosCore(const float* q_src, int64_t q_ld, const float* k_src, const float* v_src,
+                  int64_t kv_ld, const float* p_rows, int64_t p_count, int64_t p_zero,
+                  int64_t p_step, const float* bias_u, const float* bias_v, int64_t q_offset,
+                  int64_t n, int64_t kv, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
+                  float* out) {
   const int64_t d = heads * dk;
-  const int64_t np = 2 * t - 1;
-  const size_t head_floats = static_cast<size_t>(heads * t * dk);
-  float* q = arena.Alloc(head_floats);
-  float* k = arena.Alloc(head_floats);
-  float* v = arena.Alloc(head_floats);
-  float* pp = arena.Alloc(static_cast<size_t>(heads * np * dk));
-  GatherHeads(qkv, 3 * d, 0, t, heads, dk, q);
-  GatherHeads(qkv, 3 * d, d, t, heads, dk, k);
-  GatherHeads(qkv, 3 * d, 2 * d, t, heads, dk, v);
-  GatherHeads(p, d, 0, np, heads, dk, pp);
-  float* qu = arena.Alloc(head_floats);
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t i = 0; i < t; ++i) {
-      float* qrow = q + (h * t + i) * dk;
-      float* urow = qu + (h * t + i) * dk;
-      for (int64_t c = 0; c < dk; ++c) {
-        urow[c] = qrow[c] + bias_u[h * dk + c];
-        qrow[c] = qrow[c] + bias_v[h * dk + c];  // q now holds q + bias_v
-      }
-    }
-  }
-  float* ac = arena.Alloc(static_cast<size_t>(heads * t * t));
-  float* bd = arena.Alloc(static_cast<size_t>(heads * t * np));
-  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(qu, k, ac, heads, t, t, dk, false, true, false));
-  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, pp, bd, heads, t, np, dk, false, true, false));
-  // scores = (AC + rel_shift(BD)) / sqrt(dk); softmax over allowed keys, zeros elsewhere.
-  const float scale = std::sqrt(static_cast<float>(dk));
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t i = 0; i < t; ++i) {
-      float* row = ac + (h * t + i) * t;
-      const float* bdrow = bd + (h * t + i) * np + (t - 1 - i);  // column j -> j - i + t - 1
-      const int64_t limit = chunk > 0 ? std::min(t, (i / chunk + 1) * chunk) : t;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < limit; ++j) {
-        row[j] = (row[j] + bdrow[j]) / scale;
-        mx = std::max(mx, row[j]);
-      }
-      double sum = 0;
-      for (int64_t j = 0; j < limit; ++j) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < limit; ++j) row[j] *= inv;
-      for (int64_t j = limit; j < t; ++j) row[j] = 0.0f;
-    }
-  }
-  float* o = arena.Alloc(head_floats);
-  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(ac, v, o, heads, t, dk, t, false, false, false));
-  ScatterHeads(o, t, heads, dk, out);
-  return OkStatus();
-}
-
-Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float* v_cache,
-                             const float* p_rows, int64_t p_first, int64_t p_count,
-                             const float* bias_u, const float* bias_v, int64_t q_offset,
-                             int64_t n, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
-                             float* out) {
-  const int64_t d = heads * dk, kv = q_offset + n;
-  const int64_t r_max = q_offset + n - 1, r_min = chunk > 0 ? -(chunk - 1) : -(kv - 1);
-  if (r_min < p_first || r_max >= p_first + p_count) {
-    return InvalidArgument("flow encoder: positions {}..{} outside the cached {}..{}", r_min, r_max,
-                           p_first, p_first + p_count - 1);
-  }
   const size_t qf = static_cast<size_t>(heads * n * dk), kf = static_cast<size_t>(heads * kv * dk);
   float* q = arena.Alloc(qf);
   float* qu = arena.Alloc(qf);
   float* k = arena.Alloc(kf);
   float* v = arena.Alloc(kf);
   float* pp = arena.Alloc(static_cast<size_t>(heads * p_count * dk));
-  GatherHeads(qkv, 3 * d, 0, n, heads, dk, q);
-  GatherHeads(k_cache, d, 0, kv, heads, dk, k);
-  GatherHeads(v_cache, d, 0, kv, heads, dk, v);
+  GatherHeads(q_src, q_ld, 0, n, heads, dk, q);
+  GatherHeads(k_src, kv_ld, 0, kv, heads, dk, k);
+  GatherHeads(v_src, kv_ld, 0, kv, heads, dk, v);
   GatherHeads(p_rows, d, 0, p_count, heads, dk, pp);
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t i = 0; i < n; ++i) {
@@ -303,17 +244,16 @@ Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float
   float* bd = arena.Alloc(static_cast<size_t>(heads * n * p_count));
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(qu, k, ac, heads, n, kv, dk, false, true, false));
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, pp, bd, heads, n, p_count, dk, false, true, false));
-  // Same arithmetic as RelPosAttention, on absolute query rows a = q_offset + i.
   const float scale = std::sqrt(static_cast<float>(dk));
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t a = q_offset + i;
       float* row = ac + (h * n + i) * kv;
-      const float* bdrow = bd + (h * n + i) * p_count;  // column of r: r - p_first
+      const float* bdrow = bd + (h * n + i) * p_count + p_zero + p_step * a;  // + (-p_step) j
       const int64_t limit = chunk > 0 ? std::min(kv, (a / chunk + 1) * chunk) : kv;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < limit; ++j) {
-        row[j] = (row[j] + bdrow[a - j - p_first]) / scale;
+        row[j] = (row[j] + bdrow[-p_step * j]) / scale;
         mx = std::max(mx, row[j]);
       }
       double sum = 0;
@@ -330,6 +270,33 @@ Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(ac, v, o, heads, n, dk, kv, false, false, false));
   ScatterHeads(o, n, heads, dk, out);
   return OkStatus();
+}
+
+}  // namespace
+
+Status RelPosAttention(const float* qkv, const float* p, const float* bias_u, const float* bias_v,
+                       int64_t t, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
+                       float* out) {
+  const int64_t d = heads * dk;
+  // The table runs from r = t - 1 down to -(t - 1): row of r = (t - 1) - r.
+  return RelPosCore(qkv, 3 * d, qkv + d, qkv + 2 * d, 3 * d, p, 2 * t - 1, t - 1, -1, bias_u,
+                    bias_v, 0, t, t, heads, dk, chunk, arena, out);
+}
+
+Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float* v_cache,
+                             const float* p_rows, int64_t p_first, int64_t p_count,
+                             const float* bias_u, const float* bias_v, int64_t q_offset,
+                             int64_t n, int64_t heads, int64_t dk, int64_t chunk, Arena& arena,
+                             float* out) {
+  const int64_t d = heads * dk, kv = q_offset + n;
+  const int64_t r_max = q_offset + n - 1, r_min = chunk > 0 ? -(chunk - 1) : -(kv - 1);
+  if (r_min < p_first || r_max >= p_first + p_count) {
+    return InvalidArgument("flow encoder: positions {}..{} outside the cached {}..{}", r_min, r_max,
+                           p_first, p_first + p_count - 1);
+  }
+  // Rows run upwards from r = p_first: row of r = r - p_first.
+  return RelPosCore(qkv, 3 * d, k_cache, v_cache, d, p_rows, p_count, -p_first, 1, bias_u, bias_v,
+                    q_offset, n, kv, heads, dk, chunk, arena, out);
 }
 
 Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
