@@ -29,6 +29,8 @@ struct SayArgs {
   std::string text, text_file, out = "out.wav";
   bool stream_text = false, raw = false;
   std::string mode;
+  std::string voice, prompt_text, instruct;
+  float speed = 1.0f;
   int64_t seed = 0;
   int timeout_ms = 120000;
   int window = 32;
@@ -39,7 +41,12 @@ struct SayArgs {
 void SendText(bridges::BridgeClient& c, uint64_t id, const SayArgs& a, std::atomic<bool>* failed) {
   TextRequest fields;
   fields.mode = a.mode;
+  if (fields.mode.empty() && !a.instruct.empty()) fields.mode = "instruct2";
   fields.seed = static_cast<uint64_t>(a.seed);
+  fields.voice = a.voice == "default" ? "" : a.voice;  // "default": the graph's own voice
+  fields.prompt_text = a.prompt_text;
+  fields.instruct_text = a.instruct;
+  fields.speed = a.speed;
   auto send = [&](std::string text) {
     TextRequest r = fields;
     r.text = std::move(text);
@@ -176,6 +183,12 @@ void RegisterSay(CLI::App& app) {
   cmd->add_flag("--raw", a->raw, "Raw s16le PCM on stdout as chunks arrive")->excludes(out);
   cmd->add_option("--mode", a->mode, "LM input layout of this request");
   cmd->add_option("--seed", a->seed, "Sampling seed of this request (0 = the graph's)");
+  cmd->add_option("--voice", a->voice,
+                  "Voice id from the served graph's voice store (its VoiceFrontend; \"\" = default)");
+  cmd->add_option("--prompt-text", a->prompt_text, "Transcript overriding the voice's own");
+  cmd->add_option("--instruct", a->instruct, "instruct2: the instruction (implies --mode instruct2)");
+  cmd->add_option("--speed", a->speed, "Speaking rate (the flow runs that request non-streaming)")
+      ->check(CLI::Range(0.25f, 4.0f));
   cmd->add_option("--timeout-ms", a->timeout_ms, "Give up after this long without a message");
   cmd->add_option("--window", a->window,
                   "Flow-control credit: audio chunks the server may send ahead of this client")

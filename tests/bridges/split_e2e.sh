@@ -65,6 +65,17 @@ grep -q '"first_audio_ms"' say.json
 [[ $(stat -c %s say.raw) -gt 1000 ]]
 cmp inproc.wav say.wav
 echo "say == in-process"
+# Voices over the wire: "default" is the graph's own voice (same speech tokens, so the same
+# length; the vocoder's noise is seeded per session); an unknown id fails naming it.
+"$cosyflow" say --connect "$endpoint" --text "$text" --voice default --out say_voice.wav > say_voice.json
+samples() { sed -n 's/.*"samples":\([0-9]*\).*/\1/p' "$1"; }
+[[ "$(samples say_voice.json)" == "$(samples say.json)" ]]
+if "$cosyflow" say --connect "$endpoint" --text "$text" --voice nobody --out bad.wav 2> bad_voice.err
+then
+  echo "FAIL: an unknown voice succeeded"; exit 1
+fi
+grep -q "nobody" bad_voice.err
+echo "say --voice: default as the graph's voice, unknown refused"
 
 # The Python client (docs/examples) with the schema compiled for Python now.
 py=/usr/bin/python3
