@@ -136,7 +136,7 @@ $('vadd').onclick = async () => {
     body: JSON.stringify({id, prompt_text: $('vtext').value, audio: btoa(bin)})});
   const j = await r.json();
   if (!r.ok) { $('vstatus').textContent = `error ${j.error.code}: ${j.error.message}`; return; }
-  $('vstatus').textContent = `added ${j.id} (${j.prompt_seconds.toFixed(1)} s)`; await loadVoices(j.id);
+  await loadVoices(j.id); $('vstatus').textContent = `added ${j.id} (${j.prompt_seconds.toFixed(1)} s)`;
 };
 </script></body></html>
 )HTML";
