@@ -4,7 +4,8 @@
 //
 //   cosyflow-bench-e2e --real [--quick] [--tokens 250] [--requests 3] [--precisions f32,bf16,int8]
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
-//                      [--threads N] [--no-incremental-off] [--text T] [--prompt-text T]
+//                      [--threads N] [--no-incremental-off] [--stream-final] [--text T]
+//                      [--prompt-text T]
 //
 // Model: without --model-dir, llm.pt / flow.pt / hift.pt with random weights at the key names and
 // shapes of the official checkpoints (bench/data/real-0.5B-state-dict-keys.json) go into a
@@ -19,7 +20,9 @@
 //
 // Configurations (one pipeline at a time, freed before the next): "f32" (LM f32, flow f32),
 // "bf16" (LM bf16, flow bf16), "int8" (LM int8, flow bf16); then the last of them again with
-// Flow.incremental = false (prefix recompute per chunk) for the same request. Per configuration:
+// Flow.incremental = false (prefix recompute per chunk) for the same request; with --stream-final
+// also the last precision with Flow.stream_final = true (the last chunk chunk-causal, not the
+// reference's full-attention pass). Per configuration:
 // one warm-up request, then --requests requests; reported: the best request (least total
 // time) with its time to first audio, RTF, per-node time and share of the summed node time, and
 // each node's first output; the minimum of each figure; all requests' totals; peak RSS of the
@@ -62,7 +65,7 @@ struct RealArgs {
   std::string keys = COSYFLOW_SOURCE_DIR "/bench/data/real-0.5B-state-dict-keys.json";
   std::string tokenizer = COSYFLOW_SOURCE_DIR "/tests/fixtures/qwen2-tokenizer";
   std::string model_dir;  // "" = a temporary random-weight directory
-  bool keep_model = false, quick = false, incremental_off = true;
+  bool keep_model = false, quick = false, incremental_off = true, stream_final = false;
   int64_t tokens = 250;
   int requests = 3, threads = 0;
   std::vector<std::string> precisions = {"f32", "bf16", "int8"};
@@ -76,6 +79,7 @@ struct RealArgs {
 struct Config {
   std::string name, lm, flow;
   bool incremental = true;
+  bool stream_final = false;
 };
 
 double Since(Clock::time_point t0) {
@@ -132,6 +136,7 @@ Result<Json> RealGraph(const RealArgs& a, const Config& c) {
       } else if (type == "Flow") {
         o["precision"] = c.flow;
         o["incremental"] = c.incremental;
+        o["stream_final"] = c.stream_final;
       }
       nodes.push_back(n);
     }
@@ -236,7 +241,8 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   COSY_ASSIGN_OR_RETURN(auto p, Pipeline::FromText(graph.dump(), o));
   COSY_RETURN_IF_ERROR(p->Start());
   Json out{{"lm_precision", c.lm},       {"flow_precision", c.flow},
-           {"flow_incremental", c.incremental}, {"load_s", Since(t0)},
+           {"flow_incremental", c.incremental}, {"flow_stream_final", c.stream_final},
+           {"load_s", Since(t0)},
            {"load_average_1min_start", LoadAverage()}};
   t0 = Clock::now();
   COSY_ASSIGN_OR_RETURN(Json warm, RunRequest(*p, a, voice));
@@ -287,6 +293,7 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     if (s == "--quick") a->quick = true;
     else if (s == "--keep-model") a->keep_model = true;
     else if (s == "--no-incremental-off") a->incremental_off = false;
+    else if (s == "--stream-final") a->stream_final = true;
     else if (s == "--tokens" && has) a->tokens = std::max(1, std::atoi(argv[++i]));
     else if (s == "--requests" && has) a->requests = std::max(1, std::atoi(argv[++i]));
     else if (s == "--threads" && has) a->threads = std::max(0, std::atoi(argv[++i]));
@@ -321,7 +328,7 @@ int RealMain(int argc, char** argv) {
     fmt::print(stderr,
                "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
                "[--precisions f32,bf16,int8] [--model-dir DIR] [--keep-model] [--graph FILE] "
-               "[--keys FILE] [--threads N] [--no-incremental-off] [--text T] [--prompt-text T]\n");
+               "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--text T] [--prompt-text T]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {
@@ -357,8 +364,14 @@ int RealMain(int argc, char** argv) {
     for (const std::string& p : a.precisions) {
       configs.push_back({p, p, p == "f32" ? "f32" : "bf16", true});
     }
+    if (a.stream_final && !configs.empty()) {
+      Config sf = configs.back();
+      sf.name += "_stream_final";
+      sf.stream_final = true;
+      configs.push_back(sf);
+    }
     if (a.incremental_off && !configs.empty()) {
-      Config off = configs.back();
+      Config off = configs[a.precisions.size() - 1];
       off.name += "_flow_recompute";
       off.incremental = false;
       configs.push_back(off);

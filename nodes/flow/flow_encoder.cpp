@@ -94,7 +94,7 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
                             Arena& arena, float* mu) {
   const EncoderW& e = w.encoder;
   const int64_t d = c.enc_dim, din = c.input_size, la = c.pre_lookahead_len, t0 = ec.tokens;
-  if (t0 < 0 || t0 >= t || t0 % c.enc_chunk != 0 || commit < t0 || commit > t || context == nullptr) {
+  if (t0 < 0 || t0 >= t || t0 % c.enc_chunk != 0 || commit < t0 || commit > t) {
     return InvalidArgument("flow encoder: inconsistent cached call ({} cached, {} tokens, commit {})",
                            t0, t, commit);
   }
@@ -110,7 +110,11 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
   // embed rows s .. t, then the lookahead context.
   float* ext = arena.Alloc(static_cast<size_t>((t - s + la) * d));
   COSY_RETURN_IF_ERROR(LinearEmbed(e.embed, emb + s * din, t - s, d, ext));
-  COSY_RETURN_IF_ERROR(LinearEmbed(e.embed, context, la, d, ext + (t - s) * d));
+  if (context != nullptr) {
+    COSY_RETURN_IF_ERROR(LinearEmbed(e.embed, context, la, d, ext + (t - s) * d));
+  } else {  // finalize: the pre-lookahead layer's zero right-extension
+    std::memset(ext + (t - s) * d, 0, static_cast<size_t>(la * d) * sizeof(float));
+  }
   // PreLookaheadLayer on rows s .. t (conv1 reads la rows ahead), conv2 causal -> rows t0 .. t.
   float* h1 = arena.Alloc(static_cast<size_t>((t - s) * d));
   COSY_RETURN_IF_ERROR(e.lookahead_conv1.Forward(ext, 1, t - s + la, 0, arena, h1));

@@ -21,7 +21,7 @@ double Since(Clock::time_point t0) {
 struct EstCtx {
   const FlowConfig& c;
   int64_t m;              // frames per batch row
-  const float* bias;      // [m, m] additive attention bias, or null (full attention)
+  int64_t chunk;          // attention chunk (frames) when streaming, 0 = full attention
   const float* mish_temb; // [2, time_dim] = Mish(time_mlp(t))
   Arena& arena;
   FlowProfile* prof;
@@ -61,7 +61,7 @@ Status CausalConv(const Conv1dTm& conv, EstCtx& x, const float* in, float* out) 
 Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
   const FlowConfig& c = x.c;
   if (x.inc == nullptr) {
-    return SdpaAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, x.bias, x.arena, o);
+    return SdpaAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, x.chunk, x.arena, o);
   }
   const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
   float* kv = x.inc->step->kv[x.block_i++];
@@ -177,21 +177,14 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
   float* mish_temb = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
   COSY_RETURN_IF_ERROR(TimeEmbedding(e, c, t_value, arena, mish_temb));
 
-  // Attention bias: row i may see columns < (i / chunk + 1) * chunk (streaming), else all.
-  float* bias = nullptr;
+  // Attention: row i may see columns < (i / chunk + 1) * chunk (streaming), else all.
   if (inc != nullptr && (!streaming || inc->step == nullptr || inc->ctx_frames + m > inc->cap ||
                          inc->commit < 0 || inc->commit > m)) {
     return InvalidArgument("flow estimator: inconsistent incremental call ({} cached + {} new "
                            "frames, capacity {}, commit {})", inc->ctx_frames, m, inc->cap, inc->commit);
   }
-  if (streaming && inc == nullptr) {
-    bias = arena.Alloc(static_cast<size_t>(m * m));
-    for (int64_t i = 0; i < m; ++i) {
-      const int64_t limit = std::min(m, (i / c.est_chunk + 1) * c.est_chunk);
-      for (int64_t j = 0; j < m; ++j) bias[i * m + j] = j < limit ? 0.0f : -1.0e10f;
-    }
-  }
-  EstCtx x{c, m, bias, mish_temb, arena, prof, inc};
+  const int64_t chunk = streaming ? c.est_chunk : 0;
+  EstCtx x{c, m, chunk, mish_temb, arena, prof, inc};
 
   // Down stage: resnet + blocks, skip, causal conv.
   float* h = arena.Alloc(static_cast<size_t>(rows * ch));

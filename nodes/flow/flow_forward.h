@@ -38,7 +38,8 @@ Status EncoderForward(const FlowWeights& w, const FlowConfig& c, const float* em
 
 // Streaming (chunk-causal) encoder over the tokens after ec.tokens only (incremental chunks):
 // emb: [t + 3, input_size] embedded tokens of the whole call (the last 3 are the lookahead
-// context); keys/values, positional projections and the upsample context come from `ec`, which
+// context, or zeros when `context` is null: finalize); keys/values, positional projections and
+// the upsample context come from `ec`, which
 // gets the new rows and stages its tail at `commit` tokens (EstimatorCache::Commit applies it).
 // mu: [2 (t - ec.tokens), 80], the frames after the cached ones. Requires the Upsample1D x2 layout.
 Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const float* emb, int64_t t,

@@ -68,8 +68,9 @@ Result<FlowMel> FlowModel::InferenceIncremental(const FlowPrompt& prompt, const 
                                                 std::span<const int32_t> tokens,
                                                 EstimatorCache& cache, size_t max_cache_bytes,
                                                 Arena& arena, int64_t* first_frame,
-                                                const FlowHook& hook, FlowProfile* prof) const {
-  return Run(prompt, spk, tokens, /*streaming=*/true, /*finalize=*/false, &cache, max_cache_bytes,
+                                                const FlowHook& hook, FlowProfile* prof,
+                                                bool finalize) const {
+  return Run(prompt, spk, tokens, /*streaming=*/true, finalize, &cache, max_cache_bytes,
              arena, hook, prof, first_frame);
 }
 
@@ -146,7 +147,7 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
   auto t0 = Clock::now();
   float* mu = arena.Alloc(static_cast<size_t>(n * nb));
   if (cache != nullptr) {
-    COSY_RETURN_IF_ERROR(EncoderForwardCached(*w_, c, emb, t_enc, emb + t_enc * d, cache->enc,
+    COSY_RETURN_IF_ERROR(EncoderForwardCached(*w_, c, emb, t_enc, finalize ? nullptr : emb + t_enc * d, cache->enc,
                                               (f0 + commit) / c.token_mel_ratio, arena, mu));
   } else {
     COSY_RETURN_IF_ERROR(EncoderForward(*w_, c, emb, t_enc, finalize ? nullptr : emb + t_enc * d,

@@ -56,15 +56,17 @@ class FlowModel {
                         bool streaming, bool finalize, Arena& arena, const FlowHook& hook = {},
                         FlowProfile* prof = nullptr) const;
 
-  // A streaming, non-finalize chunk call that computes only the frames after cache.frames()
-  // (the estimator's committed prefix) and commits the completed est_chunk blocks: equal to
-  // Inference(streaming = true, finalize = false) on those frames (docs/flow-streaming.md).
+  // A streaming chunk call that computes only the frames after cache.frames() (the estimator's
+  // committed prefix) and commits the completed est_chunk blocks: equal to
+  // Inference(streaming = true, finalize) on those frames (docs/flow-streaming.md). finalize:
+  // every token gives frames (no lookahead context: the reference's zero extension).
   // Returns the frames after max(cache frames, prompt frames); *first_frame = the first one's
   // index after the prompt. Fails (cache unchanged) when the cache would pass max_cache_bytes.
   Result<FlowMel> InferenceIncremental(const FlowPrompt& prompt, const float* spk,
                                        std::span<const int32_t> tokens, EstimatorCache& cache,
                                        size_t max_cache_bytes, Arena& arena, int64_t* first_frame,
-                                       const FlowHook& hook = {}, FlowProfile* prof = nullptr) const;
+                                       const FlowHook& hook = {}, FlowProfile* prof = nullptr,
+                                       bool finalize = false) const;
 
   // The estimator cache of the blocks that depend on `prompt` alone (frames before the last
   // stream_block() boundary whose tokens and lookahead are all prompt tokens): what every

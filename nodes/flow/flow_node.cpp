@@ -167,6 +167,7 @@ void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, Er
   r.Read("max_token_hop", &max_token_hop);
   r.Read("incremental", &incremental);
   r.Read("stream_cache_mb", &stream_cache_mb);
+  r.Read("stream_final", &stream_final);
   r.Read("prompt_cache", &prompt_cache);
   r.Read("prompt_cache_mb", &prompt_cache_mb);
   r.Read("prompt_tokens", &prompt_tokens);
@@ -193,9 +194,10 @@ std::string FlowNodeOptions::ToString() const {
   return fmt::format(
       "{{\"flow_pt\": \"{}\", \"config\": \"{}\", \"precision\": \"{}\", \"stream\": {}, "
       "\"token_hop\": {}, \"max_token_hop\": {}, \"incremental\": {}, \"stream_cache_mb\": {}, "
+      "\"stream_final\": {}, "
       "\"prompt_cache\": {}, \"prompt_cache_mb\": {}, \"prompt_tokens\": \"{}\", \"prompt_feat\": \"{}\", \"embedding\": \"{}\"}}",
       flow_pt, config, precision, stream, token_hop, max_token_hop, incremental, stream_cache_mb,
-      prompt_cache, prompt_cache_mb, prompt_tokens, prompt_feat, embedding);
+      stream_final, prompt_cache, prompt_cache_mb, prompt_tokens, prompt_feat, embedding);
 }
 
 NodeSpec FlowNode::Spec() {
@@ -241,6 +243,7 @@ Result<std::unique_ptr<NodeSession>> FlowNode::OpenSession(const SessionInfo&) {
   so.max_token_hop = options_.max_token_hop;
   so.incremental = options_.incremental;
   so.max_cache_bytes = static_cast<size_t>(options_.stream_cache_mb) << 20;
+  so.stream_final = options_.stream_final;
   return std::unique_ptr<NodeSession>(new FlowNodeSession(*model_, prompt_, so, options_.stream, prompt_cache_.get()));
 }
 

@@ -12,8 +12,12 @@
 //          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop
 //          incremental    bool, default true: streaming chunks compute only their new frames
 //                         from the estimator's K/V cache (exact; docs/flow-streaming.md)
-//          stream_cache_mb int, default 2048 (0 = unlimited): per-session cache budget; an
+//          stream_cache_mb int, default 4096 (0 = unlimited): per-session cache budget; an
 //                         utterance that would pass it continues by prefix recompute
+//          stream_final   bool, default false: the last streaming call stays chunk-causal
+//                         (computes only its new frames) instead of the reference's
+//                         full-attention pass over the utterance; its frames then differ from
+//                         the reference's last chunk (docs/flow-streaming.md)
 //          prompt_cache   int, default 4 (0 = off): voices whose prompt blocks' estimator state
 //                         is kept (streaming sessions start from it; FlowPromptCache)
 //          prompt_cache_mb int, default 1024: bytes those states may hold together
@@ -25,7 +29,8 @@
 //          only, as the reference's per-segment token2wav.
 // Session: FlowSession (token buffer, per-session hop schedule, estimator cache, scratch).
 //          A request with speed != 1 runs its session non-streaming (as the reference).
-// Flush:   end of stream runs the finalize call (full attention) and emits the remaining
+// Flush:   end of stream runs the finalize call (full attention, or chunk-causal with
+//          stream_final) and emits the remaining
 //          frames; cancel/error emit nothing.
 // Errors:  token outside the vocabulary, too long (> 15000 frames with prompt) -> that session.
 #pragma once
@@ -47,7 +52,8 @@ struct FlowNodeOptions {
   int64_t token_hop = 25;
   int64_t max_token_hop = 100;
   bool incremental = true;
-  int64_t stream_cache_mb = 2048;
+  int64_t stream_cache_mb = 4096;
+  bool stream_final = false;
   int64_t prompt_cache = 4;
   int64_t prompt_cache_mb = 1024;
   std::string prompt_tokens, prompt_feat, embedding;

@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "runtime/kernels/cpu/attention.h"
+#include "runtime/warm_pages.h"
 #include "runtime/kernels/cpu/softmax.h"
 
 namespace cosyflow::flow {
@@ -26,7 +27,17 @@ size_t RoundUp(size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlign
 Arena::Block Arena::NewBlock(size_t floats) {
   Block b;
   b.size = RoundUp(floats);
-  b.holder.reset(new float[b.size + kAlignFloats]);
+  const size_t bytes = (b.size + kAlignFloats) * sizeof(float);
+  if (bytes >= (size_t{1} << 20)) {
+    auto m = WarmPages::Acquire(bytes);
+    if (m.ok()) {  // else the heap below (which reports exhaustion as bad_alloc)
+      const WarmPages::Mapping mapping = *m;
+      b.holder = std::shared_ptr<void>(mapping.base, [mapping](void*) {
+        WarmPages::Release(mapping, mapping.bytes);
+      });
+    }
+  }
+  if (b.holder == nullptr) b.holder = std::shared_ptr<void>(new float[b.size + kAlignFloats], std::default_delete<float[]>());
   const uintptr_t addr = reinterpret_cast<uintptr_t>(b.holder.get());
   b.base = reinterpret_cast<float*>((addr + 63) & ~uintptr_t{63});
   return b;
@@ -299,61 +310,32 @@ Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float
                     q_offset, n, kv, heads, dk, chunk, arena, out);
 }
 
-Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
-                     const float* bias, Arena& arena, float* out) {
-  const int64_t inner = heads * dh, bh = batch * heads;
-  const size_t head_floats = static_cast<size_t>(bh * t * dh);
-  float* q = arena.Alloc(head_floats);
-  float* k = arena.Alloc(head_floats);
-  float* v = arena.Alloc(head_floats);
-  for (int64_t b = 0; b < batch; ++b) {
-    const float* src = qkv + b * t * 3 * inner;
-    const int64_t off = b * heads * t * dh;
-    GatherHeads(src, 3 * inner, 0, t, heads, dh, q + off);
-    GatherHeads(src, 3 * inner, inner, t, heads, dh, k + off);
-    GatherHeads(src, 3 * inner, 2 * inner, t, heads, dh, v + off);
-  }
-  float* s = arena.Alloc(static_cast<size_t>(bh * t * t));
-  const float alpha = 1.0f / std::sqrt(static_cast<float>(dh));
-  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, k, s, bh, t, t, dh, false, true, false, alpha));
-  if (bias == nullptr) {
-    COSY_RETURN_IF_ERROR(cpu::Softmax(s, bh * t, t, s));
-  } else {
-    for (int64_t h = 0; h < bh; ++h) {
-      float* sh = s + h * t * t;
-      COSY_RETURN_IF_ERROR(cpu::SoftmaxMasked(sh, bias, nullptr, t, t, t, sh));
-    }
-  }
-  float* o = arena.Alloc(head_floats);
-  COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(s, v, o, bh, t, dh, t, false, false, false));
-  for (int64_t b = 0; b < batch; ++b) {
-    ScatterHeads(o + b * heads * t * dh, t, heads, dh, out + b * t * inner);
-  }
-  return OkStatus();
-}
+namespace {
 
-Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
-                            const float* k_cache, const float* v_cache, int64_t cap,
-                            int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
+// Attention of `n` query rows (row stride 3 * inner, q at column 0) per batch row and head
+// against `kv_len` keys/values (rows of stride kv_row, batch rows kv_batch apart), one fused
+// kernel call (scores, mask, softmax, P V in cache-sized blocks) per (batch row, head), the
+// units spread over the OpenMP team. chunk > 0: absolute row a = q_offset + i sees keys
+// < (a / chunk + 1) * chunk; chunk == 0: every key.
+Status HeadsAttention(const float* q, const float* k, const float* v, int64_t batch, int64_t n,
+                      int64_t heads, int64_t dh, int64_t kv_len, int64_t kv_row, int64_t kv_batch,
+                      int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
   const int64_t inner = heads * dh, units = batch * heads;
   cpu::AttentionParams p;
   p.q_heads = 1;
   p.kv_heads = 1;
   p.q_len = n;
-  p.kv_len = q_offset + n;
+  p.kv_len = kv_len;
   p.head_dim = dh;
-  p.mask = cpu::AttentionMask::kChunkCausal;
+  p.mask = chunk > 0 ? cpu::AttentionMask::kChunkCausal : cpu::AttentionMask::kNone;
   p.chunk_size = chunk;
   p.q_offset = q_offset;
   p.q_head_stride = dh;
   p.q_row_stride = 3 * inner;
   p.k_head_stride = p.v_head_stride = dh;
-  p.k_row_stride = p.v_row_stride = inner;
+  p.k_row_stride = p.v_row_stride = kv_row;
   p.out_head_stride = dh;
   p.out_row_stride = inner;
-  if (p.kv_len > cap) {
-    return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", p.kv_len, cap);
-  }
   const int64_t per = cpu::AttentionScratchFloats(p);
   constexpr int kMaxThreads = 64;
   const int nt = omp_in_parallel() ? 1
@@ -367,12 +349,31 @@ Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t 
     const int id = omp_get_thread_num();
     if (!status[static_cast<size_t>(id)].ok()) continue;
     status[static_cast<size_t>(id)] =
-        cpu::Attention(p, qkv + b * n * 3 * inner + h * dh, k_cache + b * cap * inner + h * dh,
-                       v_cache + b * cap * inner + h * dh, out + b * n * inner + h * dh,
-                       scratch + per * id, per);
+        cpu::Attention(p, q + b * n * 3 * inner + h * dh, k + b * kv_batch + h * dh,
+                       v + b * kv_batch + h * dh, out + b * n * inner + h * dh, scratch + per * id, per);
   }
   for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
   return OkStatus();
+}
+
+}  // namespace
+
+Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
+                     int64_t chunk, Arena& arena, float* out) {
+  const int64_t inner = heads * dh;
+  return HeadsAttention(qkv, qkv + inner, qkv + 2 * inner, batch, t, heads, dh, t, 3 * inner,
+                        t * 3 * inner, 0, chunk, arena, out);
+}
+
+Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
+                            const float* k_cache, const float* v_cache, int64_t cap,
+                            int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
+  const int64_t inner = heads * dh;
+  if (q_offset + n > cap) {
+    return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", q_offset + n, cap);
+  }
+  return HeadsAttention(qkv, k_cache, v_cache, batch, n, heads, dh, q_offset + n, inner,
+                        cap * inner, q_offset, chunk, arena, out);
 }
 
 std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,

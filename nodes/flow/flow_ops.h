@@ -14,7 +14,9 @@ namespace cosyflow::flow {
 using kernels::cpu::WeightType;
 
 // Grow-only float arena for per-call intermediates. Pointers stay valid until Reset; blocks
-// are merged on Reset so that a warmed-up session allocates nothing in its hot loop.
+// are merged on Reset so that a warmed-up session allocates nothing in its hot loop. Blocks of
+// 1 MiB and more come from (and go back to) the process's WarmPages pool, so a new session's
+// scratch is memory an earlier one already faulted in.
 class Arena {
  public:
   void Reserve(size_t floats);
@@ -32,7 +34,7 @@ class Arena {
 
  private:
   struct Block {
-    std::unique_ptr<float[]> holder;
+    std::shared_ptr<void> holder;  // heap, or a WarmPages mapping (>= 1 MiB) handed back on release
     float* base = nullptr;  // 64-byte aligned start inside holder
     size_t size = 0;
     size_t used = 0;
@@ -91,10 +93,11 @@ Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float
                              float* out);
 
 // Estimator self-attention (diffusers Attention + SDPA), `batch` independent sequences.
-// qkv: [batch, t, 3 * heads * dh]; bias: [t, t] additive (0 / -1e10) shared by every sequence
-// and head, or null for full attention; out: [batch, t, heads * dh].
+// qkv: [batch, t, 3 * heads * dh]; chunk > 0: row i sees columns < (i / chunk + 1) * chunk
+// (the reference's 0 / -1e10 additive chunk mask: masked probabilities are exactly 0 in f32),
+// chunk == 0: full attention; out: [batch, t, heads * dh].
 Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
-                     const float* bias, Arena& arena, float* out);
+                     int64_t chunk, Arena& arena, float* out);
 
 // Estimator attention of `n` new query frames against cached keys/values (incremental
 // streaming). qkv: [batch, n, 3 * heads * dh] (the new frames' projections); k_cache, v_cache:

@@ -86,35 +86,38 @@ Result<MelChunk> FlowSession::NextChunk(const FlowHook& hook, FlowProfile* prof)
   const int64_t hop = this_hop();
   const int64_t la = model_.config().pre_lookahead_len;
   const std::span<const int32_t> upto(tokens_.data(), static_cast<size_t>(offset_ + hop + la));
+  COSY_ASSIGN_OR_RETURN(MelChunk chunk, StreamingCall(upto, /*finalize=*/false, hook, prof));
+  offset_ += hop;
+  hop_ = std::min(options_.max_token_hop, options_.hop_scale * hop_);
+  return chunk;
+}
+
+// One streaming (chunk-causal) call over `tokens`: incremental from the estimator cache, or by
+// prefix recompute (incremental off, or the utterance went over its cache budget). Returns the
+// frames after offset_.
+Result<MelChunk> FlowSession::StreamingCall(std::span<const int32_t> tokens, bool finalize,
+                                            const FlowHook& hook, FlowProfile* prof) {
   const int64_t from = model_.config().token_mel_ratio * offset_;
-  MelChunk chunk;
-  bool done = false;
   if (options_.incremental && !cache_fallback_) {
     const Status started = cache_ ? OkStatus() : StartCache();
     int64_t first = 0;
     Result<FlowMel> mel =
         !started.ok() ? Result<FlowMel>(started)
-                      : model_.InferenceIncremental(prompt_, spk_.data(), upto, *cache_,
-                                                    options_.max_cache_bytes, arena_, &first, hook, prof);
+                      : model_.InferenceIncremental(prompt_, spk_.data(), tokens, *cache_,
+                                                    options_.max_cache_bytes, arena_, &first, hook,
+                                                    prof, finalize);
     if (mel.ok()) {
-      chunk = Tail(std::move(mel).value(), from - first, false);
+      MelChunk chunk = Tail(std::move(mel).value(), from - first, finalize);
       chunk.first_frame = from;
-      done = true;
-    } else if (mel.status().code() == StatusCode::kResourceExhausted) {
-      cache_fallback_ = true;  // over budget: this utterance continues by prefix recompute
-      cache_.reset();
-    } else {
-      return mel.status();
+      return chunk;
     }
+    if (mel.status().code() != StatusCode::kResourceExhausted) return mel.status();
+    cache_fallback_ = true;  // over budget: this utterance continues by prefix recompute
+    cache_.reset();
   }
-  if (!done) {
-    COSY_ASSIGN_OR_RETURN(FlowMel mel, model_.Inference(prompt_, spk_.data(), upto, /*streaming=*/true,
-                                                    /*finalize=*/false, arena_, hook, prof));
-    chunk = Tail(std::move(mel), from, false);
-  }
-  offset_ += hop;
-  hop_ = std::min(options_.max_token_hop, options_.hop_scale * hop_);
-  return chunk;
+  COSY_ASSIGN_OR_RETURN(FlowMel mel, model_.Inference(prompt_, spk_.data(), tokens, /*streaming=*/true,
+                                                  finalize, arena_, hook, prof));
+  return Tail(std::move(mel), from, finalize);
 }
 
 // A fresh estimator cache for this utterance, starting from the voice's prompt state if any.
@@ -128,6 +131,12 @@ Result<MelChunk> FlowSession::Finish(const FlowHook& hook, FlowProfile* prof) {
   if (finished_) return InvalidArgument("flow: Finish called twice");
   if (buffered_tokens() <= offset_) {
     return InvalidArgument("flow: Finish with no tokens after the emitted {} ", offset_);
+  }
+  if (options_.stream_final) {  // chunk-causal like the other chunks (not the reference's pass)
+    COSY_ASSIGN_OR_RETURN(MelChunk chunk, StreamingCall(tokens_, /*finalize=*/true, hook, prof));
+    finished_ = true;
+    cache_.reset();
+    return chunk;
   }
   COSY_ASSIGN_OR_RETURN(FlowMel mel, model_.Inference(prompt_, spk_.data(), tokens_, /*streaming=*/false,
                                                   /*finalize=*/true, arena_, hook, prof));

@@ -12,7 +12,8 @@
 // (flow_stream_cache.h): same frames within float rounding, per-chunk cost flat in utterance
 // length. Past `max_cache_bytes` the utterance falls back to prefix recompute.
 // Finish() runs the last call with streaming = false, finalize = true over every token, as the
-// reference does (full attention: nothing cached applies).
+// reference does (full attention: nothing cached applies), or, with `stream_final`, a streaming
+// finalize call that computes only the remaining frames (not the reference's last chunk).
 //
 // Deliberate deviation: the reference keeps the hop on the model object, so it never resets and
 // concurrent requests interfere (spec §6.5.1). Here the hop is per session and starts at
@@ -34,7 +35,12 @@ struct FlowStreamOptions {
   int64_t max_token_hop = 100;  // hop growth cap
   int64_t hop_scale = 2;        // stream_scale_factor
   bool incremental = true;      // estimator K/V cache between chunks (false: prefix recompute)
-  size_t max_cache_bytes = size_t{2048} << 20;  // per session; 0 = unlimited
+  size_t max_cache_bytes = size_t{4096} << 20;  // per session; 0 = unlimited
+  // The last call stays chunk-causal (the reference's token2wav(stream=True, finalize=True)),
+  // so it computes only its new frames like every other chunk, instead of the reference
+  // stream's full-attention pass over the whole utterance (streaming=False). Not the
+  // reference's output for the final chunk: off by default.
+  bool stream_final = false;
   Status Validate(int64_t lookahead) const;
 };
 
@@ -81,6 +87,8 @@ class FlowSession {
  private:
   FlowSession(const FlowModel& model, FlowPrompt prompt, const FlowStreamOptions& options);
   Status StartCache();
+  Result<MelChunk> StreamingCall(std::span<const int32_t> tokens, bool finalize,
+                                 const FlowHook& hook, FlowProfile* prof);
   static MelChunk Tail(FlowMel mel, int64_t from_frame, bool last);
 
   const FlowModel& model_;

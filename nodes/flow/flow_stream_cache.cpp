@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include <sys/mman.h>
-
 #include "nodes/flow/cfm_noise.h"
 
 namespace cosyflow::flow {
@@ -29,9 +27,12 @@ EstimatorCache::EstimatorCache(const FlowConfig& c)
 EstimatorCache::~EstimatorCache() { Release(); }
 
 void EstimatorCache::Release() {
-  if (region_ != nullptr) munmap(region_, region_bytes_);
+  // Back to the process's warm pool: the next session's rows land on pages already faulted in.
+  if (region_ != nullptr) WarmPages::Release(mapping_, std::min(mapping_.bytes, BytesFor(used_)));
+  mapping_ = {};
   region_ = nullptr;
   region_bytes_ = 0;
+  used_ = 0;
   cap_ = 0;
   for (Step& s : steps_) std::fill(s.kv.begin(), s.kv.end(), nullptr);
 }
@@ -51,16 +52,17 @@ size_t EstimatorCache::bytes() const {
 
 Status EstimatorCache::Allocate(int64_t cap) {
   const size_t bytes = BytesFor(cap);
-  // Address space only: pages become memory when rows are written, so the cache never moves
-  // (no copies as the utterance grows) and holds only the frames it has seen.
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  if (p == MAP_FAILED) {
+  // Address space only (MAP_NORESERVE, from the warm pool when one is idle): pages become
+  // memory when rows are written, so the cache never moves (no copies as the utterance grows)
+  // and holds only the frames it has seen.
+  auto m = WarmPages::Acquire(bytes);
+  if (!m.ok()) {
     return MakeError(StatusCode::kResourceExhausted,
                      "flow stream cache: cannot reserve {} MiB of address space", bytes >> 20);
   }
   Release();
-  region_ = static_cast<float*>(p);
+  mapping_ = *m;
+  region_ = static_cast<float*>(mapping_.base);
   region_bytes_ = bytes;
   cap_ = cap;
   const size_t per_block = 4 * static_cast<size_t>(cap) * static_cast<size_t>(inner_);
@@ -111,12 +113,19 @@ void EstimatorCache::Clear() {
 Status EstimatorCache::ShrinkToFit() {
   if (cap_ == frames_ || frames_ == 0) return OkStatus();
   float* old = region_;
-  const size_t old_bytes = region_bytes_;
+  const WarmPages::Mapping old_mapping = mapping_;
+  const size_t old_touched = BytesFor(used_);
   const int64_t old_cap = cap_;
   region_ = nullptr;  // keep the old rows mapped while copying
-  COSY_RETURN_IF_ERROR(Allocate(frames_));
+  mapping_ = {};
+  const Status st = Allocate(frames_);
+  if (!st.ok()) {
+    mapping_ = old_mapping;
+    region_ = old;
+    return st;
+  }
   CopyRows(old, old_cap);
-  munmap(old, old_bytes);
+  WarmPages::Release(old_mapping, std::min(old_mapping.bytes, old_touched));
   used_ = frames_;
   for (Step& s : steps_) {
     s.conv_next.clear();

@@ -15,6 +15,7 @@
 
 #include "nodes/flow/flow_config.h"
 #include "runtime/status.h"
+#include "runtime/warm_pages.h"
 
 namespace cosyflow::flow {
 
@@ -81,7 +82,8 @@ class EstimatorCache {
   int64_t inner_ = 0;
   int blocks_ = 0;
   int64_t frames_ = 0, cap_ = 0, used_ = 0;
-  float* region_ = nullptr;  // [steps][blocks][4][cap][inner]
+  float* region_ = nullptr;  // [steps][blocks][4][cap][inner], in mapping_
+  WarmPages::Mapping mapping_;
   size_t region_bytes_ = 0;
   std::vector<Step> steps_;
 };

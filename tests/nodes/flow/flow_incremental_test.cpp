@@ -96,6 +96,51 @@ TEST_CASE("FlowSession incremental: hops off the block grid recompute the partia
   CheckIncrementalEqualsRecompute(Tiny().prompt, so, 200, 3, 5);
 }
 
+// stream_final: the last call is a chunk-causal finalize call, so the whole stream must equal one
+// Inference(streaming = true, finalize = true) over every token (the chunk-causal masks, causal
+// convs and per-frame noise make every chunk a slice of it), incremental or by prefix recompute.
+TEST_CASE("FlowSession stream_final: the stream equals one chunk-causal finalize call") {
+  const auto& tiny = Tiny();
+  FlowPrompt none;
+  none.embedding.assign(192, 0.0f);
+  for (const FlowPrompt* prompt : {&tiny.prompt, static_cast<const FlowPrompt*>(&none)}) {
+    for (bool incremental : {true, false}) {
+      CAPTURE(incremental);
+      CAPTURE(prompt->tokens.size());
+      const auto tokens = RandomTokens(190, 21, tiny.model->config().vocab_size);
+      FlowStreamOptions so;
+      so.stream_final = true;
+      so.incremental = incremental;
+      auto s = FlowSession::Open(*tiny.model, *prompt, so);
+      REQUIRE(s.ok());
+      const auto chunks = Stream(**s, tokens, 11);
+      CHECK(chunks.size() >= 3);
+      Arena arena;
+      auto whole = tiny.model->Inference(*prompt, (*s)->speaker_vector(), tokens, /*streaming=*/true,
+                                         /*finalize=*/true, arena);
+      REQUIRE(whole.ok());
+      REQUIRE(whole->frames == 2 * static_cast<int64_t>(tokens.size()));
+      int64_t next = 0;
+      double worst = 0;
+      for (const MelChunk& c : chunks) {
+        REQUIRE(c.first_frame == next);
+        for (int64_t b = 0; b < 80; ++b) {
+          worst = std::max(worst, MaxAbsDiff(c.mel.data.data() + b * c.mel.frames,
+                                             whole->data.data() + b * whole->frames + c.first_frame,
+                                             static_cast<size_t>(c.mel.frames)));
+        }
+        next += c.mel.frames;
+      }
+      CHECK(next == whole->frames);
+      CHECK(chunks.back().last);
+      MESSAGE(chunks.size() << " chunks, max abs diff vs one streaming finalize call " << worst);
+      CHECK(worst < kIncTol);
+      CHECK_FALSE((*s)->cache_fallback());
+      CHECK((*s)->cache_bytes() == 0);
+    }
+  }
+}
+
 TEST_CASE("FlowSession incremental: over the memory budget the utterance falls back, same frames") {
   const auto& tiny = Tiny();
   const auto tokens = RandomTokens(220, 4, tiny.model->config().vocab_size);
