@@ -3,6 +3,7 @@
 // JSON out.
 //
 //   cosyflow-bench-e2e --real [--quick] [--tokens 250] [--requests 3] [--precisions f32,bf16,int8]
+//                      (or LM/FLOW pairs: --precisions int8/f32)
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
 //                      [--threads N] [--no-incremental-off] [--stream-final] [--text T]
 //                      [--prompt-text T]
@@ -308,7 +309,13 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
       for (size_t at = 0; at <= list.size();) {
         const size_t comma = std::min(list.find(',', at), list.size());
         const std::string p = list.substr(at, comma - at);
-        if (p != "f32" && p != "bf16" && p != "int8") return false;
+        // "f32" | "bf16" | "int8" (LM int8, flow bf16), or "LM/FLOW" (e.g. "int8/f32": the
+        // AVX2 choice, where bf16 flow weights are widened per tile).
+        const size_t slash = p.find('/');
+        const std::string lm = p.substr(0, slash);
+        const std::string flow = slash == std::string::npos ? "" : p.substr(slash + 1);
+        if (lm != "f32" && lm != "bf16" && lm != "int8") return false;
+        if (slash != std::string::npos && flow != "f32" && flow != "bf16") return false;
         a->precisions.push_back(p);
         at = comma + 1;
       }
@@ -362,7 +369,13 @@ int RealMain(int argc, char** argv) {
     out["voice_prompt_text_tokens"] = (*voice)->prompt_text_ids.size();
     std::vector<Config> configs;
     for (const std::string& p : a.precisions) {
-      configs.push_back({p, p, p == "f32" ? "f32" : "bf16", true});
+      const size_t slash = p.find('/');
+      if (slash != std::string::npos) {
+        configs.push_back({p.substr(0, slash) + "_flow_" + p.substr(slash + 1), p.substr(0, slash),
+                           p.substr(slash + 1), true});
+      } else {
+        configs.push_back({p, p, p == "f32" ? "f32" : "bf16", true});
+      }
     }
     if (a.stream_final && !configs.empty()) {
       Config sf = configs.back();
