@@ -336,7 +336,12 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
   p.k_row_stride = p.v_row_stride = kv_row;
   p.out_head_stride = dh;
   p.out_row_stride = inner;
-  const int64_t per = cpu::AttentionScratchFloats(p);
+  // Each unit's keys and values are first packed into contiguous [kv_len, dh] rows: read in
+  // place they sit kv_row floats apart (a page or more per row for long sequences), and every
+  // block of query rows rescans them.
+  cpu::AttentionParams packed = p;
+  packed.k_row_stride = packed.v_row_stride = dh;
+  const int64_t per = cpu::AttentionScratchFloats(p) + 2 * kv_len * dh;
   constexpr int kMaxThreads = 64;
   const int nt = omp_in_parallel() ? 1
                                    : static_cast<int>(std::min<int64_t>(
@@ -348,9 +353,17 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
     const int64_t b = u / heads, h = u % heads;
     const int id = omp_get_thread_num();
     if (!status[static_cast<size_t>(id)].ok()) continue;
+    float* kp = scratch + per * id;
+    float* vp = kp + kv_len * dh;
+    const float* ks = k + b * kv_batch + h * dh;
+    const float* vs = v + b * kv_batch + h * dh;
+    for (int64_t j = 0; j < kv_len; ++j) {
+      std::memcpy(kp + j * dh, ks + j * kv_row, static_cast<size_t>(dh) * sizeof(float));
+      std::memcpy(vp + j * dh, vs + j * kv_row, static_cast<size_t>(dh) * sizeof(float));
+    }
     status[static_cast<size_t>(id)] =
-        cpu::Attention(p, q + b * n * 3 * inner + h * dh, k + b * kv_batch + h * dh,
-                       v + b * kv_batch + h * dh, out + b * n * inner + h * dh, scratch + per * id, per);
+        cpu::Attention(packed, q + b * n * 3 * inner + h * dh, kp, vp, out + b * n * inner + h * dh,
+                       vp + kv_len * dh, per - 2 * kv_len * dh);
   }
   for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
   return OkStatus();
