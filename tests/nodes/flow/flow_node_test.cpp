@@ -54,6 +54,53 @@ TEST_CASE("FlowNode: streams mel chunks that match the token2wav_stream flow cal
   CHECK(total == 200);
 }
 
+TEST_CASE("FlowNode: stream_final keeps the last chunk chunk-causal; earlier chunks unchanged") {
+  const auto& tiny = test::Tiny();
+  const auto tokens = LoadGolden<int32_t>("input_source_speech_token");
+  const auto run = [&](bool stream_final) {
+    auto opts = TinyOptions();
+    opts["stream_final"] = stream_final;
+    auto h = NodeHarness::Make<FlowNode>(opts);
+    REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+    REQUIRE(h->Open(1).ok());
+    SpeechTokens st;
+    st.tokens = tokens;
+    REQUIRE(h->Push(1, 0, st).ok());
+    REQUIRE(h->Close(1).ok());
+    std::vector<std::vector<float>> chunks;  // time-major [frames, 80] each
+    for (const auto& m : h->Outputs(1)) {
+      const auto* mel = m->get<cosyflow::Mel>();
+      REQUIRE(mel != nullptr);
+      chunks.emplace_back(mel->mel.data<float>(), mel->mel.data<float>() + mel->frames() * 80);
+    }
+    return chunks;
+  };
+  const auto exact = run(false), fast = run(true);
+  REQUIRE(exact.size() == 3);
+  REQUIRE(fast.size() == 3);
+  for (size_t i = 0; i < 2; ++i) {
+    REQUIRE(fast[i].size() == exact[i].size());
+    CHECK(test::MaxAbsDiff(fast[i].data(), exact[i].data(), fast[i].size()) < 1e-5);
+  }
+  REQUIRE(fast[2].size() == exact[2].size());
+  // The last chunk: one streaming finalize call's frames, not the full-attention pass's.
+  Arena arena;
+  auto session = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(session.ok());
+  auto whole = tiny.model->Inference(tiny.prompt, (*session)->speaker_vector(), tokens,
+                                     /*streaming=*/true, /*finalize=*/true, arena);
+  REQUIRE(whole.ok());
+  const int64_t n = static_cast<int64_t>(fast[2].size()) / 80, from = whole->frames - n;
+  double err = 0;
+  for (int64_t f = 0; f < n; ++f) {
+    for (int64_t b = 0; b < 80; ++b) {
+      err = std::max(err, std::fabs(double(fast[2][f * 80 + b]) - whole->data[b * whole->frames + from + f]));
+    }
+  }
+  CHECK(err < 1e-4);
+  CHECK(test::MaxAbsDiff(fast[2].data(), exact[2].data(), fast[2].size()) > 1e-3);
+}
+
 TEST_CASE("FlowNode: a request voice's prompt blocks are computed once and reused exactly") {
   const auto& tiny = test::Tiny();
   auto voice = std::make_shared<VoicePrompt>();
