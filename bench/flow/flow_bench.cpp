@@ -6,7 +6,7 @@
 //   cosyflow-bench-flow [--keys real-0.5B-state-dict-keys.json] [--repeats N] [--quick]
 //   cosyflow-bench-flow --long 20 [--long-precision f32|bf16] [--recompute-chunks 10]
 //     (per-chunk cost of a long streaming utterance: incremental estimator vs prefix recompute)
-//   cosyflow-bench-flow --voice-stream 250 [--long-precision f32|bf16]
+//   cosyflow-bench-flow --voice-stream 250 [--stream-final] [--long-precision f32|bf16]
 //     (one request's flow calls as the streaming graph makes them with a cached voice: cold, warm)
 #include <fmt/format.h>
 
@@ -237,13 +237,14 @@ Result<Json> BenchLongStream(const FlowModel& model, int64_t seconds, int recomp
 // budget, `tokens` speech tokens after a 3 s prompt, every chunk then the finalize call. Two
 // requests in one process: the first ("cold") touches fresh memory, the second ("warm") runs as
 // a long-lived server's requests do.
-Result<Json> BenchVoiceStream(const FlowModel& model, int64_t tokens) {
+Result<Json> BenchVoiceStream(const FlowModel& model, int64_t tokens, bool stream_final) {
   const int64_t prompt_tokens = 75;
   Arena arena;
-  const FlowStreamOptions so;
+  FlowStreamOptions so;
+  so.stream_final = stream_final;
   COSY_ASSIGN_OR_RETURN(auto state, model.PromptState(MakePrompt(prompt_tokens), so.max_cache_bytes, arena));
   Json out{{"audio_s", static_cast<double>(tokens) / 25.0}, {"prompt_tokens", prompt_tokens},
-           {"max_cache_mib", so.max_cache_bytes >> 20}};
+           {"max_cache_mib", so.max_cache_bytes >> 20}, {"stream_final", stream_final}};
   for (const char* pass : {"cold", "warm"}) {
     COSY_ASSIGN_OR_RETURN(auto session, FlowSession::Open(model, MakePrompt(prompt_tokens), so, state));
     COSY_RETURN_IF_ERROR(session->PushTokens(MakeTokens(tokens)));
@@ -288,6 +289,7 @@ int main(int argc, char** argv) {
   int repeats = 2;
   bool quick = false;
   int64_t long_s = 0, voice_tokens = 0;
+  bool stream_final = false;
   int recompute_chunks = 10;
   std::string long_precision = "bf16";
   for (int i = 1; i < argc; ++i) {
@@ -297,13 +299,14 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--long" && i + 1 < argc) long_s = std::max(1, std::atoi(argv[++i]));
     else if (a == "--voice-stream" && i + 1 < argc) voice_tokens = std::max(30, std::atoi(argv[++i]));
+    else if (a == "--stream-final") stream_final = true;
     else if (a == "--long-precision" && i + 1 < argc) long_precision = argv[++i];
     else if (a == "--recompute-chunks" && i + 1 < argc) recompute_chunks = std::max(2, std::atoi(argv[++i]));
     else {
       fmt::print(stderr,
                  "usage: {} [--keys FILE] [--repeats N] [--quick] | --long SECONDS "
                  "[--long-precision f32|bf16] [--recompute-chunks N] | --voice-stream TOKENS "
-                 "[--long-precision f32|bf16]\n", argv[0]);
+                 "[--stream-final] [--long-precision f32|bf16]\n", argv[0]);
       return 2;
     }
   }
@@ -327,7 +330,7 @@ int main(int argc, char** argv) {
     }
     const char* key = long_s > 0 ? "long_stream" : "voice_stream";
     auto r = long_s > 0 ? BenchLongStream(**model, long_s, recompute_chunks)
-                        : BenchVoiceStream(**model, voice_tokens);
+                        : BenchVoiceStream(**model, voice_tokens, stream_final);
     if (!r.ok()) {
       fmt::print(stderr, "flow bench: {}\n", r.status().ToString());
       return 1;

@@ -275,6 +275,14 @@ Json BenchDnnlKernels(const KernelBenchOptions& options) {
       for (auto [n, k] : qwen_nk) cases.push_back(BenchLinear(m, n, k, wt, min_s));
     }
   }
+  // The flow estimator's linears (qkv fused, out, ff in, ff out) at a first streaming chunk's
+  // rows (56 frames x CFG 2), a 100-frame chunk's and a 650-frame final pass's.
+  const std::pair<int64_t, int64_t> flow_nk[] = {{1536, 256}, {256, 512}, {1024, 256}, {256, 1024}};
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    for (int64_t m : {112, 212, 1300}) {
+      for (auto [n, k] : flow_nk) cases.push_back(BenchLinear(m, n, k, wt, min_s));
+    }
+  }
   cases.push_back(BenchAttentionMatMul(14, 1, 64, 512, true, min_s));
   cases.push_back(BenchAttentionMatMul(14, 1, 64, 512, false, min_s));
   cases.push_back(BenchAttentionMatMul(14, 64, 64, 512, true, min_s));
