@@ -26,6 +26,8 @@ struct EstCtx {
   Arena& arena;
   FlowProfile* prof;
   EstimatorIncremental* inc;  // null: whole sequence (m frames from frame 0)
+  int64_t nb;                 // CFG rows in this call: 2, or 1 (row b0 alone)
+  int64_t b0;                 // first CFG row (index into the cache's per-row state)
   size_t conv_i = 0;          // causal convs and transformer blocks seen so far (cache slots)
   size_t block_i = 0;
 };
@@ -34,26 +36,33 @@ struct EstCtx {
 // the new ones (incremental), staging the context at the commit point. in: [2, m, cin].
 Status CausalConv(const Conv1dTm& conv, EstCtx& x, const float* in, float* out) {
   const int64_t kc = conv.k() - 1;
-  if (x.inc == nullptr || kc == 0) return conv.Forward(in, 2, x.m, kc, x.arena, out);
+  if (x.inc == nullptr || kc == 0) return conv.Forward(in, x.nb, x.m, kc, x.arena, out);
   EstimatorCache::Step& st = *x.inc->step;
   const size_t i = x.conv_i++;
   const int64_t cin = conv.cin();
-  const size_t need = static_cast<size_t>(2 * kc * cin);
-  if (st.conv.size() <= i) st.conv.resize(i + 1);
-  if (st.conv_next.size() <= i) st.conv_next.resize(i + 1);
-  if (st.conv[i].size() != need) st.conv[i].assign(need, 0.0f);
+  const size_t need = static_cast<size_t>(2 * kc * cin);  // both CFG rows, whatever nb
+  if (x.nb == 2) {
+    if (st.conv.size() <= i) st.conv.resize(i + 1);
+    if (st.conv_next.size() <= i) st.conv_next.resize(i + 1);
+    if (st.conv[i].size() != need) st.conv[i].assign(need, 0.0f);
+    st.conv_next[i].resize(need);
+  } else if (st.conv.size() <= i || st.conv_next.size() <= i || st.conv[i].size() != need ||
+             st.conv_next[i].size() != need) {
+    // One CFG row per thread shares the step's vectors: they must have been sized already.
+    return Internal("flow estimator: conv context {} not sized before a per-row call", i);
+  }
   std::vector<float>& next = st.conv_next[i];
-  next.resize(need);
   // Rows of [context; new frames] ending at the commit point: combined row q = commit + r.
-  for (int64_t b = 0; b < 2; ++b) {
+  for (int64_t b = 0; b < x.nb; ++b) {
+    const int64_t cb = x.b0 + b;  // CFG row of the cached context
     for (int64_t r = 0; r < kc; ++r) {
       const int64_t q = x.inc->commit + r;
-      const float* src = q < kc ? st.conv[i].data() + (b * kc + q) * cin
+      const float* src = q < kc ? st.conv[i].data() + (cb * kc + q) * cin
                                 : in + (b * x.m + q - kc) * cin;
-      std::memcpy(next.data() + (b * kc + r) * cin, src, static_cast<size_t>(cin) * sizeof(float));
+      std::memcpy(next.data() + (cb * kc + r) * cin, src, static_cast<size_t>(cin) * sizeof(float));
     }
   }
-  return conv.ForwardWithContext(in, 2, x.m, st.conv[i].data(), x.arena, out);
+  return conv.ForwardWithContext(in, x.nb, x.m, st.conv[i].data() + x.b0 * kc * cin, x.arena, out);
 }
 
 // Self-attention core of one transformer block: whole-sequence SDPA, or the new frames against
@@ -61,20 +70,20 @@ Status CausalConv(const Conv1dTm& conv, EstCtx& x, const float* in, float* out) 
 Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
   const FlowConfig& c = x.c;
   if (x.inc == nullptr) {
-    return SdpaAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, x.chunk, x.arena, o);
+    return SdpaAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, x.chunk, x.arena, o);
   }
   const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
   float* kv = x.inc->step->kv[x.block_i++];
-  float* k = kv;
-  float* v = kv + 2 * cap * inner;
-  for (int64_t b = 0; b < 2; ++b) {
+  float* k = kv + x.b0 * cap * inner;  // K rows of CFG row b0, then b0 + 1
+  float* v = kv + (2 + x.b0) * cap * inner;
+  for (int64_t b = 0; b < x.nb; ++b) {
     for (int64_t i = 0; i < x.m; ++i) {
       const float* row = qkv + (b * x.m + i) * 3 * inner;
       std::memcpy(k + (b * cap + ctx + i) * inner, row + inner, static_cast<size_t>(inner) * sizeof(float));
       std::memcpy(v + (b * cap + ctx + i) * inner, row + 2 * inner, static_cast<size_t>(inner) * sizeof(float));
     }
   }
-  return CachedChunkAttention(qkv, 2, x.m, c.est_heads, c.est_head_dim, k, v, cap, ctx,
+  return CachedChunkAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, k, v, cap, ctx,
                               c.est_chunk, x.arena, o);
 }
 
@@ -87,13 +96,13 @@ Status NormMish(const LayerNormW& ln, float* y, int64_t rows, int64_t ch) {
 // CausalResnetBlock1D. h: [2, m, cin] -> out: [2, m, ch].
 Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* out) {
   const auto t0 = Clock::now();
-  const int64_t ch = x.c.est_channels, rows = 2 * x.m;
+  const int64_t ch = x.c.est_channels, rows = x.nb * x.m;
   float* a = x.arena.Alloc(static_cast<size_t>(rows * ch));
   COSY_RETURN_IF_ERROR(CausalConv(r.conv1, x, h, a));
   COSY_RETURN_IF_ERROR(NormMish(r.ln1, a, rows, ch));
-  float* tb = x.arena.Alloc(static_cast<size_t>(2 * ch));  // mlp(Mish(temb)), per batch row
-  COSY_RETURN_IF_ERROR(r.mlp->Forward(x.mish_temb, 2, tb));
-  for (int64_t b = 0; b < 2; ++b) {
+  float* tb = x.arena.Alloc(static_cast<size_t>(x.nb * ch));  // mlp(Mish(temb)), per batch row
+  COSY_RETURN_IF_ERROR(r.mlp->Forward(x.mish_temb, x.nb, tb));
+  for (int64_t b = 0; b < x.nb; ++b) {
     for (int64_t i = 0; i < x.m; ++i) {
       float* row = a + (b * x.m + i) * ch;
       for (int64_t k = 0; k < ch; ++k) row[k] += tb[b * ch + k];
@@ -101,7 +110,7 @@ Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* o
   }
   COSY_RETURN_IF_ERROR(CausalConv(r.conv2, x, a, out));
   COSY_RETURN_IF_ERROR(NormMish(r.ln2, out, rows, ch));
-  COSY_RETURN_IF_ERROR(r.res_conv.Forward(h, 2, x.m, 0, x.arena, a));
+  COSY_RETURN_IF_ERROR(r.res_conv.Forward(h, x.nb, x.m, 0, x.arena, a));
   for (int64_t i = 0; i < rows * ch; ++i) out[i] += a[i];
   (void)cin;
   if (x.prof) x.prof->est_conv += Since(t0);
@@ -110,7 +119,7 @@ Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* o
 
 // BasicTransformerBlock. h: [2, m, ch] updated in place.
 Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
-  const int64_t ch = x.c.est_channels, inner = x.c.est_inner(), rows = 2 * x.m;
+  const int64_t ch = x.c.est_channels, inner = x.c.est_inner(), rows = x.nb * x.m;
   auto t0 = Clock::now();
   float* n = x.arena.Alloc(static_cast<size_t>(rows * ch));
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(h, tb.norm1.w, tb.norm1.b, rows, ch, 1e-5f, n));
@@ -170,10 +179,12 @@ Status Stage(const StageW& s, EstCtx& x, const float* h_in, int64_t cin, float* 
 
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
                         float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
-                        EstimatorIncremental* inc) {
+                        EstimatorIncremental* inc, int cfg_row) {
   const auto t_start = Clock::now();
   const EstimatorW& e = w.estimator;
-  const int64_t ch = c.est_channels, rows = 2 * m;
+  if (cfg_row < -1 || cfg_row > 1) return InvalidArgument("flow estimator: CFG row {}", cfg_row);
+  const int64_t nb = cfg_row < 0 ? 2 : 1, b0 = cfg_row < 0 ? 0 : cfg_row;
+  const int64_t ch = c.est_channels, rows = nb * m;
   float* mish_temb = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
   COSY_RETURN_IF_ERROR(TimeEmbedding(e, c, t_value, arena, mish_temb));
 
@@ -184,7 +195,7 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
                            "frames, capacity {}, commit {})", inc->ctx_frames, m, inc->cap, inc->commit);
   }
   const int64_t chunk = streaming ? c.est_chunk : 0;
-  EstCtx x{c, m, chunk, mish_temb, arena, prof, inc};
+  EstCtx x{c, m, chunk, mish_temb, arena, prof, inc, nb, b0};
 
   // Down stage: resnet + blocks, skip, causal conv.
   float* h = arena.Alloc(static_cast<size_t>(rows * ch));

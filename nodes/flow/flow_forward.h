@@ -64,8 +64,11 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
 // rows); streaming: chunk-causal attention (est_chunk frames). out: [2, m, 80].
 // inc (streaming only): `in` holds the m frames after inc->ctx_frames cached ones; the cache's
 // K/V rows for them are written, conv contexts staged at inc->commit (see flow_stream_cache.h).
+// cfg_row 0 or 1: only that CFG row (in [1, m, 320], out [1, m, 80], its cache state), so two
+// threads can run the rows at once; with a cache, its conv contexts must already be sized (a
+// both-rows call on the same step ran before).
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
                         float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
-                        EstimatorIncremental* inc = nullptr);
+                        EstimatorIncremental* inc = nullptr, int cfg_row = -1);
 
 }  // namespace cosyflow::flow

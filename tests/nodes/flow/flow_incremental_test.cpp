@@ -3,6 +3,8 @@
 // with hops that do not end on the 50-frame block grid, over the memory budget, across segments.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <random>
 
 #include "nodes/flow/flow_prompt_cache.h"
@@ -94,6 +96,43 @@ TEST_CASE("FlowSession incremental: hops off the block grid recompute the partia
   so.max_token_hop = 41;
   so.hop_scale = 3;
   CheckIncrementalEqualsRecompute(Tiny().prompt, so, 200, 3, 5);
+}
+
+// With a team of exactly two OpenMP threads the estimator runs its two CFG rows on one thread
+// each (FlowModel::Run); with one thread, batched. Same chunks either way, incremental and by
+// recompute, and the same non-streaming mel.
+TEST_CASE("Flow: the CFG rows on two threads equal the batched estimator") {
+  const auto& tiny = Tiny();
+  const int saved = omp_get_max_threads();
+  const auto tokens = RandomTokens(160, 31, tiny.model->config().vocab_size);
+  for (bool incremental : {true, false}) {
+    CAPTURE(incremental);
+    FlowStreamOptions so;
+    so.incremental = incremental;
+    std::vector<MelChunk> by_threads[2];
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      auto s = FlowSession::Open(*tiny.model, tiny.prompt, so);
+      REQUIRE(s.ok());
+      by_threads[threads - 1] = Stream(**s, tokens, 9);
+    }
+    const double err = CompareChunks(by_threads[0], by_threads[1]);
+    MESSAGE(by_threads[0].size() << " chunks, max abs diff 1 vs 2 threads " << err);
+    CHECK(err < kIncTol);
+  }
+  std::vector<float> mel[2];
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    auto s = FlowSession::Open(*tiny.model, tiny.prompt);
+    REQUIRE(s.ok());
+    REQUIRE((*s)->PushTokens(tokens).ok());
+    auto m = (*s)->RunOnce();
+    REQUIRE(m.ok());
+    mel[threads - 1] = m->data;
+  }
+  omp_set_num_threads(saved);
+  REQUIRE(mel[0].size() == mel[1].size());
+  CHECK(MaxAbsDiff(mel[0].data(), mel[1].data(), mel[0].size()) < kIncTol);
 }
 
 // stream_final: the last call is a chunk-causal finalize call, so the whole stream must equal one
