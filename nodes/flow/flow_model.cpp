@@ -131,15 +131,16 @@ Status EstimatorRowsInParallel(const FlowWeights& w, const FlowConfig& c, const 
   std::array<Status, 2> status;
 #pragma omp parallel num_threads(2)
   {
-    const int b = omp_get_thread_num();
-    if (b < 2) {
+    // Fewer threads than asked (OMP_DYNAMIC, a thread limit): the rows are shared out anyway.
+    for (int b = omp_get_thread_num(); b < 2; b += omp_get_num_threads()) {
       try {
-        Arena& a = b == 0 ? arena : HelperArena();
-        if (b == 1) a.Reset();
+        const bool helper = omp_get_thread_num() != 0;
+        Arena& a = helper ? HelperArena() : arena;
+        if (helper) a.Reset();
         EstimatorIncremental own;
         if (inc != nullptr) own = *inc;
         status[b] = EstimatorForward(w, c, in + b * n * cin, n, t, streaming, a,
-                                     b == 0 ? prof : nullptr, v + b * n * nb,
+                                     helper ? nullptr : prof, v + b * n * nb,
                                      inc != nullptr ? &own : nullptr, b);
       } catch (const std::exception& e) {
         status[b] = Internal("flow estimator (CFG row {}): {}", b, e.what());
