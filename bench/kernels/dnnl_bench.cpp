@@ -29,6 +29,7 @@ using Json = nlohmann::json;
 
 constexpr double kF32Tol = 1e-5;   // max |fast - ref| / max |ref|
 constexpr double kBF16Tol = 1e-2;  // bf16 weights and activations, f32 accumulation
+constexpr double kInt8Tol = 2e-2;  // int8 weights (per-row scale, 8 bits), f32 activations
 // Linear weights are rotated over enough copies to exceed the 32 MiB L3 several times, so the
 // M=1 numbers show the DRAM-bound decode case rather than cache-resident weights.
 constexpr size_t kRotateBytes = size_t{96} << 20;
@@ -88,10 +89,11 @@ Json Failed(const std::string& kernel, const std::string& shape, const Status& s
 
 Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double min_s) {
   const bool bf16 = wt == kc::cpu::WeightType::kBF16;
+  const bool int8 = wt == kc::cpu::WeightType::kInt8;
   const std::string shape = fmt::format("M={} N={} K={}", m, n, k);
   const std::string kernel = "linear";
   auto w = Random(n * k, 1), bias = Random(n, 2), x = Random(m * k, 3);
-  const size_t wbytes = n * k * (bf16 ? 2 : 4);
+  const size_t wbytes = n * k * (int8 ? 1 : bf16 ? 2 : 4);
   const int copies = static_cast<int>(std::clamp<size_t>(kRotateBytes / wbytes + 1, 1, 32));
   std::vector<std::unique_ptr<kc::cpu::Linear>> layers;
   for (int c = 0; c < copies; ++c) {
@@ -111,8 +113,8 @@ Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double
   }
   const double ms =
       TimeMs([&](int i) { (void)layers[i % copies]->Forward(x.data(), m, y.data()); }, min_s);
-  Json j = Case(kernel, shape, bf16 ? "bf16-weights" : "f32", err, bf16 ? kBF16Tol : kF32Tol, ms,
-                2.0 * m * n * k);
+  Json j = Case(kernel, shape, int8 ? "int8-weights" : bf16 ? "bf16-weights" : "f32", err,
+                int8 ? kInt8Tol : bf16 ? kBF16Tol : kF32Tol, ms, 2.0 * m * n * k);
   j["weight_gbps"] = wbytes / (ms * 1e6);
   j["rotated_weight_copies"] = copies;
   return j;
@@ -270,7 +272,7 @@ Json BenchDnnlKernels(const KernelBenchOptions& options) {
   Json cases = Json::array();
   using kc::cpu::WeightType;
   const std::pair<int64_t, int64_t> qwen_nk[] = {{896, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
-  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
     for (int64_t m : {1, 64}) {
       for (auto [n, k] : qwen_nk) cases.push_back(BenchLinear(m, n, k, wt, min_s));
     }

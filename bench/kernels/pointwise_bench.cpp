@@ -238,6 +238,16 @@ json BenchPointwiseKernels(const KernelBenchOptions& options) {
                           .chunk_size = 50},
                          min_s);
   });
+  add([&] {  // the flow's exact final pass: full attention over prompt + utterance (13 s)
+    return AttentionCase("attention_flow_full",
+                         {.q_heads = 8,
+                          .kv_heads = 8,
+                          .q_len = 650,
+                          .kv_len = 650,
+                          .head_dim = 64,
+                          .mask = ref::AttentionMask::kNone},
+                         min_s);
+  });
   // STFT / iSTFT, n_fft 16 hop 4 on 96000 samples (HiFT, 4 s at 24 kHz).
   auto plan = ref::StftPlan::Create({16, 4, 16, true});
   const int64_t samples = 96000;

@@ -3,7 +3,9 @@
 // and RSS, printed as JSON. Checks first: finite logits, KV-cached decode == full recompute,
 // bf16 close to f32.
 //
-//   cosyflow-bench-llm [--quick] [--decode-steps N] [--context N]
+//   cosyflow-bench-llm [--quick] [--decode-steps N] [--context N] [--precisions f32,bf16,int8]
+//
+// The bf16 / int8 comparisons with f32 logits need f32 in --precisions (it always runs first).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -137,11 +139,13 @@ int main(int argc, char** argv) {
   bool quick = false;
   int decode_steps = 20;
   int64_t context = 300;
+  std::string precisions = "f32,bf16,int8";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true, decode_steps = 5;
     else if (a == "--decode-steps" && i + 1 < argc) decode_steps = std::stoi(argv[++i]);
     else if (a == "--context" && i + 1 < argc) context = std::stoll(argv[++i]);
+    else if (a == "--precisions" && i + 1 < argc) precisions = argv[++i];
     else return Fail("unknown argument " + a);
   }
   const SpeechLmConfig config;  // release shapes (spec §5.1)
@@ -157,7 +161,13 @@ int main(int argc, char** argv) {
   out["reference_pytorch_f32_2threads"] = {{"prefill_127_s", 2.37}, {"decode_ms_per_token", 325}};
   std::vector<float> f32_logits;
 
+  std::vector<WeightType> types;
   for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
+    const std::string name = cosyflow::kernels::cpu::WeightTypeName(wt);
+    if (("," + precisions + ",").find("," + name + ",") != std::string::npos) types.push_back(wt);
+  }
+  if (types.empty()) return Fail("--precisions names none of f32, bf16, int8: " + precisions);
+  for (WeightType wt : types) {
     const char* wname = cosyflow::kernels::cpu::WeightTypeName(wt);
     const auto rss0 = RssMiB();
     auto t0 = Clock::now();
@@ -201,7 +211,7 @@ int main(int argc, char** argv) {
     }
     if (wt == WeightType::kF32) {
       f32_logits = ref;
-    } else {
+    } else if (!f32_logits.empty()) {
       float d = 0;
       for (int64_t i = 0; i < v; ++i) d = std::max(d, std::fabs(ref[i] - f32_logits[i]));
       const auto am = [&](const std::vector<float>& z) {

@@ -1,12 +1,16 @@
 // SpeechLm: weight loading (llm.pt, strict key set, shape checks), embeddings and state setup.
 #include "nodes/llm/speech_lm.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <unordered_set>
 
 #include "runtime/io/checkpoint.h"
+#include "runtime/kernels/cpu/attention.h"
 
 namespace cosyflow {
 namespace {
@@ -274,7 +278,19 @@ Result<std::unique_ptr<SpeechLmState>> SpeechLm::NewState(int64_t capacity, int6
   COSY_ASSIGN_OR_RETURN(s->proj_, Tensor::Empty({chunk, h}, DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->gate_up_, Tensor::Empty({chunk, 2 * f}, DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->act_, Tensor::Empty({chunk, f}, DType::kF32));
-  COSY_ASSIGN_OR_RETURN(s->scores_, Tensor::Empty({capacity}, DType::kF32));
+  {
+    kernels::cpu::AttentionParams ap;  // the largest call: every cached key visible
+    ap.q_heads = q.num_attention_heads / q.num_key_value_heads;
+    ap.kv_heads = 1;
+    ap.q_len = std::min(chunk, kAttentionRowBlock);
+    ap.kv_len = capacity;
+    ap.head_dim = hd;
+    s->attention_scratch_ = kernels::cpu::AttentionScratchFloats(ap);
+    s->attention_threads_ = std::clamp<int64_t>(omp_get_max_threads(), 1,
+                                                SpeechLmState::kMaxAttentionThreads);
+  }
+  COSY_ASSIGN_OR_RETURN(s->scores_, Tensor::Empty({s->attention_threads_ * s->attention_scratch_},
+                                                  DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->last_, Tensor::Empty({h}, DType::kF32));
   // RoPE table as Hugging Face computes it in f32: inv_freq[j] = 1 / theta^(2j / hd),
   // angle = f32(pos) * inv_freq[j] (f32 product), then cos / sin.

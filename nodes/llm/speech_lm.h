@@ -81,7 +81,11 @@ class SpeechLmState {
   Tensor k_cache_, v_cache_;  // [layers, kv_heads, capacity, head_dim]
   Tensor rope_cos_, rope_sin_;  // [capacity, head_dim / 2]
   Tensor x_, h_, qkv_, attn_, proj_, gate_up_, act_;  // [chunk, ...] scratch
-  Tensor scores_;                                     // [capacity]
+  // Attention scratch: attention_threads_ slices of attention_scratch_ floats (cpu::Attention's
+  // scratch for `capacity` keys), one per OpenMP thread of the attention loop.
+  static constexpr int64_t kMaxAttentionThreads = 64;
+  Tensor scores_;
+  int64_t attention_threads_ = 1, attention_scratch_ = 0;
   Tensor last_;                                       // [hidden]
 };
 
@@ -132,7 +136,11 @@ class SpeechLm {
   SpeechLm() = default;
   Status ForwardChunk(SpeechLmState* s, const float* x, int64_t n, bool last_chunk, float* logits,
                       const SpeechLmHook* hook) const;
-  void Attention(SpeechLmState* s, int64_t layer, int64_t n) const;
+  // Query rows per attention work unit (prefill splits KV heads x row blocks over threads).
+  static constexpr int64_t kAttentionRowBlock = 16;
+  // Below this many query-row x key x head_dim products per layer attention runs on one thread.
+  static constexpr int64_t kAttentionParallelMinWork = int64_t{1} << 21;
+  Status Attention(SpeechLmState* s, int64_t layer, int64_t n) const;
 
   SpeechLmConfig config_;
   SpeechLmLoadOptions options_;

@@ -1,9 +1,13 @@
 // SpeechLm forward (spec §5.3): pre-norm Qwen2 layers with GQA, RoPE and a per-state KV cache.
+#include <omp.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
 #include "nodes/llm/speech_lm.h"
+#include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/norm.h"
 #include "runtime/kernels/cpu/softmax.h"
@@ -21,19 +25,6 @@ inline void RopeRotateHalf(float* x, const float* cos, const float* sin, int64_t
     x[j] = x1 * cos[j] - x2 * sin[j];
     x[j + half] = x2 * cos[j] + x1 * sin[j];
   }
-}
-
-// a, b: [n] f32; n a multiple of 16 is fastest (16 partial sums vectorise).
-inline float Dot(const float* a, const float* b, int64_t n) {
-  float acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
-  }
-  float s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (int l = 0; l < 16; ++l) s += acc[l];
-  return s;
 }
 
 inline void AddInPlace(float* y, const float* x, int64_t n) {
@@ -83,7 +74,8 @@ Status SpeechLm::ForwardChunk(SpeechLmState* s, const float* input, int64_t n, b
     // --- self-attention block: x += o(attn(rope(q), rope(k), v)) of RMSNorm1(x) ---
     COSY_RETURN_IF_ERROR(cpu::RmsNorm(x, layer.input_norm.data<float>(), n, h, q.rms_norm_eps, hn));
     COSY_RETURN_IF_ERROR(layer.qkv->Forward(hn, n, qkv));
-    Attention(s, l, n);  // reads qkv, writes attn and the KV cache rows pos0 .. pos0 + n - 1
+    // reads qkv, writes attn and the KV cache rows pos0 .. pos0 + n - 1
+    COSY_RETURN_IF_ERROR(Attention(s, l, n));
     COSY_RETURN_IF_ERROR(layer.o->Forward(attn, n, proj));
     AddInPlace(x, proj, n * h);
     // --- MLP block: x += down(silu(gate(h)) * up(h)), h = RMSNorm2(x) ---
@@ -123,8 +115,10 @@ Status SpeechLm::ForwardChunk(SpeechLmState* s, const float* input, int64_t n, b
 
 // Causal GQA attention for the n new rows of s->qkv_ (positions pos0 .. pos0 + n - 1):
 // RoPE on q and k, K/V appended to the cache, softmax(q·kᵀ / sqrt(hd)) · v per query head with
-// kv head ⌊head / group⌋. Output: s->attn_ [n, H], heads concatenated.
-void SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
+// kv head ⌊head / group⌋ (cpu::Attention, the whole GQA group of a KV head in one call so each
+// cached K/V row serves all its query heads). Work units = KV head × block of query rows, spread
+// over the OpenMP team. Output: s->attn_ [n, H], heads concatenated.
+Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
   const Qwen2Config& q = config_.qwen;
   const int64_t h = q.hidden_size, hd = q.head_dim(), half = hd / 2;
   const int64_t heads = q.num_attention_heads, kv_heads = q.num_key_value_heads;
@@ -132,10 +126,8 @@ void SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
   const int64_t pos0 = s->length_, cap = s->capacity_;
   float* qkv = s->qkv_.data<float>();
   float* attn = s->attn_.data<float>();
-  float* scores = s->scores_.data<float>();
   float* kc = s->k_cache_.data<float>() + layer * kv_heads * cap * hd;
   float* vc = s->v_cache_.data<float>() + layer * kv_heads * cap * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   for (int64_t i = 0; i < n; ++i) {
     const int64_t pos = pos0 + i;
@@ -151,23 +143,49 @@ void SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
                   static_cast<size_t>(hd) * sizeof(float));
     }
   }
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t len = pos0 + i + 1;  // causal: keys 0 .. pos
-    for (int64_t hh = 0; hh < heads; ++hh) {
-      const float* qh = qkv + i * qkv_dim + hh * hd;
-      const float* kh = kc + (hh / group) * cap * hd;
-      const float* vh = vc + (hh / group) * cap * hd;
-      for (int64_t t = 0; t < len; ++t) scores[t] = Dot(qh, kh + t * hd, hd) * scale;
-      (void)cpu::Softmax(scores, 1, len, scores);
-      float* out = attn + i * h + hh * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t t = 0; t < len; ++t) {
-        const float p = scores[t];
-        const float* v = vh + t * hd;
-        for (int64_t d = 0; d < hd; ++d) out[d] += p * v[d];
-      }
-    }
+  cpu::AttentionParams p;
+  p.q_heads = group;  // one KV head's query group per call
+  p.kv_heads = 1;
+  p.head_dim = hd;
+  p.mask = cpu::AttentionMask::kCausal;
+  p.q_head_stride = hd;
+  p.q_row_stride = qkv_dim;
+  p.k_head_stride = p.v_head_stride = cap * hd;
+  p.k_row_stride = p.v_row_stride = hd;
+  p.out_head_stride = hd;
+  p.out_row_stride = h;
+  const int64_t blocks = (n + kAttentionRowBlock - 1) / kAttentionRowBlock;
+  const int64_t units = kv_heads * blocks;
+  // A decode step's attention (one row per query head) is a few microseconds: waking the team
+  // would cost more than it saves, so small calls stay on this thread.
+  const int64_t work = n * (pos0 + n) * heads * hd;
+  const int nt = omp_in_parallel() || work < kAttentionParallelMinWork
+                     ? 1
+                     : static_cast<int>(std::min<int64_t>(
+                           {static_cast<int64_t>(omp_get_max_threads()), units,
+                            s->attention_threads_}));
+  float* scratch = s->scores_.data<float>();
+  const int64_t per = s->attention_scratch_;
+  std::array<Status, SpeechLmState::kMaxAttentionThreads> status;
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
+  for (int64_t u = 0; u < units; ++u) {
+    const int id = omp_get_thread_num();
+    if (!status[static_cast<size_t>(id)].ok()) continue;
+    // Later query blocks see more keys: the last block first balances the dynamic schedule.
+    const int64_t b = blocks - 1 - u / kv_heads, g = u % kv_heads;
+    const int64_t i0 = b * kAttentionRowBlock, rows = std::min(kAttentionRowBlock, n - i0);
+    cpu::AttentionParams up = p;
+    up.q_len = rows;
+    up.kv_len = pos0 + i0 + rows;  // causal: the block's last row sees keys 0 .. pos0 + i0 + rows - 1
+    up.q_offset = pos0 + i0;
+    status[static_cast<size_t>(id)] =
+        cpu::Attention(up, qkv + i0 * qkv_dim + g * group * hd, kc + g * cap * hd,
+                       vc + g * cap * hd, attn + i0 * h + g * group * hd, scratch + per * id, per);
   }
+  for (const Status& st : status) {
+    if (!st.ok()) return st;
+  }
+  return OkStatus();
 }
 
 }  // namespace cosyflow

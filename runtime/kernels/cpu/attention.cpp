@@ -1,5 +1,5 @@
 // Fast attention: argument checks and scratch sizing, then the selected ISA variant
-// (simd/attention.cpp: blocks of 4 query rows per KV row, interleaved scores).
+// (simd/attention.cpp).
 #include "runtime/kernels/cpu/attention.h"
 
 #include <algorithm>
@@ -14,7 +14,10 @@ int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 }  // namespace
 
 int64_t AttentionScratchFloats(const AttentionParams& params) {
-  return kRows * RoundUp(std::max<int64_t>(params.kv_len, 1), 16);
+  // Interleaved scores of 4 rows (few-row path), or the transposed key panels plus 16 score rows
+  // (many-row path, simd/attention.cpp).
+  const int64_t ld = RoundUp(std::max<int64_t>(params.kv_len, 1), 16);
+  return std::max<int64_t>(kRows * ld, ld * (std::max<int64_t>(params.head_dim, 1) + 16));
 }
 
 Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,

@@ -58,6 +58,8 @@ struct KernelTable {
                int64_t start_pos, const float* cos_table, const float* sin_table) = nullptr;
   // src: [n] bf16 (bf16 = true) or f16 bits -> out: [n] f32.
   void (*widen_16)(const uint16_t* src, bool bf16, int64_t n, float* out) = nullptr;
+  // out[i] = scale * src[i] (int8 weights with a per-row scale -> f32).
+  void (*widen_i8)(const int8_t* src, float scale, int64_t n, float* out) = nullptr;
   // Resolved params (ref::ResolveAttentionParams), q_len > 0; scratch of
   // cpu::AttentionScratchFloats floats.
   void (*attention)(const ref::AttentionParams& p, const float* q, const float* k, const float* v,

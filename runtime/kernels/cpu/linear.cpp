@@ -1,6 +1,8 @@
 // oneDNN matmul kernels: run-time-shaped primitives cached by their static configuration.
 #include "runtime/kernels/cpu/linear.h"
 
+#include <omp.h>
+
 #include <dnnl.hpp>
 #include <map>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include "runtime/dtype.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/gemv.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/logging.h"
 
 namespace cosyflow::kernels::cpu {
@@ -223,9 +226,10 @@ bool ParseWeightType(std::string_view name, WeightType* t) {
 }
 
 namespace {
-// f32 rows converted per tile in the tiled path: about 1 MiB, at least 16 rows.
+// f32 rows converted per tile in the tiled path: about 4 MiB (fewer, larger matmul calls; the
+// widening runs on the whole team), at least 16 rows.
 int64_t TileRows(int64_t n, int64_t k) {
-  return std::min<int64_t>(n, std::max<int64_t>(16, (int64_t{1} << 18) / k));
+  return std::min<int64_t>(n, std::max<int64_t>(16, (int64_t{1} << 20) / k));
 }
 
 void NoteTilesOnce(WeightType wt) {
@@ -262,17 +266,18 @@ struct Linear::Impl {
     return bias_f32.empty() ? nullptr : bias_f32.data();
   }
   // Rows [j0, j0 + rows) of W as f32 into dst.
+  // dst rows = W rows [j0, j0 + rows) in f32 (int8 times its row scale, or bf16 widened): the
+  // ISA variant's widening kernel per row, rows spread over the OpenMP team.
   void WidenRows(int64_t j0, int64_t rows, float* dst) const {
-    const int64_t count = rows * k;
-    if (weight_type == WeightType::kInt8) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const int8_t* src = w_i8.data() + (j0 + r) * k;
-        const float s = scales[j0 + r];
-        for (int64_t c = 0; c < k; ++c) dst[r * k + c] = s * static_cast<float>(src[c]);
+    const KernelTable& kt = Kernels();
+    const bool int8 = weight_type == WeightType::kInt8;
+#pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
+    for (int64_t r = 0; r < rows; ++r) {
+      if (int8) {
+        kt.widen_i8(w_i8.data() + (j0 + r) * k, scales[j0 + r], k, dst + r * k);
+      } else {
+        kt.widen_16(w_bf16.data() + (j0 + r) * k, true, k, dst + r * k);
       }
-    } else {
-      const uint16_t* src = w_bf16.data() + j0 * k;
-      for (int64_t i = 0; i < count; ++i) dst[i] = BF16ToF32(src[i]);
     }
   }
 };

@@ -1,5 +1,7 @@
 // Tests: cpu attention against the reference: GQA ratios, causal with decode offsets,
-// chunk-causal boundaries, key padding, boolean masks, [T, H, D] strides, bad arguments.
+// chunk-causal boundaries, key padding, boolean masks, [T, H, D] strides, bad arguments. Calls
+// with >= 16 query rows per KV head take the transposed-key-panel path, smaller ones the 4-row
+// path (simd/attention.cpp); the cases above cover both, and one test compares them directly.
 #include "runtime/kernels/cpu/attention.h"
 
 #include <doctest/doctest.h>
@@ -143,6 +145,33 @@ TEST_CASE("Attention: [T, H, D] strided layout equals the contiguous [H, T, D] r
   auto qt = to_thd(q, hq), kt = to_thd(k, hkv), vt = to_thd(v, hkv);
   REQUIRE(cpu::Attention(s, qt.data(), kt.data(), vt.data(), y_thd.data(), scratch.data(), n).ok());
   CheckClose(y_thd, to_thd(y_hd, hq), 1e-6, "strided attention");
+}
+
+TEST_CASE("Attention: the many-row path equals one query row at a time (few-row path)") {
+  for (Mask mask : {Mask::kNone, Mask::kCausal, Mask::kChunkCausal}) {
+    const int64_t hq = 2, t = 70, d = 64;
+    ref::AttentionParams p{.q_heads = hq,
+                           .kv_heads = 1,
+                           .q_len = t,
+                           .kv_len = t,
+                           .head_dim = d,
+                           .mask = mask,
+                           .chunk_size = mask == Mask::kChunkCausal ? 25 : 0};
+    auto q = RandomVector(hq * t * d, 4), k = RandomVector(t * d, 5), v = RandomVector(t * d, 6);
+    std::vector<float> all(q.size()), one(q.size()), scratch(cpu::AttentionScratchFloats(p));
+    const auto n = static_cast<int64_t>(scratch.size());
+    REQUIRE(cpu::Attention(p, q.data(), k.data(), v.data(), all.data(), scratch.data(), n).ok());
+    for (int64_t i = 0; i < t; ++i) {  // row i alone: q_offset i, same keys
+      ref::AttentionParams r = p;
+      r.q_len = 1;
+      r.q_offset = i;
+      r.q_head_stride = r.out_head_stride = t * d;
+      REQUIRE(cpu::Attention(r, q.data() + i * d, k.data(), v.data(), one.data() + i * d,
+                             scratch.data(), n)
+                  .ok());
+    }
+    CheckClose(all, one, 1e-5, fmt::format("panel vs row, mask {}", static_cast<int>(mask)));
+  }
 }
 
 TEST_CASE("Attention: bad arguments are Status errors") {

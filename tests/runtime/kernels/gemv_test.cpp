@@ -167,7 +167,7 @@ TEST_CASE("GemvI8: equals the reference on dequantized weights up to f32 summati
 // weight tiles where the CPU/ISA has no bf16 primitive; always tiles for int8) agree row by row,
 // and the quantization error against f32 stays within the bound of the weight type.
 TEST_CASE("Linear: int8 and bf16 weights agree across GEMV and batch paths, error bounded") {
-  const int64_t n = 1000, k = 300, m = 40;  // n spans several conversion tiles
+  const int64_t n = 2500, k = 601, m = 40;  // n spans two conversion tiles (TileRows), odd k
   auto w = RandomVector(n * k, 21, -0.1f, 0.1f), bias = RandomVector(n, 22);
   auto x = RandomVector(m * k, 23);
   std::vector<float> y_ref(m * n);

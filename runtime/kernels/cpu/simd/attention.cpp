@@ -1,8 +1,11 @@
 // Attention of one ISA variant. Query rows of one KV head (the whole GQA group, i-major) go in
-// blocks of 4, so each K/V row loaded from cache serves 4 query rows. Scores live in scratch
-// interleaved [key][4 rows], which lets the masking/softmax pass run on all 4 rows in one vector
-// and P*V broadcast probabilities straight from memory. The 1/sum of the softmax is applied at
-// the end.
+// blocks, so each K/V row loaded serves several query rows; the 1/sum of the softmax is applied
+// at the end. Two paths:
+// - few query rows (decode): blocks of 4 rows, scores as 4 dot products per key (horizontal
+//   sums), kept interleaved [key][4 rows] so masking/softmax run on all 4 rows in one vector;
+// - many query rows (prefill, flow chunks, whole sequences): K is first transposed into panels
+//   of kLanes keys ([panel][head_dim][kLanes]), so a block of kPanelRows query rows gets its
+//   scores from broadcast q elements times key vectors (no horizontal sums); scores row-major.
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/vec_math.h"
 
@@ -175,6 +178,183 @@ void RunBlock(const AttentionParams& p, const Block& b, const float* k, const fl
       WeightedSum<4>(b, s, v, p.v_row_stride, d, c0, inv);
   }
 }
+// ---- Panel path --------------------------------------------------------------------------
+constexpr int kPanelRows = kVecRegisters >= 32 ? 8 : 4;  // query rows per score block
+constexpr int kPanelKeyVecs = 3;  // key panels per score block
+static_assert(kPanelRows <= 16, "AttentionScratchFloats reserves 16 score rows");
+// Below this many query rows per KV head the transposition costs more than it saves.
+constexpr int64_t kPanelMinRows = 16;
+
+// kt[(j / kLanes) * d * kLanes + c * kLanes + j % kLanes] = k_j[c] for j < n (zeros up to the
+// next panel boundary).
+void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, float* kt) {
+  const int64_t panels = (n + kLanes - 1) / kLanes;
+  for (int64_t pb = 0; pb < panels; ++pb) {
+    float* dst = kt + pb * d * kLanes;
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t j = pb * kLanes + l;
+      if (j < n) {
+        const float* src = k + j * k_row_stride;
+        for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = src[c];
+      } else {
+        for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = 0.0f;
+      }
+    }
+  }
+}
+
+// s[r * ld + j] = scale * q_r . k_j for r < R, j < round_up(end_max, kLanes).
+template <int R, int KV>
+void PanelScoresStep(const float* const* q, const float* kt, int64_t d, float scale, float* s,
+                     int64_t ld) {
+  Vf acc[R][KV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < KV; ++v) acc[r][v] = Zero();
+  for (int64_t c = 0; c < d; ++c) {
+    Vf kv[KV];
+    for (int v = 0; v < KV; ++v) kv[v] = Load(kt + v * d * kLanes + c * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const Vf qb = Set1(q[r][c]);
+      for (int v = 0; v < KV; ++v) acc[r][v] = Fmadd(qb, kv[v], acc[r][v]);
+    }
+  }
+  const Vf sc = Set1(scale);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < KV; ++v) Store(s + r * ld + v * kLanes, Mul(acc[r][v], sc));
+}
+
+template <int R>
+void PanelScores(const float* const* q, const float* kt, int64_t d, int64_t end_max, float scale,
+                 float* s, int64_t ld) {
+  const int64_t panels = (end_max + kLanes - 1) / kLanes;
+  int64_t pb = 0;
+  for (; pb + kPanelKeyVecs <= panels; pb += kPanelKeyVecs) {
+    PanelScoresStep<R, kPanelKeyVecs>(q, kt + pb * d * kLanes, d, scale, s + pb * kLanes, ld);
+  }
+  for (; pb < panels; ++pb) PanelScoresStep<R, 1>(q, kt + pb * d * kLanes, d, scale, s + pb * kLanes, ld);
+}
+
+// Row r of s: keys [0, end) (and the keep mask) exponentiated against the row max, zeros up to
+// `width`; returns 1 / sum (0 when no key is visible).
+float PanelSoftmaxRow(float* s, int64_t end, int64_t width, const uint8_t* keep) {
+  const Vf ninf = Set1(kNegInf);
+  if (keep != nullptr) {
+    for (int64_t j = 0; j < end; ++j) {
+      if (keep[j] == 0) s[j] = kNegInf;
+    }
+  }
+  Vf mx = ninf;
+  int64_t j = 0;
+  for (; j + kLanes <= end; j += kLanes) mx = Max(mx, Load(s + j));
+  if (j < end) mx = Max(mx, Select(HeadMask(end - j), LoadN(s + j, end - j), ninf));
+  float m = ReduceMax(mx);
+  if (m == kNegInf) m = 0.0f;  // no visible key: exp(-inf) = 0 everywhere, sum 0
+  const Vf shift = Set1(m);
+  Vf sum = Zero();
+  for (j = 0; j + kLanes <= end; j += kLanes) {
+    const Vf v = Load(s + j);
+    const Vf e = ZeroUnless(Ne(v, ninf), Exp(Sub(v, shift)));
+    Store(s + j, e);
+    sum = Add(sum, e);
+  }
+  if (j < end) {
+    const Vf v = Select(HeadMask(end - j), LoadN(s + j, end - j), ninf);
+    const Vf e = ZeroUnless(Ne(v, ninf), Exp(Sub(v, shift)));
+    Store(s + j, e);
+    sum = Add(sum, e);
+    j += kLanes;
+  }
+  for (; j < width; j += kLanes) Store(s + j, Zero());
+  const float t = ReduceAdd(sum);
+  return t > 0.0f ? 1.0f / t : 0.0f;
+}
+
+// out_r[c0 .. c0 + kC kLanes) = inv_r * sum_{j < end} p_r[j] v_j for kR <= 4 rows of s.
+template <int kR, int kC>
+void PanelWeightedSum(const float* s, int64_t ld, float* const* out, const float* inv,
+                      const float* v, int64_t v_row_stride, int64_t d, int64_t c0, int64_t end) {
+  Vf acc[kR][kC];
+  for (int r = 0; r < kR; ++r)
+    for (int c = 0; c < kC; ++c) acc[r][c] = Zero();
+  for (int64_t j = 0; j < end; ++j) {
+    const float* vj = v + j * v_row_stride + c0;
+    Vf vr[kC];
+    for (int c = 0; c < kC; ++c) vr[c] = LoadN(vj + kLanes * c, d - c0 - kLanes * c);
+    for (int r = 0; r < kR; ++r) {
+      const Vf pr = Set1(s[r * ld + j]);
+      for (int c = 0; c < kC; ++c) acc[r][c] = Fmadd(pr, vr[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < kR; ++r) {
+    const Vf vi = Set1(inv[r]);
+    for (int c = 0; c < kC; ++c) {
+      const int64_t left = d - c0 - kLanes * c;
+      if (left > 0) StoreN(out[r] + c0 + kLanes * c, Mul(acc[r][c], vi), left);
+    }
+  }
+}
+
+template <int kR>
+void PanelOutput(const float* s, int64_t ld, float* const* out, const float* inv, const float* v,
+                 int64_t v_row_stride, int64_t d, int64_t end) {
+  constexpr int64_t kSlice = 4 * kLanes;
+  for (int64_t c0 = 0; c0 < d; c0 += kSlice) {
+    if (d - c0 <= kLanes)
+      PanelWeightedSum<kR, 1>(s, ld, out, inv, v, v_row_stride, d, c0, end);
+    else if (d - c0 <= 2 * kLanes)
+      PanelWeightedSum<kR, 2>(s, ld, out, inv, v, v_row_stride, d, c0, end);
+    else
+      PanelWeightedSum<kR, 4>(s, ld, out, inv, v, v_row_stride, d, c0, end);
+  }
+}
+
+// Query rows [0, rows) of KV head hk (GQA group i-major) through the panel path.
+void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* q, const float* kh,
+               const float* vh, float* out, float* scratch) {
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim;
+  const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
+  float* kt = scratch;
+  float* s = scratch + ld * d;
+  int64_t end_all = 0;
+  for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
+  PackKeyPanels(kh, p.k_row_stride, end_all, d, kt);
+  for (int64_t r0 = 0; r0 < rows; r0 += kPanelRows) {
+    const int n = static_cast<int>(MinI(kPanelRows, rows - r0));
+    const float* qr[kPanelRows];
+    float* orow[kPanelRows];
+    int64_t end[kPanelRows], row[kPanelRows];
+    int64_t end_max = 0;
+    for (int r = 0; r < kPanelRows; ++r) {
+      const int64_t rr = r0 + (r < n ? r : n - 1);
+      const int64_t i = rr / group, h = hk * group + rr % group;
+      qr[r] = q + h * p.q_head_stride + i * p.q_row_stride;
+      orow[r] = out + h * p.out_head_stride + i * p.out_row_stride;
+      row[r] = i;
+      end[r] = MaxI(VisibleEnd(p, i), 0);
+      end_max = MaxI(end_max, end[r]);
+    }
+    if (end_max == 0) {
+      for (int r = 0; r < n; ++r)
+        for (int64_t c = 0; c < d; ++c) orow[r][c] = 0.0f;
+      continue;
+    }
+    PanelScores<kPanelRows>(qr, kt, d, end_max, p.scale, s, ld);
+    float inv[kPanelRows];
+    const int64_t width = (end_max + kLanes - 1) / kLanes * kLanes;
+    for (int r = 0; r < kPanelRows; ++r) {
+      const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
+      inv[r] = r < n ? PanelSoftmaxRow(s + r * ld, end[r], width, keep) : 0.0f;
+    }
+    for (int r = 0; r < n; r += 4) {
+      const int m = MinI(4, n - r);
+      const float* sr = s + r * ld;
+      if (m == 4) PanelOutput<4>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
+      else if (m == 3) PanelOutput<3>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
+      else if (m == 2) PanelOutput<2>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
+      else PanelOutput<1>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
+    }
+  }
+}
 }  // namespace
 
 void Attention(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
@@ -184,6 +364,10 @@ void Attention(const ref::AttentionParams& p, const float* q, const float* k, co
   for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
     const float* kh = k + hk * p.k_head_stride;
     const float* vh = v + hk * p.v_head_stride;
+    if (rows >= kPanelMinRows) {
+      PanelHead(p, hk, rows, q, kh, vh, out, scratch);
+      continue;
+    }
     for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
       Block b;
       b.n = static_cast<int>(MinI(kRows, rows - r0));

@@ -287,6 +287,13 @@ void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t tok
   }
 }
 
+void WidenI8(const int8_t* src, float scale, int64_t n, float* out) {
+  const Vf s = Set1(scale);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) Store(out + i, Mul(s, LoadI8(src + i)));
+  if (i < n) StoreN(out + i, Mul(s, LoadI8N(src + i, n - i)), n - i);
+}
+
 void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) Store(out + i, bf16 ? LoadBF16(src + i) : LoadF16(src + i));

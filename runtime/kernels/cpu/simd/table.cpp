@@ -30,6 +30,7 @@ void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
   t->clamp = Clamp;
   t->rope = Rope;
   t->widen_16 = Widen16;
+  t->widen_i8 = WidenI8;
   t->attention = Attention;
   t->gemv_f32 = GemvF32;
   t->gemv_bf16 = GemvBF16;
