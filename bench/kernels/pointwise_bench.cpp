@@ -121,7 +121,7 @@ json AttentionCase(const char* name, ref::AttentionParams p, double min_s) {
   return Case(
       name,
       fmt::format("Hq{} Hkv{} D{} Tq{} Tk{}", p.q_heads, p.kv_heads, p.head_dim, p.q_len, p.kv_len),
-      yr, yc, 1e-5, run, flops, true, min_s);
+      yr, yc, p.bf16 ? 2e-3 : 1e-5, run, flops, true, min_s);
 }
 }  // namespace
 
@@ -238,16 +238,31 @@ json BenchPointwiseKernels(const KernelBenchOptions& options) {
                           .chunk_size = 50},
                          min_s);
   });
-  add([&] {  // the flow's exact final pass: full attention over prompt + utterance (13 s)
-    return AttentionCase("attention_flow_full",
-                         {.q_heads = 8,
-                          .kv_heads = 8,
-                          .q_len = 650,
-                          .kv_len = 650,
-                          .head_dim = 64,
-                          .mask = ref::AttentionMask::kNone},
-                         min_s);
-  });
+  for (bool bf16 : {false, true}) {
+    add([&] {  // the flow's exact final pass: full attention over prompt + utterance (13 s)
+      ref::AttentionParams p{.q_heads = 8,
+                             .kv_heads = 8,
+                             .q_len = 650,
+                             .kv_len = 650,
+                             .head_dim = 64,
+                             .mask = ref::AttentionMask::kNone};
+      p.bf16 = bf16;
+      return AttentionCase(bf16 ? "attention_flow_full_bf16" : "attention_flow_full", p, min_s);
+    });
+    add([&] {  // a streaming chunk of 56 new frames against 206 cached + new frames
+      ref::AttentionParams p{.q_heads = 8,
+                             .kv_heads = 8,
+                             .q_len = 56,
+                             .kv_len = 206,
+                             .head_dim = 64,
+                             .mask = ref::AttentionMask::kChunkCausal,
+                             .q_offset = 150,
+                             .chunk_size = 50};
+      p.bf16 = bf16;
+      return AttentionCase(bf16 ? "attention_flow_new_frames_bf16" : "attention_flow_new_frames", p,
+                           min_s);
+    });
+  }
   // STFT / iSTFT, n_fft 16 hop 4 on 96000 samples (HiFT, 4 s at 24 kHz).
   auto plan = ref::StftPlan::Create({16, 4, 16, true});
   const int64_t samples = 96000;

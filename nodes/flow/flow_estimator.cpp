@@ -28,6 +28,7 @@ struct EstCtx {
   EstimatorIncremental* inc;  // null: whole sequence (m frames from frame 0)
   int64_t nb;                 // CFG rows in this call: 2, or 1 (row b0 alone)
   int64_t b0;                 // first CFG row (index into the cache's per-row state)
+  bool bf16;                  // bf16 weights: attention with bf16 products (AttentionParams)
   size_t conv_i = 0;          // causal convs and transformer blocks seen so far (cache slots)
   size_t block_i = 0;
 };
@@ -70,7 +71,7 @@ Status CausalConv(const Conv1dTm& conv, EstCtx& x, const float* in, float* out) 
 Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
   const FlowConfig& c = x.c;
   if (x.inc == nullptr) {
-    return SdpaAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, x.chunk, x.arena, o);
+    return SdpaAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, x.chunk, x.bf16, x.arena, o);
   }
   const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
   float* kv = x.inc->step->kv[x.block_i++];
@@ -84,7 +85,7 @@ Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
     }
   }
   return CachedChunkAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, k, v, cap, ctx,
-                              c.est_chunk, x.arena, o);
+                              c.est_chunk, x.bf16, x.arena, o);
 }
 
 // CausalBlock1D tail: y = Mish(LayerNorm(y)) over channels, in place. y: [rows, ch].
@@ -195,7 +196,7 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
                            "frames, capacity {}, commit {})", inc->ctx_frames, m, inc->cap, inc->commit);
   }
   const int64_t chunk = streaming ? c.est_chunk : 0;
-  EstCtx x{c, m, chunk, mish_temb, arena, prof, inc, nb, b0};
+  EstCtx x{c, m, chunk, mish_temb, arena, prof, inc, nb, b0, w.weight_type == WeightType::kBF16};
 
   // Down stage: resnet + blocks, skip, causal conv.
   float* h = arena.Alloc(static_cast<size_t>(rows * ch));

@@ -312,14 +312,17 @@ Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float
 
 namespace {
 
-// Attention of `n` query rows (row stride 3 * inner, q at column 0) per batch row and head
+// Attention of `n` query rows (q: rows 3 * heads * dh apart, batch rows n of them apart)
 // against `kv_len` keys/values (rows of stride kv_row, batch rows kv_batch apart), one fused
-// kernel call (scores, mask, softmax, P V in cache-sized blocks) per (batch row, head), the
-// units spread over the OpenMP team. chunk > 0: absolute row a = q_offset + i sees keys
-// < (a / chunk + 1) * chunk; chunk == 0: every key.
+// kernel call per (batch row, head), the units spread over the OpenMP team. chunk > 0: absolute
+// row a = q_offset + i sees keys < (a / chunk + 1) * chunk; chunk == 0: every key. The kernel
+// packs the keys itself (transposed panels) and, with bf16 products, the values too; in f32 the
+// values are first packed into contiguous [kv_len, dh] rows here: read in place they sit kv_row
+// floats apart (a page or more per row for long sequences), and every block of query rows
+// rescans them.
 Status HeadsAttention(const float* q, const float* k, const float* v, int64_t batch, int64_t n,
                       int64_t heads, int64_t dh, int64_t kv_len, int64_t kv_row, int64_t kv_batch,
-                      int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
+                      int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out) {
   const int64_t inner = heads * dh, units = batch * heads;
   cpu::AttentionParams p;
   p.q_heads = 1;
@@ -336,12 +339,12 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
   p.k_row_stride = p.v_row_stride = kv_row;
   p.out_head_stride = dh;
   p.out_row_stride = inner;
-  // Each unit's keys and values are first packed into contiguous [kv_len, dh] rows: read in
-  // place they sit kv_row floats apart (a page or more per row for long sequences), and every
-  // block of query rows rescans them.
+  p.bf16 = bf16;
+  const bool pack_v = !bf16;
   cpu::AttentionParams packed = p;
-  packed.k_row_stride = packed.v_row_stride = dh;
-  const int64_t per = cpu::AttentionScratchFloats(p) + 2 * kv_len * dh;
+  if (pack_v) packed.v_row_stride = dh;
+  const int64_t kernel_scratch = cpu::AttentionScratchFloats(p);
+  const int64_t per = kernel_scratch + (pack_v ? kv_len * dh : 0);
   constexpr int kMaxThreads = 64;
   const int nt = omp_in_parallel() ? 1
                                    : static_cast<int>(std::min<int64_t>(
@@ -353,17 +356,19 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
     const int64_t b = u / heads, h = u % heads;
     const int id = omp_get_thread_num();
     if (!status[static_cast<size_t>(id)].ok()) continue;
-    float* kp = scratch + per * id;
-    float* vp = kp + kv_len * dh;
+    float* ws = scratch + per * id;
     const float* ks = k + b * kv_batch + h * dh;
     const float* vs = v + b * kv_batch + h * dh;
-    for (int64_t j = 0; j < kv_len; ++j) {
-      std::memcpy(kp + j * dh, ks + j * kv_row, static_cast<size_t>(dh) * sizeof(float));
-      std::memcpy(vp + j * dh, vs + j * kv_row, static_cast<size_t>(dh) * sizeof(float));
+    if (pack_v) {
+      float* vp = ws + kernel_scratch;
+      for (int64_t j = 0; j < kv_len; ++j) {
+        std::memcpy(vp + j * dh, vs + j * kv_row, static_cast<size_t>(dh) * sizeof(float));
+      }
+      vs = vp;
     }
     status[static_cast<size_t>(id)] =
-        cpu::Attention(packed, q + b * n * 3 * inner + h * dh, kp, vp, out + b * n * inner + h * dh,
-                       vp + kv_len * dh, per - 2 * kv_len * dh);
+        cpu::Attention(packed, q + b * n * 3 * inner + h * dh, ks, vs,
+                       out + b * n * inner + h * dh, ws, kernel_scratch);
   }
   for (const Status& st : status) COSY_RETURN_IF_ERROR(st);
   return OkStatus();
@@ -372,21 +377,21 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
 }  // namespace
 
 Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
-                     int64_t chunk, Arena& arena, float* out) {
+                     int64_t chunk, bool bf16, Arena& arena, float* out) {
   const int64_t inner = heads * dh;
   return HeadsAttention(qkv, qkv + inner, qkv + 2 * inner, batch, t, heads, dh, t, 3 * inner,
-                        t * 3 * inner, 0, chunk, arena, out);
+                        t * 3 * inner, 0, chunk, bf16, arena, out);
 }
 
 Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
                             const float* k_cache, const float* v_cache, int64_t cap,
-                            int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
+                            int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out) {
   const int64_t inner = heads * dh;
   if (q_offset + n > cap) {
     return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", q_offset + n, cap);
   }
   return HeadsAttention(qkv, k_cache, v_cache, batch, n, heads, dh, q_offset + n, inner,
-                        cap * inner, q_offset, chunk, arena, out);
+                        cap * inner, q_offset, chunk, bf16, arena, out);
 }
 
 std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,

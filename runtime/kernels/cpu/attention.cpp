@@ -14,10 +14,11 @@ int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 }  // namespace
 
 int64_t AttentionScratchFloats(const AttentionParams& params) {
-  // Interleaved scores of 4 rows (few-row path), or the transposed key panels plus 16 score rows
-  // (many-row path, simd/attention.cpp).
+  // Interleaved scores of 4 rows (few-row path), or the many-row path's transposed keys, 16
+  // score rows, a value copy and 16 query rows (simd/attention.cpp: PanelHead).
   const int64_t ld = RoundUp(std::max<int64_t>(params.kv_len, 1), 16);
-  return std::max<int64_t>(kRows * ld, ld * (std::max<int64_t>(params.head_dim, 1) + 16));
+  const int64_t d = std::max<int64_t>(params.head_dim, 1);
+  return std::max<int64_t>(kRows * ld, ld * (2 * d + 16) + 16 * d);
 }
 
 Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,

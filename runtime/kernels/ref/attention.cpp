@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+#include "runtime/dtype.h"
+
 namespace cosyflow::kernels::ref {
 
 Status ResolveAttentionParams(const AttentionParams& in, AttentionParams* out) {
@@ -73,6 +75,10 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
   }
   if (p.q_len > 0 && !out) return InvalidArgument("attention: out must be non-null");
   const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim;
+  // bf16: operands rounded to bf16 (exact in double), see AttentionParams::bf16.
+  const auto rd = [&](double x) -> double {
+    return p.bf16 ? static_cast<double>(BF16ToF32(F32ToBF16(static_cast<float>(x)))) : x;
+  };
   std::vector<double> s(p.kv_len), acc(d);
   for (int64_t h = 0; h < p.q_heads; ++h) {
     const float* kh = k + (h / group) * p.k_head_stride;
@@ -85,7 +91,7 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
         if (p.keep_mask && p.keep_mask[i * p.kv_len + j] == 0) continue;
         double dot = 0.0;
         for (int64_t c = 0; c < d; ++c)
-          dot += static_cast<double>(qi[c]) * kh[j * p.k_row_stride + c];
+          dot += rd(qi[c]) * rd(kh[j * p.k_row_stride + c]);
         s[j] = dot * p.scale;
         mx = std::max(mx, s[j]);
       }
@@ -95,7 +101,8 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
         if (p.keep_mask && p.keep_mask[i * p.kv_len + j] == 0) continue;
         const double e = std::exp(s[j] - mx);
         sum += e;
-        for (int64_t c = 0; c < d; ++c) acc[c] += e * vh[j * p.v_row_stride + c];
+        const double w = rd(e);
+        for (int64_t c = 0; c < d; ++c) acc[c] += w * rd(vh[j * p.v_row_stride + c]);
       }
       float* oi = out + h * p.out_head_stride + i * p.out_row_stride;
       for (int64_t c = 0; c < d; ++c) oi[c] = sum > 0.0 ? static_cast<float>(acc[c] / sum) : 0.0f;

@@ -38,6 +38,10 @@ struct AttentionParams {
   int64_t k_head_stride = 0, k_row_stride = 0;
   int64_t v_head_stride = 0, v_row_stride = 0;
   int64_t out_head_stride = 0, out_row_stride = 0;
+  // bf16 products (bf16 models): q, k, v and the unnormalised softmax weights exp(s - max) are
+  // rounded to bf16 (nearest even) before they are multiplied; products and sums, the softmax
+  // and its normaliser (the sum of the unrounded weights) stay f32.
+  bool bf16 = false;
 };
 
 // Checks shapes, strides and mask options; fills the 0 strides/scale/valid_kv_len defaults.

@@ -174,6 +174,52 @@ TEST_CASE("Attention: the many-row path equals one query row at a time (few-row 
   }
 }
 
+// bf16 products (AttentionParams::bf16): the AVX512_BF16 instruction path (where the CPU has it)
+// and the emulation (other variants) against the reference's definition. The softmax weights
+// are rounded from f32 here and from double in the reference, which can flip one bf16 rounding
+// (2^-8 of one weight), hence 2e-3 instead of 1e-5 (measured 1e-7, 1e-4 at 650 keys). Against
+// f32 products the result differs by bf16 rounding (~1e-3..1e-2 relative), so the test also
+// proves the rounding happens.
+TEST_CASE("Attention: bf16 products match the reference's bf16 definition, differ from f32") {
+  struct Shape { int64_t hq, hkv, tq, tk, d; Mask mask; int64_t chunk, off; };
+  const Shape shapes[] = {
+      {1, 1, 650, 650, 64, Mask::kNone, 0, 0},        // the flow's whole-sequence pass
+      {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0}, // chunk-causal, odd length
+      {1, 1, 56, 206, 64, Mask::kChunkCausal, 50, 150},// new frames against cached context
+      {14, 2, 3, 40, 64, Mask::kCausal, 0, 37},       // few rows (GQA decode-like)
+      {2, 2, 33, 65, 17, Mask::kNone, 0, 0},          // head_dim not a multiple of 16
+      {2, 1, 20, 31, 48, Mask::kCausal, 0, 11}};      // odd key count, 3 vectors per row
+  for (const Shape& sh : shapes) {
+    ref::AttentionParams p{.q_heads = sh.hq,
+                           .kv_heads = sh.hkv,
+                           .q_len = sh.tq,
+                           .kv_len = sh.tk,
+                           .head_dim = sh.d,
+                           .mask = sh.mask,
+                           .q_offset = sh.off,
+                           .chunk_size = sh.chunk};
+    p.bf16 = true;
+    auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 31, -1.5f, 1.5f);
+    auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 32, -1.5f, 1.5f);
+    auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 33);
+    std::vector<float> y_bf(q.size()), y_f32(q.size()), y(q.size(), 99.0f);
+    std::vector<float> scratch(cpu::AttentionScratchFloats(p));
+    REQUIRE(ref::Attention(p, q.data(), k.data(), v.data(), y_bf.data(), nullptr, 0).ok());
+    ref::AttentionParams pf = p;
+    pf.bf16 = false;
+    REQUIRE(ref::Attention(pf, q.data(), k.data(), v.data(), y_f32.data(), nullptr, 0).ok());
+    REQUIRE(cpu::Attention(p, q.data(), k.data(), v.data(), y.data(), scratch.data(),
+                           static_cast<int64_t>(scratch.size()))
+                .ok());
+    const std::string what = fmt::format("bf16 hq {} tq {} tk {} d {}", sh.hq, sh.tq, sh.tk, sh.d);
+    CheckClose(y, y_bf, 2e-3, what);
+    const double vs_f32 = test::MaxRelDiff(y, y_f32);
+    CAPTURE(what);
+    CHECK(vs_f32 > 1e-4);
+    CHECK(vs_f32 < 3e-2);
+  }
+}
+
 TEST_CASE("Attention: bad arguments are Status errors") {
   std::vector<float> buf(4096);
   ref::AttentionParams p{.q_heads = 3, .kv_heads = 2, .q_len = 1, .kv_len = 4, .head_dim = 8};

@@ -6,6 +6,8 @@
 // - many query rows (prefill, flow chunks, whole sequences): K is first transposed into panels
 //   of kLanes keys ([panel][head_dim][kLanes]), so a block of kPanelRows query rows gets its
 //   scores from broadcast q elements times key vectors (no horizontal sums); scores row-major.
+#include <cstring>
+
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/vec_math.h"
 
@@ -185,9 +187,26 @@ static_assert(kPanelRows <= 16, "AttentionScratchFloats reserves 16 score rows")
 // Below this many query rows per KV head the transposition costs more than it saves.
 constexpr int64_t kPanelMinRows = 16;
 
+// bf16 bits of x, round to nearest even (NaN stays NaN). TU-local on purpose: a shared inline
+// function could be emitted out of line with this variant's instructions (docs/kernels.md).
+inline uint16_t Bf16Bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float RoundBf16(float x) {
+  const uint32_t u = static_cast<uint32_t>(Bf16Bits(x)) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 // kt[(j / kLanes) * d * kLanes + c * kLanes + j % kLanes] = k_j[c] for j < n (zeros up to the
-// next panel boundary).
-void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, float* kt) {
+// next panel boundary), rounded to bf16 when `bf16`.
+void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, bool bf16,
+                   float* kt) {
   const int64_t panels = (n + kLanes - 1) / kLanes;
   for (int64_t pb = 0; pb < panels; ++pb) {
     float* dst = kt + pb * d * kLanes;
@@ -195,7 +214,11 @@ void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, f
       const int64_t j = pb * kLanes + l;
       if (j < n) {
         const float* src = k + j * k_row_stride;
-        for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = src[c];
+        if (bf16) {
+          for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = RoundBf16(src[c]);
+        } else {
+          for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = src[c];
+        }
       } else {
         for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = 0.0f;
       }
@@ -308,16 +331,28 @@ void PanelOutput(const float* s, int64_t ld, float* const* out, const float* inv
   }
 }
 
-// Query rows [0, rows) of KV head hk (GQA group i-major) through the panel path.
+// Query rows [0, rows) of KV head hk (GQA group i-major) through the panel path. bf16 products
+// (p.bf16) are emulated: q, k, v and the softmax weights rounded to bf16 in f32 (scratch copies).
+// Scratch (AttentionScratchFloats): key panels ld*d | scores 16*ld | values ld*d | q rows 16*d.
 void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* q, const float* kh,
                const float* vh, float* out, float* scratch) {
   const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim;
   const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
   float* kt = scratch;
-  float* s = scratch + ld * d;
+  float* s = kt + ld * d;
+  float* vr = s + 16 * ld;
+  float* qb = vr + ld * d;
   int64_t end_all = 0;
   for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
-  PackKeyPanels(kh, p.k_row_stride, end_all, d, kt);
+  PackKeyPanels(kh, p.k_row_stride, end_all, d, p.bf16, kt);
+  int64_t v_stride = p.v_row_stride;
+  if (p.bf16) {
+    for (int64_t j = 0; j < end_all; ++j) {
+      for (int64_t c = 0; c < d; ++c) vr[j * d + c] = RoundBf16(vh[j * p.v_row_stride + c]);
+    }
+    vh = vr;
+    v_stride = d;
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += kPanelRows) {
     const int n = static_cast<int>(MinI(kPanelRows, rows - r0));
     const float* qr[kPanelRows];
@@ -332,6 +367,10 @@ void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* 
       row[r] = i;
       end[r] = MaxI(VisibleEnd(p, i), 0);
       end_max = MaxI(end_max, end[r]);
+      if (p.bf16) {
+        for (int64_t c = 0; c < d; ++c) qb[r * d + c] = RoundBf16(qr[r][c]);
+        qr[r] = qb + r * d;
+      }
     }
     if (end_max == 0) {
       for (int r = 0; r < n; ++r)
@@ -344,14 +383,17 @@ void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* 
     for (int r = 0; r < kPanelRows; ++r) {
       const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
       inv[r] = r < n ? PanelSoftmaxRow(s + r * ld, end[r], width, keep) : 0.0f;
+      if (p.bf16 && r < n) {
+        for (int64_t j = 0; j < end[r]; ++j) s[r * ld + j] = RoundBf16(s[r * ld + j]);
+      }
     }
     for (int r = 0; r < n; r += 4) {
       const int m = MinI(4, n - r);
       const float* sr = s + r * ld;
-      if (m == 4) PanelOutput<4>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
-      else if (m == 3) PanelOutput<3>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
-      else if (m == 2) PanelOutput<2>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
-      else PanelOutput<1>(sr, ld, orow + r, inv + r, vh, p.v_row_stride, d, end_max);
+      if (m == 4) PanelOutput<4>(sr, ld, orow + r, inv + r, vh, v_stride, d, end_max);
+      else if (m == 3) PanelOutput<3>(sr, ld, orow + r, inv + r, vh, v_stride, d, end_max);
+      else if (m == 2) PanelOutput<2>(sr, ld, orow + r, inv + r, vh, v_stride, d, end_max);
+      else PanelOutput<1>(sr, ld, orow + r, inv + r, vh, v_stride, d, end_max);
     }
   }
 }
@@ -364,7 +406,7 @@ void Attention(const ref::AttentionParams& p, const float* q, const float* k, co
   for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
     const float* kh = k + hk * p.k_head_stride;
     const float* vh = v + hk * p.v_head_stride;
-    if (rows >= kPanelMinRows) {
+    if (rows >= kPanelMinRows || p.bf16) {  // bf16 products: the panel path emulates them
       PanelHead(p, hk, rows, q, kh, vh, out, scratch);
       continue;
     }
@@ -384,5 +426,187 @@ void Attention(const ref::AttentionParams& p, const float* q, const float* k, co
     }
   }
 }
+
+#if defined(COSY_SIMD_AVX512)
+// ---- AVX512_BF16: bf16-product attention on vdpbf16ps (32 products per instruction) ---------
+// Same definition as the emulated path (AttentionParams::bf16), pairs summed by the instruction.
+// Layouts (uint16 bf16 bits in the float scratch): key panels kp[(pb * d/2 + c2) * 32 + 2l + e] =
+// k_{16 pb + l}[2 c2 + e]; value pairs vp[(j2 * d + c) * 2 + e] = v_{2 j2 + e}[c]; probability
+// rows p16[r * ld + j]; query pairs q2[r * d/2 + c2] = (q_r[2 c2], q_r[2 c2 + 1]).
+#define COSY_TARGET_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+namespace {
+
+void PackKeyPairs(const float* k, int64_t stride, int64_t n, int64_t d, uint16_t* kp) {
+  const int64_t panels = (n + 15) / 16, d2 = d / 2;
+  for (int64_t pb = 0; pb < panels; ++pb) {
+    for (int l = 0; l < 16; ++l) {
+      const int64_t j = pb * 16 + l;
+      const float* src = k + j * stride;
+      for (int64_t c2 = 0; c2 < d2; ++c2) {
+        uint16_t* dst = kp + (pb * d2 + c2) * 32 + 2 * l;
+        dst[0] = j < n ? Bf16Bits(src[2 * c2]) : 0;
+        dst[1] = j < n ? Bf16Bits(src[2 * c2 + 1]) : 0;
+      }
+    }
+  }
+}
+
+void PackValuePairs(const float* v, int64_t stride, int64_t n, int64_t d, uint16_t* vp) {
+  const int64_t pairs = (n + 1) / 2;
+  for (int64_t j2 = 0; j2 < pairs; ++j2) {
+    for (int e = 0; e < 2; ++e) {
+      const int64_t j = 2 * j2 + e;
+      const float* src = v + j * stride;
+      for (int64_t c = 0; c < d; ++c) vp[(j2 * d + c) * 2 + e] = j < n ? Bf16Bits(src[c]) : 0;
+    }
+  }
+}
+
+template <int R, int KV>
+COSY_TARGET_BF16 void ScoresBf16Step(const uint32_t* const* q2, const uint16_t* kp, int64_t d2,
+                                     float scale, float* s, int64_t ld) {
+  __m512 acc[R][KV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < KV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t c2 = 0; c2 < d2; ++c2) {
+    __m512bh kv[KV];
+    for (int v = 0; v < KV; ++v) {
+      kv[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(kp + (v * d2 + c2) * 32));
+    }
+    for (int r = 0; r < R; ++r) {
+      const auto qb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(q2[r][c2])));
+      for (int v = 0; v < KV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], kv[v], qb);
+    }
+  }
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < KV; ++v) _mm512_storeu_ps(s + r * ld + v * 16, _mm512_mul_ps(acc[r][v], sc));
+}
+
+// out_r[c0 .. c0 + 16 kC) = inv_r * sum over key pairs of (p_r pair) . (v pair), kR <= 4 rows.
+template <int kR, int kC>
+COSY_TARGET_BF16 void WeightedSumBf16(const uint16_t* p16, int64_t ld, float* const* out,
+                                      const float* inv, const uint16_t* vp, int64_t d, int64_t c0,
+                                      int64_t pairs) {
+  __m512 acc[kR][kC];
+  for (int r = 0; r < kR; ++r)
+    for (int c = 0; c < kC; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t j2 = 0; j2 < pairs; ++j2) {
+    __m512bh vr[kC];
+    for (int c = 0; c < kC; ++c) {
+      vr[c] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vp + (j2 * d + c0 + 16 * c) * 2));
+    }
+    for (int r = 0; r < kR; ++r) {
+      uint32_t pair;
+      std::memcpy(&pair, p16 + r * ld + 2 * j2, 4);
+      const auto pb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+      for (int c = 0; c < kC; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], vr[c], pb);
+    }
+  }
+  for (int r = 0; r < kR; ++r) {
+    const __m512 vi = _mm512_set1_ps(inv[r]);
+    for (int c = 0; c < kC; ++c) _mm512_storeu_ps(out[r] + c0 + 16 * c, _mm512_mul_ps(acc[r][c], vi));
+  }
+}
+
+template <int kR>
+COSY_TARGET_BF16 void OutputBf16(const uint16_t* p16, int64_t ld, float* const* out,
+                                 const float* inv, const uint16_t* vp, int64_t d, int64_t pairs) {
+  for (int64_t c0 = 0; c0 < d; c0 += 64) {
+    const int64_t left = d - c0;  // a multiple of 16
+    if (left >= 64) WeightedSumBf16<kR, 4>(p16, ld, out, inv, vp, d, c0, pairs);
+    else if (left == 48) WeightedSumBf16<kR, 3>(p16, ld, out, inv, vp, d, c0, pairs);
+    else if (left == 32) WeightedSumBf16<kR, 2>(p16, ld, out, inv, vp, d, c0, pairs);
+    else WeightedSumBf16<kR, 1>(p16, ld, out, inv, vp, d, c0, pairs);
+  }
+}
+
+// PanelHead with vdpbf16ps: head_dim % 16 == 0. Scratch as AttentionScratchFloats reserves.
+COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_t rows,
+                                    const float* q, const float* kh, const float* vh, float* out,
+                                    float* scratch) {
+  constexpr int kRowsB = 8, kKeyVecs = 3;
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
+  const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
+  float* s = scratch;                                           // 16 * ld f32 scores
+  auto* kp = reinterpret_cast<uint16_t*>(s + 16 * ld);          // ld * d
+  uint16_t* vp = kp + ld * d;                                   // ld * d
+  uint16_t* p16 = vp + ld * d;                                  // 16 * ld
+  auto* q2 = reinterpret_cast<uint32_t*>(p16 + 16 * ld);        // 16 * d / 2
+  int64_t end_all = 0;
+  for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
+  PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
+  PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowsB) {
+    const int n = static_cast<int>(MinI(kRowsB, rows - r0));
+    const uint32_t* qr[kRowsB];
+    float* orow[kRowsB];
+    int64_t end[kRowsB], row[kRowsB];
+    int64_t end_max = 0;
+    for (int r = 0; r < kRowsB; ++r) {
+      const int64_t rr = r0 + (r < n ? r : n - 1);
+      const int64_t i = rr / group, h = hk * group + rr % group;
+      const float* qs = q + h * p.q_head_stride + i * p.q_row_stride;
+      uint32_t* qd = q2 + r * d2;
+      for (int64_t c2 = 0; c2 < d2; ++c2) {
+        qd[c2] = static_cast<uint32_t>(Bf16Bits(qs[2 * c2])) |
+                 (static_cast<uint32_t>(Bf16Bits(qs[2 * c2 + 1])) << 16);
+      }
+      qr[r] = qd;
+      orow[r] = out + h * p.out_head_stride + i * p.out_row_stride;
+      row[r] = i;
+      end[r] = MaxI(VisibleEnd(p, i), 0);
+      end_max = MaxI(end_max, end[r]);
+    }
+    if (end_max == 0) {
+      for (int r = 0; r < n; ++r)
+        for (int64_t c = 0; c < d; ++c) orow[r][c] = 0.0f;
+      continue;
+    }
+    const int64_t panels = (end_max + 15) / 16;
+    int64_t pb = 0;
+    for (; pb + kKeyVecs <= panels; pb += kKeyVecs) {
+      ScoresBf16Step<kRowsB, kKeyVecs>(qr, kp + pb * d2 * 32, d2, p.scale, s + pb * 16, ld);
+    }
+    for (; pb < panels; ++pb) ScoresBf16Step<kRowsB, 1>(qr, kp + pb * d2 * 32, d2, p.scale, s + pb * 16, ld);
+    float inv[kRowsB];
+    const int64_t width = panels * 16;
+    for (int r = 0; r < kRowsB; ++r) {
+      if (r >= n) {
+        inv[r] = 0.0f;
+        continue;
+      }
+      const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
+      float* sr = s + r * ld;
+      inv[r] = PanelSoftmaxRow(sr, end[r], width, keep);
+      for (int64_t j = 0; j < width; ++j) p16[r * ld + j] = Bf16Bits(sr[j]);
+    }
+    const int64_t pairs = (end_max + 1) / 2;
+    for (int r = 0; r < n; r += 4) {
+      const int m = static_cast<int>(MinI(4, n - r));
+      const uint16_t* pr = p16 + r * ld;
+      if (m == 4) OutputBf16<4>(pr, ld, orow + r, inv + r, vp, d, pairs);
+      else if (m == 3) OutputBf16<3>(pr, ld, orow + r, inv + r, vp, d, pairs);
+      else if (m == 2) OutputBf16<2>(pr, ld, orow + r, inv + r, vp, d, pairs);
+      else OutputBf16<1>(pr, ld, orow + r, inv + r, vp, d, pairs);
+    }
+  }
+}
+}  // namespace
+
+void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const float* k,
+                      const float* v, float* out, float* scratch) {
+  if (!p.bf16 || p.head_dim % 16 != 0) {
+    Attention(p, q, k, v, out, scratch);
+    return;
+  }
+  const int64_t rows = p.q_len * (p.q_heads / p.kv_heads);
+  for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
+    PanelHeadBf16(p, hk, rows, q, k + hk * p.k_head_stride, v + hk * p.v_head_stride, out,
+                  scratch);
+  }
+}
+#undef COSY_TARGET_BF16
+#endif
 
 }  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

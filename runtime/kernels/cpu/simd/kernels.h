@@ -46,6 +46,10 @@ void GemvBF16(const uint16_t* x, const uint16_t* w, const float* bias, float* y,
               int64_t n, int64_t k);
 void GemvI8(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
             int64_t m, int64_t n, int64_t k);
+// AVX-512 variant only, for CPUs with AVX512_BF16: bf16-product attention (p.bf16, head_dim a
+// multiple of 16) on vdpbf16ps; everything else goes to Attention.
+void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const float* k,
+                      const float* v, float* out, float* scratch);
 // AVX-512 variant only, for CPUs with AVX512_BF16.
 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                  int64_t n, int64_t k);

@@ -40,6 +40,7 @@ void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
   if (cpu_has_avx512_bf16) {
     t->gemv_bf16 = GemvBF16Dot;
     t->gemv_bf16_name = "avx512_bf16 dot";
+    t->attention = AttentionBf16Dot;
   }
 #else
   (void)cpu_has_avx512_bf16;
