@@ -32,7 +32,7 @@ Status GemvBF16(const float* x, const uint16_t* w, const float* bias, float* y, 
                 int64_t n, int64_t k, uint16_t* x_bf16) {
   COSY_RETURN_IF_ERROR(CheckArgs("gemv bf16", x, w, y, m, n, k));
   if (x_bf16 == nullptr) return InvalidArgument("gemv bf16: x_bf16 scratch must not be null");
-  for (int64_t i = 0; i < m * k; ++i) x_bf16[i] = F32ToBF16(x[i]);
+  Kernels().narrow_bf16(x, m * k, x_bf16);
   Kernels().gemv_bf16(x_bf16, w, bias, y, m, n, k);
   return OkStatus();
 }

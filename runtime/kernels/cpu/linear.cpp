@@ -404,8 +404,10 @@ Status Linear::Forward(const float* x, int64_t m, float* y) const {
       auto* wf = static_cast<float*>(ThreadScratch(ScratchSlot::kConvertWeights, tile * im.k * 4));
       if (im.weight_type == WeightType::kBF16) {  // x rounded to bf16, as in the other paths
         const int64_t count = m * im.k;
-        auto* xr = static_cast<float*>(ThreadScratch(ScratchSlot::kConvert, count * 4));
-        for (int64_t i = 0; i < count; ++i) xr[i] = BF16ToF32(F32ToBF16(x[i]));
+        auto* xr = static_cast<float*>(ThreadScratch(ScratchSlot::kConvert, count * 6));
+        auto* xb = reinterpret_cast<uint16_t*>(xr + count);
+        Kernels().narrow_bf16(x, count, xb);
+        Kernels().widen_16(xb, true, count, xr);
         x = xr;
       }
       for (int64_t j0 = 0; j0 < im.n; j0 += tile) {
@@ -426,7 +428,7 @@ Status Linear::Forward(const float* x, int64_t m, float* y) const {
     if (im.weight_type == WeightType::kBF16) {
       const int64_t count = m * im.k;
       auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, count * 2));
-      for (int64_t i = 0; i < count; ++i) xb[i] = F32ToBF16(x[i]);
+      Kernels().narrow_bf16(x, count, xb);
       src = xb;
       src_dt = dnnl_bf16;
     }

@@ -5,10 +5,14 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "runtime/dtype.h"
 #include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/gemv.h"
@@ -65,7 +69,7 @@ TEST_CASE("KernelTable: every supported variant is complete; an unsupported one 
     for (auto* fn : k.unary) CHECK((fn != nullptr));
     CHECK((k.leaky_relu && k.snake && k.layer_norm && k.rms_norm && k.softmax_masked &&
            k.log_softmax && k.binary4 && k.axpy && k.scale_add && k.clamp && k.rope &&
-           k.widen_16 && k.widen_i8 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
+           k.widen_16 && k.widen_i8 && k.narrow_bf16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
   }
   if (DetectedCpuIsa() != CpuIsa::kAvx512) {
     CHECK(!cpu::KernelsFor(CpuIsa::kAvx512).ok());
@@ -114,6 +118,40 @@ TEST_CASE("KernelTable: each supported variant matches the references (gelu, sof
     REQUIRE(cpu::Attention(ap, q.data(), kk.data(), v.data(), o.data(), scratch.data(),
                            static_cast<int64_t>(scratch.size())).ok());
     CheckClose(o, o_ref, 1e-5, "attention");
+  }
+}
+
+TEST_CASE("KernelTable: narrow_bf16 equals F32ToBF16 bit for bit in every variant") {
+  IsaGuard guard;
+  // Random values of every magnitude, exact ties (round to even both ways), signed zeros,
+  // subnormals, infinities, NaNs (quiet and signalling) and values that round up to inf.
+  std::vector<float> x = RandomVector(997, 9, -3.0f, 3.0f);
+  const uint32_t bits[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x3f808000u,
+                           0x3f818000u, 0x3f80ffffu, 0x7f7fffffu, 0xff7fffffu, 0x7f800000u,
+                           0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffbfffffu, 0x477fefffu};
+  for (uint32_t b : bits) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    x.push_back(f);
+  }
+  for (int e = -140; e < 128; e += 3) x.push_back(std::ldexp(1.00390625f + e * 1e-4f, e));
+  std::vector<uint16_t> expect(x.size()), got(x.size());
+  for (size_t i = 0; i < x.size(); ++i) expect[i] = F32ToBF16(x[i]);
+  for (CpuIsa isa : SupportedIsas()) {
+    CAPTURE(std::string(CpuIsaName(isa)));
+    REQUIRE(cpu::UseKernelIsa(isa).ok());
+    for (int64_t n : {int64_t{0}, int64_t{5}, int64_t{16}, static_cast<int64_t>(x.size())}) {
+      std::fill(got.begin(), got.end(), uint16_t{0xdead});
+      cpu::Kernels().narrow_bf16(x.data(), n, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        if (got[i] != expect[i]) {
+          FAIL_CHECK(fmt::format("x[{}] bits {:#010x}: {:#06x} != {:#06x}", i,
+                                 std::bit_cast<uint32_t>(x[i]), got[i], expect[i]));
+          break;
+        }
+      }
+      if (n < static_cast<int64_t>(got.size())) CHECK(got[n] == 0xdead);  // nothing past n
+    }
   }
 }
 

@@ -1,5 +1,7 @@
 // Pointwise, norm, softmax, RoPE and widening kernels of one ISA variant (see simd.h). Shapes are
 // those of the KernelTable entries (kernel_table.h); arguments were checked by the caller.
+#include <cstring>
+
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/vec_math.h"
 
@@ -285,6 +287,55 @@ void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t tok
       }
     }
   }
+}
+
+namespace {
+// F32ToBF16 (runtime/dtype.h) for one value: round to nearest even, NaN kept quiet. TU-local
+// (an inline function shared with other TUs could be emitted with this variant's instructions).
+inline uint16_t NarrowOne(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+}  // namespace
+
+void NarrowBf16(const float* x, int64_t n, uint16_t* y) {
+  int64_t i = 0;
+#if defined(COSY_SIMD_AVX512)
+  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+  const __m512i quiet = _mm512_set1_epi32(0x40);
+  for (; i + 16 <= n; i += 16) {
+    const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(x + i));
+    const __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs_mask), inf);
+    r = _mm512_mask_or_epi32(r, nan, hi, quiet);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_cvtepi32_epi16(r));
+  }
+#elif defined(COSY_SIMD_AVX2)
+  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i quiet = _mm256_set1_epi32(0x40);
+  auto narrow8 = [&](const float* p) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(p));
+    const __m256i hi = _mm256_srli_epi32(u, 16);
+    const __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(hi, one))), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
+    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), nan);
+  };
+  for (; i + 16 <= n; i += 16) {
+    // Values are <= 0xffff, so the unsigned-saturating pack is exact; it interleaves 128-bit
+    // lanes, which the permute undoes.
+    const __m256i packed = _mm256_packus_epi32(narrow8(x + i), narrow8(x + i + 8));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm256_permute4x64_epi64(packed, 0xd8));
+  }
+#endif
+  for (; i < n; ++i) y[i] = NarrowOne(x[i]);
 }
 
 void WidenI8(const int8_t* src, float scale, int64_t n, float* out) {
