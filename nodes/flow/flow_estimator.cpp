@@ -143,7 +143,11 @@ Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
   t0 = Clock::now();
   float* f = x.arena.Alloc(static_cast<size_t>(rows * 4 * ch));
   COSY_RETURN_IF_ERROR(tb.ff_in->Forward(n, rows, f));
+  if (x.prof) x.prof->est_linear += Since(t0);
+  t0 = Clock::now();
   COSY_RETURN_IF_ERROR(cpu::GeluErf(f, rows * 4 * ch, f));
+  if (x.prof) x.prof->est_other += Since(t0);
+  t0 = Clock::now();
   COSY_RETURN_IF_ERROR(tb.ff_out->Forward(f, rows, n));
   for (int64_t i = 0; i < rows * ch; ++i) h[i] += n[i];
   if (x.prof) x.prof->est_linear += Since(t0);
