@@ -15,6 +15,22 @@ using test::Tiny;
 
 constexpr double kTol = 1e-3;  // fixture README "Tolerances" for flow tensors
 
+// Pushes the tokens one at a time as the LLM emits them, taking every ready chunk, then Finish.
+std::vector<MelChunk> StreamTokenByToken(FlowSession& session, const std::vector<int32_t>& tokens) {
+  std::vector<MelChunk> chunks;
+  for (int32_t tok : tokens) {
+    REQUIRE(session.PushTokens(std::span<const int32_t>(&tok, 1)).ok());
+    if (!session.ChunkReady()) continue;
+    auto c = session.NextChunk();
+    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+    chunks.push_back(std::move(*c));
+  }
+  auto last = session.Finish();
+  REQUIRE(last.ok());
+  chunks.push_back(std::move(*last));
+  return chunks;
+}
+
 TEST_CASE("CfmNoise: bit-exact with torch.manual_seed(0); torch.randn(1, 80, 15000)") {
   auto noise = MakeCfmNoise();
   REQUIRE(noise.ok());
@@ -98,17 +114,7 @@ TEST_CASE("FlowSession: streaming chunks reproduce the token2wav_stream flow cal
   auto session = FlowSession::Open(*tiny.model, tiny.prompt);
   REQUIRE(session.ok());
   CHECK((*session)->this_hop() == 40);  // 25 + pad 15 for a 10-token prompt
-  std::vector<MelChunk> chunks;
-  for (int32_t tok : tiny.tokens) {
-    REQUIRE((*session)->PushTokens(std::span<const int32_t>(&tok, 1)).ok());
-    if (!(*session)->ChunkReady()) continue;
-    auto c = (*session)->NextChunk();
-    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
-    chunks.push_back(std::move(*c));
-  }
-  auto last = (*session)->Finish();
-  REQUIRE(last.ok());
-  chunks.push_back(std::move(*last));
+  const std::vector<MelChunk> chunks = StreamTokenByToken(**session, tiny.tokens);
   REQUIRE(chunks.size() == 3);
   const int64_t firsts[3] = {0, 80, 180}, frames[3] = {80, 100, 20};
   int64_t total = 0;
@@ -160,17 +166,7 @@ TEST_CASE("FlowModel bf16: mel within the bf16 bound of the goldens, streaming a
   }
   auto session = FlowSession::Open(**model, tiny.prompt);
   REQUIRE(session.ok());
-  std::vector<MelChunk> chunks;
-  for (int32_t tok : tiny.tokens) {
-    REQUIRE((*session)->PushTokens(std::span<const int32_t>(&tok, 1)).ok());
-    if (!(*session)->ChunkReady()) continue;
-    auto c = (*session)->NextChunk();
-    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
-    chunks.push_back(std::move(*c));
-  }
-  auto last = (*session)->Finish();
-  REQUIRE(last.ok());
-  chunks.push_back(std::move(*last));
+  const std::vector<MelChunk> chunks = StreamTokenByToken(**session, tiny.tokens);
   REQUIRE(chunks.size() == 3);
   for (size_t i = 0; i < chunks.size(); ++i) {
     const auto g = LoadGolden<float>("t2w_stream_flow" + std::to_string(i) + "_mel");

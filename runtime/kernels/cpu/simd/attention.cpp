@@ -187,22 +187,6 @@ static_assert(kPanelRows <= 16, "AttentionScratchFloats reserves 16 score rows")
 // Below this many query rows per KV head the transposition costs more than it saves.
 constexpr int64_t kPanelMinRows = 16;
 
-// bf16 bits of x, round to nearest even (NaN stays NaN). TU-local on purpose: a shared inline
-// function could be emitted out of line with this variant's instructions (docs/kernels.md).
-inline uint16_t Bf16Bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-inline float RoundBf16(float x) {
-  const uint32_t u = static_cast<uint32_t>(Bf16Bits(x)) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // kt[(j / kLanes) * d * kLanes + c * kLanes + j % kLanes] = k_j[c] for j < n (zeros up to the
 // next panel boundary), rounded to bf16 when `bf16`.
 void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, bool bf16,

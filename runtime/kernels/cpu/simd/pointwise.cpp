@@ -289,18 +289,6 @@ void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t tok
   }
 }
 
-namespace {
-// F32ToBF16 (runtime/dtype.h) for one value: round to nearest even, NaN kept quiet. TU-local
-// (an inline function shared with other TUs could be emitted with this variant's instructions).
-inline uint16_t NarrowOne(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-}  // namespace
-
 void NarrowBf16(const float* x, int64_t n, uint16_t* y) {
   int64_t i = 0;
 #if defined(COSY_SIMD_AVX512)
@@ -335,7 +323,7 @@ void NarrowBf16(const float* x, int64_t n, uint16_t* y) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm256_permute4x64_epi64(packed, 0xd8));
   }
 #endif
-  for (; i < n; ++i) y[i] = NarrowOne(x[i]);
+  for (; i < n; ++i) y[i] = Bf16Bits(x[i]);
 }
 
 void WidenI8(const int8_t* src, float scale, int64_t n, float* out) {

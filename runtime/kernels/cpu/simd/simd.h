@@ -342,6 +342,24 @@ inline void Reduce4(Vf a, Vf b, Vf c, Vf d, float* out) {
 inline int64_t MinI(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t MaxI(int64_t a, int64_t b) { return a > b ? a : b; }
 
+// F32ToBF16 / the bf16 rounding of runtime/dtype.h for one value (round to nearest even, NaN
+// kept quiet), defined per variant here: dtype.h's inline functions are shared with baseline
+// TUs, and an out-of-line copy emitted with this variant's instructions could be picked by the
+// linker for every caller.
+inline uint16_t Bf16Bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float RoundBf16(float x) {
+  const uint32_t u = static_cast<uint32_t>(Bf16Bits(x)) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 // x[0..n) -> y[0..n) through vf, kLanes at a time with a masked tail.
 template <typename VF>
 inline void MapRow(const float* x, int64_t n, float* y, VF vf) {
