@@ -1,6 +1,8 @@
 // Aligned allocation, storage ownership and memory-mapped files.
 #include "runtime/storage.h"
 
+#include "runtime/huge_pages.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -14,7 +16,12 @@ namespace cosyflow {
 
 void* AlignedAlloc(size_t bytes) {
   void* p = nullptr;
-  if (posix_memalign(&p, kCpuAlignment, bytes == 0 ? kCpuAlignment : bytes) != 0) return nullptr;
+  // From 2 MiB up: 2 MiB aligned and advised for huge pages before anything touches it (glibc
+  // serves these sizes from their own mapping, or the heap's top; see huge_pages.h).
+  const bool huge = bytes >= kHugePageBytes && HugePagesEnabled();
+  const size_t align = huge ? kHugePageBytes : kCpuAlignment;
+  if (posix_memalign(&p, align, bytes == 0 ? kCpuAlignment : bytes) != 0) return nullptr;
+  if (huge) AdviseHugePages(p, bytes);
   return p;
 }
 

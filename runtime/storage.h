@@ -12,7 +12,8 @@ namespace cosyflow {
 
 inline constexpr size_t kCpuAlignment = 64;
 
-// 64-byte aligned CPU allocation; returns nullptr on failure (never throws).
+// 64-byte aligned CPU allocation; returns nullptr on failure (never throws). From 2 MiB up the
+// block is 2 MiB aligned and advised for transparent huge pages (runtime/huge_pages.h).
 void* AlignedAlloc(size_t bytes);
 void AlignedFree(void* p);
 

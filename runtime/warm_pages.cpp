@@ -1,6 +1,8 @@
 // WarmPages: idle large mappings kept mapped for the next user (see warm_pages.h).
 #include "runtime/warm_pages.h"
 
+#include "runtime/huge_pages.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
@@ -12,7 +14,7 @@
 namespace cosyflow {
 namespace {
 
-constexpr size_t kGranule = size_t{2} << 20;
+constexpr size_t kGranule = kHugePageBytes;
 
 size_t DefaultIdleLimit() {
   if (const char* env = std::getenv("COSYFLOW_WARM_POOL_MB"); env != nullptr && *env != '\0') {
@@ -50,14 +52,15 @@ Pool& pool() {
 
 }  // namespace
 
-Result<WarmPages::Mapping> WarmPages::Acquire(size_t bytes) {
+Result<WarmPages::Mapping> WarmPages::Acquire(size_t bytes, bool huge_pages) {
   const size_t want = std::max(kGranule, (bytes + kGranule - 1) / kGranule * kGranule);
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.mu);
     auto best = p.idle.end();
     for (auto it = p.idle.begin(); it != p.idle.end(); ++it) {
-      if (it->bytes >= want && (best == p.idle.end() || it->bytes <= best->bytes)) best = it;
+      if (it->huge != huge_pages || it->bytes < want) continue;
+      if (best == p.idle.end() || it->bytes <= best->bytes) best = it;
     }
     if (best != p.idle.end()) {
       const Mapping m = *best;
@@ -68,12 +71,26 @@ Result<WarmPages::Mapping> WarmPages::Acquire(size_t bytes) {
     }
     ++p.fresh;
   }
-  void* base = mmap(nullptr, want, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) {
+  // Map one granule more and unmap the unaligned ends: a 2 MiB-aligned range can be backed by
+  // huge pages (advised before the first touch; see runtime/huge_pages.h).
+  const size_t span = want + kGranule;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) {
     return MakeError(StatusCode::kResourceExhausted, "cannot map {} MiB of memory", want >> 20);
   }
-  return Mapping{base, want, 0};
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kGranule - 1) & ~(uintptr_t{kGranule} - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const size_t tail = start + span - (aligned + want);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + want), tail);
+  void* base = reinterpret_cast<void*>(aligned);
+  if (huge_pages) {
+    AdviseHugePages(base, want);
+  } else {
+    AdviseSmallPages(base, want);
+  }
+  return Mapping{base, want, 0, huge_pages};
 }
 
 void WarmPages::Release(Mapping m, size_t touched) {

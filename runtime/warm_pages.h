@@ -23,8 +23,9 @@ class WarmPages {
  public:
   struct Mapping {
     void* base = nullptr;
-    size_t bytes = 0;     // mapped length (a multiple of 2 MiB)
+    size_t bytes = 0;     // mapped length (a multiple of 2 MiB; base 2 MiB aligned, huge pages)
     size_t resident = 0;  // bytes written by this or earlier users (upper bound of what is resident)
+    bool huge = true;     // advised for huge pages (else explicitly not)
   };
   struct Stats {
     size_t idle_mappings = 0;
@@ -33,9 +34,12 @@ class WarmPages {
     size_t acquired_fresh = 0;  // Acquire calls that mapped new memory
   };
 
-  // A mapping of at least `bytes`: the smallest idle one that fits (the most recently released
-  // among equals), else a fresh one. ResourceExhausted when the address space is refused.
-  static Result<Mapping> Acquire(size_t bytes);
+  // A mapping of at least `bytes`: the smallest idle one of the same page kind that fits (the
+  // most recently released among equals), else a fresh one. ResourceExhausted when the address
+  // space is refused. huge_pages: dense scratch wants 2 MiB pages (one fault per 2 MiB); a
+  // sparsely written layout (the flow's K/V cache: thousands of regions of a few rows each)
+  // must not have them, or every region's first row would zero and pin 2 MiB.
+  static Result<Mapping> Acquire(size_t bytes, bool huge_pages = true);
   // Hands `m` back; `touched`: bytes from its start its user may have written. Kept idle within
   // the limit, else unmapped. A null mapping is ignored.
   static void Release(Mapping m, size_t touched);

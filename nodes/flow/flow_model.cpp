@@ -118,6 +118,19 @@ bool SplitCfgRows(const FlowConfig& c, const EstimatorIncremental* inc) {
          inc->step->conv_next.size() >= EstimatorConvCount(c);
 }
 
+// Gives `st` the conv-context vectors of `like` (same sizes, zero contexts) where it has none.
+void SizeConvContextsLike(const EstimatorCache::Step& like, EstimatorCache::Step& st) {
+  if (st.conv.size() >= like.conv.size() && st.conv_next.size() >= like.conv_next.size()) return;
+  st.conv.resize(like.conv.size());
+  st.conv_next.resize(like.conv_next.size());
+  for (size_t i = 0; i < like.conv.size(); ++i) {
+    if (st.conv[i].size() != like.conv[i].size()) st.conv[i].assign(like.conv[i].size(), 0.0f);
+  }
+  for (size_t i = 0; i < like.conv_next.size(); ++i) {
+    st.conv_next[i].resize(like.conv_next[i].size());
+  }
+}
+
 // The helper thread's scratch (each OpenMP thread of a session call keeps its own).
 Arena& HelperArena() {
   thread_local Arena arena;
@@ -201,7 +214,7 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
     if (f0 % block != 0 || commit < 0 || f0 != c.token_mel_ratio * cache->enc.tokens) {
       return InvalidArgument("flow: stream cache holds {} frames, not a block prefix of {}", f0, m);
     }
-    COSY_RETURN_IF_ERROR(cache->Reserve(m, max_cache_bytes));
+    COSY_RETURN_IF_ERROR(cache->Reserve(m, max_cache_bytes, /*exact=*/prompt_only));
   }
   const int64_t n = m - f0;
 
@@ -245,7 +258,13 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
       std::memcpy(in + (n + f) * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
     }
     EstimatorIncremental inc;
-    if (cache != nullptr) inc = {&cache->step(step - 1), f0, commit, cache->capacity()};
+    if (cache != nullptr) {
+      inc = {&cache->step(step - 1), f0, commit, cache->capacity()};
+      // A fresh cache learns its conv-context sizes in the first step's (batched) call; the
+      // steps after it take the same sizes (zero context: the sequence starts here) so that
+      // they can run the CFG rows on two threads (SplitCfgRows).
+      if (step > 1) SizeConvContextsLike(cache->step(0), cache->step(step - 1));
+    }
     if (SplitCfgRows(c, cache != nullptr ? &inc : nullptr) && !hook) {
       COSY_RETURN_IF_ERROR(EstimatorRowsInParallel(*w_, c, in, n, t, streaming, arena, prof, v,
                                                    cache != nullptr ? &inc : nullptr));

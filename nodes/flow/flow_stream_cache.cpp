@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/mman.h>
+
 #include "nodes/flow/cfm_noise.h"
+#include "runtime/huge_pages.h"
 
 namespace cosyflow::flow {
 
@@ -50,12 +53,14 @@ size_t EstimatorCache::bytes() const {
   return BytesFor(used_) + conv + enc.bytes();
 }
 
-Status EstimatorCache::Allocate(int64_t cap) {
+Status EstimatorCache::Allocate(int64_t cap, bool dense) {
   const size_t bytes = BytesFor(cap);
   // Address space only (MAP_NORESERVE, from the warm pool when one is idle): pages become
   // memory when rows are written, so the cache never moves (no copies as the utterance grows)
   // and holds only the frames it has seen.
-  auto m = WarmPages::Acquire(bytes);
+  // Small pages for the growing layout: each block's K/V region gets a few rows per chunk, far
+  // apart (see Acquire). A dense snapshot (every row written at once) takes huge pages.
+  auto m = WarmPages::Acquire(bytes, /*huge_pages=*/dense);
   if (!m.ok()) {
     return MakeError(StatusCode::kResourceExhausted,
                      "flow stream cache: cannot reserve {} MiB of address space", bytes >> 20);
@@ -65,6 +70,7 @@ Status EstimatorCache::Allocate(int64_t cap) {
   region_ = static_cast<float*>(mapping_.base);
   region_bytes_ = bytes;
   cap_ = cap;
+  populated_ = 0;
   const size_t per_block = 4 * static_cast<size_t>(cap) * static_cast<size_t>(inner_);
   size_t i = 0;
   for (Step& s : steps_) {
@@ -73,17 +79,37 @@ Status EstimatorCache::Allocate(int64_t cap) {
   return OkStatus();
 }
 
-Status EstimatorCache::Reserve(int64_t frames, size_t max_bytes) {
+Status EstimatorCache::Reserve(int64_t frames, size_t max_bytes, bool exact) {
   if (region_ == nullptr) {
-    // The whole budget (or the noise table's length when unlimited) as one reservation.
+    // The whole budget (or the noise table's length when unlimited) as one reservation; or,
+    // for a cache that will not grow, exactly `frames` rows written at once (dense).
     int64_t cap = kCfmNoiseFrames;
     if (max_bytes > 0) cap = std::min<int64_t>(cap, static_cast<int64_t>(max_bytes / BytesFor(1)));
-    if (frames <= cap) COSY_RETURN_IF_ERROR(Allocate(std::max<int64_t>(cap, 1)));
+    if (exact) {
+      if (frames <= cap) COSY_RETURN_IF_ERROR(Allocate(std::max<int64_t>(frames, 1), /*dense=*/true));
+    } else if (frames <= cap) {
+      COSY_RETURN_IF_ERROR(Allocate(std::max<int64_t>(cap, 1), /*dense=*/false));
+    }
   }
   if (frames > cap_) {
     return MakeError(StatusCode::kResourceExhausted,
                      "flow stream cache: {} frames need {} MiB, over the {} MiB budget", frames,
                      BytesFor(frames) >> 20, max_bytes >> 20);
+  }
+  if (frames > populated_) {
+    // Fault the new rows in with one call per K/V part instead of a trap per 4 KiB page as the
+    // estimator writes them (thousands of regions, a few rows each; see PopulateForWrite).
+    const size_t row = static_cast<size_t>(inner_) * sizeof(float);
+    for (Step& st : steps_) {
+      for (float* kv : st.kv) {
+        for (size_t part = 0; part < 4; ++part) {
+          char* base = reinterpret_cast<char*>(kv + part * static_cast<size_t>(cap_) * inner_);
+          PopulateForWrite(base + static_cast<size_t>(populated_) * row,
+                           static_cast<size_t>(frames - populated_) * row);
+        }
+      }
+    }
+    populated_ = frames;
   }
   used_ = std::max(used_, frames);
   return OkStatus();
@@ -112,18 +138,55 @@ void EstimatorCache::Clear() {
 
 Status EstimatorCache::ShrinkToFit() {
   if (cap_ == frames_ || frames_ == 0) return OkStatus();
+  if (mapping_.huge) {
+    // A dense reservation (Reserve(..., exact)): compact the committed rows towards the start in
+    // place (each part's new place starts at or before its old one, and sources are read in
+    // increasing order) and give the tail's pages back; no new memory, no second mapping.
+    const size_t row = static_cast<size_t>(inner_);
+    const size_t old_block = 4 * static_cast<size_t>(cap_) * row;
+    const size_t new_block = 4 * static_cast<size_t>(frames_) * row;
+    size_t i = 0;
+    for (Step& s : steps_) {
+      for (float*& kv : s.kv) {
+        const float* from = region_ + old_block * i;
+        float* to = region_ + new_block * i;
+        ++i;
+        for (size_t part = 0; part < 4; ++part) {
+          std::memmove(to + part * static_cast<size_t>(frames_) * row,
+                       from + part * static_cast<size_t>(cap_) * row,
+                       static_cast<size_t>(frames_) * row * sizeof(float));
+        }
+        kv = to;
+      }
+    }
+    cap_ = frames_;
+    used_ = frames_;
+    populated_ = frames_;
+    region_bytes_ = BytesFor(frames_);
+    const size_t keep = (region_bytes_ + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    if (keep < mapping_.bytes) {
+      madvise(reinterpret_cast<char*>(mapping_.base) + keep, mapping_.bytes - keep, MADV_DONTNEED);
+    }
+    for (Step& s : steps_) {
+      s.conv_next.clear();
+      s.conv_next.shrink_to_fit();
+    }
+    return OkStatus();
+  }
   float* old = region_;
   const WarmPages::Mapping old_mapping = mapping_;
   const size_t old_touched = BytesFor(used_);
   const int64_t old_cap = cap_;
   region_ = nullptr;  // keep the old rows mapped while copying
   mapping_ = {};
-  const Status st = Allocate(frames_);
+  const Status st = Allocate(frames_, /*dense=*/true);
   if (!st.ok()) {
     mapping_ = old_mapping;
     region_ = old;
     return st;
   }
+  PopulateForWrite(region_, region_bytes_);  // dense: one call for the whole copy target
+  populated_ = frames_;
   CopyRows(old, old_cap);
   WarmPages::Release(old_mapping, std::min(old_mapping.bytes, old_touched));
   used_ = frames_;

@@ -53,7 +53,9 @@ class EstimatorCache {
   // Makes room for `frames` rows. The first call reserves address space for the whole budget
   // (`max_bytes`, 0 = the noise table's 15000 frames), which becomes memory only as rows are
   // written; rows never move. Fails (ResourceExhausted), leaving the cache unchanged, beyond it.
-  Status Reserve(int64_t frames, size_t max_bytes);
+  // exact: the cache will not grow past `frames` (a voice's prompt state): reserve exactly that,
+  // dense and on huge pages, so ShrinkToFit can compact in place.
+  Status Reserve(int64_t frames, size_t max_bytes, bool exact = false);
   // Bytes in use (K/V rows written so far, conv contexts, the encoder's part).
   size_t bytes() const;
   size_t BytesFor(int64_t frames) const;
@@ -74,7 +76,8 @@ class EstimatorCache {
   EncoderCache enc;  // the encoder's part (committed with the estimator's, frames / ratio tokens)
 
  private:
-  Status Allocate(int64_t cap);
+  // dense: every row will be written at once (ShrinkToFit), so huge pages pay off.
+  Status Allocate(int64_t cap, bool dense);
   void Release();
   void CopyRows(const float* src, int64_t src_cap);  // committed rows from another layout
 
@@ -82,6 +85,7 @@ class EstimatorCache {
   int64_t inner_ = 0;
   int blocks_ = 0;
   int64_t frames_ = 0, cap_ = 0, used_ = 0;
+  int64_t populated_ = 0;  // rows [0, populated_) of every K/V part faulted in (this mapping)
   float* region_ = nullptr;  // [steps][blocks][4][cap][inner], in mapping_
   WarmPages::Mapping mapping_;
   size_t region_bytes_ = 0;

@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "runtime/dtype.h"
+#include "runtime/huge_pages.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/gemv.h"
 #include "runtime/kernels/cpu/kernel_table.h"
@@ -254,10 +255,11 @@ struct Linear::Impl {
   bool tiles = false;  // larger m: convert W tiles to f32 (no oneDNN primitive for the type)
   dnnl::matmul prim;
   dnnl_memory_desc_t scratchpad;
-  memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type
+  memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type, in w_storage
+  std::shared_ptr<void> w_storage;  // AlignedAlloc'd (huge pages): streamed on every call
   memory bias;     // [1, n] f32, empty when there is no bias
-  std::vector<uint16_t> w_bf16;  // tiled path, bf16: [n, k]
-  std::vector<int8_t> w_i8;      // int8: [n, k]
+  std::vector<uint16_t, AlignedAllocator<uint16_t>> w_bf16;  // tiled path, bf16: [n, k]
+  std::vector<int8_t, AlignedAllocator<int8_t>> w_i8;        // int8: [n, k]
   std::vector<float> scales;     // int8: [n]
   std::vector<float> bias_f32;   // tiled path: [n] or empty
 
@@ -363,7 +365,13 @@ Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k,
     impl->scratchpad = pd.scratchpad_desc().data;
     // W is [n, k] row-major, i.e. the (k, n) matrix in "ba" order; reorder (and convert) once.
     memory user_w({{k, n}, Dt::f32, memory::format_tag::ba}, eng, const_cast<float*>(w));
-    impl->weights = memory(pd.weights_desc(), eng);
+    const size_t wbytes = pd.weights_desc().get_size();
+    impl->w_storage = std::shared_ptr<void>(AlignedAlloc(wbytes), AlignedFree);
+    if (impl->w_storage == nullptr) {
+      return MakeError(StatusCode::kResourceExhausted, "linear: cannot allocate {} weight bytes",
+                       wbytes);
+    }
+    impl->weights = memory(pd.weights_desc(), eng, impl->w_storage.get());
     dnnl::stream& s = DnnlThreadStream();
     dnnl::reorder(user_w, impl->weights).execute(s, user_w, impl->weights);
     if (bias != nullptr) {

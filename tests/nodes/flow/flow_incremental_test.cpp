@@ -349,5 +349,53 @@ TEST_CASE("EstimatorCache: budget errors leave the cache unchanged") {
   CHECK(c.frames() == 0);
 }
 
+// Both ShrinkToFit paths keep every committed K/V row of every step, block and part, and only
+// those: the growing (sparse) reservation copies into a new dense mapping, the exact (dense,
+// huge-page) one compacts in place.
+TEST_CASE("EstimatorCache: ShrinkToFit keeps the committed rows (sparse copy and in-place)") {
+  const auto& tiny = Tiny();
+  for (const bool exact : {false, true}) {
+    CAPTURE(exact);
+    EstimatorCache c(tiny.model->config());
+    const int64_t rows = 37, committed = 20;
+    REQUIRE(c.Reserve(rows, 0, exact).ok());
+    const int64_t cap = c.capacity(), inner = c.inner();
+    CHECK(exact ? cap == rows : cap > rows);
+    auto value = [](size_t step, size_t block, size_t part, int64_t r, int64_t j) {
+      return static_cast<float>(step * 100000 + block * 1000 + part * 100 + r) + 0.001f * j;
+    };
+    const size_t steps = static_cast<size_t>(tiny.model->config().n_timesteps);  // one Step each
+    for (size_t st = 0; st < steps; ++st) {
+      auto& kv = c.step(static_cast<int>(st)).kv;
+      REQUIRE(kv.size() == static_cast<size_t>(c.blocks()));
+      for (size_t b = 0; b < kv.size(); ++b) {
+        for (size_t part = 0; part < 4; ++part) {
+          for (int64_t r = 0; r < rows; ++r) {
+            float* row = kv[b] + (part * cap + r) * inner;
+            for (int64_t j = 0; j < inner; ++j) row[j] = value(st, b, part, r, j);
+          }
+        }
+      }
+    }
+    c.Commit(committed);
+    REQUIRE(c.ShrinkToFit().ok());
+    CHECK(c.capacity() == committed);
+    CHECK(c.frames() == committed);
+    int64_t wrong = 0;
+    for (size_t st = 0; st < steps; ++st) {
+      const auto& kv = c.step(static_cast<int>(st)).kv;
+      for (size_t b = 0; b < kv.size(); ++b) {
+        for (size_t part = 0; part < 4; ++part) {
+          for (int64_t r = 0; r < committed; ++r) {
+            const float* row = kv[b] + (part * committed + r) * inner;
+            for (int64_t j = 0; j < inner; ++j) wrong += row[j] != value(st, b, part, r, j);
+          }
+        }
+      }
+    }
+    CHECK(wrong == 0);
+  }
+}
+
 }  // namespace
 }  // namespace cosyflow::flow
