@@ -136,10 +136,16 @@ class SpeechLm {
   SpeechLm() = default;
   Status ForwardChunk(SpeechLmState* s, const float* x, int64_t n, bool last_chunk, float* logits,
                       const SpeechLmHook* hook) const;
+  // One decode position (n = 1, no hook) on `threads` >= 2 threads in one parallel region: each
+  // linear's rows split over the threads, the serial parts (norms, RoPE, attention, residuals)
+  // on thread 0, phases separated by a SpinBarrier. Same bits as ForwardChunk.
+  Status DecodeStep(SpeechLmState* s, const float* x, float* logits, int threads) const;
   // Query rows per attention work unit (prefill splits KV heads x row blocks over threads).
   static constexpr int64_t kAttentionRowBlock = 16;
   // Below this many query-row x key x head_dim products per layer attention runs on one thread.
   static constexpr int64_t kAttentionParallelMinWork = int64_t{1} << 21;
+  // Most threads a decode step splits its linears over.
+  static constexpr int kMaxDecodeThreads = 64;
   Status Attention(SpeechLmState* s, int64_t layer, int64_t n) const;
 
   SpeechLmConfig config_;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -11,6 +12,7 @@
 #include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/norm.h"
 #include "runtime/kernels/cpu/softmax.h"
+#include "runtime/spin_barrier.h"
 
 namespace cosyflow {
 namespace {
@@ -41,6 +43,10 @@ Status SpeechLm::Forward(SpeechLmState* state, const float* x, int64_t n, float*
                       state->length_, n, state->capacity_);
   }
   const int64_t h = config_.qwen.hidden_size;
+  if (n == 1 && !(hook != nullptr && *hook) && !omp_in_parallel() && omp_get_max_threads() > 1) {
+    return DecodeStep(state, x, logits,
+                      std::min(omp_get_max_threads(), kMaxDecodeThreads));
+  }
   for (int64_t start = 0; start < n; start += state->chunk_) {
     const int64_t rows = std::min(state->chunk_, n - start);
     COSY_RETURN_IF_ERROR(
@@ -110,6 +116,106 @@ Status SpeechLm::ForwardChunk(SpeechLmState* s, const float* input, int64_t n, b
   if (!last_chunk) return OkStatus();
   COSY_RETURN_IF_ERROR(decoder_->Forward(last, 1, logits));
   tap("logits", -1, logits, 1, config_.speech_vocab(), pos0 + n - 1);
+  return OkStatus();
+}
+
+Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
+                           int threads) const {
+  const Qwen2Config& q = config_.qwen;
+  const int64_t h = q.hidden_size, f = q.intermediate_size;
+  const float eps = q.rms_norm_eps;
+  float* x = s->x_.data<float>();
+  float* hn = s->h_.data<float>();
+  float* qkv = s->qkv_.data<float>();
+  float* attn = s->attn_.data<float>();
+  float* proj = s->proj_.data<float>();
+  float* gate_up = s->gate_up_.data<float>();
+  float* act = s->act_.data<float>();
+  float* last = s->last_.data<float>();
+
+  SpinBarrier barrier(threads);
+  std::atomic<bool> failed{false};
+  std::array<Status, kMaxDecodeThreads> status;
+  // Rows [j0, j1) of an n-row product for thread t of nt: whole GEMV blocks of 4 rows, so every
+  // row is computed exactly as the single-call GEMV computes it.
+  auto slice = [](int64_t n, int t, int nt, int64_t* j0, int64_t* j1) {
+    const int64_t blocks = (n + 3) / 4, per = (blocks + nt - 1) / nt;
+    *j0 = std::min(n, per * 4 * t);
+    *j1 = std::min(n, per * 4 * (t + 1));
+  };
+
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    // A team smaller than asked for (OMP_DYNAMIC, thread limits) would never fill the barrier:
+    // then thread 0 alone does everything, without barriers.
+    const bool team = nt == threads;
+    if (team || t == 0) {
+      const int tt = team ? t : 0, nn = team ? nt : 1;
+      // One phase: its work (on every thread, or on thread 0), then the barrier. Every thread
+      // passes every barrier whatever fails: a failing phase records its error (exceptions
+      // included) and the remaining phases skip their work.
+      auto run = [&](bool all_threads, auto&& work) {
+        if ((all_threads || tt == 0) && !failed.load(std::memory_order_relaxed)) {
+          Status st;
+          try {
+            st = work();
+          } catch (const std::exception& e) {
+            st = Internal("llm decode: {}", e.what());
+          } catch (...) {
+            st = Internal("llm decode: unknown exception");
+          }
+          if (!st.ok()) {
+            status[static_cast<size_t>(tt)] = st;
+            failed.store(true, std::memory_order_relaxed);
+          }
+        }
+        if (team) barrier.Wait();
+      };
+      auto rows = [&](const kernels::cpu::Linear& lin, const float* in, float* out) {
+        int64_t j0 = 0, j1 = 0;
+        slice(lin.n(), tt, nn, &j0, &j1);
+        return lin.ForwardRows(in, j0, j1, out);
+      };
+      for (int64_t l = 0; l < q.num_hidden_layers; ++l) {
+        const Layer& layer = layers_[static_cast<size_t>(l)];
+        run(false, [&]() -> Status {
+          if (l == 0) {
+            std::memcpy(x, input, static_cast<size_t>(h) * sizeof(float));
+          } else {
+            AddInPlace(x, proj, h);  // the previous layer's MLP output
+          }
+          return cpu::RmsNorm(x, layer.input_norm.data<float>(), 1, h, eps, hn);
+        });
+        run(true, [&] { return rows(*layer.qkv, hn, qkv); });
+        run(false, [&] { return Attention(s, l, 1); });
+        run(true, [&] { return rows(*layer.o, attn, proj); });
+        run(false, [&]() -> Status {
+          AddInPlace(x, proj, h);
+          return cpu::RmsNorm(x, layer.post_norm.data<float>(), 1, h, eps, hn);
+        });
+        run(true, [&] { return rows(*layer.gate_up, hn, gate_up); });
+        run(true, [&]() -> Status {
+          int64_t j0 = 0, j1 = 0;
+          slice(f, tt, nn, &j0, &j1);
+          if (j0 == j1) return OkStatus();
+          COSY_RETURN_IF_ERROR(cpu::Silu(gate_up + j0, j1 - j0, act + j0));
+          for (int64_t j = j0; j < j1; ++j) act[j] *= gate_up[f + j];
+          return OkStatus();
+        });
+        run(true, [&] { return rows(*layer.down, act, proj); });
+      }
+      run(false, [&]() -> Status {
+        AddInPlace(x, proj, h);
+        return cpu::RmsNorm(x, final_norm_.data<float>(), 1, h, eps, last);
+      });
+      run(true, [&] { return rows(*decoder_, last, logits); });
+    }
+  }
+  for (const Status& st : status) {
+    if (!st.ok()) return st;
+  }
+  s->length_ += 1;
   return OkStatus();
 }
 

@@ -384,6 +384,31 @@ Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k,
 }
 }  // namespace
 
+Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {
+  const Impl& im = *impl_;
+  if (j0 < 0 || j1 > im.n || j0 > j1) {
+    return InvalidArgument("linear: rows [{}, {}) outside [0, {})", j0, j1, im.n);
+  }
+  if (j0 == j1) return OkStatus();
+  const float* bias = im.BiasPtr();
+  const float* bj = bias != nullptr ? bias + j0 : nullptr;
+  const int64_t rows = j1 - j0, k = im.k;
+  switch (im.weight_type) {
+    case WeightType::kF32:
+      return GemvF32(x, static_cast<const float*>(im.weights.get_data_handle()) + j0 * k, bj,
+                     y + j0, 1, rows, k);
+    case WeightType::kInt8:
+      return GemvI8(x, im.w_i8.data() + j0 * k, im.scales.data() + j0, bj, y + j0, 1, rows, k);
+    case WeightType::kBF16: {
+      const uint16_t* w = im.tiles ? im.w_bf16.data()
+                                   : static_cast<const uint16_t*>(im.weights.get_data_handle());
+      auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, k * 2));
+      return GemvBF16(x, w + j0 * k, bj, y + j0, 1, rows, k, xb);
+    }
+  }
+  return Internal("linear: unknown weight type");
+}
+
 Status Linear::Forward(const float* x, int64_t m, float* y) const {
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");

@@ -59,6 +59,11 @@ class Linear {
 
   // x: [m, k] f32 row-major -> y: [m, n] f32 row-major; m >= 1. x and y must not overlap.
   Status Forward(const float* x, int64_t m, float* y) const;
+  // One row x: [k] -> y[j0 .. j1) only (the GEMV of Forward with m = 1 on W rows [j0, j1)), on
+  // the calling thread: for callers that split one product over the threads of their own
+  // parallel region (SpeechLm's decode step). Same bits as Forward's row j when j0 is a
+  // multiple of 4 (the GEMV's row block).
+  Status ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const;
 
   int64_t n() const;
   int64_t k() const;

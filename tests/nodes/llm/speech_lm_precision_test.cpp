@@ -8,6 +8,7 @@
 #include <string>
 
 #include "nodes/llm/speech_lm.h"
+#include "runtime/kernels/cpu/dnnl_context.h"
 #include "tests/nodes/llm/llm_test_util.h"
 
 namespace cosyflow {
@@ -28,8 +29,10 @@ struct Trace {
   std::vector<int32_t> argmax;
 };
 
+// decode_threads > 0: the prefill on the current thread count, then the decode steps on that
+// many (oneDNN's prefill GEMMs may block differently by thread count).
 Trace TeacherForced(const SpeechLm& lm, const std::vector<SpeechLmRow>& prefill,
-                    const std::vector<int32_t>& path) {
+                    const std::vector<int32_t>& path, int decode_threads = 0) {
   const int64_t h = lm.config().qwen.hidden_size, v = lm.config().speech_vocab();
   std::vector<float> x(prefill.size() * h), logits(v);
   REQUIRE(lm.Embed(prefill, x.data()).ok());
@@ -38,6 +41,7 @@ Trace TeacherForced(const SpeechLm& lm, const std::vector<SpeechLmRow>& prefill,
   Trace t;
   REQUIRE(lm.Forward(state->get(), x.data(), static_cast<int64_t>(prefill.size()), logits.data())
               .ok());
+  if (decode_threads > 0) kernels::cpu::SetDnnlNumThreads(decode_threads);
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i > 0) {
       const SpeechLmRow row{SpeechLmTable::kSpeech, path[i - 1]};
@@ -82,6 +86,32 @@ TEST_CASE("SpeechLm: bf16 and int8 weights stay within stated logit bounds of f3
     CHECK(rel < (wt == WeightType::kBF16 ? 1e-2 : 2e-2));
     CHECK(rate >= 0.75);
   }
+}
+
+// A decode step on a team (SpeechLm::DecodeStep: linears' rows split over the threads, spin
+// barriers between phases) computes exactly what the one-call-per-linear path computes, for
+// every weight type and team size, including teams with more threads than some linears have
+// row blocks (GEMV rows are grouped in blocks of 4; the split keeps the blocks).
+TEST_CASE("SpeechLm: the team decode step equals the single-thread step bit for bit") {
+  const auto prefill = test::LlmGroupPrefillRows();
+  const auto path = GoldenIds("llm_greedy_tokens");
+  const int saved = kernels::cpu::DnnlNumThreads();
+  for (const WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
+    CAPTURE(kernels::cpu::WeightTypeName(wt));
+    const auto lm = LoadTiny(wt);
+    kernels::cpu::SetDnnlNumThreads(2);
+    const auto one = TeacherForced(*lm, prefill, path, 1);  // Forward's chunk path, one thread
+    for (const int threads : {2, 3, 7}) {
+      CAPTURE(threads);
+      kernels::cpu::SetDnnlNumThreads(2);
+      const auto team = TeacherForced(*lm, prefill, path, threads);
+      REQUIRE(team.logits.size() == one.logits.size());
+      size_t differing = 0;
+      for (size_t i = 0; i < one.logits.size(); ++i) differing += team.logits[i] != one.logits[i];
+      CHECK(differing == 0);
+    }
+  }
+  kernels::cpu::SetDnnlNumThreads(saved);
 }
 
 }  // namespace
