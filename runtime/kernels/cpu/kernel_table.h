@@ -60,6 +60,8 @@ struct KernelTable {
   void (*widen_16)(const uint16_t* src, bool bf16, int64_t n, float* out) = nullptr;
   // out[i] = scale * src[i] (int8 weights with a per-row scale -> f32).
   void (*widen_i8)(const int8_t* src, float scale, int64_t n, float* out) = nullptr;
+  // out[i] = the bf16 bits of src[i] (exact: int8 values need 8 significant bits), unscaled.
+  void (*widen_i8_bf16)(const int8_t* src, int64_t n, uint16_t* out) = nullptr;
   // y[i] = F32ToBF16(x[i]) (runtime/dtype.h: round to nearest even, NaN quiet), bit for bit.
   void (*narrow_bf16)(const float* x, int64_t n, uint16_t* y) = nullptr;
   // Resolved params (ref::ResolveAttentionParams), q_len > 0; scratch of

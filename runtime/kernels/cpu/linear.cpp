@@ -233,12 +233,42 @@ int64_t TileRows(int64_t n, int64_t k) {
   return std::min<int64_t>(n, std::max<int64_t>(16, (int64_t{1} << 20) / k));
 }
 
+// The bf16 x bf16 -> f32 matmul the int8 tiles run on (weights: the tile's exact int8 values in
+// bf16, "ba" = [n, k] row-major; every dim and leading dimension at run time): created once per
+// process; null where oneDNN has no optimized bf16 matmul on this CPU / ISA cap.
+struct Bf16TileMatMul {
+  dnnl::matmul prim;
+  dnnl_memory_desc_t scratchpad{};
+};
+const Bf16TileMatMul* GetBf16TileMatMul() {
+  static const std::unique_ptr<Bf16TileMatMul> entry = []() -> std::unique_ptr<Bf16TileMatMul> {
+    try {
+      const memory::desc a({kRt, kRt}, Dt::bf16, {kRt, 1});
+      const memory::desc b({kRt, kRt}, Dt::bf16, {1, kRt});
+      const memory::desc c({kRt, kRt}, Dt::f32, {kRt, 1});
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, DnnlEngine());
+      if (std::string_view(pd.impl_info_str()).substr(0, 3) == "ref") return nullptr;
+      auto e = std::make_unique<Bf16TileMatMul>();
+      e->prim = dnnl::matmul(pd);
+      e->scratchpad = pd.scratchpad_desc().data;
+      return e;
+    } catch (const dnnl::error&) {
+      return nullptr;
+    }
+  }();
+  return entry.get();
+}
+
 void NoteTilesOnce(WeightType wt) {
   static std::once_flag once[3];
   std::call_once(once[static_cast<int>(wt)], [wt] {
     if (wt == WeightType::kInt8) {
-      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the f32 matmul on dequantized tiles",
-          kGemvMaxM);
+      Log(LogLevel::kInfo,
+          "linear: int8 weights: m > {} runs the {} matmul on widened tiles (activations rounded "
+          "to bf16)",
+          kGemvMaxM, GetBf16TileMatMul() != nullptr ? "bf16" : "f32");
     } else {
       Log(LogLevel::kInfo,
           "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs the f32 matmul on converted "
@@ -384,6 +414,53 @@ Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k,
 }
 }  // namespace
 
+// int8 weights, m > kGemvMaxM, where a bf16 matmul exists: per tile of W rows, their exact int8
+// values as bf16 (unscaled), one bf16 matmul against x rounded to bf16, then the row scales and
+// the bias on the tile's output columns: y[i, j] = scale[j] * (bf16(x_i) . q_j) + bias[j].
+// Twice the f32 matmul's rate on AVX512_BF16 (int8 prefill 127 positions: 0.35 -> ~0.2 s).
+Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m,
+                                    float* y) const {
+  const Impl& im = *impl_;
+  const auto& mm = *static_cast<const Bf16TileMatMul*>(mm_entry);
+  return GuardDnnl("linear: forward", [&]() -> Status {
+    const KernelTable& kt = Kernels();
+    const int64_t k = im.k, tile = TileRows(im.n, k) * 2;  // bf16 tiles: same 4 MiB
+    auto* wb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvertWeights, tile * k * 2));
+    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * k * 2));
+    kt.narrow_bf16(x, m * k, xb);
+    const float* bias = im.BiasPtr();
+    for (int64_t j0 = 0; j0 < im.n; j0 += tile) {
+      const int64_t rows = std::min(tile, im.n - j0);
+#pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
+      for (int64_t r = 0; r < rows; ++r) {
+        kt.widen_i8_bf16(im.w_i8.data() + (j0 + r) * k, k, wb + r * k);
+      }
+      const int64_t a_dims[2] = {m, k}, a_strides[2] = {k, 1};
+      const int64_t b_dims[2] = {k, rows}, b_strides[2] = {1, k};
+      const int64_t c_dims[2] = {m, rows}, c_strides[2] = {im.n, 1};
+      dnnl_exec_arg_t args[4];
+      int nargs = 0;
+      args[nargs++] = {DNNL_ARG_SRC, ThreadMemory(MemRole::kSrc,
+                                                  PlainDesc(2, a_dims, a_strides, dnnl_bf16), xb)};
+      args[nargs++] = {DNNL_ARG_WEIGHTS,
+                       ThreadMemory(MemRole::kWeights, PlainDesc(2, b_dims, b_strides, dnnl_bf16),
+                                    wb)};
+      args[nargs++] = {DNNL_ARG_DST, ThreadMemory(MemRole::kDst,
+                                                  PlainDesc(2, c_dims, c_strides, dnnl_f32),
+                                                  y + j0)};
+      ExecuteOnThread(mm.prim, mm.scratchpad, args, nargs);
+      const float* sc = im.scales.data() + j0;
+      const float* bj = bias != nullptr ? bias + j0 : nullptr;
+#pragma omp parallel for schedule(static) if (m * rows >= (int64_t{1} << 16) && !omp_in_parallel())
+      for (int64_t i = 0; i < m; ++i) {
+        float* row = y + i * im.n + j0;
+        for (int64_t j = 0; j < rows; ++j) row[j] = row[j] * sc[j] + (bj != nullptr ? bj[j] : 0.0f);
+      }
+    }
+    return OkStatus();
+  });
+}
+
 Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {
   const Impl& im = *impl_;
   if (j0 < 0 || j1 > im.n || j0 > j1) {
@@ -430,12 +507,16 @@ Status Linear::Forward(const float* x, int64_t m, float* y) const {
       }
     }
   }
+  if (im.tiles && im.weight_type == WeightType::kInt8) {
+    if (const Bf16TileMatMul* mm = GetBf16TileMatMul()) return ForwardInt8Bf16Tiles(mm, x, m, y);
+  }
   if (im.tiles) {
     // y[:, j0 : j0 + rows] = x · W[j0 : j0 + rows]^T + bias[j0 : ...], W rows widened to f32.
     return GuardDnnl("linear: forward", [&]() -> Status {
       const int64_t tile = TileRows(im.n, im.k);
       auto* wf = static_cast<float*>(ThreadScratch(ScratchSlot::kConvertWeights, tile * im.k * 4));
-      if (im.weight_type == WeightType::kBF16) {  // x rounded to bf16, as in the other paths
+      // x rounded to bf16, as in the other paths (bf16 weights; int8 on the bf16 matmul below)
+      if (im.weight_type == WeightType::kBF16 || im.weight_type == WeightType::kInt8) {
         const int64_t count = m * im.k;
         auto* xr = static_cast<float*>(ThreadScratch(ScratchSlot::kConvert, count * 6));
         auto* xb = reinterpret_cast<uint16_t*>(xr + count);

@@ -41,8 +41,12 @@ bool ParseWeightType(std::string_view name, WeightType* t);
 // Create copies W, still [n, k] row-major, in the chosen WeightType. m <= kGemvMaxM runs the
 // memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M. Where oneDNN has
 // no primitive for the weight type on this CPU (bf16 without AVX-512; always for int8), larger m
-// converts W to f32 in tiles of rows per call and runs the f32 primitive on each tile (the
-// conversion is k·n work against 2·m·k·n for the product); Create logs that once per process.
+// converts W in tiles of rows per call and runs a matmul on each tile (the conversion is k·n
+// work against 2·m·k·n for the product): int8 tiles become their exact int8 values in bf16 for
+// oneDNN's bf16 matmul where the CPU has one (scales and bias applied after), else f32 (scaled)
+// for the f32 matmul; bf16 tiles become f32. Either way larger m rounds x to bf16 for bf16 and
+// int8 weights, so results do not depend on the CPU; the GEMV keeps x in f32 for int8. Create
+// logs the choice once per process.
 // Forward is const and thread-safe: per-call buffers (bf16 activations, scratchpad, oneDNN
 // memory objects) come from per-thread caches that only grow, so hot loops allocate no buffers
 // after their first call on a thread (oneDNN 2.6's execute itself still makes a few small heap
@@ -77,6 +81,7 @@ class Linear {
 
  private:
   explicit Linear(std::unique_ptr<Impl> impl);
+  Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -69,7 +69,7 @@ TEST_CASE("KernelTable: every supported variant is complete; an unsupported one 
     for (auto* fn : k.unary) CHECK((fn != nullptr));
     CHECK((k.leaky_relu && k.snake && k.layer_norm && k.rms_norm && k.softmax_masked &&
            k.log_softmax && k.binary4 && k.axpy && k.scale_add && k.clamp && k.rope &&
-           k.widen_16 && k.widen_i8 && k.narrow_bf16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
+           k.widen_16 && k.widen_i8 && k.widen_i8_bf16 && k.narrow_bf16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
   }
   if (DetectedCpuIsa() != CpuIsa::kAvx512) {
     CHECK(!cpu::KernelsFor(CpuIsa::kAvx512).ok());
@@ -151,6 +151,28 @@ TEST_CASE("KernelTable: narrow_bf16 equals F32ToBF16 bit for bit in every varian
         }
       }
       if (n < static_cast<int64_t>(got.size())) CHECK(got[n] == 0xdead);  // nothing past n
+    }
+  }
+}
+
+TEST_CASE("KernelTable: widen_i8_bf16 gives every int8 value's exact bf16 in every variant") {
+  IsaGuard guard;
+  std::vector<int8_t> q;
+  for (int r = 0; r < 3; ++r) {
+    for (int v = -128; v <= 127; ++v) q.push_back(static_cast<int8_t>(v));  // all values, 3 times
+  }
+  for (CpuIsa isa : SupportedIsas()) {
+    CAPTURE(std::string(CpuIsaName(isa)));
+    REQUIRE(cpu::UseKernelIsa(isa).ok());
+    for (int64_t n : {int64_t{0}, int64_t{7}, int64_t{16}, static_cast<int64_t>(q.size()) - 3}) {
+      std::vector<uint16_t> got(q.size(), 0xdead);
+      cpu::Kernels().widen_i8_bf16(q.data(), n, got.data());
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        wrong += BF16ToF32(got[static_cast<size_t>(i)]) != static_cast<float>(q[static_cast<size_t>(i)]);
+      }
+      CHECK(wrong == 0);
+      CHECK(got[static_cast<size_t>(n)] == 0xdead);  // nothing past n
     }
   }
 }

@@ -38,6 +38,7 @@ void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t tok
           int64_t start_pos, const float* cos_table, const float* sin_table);
 void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out);
 void WidenI8(const int8_t* src, float scale, int64_t n, float* out);
+void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out);
 void NarrowBf16(const float* x, int64_t n, uint16_t* y);
 void Attention(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
                float* out, float* scratch);

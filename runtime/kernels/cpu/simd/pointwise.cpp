@@ -333,6 +333,19 @@ void WidenI8(const int8_t* src, float scale, int64_t n, float* out) {
   if (i < n) StoreN(out + i, Mul(s, LoadI8N(src + i, n - i)), n - i);
 }
 
+void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+#if defined(COSY_SIMD_AVX512)
+  // |q| <= 128 has at most 8 significant bits: the f32's upper half is the exact bf16.
+  for (; i + 16 <= n; i += 16) {
+    const __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+    const __m512i b = _mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(q)), 16);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(b));
+  }
+#endif
+  for (; i < n; ++i) out[i] = Bf16Bits(static_cast<float>(src[i]));
+}
+
 void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) Store(out + i, bf16 ? LoadBF16(src + i) : LoadF16(src + i));

@@ -31,6 +31,7 @@ void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
   t->rope = Rope;
   t->widen_16 = Widen16;
   t->widen_i8 = WidenI8;
+  t->widen_i8_bf16 = WidenI8Bf16;
   t->narrow_bf16 = NarrowBf16;
   t->attention = Attention;
   t->gemv_f32 = GemvF32;
