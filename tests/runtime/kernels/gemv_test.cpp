@@ -200,5 +200,33 @@ TEST_CASE("Linear: int8 and bf16 weights agree across GEMV and batch paths, erro
   CHECK(parsed == cpu::WeightType::kInt8);
   CHECK(!cpu::ParseWeightType("fp8", &parsed));
 }
+// ForwardRows (one x row, W rows [j0, j1) on the calling thread): equal to Forward's m = 1 GEMV
+// on those rows for every weight type, nothing written outside them, bad ranges rejected.
+TEST_CASE("Linear: ForwardRows computes exactly the GEMV's rows j0 .. j1") {
+  const int64_t n = 103, k = 77;  // n not a multiple of the GEMV's 4-row block
+  auto w = RandomVector(n * k, 31, -0.2f, 0.2f), bias = RandomVector(n, 32), x = RandomVector(k, 33);
+  for (cpu::WeightType wt : {cpu::WeightType::kF32, cpu::WeightType::kBF16, cpu::WeightType::kInt8}) {
+    CAPTURE(cpu::WeightTypeName(wt));
+    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
+    REQUIRE(lin.ok());
+    std::vector<float> full(n), part(n, -7.0f);
+    REQUIRE((*lin)->Forward(x.data(), 1, full.data()).ok());
+    const int64_t cuts[] = {0, 8, 52, 100, n};
+    for (size_t c = 0; c + 1 < std::size(cuts); ++c) {
+      REQUIRE((*lin)->ForwardRows(x.data(), cuts[c], cuts[c + 1], part.data()).ok());
+    }
+    CHECK(part == full);  // block-aligned cuts: the same bits
+    std::vector<float> mid(n, -7.0f);
+    REQUIRE((*lin)->ForwardRows(x.data(), 20, 40, mid.data()).ok());
+    int64_t outside = 0;
+    for (int64_t j = 0; j < n; ++j) outside += (j < 20 || j >= 40) && mid[j] != -7.0f;
+    CHECK(outside == 0);
+    CHECK((*lin)->ForwardRows(x.data(), 5, 5, mid.data()).ok());  // empty range
+    CHECK_FALSE((*lin)->ForwardRows(x.data(), 10, n + 1, mid.data()).ok());
+    CHECK_FALSE((*lin)->ForwardRows(x.data(), -1, 4, mid.data()).ok());
+    CHECK_FALSE((*lin)->ForwardRows(x.data(), 9, 8, mid.data()).ok());
+  }
+}
+
 }  // namespace
 }  // namespace cosyflow::kernels
