@@ -22,10 +22,15 @@ namespace {
 struct Tables {
   KernelTable t[3];
   Tables() {
+    // Only the variants this CPU can run are filled: each FillKernelTable is compiled with its
+    // variant's ISA flags, so the compiler may use that ISA's instructions in it too (GCC stores
+    // the avx512 table with zmm moves) — calling it on an AVX2-only CPU is SIGILL. The others
+    // stay empty; KernelsFor refuses them.
     const bool bf16 = DetectedCpuFeatures().avx512_bf16;
+    const int best = static_cast<int>(DetectedCpuIsa());
     scalar::FillKernelTable(&t[0], bf16);
-    avx2::FillKernelTable(&t[1], bf16);
-    avx512::FillKernelTable(&t[2], bf16);
+    if (best >= static_cast<int>(CpuIsa::kAvx2)) avx2::FillKernelTable(&t[1], bf16);
+    if (best >= static_cast<int>(CpuIsa::kAvx512)) avx512::FillKernelTable(&t[2], bf16);
     for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
       t[static_cast<int>(isa)].isa = isa;
       t[static_cast<int>(isa)].name = CpuIsaName(isa).data();
