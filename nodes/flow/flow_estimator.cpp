@@ -5,6 +5,7 @@
 
 #include "nodes/flow/flow_forward.h"
 #include "runtime/kernels/cpu/activation.h"
+#include "runtime/kernels/cpu/elementwise.h"
 #include "runtime/kernels/cpu/norm.h"
 
 namespace cosyflow::flow {
@@ -74,7 +75,22 @@ Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
     return SdpaAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, x.chunk, x.bf16, x.arena, o);
   }
   const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
-  float* kv = x.inc->step->kv[x.block_i++];
+  void* kv_rows = x.inc->step->kv[x.block_i++];
+  if (x.inc->kv_bf16) {  // a bf16 flow's cache: rows narrowed as the attention would round them
+    if (!x.bf16) return InvalidArgument("flow estimator: bf16 K/V cache with f32 attention");
+    auto* k = static_cast<uint16_t*>(kv_rows) + x.b0 * cap * inner;
+    auto* v = static_cast<uint16_t*>(kv_rows) + (2 + x.b0) * cap * inner;
+    for (int64_t b = 0; b < x.nb; ++b) {
+      for (int64_t i = 0; i < x.m; ++i) {
+        const float* row = qkv + (b * x.m + i) * 3 * inner;
+        COSY_RETURN_IF_ERROR(cpu::NarrowBf16(row + inner, inner, k + (b * cap + ctx + i) * inner));
+        COSY_RETURN_IF_ERROR(cpu::NarrowBf16(row + 2 * inner, inner, v + (b * cap + ctx + i) * inner));
+      }
+    }
+    return CachedChunkAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, k, v, cap, ctx,
+                                c.est_chunk, x.arena, o);
+  }
+  float* kv = static_cast<float*>(kv_rows);
   float* k = kv + x.b0 * cap * inner;  // K rows of CFG row b0, then b0 + 1
   float* v = kv + (2 + x.b0) * cap * inner;
   for (int64_t b = 0; b < x.nb; ++b) {

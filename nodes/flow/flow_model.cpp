@@ -89,7 +89,7 @@ Result<std::shared_ptr<const EstimatorCache>> FlowModel::PromptState(const FlowP
   }
   std::vector<float> spk(static_cast<size_t>(cfg_.output_size));
   COSY_RETURN_IF_ERROR(SpeakerVector(prompt.embedding, spk.data()));
-  auto state = std::make_shared<EstimatorCache>(cfg_);
+  auto state = std::make_shared<EstimatorCache>(cfg_, cache_kv_bf16());
   COSY_ASSIGN_OR_RETURN(FlowMel unused, Run(prompt, spk.data(), {}, /*streaming=*/true,
                                             /*finalize=*/false, state.get(), max_cache_bytes,
                                             arena, {}, nullptr, nullptr));
@@ -214,6 +214,9 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
     if (f0 % block != 0 || commit < 0 || f0 != c.token_mel_ratio * cache->enc.tokens) {
       return InvalidArgument("flow: stream cache holds {} frames, not a block prefix of {}", f0, m);
     }
+    if (cache->kv_bf16() && !cache_kv_bf16()) {
+      return InvalidArgument("flow: a bf16 K/V stream cache with an f32 model");
+    }
     COSY_RETURN_IF_ERROR(cache->Reserve(m, max_cache_bytes, /*exact=*/prompt_only));
   }
   const int64_t n = m - f0;
@@ -259,7 +262,7 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
     }
     EstimatorIncremental inc;
     if (cache != nullptr) {
-      inc = {&cache->step(step - 1), f0, commit, cache->capacity()};
+      inc = {&cache->step(step - 1), f0, commit, cache->capacity(), cache->kv_bf16()};
       // A fresh cache learns its conv-context sizes in the first step's (batched) call; the
       // steps after it take the same sizes (zero context: the sequence starts here) so that
       // they can run the CFG rows on two threads (SplitCfgRows).

@@ -44,6 +44,8 @@ class FlowModel {
 
   const FlowConfig& config() const { return cfg_; }
   const FlowWeights& weights() const { return *w_; }
+  // bf16 flows keep their streaming K/V cache in bf16 (EstimatorCache: no output changes).
+  bool cache_kv_bf16() const { return w_->weight_type == WeightType::kBF16; }
   const std::vector<float>& noise() const { return noise_; }  // [80, 15000]
 
   // spk = Linear(e / max(|e|, 1e-12)); embedding [192] -> out [80].

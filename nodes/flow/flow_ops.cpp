@@ -320,7 +320,9 @@ namespace {
 // values are first packed into contiguous [kv_len, dh] rows here: read in place they sit kv_row
 // floats apart (a page or more per row for long sequences), and every block of query rows
 // rescans them.
-Status HeadsAttention(const float* q, const float* k, const float* v, int64_t batch, int64_t n,
+// T = uint16_t: k and v are bf16 bits (requires bf16).
+template <class T>
+Status HeadsAttention(const float* q, const T* k, const T* v, int64_t batch, int64_t n,
                       int64_t heads, int64_t dh, int64_t kv_len, int64_t kv_row, int64_t kv_batch,
                       int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out) {
   const int64_t inner = heads * dh, units = batch * heads;
@@ -340,7 +342,7 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
   p.out_head_stride = dh;
   p.out_row_stride = inner;
   p.bf16 = bf16;
-  const bool pack_v = !bf16;
+  const bool pack_v = !bf16 && sizeof(T) == sizeof(float);
   cpu::AttentionParams packed = p;
   if (pack_v) packed.v_row_stride = dh;
   const int64_t kernel_scratch = cpu::AttentionScratchFloats(p);
@@ -357,12 +359,12 @@ Status HeadsAttention(const float* q, const float* k, const float* v, int64_t ba
     const int id = omp_get_thread_num();
     if (!status[static_cast<size_t>(id)].ok()) continue;
     float* ws = scratch + per * id;
-    const float* ks = k + b * kv_batch + h * dh;
-    const float* vs = v + b * kv_batch + h * dh;
+    const T* ks = k + b * kv_batch + h * dh;
+    const T* vs = v + b * kv_batch + h * dh;
     if (pack_v) {
-      float* vp = ws + kernel_scratch;
+      T* vp = reinterpret_cast<T*>(ws + kernel_scratch);
       for (int64_t j = 0; j < kv_len; ++j) {
-        std::memcpy(vp + j * dh, vs + j * kv_row, static_cast<size_t>(dh) * sizeof(float));
+        std::memcpy(vp + j * dh, vs + j * kv_row, static_cast<size_t>(dh) * sizeof(T));
       }
       vs = vp;
     }
@@ -392,6 +394,17 @@ Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t 
   }
   return HeadsAttention(qkv, k_cache, v_cache, batch, n, heads, dh, q_offset + n, inner,
                         cap * inner, q_offset, chunk, bf16, arena, out);
+}
+
+Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
+                            const uint16_t* k_cache, const uint16_t* v_cache, int64_t cap,
+                            int64_t q_offset, int64_t chunk, Arena& arena, float* out) {
+  const int64_t inner = heads * dh;
+  if (q_offset + n > cap) {
+    return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", q_offset + n, cap);
+  }
+  return HeadsAttention(qkv, k_cache, v_cache, batch, n, heads, dh, q_offset + n, inner,
+                        cap * inner, q_offset, chunk, /*bf16=*/true, arena, out);
 }
 
 std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,

@@ -108,6 +108,11 @@ Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, 
 Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
                             const float* k_cache, const float* v_cache, int64_t cap,
                             int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out);
+// The same against a cache of bf16 bits (bf16 flows: bf16 products, which round K and V to the
+// same values).
+Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
+                            const uint16_t* k_cache, const uint16_t* v_cache, int64_t cap,
+                            int64_t q_offset, int64_t chunk, Arena& arena, float* out);
 
 // Concatenates row blocks (for fused q|k|v weights): rows of a, then b, then c (each [n_i, k]).
 std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,

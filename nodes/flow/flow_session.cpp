@@ -122,7 +122,7 @@ Result<MelChunk> FlowSession::StreamingCall(std::span<const int32_t> tokens, boo
 
 // A fresh estimator cache for this utterance, starting from the voice's prompt state if any.
 Status FlowSession::StartCache() {
-  cache_ = std::make_unique<EstimatorCache>(model_.config());
+  cache_ = std::make_unique<EstimatorCache>(model_.config(), model_.cache_kv_bf16());
   if (prompt_state_ != nullptr) return cache_->CopyFrom(*prompt_state_, options_.max_cache_bytes);
   return OkStatus();
 }

@@ -19,9 +19,10 @@ size_t EncoderCache::bytes() const {
   return n * sizeof(float);
 }
 
-EstimatorCache::EstimatorCache(const FlowConfig& c)
+EstimatorCache::EstimatorCache(const FlowConfig& c, bool kv_bf16)
     : ratio_(c.token_mel_ratio),
       inner_(c.est_inner()),
+      elem_(kv_bf16 ? sizeof(uint16_t) : sizeof(float)),
       blocks_(static_cast<int>(c.est_blocks_per_stage * (2 + c.est_mid_blocks))),
       steps_(static_cast<size_t>(c.n_timesteps)) {
   for (Step& s : steps_) s.kv.assign(static_cast<size_t>(blocks_), nullptr);
@@ -41,7 +42,7 @@ void EstimatorCache::Release() {
 }
 
 size_t EstimatorCache::BytesFor(int64_t frames) const {
-  return static_cast<size_t>(frames) * static_cast<size_t>(4 * inner_) * sizeof(float) *
+  return static_cast<size_t>(frames) * static_cast<size_t>(4 * inner_) * elem_ *
          static_cast<size_t>(blocks_) * steps_.size();
 }
 
@@ -67,14 +68,14 @@ Status EstimatorCache::Allocate(int64_t cap, bool dense) {
   }
   Release();
   mapping_ = *m;
-  region_ = static_cast<float*>(mapping_.base);
+  region_ = static_cast<char*>(mapping_.base);
   region_bytes_ = bytes;
   cap_ = cap;
   populated_ = 0;
-  const size_t per_block = 4 * static_cast<size_t>(cap) * static_cast<size_t>(inner_);
+  const size_t per_block = 4 * static_cast<size_t>(cap) * static_cast<size_t>(inner_) * elem_;
   size_t i = 0;
   for (Step& s : steps_) {
-    for (float*& kv : s.kv) kv = region_ + per_block * i++;
+    for (void*& kv : s.kv) kv = region_ + per_block * i++;
   }
   return OkStatus();
 }
@@ -99,11 +100,11 @@ Status EstimatorCache::Reserve(int64_t frames, size_t max_bytes, bool exact) {
   if (frames > populated_) {
     // Fault the new rows in with one call per K/V part instead of a trap per 4 KiB page as the
     // estimator writes them (thousands of regions, a few rows each; see PopulateForWrite).
-    const size_t row = static_cast<size_t>(inner_) * sizeof(float);
+    const size_t row = static_cast<size_t>(inner_) * elem_;
     for (Step& st : steps_) {
-      for (float* kv : st.kv) {
+      for (void* kv : st.kv) {
         for (size_t part = 0; part < 4; ++part) {
-          char* base = reinterpret_cast<char*>(kv + part * static_cast<size_t>(cap_) * inner_);
+          char* base = static_cast<char*>(kv) + part * static_cast<size_t>(cap_) * row;
           PopulateForWrite(base + static_cast<size_t>(populated_) * row,
                            static_cast<size_t>(frames - populated_) * row);
         }
@@ -142,19 +143,19 @@ Status EstimatorCache::ShrinkToFit() {
     // A dense reservation (Reserve(..., exact)): compact the committed rows towards the start in
     // place (each part's new place starts at or before its old one, and sources are read in
     // increasing order) and give the tail's pages back; no new memory, no second mapping.
-    const size_t row = static_cast<size_t>(inner_);
+    const size_t row = static_cast<size_t>(inner_) * elem_;  // bytes
     const size_t old_block = 4 * static_cast<size_t>(cap_) * row;
     const size_t new_block = 4 * static_cast<size_t>(frames_) * row;
     size_t i = 0;
     for (Step& s : steps_) {
-      for (float*& kv : s.kv) {
-        const float* from = region_ + old_block * i;
-        float* to = region_ + new_block * i;
+      for (void*& kv : s.kv) {
+        const char* from = region_ + old_block * i;
+        char* to = region_ + new_block * i;
         ++i;
         for (size_t part = 0; part < 4; ++part) {
           std::memmove(to + part * static_cast<size_t>(frames_) * row,
                        from + part * static_cast<size_t>(cap_) * row,
-                       static_cast<size_t>(frames_) * row * sizeof(float));
+                       static_cast<size_t>(frames_) * row);
         }
         kv = to;
       }
@@ -173,7 +174,7 @@ Status EstimatorCache::ShrinkToFit() {
     }
     return OkStatus();
   }
-  float* old = region_;
+  char* old = region_;
   const WarmPages::Mapping old_mapping = mapping_;
   const size_t old_touched = BytesFor(used_);
   const int64_t old_cap = cap_;
@@ -197,16 +198,17 @@ Status EstimatorCache::ShrinkToFit() {
   return OkStatus();
 }
 
-void EstimatorCache::CopyRows(const float* src, int64_t src_cap) {
-  const size_t row = static_cast<size_t>(inner_);
+void EstimatorCache::CopyRows(const char* src, int64_t src_cap) {
+  const size_t row = static_cast<size_t>(inner_) * elem_;  // bytes
   const size_t src_block = 4 * static_cast<size_t>(src_cap) * row;
   size_t i = 0;
   for (Step& s : steps_) {
-    for (float* kv : s.kv) {
-      const float* from = src + src_block * i++;
+    for (void* kv : s.kv) {
+      const char* from = src + src_block * i++;
       for (size_t part = 0; part < 4; ++part) {  // K row 0, K row 1, V row 0, V row 1
-        std::memcpy(kv + part * cap_ * row, from + part * src_cap * row,
-                    static_cast<size_t>(frames_) * row * sizeof(float));
+        std::memcpy(static_cast<char*>(kv) + part * static_cast<size_t>(cap_) * row,
+                    from + part * static_cast<size_t>(src_cap) * row,
+                    static_cast<size_t>(frames_) * row);
       }
     }
   }
@@ -215,6 +217,9 @@ void EstimatorCache::CopyRows(const float* src, int64_t src_cap) {
 Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
   if (other.inner_ != inner_ || other.blocks_ != blocks_ || other.steps_.size() != steps_.size()) {
     return InvalidArgument("flow stream cache: copying between different model shapes");
+  }
+  if (other.elem_ != elem_) {
+    return InvalidArgument("flow stream cache: copying between f32 and bf16 K/V caches");
   }
   Clear();
   COSY_RETURN_IF_ERROR(Reserve(other.frames_, max_bytes));

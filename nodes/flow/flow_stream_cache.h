@@ -34,15 +34,18 @@ struct EncoderCache {
 
 class EstimatorCache {
  public:
-  // One ODE step's state. kv[b]: [2 (K|V)][2 (CFG row)][cap][inner] for transformer block b;
-  // conv[i]: [2 (CFG row)][k - 1][cin] for the i-th causal conv of the forward pass.
+  // One ODE step's state. kv[b]: [2 (K|V)][2 (CFG row)][cap][inner] for transformer block b,
+  // f32 or bf16 bits (kv_bf16()); conv[i]: [2 (CFG row)][k - 1][cin] for the i-th causal conv
+  // of the forward pass.
   struct Step {
-    std::vector<float*> kv;  // into one reserved region (rows never move)
+    std::vector<void*> kv;  // into one reserved region (rows never move)
     std::vector<std::vector<float>> conv;
     std::vector<std::vector<float>> conv_next;  // context at the new commit point (staging)
   };
 
-  explicit EstimatorCache(const FlowConfig& c);
+  // kv_bf16: K/V rows stored as bf16, for a bf16 flow (its attention rounds K and V to bf16
+  // before any product, so storing them rounded changes no output and halves the cache).
+  explicit EstimatorCache(const FlowConfig& c, bool kv_bf16 = false);
   ~EstimatorCache();
   EstimatorCache(const EstimatorCache&) = delete;
   EstimatorCache& operator=(const EstimatorCache&) = delete;
@@ -71,6 +74,8 @@ class EstimatorCache {
   Step& step(int s) { return steps_[static_cast<size_t>(s)]; }
   const Step& step(int s) const { return steps_[static_cast<size_t>(s)]; }
   int64_t inner() const { return inner_; }
+  bool kv_bf16() const { return elem_ == 2; }
+  size_t elem_bytes() const { return elem_; }
   int blocks() const { return blocks_; }
 
   EncoderCache enc;  // the encoder's part (committed with the estimator's, frames / ratio tokens)
@@ -79,14 +84,15 @@ class EstimatorCache {
   // dense: every row will be written at once (ShrinkToFit), so huge pages pay off.
   Status Allocate(int64_t cap, bool dense);
   void Release();
-  void CopyRows(const float* src, int64_t src_cap);  // committed rows from another layout
+  void CopyRows(const char* src, int64_t src_cap);  // committed rows from another layout
 
   int64_t ratio_ = 2;
   int64_t inner_ = 0;
+  size_t elem_ = sizeof(float);  // bytes per K/V element (2: bf16)
   int blocks_ = 0;
   int64_t frames_ = 0, cap_ = 0, used_ = 0;
   int64_t populated_ = 0;  // rows [0, populated_) of every K/V part faulted in (this mapping)
-  float* region_ = nullptr;  // [steps][blocks][4][cap][inner], in mapping_
+  char* region_ = nullptr;  // [steps][blocks][4][cap][inner] elements, in mapping_
   WarmPages::Mapping mapping_;
   size_t region_bytes_ = 0;
   std::vector<Step> steps_;
@@ -99,6 +105,7 @@ struct EstimatorIncremental {
   int64_t ctx_frames = 0;  // frames already in the cache (q_offset of the new rows)
   int64_t commit = 0;      // new frames that complete blocks (0 .. n)
   int64_t cap = 0;
+  bool kv_bf16 = false;    // the step's K/V rows are bf16 bits
 };
 
 }  // namespace cosyflow::flow

@@ -21,8 +21,9 @@ int64_t AttentionScratchFloats(const AttentionParams& params) {
   return std::max<int64_t>(kRows * ld, ld * (2 * d + 16) + 16 * d);
 }
 
-Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
-                 float* out, float* scratch, int64_t scratch_floats) {
+namespace {
+Status Run(const AttentionParams& params, const float* q, const void* k, const void* v,
+           float* out, float* scratch, int64_t scratch_floats) {
   AttentionParams p;
   COSY_RETURN_IF_ERROR(ResolveAttentionParams(params, &p));
   if (p.q_len == 0) return OkStatus();
@@ -36,6 +37,20 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
   }
   Kernels().attention(p, q, k, v, out, scratch);
   return OkStatus();
+}
+}  // namespace
+
+Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
+                 float* out, float* scratch, int64_t scratch_floats) {
+  if (params.kv_bf16) return InvalidArgument("attention: kv_bf16 set for f32 k and v");
+  return Run(params, q, k, v, out, scratch, scratch_floats);
+}
+
+Status Attention(const AttentionParams& params, const float* q, const uint16_t* k,
+                 const uint16_t* v, float* out, float* scratch, int64_t scratch_floats) {
+  AttentionParams p = params;
+  p.kv_bf16 = true;
+  return Run(p, q, k, v, out, scratch, scratch_floats);
 }
 
 }  // namespace cosyflow::kernels::cpu

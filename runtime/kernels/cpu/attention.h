@@ -21,5 +21,9 @@ int64_t AttentionScratchFloats(const AttentionParams& params);
 // that sees no key gets zeros. scratch: at least AttentionScratchFloats(params) floats.
 Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
                  float* out, float* scratch, int64_t scratch_floats);
+// The same with k and v stored as bf16 bits (a bf16 K/V cache): params.bf16 must be set; the
+// result equals the f32 overload's on the widened values (bf16 products round them anyway).
+Status Attention(const AttentionParams& params, const float* q, const uint16_t* k,
+                 const uint16_t* v, float* out, float* scratch, int64_t scratch_floats);
 
 }  // namespace cosyflow::kernels::cpu

@@ -59,4 +59,11 @@ Status Clamp(const float* x, int64_t n, float lo, float hi, float* y) {
   return OkStatus();
 }
 
+Status NarrowBf16(const float* x, int64_t n, uint16_t* y) {
+  if (n < 0) return InvalidArgument("narrow_bf16: n must be >= 0, got {}", n);
+  if (n > 0 && (x == nullptr || y == nullptr)) return InvalidArgument("narrow_bf16: null buffer");
+  Kernels().narrow_bf16(x, n, y);
+  return OkStatus();
+}
+
 }  // namespace cosyflow::kernels::cpu

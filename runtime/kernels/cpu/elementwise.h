@@ -30,4 +30,8 @@ Status ScaleAdd(const float* x, float alpha, const float* y, float beta, int64_t
 // x, y: [n] f32. y = min(max(x, lo), hi); needs lo <= hi. y may alias x.
 Status Clamp(const float* x, int64_t n, float lo, float hi, float* y);
 
+// x: [n] f32, y: [n] bf16 bits. y[i] = F32ToBF16(x[i]) (runtime/dtype.h: nearest even, NaN
+// kept quiet), bit for bit.
+Status NarrowBf16(const float* x, int64_t n, uint16_t* y);
+
 }  // namespace cosyflow::kernels::cpu

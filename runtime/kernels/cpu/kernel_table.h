@@ -65,8 +65,8 @@ struct KernelTable {
   // y[i] = F32ToBF16(x[i]) (runtime/dtype.h: round to nearest even, NaN quiet), bit for bit.
   void (*narrow_bf16)(const float* x, int64_t n, uint16_t* y) = nullptr;
   // Resolved params (ref::ResolveAttentionParams), q_len > 0; scratch of
-  // cpu::AttentionScratchFloats floats.
-  void (*attention)(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+  // cpu::AttentionScratchFloats floats. k, v: f32, or bf16 bits (uint16_t) when p.kv_bf16.
+  void (*attention)(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                     float* out, float* scratch) = nullptr;
   // y: [m, n] = x: [m, k] W^T + bias, W: [n, k] row-major; f32 W, or bf16 W with x already
   // rounded to bf16, or int8 W with per-row scales (y = scale[j] * (x . W[j]) + bias[j]).

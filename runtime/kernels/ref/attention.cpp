@@ -30,6 +30,9 @@ Status ResolveAttentionParams(const AttentionParams& in, AttentionParams* out) {
   }
   if (p.q_offset < 0)
     return InvalidArgument("attention: q_offset must be >= 0, got {}", p.q_offset);
+  if (p.kv_bf16 && !p.bf16) {
+    return InvalidArgument("attention: bf16 k/v (kv_bf16) need bf16 products (bf16)");
+  }
   if (p.mask == AttentionMask::kChunkCausal && p.chunk_size <= 0) {
     return InvalidArgument("attention: chunk-causal mask needs chunk_size > 0, got {}",
                            p.chunk_size);
@@ -64,10 +67,13 @@ int64_t VisibleEnd(const AttentionParams& p, int64_t i) {
 }
 }  // namespace
 
-Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
-                 float* out, float* scratch, int64_t scratch_floats) {
-  (void)scratch;
-  (void)scratch_floats;
+namespace {
+double Value(float x) { return x; }
+double Value(uint16_t h) { return static_cast<double>(BF16ToF32(h)); }
+
+template <class T>
+Status AttentionImpl(const AttentionParams& params, const float* q, const T* k, const T* v,
+                     float* out) {
   AttentionParams p;
   COSY_RETURN_IF_ERROR(ResolveAttentionParams(params, &p));
   if (p.q_len > 0 && p.kv_len > 0 && (!q || !k || !v)) {
@@ -81,8 +87,8 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
   };
   std::vector<double> s(p.kv_len), acc(d);
   for (int64_t h = 0; h < p.q_heads; ++h) {
-    const float* kh = k + (h / group) * p.k_head_stride;
-    const float* vh = v + (h / group) * p.v_head_stride;
+    const T* kh = k + (h / group) * p.k_head_stride;
+    const T* vh = v + (h / group) * p.v_head_stride;
     for (int64_t i = 0; i < p.q_len; ++i) {
       const float* qi = q + h * p.q_head_stride + i * p.q_row_stride;
       const int64_t end = VisibleEnd(p, i);
@@ -91,7 +97,7 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
         if (p.keep_mask && p.keep_mask[i * p.kv_len + j] == 0) continue;
         double dot = 0.0;
         for (int64_t c = 0; c < d; ++c)
-          dot += rd(qi[c]) * rd(kh[j * p.k_row_stride + c]);
+          dot += rd(qi[c]) * rd(Value(kh[j * p.k_row_stride + c]));
         s[j] = dot * p.scale;
         mx = std::max(mx, s[j]);
       }
@@ -102,13 +108,31 @@ Status Attention(const AttentionParams& params, const float* q, const float* k, 
         const double e = std::exp(s[j] - mx);
         sum += e;
         const double w = rd(e);
-        for (int64_t c = 0; c < d; ++c) acc[c] += w * rd(vh[j * p.v_row_stride + c]);
+        for (int64_t c = 0; c < d; ++c) acc[c] += w * rd(Value(vh[j * p.v_row_stride + c]));
       }
       float* oi = out + h * p.out_head_stride + i * p.out_row_stride;
       for (int64_t c = 0; c < d; ++c) oi[c] = sum > 0.0 ? static_cast<float>(acc[c] / sum) : 0.0f;
     }
   }
   return OkStatus();
+}
+}  // namespace
+
+Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
+                 float* out, float* scratch, int64_t scratch_floats) {
+  (void)scratch;
+  (void)scratch_floats;
+  if (params.kv_bf16) return InvalidArgument("attention: kv_bf16 set for f32 k and v");
+  return AttentionImpl(params, q, k, v, out);
+}
+
+Status Attention(const AttentionParams& params, const float* q, const uint16_t* k,
+                 const uint16_t* v, float* out, float* scratch, int64_t scratch_floats) {
+  (void)scratch;
+  (void)scratch_floats;
+  AttentionParams p = params;
+  p.kv_bf16 = true;
+  return AttentionImpl(p, q, k, v, out);
 }
 
 }  // namespace cosyflow::kernels::ref

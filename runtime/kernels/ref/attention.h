@@ -42,6 +42,10 @@ struct AttentionParams {
   // rounded to bf16 (nearest even) before they are multiplied; products and sums, the softmax
   // and its normaliser (the sum of the unrounded weights) stay f32.
   bool bf16 = false;
+  // k and v are bf16 bits (uint16_t; strides in elements), not f32: a cache kept in bf16 for a
+  // bf16-product call (requires bf16, which rounds them to the same values anyway). Set by the
+  // uint16_t overloads of Attention; the float overloads reject it.
+  bool kv_bf16 = false;
 };
 
 // Checks shapes, strides and mask options; fills the 0 strides/scale/valid_kv_len defaults.
@@ -54,5 +58,8 @@ int64_t AttentionScratchFloats(const AttentionParams& params);
 // A query row that sees no key gets zeros. scratch: AttentionScratchFloats(params) floats.
 Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
                  float* out, float* scratch, int64_t scratch_floats);
+// The same with k and v stored as bf16 (AttentionParams::kv_bf16; params.bf16 must be set).
+Status Attention(const AttentionParams& params, const float* q, const uint16_t* k,
+                 const uint16_t* v, float* out, float* scratch, int64_t scratch_floats);
 
 }  // namespace cosyflow::kernels::ref

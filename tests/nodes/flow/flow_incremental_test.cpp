@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <cstring>
 #include <random>
 
 #include "nodes/flow/flow_prompt_cache.h"
@@ -87,13 +88,39 @@ TEST_CASE("FlowSession incremental: long utterance with the fixture prompt equal
 // bf16: activations are rounded to bf16 at every GEMM, so a summation-order difference between
 // the two paths' GEMMs can flip a rounding and grow. Measured max abs diff: 0 under the scalar
 // and AVX-512 (oneDNN bf16) variants, 0.0062 under AVX2 (f32 GEMMs on widened tiles, blocked by
-// shape) — within the bf16 bound against the goldens (flow_parity_test.cpp, 5e-2).
+// shape) — within the bf16 bound against the goldens (flow_parity_test.cpp, 5e-2). Same with
+// the cache's K/V stored in bf16.
 TEST_CASE("FlowSession incremental: bf16 model (bf16 GEMMs and attention products)") {
   const std::string dir = cosyflow::test::TinySeed0Dir();
   auto cfg = FlowConfig::FromFile(dir + "/config.json");
   REQUIRE(cfg.ok());
   auto model = FlowModel::Create(dir + "/flow.pt", *cfg, FlowOptions{WeightType::kBF16});
   REQUIRE(model.ok());
+  // Its stream cache holds K/V in bf16 (the values its attention rounds them to anyway), so the
+  // incremental path stays exact under the scalar and AVX-512 variants (diff 0).
+  CHECK((*model)->cache_kv_bf16());
+  CHECK_FALSE(Tiny().model->cache_kv_bf16());
+  {
+    // Same tokens through an f32 and a bf16 session: the bf16 one's cache is smaller by half
+    // its K/V rows (conv contexts and the encoder's part stay f32).
+    const auto tokens = RandomTokens(80, 5, (*model)->config().vocab_size);
+    size_t bytes[2] = {0, 0};
+    for (int bf = 0; bf < 2; ++bf) {
+      const FlowModel& fm = bf ? **model : *Tiny().model;
+      FlowStreamOptions so;
+      so.incremental = true;
+      auto s = FlowSession::Open(fm, Tiny().prompt, so);
+      REQUIRE(s.ok());
+      REQUIRE((*s)->PushTokens(tokens).ok());
+      REQUIRE((*s)->ChunkReady());
+      REQUIRE((*s)->NextChunk().ok());
+      bytes[bf] = (*s)->cache_bytes();
+    }
+    EstimatorCache f32_cache((*model)->config(), false), bf16_cache((*model)->config(), true);
+    CHECK(bytes[0] > 0);
+    CHECK(bytes[1] < bytes[0]);
+    CHECK((bytes[0] - bytes[1]) % (f32_cache.BytesFor(1) - bf16_cache.BytesFor(1)) == 0);
+  }
   CheckIncrementalEqualsRecompute(Tiny().prompt, {}, 200, 4, 9, model->get(), 2e-2);
 }
 
@@ -351,49 +378,66 @@ TEST_CASE("EstimatorCache: budget errors leave the cache unchanged") {
 
 // Both ShrinkToFit paths keep every committed K/V row of every step, block and part, and only
 // those: the growing (sparse) reservation copies into a new dense mapping, the exact (dense,
-// huge-page) one compacts in place.
+// huge-page) one compacts in place; for f32 and for bf16 rows (the byte pattern tells them
+// apart: a shifted row would carry another row's bytes).
 TEST_CASE("EstimatorCache: ShrinkToFit keeps the committed rows (sparse copy and in-place)") {
   const auto& tiny = Tiny();
-  for (const bool exact : {false, true}) {
-    CAPTURE(exact);
-    EstimatorCache c(tiny.model->config());
-    const int64_t rows = 37, committed = 20;
-    REQUIRE(c.Reserve(rows, 0, exact).ok());
-    const int64_t cap = c.capacity(), inner = c.inner();
-    CHECK(exact ? cap == rows : cap > rows);
-    auto value = [](size_t step, size_t block, size_t part, int64_t r, int64_t j) {
-      return static_cast<float>(step * 100000 + block * 1000 + part * 100 + r) + 0.001f * j;
-    };
-    const size_t steps = static_cast<size_t>(tiny.model->config().n_timesteps);  // one Step each
-    for (size_t st = 0; st < steps; ++st) {
-      auto& kv = c.step(static_cast<int>(st)).kv;
-      REQUIRE(kv.size() == static_cast<size_t>(c.blocks()));
-      for (size_t b = 0; b < kv.size(); ++b) {
-        for (size_t part = 0; part < 4; ++part) {
-          for (int64_t r = 0; r < rows; ++r) {
-            float* row = kv[b] + (part * cap + r) * inner;
-            for (int64_t j = 0; j < inner; ++j) row[j] = value(st, b, part, r, j);
+  for (const bool bf16 : {false, true}) {
+    for (const bool exact : {false, true}) {
+      CAPTURE(bf16);
+      CAPTURE(exact);
+      EstimatorCache c(tiny.model->config(), bf16);
+      CHECK(c.kv_bf16() == bf16);
+      CHECK(c.elem_bytes() == (bf16 ? 2u : 4u));
+      const int64_t rows = 37, committed = 20;
+      REQUIRE(c.Reserve(rows, 0, exact).ok());
+      const int64_t cap = c.capacity();
+      const size_t row_bytes = static_cast<size_t>(c.inner()) * c.elem_bytes();
+      CHECK(c.BytesFor(1) == row_bytes * 4 * static_cast<size_t>(c.blocks()) *
+                                 static_cast<size_t>(tiny.model->config().n_timesteps));
+      CHECK(exact ? cap == rows : cap > rows);
+      auto value = [](size_t step, size_t block, size_t part, int64_t r, size_t j) {
+        return static_cast<unsigned char>((step * 131 + block * 31 + part * 7 + static_cast<size_t>(r) * 3 + j * 5) % 251);
+      };
+      const size_t steps = static_cast<size_t>(tiny.model->config().n_timesteps);  // one Step each
+      for (size_t st = 0; st < steps; ++st) {
+        auto& kv = c.step(static_cast<int>(st)).kv;
+        REQUIRE(kv.size() == static_cast<size_t>(c.blocks()));
+        for (size_t b = 0; b < kv.size(); ++b) {
+          for (size_t part = 0; part < 4; ++part) {
+            for (int64_t r = 0; r < rows; ++r) {
+              auto* row = static_cast<unsigned char*>(kv[b]) + (part * static_cast<size_t>(cap) + static_cast<size_t>(r)) * row_bytes;
+              for (size_t j = 0; j < row_bytes; ++j) row[j] = value(st, b, part, r, j);
+            }
           }
         }
       }
-    }
-    c.Commit(committed);
-    REQUIRE(c.ShrinkToFit().ok());
-    CHECK(c.capacity() == committed);
-    CHECK(c.frames() == committed);
-    int64_t wrong = 0;
-    for (size_t st = 0; st < steps; ++st) {
-      const auto& kv = c.step(static_cast<int>(st)).kv;
-      for (size_t b = 0; b < kv.size(); ++b) {
-        for (size_t part = 0; part < 4; ++part) {
-          for (int64_t r = 0; r < committed; ++r) {
-            const float* row = kv[b] + (part * committed + r) * inner;
-            for (int64_t j = 0; j < inner; ++j) wrong += row[j] != value(st, b, part, r, j);
+      c.Commit(committed);
+      REQUIRE(c.ShrinkToFit().ok());
+      CHECK(c.capacity() == committed);
+      CHECK(c.frames() == committed);
+      int64_t wrong = 0;
+      for (size_t st = 0; st < steps; ++st) {
+        const auto& kv = c.step(static_cast<int>(st)).kv;
+        for (size_t b = 0; b < kv.size(); ++b) {
+          for (size_t part = 0; part < 4; ++part) {
+            for (int64_t r = 0; r < committed; ++r) {
+              const auto* row = static_cast<const unsigned char*>(kv[b]) + (part * static_cast<size_t>(committed) + static_cast<size_t>(r)) * row_bytes;
+              for (size_t j = 0; j < row_bytes; ++j) wrong += row[j] != value(st, b, part, r, j);
+            }
           }
         }
       }
+      CHECK(wrong == 0);
+      // A copy keeps the rows; between f32 and bf16 caches it is refused.
+      EstimatorCache same(tiny.model->config(), bf16), other(tiny.model->config(), !bf16);
+      REQUIRE(same.CopyFrom(c, 0).ok());
+      CHECK(same.frames() == committed);
+      CHECK(std::memcmp(same.step(0).kv[0], c.step(0).kv[0], static_cast<size_t>(committed) * row_bytes) == 0);
+      const Status mixed = other.CopyFrom(c, 0);
+      CHECK(mixed.code() == StatusCode::kInvalidArgument);
+      CHECK(mixed.message().find("bf16") != std::string::npos);
     }
-    CHECK(wrong == 0);
   }
 }
 

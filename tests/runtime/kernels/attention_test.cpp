@@ -3,6 +3,7 @@
 // with >= 16 query rows per KV head take the transposed-key-panel path, smaller ones the 4-row
 // path (simd/attention.cpp); the cases above cover both, and one test compares them directly.
 #include "runtime/kernels/cpu/attention.h"
+#include "runtime/kernels/cpu/elementwise.h"
 
 #include <doctest/doctest.h>
 
@@ -218,6 +219,64 @@ TEST_CASE("Attention: bf16 products match the reference's bf16 definition, diffe
     CHECK(vs_f32 > 1e-4);
     CHECK(vs_f32 < 3e-2);
   }
+}
+
+// A bf16 K/V cache (the flow's, for bf16 flows): k and v stored as bf16 bits give exactly the
+// result of the f32 call on the unrounded values, since bf16 products round k and v to the
+// same bf16 values first; with the cache's layout ([T, H, D] rows, spare capacity between the
+// CFG rows), chunk-causal against cached context, and GQA / few rows / odd head_dim.
+TEST_CASE("Attention: bf16-stored K/V equal the f32 call with bf16 products, bit for bit") {
+  struct Shape { int64_t hq, hkv, tq, tk, d; Mask mask; int64_t chunk, off; };
+  const Shape shapes[] = {
+      {8, 8, 56, 206, 64, Mask::kChunkCausal, 50, 150},  // new frames against cached context
+      {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0},
+      {1, 1, 300, 300, 64, Mask::kNone, 0, 0},
+      {14, 2, 3, 40, 64, Mask::kCausal, 0, 37},          // few rows
+      {2, 2, 33, 65, 17, Mask::kNone, 0, 0}};            // head_dim not a multiple of 16
+  for (const Shape& sh : shapes) {
+    const int64_t inner = sh.hkv * sh.d, cap = sh.tk + 9;  // [cap, heads * d] rows
+    ref::AttentionParams p{.q_heads = sh.hq,
+                           .kv_heads = sh.hkv,
+                           .q_len = sh.tq,
+                           .kv_len = sh.tk,
+                           .head_dim = sh.d,
+                           .mask = sh.mask,
+                           .q_offset = sh.off,
+                           .chunk_size = sh.chunk};
+    p.bf16 = true;
+    p.k_head_stride = p.v_head_stride = sh.d;
+    p.k_row_stride = p.v_row_stride = inner;
+    auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 41, -1.5f, 1.5f);
+    auto k = RandomVector(cap * inner, 42, -1.5f, 1.5f);
+    auto v = RandomVector(cap * inner, 43);
+    std::vector<uint16_t> k16(k.size()), v16(v.size());
+    REQUIRE(cpu::NarrowBf16(k.data(), static_cast<int64_t>(k.size()), k16.data()).ok());
+    REQUIRE(cpu::NarrowBf16(v.data(), static_cast<int64_t>(v.size()), v16.data()).ok());
+    std::vector<float> y32(q.size(), 7.0f), y16(q.size(), 8.0f), r32(q.size()), r16(q.size());
+    std::vector<float> scratch(cpu::AttentionScratchFloats(p));
+    const auto n = static_cast<int64_t>(scratch.size());
+    REQUIRE(cpu::Attention(p, q.data(), k.data(), v.data(), y32.data(), scratch.data(), n).ok());
+    const Status st = cpu::Attention(p, q.data(), k16.data(), v16.data(), y16.data(), scratch.data(), n);
+    REQUIRE_MESSAGE(st.ok(), st.ToString());
+    const std::string what = fmt::format("bf16 kv hq {} tq {} tk {} d {}", sh.hq, sh.tq, sh.tk, sh.d);
+    CAPTURE(what);
+    CHECK(test::MaxAbsDiff(y16, y32) == 0.0);
+    REQUIRE(ref::Attention(p, q.data(), k.data(), v.data(), r32.data(), nullptr, 0).ok());
+    REQUIRE(ref::Attention(p, q.data(), k16.data(), v16.data(), r16.data(), nullptr, 0).ok());
+    CHECK(test::MaxAbsDiff(r16, r32) == 0.0);
+    CheckClose(y16, r16, 2e-3, what);
+  }
+  // bf16 storage without bf16 products, or the flag with f32 k/v: errors.
+  std::vector<float> buf(4096);
+  std::vector<uint16_t> b16(4096);
+  ref::AttentionParams p{.q_heads = 2, .kv_heads = 2, .q_len = 20, .kv_len = 20, .head_dim = 8};
+  CHECK_FALSE(cpu::Attention(p, buf.data(), b16.data(), b16.data(), buf.data(), buf.data(), 4096).ok());
+  CHECK_FALSE(ref::Attention(p, buf.data(), b16.data(), b16.data(), buf.data(), nullptr, 0).ok());
+  p.kv_bf16 = true;
+  p.bf16 = true;
+  CHECK_FALSE(cpu::Attention(p, buf.data(), buf.data(), buf.data(), buf.data(), buf.data(), 4096).ok());
+  CHECK_FALSE(ref::Attention(p, buf.data(), buf.data(), buf.data(), buf.data(), nullptr, 0).ok());
+  CHECK(cpu::Attention(p, buf.data(), b16.data(), b16.data(), buf.data(), buf.data(), 4096).ok());
 }
 
 TEST_CASE("Attention: bad arguments are Status errors") {

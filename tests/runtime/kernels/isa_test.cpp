@@ -105,6 +105,9 @@ TEST_CASE("KernelTable: each supported variant matches the references (gelu, sof
   std::vector<float> o(q.size()), o_ref(q.size());
   REQUIRE(ref::Attention(ap, q.data(), kk.data(), v.data(), o_ref.data(), nullptr, 0).ok());
   std::vector<float> scratch(cpu::AttentionScratchFloats(ap));
+  std::vector<uint16_t> kk16(kk.size()), v16(v.size());
+  for (size_t i = 0; i < kk.size(); ++i) kk16[i] = F32ToBF16(kk[i]);
+  for (size_t i = 0; i < v.size(); ++i) v16[i] = F32ToBF16(v[i]);
   for (CpuIsa isa : SupportedIsas()) {
     CAPTURE(std::string(CpuIsaName(isa)));
     REQUIRE(cpu::UseKernelIsa(isa).ok());
@@ -118,6 +121,15 @@ TEST_CASE("KernelTable: each supported variant matches the references (gelu, sof
     REQUIRE(cpu::Attention(ap, q.data(), kk.data(), v.data(), o.data(), scratch.data(),
                            static_cast<int64_t>(scratch.size())).ok());
     CheckClose(o, o_ref, 1e-5, "attention");
+    // bf16 products on bf16-stored K/V (the flow's bf16 cache) equal those on f32 K/V.
+    cpu::AttentionParams bp = ap;
+    bp.bf16 = true;
+    std::vector<float> ob32(q.size()), ob16(q.size());
+    REQUIRE(cpu::Attention(bp, q.data(), kk.data(), v.data(), ob32.data(), scratch.data(),
+                           static_cast<int64_t>(scratch.size())).ok());
+    REQUIRE(cpu::Attention(bp, q.data(), kk16.data(), v16.data(), ob16.data(), scratch.data(),
+                           static_cast<int64_t>(scratch.size())).ok());
+    CHECK(test::MaxAbsDiff(ob16, ob32) == 0.0);
   }
 }
 

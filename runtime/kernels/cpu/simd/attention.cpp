@@ -187,9 +187,16 @@ static_assert(kPanelRows <= 16, "AttentionScratchFloats reserves 16 score rows")
 // Below this many query rows per KV head the transposition costs more than it saves.
 constexpr int64_t kPanelMinRows = 16;
 
+// A K/V element as f32 (bf16 storage widens exactly), and as bf16 bits.
+inline float Widen(float x) { return x; }
+inline float Widen(uint16_t h) { return Bf16ToF32Bits(h); }
+inline uint16_t Bits(float x) { return Bf16Bits(x); }
+inline uint16_t Bits(uint16_t h) { return h; }
+
 // kt[(j / kLanes) * d * kLanes + c * kLanes + j % kLanes] = k_j[c] for j < n (zeros up to the
-// next panel boundary), rounded to bf16 when `bf16`.
-void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, bool bf16,
+// next panel boundary), rounded to bf16 when `bf16` (bf16 storage is already).
+template <class T>
+void PackKeyPanels(const T* k, int64_t k_row_stride, int64_t n, int64_t d, bool bf16,
                    float* kt) {
   const int64_t panels = (n + kLanes - 1) / kLanes;
   for (int64_t pb = 0; pb < panels; ++pb) {
@@ -197,11 +204,11 @@ void PackKeyPanels(const float* k, int64_t k_row_stride, int64_t n, int64_t d, b
     for (int l = 0; l < kLanes; ++l) {
       const int64_t j = pb * kLanes + l;
       if (j < n) {
-        const float* src = k + j * k_row_stride;
-        if (bf16) {
-          for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = RoundBf16(src[c]);
+        const T* src = k + j * k_row_stride;
+        if (bf16 && sizeof(T) == 4) {
+          for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = RoundBf16(Widen(src[c]));
         } else {
-          for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = src[c];
+          for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = Widen(src[c]);
         }
       } else {
         for (int64_t c = 0; c < d; ++c) dst[c * kLanes + l] = 0.0f;
@@ -318,8 +325,10 @@ void PanelOutput(const float* s, int64_t ld, float* const* out, const float* inv
 // Query rows [0, rows) of KV head hk (GQA group i-major) through the panel path. bf16 products
 // (p.bf16) are emulated: q, k, v and the softmax weights rounded to bf16 in f32 (scratch copies).
 // Scratch (AttentionScratchFloats): key panels ld*d | scores 16*ld | values ld*d | q rows 16*d.
-void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* q, const float* kh,
-               const float* vh, float* out, float* scratch) {
+// T = uint16_t: k and v are bf16 bits (p.kv_bf16, so p.bf16), widened into the same copies.
+template <class T>
+void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* q, const T* kh,
+               const T* v_in, float* out, float* scratch) {
   const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim;
   const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
   float* kt = scratch;
@@ -330,12 +339,16 @@ void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* 
   for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
   PackKeyPanels(kh, p.k_row_stride, end_all, d, p.bf16, kt);
   int64_t v_stride = p.v_row_stride;
+  const float* vh = nullptr;
   if (p.bf16) {
     for (int64_t j = 0; j < end_all; ++j) {
-      for (int64_t c = 0; c < d; ++c) vr[j * d + c] = RoundBf16(vh[j * p.v_row_stride + c]);
+      const T* src = v_in + j * p.v_row_stride;
+      for (int64_t c = 0; c < d; ++c) vr[j * d + c] = RoundBf16(Widen(src[c]));
     }
     vh = vr;
     v_stride = d;
+  } else {
+    if constexpr (sizeof(T) == 4) vh = v_in;
   }
   for (int64_t r0 = 0; r0 < rows; r0 += kPanelRows) {
     const int n = static_cast<int>(MinI(kPanelRows, rows - r0));
@@ -383,10 +396,20 @@ void PanelHead(const AttentionParams& p, int64_t hk, int64_t rows, const float* 
 }
 }  // namespace
 
-void Attention(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+void Attention(const ref::AttentionParams& p, const float* q, const void* k_in, const void* v_in,
                float* out, float* scratch) {
   const int64_t group = p.q_heads / p.kv_heads;
   const int64_t rows = p.q_len * group;
+  if (p.kv_bf16) {  // bf16 storage implies bf16 products: the panel path
+    const auto* k = static_cast<const uint16_t*>(k_in);
+    const auto* v = static_cast<const uint16_t*>(v_in);
+    for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
+      PanelHead(p, hk, rows, q, k + hk * p.k_head_stride, v + hk * p.v_head_stride, out, scratch);
+    }
+    return;
+  }
+  const auto* k = static_cast<const float*>(k_in);
+  const auto* v = static_cast<const float*>(v_in);
   for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
     const float* kh = k + hk * p.k_head_stride;
     const float* vh = v + hk * p.v_head_stride;
@@ -420,28 +443,30 @@ void Attention(const ref::AttentionParams& p, const float* q, const float* k, co
 #define COSY_TARGET_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 namespace {
 
-void PackKeyPairs(const float* k, int64_t stride, int64_t n, int64_t d, uint16_t* kp) {
+template <class T>
+void PackKeyPairs(const T* k, int64_t stride, int64_t n, int64_t d, uint16_t* kp) {
   const int64_t panels = (n + 15) / 16, d2 = d / 2;
   for (int64_t pb = 0; pb < panels; ++pb) {
     for (int l = 0; l < 16; ++l) {
       const int64_t j = pb * 16 + l;
-      const float* src = k + j * stride;
+      const T* src = k + j * stride;
       for (int64_t c2 = 0; c2 < d2; ++c2) {
         uint16_t* dst = kp + (pb * d2 + c2) * 32 + 2 * l;
-        dst[0] = j < n ? Bf16Bits(src[2 * c2]) : 0;
-        dst[1] = j < n ? Bf16Bits(src[2 * c2 + 1]) : 0;
+        dst[0] = j < n ? Bits(src[2 * c2]) : 0;
+        dst[1] = j < n ? Bits(src[2 * c2 + 1]) : 0;
       }
     }
   }
 }
 
-void PackValuePairs(const float* v, int64_t stride, int64_t n, int64_t d, uint16_t* vp) {
+template <class T>
+void PackValuePairs(const T* v, int64_t stride, int64_t n, int64_t d, uint16_t* vp) {
   const int64_t pairs = (n + 1) / 2;
   for (int64_t j2 = 0; j2 < pairs; ++j2) {
     for (int e = 0; e < 2; ++e) {
       const int64_t j = 2 * j2 + e;
-      const float* src = v + j * stride;
-      for (int64_t c = 0; c < d; ++c) vp[(j2 * d + c) * 2 + e] = j < n ? Bf16Bits(src[c]) : 0;
+      const T* src = v + j * stride;
+      for (int64_t c = 0; c < d; ++c) vp[(j2 * d + c) * 2 + e] = j < n ? Bits(src[c]) : 0;
     }
   }
 }
@@ -506,8 +531,9 @@ COSY_TARGET_BF16 void OutputBf16(const uint16_t* p16, int64_t ld, float* const* 
 }
 
 // PanelHead with vdpbf16ps: head_dim % 16 == 0. Scratch as AttentionScratchFloats reserves.
+template <class T>
 COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_t rows,
-                                    const float* q, const float* kh, const float* vh, float* out,
+                                    const float* q, const T* kh, const T* vh, float* out,
                                     float* scratch) {
   constexpr int kRowsB = 8, kKeyVecs = 3;
   const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
@@ -578,16 +604,25 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
 }
 }  // namespace
 
-void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const float* k,
-                      const float* v, float* out, float* scratch) {
+void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
+                      const void* v, float* out, float* scratch) {
   if (!p.bf16 || p.head_dim % 16 != 0) {
     Attention(p, q, k, v, out, scratch);
     return;
   }
   const int64_t rows = p.q_len * (p.q_heads / p.kv_heads);
   for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
-    PanelHeadBf16(p, hk, rows, q, k + hk * p.k_head_stride, v + hk * p.v_head_stride, out,
-                  scratch);
+    if (p.kv_bf16) {
+      const auto* k16 = static_cast<const uint16_t*>(k);
+      const auto* v16 = static_cast<const uint16_t*>(v);
+      PanelHeadBf16(p, hk, rows, q, k16 + hk * p.k_head_stride, v16 + hk * p.v_head_stride, out,
+                    scratch);
+    } else {
+      const auto* k32 = static_cast<const float*>(k);
+      const auto* v32 = static_cast<const float*>(v);
+      PanelHeadBf16(p, hk, rows, q, k32 + hk * p.k_head_stride, v32 + hk * p.v_head_stride, out,
+                    scratch);
+    }
   }
 }
 #undef COSY_TARGET_BF16

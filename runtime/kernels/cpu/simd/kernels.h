@@ -40,7 +40,8 @@ void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out);
 void WidenI8(const int8_t* src, float scale, int64_t n, float* out);
 void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out);
 void NarrowBf16(const float* x, int64_t n, uint16_t* y);
-void Attention(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+// k, v: f32, or bf16 bits when p.kv_bf16 (then p.bf16: the panel path).
+void Attention(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                float* out, float* scratch);
 void GemvF32(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t n,
              int64_t k);
@@ -50,8 +51,8 @@ void GemvI8(const float* x, const int8_t* w, const float* scales, const float* b
             int64_t m, int64_t n, int64_t k);
 // AVX-512 variant only, for CPUs with AVX512_BF16: bf16-product attention (p.bf16, head_dim a
 // multiple of 16) on vdpbf16ps; everything else goes to Attention.
-void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const float* k,
-                      const float* v, float* out, float* scratch);
+void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
+                      const void* v, float* out, float* scratch);
 // AVX-512 variant only, for CPUs with AVX512_BF16.
 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                  int64_t n, int64_t k);
