@@ -99,6 +99,12 @@ Result<std::shared_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   return f;
 }
 
+void MappedFile::ReleaseResidentPages() const {
+  if (!mapped_ || size_ == 0) return;
+  // The mapping is private and never written, so discarding its pages loses nothing.
+  (void)::madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
   if (data_ == nullptr) return;
   if (mapped_) {

@@ -55,6 +55,14 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  bool mapped() const { return mapped_; }
+
+  // Drops this process's resident pages of the mapping (MADV_DONTNEED). The bytes stay valid:
+  // a later read faults its page back in from the page cache (or the file), so views into the
+  // file keep working and only the pages they touch come back. For a model whose weights were
+  // converted at load (int8 / bf16 / packed copies) this frees the f32 source pages that the
+  // conversion read. A no-op for a file read into memory (no mapping).
+  void ReleaseResidentPages() const;
 
  private:
   MappedFile() = default;

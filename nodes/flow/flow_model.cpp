@@ -47,6 +47,9 @@ Result<std::unique_ptr<FlowModel>> FlowModel::FromCheckpoint(Checkpoint ckpt,
   m->cfg_ = config;
   COSY_ASSIGN_OR_RETURN(m->w_, FlowWeights::Load(std::move(ckpt), config, options.weight_type));
   COSY_ASSIGN_OR_RETURN(m->noise_, MakeCfmNoise());
+  // The f32 sources of the packed / bf16 weights were read once: let their pages go (the raw
+  // views the model keeps fault theirs back in).
+  m->w_->ckpt.ReleaseResidentPages();
   return m;
 }
 

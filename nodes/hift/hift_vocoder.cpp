@@ -79,6 +79,7 @@ Result<std::shared_ptr<const HiftVocoder>> HiftVocoder::FromCheckpoint(Checkpoin
         "uses {}: extra or missing tensors",
         ckpt.path(), ckpt.total_params(), cfg.ToString(), v->num_params_);
   }
+  ckpt.ReleaseResidentPages();  // the weights were copied out (weight-norm folding, packing)
   return std::shared_ptr<const HiftVocoder>(std::move(v));
 }
 

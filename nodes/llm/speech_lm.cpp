@@ -167,6 +167,9 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Load(const std::string& model_dir,
   auto get = [&ckpt](const std::string& name, const Dims& shape) { return ckpt.Get(name, shape); };
   auto m = Create(config, get, options);
   if (!m.ok()) return m.status().WithContext(path);
+  // The linears were converted (packed f32, bf16 or int8 copies): the file's pages they were
+  // read from go; the embedding tables stay views and fault in the rows requests use.
+  ckpt.ReleaseResidentPages();
   return m;
 }
 

@@ -11,6 +11,7 @@ Result<ByteSource> ByteSource::FromFile(const std::string& path) {
   src.name_ = path;
   src.data_ = file->data();
   src.size_ = file->size();
+  src.file_ = file;
   src.keeper_ = std::move(file);
   return src;
 }

@@ -35,12 +35,15 @@ class ByteSource {
   // A read-only Storage over [offset, offset+len): zero-copy when the start is aligned for
   // `dtype`, otherwise an aligned copy. The range must have been checked with Contains().
   Result<std::shared_ptr<Storage>> MakeStorage(uint64_t offset, uint64_t len, DType dtype) const;
+  // The mapped file behind FromFile (null for CopyOf).
+  const std::shared_ptr<const MappedFile>& file() const { return file_; }
 
  private:
   std::string name_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   std::shared_ptr<const void> keeper_;
+  std::shared_ptr<const MappedFile> file_;
 };
 
 // Little-endian loads from unaligned memory.

@@ -49,7 +49,13 @@ std::string_view CheckpointFormatName(CheckpointFormat f) {
 
 Result<Checkpoint> Checkpoint::Open(const std::string& path) {
   COSY_ASSIGN_OR_RETURN(io::ByteSource src, io::ByteSource::FromFile(path));
-  return OpenSource(src);
+  COSY_ASSIGN_OR_RETURN(Checkpoint c, OpenSource(src));
+  c.file_ = src.file();
+  return c;
+}
+
+void Checkpoint::ReleaseResidentPages() const {
+  if (file_ != nullptr) file_->ReleaseResidentPages();
 }
 
 Result<Checkpoint> Checkpoint::OpenBytes(const std::string& name, std::span<const uint8_t> bytes) {

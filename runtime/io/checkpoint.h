@@ -53,6 +53,11 @@ class Checkpoint {
   Result<Tensor> Get(std::string_view name, const Dims& expected_shape) const;
   int64_t total_params() const;
 
+  // After a model has taken what it needs: drops the resident pages of the mapped file
+  // (MappedFile::ReleaseResidentPages). Tensors that view the file stay valid and fault their
+  // pages back in when read. No-op for checkpoints not opened from a mapped file.
+  void ReleaseResidentPages() const;
+
   // Renames one entry in place (keeps its position); error if `from` is missing or `to` exists.
   Status Rename(std::string_view from, std::string_view to);
   // Removes a leading `prefix` from every name that has it (e.g. hift's "generator.").
@@ -64,6 +69,7 @@ class Checkpoint {
   static Result<Checkpoint> OpenSource(const io::ByteSource& src);
 
   std::string path_;
+  std::shared_ptr<const MappedFile> file_;  // set by Open when the file is mapped
   CheckpointFormat format_ = CheckpointFormat::kTorchZip;
   std::vector<CheckpointEntry> entries_;
   struct StringHash {
