@@ -104,6 +104,21 @@ Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
                               c.est_chunk, x.bf16, x.arena, o);
 }
 
+// Frees a layer's scratch when it returns: its output lives in the caller's buffers, so the
+// arena's high water is one layer's temporaries, not the whole forward's (the final
+// full-sequence call over 650 frames held ~420 MB per CFG row before).
+class ArenaScope {
+ public:
+  explicit ArenaScope(Arena& a) : arena_(a), mark_(a.GetMark()) {}
+  ~ArenaScope() { arena_.Rewind(mark_); }
+  ArenaScope(const ArenaScope&) = delete;
+  ArenaScope& operator=(const ArenaScope&) = delete;
+
+ private:
+  Arena& arena_;
+  Arena::Mark mark_;
+};
+
 // CausalBlock1D tail: y = Mish(LayerNorm(y)) over channels, in place. y: [rows, ch].
 Status NormMish(const LayerNormW& ln, float* y, int64_t rows, int64_t ch) {
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(y, ln.w, ln.b, rows, ch, 1e-5f, y));
@@ -113,6 +128,7 @@ Status NormMish(const LayerNormW& ln, float* y, int64_t rows, int64_t ch) {
 // CausalResnetBlock1D. h: [2, m, cin] -> out: [2, m, ch].
 Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* out) {
   const auto t0 = Clock::now();
+  const ArenaScope scope(x.arena);
   const int64_t ch = x.c.est_channels, rows = x.nb * x.m;
   float* a = x.arena.Alloc(static_cast<size_t>(rows * ch));
   COSY_RETURN_IF_ERROR(CausalConv(r.conv1, x, h, a));
@@ -137,6 +153,7 @@ Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* o
 // BasicTransformerBlock. h: [2, m, ch] updated in place.
 Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
   const int64_t ch = x.c.est_channels, inner = x.c.est_inner(), rows = x.nb * x.m;
+  const ArenaScope scope(x.arena);
   auto t0 = Clock::now();
   float* n = x.arena.Alloc(static_cast<size_t>(rows * ch));
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(h, tb.norm1.w, tb.norm1.b, rows, ch, 1e-5f, n));
