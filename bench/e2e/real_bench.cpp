@@ -34,6 +34,7 @@
 
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -102,6 +103,14 @@ double PeakRssMib() {
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   }
   return -1;
+}
+
+// CPU seconds (user + system) of every thread of the process so far.
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 // Resets VmHWM to the current RSS (Linux clear_refs 5); false when the kernel refuses.
@@ -190,6 +199,7 @@ Result<Json> RunRequest(Pipeline& p, const RealArgs& a, const VoicePromptPtr& vo
   fields.seed = 1;
   fields.prompt = voice;
   const auto t0 = Clock::now();
+  const double cpu0 = ProcessCpuSeconds();
   COSY_ASSIGN_OR_RETURN(auto s, tts::SpeechStream::Open(p, fields, /*stream_text=*/false));
   COSY_RETURN_IF_ERROR(s->Push(a.text));
   COSY_RETURN_IF_ERROR(s->End());
@@ -210,6 +220,7 @@ Result<Json> RunRequest(Pipeline& p, const RealArgs& a, const VoicePromptPtr& vo
   COSY_ASSIGN_OR_RETURN(SessionResult r, s->Finish());
   if (!r.status.ok()) return r.status;
   const double total = Since(t0);
+  const double cpu_s = ProcessCpuSeconds() - cpu0;
   if (rate != 24000 || samples != a.tokens * 960) {
     return DataLoss("check: {} samples at {} Hz, want {} x 960 at 24000", samples, rate, a.tokens);
   }
@@ -226,7 +237,12 @@ Result<Json> RunRequest(Pipeline& p, const RealArgs& a, const VoicePromptPtr& vo
   double lm_ms = nodes.contains("lm") ? nodes["lm"]["ms"].get<double>() : 0;
   return Json{{"first_audio_s", first},  {"total_s", total},   {"audio_s", audio_s},
               {"rtf", total / audio_s}, {"audio_chunks", chunks}, {"nodes", nodes},
-              {"lm_ms_per_token", lm_ms / static_cast<double>(a.tokens)}};
+              {"lm_ms_per_token", lm_ms / static_cast<double>(a.tokens)},
+              // Process CPU time during the request and its share of the cores the compute
+              // may use (limits.threads, else oneDNN's team): below 1, cores sat idle (or
+              // waited on memory stalls, which count as busy).
+              {"cpu_s", cpu_s},
+              {"cpu_busy", cpu_s / (total * std::max(1, a.threads > 0 ? a.threads : kernels::cpu::DnnlNumThreads()))}};
 }
 
 // One configuration: load, warm-up request, `requests` timed requests; the pipeline is freed on
