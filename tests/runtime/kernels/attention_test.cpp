@@ -175,6 +175,21 @@ TEST_CASE("Attention: the many-row path equals one query row at a time (few-row 
   }
 }
 
+// A bf16-product call of one shape (contiguous layouts unless the test sets strides).
+struct Shape { int64_t hq, hkv, tq, tk, d; Mask mask; int64_t chunk, off; };
+ref::AttentionParams Bf16Params(const Shape& sh) {
+  ref::AttentionParams p{.q_heads = sh.hq,
+                         .kv_heads = sh.hkv,
+                         .q_len = sh.tq,
+                         .kv_len = sh.tk,
+                         .head_dim = sh.d,
+                         .mask = sh.mask,
+                         .q_offset = sh.off,
+                         .chunk_size = sh.chunk};
+  p.bf16 = true;
+  return p;
+}
+
 // bf16 products (AttentionParams::bf16): the AVX512_BF16 instruction path (where the CPU has it)
 // and the emulation (other variants) against the reference's definition. The softmax weights
 // are rounded from f32 here and from double in the reference, which can flip one bf16 rounding
@@ -182,7 +197,6 @@ TEST_CASE("Attention: the many-row path equals one query row at a time (few-row 
 // f32 products the result differs by bf16 rounding (~1e-3..1e-2 relative), so the test also
 // proves the rounding happens.
 TEST_CASE("Attention: bf16 products match the reference's bf16 definition, differ from f32") {
-  struct Shape { int64_t hq, hkv, tq, tk, d; Mask mask; int64_t chunk, off; };
   const Shape shapes[] = {
       {1, 1, 650, 650, 64, Mask::kNone, 0, 0},        // the flow's whole-sequence pass
       {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0}, // chunk-causal, odd length
@@ -191,15 +205,7 @@ TEST_CASE("Attention: bf16 products match the reference's bf16 definition, diffe
       {2, 2, 33, 65, 17, Mask::kNone, 0, 0},          // head_dim not a multiple of 16
       {2, 1, 20, 31, 48, Mask::kCausal, 0, 11}};      // odd key count, 3 vectors per row
   for (const Shape& sh : shapes) {
-    ref::AttentionParams p{.q_heads = sh.hq,
-                           .kv_heads = sh.hkv,
-                           .q_len = sh.tq,
-                           .kv_len = sh.tk,
-                           .head_dim = sh.d,
-                           .mask = sh.mask,
-                           .q_offset = sh.off,
-                           .chunk_size = sh.chunk};
-    p.bf16 = true;
+    ref::AttentionParams p = Bf16Params(sh);
     auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 31, -1.5f, 1.5f);
     auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 32, -1.5f, 1.5f);
     auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 33);
@@ -226,7 +232,6 @@ TEST_CASE("Attention: bf16 products match the reference's bf16 definition, diffe
 // same bf16 values first; with the cache's layout ([T, H, D] rows, spare capacity between the
 // CFG rows), chunk-causal against cached context, and GQA / few rows / odd head_dim.
 TEST_CASE("Attention: bf16-stored K/V equal the f32 call with bf16 products, bit for bit") {
-  struct Shape { int64_t hq, hkv, tq, tk, d; Mask mask; int64_t chunk, off; };
   const Shape shapes[] = {
       {8, 8, 56, 206, 64, Mask::kChunkCausal, 50, 150},  // new frames against cached context
       {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0},
@@ -235,15 +240,7 @@ TEST_CASE("Attention: bf16-stored K/V equal the f32 call with bf16 products, bit
       {2, 2, 33, 65, 17, Mask::kNone, 0, 0}};            // head_dim not a multiple of 16
   for (const Shape& sh : shapes) {
     const int64_t inner = sh.hkv * sh.d, cap = sh.tk + 9;  // [cap, heads * d] rows
-    ref::AttentionParams p{.q_heads = sh.hq,
-                           .kv_heads = sh.hkv,
-                           .q_len = sh.tq,
-                           .kv_len = sh.tk,
-                           .head_dim = sh.d,
-                           .mask = sh.mask,
-                           .q_offset = sh.off,
-                           .chunk_size = sh.chunk};
-    p.bf16 = true;
+    ref::AttentionParams p = Bf16Params(sh);
     p.k_head_stride = p.v_head_stride = sh.d;
     p.k_row_stride = p.v_row_stride = inner;
     auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 41, -1.5f, 1.5f);
