@@ -7,7 +7,9 @@
 # usage: drain_e2e.sh COSYFLOW REPO_DIR WORK_DIR
 set -euo pipefail
 cosyflow=$1 repo=$2 work=$3
-mkdir -p "$work"
+# A fresh directory: ctest runs this once per forced kernel variant, and a ready line left by
+# the previous run could be read before the new server truncates its log.
+rm -rf "$work" && mkdir -p "$work"
 cd "$work"
 rm -f drain.* late.err
 sentence="This is a long request that is still streaming when the server is told to stop."

@@ -9,7 +9,9 @@
 # usage: split_e2e.sh COSYFLOW REPO_DIR WORK_DIR
 set -euo pipefail
 cosyflow=$1 repo=$2 work=$3
-mkdir -p "$work"
+# A fresh directory: ctest runs this once per forced kernel variant, and a ready line left by
+# the previous run could be read before the new server truncates its log.
+rm -rf "$work" && mkdir -p "$work"
 cd "$work"
 text="Hello there, how are you? This is a split pipeline."
 pids=()

@@ -8,7 +8,9 @@
 # Usage: run_examples.sh COSYFLOW C_EXAMPLE LIBCOSYFLOW EXAMPLES_DIR GRAPH WORK_DIR
 set -euo pipefail
 cosyflow=$1 c_example=$2 lib=$3 examples=$4 graph=$5 work=$6
-mkdir -p "$work"
+# A fresh directory: ctest runs this once per forced kernel variant, and a ready line left by
+# the previous run could be read before the new server truncates its log.
+rm -rf "$work" && mkdir -p "$work"
 text="Hello there, how are you today? Fine, thanks. And you? I am well, thank you very much."
 "$cosyflow" synth --graph "$graph" --text "$text" --seed 7 --out "$work/synth.wav" >/dev/null
 "$c_example" "$graph" "$work/c.wav" "$text" "" 7 | tee "$work/c.json"

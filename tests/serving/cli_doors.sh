@@ -4,7 +4,9 @@
 # Usage: cli_doors.sh COSYFLOW CONFIG_DIR WORK_DIR
 set -euo pipefail
 cosyflow=$1 configs=$2 work=$3
-mkdir -p "$work"
+# A fresh directory: ctest runs this once per forced kernel variant, and a ready line left by
+# the previous run could be read before the new server truncates its log.
+rm -rf "$work" && mkdir -p "$work"
 "$cosyflow" http --graph "$configs/tts_tiny.json" --listen 127.0.0.1:0 \
   --wyoming tcp://127.0.0.1:0 --greedy --zero-noise >"$work/ready.json" 2>"$work/stderr.txt" &
 pid=$!
