@@ -5,7 +5,8 @@
 # tests/fuzz/onnx_seeds/*.onnx and the two tiny front-end models) and the voice store reader
 # (seed: the data.pkl of tests/fixtures/voices/spk2info_torch.pt). Inputs that once failed are in
 # tests/fuzz/*_regressions and are replayed first.
-# Exits 0 with a message when clang or libFuzzer is not available.
+# Exits 0 with a message when clang or libFuzzer is not available. Reproducers of new failures
+# are written to BUILD/fuzz_artifacts/.
 #
 # usage: tests/fuzz/run_fuzz.sh [SECONDS]      (default 60; env COSYFLOW_FUZZ_BUILD_DIR)
 set -euo pipefail
@@ -40,12 +41,16 @@ cmake -S "$root" -B "$build" "${generator[@]}" \
 cmake --build "$build" --target cosyflow_pickle_fuzzer cosyflow_wire_fuzzer cosyflow_onnx_fuzzer \
   cosyflow_voice_store_fuzzer -j"$(nproc)"
 
+# Crash/timeout/OOM reproducers go to the build dir (libFuzzer writes them to the working
+# directory by default: two once ended up committed at the repository root).
+artifacts="$build/fuzz_artifacts/"
+mkdir -p "$artifacts"
 corpus="$build/tests/fuzz_corpus"     # grows across runs
 seeds="$build/tests/fuzz_seed_corpus" # data.pkl of llm/flow/hift, extracted at configure time
 mkdir -p "$corpus"
 echo "run_fuzz: fuzzing the pickle reader for ${seconds}s"
 "$build/tests/cosyflow_pickle_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=65536 -seed=1 -print_final_stats=1 "$corpus" "$seeds"
+  -artifact_prefix="$artifacts" -max_len=65536 -seed=1 -print_final_stats=1 "$corpus" "$seeds"
 
 # The bridge wire decoder (tests/fuzz/wire_fuzzer.cpp), seeded with encoded messages.
 wire_corpus="$build/tests/wire_fuzz_corpus"
@@ -54,16 +59,16 @@ mkdir -p "$wire_corpus" "$wire_seeds"
 flatc -b -o "$wire_seeds" "$root/bridges/schema/cosyflow_wire.fbs" "$root"/tests/fuzz/wire_seeds/*.json
 echo "run_fuzz: fuzzing the bridge wire decoder for ${seconds}s"
 "$build/tests/cosyflow_wire_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=65536 -seed=1 -print_final_stats=1 "$wire_corpus" "$wire_seeds" \
-  "$root/tests/fuzz/wire_regressions"   # inputs that once failed (replayed first)
+  -artifact_prefix="$artifacts" -max_len=65536 -seed=1 -print_final_stats=1 "$wire_corpus" \
+  "$wire_seeds" "$root/tests/fuzz/wire_regressions"   # inputs that once failed (replayed first)
 
 # The voice store reader (tests/fuzz/voice_store_fuzzer.cpp): spk2info data.pkl -> voices.
 voice_corpus="$build/tests/voice_store_fuzz_corpus"
 mkdir -p "$voice_corpus"
 echo "run_fuzz: fuzzing the voice store reader for ${seconds}s"
 "$build/tests/cosyflow_voice_store_fuzzer" -max_total_time="$seconds" -timeout=10 \
-  -rss_limit_mb=2048 -max_len=65536 -seed=1 -print_final_stats=1 "$voice_corpus" \
-  "$build/tests/voice_store_fuzz_seeds/spk2info_torch"
+  -rss_limit_mb=2048 -artifact_prefix="$artifacts" -max_len=65536 -seed=1 -print_final_stats=1 \
+  "$voice_corpus" "$build/tests/voice_store_fuzz_seeds/spk2info_torch"
 
 # The ONNX executor (tests/fuzz/onnx_fuzzer.cpp): load + one bounded run. The two tiny
 # front-end models (3 MB) run once as they are (a mutation of them costs ~20 ms: too slow to
@@ -72,8 +77,9 @@ echo "run_fuzz: fuzzing the voice store reader for ${seconds}s"
 onnx_corpus="$build/tests/onnx_fuzz_corpus"
 mkdir -p "$onnx_corpus" "$root/tests/fuzz/onnx_regressions"
 echo "run_fuzz: the tiny front-end models through the ONNX fuzz target"
-"$build/tests/cosyflow_onnx_fuzzer" -rss_limit_mb=2048 "$build"/tests/onnx_fuzz_seeds/*.onnx
+"$build/tests/cosyflow_onnx_fuzzer" -rss_limit_mb=2048 -artifact_prefix="$artifacts" \
+  "$build"/tests/onnx_fuzz_seeds/*.onnx
 echo "run_fuzz: fuzzing the ONNX loader/executor for ${seconds}s"
 "$build/tests/cosyflow_onnx_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -malloc_limit_mb=1024 -max_len=65536 -seed=1 -print_final_stats=1 "$onnx_corpus" \
-  "$root/tests/fuzz/onnx_regressions" "$root/tests/fuzz/onnx_seeds"
+  -artifact_prefix="$artifacts" -malloc_limit_mb=1024 -max_len=65536 -seed=1 -print_final_stats=1 \
+  "$onnx_corpus" "$root/tests/fuzz/onnx_regressions" "$root/tests/fuzz/onnx_seeds"
