@@ -5,7 +5,8 @@
 //   cosyflow-bench-e2e --real [--quick] [--tokens 250] [--requests 3] [--precisions f32,bf16,int8]
 //                      (or LM/FLOW pairs: --precisions int8/f32)
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
-//                      [--threads N] [--no-incremental-off] [--stream-final] [--text T]
+//                      [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N]
+//                      [--text T]
 //                      [--prompt-text T]
 //
 // Model: without --model-dir, llm.pt / flow.pt / hift.pt with random weights at the key names and
@@ -23,7 +24,8 @@
 // "bf16" (LM bf16, flow bf16), "int8" (LM int8, flow bf16); then the last of them again with
 // Flow.incremental = false (prefix recompute per chunk) for the same request; with --stream-final
 // also the last precision with Flow.stream_final = true (the last chunk chunk-causal, not the
-// reference's full-attention pass). Per configuration:
+// reference's full-attention pass). --flow-steps N sets Flow.n_timesteps (the ODE steps; 10 as
+// the reference by default) in every configuration. Per configuration:
 // one warm-up request, then --requests requests; reported: the best request (least total
 // time) with its time to first audio, RTF, per-node time and share of the summed node time, and
 // each node's first output; the minimum of each figure; all requests' totals; peak RSS of the
@@ -69,7 +71,7 @@ struct RealArgs {
   std::string model_dir;  // "" = a temporary random-weight directory
   bool keep_model = false, quick = false, incremental_off = true, stream_final = false;
   int64_t tokens = 250;
-  int requests = 3, threads = 0;
+  int requests = 3, threads = 0, flow_steps = 0;  // 0: the Flow node's default (10)
   std::vector<std::string> precisions = {"f32", "bf16", "int8"};
   // CosyVoice's own zero-shot example: about 10 s when spoken, one text segment.
   std::string text =
@@ -147,6 +149,7 @@ Result<Json> RealGraph(const RealArgs& a, const Config& c) {
         o["precision"] = c.flow;
         o["incremental"] = c.incremental;
         o["stream_final"] = c.stream_final;
+        if (a.flow_steps > 0) o["n_timesteps"] = a.flow_steps;
       }
       nodes.push_back(n);
     }
@@ -259,6 +262,7 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   COSY_RETURN_IF_ERROR(p->Start());
   Json out{{"lm_precision", c.lm},       {"flow_precision", c.flow},
            {"flow_incremental", c.incremental}, {"flow_stream_final", c.stream_final},
+           {"flow_n_timesteps", a.flow_steps},  // 0: the graph's (10, as the reference)
            {"load_s", Since(t0)},
            {"load_average_1min_start", LoadAverage()}};
   t0 = Clock::now();
@@ -314,6 +318,7 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     else if (s == "--tokens" && has) a->tokens = std::max(1, std::atoi(argv[++i]));
     else if (s == "--requests" && has) a->requests = std::max(1, std::atoi(argv[++i]));
     else if (s == "--threads" && has) a->threads = std::max(0, std::atoi(argv[++i]));
+    else if (s == "--flow-steps" && has) a->flow_steps = std::max(1, std::atoi(argv[++i]));
     else if (s == "--model-dir" && has) a->model_dir = argv[++i];
     else if (s == "--graph" && has) a->graph = argv[++i];
     else if (s == "--keys" && has) a->keys = argv[++i];
@@ -351,7 +356,8 @@ int RealMain(int argc, char** argv) {
     fmt::print(stderr,
                "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
                "[--precisions f32,bf16,int8] [--model-dir DIR] [--keep-model] [--graph FILE] "
-               "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--text T] [--prompt-text T]\n");
+               "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
+               "[--text T] [--prompt-text T]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {

@@ -155,6 +155,9 @@ class FlowNodeSession : public NodeSession {
   std::unique_ptr<flow::FlowSession> s_;  // opened at the first message
 };
 
+// Upper bound of the n_timesteps option (the reference runs 10; more only costs time).
+constexpr int64_t kMaxFlowTimesteps = 100;
+
 }  // namespace
 
 void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors) {
@@ -168,6 +171,7 @@ void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, Er
   r.Read("incremental", &incremental);
   r.Read("stream_cache_mb", &stream_cache_mb);
   r.Read("stream_final", &stream_final);
+  r.Read("n_timesteps", &n_timesteps);
   r.Read("prompt_cache", &prompt_cache);
   r.Read("prompt_cache_mb", &prompt_cache_mb);
   r.Read("prompt_tokens", &prompt_tokens);
@@ -182,6 +186,10 @@ void FlowNodeOptions::Validate(const std::string& path, ErrorList* errors) const
   if (max_token_hop < token_hop) {
     errors->Add(path + ".max_token_hop", "must be >= token_hop ({}), got {}", token_hop, max_token_hop);
   }
+  if (n_timesteps < 0 || n_timesteps > kMaxFlowTimesteps) {
+    errors->Add(path + ".n_timesteps", "must be 0 (the config's, 10) or 1..{}, got {}",
+                kMaxFlowTimesteps, n_timesteps);
+  }
   if (prompt_cache < 0) errors->Add(path + ".prompt_cache", "must be >= 0 (0 = off), got {}", prompt_cache);
   if (prompt_cache_mb < 0) errors->Add(path + ".prompt_cache_mb", "must be >= 0, got {}", prompt_cache_mb);
   if (stream_cache_mb < 0) errors->Add(path + ".stream_cache_mb", "must be >= 0 (0 = unlimited), got {}", stream_cache_mb);
@@ -194,10 +202,10 @@ std::string FlowNodeOptions::ToString() const {
   return fmt::format(
       "{{\"flow_pt\": \"{}\", \"config\": \"{}\", \"precision\": \"{}\", \"stream\": {}, "
       "\"token_hop\": {}, \"max_token_hop\": {}, \"incremental\": {}, \"stream_cache_mb\": {}, "
-      "\"stream_final\": {}, "
+      "\"stream_final\": {}, \"n_timesteps\": {}, "
       "\"prompt_cache\": {}, \"prompt_cache_mb\": {}, \"prompt_tokens\": \"{}\", \"prompt_feat\": \"{}\", \"embedding\": \"{}\"}}",
       flow_pt, config, precision, stream, token_hop, max_token_hop, incremental, stream_cache_mb,
-      stream_final, prompt_cache, prompt_cache_mb, prompt_tokens, prompt_feat, embedding);
+      stream_final, n_timesteps, prompt_cache, prompt_cache_mb, prompt_tokens, prompt_feat, embedding);
 }
 
 NodeSpec FlowNode::Spec() {
@@ -216,6 +224,7 @@ Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const Nod
   if (!options.config.empty()) {
     COSY_ASSIGN_OR_RETURN(cfg, flow::FlowConfig::FromFile(ctx.ResolvePath(options.config)));
   }
+  if (options.n_timesteps > 0) cfg.n_timesteps = static_cast<int>(options.n_timesteps);
   flow::FlowOptions fo;
   fo.weight_type = options.precision == "bf16" ? flow::WeightType::kBF16 : flow::WeightType::kF32;
   COSY_ASSIGN_OR_RETURN(node->model_, flow::FlowModel::Create(ctx.ResolvePath(options.flow_pt), cfg, fo));

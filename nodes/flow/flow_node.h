@@ -54,6 +54,9 @@ struct FlowNodeOptions {
   bool incremental = true;
   int64_t stream_cache_mb = 4096;
   bool stream_final = false;
+  // ODE (Euler) steps of the flow matching; 0 = the config's n_timesteps (10, as the
+  // reference). Fewer steps cost proportionally less and change the output.
+  int64_t n_timesteps = 0;
   int64_t prompt_cache = 4;
   int64_t prompt_cache_mb = 1024;
   std::string prompt_tokens, prompt_feat, embedding;

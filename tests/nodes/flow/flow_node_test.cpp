@@ -101,6 +101,74 @@ TEST_CASE("FlowNode: stream_final keeps the last chunk chunk-causal; earlier chu
   CHECK(test::MaxAbsDiff(fast[2].data(), exact[2].data(), fast[2].size()) > 1e-3);
 }
 
+// All mel chunks a FlowNode emits for the tiny input tokens pushed at once, time-major.
+std::vector<std::vector<float>> RunChunks(const nlohmann::json& opts) {
+  auto h = NodeHarness::Make<FlowNode>(opts);
+  REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+  REQUIRE(h->Open(1).ok());
+  SpeechTokens st;
+  st.tokens = LoadGolden<int32_t>("input_source_speech_token");
+  REQUIRE(h->Push(1, 0, st).ok());
+  REQUIRE(h->Close(1).ok());
+  std::vector<std::vector<float>> chunks;
+  for (const auto& m : h->Outputs(1)) {
+    const auto* mel = m->get<cosyflow::Mel>();
+    REQUIRE(mel != nullptr);
+    chunks.emplace_back(mel->mel.data<float>(), mel->mel.data<float>() + mel->frames() * 80);
+  }
+  return chunks;
+}
+
+TEST_CASE("FlowNode: n_timesteps sets the ODE steps of the model; streaming stays exact") {
+  const auto& tiny = test::Tiny();
+  REQUIRE(tiny.model->config().n_timesteps == 10);
+  // Non-streaming: the node's one call is the model's Inference with that many Euler steps.
+  for (const int steps : {0, 10, 4}) {
+    auto opts = TinyOptions();
+    opts["stream"] = false;
+    opts["n_timesteps"] = steps;
+    const auto chunks = RunChunks(opts);
+    REQUIRE(chunks.size() == 1);
+    FlowConfig cfg = tiny.model->config();
+    if (steps > 0) cfg.n_timesteps = steps;
+    auto model = FlowModel::Create(cosyflow::test::TinySeed0Dir() + "/flow.pt", cfg);
+    REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+    auto session = FlowSession::Open(**model, tiny.prompt);
+    REQUIRE(session.ok());
+    Arena arena;
+    auto whole = (*model)->Inference(tiny.prompt, (*session)->speaker_vector(), tiny.tokens,
+                                     /*streaming=*/false, /*finalize=*/true, arena);
+    REQUIRE(whole.ok());
+    REQUIRE(static_cast<int64_t>(chunks[0].size()) == whole->frames * 80);
+    double err = 0;
+    for (int64_t f = 0; f < whole->frames; ++f) {
+      for (int64_t b = 0; b < 80; ++b) {
+        err = std::max(err, std::fabs(double(chunks[0][f * 80 + b]) - whole->data[b * whole->frames + f]));
+      }
+    }
+    CHECK_MESSAGE(err < 1e-5, "n_timesteps " << steps);
+    if (steps == 4) {
+      const auto ten = tiny.model->Inference(tiny.prompt, (*session)->speaker_vector(), tiny.tokens,
+                                             false, true, arena);
+      REQUIRE(ten.ok());
+      CHECK(test::MaxAbsDiff(ten->data.data(), whole->data.data(), whole->data.size()) > 1e-3);
+    }
+  }
+  // Streaming with 4 steps: the incremental cache (one entry per step) gives the prefix
+  // recompute's chunks.
+  auto opts = TinyOptions();
+  opts["n_timesteps"] = 4;
+  const auto cached = RunChunks(opts);
+  opts["incremental"] = false;
+  const auto recompute = RunChunks(opts);
+  REQUIRE(cached.size() == 3);
+  REQUIRE(recompute.size() == cached.size());
+  for (size_t i = 0; i < cached.size(); ++i) {
+    REQUIRE(cached[i].size() == recompute[i].size());
+    CHECK(test::MaxAbsDiff(cached[i].data(), recompute[i].data(), cached[i].size()) < 1e-4);
+  }
+}
+
 TEST_CASE("FlowNode: a request voice's prompt blocks are computed once and reused exactly") {
   const auto& tiny = test::Tiny();
   auto voice = std::make_shared<VoicePrompt>();
@@ -168,12 +236,14 @@ TEST_CASE("FlowNodeOptions: bad values are reported with their paths") {
   auto opts = TinyOptions();
   opts["token_hop"] = 2;
   opts["no_such_key"] = 1;
+  opts["n_timesteps"] = 101;
   ErrorList errors;
   FlowNodeOptions o;
   o.Parse(opts, "nodes[2](flow).options", &errors);
   o.Validate("nodes[2](flow).options", &errors);
   CHECK(errors.HasPath("nodes[2](flow).options.token_hop"));
   CHECK(errors.HasPath("nodes[2](flow).options.no_such_key"));
+  CHECK(errors.HasPath("nodes[2](flow).options.n_timesteps"));
 }
 
 TEST_CASE("FlowWeights: a missing or extra tensor is an error naming it") {
