@@ -210,10 +210,25 @@ Result<Json> RunRequest(Pipeline& p, const RealArgs& a, const VoicePromptPtr& vo
   int rate = 0;
   int64_t samples = 0, chunks = 0;
   double first = -1;
+  // A player that starts at the first audio and plays each chunk as soon as it has it: where
+  // its buffer runs dry (play_end), and the gaps it hears after the start.
+  double play_end = 0, stall_s = 0, max_stall_s = 0;
+  int stalls = 0;
   while (true) {
     COSY_ASSIGN_OR_RETURN(bool more, s->Next(&chunk, &rate));
     if (!more) break;
-    if (first < 0 && !chunk.empty()) first = Since(t0);
+    if (chunk.empty()) continue;
+    const double at = Since(t0);
+    if (first < 0) {
+      first = at;
+      play_end = at;
+    } else if (at > play_end) {
+      stall_s += at - play_end;
+      max_stall_s = std::max(max_stall_s, at - play_end);
+      ++stalls;
+      play_end = at;
+    }
+    play_end += static_cast<double>(chunk.size()) / std::max(rate, 1);
     for (float x : chunk) {
       if (!std::isfinite(x)) return DataLoss("check: non-finite audio sample");
     }
@@ -240,6 +255,10 @@ Result<Json> RunRequest(Pipeline& p, const RealArgs& a, const VoicePromptPtr& vo
   double lm_ms = nodes.contains("lm") ? nodes["lm"]["ms"].get<double>() : 0;
   return Json{{"first_audio_s", first},  {"total_s", total},   {"audio_s", audio_s},
               {"rtf", total / audio_s}, {"audio_chunks", chunks}, {"nodes", nodes},
+              // Played from the first audio on: silence heard while waiting for the next
+              // chunk (sum, longest gap, count); 0 = continuous speech after the first audio.
+              {"playback_stall_s", stall_s}, {"playback_max_stall_s", max_stall_s},
+              {"playback_stalls", stalls},
               {"lm_ms_per_token", lm_ms / static_cast<double>(a.tokens)},
               // Process CPU time during the request and its share of the cores the compute
               // may use (limits.threads, else oneDNN's team): below 1, cores sat idle (or
@@ -272,7 +291,8 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   double min_first = 1e30, min_rtf = 1e30;
   for (int i = 0; i < a.requests; ++i) {
     COSY_ASSIGN_OR_RETURN(Json r, RunRequest(*p, a, voice));
-    all.push_back({{"first_audio_s", r["first_audio_s"]}, {"total_s", r["total_s"]}});
+    all.push_back({{"first_audio_s", r["first_audio_s"]}, {"total_s", r["total_s"]},
+                   {"playback_stall_s", r["playback_stall_s"]}});
     min_first = std::min(min_first, r["first_audio_s"].get<double>());
     min_rtf = std::min(min_rtf, r["rtf"].get<double>());
     if (best.is_null() || r["total_s"].get<double>() < best["total_s"].get<double>()) best = r;

@@ -87,7 +87,8 @@ Json Failed(const std::string& kernel, const std::string& shape, const Status& s
   return Json{{"kernel", kernel}, {"shape", shape}, {"ok", false}, {"error", st.ToString()}};
 }
 
-Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double min_s) {
+Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double min_s,
+                 kc::cpu::WeightLayout layout = kc::cpu::WeightLayout::kRowMajor) {
   const bool bf16 = wt == kc::cpu::WeightType::kBF16;
   const bool int8 = wt == kc::cpu::WeightType::kInt8;
   const std::string shape = fmt::format("M={} N={} K={}", m, n, k);
@@ -97,7 +98,7 @@ Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double
   const int copies = static_cast<int>(std::clamp<size_t>(kRotateBytes / wbytes + 1, 1, 32));
   std::vector<std::unique_ptr<kc::cpu::Linear>> layers;
   for (int c = 0; c < copies; ++c) {
-    auto layer = kc::cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
+    auto layer = kc::cpu::Linear::Create(w.data(), bias.data(), n, k, wt, layout);
     if (!layer.ok()) return Failed(kernel, shape, layer.status());
     layers.push_back(std::move(*layer));
   }
@@ -117,6 +118,8 @@ Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double
                 int8 ? kInt8Tol : bf16 ? kBF16Tol : kF32Tol, ms, 2.0 * m * n * k);
   j["weight_gbps"] = wbytes / (ms * 1e6);
   j["rotated_weight_copies"] = copies;
+  // "gemm" when WeightLayout::kGemm took effect (blocked weights, fixed-shape primitives).
+  j["weight_layout"] = layers[0]->gemm_packed() ? "gemm" : "row_major";
   return j;
 }
 
@@ -278,11 +281,16 @@ Json BenchDnnlKernels(const KernelBenchOptions& options) {
     }
   }
   // The flow estimator's linears (qkv fused, out, ff in, ff out) at a first streaming chunk's
-  // rows (56 frames x CFG 2), a 100-frame chunk's and a 650-frame final pass's.
+  // rows (56 frames x CFG 2), a 100-frame chunk's and a 650-frame final pass's; row-major
+  // weights, then the layout the flow uses (WeightLayout::kGemm: blocked where oneDNN has
+  // brgemm for the type, else the same as row-major), case by case.
   const std::pair<int64_t, int64_t> flow_nk[] = {{1536, 256}, {256, 512}, {1024, 256}, {256, 1024}};
   for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
     for (int64_t m : {112, 212, 1300}) {
-      for (auto [n, k] : flow_nk) cases.push_back(BenchLinear(m, n, k, wt, min_s));
+      for (auto [n, k] : flow_nk) {
+        cases.push_back(BenchLinear(m, n, k, wt, min_s));
+        cases.push_back(BenchLinear(m, n, k, wt, min_s, kc::cpu::WeightLayout::kGemm));
+      }
     }
   }
   cases.push_back(BenchAttentionMatMul(14, 1, 64, 512, true, min_s));

@@ -117,7 +117,8 @@ Result<Conv1dTm> Conv1dTm::Create(const float* w, const float* bias, int64_t cou
       for (int64_t j = 0; j < k; ++j) re[(o * k + j) * cin + c] = w[(o * cin + c) * k + j];
     }
   }
-  COSY_ASSIGN_OR_RETURN(auto lin, cpu::Linear::Create(re.data(), bias, cout, k * cin, wt));
+  COSY_ASSIGN_OR_RETURN(auto lin, cpu::Linear::Create(re.data(), bias, cout, k * cin, wt,
+                                                      cpu::WeightLayout::kGemm));
   Conv1dTm conv;
   conv.lin_ = std::move(lin);
   conv.cout_ = cout;

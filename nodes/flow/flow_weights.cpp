@@ -82,7 +82,7 @@ class Loader {
  private:
   Result<LinearPtr> Pack(const float* w, const float* b, int64_t out, int64_t in,
                          const std::string& what) {
-    auto lin = cpu::Linear::Create(w, b, out, in, wt_);
+    auto lin = cpu::Linear::Create(w, b, out, in, wt_, cpu::WeightLayout::kGemm);
     if (!lin.ok()) return lin.status().WithContext(what);
     *packed_ += (*lin)->packed_weight_bytes();
     return std::move(lin).value();

@@ -5,7 +5,10 @@
 
 #include <dnnl.hpp>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string_view>
 #include <shared_mutex>
 #include <tuple>
 #include <vector>
@@ -283,6 +286,7 @@ struct Linear::Impl {
   int64_t n = 0, k = 0;
   WeightType weight_type = WeightType::kF32;
   bool tiles = false;  // larger m: convert W tiles to f32 (no oneDNN primitive for the type)
+  bool packed = false;  // WeightLayout::kGemm: `weights` in the brgemm layout, no `prim`
   dnnl::matmul prim;
   dnnl_memory_desc_t scratchpad;
   memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type, in w_storage
@@ -320,6 +324,7 @@ int64_t Linear::n() const { return impl_->n; }
 int64_t Linear::k() const { return impl_->k; }
 WeightType Linear::weight_type() const { return impl_->weight_type; }
 bool Linear::uses_tiles() const { return impl_->tiles; }
+bool Linear::gemm_packed() const { return impl_->packed; }
 size_t Linear::packed_weight_bytes() const {
   const Impl& im = *impl_;
   if (im.weight_type == WeightType::kInt8) return im.w_i8.size() + im.scales.size() * 4;
@@ -331,10 +336,15 @@ namespace {
 // The oneDNN matmul for weights of type wdt: src [M, k] (M at run time), W [k, n] "ba".
 Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k, Dt wdt,
                         Linear::Impl* impl);
+// WeightLayout::kGemm: W reordered into the blocked layout of oneDNN's brgemm matmul when the
+// CPU has one for wdt; false (impl untouched) when it has not.
+Result<bool> CreatePackedLinear(const float* w, const float* bias, int64_t n, int64_t k, Dt wdt,
+                                Linear::Impl* impl);
 }  // namespace
 
 Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias, int64_t n,
-                                               int64_t k, WeightType weight_type) {
+                                               int64_t k, WeightType weight_type,
+                                               WeightLayout layout) {
   if (n <= 0 || k <= 0) {
     return InvalidArgument("linear: weight dims must be > 0, got [n={}, k={}]", n, k);
   }
@@ -362,6 +372,10 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
     NoteTilesOnce(weight_type);
   } else {
     const Dt wdt = weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
+    if (layout == WeightLayout::kGemm) {
+      COSY_ASSIGN_OR_RETURN(bool packed, CreatePackedLinear(w, bias, n, k, wdt, impl.get()));
+      if (packed) return std::unique_ptr<Linear>(new Linear(std::move(impl)));
+    }
     Status st = CreateDnnlLinear(w, bias, n, k, wdt, impl.get());
     if (!st.ok()) {
       // Probe failed: only bf16 has a fallback (f32 matmul exists on every x86-64).
@@ -412,7 +426,127 @@ Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k,
     return OkStatus();
   });
 }
+
+// Fixed-shape matmuls on blocked weights, one per (m, k, n, type, bias), shared by every
+// packed Linear of that shape. A flow request asks for a handful of m values (its chunk sizes
+// times the CFG rows); the map is emptied should it ever pass kMaxPackedPrims entries (a
+// server seeing every utterance length), entries in use staying alive through their shared_ptr.
+struct PackedKey {
+  int64_t m, k, n;
+  int wdt;
+  bool bias;
+  auto Tie() const { return std::tie(m, k, n, wdt, bias); }
+  bool operator<(const PackedKey& o) const { return Tie() < o.Tie(); }
+};
+constexpr size_t kMaxPackedPrims = 4096;
+std::shared_mutex g_packed_mu;
+std::map<PackedKey, std::shared_ptr<const MatMulEntry>>& PackedPrims() {
+  static auto* prims = new std::map<PackedKey, std::shared_ptr<const MatMulEntry>>();
+  return *prims;
+}
+
+// The matmul primitive descriptor for src [m, k] (wdt), weights `wei`, dst [m, n] f32.
+dnnl::matmul::primitive_desc PackedPd(int64_t m, int64_t k, int64_t n, Dt wdt,
+                                      const memory::desc& wei, bool bias) {
+  const memory::desc src({m, k}, wdt, memory::format_tag::ab);
+  const memory::desc dst({m, n}, Dt::f32, memory::format_tag::ab);
+  memory::desc bd;
+  if (bias) bd = memory::desc({1, n}, Dt::f32, memory::format_tag::ab);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bd, dst), attr, DnnlEngine());
+}
+
+// Rows at which Create asks oneDNN for its layout: the weight blocking of brgemm matmul depends
+// on n, k and the type, not on m (checked per m: Forward insists on the same descriptor).
+constexpr int64_t kPackProbeM = 128;
+
+Result<bool> CreatePackedLinear(const float* w, const float* bias, int64_t n, int64_t k, Dt wdt,
+                                Linear::Impl* impl) {
+  bool packed = false;
+  const Status st = GuardDnnl("linear: create (blocked weights)", [&]() -> Status {
+    const dnnl::engine& eng = DnnlEngine();
+    dnnl::matmul::primitive_desc pd;
+    try {
+      pd = PackedPd(kPackProbeM, k, n, wdt, memory::desc({k, n}, wdt, memory::format_tag::any),
+                    bias != nullptr);
+    } catch (const dnnl::error&) {
+      return OkStatus();  // no matmul for the type at all: the row-major path reports it
+    }
+    const std::string_view impl_name = pd.impl_info_str();
+    const memory::desc plain({k, n}, wdt, memory::format_tag::ba);
+    if (impl_name.substr(0, 3) != "brg" || pd.weights_desc() == plain) return OkStatus();
+    memory user_w({{k, n}, Dt::f32, memory::format_tag::ba}, eng, const_cast<float*>(w));
+    const size_t wbytes = pd.weights_desc().get_size();
+    impl->w_storage = std::shared_ptr<void>(AlignedAlloc(wbytes), AlignedFree);
+    if (impl->w_storage == nullptr) {
+      return MakeError(StatusCode::kResourceExhausted, "linear: cannot allocate {} weight bytes",
+                       wbytes);
+    }
+    impl->weights = memory(pd.weights_desc(), eng, impl->w_storage.get());
+    dnnl::stream& s = DnnlThreadStream();
+    dnnl::reorder(user_w, impl->weights).execute(s, user_w, impl->weights);
+    if (bias != nullptr) {
+      impl->bias = memory({{1, n}, Dt::f32, memory::format_tag::ab}, eng);
+      std::copy(bias, bias + n, static_cast<float*>(impl->bias.get_data_handle()));
+    }
+    s.wait();
+    impl->packed = packed = true;
+    return OkStatus();
+  });
+  if (!st.ok()) return st;
+  return packed;
+}
+
+// The shared primitive for a packed Linear's call with m rows (created on first use).
+std::shared_ptr<const MatMulEntry> PackedPrim(const Linear::Impl& im, int64_t m) {
+  const Dt wdt = im.weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
+  const PackedKey key{m, im.k, im.n, static_cast<int>(wdt), static_cast<bool>(im.bias)};
+  {
+    std::shared_lock<std::shared_mutex> lock(g_packed_mu);
+    auto it = PackedPrims().find(key);
+    if (it != PackedPrims().end()) return it->second;
+  }
+  const memory::desc wei = im.weights.get_desc();
+  const dnnl::matmul::primitive_desc pd = PackedPd(m, im.k, im.n, wdt, wei, key.bias);
+  if (pd.weights_desc() != wei) {
+    throw std::runtime_error("oneDNN chose another weight layout for this row count");
+  }
+  auto entry = std::make_shared<const MatMulEntry>(
+      MatMulEntry{dnnl::matmul(pd), pd.scratchpad_desc().data});
+  std::unique_lock<std::shared_mutex> lock(g_packed_mu);
+  if (PackedPrims().size() >= kMaxPackedPrims) PackedPrims().clear();
+  return PackedPrims().try_emplace(key, std::move(entry)).first->second;
+}
 }  // namespace
+
+Status Linear::ForwardPacked(const float* x, int64_t m, float* y) const {
+  const Impl& im = *impl_;
+  return GuardDnnl("linear: forward", [&]() -> Status {
+    const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m);
+    const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};
+    const int64_t dst_dims[2] = {m, im.n}, dst_strides[2] = {im.n, 1};
+    void* src = const_cast<float*>(x);
+    dnnl_data_type_t src_dt = dnnl_f32;
+    if (im.weight_type == WeightType::kBF16) {
+      const int64_t count = m * im.k;
+      auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, count * 2));
+      Kernels().narrow_bf16(x, count, xb);
+      src = xb;
+      src_dt = dnnl_bf16;
+    }
+    dnnl_exec_arg_t args[5];
+    int nargs = 0;
+    args[nargs++] = {DNNL_ARG_SRC,
+                     ThreadMemory(MemRole::kSrc, PlainDesc(2, src_dims, src_strides, src_dt), src)};
+    args[nargs++] = {DNNL_ARG_WEIGHTS, im.weights.get()};
+    if (im.bias) args[nargs++] = {DNNL_ARG_BIAS, im.bias.get()};
+    args[nargs++] = {DNNL_ARG_DST,
+                     ThreadMemory(MemRole::kDst, PlainDesc(2, dst_dims, dst_strides, dnnl_f32), y)};
+    ExecuteOnThread(mm->prim, mm->scratchpad, args, nargs);
+    return OkStatus();
+  });
+}
 
 // int8 weights, m > kGemvMaxM, where a bf16 matmul exists: per tile of W rows, their exact int8
 // values as bf16 (unscaled), one bf16 matmul against x rounded to bf16, then the row scales and
@@ -467,6 +601,7 @@ Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) con
     return InvalidArgument("linear: rows [{}, {}) outside [0, {})", j0, j1, im.n);
   }
   if (j0 == j1) return OkStatus();
+  if (im.packed) return Unsupported("linear: ForwardRows on blocked (WeightLayout::kGemm) weights");
   const float* bias = im.BiasPtr();
   const float* bj = bias != nullptr ? bias + j0 : nullptr;
   const int64_t rows = j1 - j0, k = im.k;
@@ -491,6 +626,7 @@ Status Linear::Forward(const float* x, int64_t m, float* y) const {
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   const Impl& im = *impl_;
   const float* bias = im.BiasPtr();
+  if (im.packed) return ForwardPacked(x, m, y);
   if (m <= kGemvMaxM) {  // memory bound: one pass over W beats oneDNN's per-call packing
     switch (im.weight_type) {
       case WeightType::kF32:

@@ -33,6 +33,16 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 // round to nearest), x stays f32. x and y are f32 in every case.
 enum class WeightType { kF32, kBF16, kInt8 };
 
+// How a Linear's f32/bf16 weights are laid out. kRowMajor: [n, k] as given, for every m (the
+// GEMV for m <= kGemvMaxM, one run-time-M oneDNN primitive above). kGemm: for layers whose
+// calls mostly have many rows (the flow's transformer and conv layers): where oneDNN has a
+// blocked-weight GEMM (brgemm) for the type on this CPU (AVX-512 in oneDNN 2.6), W is kept only
+// in that GEMM's blocked layout (reordered once at Create) and each distinct m runs a fixed-
+// shape primitive, created on first use and shared by every Linear of that shape: the run-time-
+// M primitive repacks W on every call, which costs as much as the product at ~100 rows. Where
+// there is no such GEMM, or for int8, kGemm is kRowMajor.
+enum class WeightLayout { kRowMajor, kGemm };
+
 // "f32", "bf16", "int8"; ParseWeightType accepts the same names.
 const char* WeightTypeName(WeightType t);
 bool ParseWeightType(std::string_view name, WeightType* t);
@@ -56,7 +66,8 @@ class Linear {
   // w: [n, k] f32 row-major, bias: [n] f32 or null. Both are copied.
   static Result<std::unique_ptr<Linear>> Create(const float* w, const float* bias, int64_t n,
                                                 int64_t k,
-                                                WeightType weight_type = WeightType::kF32);
+                                                WeightType weight_type = WeightType::kF32,
+                                                WeightLayout layout = WeightLayout::kRowMajor);
   ~Linear();
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;
@@ -66,7 +77,7 @@ class Linear {
   // One row x: [k] -> y[j0 .. j1) only (the GEMV of Forward with m = 1 on W rows [j0, j1)), on
   // the calling thread: for callers that split one product over the threads of their own
   // parallel region (SpeechLm's decode step). Same bits as Forward's row j when j0 is a
-  // multiple of 4 (the GEMV's row block).
+  // multiple of 4 (the GEMV's row block). Unsupported (an error) for gemm_packed() weights.
   Status ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const;
 
   int64_t n() const;
@@ -75,6 +86,8 @@ class Linear {
   size_t packed_weight_bytes() const;
   // True when larger m runs the f32 primitive on converted tiles (see above).
   bool uses_tiles() const;
+  // True when W is held in a blocked GEMM layout (WeightLayout::kGemm took effect).
+  bool gemm_packed() const;
 
  public:
   struct Impl;  // defined in linear.cpp
@@ -82,6 +95,7 @@ class Linear {
  private:
   explicit Linear(std::unique_ptr<Impl> impl);
   Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
+  Status ForwardPacked(const float* x, int64_t m, float* y) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "runtime/cpu_isa.h"
 #include "runtime/kernels/ref/linear.h"
 #include "tests/runtime/kernels/kernel_test_util.h"
 
@@ -156,17 +158,20 @@ TEST_CASE("cpu::LinearForward: matches reference") {
   }
 }
 
-void CheckLinearLayer(cpu::WeightType wt, double tol) {
+void CheckLinearLayer(cpu::WeightType wt, double tol,
+                      cpu::WeightLayout layout = cpu::WeightLayout::kRowMajor) {
   uint32_t seed = 40;
   for (int64_t n : {7, 33, 896}) {
     for (int64_t k : {33, 65, 896}) {
       auto w = RandomVector(n * k, seed++), b = RandomVector(n, seed++);
       for (bool with_bias : {false, true}) {
-        auto layer = cpu::Linear::Create(w.data(), with_bias ? b.data() : nullptr, n, k, wt);
+        auto layer =
+            cpu::Linear::Create(w.data(), with_bias ? b.data() : nullptr, n, k, wt, layout);
         REQUIRE_MESSAGE(layer.ok(), layer.status().ToString());
         CHECK((*layer)->n() == n);
         CHECK((*layer)->k() == k);
-        for (int64_t m : {1, 3, 17, 64}) {
+        if (layout == cpu::WeightLayout::kRowMajor) CHECK(!(*layer)->gemm_packed());
+        for (int64_t m : {1, 3, 17, 64, 101}) {
           auto x = RandomVector(m * k, seed++);
           std::vector<float> y_ref(m * n), y_fast(m * n, 7.0f);
           REQUIRE(ref::LinearForward(x.data(), w.data(), with_bias ? b.data() : nullptr,
@@ -191,6 +196,52 @@ TEST_CASE("cpu::Linear: bf16 weights match f32 reference within bf16 tolerance")
   CheckLinearLayer(cpu::WeightType::kBF16, kBF16Tol);
 }
 
+TEST_CASE("cpu::Linear: blocked GEMM weights (WeightLayout::kGemm) match reference for any M") {
+  CheckLinearLayer(cpu::WeightType::kF32, kF32Tol, cpu::WeightLayout::kGemm);
+  CheckLinearLayer(cpu::WeightType::kBF16, kBF16Tol, cpu::WeightLayout::kGemm);
+}
+
+TEST_CASE("cpu::Linear: WeightLayout::kGemm takes effect exactly where oneDNN has brgemm") {
+  const int64_t n = 256, k = 512;
+  auto w = RandomVector(n * k, 21), b = RandomVector(n, 22);
+  auto f32 = cpu::Linear::Create(w.data(), b.data(), n, k, cpu::WeightType::kF32,
+                                 cpu::WeightLayout::kGemm);
+  auto bf16 = cpu::Linear::Create(w.data(), b.data(), n, k, cpu::WeightType::kBF16,
+                                  cpu::WeightLayout::kGemm);
+  auto i8 = cpu::Linear::Create(w.data(), b.data(), n, k, cpu::WeightType::kInt8,
+                                cpu::WeightLayout::kGemm);
+  REQUIRE(f32.ok());
+  REQUIRE(bf16.ok());
+  REQUIRE(i8.ok());
+  const bool avx512 = SelectedCpuIsa() == CpuIsa::kAvx512;
+  MESSAGE("isa ", CpuIsaName(SelectedCpuIsa()), ": f32 packed ", (*f32)->gemm_packed(),
+          ", bf16 packed ", (*bf16)->gemm_packed());
+  // oneDNN 2.6 has brgemm matmul for f32 on every AVX-512 (avx512_core) CPU and on nothing
+  // lower (COSYFLOW_ISA=avx2|scalar cap oneDNN too); bf16 needs it as well; int8 never packs.
+  CHECK((*f32)->gemm_packed() == avx512);
+  CHECK((!(*bf16)->gemm_packed() || avx512));
+  CHECK(!(*i8)->gemm_packed());
+  if ((*f32)->gemm_packed()) {
+    std::vector<float> x(k, 1.0f), y(n);
+    CHECK((*f32)->ForwardRows(x.data(), 0, n, y.data()).code() == StatusCode::kUnsupported);
+  }
+  // Two layers of one shape share the per-m primitive, not the weights.
+  auto w2 = RandomVector(n * k, 23);
+  auto other = cpu::Linear::Create(w2.data(), b.data(), n, k, cpu::WeightType::kF32,
+                                   cpu::WeightLayout::kGemm);
+  REQUIRE(other.ok());
+  for (int64_t m : {5, 40}) {
+    auto x = RandomVector(m * k, 24 + static_cast<uint32_t>(m));
+    std::vector<float> y1(m * n), y2(m * n), r1(m * n), r2(m * n);
+    REQUIRE((*f32)->Forward(x.data(), m, y1.data()).ok());
+    REQUIRE((*other)->Forward(x.data(), m, y2.data()).ok());
+    REQUIRE(ref::LinearForward(x.data(), w.data(), b.data(), r1.data(), m, n, k).ok());
+    REQUIRE(ref::LinearForward(x.data(), w2.data(), b.data(), r2.data(), m, n, k).ok());
+    CheckClose(y1, r1, kF32Tol, fmt::format("first layer m={}", m));
+    CheckClose(y2, r2, kF32Tol, fmt::format("second layer m={}", m));
+  }
+}
+
 TEST_CASE("cpu::Linear: bf16 weights really are lower precision than f32") {
   // Guards against the bf16 option silently computing in f32 (the tolerance test alone would
   // not notice).
@@ -208,8 +259,11 @@ TEST_CASE("cpu::Linear: bf16 weights really are lower precision than f32") {
 TEST_CASE("cpu::Linear: concurrent Forward from many threads is consistent") {
   const int64_t n = 129, k = 200;
   auto w = RandomVector(n * k, 7), b = RandomVector(n, 8);
-  for (cpu::WeightType wt : {cpu::WeightType::kF32, cpu::WeightType::kBF16}) {
-    auto layer = cpu::Linear::Create(w.data(), b.data(), n, k, wt);
+  for (auto [wt, layout] : {std::pair{cpu::WeightType::kF32, cpu::WeightLayout::kRowMajor},
+                            std::pair{cpu::WeightType::kBF16, cpu::WeightLayout::kRowMajor},
+                            std::pair{cpu::WeightType::kF32, cpu::WeightLayout::kGemm},
+                            std::pair{cpu::WeightType::kBF16, cpu::WeightLayout::kGemm}}) {
+    auto layer = cpu::Linear::Create(w.data(), b.data(), n, k, wt, layout);
     REQUIRE(layer.ok());
     const cpu::Linear& lin = **layer;
     std::atomic<int> failures{0};
@@ -217,7 +271,7 @@ TEST_CASE("cpu::Linear: concurrent Forward from many threads is consistent") {
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         for (int it = 0; it < 20; ++it) {
-          const int64_t m = 1 + (t * 7 + it) % 13;
+          const int64_t m = 1 + (t * 7 + it) % 37;
           auto x = RandomVector(m * k, 1000 + t * 100 + it);
           std::vector<float> y(m * n), y_ref(m * n);
           if (!lin.Forward(x.data(), m, y.data()).ok()) ++failures;
