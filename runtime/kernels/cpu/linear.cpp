@@ -391,6 +391,30 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
 }
 
 namespace {
+// W ([n, k] f32 row-major) reordered (and converted) once into new storage of layout `wdesc`,
+// and the bias as a [1, n] f32 memory. Throws dnnl::error.
+Status StoreWeights(const float* w, const float* bias, int64_t n, int64_t k,
+                    const memory::desc& wdesc, Linear::Impl* impl) {
+  const dnnl::engine& eng = DnnlEngine();
+  // W is [n, k] row-major, i.e. the (k, n) matrix in "ba" order.
+  memory user_w({{k, n}, Dt::f32, memory::format_tag::ba}, eng, const_cast<float*>(w));
+  const size_t wbytes = wdesc.get_size();
+  impl->w_storage = std::shared_ptr<void>(AlignedAlloc(wbytes), AlignedFree);
+  if (impl->w_storage == nullptr) {
+    return MakeError(StatusCode::kResourceExhausted, "linear: cannot allocate {} weight bytes",
+                     wbytes);
+  }
+  impl->weights = memory(wdesc, eng, impl->w_storage.get());
+  dnnl::stream& s = DnnlThreadStream();
+  dnnl::reorder(user_w, impl->weights).execute(s, user_w, impl->weights);
+  if (bias != nullptr) {
+    impl->bias = memory({{1, n}, Dt::f32, memory::format_tag::ab}, eng);
+    std::copy(bias, bias + n, static_cast<float*>(impl->bias.get_data_handle()));
+  }
+  s.wait();
+  return OkStatus();
+}
+
 Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k, Dt wdt,
                         Linear::Impl* impl) {
   return GuardDnnl("linear: create", [&]() -> Status {
@@ -407,23 +431,7 @@ Status CreateDnnlLinear(const float* w, const float* bias, int64_t n, int64_t k,
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, bd, dst), attr, eng);
     impl->prim = dnnl::matmul(pd);
     impl->scratchpad = pd.scratchpad_desc().data;
-    // W is [n, k] row-major, i.e. the (k, n) matrix in "ba" order; reorder (and convert) once.
-    memory user_w({{k, n}, Dt::f32, memory::format_tag::ba}, eng, const_cast<float*>(w));
-    const size_t wbytes = pd.weights_desc().get_size();
-    impl->w_storage = std::shared_ptr<void>(AlignedAlloc(wbytes), AlignedFree);
-    if (impl->w_storage == nullptr) {
-      return MakeError(StatusCode::kResourceExhausted, "linear: cannot allocate {} weight bytes",
-                       wbytes);
-    }
-    impl->weights = memory(pd.weights_desc(), eng, impl->w_storage.get());
-    dnnl::stream& s = DnnlThreadStream();
-    dnnl::reorder(user_w, impl->weights).execute(s, user_w, impl->weights);
-    if (bias != nullptr) {
-      impl->bias = memory(bd, eng);
-      std::copy(bias, bias + n, static_cast<float*>(impl->bias.get_data_handle()));
-    }
-    s.wait();
-    return OkStatus();
+    return StoreWeights(w, bias, n, k, pd.weights_desc(), impl);
   });
 }
 
@@ -465,7 +473,6 @@ Result<bool> CreatePackedLinear(const float* w, const float* bias, int64_t n, in
                                 Linear::Impl* impl) {
   bool packed = false;
   const Status st = GuardDnnl("linear: create (blocked weights)", [&]() -> Status {
-    const dnnl::engine& eng = DnnlEngine();
     dnnl::matmul::primitive_desc pd;
     try {
       pd = PackedPd(kPackProbeM, k, n, wdt, memory::desc({k, n}, wdt, memory::format_tag::any),
@@ -476,21 +483,7 @@ Result<bool> CreatePackedLinear(const float* w, const float* bias, int64_t n, in
     const std::string_view impl_name = pd.impl_info_str();
     const memory::desc plain({k, n}, wdt, memory::format_tag::ba);
     if (impl_name.substr(0, 3) != "brg" || pd.weights_desc() == plain) return OkStatus();
-    memory user_w({{k, n}, Dt::f32, memory::format_tag::ba}, eng, const_cast<float*>(w));
-    const size_t wbytes = pd.weights_desc().get_size();
-    impl->w_storage = std::shared_ptr<void>(AlignedAlloc(wbytes), AlignedFree);
-    if (impl->w_storage == nullptr) {
-      return MakeError(StatusCode::kResourceExhausted, "linear: cannot allocate {} weight bytes",
-                       wbytes);
-    }
-    impl->weights = memory(pd.weights_desc(), eng, impl->w_storage.get());
-    dnnl::stream& s = DnnlThreadStream();
-    dnnl::reorder(user_w, impl->weights).execute(s, user_w, impl->weights);
-    if (bias != nullptr) {
-      impl->bias = memory({{1, n}, Dt::f32, memory::format_tag::ab}, eng);
-      std::copy(bias, bias + n, static_cast<float*>(impl->bias.get_data_handle()));
-    }
-    s.wait();
+    COSY_RETURN_IF_ERROR(StoreWeights(w, bias, n, k, pd.weights_desc(), impl));
     impl->packed = packed = true;
     return OkStatus();
   });
@@ -520,30 +513,39 @@ std::shared_ptr<const MatMulEntry> PackedPrim(const Linear::Impl& im, int64_t m)
 }
 }  // namespace
 
+namespace {
+// y: [m, n] = x: [m, k] · W + bias on `prim` (a matmul over im.weights, f32 dst), x rounded to
+// bf16 first for bf16 weights. Throws dnnl::error.
+void RunLinearPrimitive(const Linear::Impl& im, const dnnl::primitive& prim,
+                      const dnnl_memory_desc_t& scratchpad, const float* x, int64_t m, float* y) {
+  const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};
+  const int64_t dst_dims[2] = {m, im.n}, dst_strides[2] = {im.n, 1};
+  void* src = const_cast<float*>(x);
+  dnnl_data_type_t src_dt = dnnl_f32;
+  if (im.weight_type == WeightType::kBF16) {
+    const int64_t count = m * im.k;
+    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, count * 2));
+    Kernels().narrow_bf16(x, count, xb);
+    src = xb;
+    src_dt = dnnl_bf16;
+  }
+  dnnl_exec_arg_t args[5];
+  int nargs = 0;
+  args[nargs++] = {DNNL_ARG_SRC,
+                   ThreadMemory(MemRole::kSrc, PlainDesc(2, src_dims, src_strides, src_dt), src)};
+  args[nargs++] = {DNNL_ARG_WEIGHTS, im.weights.get()};
+  if (im.bias) args[nargs++] = {DNNL_ARG_BIAS, im.bias.get()};
+  args[nargs++] = {DNNL_ARG_DST,
+                   ThreadMemory(MemRole::kDst, PlainDesc(2, dst_dims, dst_strides, dnnl_f32), y)};
+  ExecuteOnThread(prim, scratchpad, args, nargs);
+}
+}  // namespace
+
 Status Linear::ForwardPacked(const float* x, int64_t m, float* y) const {
   const Impl& im = *impl_;
   return GuardDnnl("linear: forward", [&]() -> Status {
     const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m);
-    const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};
-    const int64_t dst_dims[2] = {m, im.n}, dst_strides[2] = {im.n, 1};
-    void* src = const_cast<float*>(x);
-    dnnl_data_type_t src_dt = dnnl_f32;
-    if (im.weight_type == WeightType::kBF16) {
-      const int64_t count = m * im.k;
-      auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, count * 2));
-      Kernels().narrow_bf16(x, count, xb);
-      src = xb;
-      src_dt = dnnl_bf16;
-    }
-    dnnl_exec_arg_t args[5];
-    int nargs = 0;
-    args[nargs++] = {DNNL_ARG_SRC,
-                     ThreadMemory(MemRole::kSrc, PlainDesc(2, src_dims, src_strides, src_dt), src)};
-    args[nargs++] = {DNNL_ARG_WEIGHTS, im.weights.get()};
-    if (im.bias) args[nargs++] = {DNNL_ARG_BIAS, im.bias.get()};
-    args[nargs++] = {DNNL_ARG_DST,
-                     ThreadMemory(MemRole::kDst, PlainDesc(2, dst_dims, dst_strides, dnnl_f32), y)};
-    ExecuteOnThread(mm->prim, mm->scratchpad, args, nargs);
+    RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, m, y);
     return OkStatus();
   });
 }
@@ -671,26 +673,7 @@ Status Linear::Forward(const float* x, int64_t m, float* y) const {
     });
   }
   return GuardDnnl("linear: forward", [&]() -> Status {
-    const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};
-    const int64_t dst_dims[2] = {m, im.n}, dst_strides[2] = {im.n, 1};
-    void* src = const_cast<float*>(x);
-    dnnl_data_type_t src_dt = dnnl_f32;
-    if (im.weight_type == WeightType::kBF16) {
-      const int64_t count = m * im.k;
-      auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, count * 2));
-      Kernels().narrow_bf16(x, count, xb);
-      src = xb;
-      src_dt = dnnl_bf16;
-    }
-    dnnl_exec_arg_t args[5];
-    int nargs = 0;
-    args[nargs++] = {DNNL_ARG_SRC,
-                     ThreadMemory(MemRole::kSrc, PlainDesc(2, src_dims, src_strides, src_dt), src)};
-    args[nargs++] = {DNNL_ARG_WEIGHTS, im.weights.get()};
-    if (im.bias) args[nargs++] = {DNNL_ARG_BIAS, im.bias.get()};
-    args[nargs++] = {DNNL_ARG_DST,
-                     ThreadMemory(MemRole::kDst, PlainDesc(2, dst_dims, dst_strides, dnnl_f32), y)};
-    ExecuteOnThread(im.prim, im.scratchpad, args, nargs);
+    RunLinearPrimitive(im, im.prim, im.scratchpad, x, m, y);
     return OkStatus();
   });
 }
