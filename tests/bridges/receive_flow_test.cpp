@@ -189,7 +189,9 @@ TEST_CASE("Flow control: a slow consumer gets all audio; credit bounds the serve
   const BridgeServerStats s = Receiver(*back).stats();
   CHECK(s.max_unacked >= 1);
   CHECK(s.max_unacked <= static_cast<size_t>(kClientWindow));
-  CHECK(s.max_queued <= static_cast<size_t>(kServerWindow));
+  // The end-of-stream marker needs no credit (it queues behind held data), so it may be the
+  // window's one extra entry.
+  CHECK(s.max_queued <= static_cast<size_t>(kServerWindow) + 1);
   CHECK(s.credits_sent > 0);
   const BridgeClientStats cs = (*c)->stats();
   CHECK(cs.max_inbox <= static_cast<size_t>(kClientWindow) + 1);  // + the closing message
