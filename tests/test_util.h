@@ -2,14 +2,26 @@
 #pragma once
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <system_error>
 
 namespace cosyflow::test {
 
-// Root of the fixture copies kept in tests/fixtures (COSYFLOW_TEST_FIXTURES overrides).
+// Root of the fixture copies kept in tests/fixtures (COSYFLOW_TEST_FIXTURES overrides). The
+// build links `fixtures` next to the test binaries to it (tests/CMakeLists.txt), so no source
+// path is compiled into the tests and a clone elsewhere reuses the compiler cache.
 inline std::string FixturesDir() {
-  if (const char* env = std::getenv("COSYFLOW_TEST_FIXTURES")) return env;
-  return COSYFLOW_TEST_FIXTURES;
+  if (const char* env = std::getenv("COSYFLOW_TEST_FIXTURES"); env != nullptr && *env != 0) {
+    return env;
+  }
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto dir = std::filesystem::canonical(exe.parent_path() / "fixtures", ec);
+    if (!ec) return dir.string();
+  }
+  return "tests/fixtures";  // run from the checkout root without a build-tree link
 }
 inline std::string TinySeed0Dir() { return FixturesDir() + "/tiny-seed0"; }
 

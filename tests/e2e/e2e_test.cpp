@@ -23,7 +23,7 @@ namespace {
 constexpr int64_t kSamplesPerToken = 960;  // 2 mel frames x 480 samples
 
 std::string ConfigPath(const std::string& name) {
-  return std::string(COSYFLOW_TEST_FIXTURES) + "/../../configs/" + name;
+  return cosyflow::test::FixturesDir() + "/../../configs/" + name;
 }
 
 nlohmann::json ReadJson(const std::string& path) {
@@ -32,7 +32,7 @@ nlohmann::json ReadJson(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
-// tts_tiny.json with every model path resolved against the fixture dir (COSYFLOW_TEST_FIXTURES).
+// tts_tiny.json with every model path resolved against the fixture dir (test::FixturesDir()).
 std::unique_ptr<Pipeline> LoadTiny(nlohmann::json graph) {
   PipelineOverrides o;
   o.model_dir = test::TinySeed0Dir();

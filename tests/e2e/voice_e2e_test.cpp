@@ -27,9 +27,9 @@ namespace fs = std::filesystem;
 constexpr const char* kPromptText = "Hello, this is a short prompt for voice cloning.";
 constexpr const char* kText = "One two three four five.";
 
-std::string FrontendDir() { return test::FixturesDir() + "/frontend-tiny"; }
+std::string FrontendDir() { return cosyflow::test::FixturesDir() + "/frontend-tiny"; }
 std::string Config(const std::string& name) {
-  return std::string(COSYFLOW_TEST_FIXTURES) + "/../../configs/" + name;
+  return cosyflow::test::FixturesDir() + "/../../configs/" + name;
 }
 
 struct Env {
@@ -50,7 +50,7 @@ struct Env {
     Write("tokens.npy", *Tensor::FromVector<int32_t>(Dims{1, t}, std::span<const int32_t>(voice.speech_tokens)));
     Write("feat.npy", *Tensor::FromVector<float>(Dims{1, 2 * t, 80}, std::span<const float>(voice.feat)));
     Write("emb.npy", *Tensor::FromVector<float>(Dims{1, 192}, std::span<const float>(voice.embedding)));
-    auto tok = tokenizer::Qwen2Tokenizer::Load(test::FixturesDir() + "/qwen2-tokenizer");
+    auto tok = tokenizer::Qwen2Tokenizer::Load(cosyflow::test::FixturesDir() + "/qwen2-tokenizer");
     REQUIRE(tok.ok());
     auto tn = text_normalizer::TextNormalizer::Create({}, *tok);
     REQUIRE(tn.ok());
@@ -177,7 +177,7 @@ TEST_CASE("Voice E2E: cross_lingual and instruct2 keep the voice in the flow onl
   const RunResult c = Run(Tiny(), in2);
   REQUIRE_MESSAGE(c.status.ok(), c.status.ToString());
   // The instruction, ended by <|endofprompt|>, is the LM's prompt text.
-  auto tok = tokenizer::Qwen2Tokenizer::Load(test::FixturesDir() + "/qwen2-tokenizer");
+  auto tok = tokenizer::Qwen2Tokenizer::Load(cosyflow::test::FixturesDir() + "/qwen2-tokenizer");
   REQUIRE(tok.ok());
   const std::vector<int32_t> ids = *(*tok)->Encode("Speak slowly.<|endofprompt|>");
   E().Write("instruct_ids.npy", *Tensor::FromVector<int32_t>(

@@ -31,6 +31,7 @@
 #include "serving/http_server.h"
 #include "serving/speech_service.h"
 #include "serving/wyoming_server.h"
+#include "tests/test_util.h"
 
 namespace cosyflow::serving::testing {
 
@@ -46,7 +47,7 @@ constexpr const char* kLongText =
     "asking. The weather is lovely, so we will walk to the park after lunch.";
 
 inline std::string ConfigPath(const std::string& name) {
-  return (std::filesystem::path(COSYFLOW_TEST_FIXTURES) / ".." / ".." / "configs" / name)
+  return (std::filesystem::path(cosyflow::test::FixturesDir()) / ".." / ".." / "configs" / name)
       .lexically_normal()
       .string();
 }

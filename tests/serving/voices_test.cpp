@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kPromptText = "Hello, this is a short prompt for voice cloning.";
 
-std::string FrontendDir() { return std::string(COSYFLOW_TEST_FIXTURES) + "/frontend-tiny"; }
+std::string FrontendDir() { return cosyflow::test::FixturesDir() + "/frontend-tiny"; }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -82,7 +82,7 @@ TEST_CASE("serving/voices: POST adds, GET lists, every door speaks with it, DELE
       {FrontendDir() + "/speech_tokenizer_v2_tiny.onnx", FrontendDir() + "/campplus_tiny.onnx"});
   REQUIRE(frontend.ok());
   auto tok =
-      tokenizer::Qwen2Tokenizer::Load(std::string(COSYFLOW_TEST_FIXTURES) + "/qwen2-tokenizer");
+      tokenizer::Qwen2Tokenizer::Load(cosyflow::test::FixturesDir() + "/qwen2-tokenizer");
   REQUIRE(tok.ok());
   tts::VoiceRecording from_file;
   from_file.path = FrontendDir() + "/en/prompt.wav";

@@ -13,13 +13,14 @@
 
 #include "runtime/io/npy.h"
 #include "runtime/tensor.h"
+#include "tests/test_util.h"
 
 namespace cosyflow::prompt_audio::testing {
 
 // COSYFLOW_FRONTEND_FIXTURES selects any fixture set in the frontend-tiny layout.
 inline std::string FixtureDir() {
   if (const char* env = std::getenv("COSYFLOW_FRONTEND_FIXTURES")) return env;
-  return std::string(COSYFLOW_TEST_FIXTURES) + "/frontend-tiny";
+  return cosyflow::test::FixturesDir() + "/frontend-tiny";
 }
 
 inline std::string FixturePath(const std::string& rel) { return FixtureDir() + "/" + rel; }

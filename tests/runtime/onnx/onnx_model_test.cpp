@@ -17,13 +17,14 @@
 
 #include "runtime/io/npy.h"
 #include "runtime/onnx/model.h"
+#include "tests/test_util.h"
 
 namespace cosyflow::onnx {
 namespace {
 
 std::string FixtureDir() {
   const char* env = std::getenv("COSYFLOW_FRONTEND_FIXTURES");
-  return env && *env ? env : COSYFLOW_TEST_FIXTURES "/frontend-tiny";
+  return env && *env ? std::string(env) : cosyflow::test::FixturesDir() + "/frontend-tiny";
 }
 
 std::vector<std::string> PromptNames() {
