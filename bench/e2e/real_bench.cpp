@@ -6,7 +6,7 @@
 //                      (or LM/FLOW pairs: --precisions int8/f32)
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
 //                      [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N]
-//                      [--text T]
+//                      [--max-token-hop N] [--text T]
 //                      [--prompt-text T]
 //
 // Model: without --model-dir, llm.pt / flow.pt / hift.pt with random weights at the key names and
@@ -25,7 +25,10 @@
 // Flow.incremental = false (prefix recompute per chunk) for the same request; with --stream-final
 // also the last precision with Flow.stream_final = true (the last chunk chunk-causal, not the
 // reference's full-attention pass). --flow-steps N sets Flow.n_timesteps (the ODE steps; 10 as
-// the reference by default) in every configuration. Per configuration:
+// the reference by default) in every configuration; --max-token-hop N sets Flow.max_token_hop
+// (the hop grows 25, 50, 100 up to it; 100 as the reference by default; 25 keeps every chunk at
+// 25 tokens: the same mel up to the last call, or all of it with --stream-final; the vocoder's
+// chunk seams elsewhere). Per configuration:
 // one warm-up request, then --requests requests; reported: the best request (least total
 // time) with its time to first audio, RTF, per-node time and share of the summed node time, and
 // each node's first output; the minimum of each figure; all requests' totals; peak RSS of the
@@ -72,6 +75,7 @@ struct RealArgs {
   bool keep_model = false, quick = false, incremental_off = true, stream_final = false;
   int64_t tokens = 250;
   int requests = 3, threads = 0, flow_steps = 0;  // 0: the Flow node's default (10)
+  int max_token_hop = 0;                          // 0: the Flow node's default (100)
   std::vector<std::string> precisions = {"f32", "bf16", "int8"};
   // CosyVoice's own zero-shot example: about 10 s when spoken, one text segment.
   std::string text =
@@ -150,6 +154,7 @@ Result<Json> RealGraph(const RealArgs& a, const Config& c) {
         o["incremental"] = c.incremental;
         o["stream_final"] = c.stream_final;
         if (a.flow_steps > 0) o["n_timesteps"] = a.flow_steps;
+        if (a.max_token_hop > 0) o["max_token_hop"] = a.max_token_hop;
       }
       nodes.push_back(n);
     }
@@ -282,6 +287,7 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   Json out{{"lm_precision", c.lm},       {"flow_precision", c.flow},
            {"flow_incremental", c.incremental}, {"flow_stream_final", c.stream_final},
            {"flow_n_timesteps", a.flow_steps},  // 0: the graph's (10, as the reference)
+           {"flow_max_token_hop", a.max_token_hop},  // 0: the graph's (100, as the reference)
            {"load_s", Since(t0)},
            {"load_average_1min_start", LoadAverage()}};
   t0 = Clock::now();
@@ -339,6 +345,7 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     else if (s == "--requests" && has) a->requests = std::max(1, std::atoi(argv[++i]));
     else if (s == "--threads" && has) a->threads = std::max(0, std::atoi(argv[++i]));
     else if (s == "--flow-steps" && has) a->flow_steps = std::max(1, std::atoi(argv[++i]));
+    else if (s == "--max-token-hop" && has) a->max_token_hop = std::max(25, std::atoi(argv[++i]));
     else if (s == "--model-dir" && has) a->model_dir = argv[++i];
     else if (s == "--graph" && has) a->graph = argv[++i];
     else if (s == "--keys" && has) a->keys = argv[++i];
@@ -377,7 +384,7 @@ int RealMain(int argc, char** argv) {
                "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
                "[--precisions f32,bf16,int8] [--model-dir DIR] [--keep-model] [--graph FILE] "
                "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
-               "[--text T] [--prompt-text T]\n");
+               "[--max-token-hop N] [--text T] [--prompt-text T]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {

@@ -7,6 +7,7 @@
 //   cosyflow-bench-flow --long 20 [--long-precision f32|bf16] [--recompute-chunks 10]
 //     (per-chunk cost of a long streaming utterance: incremental estimator vs prefix recompute)
 //   cosyflow-bench-flow --voice-stream 250 [--stream-final] [--long-precision f32|bf16]
+//                       [--max-token-hop N]
 //     (one request's flow calls as the streaming graph makes them with a cached voice: cold, warm)
 #include <fmt/format.h>
 
@@ -234,20 +235,22 @@ Result<Json> BenchLongStream(const FlowModel& model, int64_t seconds, int recomp
 
 // The graph's streaming schedule for one request with a known voice: the voice's prompt state
 // (FlowModel::PromptState, computed once and timed as prompt_state_s: what the first request of
-// a new voice adds), default hops (25, 50, 100, ...) and cache budget, `tokens` speech tokens after a 3 s prompt, every chunk then the finalize call. Two
+// a new voice adds), default hops (25, 50, 100, ...; --max-token-hop N caps them) and cache budget, `tokens` speech tokens after a 3 s prompt, every chunk then the finalize call. Two
 // requests in one process: the first ("cold") touches fresh memory, the second ("warm") runs as
 // a long-lived server's requests do.
-Result<Json> BenchVoiceStream(const FlowModel& model, int64_t tokens, bool stream_final) {
+Result<Json> BenchVoiceStream(const FlowModel& model, int64_t tokens, bool stream_final,
+                              int64_t max_token_hop) {
   const int64_t prompt_tokens = 75;
   Arena arena;
   FlowStreamOptions so;
   so.stream_final = stream_final;
+  if (max_token_hop > 0) so.max_token_hop = std::max(max_token_hop, so.token_hop);
   const auto p0 = Clock::now();
   COSY_ASSIGN_OR_RETURN(auto state, model.PromptState(MakePrompt(prompt_tokens), so.max_cache_bytes, arena));
   const double prompt_state_s = Seconds(p0);
   Json out{{"audio_s", static_cast<double>(tokens) / 25.0}, {"prompt_tokens", prompt_tokens},
            {"max_cache_mib", so.max_cache_bytes >> 20}, {"stream_final", stream_final},
-           {"prompt_state_s", prompt_state_s}};
+           {"max_token_hop", so.max_token_hop}, {"prompt_state_s", prompt_state_s}};
   for (const char* pass : {"cold", "warm"}) {
     COSY_ASSIGN_OR_RETURN(auto session, FlowSession::Open(model, MakePrompt(prompt_tokens), so, state));
     COSY_RETURN_IF_ERROR(session->PushTokens(MakeTokens(tokens)));
@@ -294,6 +297,7 @@ int main(int argc, char** argv) {
   int64_t long_s = 0, voice_tokens = 0;
   bool stream_final = false;
   int recompute_chunks = 10;
+  int64_t max_token_hop = 0;  // 0: FlowStreamOptions' (100, as the reference)
   std::string long_precision = "bf16";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -303,13 +307,14 @@ int main(int argc, char** argv) {
     else if (a == "--long" && i + 1 < argc) long_s = std::max(1, std::atoi(argv[++i]));
     else if (a == "--voice-stream" && i + 1 < argc) voice_tokens = std::max(30, std::atoi(argv[++i]));
     else if (a == "--stream-final") stream_final = true;
+    else if (a == "--max-token-hop" && i + 1 < argc) max_token_hop = std::stoll(argv[++i]);
     else if (a == "--long-precision" && i + 1 < argc) long_precision = argv[++i];
     else if (a == "--recompute-chunks" && i + 1 < argc) recompute_chunks = std::max(2, std::atoi(argv[++i]));
     else {
       fmt::print(stderr,
                  "usage: {} [--keys FILE] [--repeats N] [--quick] | --long SECONDS "
                  "[--long-precision f32|bf16] [--recompute-chunks N] | --voice-stream TOKENS "
-                 "[--stream-final] [--long-precision f32|bf16]\n", argv[0]);
+                 "[--stream-final] [--long-precision f32|bf16] [--max-token-hop N]\n", argv[0]);
       return 2;
     }
   }
@@ -333,7 +338,7 @@ int main(int argc, char** argv) {
     }
     const char* key = long_s > 0 ? "long_stream" : "voice_stream";
     auto r = long_s > 0 ? BenchLongStream(**model, long_s, recompute_chunks)
-                        : BenchVoiceStream(**model, voice_tokens, stream_final);
+                        : BenchVoiceStream(**model, voice_tokens, stream_final, max_token_hop);
     if (!r.ok()) {
       fmt::print(stderr, "flow bench: {}\n", r.status().ToString());
       return 1;

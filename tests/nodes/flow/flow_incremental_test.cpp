@@ -132,6 +132,65 @@ TEST_CASE("FlowSession incremental: no prompt, hop growth capped at the first ho
   CheckIncrementalEqualsRecompute(none, so, 180, 2, 13);
 }
 
+// The whole stream's mel [80, frames] from its chunks (checks that they tile the frames).
+std::vector<float> JoinChunks(const std::vector<MelChunk>& chunks) {
+  REQUIRE_FALSE(chunks.empty());
+  const int64_t total = chunks.back().first_frame + chunks.back().mel.frames;
+  std::vector<float> mel(80 * static_cast<size_t>(total), 0.0f);
+  int64_t next = 0;
+  for (const MelChunk& c : chunks) {
+    REQUIRE(c.first_frame == next);
+    REQUIRE(c.mel.data.size() == static_cast<size_t>(80 * c.mel.frames));
+    for (int64_t b = 0; b < 80; ++b) {
+      std::memcpy(mel.data() + b * total + c.first_frame, c.mel.data.data() + b * c.mel.frames,
+                  sizeof(float) * static_cast<size_t>(c.mel.frames));
+    }
+    next += c.mel.frames;
+  }
+  REQUIRE(next == total);
+  return mel;
+}
+
+// Chunks that end on the 25-token grid emit only frames of completed blocks, which no later
+// token changes: the reference's growing hops (25, 50, 100) and a hop capped at 25 (more, shorter
+// chunks: the Flow option max_token_hop) give the same frames up to the last call. The
+// reference's last call (full attention) computes its frames differently from a streaming chunk,
+// so there the schedules agree up to the earlier of the two last calls; with stream_final (the
+// last call chunk-causal too) the whole mel is the same.
+TEST_CASE("FlowSession: on the block grid the mel does not depend on the hop schedule") {
+  const auto& tiny = Tiny();
+  const auto tokens = RandomTokens(230, 21, tiny.model->config().vocab_size);
+  for (bool stream_final : {false, true}) {
+    CAPTURE(stream_final);
+    std::vector<MelChunk> chunks[2];
+    for (int capped = 0; capped < 2; ++capped) {
+      FlowStreamOptions so;
+      so.stream_final = stream_final;
+      if (capped) so.max_token_hop = so.token_hop;
+      auto s = FlowSession::Open(*tiny.model, tiny.prompt, so);
+      REQUIRE(s.ok());
+      chunks[capped] = Stream(**s, tokens, 11);
+    }
+    CHECK(chunks[1].size() > chunks[0].size() + 2);
+    const auto growing = JoinChunks(chunks[0]), capped = JoinChunks(chunks[1]);
+    REQUIRE(growing.size() == capped.size());
+    const int64_t total = static_cast<int64_t>(growing.size() / 80);
+    // Frames both schedules streamed (all of them with stream_final).
+    const int64_t same = stream_final ? total
+                                      : std::min(chunks[0].back().first_frame,
+                                                 chunks[1].back().first_frame);
+    CHECK(same >= total / 2);
+    double err = 0;
+    for (int64_t b = 0; b < 80; ++b) {
+      err = std::max(err, MaxAbsDiff(growing.data() + b * total, capped.data() + b * total,
+                                     static_cast<size_t>(same)));
+    }
+    MESSAGE(chunks[0].size() << " vs " << chunks[1].size() << " chunks, " << same << " of "
+                             << total << " frames compared, max abs diff " << err);
+    CHECK(err < kIncTol);
+  }
+}
+
 TEST_CASE("FlowSession incremental: hops off the block grid recompute the partial block") {
   FlowStreamOptions so;
   so.token_hop = 17;

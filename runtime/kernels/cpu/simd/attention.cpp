@@ -6,6 +6,7 @@
 // - many query rows (prefill, flow chunks, whole sequences): K is first transposed into panels
 //   of kLanes keys ([panel][head_dim][kLanes]), so a block of kPanelRows query rows gets its
 //   scores from broadcast q elements times key vectors (no horizontal sums); scores row-major.
+#include <cstdint>
 #include <cstring>
 
 #include "runtime/kernels/cpu/simd/kernels.h"
@@ -467,6 +468,69 @@ void PackValuePairs(const T* v, int64_t stride, int64_t n, int64_t d, uint16_t* 
       const int64_t j = 2 * j2 + e;
       const T* src = v + j * stride;
       for (int64_t c = 0; c < d; ++c) vp[(j2 * d + c) * 2 + e] = j < n ? Bits(src[c]) : 0;
+    }
+  }
+}
+
+// Asks for the cache lines of one K/V row ahead of its use.
+inline void PrefetchRow(const void* row, int64_t bytes) {
+  const char* p = static_cast<const char*>(row);
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
+// The same layouts from bf16 storage (the flow's K/V cache), vectorized: each chunk call packs
+// every visible key of every head again, so with few query rows (a 25-token streaming chunk:
+// 50 rows against hundreds of keys) the scalar packing cost as much as the products.
+// Keys: a [16 keys] x [d/2 pairs] transpose of 32-bit pairs, one masked gather per pair column.
+COSY_TARGET_BF16 void PackKeyPairs(const uint16_t* k, int64_t stride, int64_t n, int64_t d,
+                                   uint16_t* kp) {
+  if (stride > INT32_MAX / 16) {  // gather offsets are 32-bit
+    PackKeyPairs<uint16_t>(k, stride, n, d, kp);
+    return;
+  }
+  const int64_t panels = (n + 15) / 16, d2 = d / 2;
+  const __m512i offsets = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(static_cast<int>(stride)));
+  for (int64_t pb = 0; pb < panels; ++pb) {
+    const int64_t live = MinI(16, n - pb * 16);
+    const auto mask = static_cast<__mmask16>((1u << live) - 1u);
+    const uint16_t* base = k + pb * 16 * stride;
+    // The rows are strided (all heads of a frame side by side) and read once per call, mostly
+    // from memory: fetch the panel after next while this one is gathered.
+    for (int64_t j = (pb + 2) * 16, e = MinI(n, j + 16); j < e; ++j) {
+      PrefetchRow(k + j * stride, d * 2);
+    }
+    for (int64_t c2 = 0; c2 < d2; ++c2) {
+      const __m512i col = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, offsets,
+                                                      base + 2 * c2, 2);
+      _mm512_storeu_si512(kp + (pb * d2 + c2) * 32, col);
+    }
+  }
+}
+
+// Values: rows 2 j2 and 2 j2 + 1 interleaved word by word (zeros for a missing odd row); d is a
+// multiple of 16 on this path.
+COSY_TARGET_BF16 void PackValuePairs(const uint16_t* v, int64_t stride, int64_t n, int64_t d,
+                                     uint16_t* vp) {
+  const int64_t pairs = (n + 1) / 2;
+  constexpr int64_t kAhead = 16;  // rows fetched ahead (as in PackKeyPairs)
+  for (int64_t j2 = 0; j2 < pairs; ++j2) {
+    const uint16_t* a = v + 2 * j2 * stride;
+    const uint16_t* b = 2 * j2 + 1 < n ? a + stride : nullptr;
+    for (int64_t j = 2 * j2 + kAhead, e = MinI(n, j + 2); j < e; ++j) {
+      PrefetchRow(v + j * stride, d * 2);
+    }
+    for (int64_t c0 = 0; c0 < d; c0 += 16) {
+      const __m512i lo = _mm512_cvtepu16_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + c0)));
+      __m512i pair = lo;
+      if (b != nullptr) {
+        const __m512i hi = _mm512_cvtepu16_epi32(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + c0)));
+        pair = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+      }
+      _mm512_storeu_si512(vp + (j2 * d + c0) * 2, pair);
     }
   }
 }
