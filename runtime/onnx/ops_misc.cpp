@@ -251,6 +251,7 @@ template <int kKind>
 Result<Kernel> MakeActivation(const NodeView& node) {
   const float alpha = AttrFloat(node.proto, "alpha", kKind == 0 ? 0.01f : 1.0f);
   return Kernel([alpha](Arena& arena, Inputs in, std::span<Tensor> out) -> Status {
+    static_cast<void>(alpha);  // Softplus (kKind 2) has none
     const Tensor& x = *in[0];
     if (x.dtype() != DType::kF32) return InvalidArgument("input must be f32, got {}", ShapeStr(x));
     COSY_ASSIGN_OR_RETURN(out[0], arena.Alloc(x.shape(), DType::kF32));

@@ -188,11 +188,9 @@ static_assert(kPanelRows <= 16, "AttentionScratchFloats reserves 16 score rows")
 // Below this many query rows per KV head the transposition costs more than it saves.
 constexpr int64_t kPanelMinRows = 16;
 
-// A K/V element as f32 (bf16 storage widens exactly), and as bf16 bits.
+// A K/V element as f32 (bf16 storage widens exactly).
 inline float Widen(float x) { return x; }
 inline float Widen(uint16_t h) { return Bf16ToF32Bits(h); }
-inline uint16_t Bits(float x) { return Bf16Bits(x); }
-inline uint16_t Bits(uint16_t h) { return h; }
 
 // kt[(j / kLanes) * d * kLanes + c * kLanes + j % kLanes] = k_j[c] for j < n (zeros up to the
 // next panel boundary), rounded to bf16 when `bf16` (bf16 storage is already).
@@ -443,6 +441,10 @@ void Attention(const ref::AttentionParams& p, const float* q, const void* k_in, 
 // rows p16[r * ld + j]; query pairs q2[r * d/2 + c2] = (q_r[2 c2], q_r[2 c2 + 1]).
 #define COSY_TARGET_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 namespace {
+
+// A K/V element as bf16 bits.
+inline uint16_t Bits(float x) { return Bf16Bits(x); }
+inline uint16_t Bits(uint16_t h) { return h; }
 
 template <class T>
 void PackKeyPairs(const T* k, int64_t stride, int64_t n, int64_t d, uint16_t* kp) {
