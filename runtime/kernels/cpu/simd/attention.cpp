@@ -282,8 +282,9 @@ float PanelSoftmaxRow(float* s, int64_t end, int64_t width, const uint8_t* keep)
   return t > 0.0f ? 1.0f / t : 0.0f;
 }
 
-// out_r[c0 .. c0 + kC kLanes) = inv_r * sum_{j < end} p_r[j] v_j for kR <= 4 rows of s.
-template <int kR, int kC>
+// out_r[c0 .. c0 + kC kLanes) = inv_r * sum_{j < end} p_r[j] v_j for kR <= 4 rows of s; kFull:
+// all kC vectors lie inside the row (plain loads), else lanes at or past d are masked off.
+template <int kR, int kC, bool kFull>
 void PanelWeightedSum(const float* s, int64_t ld, float* const* out, const float* inv,
                       const float* v, int64_t v_row_stride, int64_t d, int64_t c0, int64_t end) {
   Vf acc[kR][kC];
@@ -292,7 +293,9 @@ void PanelWeightedSum(const float* s, int64_t ld, float* const* out, const float
   for (int64_t j = 0; j < end; ++j) {
     const float* vj = v + j * v_row_stride + c0;
     Vf vr[kC];
-    for (int c = 0; c < kC; ++c) vr[c] = LoadN(vj + kLanes * c, d - c0 - kLanes * c);
+    for (int c = 0; c < kC; ++c) {
+      vr[c] = kFull ? Load(vj + kLanes * c) : LoadN(vj + kLanes * c, d - c0 - kLanes * c);
+    }
     for (int r = 0; r < kR; ++r) {
       const Vf pr = Set1(s[r * ld + j]);
       for (int c = 0; c < kC; ++c) acc[r][c] = Fmadd(pr, vr[c], acc[r][c]);
@@ -301,24 +304,35 @@ void PanelWeightedSum(const float* s, int64_t ld, float* const* out, const float
   for (int r = 0; r < kR; ++r) {
     const Vf vi = Set1(inv[r]);
     for (int c = 0; c < kC; ++c) {
-      const int64_t left = d - c0 - kLanes * c;
-      if (left > 0) StoreN(out[r] + c0 + kLanes * c, Mul(acc[r][c], vi), left);
+      if (kFull) {
+        Store(out[r] + c0 + kLanes * c, Mul(acc[r][c], vi));
+      } else {
+        const int64_t left = d - c0 - kLanes * c;
+        if (left > 0) StoreN(out[r] + c0 + kLanes * c, Mul(acc[r][c], vi), left);
+      }
     }
   }
 }
 
+// Column slices of kOutVecs vectors: kR * kOutVecs accumulators, the slice's value vectors and
+// one broadcast stay in registers (16 on AVX2: 2 vectors per slice; 32 on AVX-512: 4). Every
+// output element is one FMA chain over j in key order whatever the slicing.
+constexpr int kOutVecs = kVecRegisters >= 32 ? 4 : 2;
+static_assert(4 * kOutVecs + kOutVecs + 1 <= kVecRegisters, "weighted-sum registers");
+
 template <int kR>
 void PanelOutput(const float* s, int64_t ld, float* const* out, const float* inv, const float* v,
                  int64_t v_row_stride, int64_t d, int64_t end) {
-  constexpr int64_t kSlice = 4 * kLanes;
-  for (int64_t c0 = 0; c0 < d; c0 += kSlice) {
-    if (d - c0 <= kLanes)
-      PanelWeightedSum<kR, 1>(s, ld, out, inv, v, v_row_stride, d, c0, end);
-    else if (d - c0 <= 2 * kLanes)
-      PanelWeightedSum<kR, 2>(s, ld, out, inv, v, v_row_stride, d, c0, end);
-    else
-      PanelWeightedSum<kR, 4>(s, ld, out, inv, v, v_row_stride, d, c0, end);
+  constexpr int64_t kSlice = kOutVecs * kLanes;
+  int64_t c0 = 0;
+  for (; c0 + kSlice <= d; c0 += kSlice) {
+    PanelWeightedSum<kR, kOutVecs, true>(s, ld, out, inv, v, v_row_stride, d, c0, end);
   }
+  if (c0 == d) return;
+  if (d - c0 <= kLanes)
+    PanelWeightedSum<kR, 1, false>(s, ld, out, inv, v, v_row_stride, d, c0, end);
+  else
+    PanelWeightedSum<kR, kOutVecs, false>(s, ld, out, inv, v, v_row_stride, d, c0, end);
 }
 
 // Query rows [0, rows) of KV head hk (GQA group i-major) through the panel path. bf16 products
