@@ -1,6 +1,7 @@
 // Helpers shared by tests: fixture paths and tensor comparison.
 #pragma once
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -24,5 +25,12 @@ inline std::string FixturesDir() {
   return "tests/fixtures";  // run from the checkout root without a build-tree link
 }
 inline std::string TinySeed0Dir() { return FixturesDir() + "/tiny-seed0"; }
+
+// The larger of two error figures, NaN-sticky: +inf once either is NaN. (std::max(worst, NaN)
+// returns worst, so a NaN output would pass a "worst < tol" check.)
+inline double WorstOf(double worst, double err) {
+  if (std::isnan(worst) || std::isnan(err)) return INFINITY;
+  return err > worst ? err : worst;
+}
 
 }  // namespace cosyflow::test

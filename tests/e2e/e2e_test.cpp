@@ -443,7 +443,7 @@ TEST_CASE("E2E: each text segment is its own utterance; the session's audio is t
     REQUIRE(whole.size() == joined.size());
     double worst = 0;
     for (size_t i = 0; i < whole.size(); ++i) {
-      worst = std::max(worst, std::fabs(double(whole[i]) - joined[i]));
+      worst = cosyflow::test::WorstOf(worst, std::fabs(double(whole[i]) - joined[i]));
     }
     MESSAGE("3 segments in one session vs 3 sessions: ", whole.size(), " samples, max abs diff ",
             worst);

@@ -5,6 +5,7 @@
 
 #include "nodes/core/node_harness.h"
 #include "tests/nodes/flow/flow_test_util.h"
+#include "tests/test_util.h"
 
 namespace cosyflow::flow {
 namespace {
@@ -45,7 +46,7 @@ TEST_CASE("FlowNode: streams mel chunks that match the token2wav_stream flow cal
     const float* p = mel->mel.data<float>();
     for (int64_t f = 0; f < mel->frames(); ++f) {
       for (int64_t b = 0; b < 80; ++b) {
-        err = std::max(err, std::fabs(double(p[f * 80 + b]) - g[b * gf + firsts[i] + f]));
+        err = cosyflow::test::WorstOf(err, std::fabs(double(p[f * 80 + b]) - g[b * gf + firsts[i] + f]));
       }
     }
     CHECK(err < 1e-3);
@@ -94,7 +95,7 @@ TEST_CASE("FlowNode: stream_final keeps the last chunk chunk-causal; earlier chu
   double err = 0;
   for (int64_t f = 0; f < n; ++f) {
     for (int64_t b = 0; b < 80; ++b) {
-      err = std::max(err, std::fabs(double(fast[2][f * 80 + b]) - whole->data[b * whole->frames + from + f]));
+      err = cosyflow::test::WorstOf(err, std::fabs(double(fast[2][f * 80 + b]) - whole->data[b * whole->frames + from + f]));
     }
   }
   CHECK(err < 1e-4);
@@ -143,7 +144,7 @@ TEST_CASE("FlowNode: n_timesteps sets the ODE steps of the model; streaming stay
     double err = 0;
     for (int64_t f = 0; f < whole->frames; ++f) {
       for (int64_t b = 0; b < 80; ++b) {
-        err = std::max(err, std::fabs(double(chunks[0][f * 80 + b]) - whole->data[b * whole->frames + f]));
+        err = cosyflow::test::WorstOf(err, std::fabs(double(chunks[0][f * 80 + b]) - whole->data[b * whole->frames + f]));
       }
     }
     CHECK_MESSAGE(err < 1e-5, "n_timesteps " << steps);

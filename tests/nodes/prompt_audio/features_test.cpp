@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tests/nodes/prompt_audio/prompt_audio_test_util.h"
+#include "tests/test_util.h"
 
 namespace cosyflow::prompt_audio {
 namespace {
@@ -50,9 +51,9 @@ void CheckFbank(const Tensor& got, const Tensor& want, const Tensor& raw, const 
       const double depth = peak - r[i];
       const double tol =
           depth <= 12.0 ? kFeatureTol : kFeatureTol + 4 * 1.19e-7 * std::exp(depth / 2);
-      max_err = std::max(max_err, err);
-      if (depth <= 12.0) max_err_near = std::max(max_err_near, err);
-      worst_ratio = std::max(worst_ratio, err / tol);
+      max_err = cosyflow::test::WorstOf(max_err, err);
+      if (depth <= 12.0) max_err_near = cosyflow::test::WorstOf(max_err_near, err);
+      worst_ratio = cosyflow::test::WorstOf(worst_ratio, err / tol);
     }
   }
   MESSAGE(what, ": max abs error ", max_err, "; within 52 dB of the frame peak ", max_err_near,
