@@ -32,7 +32,7 @@ struct Pool {
   std::deque<WarmPages::Mapping> idle;  // oldest first
   size_t idle_resident = 0;
   size_t limit = DefaultIdleLimit();
-  size_t warm = 0, fresh = 0;
+  size_t warm = 0, fresh = 0, labelled = 0;
 
   // Drops the oldest idle mappings until the resident total fits `limit`. Caller holds mu.
   void Evict() {
@@ -52,21 +52,38 @@ Pool& pool() {
 
 }  // namespace
 
-Result<WarmPages::Mapping> WarmPages::Acquire(size_t bytes, bool huge_pages) {
+Result<WarmPages::Mapping> WarmPages::Acquire(size_t bytes, bool huge_pages, uint64_t content,
+                                              int64_t layout) {
   const size_t want = std::max(kGranule, (bytes + kGranule - 1) / kGranule * kGranule);
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.mu);
+    const auto labelled = [&](const Mapping& m) {
+      return content != 0 && m.content == content && m.layout == layout;
+    };
+    // Best fit: a mapping with the label asked for, else the smallest; among equal sizes an
+    // unlabelled one, then the most recently released.
+    const auto better = [&](const Mapping& a, const Mapping& b) {
+      if (labelled(a) != labelled(b)) return labelled(a);
+      if (a.bytes != b.bytes) return a.bytes < b.bytes;
+      return (a.content == 0) >= (b.content == 0);
+    };
     auto best = p.idle.end();
     for (auto it = p.idle.begin(); it != p.idle.end(); ++it) {
       if (it->huge != huge_pages || it->bytes < want) continue;
-      if (best == p.idle.end() || it->bytes <= best->bytes) best = it;
+      if (best == p.idle.end() || better(*it, *best)) best = it;
     }
     if (best != p.idle.end()) {
-      const Mapping m = *best;
+      Mapping m = *best;
       p.idle.erase(best);
       p.idle_resident -= m.resident;
       ++p.warm;
+      if (labelled(m)) {
+        ++p.labelled;
+      } else {
+        m.content = 0;
+        m.layout = 0;
+      }
       return m;
     }
     ++p.fresh;
@@ -123,7 +140,7 @@ size_t WarmPages::idle_limit() {
 WarmPages::Stats WarmPages::stats() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mu);
-  return Stats{p.idle.size(), p.idle_resident, p.warm, p.fresh};
+  return Stats{p.idle.size(), p.idle_resident, p.warm, p.fresh, p.labelled};
 }
 
 void WarmPages::Trim() {

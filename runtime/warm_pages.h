@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "runtime/status.h"
 
@@ -26,12 +27,18 @@ class WarmPages {
     size_t bytes = 0;     // mapped length (a multiple of 2 MiB; base 2 MiB aligned, huge pages)
     size_t resident = 0;  // bytes written by this or earlier users (upper bound of what is resident)
     bool huge = true;     // advised for huge pages (else explicitly not)
+    // What the pages hold, as the last user labelled it on Release (0: nothing known), and the
+    // layout it was written in. Acquire hands a label back only to a caller asking for that
+    // label and layout; anyone else gets the mapping unlabelled (its contents are then theirs).
+    uint64_t content = 0;
+    int64_t layout = 0;
   };
   struct Stats {
     size_t idle_mappings = 0;
     size_t idle_resident_bytes = 0;
     size_t acquired_warm = 0;   // Acquire calls served from the pool
     size_t acquired_fresh = 0;  // Acquire calls that mapped new memory
+    size_t acquired_labelled = 0;  // warm ones that still held the content asked for
   };
 
   // A mapping of at least `bytes`: the smallest idle one of the same page kind that fits (the
@@ -39,7 +46,11 @@ class WarmPages {
   // space is refused. huge_pages: dense scratch wants 2 MiB pages (one fault per 2 MiB); a
   // sparsely written layout (the flow's K/V cache: thousands of regions of a few rows each)
   // must not have them, or every region's first row would zero and pin 2 MiB.
-  static Result<Mapping> Acquire(size_t bytes, bool huge_pages = true);
+  // content, layout (content != 0): prefer an idle mapping released with this label (the
+  // smallest that fits); the result keeps the label only then. Unlabelled requests prefer
+  // unlabelled mappings among equally good fits, so labelled contents last longer.
+  static Result<Mapping> Acquire(size_t bytes, bool huge_pages = true, uint64_t content = 0,
+                                 int64_t layout = 0);
   // Hands `m` back; `touched`: bytes from its start its user may have written. Kept idle within
   // the limit, else unmapped. A null mapping is ignored.
   static void Release(Mapping m, size_t touched);

@@ -83,6 +83,9 @@ class FlowSession {
   // Estimator cache bytes held now, and whether this utterance fell back to prefix recompute.
   size_t cache_bytes() const { return cache_ ? cache_->bytes() : 0; }
   bool cache_fallback() const { return cache_fallback_; }
+  // Whether this utterance's cache started on the voice's prompt rows left in place by an
+  // earlier utterance (no copy; EstimatorCache::CopyFrom).
+  bool prompt_rows_reused() const { return cache_ != nullptr && cache_->reused_rows(); }
 
  private:
   FlowSession(const FlowModel& model, FlowPrompt prompt, const FlowStreamOptions& options);

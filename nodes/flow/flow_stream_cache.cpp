@@ -2,6 +2,7 @@
 #include "nodes/flow/flow_stream_cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include <sys/mman.h>
@@ -19,6 +20,15 @@ size_t EncoderCache::bytes() const {
   return n * sizeof(float);
 }
 
+namespace {
+uint64_t NextContentId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+void EstimatorCache::Changed() { content_id_ = NextContentId(); }
+
 EstimatorCache::EstimatorCache(const FlowConfig& c, bool kv_bf16)
     : ratio_(c.token_mel_ratio),
       inner_(c.est_inner()),
@@ -26,14 +36,21 @@ EstimatorCache::EstimatorCache(const FlowConfig& c, bool kv_bf16)
       blocks_(static_cast<int>(c.est_blocks_per_stage * (2 + c.est_mid_blocks))),
       steps_(static_cast<size_t>(c.n_timesteps)) {
   for (Step& s : steps_) s.kv.assign(static_cast<size_t>(blocks_), nullptr);
+  Changed();
 }
 
 EstimatorCache::~EstimatorCache() { Release(); }
 
 void EstimatorCache::Release() {
-  // Back to the process's warm pool: the next session's rows land on pages already faulted in.
-  if (region_ != nullptr) WarmPages::Release(mapping_, std::min(mapping_.bytes, BytesFor(used_)));
+  // Back to the process's warm pool: the next session's rows land on pages already faulted in;
+  // labelled with the prompt rows it still holds, if any (see CopyFrom).
+  if (region_ != nullptr) {
+    mapping_.content = prefix_label_;
+    mapping_.layout = prefix_label_ != 0 ? cap_ : 0;
+    WarmPages::Release(mapping_, std::min(mapping_.bytes, BytesFor(used_)));
+  }
   mapping_ = {};
+  prefix_label_ = 0;
   region_ = nullptr;
   region_bytes_ = 0;
   used_ = 0;
@@ -54,20 +71,21 @@ size_t EstimatorCache::bytes() const {
   return BytesFor(used_) + conv + enc.bytes();
 }
 
-Status EstimatorCache::Allocate(int64_t cap, bool dense) {
+Status EstimatorCache::Allocate(int64_t cap, bool dense, uint64_t label) {
   const size_t bytes = BytesFor(cap);
   // Address space only (MAP_NORESERVE, from the warm pool when one is idle): pages become
   // memory when rows are written, so the cache never moves (no copies as the utterance grows)
   // and holds only the frames it has seen.
   // Small pages for the growing layout: each block's K/V region gets a few rows per chunk, far
   // apart (see Acquire). A dense snapshot (every row written at once) takes huge pages.
-  auto m = WarmPages::Acquire(bytes, /*huge_pages=*/dense);
+  auto m = WarmPages::Acquire(bytes, /*huge_pages=*/dense, label, label != 0 ? cap : 0);
   if (!m.ok()) {
     return MakeError(StatusCode::kResourceExhausted,
                      "flow stream cache: cannot reserve {} MiB of address space", bytes >> 20);
   }
   Release();
   mapping_ = *m;
+  prefix_label_ = label != 0 && mapping_.content == label ? label : 0;
   region_ = static_cast<char*>(mapping_.base);
   region_bytes_ = bytes;
   cap_ = cap;
@@ -80,12 +98,17 @@ Status EstimatorCache::Allocate(int64_t cap, bool dense) {
   return OkStatus();
 }
 
+int64_t EstimatorCache::BudgetCap(size_t max_bytes) const {
+  int64_t cap = kCfmNoiseFrames;
+  if (max_bytes > 0) cap = std::min<int64_t>(cap, static_cast<int64_t>(max_bytes / BytesFor(1)));
+  return cap;
+}
+
 Status EstimatorCache::Reserve(int64_t frames, size_t max_bytes, bool exact) {
   if (region_ == nullptr) {
     // The whole budget (or the noise table's length when unlimited) as one reservation; or,
     // for a cache that will not grow, exactly `frames` rows written at once (dense).
-    int64_t cap = kCfmNoiseFrames;
-    if (max_bytes > 0) cap = std::min<int64_t>(cap, static_cast<int64_t>(max_bytes / BytesFor(1)));
+    const int64_t cap = BudgetCap(max_bytes);
     if (exact) {
       if (frames <= cap) COSY_RETURN_IF_ERROR(Allocate(std::max<int64_t>(frames, 1), /*dense=*/true));
     } else if (frames <= cap) {
@@ -124,6 +147,7 @@ void EstimatorCache::Commit(int64_t frames) {
   frames_ = frames;
   enc.tokens = frames / ratio_;
   if (!enc.tail_next.empty()) enc.tail = enc.tail_next;
+  Changed();
 }
 
 void EstimatorCache::Clear() {
@@ -135,10 +159,14 @@ void EstimatorCache::Clear() {
   enc.tokens = 0;
   std::fill(enc.tail.begin(), enc.tail.end(), 0.0f);
   std::fill(enc.tail_next.begin(), enc.tail_next.end(), 0.0f);
+  prefix_label_ = 0;  // rows from 0 on may be rewritten now
+  Changed();
 }
 
 Status EstimatorCache::ShrinkToFit() {
   if (cap_ == frames_ || frames_ == 0) return OkStatus();
+  prefix_label_ = 0;  // rows move
+  Changed();
   if (mapping_.huge) {
     // A dense reservation (Reserve(..., exact)): compact the committed rows towards the start in
     // place (each part's new place starts at or before its old one, and sources are read in
@@ -201,15 +229,17 @@ Status EstimatorCache::ShrinkToFit() {
 void EstimatorCache::CopyRows(const char* src, int64_t src_cap) {
   const size_t row = static_cast<size_t>(inner_) * elem_;  // bytes
   const size_t src_block = 4 * static_cast<size_t>(src_cap) * row;
-  size_t i = 0;
-  for (Step& s : steps_) {
-    for (void* kv : s.kv) {
-      const char* from = src + src_block * i++;
-      for (size_t part = 0; part < 4; ++part) {  // K row 0, K row 1, V row 0, V row 1
-        std::memcpy(static_cast<char*>(kv) + part * static_cast<size_t>(cap_) * row,
-                    from + part * static_cast<size_t>(src_cap) * row,
-                    static_cast<size_t>(frames_) * row);
-      }
+  const int64_t blocks = static_cast<int64_t>(steps_.size()) * blocks_;
+  // Hundreds of MB for a voice's prompt state, copied at the start of every utterance: both
+  // cores' load/store bandwidth, not one's.
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (int64_t i = 0; i < blocks; ++i) {
+    char* kv = static_cast<char*>(steps_[static_cast<size_t>(i / blocks_)].kv[static_cast<size_t>(i % blocks_)]);
+    const char* from = src + src_block * static_cast<size_t>(i);
+    for (size_t part = 0; part < 4; ++part) {  // K row 0, K row 1, V row 0, V row 1
+      std::memcpy(kv + part * static_cast<size_t>(cap_) * row,
+                  from + part * static_cast<size_t>(src_cap) * row,
+                  static_cast<size_t>(frames_) * row);
     }
   }
 }
@@ -222,14 +252,22 @@ Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
     return InvalidArgument("flow stream cache: copying between f32 and bf16 K/V caches");
   }
   Clear();
+  reused_rows_ = false;
+  if (region_ == nullptr && other.frames_ > 0 && other.frames_ <= BudgetCap(max_bytes)) {
+    COSY_RETURN_IF_ERROR(Allocate(BudgetCap(max_bytes), /*dense=*/false, other.content_id_));
+    reused_rows_ = prefix_label_ == other.content_id_;
+    if (reused_rows_) populated_ = other.frames_;  // written, so faulted in, by the last user
+  }
   COSY_RETURN_IF_ERROR(Reserve(other.frames_, max_bytes));
   frames_ = other.frames_;
-  if (frames_ > 0) CopyRows(other.region_, other.cap_);
+  if (frames_ > 0 && !reused_rows_) CopyRows(other.region_, other.cap_);
+  if (frames_ > 0) prefix_label_ = other.content_id_;
   for (size_t si = 0; si < steps_.size(); ++si) {
     steps_[si].conv = other.steps_[si].conv;
     steps_[si].conv_next = other.steps_[si].conv;
   }
   enc = other.enc;
+  Changed();
   return OkStatus();
 }
 

@@ -69,7 +69,13 @@ class EstimatorCache {
   // Moves the committed frames into a region of exactly that size (long-lived snapshots).
   Status ShrinkToFit();
   // Copies `other`'s committed state (same config); used to start from a voice's prompt state.
+  // The K/V rows are not copied when the reservation it gets from the warm pool is one an
+  // earlier copy of the same `other` left behind (a voice's previous utterance): this cache
+  // writes rows only from its committed frames on, so rows [0, other.frames()) are still
+  // there, unchanged (Release labels the mapping with what they hold; Clear drops the label).
   Status CopyFrom(const EstimatorCache& other, size_t max_bytes);
+  // Whether the last CopyFrom found the rows already in place.
+  bool reused_rows() const { return reused_rows_; }
 
   Step& step(int s) { return steps_[static_cast<size_t>(s)]; }
   const Step& step(int s) const { return steps_[static_cast<size_t>(s)]; }
@@ -81,8 +87,10 @@ class EstimatorCache {
   EncoderCache enc;  // the encoder's part (committed with the estimator's, frames / ratio tokens)
 
  private:
-  // dense: every row will be written at once (ShrinkToFit), so huge pages pay off.
-  Status Allocate(int64_t cap, bool dense);
+  // dense: every row will be written at once (ShrinkToFit), so huge pages pay off. label:
+  // the content asked of the warm pool (prefix_label_ says whether it came back with it).
+  Status Allocate(int64_t cap, bool dense, uint64_t label = 0);
+  int64_t BudgetCap(size_t max_bytes) const;  // rows of the whole-budget reservation
   void Release();
   void CopyRows(const char* src, int64_t src_cap);  // committed rows from another layout
 
@@ -96,6 +104,13 @@ class EstimatorCache {
   WarmPages::Mapping mapping_;
   size_t region_bytes_ = 0;
   std::vector<Step> steps_;
+  // content_id_: names this cache's committed state (new on every change, never reused), so a
+  // copy's mapping can say whose rows it holds. prefix_label_: the content_id_ of the cache
+  // whose rows [0, its frames) this region holds unchanged (0: none).
+  uint64_t content_id_ = 0;
+  uint64_t prefix_label_ = 0;
+  bool reused_rows_ = false;
+  void Changed();
 };
 
 // Per-call view the estimator uses: cached frames before the new ones, and how many of the new

@@ -79,6 +79,62 @@ TEST_CASE("WarmPages: the idle limit unmaps the oldest first; 0 keeps nothing") 
   WarmPages::SetIdleLimit(saved_limit);
 }
 
+// Labels: a mapping released with a content label comes back with it only to a caller asking
+// for that label and layout; an unlabelled caller prefers unlabelled mappings of the same fit,
+// and takes a labelled one (label dropped) only when nothing else fits.
+TEST_CASE("WarmPages: content labels") {
+  WarmPages::Trim();
+  const size_t saved_limit = WarmPages::idle_limit();
+  WarmPages::SetIdleLimit(64 * kMiB);
+  const auto before = WarmPages::stats();
+
+  auto a = WarmPages::Acquire(4 * kMiB, /*huge_pages=*/false);
+  auto b = WarmPages::Acquire(4 * kMiB, /*huge_pages=*/false);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->content == 0);
+  std::memset(a->base, 0x11, kMiB);
+  a->content = 77;
+  a->layout = 5;
+  void* labelled = a->base;
+  void* plain = b->base;
+  WarmPages::Release(*a, kMiB);
+  WarmPages::Release(*b, kMiB);  // released last: the plain one is the most recent
+
+  // The label asked for, even though another idle mapping is the more recent.
+  auto c = WarmPages::Acquire(4 * kMiB, false, 77, 5);
+  REQUIRE(c.ok());
+  CHECK(c->base == labelled);
+  CHECK(c->content == 77);
+  CHECK(c->layout == 5);
+  CHECK(static_cast<unsigned char*>(c->base)[kMiB - 1] == 0x11);
+  CHECK(WarmPages::stats().acquired_labelled == before.acquired_labelled + 1);
+  WarmPages::Release(*c, kMiB);  // label kept (c still says 77 / 5)
+
+  // Same label, other layout: not a match; best fit among equals prefers the unlabelled one.
+  auto d = WarmPages::Acquire(4 * kMiB, false, 77, 6);
+  REQUIRE(d.ok());
+  CHECK(d->base == plain);
+  CHECK(d->content == 0);
+  // Unlabelled request with only the labelled mapping idle: it gets it, without the label.
+  auto e = WarmPages::Acquire(4 * kMiB, false);
+  REQUIRE(e.ok());
+  CHECK(e->base == labelled);
+  CHECK(e->content == 0);
+  CHECK(e->layout == 0);
+  CHECK(WarmPages::stats().acquired_labelled == before.acquired_labelled + 1);
+  WarmPages::Release(*d, kMiB);
+  WarmPages::Release(*e, kMiB);
+  // Nothing labelled 77 is idle any more.
+  auto f = WarmPages::Acquire(4 * kMiB, false, 77, 5);
+  REQUIRE(f.ok());
+  CHECK(f->content == 0);
+  WarmPages::Release(*f, 0);
+
+  WarmPages::Trim();
+  WarmPages::SetIdleLimit(saved_limit);
+}
+
 TEST_CASE("WarmPages: untouched and null releases") {
   WarmPages::Trim();
   WarmPages::Release({}, 123);  // ignored

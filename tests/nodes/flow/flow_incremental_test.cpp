@@ -9,7 +9,9 @@
 #include <random>
 
 #include "nodes/flow/flow_prompt_cache.h"
+#include "runtime/warm_pages.h"
 #include "tests/nodes/flow/flow_test_util.h"
+#include "tests/test_util.h"
 
 namespace cosyflow::flow {
 namespace {
@@ -53,7 +55,7 @@ double CompareChunks(const std::vector<MelChunk>& a, const std::vector<MelChunk>
     REQUIRE(a[i].first_frame == b[i].first_frame);
     REQUIRE(a[i].mel.frames == b[i].mel.frames);
     CHECK(a[i].last == b[i].last);
-    worst = std::max(worst, MaxAbsDiff(a[i].mel.data.data(), b[i].mel.data.data(), a[i].mel.data.size()));
+    worst = cosyflow::test::WorstOf(worst, MaxAbsDiff(a[i].mel.data.data(), b[i].mel.data.data(), a[i].mel.data.size()));
   }
   return worst;
 }
@@ -182,7 +184,7 @@ TEST_CASE("FlowSession: on the block grid the mel does not depend on the hop sch
     CHECK(same >= total / 2);
     double err = 0;
     for (int64_t b = 0; b < 80; ++b) {
-      err = std::max(err, MaxAbsDiff(growing.data() + b * total, capped.data() + b * total,
+      err = cosyflow::test::WorstOf(err, MaxAbsDiff(growing.data() + b * total, capped.data() + b * total,
                                      static_cast<size_t>(same)));
     }
     MESSAGE(chunks[0].size() << " vs " << chunks[1].size() << " chunks, " << same << " of "
@@ -265,7 +267,7 @@ TEST_CASE("FlowSession stream_final: the stream equals one chunk-causal finalize
       for (const MelChunk& c : chunks) {
         REQUIRE(c.first_frame == next);
         for (int64_t b = 0; b < 80; ++b) {
-          worst = std::max(worst, MaxAbsDiff(c.mel.data.data() + b * c.mel.frames,
+          worst = cosyflow::test::WorstOf(worst, MaxAbsDiff(c.mel.data.data() + b * c.mel.frames,
                                              whole->data.data() + b * whole->frames + c.first_frame,
                                              static_cast<size_t>(c.mel.frames)));
         }
@@ -390,6 +392,93 @@ TEST_CASE("FlowPromptCache: a voice's cached prompt blocks give the same chunks 
   auto none = model.PromptState(tiny.prompt, 0, arena);
   REQUIRE(none.ok());
   CHECK(*none == nullptr);
+}
+
+// A voice's next utterance starts on the prompt rows the previous one left in its (warm)
+// reservation instead of copying them; the chunks are the same bit for bit. A reservation
+// someone else wrote in between is not trusted (the rows are copied again).
+TEST_CASE("FlowPromptCache: the next utterance of a voice reuses the prompt rows in place") {
+  const auto& tiny = Tiny();
+  const FlowModel& model = *tiny.model;
+  const size_t saved_limit = WarmPages::idle_limit();
+  WarmPages::Trim();
+  WarmPages::SetIdleLimit(size_t{1} << 30);
+  const FlowPrompt voice_a = LongPrompt(60, 11), voice_b = LongPrompt(78, 12);
+  Arena arena;
+  auto state_a = model.PromptState(voice_a, 0, arena);
+  auto state_b = model.PromptState(voice_b, 0, arena);
+  REQUIRE(state_a.ok());
+  REQUIRE(state_b.ok());
+  REQUIRE(*state_a != nullptr);
+  REQUIRE(*state_b != nullptr);
+  const auto tokens = RandomTokens(90, 21, model.config().vocab_size);
+
+  // Runs one utterance of `prompt` and returns its chunks; *reused: the session's cache
+  // started on rows left in place. Piece 30: the first chunk (hop 25 + lookahead 3) is ready
+  // after the first piece, so the cache exists before the utterance ends.
+  auto utterance = [&](const FlowPrompt& prompt, const std::shared_ptr<const EstimatorCache>& state,
+                       bool* reused) {
+    auto s = FlowSession::Open(model, prompt, {}, state);
+    REQUIRE(s.ok());
+    std::vector<MelChunk> out;
+    *reused = false;
+    for (size_t i = 0; i < tokens.size(); i += 30) {
+      REQUIRE((*s)->PushTokens(std::span<const int32_t>(tokens.data() + i, 30)).ok());
+      while ((*s)->ChunkReady()) {
+        auto c = (*s)->NextChunk();
+        REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+        out.push_back(std::move(*c));
+        *reused = *reused || (*s)->prompt_rows_reused();
+      }
+    }
+    auto last = (*s)->Finish();
+    REQUIRE(last.ok());
+    out.push_back(std::move(*last));
+    return out;
+  };
+  // References: no idle reservations kept, so every utterance copies the rows.
+  bool reused = false;
+  WarmPages::SetIdleLimit(0);
+  const auto a_ref = utterance(voice_a, *state_a, &reused);
+  CHECK_FALSE(reused);
+  const auto b_ref = utterance(voice_b, *state_b, &reused);
+  CHECK_FALSE(reused);
+  WarmPages::SetIdleLimit(size_t{1} << 30);
+  const auto a1 = utterance(voice_a, *state_a, &reused);
+  CHECK_FALSE(reused);  // first utterance of the voice with the pool: copied
+  CHECK(CompareChunks(a_ref, a1) == 0.0);
+  const auto a2 = utterance(voice_a, *state_a, &reused);
+  CHECK(reused);
+  CHECK(CompareChunks(a_ref, a2) == 0.0);
+  // Another voice in between takes another reservation (or copies into this one); voice a's
+  // next utterance is exact either way.
+  const auto b1 = utterance(voice_b, *state_b, &reused);
+  CHECK(CompareChunks(b_ref, b1) == 0.0);
+  const auto b2 = utterance(voice_b, *state_b, &reused);
+  CHECK(reused);
+  CHECK(CompareChunks(b_ref, b2) == 0.0);
+  const auto a3 = utterance(voice_a, *state_a, &reused);
+  CHECK(CompareChunks(a_ref, a3) == 0.0);
+
+  // Someone else takes every idle reservation and scribbles over it: not reused, still exact.
+  std::vector<WarmPages::Mapping> taken;
+  for (;;) {
+    const size_t fresh = WarmPages::stats().acquired_fresh;
+    auto m = WarmPages::Acquire(1, /*huge_pages=*/false);
+    REQUIRE(m.ok());
+    if (WarmPages::stats().acquired_fresh != fresh) {  // no small-page mapping left idle
+      WarmPages::Release(*m, 0);
+      break;
+    }
+    std::memset(m->base, 0x7f, std::min<size_t>(m->resident, size_t{1} << 20));
+    taken.push_back(*m);
+  }
+  for (const auto& m : taken) WarmPages::Release(m, std::min<size_t>(m.resident, size_t{1} << 20));
+  const auto a4 = utterance(voice_a, *state_a, &reused);
+  CHECK_FALSE(reused);
+  CHECK(CompareChunks(a_ref, a4) == 0.0);
+  WarmPages::Trim();
+  WarmPages::SetIdleLimit(saved_limit);
 }
 
 TEST_CASE("FlowPromptCache: computed once per voice, LRU by entries and bytes") {
