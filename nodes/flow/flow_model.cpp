@@ -220,13 +220,20 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
     if (cache->kv_bf16() && !cache_kv_bf16()) {
       return InvalidArgument("flow: a bf16 K/V stream cache with an f32 model");
     }
-    COSY_RETURN_IF_ERROR(cache->Reserve(m, max_cache_bytes, /*exact=*/prompt_only));
   }
-  const int64_t n = m - f0;
+  // A voice's prompt state keeps only the committed blocks, whose frames see no later frame
+  // (chunk-causal attention, causal convs): the estimator runs on those alone, not on the
+  // partial block after them that every request recomputes anyway (a 3 s prompt: 100 of 144
+  // frames). The encoder still runs on every prompt token (the blocks' lookahead).
+  const int64_t m_est = prompt_only ? f0 + commit : m;
+  if (cache != nullptr) {
+    COSY_RETURN_IF_ERROR(cache->Reserve(m_est, max_cache_bytes, /*exact=*/prompt_only));
+  }
+  const int64_t n = m_est - f0;
 
-  // Encoder -> mu [n, 80] (frames f0 .. m).
+  // Encoder -> mu [m - f0, 80] (frames f0 .. m; the estimator reads the first n).
   auto t0 = Clock::now();
-  float* mu = arena.Alloc(static_cast<size_t>(n * nb));
+  float* mu = arena.Alloc(static_cast<size_t>((m - f0) * nb));
   if (cache != nullptr) {
     COSY_RETURN_IF_ERROR(EncoderForwardCached(*w_, c, emb, t_enc, finalize ? nullptr : emb + t_enc * d, cache->enc,
                                               (f0 + commit) / c.token_mel_ratio, arena, mu));
@@ -292,7 +299,7 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
   const int64_t from = std::max(f0, m1);
   if (first_frame != nullptr) *first_frame = from - m1;
   FlowMel mel;
-  mel.frames = std::max<int64_t>(m - from, 0);
+  mel.frames = std::max<int64_t>(m_est - from, 0);
   mel.data.resize(static_cast<size_t>(nb * mel.frames));
   for (int64_t b = 0; b < nb; ++b) {
     for (int64_t f = 0; f < mel.frames; ++f) mel.data[b * mel.frames + f] = x[(from - f0 + f) * nb + b];
