@@ -23,6 +23,7 @@
 
 #include "nodes/llm/speech_lm_prefix_cache.h"
 #include "nodes/llm/speech_lm_config.h"
+#include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "runtime/status.h"
 #include "runtime/tensor.h"
@@ -137,8 +138,8 @@ class SpeechLm {
   Status ForwardChunk(SpeechLmState* s, const float* x, int64_t n, bool last_chunk, float* logits,
                       const SpeechLmHook* hook) const;
   // One decode position (n = 1, no hook) on `threads` >= 2 threads in one parallel region: each
-  // linear's rows split over the threads, the serial parts (norms, RoPE, attention, residuals)
-  // on thread 0, phases separated by a SpinBarrier. Same bits as ForwardChunk.
+  // linear's rows split over the threads, attention split by KV head, the serial parts (norms,
+  // residuals) on thread 0, phases separated by a SpinBarrier. Same bits as ForwardChunk.
   Status DecodeStep(SpeechLmState* s, const float* x, float* logits, int threads) const;
   // Query rows per attention work unit (prefill splits KV heads x row blocks over threads).
   static constexpr int64_t kAttentionRowBlock = 16;
@@ -147,6 +148,10 @@ class SpeechLm {
   // Most threads a decode step splits its linears over.
   static constexpr int kMaxDecodeThreads = 64;
   Status Attention(SpeechLmState* s, int64_t layer, int64_t n) const;
+  // Pieces of Attention by KV group (the decode step splits groups over its team).
+  void RopeAndCache(SpeechLmState* s, int64_t layer, int64_t n, int64_t g) const;
+  kernels::cpu::AttentionParams GroupAttentionParams(int64_t cap) const;
+  Status DecodeAttentionGroup(SpeechLmState* s, int64_t layer, int64_t g, int64_t slot) const;
 
   SpeechLmConfig config_;
   SpeechLmLoadOptions options_;

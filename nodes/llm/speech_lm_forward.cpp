@@ -188,7 +188,16 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
           return cpu::RmsNorm(x, layer.input_norm.data<float>(), 1, h, eps, hn);
         });
         run(true, [&] { return rows(*layer.qkv, hn, qkv); });
-        run(false, [&] { return Attention(s, l, 1); });
+        // Attention per KV head: the team splits the KV heads (each thread's query group, RoPE,
+        // cache rows and scratch slice are its own), the same per-head arithmetic as Attention.
+        run(true, [&]() -> Status {
+          const int64_t kvh = q.num_key_value_heads;
+          const int64_t na = std::min<int64_t>({nn, s->attention_threads_, kvh});
+          for (int64_t g = tt; g < kvh && tt < na; g += na) {
+            COSY_RETURN_IF_ERROR(DecodeAttentionGroup(s, l, g, tt));
+          }
+          return OkStatus();
+        });
         run(true, [&] { return rows(*layer.o, attn, proj); });
         run(false, [&]() -> Status {
           AddInPlace(x, proj, h);
@@ -219,6 +228,70 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
   return OkStatus();
 }
 
+// RoPE on the n new rows' query heads of KV group g and on its key head, then the key and value
+// rows appended to the layer's cache. Touches group g's slices only, so groups can run on
+// different threads.
+void SpeechLm::RopeAndCache(SpeechLmState* s, int64_t layer, int64_t n, int64_t g) const {
+  const Qwen2Config& q = config_.qwen;
+  const int64_t h = q.hidden_size, hd = q.head_dim(), half = hd / 2;
+  const int64_t kv_heads = q.num_key_value_heads, group = q.num_attention_heads / kv_heads;
+  const int64_t qkv_dim = h + 2 * q.kv_dim(), pos0 = s->length_, cap = s->capacity_;
+  float* kc = s->k_cache_.data<float>() + (layer * kv_heads + g) * cap * hd;
+  float* vc = s->v_cache_.data<float>() + (layer * kv_heads + g) * cap * hd;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t pos = pos0 + i;
+    float* row = s->qkv_.data<float>() + i * qkv_dim;
+    const float* cs = s->rope_cos_.data<float>() + pos * half;
+    const float* sn = s->rope_sin_.data<float>() + pos * half;
+    for (int64_t hh = g * group; hh < (g + 1) * group; ++hh) {
+      RopeRotateHalf(row + hh * hd, cs, sn, half);
+    }
+    float* k = row + h + g * hd;
+    RopeRotateHalf(k, cs, sn, half);
+    std::memcpy(kc + pos * hd, k, static_cast<size_t>(hd) * sizeof(float));
+    std::memcpy(vc + pos * hd, row + h + q.kv_dim() + g * hd,
+                static_cast<size_t>(hd) * sizeof(float));
+  }
+}
+
+// cpu::Attention's layout for one KV head's query group over s->qkv_ rows and the cache.
+cpu::AttentionParams SpeechLm::GroupAttentionParams(int64_t cap) const {
+  const Qwen2Config& q = config_.qwen;
+  const int64_t h = q.hidden_size, hd = q.head_dim();
+  cpu::AttentionParams p;
+  p.q_heads = q.num_attention_heads / q.num_key_value_heads;
+  p.kv_heads = 1;
+  p.head_dim = hd;
+  p.mask = cpu::AttentionMask::kCausal;
+  p.q_head_stride = hd;
+  p.q_row_stride = h + 2 * q.kv_dim();
+  p.k_head_stride = p.v_head_stride = cap * hd;
+  p.k_row_stride = p.v_row_stride = hd;
+  p.out_head_stride = hd;
+  p.out_row_stride = h;
+  return p;
+}
+
+// A decode position's attention for KV group g on scratch slice `slot`: RoPE and cache rows of
+// the group, then its query heads over keys 0 .. pos (the arithmetic of Attention with n = 1).
+Status SpeechLm::DecodeAttentionGroup(SpeechLmState* s, int64_t layer, int64_t g,
+                                      int64_t slot) const {
+  const Qwen2Config& q = config_.qwen;
+  const int64_t hd = q.head_dim(), kv_heads = q.num_key_value_heads;
+  const int64_t group = q.num_attention_heads / kv_heads, pos0 = s->length_, cap = s->capacity_;
+  RopeAndCache(s, layer, 1, g);
+  cpu::AttentionParams p = GroupAttentionParams(cap);
+  p.q_len = 1;
+  p.kv_len = pos0 + 1;
+  p.q_offset = pos0;
+  const float* kc = s->k_cache_.data<float>() + (layer * kv_heads + g) * cap * hd;
+  const float* vc = s->v_cache_.data<float>() + (layer * kv_heads + g) * cap * hd;
+  return cpu::Attention(p, s->qkv_.data<float>() + g * group * hd, kc, vc,
+                        s->attn_.data<float>() + g * group * hd,
+                        s->scores_.data<float>() + s->attention_scratch_ * slot,
+                        s->attention_scratch_);
+}
+
 // Causal GQA attention for the n new rows of s->qkv_ (positions pos0 .. pos0 + n - 1):
 // RoPE on q and k, K/V appended to the cache, softmax(q·kᵀ / sqrt(hd)) · v per query head with
 // kv head ⌊head / group⌋ (cpu::Attention, the whole GQA group of a KV head in one call so each
@@ -226,7 +299,7 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
 // over the OpenMP team. Output: s->attn_ [n, H], heads concatenated.
 Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
   const Qwen2Config& q = config_.qwen;
-  const int64_t h = q.hidden_size, hd = q.head_dim(), half = hd / 2;
+  const int64_t h = q.hidden_size, hd = q.head_dim();
   const int64_t heads = q.num_attention_heads, kv_heads = q.num_key_value_heads;
   const int64_t group = heads / kv_heads, qkv_dim = h + 2 * q.kv_dim();
   const int64_t pos0 = s->length_, cap = s->capacity_;
@@ -235,31 +308,8 @@ Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
   float* kc = s->k_cache_.data<float>() + layer * kv_heads * cap * hd;
   float* vc = s->v_cache_.data<float>() + layer * kv_heads * cap * hd;
 
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t pos = pos0 + i;
-    float* row = qkv + i * qkv_dim;
-    const float* cs = s->rope_cos_.data<float>() + pos * half;
-    const float* sn = s->rope_sin_.data<float>() + pos * half;
-    for (int64_t hh = 0; hh < heads; ++hh) RopeRotateHalf(row + hh * hd, cs, sn, half);
-    for (int64_t g = 0; g < kv_heads; ++g) {
-      float* k = row + h + g * hd;
-      RopeRotateHalf(k, cs, sn, half);
-      std::memcpy(kc + (g * cap + pos) * hd, k, static_cast<size_t>(hd) * sizeof(float));
-      std::memcpy(vc + (g * cap + pos) * hd, row + h + q.kv_dim() + g * hd,
-                  static_cast<size_t>(hd) * sizeof(float));
-    }
-  }
-  cpu::AttentionParams p;
-  p.q_heads = group;  // one KV head's query group per call
-  p.kv_heads = 1;
-  p.head_dim = hd;
-  p.mask = cpu::AttentionMask::kCausal;
-  p.q_head_stride = hd;
-  p.q_row_stride = qkv_dim;
-  p.k_head_stride = p.v_head_stride = cap * hd;
-  p.k_row_stride = p.v_row_stride = hd;
-  p.out_head_stride = hd;
-  p.out_row_stride = h;
+  for (int64_t g = 0; g < kv_heads; ++g) RopeAndCache(s, layer, n, g);
+  const cpu::AttentionParams p = GroupAttentionParams(cap);
   const int64_t blocks = (n + kAttentionRowBlock - 1) / kAttentionRowBlock;
   const int64_t units = kv_heads * blocks;
   // A decode step's attention (one row per query head) is a few microseconds: waking the team
