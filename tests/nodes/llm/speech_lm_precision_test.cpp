@@ -92,7 +92,8 @@ TEST_CASE("SpeechLm: bf16 and int8 weights stay within stated logit bounds of f3
 // A decode step on a team (SpeechLm::DecodeStep: linears' rows split over the threads, spin
 // barriers between phases) computes exactly what the one-call-per-linear path computes, for
 // every weight type and team size, including teams with more threads than some linears have
-// row blocks (GEMV rows are grouped in blocks of 4; the split keeps the blocks).
+// row blocks (GEMV rows are grouped in blocks of 4; the split keeps the blocks) or than the
+// model has KV heads (attention is split by KV head).
 TEST_CASE("SpeechLm: the team decode step equals the single-thread step bit for bit") {
   const auto prefill = test::LlmGroupPrefillRows();
   const auto path = GoldenIds("llm_greedy_tokens");
@@ -111,6 +112,16 @@ TEST_CASE("SpeechLm: the team decode step equals the single-thread step bit for 
       for (size_t i = 0; i < one.logits.size(); ++i) differing += team.logits[i] != one.logits[i];
       CHECK(differing == 0);
     }
+    // A state made on one thread has one attention scratch slice: a team decoding it later
+    // runs every KV head's attention on thread 0 (the others have no slice of their own).
+    kernels::cpu::SetDnnlNumThreads(1);
+    const auto one1 = TeacherForced(*lm, prefill, path, 1);
+    kernels::cpu::SetDnnlNumThreads(1);
+    const auto team1 = TeacherForced(*lm, prefill, path, 2);
+    REQUIRE(team1.logits.size() == one1.logits.size());
+    size_t differing = 0;
+    for (size_t i = 0; i < one1.logits.size(); ++i) differing += team1.logits[i] != one1.logits[i];
+    CHECK(differing == 0);
   }
   kernels::cpu::SetDnnlNumThreads(saved);
 }
