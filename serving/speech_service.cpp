@@ -62,7 +62,13 @@ SpeechSession::~SpeechSession() {
     Cancel();
     (void)Finish();
   }
-  if (service_ != nullptr) service_->Release(this);
+  ReleaseSlot();
+}
+
+void SpeechSession::ReleaseSlot() {
+  if (service_ == nullptr || released_) return;
+  released_ = true;
+  service_->Release(this);
 }
 
 Status SpeechSession::Push(const std::string& text) {
@@ -127,7 +133,12 @@ Result<bool> SpeechSession::NextPcm(std::string* pcm) {
 Result<SessionResult> SpeechSession::Finish() {
   if (finished_) return InvalidArgument("speech session finished twice");
   finished_ = true;
-  COSY_ASSIGN_OR_RETURN(SessionResult r, stream_->Finish());
+  Result<SessionResult> done = stream_->Finish();
+  if (!done.ok()) {
+    ReleaseSlot();
+    return done.status();
+  }
+  SessionResult r = std::move(*done);
   Metrics& m = service_->metrics();
   const std::string label = fmt::format("door=\"{}\"", door_);
   if (r.status.ok()) {
@@ -139,6 +150,7 @@ Result<SessionResult> SpeechSession::Finish() {
   } else if (r.status.code() != StatusCode::kCancelled) {
     m.Count("cosyflow_request_errors_total", label);
   }
+  ReleaseSlot();  // the graph session is over; the reply the door writes next no longer needs it
   return r;
 }
 

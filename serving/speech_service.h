@@ -62,7 +62,8 @@ struct SpeechParams {
 
 class SpeechService;
 
-// One admitted request: holds a slot until destroyed (the destructor cancels an unfinished one).
+// One admitted request: holds a slot until Finish() (or the destructor, which cancels an
+// unfinished one) gives it back.
 class SpeechSession {
  public:
   ~SpeechSession();
@@ -74,7 +75,8 @@ class SpeechSession {
   Result<bool> NextPcm(std::string* pcm);
   // Float samples at sample_rate() (resampled when asked).
   Result<bool> Next(std::vector<float>* samples);
-  // Waits for the end; records first-audio time, RTF and errors in the metrics.
+  // Waits for the end; records first-audio time, RTF and errors in the metrics and gives the
+  // slot back, so a client that has its reply sees cosyflow_sessions_in_flight without it.
   Result<SessionResult> Finish();
   int sample_rate() const { return out_rate_; }
   double audio_seconds() const { return static_cast<double>(samples_out_) / out_rate_; }
@@ -91,9 +93,11 @@ class SpeechSession {
   std::string door_;
   int out_rate_ = 0;
   int64_t chars_ = 0, samples_out_ = 0, chunks_ = 0;
-  bool flushed_ = false, finished_ = false;
+  bool flushed_ = false, finished_ = false, released_ = false;
   std::atomic<bool> cancelled_{false};
   std::vector<float> scratch_;
+
+  void ReleaseSlot();
 };
 
 class SpeechService {

@@ -205,6 +205,40 @@ TEST_CASE("serving/http: healthz, voices, metrics and the web page") {
   CHECK(page.body.find("/v1/audio/speech/stream") != std::string::npos);
 }
 
+TEST_CASE("serving/service: Finish gives the slot back before the door writes its reply") {
+  // A door replies after Finish() and destroys the session later; a client that has its reply
+  // must already see the request out of cosyflow_sessions_in_flight and may take the slot.
+  Harness h(HarnessOptions{.max_sessions = 1});
+  SpeechParams p;
+  p.fields.seed = 3;
+  ApiError e;
+  auto s = h.service->Open(p, 3, &e);
+  REQUIRE_MESSAGE(e.ok(), e.message);
+  CHECK(h.service->in_flight() == 1);
+  REQUIRE(s->Push("Hi.").ok());
+  REQUIRE(s->End().ok());
+  std::string pcm;
+  int64_t bytes = 0;
+  while (true) {
+    auto more = s->NextPcm(&pcm);
+    REQUIRE(more.ok());
+    if (!*more) break;
+    bytes += static_cast<int64_t>(pcm.size());
+  }
+  CHECK(bytes > 0);
+  auto fin = s->Finish();
+  REQUIRE(fin.ok());
+  CHECK(fin->status.ok());
+  CHECK(h.service->in_flight() == 0);  // the session object is still alive here
+  CHECK(h.service->MetricsText().find("\ncosyflow_sessions_in_flight 0") != std::string::npos);
+  auto next = h.service->Open(p, 3, &e);  // max_sessions 1: the slot is free again
+  CHECK_MESSAGE(e.ok(), e.message);
+  CHECK(next != nullptr);
+  next.reset();  // an unfinished session: the destructor cancels it and frees the slot
+  s.reset();     // a finished one gives nothing back twice
+  CHECK(h.service->in_flight() == 0);
+}
+
 TEST_CASE("serving/http: concurrent clients all get the in-process audio") {
   Harness h;
   const std::string ref = h.Reference(kLongText, 11);
