@@ -127,6 +127,31 @@ class Connection {
     }
   }
 
+  // Whether the client has closed its side or the connection broke (no data is consumed).
+  bool PeerGone() {
+    pollfd p{socket_.native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+
+  // The request's next audio, checking every 100 ms while it is computed that the client is
+  // still there: one that hung up has its session cancelled at once (within a node step)
+  // instead of after its next chunk, or, for a whole-body reply, after all of them.
+  Result<bool> NextAudio(SpeechSession& session, std::string* pcm) {
+    while (true) {
+      auto more = session.NextPcm(pcm, std::chrono::milliseconds(100));
+      if (more.ok() || more.status().code() != StatusCode::kUnavailable) return more;
+      if (!session.cancelled() && PeerGone()) session.Cancel();
+    }
+  }
+
+  // Whether the request's client abandoned it (cancelled, not by a drain, whose requests get
+  // an error reply). Counted as 499; the connection closes.
+  bool Abandoned(const SpeechSession& session) {
+    if (!session.cancelled() || service_->draining()) return false;
+    CountSpeech(499);
+    return true;
+  }
+
   // Writes a complete response; false if the connection must close.
   bool Reply(const Response& r, bool keep_alive, const std::string& route) {
     http::response<http::string_body> res{r.status, 11};
@@ -136,11 +161,12 @@ class Connection {
     res.keep_alive(keep_alive);
     res.body() = r.body;
     res.prepare_payload();
-    beast::error_code ec;
-    http::write(socket_, res, ec);
+    // Counted before the write: a client that has its reply finds it in /metrics.
     service_->metrics().Count(
         "cosyflow_http_requests_total",
         fmt::format("route=\"{}\",code=\"{}\"", route, static_cast<int>(r.status)));
+    beast::error_code ec;
+    http::write(socket_, res, ec);
     return !ec && keep_alive;
   }
 
@@ -242,13 +268,14 @@ class Connection {
     std::string pcm, chunk;
     Status st = OkStatus();
     while (true) {
-      auto more = session->NextPcm(&chunk);
+      auto more = NextAudio(*session, &chunk);
       if (!more.ok()) st = more.status();
       if (!more.ok() || !*more) break;
       pcm += chunk;
     }
     auto fin = session->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
+    if (Abandoned(*session)) return false;
     if (!st.ok()) return ReplyFailure(Failure(st, fin.ok() ? &*fin : nullptr), keep);
     Response res{http::status::ok, ContentType(r), "", session->TimingJson(*fin)};
     if (r.response_format == "wav") {
@@ -288,7 +315,7 @@ class Connection {
     std::string pcm;
     Status st = OkStatus();
     while (true) {
-      auto more = session->NextPcm(&pcm);
+      auto more = NextAudio(*session, &pcm);
       if (!more.ok()) st = more.status();
       if (!more.ok() || !*more) break;
       if (!started) {
@@ -319,14 +346,11 @@ class Connection {
     auto fin = session->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
     if (!started) {
-      if (session->cancelled()) return false;
+      if (Abandoned(*session)) return false;
       return ReplyFailure(Failure(st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr),
                           keep);
     }
-    if (session->cancelled() && !service_->draining()) {
-      CountSpeech(499);  // client closed the request
-      return false;
-    }
+    if (Abandoned(*session)) return false;
     if (!st.ok()) {
       CountSpeech(500);
       if (sse) {
@@ -342,11 +366,11 @@ class Connection {
                           {"timing", nlohmann::json::parse(session->TimingJson(*fin))}};
       if (!WriteChunk(fmt::format("data: {}\n\n", done.dump()))) return false;
     }
-    beast::error_code ec;
-    net::write(socket_, http::make_chunk_last(), ec);
-    CountSpeech(200);
+    CountSpeech(200);  // before the last chunk, which tells the client it has everything
     service_->metrics().Count("cosyflow_http_requests_total",
                               fmt::format("route=\"{}\",code=\"200\"", route));
+    beast::error_code ec;
+    net::write(socket_, http::make_chunk_last(), ec);
     return !ec && keep;
   }
 

@@ -88,12 +88,13 @@ void SpeechSession::Cancel() {
   stream_->Cancel();
 }
 
-Result<bool> SpeechSession::Next(std::vector<float>* samples) {
+Result<bool> SpeechSession::Next(std::vector<float>* samples, std::chrono::milliseconds timeout) {
   samples->clear();
   while (samples->empty()) {
     if (flushed_) return false;
     int rate = 0;
-    COSY_ASSIGN_OR_RETURN(bool more, stream_->Next(resampler_ ? &scratch_ : samples, &rate));
+    COSY_ASSIGN_OR_RETURN(bool more,
+                          stream_->Next(resampler_ ? &scratch_ : samples, &rate, timeout));
     if (!resampler_) {
       if (!more) return false;
       if (rate != out_rate_) {
@@ -117,9 +118,9 @@ Result<bool> SpeechSession::Next(std::vector<float>* samples) {
   return true;
 }
 
-Result<bool> SpeechSession::NextPcm(std::string* pcm) {
+Result<bool> SpeechSession::NextPcm(std::string* pcm, std::chrono::milliseconds timeout) {
   std::vector<float> samples;
-  COSY_ASSIGN_OR_RETURN(bool more, Next(&samples));
+  COSY_ASSIGN_OR_RETURN(bool more, Next(&samples, timeout));
   pcm->resize(samples.size() * 2);
   for (size_t i = 0; i < samples.size(); ++i) {
     const float x = std::clamp(samples[i], -1.0f, 1.0f);

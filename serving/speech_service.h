@@ -71,10 +71,13 @@ class SpeechSession {
   Status End();
   void Cancel();
   bool cancelled() const { return cancelled_.load(); }
-  // The next audio as s16le PCM at sample_rate(): true; false at the end.
-  Result<bool> NextPcm(std::string* pcm);
-  // Float samples at sample_rate() (resampled when asked).
-  Result<bool> Next(std::vector<float>* samples);
+  // The next audio as s16le PCM at sample_rate(): true; false at the end; kUnavailable when
+  // nothing came within `timeout` (call again: nothing is lost).
+  Result<bool> NextPcm(std::string* pcm,
+                       std::chrono::milliseconds timeout = std::chrono::hours(24));
+  // Float samples at sample_rate() (resampled when asked); the same timeout rule.
+  Result<bool> Next(std::vector<float>* samples,
+                    std::chrono::milliseconds timeout = std::chrono::hours(24));
   // Waits for the end; records first-audio time, RTF and errors in the metrics and gives the
   // slot back, so a client that has its reply sees cosyflow_sessions_in_flight without it.
   Result<SessionResult> Finish();

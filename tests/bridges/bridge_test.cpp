@@ -1,5 +1,6 @@
 // Bridge tests over inproc:// and tcp://127.0.0.1: split graphs equal in-process graphs,
 // handshake mismatches, many isolated clients, cancel, peer loss and recovery.
+#include <atomic>
 #include <thread>
 
 #include "tests/bridges/bridge_test_util.h"
@@ -13,6 +14,44 @@ PipelineOverrides Full() {
   o.registry = &FullNodeRegistry();
   return o;
 }
+
+// A fake bridge server on `fake` (a bound ROUTER): answers the client's Hello, heartbeats every
+// 100 ms until FallSilent(), then sends nothing more. The silence starts where the test says,
+// not when the handshake ends (a loaded machine can take longer than the peer timeout to set
+// the session up).
+class SilentPeer {
+ public:
+  explicit SilentPeer(zmq::socket_t& fake) : thread_([this, &fake] { Run(fake); }) {}
+  ~SilentPeer() { FallSilent(); }
+  void FallSilent() {
+    silent_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run(zmq::socket_t& fake) {
+    zmq::message_t peer, hello;
+    fake.set(zmq::sockopt::rcvtimeo, 100);
+    bool got = false;
+    for (int i = 0; i < 100 && !silent_ && !got; ++i) got = fake.recv(peer).has_value();
+    if (!got || !fake.recv(hello)) return;
+    const std::string id = peer.to_string();  // a sent message_t is emptied: resend copies
+    HelloAckInfo ack;
+    ack.ok = true;
+    ack.accepts = ack.produces = PayloadType::kAudio;
+    (void)fake.send(zmq::buffer(id), zmq::send_flags::sndmore);
+    (void)fake.send(ToFrame(EncodeHelloAck(ack)), zmq::send_flags::none);
+    while (!silent_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (silent_) break;
+      (void)fake.send(zmq::buffer(id), zmq::send_flags::sndmore);
+      (void)fake.send(ToFrame(EncodeHeartbeat(NowMs() * 1000000)), zmq::send_flags::none);
+    }
+  }
+
+  std::atomic<bool> silent_{false};
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -118,26 +157,14 @@ TEST_CASE("Bridge: peer loss fails in-flight sessions within the timeout, then r
   const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
   auto o = AudioClient(endpoint);
   o.peer_timeout_ms = 500;
-  std::thread answer([&] {
-    zmq::message_t peer, hello;
-    for (int i = 0; i < 100; ++i) {
-      if (fake.recv(peer, zmq::recv_flags::dontwait)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    (void)fake.recv(hello);
-    HelloAckInfo ack;
-    ack.ok = true;
-    ack.accepts = ack.produces = PayloadType::kAudio;
-    (void)fake.send(peer, zmq::send_flags::sndmore);
-    (void)fake.send(ToFrame(EncodeHelloAck(ack)), zmq::send_flags::none);
-  });
+  SilentPeer answer(fake);  // silent once the session's audio is sent
   auto c = BridgeClient::Connect(o);
-  answer.join();
   REQUIRE_MESSAGE(c.ok(), c.status().ToString());
   auto id = (*c)->OpenSession();
   REQUIRE(id.ok());
   auto a = Audio::FromSamples(Ramp(2400), 24000);
   REQUIRE((*c)->Send(*id, *a).ok());
+  answer.FallSilent();
   const int64_t start = NowMs();
   auto [audio, st] = Collect(**c, *id);
   const int64_t took = NowMs() - start;
@@ -171,20 +198,10 @@ TEST_CASE("Bridge: a ZmqSend session on a vanished peer fails with a clear error
   fake.set(zmq::sockopt::linger, 0);
   fake.bind("tcp://127.0.0.1:*");
   const std::string endpoint = fake.get(zmq::sockopt::last_endpoint);
-  std::thread answer([&] {  // handshake, then silence
-    zmq::message_t peer, hello;
-    fake.set(zmq::sockopt::rcvtimeo, 5000);
-    if (!fake.recv(peer) || !fake.recv(hello)) return;
-    HelloAckInfo ack;
-    ack.ok = true;
-    ack.accepts = ack.produces = PayloadType::kAudio;
-    (void)fake.send(peer, zmq::send_flags::sndmore);
-    (void)fake.send(ToFrame(EncodeHelloAck(ack)), zmq::send_flags::none);
-  });
+  SilentPeer answer(fake);  // silent once the input is in
   PipelineOverrides o;
   o.registry = &FullNodeRegistry();
   auto front = Pipeline::FromText(test::SplitGraph(endpoint), o);
-  answer.join();
   REQUIRE_MESSAGE(front.ok(), front.status().ToString());
   REQUIRE((*front)->Start().ok());
   auto id = (*front)->Submit();
@@ -192,6 +209,7 @@ TEST_CASE("Bridge: a ZmqSend session on a vanished peer fails with a clear error
   auto a = Audio::FromSamples(test::Ramp(2400), 24000);
   REQUIRE((*front)->Push(*id, "audio", *a).ok());
   REQUIRE((*front)->EndInput(*id).ok());
+  answer.FallSilent();
   const int64_t start = NowMs();
   auto r = (*front)->Wait(*id);
   REQUIRE(r.ok());

@@ -120,8 +120,10 @@ struct Harness {
     return ToPcm(out->audio);
   }
 
+  // Polls up to 60 s (a cancelled session ends within a node step, which under COSYFLOW_ISA=scalar
+  // on a loaded 2-core machine can take seconds); returns as soon as the service is idle.
   bool WaitIdle() {
-    for (int i = 0; i < 500 && service->in_flight() > 0; ++i) {
+    for (int i = 0; i < 6000 && service->in_flight() > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return service->in_flight() == 0;

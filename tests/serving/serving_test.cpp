@@ -280,6 +280,35 @@ TEST_CASE("serving/http: a client that leaves mid-stream frees its session") {
   CHECK(h.WaitIdle());
 }
 
+TEST_CASE("serving/http: a client that hangs up on a whole-body request frees its session") {
+  // Without a stream_format nothing is written until the audio is complete, so only watching
+  // the socket tells the server the client is gone: the request is cancelled and counted 499
+  // instead of being synthesized to the end (text for ~100 s of audio) and counted 200.
+  Harness h;
+  const int port = h.http_server->port();
+  const std::string label = "door=\"http\",code=\"499\"";
+  {
+    net::io_context ioc;
+    tcp::socket s = Connect(ioc, port);
+    http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
+    req.set(http::field::host, "127.0.0.1");
+    std::string text;
+    for (int i = 0; i < 30; ++i) text += kLongText;
+    req.body() = json{{"input", text}, {"response_format", "pcm"}}.dump();
+    req.prepare_payload();
+    http::write(s, req);
+    for (int i = 0; i < 6000 && h.service->in_flight() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(h.service->in_flight() == 1);
+  }  // closed while the audio is being made
+  CHECK(h.WaitIdle());
+  CHECK(h.service->metrics().Get("cosyflow_requests_total", label) == 1);
+  CHECK(h.service->metrics().Get("cosyflow_requests_total", "door=\"http\",code=\"200\"") == 0);
+  // The next request is served as usual.
+  CHECK(Post(port, {{"input", "Hi."}}).status == 200);
+}
+
 TEST_CASE("serving/http: over max_sessions is 429, draining is 503") {
   Harness h(HarnessOptions{.max_sessions = 1});
   const int port = h.http_server->port();
