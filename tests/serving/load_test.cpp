@@ -55,11 +55,7 @@ std::string Repeat(const std::string& s, int n) {
 // Sends a streaming speech request on `s` and reads the response header.
 void StartStream(tcp::socket& s, const std::string& text, beast::flat_buffer* buf,
                  http::response_parser<http::buffer_body>* parser) {
-  http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.body() = json{{"input", text}, {"stream_format", "audio"}, {"response_format", "pcm"}}.dump();
-  req.prepare_payload();
-  http::write(s, req);
+  WriteSpeechRequest(s, {{"input", text}, {"stream_format", "audio"}, {"response_format", "pcm"}});
   http::read_header(s, *buf, *parser);
 }
 

@@ -140,6 +140,15 @@ inline tcp::socket Connect(net::io_context& ioc, int port) {
   return s;
 }
 
+// Writes POST /v1/audio/speech with `body` on `s` (the response is the caller's to read).
+inline void WriteSpeechRequest(tcp::socket& s, const json& body) {
+  http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.body() = body.dump();
+  req.prepare_payload();
+  http::write(s, req);
+}
+
 struct HttpResult {
   int status = 0;
   std::string content_type;

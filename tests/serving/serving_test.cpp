@@ -264,13 +264,9 @@ TEST_CASE("serving/http: a client that leaves mid-stream frees its session") {
   {
     net::io_context ioc;
     tcp::socket s = Connect(ioc, h.http_server->port());
-    http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
-    req.set(http::field::host, "127.0.0.1");
     std::string text;
     for (int i = 0; i < 6; ++i) text += kLongText;
-    req.body() = json{{"input", text}, {"stream_format", "audio"}}.dump();
-    req.prepare_payload();
-    http::write(s, req);
+    WriteSpeechRequest(s, {{"input", text}, {"stream_format", "audio"}});
     beast::flat_buffer buf;
     http::response_parser<http::empty_body> parser;
     http::read_header(s, buf, parser);  // the first audio chunk exists
@@ -290,13 +286,9 @@ TEST_CASE("serving/http: a client that hangs up on a whole-body request frees it
   {
     net::io_context ioc;
     tcp::socket s = Connect(ioc, port);
-    http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
-    req.set(http::field::host, "127.0.0.1");
     std::string text;
     for (int i = 0; i < 30; ++i) text += kLongText;
-    req.body() = json{{"input", text}, {"response_format", "pcm"}}.dump();
-    req.prepare_payload();
-    http::write(s, req);
+    WriteSpeechRequest(s, {{"input", text}, {"response_format", "pcm"}});
     for (int i = 0; i < 6000 && h.service->in_flight() == 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
