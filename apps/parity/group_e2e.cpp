@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/parity/group_llm.h"
 #include "nodes/flow/flow_model.h"
 #include "nodes/flow/flow_session.h"
 #include "nodes/hift/hift_session.h"
@@ -117,7 +118,9 @@ Result<std::vector<float>> Token2WavNonStream(const Models& m, std::span<const i
 
 // Greedy zero-shot LM tokens for the fixture's llm inputs.
 Result<std::vector<int32_t>> GreedyTokens(const Fixture& f) {
-  COSY_ASSIGN_OR_RETURN(auto lm, SpeechLm::Load(f.dir()));
+  SpeechLmLoadOptions load;
+  load.device = LlmDevice();
+  COSY_ASSIGN_OR_RETURN(auto lm, SpeechLm::Load(f.dir(), load));
   SpeechLmInput in;
   COSY_ASSIGN_OR_RETURN(in.text, Values<int32_t>(f, "input_text"));
   COSY_ASSIGN_OR_RETURN(in.prompt_text, Values<int32_t>(f, "input_prompt_text"));

@@ -46,7 +46,13 @@ void CompareTo(const Fixture& f, Report& r, const std::string& name, const Tenso
   r.Compare(name, reshaped.ok() ? *reshaped : actual, *golden, tol);
 }
 
-Result<std::unique_ptr<SpeechLm>> LoadLm(const Fixture& f) { return SpeechLm::Load(f.dir()); }
+Device g_llm_device = Device::kCpu;
+
+Result<std::unique_ptr<SpeechLm>> LoadLm(const Fixture& f) {
+  SpeechLmLoadOptions options;
+  options.device = g_llm_device;
+  return SpeechLm::Load(f.dir(), options);
+}
 
 SpeechLmGenerateOptions GreedyOptions() {
   SpeechLmGenerateOptions o;
@@ -247,5 +253,8 @@ std::vector<Group> LlmGroups() {
           {"llm_modes", Guarded(RunModes)},
           {"llm_bistream", Guarded(RunBistream)}};
 }
+
+void SetLlmDevice(Device device) { g_llm_device = device; }
+Device LlmDevice() { return g_llm_device; }
 
 }  // namespace cosyflow::parity

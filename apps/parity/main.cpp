@@ -17,8 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "apps/parity/group_llm.h"
 #include "apps/parity/parity.h"
 #include "runtime/io/checkpoint.h"
+#ifdef COSYFLOW_WITH_CUDA
+#include "runtime/kernels/cuda/llm_ops.h"
+#endif
 
 namespace {
 
@@ -53,7 +57,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> requested;
   app.add_option("--fixtures", dir, "Fixture directory holding manifest.json")->required();
   app.add_option("--group", requested, "Golden group(s) to run (default: every supported one)");
+  std::string llm_device = "cpu";
+  app.add_option("--llm-device", llm_device,
+                 "Device of the speech LM in the llm groups and the pipeline group's tokens: cpu "
+                 "or cuda (exits 77 = skipped when cuda is asked for and no device is visible)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
+  if (llm_device == "cuda") {
+#ifdef COSYFLOW_WITH_CUDA
+    if (cosyflow::cuda::VisibleDevices() == 0) {
+      fmt::print("cosyflow-parity: --llm-device cuda: no CUDA device visible (skipped)\n");
+      return 77;
+    }
+#endif
+    cosyflow::parity::SetLlmDevice(cosyflow::Device::kCuda);
+  }
 
   auto fixture = Fixture::Open(dir);
   if (!fixture.ok()) {

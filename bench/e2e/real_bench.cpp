@@ -7,7 +7,7 @@
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
 //                      [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N]
 //                      [--max-token-hop N] [--text T]
-//                      [--prompt-text T]
+//                      [--prompt-text T] [--lm-device cpu|cuda]
 //
 // Model: without --model-dir, llm.pt / flow.pt / hift.pt with random weights at the key names and
 // shapes of the official checkpoints (bench/data/real-0.5B-state-dict-keys.json) go into a
@@ -35,6 +35,8 @@
 // configuration (VmHWM, reset before its load where the kernel allows).
 // Checks first, per request: status ok, 24 kHz, exactly tokens x 960 finite samples.
 // --quick: 50 tokens, 1 request, int8 only, no incremental-off run (a smoke test).
+// --lm-device cuda: the SpeechLM node runs on CUDA device 0 (f32 or bf16 LM precisions; the
+// other nodes stay on the CPU).
 #include "bench/e2e/real_bench.h"
 
 #include <fmt/format.h>
@@ -76,6 +78,7 @@ struct RealArgs {
   int64_t tokens = 250;
   int requests = 3, threads = 0, flow_steps = 0;  // 0: the Flow node's default (10)
   int max_token_hop = 0;                          // 0: the Flow node's default (100)
+  std::string lm_device = "cpu";
   std::vector<std::string> precisions = {"f32", "bf16", "int8"};
   // CosyVoice's own zero-shot example: about 10 s when spoken, one text segment.
   std::string text =
@@ -145,6 +148,7 @@ Result<Json> RealGraph(const RealArgs& a, const Config& c) {
       }
       Json& o = n["options"];
       if (type == "SpeechLM") {
+        n["device"] = a.lm_device;
         o["precision"] = c.lm;
         o["min_tokens"] = a.tokens;
         o["max_tokens"] = a.tokens;
@@ -284,7 +288,8 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   auto t0 = Clock::now();
   COSY_ASSIGN_OR_RETURN(auto p, Pipeline::FromText(graph.dump(), o));
   COSY_RETURN_IF_ERROR(p->Start());
-  Json out{{"lm_precision", c.lm},       {"flow_precision", c.flow},
+  Json out{{"lm_precision", c.lm},       {"lm_device", a.lm_device},
+           {"flow_precision", c.flow},
            {"flow_incremental", c.incremental}, {"flow_stream_final", c.stream_final},
            {"flow_n_timesteps", a.flow_steps},  // 0: the graph's (10, as the reference)
            {"flow_max_token_hop", a.max_token_hop},  // 0: the graph's (100, as the reference)
@@ -351,6 +356,7 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     else if (s == "--keys" && has) a->keys = argv[++i];
     else if (s == "--text" && has) a->text = argv[++i];
     else if (s == "--prompt-text" && has) a->prompt_text = argv[++i];
+    else if (s == "--lm-device" && has) a->lm_device = argv[++i];
     else if (s == "--precisions" && has) {
       a->precisions.clear();
       std::string list = argv[++i];
@@ -372,7 +378,7 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     }
   }
   if (a->quick) a->tokens = 50, a->requests = 1, a->precisions = {"int8"}, a->incremental_off = false;
-  return true;
+  return a->lm_device == "cpu" || a->lm_device == "cuda";
 }
 
 }  // namespace
@@ -384,7 +390,7 @@ int RealMain(int argc, char** argv) {
                "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
                "[--precisions f32,bf16,int8] [--model-dir DIR] [--keep-model] [--graph FILE] "
                "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
-               "[--max-token-hop N] [--text T] [--prompt-text T]\n");
+               "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {

@@ -5,6 +5,9 @@
 //
 //   cosyflow-bench-llm [--quick] [--decode-steps N] [--context N] [--precisions f32,bf16,int8]
 //                      [--prefill 127,200]   (prefill lengths timed; small ones for emulated CPUs)
+//                      [--device cpu|cuda]   (cuda: f32/bf16 on device 0, checked against the
+//                                             CPU f32 logits; the floor uses the device's
+//                                             copy bandwidth)
 //
 // The bf16 / int8 comparisons with f32 logits need f32 in --precisions (it always runs first).
 #include <algorithm>
@@ -23,6 +26,9 @@
 #include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/softmax.h"
+#ifdef COSYFLOW_WITH_CUDA
+#include "runtime/kernels/cuda/llm_ops.h"
+#endif
 
 namespace {
 
@@ -142,12 +148,14 @@ int main(int argc, char** argv) {
   int64_t context = 300;
   std::string precisions = "f32,bf16,int8";
   std::vector<int64_t> prefill = {127, 200};
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true, decode_steps = 5;
     else if (a == "--decode-steps" && i + 1 < argc) decode_steps = std::stoi(argv[++i]);
     else if (a == "--context" && i + 1 < argc) context = std::stoll(argv[++i]);
     else if (a == "--precisions" && i + 1 < argc) precisions = argv[++i];
+    else if (a == "--device" && i + 1 < argc) device_name = argv[++i];
     else if (a == "--prefill" && i + 1 < argc) {
       prefill.clear();
       std::string list = argv[++i];
@@ -165,6 +173,9 @@ int main(int argc, char** argv) {
     } else return Fail("unknown argument " + a);
   }
   if (context < 1 || decode_steps < 1) return Fail("--context and --decode-steps must be >= 1");
+  if (device_name != "cpu" && device_name != "cuda") return Fail("--device is cpu or cuda");
+  const cosyflow::Device device =
+      device_name == "cuda" ? cosyflow::Device::kCuda : cosyflow::Device::kCpu;
   const SpeechLmConfig config;  // release shapes (spec §5.1)
   const int64_t v = config.speech_vocab();
   nlohmann::json out;
@@ -173,10 +184,22 @@ int main(int argc, char** argv) {
   out["config"] = config.qwen.ToString();
   out["threads"] = cosyflow::kernels::cpu::DnnlNumThreads();
   out["load_average_1min_start"] = LoadAverage();
-  const double bw1 = ReadBandwidth(1), bw2 = ReadBandwidth(2);
-  out["read_bandwidth_gbps"] = {{"1_thread", bw1}, {"2_threads", bw2}};
+  out["device"] = device_name;
+  double bw1 = 0, bw2 = 0;  // host read rates; on cuda bw2 is the device's copy rate
+  if (device == cosyflow::Device::kCuda) {
+#ifdef COSYFLOW_WITH_CUDA
+    out["cuda_device"] = cosyflow::cuda::DeviceName();
+    bw2 = cosyflow::cuda::CopyBandwidthGBps(size_t{1} << 30);
+    out["device_copy_bandwidth_gbps"] = bw2;
+#else
+    return Fail("--device cuda: this build has no CUDA backend");
+#endif
+  } else {
+    bw1 = ReadBandwidth(1), bw2 = ReadBandwidth(2);
+    out["read_bandwidth_gbps"] = {{"1_thread", bw1}, {"2_threads", bw2}};
+  }
   out["reference_pytorch_f32_2threads"] = {{"prefill_127_s", 2.37}, {"decode_ms_per_token", 325}};
-  std::vector<float> f32_logits;
+  std::vector<float> f32_logits, cpu_f32_logits;
 
   std::vector<WeightType> types;
   for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
@@ -188,7 +211,7 @@ int main(int argc, char** argv) {
     const char* wname = cosyflow::kernels::cpu::WeightTypeName(wt);
     const auto rss0 = RssMiB();
     auto t0 = Clock::now();
-    auto created = SpeechLm::Create(config, RandomWeight, {wt});
+    auto created = SpeechLm::Create(config, RandomWeight, {wt, device});
     if (!created.ok()) return Fail(created.status().ToString());
     std::unique_ptr<SpeechLm> lm = std::move(created).value();
     const double create_s = Seconds(t0, Clock::now());
@@ -226,6 +249,24 @@ int main(int argc, char** argv) {
     if (kv_diff > tol) {
       return Fail(fmt::format("{}: KV-cached decode differs from the full recompute by {} (> {})",
                               wname, kv_diff, tol));
+    }
+    if (device == cosyflow::Device::kCuda && cpu_f32_logits.empty()) {
+      // The CPU f32 model's logits for the same 128 rows: the device path's cross-check.
+      auto cpu = SpeechLm::Create(config, RandomWeight, {WeightType::kF32});
+      if (!cpu.ok()) return Fail(cpu.status().ToString());
+      auto cs = (*cpu)->NewState(128);
+      if (!cs.ok()) return Fail("state allocation failed");
+      cpu_f32_logits.resize(static_cast<size_t>(v));
+      if (!(*cpu)->Forward(cs->get(), x.data(), 128, cpu_f32_logits.data()).ok())
+        return Fail("cpu forward failed");
+    }
+    if (!cpu_f32_logits.empty()) {
+      float d = 0;
+      for (int64_t i = 0; i < v; ++i) d = std::max(d, std::fabs(ref[i] - cpu_f32_logits[i]));
+      j["check_vs_cpu_f32_max_abs_logit"] = d;
+      if (wt == WeightType::kF32 && d > 1e-3f * std::max(1.0f, scale)) {
+        return Fail(fmt::format("cuda f32 logits differ from the cpu's by {}", d));
+      }
     }
     if (wt == WeightType::kF32) {
       f32_logits = ref;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "nodes/llm/speech_lm_cuda.h"
 #include "runtime/io/checkpoint.h"
 #include "runtime/kernels/cpu/attention.h"
 
@@ -53,7 +54,34 @@ std::vector<float> ConcatRows(std::initializer_list<const Tensor*> parts) {
   return out;
 }
 
+// RoPE table as Hugging Face computes it in f32: inv_freq[j] = 1 / theta^(2j / hd),
+// angle = f32(pos) * inv_freq[j] (f32 product), then cos / sin. cs, sn: [capacity, hd / 2].
+void FillRope(const Qwen2Config& q, int64_t capacity, float* cs, float* sn) {
+  const int64_t hd = q.head_dim(), half = hd / 2;
+  std::vector<float> inv_freq(static_cast<size_t>(half));
+  for (int64_t j = 0; j < half; ++j) {
+    const float e = static_cast<float>(2 * j) / static_cast<float>(hd);
+    inv_freq[static_cast<size_t>(j)] = 1.0f / std::pow(q.rope_theta, e);
+  }
+  for (int64_t p = 0; p < capacity; ++p) {
+    for (int64_t j = 0; j < half; ++j) {
+      const float angle = static_cast<float>(p) * inv_freq[static_cast<size_t>(j)];
+      cs[p * half + j] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sn[p * half + j] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+}
+
 }  // namespace
+
+#ifdef COSYFLOW_WITH_CUDA
+void SpeechLmCudaDeleter::operator()(SpeechLmCuda* p) const { delete p; }
+void SpeechLmCudaDeleter::operator()(SpeechLmCudaState* p) const { delete p; }
+#else
+// Never set in a build without CUDA (Create refuses the device).
+void SpeechLmCudaDeleter::operator()(SpeechLmCuda*) const {}
+void SpeechLmCudaDeleter::operator()(SpeechLmCudaState*) const {}
+#endif
 
 SpeechLm::~SpeechLm() = default;
 
@@ -94,18 +122,60 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Create(const SpeechLmConfig& config,
   std::unique_ptr<SpeechLm> m(new SpeechLm());
   m->config_ = config;
   m->options_ = options;
+  const bool on_cuda = options.device == Device::kCuda;
+  if (on_cuda) {
+#ifdef COSYFLOW_WITH_CUDA
+    if (options.weight_type == cpu::WeightType::kInt8) {
+      return Unsupported("llm: int8 weights run on the cpu only; on cuda use f32 or bf16");
+    }
+    if (cuda::VisibleDevices() == 0) {
+      return MakeError(StatusCode::kUnavailable,
+                       "llm: device cuda asked for, but no CUDA device is visible");
+    }
+    m->cuda_.reset(new SpeechLmCuda(config, options.weight_type == cpu::WeightType::kBF16));
+#else
+    return Unsupported("llm: device cuda asked for, but this build has no CUDA backend");
+#endif
+  }
+  // One linear, on the CPU (cpu::Linear in the load's weight type) or uploaded to the device.
+  auto linear = [&](const float* w, const float* b, int64_t out, int64_t in,
+                    std::unique_ptr<cpu::Linear>* cpu_linear,
+                    [[maybe_unused]] int cuda_slot, [[maybe_unused]] int64_t layer) -> Status {
+#ifdef COSYFLOW_WITH_CUDA
+    if (m->cuda_) {
+      SpeechLmCudaLinear* dst = nullptr;
+      if (layer < 0) {
+        dst = &m->cuda_->decoder();
+      } else {
+        SpeechLmCuda::Layer& cl = m->cuda_->layers()[static_cast<size_t>(layer)];
+        SpeechLmCudaLinear* slots[] = {&cl.qkv, &cl.o, &cl.gate_up, &cl.down};
+        dst = slots[cuda_slot];
+      }
+      return m->cuda_->UploadLinear(w, b, out, in, dst);
+    }
+#endif
+    COSY_ASSIGN_OR_RETURN(*cpu_linear, cpu::Linear::Create(w, b, out, in, options.weight_type));
+    return OkStatus();
+  };
   COSY_ASSIGN_OR_RETURN(m->llm_embedding_, GetF32(get, "llm_embedding.weight", Dims{2, h}));
   COSY_ASSIGN_OR_RETURN(m->text_embedding_,
                         GetF32(get, "llm.model.model.embed_tokens.weight", Dims{q.vocab_size, h}));
   COSY_ASSIGN_OR_RETURN(m->speech_embedding_,
                         GetF32(get, "speech_embedding.weight", Dims{config.speech_vocab(), h}));
   COSY_ASSIGN_OR_RETURN(m->final_norm_, GetF32(get, "llm.model.model.norm.weight", Dims{h}));
-  const cpu::WeightType wt = options.weight_type;
   for (int64_t i = 0; i < q.num_hidden_layers; ++i) {
     Layer l;
     COSY_ASSIGN_OR_RETURN(l.input_norm, GetF32(get, LayerKey(i, "input_layernorm.weight"), {h}));
     COSY_ASSIGN_OR_RETURN(l.post_norm,
                           GetF32(get, LayerKey(i, "post_attention_layernorm.weight"), {h}));
+#ifdef COSYFLOW_WITH_CUDA
+    if (m->cuda_) {
+      m->cuda_->layers().emplace_back();
+      SpeechLmCuda::Layer& cl = m->cuda_->layers().back();
+      COSY_RETURN_IF_ERROR(m->cuda_->UploadVector(l.input_norm, &cl.input_norm));
+      COSY_RETURN_IF_ERROR(m->cuda_->UploadVector(l.post_norm, &cl.post_norm));
+    }
+#endif
     {
       COSY_ASSIGN_OR_RETURN(Tensor wq, GetF32(get, LayerKey(i, "self_attn.q_proj.weight"), {h, h}));
       COSY_ASSIGN_OR_RETURN(Tensor bq, GetF32(get, LayerKey(i, "self_attn.q_proj.bias"), {h}));
@@ -115,29 +185,34 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Create(const SpeechLmConfig& config,
       COSY_ASSIGN_OR_RETURN(Tensor bv, GetF32(get, LayerKey(i, "self_attn.v_proj.bias"), {kv}));
       const std::vector<float> w = ConcatRows({&wq, &wk, &wv});
       const std::vector<float> b = ConcatRows({&bq, &bk, &bv});
-      COSY_ASSIGN_OR_RETURN(l.qkv, cpu::Linear::Create(w.data(), b.data(), h + 2 * kv, h, wt));
+      COSY_RETURN_IF_ERROR(linear(w.data(), b.data(), h + 2 * kv, h, &l.qkv, 0, i));
     }
     {
       COSY_ASSIGN_OR_RETURN(Tensor wo, GetF32(get, LayerKey(i, "self_attn.o_proj.weight"), {h, h}));
-      COSY_ASSIGN_OR_RETURN(l.o, cpu::Linear::Create(wo.data<float>(), nullptr, h, h, wt));
+      COSY_RETURN_IF_ERROR(linear(wo.data<float>(), nullptr, h, h, &l.o, 1, i));
     }
     {
       COSY_ASSIGN_OR_RETURN(Tensor wg, GetF32(get, LayerKey(i, "mlp.gate_proj.weight"), {f, h}));
       COSY_ASSIGN_OR_RETURN(Tensor wu, GetF32(get, LayerKey(i, "mlp.up_proj.weight"), {f, h}));
       const std::vector<float> w = ConcatRows({&wg, &wu});
-      COSY_ASSIGN_OR_RETURN(l.gate_up, cpu::Linear::Create(w.data(), nullptr, 2 * f, h, wt));
+      COSY_RETURN_IF_ERROR(linear(w.data(), nullptr, 2 * f, h, &l.gate_up, 2, i));
     }
     {
       COSY_ASSIGN_OR_RETURN(Tensor wd, GetF32(get, LayerKey(i, "mlp.down_proj.weight"), {h, f}));
-      COSY_ASSIGN_OR_RETURN(l.down, cpu::Linear::Create(wd.data<float>(), nullptr, h, f, wt));
+      COSY_RETURN_IF_ERROR(linear(wd.data<float>(), nullptr, h, f, &l.down, 3, i));
     }
     m->layers_.push_back(std::move(l));
   }
   COSY_ASSIGN_OR_RETURN(Tensor wdec,
                         GetF32(get, "llm_decoder.weight", Dims{config.speech_vocab(), h}));
   COSY_ASSIGN_OR_RETURN(Tensor bdec, GetF32(get, "llm_decoder.bias", Dims{config.speech_vocab()}));
-  COSY_ASSIGN_OR_RETURN(m->decoder_, cpu::Linear::Create(wdec.data<float>(), bdec.data<float>(),
-                                                        config.speech_vocab(), h, wt));
+  COSY_RETURN_IF_ERROR(linear(wdec.data<float>(), bdec.data<float>(), config.speech_vocab(), h,
+                              &m->decoder_, 0, -1));
+#ifdef COSYFLOW_WITH_CUDA
+  if (m->cuda_) {
+    COSY_RETURN_IF_ERROR(m->cuda_->UploadVector(m->final_norm_, &m->cuda_->final_norm()));
+  }
+#endif
   return m;
 }
 
@@ -174,6 +249,9 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Load(const std::string& model_dir,
 }
 
 size_t SpeechLm::decode_weight_bytes() const {
+#ifdef COSYFLOW_WITH_CUDA
+  if (cuda_) return cuda_->weight_bytes();
+#endif
   size_t bytes = 0;
   for (const Layer& l : layers_) {
     bytes += l.qkv->packed_weight_bytes() + l.o->packed_weight_bytes() +
@@ -213,9 +291,11 @@ Status SpeechLm::Embed(std::span<const SpeechLmRow> rows, float* out) const {
 }
 
 const float* SpeechLmState::keys(int64_t layer, int64_t kv_head) const {
+  if (cuda_) return nullptr;
   return k_cache_.data<float>() + (layer * kv_heads_ + kv_head) * capacity_ * head_dim_;
 }
 const float* SpeechLmState::values(int64_t layer, int64_t kv_head) const {
+  if (cuda_) return nullptr;
   return v_cache_.data<float>() + (layer * kv_heads_ + kv_head) * capacity_ * head_dim_;
 }
 
@@ -229,6 +309,12 @@ Result<SpeechLmPrefix> SpeechLm::SavePrefix(const SpeechLmState& s, int64_t leng
   const int64_t hd = s.head_dim_, blocks = s.layers_ * s.kv_heads_;
   p.k.resize(static_cast<size_t>(blocks * length * hd));
   p.v.resize(p.k.size());
+#ifdef COSYFLOW_WITH_CUDA
+  if (s.cuda_) {
+    COSY_RETURN_IF_ERROR(cuda_->SavePrefix(s.cuda_.get(), length, p.k.data(), p.v.data()));
+    return p;
+  }
+#endif
   const float* k = s.k_cache_.data<float>();
   const float* v = s.v_cache_.data<float>();
   for (int64_t b = 0; b < blocks; ++b) {
@@ -245,6 +331,13 @@ Status SpeechLm::LoadPrefix(const SpeechLmPrefix& p, SpeechLmState* s) const {
     return InvalidArgument("llm: cannot load a {}-position prefix into a state of {}/{}",
                            p.length, s->length_, s->capacity_);
   }
+#ifdef COSYFLOW_WITH_CUDA
+  if (s->cuda_) {
+    COSY_RETURN_IF_ERROR(cuda_->LoadPrefix(s->cuda_.get(), p.length, p.k.data(), p.v.data()));
+    s->length_ = p.length;
+    return OkStatus();
+  }
+#endif
   float* k = s->k_cache_.data<float>();
   float* v = s->v_cache_.data<float>();
   for (int64_t b = 0; b < blocks; ++b) {
@@ -269,11 +362,21 @@ Result<std::unique_ptr<SpeechLmState>> SpeechLm::NewState(int64_t capacity, int6
   s->kv_heads_ = q.num_key_value_heads;
   s->head_dim_ = q.head_dim();
   const int64_t h = q.hidden_size, hd = q.head_dim(), f = q.intermediate_size;
+  COSY_ASSIGN_OR_RETURN(s->rope_cos_, Tensor::Empty({capacity, hd / 2}, DType::kF32));
+  COSY_ASSIGN_OR_RETURN(s->rope_sin_, Tensor::Empty({capacity, hd / 2}, DType::kF32));
+  FillRope(q, capacity, s->rope_cos_.data<float>(), s->rope_sin_.data<float>());
+#ifdef COSYFLOW_WITH_CUDA
+  if (cuda_) {
+    // Everything else lives on the device.
+    COSY_ASSIGN_OR_RETURN(auto cs, cuda_->NewState(capacity, chunk, s->rope_cos_.data<float>(),
+                                                   s->rope_sin_.data<float>()));
+    s->cuda_.reset(cs.release());
+    return s;
+  }
+#endif
   const Dims cache{q.num_hidden_layers, q.num_key_value_heads, capacity, hd};
   COSY_ASSIGN_OR_RETURN(s->k_cache_, Tensor::Empty(cache, DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->v_cache_, Tensor::Empty(cache, DType::kF32));
-  COSY_ASSIGN_OR_RETURN(s->rope_cos_, Tensor::Empty({capacity, hd / 2}, DType::kF32));
-  COSY_ASSIGN_OR_RETURN(s->rope_sin_, Tensor::Empty({capacity, hd / 2}, DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->x_, Tensor::Empty({chunk, h}, DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->h_, Tensor::Empty({chunk, h}, DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->qkv_, Tensor::Empty({chunk, h + 2 * q.kv_dim()}, DType::kF32));
@@ -295,23 +398,6 @@ Result<std::unique_ptr<SpeechLmState>> SpeechLm::NewState(int64_t capacity, int6
   COSY_ASSIGN_OR_RETURN(s->scores_, Tensor::Empty({s->attention_threads_ * s->attention_scratch_},
                                                   DType::kF32));
   COSY_ASSIGN_OR_RETURN(s->last_, Tensor::Empty({h}, DType::kF32));
-  // RoPE table as Hugging Face computes it in f32: inv_freq[j] = 1 / theta^(2j / hd),
-  // angle = f32(pos) * inv_freq[j] (f32 product), then cos / sin.
-  float* cs = s->rope_cos_.data<float>();
-  float* sn = s->rope_sin_.data<float>();
-  const int64_t half = hd / 2;
-  std::vector<float> inv_freq(static_cast<size_t>(half));
-  for (int64_t j = 0; j < half; ++j) {
-    const float e = static_cast<float>(2 * j) / static_cast<float>(hd);
-    inv_freq[static_cast<size_t>(j)] = 1.0f / std::pow(q.rope_theta, e);
-  }
-  for (int64_t p = 0; p < capacity; ++p) {
-    for (int64_t j = 0; j < half; ++j) {
-      const float angle = static_cast<float>(p) * inv_freq[static_cast<size_t>(j)];
-      cs[p * half + j] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sn[p * half + j] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-  }
   return s;
 }
 

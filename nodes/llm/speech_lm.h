@@ -25,6 +25,7 @@
 #include "nodes/llm/speech_lm_config.h"
 #include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/linear.h"
+#include "runtime/dtype.h"
 #include "runtime/status.h"
 #include "runtime/tensor.h"
 
@@ -56,9 +57,19 @@ using SpeechLmHook = std::function<void(const SpeechLmTap&)>;
 
 struct SpeechLmLoadOptions {
   kernels::cpu::WeightType weight_type = kernels::cpu::WeightType::kF32;
+  // kCuda: the layers run on CUDA device 0 (f32 or bf16 weights; builds with the CUDA backend
+  // only, see speech_lm_cuda.h).
+  Device device = Device::kCpu;
 };
 
 class SpeechLm;
+class SpeechLmCuda;
+class SpeechLmCudaState;
+// Deleters of the CUDA parts (defined where they are complete; null in a build without CUDA).
+struct SpeechLmCudaDeleter {
+  void operator()(SpeechLmCuda* p) const;
+  void operator()(SpeechLmCudaState* p) const;
+};
 
 // Per-request mutable state: KV cache [layers][kv_heads][capacity][head_dim] for K and V, the
 // RoPE table for `capacity` positions and activation scratch for `chunk` rows. Everything is
@@ -69,13 +80,15 @@ class SpeechLmState {
   int64_t capacity() const { return capacity_; }  // most positions this state can hold
   int64_t chunk() const { return chunk_; }
   void Reset() { length_ = 0; }
-  // Key cache rows of one layer / kv head: [length, head_dim] (for tests).
+  // Key cache rows of one layer / kv head: [length, head_dim] (for tests; null for a state on a
+  // CUDA device, whose cache lives there).
   const float* keys(int64_t layer, int64_t kv_head) const;
   const float* values(int64_t layer, int64_t kv_head) const;
 
  private:
   friend class SpeechLm;
   SpeechLmState() = default;
+  std::unique_ptr<SpeechLmCudaState, SpeechLmCudaDeleter> cuda_;  // set on a CUDA model
 
   int64_t capacity_ = 0, chunk_ = 0, length_ = 0;
   int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0;
@@ -109,6 +122,7 @@ class SpeechLm {
   ~SpeechLm();
   const SpeechLmConfig& config() const { return config_; }
   kernels::cpu::WeightType weight_type() const { return options_.weight_type; }
+  Device device() const { return options_.device; }
   // Bytes of weights read by one decode step (all linears + speech head).
   size_t decode_weight_bytes() const;
 
@@ -159,6 +173,9 @@ class SpeechLm {
   Tensor final_norm_;
   std::vector<Layer> layers_;
   std::unique_ptr<kernels::cpu::Linear> decoder_;  // [speech_vocab, H] + bias
+  // On a CUDA model: the layers, final norm and head live there (the cpu::Linears above are
+  // then not built; the embedding tables stay here).
+  std::unique_ptr<SpeechLmCuda, SpeechLmCudaDeleter> cuda_;
 };
 
 }  // namespace cosyflow

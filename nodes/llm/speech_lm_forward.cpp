@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "nodes/llm/speech_lm.h"
+#include "nodes/llm/speech_lm_cuda.h"
 #include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/norm.h"
@@ -42,6 +43,13 @@ Status SpeechLm::Forward(SpeechLmState* state, const float* x, int64_t n, float*
     return OutOfRange("llm: KV cache full: {} cached + {} new positions > capacity {}",
                       state->length_, n, state->capacity_);
   }
+#ifdef COSYFLOW_WITH_CUDA
+  if (cuda_) {
+    COSY_RETURN_IF_ERROR(cuda_->Forward(state->cuda_.get(), state->length_, x, n, logits, hook));
+    state->length_ += n;
+    return OkStatus();
+  }
+#endif
   const int64_t h = config_.qwen.hidden_size;
   if (n == 1 && !(hook != nullptr && *hook) && !omp_in_parallel() && omp_get_max_threads() > 1) {
     return DecodeStep(state, x, logits,

@@ -66,6 +66,7 @@ NodeSpec SpeechLmNode::Spec() {
   s.inputs = {{"text", PayloadType::kTokenIds}};
   s.outputs = {{"tokens", PayloadType::kSpeechTokens}};
   s.concurrency = Concurrency::kStateful;
+  s.devices = {Device::kCpu, Device::kCuda};
   return s;
 }
 
@@ -94,6 +95,7 @@ Result<std::unique_ptr<Node>> SpeechLmNode::Create(const Options& options,
     return InvalidArgument("SpeechLM: precision must be f32, bf16 or int8, got '{}'",
                            options.precision);
   }
+  load.device = ctx.device;
   COSY_ASSIGN_OR_RETURN(std::unique_ptr<SpeechLm> lm, SpeechLm::Load(dir, load));
   std::vector<int32_t> prompt_text, prompt_speech;
   if (!options.prompt_text_ids.empty()) {

@@ -7,6 +7,9 @@
 
 #include "nodes/llm/speech_lm.h"
 #include "runtime/io/checkpoint.h"
+#ifdef COSYFLOW_WITH_CUDA
+#include "runtime/kernels/cuda/llm_ops.h"
+#endif
 #include "tests/nodes/llm/llm_test_util.h"
 #include "tests/test_util.h"
 
@@ -65,6 +68,26 @@ TEST_CASE("SpeechLm: a missing or mis-shaped weight is an error naming the tenso
   auto r2 = SpeechLm::Create(config, get);
   REQUIRE_FALSE(r2.ok());
   CHECK(r2.status().message().find("mlp.gate_proj.weight") != std::string::npos);
+}
+
+TEST_CASE("SpeechLm: device cuda loads where a GPU is visible, else fails with a clear status") {
+  auto r = SpeechLm::Load(test::TinySeed0Dir(),
+                          {kernels::cpu::WeightType::kF32, Device::kCuda});
+#ifdef COSYFLOW_WITH_CUDA
+  if (cuda::VisibleDevices() > 0) {
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    CHECK((*r)->device() == Device::kCuda);
+    return;
+  }
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kUnavailable);
+  CHECK(r.status().message().find("no CUDA device") != std::string::npos);
+#else
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kUnsupported);
+  CHECK(r.status().message().find("no CUDA backend") != std::string::npos);
+#endif
+  CHECK(r.status().message().find("llm.pt") != std::string::npos);  // names the file
 }
 
 TEST_CASE("SpeechLm: Load rejects a directory without llm.pt and reports the path") {
