@@ -44,57 +44,14 @@ float MaxAbs(const std::vector<float>& v) {
 }
 
 TEST_CASE("SpeechLm cuda: prefill hidden states and step-0 logits match the goldens") {
-  const SpeechLm& lm = TinyCuda();
-  const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
-  REQUIRE(lm.Embed(rows, x.data()).ok());
-  for (int64_t chunk : {int64_t{128}, int64_t{7}}) {  // chunked prefill is exact too
-    CAPTURE(chunk);
-    auto state = lm.NewState(64, chunk);
-    REQUIRE_MESSAGE(state.ok(), state.status().ToString());
-    CHECK((*state)->keys(0, 0) == nullptr);  // the cache lives on the device
-    std::vector<float> hidden, embeds;
-    int layer_taps = 0;
-    SpeechLmHook hook = [&](const SpeechLmTap& t) {
-      if (t.name == "final_norm") hidden.insert(hidden.end(), t.data, t.data + t.rows * t.cols);
-      if (t.name == "embeds") embeds.insert(embeds.end(), t.data, t.data + t.rows * t.cols);
-      if (t.name == "layer_out") ++layer_taps;
-    };
-    std::vector<float> logits(6564);
-    const Status st =
-        lm.Forward(state->get(), x.data(), static_cast<int64_t>(rows.size()), logits.data(), &hook);
-    REQUIRE_MESSAGE(st.ok(), st.ToString());
-    CHECK((*state)->length() == 26);
-    CHECK(layer_taps == 2 * ((26 + chunk - 1) / chunk));
-    CHECK(embeds == x);
-    const auto golden_hidden = GoldenFloats("llm_prefill_hidden");
-    REQUIRE(hidden.size() == golden_hidden.size());
-    CHECK(MaxAbsDiff(hidden.data(), golden_hidden.data(), hidden.size()) < 1e-4f);
-    const auto golden_logits = GoldenFloats("llm_step0_logits");
-    CHECK(MaxAbsDiff(logits.data(), golden_logits.data(), logits.size()) < 1e-3f);
-  }
+  auto state = TinyCuda().NewState(64);
+  REQUIRE(state.ok());
+  CHECK((*state)->keys(0, 0) == nullptr);  // the cache lives on the device
+  test::CheckPrefillGoldens(TinyCuda());
 }
 
 TEST_CASE("SpeechLm cuda: teacher-forced decode steps match every golden step's logits") {
-  const SpeechLm& lm = TinyCuda();
-  const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
-  REQUIRE(lm.Embed(rows, x.data()).ok());
-  auto state = lm.NewState(64);
-  REQUIRE(state.ok());
-  const auto golden = GoldenFloats("llm_steps_logits");  // [17, 6564]
-  const auto tokens = GoldenIds("llm_greedy_tokens");   // [16]
-  std::vector<float> logits(6564);
-  REQUIRE(lm.Forward(state->get(), x.data(), 26, logits.data()).ok());
-  float worst = MaxAbsDiff(logits.data(), golden.data(), 6564);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const SpeechLmRow row{SpeechLmTable::kSpeech, tokens[i]};
-    REQUIRE(lm.Embed({&row, 1}, x.data()).ok());
-    REQUIRE(lm.Forward(state->get(), x.data(), 1, logits.data()).ok());
-    worst = test::WorstOf(worst, MaxAbsDiff(logits.data(), golden.data() + (i + 1) * 6564, 6564));
-  }
-  CHECK(worst < 1e-3f);
-  CHECK((*state)->length() == 26 + 16);
+  test::CheckTeacherForcedGoldens(TinyCuda());
 }
 
 // Greedy zero-shot tokens of the `llm` group's inputs on `lm` (prefix cache optional).

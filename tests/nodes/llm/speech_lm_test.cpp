@@ -109,53 +109,11 @@ TEST_CASE("SpeechLm: prefill embeddings are exact copies of the table rows") {
 }
 
 TEST_CASE("SpeechLm: prefill hidden states and step-0 logits match the goldens") {
-  const SpeechLm& lm = TinyLm();
-  const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
-  REQUIRE(lm.Embed(rows, x.data()).ok());
-  for (int64_t chunk : {int64_t{128}, int64_t{7}}) {  // chunked prefill is exact too
-    auto state = lm.NewState(64, chunk);
-    REQUIRE(state.ok());
-    std::vector<float> hidden;
-    int layer_taps = 0;
-    SpeechLmHook hook = [&](const SpeechLmTap& t) {
-      if (t.name == "final_norm") hidden.insert(hidden.end(), t.data, t.data + t.rows * t.cols);
-      if (t.name == "layer_out") ++layer_taps;
-    };
-    std::vector<float> logits(6564);
-    REQUIRE(lm.Forward(state->get(), x.data(), static_cast<int64_t>(rows.size()), logits.data(),
-                       &hook)
-                .ok());
-    CHECK((*state)->length() == 26);
-    CHECK(layer_taps == 2 * ((26 + chunk - 1) / chunk));
-    const auto golden_hidden = GoldenFloats("llm_prefill_hidden");
-    REQUIRE(hidden.size() == golden_hidden.size());
-    CHECK(MaxAbsDiff(hidden.data(), golden_hidden.data(), hidden.size()) < 1e-4f);
-    const auto golden_logits = GoldenFloats("llm_step0_logits");
-    CHECK(MaxAbsDiff(logits.data(), golden_logits.data(), logits.size()) < 1e-3f);
-  }
+  test::CheckPrefillGoldens(TinyLm());
 }
 
 TEST_CASE("SpeechLm: teacher-forced decode steps match every golden step's logits") {
-  const SpeechLm& lm = TinyLm();
-  const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
-  REQUIRE(lm.Embed(rows, x.data()).ok());
-  auto state = lm.NewState(64);
-  REQUIRE(state.ok());
-  const auto golden = GoldenFloats("llm_steps_logits");  // [17, 6564]
-  const auto tokens = GoldenIds("llm_greedy_tokens");   // [16]
-  std::vector<float> logits(6564);
-  REQUIRE(lm.Forward(state->get(), x.data(), 26, logits.data()).ok());
-  float worst = MaxAbsDiff(logits.data(), golden.data(), 6564);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const SpeechLmRow row{SpeechLmTable::kSpeech, tokens[i]};
-    REQUIRE(lm.Embed({&row, 1}, x.data()).ok());
-    REQUIRE(lm.Forward(state->get(), x.data(), 1, logits.data()).ok());
-    worst = cosyflow::test::WorstOf(worst, MaxAbsDiff(logits.data(), golden.data() + (i + 1) * 6564, 6564));
-  }
-  CHECK(worst < 1e-3f);
-  CHECK((*state)->length() == 26 + 16);
+  test::CheckTeacherForcedGoldens(TinyLm());
 }
 
 TEST_CASE("SpeechLm: forward past the state's capacity fails and leaves the cache unchanged") {
