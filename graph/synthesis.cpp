@@ -28,6 +28,7 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
       if (o.stream_text) opt["bistream"] = true;
       if (o.greedy) opt["greedy"] = true;
       if (!o.lm_precision.empty()) opt["precision"] = o.lm_precision;
+      if (!o.lm_device.empty()) node["device"] = o.lm_device;
       if (opt.value("text_id_policy", "error") == "modulo") info->test_model = true;
     } else if (type == "TextNormalizer") {
       if (o.stream_text) opt["input"] = "bistream";

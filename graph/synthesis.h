@@ -7,7 +7,7 @@
 //   mode        "no_prompt"/"sft" drops Flow.prompt_tokens/prompt_feat (the reference's sft
 //               front end gives the flow no prompt, only the x-vector)
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
-//   lm_precision SpeechLM.precision; threads: limits.threads
+//   lm_precision SpeechLM.precision; lm_device: the SpeechLM node's device; threads: limits.threads
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 //   speed != 1  Flow.stream = false
 //   voice_store VoiceFrontend.voices
@@ -42,6 +42,7 @@ struct GraphOverrides {
   bool greedy = false;      // SpeechLM.greedy (deterministic tokens)
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
+  std::string lm_device;     // "" = the graph's; else the SpeechLM node's device (cpu, cuda)
   std::string bridge_endpoint;  // ZmqSend.endpoint of every ZmqSend node ("" = the file's)
   std::string bridge_bind;      // ZmqReceive.bind of every ZmqReceive node ("" = the file's)
   // The voice of the requests (TextRequest fields, resolved by the graph's VoiceFrontend node).

@@ -52,6 +52,7 @@ struct SynthArgs {
   bool greedy = false;
   bool zero_noise = false;
   std::string precision;  // "" = the graph's
+  std::string lm_device;  // "" = the graph's
   int threads = 0;
   std::string bridge;
   std::string voice, voice_store, prompt_wav, prompt_text, instruct, source_wav;
@@ -185,6 +186,7 @@ Status RunSynth(const SynthArgs& a) {
   o.greedy = a.greedy;
   o.zero_noise = a.zero_noise;
   o.lm_precision = a.precision;
+  o.lm_device = a.lm_device;
   o.threads = a.threads;
   o.bridge_endpoint = a.bridge;
   o.voice = a.voice;
@@ -359,6 +361,9 @@ void RegisterSynth(CLI::App& app) {
   cmd->add_option("--precision", a->precision,
                   "SpeechLM linear weights: f32, bf16 or int8 (default: the graph's)")
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
+  cmd->add_option("--lm-device", a->lm_device,
+                  "Device of the SpeechLM node: cpu or cuda (default: the graph's; docs/cuda.md)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "Compute threads (default: the graph's / all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--bridge", a->bridge,

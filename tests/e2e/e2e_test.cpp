@@ -15,6 +15,9 @@
 
 #include "graph/synthesis.h"
 #include "runtime/io/npy.h"
+#ifdef COSYFLOW_WITH_CUDA
+#include "runtime/kernels/cuda/llm_ops.h"
+#endif
 #include "tests/test_util.h"
 
 namespace cosyflow {
@@ -139,6 +142,43 @@ tts::SynthOutput SynthOnce(int64_t seed) {
   REQUIRE(out.ok());
   REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
   return std::move(*out);
+}
+
+TEST_CASE("E2E: lm_device cuda moves the SpeechLM to the GPU, or fails the load with a clear "
+          "status where there is none") {
+  auto load = [](const std::string& device) {
+    tts::GraphInfo info;
+    tts::GraphOverrides o;
+    o.model_dir = test::TinySeed0Dir();
+    o.greedy = true;
+    o.zero_noise = true;
+    o.lm_device = device;
+    return tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
+  };
+  auto gpu = load("cuda");
+  bool visible = false;
+#ifdef COSYFLOW_WITH_CUDA
+  visible = cuda::VisibleDevices() > 0;
+  if (!visible) {  // the load's error names the node, the file and the reason
+    REQUIRE_FALSE(gpu.ok());
+    CHECK(gpu.status().message().find("(lm)") != std::string::npos);
+    CHECK(gpu.status().message().find("no CUDA device is visible") != std::string::npos);
+  }
+#else
+  REQUIRE_FALSE(gpu.ok());
+  CHECK(gpu.status().message().find("no CUDA backend") != std::string::npos);
+#endif
+  if (!visible) return;
+  // On a GPU machine: the graph serves with its LM there (token-level exactness against the
+  // goldens: tests/cuda).
+  REQUIRE_MESSAGE(gpu.ok(), gpu.status().ToString());
+  REQUIRE((*gpu)->Start().ok());
+  auto out = tts::Synthesize(**gpu, {"One two three four."}, false);
+  REQUIRE(out.ok());
+  REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
+  CHECK(out->sample_rate == 24000);
+  CHECK(!out->audio.empty());
+  CHECK(out->audio.size() % kSamplesPerToken == 0);
 }
 
 TEST_CASE("E2E: the synth helper is reproducible for a seed and varies across seeds") {
