@@ -137,7 +137,8 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Create(const SpeechLmConfig& config,
     return Unsupported("llm: device cuda asked for, but this build has no CUDA backend");
 #endif
   }
-  // One linear, on the CPU (cpu::Linear in the load's weight type) or uploaded to the device.
+  // One linear, on the CPU (cpu::Linear in the load's weight type) or uploaded to the device
+  // into layer `layer`'s slot `cuda_slot` (0 q|k|v, 1 o, 2 gate|up, 3 down; layer < 0: head).
   auto linear = [&](const float* w, const float* b, int64_t out, int64_t in,
                     std::unique_ptr<cpu::Linear>* cpu_linear,
                     [[maybe_unused]] int cuda_slot, [[maybe_unused]] int64_t layer) -> Status {
