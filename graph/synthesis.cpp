@@ -42,6 +42,10 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
         opt.erase("prompt_feat");
       }
       if (o.speed != 1.0f) opt["stream"] = false;
+      if (!o.flow_device.empty()) {
+        node["device"] = o.flow_device;
+        if (o.flow_device == "cuda") opt["precision"] = "f32";
+      }
     } else if (type == "VoiceFrontend") {
       if (!o.voice_store.empty()) opt["voices"] = o.voice_store;
     } else if (type == "ZmqSend") {

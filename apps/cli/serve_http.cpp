@@ -25,7 +25,7 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 void OnSignal(int sig) { g_stop_signal = sig; }
 
 struct DoorArgs {
-  std::string graph, model_dir, precision, voice_store, lm_device;
+  std::string graph, model_dir, precision, voice_store, lm_device, flow_device;
   std::string listen;   // http: HOST:PORT
   std::string wyoming;  // tcp://HOST:PORT
   bool stream_text = false, greedy = false, zero_noise = false, no_warm_up = false;
@@ -45,6 +45,7 @@ Status RunDoors(const DoorArgs& a, bool http) {
   o.threads = a.threads;
   o.lm_precision = a.precision;
   o.lm_device = a.lm_device;
+  o.flow_device = a.flow_device;
   o.max_sessions = a.max_sessions;  // the pipeline admits as many sessions as the doors
   o.voice_store = a.voice_store;
   o.registry = &bridges::FullNodeRegistry();
@@ -127,6 +128,10 @@ void AddCommon(CLI::App* cmd, DoorArgs* a) {
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   cmd->add_option("--lm-device", a->lm_device,
                   "Device of the SpeechLM node: cpu or cuda (default: the graph's)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--flow-device", a->flow_device,
+                  "Device of the Flow node's sampler: cpu or cuda (cuda runs it in f32; default: "
+                  "the graph's)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--max-sessions", a->max_sessions,
                   "Requests in flight at once; more get 429 (default: the graph's "

@@ -53,6 +53,7 @@ struct SynthArgs {
   bool zero_noise = false;
   std::string precision;  // "" = the graph's
   std::string lm_device;  // "" = the graph's
+  std::string flow_device;  // "" = the graph's
   int threads = 0;
   std::string bridge;
   std::string voice, voice_store, prompt_wav, prompt_text, instruct, source_wav;
@@ -187,6 +188,7 @@ Status RunSynth(const SynthArgs& a) {
   o.zero_noise = a.zero_noise;
   o.lm_precision = a.precision;
   o.lm_device = a.lm_device;
+  o.flow_device = a.flow_device;
   o.threads = a.threads;
   o.bridge_endpoint = a.bridge;
   o.voice = a.voice;
@@ -363,6 +365,10 @@ void RegisterSynth(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   cmd->add_option("--lm-device", a->lm_device,
                   "Device of the SpeechLM node: cpu or cuda (default: the graph's; docs/cuda.md)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--flow-device", a->flow_device,
+                  "Device of the Flow node's sampler: cpu or cuda (cuda runs it in f32; default: "
+                  "the graph's; docs/cuda.md)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "Compute threads (default: the graph's / all cores)")
       ->check(CLI::NonNegativeNumber);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/parity/group_flow.h"
 #include "apps/parity/group_llm.h"
 #include "nodes/flow/flow_model.h"
 #include "nodes/flow/flow_session.h"
@@ -91,7 +92,7 @@ struct Models {
 Result<Models> LoadModels(const Fixture& f) {
   Models m;
   COSY_ASSIGN_OR_RETURN(auto cfg, flow::FlowConfig::FromFile(f.Path("config.json")));
-  COSY_ASSIGN_OR_RETURN(m.flow, flow::FlowModel::Create(f.Path("flow.pt"), cfg));
+  COSY_ASSIGN_OR_RETURN(m.flow, flow::FlowModel::Create(f.Path("flow.pt"), cfg, FlowLoadOptions()));
   COSY_ASSIGN_OR_RETURN(m.hift, hift::HiftVocoder::Create(f.dir()));
   COSY_ASSIGN_OR_RETURN(m.prompt.tokens, Values<int32_t>(f, "input_flow_prompt_speech_token"));
   COSY_ASSIGN_OR_RETURN(m.prompt.feat, Values<float>(f, "input_prompt_speech_feat"));

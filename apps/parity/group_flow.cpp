@@ -59,7 +59,7 @@ struct FlowInputs {
 Result<FlowInputs> LoadInputs(const Fixture& f) {
   FlowInputs in;
   COSY_ASSIGN_OR_RETURN(auto cfg, flow::FlowConfig::FromFile(f.Path("config.json")));
-  COSY_ASSIGN_OR_RETURN(in.model, FlowModel::Create(f.Path("flow.pt"), cfg));
+  COSY_ASSIGN_OR_RETURN(in.model, FlowModel::Create(f.Path("flow.pt"), cfg, FlowLoadOptions()));
   COSY_ASSIGN_OR_RETURN(in.prompt.tokens, Ints(f, "input_flow_prompt_speech_token"));
   COSY_ASSIGN_OR_RETURN(in.prompt.feat, Floats(f, "input_prompt_speech_feat"));
   COSY_ASSIGN_OR_RETURN(in.prompt.embedding, Floats(f, "input_embedding"));
@@ -230,7 +230,17 @@ bool IsStreamFlowMel(const GoldenEntry& e) {
   return e.group == "token2wav_stream" && e.name.rfind("t2w_stream_flow", 0) == 0;
 }
 
+Device g_flow_device = Device::kCpu;
+
 }  // namespace
+
+void SetFlowDevice(Device device) { g_flow_device = device; }
+
+flow::FlowOptions FlowLoadOptions() {
+  flow::FlowOptions o;
+  o.device = g_flow_device;
+  return o;
+}
 
 std::vector<Group> FlowGroups() {
   return {

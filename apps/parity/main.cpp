@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/parity/group_flow.h"
 #include "apps/parity/group_llm.h"
 #include "apps/parity/parity.h"
 #include "runtime/io/checkpoint.h"
@@ -62,7 +63,22 @@ int main(int argc, char** argv) {
                  "Device of the speech LM in the llm groups and the pipeline group's tokens: cpu "
                  "or cuda (exits 77 = skipped when cuda is asked for and no device is visible)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  std::string flow_device = "cpu";
+  app.add_option("--flow-device", flow_device,
+                 "Device of the flow model's sampler in the flow, token2wav and pipeline groups: "
+                 "cpu or cuda (exits 77 = skipped when cuda is asked for and no device is "
+                 "visible)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
+  if (flow_device == "cuda") {
+#ifdef COSYFLOW_WITH_CUDA
+    if (cosyflow::cuda::VisibleDevices() == 0) {
+      fmt::print("cosyflow-parity: --flow-device cuda: no CUDA device visible (skipped)\n");
+      return 77;
+    }
+#endif
+    cosyflow::parity::SetFlowDevice(cosyflow::Device::kCuda);
+  }
   if (llm_device == "cuda") {
 #ifdef COSYFLOW_WITH_CUDA
     if (cosyflow::cuda::VisibleDevices() == 0) {

@@ -7,7 +7,7 @@
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
 //                      [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N]
 //                      [--max-token-hop N] [--text T]
-//                      [--prompt-text T] [--lm-device cpu|cuda]
+//                      [--prompt-text T] [--lm-device cpu|cuda] [--flow-device cpu|cuda]
 //
 // Model: without --model-dir, llm.pt / flow.pt / hift.pt with random weights at the key names and
 // shapes of the official checkpoints (bench/data/real-0.5B-state-dict-keys.json) go into a
@@ -35,8 +35,9 @@
 // configuration (VmHWM, reset before its load where the kernel allows).
 // Checks first, per request: status ok, 24 kHz, exactly tokens x 960 finite samples.
 // --quick: 50 tokens, 1 request, int8 only, no incremental-off run (a smoke test).
-// --lm-device cuda: the SpeechLM node runs on CUDA device 0 (f32 or bf16 LM precisions; the
-// other nodes stay on the CPU).
+// --lm-device cuda: the SpeechLM node runs on CUDA device 0 (f32 or bf16 LM precisions).
+// --flow-device cuda: the Flow node's sampler runs there (f32, prefix recompute per chunk; the
+// precision list's flow part is ignored). The other nodes stay on the CPU.
 #include "bench/e2e/real_bench.h"
 
 #include <fmt/format.h>
@@ -79,6 +80,7 @@ struct RealArgs {
   int requests = 3, threads = 0, flow_steps = 0;  // 0: the Flow node's default (10)
   int max_token_hop = 0;                          // 0: the Flow node's default (100)
   std::string lm_device = "cpu";
+  std::string flow_device = "cpu";  // cuda: the Flow node's sampler on the GPU (f32)
   std::vector<std::string> precisions = {"f32", "bf16", "int8"};
   // CosyVoice's own zero-shot example: about 10 s when spoken, one text segment.
   std::string text =
@@ -154,7 +156,8 @@ Result<Json> RealGraph(const RealArgs& a, const Config& c) {
         o["max_tokens"] = a.tokens;
         o["max_token_text_ratio"] = 1000;  // the bound is max_tokens, whatever the text length
       } else if (type == "Flow") {
-        o["precision"] = c.flow;
+        n["device"] = a.flow_device;
+        o["precision"] = a.flow_device == "cuda" ? std::string("f32") : c.flow;
         o["incremental"] = c.incremental;
         o["stream_final"] = c.stream_final;
         if (a.flow_steps > 0) o["n_timesteps"] = a.flow_steps;
@@ -289,7 +292,8 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   COSY_ASSIGN_OR_RETURN(auto p, Pipeline::FromText(graph.dump(), o));
   COSY_RETURN_IF_ERROR(p->Start());
   Json out{{"lm_precision", c.lm},       {"lm_device", a.lm_device},
-           {"flow_precision", c.flow},
+           {"flow_precision", a.flow_device == "cuda" ? std::string("f32") : c.flow},
+           {"flow_device", a.flow_device},
            {"flow_incremental", c.incremental}, {"flow_stream_final", c.stream_final},
            {"flow_n_timesteps", a.flow_steps},  // 0: the graph's (10, as the reference)
            {"flow_max_token_hop", a.max_token_hop},  // 0: the graph's (100, as the reference)
@@ -357,6 +361,7 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     else if (s == "--text" && has) a->text = argv[++i];
     else if (s == "--prompt-text" && has) a->prompt_text = argv[++i];
     else if (s == "--lm-device" && has) a->lm_device = argv[++i];
+    else if (s == "--flow-device" && has) a->flow_device = argv[++i];
     else if (s == "--precisions" && has) {
       a->precisions.clear();
       std::string list = argv[++i];
@@ -378,7 +383,8 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
     }
   }
   if (a->quick) a->tokens = 50, a->requests = 1, a->precisions = {"int8"}, a->incremental_off = false;
-  return a->lm_device == "cpu" || a->lm_device == "cuda";
+  return (a->lm_device == "cpu" || a->lm_device == "cuda") &&
+         (a->flow_device == "cpu" || a->flow_device == "cuda");
 }
 
 }  // namespace
@@ -390,7 +396,8 @@ int RealMain(int argc, char** argv) {
                "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
                "[--precisions f32,bf16,int8] [--model-dir DIR] [--keep-model] [--graph FILE] "
                "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
-               "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda]\n");
+               "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda] "
+               "[--flow-device cpu|cuda]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {

@@ -9,6 +9,8 @@
 //   cosyflow-bench-flow --voice-stream 250 [--stream-final] [--long-precision f32|bf16]
 //                       [--max-token-hop N]
 //     (one request's flow calls as the streaming graph makes them with a cached voice: cold, warm)
+//   --device cuda: the sampler on CUDA device 0 (f32 only; streaming chunks recompute the
+//     prefix there, so the incremental/recompute figures of --long are both recompute)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,6 +28,9 @@
 #include "runtime/build_info.h"
 #include "nodes/flow/flow_session.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#ifdef COSYFLOW_WITH_CUDA
+#include "runtime/kernels/cuda/llm_ops.h"
+#endif
 
 namespace {
 
@@ -299,6 +304,7 @@ int main(int argc, char** argv) {
   int recompute_chunks = 10;
   int64_t max_token_hop = 0;  // 0: FlowStreamOptions' (100, as the reference)
   std::string long_precision = "bf16";
+  std::string device = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--keys" && i + 1 < argc) keys = argv[++i];
@@ -309,15 +315,23 @@ int main(int argc, char** argv) {
     else if (a == "--stream-final") stream_final = true;
     else if (a == "--max-token-hop" && i + 1 < argc) max_token_hop = std::stoll(argv[++i]);
     else if (a == "--long-precision" && i + 1 < argc) long_precision = argv[++i];
+    else if (a == "--device" && i + 1 < argc) device = argv[++i];
     else if (a == "--recompute-chunks" && i + 1 < argc) recompute_chunks = std::max(2, std::atoi(argv[++i]));
     else {
       fmt::print(stderr,
                  "usage: {} [--keys FILE] [--repeats N] [--quick] | --long SECONDS "
                  "[--long-precision f32|bf16] [--recompute-chunks N] | --voice-stream TOKENS "
-                 "[--stream-final] [--long-precision f32|bf16] [--max-token-hop N]\n", argv[0]);
+                 "[--stream-final] [--long-precision f32|bf16] [--max-token-hop N] "
+                 "[--device cpu|cuda]\n", argv[0]);
       return 2;
     }
   }
+  if (device != "cpu" && device != "cuda") {
+    fmt::print(stderr, "flow bench: --device must be cpu or cuda, got {}\n", device);
+    return 2;
+  }
+  const Device dev = device == "cuda" ? Device::kCuda : Device::kCpu;
+  if (dev == Device::kCuda) long_precision = "f32";  // the device sampler's only precision
   auto ckpt = RandomFlowCheckpoint(keys);
   if (!ckpt.ok()) {
     fmt::print(stderr, "flow bench: {}\n", ckpt.status().ToString());
@@ -327,11 +341,15 @@ int main(int argc, char** argv) {
            {"build", BuildInfo()},
            {"config", FlowConfig::Release().ToString()},
            {"threads", kernels::cpu::DnnlNumThreads()},
+           {"device", device},
            {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},
            {"targets_f32_s", {{"no_prompt", 3.0}, {"prompt_3s", 6.0}}}};
+#ifdef COSYFLOW_WITH_CUDA
+  if (dev == Device::kCuda) out["cuda_device"] = cuda::DeviceName();
+#endif
   if (long_s > 0 || voice_tokens > 0) {  // only the long streaming utterance / voice stream
     const WeightType wt = long_precision == "f32" ? WeightType::kF32 : WeightType::kBF16;
-    auto model = FlowModel::FromCheckpoint(std::move(ckpt).value(), FlowConfig::Release(), {wt});
+    auto model = FlowModel::FromCheckpoint(std::move(ckpt).value(), FlowConfig::Release(), {wt, dev});
     if (!model.ok()) {
       fmt::print(stderr, "flow bench: {}\n", model.status().ToString());
       return 1;
@@ -349,11 +367,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    if (dev == Device::kCuda && wt != WeightType::kF32) continue;
     const char* wname = wt == WeightType::kF32 ? "f32" : "bf16";
     const auto t0 = Clock::now();
     auto copy = Checkpoint::FromEntries("random-flow", ckpt->entries());
     if (!copy.ok()) return 1;
-    auto model = FlowModel::FromCheckpoint(std::move(copy).value(), FlowConfig::Release(), {wt});
+    auto model = FlowModel::FromCheckpoint(std::move(copy).value(), FlowConfig::Release(), {wt, dev});
     if (!model.ok()) {
       fmt::print(stderr, "flow bench: {}\n", model.status().ToString());
       return 1;

@@ -215,6 +215,26 @@ Status Stage(const StageW& s, EstCtx& x, const float* h_in, int64_t cin, float* 
 
 }  // namespace
 
+Status ResnetTimeBiases(const FlowWeights& w, const FlowConfig& c, float t_value, Arena& arena,
+                        float* out) {
+  const EstimatorW& e = w.estimator;
+  const Arena::Mark mark = arena.GetMark();
+  float* mish_temb = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
+  float* tb = arena.Alloc(static_cast<size_t>(2 * c.est_channels));
+  Status st = TimeEmbedding(e, c, t_value, arena, mish_temb);
+  std::vector<const ResnetW*> resnets{&e.down.resnet};
+  for (const auto& s : e.mid) resnets.push_back(&s.resnet);
+  resnets.push_back(&e.up.resnet);
+  for (size_t i = 0; i < resnets.size() && st.ok(); ++i) {
+    // Both CFG rows, as the estimator computes them (the rows are equal).
+    st = resnets[i]->mlp->Forward(mish_temb, 2, tb);
+    std::memcpy(out + static_cast<int64_t>(i) * c.est_channels, tb,
+                static_cast<size_t>(c.est_channels) * sizeof(float));
+  }
+  arena.Rewind(mark);
+  return st;
+}
+
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
                         float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
                         EstimatorIncremental* inc, int cfg_row) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string_view>
+#include <vector>
 
 #include "nodes/flow/flow_config.h"
 #include "nodes/flow/flow_ops.h"
@@ -70,5 +71,18 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
                         float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
                         EstimatorIncremental* inc = nullptr, int cfg_row = -1);
+
+// The resnets' time biases of one estimator call: row r (down, mid 0.., up) = mlp_r(Mish(
+// time_mlp(t))), [2 + est_mid_blocks, est_channels] (what every frame of both CFG rows gets
+// added after its first conv block).
+Status ResnetTimeBiases(const FlowWeights& w, const FlowConfig& c, float t_value, Arena& arena,
+                        float* out);
+
+// The Euler sampler's schedule on the cosine grid: step s (0 .. n - 1) evaluates the estimator
+// at t[s] and advances by dt[s], in f32 as the reference's loop accumulates them.
+struct OdeSchedule {
+  std::vector<float> t, dt;
+};
+OdeSchedule MakeOdeSchedule(int n);
 
 }  // namespace cosyflow::flow

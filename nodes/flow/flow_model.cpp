@@ -14,6 +14,10 @@
 #include "nodes/flow/cfm_noise.h"
 #include "runtime/kernels/cpu/linear.h"
 
+#ifdef COSYFLOW_WITH_CUDA
+#include "nodes/flow/flow_cuda.h"
+#endif
+
 namespace cosyflow::flow {
 namespace {
 
@@ -33,6 +37,27 @@ std::vector<float> CosineGrid(int n) {
 
 }  // namespace
 
+OdeSchedule MakeOdeSchedule(int n) {
+  const std::vector<float> grid = CosineGrid(n);
+  OdeSchedule s;
+  float t = grid[0], dt = grid[1] - grid[0];
+  for (int step = 1; step <= n; ++step) {
+    s.t.push_back(t);
+    s.dt.push_back(dt);
+    t = t + dt;
+    if (step < n) dt = grid[step + 1] - t;
+  }
+  return s;
+}
+
+void FlowEstimatorCudaDeleter::operator()(FlowEstimatorCuda* p) const {
+#ifdef COSYFLOW_WITH_CUDA
+  delete p;
+#else
+  (void)p;  // never made in a build without CUDA
+#endif
+}
+
 Result<std::unique_ptr<FlowModel>> FlowModel::Create(const std::string& flow_pt,
                                                      const FlowConfig& config,
                                                      const FlowOptions& options) {
@@ -45,8 +70,31 @@ Result<std::unique_ptr<FlowModel>> FlowModel::FromCheckpoint(Checkpoint ckpt,
                                                              const FlowOptions& options) {
   std::unique_ptr<FlowModel> m(new FlowModel());
   m->cfg_ = config;
+  if (options.device == Device::kCuda) {
+#ifdef COSYFLOW_WITH_CUDA
+    if (options.weight_type != WeightType::kF32) {
+      return Unsupported("flow: {}: {} weights run on the cpu only; on cuda use f32", ckpt.path(),
+                         options.weight_type == WeightType::kBF16 ? "bf16" : "int8");
+    }
+    if (cuda::VisibleDevices() == 0) {
+      return MakeError(StatusCode::kUnavailable,
+                       "flow: {}: device cuda asked for, but no CUDA device is visible",
+                       ckpt.path());
+    }
+#else
+    return Unsupported("flow: {}: device cuda asked for, but this build has no CUDA backend",
+                       ckpt.path());
+#endif
+  }
   COSY_ASSIGN_OR_RETURN(m->w_, FlowWeights::Load(std::move(ckpt), config, options.weight_type));
   COSY_ASSIGN_OR_RETURN(m->noise_, MakeCfmNoise());
+#ifdef COSYFLOW_WITH_CUDA
+  if (options.device == Device::kCuda) {
+    auto est = FlowEstimatorCuda::Load(*m->w_, config);
+    if (!est.ok()) return est.status().WithContext(m->w_->ckpt.path());
+    m->cuda_.reset(est->release());
+  }
+#endif
   // The f32 sources of the packed / bf16 weights were read once: let their pages go (the raw
   // views the model keeps fault theirs back in).
   m->w_->ckpt.ReleaseResidentPages();
@@ -87,7 +135,8 @@ Result<std::shared_ptr<const EstimatorCache>> FlowModel::PromptState(const FlowP
                                                                     Arena& arena) const {
   const int64_t t1 = static_cast<int64_t>(prompt.tokens.size());
   const int64_t block = cfg_.stream_block();
-  if (t1 <= cfg_.pre_lookahead_len || cfg_.token_mel_ratio * (t1 - cfg_.pre_lookahead_len) < block) {
+  if (cuda_ != nullptr || t1 <= cfg_.pre_lookahead_len ||
+      cfg_.token_mel_ratio * (t1 - cfg_.pre_lookahead_len) < block) {
     return std::shared_ptr<const EstimatorCache>();  // no complete block depends on the prompt only
   }
   std::vector<float> spk(static_cast<size_t>(cfg_.output_size));
@@ -226,10 +275,19 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
   // partial block after them that every request recomputes anyway (a 3 s prompt: 100 of 144
   // frames). The encoder still runs on every prompt token (the blocks' lookahead).
   const int64_t m_est = prompt_only ? f0 + commit : m;
-  if (cache != nullptr) {
+  // A device sampler recomputes the estimator over every frame (cheap there): the cache then
+  // holds the encoder's state and the committed frames' mu rows only.
+  const bool sample_all = cuda_ != nullptr;
+  if (cache != nullptr && !sample_all) {
     COSY_RETURN_IF_ERROR(cache->Reserve(m_est, max_cache_bytes, /*exact=*/prompt_only));
   }
-  const int64_t n = m_est - f0;
+  if (cache != nullptr && sample_all &&
+      static_cast<int64_t>(cache->enc.mu.size()) != f0 * nb) {
+    return InvalidArgument("flow: stream cache holds {} mu rows for {} frames",
+                           cache->enc.mu.size() / static_cast<size_t>(nb), f0);
+  }
+  const int64_t s0 = sample_all ? 0 : f0;  // first frame the sampler computes
+  const int64_t n = m_est - s0;
 
   // Encoder -> mu [m - f0, 80] (frames f0 .. m; the estimator reads the first n).
   auto t0 = Clock::now();
@@ -243,57 +301,68 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
   }
   if (prof) prof->encoder += std::chrono::duration<double>(Clock::now() - t0).count();
 
-  // CFM: x0 = noise[:, f0:m]; estimator input rows [x | mu | spk | cond] and [x | 0 | 0 | 0].
+  // CFM: x0 = noise[:, s0:m]; estimator input rows [x | mu | spk | cond] and [x | 0 | 0 | 0]
+  // (mu of frames before f0 from the cache's rows when the sampler starts before them).
   const int64_t cin = c.est_in;
   float* x = arena.Alloc(static_cast<size_t>(n * nb));
   for (int64_t f = 0; f < n; ++f) {
-    for (int64_t b = 0; b < nb; ++b) x[f * nb + b] = noise_[b * kCfmNoiseFrames + f0 + f];
+    for (int64_t b = 0; b < nb; ++b) x[f * nb + b] = noise_[b * kCfmNoiseFrames + s0 + f];
   }
   float* in = arena.AllocZero(static_cast<size_t>(2 * n * cin));
   for (int64_t f = 0; f < n; ++f) {
     float* row = in + f * cin;
-    std::memcpy(row + nb, mu + f * nb, static_cast<size_t>(nb) * sizeof(float));
+    const int64_t frame = s0 + f;
+    const float* mu_row = frame < f0 ? cache->enc.mu.data() + frame * nb : mu + (frame - f0) * nb;
+    std::memcpy(row + nb, mu_row, static_cast<size_t>(nb) * sizeof(float));
     std::memcpy(row + 2 * nb, spk, static_cast<size_t>(nb) * sizeof(float));
-    if (f0 + f < m1) {
-      std::memcpy(row + 3 * nb, prompt.feat.data() + (f0 + f) * nb, static_cast<size_t>(nb) * sizeof(float));
+    if (frame < m1) {
+      std::memcpy(row + 3 * nb, prompt.feat.data() + frame * nb, static_cast<size_t>(nb) * sizeof(float));
     }
   }
-  float* v = arena.Alloc(static_cast<size_t>(2 * n * nb));
-  const std::vector<float> grid = CosineGrid(c.n_timesteps);
-  float t = grid[0];
-  float dt = grid[1] - grid[0];
-  const float w_cond = 1.0f + c.cfg_rate, w_uncond = c.cfg_rate;
-  const Arena::Mark mark = arena.GetMark();
-  for (int step = 1; step <= c.n_timesteps; ++step) {
-    arena.Rewind(mark);
-    for (int64_t f = 0; f < n; ++f) {
-      std::memcpy(in + f * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
-      std::memcpy(in + (n + f) * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
+#ifdef COSYFLOW_WITH_CUDA
+  if (cuda_ != nullptr) {
+    // The whole sampler on the device, over every frame.
+    COSY_RETURN_IF_ERROR(cuda_->Sample(in, n, streaming, x, hook, prof));
+  } else
+#endif
+  {
+    float* v = arena.Alloc(static_cast<size_t>(2 * n * nb));
+    const OdeSchedule ode = MakeOdeSchedule(c.n_timesteps);
+    const float w_cond = 1.0f + c.cfg_rate, w_uncond = c.cfg_rate;
+    const Arena::Mark mark = arena.GetMark();
+    for (int step = 1; step <= c.n_timesteps; ++step) {
+      arena.Rewind(mark);
+      for (int64_t f = 0; f < n; ++f) {
+        std::memcpy(in + f * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
+        std::memcpy(in + (n + f) * cin, x + f * nb, static_cast<size_t>(nb) * sizeof(float));
+      }
+      EstimatorIncremental inc;
+      if (cache != nullptr) {
+        inc = {&cache->step(step - 1), f0, commit, cache->capacity(), cache->kv_bf16()};
+        // A fresh cache learns its conv-context sizes in the first step's (batched) call; the
+        // steps after it take the same sizes (zero context: the sequence starts here) so that
+        // they can run the CFG rows on two threads (SplitCfgRows).
+        if (step > 1) SizeConvContextsLike(cache->step(0), cache->step(step - 1));
+      }
+      const float t = ode.t[step - 1], dt = ode.dt[step - 1];
+      if (SplitCfgRows(c, cache != nullptr ? &inc : nullptr) && !hook) {
+        COSY_RETURN_IF_ERROR(EstimatorRowsInParallel(*w_, c, in, n, t, streaming, arena, prof, v,
+                                                     cache != nullptr ? &inc : nullptr));
+      } else {
+        COSY_RETURN_IF_ERROR(EstimatorForward(*w_, c, in, n, t, streaming, arena, prof, v,
+                                              cache != nullptr ? &inc : nullptr));
+      }
+      if (hook && step == 1) hook("est0_out", v, Dims{2, n, nb});
+      for (int64_t i = 0; i < n * nb; ++i) {
+        x[i] = x[i] + dt * (w_cond * v[i] - w_uncond * v[n * nb + i]);
+      }
     }
-    EstimatorIncremental inc;
-    if (cache != nullptr) {
-      inc = {&cache->step(step - 1), f0, commit, cache->capacity(), cache->kv_bf16()};
-      // A fresh cache learns its conv-context sizes in the first step's (batched) call; the
-      // steps after it take the same sizes (zero context: the sequence starts here) so that
-      // they can run the CFG rows on two threads (SplitCfgRows).
-      if (step > 1) SizeConvContextsLike(cache->step(0), cache->step(step - 1));
-    }
-    if (SplitCfgRows(c, cache != nullptr ? &inc : nullptr) && !hook) {
-      COSY_RETURN_IF_ERROR(EstimatorRowsInParallel(*w_, c, in, n, t, streaming, arena, prof, v,
-                                                   cache != nullptr ? &inc : nullptr));
-    } else {
-      COSY_RETURN_IF_ERROR(EstimatorForward(*w_, c, in, n, t, streaming, arena, prof, v,
-                                            cache != nullptr ? &inc : nullptr));
-    }
-    if (hook && step == 1) hook("est0_out", v, Dims{2, n, nb});
-    for (int64_t i = 0; i < n * nb; ++i) {
-      x[i] = x[i] + dt * (w_cond * v[i] - w_uncond * v[n * nb + i]);
-    }
-    t = t + dt;
-    if (step < c.n_timesteps) dt = grid[step + 1] - t;
   }
 
-  if (cache != nullptr) cache->Commit(f0 + commit);
+  if (cache != nullptr) {
+    if (sample_all) cache->enc.mu.insert(cache->enc.mu.end(), mu, mu + commit * nb);
+    cache->Commit(f0 + commit);
+  }
 
   // Output: frames after the prompt (and after f0), channel-major [80, m - max(f0, m1)].
   const int64_t from = std::max(f0, m1);
@@ -302,7 +371,7 @@ Result<FlowMel> FlowModel::Run(const FlowPrompt& prompt, const float* spk,
   mel.frames = std::max<int64_t>(m_est - from, 0);
   mel.data.resize(static_cast<size_t>(nb * mel.frames));
   for (int64_t b = 0; b < nb; ++b) {
-    for (int64_t f = 0; f < mel.frames; ++f) mel.data[b * mel.frames + f] = x[(from - f0 + f) * nb + b];
+    for (int64_t f = 0; f < mel.frames; ++f) mel.data[b * mel.frames + f] = x[(from - s0 + f) * nb + b];
   }
   return mel;
 }

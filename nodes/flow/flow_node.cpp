@@ -106,9 +106,11 @@ class FlowNodeSession : public NodeSession {
     return OkStatus();
   }
 
-  // The voice's cached prompt blocks, for incremental streaming sessions only.
+  // The voice's cached prompt blocks, for incremental streaming sessions only (a cuda flow
+  // recomputes the prefix on the device: nothing to cache).
   Result<std::shared_ptr<const flow::EstimatorCache>> PromptState(const flow::FlowPrompt& p) {
-    if (!stream_ || !so_.incremental || cache_ == nullptr || p.tokens.empty()) {
+    if (!stream_ || !so_.incremental || cache_ == nullptr || p.tokens.empty() ||
+        model_.device() == Device::kCuda) {
       return std::shared_ptr<const flow::EstimatorCache>();
     }
     return cache_->Get(p);
@@ -214,6 +216,7 @@ NodeSpec FlowNode::Spec() {
   s.inputs = {{"tokens", PayloadType::kSpeechTokens}};
   s.outputs = {{"mel", PayloadType::kMel}};
   s.concurrency = Concurrency::kStateful;
+  s.devices = {Device::kCpu, Device::kCuda};  // cuda: the CFM sampler (flow_cuda.h)
   return s;
 }
 
@@ -227,6 +230,7 @@ Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const Nod
   if (options.n_timesteps > 0) cfg.n_timesteps = static_cast<int>(options.n_timesteps);
   flow::FlowOptions fo;
   fo.weight_type = options.precision == "bf16" ? flow::WeightType::kBF16 : flow::WeightType::kF32;
+  fo.device = ctx.device;
   COSY_ASSIGN_OR_RETURN(node->model_, flow::FlowModel::Create(ctx.ResolvePath(options.flow_pt), cfg, fo));
   if (!options.prompt_tokens.empty()) {
     COSY_ASSIGN_OR_RETURN(node->prompt_.tokens,

@@ -10,7 +10,9 @@
 // (`incremental`), the encoder and the estimator compute only the frames after their committed
 // block prefix, from cached K/V rows, positional projections and conv contexts
 // (flow_stream_cache.h): same frames within float rounding, per-chunk cost flat in utterance
-// length. Past `max_cache_bytes` the utterance falls back to prefix recompute.
+// length. Past `max_cache_bytes` the utterance falls back to prefix recompute. A model on cuda
+// (FlowOptions::device) recomputes the estimator over the prefix on the device, with the
+// encoder incremental on the CPU.
 // Finish() runs the last call with streaming = false, finalize = true over every token, as the
 // reference does (full attention: nothing cached applies), or, with `stream_final`, a streaming
 // finalize call that computes only the remaining frames (not the reference's last chunk).

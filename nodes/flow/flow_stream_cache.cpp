@@ -13,7 +13,7 @@
 namespace cosyflow::flow {
 
 size_t EncoderCache::bytes() const {
-  size_t n = tail.size() + tail_next.size();
+  size_t n = tail.size() + tail_next.size() + mu.size();
   for (const auto* group : {&k1, &v1, &k2, &v2, &p1, &p2}) {
     for (const auto& v : *group) n += v.size();
   }
@@ -159,6 +159,7 @@ void EstimatorCache::Clear() {
   enc.tokens = 0;
   std::fill(enc.tail.begin(), enc.tail.end(), 0.0f);
   std::fill(enc.tail_next.begin(), enc.tail_next.end(), 0.0f);
+  enc.mu.clear();
   prefix_label_ = 0;  // rows from 0 on may be rewritten now
   Changed();
 }

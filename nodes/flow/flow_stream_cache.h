@@ -29,6 +29,9 @@ struct EncoderCache {
   std::vector<std::vector<float>> k2, v2;  // stage-2 layer l: [frames, d]
   std::vector<std::vector<float>> p1, p2;  // layer l: [rows, d] from r = p*_first
   std::vector<float> tail, tail_next;      // [2, d] stage-1 output rows tokens - 2, tokens - 1
+  // [tokens · ratio, 80] the committed frames' mu (encoder_proj output), kept only for a device
+  // sampler, which recomputes the estimator over every frame (FlowModel on cuda).
+  std::vector<float> mu;
   size_t bytes() const;
 };
 

@@ -144,41 +144,54 @@ tts::SynthOutput SynthOnce(int64_t seed) {
   return std::move(*out);
 }
 
-TEST_CASE("E2E: lm_device cuda moves the SpeechLM to the GPU, or fails the load with a clear "
-          "status where there is none") {
-  auto load = [](const std::string& device) {
-    tts::GraphInfo info;
-    tts::GraphOverrides o;
-    o.model_dir = test::TinySeed0Dir();
-    o.greedy = true;
-    o.zero_noise = true;
-    o.lm_device = device;
-    return tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
+TEST_CASE("E2E: lm_device / flow_device cuda move the SpeechLM / the Flow to the GPU, or fail "
+          "the load with a clear status where there is none") {
+  struct Move {
+    const char* node;  // the node id in tts_tiny.json
+    bool lm;
   };
-  auto gpu = load("cuda");
-  bool visible = false;
+  for (const Move& mv : {Move{"lm", true}, Move{"flow", false}}) {
+    CAPTURE(mv.node);
+    auto load = [&](const std::string& device) {
+      tts::GraphInfo info;
+      tts::GraphOverrides o;
+      o.model_dir = test::TinySeed0Dir();
+      o.greedy = true;
+      o.zero_noise = true;
+      (mv.lm ? o.lm_device : o.flow_device) = device;
+      return tts::LoadPipeline(ConfigPath("tts_tiny.json"), o, &info);
+    };
+    auto gpu = load("cuda");
+    bool visible = false;
 #ifdef COSYFLOW_WITH_CUDA
-  visible = cuda::VisibleDevices() > 0;
-  if (!visible) {  // the load's error names the node, the file and the reason
-    REQUIRE_FALSE(gpu.ok());
-    CHECK(gpu.status().message().find("(lm)") != std::string::npos);
-    CHECK(gpu.status().message().find("no CUDA device is visible") != std::string::npos);
-  }
+    visible = cuda::VisibleDevices() > 0;
+    if (!visible) {  // the load's error names the node, the file and the reason
+      REQUIRE_FALSE(gpu.ok());
+      CHECK(gpu.status().message().find(std::string("(") + mv.node + ")") != std::string::npos);
+      CHECK(gpu.status().message().find("no CUDA device is visible") != std::string::npos);
+    }
 #else
-  REQUIRE_FALSE(gpu.ok());
-  CHECK(gpu.status().message().find("no CUDA backend") != std::string::npos);
+    REQUIRE_FALSE(gpu.ok());
+    CHECK(gpu.status().message().find("no CUDA backend") != std::string::npos);
 #endif
-  if (!visible) return;
-  // On a GPU machine: the graph serves with its LM there (token-level exactness against the
-  // goldens: tests/cuda).
-  REQUIRE_MESSAGE(gpu.ok(), gpu.status().ToString());
-  REQUIRE((*gpu)->Start().ok());
-  auto out = tts::Synthesize(**gpu, {"One two three four."}, false);
-  REQUIRE(out.ok());
-  REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
-  CHECK(out->sample_rate == 24000);
-  CHECK(!out->audio.empty());
-  CHECK(out->audio.size() % kSamplesPerToken == 0);
+    if (!visible) continue;
+    // On a GPU machine: the graph serves with the node there (exactness against the goldens and
+    // the CPU path: tests/cuda); the audio has the all-CPU graph's length.
+    REQUIRE_MESSAGE(gpu.ok(), gpu.status().ToString());
+    REQUIRE((*gpu)->Start().ok());
+    auto out = tts::Synthesize(**gpu, {"One two three four."}, false);
+    REQUIRE(out.ok());
+    REQUIRE_MESSAGE(out->result.status.ok(), out->result.status.ToString());
+    CHECK(out->sample_rate == 24000);
+    CHECK(!out->audio.empty());
+    CHECK(out->audio.size() % kSamplesPerToken == 0);
+    auto cpu = load("cpu");
+    REQUIRE(cpu.ok());
+    REQUIRE((*cpu)->Start().ok());
+    auto ref = tts::Synthesize(**cpu, {"One two three four."}, false);
+    REQUIRE(ref.ok());
+    CHECK(out->audio.size() == ref->audio.size());
+  }
 }
 
 TEST_CASE("E2E: the synth helper is reproducible for a seed and varies across seeds") {

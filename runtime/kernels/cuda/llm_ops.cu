@@ -11,31 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "runtime/kernels/cuda/common.cuh"
 #include "runtime/kernels/cuda/llm_ops.h"
 
 namespace cosyflow::cuda {
 namespace {
 
+using namespace detail;  // NOLINT: the shared helpers of common.cuh
+
 constexpr int kNormThreads = 256;
 constexpr int kAttentionThreads = 256;
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
-
-std::string CudaError(const char* what, cudaError_t e) {
-  if (e == cudaSuccess) return {};
-  return std::string("cuda: ") + what + ": " + cudaGetErrorName(e) + " (" +
-         cudaGetErrorString(e) + ")";
-}
-
-std::string BlasError(const char* what, cublasStatus_t s) {
-  if (s == CUBLAS_STATUS_SUCCESS) return {};
-  return std::string("cublas: ") + what + ": " + cublasGetStatusName(s) + " (" +
-         cublasGetStatusString(s) + ")";
-}
-
-// The launch's own error (bad configuration); asynchronous faults show at Context::Sync.
-std::string LaunchError(const char* what) { return CudaError(what, cudaGetLastError()); }
-
-cudaStream_t StreamOf(Context& ctx) { return static_cast<cudaStream_t>(ctx.stream()); }
 
 // Round to nearest even, NaN kept quiet (the CPU converter's rule).
 uint16_t ToBf16Bits(float f) {
@@ -44,35 +30,6 @@ uint16_t ToBf16Bits(float f) {
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>(bits >> 16);
-}
-
-__device__ float WarpSum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ float WarpMax(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-// Block-wide sum / max (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-__device__ float BlockSum(float v, float* red) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = WarpSum(v);
-  __syncthreads();  // red may still be read by a previous reduction
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  float t = lane < warps ? red[lane] : 0.0f;
-  return WarpSum(t);
-}
-__device__ float BlockMax(float v, float* red) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = WarpMax(v);
-  __syncthreads();
-  if (lane == 0) red[warp] = v;
-  __syncthreads();
-  float t = lane < warps ? red[lane] : -INFINITY;
-  return WarpMax(t);
 }
 
 __global__ void ToBf16Kernel(const float* x, int64_t n, __nv_bfloat16* out) {
@@ -309,11 +266,6 @@ size_t MaxSharedBytes() {
   return bytes;
 }
 
-int Blocks(int64_t n, int threads) {
-  const int64_t b = (n + threads - 1) / threads;
-  return static_cast<int>(b < 4096 ? (b < 1 ? 1 : b) : 4096);
-}
-
 }  // namespace
 
 // --- Buffer -------------------------------------------------------------------------------
@@ -443,15 +395,29 @@ std::string Context::BeginCapture() {
                    cudaStreamBeginCapture(StreamOf(*this), cudaStreamCaptureModeThreadLocal));
 }
 
+std::string Context::Zero(void* dst, size_t bytes) {
+  return CudaError("memset", cudaMemsetAsync(dst, 0, bytes, StreamOf(*this)));
+}
+
 std::string Context::EndCapture(Graph* graph) {
-  graph->Reset();
   cudaGraph_t g = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(StreamOf(*this), &g);
   (void)cudaGetLastError();  // a failed enqueue's error, already reported by the caller
   if (ended != cudaSuccess || g == nullptr) {
     if (g != nullptr) cudaGraphDestroy(g);
+    graph->Reset();
     return CudaError("end capture",
                      ended != cudaSuccess ? ended : cudaErrorStreamCaptureInvalidated);
+  }
+  if (graph->exec_ != nullptr) {
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(graph->exec_), g, &info) ==
+        cudaSuccess) {
+      cudaGraphDestroy(g);
+      return {};
+    }
+    (void)cudaGetLastError();  // another topology: instantiate anew
+    graph->Reset();
   }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t made = cudaGraphInstantiate(&exec, g, 0);

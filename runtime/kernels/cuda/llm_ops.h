@@ -90,9 +90,14 @@ class Context {
   std::string Copy2D(void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                      size_t width, size_t rows);
 
+  // Sets `bytes` bytes at dst to zero (asynchronous).
+  std::string Zero(void* dst, size_t bytes);
+
   // Stream capture (this thread only): everything queued between the two calls becomes `graph`
-  // instead of running. EndCapture also ends a capture after a failed enqueue (graph left
-  // empty). Launch replays the graph on the stream.
+  // instead of running. When `graph` already holds a graph of the same topology (the same
+  // kernels with other shapes or pointers), EndCapture updates it in place, which costs less
+  // than a new instantiation; otherwise it instantiates. EndCapture also ends a capture after a
+  // failed enqueue (graph left empty). Launch replays the graph on the stream.
   std::string BeginCapture();
   std::string EndCapture(Graph* graph);
   std::string Launch(const Graph& graph);

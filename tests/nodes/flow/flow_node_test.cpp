@@ -7,6 +7,10 @@
 #include "tests/nodes/flow/flow_test_util.h"
 #include "tests/test_util.h"
 
+#ifdef COSYFLOW_WITH_CUDA
+#include "runtime/kernels/cuda/llm_ops.h"
+#endif
+
 namespace cosyflow::flow {
 namespace {
 
@@ -302,6 +306,30 @@ TEST_CASE("FlowSession: schedule errors and per-session hops") {
   auto s3 = FlowSession::Open(*tiny.model, tiny.prompt);
   REQUIRE(s3.ok());
   CHECK((*s3)->this_hop() == 40);
+}
+
+TEST_CASE("FlowModel: device cuda loads where a GPU is visible, else fails with a clear status") {
+  const std::string dir = cosyflow::test::TinySeed0Dir();
+  auto cfg = FlowConfig::FromFile(dir + "/config.json");
+  REQUIRE(cfg.ok());
+  FlowOptions o;
+  o.device = Device::kCuda;
+  auto r = FlowModel::Create(dir + "/flow.pt", *cfg, o);
+#ifdef COSYFLOW_WITH_CUDA
+  if (cuda::VisibleDevices() > 0) {
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    CHECK((*r)->device() == Device::kCuda);
+    return;
+  }
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kUnavailable);
+  CHECK(r.status().message().find("no CUDA device") != std::string::npos);
+#else
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kUnsupported);
+  CHECK(r.status().message().find("no CUDA backend") != std::string::npos);
+#endif
+  CHECK(r.status().message().find("flow.pt") != std::string::npos);  // names the file
 }
 
 }  // namespace
