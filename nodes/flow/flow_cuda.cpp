@@ -164,7 +164,14 @@ struct FlowEstimatorCuda::Lease {
   Lease& operator=(Lease&&) = delete;
   Lease(const Lease&) = delete;
   ~Lease() {
-    if (ok && s != nullptr) owner->Return(std::move(s));
+    if (s == nullptr) return;
+    if (ok) {
+      owner->Return(std::move(s));
+    } else if (s->ctx != nullptr) {
+      // Dropped after a failure: let queued work finish before its buffers are freed (freed
+      // memory may go to another call at once).
+      (void)s->ctx->Sync();
+    }
   }
 };
 
@@ -426,7 +433,8 @@ Status FlowEstimatorCuda::Estimate(const float* in, int64_t n, int step, bool st
   COSY_ASSIGN_OR_RETURN(Lease lease, Acquire(n));
   FlowCudaScratch& s = *lease.s;
   cuda::Context& ctx = *s.ctx;
-  COSY_CUDA(ctx.CopyToDevice(s.in.get(), in, static_cast<size_t>(2 * n * c_.est_in) * sizeof(float)),
+  COSY_CUDA(ctx.CopyToDevice(s.in.get(), in,
+                             static_cast<size_t>(2 * n * c_.est_in) * sizeof(float)),
             "upload input");
   const int64_t resnets = 2 + c_.est_mid_blocks;
   COSY_RETURN_IF_ERROR(
