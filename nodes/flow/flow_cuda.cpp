@@ -13,6 +13,8 @@
 #include <string_view>
 #include <utility>
 
+#include "runtime/kernels/cuda/cuda_status.h"
+
 namespace cosyflow::flow {
 
 // One call's device memory, stream and cuBLAS handle; sized for `frames` frames per CFG row.
@@ -32,13 +34,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A failed CUDA call as an error of this model (device memory exhausted: RESOURCE_EXHAUSTED).
 Status Check(const std::string& error, std::string_view what) {
-  if (error.empty()) return OkStatus();
-  if (error.find("cudaErrorMemoryAllocation") != std::string::npos) {
-    return MakeError(StatusCode::kResourceExhausted, "flow (cuda): {}: {}", what, error);
-  }
-  return Internal("flow (cuda): {}: {}", what, error);
+  return cuda::ToStatus(error, "flow", what);
 }
 
 #define COSY_CUDA(expr, what) COSY_RETURN_IF_ERROR(Check((expr), (what)))

@@ -8,17 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/kernels/cuda/cuda_status.h"
+
 namespace cosyflow {
 namespace {
 
-// A failed CUDA call as an error of this model (device memory exhausted: RESOURCE_EXHAUSTED, so a
-// server can tell "too many sessions for this GPU" from a fault).
 Status Check(const std::string& error, std::string_view what) {
-  if (error.empty()) return OkStatus();
-  if (error.find("cudaErrorMemoryAllocation") != std::string::npos) {
-    return MakeError(StatusCode::kResourceExhausted, "llm (cuda): {}: {}", what, error);
-  }
-  return Internal("llm (cuda): {}: {}", what, error);
+  return cuda::ToStatus(error, "llm", what);
 }
 
 #define COSY_CUDA(expr, what) COSY_RETURN_IF_ERROR(Check((expr), (what)))

@@ -5,11 +5,8 @@
 
 #include "nodes/core/node_harness.h"
 #include "tests/nodes/flow/flow_test_util.h"
+#include "tests/device_test_util.h"
 #include "tests/test_util.h"
-
-#ifdef COSYFLOW_WITH_CUDA
-#include "runtime/kernels/cuda/llm_ops.h"
-#endif
 
 namespace cosyflow::flow {
 namespace {
@@ -315,21 +312,7 @@ TEST_CASE("FlowModel: device cuda loads where a GPU is visible, else fails with 
   FlowOptions o;
   o.device = Device::kCuda;
   auto r = FlowModel::Create(dir + "/flow.pt", *cfg, o);
-#ifdef COSYFLOW_WITH_CUDA
-  if (cuda::VisibleDevices() > 0) {
-    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-    CHECK((*r)->device() == Device::kCuda);
-    return;
-  }
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == StatusCode::kUnavailable);
-  CHECK(r.status().message().find("no CUDA device") != std::string::npos);
-#else
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == StatusCode::kUnsupported);
-  CHECK(r.status().message().find("no CUDA backend") != std::string::npos);
-#endif
-  CHECK(r.status().message().find("flow.pt") != std::string::npos);  // names the file
+  if (cosyflow::test::CheckCudaLoad(r, "flow.pt")) CHECK((*r)->device() == Device::kCuda);
 }
 
 }  // namespace

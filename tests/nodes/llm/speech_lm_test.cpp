@@ -7,9 +7,7 @@
 
 #include "nodes/llm/speech_lm.h"
 #include "runtime/io/checkpoint.h"
-#ifdef COSYFLOW_WITH_CUDA
-#include "runtime/kernels/cuda/llm_ops.h"
-#endif
+#include "tests/device_test_util.h"
 #include "tests/nodes/llm/llm_test_util.h"
 #include "tests/test_util.h"
 
@@ -73,21 +71,7 @@ TEST_CASE("SpeechLm: a missing or mis-shaped weight is an error naming the tenso
 TEST_CASE("SpeechLm: device cuda loads where a GPU is visible, else fails with a clear status") {
   auto r = SpeechLm::Load(test::TinySeed0Dir(),
                           {kernels::cpu::WeightType::kF32, Device::kCuda});
-#ifdef COSYFLOW_WITH_CUDA
-  if (cuda::VisibleDevices() > 0) {
-    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-    CHECK((*r)->device() == Device::kCuda);
-    return;
-  }
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == StatusCode::kUnavailable);
-  CHECK(r.status().message().find("no CUDA device") != std::string::npos);
-#else
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == StatusCode::kUnsupported);
-  CHECK(r.status().message().find("no CUDA backend") != std::string::npos);
-#endif
-  CHECK(r.status().message().find("llm.pt") != std::string::npos);  // names the file
+  if (test::CheckCudaLoad(r, "llm.pt")) CHECK((*r)->device() == Device::kCuda);
 }
 
 TEST_CASE("SpeechLm: Load rejects a directory without llm.pt and reports the path") {
