@@ -50,6 +50,19 @@ bool LoadCheckpoints(const Fixture& fixture) {
   return ok;
 }
 
+// False (with a "skipped" line) when a --*-device option asks for cuda and no device is visible
+// (the caller exits 77, ctest's skip code). A build without CUDA lets the load fail instead.
+bool DeviceVisible(const char* flag, const std::string& value) {
+  if (value != "cuda") return true;
+#ifdef COSYFLOW_WITH_CUDA
+  if (cosyflow::cuda::VisibleDevices() == 0) {
+    fmt::print("cosyflow-parity: {} cuda: no CUDA device visible (skipped)\n", flag);
+    return false;
+  }
+#endif
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,24 +83,11 @@ int main(int argc, char** argv) {
                  "visible)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
-  if (flow_device == "cuda") {
-#ifdef COSYFLOW_WITH_CUDA
-    if (cosyflow::cuda::VisibleDevices() == 0) {
-      fmt::print("cosyflow-parity: --flow-device cuda: no CUDA device visible (skipped)\n");
-      return 77;
-    }
-#endif
-    cosyflow::parity::SetFlowDevice(cosyflow::Device::kCuda);
+  if (!DeviceVisible("--flow-device", flow_device) || !DeviceVisible("--llm-device", llm_device)) {
+    return 77;
   }
-  if (llm_device == "cuda") {
-#ifdef COSYFLOW_WITH_CUDA
-    if (cosyflow::cuda::VisibleDevices() == 0) {
-      fmt::print("cosyflow-parity: --llm-device cuda: no CUDA device visible (skipped)\n");
-      return 77;
-    }
-#endif
-    cosyflow::parity::SetLlmDevice(cosyflow::Device::kCuda);
-  }
+  if (flow_device == "cuda") cosyflow::parity::SetFlowDevice(cosyflow::Device::kCuda);
+  if (llm_device == "cuda") cosyflow::parity::SetLlmDevice(cosyflow::Device::kCuda);
 
   auto fixture = Fixture::Open(dir);
   if (!fixture.ok()) {
