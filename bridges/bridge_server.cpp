@@ -96,6 +96,10 @@ BridgeServer::~BridgeServer() { Stop(); }
 
 void BridgeServer::Enqueue(const std::string& peer, zmq::message_t frame) {
   std::lock_guard<std::mutex> lock(mu_);
+  EnqueueLocked(peer, std::move(frame));
+}
+
+void BridgeServer::EnqueueLocked(const std::string& peer, zmq::message_t frame) {
   outbox_.emplace_back(peer, std::move(frame));
   if (!wake_push_) return;
   try {
@@ -345,20 +349,29 @@ void BridgeServer::Pump(std::shared_ptr<Session> s) {
     h.flags = kFlagEndOfStream;
   }
   auto buf = EncodeMessage(Message{h, std::move(payload)});
-  if (buf.ok()) Enqueue(s->peer, ToFrame(std::move(*buf)));
   {
     std::lock_guard<std::mutex> lock(mu_);
     s->cancelled = true;  // the session is over: a feeder still waiting for input stops
+    // Forgotten before its closing frame is queued: a client may reuse the id for its next
+    // request as soon as it reads the close, and that request must open a new session.
+    Forget(s);
+    if (buf.ok()) EnqueueLocked(s->peer, ToFrame(std::move(*buf)));
     cv_.notify_all();
   }
+  if (options_.after_close_queued) options_.after_close_queued();
   Finish(s);
 }
 
-// One of the session's two threads is done; the last one forgets the session.
+void BridgeServer::Forget(const std::shared_ptr<Session>& s) {
+  auto it = sessions_.find({s->peer, s->client_id});
+  if (it != sessions_.end() && it->second == s) sessions_.erase(it);  // not a newer namesake
+}
+
+// One of the session's two threads is done; the last one counts the session closed.
 void BridgeServer::Finish(const std::shared_ptr<Session>& s) {
   std::lock_guard<std::mutex> lock(mu_);
   if (--s->threads == 0) {
-    sessions_.erase({s->peer, s->client_id});
+    Forget(s);
     ++stats_.sessions_closed;
   }
   --feeders_;

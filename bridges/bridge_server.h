@@ -26,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,9 @@ struct BridgeServerOptions {
   // With CURVE: a file of client public keys (Z85, one per line, '#' comments) allowed to
   // connect; others are refused at the CURVE handshake (ZAP). "" = any client with the key.
   std::string curve_allow_file;
+  // Called on a session's thread right after its closing frame is queued, before the thread's
+  // last bookkeeping (tests widen that window with it; must not throw). Empty = none.
+  std::function<void()> after_close_queued;
 };
 
 struct BridgeServerStats {
@@ -91,9 +95,11 @@ class BridgeServer {
   void HandleCredit(const std::string& peer, const CreditInfo& credit);
   void Reject(const std::string& peer, uint64_t session, const Status& status);
   void Enqueue(const std::string& peer, zmq::message_t frame);
+  void EnqueueLocked(const std::string& peer, zmq::message_t frame);  // mu_ held
   void Feed(std::shared_ptr<Session> s);
   void Pump(std::shared_ptr<Session> s);
   void Finish(const std::shared_ptr<Session>& s);
+  void Forget(const std::shared_ptr<Session>& s);  // mu_ held: drops s from sessions_
   void DropPeer(const std::string& peer, const char* why, std::vector<SessionId>* to_cancel);
 
   Pipeline* pipeline_;

@@ -1,6 +1,7 @@
 // Bridge tests over inproc:// and tcp://127.0.0.1: split graphs equal in-process graphs,
 // handshake mismatches, many isolated clients, cancel, peer loss and recovery.
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include "tests/bridges/bridge_test_util.h"
@@ -218,6 +219,66 @@ TEST_CASE("Bridge: a ZmqSend session on a vanished peer fails with a clear error
   CHECK_MESSAGE(r->status.message().find("sent nothing for") != std::string::npos,
                 r->status.message());
   CHECK(r->failed_node == "bridge");
+}
+
+
+TEST_CASE("Bridge: a client may reuse a session id as soon as it reads the session's close") {
+  // A raw client that, unlike BridgeClient, numbers every request 5: each request must get its
+  // whole answer even when it arrives right after the previous one's closing frame. The server's
+  // session thread pauses after queueing the close, so the next request arrives while that
+  // thread still runs (it used to be dropped then: the old session was still registered).
+  Served served = Serve("tcp://127.0.0.1:0", kResampleGraph, 50, [](BridgeServerOptions& o) {
+    o.after_close_queued = [] { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
+  });
+  zmq::socket_t raw(BridgeContext(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.set(zmq::sockopt::rcvtimeo, 5000);
+  raw.connect(served.endpoint);
+  auto send = [&](const WireBuffer& b) {
+    (void)raw.send(zmq::buffer(b.data(), b.size()), zmq::send_flags::none);
+  };
+  auto next = [&]() -> std::optional<Envelope> {
+    zmq::message_t frame;
+    if (!raw.recv(frame)) return std::nullopt;
+    auto e = DecodeEnvelope(static_cast<const uint8_t*>(frame.data()), frame.size(), WireLimits{});
+    REQUIRE_MESSAGE(e.ok(), e.status().ToString());
+    return std::move(*e);
+  };
+  send(EncodeHello(HelloInfo{kWireSchemaVersion, "", PayloadType::kAudio, PayloadType::kAudio,
+                             "reuse", 0}));
+  std::optional<Envelope> ack;
+  while ((ack = next()) && ack->kind != EnvelopeKind::kHelloAck) {
+  }
+  REQUIRE(ack.has_value());
+  REQUIRE_MESSAGE(ack->ack.ok, ack->ack.error);
+
+  for (int request = 0; request < 5; ++request) {
+    CAPTURE(request);
+    MessageHeader h;
+    h.session_id = 5;
+    auto data = EncodeMessage(Message{h, *Audio::FromSamples(Ramp(2400), 24000)});
+    REQUIRE(data.ok());
+    send(*data);
+    h.flags = kFlagEndOfStream;
+    auto eos = EncodeMessage(Message{h, Payload{}});
+    REQUIRE(eos.ok());
+    send(*eos);
+    size_t samples = 0;
+    uint32_t close_flags = 0;
+    while (auto e = next()) {
+      if (e->kind == EnvelopeKind::kRejected) FAIL("rejected: ", e->rejected.status.ToString());
+      if (e->kind != EnvelopeKind::kData) continue;
+      REQUIRE(e->message->header.session_id == 5);
+      if (const Audio* a = e->message->get<Audio>()) samples += a->view().size();
+      if (e->message->header.closes()) {
+        close_flags = e->message->header.flags;
+        break;
+      }
+    }
+    REQUIRE_MESSAGE(close_flags == kFlagEndOfStream, "no end of stream (lost request?)");
+    CHECK(std::abs(static_cast<int>(samples) - 1600) <= 2);
+  }
+  CHECK(served.server->stats().sessions_opened == 5);
 }
 
 }  // namespace cosyflow::bridges

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,7 +44,8 @@ struct Served {
 };
 
 inline Served Serve(const std::string& bind, const std::string& graph = kResampleGraph,
-                    int heartbeat_ms = 50) {
+                    int heartbeat_ms = 50,
+                    const std::function<void(BridgeServerOptions&)>& tweak = {}) {
   Served s;
   auto p = Pipeline::FromText(graph);
   REQUIRE_MESSAGE(p.ok(), p.status().ToString());
@@ -53,6 +55,7 @@ inline Served Serve(const std::string& bind, const std::string& graph = kResampl
   o.endpoints = {bind};
   o.heartbeat_ms = heartbeat_ms;
   o.peer_timeout_ms = 2000;
+  if (tweak) tweak(o);
   auto srv = BridgeServer::Start(s.pipeline.get(), o);
   for (int i = 0; i < 100 && !srv.ok(); ++i) {  // a just-closed socket may hold the port
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
