@@ -205,9 +205,10 @@ struct WsResult {
   bool cancelled_sent = false;
 };
 
-// start, the deltas, end; with `cancel`, a cancel after the first audio frame. Reads to the close.
+// start, the deltas, end (unless `send_end` is false); with `cancel`, a cancel after the first
+// audio frame. Reads to the close.
 inline WsResult RunWs(int port, const json& start, const std::vector<std::string>& deltas,
-                      bool cancel = false) {
+                      bool cancel = false, bool send_end = true) {
   net::io_context ioc;
   websocket::stream<tcp::socket> ws(Connect(ioc, port));
   ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
@@ -216,7 +217,7 @@ inline WsResult RunWs(int port, const json& start, const std::vector<std::string
   for (const auto& d : deltas) {
     ws.write(net::buffer(json{{"type", "text"}, {"text", d}}.dump()), wec);
   }
-  ws.write(net::buffer(json{{"type", "end"}}.dump()), wec);
+  if (send_end) ws.write(net::buffer(json{{"type", "end"}}.dump()), wec);
   WsResult r;
   while (true) {
     beast::flat_buffer buf;
