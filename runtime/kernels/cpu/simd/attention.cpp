@@ -8,6 +8,7 @@
 //   scores from broadcast q elements times key vectors (no horizontal sums); scores row-major.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/vec_math.h"
@@ -248,8 +249,11 @@ void PanelScores(const float* const* q, const float* kt, int64_t d, int64_t end_
 }
 
 // Row r of s: keys [0, end) (and the keep mask) exponentiated against the row max, zeros up to
-// `width`; returns 1 / sum (0 when no key is visible).
-float PanelSoftmaxRow(float* s, int64_t end, int64_t width, const uint8_t* keep) {
+// `width`; returns 1 / sum (0 when no key is visible). The weights go to emit(j, vector) for
+// j = 0, kLanes, ... < width (PanelSoftmaxRow: back into s).
+template <class Emit>
+__attribute__((always_inline)) inline float SoftmaxRowTo(float* s, int64_t end, int64_t width,
+                                                         const uint8_t* keep, Emit&& emit) {
   const Vf ninf = Set1(kNegInf);
   if (keep != nullptr) {
     for (int64_t j = 0; j < end; ++j) {
@@ -267,19 +271,23 @@ float PanelSoftmaxRow(float* s, int64_t end, int64_t width, const uint8_t* keep)
   for (j = 0; j + kLanes <= end; j += kLanes) {
     const Vf v = Load(s + j);
     const Vf e = ZeroUnless(Ne(v, ninf), Exp(Sub(v, shift)));
-    Store(s + j, e);
+    emit(j, e);
     sum = Add(sum, e);
   }
   if (j < end) {
     const Vf v = Select(HeadMask(end - j), LoadN(s + j, end - j), ninf);
     const Vf e = ZeroUnless(Ne(v, ninf), Exp(Sub(v, shift)));
-    Store(s + j, e);
+    emit(j, e);
     sum = Add(sum, e);
     j += kLanes;
   }
-  for (; j < width; j += kLanes) Store(s + j, Zero());
+  for (; j < width; j += kLanes) emit(j, Zero());
   const float t = ReduceAdd(sum);
   return t > 0.0f ? 1.0f / t : 0.0f;
+}
+
+float PanelSoftmaxRow(float* s, int64_t end, int64_t width, const uint8_t* keep) {
+  return SoftmaxRowTo(s, end, width, keep, [s](int64_t j, Vf e) { Store(s + j, e); });
 }
 
 // out_r[c0 .. c0 + kC kLanes) = inv_r * sum_{j < end} p_r[j] v_j for kR <= 4 rows of s; kFull:
@@ -551,6 +559,47 @@ COSY_TARGET_BF16 void PackValuePairs(const uint16_t* v, int64_t stride, int64_t 
   }
 }
 
+// x[0 .. n) -> bf16 bits, n a multiple of 16. vcvtneps2bf16 rounds to nearest even and quiets
+// NaNs as Bf16Bits does, but flushes f32 denormals to zero; every value converted here is only
+// ever multiplied by vdpbf16ps, which reads bf16 denormals as zero, so the products are the
+// same bit for bit.
+COSY_TARGET_BF16 inline void ToBf16(const float* x, int64_t n, uint16_t* y) {
+  for (int64_t i = 0; i < n; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i))));
+  }
+}
+
+// The f32-storage layouts (the flow's whole-sequence pass) through the bf16 ones: each panel's
+// rows are converted once (ToBf16) into `rows16`, then packed as bf16 storage is. d % 16 == 0.
+COSY_TARGET_BF16 void PackKeyPairs(const float* k, int64_t stride, int64_t n, int64_t d,
+                                   uint16_t* kp, uint16_t* rows16) {
+  const int64_t d2 = d / 2;
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t live = MinI(16, n - j0);
+    for (int64_t l = 0; l < live; ++l) ToBf16(k + (j0 + l) * stride, d, rows16 + l * d);
+    PackKeyPairs(rows16, d, live, d, kp + (j0 / 16) * d2 * 32);
+  }
+}
+
+COSY_TARGET_BF16 void PackValuePairs(const float* v, int64_t stride, int64_t n, int64_t d,
+                                     uint16_t* vp, uint16_t* rows16) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t live = MinI(16, n - j0);
+    for (int64_t l = 0; l < live; ++l) ToBf16(v + (j0 + l) * stride, d, rows16 + l * d);
+    PackValuePairs(rows16, d, live, d, vp + j0 * d);
+  }
+}
+
+// Softmax weights as bf16 bits (the products' inputs), straight from the exp pass.
+struct EmitBf16 {
+  uint16_t* row;
+  COSY_TARGET_BF16 void operator()(int64_t j, __m512 e) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + j),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+  }
+};
+
 template <int R, int KV>
 COSY_TARGET_BF16 void ScoresBf16Step(const uint32_t* const* q2, const uint16_t* kp, int64_t d2,
                                      float scale, float* s, int64_t ld) {
@@ -625,8 +674,20 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
   auto* q2 = reinterpret_cast<uint32_t*>(p16 + 16 * ld);        // 16 * d / 2
   int64_t end_all = 0;
   for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
-  PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
-  PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
+  constexpr int64_t kMaxVectorD = 256;  // 16 converted rows on the stack (8 KiB)
+  if constexpr (std::is_same_v<T, float>) {
+    if (d <= kMaxVectorD) {
+      alignas(64) uint16_t rows16[16 * kMaxVectorD];
+      PackKeyPairs(kh, p.k_row_stride, end_all, d, kp, rows16);
+      PackValuePairs(vh, p.v_row_stride, end_all, d, vp, rows16);
+    } else {
+      PackKeyPairs<float>(kh, p.k_row_stride, end_all, d, kp);
+      PackValuePairs<float>(vh, p.v_row_stride, end_all, d, vp);
+    }
+  } else {
+    PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
+    PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += kRowsB) {
     const int n = static_cast<int>(MinI(kRowsB, rows - r0));
     const uint32_t* qr[kRowsB];
@@ -638,10 +699,7 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
       const int64_t i = rr / group, h = hk * group + rr % group;
       const float* qs = q + h * p.q_head_stride + i * p.q_row_stride;
       uint32_t* qd = q2 + r * d2;
-      for (int64_t c2 = 0; c2 < d2; ++c2) {
-        qd[c2] = static_cast<uint32_t>(Bf16Bits(qs[2 * c2])) |
-                 (static_cast<uint32_t>(Bf16Bits(qs[2 * c2 + 1])) << 16);
-      }
+      ToBf16(qs, d, reinterpret_cast<uint16_t*>(qd));  // pairs (q[2 c2], q[2 c2 + 1]), low first
       qr[r] = qd;
       orow[r] = out + h * p.out_head_stride + i * p.out_row_stride;
       row[r] = i;
@@ -668,8 +726,7 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
       }
       const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
       float* sr = s + r * ld;
-      inv[r] = PanelSoftmaxRow(sr, end[r], width, keep);
-      for (int64_t j = 0; j < width; ++j) p16[r * ld + j] = Bf16Bits(sr[j]);
+      inv[r] = SoftmaxRowTo(sr, end[r], width, keep, EmitBf16{p16 + r * ld});
     }
     const int64_t pairs = (end_max + 1) / 2;
     for (int r = 0; r < n; r += 4) {
