@@ -167,22 +167,15 @@ Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
   COSY_RETURN_IF_ERROR(BlockAttention(x, qkv, o));
   if (x.prof) x.prof->est_attention += Since(t0);
   t0 = Clock::now();
-  COSY_RETURN_IF_ERROR(tb.out->Forward(o, rows, n));
-  for (int64_t i = 0; i < rows * ch; ++i) h[i] += n[i];
+  COSY_RETURN_IF_ERROR(tb.out->Forward(o, rows, h, cpu::LinearEpilogue::kAccumulate));  // h += .
   if (x.prof) x.prof->est_linear += Since(t0);
   t0 = Clock::now();
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(h, tb.norm3.w, tb.norm3.b, rows, ch, 1e-5f, n));
   if (x.prof) x.prof->est_other += Since(t0);
   t0 = Clock::now();
   float* f = x.arena.Alloc(static_cast<size_t>(rows * 4 * ch));
-  COSY_RETURN_IF_ERROR(tb.ff_in->Forward(n, rows, f));
-  if (x.prof) x.prof->est_linear += Since(t0);
-  t0 = Clock::now();
-  COSY_RETURN_IF_ERROR(cpu::GeluErf(f, rows * 4 * ch, f));
-  if (x.prof) x.prof->est_other += Since(t0);
-  t0 = Clock::now();
-  COSY_RETURN_IF_ERROR(tb.ff_out->Forward(f, rows, n));
-  for (int64_t i = 0; i < rows * ch; ++i) h[i] += n[i];
+  COSY_RETURN_IF_ERROR(tb.ff_in->Forward(n, rows, f, cpu::LinearEpilogue::kGeluErf));
+  COSY_RETURN_IF_ERROR(tb.ff_out->Forward(f, rows, h, cpu::LinearEpilogue::kAccumulate));
   if (x.prof) x.prof->est_linear += Since(t0);
   return OkStatus();
 }

@@ -17,6 +17,7 @@
 
 #include "runtime/dtype.h"
 #include "runtime/huge_pages.h"
+#include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/gemv.h"
 #include "runtime/kernels/cpu/kernel_table.h"
@@ -443,7 +444,8 @@ struct PackedKey {
   int64_t m, k, n;
   int wdt;
   bool bias;
-  auto Tie() const { return std::tie(m, k, n, wdt, bias); }
+  LinearEpilogue epilogue;
+  auto Tie() const { return std::tie(m, k, n, wdt, bias, epilogue); }
   bool operator<(const PackedKey& o) const { return Tie() < o.Tie(); }
 };
 constexpr size_t kMaxPackedPrims = 4096;
@@ -453,15 +455,26 @@ std::map<PackedKey, std::shared_ptr<const MatMulEntry>>& PackedPrims() {
   return *prims;
 }
 
-// The matmul primitive descriptor for src [m, k] (wdt), weights `wei`, dst [m, n] f32.
+// The matmul primitive descriptor for src [m, k] (wdt), weights `wei`, dst [m, n] f32, with the
+// epilogue as a post-op (bias comes first, as in the unfused order).
 dnnl::matmul::primitive_desc PackedPd(int64_t m, int64_t k, int64_t n, Dt wdt,
-                                      const memory::desc& wei, bool bias) {
+                                      const memory::desc& wei, bool bias,
+                                      LinearEpilogue epilogue = LinearEpilogue::kNone) {
   const memory::desc src({m, k}, wdt, memory::format_tag::ab);
   const memory::desc dst({m, n}, Dt::f32, memory::format_tag::ab);
   memory::desc bd;
   if (bias) bd = memory::desc({1, n}, Dt::f32, memory::format_tag::ab);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (epilogue != LinearEpilogue::kNone) {
+    dnnl::post_ops ops;
+    if (epilogue == LinearEpilogue::kGeluErf) {
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    } else {
+      ops.append_sum(1.0f);
+    }
+    attr.set_post_ops(ops);
+  }
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bd, dst), attr, DnnlEngine());
 }
 
@@ -492,16 +505,17 @@ Result<bool> CreatePackedLinear(const float* w, const float* bias, int64_t n, in
 }
 
 // The shared primitive for a packed Linear's call with m rows (created on first use).
-std::shared_ptr<const MatMulEntry> PackedPrim(const Linear::Impl& im, int64_t m) {
+std::shared_ptr<const MatMulEntry> PackedPrim(const Linear::Impl& im, int64_t m,
+                                              LinearEpilogue epilogue) {
   const Dt wdt = im.weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
-  const PackedKey key{m, im.k, im.n, static_cast<int>(wdt), static_cast<bool>(im.bias)};
+  const PackedKey key{m, im.k, im.n, static_cast<int>(wdt), static_cast<bool>(im.bias), epilogue};
   {
     std::shared_lock<std::shared_mutex> lock(g_packed_mu);
     auto it = PackedPrims().find(key);
     if (it != PackedPrims().end()) return it->second;
   }
   const memory::desc wei = im.weights.get_desc();
-  const dnnl::matmul::primitive_desc pd = PackedPd(m, im.k, im.n, wdt, wei, key.bias);
+  const dnnl::matmul::primitive_desc pd = PackedPd(m, im.k, im.n, wdt, wei, key.bias, epilogue);
   if (pd.weights_desc() != wei) {
     throw std::runtime_error("oneDNN chose another weight layout for this row count");
   }
@@ -541,10 +555,10 @@ void RunLinearPrimitive(const Linear::Impl& im, const dnnl::primitive& prim,
 }
 }  // namespace
 
-Status Linear::ForwardPacked(const float* x, int64_t m, float* y) const {
+Status Linear::ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const {
   const Impl& im = *impl_;
   return GuardDnnl("linear: forward", [&]() -> Status {
-    const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m);
+    const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m, epilogue);
     RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, m, y);
     return OkStatus();
   });
@@ -623,12 +637,31 @@ Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) con
   return Internal("linear: unknown weight type");
 }
 
-Status Linear::Forward(const float* x, int64_t m, float* y) const {
+Status Linear::Forward(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const {
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
+  if (impl_->packed) return ForwardPacked(x, m, y, epilogue);
+  switch (epilogue) {
+    case LinearEpilogue::kNone:
+      return ForwardPlain(x, m, y);
+    case LinearEpilogue::kGeluErf:
+      COSY_RETURN_IF_ERROR(ForwardPlain(x, m, y));
+      return GeluErf(y, m * impl_->n, y);
+    case LinearEpilogue::kAccumulate: {
+      const int64_t count = m * impl_->n;
+      auto* t = static_cast<float*>(ThreadScratch(ScratchSlot::kEpilogue, count * sizeof(float)));
+      COSY_RETURN_IF_ERROR(ForwardPlain(x, m, t));
+      for (int64_t i = 0; i < count; ++i) y[i] += t[i];
+      return OkStatus();
+    }
+  }
+  return InvalidArgument("linear: unknown epilogue {}", static_cast<int>(epilogue));
+}
+
+// Forward without an epilogue on the non-blocked paths.
+Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   const Impl& im = *impl_;
   const float* bias = im.BiasPtr();
-  if (im.packed) return ForwardPacked(x, m, y);
   if (m <= kGemvMaxM) {  // memory bound: one pass over W beats oneDNN's per-call packing
     switch (im.weight_type) {
       case WeightType::kF32:

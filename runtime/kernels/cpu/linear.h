@@ -43,6 +43,13 @@ enum class WeightType { kF32, kBF16, kInt8 };
 // there is no such GEMM, or for int8, kGemm is kRowMajor.
 enum class WeightLayout { kRowMajor, kGemm };
 
+// What Linear::Forward does to its output after the product and bias. kGeluErf: y = GELU(y)
+// (erf form). kAccumulate: y += x · W^T + bias (y read first: a residual connection). On blocked
+// weights (WeightLayout::kGemm taken) both run inside the GEMM as oneDNN post-ops, with no extra
+// pass over y; elsewhere as a pass after it (cpu::GeluErf / an add). oneDNN's erf differs from
+// cpu::GeluErf's by ~1e-7 absolute (Abramowitz-Stegun 7.1.26).
+enum class LinearEpilogue { kNone, kGeluErf, kAccumulate };
+
 // "f32", "bf16", "int8"; ParseWeightType accepts the same names.
 const char* WeightTypeName(WeightType t);
 bool ParseWeightType(std::string_view name, WeightType* t);
@@ -73,7 +80,8 @@ class Linear {
   Linear& operator=(const Linear&) = delete;
 
   // x: [m, k] f32 row-major -> y: [m, n] f32 row-major; m >= 1. x and y must not overlap.
-  Status Forward(const float* x, int64_t m, float* y) const;
+  Status Forward(const float* x, int64_t m, float* y,
+                 LinearEpilogue epilogue = LinearEpilogue::kNone) const;
   // One row x: [k] -> y[j0 .. j1) only (the GEMV of Forward with m = 1 on W rows [j0, j1)), on
   // the calling thread: for callers that split one product over the threads of their own
   // parallel region (SpeechLm's decode step). Same bits as Forward's row j when j0 is a
@@ -95,7 +103,8 @@ class Linear {
  private:
   explicit Linear(std::unique_ptr<Impl> impl);
   Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
-  Status ForwardPacked(const float* x, int64_t m, float* y) const;
+  Status ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const;
+  Status ForwardPlain(const float* x, int64_t m, float* y) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/cpu_isa.h"
+#include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/ref/linear.h"
 #include "tests/runtime/kernels/kernel_test_util.h"
 
@@ -239,6 +240,39 @@ TEST_CASE("cpu::Linear: WeightLayout::kGemm takes effect exactly where oneDNN ha
     REQUIRE(ref::LinearForward(x.data(), w2.data(), b.data(), r2.data(), m, n, k).ok());
     CheckClose(y1, r1, kF32Tol, fmt::format("first layer m={}", m));
     CheckClose(y2, r2, kF32Tol, fmt::format("second layer m={}", m));
+  }
+}
+
+// Epilogues against the plain call: GELU (oneDNN's erf inside a blocked GEMM: A-S 7.1.26, within
+// 1e-6 absolute of cpu::GeluErf) and accumulation into y (the same additions: bit for bit).
+TEST_CASE("cpu::Linear: epilogues (GELU, accumulate) equal the plain call plus the pass") {
+  uint32_t seed = 90;
+  for (auto layout : {cpu::WeightLayout::kRowMajor, cpu::WeightLayout::kGemm}) {
+    for (auto wt : {cpu::WeightType::kF32, cpu::WeightType::kBF16, cpu::WeightType::kInt8}) {
+      for (const auto [n, k] : {std::pair<int64_t, int64_t>{1024, 256}, {256, 1024}, {33, 65}}) {
+        auto w = RandomVector(n * k, seed++), b = RandomVector(n, seed++);
+        auto layer = cpu::Linear::Create(w.data(), b.data(), n, k, wt, layout);
+        REQUIRE_MESSAGE(layer.ok(), layer.status().ToString());
+        for (int64_t m : {1, 5, 40, 130}) {
+          const std::string what =
+              fmt::format("wt {} packed {} m {} n {} k {}", cpu::WeightTypeName(wt),
+                          (*layer)->gemm_packed(), m, n, k);
+          CAPTURE(what);
+          auto x = RandomVector(m * k, seed++, -2.0f, 2.0f);
+          std::vector<float> plain(m * n), gelu(m * n, 5.0f), expect(m * n);
+          REQUIRE((*layer)->Forward(x.data(), m, plain.data()).ok());
+          REQUIRE((*layer)->Forward(x.data(), m, gelu.data(), cpu::LinearEpilogue::kGeluErf).ok());
+          REQUIRE(cpu::GeluErf(plain.data(), m * n, expect.data()).ok());
+          CHECK(test::MaxRelDiff(gelu, expect) <= 1e-6);
+          CHECK(test::MaxAbsDiff(gelu, plain) > 1e-3);  // the epilogue ran
+          auto acc = RandomVector(m * n, seed++);
+          std::vector<float> sum(m * n);
+          for (size_t i = 0; i < sum.size(); ++i) sum[i] = acc[i] + plain[i];
+          REQUIRE((*layer)->Forward(x.data(), m, acc.data(), cpu::LinearEpilogue::kAccumulate).ok());
+          CHECK(test::MaxAbsDiff(acc, sum) == 0.0);
+        }
+      }
+    }
   }
 }
 
