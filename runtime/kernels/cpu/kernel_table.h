@@ -77,7 +77,12 @@ struct KernelTable {
   void (*gemv_i8)(const float* x, const int8_t* w, const float* scales, const float* bias,
                   float* y, int64_t m, int64_t n, int64_t k) = nullptr;
   const char* gemv_bf16_name = "";  // "avx512_bf16 dot" or "widen + fma"
+  // y: [m, n] = x: [m, k] W^T + bias, W f32 in panels of kGemmPanelWidth columns:
+  // wp[(j / 16) * k * 16 + c * 16 + j % 16] = W[j][c], zeros past n. Same layout in every variant.
+  void (*gemm_panels_f32)(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
+                          const float* bias, float* y) = nullptr;
 };
+inline constexpr int64_t kGemmPanelWidth = 16;
 
 // The table of the selected variant (SelectedCpuIsa() unless UseKernelIsa changed it).
 const KernelTable& Kernels();

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/cpu_isa.h"
 #include "runtime/dtype.h"
 #include "runtime/huge_pages.h"
 #include "runtime/kernels/cpu/activation.h"
@@ -288,6 +289,10 @@ struct Linear::Impl {
   WeightType weight_type = WeightType::kF32;
   bool tiles = false;  // larger m: convert W tiles to f32 (no oneDNN primitive for the type)
   bool packed = false;  // WeightLayout::kGemm: `weights` in the brgemm layout, no `prim`
+  // WeightLayout::kGemm without brgemm (AVX2 kernels): f32 W only in w_panels, every m through
+  // the kernel table's gemm_panels_f32.
+  bool panels = false;
+  std::vector<float, AlignedAllocator<float>> w_panels;
   dnnl::matmul prim;
   dnnl_memory_desc_t scratchpad;
   memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type, in w_storage
@@ -325,9 +330,10 @@ int64_t Linear::n() const { return impl_->n; }
 int64_t Linear::k() const { return impl_->k; }
 WeightType Linear::weight_type() const { return impl_->weight_type; }
 bool Linear::uses_tiles() const { return impl_->tiles; }
-bool Linear::gemm_packed() const { return impl_->packed; }
+bool Linear::gemm_packed() const { return impl_->packed || impl_->panels; }
 size_t Linear::packed_weight_bytes() const {
   const Impl& im = *impl_;
+  if (im.panels) return im.w_panels.size() * sizeof(float);
   if (im.weight_type == WeightType::kInt8) return im.w_i8.size() + im.scales.size() * 4;
   if (im.tiles) return im.w_bf16.size() * 2;
   return im.weights.get_desc().get_size();
@@ -376,6 +382,19 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
     if (layout == WeightLayout::kGemm) {
       COSY_ASSIGN_OR_RETURN(bool packed, CreatePackedLinear(w, bias, n, k, wdt, impl.get()));
       if (packed) return std::unique_ptr<Linear>(new Linear(std::move(impl)));
+      if (weight_type == WeightType::kF32 && SelectedCpuIsa() == CpuIsa::kAvx2) {
+        // No brgemm: W once in 16-column panels for the AVX2 panel GEMM.
+        const int64_t panels = (n + kGemmPanelWidth - 1) / kGemmPanelWidth;
+        impl->panels = true;
+        impl->w_panels.assign(static_cast<size_t>(panels * k * kGemmPanelWidth), 0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+          float* dst = impl->w_panels.data() + (j / kGemmPanelWidth) * k * kGemmPanelWidth +
+                       j % kGemmPanelWidth;
+          for (int64_t c = 0; c < k; ++c) dst[c * kGemmPanelWidth] = w[j * k + c];
+        }
+        if (bias != nullptr) impl->bias_f32.assign(bias, bias + n);
+        return std::unique_ptr<Linear>(new Linear(std::move(impl)));
+      }
     }
     Status st = CreateDnnlLinear(w, bias, n, k, wdt, impl.get());
     if (!st.ok()) {
@@ -617,7 +636,9 @@ Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) con
     return InvalidArgument("linear: rows [{}, {}) outside [0, {})", j0, j1, im.n);
   }
   if (j0 == j1) return OkStatus();
-  if (im.packed) return Unsupported("linear: ForwardRows on blocked (WeightLayout::kGemm) weights");
+  if (im.packed || im.panels) {
+    return Unsupported("linear: ForwardRows on blocked (WeightLayout::kGemm) weights");
+  }
   const float* bias = im.BiasPtr();
   const float* bj = bias != nullptr ? bias + j0 : nullptr;
   const int64_t rows = j1 - j0, k = im.k;
@@ -662,6 +683,10 @@ Status Linear::Forward(const float* x, int64_t m, float* y, LinearEpilogue epilo
 Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   const Impl& im = *impl_;
   const float* bias = im.BiasPtr();
+  if (im.panels) {
+    Kernels().gemm_panels_f32(x, m, im.k, im.w_panels.data(), im.n, bias, y);
+    return OkStatus();
+  }
   if (m <= kGemvMaxM) {  // memory bound: one pass over W beats oneDNN's per-call packing
     switch (im.weight_type) {
       case WeightType::kF32:

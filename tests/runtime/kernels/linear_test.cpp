@@ -202,7 +202,7 @@ TEST_CASE("cpu::Linear: blocked GEMM weights (WeightLayout::kGemm) match referen
   CheckLinearLayer(cpu::WeightType::kBF16, kBF16Tol, cpu::WeightLayout::kGemm);
 }
 
-TEST_CASE("cpu::Linear: WeightLayout::kGemm takes effect exactly where oneDNN has brgemm") {
+TEST_CASE("cpu::Linear: WeightLayout::kGemm takes effect with brgemm or the AVX2 panel GEMM") {
   const int64_t n = 256, k = 512;
   auto w = RandomVector(n * k, 21), b = RandomVector(n, 22);
   auto f32 = cpu::Linear::Create(w.data(), b.data(), n, k, cpu::WeightType::kF32,
@@ -215,11 +215,14 @@ TEST_CASE("cpu::Linear: WeightLayout::kGemm takes effect exactly where oneDNN ha
   REQUIRE(bf16.ok());
   REQUIRE(i8.ok());
   const bool avx512 = SelectedCpuIsa() == CpuIsa::kAvx512;
+  const bool avx2 = SelectedCpuIsa() == CpuIsa::kAvx2;
   MESSAGE("isa ", CpuIsaName(SelectedCpuIsa()), ": f32 packed ", (*f32)->gemm_packed(),
           ", bf16 packed ", (*bf16)->gemm_packed());
   // oneDNN 2.6 has brgemm matmul for f32 on every AVX-512 (avx512_core) CPU and on nothing
-  // lower (COSYFLOW_ISA=avx2|scalar cap oneDNN too); bf16 needs it as well; int8 never packs.
-  CHECK((*f32)->gemm_packed() == avx512);
+  // lower (COSYFLOW_ISA=avx2|scalar cap oneDNN too); with the AVX2 kernels f32 W goes into the
+  // panel GEMM's layout instead; bf16 needs brgemm; int8 never packs.
+  CHECK((*f32)->gemm_packed() == (avx512 || avx2));
+  CHECK((*f32)->packed_weight_bytes() >= static_cast<size_t>(n * k * 4));
   CHECK((!(*bf16)->gemm_packed() || avx512));
   CHECK(!(*i8)->gemm_packed());
   if ((*f32)->gemm_packed()) {

@@ -43,6 +43,8 @@ void NarrowBf16(const float* x, int64_t n, uint16_t* y);
 // k, v: f32, or bf16 bits when p.kv_bf16 (then p.bf16: the panel path).
 void Attention(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                float* out, float* scratch);
+void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
+                   const float* bias, float* y);
 void GemvF32(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t n,
              int64_t k);
 void GemvBF16(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,

@@ -35,6 +35,7 @@ void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
   t->narrow_bf16 = NarrowBf16;
   t->attention = Attention;
   t->gemv_f32 = GemvF32;
+  t->gemm_panels_f32 = GemmPanelsF32;
   t->gemv_bf16 = GemvBF16;
   t->gemv_bf16_name = "widen + fma";
   t->gemv_i8 = GemvI8;
