@@ -17,5 +17,11 @@ nlohmann::json BenchDnnlKernels(const KernelBenchOptions& options);
 // Norms, activations, softmax, attention, rope, embedding, STFT/iSTFT: same case format
 // ("gbps" instead of "gflops" for memory-bound kernels).
 nlohmann::json BenchPointwiseKernels(const KernelBenchOptions& options);
+// The vector FMA peak of the kernel variant in force (f32, and vdpbf16ps where the CPU has
+// it), on 1 thread and on oneDNN's team: {"isa", "threads", "f32_fma_gflops[_1_thread]",
+// "bf16_dot_gflops[_1_thread]"}.
+nlohmann::json MeasurePeak();
+// Adds "peak_fraction" (gflops / the matching peak) to the compute-bound cases.
+void AddPeakFractions(const nlohmann::json& peak, nlohmann::json& cases);
 
 }  // namespace cosyflow::bench

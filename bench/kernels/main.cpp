@@ -27,7 +27,7 @@ std::string CpuModel() {
 void Usage() {
   std::fprintf(stderr,
                "usage: cosyflow-bench-kernels [--min-seconds S] [--section dnnl|pointwise|all] "
-               "[--out FILE]\n");
+               "[--out FILE] [--no-peak]\n");
 }
 
 }  // namespace
@@ -36,12 +36,15 @@ int main(int argc, char** argv) {
   cosyflow::bench::KernelBenchOptions options;
   std::string section = "all";
   std::string out_path;
+  bool no_peak = false;
   for (int i = 1; i < argc; ++i) {
     const bool has_value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--min-seconds") && has_value) {
       options.min_seconds = std::atof(argv[++i]);
     } else if (!std::strcmp(argv[i], "--section") && has_value) {
       section = argv[++i];
+    } else if (!std::strcmp(argv[i], "--no-peak")) {
+      no_peak = true;
     } else if (!std::strcmp(argv[i], "--out") && has_value) {
       out_path = argv[++i];
     } else {
@@ -66,6 +69,10 @@ int main(int argc, char** argv) {
   }
   if (section == "all" || section == "pointwise") {
     for (auto& c : cosyflow::bench::BenchPointwiseKernels(options)) cases.push_back(c);
+  }
+  if (!no_peak) {
+    report["peak"] = cosyflow::bench::MeasurePeak();
+    cosyflow::bench::AddPeakFractions(report["peak"], cases);
   }
   int failed = 0;
   for (const auto& c : cases) {

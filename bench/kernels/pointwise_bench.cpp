@@ -118,10 +118,25 @@ json AttentionCase(const char* name, ref::AttentionParams p, double min_s) {
   run();
   // Dense count (masked scores included) for comparability: 2 matmuls of 2 flops per MAC.
   const double flops = 4.0 * p.q_heads * p.q_len * p.kv_len * p.head_dim;
-  return Case(
+  json j = Case(
       name,
       fmt::format("Hq{} Hkv{} D{} Tq{} Tk{}", p.q_heads, p.kv_heads, p.head_dim, p.q_len, p.kv_len),
       yr, yc, p.bf16 ? 2e-3 : 1e-5, run, flops, true, min_s);
+  // The same over the keys each query row sees (what the arithmetic rate is read by).
+  double visible = 0;
+  for (int64_t i = 0; i < p.q_len; ++i) {
+    const int64_t a = p.q_offset + i;
+    int64_t end = p.kv_len;
+    if (p.mask == ref::AttentionMask::kCausal) end = std::min(end, a + 1);
+    if (p.mask == ref::AttentionMask::kChunkCausal) {
+      end = std::min(end, (a / p.chunk_size + 1) * p.chunk_size);
+    }
+    visible += static_cast<double>(end);
+  }
+  if (j.contains("ms") && j["ms"].get<double>() > 0) {
+    j["gflops_visible"] = 4.0 * p.q_heads * visible * p.head_dim / (j["ms"].get<double>() * 1e6);
+  }
+  return j;
 }
 }  // namespace
 
