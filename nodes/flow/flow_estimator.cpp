@@ -173,9 +173,17 @@ Status TransformerBlock(const TransformerBlockW& tb, EstCtx& x, float* h) {
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(h, tb.norm3.w, tb.norm3.b, rows, ch, 1e-5f, n));
   if (x.prof) x.prof->est_other += Since(t0);
   t0 = Clock::now();
-  float* f = x.arena.Alloc(static_cast<size_t>(rows * 4 * ch));
-  COSY_RETURN_IF_ERROR(tb.ff_in->Forward(n, rows, f, cpu::LinearEpilogue::kGeluErf));
-  COSY_RETURN_IF_ERROR(tb.ff_out->Forward(f, rows, h, cpu::LinearEpilogue::kAccumulate));
+  if (tb.ff_in->bf16_activations() && tb.ff_out->bf16_activations()) {
+    // bf16 weights: ff_out rounds its input to bf16 anyway, so ff_in writes those bits directly.
+    auto* f16 = reinterpret_cast<uint16_t*>(x.arena.Alloc(static_cast<size_t>(rows * 2 * ch)));
+    COSY_RETURN_IF_ERROR(tb.ff_in->ForwardToBf16(n, rows, f16, cpu::LinearEpilogue::kGeluErf));
+    COSY_RETURN_IF_ERROR(
+        tb.ff_out->ForwardFromBf16(f16, rows, h, cpu::LinearEpilogue::kAccumulate));
+  } else {
+    float* f = x.arena.Alloc(static_cast<size_t>(rows * 4 * ch));
+    COSY_RETURN_IF_ERROR(tb.ff_in->Forward(n, rows, f, cpu::LinearEpilogue::kGeluErf));
+    COSY_RETURN_IF_ERROR(tb.ff_out->Forward(f, rows, h, cpu::LinearEpilogue::kAccumulate));
+  }
   if (x.prof) x.prof->est_linear += Since(t0);
   return OkStatus();
 }

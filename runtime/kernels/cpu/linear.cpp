@@ -464,7 +464,8 @@ struct PackedKey {
   int wdt;
   bool bias;
   LinearEpilogue epilogue;
-  auto Tie() const { return std::tie(m, k, n, wdt, bias, epilogue); }
+  bool bf16_dst;
+  auto Tie() const { return std::tie(m, k, n, wdt, bias, epilogue, bf16_dst); }
   bool operator<(const PackedKey& o) const { return Tie() < o.Tie(); }
 };
 constexpr size_t kMaxPackedPrims = 4096;
@@ -474,13 +475,15 @@ std::map<PackedKey, std::shared_ptr<const MatMulEntry>>& PackedPrims() {
   return *prims;
 }
 
-// The matmul primitive descriptor for src [m, k] (wdt), weights `wei`, dst [m, n] f32, with the
-// epilogue as a post-op (bias comes first, as in the unfused order).
+// The matmul primitive descriptor for src [m, k] (wdt), weights `wei`, dst [m, n] f32 (bf16:
+// rounded to nearest even after the epilogue), with the epilogue as a post-op (bias comes
+// first, as in the unfused order).
 dnnl::matmul::primitive_desc PackedPd(int64_t m, int64_t k, int64_t n, Dt wdt,
                                       const memory::desc& wei, bool bias,
-                                      LinearEpilogue epilogue = LinearEpilogue::kNone) {
+                                      LinearEpilogue epilogue = LinearEpilogue::kNone,
+                                      Dt dst_dt = Dt::f32) {
   const memory::desc src({m, k}, wdt, memory::format_tag::ab);
-  const memory::desc dst({m, n}, Dt::f32, memory::format_tag::ab);
+  const memory::desc dst({m, n}, dst_dt, memory::format_tag::ab);
   memory::desc bd;
   if (bias) bd = memory::desc({1, n}, Dt::f32, memory::format_tag::ab);
   dnnl::primitive_attr attr;
@@ -525,16 +528,18 @@ Result<bool> CreatePackedLinear(const float* w, const float* bias, int64_t n, in
 
 // The shared primitive for a packed Linear's call with m rows (created on first use).
 std::shared_ptr<const MatMulEntry> PackedPrim(const Linear::Impl& im, int64_t m,
-                                              LinearEpilogue epilogue) {
+                                              LinearEpilogue epilogue, bool bf16_dst = false) {
   const Dt wdt = im.weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
-  const PackedKey key{m, im.k, im.n, static_cast<int>(wdt), static_cast<bool>(im.bias), epilogue};
+  const PackedKey key{m,        im.k,    im.n, static_cast<int>(wdt), static_cast<bool>(im.bias),
+                      epilogue, bf16_dst};
   {
     std::shared_lock<std::shared_mutex> lock(g_packed_mu);
     auto it = PackedPrims().find(key);
     if (it != PackedPrims().end()) return it->second;
   }
   const memory::desc wei = im.weights.get_desc();
-  const dnnl::matmul::primitive_desc pd = PackedPd(m, im.k, im.n, wdt, wei, key.bias, epilogue);
+  const dnnl::matmul::primitive_desc pd =
+      PackedPd(m, im.k, im.n, wdt, wei, key.bias, epilogue, bf16_dst ? Dt::bf16 : Dt::f32);
   if (pd.weights_desc() != wei) {
     throw std::runtime_error("oneDNN chose another weight layout for this row count");
   }
@@ -547,18 +552,20 @@ std::shared_ptr<const MatMulEntry> PackedPrim(const Linear::Impl& im, int64_t m,
 }  // namespace
 
 namespace {
-// y: [m, n] = x: [m, k] · W + bias on `prim` (a matmul over im.weights, f32 dst), x rounded to
-// bf16 first for bf16 weights. Throws dnnl::error.
+// y: [m, n] = x: [m, k] · W + bias on `prim` (a matmul over im.weights), x rounded to bf16
+// first for bf16 weights unless it is bf16 already (x_bf16: uint16 bits); y f32, or bf16 bits
+// when y_bf16 (the primitive's dst type). Throws dnnl::error.
 void RunLinearPrimitive(const Linear::Impl& im, const dnnl::primitive& prim,
-                      const dnnl_memory_desc_t& scratchpad, const float* x, int64_t m, float* y) {
+                        const dnnl_memory_desc_t& scratchpad, const void* x, bool x_bf16,
+                        int64_t m, void* y, bool y_bf16) {
   const int64_t src_dims[2] = {m, im.k}, src_strides[2] = {im.k, 1};
   const int64_t dst_dims[2] = {m, im.n}, dst_strides[2] = {im.n, 1};
-  void* src = const_cast<float*>(x);
-  dnnl_data_type_t src_dt = dnnl_f32;
-  if (im.weight_type == WeightType::kBF16) {
+  void* src = const_cast<void*>(x);
+  dnnl_data_type_t src_dt = x_bf16 ? dnnl_bf16 : dnnl_f32;
+  if (im.weight_type == WeightType::kBF16 && !x_bf16) {
     const int64_t count = m * im.k;
     auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, count * 2));
-    Kernels().narrow_bf16(x, count, xb);
+    Kernels().narrow_bf16(static_cast<const float*>(x), count, xb);
     src = xb;
     src_dt = dnnl_bf16;
   }
@@ -569,7 +576,9 @@ void RunLinearPrimitive(const Linear::Impl& im, const dnnl::primitive& prim,
   args[nargs++] = {DNNL_ARG_WEIGHTS, im.weights.get()};
   if (im.bias) args[nargs++] = {DNNL_ARG_BIAS, im.bias.get()};
   args[nargs++] = {DNNL_ARG_DST,
-                   ThreadMemory(MemRole::kDst, PlainDesc(2, dst_dims, dst_strides, dnnl_f32), y)};
+                   ThreadMemory(MemRole::kDst,
+                                PlainDesc(2, dst_dims, dst_strides, y_bf16 ? dnnl_bf16 : dnnl_f32),
+                                y)};
   ExecuteOnThread(prim, scratchpad, args, nargs);
 }
 }  // namespace
@@ -578,7 +587,44 @@ Status Linear::ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue
   const Impl& im = *impl_;
   return GuardDnnl("linear: forward", [&]() -> Status {
     const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m, epilogue);
-    RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, m, y);
+    RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, false, m, y, false);
+    return OkStatus();
+  });
+}
+
+bool Linear::bf16_activations() const {
+  return impl_->packed && impl_->weight_type == WeightType::kBF16;
+}
+
+Status Linear::ForwardToBf16(const float* x, int64_t m, uint16_t* y,
+                             LinearEpilogue epilogue) const {
+  if (!bf16_activations()) {
+    return Unsupported("linear: bf16 activations need bf16 weights in a blocked GEMM layout");
+  }
+  if (epilogue == LinearEpilogue::kAccumulate) {
+    return InvalidArgument("linear: a bf16 output cannot accumulate");
+  }
+  if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
+  if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
+  const Impl& im = *impl_;
+  return GuardDnnl("linear: forward", [&]() -> Status {
+    const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m, epilogue, true);
+    RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, false, m, y, true);
+    return OkStatus();
+  });
+}
+
+Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
+                               LinearEpilogue epilogue) const {
+  if (!bf16_activations()) {
+    return Unsupported("linear: bf16 activations need bf16 weights in a blocked GEMM layout");
+  }
+  if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
+  if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
+  const Impl& im = *impl_;
+  return GuardDnnl("linear: forward", [&]() -> Status {
+    const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m, epilogue);
+    RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, true, m, y, false);
     return OkStatus();
   });
 }
@@ -731,7 +777,7 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
     });
   }
   return GuardDnnl("linear: forward", [&]() -> Status {
-    RunLinearPrimitive(im, im.prim, im.scratchpad, x, m, y);
+    RunLinearPrimitive(im, im.prim, im.scratchpad, x, false, m, y, false);
     return OkStatus();
   });
 }

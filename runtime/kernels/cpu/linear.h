@@ -82,6 +82,17 @@ class Linear {
   // x: [m, k] f32 row-major -> y: [m, n] f32 row-major; m >= 1. x and y must not overlap.
   Status Forward(const float* x, int64_t m, float* y,
                  LinearEpilogue epilogue = LinearEpilogue::kNone) const;
+  // bf16 activations between two bf16 layers (the flow's feed-forward), with no f32 round trip:
+  // true when the two calls below run (bf16 weights held in the blocked GEMM layout).
+  bool bf16_activations() const;
+  // y = Forward's output rounded to bf16 (nearest even): the bits the next bf16 layer would
+  // round it to. kNone or kGeluErf (the epilogue runs in f32 before the rounding).
+  Status ForwardToBf16(const float* x, int64_t m, uint16_t* y,
+                       LinearEpilogue epilogue = LinearEpilogue::kNone) const;
+  // Forward with x already bf16 bits (Forward rounds f32 x to bf16 first): the same result as
+  // Forward on x widened to f32.
+  Status ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
+                         LinearEpilogue epilogue = LinearEpilogue::kNone) const;
   // One row x: [k] -> y[j0 .. j1) only (the GEMV of Forward with m = 1 on W rows [j0, j1)), on
   // the calling thread: for callers that split one product over the threads of their own
   // parallel region (SpeechLm's decode step). Same bits as Forward's row j when j0 is a

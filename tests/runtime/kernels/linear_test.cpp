@@ -4,12 +4,15 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstring>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "runtime/cpu_isa.h"
 #include "runtime/kernels/cpu/activation.h"
+#include "runtime/kernels/cpu/elementwise.h"
 #include "runtime/kernels/ref/linear.h"
 #include "tests/runtime/kernels/kernel_test_util.h"
 
@@ -252,7 +255,7 @@ TEST_CASE("cpu::Linear: epilogues (GELU, accumulate) equal the plain call plus t
   uint32_t seed = 90;
   for (auto layout : {cpu::WeightLayout::kRowMajor, cpu::WeightLayout::kGemm}) {
     for (auto wt : {cpu::WeightType::kF32, cpu::WeightType::kBF16, cpu::WeightType::kInt8}) {
-      for (const auto [n, k] : {std::pair<int64_t, int64_t>{1024, 256}, {256, 1024}, {33, 65}}) {
+      for (const auto& [n, k] : {std::pair<int64_t, int64_t>{1024, 256}, {256, 1024}, {33, 65}}) {
         auto w = RandomVector(n * k, seed++), b = RandomVector(n, seed++);
         auto layer = cpu::Linear::Create(w.data(), b.data(), n, k, wt, layout);
         REQUIRE_MESSAGE(layer.ok(), layer.status().ToString());
@@ -273,6 +276,81 @@ TEST_CASE("cpu::Linear: epilogues (GELU, accumulate) equal the plain call plus t
           for (size_t i = 0; i < sum.size(); ++i) sum[i] = acc[i] + plain[i];
           REQUIRE((*layer)->Forward(x.data(), m, acc.data(), cpu::LinearEpilogue::kAccumulate).ok());
           CHECK(test::MaxAbsDiff(acc, sum) == 0.0);
+        }
+      }
+    }
+  }
+}
+
+namespace {
+float WidenBf16(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+}  // namespace
+
+// bf16 activations between two bf16 layers (the flow's feed-forward): ForwardToBf16 gives
+// Forward's output rounded to bf16, ForwardFromBf16 Forward's result on the widened input, bit
+// for bit; only bf16 weights in the blocked layout offer them (brgemm: AVX-512 in oneDNN 2.6).
+TEST_CASE("cpu::Linear: bf16 activations in and out equal Forward and its rounding") {
+  uint32_t seed = 300;
+  for (auto layout : {cpu::WeightLayout::kRowMajor, cpu::WeightLayout::kGemm}) {
+    for (auto wt : {cpu::WeightType::kF32, cpu::WeightType::kBF16, cpu::WeightType::kInt8}) {
+      for (const auto& [n, k] : {std::pair<int64_t, int64_t>{1024, 256}, {256, 1024}, {40, 72}}) {
+        auto w = RandomVector(n * k, seed++), b = RandomVector(n, seed++);
+        auto layer = cpu::Linear::Create(w.data(), b.data(), n, k, wt, layout);
+        REQUIRE_MESSAGE(layer.ok(), layer.status().ToString());
+        const cpu::Linear& lin = **layer;
+        const bool offered = wt == cpu::WeightType::kBF16 &&
+                             layout == cpu::WeightLayout::kGemm && lin.gemm_packed();
+        CAPTURE(cpu::WeightTypeName(wt));
+        CAPTURE(n);
+        CHECK(lin.bf16_activations() == offered);
+        std::vector<uint16_t> yb(static_cast<size_t>(3 * n)), xb(static_cast<size_t>(3 * k));
+        std::vector<float> yf(static_cast<size_t>(3 * n));
+        if (!offered) {
+          auto x = RandomVector(3 * k, seed++);
+          CHECK(lin.ForwardToBf16(x.data(), 3, yb.data()).code() == StatusCode::kUnsupported);
+          CHECK(lin.ForwardFromBf16(xb.data(), 3, yf.data()).code() == StatusCode::kUnsupported);
+          continue;
+        }
+        for (int64_t m : {1, 7, 100, 130}) {
+          CAPTURE(m);
+          auto x = RandomVector(m * k, seed++, -2.0f, 2.0f);
+          std::vector<float> plain(m * n), gelu(m * n);
+          std::vector<uint16_t> want(m * n), got(m * n), got_gelu(m * n);
+          REQUIRE(lin.Forward(x.data(), m, plain.data()).ok());
+          REQUIRE(lin.Forward(x.data(), m, gelu.data(), cpu::LinearEpilogue::kGeluErf).ok());
+          REQUIRE(lin.ForwardToBf16(x.data(), m, got.data()).ok());
+          REQUIRE(lin.ForwardToBf16(x.data(), m, got_gelu.data(), cpu::LinearEpilogue::kGeluErf).ok());
+          int64_t differ = 0;
+          for (auto [f, out] : {std::pair{&plain, &got}, std::pair{&gelu, &got_gelu}}) {
+            REQUIRE(cpu::NarrowBf16(f->data(), m * n, want.data()).ok());
+            for (int64_t i = 0; i < m * n; ++i) {
+              // Denormals may flush to zero on either side (vcvtneps2bf16); nothing else differs.
+              const float a = WidenBf16(want[i]), c = WidenBf16((*out)[i]);
+              if (a != c && !(std::fabs(a) < 1.18e-38f && std::fabs(c) < 1.18e-38f)) ++differ;
+            }
+          }
+          CHECK(differ == 0);
+          CHECK(lin.ForwardToBf16(x.data(), m, got.data(), cpu::LinearEpilogue::kAccumulate).code() ==
+                StatusCode::kInvalidArgument);
+
+          // bf16 input: the same as Forward on its widened values, with every epilogue.
+          std::vector<uint16_t> in(m * k);
+          REQUIRE(cpu::NarrowBf16(x.data(), m * k, in.data()).ok());
+          std::vector<float> widened(m * k);
+          for (int64_t i = 0; i < m * k; ++i) widened[i] = WidenBf16(in[i]);
+          for (auto e : {cpu::LinearEpilogue::kNone, cpu::LinearEpilogue::kGeluErf,
+                         cpu::LinearEpilogue::kAccumulate}) {
+            auto y1 = RandomVector(m * n, seed++);
+            auto y2 = y1;
+            REQUIRE(lin.Forward(widened.data(), m, y1.data(), e).ok());
+            REQUIRE(lin.ForwardFromBf16(in.data(), m, y2.data(), e).ok());
+            CHECK(test::MaxAbsDiff(y1, y2) == 0.0);
+          }
         }
       }
     }
