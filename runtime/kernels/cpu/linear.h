@@ -30,7 +30,8 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 
 // Storage of Linear weights. kBF16: W rounded to bf16, x rounded to bf16 per call, products
 // summed in f32. kInt8: weight-only int8, symmetric per output row (scale = max|W[j]| / 127,
-// round to nearest), x stays f32. x and y are f32 in every case.
+// round to nearest), x stays f32. Forward takes and gives f32 (ForwardToBf16 / ForwardFromBf16
+// below: bf16 activations for bf16 weights).
 enum class WeightType { kF32, kBF16, kInt8 };
 
 // How a Linear's f32/bf16 weights are laid out. kRowMajor: [n, k] as given, for every m (the
