@@ -267,8 +267,20 @@ __attribute__((always_inline)) inline float SoftmaxRowTo(float* s, int64_t end, 
   float m = ReduceMax(mx);
   if (m == kNegInf) m = 0.0f;  // no visible key: exp(-inf) = 0 everywhere, sum 0
   const Vf shift = Set1(m);
-  Vf sum = Zero();
-  for (j = 0; j + kLanes <= end; j += kLanes) {
+  // Two vectors per pass, two partial sums: the exp's ~20 dependent operations of one vector
+  // overlap the other's (bf16 attention 650 x 650: 3.26-3.37 -> 3.19-3.24 ms on one thread).
+  Vf sum = Zero(), sum1 = Zero();
+  for (j = 0; j + 2 * kLanes <= end; j += 2 * kLanes) {
+    const Vf v0 = Load(s + j), v1 = Load(s + j + kLanes);
+    const Vf e0 = ZeroUnless(Ne(v0, ninf), Exp(Sub(v0, shift)));
+    const Vf e1 = ZeroUnless(Ne(v1, ninf), Exp(Sub(v1, shift)));
+    emit(j, e0);
+    emit(j + kLanes, e1);
+    sum = Add(sum, e0);
+    sum1 = Add(sum1, e1);
+  }
+  sum = Add(sum, sum1);
+  for (; j + kLanes <= end; j += kLanes) {
     const Vf v = Load(s + j);
     const Vf e = ZeroUnless(Ne(v, ninf), Exp(Sub(v, shift)));
     emit(j, e);
