@@ -23,7 +23,8 @@
 //          mode        default LM layout: zero_shot (default), cross_lingual, instruct2,
 //                      no_prompt (aliases instruct, sft), vc (pass-through, see above)
 //          bistream    bool, default false: text arrives in chunks (spec §5.8)
-//          emit_every  int in [1, 1000], default 5: tokens per SpeechTokens message
+//          emit_every  int in [1, 1000], default 1: tokens per SpeechTokens message (1: the
+//                      flow's chunks start at their last token: the first one needs 28)
 //          greedy, top_p (0,1] 0.8, top_k >= 1 25, win_size >= 1 10, tau_r (0,1] 0.1: sampling
 //          seed        int >= 0, default 0: used when the request's seed is 0
 //          text_id_policy "error" (default) | "modulo": a text id (target or prompt) outside
@@ -76,7 +77,7 @@ struct SpeechLmNodeOptions {
   std::string precision = "f32";
   std::string mode = "zero_shot";
   bool bistream = false;
-  int emit_every = 5;
+  int emit_every = 1;
   int64_t seed = 0;
   std::string text_id_policy = "error";
   int prompt_cache = 8;  // voices whose prompt-prefix KV rows are kept (0 = off)
