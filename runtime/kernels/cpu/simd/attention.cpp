@@ -514,33 +514,59 @@ inline void PrefetchRow(const void* row, int64_t bytes) {
   for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
 }
 
+// 16 x 16 transpose of 32-bit elements: r[l] holds row l on entry, column l on return (lane i
+// of r[c] = element c of row i).
+COSY_TARGET_BF16 inline void Transpose16x16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8) {
+    for (int j = 0; j < 4; ++j) {
+      t[i + j] = _mm512_shuffle_i32x4(u[i + j], u[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_i32x4(u[i + j], u[i + j + 4], 0xdd);
+    }
+  }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
 // The same layouts from bf16 storage (the flow's K/V cache), vectorized: each chunk call packs
 // every visible key of every head again, so with few query rows (a 25-token streaming chunk:
 // 50 rows against hundreds of keys) the scalar packing cost as much as the products.
-// Keys: a [16 keys] x [d/2 pairs] transpose of 32-bit pairs, one masked gather per pair column.
+// Keys: a [16 keys] x [d/2 pairs] transpose of 32-bit pairs, 16 pair columns at a time (16 row
+// loads and a register transpose instead of one masked gather per column: the packing of a
+// streaming chunk's K/V, memory reads included, 15-20 % less time).
 COSY_TARGET_BF16 void PackKeyPairs(const uint16_t* k, int64_t stride, int64_t n, int64_t d,
                                    uint16_t* kp) {
-  if (stride > INT32_MAX / 16) {  // gather offsets are 32-bit
-    PackKeyPairs<uint16_t>(k, stride, n, d, kp);
-    return;
-  }
   const int64_t panels = (n + 15) / 16, d2 = d / 2;
-  const __m512i offsets = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(static_cast<int>(stride)));
   for (int64_t pb = 0; pb < panels; ++pb) {
     const int64_t live = MinI(16, n - pb * 16);
-    const auto mask = static_cast<__mmask16>((1u << live) - 1u);
     const uint16_t* base = k + pb * 16 * stride;
     // The rows are strided (all heads of a frame side by side) and read once per call, mostly
-    // from memory: fetch the panel after next while this one is gathered.
+    // from memory: fetch the panel after next while this one is transposed.
     for (int64_t j = (pb + 2) * 16, e = MinI(n, j + 16); j < e; ++j) {
       PrefetchRow(k + j * stride, d * 2);
     }
-    for (int64_t c2 = 0; c2 < d2; ++c2) {
-      const __m512i col = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, offsets,
-                                                      base + 2 * c2, 2);
-      _mm512_storeu_si512(kp + (pb * d2 + c2) * 32, col);
+    for (int64_t c0 = 0; c0 < d2; c0 += 16) {
+      const int64_t cols = MinI(16, d2 - c0);
+      const auto cmask = static_cast<__mmask16>((1u << cols) - 1u);
+      __m512i r[16];
+      for (int64_t l = 0; l < 16; ++l) {
+        r[l] = l < live ? _mm512_maskz_loadu_epi32(cmask, base + l * stride + 2 * c0)
+                        : _mm512_setzero_si512();
+      }
+      Transpose16x16(r);
+      for (int64_t c = 0; c < cols; ++c) _mm512_storeu_si512(kp + (pb * d2 + c0 + c) * 32, r[c]);
     }
   }
 }
