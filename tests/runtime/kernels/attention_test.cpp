@@ -117,6 +117,42 @@ TEST_CASE("Attention: boolean mask with fully masked rows gives zeros") {
     for (int64_t c = 0; c < 64; ++c) CHECK(y[(h * tq + 4) * 64 + c] == 0.0f);
 }
 
+// Masked keys must contribute exactly nothing, however large their values: with one visible
+// key per row the weight is exactly 1 and the output exactly that key's value row (the
+// softmax's exp turns a masked -inf into +0, not into a tiny denormal that 3e38 would expose).
+TEST_CASE("Attention: masked keys contribute exactly zero, in f32 and bf16 products") {
+  for (const int64_t tq : {2, 40}) {
+    for (const bool bf16 : {false, true}) {
+      const int64_t tk = 3 * tq + 5, d = 64;
+      std::vector<uint8_t> keep(tq * tk, 0);
+      for (int64_t i = 0; i < tq; ++i) keep[i * tk + 3 * i + 1] = 1;
+      ref::AttentionParams p{.q_heads = 2, .kv_heads = 2, .q_len = tq, .kv_len = tk,
+                             .head_dim = d, .keep_mask = keep.data()};
+      p.bf16 = bf16;
+      auto q = RandomVector(2 * tq * d, 5), k = RandomVector(2 * tk * d, 6);
+      std::vector<float> v(2 * tk * d, 3e38f);
+      for (int64_t h = 0; h < 2; ++h) {
+        for (int64_t i = 0; i < tq; ++i) {
+          for (int64_t c = 0; c < d; ++c) v[(h * tk + 3 * i + 1) * d + c] = static_cast<float>((c % 7) - 3);
+        }
+      }
+      std::vector<float> y(q.size(), 7.0f), scratch(cpu::AttentionScratchFloats(p));
+      REQUIRE(cpu::Attention(p, q.data(), k.data(), v.data(), y.data(), scratch.data(),
+                             static_cast<int64_t>(scratch.size()))
+                  .ok());
+      CAPTURE(tq);
+      CAPTURE(bf16);
+      for (int64_t h = 0; h < 2; ++h) {
+        for (int64_t i = 0; i < tq; ++i) {
+          for (int64_t c = 0; c < d; ++c) {
+            CHECK(y[(h * tq + i) * d + c] == static_cast<float>((c % 7) - 3));
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("Attention: [T, H, D] strided layout equals the contiguous [H, T, D] result") {
   const int64_t hq = 4, hkv = 2, t = 13, d = 64;
   auto q = RandomVector(hq * t * d, 1), k = RandomVector(hkv * t * d, 2),
