@@ -7,23 +7,30 @@
 
 namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 
-// e^x. Range reduction x = n ln2 + r, |r| <= ln2/2, degree-7 polynomial for e^r, then scale by
-// 2^n (Scale2n saturates cleanly to 0 / inf, so no special cases are needed).
-inline Vf Exp(Vf x) {
-  x = Max(Min(x, Set1(89.0f)), Set1(-104.0f));
+// e^x for x already clamped to [-104, 89]: range reduction x = n ln2 + r, |r| <= ln2/2, the
+// degree-kDegree Taylor polynomial for e^r, then scale by 2^n (Scale2n saturates cleanly to
+// 0 / inf, so no special cases are needed).
+template <int kDegree>
+inline Vf ExpOfClamped(Vf x) {
+  static_assert(kDegree >= 2 && kDegree <= 7, "Taylor degree");
+  constexpr float kInvFactorial[8] = {1.0f,        1.0f,         0.5f,          1.0f / 6.0f,
+                                      1.0f / 24.0f, 1.0f / 120.0f, 1.0f / 720.0f, 1.0f / 5040.0f};
   const Vf n = Round(Mul(x, Set1(1.44269504088896341f)));
   Vf r = Fnmadd(n, Set1(0.693145751953125f), x);  // ln2 split hi/lo
   r = Fnmadd(n, Set1(1.428606765330187045e-06f), r);
-  Vf p = Set1(1.0f / 5040.0f);
-  p = Fmadd(p, r, Set1(1.0f / 720.0f));
-  p = Fmadd(p, r, Set1(1.0f / 120.0f));
-  p = Fmadd(p, r, Set1(1.0f / 24.0f));
-  p = Fmadd(p, r, Set1(1.0f / 6.0f));
-  p = Fmadd(p, r, Set1(0.5f));
-  p = Fmadd(p, r, Set1(1.0f));
-  p = Fmadd(p, r, Set1(1.0f));
+  Vf p = Set1(kInvFactorial[kDegree]);
+  for (int i = kDegree - 1; i >= 0; --i) p = Fmadd(p, r, Set1(kInvFactorial[i]));
   return Scale2n(p, n);
 }
+
+// e^x, degree 7.
+inline Vf Exp(Vf x) { return ExpOfClamped<7>(Max(Min(x, Set1(89.0f)), Set1(-104.0f))); }
+
+// e^x for x <= 0 (a softmax's score minus its row max): no overflow clamp and degree 6
+// (remainder < 1.2e-7 relative on |r| <= ln2/2: within ~2 ulp like Exp). -inf lands on the
+// -104 clamp, whose e^x this way rounds to +0 exactly, so masked keys need no separate mask
+// (NaN arguments stay undefined).
+inline Vf ExpNonPositive(Vf x) { return ExpOfClamped<6>(Max(x, Set1(-104.0f))); }
 
 // sin(x): x = k pi + r with a three-part pi (Cody-Waite), odd Taylor polynomial to r^13 on
 // [-pi/2, pi/2], sign flipped for odd k.
