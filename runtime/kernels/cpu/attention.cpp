@@ -1,5 +1,5 @@
 // Fast attention: argument checks and scratch sizing, then the selected ISA variant
-// (simd/attention.cpp).
+// (simd/attention.cpp; the vdpbf16ps path in simd/attention_bf16dot.cpp).
 #include "runtime/kernels/cpu/attention.h"
 
 #include <algorithm>

@@ -1,0 +1,350 @@
+// Attention with bf16 products on AVX512_BF16 (vdpbf16ps), AVX-512 variant only; see
+// attention.cpp for the f32 and emulated-bf16 paths it falls back to.
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "runtime/kernels/cpu/simd/attention_rows.h"
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+
+#if defined(COSY_SIMD_AVX512)
+// ---- AVX512_BF16: bf16-product attention on vdpbf16ps (32 products per instruction) ---------
+// Same definition as the emulated path (AttentionParams::bf16), pairs summed by the instruction.
+// Layouts (uint16 bf16 bits in the float scratch): key panels kp[(pb * d/2 + c2) * 32 + 2l + e] =
+// k_{16 pb + l}[2 c2 + e]; value pairs vp[(j2 * d + c) * 2 + e] = v_{2 j2 + e}[c]; probability
+// rows p16[r * ld + j]; query pairs q2[r * d/2 + c2] = (q_r[2 c2], q_r[2 c2 + 1]).
+#define COSY_TARGET_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+namespace {
+using ref::AttentionParams;
+using attention_rows::SoftmaxRowTo;
+using attention_rows::VisibleEnd;
+
+// A K/V element as bf16 bits.
+inline uint16_t Bits(float x) { return Bf16Bits(x); }
+inline uint16_t Bits(uint16_t h) { return h; }
+
+template <class T>
+void PackKeyPairs(const T* k, int64_t stride, int64_t n, int64_t d, uint16_t* kp) {
+  const int64_t panels = (n + 15) / 16, d2 = d / 2;
+  for (int64_t pb = 0; pb < panels; ++pb) {
+    for (int l = 0; l < 16; ++l) {
+      const int64_t j = pb * 16 + l;
+      const T* src = k + j * stride;
+      for (int64_t c2 = 0; c2 < d2; ++c2) {
+        uint16_t* dst = kp + (pb * d2 + c2) * 32 + 2 * l;
+        dst[0] = j < n ? Bits(src[2 * c2]) : 0;
+        dst[1] = j < n ? Bits(src[2 * c2 + 1]) : 0;
+      }
+    }
+  }
+}
+
+template <class T>
+void PackValuePairs(const T* v, int64_t stride, int64_t n, int64_t d, uint16_t* vp) {
+  const int64_t pairs = (n + 1) / 2;
+  for (int64_t j2 = 0; j2 < pairs; ++j2) {
+    for (int e = 0; e < 2; ++e) {
+      const int64_t j = 2 * j2 + e;
+      const T* src = v + j * stride;
+      for (int64_t c = 0; c < d; ++c) vp[(j2 * d + c) * 2 + e] = j < n ? Bits(src[c]) : 0;
+    }
+  }
+}
+
+// Asks for the cache lines of one K/V row ahead of its use.
+inline void PrefetchRow(const void* row, int64_t bytes) {
+  const char* p = static_cast<const char*>(row);
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
+// 16 x 16 transpose of 32-bit elements: r[l] holds row l on entry, column l on return (lane i
+// of r[c] = element c of row i).
+COSY_TARGET_BF16 inline void Transpose16x16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8) {
+    for (int j = 0; j < 4; ++j) {
+      t[i + j] = _mm512_shuffle_i32x4(u[i + j], u[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_i32x4(u[i + j], u[i + j + 4], 0xdd);
+    }
+  }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
+// The same layouts from bf16 storage (the flow's K/V cache), vectorized: each chunk call packs
+// every visible key of every head again, so with few query rows (a 25-token streaming chunk:
+// 50 rows against hundreds of keys) the scalar packing cost as much as the products.
+// Keys: a [16 keys] x [d/2 pairs] transpose of 32-bit pairs, 16 pair columns at a time (16 row
+// loads and a register transpose instead of one masked gather per column: the packing of a
+// streaming chunk's K/V, memory reads included, 15-20 % less time).
+COSY_TARGET_BF16 void PackKeyPairs(const uint16_t* k, int64_t stride, int64_t n, int64_t d,
+                                   uint16_t* kp) {
+  const int64_t panels = (n + 15) / 16, d2 = d / 2;
+  for (int64_t pb = 0; pb < panels; ++pb) {
+    const int64_t live = MinI(16, n - pb * 16);
+    const uint16_t* base = k + pb * 16 * stride;
+    // The rows are strided (all heads of a frame side by side) and read once per call, mostly
+    // from memory: fetch the panel after next while this one is transposed.
+    for (int64_t j = (pb + 2) * 16, e = MinI(n, j + 16); j < e; ++j) {
+      PrefetchRow(k + j * stride, d * 2);
+    }
+    for (int64_t c0 = 0; c0 < d2; c0 += 16) {
+      const int64_t cols = MinI(16, d2 - c0);
+      const auto cmask = static_cast<__mmask16>((1u << cols) - 1u);
+      __m512i r[16];
+      for (int64_t l = 0; l < 16; ++l) {
+        r[l] = l < live ? _mm512_maskz_loadu_epi32(cmask, base + l * stride + 2 * c0)
+                        : _mm512_setzero_si512();
+      }
+      Transpose16x16(r);
+      for (int64_t c = 0; c < cols; ++c) _mm512_storeu_si512(kp + (pb * d2 + c0 + c) * 32, r[c]);
+    }
+  }
+}
+
+// Values: rows 2 j2 and 2 j2 + 1 interleaved word by word (zeros for a missing odd row); d is a
+// multiple of 16 on this path.
+COSY_TARGET_BF16 void PackValuePairs(const uint16_t* v, int64_t stride, int64_t n, int64_t d,
+                                     uint16_t* vp) {
+  const int64_t pairs = (n + 1) / 2;
+  constexpr int64_t kAhead = 16;  // rows fetched ahead (as in PackKeyPairs)
+  for (int64_t j2 = 0; j2 < pairs; ++j2) {
+    const uint16_t* a = v + 2 * j2 * stride;
+    const uint16_t* b = 2 * j2 + 1 < n ? a + stride : nullptr;
+    for (int64_t j = 2 * j2 + kAhead, e = MinI(n, j + 2); j < e; ++j) {
+      PrefetchRow(v + j * stride, d * 2);
+    }
+    for (int64_t c0 = 0; c0 < d; c0 += 16) {
+      const __m512i lo = _mm512_cvtepu16_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + c0)));
+      __m512i pair = lo;
+      if (b != nullptr) {
+        const __m512i hi = _mm512_cvtepu16_epi32(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + c0)));
+        pair = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+      }
+      _mm512_storeu_si512(vp + (j2 * d + c0) * 2, pair);
+    }
+  }
+}
+
+// x[0 .. n) -> bf16 bits, n a multiple of 16. vcvtneps2bf16 rounds to nearest even and quiets
+// NaNs as Bf16Bits does, but flushes f32 denormals to zero; every value converted here is only
+// ever multiplied by vdpbf16ps, which reads bf16 denormals as zero, so the products are the
+// same bit for bit.
+COSY_TARGET_BF16 inline void ToBf16(const float* x, int64_t n, uint16_t* y) {
+  for (int64_t i = 0; i < n; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i))));
+  }
+}
+
+// The f32-storage layouts (the flow's whole-sequence pass) through the bf16 ones: each panel's
+// rows are converted once (ToBf16) into `rows16`, then packed as bf16 storage is. d % 16 == 0.
+COSY_TARGET_BF16 void PackKeyPairs(const float* k, int64_t stride, int64_t n, int64_t d,
+                                   uint16_t* kp, uint16_t* rows16) {
+  const int64_t d2 = d / 2;
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t live = MinI(16, n - j0);
+    for (int64_t l = 0; l < live; ++l) ToBf16(k + (j0 + l) * stride, d, rows16 + l * d);
+    PackKeyPairs(rows16, d, live, d, kp + (j0 / 16) * d2 * 32);
+  }
+}
+
+COSY_TARGET_BF16 void PackValuePairs(const float* v, int64_t stride, int64_t n, int64_t d,
+                                     uint16_t* vp, uint16_t* rows16) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t live = MinI(16, n - j0);
+    for (int64_t l = 0; l < live; ++l) ToBf16(v + (j0 + l) * stride, d, rows16 + l * d);
+    PackValuePairs(rows16, d, live, d, vp + j0 * d);
+  }
+}
+
+// Softmax weights as bf16 bits (the products' inputs), straight from the exp pass.
+struct EmitBf16 {
+  uint16_t* row;
+  COSY_TARGET_BF16 void operator()(int64_t j, __m512 e) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + j),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+  }
+};
+
+template <int R, int KV>
+COSY_TARGET_BF16 void ScoresBf16Step(const uint32_t* const* q2, const uint16_t* kp, int64_t d2,
+                                     float scale, float* s, int64_t ld) {
+  __m512 acc[R][KV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < KV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t c2 = 0; c2 < d2; ++c2) {
+    __m512bh kv[KV];
+    for (int v = 0; v < KV; ++v) {
+      kv[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(kp + (v * d2 + c2) * 32));
+    }
+    for (int r = 0; r < R; ++r) {
+      const auto qb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(q2[r][c2])));
+      for (int v = 0; v < KV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], kv[v], qb);
+    }
+  }
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < KV; ++v) _mm512_storeu_ps(s + r * ld + v * 16, _mm512_mul_ps(acc[r][v], sc));
+}
+
+// out_r[c0 .. c0 + 16 kC) = inv_r * sum over key pairs of (p_r pair) . (v pair), kR <= 4 rows.
+template <int kR, int kC>
+COSY_TARGET_BF16 void WeightedSumBf16(const uint16_t* p16, int64_t ld, float* const* out,
+                                      const float* inv, const uint16_t* vp, int64_t d, int64_t c0,
+                                      int64_t pairs) {
+  __m512 acc[kR][kC];
+  for (int r = 0; r < kR; ++r)
+    for (int c = 0; c < kC; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t j2 = 0; j2 < pairs; ++j2) {
+    __m512bh vr[kC];
+    for (int c = 0; c < kC; ++c) {
+      vr[c] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vp + (j2 * d + c0 + 16 * c) * 2));
+    }
+    for (int r = 0; r < kR; ++r) {
+      uint32_t pair;
+      std::memcpy(&pair, p16 + r * ld + 2 * j2, 4);
+      const auto pb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+      for (int c = 0; c < kC; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], vr[c], pb);
+    }
+  }
+  for (int r = 0; r < kR; ++r) {
+    const __m512 vi = _mm512_set1_ps(inv[r]);
+    for (int c = 0; c < kC; ++c) _mm512_storeu_ps(out[r] + c0 + 16 * c, _mm512_mul_ps(acc[r][c], vi));
+  }
+}
+
+template <int kR>
+COSY_TARGET_BF16 void OutputBf16(const uint16_t* p16, int64_t ld, float* const* out,
+                                 const float* inv, const uint16_t* vp, int64_t d, int64_t pairs) {
+  for (int64_t c0 = 0; c0 < d; c0 += 64) {
+    const int64_t left = d - c0;  // a multiple of 16
+    if (left >= 64) WeightedSumBf16<kR, 4>(p16, ld, out, inv, vp, d, c0, pairs);
+    else if (left == 48) WeightedSumBf16<kR, 3>(p16, ld, out, inv, vp, d, c0, pairs);
+    else if (left == 32) WeightedSumBf16<kR, 2>(p16, ld, out, inv, vp, d, c0, pairs);
+    else WeightedSumBf16<kR, 1>(p16, ld, out, inv, vp, d, c0, pairs);
+  }
+}
+
+// PanelHead with vdpbf16ps: head_dim % 16 == 0. Scratch as AttentionScratchFloats reserves.
+template <class T>
+COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_t rows,
+                                    const float* q, const T* kh, const T* vh, float* out,
+                                    float* scratch) {
+  constexpr int kRowsB = 8, kKeyVecs = 3;
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
+  const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
+  float* s = scratch;                                           // 16 * ld f32 scores
+  auto* kp = reinterpret_cast<uint16_t*>(s + 16 * ld);          // ld * d
+  uint16_t* vp = kp + ld * d;                                   // ld * d
+  uint16_t* p16 = vp + ld * d;                                  // 16 * ld
+  auto* q2 = reinterpret_cast<uint32_t*>(p16 + 16 * ld);        // 16 * d / 2
+  int64_t end_all = 0;
+  for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
+  constexpr int64_t kMaxVectorD = 256;  // 16 converted rows on the stack (8 KiB)
+  if constexpr (std::is_same_v<T, float>) {
+    if (d <= kMaxVectorD) {
+      alignas(64) uint16_t rows16[16 * kMaxVectorD];
+      PackKeyPairs(kh, p.k_row_stride, end_all, d, kp, rows16);
+      PackValuePairs(vh, p.v_row_stride, end_all, d, vp, rows16);
+    } else {
+      PackKeyPairs<float>(kh, p.k_row_stride, end_all, d, kp);
+      PackValuePairs<float>(vh, p.v_row_stride, end_all, d, vp);
+    }
+  } else {
+    PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
+    PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowsB) {
+    const int n = static_cast<int>(MinI(kRowsB, rows - r0));
+    const uint32_t* qr[kRowsB];
+    float* orow[kRowsB];
+    int64_t end[kRowsB], row[kRowsB];
+    int64_t end_max = 0;
+    for (int r = 0; r < kRowsB; ++r) {
+      const int64_t rr = r0 + (r < n ? r : n - 1);
+      const int64_t i = rr / group, h = hk * group + rr % group;
+      const float* qs = q + h * p.q_head_stride + i * p.q_row_stride;
+      uint32_t* qd = q2 + r * d2;
+      ToBf16(qs, d, reinterpret_cast<uint16_t*>(qd));  // pairs (q[2 c2], q[2 c2 + 1]), low first
+      qr[r] = qd;
+      orow[r] = out + h * p.out_head_stride + i * p.out_row_stride;
+      row[r] = i;
+      end[r] = MaxI(VisibleEnd(p, i), 0);
+      end_max = MaxI(end_max, end[r]);
+    }
+    if (end_max == 0) {
+      for (int r = 0; r < n; ++r)
+        for (int64_t c = 0; c < d; ++c) orow[r][c] = 0.0f;
+      continue;
+    }
+    const int64_t panels = (end_max + 15) / 16;
+    int64_t pb = 0;
+    for (; pb + kKeyVecs <= panels; pb += kKeyVecs) {
+      ScoresBf16Step<kRowsB, kKeyVecs>(qr, kp + pb * d2 * 32, d2, p.scale, s + pb * 16, ld);
+    }
+    for (; pb < panels; ++pb) ScoresBf16Step<kRowsB, 1>(qr, kp + pb * d2 * 32, d2, p.scale, s + pb * 16, ld);
+    float inv[kRowsB];
+    const int64_t width = panels * 16;
+    for (int r = 0; r < kRowsB; ++r) {
+      if (r >= n) {
+        inv[r] = 0.0f;
+        continue;
+      }
+      const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
+      float* sr = s + r * ld;
+      inv[r] = SoftmaxRowTo(sr, end[r], width, keep, EmitBf16{p16 + r * ld});
+    }
+    const int64_t pairs = (end_max + 1) / 2;
+    for (int r = 0; r < n; r += 4) {
+      const int m = static_cast<int>(MinI(4, n - r));
+      const uint16_t* pr = p16 + r * ld;
+      if (m == 4) OutputBf16<4>(pr, ld, orow + r, inv + r, vp, d, pairs);
+      else if (m == 3) OutputBf16<3>(pr, ld, orow + r, inv + r, vp, d, pairs);
+      else if (m == 2) OutputBf16<2>(pr, ld, orow + r, inv + r, vp, d, pairs);
+      else OutputBf16<1>(pr, ld, orow + r, inv + r, vp, d, pairs);
+    }
+  }
+}
+}  // namespace
+
+void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
+                      const void* v, float* out, float* scratch) {
+  if (!p.bf16 || p.head_dim % 16 != 0) {
+    Attention(p, q, k, v, out, scratch);
+    return;
+  }
+  const int64_t rows = p.q_len * (p.q_heads / p.kv_heads);
+  for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
+    if (p.kv_bf16) {
+      const auto* k16 = static_cast<const uint16_t*>(k);
+      const auto* v16 = static_cast<const uint16_t*>(v);
+      PanelHeadBf16(p, hk, rows, q, k16 + hk * p.k_head_stride, v16 + hk * p.v_head_stride, out,
+                    scratch);
+    } else {
+      const auto* k32 = static_cast<const float*>(k);
+      const auto* v32 = static_cast<const float*>(v);
+      PanelHeadBf16(p, hk, rows, q, k32 + hk * p.k_head_stride, v32 + hk * p.v_head_stride, out,
+                    scratch);
+    }
+  }
+}
+#undef COSY_TARGET_BF16
+#endif
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS
