@@ -182,9 +182,15 @@ struct EmitBf16 {
   }
 };
 
+// Scores of R query rows against KV key panels (16 keys each), scaled: s[r][16 v + l]. Inlined
+// into the loop over panels with d2 >= 1 known, so that the accumulators live in registers only
+// (as a separate call GCC kept a zeroed stack copy of them for a loop that might not run and
+// spilled them around every call: ~20 % of this phase at d = 64, 32 pair columns per call).
 template <int R, int KV>
-COSY_TARGET_BF16 void ScoresBf16Step(const uint32_t* const* q2, const uint16_t* kp, int64_t d2,
-                                     float scale, float* s, int64_t ld) {
+COSY_TARGET_BF16 inline __attribute__((always_inline)) void ScoresBf16Step(
+    const uint32_t* const* q2, const uint16_t* kp, int64_t d2, const float* scale, float* s,
+    int64_t ld) {
+  if (d2 <= 0) __builtin_unreachable();
   __m512 acc[R][KV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < KV; ++v) acc[r][v] = _mm512_setzero_ps();
@@ -198,9 +204,22 @@ COSY_TARGET_BF16 void ScoresBf16Step(const uint32_t* const* q2, const uint16_t* 
       for (int v = 0; v < KV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], kv[v], qb);
     }
   }
-  const __m512 sc = _mm512_set1_ps(scale);
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < KV; ++v) _mm512_storeu_ps(s + r * ld + v * 16, _mm512_mul_ps(acc[r][v], sc));
+    for (int v = 0; v < KV; ++v) {
+      _mm512_storeu_ps(s + r * ld + v * 16, _mm512_mul_ps(acc[r][v], _mm512_set1_ps(*scale)));
+    }
+}
+
+// Scores of R rows against `panels` key panels: three panels per step, the rest by two or one.
+template <int R>
+COSY_TARGET_BF16 void ScoresBf16(const uint32_t* const* q2, const uint16_t* kp, int64_t d2,
+                                 int64_t panels, float scale, float* s, int64_t ld) {
+  if (d2 <= 0) return;
+  const float* sc = &scale;
+  int64_t pb = 0;
+  for (; pb + 3 <= panels; pb += 3) ScoresBf16Step<R, 3>(q2, kp + pb * d2 * 32, d2, sc, s + pb * 16, ld);
+  if (panels - pb == 2) ScoresBf16Step<R, 2>(q2, kp + pb * d2 * 32, d2, sc, s + pb * 16, ld);
+  else if (panels - pb == 1) ScoresBf16Step<R, 1>(q2, kp + pb * d2 * 32, d2, sc, s + pb * 16, ld);
 }
 
 // out_r[c0 .. c0 + 16 kC) = inv_r * sum over key pairs of (p_r pair) . (v pair), kR <= 4 rows.
@@ -246,7 +265,7 @@ template <class T>
 COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_t rows,
                                     const float* q, const T* kh, const T* vh, float* out,
                                     float* scratch) {
-  constexpr int kRowsB = 8, kKeyVecs = 3;
+  constexpr int kRowsB = 8;
   const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
   const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
   float* s = scratch;                                           // 16 * ld f32 scores
@@ -294,11 +313,7 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
       continue;
     }
     const int64_t panels = (end_max + 15) / 16;
-    int64_t pb = 0;
-    for (; pb + kKeyVecs <= panels; pb += kKeyVecs) {
-      ScoresBf16Step<kRowsB, kKeyVecs>(qr, kp + pb * d2 * 32, d2, p.scale, s + pb * 16, ld);
-    }
-    for (; pb < panels; ++pb) ScoresBf16Step<kRowsB, 1>(qr, kp + pb * d2 * 32, d2, p.scale, s + pb * 16, ld);
+    ScoresBf16<kRowsB>(qr, kp, d2, panels, p.scale, s, ld);
     float inv[kRowsB];
     const int64_t width = panels * 16;
     for (int r = 0; r < kRowsB; ++r) {
