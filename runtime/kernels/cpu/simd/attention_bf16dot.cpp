@@ -307,6 +307,14 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
       end[r] = MaxI(VisibleEnd(p, i), 0);
       end_max = MaxI(end_max, end[r]);
     }
+    // The next block's query rows (read) and output rows (written): with hundreds of frames
+    // they are strided rows beyond L2, and each row is touched once per head.
+    for (int64_t rr = r0 + kRowsB, e = MinI(rows, rr + kRowsB); rr < e; ++rr) {
+      const int64_t i = rr / group, h = hk * group + rr % group;
+      PrefetchRow(q + h * p.q_head_stride + i * p.q_row_stride, d * 4);
+      const char* o = reinterpret_cast<const char*>(out + h * p.out_head_stride + i * p.out_row_stride);
+      for (int64_t b = 0; b < d * 4; b += 64) __builtin_prefetch(o + b, 1, 3);
+    }
     if (end_max == 0) {
       for (int r = 0; r < n; ++r)
         for (int64_t c = 0; c < d; ++c) orow[r][c] = 0.0f;
