@@ -256,28 +256,32 @@ Status RelPosCore(const float* q_src, int64_t q_ld, const float* k_src, const fl
   float* bd = arena.Alloc(static_cast<size_t>(heads * n * p_count));
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(qu, k, ac, heads, n, kv, dk, false, true, false));
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(q, pp, bd, heads, n, p_count, dk, false, true, false));
+  // Scores (ac + bd) / sqrt(dk) and the row softmax over the visible keys (zeros after them),
+  // rows spread over the team: with the whole sequence (the finalize call: 8 heads x 650 x 650)
+  // this was a serial scalar loop of ~20 M exps per call.
   const float scale = std::sqrt(static_cast<float>(dk));
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t a = q_offset + i;
-      float* row = ac + (h * n + i) * kv;
-      const float* bdrow = bd + (h * n + i) * p_count + p_zero + p_step * a;  // + (-p_step) j
-      const int64_t limit = chunk > 0 ? std::min(kv, (a / chunk + 1) * chunk) : kv;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < limit; ++j) {
-        row[j] = (row[j] + bdrow[-p_step * j]) / scale;
-        mx = std::max(mx, row[j]);
-      }
-      double sum = 0;
-      for (int64_t j = 0; j < limit; ++j) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < limit; ++j) row[j] *= inv;
-      for (int64_t j = limit; j < kv; ++j) row[j] = 0.0f;
+  const int64_t rows = heads * n;
+  constexpr int kMaxThreads = 64;
+  std::array<Status, kMaxThreads> status;
+  const int nt = omp_in_parallel() || rows * kv < (int64_t{1} << 15)
+                     ? 1
+                     : std::min(omp_get_max_threads(), kMaxThreads);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t hi = 0; hi < rows; ++hi) {
+    const int64_t h = hi / n, i = hi % n, a = q_offset + i;
+    float* row = ac + hi * kv;
+    const float* bdrow = bd + (h * n + i) * p_count + p_zero + p_step * a;  // + (-p_step) j
+    const int64_t limit = chunk > 0 ? std::min(kv, (a / chunk + 1) * chunk) : kv;
+    if (p_step < 0) {
+      for (int64_t j = 0; j < limit; ++j) row[j] = (row[j] + bdrow[j]) / scale;
+    } else {
+      for (int64_t j = 0; j < limit; ++j) row[j] = (row[j] + bdrow[-j]) / scale;
     }
+    Status& st = status[static_cast<size_t>(omp_get_thread_num())];
+    if (st.ok()) st = cpu::Softmax(row, 1, limit, row);
+    for (int64_t j = limit; j < kv; ++j) row[j] = 0.0f;
   }
+  for (int t = 0; t < nt; ++t) COSY_RETURN_IF_ERROR(status[static_cast<size_t>(t)]);
   float* o = arena.Alloc(qf);
   COSY_RETURN_IF_ERROR(cpu::BatchedMatMul(ac, v, o, heads, n, dk, kv, false, false, false));
   ScatterHeads(o, n, heads, dk, out);
