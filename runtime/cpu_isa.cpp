@@ -120,8 +120,9 @@ bool ParseCpuIsa(std::string_view name, CpuIsa* isa) {
 
 std::string CpuIsaSummary() {
   const CpuFeatures& f = DetectedCpuFeatures();
-  return fmt::format("{} (detected {}; avx512_bf16 {})", CpuIsaName(SelectedCpuIsa()),
-                     CpuIsaName(DetectedCpuIsa()), f.avx512_bf16 ? "yes" : "no");
+  return fmt::format("{} (detected {}; avx512_bf16 {}, avx512_vnni {})",
+                     CpuIsaName(SelectedCpuIsa()), CpuIsaName(DetectedCpuIsa()),
+                     f.avx512_bf16 ? "yes" : "no", f.avx512_vnni ? "yes" : "no");
 }
 
 }  // namespace cosyflow

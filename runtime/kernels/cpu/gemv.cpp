@@ -2,7 +2,10 @@
 // variant (simd/gemv.cpp).
 #include "runtime/kernels/cpu/gemv.h"
 
+#include <new>
+
 #include "runtime/dtype.h"
+#include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 
 namespace cosyflow::kernels::cpu {
@@ -41,7 +44,20 @@ Status GemvI8(const float* x, const int8_t* w, const float* scales, const float*
               int64_t m, int64_t n, int64_t k) {
   COSY_RETURN_IF_ERROR(CheckArgs("gemv int8", x, w, y, m, n, k));
   if (scales == nullptr) return InvalidArgument("gemv int8: scales must not be null");
-  Kernels().gemv_i8(x, w, scales, bias, y, m, n, k);
+  const KernelTable& t = Kernels();
+  if (t.gemv_i8_fixed != nullptr && k <= kGemvI8FixedMaxK) {
+    void* scratch = nullptr;
+    try {
+      scratch = ThreadScratch(ScratchSlot::kConvert,
+                              static_cast<size_t>(GemvI8FixedScratchBytes(m, k)));
+    } catch (const std::bad_alloc&) {
+      scratch = nullptr;  // the f32 kernel needs no scratch
+    }
+    if (scratch != nullptr && t.gemv_i8_fixed(x, w, scales, bias, y, m, n, k, scratch)) {
+      return OkStatus();
+    }
+  }
+  t.gemv_i8(x, w, scales, bias, y, m, n, k);
   return OkStatus();
 }
 

@@ -8,13 +8,13 @@
 namespace cosyflow::kernels::cpu {
 // Defined by simd/table.cpp, compiled once per variant.
 namespace scalar {
-void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16);
+void FillKernelTable(KernelTable* t, const CpuFeatures& cpu);
 }
 namespace avx2 {
-void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16);
+void FillKernelTable(KernelTable* t, const CpuFeatures& cpu);
 }
 namespace avx512 {
-void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16);
+void FillKernelTable(KernelTable* t, const CpuFeatures& cpu);
 }
 
 namespace {
@@ -26,11 +26,11 @@ struct Tables {
     // variant's ISA flags, so the compiler may use that ISA's instructions in it too (GCC stores
     // the avx512 table with zmm moves) — calling it on an AVX2-only CPU is SIGILL. The others
     // stay empty; KernelsFor refuses them.
-    const bool bf16 = DetectedCpuFeatures().avx512_bf16;
+    const CpuFeatures& cpu = DetectedCpuFeatures();
     const int best = static_cast<int>(DetectedCpuIsa());
-    scalar::FillKernelTable(&t[0], bf16);
-    if (best >= static_cast<int>(CpuIsa::kAvx2)) avx2::FillKernelTable(&t[1], bf16);
-    if (best >= static_cast<int>(CpuIsa::kAvx512)) avx512::FillKernelTable(&t[2], bf16);
+    scalar::FillKernelTable(&t[0], cpu);
+    if (best >= static_cast<int>(CpuIsa::kAvx2)) avx2::FillKernelTable(&t[1], cpu);
+    if (best >= static_cast<int>(CpuIsa::kAvx512)) avx512::FillKernelTable(&t[2], cpu);
     for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
       t[static_cast<int>(isa)].isa = isa;
       t[static_cast<int>(isa)].name = CpuIsaName(isa).data();

@@ -76,13 +76,31 @@ struct KernelTable {
                     int64_t n, int64_t k) = nullptr;
   void (*gemv_i8)(const float* x, const int8_t* w, const float* scales, const float* bias,
                   float* y, int64_t m, int64_t n, int64_t k) = nullptr;
+  // The same product as gemv_i8 with x in fixed point: each row of x rounded to a multiple of
+  // 2^-e with 2^29 <= max|x| 2^e < 2^30 (so within 2^-30 max|x| of x), the dot products against
+  // the int8 rows exact integers, then y = scale[j] 2^-e dot + bias[j] (rounded once in double,
+  // once to f32). Set where the CPU has AVX512_VNNI (vpdpbusd), else null. k <=
+  // kGemvI8FixedMaxK; scratch: GemvI8FixedScratchBytes(m, k) bytes, 64-byte aligned. Returns
+  // false and writes nothing where a row of x holds an inf or NaN or has max|x| < 2^-64: then
+  // gemv_i8 runs.
+  bool (*gemv_i8_fixed)(const float* x, const int8_t* w, const float* scales, const float* bias,
+                        float* y, int64_t m, int64_t n, int64_t k, void* scratch) = nullptr;
   const char* gemv_bf16_name = "";  // "avx512_bf16 dot" or "widen + fma"
+  const char* gemv_i8_name = "";    // "avx512_vnni fixed point" or "widen + fma"
   // y: [m, n] = x: [m, k] W^T + bias, W f32 in panels of kGemmPanelWidth columns:
   // wp[(j / 16) * k * 16 + c * 16 + j % 16] = W[j][c], zeros past n. Same layout in every variant.
   void (*gemm_panels_f32)(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
                           const float* bias, float* y) = nullptr;
 };
 inline constexpr int64_t kGemmPanelWidth = 16;
+// gemv_i8_fixed: the largest k (int32 lane sums of |x_int byte| x |w| <= 255 x 128 per column
+// stay below 2^31) and its scratch (four byte planes per row of x, k rounded up to 64, then two
+// 8-byte values per row).
+inline constexpr int64_t kGemvI8FixedMaxK = 65536;
+inline constexpr int64_t GemvI8FixedStride(int64_t k) { return (k + 63) / 64 * 64; }
+inline constexpr int64_t GemvI8FixedScratchBytes(int64_t m, int64_t k) {
+  return m * (4 * GemvI8FixedStride(k) + 16);
+}
 
 // The table of the selected variant (SelectedCpuIsa() unless UseKernelIsa changed it).
 const KernelTable& Kernels();

@@ -63,8 +63,9 @@ bool ParseWeightType(std::string_view name, WeightType* t);
 // work against 2·m·k·n for the product): int8 tiles become their exact int8 values in bf16 for
 // oneDNN's bf16 matmul where the CPU has one (scales and bias applied after), else f32 (scaled)
 // for the f32 matmul; bf16 tiles become f32. Either way larger m rounds x to bf16 for bf16 and
-// int8 weights, so results do not depend on the CPU; the GEMV keeps x in f32 for int8. Create
-// logs the choice once per process.
+// int8 weights, so results do not depend on the CPU; the GEMV keeps x at f32 precision for int8
+// (in f32, or as 31-bit fixed point with exact integer dot products where the CPU has
+// AVX512_VNNI: kernel_table.h gemv_i8_fixed). Create logs the choice once per process.
 // Forward is const and thread-safe: per-call buffers (bf16 activations, scratchpad, oneDNN
 // memory objects) come from per-thread caches that only grow, so hot loops allocate no buffers
 // after their first call on a thread (oneDNN 2.6's execute itself still makes a few small heap

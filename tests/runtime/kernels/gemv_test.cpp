@@ -4,9 +4,15 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "runtime/dtype.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "runtime/kernels/ref/linear.h"
 #include "tests/runtime/kernels/kernel_test_util.h"
@@ -161,6 +167,125 @@ TEST_CASE("GemvI8: equals the reference on dequantized weights up to f32 summati
   std::vector<float> x(4), y(4);
   std::vector<int8_t> w(4);
   CHECK(!cpu::GemvI8(x.data(), w.data(), nullptr, nullptr, y.data(), 1, 2, 2).ok());
+}
+
+// The fixed-point int8 GEMV (kernel_table.h gemv_i8_fixed, AVX512_VNNI) to its contract, bit
+// for bit: x_int = round(x 2^e) with 2^29 <= max|x| 2^e < 2^30, the exact integer dot against
+// the int8 row, y = f32(double(dot) (double(scale) 2^-e)) + bias. The oracle is plain int64
+// arithmetic; the kernel splits x_int into byte planes, offsets the top one and sums in int32
+// lanes, so a wrong plane, offset, tail mask or reduction shows as a different value.
+std::vector<float> FixedPointOracle(const std::vector<float>& x, const std::vector<int8_t>& q,
+                                    const std::vector<float>& scales, const float* bias,
+                                    int64_t m, int64_t n, int64_t k) {
+  std::vector<float> y(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    float amax = 0.0f;
+    for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(x[i * k + c]));
+    const int e = 29 - std::ilogb(amax);
+    std::vector<int64_t> xi(k);
+    for (int64_t c = 0; c < k; ++c) {
+      xi[c] = static_cast<int64_t>(std::nearbyint(std::ldexp(double{x[i * k + c]}, e)));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t dot = 0;
+      for (int64_t c = 0; c < k; ++c) dot += int64_t{q[j * k + c]} * xi[c];
+      float v = static_cast<float>(static_cast<double>(dot) *
+                                   (static_cast<double>(scales[j]) * std::ldexp(1.0, -e)));
+      if (bias != nullptr) v += bias[j];
+      y[i * n + j] = v;
+    }
+  }
+  return y;
+}
+
+TEST_CASE("GemvI8: the fixed-point kernel is bit for bit its integer definition") {
+  const auto fixed = cpu::Kernels().gemv_i8_fixed;
+  if (fixed == nullptr) {
+    MESSAGE("no fixed-point int8 GEMV in the selected variant (needs AVX512_VNNI): skipped");
+    return;
+  }
+  uint32_t seed = 700;
+  // k: below one 64-column step, a partial last step, exact steps, the Qwen2 shapes.
+  const Shape shapes[] = {{1, 5, 1},  {1, 4, 63},   {2, 9, 64},     {3, 6, 65},
+                          {1, 7, 130}, {8, 13, 200}, {1, 1152, 896}, {1, 37, 4864}};
+  for (const Shape& s : shapes) {
+    // Spread: a uniform row, and one with a few outliers 1e4 x the rest (LLM activations).
+    for (float outlier : {1.0f, 1e4f}) {
+      CAPTURE(s.m);
+      CAPTURE(s.n);
+      CAPTURE(s.k);
+      CAPTURE(outlier);
+      auto x = RandomVector(s.m * s.k, seed++), w = RandomVector(s.n * s.k, seed++);
+      for (int64_t i = 0; i < s.m * s.k; i += 97) x[i] *= outlier;
+      auto bias = RandomVector(s.n, seed++);
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+      QuantizeRows(w, s.n, s.k, &q, &scales);
+      for (int64_t j = 0; j < s.n; j += 5) q[j * s.k] = -128;  // the full s8 range
+      const float* no_bias = nullptr;
+      const float* with_bias = bias.data();
+      for (const float* b : {no_bias, with_bias}) {
+        std::vector<float> y(s.m * s.n, -7.0f);
+        std::vector<uint8_t> scratch(cpu::GemvI8FixedScratchBytes(s.m, s.k) + 64);
+        void* aligned = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64);
+        REQUIRE(fixed(x.data(), q.data(), scales.data(), b, y.data(), s.m, s.n, s.k, aligned));
+        CHECK(y == FixedPointOracle(x, q, scales, b, s.m, s.n, s.k));
+        // And the public entry point takes this kernel.
+        std::vector<float> y2(s.m * s.n);
+        REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), b, y2.data(), s.m, s.n, s.k).ok());
+        CHECK(y2 == y);
+      }
+    }
+  }
+}
+
+// Inputs the fixed-point kernel does not take (non-finite, all zero, below 2^-64) and x far
+// from 1: GemvI8 gives what the f32 definition gives — NaN / inf where it does, the bias for
+// x = 0, the reference within its tolerance at any scale.
+TEST_CASE("GemvI8: non-finite, zero, tiny and huge x") {
+  const int64_t m = 2, n = 9, k = 70;
+  auto w = RandomVector(n * k, 801), bias = RandomVector(n, 802);
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  QuantizeRows(w, n, k, &q, &scales);
+  std::vector<float> wd(n * k);
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t c = 0; c < k; ++c) wd[j * k + c] = scales[j] * q[j * k + c];
+  }
+  auto run = [&](const std::vector<float>& x) {
+    std::vector<float> y(m * n, -7.0f), y_ref(m * n);
+    REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), bias.data(), y.data(), m, n, k).ok());
+    REQUIRE(ref::LinearForward(x.data(), wd.data(), bias.data(), y_ref.data(), m, n, k).ok());
+    return std::pair{y, y_ref};
+  };
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    CAPTURE(bad);
+    auto x = RandomVector(m * k, 803);
+    x[k + 11] = bad;  // second row only
+    auto [y, y_ref] = run(x);
+    CheckClose(std::span<const float>(y.data(), n), std::span<const float>(y_ref.data(), n),
+               1e-5, "finite row beside a non-finite one");
+    for (int64_t j = 0; j < n; ++j) {
+      CAPTURE(j);
+      CHECK(std::isnan(y[n + j]) == std::isnan(y_ref[n + j]));
+      CHECK(std::isinf(y[n + j]) == std::isinf(y_ref[n + j]));
+      CHECK(!std::isfinite(y[n + j]));
+    }
+  }
+  {
+    auto [y, y_ref] = run(std::vector<float>(m * k, 0.0f));
+    for (int64_t j = 0; j < n; ++j) CHECK(y[j] == bias[j]);
+  }
+  for (float scale : {1e-30f, 1e-12f, 1e12f, 1e30f}) {
+    CAPTURE(scale);
+    auto x = RandomVector(m * k, 804);
+    for (float& v : x) v *= scale;
+    std::vector<float> y(m * n), y_ref(m * n);
+    REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), nullptr, y.data(), m, n, k).ok());
+    REQUIRE(ref::LinearForward(x.data(), wd.data(), nullptr, y_ref.data(), m, n, k).ok());
+    CheckClose(y, y_ref, 1e-5, "scaled x");
+  }
 }
 
 // int8 and bf16 Linear: the small-m GEMV and the large-m path (oneDNN bf16, or f32 on converted

@@ -3,6 +3,8 @@
 // up to kMaxRows x rows, 4 W rows at a time, the n rows split over OpenMP threads.
 #include <omp.h>
 
+#include <cmath>
+
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -15,7 +17,9 @@ constexpr int64_t kBlock = 4;
 // Software prefetch distance in bytes ahead of each W row stream.
 constexpr int64_t kPrefetchBytes = 16384;
 constexpr int kMaxRows = kVecRegisters >= 32 ? 4 : 2;
-// Below this many weight elements a single thread is faster than waking the team.
+// Below this many weight elements a single thread is faster than waking the team. Inside a
+// parallel region (SpeechLm's decode step calls one slice per thread) no nested region is
+// opened: an inactive one still costs libgomp a team set-up per call.
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
 struct F32Elems {
@@ -103,7 +107,7 @@ template <class XE, class WE>
 void Gemv(const typename XE::T* x, const typename WE::T* w, const float* scales,
           const float* bias, float* y, int64_t m, int64_t n, int64_t k) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork && !omp_in_parallel())
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
     BlockDots<XE, WE>(x, w, m, j0, rows_w, n, k, y);
@@ -186,7 +190,7 @@ COSY_TARGET_BF16 void DotsBf16(const uint16_t* x, const uint16_t* w, int64_t row
 COSY_TARGET_BF16 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias,
                                   float* y, int64_t m, int64_t n, int64_t k) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork && !omp_in_parallel())
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
     for (int64_t i0 = 0; i0 < m; i0 += 4) {
@@ -209,6 +213,168 @@ COSY_TARGET_BF16 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const fl
   }
 }
 #undef COSY_TARGET_BF16
+
+// ---- AVX512_VNNI: int8 W against x in fixed point, exact integer products ---------------------
+// Each row of x becomes x_int = round(x * 2^e) with 2^29 <= max|x_int| <= 2^30, stored as four
+// byte planes: bits 0-7, 8-15 and 16-23 unsigned, the top h = x_int >> 24 signed. vpdpbusd sums
+// 4 u8 x s8 products into each int32 lane, so one instruction takes 64 weights against one
+// plane: the three low planes as u8 against W as s8; the top plane as s8 against W + 128 as u8
+// (W xor 0x80), whose sum is W . h + 128 sum(h), with sum(h) known per row of x. Four
+// vpdpbusd and one xor per 64 weights replace 4 x (sign extend, convert, FMA) per 16, and the
+// int8 rows stream at memory speed. The dot products are exact integers (lane sums stay below
+// 2^31 for k <= kGemvI8FixedMaxK); only x's rounding to 2^-e and the final scaling round.
+#define COSY_TARGET_VNNI \
+  __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq")))
+namespace {
+constexpr int kFixedPlanes = 4;
+
+// Row x[0..k) into planes[p * stride + c] (c < stride, zeros past k), 2^-e and sum(h); false
+// where x has a non-finite value or max|x| < 2^-64 (the f32 kernel takes those rows).
+COSY_TARGET_VNNI bool QuantizeFixed(const float* x, int64_t k, int64_t stride, uint8_t* planes,
+                                    double* unit, int64_t* top_sum) {
+  __m512 amax = _mm512_setzero_ps(), bad = _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 16 <= k; c += 16) {
+    const __m512 v = _mm512_loadu_ps(x + c);
+    amax = _mm512_max_ps(amax, _mm512_abs_ps(v));
+    bad = _mm512_fmadd_ps(v, zero, bad);  // NaN from here on once v holds an inf or a NaN
+  }
+  if (c < k) {
+    const __m512 v = _mm512_maskz_loadu_ps(HeadMask(k - c), x + c);
+    amax = _mm512_max_ps(amax, _mm512_abs_ps(v));
+    bad = _mm512_fmadd_ps(v, zero, bad);
+  }
+  if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0) return false;
+  const float m = _mm512_reduce_max_ps(amax);
+  if (!(m >= 0x1p-64f)) return false;
+  const int e = 29 - std::ilogb(m);  // m * 2^e in [2^29, 2^30); e in [-98, 93]
+  const __m512 scale = _mm512_set1_ps(std::ldexp(1.0f, e));
+  __m512i hsum = _mm512_setzero_si512();
+  for (c = 0; c < stride; c += 16) {
+    // Exact (a power of two), then rounded to nearest even; zeros past k.
+    const __m512i xi = _mm512_cvtps_epi32(
+        _mm512_mul_ps(_mm512_maskz_loadu_ps(HeadMask(k - c), x + c), scale));
+    const __m512i h = _mm512_srai_epi32(xi, 24);
+    hsum = _mm512_add_epi32(hsum, h);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(planes + c), _mm512_cvtepi32_epi8(xi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(planes + stride + c),
+                     _mm512_cvtepi32_epi8(_mm512_srli_epi32(xi, 8)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(planes + 2 * stride + c),
+                     _mm512_cvtepi32_epi8(_mm512_srli_epi32(xi, 16)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(planes + 3 * stride + c),
+                     _mm512_cvtepi32_epi8(h));
+  }
+  *unit = std::ldexp(1.0, -e);
+  *top_sum = _mm512_reduce_add_epi32(hsum);  // |h| <= 64: at most 2^22 in all
+  return true;
+}
+
+// Lane sums of a, b, c, d as lanes 0..3.
+COSY_TARGET_VNNI inline __m128i Reduce4I32(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  const __m512i abcd =
+      _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+  const __m256i h =
+      _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64(abcd, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+// One W row's 64 columns against the four planes.
+COSY_TARGET_VNNI __attribute__((always_inline)) inline void FixedRow(
+    __m512i wv, __m512i flip, __m512i x0, __m512i x1, __m512i x2, __m512i x3, __m512i& a0,
+    __m512i& a1, __m512i& a2, __m512i& a3) {
+  a0 = _mm512_dpbusd_epi32(a0, x0, wv);
+  a1 = _mm512_dpbusd_epi32(a1, x1, wv);
+  a2 = _mm512_dpbusd_epi32(a2, x2, wv);
+  a3 = _mm512_dpbusd_epi32(a3, _mm512_xor_si512(wv, flip), x3);
+}
+
+// dot[r] = W[r] . x_int for rows_w <= 4 rows of W (missing rows repeat row 0, not written).
+// Not inlined: inside the OpenMP body GCC spilled accumulators in the loop.
+COSY_TARGET_VNNI __attribute__((noinline)) void DotsFixed(const uint8_t* planes, int64_t stride,
+                                                          int64_t top_sum, const int8_t* w,
+                                                          int64_t rows_w, int64_t k,
+                                                          int64_t* dot) {
+  static_assert(kBlock == 4 && kFixedPlanes == 4);
+  const int8_t* w0 = w;
+  const int8_t* w1 = w + (rows_w > 1 ? 1 : 0) * k;
+  const int8_t* w2 = w + (rows_w > 2 ? 2 : 0) * k;
+  const int8_t* w3 = w + (rows_w > 3 ? 3 : 0) * k;
+  // aRP: row R against plane P. Named variables, not an array: GCC kept an array of them on
+  // the stack and stored it every step.
+  __m512i a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
+  a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = _mm512_setzero_si512();
+  a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // One loop with the tail's mask in its last step (masked-off weights are 0, their planes 0).
+  for (int64_t c = 0; c < k; c += 64) {
+    const __mmask64 mask = k - c >= 64 ? ~__mmask64{0} : (uint64_t{1} << (k - c)) - 1;
+    __builtin_prefetch(w0 + c + kPrefetchBytes, 0, 0);
+    __builtin_prefetch(w1 + c + kPrefetchBytes, 0, 0);
+    __builtin_prefetch(w2 + c + kPrefetchBytes, 0, 0);
+    __builtin_prefetch(w3 + c + kPrefetchBytes, 0, 0);
+    const __m512i x0 = _mm512_loadu_si512(planes + c);
+    const __m512i x1 = _mm512_loadu_si512(planes + stride + c);
+    const __m512i x2 = _mm512_loadu_si512(planes + 2 * stride + c);
+    const __m512i x3 = _mm512_loadu_si512(planes + 3 * stride + c);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w0 + c), flip, x0, x1, x2, x3, a00, a01, a02, a03);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w1 + c), flip, x0, x1, x2, x3, a10, a11, a12, a13);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w2 + c), flip, x0, x1, x2, x3, a20, a21, a22, a23);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w3 + c), flip, x0, x1, x2, x3, a30, a31, a32, a33);
+  }
+  // Through memory: reduced straight from the registers, GCC shuffled the accumulators between
+  // registers (and the stack) inside the loop.
+  __m512i out[kBlock][kFixedPlanes] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
+                                       {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+  asm volatile("" : : "r"(out) : "memory");
+  alignas(16) int32_t s[kFixedPlanes][kBlock];
+  for (int p = 0; p < kFixedPlanes; ++p) {
+    _mm_store_si128(reinterpret_cast<__m128i*>(s[p]),
+                    Reduce4I32(out[0][p], out[1][p], out[2][p], out[3][p]));
+  }
+  for (int r = 0; r < rows_w; ++r) {
+    dot[r] = int64_t{s[0][r]} + (int64_t{s[1][r]} << 8) + (int64_t{s[2][r]} << 16) +
+             (int64_t{s[3][r]} - 128 * top_sum) * (int64_t{1} << 24);
+  }
+}
+}  // namespace
+
+COSY_TARGET_VNNI bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales,
+                                  const float* bias, float* y, int64_t m, int64_t n, int64_t k,
+                                  void* scratch) {
+  const int64_t stride = GemvI8FixedStride(k);
+  auto* planes = static_cast<uint8_t*>(scratch);
+  auto* unit = reinterpret_cast<double*>(planes + m * kFixedPlanes * stride);
+  auto* top_sum = reinterpret_cast<int64_t*>(unit + m);
+  for (int64_t i = 0; i < m; ++i) {
+    if (!QuantizeFixed(x + i * k, k, stride, planes + i * kFixedPlanes * stride, &unit[i],
+                       &top_sum[i])) {
+      return false;
+    }
+  }
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork && !omp_in_parallel())
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
+    for (int64_t i = 0; i < m; ++i) {  // rows after the first read the block from L1
+      int64_t dot[kBlock];
+      DotsFixed(planes + i * kFixedPlanes * stride, stride, top_sum[i], w + j0 * k, rows_w, k,
+                dot);
+      for (int64_t r = 0; r < rows_w; ++r) {
+        const int64_t j = j0 + r;
+        // |dot| <= 2^53: exact in double; one rounding here, one to f32.
+        float v = static_cast<float>(static_cast<double>(dot[r]) *
+                                     (static_cast<double>(scales[j]) * unit[i]));
+        if (bias != nullptr) v += bias[j];
+        y[i * n + j] = v;
+      }
+    }
+  }
+  return true;
+}
+#undef COSY_TARGET_VNNI
 #endif
 
 }  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/ref/attention.h"
 
 #ifndef COSY_ISA_NS
@@ -55,6 +56,9 @@ void GemvI8(const float* x, const int8_t* w, const float* scales, const float* b
 // multiple of 16) on vdpbf16ps; everything else goes to Attention.
 void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
                       const void* v, float* out, float* scratch);
+// AVX-512 variant only, for CPUs with AVX512_VNNI: kernel_table.h's gemv_i8_fixed.
+bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
+                 int64_t m, int64_t n, int64_t k, void* scratch);
 // AVX-512 variant only, for CPUs with AVX512_BF16.
 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                  int64_t n, int64_t k);

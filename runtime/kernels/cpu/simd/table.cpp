@@ -5,7 +5,7 @@
 
 namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 
-void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
+void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   auto set = [t](UnaryKind kind, void (*fn)(const float*, int64_t, float*)) {
     t->unary[static_cast<int>(kind)] = fn;
   };
@@ -39,14 +39,19 @@ void FillKernelTable(KernelTable* t, bool cpu_has_avx512_bf16) {
   t->gemv_bf16 = GemvBF16;
   t->gemv_bf16_name = "widen + fma";
   t->gemv_i8 = GemvI8;
+  t->gemv_i8_name = "widen + fma";
 #if defined(COSY_SIMD_AVX512)
-  if (cpu_has_avx512_bf16) {
+  if (cpu.avx512_vnni) {
+    t->gemv_i8_fixed = GemvI8Fixed;
+    t->gemv_i8_name = "avx512_vnni fixed point";
+  }
+  if (cpu.avx512_bf16) {
     t->gemv_bf16 = GemvBF16Dot;
     t->gemv_bf16_name = "avx512_bf16 dot";
     t->attention = AttentionBf16Dot;
   }
 #else
-  (void)cpu_has_avx512_bf16;
+  (void)cpu;
 #endif
 }
 
