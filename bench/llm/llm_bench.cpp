@@ -25,6 +25,7 @@
 #include "nodes/llm/speech_lm.h"
 #include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/softmax.h"
 #ifdef COSYFLOW_WITH_CUDA
 #include "runtime/kernels/cuda/llm_ops.h"
@@ -324,6 +325,12 @@ int main(int argc, char** argv) {
     j["bandwidth_floor_ms"] = floor_ms;
     j["decode_over_floor"] = decode_ms / floor_ms;
     j["decode_min_over_floor"] = j["decode_ms_per_token_min"].get<double>() / floor_ms;
+    if (device == cosyflow::Device::kCpu) {  // the GEMV variant the decode step ran on
+      const auto& kt = cosyflow::kernels::cpu::Kernels();
+      j["decode_gemv_kernel"] = wt == WeightType::kInt8   ? kt.gemv_i8_name
+                                : wt == WeightType::kBF16 ? kt.gemv_bf16_name
+                                                          : "f32 fma";
+    }
     // The recorded reference figures are PyTorch on 2 CPU threads: a ratio only for the CPU
     // path (on cuda, bench/llm/torch_qwen2_timing.py times PyTorch on the same GPU).
     if (device == cosyflow::Device::kCpu) j["speedup_vs_reference_decode"] = 325.0 / decode_ms;

@@ -80,13 +80,15 @@ struct KernelTable {
   // 2^-e with 2^29 <= max|x| 2^e < 2^30 (so within 2^-30 max|x| of x), the dot products against
   // the int8 rows exact integers, then y = scale[j] 2^-e dot + bias[j] (rounded once in double,
   // once to f32). Set where the CPU has AVX512_VNNI (vpdpbusd), else null. k <=
-  // kGemvI8FixedMaxK; scratch: GemvI8FixedScratchBytes(m, k) bytes, 64-byte aligned. Returns
+  // kGemvI8FixedMaxK; scratch: GemvI8FixedScratchBytes(m, k) bytes (8-byte aligned). Returns
   // false and writes nothing where a row of x holds an inf or NaN or has max|x| < 2^-64: then
   // gemv_i8 runs.
   bool (*gemv_i8_fixed)(const float* x, const int8_t* w, const float* scales, const float* bias,
                         float* y, int64_t m, int64_t n, int64_t k, void* scratch) = nullptr;
-  const char* gemv_bf16_name = "";  // "avx512_bf16 dot" or "widen + fma"
-  const char* gemv_i8_name = "";    // "avx512_vnni fixed point" or "widen + fma"
+  // For bench JSON: "avx512_bf16 dot" or "widen + fma"; "avx512_vnni fixed point" or
+  // "widen + fma".
+  const char* gemv_bf16_name = "";
+  const char* gemv_i8_name = "";
   // y: [m, n] = x: [m, k] W^T + bias, W f32 in panels of kGemmPanelWidth columns:
   // wp[(j / 16) * k * 16 + c * 16 + j % 16] = W[j][c], zeros past n. Same layout in every variant.
   void (*gemm_panels_f32)(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
