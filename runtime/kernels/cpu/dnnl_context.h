@@ -23,8 +23,15 @@ dnnl::stream& DnnlThreadStream();
 // that thread, so it only allocates when a larger size than ever before is asked for; kernels
 // use it for oneDNN user-mode scratchpads and converted activations. The pointer stays valid
 // until the next call with the same slot on the same thread. Throws std::bad_alloc.
-enum class ScratchSlot { kScratchpad = 0, kConvert = 1, kConvertWeights = 2, kEpilogue = 3 };
-inline constexpr int kNumScratchSlots = 4;
+// kGemvX: the int8 GEMV's fixed-point x (its own slot: callers may pass x from another one).
+enum class ScratchSlot {
+  kScratchpad = 0,
+  kConvert = 1,
+  kConvertWeights = 2,
+  kEpilogue = 3,
+  kGemvX = 4
+};
+inline constexpr int kNumScratchSlots = 5;
 void* ThreadScratch(ScratchSlot slot, size_t bytes);
 
 // Allocation-free execution for hot loops. Memory descriptors are built with the C API from

@@ -48,7 +48,7 @@ Status GemvI8(const float* x, const int8_t* w, const float* scales, const float*
   if (t.gemv_i8_fixed != nullptr && k <= kGemvI8FixedMaxK) {
     void* scratch = nullptr;
     try {
-      scratch = ThreadScratch(ScratchSlot::kConvert,
+      scratch = ThreadScratch(ScratchSlot::kGemvX,
                               static_cast<size_t>(GemvI8FixedScratchBytes(m, k)));
     } catch (const std::bad_alloc&) {
       scratch = nullptr;  // the f32 kernel needs no scratch
