@@ -252,9 +252,10 @@ COSY_TARGET_VNNI bool QuantizeFixed(const float* x, int64_t k, int64_t stride, u
   const __m512 scale = _mm512_set1_ps(std::ldexp(1.0f, e));
   __m512i hsum = _mm512_setzero_si512();
   for (c = 0; c < stride; c += 16) {
-    // Exact (a power of two), then rounded to nearest even; zeros past k.
-    const __m512i xi = _mm512_cvtps_epi32(
-        _mm512_mul_ps(_mm512_maskz_loadu_ps(HeadMask(k - c), x + c), scale));
+    // Exact (a power of two), then rounded to nearest even whatever MXCSR says; zeros past k.
+    const __m512i xi = _mm512_cvt_roundps_epi32(
+        _mm512_mul_ps(_mm512_maskz_loadu_ps(HeadMask(k - c), x + c), scale),
+        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512i h = _mm512_srai_epi32(xi, 24);
     hsum = _mm512_add_epi32(hsum, h);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(planes + c), _mm512_cvtepi32_epi8(xi));
