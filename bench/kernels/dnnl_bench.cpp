@@ -276,7 +276,7 @@ Json BenchDnnlKernels(const KernelBenchOptions& options) {
   using kc::cpu::WeightType;
   const std::pair<int64_t, int64_t> qwen_nk[] = {{896, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
   for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
-    for (int64_t m : {1, 64}) {
+    for (int64_t m : {1, 64, 128}) {  // 128: the LM's prefill chunk
       for (auto [n, k] : qwen_nk) cases.push_back(BenchLinear(m, n, k, wt, min_s));
     }
   }

@@ -18,6 +18,7 @@ namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 namespace {
 using ref::AttentionParams;
 using attention_rows::SoftmaxRowTo;
+using attention_rows::SoftmaxRowToWith;
 using attention_rows::VisibleEnd;
 
 // A K/V element as bf16 bits.
@@ -173,6 +174,25 @@ COSY_TARGET_BF16 void PackValuePairs(const float* v, int64_t stride, int64_t n, 
   }
 }
 
+// The bf16 path's softmax works in base 2: the scores come scaled by log2(e) (ScoresBf16's
+// scale), and 2^x replaces e^x. x = floor(x) + f with f in [0, 1) from vreduceps; 2^f by a
+// degree-4 minimax polynomial with p(0) = 1 exactly (a row's maximum weighs exactly 1, so one
+// visible key gives exactly its value row), 3.0e-6 relative in f32 arithmetic, against the 2^-9
+// rounding of the bf16 weights it feeds (ExpNonPositive: degree 6 after a two-part ln 2
+// reduction);
+// vscalefps multiplies by 2^floor(x) itself. -inf (masked keys) is clamped to -200, whose
+// power underflows to +0. 7 operations per vector instead of 12.
+COSY_TARGET_BF16 inline __m512 Exp2ForBf16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-200.0f));
+  const __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 p = _mm512_set1_ps(1.342668384e-02f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.224247277e-02f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.412801981e-01f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.930448413e-01f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, x);
+}
+
 // Softmax weights as bf16 bits (the products' inputs), straight from the exp pass.
 struct EmitBf16 {
   uint16_t* row;
@@ -321,7 +341,7 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
       continue;
     }
     const int64_t panels = (end_max + 15) / 16;
-    ScoresBf16<kRowsB>(qr, kp, d2, panels, p.scale, s, ld);
+    ScoresBf16<kRowsB>(qr, kp, d2, panels, p.scale * 1.4426950408889634f, s, ld);  // base 2
     float inv[kRowsB];
     const int64_t width = panels * 16;
     for (int r = 0; r < kRowsB; ++r) {
@@ -331,7 +351,8 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
       }
       const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
       float* sr = s + r * ld;
-      inv[r] = SoftmaxRowTo(sr, end[r], width, keep, EmitBf16{p16 + r * ld});
+      inv[r] = SoftmaxRowToWith(sr, end[r], width, keep, EmitBf16{p16 + r * ld},
+                                [](__m512 v) COSY_TARGET_BF16 { return Exp2ForBf16(v); });
     }
     const int64_t pairs = (end_max + 1) / 2;
     for (int r = 0; r < n; r += 4) {

@@ -28,9 +28,23 @@ inline int64_t VisibleEnd(const ref::AttentionParams& p, int64_t i) {
 // Row r of s: keys [0, end) (and the keep mask) exponentiated against the row max, zeros up to
 // `width`; returns 1 / sum (0 when no key is visible). The weights go to emit(j, vector) for
 // j = 0, kLanes, ... < width (PanelSoftmaxRow: back into s).
+// SoftmaxRowToWith: the same with another exponential: exp(v) for v <= 0 (v = score minus the
+// row max; -inf for masked keys), e.g. a base-2 one on scores scaled by log2(e).
+template <class Emit, class ExpFn>
+__attribute__((always_inline)) inline float SoftmaxRowToWith(float* s, int64_t end, int64_t width,
+                                                             const uint8_t* keep, Emit&& emit,
+                                                             ExpFn&& exp_fn);
+
 template <class Emit>
 __attribute__((always_inline)) inline float SoftmaxRowTo(float* s, int64_t end, int64_t width,
                                                          const uint8_t* keep, Emit&& emit) {
+  return SoftmaxRowToWith(s, end, width, keep, emit, [](Vf v) { return ExpNonPositive(v); });
+}
+
+template <class Emit, class ExpFn>
+__attribute__((always_inline)) inline float SoftmaxRowToWith(float* s, int64_t end, int64_t width,
+                                                             const uint8_t* keep, Emit&& emit,
+                                                             ExpFn&& exp_fn) {
   const Vf ninf = Set1(kNegInf);
   if (keep != nullptr) {
     for (int64_t j = 0; j < end; ++j) {
@@ -49,8 +63,8 @@ __attribute__((always_inline)) inline float SoftmaxRowTo(float* s, int64_t end, 
   Vf sum = Zero(), sum1 = Zero();
   for (j = 0; j + 2 * kLanes <= end; j += 2 * kLanes) {
     const Vf v0 = Load(s + j), v1 = Load(s + j + kLanes);
-    const Vf e0 = ExpNonPositive(Sub(v0, shift));
-    const Vf e1 = ExpNonPositive(Sub(v1, shift));
+    const Vf e0 = exp_fn(Sub(v0, shift));
+    const Vf e1 = exp_fn(Sub(v1, shift));
     emit(j, e0);
     emit(j + kLanes, e1);
     sum = Add(sum, e0);
@@ -59,13 +73,13 @@ __attribute__((always_inline)) inline float SoftmaxRowTo(float* s, int64_t end, 
   sum = Add(sum, sum1);
   for (; j + kLanes <= end; j += kLanes) {
     const Vf v = Load(s + j);
-    const Vf e = ExpNonPositive(Sub(v, shift));
+    const Vf e = exp_fn(Sub(v, shift));
     emit(j, e);
     sum = Add(sum, e);
   }
   if (j < end) {
     const Vf v = Select(HeadMask(end - j), LoadN(s + j, end - j), ninf);
-    const Vf e = ExpNonPositive(Sub(v, shift));
+    const Vf e = exp_fn(Sub(v, shift));
     emit(j, e);
     sum = Add(sum, e);
     j += kLanes;
