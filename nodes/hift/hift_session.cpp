@@ -39,10 +39,13 @@ Status HiftSessionOptions::Validate() const {
 }
 
 HiftSession::HiftSession(std::shared_ptr<const HiftVocoder> vocoder, HiftSessionOptions options)
-    : vocoder_(std::move(vocoder)), opt_(options), rng_(options.seed) {
+    : vocoder_(std::move(vocoder)), opt_(options), rng_(options.seed),
+      scratch_(vocoder_->AcquireScratch()) {
   overlap_ = static_cast<int64_t>(opt_.mel_cache_frames) * vocoder_->config().SamplesPerFrame();
   window_ = HammingWindow(static_cast<int>(2 * overlap_));
 }
+
+HiftSession::~HiftSession() { vocoder_->ReleaseScratch(std::move(scratch_)); }
 
 Status HiftSession::InjectNoise(std::vector<float> rand_ini, std::vector<float> sine_noise) {
   const int h = vocoder_->harmonics();
@@ -74,11 +77,11 @@ Status HiftSession::Run(const float* mel, int64_t ld, int64_t frames, const floa
     noise.rand_ini = inject_ini_.empty() ? nullptr : inject_ini_.data();
     noise.sine_noise = inject_noise_.data();
   } else if (opt_.noise == HiftNoiseMode::kRandom) {
-    noise_buf_.resize(static_cast<size_t>(samples * h));
-    FillNormal(&rng_, noise_buf_.data(), samples * h, &draws_);
-    noise.sine_noise = noise_buf_.data();
+    scratch_->noise.resize(static_cast<size_t>(samples * h));
+    FillNormal(&rng_, scratch_->noise.data(), samples * h, &scratch_->draws);
+    noise.sine_noise = scratch_->noise.data();
   }
-  return vocoder_->Inference(mel, ld, frames, noise, cache_source, cache_len, &scratch_,
+  return vocoder_->Inference(mel, ld, frames, noise, cache_source, cache_len, scratch_.get(),
                              &last_.raw_speech, &last_.source, capture);
 }
 

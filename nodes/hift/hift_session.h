@@ -48,6 +48,9 @@ struct HiftCallRecord {
 class HiftSession {
  public:
   HiftSession(std::shared_ptr<const HiftVocoder> vocoder, HiftSessionOptions options);
+  ~HiftSession();  // hands the scratch back to the vocoder's pool
+  HiftSession(const HiftSession&) = delete;
+  HiftSession& operator=(const HiftSession&) = delete;
 
   // Non-streaming: the whole mel [in_channels, frames] (row stride ld) -> speech.
   Status Synthesize(const float* mel, int64_t ld, int64_t frames, std::vector<float>* speech,
@@ -82,9 +85,7 @@ class HiftSession {
   int64_t overlap_ = 0;
   std::vector<double> window_;  // np.hamming(2 * overlap_)
   std::mt19937_64 rng_;
-  HiftScratch scratch_;
-  std::vector<float> noise_buf_;
-  std::vector<uint64_t> draws_;  // raw generator output for noise_buf_
+  std::unique_ptr<HiftScratch> scratch_;  // from the vocoder's pool (noise draws included)
   std::vector<float> inject_ini_, inject_noise_;
   bool injected_ = false;
   // Streaming caches.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "runtime/io/weight_norm.h"
+#include "runtime/warm_pages.h"
 
 namespace cosyflow::hift {
 namespace {
@@ -147,6 +148,45 @@ Status HiftVocoder::LoadWeights(const Checkpoint& ckpt) {
   params += ParamCount(*conv_post_);
   num_params_ = params;
   return OkStatus();
+}
+
+}  // namespace cosyflow::hift
+
+namespace cosyflow::hift {
+
+size_t HiftScratch::Bytes() const {
+  size_t b = 0;
+  for (const auto* v : {&mel, &f0_a, &f0_b, &f0, &sine, &stft, &stft_work, &x, &y, &up, &t1, &t2,
+                        &post, &istft, &src_tmp, &noise}) {
+    b += v->capacity() * sizeof(float);
+  }
+  for (const auto* vv : {&rb_out, &work_a, &work_b, &work_c, &src}) {
+    for (const auto& v : *vv) b += v.capacity() * sizeof(float);
+  }
+  return b + draws.capacity() * sizeof(uint64_t);
+}
+
+std::unique_ptr<HiftScratch> HiftVocoder::AcquireScratch() const {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (!pool_.empty()) {
+      std::unique_ptr<HiftScratch> s = std::move(pool_.back());
+      pool_.pop_back();
+      return s;
+    }
+  }
+  return std::make_unique<HiftScratch>();
+}
+
+void HiftVocoder::ReleaseScratch(std::unique_ptr<HiftScratch> scratch) const {
+  if (scratch == nullptr) return;
+  const size_t bytes = scratch->Bytes();
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  size_t idle = bytes;
+  for (const auto& s : pool_) idle += s->Bytes();
+  if (pool_.size() < kMaxIdleScratch && idle <= WarmPages::idle_limit()) {
+    pool_.push_back(std::move(scratch));
+  }
 }
 
 }  // namespace cosyflow::hift

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct HiftScratch {
   std::vector<std::vector<float>> rb_out, work_a, work_b, work_c;
   std::vector<std::vector<float>> src;  // per stage: the source branch [C_i, T_i]
   std::vector<float> src_tmp;           // column-split source resblock output, swapped in
+  std::vector<float> noise;             // a session's SineGen2 noise draws for one call
+  std::vector<uint64_t> draws;          // the generator output behind `noise`
+  // Bytes of capacity held by all the buffers above.
+  size_t Bytes() const;
 };
 
 // SineGen2's random draws for one call (see Inference); nullptr members mean zeros.
@@ -85,6 +90,14 @@ class HiftVocoder {
                    const float* cache_source, int64_t cache_len, HiftScratch* scratch,
                    std::vector<float>* speech, std::vector<float>* source,
                    const HiftCapture* capture = nullptr) const;
+
+  // Scratch for a session: a finished session's (pages already faulted in, sized for the
+  // chunks it saw) when one is idle, else a new one. ReleaseScratch keeps at most
+  // kMaxIdleScratch idle, within WarmPages::idle_limit() bytes together (COSYFLOW_WARM_POOL_MB;
+  // 0 keeps none); null is ignored. Thread-safe.
+  std::unique_ptr<HiftScratch> AcquireScratch() const;
+  void ReleaseScratch(std::unique_ptr<HiftScratch> scratch) const;
+  static constexpr size_t kMaxIdleScratch = 4;
 
   // Parts, public for tests: f0 [frames] from mel; decode(mel, source) -> speech.
   Status PredictF0(const float* mel, int64_t mel_ld, int64_t frames, HiftScratch* s,
@@ -127,6 +140,8 @@ class HiftVocoder {
   std::vector<HiftResBlock> resblocks_;  // stage-major: [stage * num_kernels + m]
   Conv1dLayer conv_post_;
   kernels::cpu::StftPlan stft_plan_;  // n_fft, hop, periodic Hann: source STFT and iSTFT head
+  mutable std::mutex pool_mu_;
+  mutable std::vector<std::unique_ptr<HiftScratch>> pool_;  // idle session scratch
 };
 
 }  // namespace cosyflow::hift

@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "tests/nodes/hift/hift_test_util.h"
 
 namespace cosyflow::hift {
@@ -127,6 +130,47 @@ TEST_CASE("HiftSession: random noise is reproducible per seed and differs across
   const auto a = run(7), b = run(7), c = run(8);
   CHECK(a == b);
   CHECK(MaxAbsDiff(a, c) > 1e-4);
+}
+
+// A finished session's scratch goes to the next session of the same vocoder (its pages already
+// faulted in); the buffers it brings, grown for a longer stream and holding its values, change
+// nothing: the next stream equals the same stream on a fresh vocoder bit for bit.
+TEST_CASE("HiftSession: scratch handed between sessions is reused and changes nothing") {
+  const auto mel = LoadGolden("input_hift_mel");
+  const int64_t t = mel.shape[2];
+  auto stream = [&](const std::shared_ptr<const HiftVocoder>& v, int64_t first, int64_t second,
+                    uint64_t seed) {
+    HiftSessionOptions o;
+    o.seed = seed;
+    HiftSession s(v, o);
+    std::vector<float> out;
+    REQUIRE(s.Push(mel.v.data(), t, first, false, &out).ok());
+    REQUIRE(s.Push(mel.v.data() + first, t, second, true, &out).ok());
+    return out;
+  };
+  auto fresh = HiftVocoder::Create(cosyflow::test::TinySeed0Dir());
+  auto used = HiftVocoder::Create(cosyflow::test::TinySeed0Dir());
+  REQUIRE(fresh.ok());
+  REQUIRE(used.ok());
+  (void)stream(*used, 30, 10, 3);  // a longer stream first: its scratch is larger
+  {
+    std::unique_ptr<HiftScratch> s = (*used)->AcquireScratch();
+    CHECK(s->Bytes() > 100000);  // the first session's, not a new one
+    // Poisoned: a value read before it is written in the next session would show as NaN.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (auto* v : {&s->mel, &s->f0_a, &s->f0_b, &s->f0, &s->sine, &s->stft, &s->stft_work, &s->x,
+                    &s->y, &s->up, &s->t1, &s->t2, &s->post, &s->istft, &s->src_tmp, &s->noise}) {
+      std::fill(v->begin(), v->end(), nan);
+    }
+    for (auto* vv : {&s->rb_out, &s->work_a, &s->work_b, &s->work_c, &s->src}) {
+      for (auto& v : *vv) std::fill(v.begin(), v.end(), nan);
+    }
+    (*used)->ReleaseScratch(std::move(s));
+  }
+  const auto want = stream(*fresh, 12, 8, 5);
+  const auto got = stream(*used, 12, 8, 5);
+  CHECK(got == want);
+  CHECK((*fresh)->AcquireScratch()->Bytes() > 0);  // handed back on destruction
 }
 
 TEST_CASE("HiftSession: injected draws are checked and used once") {
