@@ -269,11 +269,22 @@ class Runner {
     CollectingEmitter em;
     int64_t t0 = NowNs();
     Status st = Compute("Continue", [&] { return slot.state->Continue(em); });
-    s->node_ns[index_] += NowNs() - t0;
+    Account(s, t0, em);
     if (st.ok()) st = EmitAll(s, slot, em, slot.origin_ns);
     if (!st.ok()) return FailSlot(s, slot, st);
     if (UpdatePending(s, slot) || slot.closed) return;
     if (slot.flushing) EndOutputs(s, slot, CloseReason::kEndOfStream, nullptr);
+  }
+
+  // Time and call count of one node call that started at t0; the start of the first call that
+  // emitted data (SessionTiming: how long the call behind a node's first output took).
+  void Account(const SessionPtr& s, int64_t t0, const CollectingEmitter& em) {
+    s->node_ns[index_] += NowNs() - t0;
+    s->calls[index_].fetch_add(1, std::memory_order_relaxed);
+    if (!em.items.empty()) {
+      int64_t zero = 0;
+      s->first_emit_call_ns[index_].compare_exchange_strong(zero, t0);
+    }
   }
 
   // A node call that may compute: under a ThreadBudget lease (OpenMP team size) and guarded.
@@ -317,7 +328,7 @@ class Runner {
       }
       return slot.state->Process(in.port, *in.msg, em);
     });
-    s->node_ns[index_] += NowNs() - t0;
+    Account(s, t0, em);
     if (st.ok()) st = EmitAll(s, slot, em, h.origin_ns);
     if (!st.ok()) return FailSlot(s, slot, st);
     if (UpdatePending(s, slot)) slot.origin_ns = h.origin_ns;
@@ -364,7 +375,7 @@ class Runner {
     if (slot.state && !slot.flushing) {  // Close was already called when flushing
       int64_t t0 = NowNs();
       st = Compute("Close", [&] { return slot.state->Close(reason, em); });
-      s->node_ns[index_] += NowNs() - t0;
+      Account(s, t0, em);
     }
     if (reason == CloseReason::kEndOfStream) {
       if (st.ok()) st = EmitAll(s, slot, em, 0);

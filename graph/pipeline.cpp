@@ -216,7 +216,8 @@ Result<SessionResult> Pipeline::Wait(SessionId id) {
       return t.load() > 0 ? t.load() - s->start_ns : -1;
     };
     r.timing.nodes.push_back({plan_->nodes[i].id, rel(s->first_input_ns[i]),
-                              rel(s->first_emit_ns[i]), rel(s->closed_ns[i])});
+                              rel(s->first_emit_ns[i]), rel(s->closed_ns[i]),
+                              rel(s->first_emit_call_ns[i]), s->calls[i].load()});
   }
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(id);

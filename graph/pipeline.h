@@ -50,6 +50,11 @@ struct NodeSessionTiming {
   int64_t first_input_ns = -1;   // first data message reached the node's queue
   int64_t first_output_ns = -1;  // the node sent its first data message
   int64_t closed_ns = -1;        // the node closed the session
+  // Start of the node call (Process/Continue/Close) that produced that first message: the call
+  // took first_output_ns - first_output_call_ns (e.g. the LM's prefill and first token, the
+  // flow's first chunk).
+  int64_t first_output_call_ns = -1;
+  int64_t calls = 0;  // node calls for this session
 };
 
 struct SessionTiming {

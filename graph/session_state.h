@@ -24,6 +24,8 @@ struct SessionState {
         node_ns(runners),
         first_input_ns(runners),
         first_emit_ns(runners),
+        first_emit_call_ns(runners),
+        calls(runners),
         closed_ns(runners),
         input_seq(inputs),
         remaining(static_cast<int>(runners)) {}
@@ -40,6 +42,8 @@ struct SessionState {
   // first data message it sent, and when it closed the session.
   std::vector<std::atomic<int64_t>> first_input_ns;
   std::vector<std::atomic<int64_t>> first_emit_ns;
+  std::vector<std::atomic<int64_t>> first_emit_call_ns;  // start of the call that first emitted
+  std::vector<std::atomic<int64_t>> calls;  // Process/Continue/Close calls per runner
   std::vector<std::atomic<int64_t>> closed_ns;
   std::vector<std::atomic<uint64_t>> input_seq;  // next sequence number per graph input
   std::atomic<int> remaining;                 // runners that have not closed the session

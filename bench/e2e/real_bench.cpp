@@ -262,7 +262,15 @@ Result<Json> RunRequest(Pipeline& p, const RealArgs& a, const VoicePromptPtr& vo
     nodes[node] = {{"ms", ns / 1e6}, {"share", sum_ns > 0 ? ns / sum_ns : 0.0}};
   }
   for (const NodeSessionTiming& n : r.timing.nodes) {
-    if (nodes.contains(n.node)) nodes[n.node]["first_output_ms"] = n.first_output_ns / 1e6;
+    if (!nodes.contains(n.node)) continue;
+    Json& j = nodes[n.node];
+    j["first_output_ms"] = n.first_output_ns / 1e6;
+    // The call behind the first output: when it started and how long it took (the LM: its
+    // prefill and first token; the flow: its first chunk), and the node's call count.
+    j["first_output_call_start_ms"] = n.first_output_call_ns / 1e6;
+    j["first_output_call_ms"] =
+        n.first_output_call_ns >= 0 ? (n.first_output_ns - n.first_output_call_ns) / 1e6 : -1.0;
+    j["calls"] = n.calls;
   }
   double lm_ms = nodes.contains("lm") ? nodes["lm"]["ms"].get<double>() : 0;
   return Json{{"first_audio_s", first},  {"total_s", total},   {"audio_s", audio_s},

@@ -209,6 +209,16 @@ TEST_CASE("Streaming: downstream gets a request's first message before the reque
   CHECK(nodes[1].first_input_ns >= 0);
   CHECK(nodes[1].first_input_ns < nodes[0].closed_ns);
   CHECK(nodes[1].first_output_ns < nodes[0].closed_ns);
+  // The call behind each node's first output started after its first input and before that
+  // output; every node was called at least once per message it got.
+  for (const NodeSessionTiming& n : nodes) {
+    CAPTURE(n.node);
+    CHECK(n.first_output_call_ns >= 0);
+    CHECK(n.first_output_call_ns <= n.first_output_ns);
+    if (n.first_input_ns >= 0) CHECK(n.first_output_call_ns >= n.first_input_ns);
+  }
+  CHECK(nodes[1].calls >= 20);  // one Process per message of the burst
+  CHECK(nodes[0].calls >= 1);
 }
 
 TEST_CASE("Streaming: pending work keeps per-session order across requests and sessions") {
