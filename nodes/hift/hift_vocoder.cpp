@@ -184,7 +184,7 @@ void HiftVocoder::ReleaseScratch(std::unique_ptr<HiftScratch> scratch) const {
   std::lock_guard<std::mutex> lock(pool_mu_);
   size_t idle = bytes;
   for (const auto& s : pool_) idle += s->Bytes();
-  if (pool_.size() < kMaxIdleScratch && idle <= WarmPages::idle_limit()) {
+  if (pool_.size() < kMaxIdleScratch && idle <= WarmPages::idle_limit() / 8) {
     pool_.push_back(std::move(scratch));
   }
 }

@@ -93,8 +93,8 @@ class HiftVocoder {
 
   // Scratch for a session: a finished session's (pages already faulted in, sized for the
   // chunks it saw) when one is idle, else a new one. ReleaseScratch keeps at most
-  // kMaxIdleScratch idle, within WarmPages::idle_limit() bytes together (COSYFLOW_WARM_POOL_MB;
-  // 0 keeps none); null is ignored. Thread-safe.
+  // kMaxIdleScratch idle, together within an eighth of WarmPages::idle_limit() (512 MiB of the
+  // default 4 GiB; COSYFLOW_WARM_POOL_MB=0 keeps none); null is ignored. Thread-safe.
   std::unique_ptr<HiftScratch> AcquireScratch() const;
   void ReleaseScratch(std::unique_ptr<HiftScratch> scratch) const;
   static constexpr size_t kMaxIdleScratch = 4;
