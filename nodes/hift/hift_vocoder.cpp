@@ -150,10 +150,6 @@ Status HiftVocoder::LoadWeights(const Checkpoint& ckpt) {
   return OkStatus();
 }
 
-}  // namespace cosyflow::hift
-
-namespace cosyflow::hift {
-
 size_t HiftScratch::Bytes() const {
   size_t b = 0;
   for (const auto* v : {&mel, &f0_a, &f0_b, &f0, &sine, &stft, &stft_work, &x, &y, &up, &t1, &t2,
