@@ -3,7 +3,8 @@
 // JSON out.
 //
 //   cosyflow-bench-e2e --real [--quick] [--tokens 250] [--requests 3] [--precisions f32,bf16,int8]
-//                      (or LM/FLOW pairs: --precisions int8/f32)
+//                      (or LM/FLOW pairs: --precisions int8/f32, or LM/FLOW/VOCODER triples:
+//                      --precisions int8/bf16/bf16)
 //                      [--model-dir DIR] [--keep-model] [--graph FILE] [--keys FILE]
 //                      [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N]
 //                      [--max-token-hop N] [--text T]
@@ -21,7 +22,8 @@
 // max_tokens: random weights emit stop ids at random steps), 250 = 10 s of audio.
 //
 // Configurations (one pipeline at a time, freed before the next): "f32" (LM f32, flow f32),
-// "bf16" (LM bf16, flow bf16), "int8" (LM int8, flow bf16); then the last of them again with
+// "bf16" (LM bf16, flow bf16), "int8" (LM int8, flow bf16), the vocoder f32 in all three unless a
+// triple names its precision (HiftVocoder.precision); then the last of them again with
 // Flow.incremental = false (prefix recompute per chunk) for the same request; with --stream-final
 // also the last precision with Flow.stream_final = true (the last chunk chunk-causal, not the
 // reference's full-attention pass). --flow-steps N sets Flow.n_timesteps (the ODE steps; 10 as
@@ -90,7 +92,7 @@ struct RealArgs {
 };
 
 struct Config {
-  std::string name, lm, flow;
+  std::string name, lm, flow, vocoder = "f32";
   bool incremental = true;
   bool stream_final = false;
 };
@@ -162,6 +164,8 @@ Result<Json> RealGraph(const RealArgs& a, const Config& c) {
         o["stream_final"] = c.stream_final;
         if (a.flow_steps > 0) o["n_timesteps"] = a.flow_steps;
         if (a.max_token_hop > 0) o["max_token_hop"] = a.max_token_hop;
+      } else if (type == "HiftVocoder") {
+        o["precision"] = c.vocoder;
       }
       nodes.push_back(n);
     }
@@ -299,11 +303,14 @@ Result<Json> RunConfig(const RealArgs& a, const std::string& model_dir, const Co
   auto t0 = Clock::now();
   COSY_ASSIGN_OR_RETURN(auto p, Pipeline::FromText(graph.dump(), o));
   COSY_RETURN_IF_ERROR(p->Start());
-  Json out{{"lm_precision", c.lm},       {"lm_device", a.lm_device},
+  Json out{{"lm_precision", c.lm},
+           {"lm_device", a.lm_device},
            {"flow_precision", a.flow_device == "cuda" ? std::string("f32") : c.flow},
            {"flow_device", a.flow_device},
-           {"flow_incremental", c.incremental}, {"flow_stream_final", c.stream_final},
-           {"flow_n_timesteps", a.flow_steps},  // 0: the graph's (10, as the reference)
+           {"vocoder_precision", c.vocoder},
+           {"flow_incremental", c.incremental},
+           {"flow_stream_final", c.stream_final},
+           {"flow_n_timesteps", a.flow_steps},       // 0: the graph's (10, as the reference)
            {"flow_max_token_hop", a.max_token_hop},  // 0: the graph's (100, as the reference)
            {"load_s", Since(t0)},
            {"load_average_1min_start", LoadAverage()}};
@@ -377,12 +384,16 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
         const size_t comma = std::min(list.find(',', at), list.size());
         const std::string p = list.substr(at, comma - at);
         // "f32" | "bf16" | "int8" (LM int8, flow bf16), or "LM/FLOW" (e.g. "int8/f32": the
-        // AVX2 choice, where bf16 flow weights are widened per tile).
+        // AVX2 choice, where bf16 flow weights are widened per tile), or "LM/FLOW/VOCODER".
         const size_t slash = p.find('/');
+        const size_t slash2 = slash == std::string::npos ? slash : p.find('/', slash + 1);
         const std::string lm = p.substr(0, slash);
-        const std::string flow = slash == std::string::npos ? "" : p.substr(slash + 1);
+        const std::string flow =
+            slash == std::string::npos ? "" : p.substr(slash + 1, slash2 - slash - 1);
+        const std::string vocoder = slash2 == std::string::npos ? "" : p.substr(slash2 + 1);
         if (lm != "f32" && lm != "bf16" && lm != "int8") return false;
         if (slash != std::string::npos && flow != "f32" && flow != "bf16") return false;
+        if (slash2 != std::string::npos && vocoder != "f32" && vocoder != "bf16") return false;
         a->precisions.push_back(p);
         at = comma + 1;
       }
@@ -400,12 +411,13 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
 int RealMain(int argc, char** argv) {
   RealArgs a;
   if (!ParseArgs(argc, argv, &a)) {
-    fmt::print(stderr,
-               "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
-               "[--precisions f32,bf16,int8] [--model-dir DIR] [--keep-model] [--graph FILE] "
-               "[--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
-               "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda] "
-               "[--flow-device cpu|cuda]\n");
+    fmt::print(
+        stderr,
+        "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
+        "[--precisions f32,bf16,int8 or LM/FLOW[/VOCODER]] [--model-dir DIR] [--keep-model] "
+        "[--graph FILE] [--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
+        "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda] "
+        "[--flow-device cpu|cuda]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {
@@ -440,11 +452,16 @@ int RealMain(int argc, char** argv) {
     std::vector<Config> configs;
     for (const std::string& p : a.precisions) {
       const size_t slash = p.find('/');
-      if (slash != std::string::npos) {
+      const size_t slash2 = slash == std::string::npos ? slash : p.find('/', slash + 1);
+      if (slash2 != std::string::npos) {
+        const std::string lm = p.substr(0, slash), flow = p.substr(slash + 1, slash2 - slash - 1);
+        const std::string vocoder = p.substr(slash2 + 1);
+        configs.push_back({lm + "_flow_" + flow + "_vocoder_" + vocoder, lm, flow, vocoder, true});
+      } else if (slash != std::string::npos) {
         configs.push_back({p.substr(0, slash) + "_flow_" + p.substr(slash + 1), p.substr(0, slash),
-                           p.substr(slash + 1), true});
+                           p.substr(slash + 1), "f32", true});
       } else {
-        configs.push_back({p, p, p == "f32" ? "f32" : "bf16", true});
+        configs.push_back({p, p, p == "f32" ? "f32" : "bf16", "f32", true});
       }
     }
     if (a.stream_final && !configs.empty()) {

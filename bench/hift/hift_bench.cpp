@@ -115,12 +115,20 @@ double ProcessCpuSeconds() {
 
 int main(int argc, char** argv) {
   int frames = 100, repeats = 5;
+  auto precision = cosyflow::hift::HiftPrecision::kF32;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--frames")) frames = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--precision")) {
+      if (std::strcmp(argv[i + 1], "f32") != 0 && std::strcmp(argv[i + 1], "bf16") != 0) {
+        std::fprintf(stderr, "hift bench: --precision takes f32 or bf16, got '%s'\n", argv[i + 1]);
+        return 2;
+      }
+      if (!std::strcmp(argv[i + 1], "bf16")) precision = cosyflow::hift::HiftPrecision::kBF16;
+    }
   }
   const HiftConfig cfg = HiftConfig::Release();
-  auto vocoder = cosyflow::hift::HiftVocoder::FromCheckpoint(MakeCheckpoint(cfg), cfg);
+  auto vocoder = cosyflow::hift::HiftVocoder::FromCheckpoint(MakeCheckpoint(cfg), cfg, precision);
   if (!vocoder.ok()) {
     std::fprintf(stderr, "hift bench: %s\n", vocoder.status().ToString().c_str());
     return 1;
@@ -185,6 +193,34 @@ int main(int argc, char** argv) {
   out["threads"] = cosyflow::kernels::cpu::DnnlNumThreads();
   out["loadavg_1min_at_start"] = load[0];
   out["check"] = {{"samples", speech.size()}, {"peak", peak}};
+  out["precision"] = cosyflow::hift::HiftPrecisionName(precision);
+  if (precision != cosyflow::hift::HiftPrecision::kF32) {
+    // The same random weights and noise in f32: how far the reduced precision moves the audio.
+    auto ref = cosyflow::hift::HiftVocoder::FromCheckpoint(MakeCheckpoint(cfg), cfg);
+    if (!ref.ok()) {
+      std::fprintf(stderr, "hift bench: %s\n", ref.status().ToString().c_str());
+      return 1;
+    }
+    std::vector<float> ref_speech;
+    cosyflow::hift::HiftSession rs(*ref, opt), bs(*vocoder, opt);
+    if (!rs.Synthesize(mel.data(), max_frames, frames, &ref_speech).ok() ||
+        !bs.Synthesize(mel.data(), max_frames, frames, &speech).ok() ||
+        ref_speech.size() != speech.size()) {
+      std::fprintf(stderr, "hift bench: the f32 comparison run failed\n");
+      return 1;
+    }
+    double max_abs = 0, err2 = 0, sig2 = 0, ref_peak = 0;
+    for (size_t i = 0; i < speech.size(); ++i) {
+      const double d = double(speech[i]) - double(ref_speech[i]);
+      max_abs = std::max(max_abs, std::fabs(d));
+      err2 += d * d;
+      sig2 += double(ref_speech[i]) * double(ref_speech[i]);
+      ref_peak = std::max(ref_peak, double(std::fabs(ref_speech[i])));
+    }
+    out["vs_f32"] = {{"max_abs", max_abs},
+                     {"f32_peak", ref_peak},
+                     {"snr_db", 10.0 * std::log10(sig2 / std::max(err2, 1e-300))}};
+  }
   const double audio_s = double(frames) * spf / cfg.sampling_rate;
   out["nonstream"] = {{"frames", frames},
                       {"audio_s", audio_s},

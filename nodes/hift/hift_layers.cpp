@@ -14,7 +14,8 @@ Result<std::vector<float>> CopyF32(const Tensor& t, const std::string& what) {
 }  // namespace
 
 Result<Conv1dLayer> LoadConv1d(const Checkpoint& ckpt, const std::string& name, int cin, int cout,
-                               int k, int stride, int padding, int dilation) {
+                               int k, int stride, int padding, int dilation,
+                               kernels::cpu::ConvMath math) {
   COSY_ASSIGN_OR_RETURN(Tensor w, ckpt.Get(name + ".weight", Dims{cout, cin, k}));
   COSY_ASSIGN_OR_RETURN(Tensor b, ckpt.Get(name + ".bias", Dims{cout}));
   COSY_ASSIGN_OR_RETURN(std::vector<float> wf, CopyF32(w, ckpt.path() + ": " + name));
@@ -26,7 +27,7 @@ Result<Conv1dLayer> LoadConv1d(const Checkpoint& ckpt, const std::string& name, 
                                 .dilation = dilation,
                                 .pad_left = padding,
                                 .pad_right = padding};
-  auto layer = kernels::cpu::Conv1d::Create(p, wf.data(), bf.data());
+  auto layer = kernels::cpu::Conv1d::Create(p, wf.data(), bf.data(), math);
   if (!layer.ok()) return layer.status().WithContext(ckpt.path() + ": " + name);
   return std::move(*layer);
 }

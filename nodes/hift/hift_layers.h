@@ -17,9 +17,11 @@ using Conv1dLayer = std::unique_ptr<kernels::cpu::Conv1d>;
 using ConvTranspose1dLayer = std::unique_ptr<kernels::cpu::ConvTranspose1d>;
 
 // Conv1d(cin, cout, k, stride, padding, dilation) with bias from `<name>.weight` [cout, cin, k]
-// and `<name>.bias` [cout] (shape-checked; errors name the file and tensor).
+// and `<name>.bias` [cout] (shape-checked; errors name the file and tensor); `math` as in
+// cpu::Conv1d::Create.
 Result<Conv1dLayer> LoadConv1d(const Checkpoint& ckpt, const std::string& name, int cin, int cout,
-                               int k, int stride, int padding, int dilation);
+                               int k, int stride, int padding, int dilation,
+                               kernels::cpu::ConvMath math = kernels::cpu::ConvMath::kF32);
 // ConvTranspose1d(cin, cout, k, stride, padding) with bias; weight [cin, cout, k].
 Result<ConvTranspose1dLayer> LoadConvTranspose1d(const Checkpoint& ckpt, const std::string& name,
                                                  int cin, int cout, int k, int stride, int padding);

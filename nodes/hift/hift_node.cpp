@@ -15,6 +15,7 @@ void HiftVocoderOptions::Parse(const nlohmann::json& j, const std::string& path,
   r.ReadEnum("noise", &noise, {"random", "zero"});
   r.Read("seed", &seed);
   r.Read("streaming", &streaming);
+  r.ReadEnum("precision", &precision, {"f32", "bf16"});
   r.Finish();
 }
 
@@ -25,8 +26,9 @@ void HiftVocoderOptions::Validate(const std::string& path, ErrorList* errors) co
 
 std::string HiftVocoderOptions::ToString() const {
   return fmt::format(
-      "{{\"checkpoint\": \"{}\", \"noise\": \"{}\", \"seed\": {}, \"streaming\": {}}}", checkpoint,
-      noise, seed, streaming);
+      "{{\"checkpoint\": \"{}\", \"noise\": \"{}\", \"seed\": {}, \"streaming\": {}, "
+      "\"precision\": \"{}\"}}",
+      checkpoint, noise, seed, streaming, precision);
 }
 
 NodeSpec HiftVocoderNode::Spec() {
@@ -44,7 +46,10 @@ Result<std::unique_ptr<Node>> HiftVocoderNode::Create(const Options& options,
   const std::string dir = std::filesystem::path(path).parent_path().string();
   COSY_ASSIGN_OR_RETURN(hift::HiftConfig cfg,
                         hift::HiftConfig::ForModelDir(dir.empty() ? "." : dir));
-  COSY_ASSIGN_OR_RETURN(auto vocoder, hift::HiftVocoder::Load(path, cfg));
+  COSY_ASSIGN_OR_RETURN(auto vocoder, hift::HiftVocoder::Load(path, cfg,
+                                                              options.precision == "bf16"
+                                                                  ? hift::HiftPrecision::kBF16
+                                                                  : hift::HiftPrecision::kF32));
   return FromVocoder(options, std::move(vocoder));
 }
 

@@ -39,6 +39,7 @@ struct HiftVocoderOptions {
   std::string noise = "random";
   int64_t seed = 0;
   bool streaming = true;
+  std::string precision = "f32";  // f32 | bf16 (hift::HiftPrecision)
 
   void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
   void Validate(const std::string& path, ErrorList* errors) const;

@@ -11,7 +11,8 @@ namespace cosyflow::hift {
 namespace {
 
 Result<HiftResBlock> LoadResBlock(const Checkpoint& ckpt, const std::string& name, int channels,
-                                  int kernel, const std::vector<int>& dilations, int64_t* params) {
+                                  int kernel, const std::vector<int>& dilations,
+                                  kernels::cpu::ConvMath math, int64_t* params) {
   HiftResBlock rb;
   rb.channels = channels;
   rb.kernel = kernel;
@@ -19,10 +20,12 @@ Result<HiftResBlock> LoadResBlock(const Checkpoint& ckpt, const std::string& nam
   for (size_t j = 0; j < dilations.size(); ++j) {
     const int d = dilations[j];
     const std::string js = std::to_string(j);
-    COSY_ASSIGN_OR_RETURN(Conv1dLayer c1, LoadConv1d(ckpt, name + ".convs1." + js, channels,
-                                                     channels, kernel, 1, d * (kernel - 1) / 2, d));
-    COSY_ASSIGN_OR_RETURN(Conv1dLayer c2, LoadConv1d(ckpt, name + ".convs2." + js, channels,
-                                                     channels, kernel, 1, (kernel - 1) / 2, 1));
+    COSY_ASSIGN_OR_RETURN(Conv1dLayer c1,
+                          LoadConv1d(ckpt, name + ".convs1." + js, channels, channels, kernel, 1,
+                                     d * (kernel - 1) / 2, d, math));
+    COSY_ASSIGN_OR_RETURN(Conv1dLayer c2,
+                          LoadConv1d(ckpt, name + ".convs2." + js, channels, channels, kernel, 1,
+                                     (kernel - 1) / 2, 1, math));
     COSY_ASSIGN_OR_RETURN(auto a1,
                           LoadAlpha(ckpt, name + ".activations1." + js + ".alpha", channels));
     COSY_ASSIGN_OR_RETURN(auto a2,
@@ -53,24 +56,32 @@ int SourceDownRate(const HiftConfig& cfg, int i) {
 
 }  // namespace
 
-Result<std::shared_ptr<const HiftVocoder>> HiftVocoder::Create(const std::string& model_dir) {
+const char* HiftPrecisionName(HiftPrecision p) {
+  return p == HiftPrecision::kBF16 ? "bf16" : "f32";
+}
+
+Result<std::shared_ptr<const HiftVocoder>> HiftVocoder::Create(const std::string& model_dir,
+                                                               HiftPrecision precision) {
   COSY_ASSIGN_OR_RETURN(HiftConfig cfg, HiftConfig::ForModelDir(model_dir));
-  return Load(model_dir + "/hift.pt", cfg);
+  return Load(model_dir + "/hift.pt", cfg, precision);
 }
 
 Result<std::shared_ptr<const HiftVocoder>> HiftVocoder::Load(const std::string& path,
-                                                             const HiftConfig& cfg) {
+                                                             const HiftConfig& cfg,
+                                                             HiftPrecision precision) {
   COSY_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::Open(path));
-  return FromCheckpoint(std::move(ckpt), cfg);
+  return FromCheckpoint(std::move(ckpt), cfg, precision);
 }
 
 Result<std::shared_ptr<const HiftVocoder>> HiftVocoder::FromCheckpoint(Checkpoint ckpt,
-                                                                       const HiftConfig& cfg) {
+                                                                       const HiftConfig& cfg,
+                                                                       HiftPrecision precision) {
   COSY_RETURN_IF_ERROR(cfg.Validate());
   COSY_RETURN_IF_ERROR(ckpt.StripPrefix("generator."));
   COSY_RETURN_IF_ERROR(FoldWeightNorm(&ckpt));
   std::shared_ptr<HiftVocoder> v(new HiftVocoder());
   v->cfg_ = cfg;
+  v->precision_ = precision;
   COSY_ASSIGN_OR_RETURN(v->stft_plan_,
                         kernels::cpu::StftPlan::Create({.n_fft = cfg.n_fft, .hop = cfg.hop_len}));
   COSY_RETURN_IF_ERROR(v->LoadWeights(ckpt));
@@ -86,6 +97,9 @@ Result<std::shared_ptr<const HiftVocoder>> HiftVocoder::FromCheckpoint(Checkpoin
 
 Status HiftVocoder::LoadWeights(const Checkpoint& ckpt) {
   const HiftConfig& c = cfg_;
+  const kernels::cpu::ConvMath math = precision_ == HiftPrecision::kBF16
+                                          ? kernels::cpu::ConvMath::kBF16
+                                          : kernels::cpu::ConvMath::kF32;
   int64_t params = 0;
   // F0 predictor: 5 x (Conv1d k3 pad1 + ELU), classifier Linear(cond -> 1).
   for (int i = 0; i < 5; ++i) {
@@ -106,8 +120,8 @@ Status HiftVocoder::LoadWeights(const Checkpoint& ckpt) {
   lin_b_ = lin_b[0];
   params += c.f0_cond_channels + 1 + h + 1;
   // Decoder.
-  COSY_ASSIGN_OR_RETURN(conv_pre_,
-                        LoadConv1d(ckpt, "conv_pre", c.in_channels, c.base_channels, 7, 1, 3, 1));
+  COSY_ASSIGN_OR_RETURN(
+      conv_pre_, LoadConv1d(ckpt, "conv_pre", c.in_channels, c.base_channels, 7, 1, 3, 1, math));
   params += ParamCount(*conv_pre_);
   const int stft_ch = c.n_fft + 2;
   for (int i = 0; i < c.num_stages(); ++i) {
@@ -130,7 +144,7 @@ Status HiftVocoder::LoadWeights(const Checkpoint& ckpt) {
         HiftResBlock srb,
         LoadResBlock(ckpt, "source_resblocks." + is, cout,
                      c.source_resblock_kernel_sizes[static_cast<size_t>(i)],
-                     c.source_resblock_dilation_sizes[static_cast<size_t>(i)], &params));
+                     c.source_resblock_dilation_sizes[static_cast<size_t>(i)], math, &params));
     source_resblocks_.push_back(std::move(srb));
     const int nk = static_cast<int>(c.resblock_kernel_sizes.size());
     for (int m = 0; m < nk; ++m) {
@@ -138,13 +152,13 @@ Status HiftVocoder::LoadWeights(const Checkpoint& ckpt) {
           HiftResBlock rb,
           LoadResBlock(ckpt, "resblocks." + std::to_string(i * nk + m), cout,
                        c.resblock_kernel_sizes[static_cast<size_t>(m)],
-                       c.resblock_dilation_sizes[static_cast<size_t>(m)], &params));
+                       c.resblock_dilation_sizes[static_cast<size_t>(m)], math, &params));
       resblocks_.push_back(std::move(rb));
     }
   }
   COSY_ASSIGN_OR_RETURN(
-      conv_post_,
-      LoadConv1d(ckpt, "conv_post", c.StageChannels(c.num_stages() - 1), stft_ch, 7, 1, 3, 1));
+      conv_post_, LoadConv1d(ckpt, "conv_post", c.StageChannels(c.num_stages() - 1), stft_ch, 7, 1,
+                             3, 1, math));
   params += ParamCount(*conv_post_);
   num_params_ = params;
   return OkStatus();

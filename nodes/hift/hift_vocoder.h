@@ -71,18 +71,30 @@ struct HiftCapture {
   std::vector<float>* conv_post = nullptr;  // [n_fft+2, stft frames] row-major
 };
 
+// Arithmetic of the vocoder's convolutions. kF32: the reference's. kBF16: the decoder's
+// stride-1 convolutions (conv_pre, every resblock and source resblock, conv_post) take
+// bf16-rounded weights and inputs with f32 sums (cpu::ConvMath::kBF16: vdpbf16ps where the CPU
+// has AVX512_BF16, emulated elsewhere); the f0 predictor (whose error would shift the
+// harmonic source's phase for the rest of the stream), the source downsampling, the transposed
+// convolutions and everything outside convolutions stay f32.
+enum class HiftPrecision { kF32, kBF16 };
+const char* HiftPrecisionName(HiftPrecision p);
+
 class HiftVocoder {
  public:
   // Loads `model_dir`/hift.pt with HiftConfig::ForModelDir(model_dir).
-  static Result<std::shared_ptr<const HiftVocoder>> Create(const std::string& model_dir);
+  static Result<std::shared_ptr<const HiftVocoder>> Create(
+      const std::string& model_dir, HiftPrecision precision = HiftPrecision::kF32);
   // Loads a hift.pt (or safetensors) file: strips a leading "generator.", folds weight norm,
   // shape-checks every tensor against `cfg` and rejects extra tensors.
-  static Result<std::shared_ptr<const HiftVocoder>> Load(const std::string& path,
-                                                         const HiftConfig& cfg);
-  static Result<std::shared_ptr<const HiftVocoder>> FromCheckpoint(Checkpoint ckpt,
-                                                                   const HiftConfig& cfg);
+  static Result<std::shared_ptr<const HiftVocoder>> Load(
+      const std::string& path, const HiftConfig& cfg,
+      HiftPrecision precision = HiftPrecision::kF32);
+  static Result<std::shared_ptr<const HiftVocoder>> FromCheckpoint(
+      Checkpoint ckpt, const HiftConfig& cfg, HiftPrecision precision = HiftPrecision::kF32);
 
   const HiftConfig& config() const { return cfg_; }
+  HiftPrecision precision() const { return precision_; }
   int64_t num_params() const { return num_params_; }
   int harmonics() const { return cfg_.nb_harmonics + 1; }
 
@@ -127,6 +139,7 @@ class HiftVocoder {
                          float* out) const;
 
   HiftConfig cfg_;
+  HiftPrecision precision_ = HiftPrecision::kF32;
   int64_t num_params_ = 0;
   std::vector<Conv1dLayer> f0_convs_;
   std::vector<float> f0_cls_w_;

@@ -11,6 +11,7 @@
 
 #include "runtime/kernels/cpu/conv_gemm.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/storage.h"
 
 namespace cosyflow::kernels::cpu {
@@ -202,11 +203,37 @@ Conv1d::~Conv1d() = default;
 ConvTranspose1d::~ConvTranspose1d() = default;
 
 Result<std::unique_ptr<Conv1d>> Conv1d::Create(const Conv1dParams& p, const float* w,
-                                               const float* bias) {
+                                               const float* bias, ConvMath math) {
   COSY_RETURN_IF_ERROR(ValidateConv1dParams(p));
   if (w == nullptr) return InvalidArgument("conv1d: weight pointer is null");
   std::unique_ptr<Conv1d> layer(new Conv1d());
   layer->params_ = p;
+  if (math == ConvMath::kBF16 && p.groups == 1 && p.stride == 1) {
+    layer->math_ = ConvMath::kBF16;
+    const int64_t words =
+        detail::Bf16Conv1dWeightWords(p.out_channels, p.in_channels, p.kernel_size);
+    static_assert(sizeof(float) == sizeof(uint32_t));
+    layer->bf16_weights_.reset(static_cast<float*>(AlignedAlloc(sizeof(uint32_t) * words)));
+    if (layer->bf16_weights_ == nullptr) {
+      return MakeError(StatusCode::kResourceExhausted, "conv1d: cannot allocate {} bf16 weights",
+                       words);
+    }
+    detail::PackBf16Conv1dWeights(w, p.out_channels, p.in_channels, p.kernel_size,
+                                  reinterpret_cast<uint32_t*>(layer->bf16_weights_.get()));
+    COSY_RETURN_IF_ERROR(CopyOf("conv1d", bias, p.out_channels, layer->bias_));
+    if (Kernels().conv1d_bf16 == nullptr) {
+      // Kernels without vdpbf16ps emulate it on f32 copies of the rounded weights, kept too.
+      const int64_t n = p.out_channels * p.in_channels * p.kernel_size;
+      layer->weights_.reset(static_cast<float*>(AlignedAlloc(sizeof(float) * n)));
+      if (layer->weights_ == nullptr) {
+        return MakeError(StatusCode::kResourceExhausted, "conv1d: cannot allocate {} weights", n);
+      }
+      detail::BF16TapMajorWeights(reinterpret_cast<const uint32_t*>(layer->bf16_weights_.get()),
+                                  p.out_channels, p.in_channels, p.kernel_size,
+                                  layer->weights_.get());
+    }
+    return layer;
+  }
   COSY_RETURN_IF_ERROR(CopyOf(
       "conv1d", w, p.out_channels * (p.in_channels / p.groups) * p.kernel_size, layer->weights_));
   COSY_RETURN_IF_ERROR(CopyOf("conv1d", bias, p.out_channels, layer->bias_));
@@ -221,6 +248,11 @@ Status Conv1d::Forward(const float* x, int64_t batch, int64_t t_in, float* y) co
     return Conv1dForward(params_, x, batch, t_in, weights_.get(), bias_.get(), y);
   }
   COSY_ASSIGN_OR_RETURN(const int64_t t_out, Conv1dOutputLength(params_, t_in));
+  if (math_ == ConvMath::kBF16) {
+    COSY_RETURN_IF_ERROR(CheckBuffers("conv1d", batch, x, bf16_weights_.get(), y));
+    return detail::Bf16Conv1d(params_, reinterpret_cast<const uint32_t*>(bf16_weights_.get()),
+                              weights_.get(), bias_.get(), x, batch, t_in, t_out, y);
+  }
   COSY_RETURN_IF_ERROR(CheckBuffers("conv1d", batch, x, weights_.get(), y));
   return detail::GemmConv1d(params_, weights_.get(), bias_.get(), x, batch, t_in, t_out, y);
 }

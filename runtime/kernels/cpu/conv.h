@@ -36,21 +36,35 @@ Status ConvTranspose1dForward(const ConvTranspose1dParams& p, const float* x, in
 // primitive on plain-layout shapes); grouped layers use the primitive cache above. Scratch comes
 // from per-thread buffers, so a hot loop allocates nothing after the first call per shape and
 // thread (apart from the few small allocations inside oneDNN's execute).
+//
+// ConvMath::kBF16 (groups = 1 and stride 1; other layers stay f32): the products are those of
+// the weights and the inputs rounded to bf16 (round to nearest even), summed in f32, as
+// vdpbf16ps computes them: on CPUs with AVX512_BF16 a direct convolution kernel
+// (kernel_table.h's conv1d_bf16) on weights packed at Create; elsewhere the same products
+// through the sgemm path on rounded copies (slower than f32, for agreement only).
+enum class ConvMath { kF32, kBF16 };
+
 class Conv1d {
  public:
   // w: [C_out, C_in/groups, K] f32, bias: [C_out] or null; both copied.
   static Result<std::unique_ptr<Conv1d>> Create(const Conv1dParams& p, const float* w,
-                                                const float* bias);
+                                                const float* bias, ConvMath math = ConvMath::kF32);
   ~Conv1d();
   // x: [batch, C_in, t_in] f32 -> y: [batch, C_out, OutputLength(t_in)] f32.
   Status Forward(const float* x, int64_t batch, int64_t t_in, float* y) const;
   Result<int64_t> OutputLength(int64_t t_in) const { return Conv1dOutputLength(params_, t_in); }
   const Conv1dParams& params() const { return params_; }
+  // kBF16 only where Create could honour it (groups = 1, stride 1).
+  ConvMath math() const { return math_; }
 
  private:
   Conv1d() = default;
   Conv1dParams params_;
+  ConvMath math_ = ConvMath::kF32;
+  // f32: tap-major (groups = 1) or PyTorch layout. kBF16: the rounded weights tap-major where
+  // the kernels at Create had no conv1d_bf16 (the emulation's), else null.
   AlignedFloats weights_;
+  AlignedFloats bf16_weights_;  // kBF16: Conv1dBf16WeightIndex layout (uint32 in float storage)
   AlignedFloats bias_;
 };
 

@@ -29,6 +29,20 @@ Status GemmConv1d(const Conv1dParams& p, const float* w_taps, const float* bias,
 Status GemmConvTranspose1d(const ConvTranspose1dParams& p, const float* w, const float* bias,
                            const float* x, int64_t batch, int64_t t_in, int64_t t_out, float* y);
 
+// ConvMath::kBF16 (conv.h) for p.groups = 1, p.stride = 1: wp in kernel_table.h's
+// Conv1dBf16WeightIndex layout; x: [batch, C_in, t_in]; y: [batch, C_out, t_out]. Runs the
+// selected variant's conv1d_bf16 when it has one, else the sgemm path on bf16-rounded inputs
+// and the weights of wp widened (w_taps: BF16TapMajorWeights(wp) made once, or null: widened
+// per call).
+Status Bf16Conv1d(const Conv1dParams& p, const uint32_t* wp, const float* w_taps, const float* bias,
+                  const float* x, int64_t batch, int64_t t_in, int64_t t_out, float* y);
+// wp (Conv1dBf16WeightIndex layout) -> [C_out, K, C_in] f32 (the w_taps layout).
+void BF16TapMajorWeights(const uint32_t* wp, int64_t c_out, int64_t c_in, int64_t k, float* w_taps);
+// w: [C_out, C_in, K] f32 -> the Conv1dBf16WeightIndex layout (wp: Bf16Conv1dWeightWords
+// words, zero-filled here).
+int64_t Bf16Conv1dWeightWords(int64_t c_out, int64_t c_in, int64_t k);
+void PackBf16Conv1dWeights(const float* w, int64_t c_out, int64_t c_in, int64_t k, uint32_t* wp);
+
 // [C_out, C_in, K] -> [C_out, K, C_in] (the w_taps layout).
 void ToTapMajor(const float* w, int64_t c_out, int64_t c_in, int64_t k, float* w_taps);
 

@@ -93,7 +93,30 @@ struct KernelTable {
   // wp[(j / 16) * k * 16 + c * 16 + j % 16] = W[j][c], zeros past n. Same layout in every variant.
   void (*gemm_panels_f32)(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
                           const float* bias, float* y) = nullptr;
+  // xv[cp * ldv + j] = bf16(x[2cp][j]) | bf16(x[2cp + 1][j]) << 16 for j < cols (channel rows
+  // ldx apart; bf16 as F32ToBF16 in runtime/dtype.h; an odd last channel pairs with +0).
+  void (*pack_bf16_pairs)(const float* x, int64_t ldx, int64_t channels, int64_t cols, uint32_t* xv,
+                          int64_t ldv) = nullptr;
+  // bf16-product convolution (stride 1, groups 1) on vdpbf16ps; set where the CPU has
+  // AVX512_BF16, else null. y[co * ldy + j] = bias[co] + sum over taps kk and pairs cp of the
+  // pair dot product wp(co, kk, cp) . xv[cp * ldv + j + kk * dil], for co < cout, j < cols (the
+  // bf16 products exact, summed in f32 as the instruction does). wp: Conv1dBf16WeightIndex; xv
+  // readable (and finite) for RoundUp(cols, kConvBf16Cols) + (k - 1) * dil columns per row;
+  // bias may be null; tail: kConvBf16Rows * kConvBf16Cols floats of scratch.
+  void (*conv1d_bf16)(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
+                      int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y,
+                      int64_t ldy, float* tail) = nullptr;
 };
+// conv1d_bf16's tile: 8 output rows x 48 columns.
+inline constexpr int kConvBf16Rows = 8;
+inline constexpr int kConvBf16Cols = 48;
+// Packed weight of conv1d_bf16 for output row co, tap kk, input channel pair cp (pairs =
+// ceil(C_in / 2); rows padded with zeros to a multiple of kConvBf16Rows): a uint32 holding
+// bf16(w[co][2cp][kk]) in its low half and bf16(w[co][2cp + 1][kk]) in its high half.
+inline constexpr int64_t Conv1dBf16WeightIndex(int64_t co, int64_t kk, int64_t cp, int64_t k,
+                                               int64_t pairs) {
+  return ((co / kConvBf16Rows * k + kk) * pairs + cp) * kConvBf16Rows + co % kConvBf16Rows;
+}
 inline constexpr int64_t kGemmPanelWidth = 16;
 // gemv_i8_fixed: the largest k (int32 lane sums of |x_int byte| x |w| <= 255 x 128 per column
 // stay below 2^31) and its scratch (four byte planes per row of x, k rounded up to 64, then two

@@ -200,11 +200,18 @@ TEST_CASE("HiftVocoderNode: random noise is seeded per session") {
 }
 
 TEST_CASE("HiftVocoderNode: options parse, validate and print; Create names a missing file") {
-  auto ok = ParseNodeOptions<HiftVocoderOptions>(
-      {{"checkpoint", "x/hift.pt"}, {"noise", "zero"}, {"seed", 3}, {"streaming", false}});
+  auto ok = ParseNodeOptions<HiftVocoderOptions>({{"checkpoint", "x/hift.pt"},
+                                                  {"noise", "zero"},
+                                                  {"seed", 3},
+                                                  {"streaming", false},
+                                                  {"precision", "bf16"}});
   REQUIRE(ok.ok());
   CHECK(ok->ToString() ==
-        R"({"checkpoint": "x/hift.pt", "noise": "zero", "seed": 3, "streaming": false})");
+        R"({"checkpoint": "x/hift.pt", "noise": "zero", "seed": 3, "streaming": false, )"
+        R"("precision": "bf16"})");
+  auto bad_precision = ParseNodeOptions<HiftVocoderOptions>({{"precision", "int8"}});
+  REQUIRE_FALSE(bad_precision.ok());
+  CHECK(bad_precision.status().message().find("options.precision") != std::string::npos);
   auto unknown = ParseNodeOptions<HiftVocoderOptions>({{"nosie", "zero"}});
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.status().message().find("options.nosie") != std::string::npos);

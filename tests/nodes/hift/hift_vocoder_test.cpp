@@ -41,6 +41,45 @@ TEST_CASE("HiftVocoder: zero-noise inference matches f0, source, conv_post and s
   CHECK(SnrDb(speech, g_speech.v) >= 40.0);
 }
 
+TEST_CASE("HiftVocoder: bf16 decoder convolutions stay within the stated bound of the goldens") {
+  // HiftPrecision::kBF16: the decoder's stride-1 convolutions on bf16-rounded weights and inputs
+  // (vdpbf16ps, or its emulation: the same products). Bound, from the tiny fixtures here and the
+  // release shapes (cosyflow-bench-hift --precision bf16, random weights: SNR ~49 dB against
+  // f32): speech SNR >= 30 dB against the golden; the f0 predictor stays f32, so f0 is unchanged.
+  auto bf16 = HiftVocoder::Create(cosyflow::test::TinySeed0Dir(), HiftPrecision::kBF16);
+  REQUIRE_MESSAGE(bf16.ok(), bf16.status().ToString());
+  CHECK((*bf16)->precision() == HiftPrecision::kBF16);
+  const auto mel = LoadGolden("input_hift_mel");
+  const int64_t frames = mel.shape[2];
+  std::vector<float> f0, post, speech, source, f32_speech, f32_source;
+  HiftCapture cap{&f0, &post};
+  HiftScratch scratch;
+  REQUIRE((*bf16)
+              ->Inference(mel.v.data(), frames, frames, HiftNoise{}, nullptr, 0, &scratch, &speech,
+                          &source, &cap)
+              .ok());
+  REQUIRE(test_util::TinyVocoder()
+              ->Inference(mel.v.data(), frames, frames, HiftNoise{}, nullptr, 0, &scratch,
+                          &f32_speech, &f32_source)
+              .ok());
+  const auto g_f0 = LoadGolden("hift_f0");
+  const auto g_post = LoadGolden("hift_zero_conv_post");
+  const auto g_speech = LoadGolden("hift_zero_speech");
+  const double f0_rel = MaxAbsDiff(f0, g_f0.v) / MaxAbs(g_f0.v);
+  const double snr = SnrDb(speech, g_speech.v);
+  const std::string path =
+      cosyflow::kernels::cpu::Kernels().conv1d_bf16 != nullptr ? "vdpbf16ps" : "emulated";
+  MESSAGE("bf16 (", path, "): f0 rel ", f0_rel, " conv_post ", MaxAbsDiff(post, g_post.v),
+          " speech ", MaxAbsDiff(speech, g_speech.v), " (peak ", MaxAbs(g_speech.v), ") SNR ", snr,
+          "; f32 SNR ", SnrDb(f32_speech, g_speech.v));
+  CHECK(f0_rel <= 1e-5);
+  CHECK(MaxAbsDiff(source, f32_source) == 0.0);  // the source does not depend on the decoder
+  CHECK(snr >= 30.0);
+  CHECK(MaxAbsDiff(speech, g_speech.v) <= 0.05 * MaxAbs(g_speech.v));
+  // bf16 is in force: the speech moved off the f32 result by far more than f32 rounding does.
+  CHECK(SnrDb(speech, f32_speech) < 80.0);
+}
+
 TEST_CASE("HiftVocoder: injected recorded draws reproduce hift_rec_source and hift_rec_speech") {
   auto voc = test_util::TinyVocoder();
   const auto mel = LoadGolden("input_hift_mel");

@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/dtype.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/ref/conv.h"
 #include "tests/runtime/kernels/kernel_test_util.h"
 
@@ -291,6 +293,166 @@ TEST_CASE("cpu::Conv1d: layers split long outputs across threads and match refer
               .padding = 2,
               .output_padding = 1},
              2, 251, true, 33);
+}
+
+// ConvMath::kBF16 against its definition: the reference loops (double sums) on the bf16-rounded
+// weights and inputs. Only the f32 summation differs (vdpbf16ps sums pairs of exact products;
+// the emulation runs sgemm), so the f32 tolerance holds.
+void CheckBf16Conv(const Conv1dParams& p, int64_t batch, int64_t t, bool with_bias, uint32_t seed,
+                   bool in_parallel = false) {
+  const std::string what =
+      fmt::format("bf16 {} ({})", Describe(p, batch, t),
+                  cpu::Kernels().conv1d_bf16 != nullptr ? "vdpbf16ps" : "emulated");
+  auto t_out = Conv1dOutputLength(p, t);
+  REQUIRE_MESSAGE(t_out.ok(), t_out.status().ToString());
+  auto x = RandomVector(batch * p.in_channels * t, seed);
+  auto w = RandomVector(p.out_channels * p.in_channels * p.kernel_size, seed + 1, -0.5f, 0.5f);
+  auto b = RandomVector(p.out_channels, seed + 2);
+  const float* bp = with_bias ? b.data() : nullptr;
+  auto round = [](std::vector<float> v) {
+    for (float& e : v) e = BF16ToF32(F32ToBF16(e));
+    return v;
+  };
+  const std::vector<float> xr = round(x), wr = round(w);
+  const size_t n_out = batch * p.out_channels * *t_out;
+  std::vector<float> y_def(n_out), y_f32(n_out), y(n_out, 1e6f);
+  REQUIRE(ref::Conv1dForward(p, xr.data(), batch, t, wr.data(), bp, y_def.data()).ok());
+  REQUIRE(ref::Conv1dForward(p, x.data(), batch, t, w.data(), bp, y_f32.data()).ok());
+  auto layer = cpu::Conv1d::Create(p, w.data(), bp, cpu::ConvMath::kBF16);
+  REQUIRE(layer.ok());
+  CHECK((*layer)->math() == cpu::ConvMath::kBF16);
+  w.assign(w.size(), 0.0f);  // the layer must hold its own copy
+  Status st;
+  if (in_parallel) {
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+      st = (*layer)->Forward(x.data(), batch, t, y.data());
+    }
+  } else {
+    st = (*layer)->Forward(x.data(), batch, t, y.data());
+  }
+  REQUIRE_MESSAGE(st.ok(), what, ": ", st.ToString());
+  CheckClose(y, y_def, kF32Tol, what);
+  // The test can tell bf16 from f32: the rounding moves the outputs far beyond the tolerance.
+  CHECK_MESSAGE(test::MaxRelDiff(y_f32, y_def) > 100 * kF32Tol, what);
+}
+
+TEST_CASE("cpu::Conv1d bf16: equals the bf16-rounded definition in this ISA variant") {
+  // Release HiFT shapes (dilated k 3/7/11 resblock convs, conv_pre, conv_post) at short lengths,
+  // and ragged ones: odd C_in (a zero partner channel), C_out not a multiple of the 8-row tile,
+  // lengths not a multiple of the 48-column tile or shorter than it, asymmetric and oversized
+  // padding, batch 2.
+  CheckBf16Conv({.in_channels = 256,
+                 .out_channels = 256,
+                 .kernel_size = 3,
+                 .dilation = 5,
+                 .pad_left = 5,
+                 .pad_right = 5},
+                1, 211, true, 41);
+  CheckBf16Conv({.in_channels = 64,
+                 .out_channels = 64,
+                 .kernel_size = 11,
+                 .dilation = 3,
+                 .pad_left = 15,
+                 .pad_right = 15},
+                1, 1000, true, 42);
+  CheckBf16Conv(
+      {.in_channels = 80, .out_channels = 512, .kernel_size = 7, .pad_left = 3, .pad_right = 3}, 1,
+      53, true, 43);
+  CheckBf16Conv(
+      {.in_channels = 64, .out_channels = 18, .kernel_size = 7, .pad_left = 3, .pad_right = 3}, 2,
+      301, true, 44);
+  CheckBf16Conv({.in_channels = 13,
+                 .out_channels = 21,
+                 .kernel_size = 4,
+                 .dilation = 2,
+                 .pad_left = 6,
+                 .pad_right = 0},
+                2, 97, false, 45);
+  CheckBf16Conv(
+      {.in_channels = 3, .out_channels = 5, .kernel_size = 5, .pad_left = 9, .pad_right = 7}, 1, 4,
+      true, 46);
+  CheckBf16Conv({.in_channels = 32,
+                 .out_channels = 40,
+                 .kernel_size = 3,
+                 .dilation = 1,
+                 .pad_left = 1,
+                 .pad_right = 1},
+                1, 1, true, 47);
+  // Called from inside a parallel region (HiFT's resblock workers): one thread, same result.
+  CheckBf16Conv({.in_channels = 128,
+                 .out_channels = 128,
+                 .kernel_size = 7,
+                 .dilation = 3,
+                 .pad_left = 9,
+                 .pad_right = 9},
+                1, 777, true, 48, /*in_parallel=*/true);
+}
+
+TEST_CASE("cpu::Conv1d bf16: a layer made under one variant runs under every other") {
+  // Made with the vdpbf16ps kernel at hand, a layer keeps only the packed weights (the
+  // emulation widens them per call); made without it, it also keeps the widened copy. Either
+  // layer gives the definition's result under every variant this CPU runs.
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const Conv1dParams p{.in_channels = 33,
+                       .out_channels = 20,
+                       .kernel_size = 5,
+                       .dilation = 2,
+                       .pad_left = 4,
+                       .pad_right = 4};
+  const int64_t t = 150;
+  auto x = RandomVector(p.in_channels * t, 61);
+  auto w = RandomVector(p.out_channels * p.in_channels * p.kernel_size, 62, -0.5f, 0.5f);
+  auto b = RandomVector(p.out_channels, 63);
+  std::vector<float> xr = x, wr = w;
+  for (float& e : xr) e = BF16ToF32(F32ToBF16(e));
+  for (float& e : wr) e = BF16ToF32(F32ToBF16(e));
+  std::vector<float> y_def(p.out_channels * t), y(y_def.size());
+  REQUIRE(ref::Conv1dForward(p, xr.data(), 1, t, wr.data(), b.data(), y_def.data()).ok());
+  for (int made = 0; made <= static_cast<int>(DetectedCpuIsa()); ++made) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(made)).ok());
+    auto layer = cpu::Conv1d::Create(p, w.data(), b.data(), cpu::ConvMath::kBF16);
+    REQUIRE(layer.ok());
+    for (int run = 0; run <= static_cast<int>(DetectedCpuIsa()); ++run) {
+      REQUIRE(cpu::UseKernelIsa(CpuIsa(run)).ok());
+      std::fill(y.begin(), y.end(), 1e6f);
+      REQUIRE((*layer)->Forward(x.data(), 1, t, y.data()).ok());
+      CheckClose(y, y_def, kF32Tol,
+                 fmt::format("made under {}, run under {}", CpuIsaName(CpuIsa(made)),
+                             CpuIsaName(CpuIsa(run))));
+    }
+  }
+}
+
+TEST_CASE("cpu::Conv1d bf16: strided and grouped layers stay f32") {
+  const Conv1dParams strided{.in_channels = 8,
+                             .out_channels = 8,
+                             .kernel_size = 4,
+                             .stride = 2,
+                             .pad_left = 1,
+                             .pad_right = 1};
+  const Conv1dParams grouped{.in_channels = 8,
+                             .out_channels = 8,
+                             .kernel_size = 3,
+                             .groups = 2,
+                             .pad_left = 1,
+                             .pad_right = 1};
+  for (const Conv1dParams& p : {strided, grouped}) {
+    auto w = RandomVector(p.out_channels * (p.in_channels / p.groups) * p.kernel_size, 5);
+    auto x = RandomVector(p.in_channels * 50, 6);
+    auto t_out = Conv1dOutputLength(p, 50);
+    REQUIRE(t_out.ok());
+    std::vector<float> y_ref(p.out_channels * *t_out), y(y_ref.size());
+    REQUIRE(ref::Conv1dForward(p, x.data(), 1, 50, w.data(), nullptr, y_ref.data()).ok());
+    auto layer = cpu::Conv1d::Create(p, w.data(), nullptr, cpu::ConvMath::kBF16);
+    REQUIRE(layer.ok());
+    CHECK((*layer)->math() == cpu::ConvMath::kF32);
+    REQUIRE((*layer)->Forward(x.data(), 1, 50, y.data()).ok());
+    CheckClose(y, y_ref, kF32Tol, Describe(p, 1, 50));
+  }
 }
 
 }  // namespace

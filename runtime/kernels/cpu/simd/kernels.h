@@ -59,6 +59,12 @@ void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void*
 // AVX-512 variant only, for CPUs with AVX512_VNNI: kernel_table.h's gemv_i8_fixed.
 bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
                  int64_t m, int64_t n, int64_t k, void* scratch);
+void PackBf16Pairs(const float* x, int64_t ldx, int64_t channels, int64_t cols, uint32_t* xv,
+                   int64_t ldv);
+// AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's conv1d_bf16.
+void Conv1dBf16(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
+                int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y, int64_t ldy,
+                float* tail);
 // AVX-512 variant only, for CPUs with AVX512_BF16.
 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                  int64_t n, int64_t k);

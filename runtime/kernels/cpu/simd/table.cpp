@@ -36,6 +36,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->attention = Attention;
   t->gemv_f32 = GemvF32;
   t->gemm_panels_f32 = GemmPanelsF32;
+  t->pack_bf16_pairs = PackBf16Pairs;
   t->gemv_bf16 = GemvBF16;
   t->gemv_bf16_name = "widen + fma";
   t->gemv_i8 = GemvI8;
@@ -49,6 +50,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     t->gemv_bf16 = GemvBF16Dot;
     t->gemv_bf16_name = "avx512_bf16 dot";
     t->attention = AttentionBf16Dot;
+    t->conv1d_bf16 = Conv1dBf16;
   }
 #else
   (void)cpu;
