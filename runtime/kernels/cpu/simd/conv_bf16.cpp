@@ -18,37 +18,16 @@ void PackBf16Pairs(const float* x, int64_t ldx, int64_t channels, int64_t cols, 
     uint32_t* d = xv + cp * ldv;
     int64_t j = 0;
 #if defined(COSY_SIMD_AVX512)
-    // Round to nearest even on the integer bits (as Bf16Bits), NaNs quieted.
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
-    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
-    const __m512i quiet = _mm512_set1_epi32(0x40);
-    auto narrow = [&](__m512i u) {
-      const __m512i hi = _mm512_srli_epi32(u, 16);
-      const __m512i r = _mm512_srli_epi32(
-          _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
-      const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs_mask), inf);
-      return _mm512_mask_or_epi32(r, nan, hi, quiet);
-    };
     for (; j + 16 <= cols; j += 16) {
-      const __m512i lo = narrow(_mm512_castps_si512(_mm512_loadu_ps(a + j)));
-      const __m512i hi = b != nullptr ? narrow(_mm512_castps_si512(_mm512_loadu_ps(b + j)))
+      const __m512i lo = Bf16BitsLanes(_mm512_castps_si512(_mm512_loadu_ps(a + j)));
+      const __m512i hi = b != nullptr ? Bf16BitsLanes(_mm512_castps_si512(_mm512_loadu_ps(b + j)))
                                       : _mm512_setzero_si512();
       _mm512_storeu_si512(d + j, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
     }
 #elif defined(COSY_SIMD_AVX2)
-    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
-    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
-    const __m256i quiet = _mm256_set1_epi32(0x40);
-    auto narrow = [&](__m256i u) {
-      const __m256i hi = _mm256_srli_epi32(u, 16);
-      const __m256i r = _mm256_srli_epi32(
-          _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(hi, one))), 16);
-      const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
-      return _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), nan);
-    };
     for (; j + 8 <= cols; j += 8) {
-      const __m256i lo = narrow(_mm256_castps_si256(_mm256_loadu_ps(a + j)));
-      const __m256i hi = b != nullptr ? narrow(_mm256_castps_si256(_mm256_loadu_ps(b + j)))
+      const __m256i lo = Bf16BitsLanes(_mm256_castps_si256(_mm256_loadu_ps(a + j)));
+      const __m256i hi = b != nullptr ? Bf16BitsLanes(_mm256_castps_si256(_mm256_loadu_ps(b + j)))
                                       : _mm256_setzero_si256();
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j),
                           _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16)));

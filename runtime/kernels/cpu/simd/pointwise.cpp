@@ -292,29 +292,13 @@ void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t tok
 void NarrowBf16(const float* x, int64_t n, uint16_t* y) {
   int64_t i = 0;
 #if defined(COSY_SIMD_AVX512)
-  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
-  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
-  const __m512i quiet = _mm512_set1_epi32(0x40);
   for (; i + 16 <= n; i += 16) {
-    const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(x + i));
-    const __m512i hi = _mm512_srli_epi32(u, 16);
-    __m512i r = _mm512_srli_epi32(
-        _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
-    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs_mask), inf);
-    r = _mm512_mask_or_epi32(r, nan, hi, quiet);
+    const __m512i r = Bf16BitsLanes(_mm512_castps_si512(_mm512_loadu_ps(x + i)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_cvtepi32_epi16(r));
   }
 #elif defined(COSY_SIMD_AVX2)
-  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
-  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
-  const __m256i quiet = _mm256_set1_epi32(0x40);
-  auto narrow8 = [&](const float* p) {
-    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(p));
-    const __m256i hi = _mm256_srli_epi32(u, 16);
-    const __m256i r = _mm256_srli_epi32(
-        _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(hi, one))), 16);
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
-    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), nan);
+  auto narrow8 = [](const float* p) {
+    return Bf16BitsLanes(_mm256_castps_si256(_mm256_loadu_ps(p)));
   };
   for (; i + 16 <= n; i += 16) {
     // Values are <= 0xffff, so the unsigned-saturating pack is exact; it interleaves 128-bit

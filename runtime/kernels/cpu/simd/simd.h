@@ -353,6 +353,31 @@ inline uint16_t Bf16Bits(float x) {
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
+#if defined(COSY_SIMD_AVX512)
+// Bf16Bits of 16 f32 bit patterns, in the low half of each 32-bit lane.
+inline __m512i Bf16BitsLanes(__m512i u) {
+  const __m512i hi = _mm512_srli_epi32(u, 16);
+  const __m512i r = _mm512_srli_epi32(
+      _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                           _mm512_and_si512(hi, _mm512_set1_epi32(1)))),
+      16);
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(
+      _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  return _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x40));
+}
+#elif defined(COSY_SIMD_AVX2)
+// Bf16Bits of 8 f32 bit patterns, in the low half of each 32-bit lane.
+inline __m256i Bf16BitsLanes(__m256i u) {
+  const __m256i hi = _mm256_srli_epi32(u, 16);
+  const __m256i r = _mm256_srli_epi32(
+      _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff),
+                                           _mm256_and_si256(hi, _mm256_set1_epi32(1)))),
+      16);
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                         _mm256_set1_epi32(0x7f800000));
+  return _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
+}
+#endif
 inline float RoundBf16(float x) {
   const uint32_t u = static_cast<uint32_t>(Bf16Bits(x)) << 16;
   float f;
