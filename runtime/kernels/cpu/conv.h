@@ -41,7 +41,7 @@ Status ConvTranspose1dForward(const ConvTranspose1dParams& p, const float* x, in
 // the weights and the inputs rounded to bf16 (round to nearest even), summed in f32, as
 // vdpbf16ps computes them: on CPUs with AVX512_BF16 a direct convolution kernel
 // (kernel_table.h's conv1d_bf16) on weights packed at Create; elsewhere the same products
-// through the sgemm path on rounded copies (slower than f32, for agreement only).
+// through the sgemm path on rounded copies (no faster than f32; for agreement only).
 enum class ConvMath { kF32, kBF16 };
 
 class Conv1d {

@@ -3,9 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <cstring>
 #include <mutex>
 #include <new>
 
@@ -101,7 +99,7 @@ Status Bf16Conv1d(const Conv1dParams& p, const uint32_t* wp, const float* w_taps
     std::call_once(once, [&kt] {
       Log(LogLevel::kInfo,
           "conv1d: no AVX512_BF16 in the {} kernels: bf16 convolutions run emulated (rounded "
-          "copies through the f32 sgemm; slower than f32)",
+          "copies through the f32 sgemm; no faster than f32)",
           kt.name);
     });
     return EmulatedBf16Conv1d(kt, p, wp, w_taps, bias, x, batch, t_in, t_out, y);
