@@ -257,7 +257,13 @@ Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
   if (region_ == nullptr && other.frames_ > 0 && other.frames_ <= BudgetCap(max_bytes)) {
     COSY_RETURN_IF_ERROR(Allocate(BudgetCap(max_bytes), /*dense=*/false, other.content_id_));
     reused_rows_ = prefix_label_ == other.content_id_;
-    if (reused_rows_) populated_ = other.frames_;  // written, so faulted in, by the last user
+    if (reused_rows_) {
+      // Written, so faulted in, by the earlier users of this mapping: the prompt's rows and, in
+      // the same layout, every row their utterances reached (the pool's resident bytes: an
+      // upper bound, so a row past it only costs the page faults Reserve would have saved).
+      const int64_t reached = static_cast<int64_t>(mapping_.resident / BytesFor(1));
+      populated_ = std::max(other.frames_, std::min(cap_, reached));
+    }
   }
   COSY_RETURN_IF_ERROR(Reserve(other.frames_, max_bytes));
   frames_ = other.frames_;
