@@ -269,7 +269,12 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
 void NoteTilesOnce(WeightType wt) {
   static std::once_flag once[3];
   std::call_once(once[static_cast<int>(wt)], [wt] {
-    if (wt == WeightType::kInt8) {
+    if (wt == WeightType::kInt8 && Kernels().gemm_i8_bf16 != nullptr) {
+      Log(LogLevel::kInfo,
+          "linear: int8 weights: m > {} runs the vdpbf16ps tile on rows widened per block "
+          "(activations rounded to bf16)",
+          kGemvMaxM);
+    } else if (wt == WeightType::kInt8) {
       Log(LogLevel::kInfo,
           "linear: int8 weights: m > {} runs the {} matmul on widened tiles (activations rounded "
           "to bf16)",
@@ -629,6 +634,55 @@ Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
   });
 }
 
+// The int8 product on the kernel table's vdpbf16ps tile (AVX512_BF16): per group of up to 192
+// rows of x, the team packs x once (its rows split by 16) and then splits W's 8-row blocks.
+// Per-thread scratch that cannot be had fails the call (no exception leaves the region).
+static Status ForwardInt8Gemm(const KernelTable& kt, const int8_t* w, const float* scales,
+                              const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
+                              float* y) {
+  constexpr int64_t kGroup = 4 * kGemmBf16TileCols;
+  const int64_t blocks = (n + kGemmBf16Rows - 1) / kGemmBf16Rows;
+  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
+    const int64_t mg = std::min(kGroup, m - i0);
+    uint32_t* xv = nullptr;
+    try {
+      xv = static_cast<uint32_t*>(
+          ThreadScratch(ScratchSlot::kConvert, sizeof(uint32_t) * GemmBf16XWords(mg, k)));
+    } catch (const std::bad_alloc&) {
+      return MakeError(StatusCode::kResourceExhausted, "linear: no memory for {} packed rows of x",
+                       mg);
+    }
+    bool failed = false;
+    const float* xg = x + i0 * k;
+    float* yg = y + i0 * n;
+#pragma omp parallel if (!omp_in_parallel())
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t groups = (mg + 15) / 16;
+      kt.pack_gemm_bf16_x(xg, k, mg, k, groups * t / nt * 16, groups * (t + 1) / nt * 16, xv);
+#pragma omp barrier
+      const int64_t j0 = std::min(n, blocks * t / nt * kGemmBf16Rows);
+      const int64_t j1 = std::min(n, blocks * (t + 1) / nt * kGemmBf16Rows);
+      if (j0 < j1) {
+        void* scratch = nullptr;
+        try {
+          scratch = ThreadScratch(ScratchSlot::kConvertWeights,
+                                  static_cast<size_t>(GemmI8Bf16ScratchBytes(mg, k, j1 - j0)));
+        } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+          failed = true;
+        }
+        if (scratch != nullptr) kt.gemm_i8_bf16(xv, mg, k, w, scales, bias, j0, j1, yg, n, scratch);
+      }
+    }
+    if (failed) {
+      return MakeError(StatusCode::kResourceExhausted,
+                       "linear: no memory for the int8 product's scratch");
+    }
+  }
+  return OkStatus();
+}
+
 // int8 weights, m > kGemvMaxM, where a bf16 matmul exists: per tile of W rows, their exact int8
 // values as bf16 (unscaled), one bf16 matmul against x rounded to bf16, then the row scales and
 // the bias on the tile's output columns: y[i, j] = scale[j] * (bf16(x_i) . q_j) + bias[j].
@@ -750,6 +804,10 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
     }
   }
   if (im.tiles && im.weight_type == WeightType::kInt8) {
+    const KernelTable& kt = Kernels();
+    if (kt.gemm_i8_bf16 != nullptr) {
+      return ForwardInt8Gemm(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m, y);
+    }
     if (const Bf16TileMatMul* mm = GetBf16TileMatMul()) return ForwardInt8Bf16Tiles(mm, x, m, y);
   }
   if (im.tiles) {

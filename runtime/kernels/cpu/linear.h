@@ -57,12 +57,14 @@ bool ParseWeightType(std::string_view name, WeightType* t);
 
 // y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
 // Create copies W, still [n, k] row-major, in the chosen WeightType. m <= kGemvMaxM runs the
-// memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M. Where oneDNN has
-// no primitive for the weight type on this CPU (bf16 without AVX-512; always for int8), larger m
-// converts W in tiles of rows per call and runs a matmul on each tile (the conversion is k·n
-// work against 2·m·k·n for the product): int8 tiles become their exact int8 values in bf16 for
-// oneDNN's bf16 matmul where the CPU has one (scales and bias applied after), else f32 (scaled)
-// for the f32 matmul; bf16 tiles become f32. Either way larger m rounds x to bf16 for bf16 and
+// memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M. Larger m with
+// int8 weights runs the kernel table's gemm_i8_bf16 where the CPU has AVX512_BF16 (W rows
+// widened per 8-row block into L1, scales and bias applied after). Elsewhere, and where oneDNN
+// has no primitive for the weight type on this CPU (bf16 without AVX-512), larger m converts W
+// in tiles of rows per call and runs a matmul on each tile (the conversion is k·n work against
+// 2·m·k·n for the product): int8 tiles become their exact int8 values in bf16 for oneDNN's bf16
+// matmul where the CPU has one (scales and bias applied after), else f32 (scaled) for the f32
+// matmul; bf16 tiles become f32. Either way larger m rounds x to bf16 for bf16 and
 // int8 weights, so results do not depend on the CPU; the GEMV keeps x at f32 precision for int8
 // (in f32, or as 31-bit fixed point with exact integer dot products where the CPU has
 // AVX512_VNNI: kernel_table.h gemv_i8_fixed). Create logs the choice once per process.

@@ -51,6 +51,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     t->gemv_bf16_name = "avx512_bf16 dot";
     t->attention = AttentionBf16Dot;
     t->conv1d_bf16 = Conv1dBf16;
+    t->pack_gemm_bf16_x = PackGemmBf16X;
+    t->gemm_i8_bf16 = GemmI8Bf16;
   }
 #else
   (void)cpu;
