@@ -117,13 +117,14 @@ TEST_CASE("KernelTable gemm_i8_bf16: equals the definition on ragged shapes and 
       const auto y_def = Definition(x, w, bias, s.m, s.n, s.k);
       std::vector<uint32_t> xv(cpu::GemmBf16XWords(s.m, s.k));
       kt->pack_gemm_bf16_x(x.data(), s.k, s.m, s.k, 0, (s.m + 15) / 16 * 16, xv.data());
-      // W rows in three ranges, the middle one not block-aligned at either end.
-      const int64_t cuts[] = {0, std::min<int64_t>(3, s.n), std::min<int64_t>(11, s.n), s.n};
+      // W rows in three ranges, the middle one not block-aligned at either end (7 rows: a partial
+      // row mask). Scratch starts as 0xff bytes (NaN in bf16): nothing may read it unwritten.
+      const int64_t cuts[] = {0, std::min<int64_t>(3, s.n), std::min<int64_t>(10, s.n), s.n};
       std::vector<float> y(s.m * s.n, 1e30f);
       for (int c = 0; c < 3; ++c) {
         const int64_t j0 = cuts[c], j1 = cuts[c + 1];
         if (j0 == j1) continue;
-        std::vector<char> scratch(cpu::GemmI8Bf16ScratchBytes(s.m, s.k, j1 - j0));
+        std::vector<char> scratch(cpu::GemmI8Bf16ScratchBytes(s.m, s.k, j1 - j0), char(0xff));
         kt->gemm_i8_bf16(xv.data(), s.m, s.k, w.q.data(), w.scales.data(), bias.data(), j0, j1,
                          y.data(), s.n, scratch.data());
         if (c == 1) {  // nothing outside the range written
@@ -137,7 +138,7 @@ TEST_CASE("KernelTable gemm_i8_bf16: equals the definition on ragged shapes and 
       CheckClose(y, y_def, kF32Tol, what);
       // Without bias, the same product minus it.
       std::vector<float> y0(s.m * s.n);
-      std::vector<char> scratch(cpu::GemmI8Bf16ScratchBytes(s.m, s.k, s.n));
+      std::vector<char> scratch(cpu::GemmI8Bf16ScratchBytes(s.m, s.k, s.n), char(0xff));
       kt->gemm_i8_bf16(xv.data(), s.m, s.k, w.q.data(), w.scales.data(), nullptr, 0, s.n, y0.data(),
                        s.n, scratch.data());
       CheckClose(y0, Definition(x, w, {}, s.m, s.n, s.k), kF32Tol, what + ", no bias");
@@ -152,7 +153,7 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
   struct Restore {
     ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
   } restore;
-  const int64_t m = 300, n = 100, k = 1100;
+  const int64_t m = 300, n = 100, k = 1101;  // two row groups; odd k
   auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
   auto x = RandomVector(m * k, 73);
   // The layer's own quantization: scale = max|W[j]| / 127, round to nearest.

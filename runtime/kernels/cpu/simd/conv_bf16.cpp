@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/cpu/simd/bf16_tile.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -62,16 +63,7 @@ COSY_TARGET_BF16 inline void Tile(const uint32_t* w, const float* bias, int64_t 
   for (int64_t kk = 0; kk < k; ++kk) {
     const uint32_t* xk = xv + kk * dil;
     for (int64_t cp = 0; cp < pairs; ++cp) {
-      const uint32_t* xr = xk + cp * ldv;
-      __m512bh xa[kVecs];
-#pragma GCC unroll 4
-      for (int v = 0; v < kVecs; ++v) xa[v] = (__m512bh)_mm512_loadu_si512(xr + 16 * v);
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) {
-        const __m512bh wb = (__m512bh)_mm512_set1_epi32(static_cast<int>(w[r]));
-#pragma GCC unroll 4
-        for (int v = 0; v < kVecs; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], xa[v], wb);
-      }
+      Bf16PairStep<kRows, kVecs>(acc, xk + cp * ldv, w, 1);
       w += kRows;
     }
   }

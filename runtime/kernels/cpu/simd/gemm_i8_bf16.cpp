@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/cpu/simd/bf16_tile.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -66,16 +67,21 @@ inline void Transpose8x8(__m256 r[8]) {
   }
 }
 
-// int8 -> the bf16 bits of its exact value (at most 8 significant bits: the conversion is exact).
-COSY_TARGET_BF16 inline void WidenRow(const int8_t* src, int64_t n, uint16_t* out) {
+// n int8 values -> ceil(n / 2) words of two bf16 (the exact values: |q| <= 128 has at most 8
+// significant bits), the lower index in the low half; an odd n's last word pairs with +0.
+COSY_TARGET_BF16 inline void WidenPairs(const int8_t* src, int64_t n, uint32_t* out) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
     const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
     const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
-    _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    _mm512_storeu_si512(out + i / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
   }
-  for (; i < n; ++i) out[i] = Bf16Bits(static_cast<float>(src[i]));
+  for (; i < n; i += 2) {
+    const uint32_t a = Bf16Bits(static_cast<float>(src[i]));
+    const uint32_t b = i + 1 < n ? Bf16Bits(static_cast<float>(src[i + 1])) : 0u;
+    out[i / 2] = a | b << 16;
+  }
 }
 
 // The weight rows of the next block's chunk, fetched a cache line at a time from inside the
@@ -114,16 +120,7 @@ COSY_TARGET_BF16 inline void Tile(const uint32_t* xt, int64_t tw, int64_t pc, co
   }
   for (int64_t p = 0; p < pc; ++p) {
     if ((p & 3) == 0 && pf != nullptr) pf->Next();
-    const uint32_t* xp = xt + p * tw;
-    __m512bh xa[V];
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) xa[v] = (__m512bh)_mm512_loadu_si512(xp + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < kRows; ++r) {
-      const __m512bh w = (__m512bh)_mm512_set1_epi32(static_cast<int>(wb[r * kChunk + p]));
-#pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], xa[v], w);
-    }
+    Bf16PairStep<kRows, V>(acc, xt + p * tw, wb + p, kChunk);
   }
   if (out == nullptr) {
 #pragma GCC unroll 8
@@ -192,7 +189,8 @@ COSY_TARGET_BF16 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const
   const int64_t pairs = (k + 1) / 2, mpad = (m + 15) / 16 * 16;
   const int64_t blocks = (j1 - j0 + kRows - 1) / kRows;
   auto* wb = static_cast<uint32_t*>(scratch);
-  float* part = reinterpret_cast<float*>(wb + kRows * kChunk);  // [blocks][8][mpad]
+  // [blocks][8][mpad] f32 partial sums, only when k spans more than one chunk
+  float* part = pairs > kChunk ? reinterpret_cast<float*>(wb + kRows * kChunk) : nullptr;
   for (int64_t p0 = 0; p0 < pairs; p0 += kChunk) {
     const int64_t pc = pairs - p0 < kChunk ? pairs - p0 : kChunk;
     const bool first = p0 == 0, last = p0 + pc == pairs;
@@ -200,14 +198,13 @@ COSY_TARGET_BF16 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const
       const int64_t jb = j0 + b * kRows;
       const int rows = static_cast<int>(j1 - jb < kRows ? j1 - jb : kRows);
       for (int r = 0; r < kRows; ++r) {
-        auto* dst = reinterpret_cast<uint16_t*>(wb + r * kChunk);
+        uint32_t* dst = wb + r * kChunk;
         if (r >= rows) {
           std::memset(dst, 0, sizeof(uint32_t) * pc);
           continue;
         }
-        const int64_t nk = 2 * pc < k - 2 * p0 ? 2 * pc : k - 2 * p0;
-        WidenRow(w + (jb + r) * k + 2 * p0, nk, dst);
-        if (nk < 2 * pc) dst[nk] = 0;  // odd k: the last pair's second half
+        const int64_t nk = 2 * pc < k - 2 * p0 ? 2 * pc : k - 2 * p0;  // odd only at k's end
+        WidenPairs(w + (jb + r) * k + 2 * p0, nk, dst);
       }
       float sc[kRows] = {}, bi[kRows] = {};
       for (int r = 0; r < rows; ++r) {
@@ -222,23 +219,24 @@ COSY_TARGET_BF16 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const
         pf.bytes = 2 * pc < k - 2 * p0 ? 2 * pc : k - 2 * p0;
         pf.rows = static_cast<int>(j1 - jn < kRows ? j1 - jn : kRows);
       }
-      float* pb = part + b * kRows * mpad;
+      float* pb = part != nullptr ? part + b * kRows * mpad : nullptr;
       for (int64_t c0 = 0; c0 < mpad; c0 += kTile) {
         const int64_t tw = mpad - c0 < kTile ? mpad - c0 : kTile;
         const uint32_t* xt = xv + c0 * pairs + p0 * tw;
         const int64_t cols = m - c0 < tw ? m - c0 : tw;
         float* out = last ? y + c0 * ldy + jb : nullptr;
+        float* pt = pb != nullptr ? pb + c0 : nullptr;
         switch (tw / 16) {
           case 3:
-            Tile<3>(xt, tw, pc, wb, !first, pb + c0, mpad, out, ldy, sc, bi, rows, cols,
+            Tile<3>(xt, tw, pc, wb, !first, pt, mpad, out, ldy, sc, bi, rows, cols,
                     c0 == 0 ? &pf : nullptr);
             break;
           case 2:
-            Tile<2>(xt, tw, pc, wb, !first, pb + c0, mpad, out, ldy, sc, bi, rows, cols,
+            Tile<2>(xt, tw, pc, wb, !first, pt, mpad, out, ldy, sc, bi, rows, cols,
                     c0 == 0 ? &pf : nullptr);
             break;
           default:
-            Tile<1>(xt, tw, pc, wb, !first, pb + c0, mpad, out, ldy, sc, bi, rows, cols,
+            Tile<1>(xt, tw, pc, wb, !first, pt, mpad, out, ldy, sc, bi, rows, cols,
                     c0 == 0 ? &pf : nullptr);
             break;
         }
