@@ -330,10 +330,15 @@ int main(int argc, char** argv) {
       j["decode_gemv_kernel"] = wt == WeightType::kInt8   ? kt.gemv_i8_name
                                 : wt == WeightType::kBF16 ? kt.gemv_bf16_name
                                                           : "f32 fma";
-      // and the product behind the prefill's int8 linears (m > 8)
+      // and the product behind the prefill's linears (m > 8)
       if (wt == WeightType::kInt8) {
         j["prefill_gemm_kernel"] = kt.gemm_i8_bf16 != nullptr ? "avx512_bf16 tile (gemm_i8_bf16)"
                                                               : "oneDNN matmul on widened tiles";
+      } else if (wt == WeightType::kF32) {
+        j["prefill_gemm_kernel"] =
+            kt.gemm_f32 != nullptr ? "avx512 f32 tile (gemm_f32)" : "oneDNN f32 matmul";
+      } else {
+        j["prefill_gemm_kernel"] = "oneDNN matmul (bf16 where the CPU has one)";
       }
     }
     // The recorded reference figures are PyTorch on 2 CPU threads: a ratio only for the CPU

@@ -106,42 +106,48 @@ struct KernelTable {
   void (*conv1d_bf16)(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
                       int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y,
                       int64_t ldy, float* tail) = nullptr;
-  // The many-row product of int8 weights (Linear's m > kGemvMaxM) on vdpbf16ps; both set where
-  // the CPU has AVX512_BF16, else null. pack_gemm_bf16_x writes rows [i0, i1) (i0 a multiple of
-  // 16) of xv = bf16(x) as channel pairs, at GemmBf16XIndex(i, p, RoundUp(m, 16), pairs) (pairs =
-  // ceil(k / 2); bf16 as F32ToBF16; zeros past k and for rows m .. RoundUp(m, 16)); x: [m, k],
-  // rows ldx apart; xv: GemmBf16XWords(m, k) words. gemm_i8_bf16: y[i * ldy + j] = scales[j] *
-  // (sum over pairs p of the pair dot product xv(i, p) . (w[j][2p], w[j][2p + 1])) + bias[j] for
-  // i < m, j in [j0, j1): w int8 [n, k] row-major, its values exact in bf16, the products exact
-  // and summed in f32 as the instruction does, then scaled; bias may be null; scratch:
-  // GemmI8Bf16ScratchBytes(m, k, j1 - j0).
+  // The many-row products of row-major Linear weights (m > kGemvMaxM) on an 8-row x 48-column
+  // register tile, AVX-512 variant only: the int8 pair (pack_gemm_bf16_x, gemm_i8_bf16, on
+  // vdpbf16ps) where the CPU has AVX512_BF16, the f32 pair (pack_gemm_f32_x, gemm_f32) on every
+  // AVX-512 CPU; else null. A pack writes rows [i0, i1) (i0 a multiple of 16) of x: [m, k] (rows
+  // ldx apart) into xv, one 32-bit word per row and unit at GemmXIndex(i, u, RoundUp(m, 16),
+  // units) (GemmXWords(m, units) words; zeros past k and for rows m .. RoundUp(m, 16)). Units:
+  // for bf16, channel pairs (units = ceil(k / 2); a word holds bf16(x[i][2u]) in its low half and
+  // bf16(x[i][2u + 1]) in its high half, bf16 as F32ToBF16, an odd k's last pair with +0); for
+  // f32, channels (units = k, the f32 itself). The product: y[i * ldy + j] = scale[j] *
+  // (sum over units of x(i, u) . W(j, u)) + bias[j] for i < m, j in [j0, j1), W [n, k] row-major;
+  // int8: the values exact in bf16, pair products exact and summed in f32 as vdpbf16ps does,
+  // scale = scales[j]; f32: fused multiply-adds in unit order, scale 1. bias may be null;
+  // scratch: GemmScratchBytes(m, units, j1 - j0).
   void (*pack_gemm_bf16_x)(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
                            int64_t i1, uint32_t* xv) = nullptr;
   void (*gemm_i8_bf16)(const uint32_t* xv, int64_t m, int64_t k, const int8_t* w,
                        const float* scales, const float* bias, int64_t j0, int64_t j1, float* y,
                        int64_t ldy, void* scratch) = nullptr;
+  void (*pack_gemm_f32_x)(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
+                          float* xv) = nullptr;
+  void (*gemm_f32)(const float* xv, int64_t m, int64_t k, const float* w, const float* bias,
+                   int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) = nullptr;
 };
-// gemm_i8_bf16's tile (8 weight rows x up to 48 columns of x), the channel pairs widened per
-// block of 8 weight rows at a time (8 x 512 x 4 bytes: L1), and the layout of packed x: column
-// tiles of 48 (the last one 16, 32 or 48 wide), each [pairs][tile width].
-inline constexpr int kGemmBf16Rows = 8;
-inline constexpr int64_t kGemmBf16TileCols = 48;
-inline constexpr int64_t kGemmBf16PairChunk = 512;
-inline constexpr int64_t GemmBf16XIndex(int64_t i, int64_t p, int64_t mpad, int64_t pairs) {
-  const int64_t c0 = i / kGemmBf16TileCols * kGemmBf16TileCols;
-  const int64_t tw = mpad - c0 < kGemmBf16TileCols ? mpad - c0 : kGemmBf16TileCols;
-  return c0 * pairs + p * tw + (i - c0);
+// The gemm tiles: 8 weight rows x up to 48 columns of x; W loaded 512 units at a time per block
+// of 8 rows (8 x 512 x 4 bytes: L1); packed x in column tiles of 48 (the last one 16, 32 or 48
+// wide), each [units][tile width].
+inline constexpr int kGemmTileRows = 8;
+inline constexpr int64_t kGemmTileCols = 48;
+inline constexpr int64_t kGemmTileChunk = 512;
+inline constexpr int64_t GemmXIndex(int64_t i, int64_t u, int64_t mpad, int64_t units) {
+  const int64_t c0 = i / kGemmTileCols * kGemmTileCols;
+  const int64_t tw = mpad - c0 < kGemmTileCols ? mpad - c0 : kGemmTileCols;
+  return c0 * units + u * tw + (i - c0);
 }
-inline constexpr int64_t GemmBf16XWords(int64_t m, int64_t k) {
-  return (m + 15) / 16 * 16 * ((k + 1) / 2);
-}
-// The widened weight chunk, and the f32 partial sums of every column when k spans more than
-// one chunk.
-inline constexpr int64_t GemmI8Bf16ScratchBytes(int64_t m, int64_t k, int64_t rows) {
-  const int64_t pairs = (k + 1) / 2, mpad = (m + 15) / 16 * 16;
-  const int64_t blocks = (rows + kGemmBf16Rows - 1) / kGemmBf16Rows;
-  return 4 * (kGemmBf16Rows * kGemmBf16PairChunk +
-              (pairs > kGemmBf16PairChunk ? blocks * kGemmBf16Rows * mpad : 0));
+inline constexpr int64_t GemmXWords(int64_t m, int64_t units) { return (m + 15) / 16 * 16 * units; }
+// The loaded weight chunk, and the f32 partial sums of every column when k spans more than one
+// chunk.
+inline constexpr int64_t GemmScratchBytes(int64_t m, int64_t units, int64_t rows) {
+  const int64_t mpad = (m + 15) / 16 * 16;
+  const int64_t blocks = (rows + kGemmTileRows - 1) / kGemmTileRows;
+  return 4 * (kGemmTileRows * kGemmTileChunk +
+              (units > kGemmTileChunk ? blocks * kGemmTileRows * mpad : 0));
 }
 // conv1d_bf16's tile: 8 output rows x 48 columns.
 inline constexpr int kConvBf16Rows = 8;

@@ -634,20 +634,21 @@ Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
   });
 }
 
-// The int8 product on the kernel table's vdpbf16ps tile (AVX512_BF16): per group of up to 192
-// rows of x, the team packs x once (its rows split by 16) and then splits W's 8-row blocks.
-// Per-thread scratch that cannot be had fails the call (no exception leaves the region).
-static Status ForwardInt8Gemm(const KernelTable& kt, const int8_t* w, const float* scales,
-                              const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
-                              float* y) {
-  constexpr int64_t kGroup = 4 * kGemmBf16TileCols;
-  const int64_t blocks = (n + kGemmBf16Rows - 1) / kGemmBf16Rows;
+// The many-row products on the kernel table's register tiles (AVX-512: f32 weights; int8 with
+// AVX512_BF16): per group of up to 192 rows of x, the team packs x once (its rows split by 16)
+// and then splits W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y, scratch)`
+// wrap the table entries. Per-thread scratch that cannot be had fails the call (no exception
+// leaves the region).
+template <class Pack, class Gemm>
+static Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
+                           Pack pack, Gemm gemm) {
+  constexpr int64_t kGroup = 4 * kGemmTileCols;
+  const int64_t blocks = (n + kGemmTileRows - 1) / kGemmTileRows;
   for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
     const int64_t mg = std::min(kGroup, m - i0);
-    uint32_t* xv = nullptr;
+    void* xv = nullptr;
     try {
-      xv = static_cast<uint32_t*>(
-          ThreadScratch(ScratchSlot::kConvert, sizeof(uint32_t) * GemmBf16XWords(mg, k)));
+      xv = ThreadScratch(ScratchSlot::kConvert, sizeof(uint32_t) * GemmXWords(mg, units));
     } catch (const std::bad_alloc&) {
       return MakeError(StatusCode::kResourceExhausted, "linear: no memory for {} packed rows of x",
                        mg);
@@ -659,25 +660,24 @@ static Status ForwardInt8Gemm(const KernelTable& kt, const int8_t* w, const floa
     {
       const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t groups = (mg + 15) / 16;
-      kt.pack_gemm_bf16_x(xg, k, mg, k, groups * t / nt * 16, groups * (t + 1) / nt * 16, xv);
+      pack(xg, mg, groups * t / nt * 16, groups * (t + 1) / nt * 16, xv);
 #pragma omp barrier
-      const int64_t j0 = std::min(n, blocks * t / nt * kGemmBf16Rows);
-      const int64_t j1 = std::min(n, blocks * (t + 1) / nt * kGemmBf16Rows);
+      const int64_t j0 = std::min(n, blocks * t / nt * kGemmTileRows);
+      const int64_t j1 = std::min(n, blocks * (t + 1) / nt * kGemmTileRows);
       if (j0 < j1) {
         void* scratch = nullptr;
         try {
           scratch = ThreadScratch(ScratchSlot::kConvertWeights,
-                                  static_cast<size_t>(GemmI8Bf16ScratchBytes(mg, k, j1 - j0)));
+                                  static_cast<size_t>(GemmScratchBytes(mg, units, j1 - j0)));
         } catch (const std::bad_alloc&) {
 #pragma omp atomic write
           failed = true;
         }
-        if (scratch != nullptr) kt.gemm_i8_bf16(xv, mg, k, w, scales, bias, j0, j1, yg, n, scratch);
+        if (scratch != nullptr) gemm(xv, mg, j0, j1, yg, scratch);
       }
     }
     if (failed) {
-      return MakeError(StatusCode::kResourceExhausted,
-                       "linear: no memory for the int8 product's scratch");
+      return MakeError(StatusCode::kResourceExhausted, "linear: no memory for the tile's scratch");
     }
   }
   return OkStatus();
@@ -806,7 +806,18 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   if (im.tiles && im.weight_type == WeightType::kInt8) {
     const KernelTable& kt = Kernels();
     if (kt.gemm_i8_bf16 != nullptr) {
-      return ForwardInt8Gemm(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m, y);
+      const int64_t n = im.n, k = im.k;
+      const int8_t* w = im.w_i8.data();
+      const float* scales = im.scales.data();
+      return ForwardTiles(
+          n, k, (k + 1) / 2, x, m, y,
+          [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+            kt.pack_gemm_bf16_x(xg, k, mg, k, i0, i1, static_cast<uint32_t*>(xv));
+          },
+          [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+            kt.gemm_i8_bf16(static_cast<const uint32_t*>(xv), mg, k, w, scales, bias, j0, j1, yg, n,
+                            scratch);
+          });
     }
     if (const Bf16TileMatMul* mm = GetBf16TileMatMul()) return ForwardInt8Bf16Tiles(mm, x, m, y);
   }
@@ -833,6 +844,21 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
       }
       return OkStatus();
     });
+  }
+  if (im.weight_type == WeightType::kF32 && Kernels().gemm_f32 != nullptr) {
+    // f32 row-major W at many rows: the AVX-512 register tile (oneDNN's run-time-M f32 matmul
+    // reaches about half the FMA peak at the LM's 64-192 prefill rows)
+    const KernelTable& kt = Kernels();
+    const int64_t n = im.n, k = im.k;
+    const auto* w = static_cast<const float*>(im.weights.get_data_handle());
+    return ForwardTiles(
+        n, k, k, x, m, y,
+        [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+          kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, static_cast<float*>(xv));
+        },
+        [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+          kt.gemm_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
+        });
   }
   return GuardDnnl("linear: forward", [&]() -> Status {
     RunLinearPrimitive(im, im.prim, im.scratchpad, x, false, m, y, false);

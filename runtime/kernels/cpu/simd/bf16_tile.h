@@ -1,4 +1,4 @@
-// The inner step of the vdpbf16ps tiles (conv_bf16.cpp, gemm_i8_bf16.cpp): one channel pair of
+// The inner step of the vdpbf16ps tiles (conv_bf16.cpp, gemm_tile.cpp): one channel pair of
 // an R-row x V-vector block of f32 accumulators. AVX-512 variant only (the callers are compiled
 // with AVX512_BF16 enabled for their own functions only).
 #pragma once

@@ -42,6 +42,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->gemv_i8 = GemvI8;
   t->gemv_i8_name = "widen + fma";
 #if defined(COSY_SIMD_AVX512)
+  t->pack_gemm_f32_x = PackGemmF32X;
+  t->gemm_f32 = GemmF32;
   if (cpu.avx512_vnni) {
     t->gemv_i8_fixed = GemvI8Fixed;
     t->gemv_i8_name = "avx512_vnni fixed point";

@@ -1,0 +1,362 @@
+// The many-row products of row-major Linear weights on an 8-row x 48-column register tile
+// (kernel_table.h: pack_gemm_bf16_x + gemm_i8_bf16, pack_gemm_f32_x + gemm_f32): x packed once
+// per call, transposed into column tiles; W loaded per block of 8 rows and chunk of k into an
+// L1 buffer (int8 widened to exact bf16 pair words, f32 copied) and broadcast one k unit at a
+// time against 3 vectors of x. AVX-512 variant only: the int8 kernel for CPUs with AVX512_BF16
+// (vdpbf16ps), the f32 one on every AVX-512 CPU (linear.cpp uses oneDNN elsewhere).
+#include <cstdint>
+#include <cstring>
+
+#include "runtime/kernels/cpu/simd/bf16_tile.h"
+#include "runtime/kernels/cpu/simd/kernels.h"
+#include "runtime/kernels/cpu/simd/simd.h"
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+
+#if defined(COSY_SIMD_AVX512)
+#define COSY_TARGET_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl,avx512dq")))
+#define COSY_INLINE __attribute__((always_inline)) inline
+namespace {
+
+constexpr int kRows = kGemmTileRows;
+constexpr int64_t kChunk = kGemmTileChunk;
+constexpr int64_t kTile = kGemmTileCols;
+
+// 16 rows of 16 dwords -> 16 columns of 16 dwords (r[c] becomes column c).
+inline void Transpose16x16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4g + q]: in each 128-bit lane L, column 4L + q of rows 4g .. 4g + 3.
+  for (int g = 0; g < 4; ++g) {
+    const __m512i* tg = t + 4 * g;
+    u[4 * g + 0] = _mm512_unpacklo_epi64(tg[0], tg[2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(tg[0], tg[2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(tg[1], tg[3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(tg[1], tg[3]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    const __m512i a = _mm512_shuffle_i32x4(u[q], u[4 + q], 0x88);       // cols q, 8+q; rows 0-7
+    const __m512i b = _mm512_shuffle_i32x4(u[q], u[4 + q], 0xdd);       // cols 4+q, 12+q; rows 0-7
+    const __m512i c = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0x88);  // rows 8-15
+    const __m512i d = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0xdd);
+    r[q] = _mm512_shuffle_i32x4(a, c, 0x88);
+    r[8 + q] = _mm512_shuffle_i32x4(a, c, 0xdd);
+    r[4 + q] = _mm512_shuffle_i32x4(b, d, 0x88);
+    r[12 + q] = _mm512_shuffle_i32x4(b, d, 0xdd);
+  }
+}
+
+// 8 rows of 8 floats -> 8 columns (r[c] becomes column c).
+inline void Transpose8x8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 2; ++g) {
+    const __m256* tg = t + 4 * g;
+    s[4 * g + 0] = _mm256_shuffle_ps(tg[0], tg[2], 0x44);
+    s[4 * g + 1] = _mm256_shuffle_ps(tg[0], tg[2], 0xee);
+    s[4 * g + 2] = _mm256_shuffle_ps(tg[1], tg[3], 0x44);
+    s[4 * g + 3] = _mm256_shuffle_ps(tg[1], tg[3], 0xee);
+  }
+  for (int q = 0; q < 4; ++q) {
+    r[q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x20);
+    r[4 + q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x31);
+  }
+}
+
+// n int8 values -> ceil(n / 2) words of two bf16 (the exact values: |q| <= 128 has at most 8
+// significant bits), the lower index in the low half; an odd n's last word pairs with +0.
+COSY_TARGET_BF16 inline void WidenPairs(const int8_t* src, int64_t n, uint32_t* out) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+    const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+    _mm512_storeu_si512(out + i / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+  for (; i < n; i += 2) {
+    const uint32_t a = Bf16Bits(static_cast<float>(src[i]));
+    const uint32_t b = i + 1 < n ? Bf16Bits(static_cast<float>(src[i + 1])) : 0u;
+    out[i / 2] = a | b << 16;
+  }
+}
+
+// The weight rows of the next block's chunk, fetched a cache line at a time from inside the
+// current block's first tile (one line every 4 pairs), so the widening finds them cached.
+struct Prefetch {
+  const char* base = nullptr;  // first row's first byte
+  int64_t stride = 0, bytes = 0;
+  int rows = 0;
+  int row = 0;
+  int64_t off = 0;
+  inline void Next() {
+    if (row >= rows) return;
+    _mm_prefetch(base + row * stride + off, _MM_HINT_T0);
+    off += 64;
+    if (off >= bytes) off = 0, ++row;
+  }
+};
+
+// A tile's accumulators: zero, or the partial sums of earlier chunks (rows ldp apart).
+template <int V>
+COSY_INLINE void TileStart(__m512 (&acc)[kRows][V], const float* part, int64_t ldp) {
+#pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      acc[r][v] = part != nullptr ? _mm512_loadu_ps(part + r * ldp + 16 * v) : _mm512_setzero_ps();
+    }
+  }
+}
+
+// The accumulators end in `part` (out == nullptr) or, scaled and biased per row, transposed
+// into out (columns ldo apart: out[c * ldo + r]) for the first `cols` columns and `rows` rows.
+template <int V>
+COSY_INLINE void TileEnd(__m512 (&acc)[kRows][V], float* part, int64_t ldp, float* out, int64_t ldo,
+                         const float* scale, const float* bias, int rows, int64_t cols) {
+  if (out == nullptr) {
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) _mm512_storeu_ps(part + r * ldp + 16 * v, acc[r][v]);
+    }
+    return;
+  }
+  const __mmask8 row_mask = static_cast<__mmask8>((1u << rows) - 1u);
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    for (int h = 0; h < 2; ++h) {
+      const int64_t c0 = 16 * v + 8 * h;
+      if (c0 >= cols) break;
+      __m256 col[8];
+      for (int r = 0; r < kRows; ++r) {
+        const __m512 y =
+            _mm512_fmadd_ps(acc[r][v], _mm512_set1_ps(scale[r]), _mm512_set1_ps(bias[r]));
+        col[r] = h == 0 ? _mm512_castps512_ps256(y) : _mm512_extractf32x8_ps(y, 1);
+      }
+      Transpose8x8(col);
+      const int n = cols - c0 < 8 ? static_cast<int>(cols - c0) : 8;
+      for (int c = 0; c < n; ++c) _mm256_mask_storeu_ps(out + (c0 + c) * ldo, row_mask, col[c]);
+    }
+  }
+}
+
+// The arguments of one tile: the 8 rows of wb ([8][kChunk] units) against V 16-column vectors
+// of the x tile xt (pc units, tw apart); `from`: partial sums to start from (null: zero); then
+// TileEnd's part / out. pf: null, or the next block's rows to fetch along the way.
+template <class X>
+struct TileArgs {
+  const X* xt;
+  int64_t tw, pc;
+  const X* wb;
+  const float* from;
+  float* part;
+  int64_t ldp;
+  float* out;
+  int64_t ldo;
+  const float* scale;
+  const float* bias;
+  int rows;
+  int64_t cols;
+  Prefetch* pf;
+};
+
+// int8 weights: x and W as bf16 pair words, vdpbf16ps.
+struct I8Bf16Kind {
+  using W = int8_t;
+  using X = uint32_t;
+  static int64_t Units(int64_t k) { return (k + 1) / 2; }
+  // Row `row`'s units [u0, u0 + uc) into dst; the bytes they span (for the prefetch).
+  static int64_t RowBytes(int64_t k, int64_t u0, int64_t uc) {
+    return 2 * uc < k - 2 * u0 ? 2 * uc : k - 2 * u0;
+  }
+  COSY_TARGET_BF16 static void Load(const int8_t* row, int64_t k, int64_t u0, int64_t uc,
+                                    uint32_t* dst) {
+    WidenPairs(row + 2 * u0, RowBytes(k, u0, uc), dst);  // odd only at k's end
+  }
+  template <int V>
+  COSY_TARGET_BF16 static void Tile(const TileArgs<uint32_t>& a) {
+    __m512 acc[kRows][V];
+    TileStart<V>(acc, a.from, a.ldp);
+    for (int64_t p = 0; p < a.pc; ++p) {
+      if ((p & 3) == 0 && a.pf != nullptr) a.pf->Next();  // 2 bytes per unit and row
+      Bf16PairStep<kRows, V>(acc, a.xt + p * a.tw, a.wb + p, kChunk);
+    }
+    TileEnd<V>(acc, a.part, a.ldp, a.out, a.ldo, a.scale, a.bias, a.rows, a.cols);
+  }
+};
+
+// f32 weights: f32 x and W, one FMA per unit.
+struct F32Kind {
+  using W = float;
+  using X = float;
+  static int64_t Units(int64_t k) { return k; }
+  static int64_t RowBytes(int64_t, int64_t, int64_t uc) { return 4 * uc; }
+  static void Load(const float* row, int64_t, int64_t u0, int64_t uc, float* dst) {
+    std::memcpy(dst, row + u0, sizeof(float) * uc);
+  }
+  template <int V>
+  static void Tile(const TileArgs<float>& a) {
+    __m512 acc[kRows][V];
+    TileStart<V>(acc, a.from, a.ldp);
+    for (int64_t p = 0; p < a.pc; ++p) {
+      if ((p & 1) == 0 && a.pf != nullptr) a.pf->Next();  // 4 bytes per unit and row
+      const float* xp = a.xt + p * a.tw;
+      __m512 xa[V];
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) xa[v] = _mm512_loadu_ps(xp + 16 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) {
+        const __m512 wr = _mm512_set1_ps(a.wb[r * kChunk + p]);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(xa[v], wr, acc[r][v]);
+      }
+    }
+    TileEnd<V>(acc, a.part, a.ldp, a.out, a.ldo, a.scale, a.bias, a.rows, a.cols);
+  }
+};
+
+// Both products: per chunk of k units, per 8-row block of W rows [j0, j1): load the block's
+// rows into wb, then every column tile of x. scales: per row, or null (1).
+template <class Kind>
+COSY_INLINE void GemmRows(const typename Kind::X* xv, int64_t m, int64_t k,
+                          const typename Kind::W* w, const float* scales, const float* bias,
+                          int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) {
+  using X = typename Kind::X;
+  const int64_t units = Kind::Units(k), mpad = (m + 15) / 16 * 16;
+  const int64_t blocks = (j1 - j0 + kRows - 1) / kRows;
+  auto* wb = static_cast<X*>(scratch);
+  // [blocks][8][mpad] f32 partial sums, only when k spans more than one chunk
+  float* part = units > kChunk ? reinterpret_cast<float*>(wb + kRows * kChunk) : nullptr;
+  for (int64_t u0 = 0; u0 < units; u0 += kChunk) {
+    const int64_t uc = units - u0 < kChunk ? units - u0 : kChunk;
+    const bool first = u0 == 0, last = u0 + uc == units;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t jb = j0 + b * kRows;
+      const int rows = static_cast<int>(j1 - jb < kRows ? j1 - jb : kRows);
+      for (int r = 0; r < kRows; ++r) {
+        if (r < rows) {
+          Kind::Load(w + (jb + r) * k, k, u0, uc, wb + r * kChunk);
+        } else {
+          std::memset(wb + r * kChunk, 0, sizeof(X) * uc);
+        }
+      }
+      float sc[kRows] = {}, bi[kRows] = {};
+      for (int r = 0; r < rows; ++r) {
+        sc[r] = scales != nullptr ? scales[jb + r] : 1.0f;
+        bi[r] = bias != nullptr ? bias[jb + r] : 0.0f;
+      }
+      Prefetch pf;
+      if (b + 1 < blocks) {
+        const int64_t jn = jb + kRows;
+        pf.base = reinterpret_cast<const char*>(w + jn * k) + Kind::RowBytes(k, 0, u0);
+        pf.stride = k * static_cast<int64_t>(sizeof(typename Kind::W));
+        pf.bytes = Kind::RowBytes(k, u0, uc);
+        pf.rows = static_cast<int>(j1 - jn < kRows ? j1 - jn : kRows);
+      }
+      float* pb = part != nullptr ? part + b * kRows * mpad : nullptr;
+      for (int64_t c0 = 0; c0 < mpad; c0 += kTile) {
+        const int64_t tw = mpad - c0 < kTile ? mpad - c0 : kTile;
+        float* pt = pb != nullptr ? pb + c0 : nullptr;
+        const TileArgs<X> a{xv + c0 * units + u0 * tw,
+                            tw,
+                            uc,
+                            wb,
+                            first ? nullptr : pt,
+                            last ? nullptr : pt,
+                            mpad,
+                            last ? y + c0 * ldy + jb : nullptr,
+                            ldy,
+                            sc,
+                            bi,
+                            rows,
+                            m - c0 < tw ? m - c0 : tw,
+                            c0 == 0 ? &pf : nullptr};
+        switch (tw / 16) {
+          case 3:
+            Kind::template Tile<3>(a);
+            break;
+          case 2:
+            Kind::template Tile<2>(a);
+            break;
+          default:
+            Kind::template Tile<1>(a);
+            break;
+        }
+      }
+    }
+  }
+}
+
+// 16 rows of x ([ib, ib + 16), zeros past m) as 16 units each from unit u0, transposed into xv
+// (`units` per row, column tiles of GemmXIndex). row(i, dst) writes row i's 16 units as dwords.
+template <class RowUnits>
+COSY_INLINE void PackRows(int64_t m, int64_t units, int64_t ib, int64_t u0, uint32_t* xv,
+                          RowUnits row) {
+  const int64_t mpad = (m + 15) / 16 * 16;
+  __m512i r[16];
+  for (int i = 0; i < 16; ++i) r[i] = ib + i < m ? row(ib + i) : _mm512_setzero_si512();
+  Transpose16x16(r);
+  const int64_t n = units - u0 < 16 ? units - u0 : 16;
+  for (int64_t q = 0; q < n; ++q)
+    _mm512_storeu_si512(xv + GemmXIndex(ib, u0 + q, mpad, units), r[q]);
+}
+
+}  // namespace
+
+COSY_TARGET_BF16 void PackGemmBf16X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
+                                    int64_t i1, uint32_t* xv) {
+  const int64_t pairs = (k + 1) / 2, mpad = (m + 15) / 16 * 16;
+  for (int64_t ib = i0; ib < i1 && ib < mpad; ib += 16) {
+    for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+      // Row i's 16 pair words from its floats 2 p0 .. 2 p0 + 31 (zeros past k).
+      const int64_t nf = k - 2 * p0 < 32 ? k - 2 * p0 : 32;
+      const __mmask16 lo_mask = static_cast<__mmask16>(nf >= 16 ? 0xffffu : (1u << nf) - 1u);
+      const __mmask16 hi_mask =
+          static_cast<__mmask16>(nf >= 32 ? 0xffffu : (nf > 16 ? (1u << (nf - 16)) - 1u : 0u));
+      PackRows(m, pairs, ib, p0, xv, [&](int64_t i) COSY_TARGET_BF16 {
+        const float* xr = x + i * ldx + 2 * p0;
+        const __m512i lo = Bf16BitsLanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(lo_mask, xr)));
+        const __m512i hi =
+            Bf16BitsLanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(hi_mask, xr + 16)));
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
+                                  _mm512_cvtepi32_epi16(hi), 1);
+      });
+    }
+  }
+}
+
+void PackGemmF32X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
+                  float* xv) {
+  const int64_t mpad = (m + 15) / 16 * 16;
+  for (int64_t ib = i0; ib < i1 && ib < mpad; ib += 16) {
+    for (int64_t c0 = 0; c0 < k; c0 += 16) {
+      const int64_t nf = k - c0 < 16 ? k - c0 : 16;
+      const __mmask16 mask = static_cast<__mmask16>(nf >= 16 ? 0xffffu : (1u << nf) - 1u);
+      PackRows(m, k, ib, c0, reinterpret_cast<uint32_t*>(xv), [&](int64_t i) {
+        return _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + i * ldx + c0));
+      });
+    }
+  }
+}
+
+COSY_TARGET_BF16 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const int8_t* w,
+                                 const float* scales, const float* bias, int64_t j0, int64_t j1,
+                                 float* y, int64_t ldy, void* scratch) {
+  GemmRows<I8Bf16Kind>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
+}
+
+void GemmF32(const float* xv, int64_t m, int64_t k, const float* w, const float* bias, int64_t j0,
+             int64_t j1, float* y, int64_t ldy, void* scratch) {
+  GemmRows<F32Kind>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy, scratch);
+}
+#undef COSY_INLINE
+#undef COSY_TARGET_BF16
+#endif
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

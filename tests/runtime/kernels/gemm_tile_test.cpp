@@ -1,0 +1,262 @@
+// The many-row register-tile products (kernel_table.h: pack_gemm_bf16_x + gemm_i8_bf16 on
+// vdpbf16ps, pack_gemm_f32_x + gemm_f32) against their definitions, and cpu::Linear's int8 and
+// f32 weights on them against the other variants' paths.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/cpu_isa.h"
+#include "runtime/dtype.h"
+#include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/kernels/cpu/linear.h"
+#include "tests/runtime/kernels/kernel_test_util.h"
+
+namespace cosyflow::kernels {
+namespace {
+
+using test::CheckClose;
+using test::RandomVector;
+
+constexpr double kF32Tol = 1e-5;
+
+struct Int8Weights {
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+};
+
+// Symmetric per-row int8 of random weights (the values the kernel sees; any int8 works).
+Int8Weights RandomInt8(int64_t n, int64_t k, uint32_t seed) {
+  auto w = RandomVector(n * k, seed, -1.0f, 1.0f);
+  auto s = RandomVector(n, seed + 1, 0.001f, 0.02f);
+  Int8Weights out{std::vector<int8_t>(n * k), s};
+  for (int64_t i = 0; i < n * k; ++i) {
+    out.q[i] = static_cast<int8_t>(std::lround(w[i] * 127.0f));
+  }
+  out.q[0] = -128;  // the one value without a positive twin
+  return out;
+}
+
+// y[i][j] = scales[j] * sum_c bf16(x[i][c]) * q[j][c] + bias[j], in double.
+std::vector<float> Definition(const std::vector<float>& x, const Int8Weights& w,
+                              const std::vector<float>& bias, int64_t m, int64_t n, int64_t k) {
+  std::vector<float> y(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (int64_t c = 0; c < k; ++c) {
+        s += static_cast<double>(BF16ToF32(F32ToBF16(x[i * k + c]))) * w.q[j * k + c];
+      }
+      y[i * n + j] = static_cast<float>(s * w.scales[j] + (bias.empty() ? 0.0 : bias[j]));
+    }
+  }
+  return y;
+}
+
+// The tables of this CPU's variants that have the tile kernels: the f32 pair in the AVX-512
+// variant, the int8 pair there only with AVX512_BF16.
+std::vector<const cpu::KernelTable*> TablesWithTiles(bool int8) {
+  std::vector<const cpu::KernelTable*> out;
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    auto t = cpu::KernelsFor(CpuIsa(v));
+    REQUIRE(t.ok());
+    const bool has = int8 ? (*t)->gemm_i8_bf16 != nullptr : (*t)->gemm_f32 != nullptr;
+    CHECK(has == (int8 ? (*t)->pack_gemm_bf16_x != nullptr : (*t)->pack_gemm_f32_x != nullptr));
+    if (has) out.push_back(*t);
+  }
+  const bool expected =
+      DetectedCpuIsa() == CpuIsa::kAvx512 && (!int8 || DetectedCpuFeatures().avx512_bf16);
+  CHECK(out.size() == (expected ? 1u : 0u));
+  if (out.empty()) MESSAGE("this CPU's variants have no ", (int8 ? "int8" : "f32"), " gemm tile");
+  return out;
+}
+
+// Ragged: m not a multiple of 16 (zero rows), odd k, the last tile 16 / 32 / 48 wide, units not a
+// multiple of 16, rows packed in two calls; every word against its definition.
+TEST_CASE("KernelTable gemm tiles: packed x follows GemmXIndex") {
+  for (bool int8 : {true, false}) {
+    for (const cpu::KernelTable* kt : TablesWithTiles(int8)) {
+      for (auto [m, k] : {std::pair<int64_t, int64_t>{5, 33},
+                          {37, 64},
+                          {126, 896},
+                          {130, 71},
+                          {48, 2},
+                          {96, 1}}) {
+        const std::string what = fmt::format("{} m {} k {}", int8 ? "bf16 pairs" : "f32", m, k);
+        CAPTURE(what);
+        const int64_t units = int8 ? (k + 1) / 2 : k, mpad = (m + 15) / 16 * 16;
+        auto x = RandomVector(m * (k + 3), static_cast<uint32_t>(m * 7 + k));
+        x[0] = -0.0f;
+        std::vector<uint32_t> xv(cpu::GemmXWords(m, units), 0xdeadbeefu);
+        const int64_t split = mpad > 16 ? 16 : mpad;
+        for (auto [i0, i1] : {std::pair<int64_t, int64_t>{0, split}, {split, mpad}}) {
+          if (int8) {
+            kt->pack_gemm_bf16_x(x.data(), k + 3, m, k, i0, i1, xv.data());
+          } else {
+            kt->pack_gemm_f32_x(x.data(), k + 3, m, k, i0, i1, reinterpret_cast<float*>(xv.data()));
+          }
+        }
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < mpad; ++i) {
+          auto at = [&](int64_t c) { return i < m && c < k ? x[i * (k + 3) + c] : 0.0f; };
+          for (int64_t u = 0; u < units; ++u) {
+            uint32_t want;
+            if (int8) {
+              want = uint32_t{F32ToBF16(at(2 * u))} | uint32_t{F32ToBF16(at(2 * u + 1))} << 16;
+            } else {
+              const float f = at(u);
+              std::memcpy(&want, &f, 4);
+            }
+            wrong += xv[cpu::GemmXIndex(i, u, mpad, units)] != want;
+          }
+        }
+        CHECK(wrong == 0);
+      }
+    }
+  }
+}
+
+// y = x W^T + bias in double: x rounded to bf16 against the int8 values times the row scale, or
+// f32 x against f32 W.
+std::vector<float> DefinitionF32(const std::vector<float>& x, const std::vector<float>& w,
+                                 const std::vector<float>& bias, int64_t m, int64_t n, int64_t k) {
+  std::vector<float> y(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (int64_t c = 0; c < k; ++c) s += static_cast<double>(x[i * k + c]) * w[j * k + c];
+      y[i * n + j] = static_cast<float>(s + (bias.empty() ? 0.0 : bias[j]));
+    }
+  }
+  return y;
+}
+
+// k past one 512-unit chunk (partial sums), odd k, n not a multiple of the 8-row block, m ending
+// in 16-, 32- and 48-wide tiles, one column; W rows in three ranges, the middle one not
+// block-aligned at either end (7 rows: a partial row mask); scratch starts as 0xff bytes (NaN
+// as bf16 and f32): nothing may read it unwritten.
+TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row ranges") {
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (bool int8 : {true, false}) {
+    for (const cpu::KernelTable* kt : TablesWithTiles(int8)) {
+      for (const Shape s :
+           {Shape{126, 136, 896}, Shape{130, 40, 4864}, Shape{5, 13, 33}, Shape{1, 9, 1025},
+            Shape{96, 24, 1026}, Shape{200, 17, 7}, Shape{64, 16, 513}}) {
+        const std::string what =
+            fmt::format("{} m {} n {} k {}", int8 ? "int8" : "f32", s.m, s.n, s.k);
+        CAPTURE(what);
+        const int64_t units = int8 ? (s.k + 1) / 2 : s.k, mpad = (s.m + 15) / 16 * 16;
+        auto wi = RandomInt8(s.n, s.k, static_cast<uint32_t>(s.n + s.k));
+        auto wf = RandomVector(s.n * s.k, static_cast<uint32_t>(s.n + s.k), -0.5f, 0.5f);
+        auto x = RandomVector(s.m * s.k, static_cast<uint32_t>(s.m), -2.0f, 2.0f);
+        auto bias = RandomVector(s.n, 5);
+        std::vector<uint32_t> xv(cpu::GemmXWords(s.m, units));
+        if (int8) {
+          kt->pack_gemm_bf16_x(x.data(), s.k, s.m, s.k, 0, mpad, xv.data());
+        } else {
+          kt->pack_gemm_f32_x(x.data(), s.k, s.m, s.k, 0, mpad,
+                              reinterpret_cast<float*>(xv.data()));
+        }
+        auto run = [&](const float* b, int64_t j0, int64_t j1, float* y) {
+          std::vector<char> scratch(cpu::GemmScratchBytes(s.m, units, j1 - j0), char(0xff));
+          if (int8) {
+            kt->gemm_i8_bf16(xv.data(), s.m, s.k, wi.q.data(), wi.scales.data(), b, j0, j1, y, s.n,
+                             scratch.data());
+          } else {
+            kt->gemm_f32(reinterpret_cast<const float*>(xv.data()), s.m, s.k, wf.data(), b, j0, j1,
+                         y, s.n, scratch.data());
+          }
+        };
+        auto definition = [&](const std::vector<float>& b) {
+          return int8 ? Definition(x, wi, b, s.m, s.n, s.k)
+                      : DefinitionF32(x, wf, b, s.m, s.n, s.k);
+        };
+        const int64_t cuts[] = {0, std::min<int64_t>(3, s.n), std::min<int64_t>(10, s.n), s.n};
+        std::vector<float> y(s.m * s.n, 1e30f);
+        for (int c = 0; c < 3; ++c) {
+          const int64_t j0 = cuts[c], j1 = cuts[c + 1];
+          if (j0 == j1) continue;
+          run(bias.data(), j0, j1, y.data());
+          if (c == 1) {  // nothing outside the range written
+            int64_t outside = 0;
+            for (int64_t i = 0; i < s.m; ++i) {
+              for (int64_t j = j1; j < s.n; ++j) outside += y[i * s.n + j] != 1e30f;
+            }
+            CHECK(outside == 0);
+          }
+        }
+        CheckClose(y, definition(bias), kF32Tol, what);
+        std::vector<float> y0(s.m * s.n);
+        run(nullptr, 0, s.n, y0.data());
+        CheckClose(y0, definition({}), kF32Tol, what + ", no bias");
+      }
+    }
+  }
+}
+
+// Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, oneDNN's bf16
+// or f32 matmul on widened tiles in the other variants. Each equals the definition (x rounded
+// to bf16, the exact int8 values, the row scale after the sum), across the 192-row groups of x.
+TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definition") {
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const int64_t m = 300, n = 100, k = 1101;  // two row groups; odd k
+  auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
+  auto x = RandomVector(m * k, 73);
+  // The layer's own quantization: scale = max|W[j]| / 127, round to nearest.
+  Int8Weights w{std::vector<int8_t>(n * k), std::vector<float>(n)};
+  for (int64_t j = 0; j < n; ++j) {
+    float mx = 0.0f;
+    for (int64_t c = 0; c < k; ++c) mx = std::max(mx, std::fabs(wf[j * k + c]));
+    w.scales[j] = mx / 127.0f;
+    for (int64_t c = 0; c < k; ++c) {
+      const float q = std::nearbyint(wf[j * k + c] / w.scales[j]);
+      w.q[j * k + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+    }
+  }
+  const auto y_def = Definition(x, w, bias, m, n, k);
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
+    auto lin = cpu::Linear::Create(wf.data(), bias.data(), n, k, cpu::WeightType::kInt8);
+    REQUIRE(lin.ok());
+    std::vector<float> y(m * n);
+    REQUIRE((*lin)->Forward(x.data(), m, y.data()).ok());
+    CheckClose(y, y_def, kF32Tol, fmt::format("variant {}", CpuIsaName(CpuIsa(v))));
+  }
+}
+
+// Linear's f32 row-major weights for many rows: the AVX-512 register tile there, oneDNN's f32
+// matmul in the other variants; each equals the definition, across the 192-row groups of x.
+TEST_CASE("Linear f32: every variant's many-row path equals the definition") {
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const int64_t m = 300, n = 100, k = 1101;  // two row groups; k across chunks, odd
+  auto w = RandomVector(n * k, 81, -0.3f, 0.3f), bias = RandomVector(n, 82);
+  auto x = RandomVector(m * k, 83);
+  const auto y_def = DefinitionF32(x, w, bias, m, n, k);
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
+    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, cpu::WeightType::kF32);
+    REQUIRE(lin.ok());
+    for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
+      std::vector<float> y(rows * n);
+      REQUIRE((*lin)->Forward(x.data(), rows, y.data()).ok());
+      CheckClose(y, std::span<const float>(y_def.data(), rows * n), kF32Tol,
+                 fmt::format("variant {}, m {}", CpuIsaName(CpuIsa(v)), rows));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cosyflow::kernels
