@@ -3,17 +3,17 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <dnnl.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string_view>
-#include <shared_mutex>
 #include <tuple>
 #include <vector>
-#include <algorithm>
-#include <cmath>
 
 #include "runtime/cpu_isa.h"
 #include "runtime/dtype.h"
@@ -22,6 +22,7 @@
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/gemv.h"
 #include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/kernels/cpu/linear_tiles.h"
 #include "runtime/logging.h"
 
 namespace cosyflow::kernels::cpu {
@@ -269,16 +270,12 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
 void NoteTilesOnce(WeightType wt) {
   static std::once_flag once[3];
   std::call_once(once[static_cast<int>(wt)], [wt] {
-    if (wt == WeightType::kInt8 && Kernels().gemm_i8_bf16 != nullptr) {
-      Log(LogLevel::kInfo,
-          "linear: int8 weights: m > {} runs the vdpbf16ps tile on rows widened per block "
-          "(activations rounded to bf16)",
-          kGemvMaxM);
-    } else if (wt == WeightType::kInt8) {
-      Log(LogLevel::kInfo,
-          "linear: int8 weights: m > {} runs the {} matmul on widened tiles (activations rounded "
-          "to bf16)",
-          kGemvMaxM, GetBf16TileMatMul() != nullptr ? "bf16" : "f32");
+    if (wt == WeightType::kInt8) {
+      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs {} (activations rounded to bf16)",
+          kGemvMaxM,
+          Kernels().gemm_i8_bf16 != nullptr ? "the vdpbf16ps tile on rows widened per block"
+          : GetBf16TileMatMul() != nullptr  ? "the bf16 matmul on widened tiles"
+                                            : "the f32 matmul on widened tiles");
     } else {
       Log(LogLevel::kInfo,
           "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs the f32 matmul on converted "
@@ -634,55 +631,6 @@ Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
   });
 }
 
-// The many-row products on the kernel table's register tiles (AVX-512: f32 weights; int8 with
-// AVX512_BF16): per group of up to 192 rows of x, the team packs x once (its rows split by 16)
-// and then splits W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y, scratch)`
-// wrap the table entries. Per-thread scratch that cannot be had fails the call (no exception
-// leaves the region).
-template <class Pack, class Gemm>
-static Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
-                           Pack pack, Gemm gemm) {
-  constexpr int64_t kGroup = 4 * kGemmTileCols;
-  const int64_t blocks = (n + kGemmTileRows - 1) / kGemmTileRows;
-  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
-    const int64_t mg = std::min(kGroup, m - i0);
-    void* xv = nullptr;
-    try {
-      xv = ThreadScratch(ScratchSlot::kConvert, sizeof(uint32_t) * GemmXWords(mg, units));
-    } catch (const std::bad_alloc&) {
-      return MakeError(StatusCode::kResourceExhausted, "linear: no memory for {} packed rows of x",
-                       mg);
-    }
-    bool failed = false;
-    const float* xg = x + i0 * k;
-    float* yg = y + i0 * n;
-#pragma omp parallel if (!omp_in_parallel())
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t groups = (mg + 15) / 16;
-      pack(xg, mg, groups * t / nt * 16, groups * (t + 1) / nt * 16, xv);
-#pragma omp barrier
-      const int64_t j0 = std::min(n, blocks * t / nt * kGemmTileRows);
-      const int64_t j1 = std::min(n, blocks * (t + 1) / nt * kGemmTileRows);
-      if (j0 < j1) {
-        void* scratch = nullptr;
-        try {
-          scratch = ThreadScratch(ScratchSlot::kConvertWeights,
-                                  static_cast<size_t>(GemmScratchBytes(mg, units, j1 - j0)));
-        } catch (const std::bad_alloc&) {
-#pragma omp atomic write
-          failed = true;
-        }
-        if (scratch != nullptr) gemm(xv, mg, j0, j1, yg, scratch);
-      }
-    }
-    if (failed) {
-      return MakeError(StatusCode::kResourceExhausted, "linear: no memory for the tile's scratch");
-    }
-  }
-  return OkStatus();
-}
-
 // int8 weights, m > kGemvMaxM, where a bf16 matmul exists: per tile of W rows, their exact int8
 // values as bf16 (unscaled), one bf16 matmul against x rounded to bf16, then the row scales and
 // the bias on the tile's output columns: y[i, j] = scale[j] * (bf16(x_i) . q_j) + bias[j].
@@ -806,18 +754,8 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   if (im.tiles && im.weight_type == WeightType::kInt8) {
     const KernelTable& kt = Kernels();
     if (kt.gemm_i8_bf16 != nullptr) {
-      const int64_t n = im.n, k = im.k;
-      const int8_t* w = im.w_i8.data();
-      const float* scales = im.scales.data();
-      return ForwardTiles(
-          n, k, (k + 1) / 2, x, m, y,
-          [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
-            kt.pack_gemm_bf16_x(xg, k, mg, k, i0, i1, static_cast<uint32_t*>(xv));
-          },
-          [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
-            kt.gemm_i8_bf16(static_cast<const uint32_t*>(xv), mg, k, w, scales, bias, j0, j1, yg, n,
-                            scratch);
-          });
+      return detail::TileForwardInt8(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m,
+                                     y);
     }
     if (const Bf16TileMatMul* mm = GetBf16TileMatMul()) return ForwardInt8Bf16Tiles(mm, x, m, y);
   }
@@ -848,17 +786,9 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   if (im.weight_type == WeightType::kF32 && Kernels().gemm_f32 != nullptr) {
     // f32 row-major W at many rows: the AVX-512 register tile (oneDNN's run-time-M f32 matmul
     // reaches about half the FMA peak at the LM's 64-192 prefill rows)
-    const KernelTable& kt = Kernels();
-    const int64_t n = im.n, k = im.k;
-    const auto* w = static_cast<const float*>(im.weights.get_data_handle());
-    return ForwardTiles(
-        n, k, k, x, m, y,
-        [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
-          kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, static_cast<float*>(xv));
-        },
-        [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
-          kt.gemm_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
-        });
+    return detail::TileForwardF32(Kernels(),
+                                  static_cast<const float*>(im.weights.get_data_handle()), bias,
+                                  im.n, im.k, x, m, y);
   }
   return GuardDnnl("linear: forward", [&]() -> Status {
     RunLinearPrimitive(im, im.prim, im.scratchpad, x, false, m, y, false);

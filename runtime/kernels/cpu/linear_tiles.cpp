@@ -1,0 +1,92 @@
+// The many-row products on the kernel table's register tiles (linear_tiles.h).
+#include "runtime/kernels/cpu/linear_tiles.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <new>
+
+#include "runtime/kernels/cpu/dnnl_context.h"
+
+namespace cosyflow::kernels::cpu::detail {
+namespace {
+
+// The many-row products on the kernel table's register tiles (AVX-512: f32 weights; int8 with
+// AVX512_BF16): per group of up to 192 rows of x, the team packs x once (its rows split by 16)
+// and then splits W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y, scratch)`
+// wrap the table entries. Per-thread scratch that cannot be had fails the call (no exception
+// leaves the region).
+template <class Pack, class Gemm>
+Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
+                    Pack pack, Gemm gemm) {
+  constexpr int64_t kGroup = 4 * kGemmTileCols;
+  const int64_t blocks = (n + kGemmTileRows - 1) / kGemmTileRows;
+  for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
+    const int64_t mg = std::min(kGroup, m - i0);
+    void* xv = nullptr;
+    try {
+      xv = ThreadScratch(ScratchSlot::kConvert, sizeof(uint32_t) * GemmXWords(mg, units));
+    } catch (const std::bad_alloc&) {
+      return MakeError(StatusCode::kResourceExhausted, "linear: no memory for {} packed rows of x",
+                       mg);
+    }
+    bool failed = false;
+    const float* xg = x + i0 * k;
+    float* yg = y + i0 * n;
+#pragma omp parallel if (!omp_in_parallel())
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t groups = (mg + 15) / 16;
+      pack(xg, mg, groups * t / nt * 16, groups * (t + 1) / nt * 16, xv);
+#pragma omp barrier
+      const int64_t j0 = std::min(n, blocks * t / nt * kGemmTileRows);
+      const int64_t j1 = std::min(n, blocks * (t + 1) / nt * kGemmTileRows);
+      if (j0 < j1) {
+        void* scratch = nullptr;
+        try {
+          scratch = ThreadScratch(ScratchSlot::kConvertWeights,
+                                  static_cast<size_t>(GemmScratchBytes(mg, units, j1 - j0)));
+        } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+          failed = true;
+        }
+        if (scratch != nullptr) gemm(xv, mg, j0, j1, yg, scratch);
+      }
+    }
+    if (failed) {
+      return MakeError(StatusCode::kResourceExhausted, "linear: no memory for the tile's scratch");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status TileForwardInt8(const KernelTable& kt, const int8_t* w, const float* scales,
+                       const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
+                       float* y) {
+  return ForwardTiles(
+      n, k, (k + 1) / 2, x, m, y,
+      [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+        kt.pack_gemm_bf16_x(xg, k, mg, k, i0, i1, static_cast<uint32_t*>(xv));
+      },
+      [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+        kt.gemm_i8_bf16(static_cast<const uint32_t*>(xv), mg, k, w, scales, bias, j0, j1, yg, n,
+                        scratch);
+      });
+}
+
+Status TileForwardF32(const KernelTable& kt, const float* w, const float* bias, int64_t n,
+                      int64_t k, const float* x, int64_t m, float* y) {
+  return ForwardTiles(
+      n, k, k, x, m, y,
+      [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+        kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, static_cast<float*>(xv));
+      },
+      [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+        kt.gemm_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
+      });
+}
+
+}  // namespace cosyflow::kernels::cpu::detail
