@@ -54,36 +54,39 @@ Status ConformerLayer(const ConformerLayerW& l, const FlowConfig& c, float* x, i
 }
 
 // The same layer on `n` new rows at absolute positions t0.., chunk-causal (chunk > 0), with the
-// earlier rows' keys/values in k/v ([rows, d], grown and appended here) and the positional
-// projections in p (rows from r = -(chunk - 1), extended here).
+// earlier rows' keys/values in layer l of stage s of `ec` (the new rows written there) and the
+// positional projections there (rows from r = -(chunk - 1), extended here).
 Status ConformerLayerCached(const ConformerLayerW& l, const FlowConfig& c, float* x, int64_t n,
-                            int64_t t0, int64_t chunk, std::vector<float>& k, std::vector<float>& v,
-                            std::vector<float>& p, Arena& arena) {
+                            int64_t t0, int64_t chunk, EncoderCache& ec, int s, size_t li,
+                            Arena& arena) {
   const int64_t d = c.enc_dim, rows = t0 + n;
+  const int64_t p_first = -(chunk - 1), p_count = rows - p_first;  // r = -(chunk - 1) .. rows - 1
+  if (rows > ec.rows_capacity(s) || p_count > ec.p_capacity(s)) {
+    return OutOfRange("flow encoder: {} rows exceed the cache's {}", rows, ec.rows_capacity(s));
+  }
   float* y = arena.Alloc(static_cast<size_t>(n * d));
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(x, l.norm_mha.w, l.norm_mha.b, n, d, 1e-12f, y));
   float* qkv = arena.Alloc(static_cast<size_t>(n * 3 * d));
   COSY_RETURN_IF_ERROR(l.qkv->Forward(y, n, qkv));
-  if (static_cast<int64_t>(k.size()) < rows * d) {
-    k.resize(static_cast<size_t>(rows * d));
-    v.resize(static_cast<size_t>(rows * d));
-  }
+  float* k = ec.k(s, li);
+  float* v = ec.v(s, li);
   for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(k.data() + (t0 + i) * d, qkv + i * 3 * d + d, static_cast<size_t>(d) * sizeof(float));
-    std::memcpy(v.data() + (t0 + i) * d, qkv + i * 3 * d + 2 * d, static_cast<size_t>(d) * sizeof(float));
+    std::memcpy(k + (t0 + i) * d, qkv + i * 3 * d + d, static_cast<size_t>(d) * sizeof(float));
+    std::memcpy(v + (t0 + i) * d, qkv + i * 3 * d + 2 * d, static_cast<size_t>(d) * sizeof(float));
   }
-  const int64_t p_first = -(chunk - 1), p_count = rows - p_first;  // r = -(chunk - 1) .. rows - 1
-  const int64_t have = static_cast<int64_t>(p.size()) / d;
+  ec.Wrote(s, rows);
+  float* p = ec.p(s, li);
+  int64_t& have = ec.p_rows(s, li);
   if (have < p_count) {
     float* pe = arena.Alloc(static_cast<size_t>((p_count - have) * d));
     RelPositionRows(p_first + have, p_count - have, d, pe);
-    p.resize(static_cast<size_t>(p_count * d));
-    COSY_RETURN_IF_ERROR(l.pos->Forward(pe, p_count - have, p.data() + have * d));
+    COSY_RETURN_IF_ERROR(l.pos->Forward(pe, p_count - have, p + have * d));
+    have = p_count;
   }
   float* att = arena.Alloc(static_cast<size_t>(n * d));
-  COSY_RETURN_IF_ERROR(RelPosAttentionCached(qkv, k.data(), v.data(), p.data(), p_first, p_count,
-                                             l.pos_bias_u, l.pos_bias_v, t0, n, c.enc_heads,
-                                             d / c.enc_heads, chunk, arena, att));
+  COSY_RETURN_IF_ERROR(RelPosAttentionCached(qkv, k, v, p, p_first, p_count, l.pos_bias_u,
+                                             l.pos_bias_v, t0, n, c.enc_heads, d / c.enc_heads,
+                                             chunk, arena, att));
   return LayerTail(l, c, x, att, n, y, arena);
 }
 
@@ -99,11 +102,9 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
                            t0, t, commit);
   }
   const size_t nl1 = e.encoders.size(), nl2 = e.up_encoders.size();
-  if (ec.k1.size() != nl1) {
-    ec.k1.resize(nl1), ec.v1.resize(nl1), ec.p1.resize(nl1);
-    ec.k2.resize(nl2), ec.v2.resize(nl2), ec.p2.resize(nl2);
+  COSY_RETURN_IF_ERROR(ec.Prepare(c, nl1, nl2));
+  if (ec.tail.size() != static_cast<size_t>(2 * d))
     ec.tail.assign(static_cast<size_t>(2 * d), 0.0f);
-  }
   const int64_t n = t - t0;
   const int64_t s = std::max<int64_t>(0, t0 - 2);  // conv2 needs two earlier rows of conv1
 
@@ -124,8 +125,8 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
   for (int64_t i = 0; i < n * d; ++i) x[i] += ext[(t0 - s) * d + i];
 
   for (size_t l = 0; l < nl1; ++l) {
-    COSY_RETURN_IF_ERROR(ConformerLayerCached(e.encoders[l], c, x, n, t0, c.enc_chunk, ec.k1[l],
-                                              ec.v1[l], ec.p1[l], arena));
+    COSY_RETURN_IF_ERROR(
+        ConformerLayerCached(e.encoders[l], c, x, n, t0, c.enc_chunk, ec, 0, l, arena));
   }
   // Upsample1D x2: the conv's 4 left frames are the last two committed rows, repeated.
   ec.tail_next = ec.tail;
@@ -149,8 +150,8 @@ Status EncoderForwardCached(const FlowWeights& w, const FlowConfig& c, const flo
   COSY_RETURN_IF_ERROR(LinearEmbed(e.up_embed, up, n2, d, x2));
   const int64_t chunk2 = c.enc_chunk * c.token_mel_ratio;
   for (size_t l = 0; l < nl2; ++l) {
-    COSY_RETURN_IF_ERROR(ConformerLayerCached(e.up_encoders[l], c, x2, n2, 2 * t0, chunk2,
-                                              ec.k2[l], ec.v2[l], ec.p2[l], arena));
+    COSY_RETURN_IF_ERROR(
+        ConformerLayerCached(e.up_encoders[l], c, x2, n2, 2 * t0, chunk2, ec, 1, l, arena));
   }
   COSY_RETURN_IF_ERROR(cpu::LayerNorm(x2, e.after_norm.w, e.after_norm.b, n2, d, 1e-5f, x2));
   return w.encoder_proj->Forward(x2, n2, mu);

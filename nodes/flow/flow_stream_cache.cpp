@@ -12,10 +12,145 @@
 
 namespace cosyflow::flow {
 
+namespace {
+constexpr size_t kPage = 4096;
+size_t PageAlign(size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; }
+}  // namespace
+
+EncoderCache::~EncoderCache() { Release(); }
+
+void EncoderCache::Release() {
+  if (region_ != nullptr) {
+    size_t touched = 0;
+    for (int s = 0; s < 2; ++s) {
+      const auto si = static_cast<size_t>(s);
+      const size_t kv = 2 * static_cast<size_t>(high_[si] * d_) * sizeof(float);
+      for (size_t l = 0; l < layers_[si]; ++l) {
+        touched += kv + static_cast<size_t>(p_rows_[si][l] * d_) * sizeof(float);
+      }
+    }
+    WarmPages::Release(mapping_, touched);
+  }
+  mapping_ = {};
+  region_ = nullptr;
+}
+
+size_t EncoderCache::RegionOffset(int s, size_t l, int kind) const {
+  size_t off = 0;
+  const size_t kv0 = PageAlign(static_cast<size_t>(rows_cap_[0] * d_) * sizeof(float));
+  const size_t p0 = PageAlign(static_cast<size_t>(p_cap_[0] * d_) * sizeof(float));
+  const size_t kv1 = PageAlign(static_cast<size_t>(rows_cap_[1] * d_) * sizeof(float));
+  const size_t p1 = PageAlign(static_cast<size_t>(p_cap_[1] * d_) * sizeof(float));
+  const size_t kv = s == 0 ? kv0 : kv1;
+  if (s == 1) off += layers_[0] * (2 * kv0 + p0);
+  off += l * (2 * kv + (s == 0 ? p0 : p1));
+  off += static_cast<size_t>(kind) * kv;  // K, V, then P
+  return off;
+}
+
+float* EncoderCache::Region(int s, size_t l, int kind) const {
+  return reinterpret_cast<float*>(region_ + RegionOffset(s, l, kind));
+}
+
+Status EncoderCache::Prepare(const FlowConfig& c, size_t layers1, size_t layers2) {
+  return Reserve(c.enc_dim, c.token_mel_ratio, c.enc_chunk, layers1, layers2);
+}
+
+Status EncoderCache::Reserve(int64_t d, int64_t ratio, int64_t chunk, size_t layers1,
+                             size_t layers2) {
+  if (region_ != nullptr && layers_[0] == layers1 && layers_[1] == layers2 && d_ == d &&
+      ratio_ == ratio && chunk_ == chunk) {
+    return OkStatus();
+  }
+  Release();
+  d_ = d;
+  ratio_ = ratio;
+  chunk_ = chunk;
+  layers_[0] = layers1;
+  layers_[1] = layers2;
+  // Every token that can produce a frame of the noise table, and each stage's positional rows
+  // r = -(chunk - 1) .. rows - 1.
+  rows_cap_[0] = kCfmNoiseFrames / ratio + 1;
+  rows_cap_[1] = ratio * rows_cap_[0];
+  p_cap_[0] = rows_cap_[0] + chunk - 1;
+  p_cap_[1] = rows_cap_[1] + chunk * ratio - 1;
+  high_[0] = high_[1] = 0;
+  p_rows_[0].assign(layers1, 0);
+  p_rows_[1].assign(layers2, 0);
+  const size_t bytes = RegionOffset(1, layers2, 0);  // one past the last layer's regions
+  // Small pages: 30 regions of a few rows per chunk (huge pages would zero and pin 2 MiB each).
+  auto m = WarmPages::Acquire(bytes, /*huge_pages=*/false);
+  if (!m.ok()) {
+    return MakeError(StatusCode::kResourceExhausted,
+                     "flow encoder cache: cannot reserve {} MiB of address space", bytes >> 20);
+  }
+  mapping_ = *m;
+  region_ = static_cast<char*>(mapping_.base);
+  return OkStatus();
+}
+
+void EncoderCache::Wrote(int s, int64_t rows) {
+  high_[static_cast<size_t>(s)] = std::max(high_[static_cast<size_t>(s)], rows);
+}
+
+Status EncoderCache::CopyFrom(const EncoderCache& other) {
+  tokens = other.tokens;
+  tail = other.tail;
+  tail_next = other.tail_next;
+  mu = other.mu;
+  if (!other.prepared()) return OkStatus();
+  COSY_RETURN_IF_ERROR(
+      Reserve(other.d_, other.ratio_, other.chunk_, other.layers_[0], other.layers_[1]));
+  const EncoderCache& src = other;
+  for (int s = 0; s < 2; ++s) {
+    const auto si = static_cast<size_t>(s);
+    const int64_t rows = s == 0 ? tokens : ratio_ * tokens;
+    const size_t kv = static_cast<size_t>(rows * d_) * sizeof(float);
+    for (size_t l = 0; l < layers_[si]; ++l) {
+      std::memcpy(k(s, l), src.k(s, l), kv);
+      std::memcpy(v(s, l), src.v(s, l), kv);
+      p_rows_[si][l] = other.p_rows_[si][l];
+      std::memcpy(p(s, l), src.p(s, l), static_cast<size_t>(p_rows_[si][l] * d_) * sizeof(float));
+    }
+    Wrote(s, rows);
+  }
+  return OkStatus();
+}
+
+void EncoderCache::Clear() {
+  tokens = 0;
+  std::fill(tail.begin(), tail.end(), 0.0f);
+  std::fill(tail_next.begin(), tail_next.end(), 0.0f);
+  mu.clear();
+}
+
+void EncoderCache::TrimToCommitted() {
+  if (region_ == nullptr) return;
+  for (int s = 0; s < 2; ++s) {
+    const auto si = static_cast<size_t>(s);
+    const int64_t rows = s == 0 ? tokens : ratio_ * tokens;
+    for (size_t l = 0; l < layers_[si]; ++l) {
+      for (int kind = 0; kind < 3; ++kind) {
+        const int64_t used = kind < 2 ? rows : p_rows_[si][l];
+        const int64_t cap = kind < 2 ? rows_cap_[si] : p_cap_[si];
+        char* base = region_ + RegionOffset(s, l, kind);
+        const size_t keep = PageAlign(static_cast<size_t>(used * d_) * sizeof(float));
+        const size_t all = PageAlign(static_cast<size_t>(cap * d_) * sizeof(float));
+        if (keep < all) madvise(base + keep, all - keep, MADV_DONTNEED);
+      }
+    }
+    high_[si] = rows;
+  }
+}
+
 size_t EncoderCache::bytes() const {
   size_t n = tail.size() + tail_next.size() + mu.size();
-  for (const auto* group : {&k1, &v1, &k2, &v2, &p1, &p2}) {
-    for (const auto& v : *group) n += v.size();
+  for (int s = 0; s < 2; ++s) {
+    const auto si = static_cast<size_t>(s);
+    const int64_t rows = s == 0 ? tokens : ratio_ * tokens;
+    for (size_t l = 0; l < layers_[si]; ++l) {
+      n += static_cast<size_t>((2 * rows + p_rows_[si][l]) * d_);
+    }
   }
   return n * sizeof(float);
 }
@@ -156,15 +291,13 @@ void EstimatorCache::Clear() {
     for (auto& v : s.conv_next) std::fill(v.begin(), v.end(), 0.0f);
   }
   frames_ = 0;
-  enc.tokens = 0;
-  std::fill(enc.tail.begin(), enc.tail.end(), 0.0f);
-  std::fill(enc.tail_next.begin(), enc.tail_next.end(), 0.0f);
-  enc.mu.clear();
+  enc.Clear();
   prefix_label_ = 0;  // rows from 0 on may be rewritten now
   Changed();
 }
 
 Status EstimatorCache::ShrinkToFit() {
+  enc.TrimToCommitted();
   if (cap_ == frames_ || frames_ == 0) return OkStatus();
   prefix_label_ = 0;  // rows move
   Changed();
@@ -273,7 +406,7 @@ Status EstimatorCache::CopyFrom(const EstimatorCache& other, size_t max_bytes) {
     steps_[si].conv = other.steps_[si].conv;
     steps_[si].conv_next = other.steps_[si].conv;
   }
-  enc = other.enc;
+  COSY_RETURN_IF_ERROR(enc.CopyFrom(other.enc));
   Changed();
   return OkStatus();
 }

@@ -21,18 +21,70 @@ namespace cosyflow::flow {
 
 // The encoder's state at the committed token prefix: the conformer layers' keys and values
 // (rel-pos attention is chunk-causal on the same grid), their positional projections
-// linear_pos(PE(r)) for r = p_first.. (input-independent, extended as the sequence grows), and
-// the last two stage-1 output rows (the upsample conv's left context).
-struct EncoderCache {
-  int64_t tokens = 0;                      // committed tokens
-  std::vector<std::vector<float>> k1, v1;  // stage-1 layer l: [tokens, d]
-  std::vector<std::vector<float>> k2, v2;  // stage-2 layer l: [frames, d]
-  std::vector<std::vector<float>> p1, p2;  // layer l: [rows, d] from r = p*_first
-  std::vector<float> tail, tail_next;      // [2, d] stage-1 output rows tokens - 2, tokens - 1
+// linear_pos(PE(r)) for r = -(chunk - 1).. (input-independent, extended as the sequence grows),
+// and the last two stage-1 output rows (the upsample conv's left context).
+//
+// Rows live in one reservation of address space for the longest utterance the noise table
+// allows (kCfmNoiseFrames frames; MAP_NORESERVE, small pages, from the warm pool), one region
+// per layer and kind, so rows never move as the utterance grows and a later session writes
+// them on pages an earlier one faulted in (growing heap vectors cost a page fault per 4 KiB on
+// every chunk: ~20 ms of a 3 s voice's first chunk).
+class EncoderCache {
+ public:
+  EncoderCache() = default;
+  ~EncoderCache();
+  EncoderCache(const EncoderCache&) = delete;
+  EncoderCache& operator=(const EncoderCache&) = delete;
+
+  // Reserves the regions for `layers1` stage-1 (token rate) and `layers2` stage-2 (frame rate)
+  // layers of c's shapes; a no-op when already reserved for them.
+  Status Prepare(const FlowConfig& c, size_t layers1, size_t layers2);
+  bool prepared() const { return region_ != nullptr; }
+
+  // Layer l of stage s (0: tokens, 1: frames): key and value rows [rows_capacity(s), d] and the
+  // positional projections [p_capacity(s), d]; p_rows: how many of those are computed.
+  float* k(int s, size_t l) { return Region(s, l, 0); }
+  float* v(int s, size_t l) { return Region(s, l, 1); }
+  float* p(int s, size_t l) { return Region(s, l, 2); }
+  const float* k(int s, size_t l) const { return Region(s, l, 0); }
+  const float* v(int s, size_t l) const { return Region(s, l, 1); }
+  const float* p(int s, size_t l) const { return Region(s, l, 2); }
+  int64_t& p_rows(int s, size_t l) { return p_rows_[static_cast<size_t>(s)][l]; }
+  int64_t p_rows(int s, size_t l) const { return p_rows_[static_cast<size_t>(s)][l]; }
+  int64_t rows_capacity(int s) const { return rows_cap_[static_cast<size_t>(s)]; }
+  int64_t p_capacity(int s) const { return p_cap_[static_cast<size_t>(s)]; }
+  // Records that rows [0, rows) of stage s's K/V regions have been written (memory accounting).
+  void Wrote(int s, int64_t rows);
+
+  // Copies `other`'s committed state (its first `tokens` token rows and frame rows, every
+  // computed positional row, the tails and mu).
+  Status CopyFrom(const EncoderCache& other);
+  // Forgets the committed rows (tokens = 0, tails zero, mu empty); keeps the reservation and
+  // the positional rows (they do not depend on the input).
+  void Clear();
+  // Gives back the pages of rows past the committed ones (long-lived snapshots).
+  void TrimToCommitted();
+  size_t bytes() const;  // rows in use, tails and mu
+
+  int64_t tokens = 0;                  // committed tokens
+  std::vector<float> tail, tail_next;  // [2, d] stage-1 output rows tokens - 2, tokens - 1
   // [tokens · ratio, 80] the committed frames' mu (encoder_proj output), kept only for a device
   // sampler, which recomputes the estimator over every frame (FlowModel on cuda).
   std::vector<float> mu;
-  size_t bytes() const;
+
+ private:
+  Status Reserve(int64_t d, int64_t ratio, int64_t chunk, size_t layers1, size_t layers2);
+  float* Region(int s, size_t l, int kind) const;
+  size_t RegionOffset(int s, size_t l, int kind) const;
+  void Release();
+
+  int64_t d_ = 0, ratio_ = 2, chunk_ = 0;
+  size_t layers_[2] = {0, 0};
+  int64_t rows_cap_[2] = {0, 0}, p_cap_[2] = {0, 0};
+  int64_t high_[2] = {0, 0};  // K/V rows written so far (this reservation)
+  std::vector<int64_t> p_rows_[2];
+  char* region_ = nullptr;
+  WarmPages::Mapping mapping_;
 };
 
 class EstimatorCache {

@@ -2,12 +2,13 @@
 // path the reference uses: every chunk's frames, on long utterances, with and without a prompt,
 // with hops that do not end on the 50-frame block grid, over the memory budget, across segments.
 #include <doctest/doctest.h>
-
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
+#include "nodes/flow/cfm_noise.h"
 #include "nodes/flow/flow_prompt_cache.h"
 #include "runtime/warm_pages.h"
 #include "tests/nodes/flow/flow_test_util.h"
@@ -587,6 +588,95 @@ TEST_CASE("EstimatorCache: ShrinkToFit keeps the committed rows (sparse copy and
       CHECK(mixed.message().find("bf16") != std::string::npos);
     }
   }
+}
+
+// The encoder's rows: CopyFrom carries exactly the committed token / frame rows of every layer
+// and every computed positional row into another reservation; Clear forgets the committed rows
+// but keeps the positional ones (input-independent); TrimToCommitted keeps what is committed.
+TEST_CASE("EncoderCache: copy, clear and trim keep the committed rows of every layer") {
+  const FlowConfig& cfg = Tiny().model->config();
+  const size_t l1 = 3, l2 = 2;
+  const int64_t d = cfg.enc_dim, ratio = cfg.token_mel_ratio, tokens = 7, written = 11;
+  EncoderCache a;
+  CHECK_FALSE(a.prepared());
+  REQUIRE(a.Prepare(cfg, l1, l2).ok());
+  REQUIRE(a.prepared());
+  CHECK(a.rows_capacity(0) * ratio >= kCfmNoiseFrames);
+  CHECK(a.rows_capacity(1) == ratio * a.rows_capacity(0));
+  CHECK(a.p_capacity(0) == a.rows_capacity(0) + cfg.enc_chunk - 1);
+  CHECK(a.p_capacity(1) == a.rows_capacity(1) + ratio * cfg.enc_chunk - 1);
+  auto value = [](int s, size_t l, int kind, int64_t r, int64_t j) {
+    return static_cast<float>((s * 1009 + static_cast<int64_t>(l) * 101 + kind * 13 + r * 7 + j) %
+                              997);
+  };
+  for (int s = 0; s < 2; ++s) {
+    const int64_t rows = s == 0 ? written : ratio * written;
+    for (size_t l = 0; l < (s == 0 ? l1 : l2); ++l) {
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < d; ++j) {
+          a.k(s, l)[r * d + j] = value(s, l, 0, r, j);
+          a.v(s, l)[r * d + j] = value(s, l, 1, r, j);
+        }
+      }
+      a.p_rows(s, l) = rows + 5 + static_cast<int64_t>(l);
+      for (int64_t r = 0; r < a.p_rows(s, l); ++r) {
+        for (int64_t j = 0; j < d; ++j) a.p(s, l)[r * d + j] = value(s, l, 2, r, j);
+      }
+    }
+    a.Wrote(s, rows);
+  }
+  a.tokens = tokens;
+  a.tail.assign(static_cast<size_t>(2 * d), 3.0f);
+  a.tail_next.assign(static_cast<size_t>(2 * d), 4.0f);
+  // Every committed row, K / V / P, against the pattern; p rows as recorded.
+  auto check = [&](const EncoderCache& c, bool kv) {
+    int64_t wrong = 0;
+    for (int s = 0; s < 2; ++s) {
+      const int64_t rows = s == 0 ? tokens : ratio * tokens;
+      for (size_t l = 0; l < (s == 0 ? l1 : l2); ++l) {
+        for (int64_t r = 0; r < rows && kv; ++r) {
+          for (int64_t j = 0; j < d; ++j) {
+            wrong += c.k(s, l)[r * d + j] != value(s, l, 0, r, j);
+            wrong += c.v(s, l)[r * d + j] != value(s, l, 1, r, j);
+          }
+        }
+        const int64_t pr = (s == 0 ? written : ratio * written) + 5 + static_cast<int64_t>(l);
+        wrong += c.p_rows(s, l) != pr;
+        for (int64_t r = 0; r < pr; ++r) {
+          for (int64_t j = 0; j < d; ++j) wrong += c.p(s, l)[r * d + j] != value(s, l, 2, r, j);
+        }
+      }
+    }
+    return wrong;
+  };
+  CHECK(check(a, true) == 0);
+  EncoderCache b;
+  REQUIRE(b.CopyFrom(a).ok());
+  CHECK(b.tokens == tokens);
+  CHECK(b.tail == a.tail);
+  CHECK(b.tail_next == a.tail_next);
+  CHECK(check(b, true) == 0);
+  CHECK(b.bytes() == a.bytes());
+  // The committed rows count, not the rows written past them.
+  size_t rows_bytes = 0;
+  for (int s = 0; s < 2; ++s) {
+    for (size_t l = 0; l < (s == 0 ? l1 : l2); ++l) {
+      rows_bytes +=
+          static_cast<size_t>((2 * (s == 0 ? tokens : ratio * tokens) + b.p_rows(s, l)) * d);
+    }
+  }
+  CHECK(b.bytes() == (rows_bytes + 4 * static_cast<size_t>(d)) * sizeof(float));
+  a.TrimToCommitted();
+  CHECK(check(a, true) == 0);
+  a.Clear();
+  CHECK(a.tokens == 0);
+  CHECK(std::all_of(a.tail.begin(), a.tail.end(), [](float v) { return v == 0.0f; }));
+  CHECK(check(a, false) == 0);  // positional rows kept
+  // An empty cache copies as empty and reserves nothing.
+  EncoderCache empty, c;
+  REQUIRE(c.CopyFrom(empty).ok());
+  CHECK_FALSE(c.prepared());
+  CHECK(c.tokens == 0);
 }
 
 }  // namespace
