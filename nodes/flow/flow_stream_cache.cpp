@@ -94,26 +94,27 @@ void EncoderCache::Wrote(int s, int64_t rows) {
 }
 
 Status EncoderCache::CopyFrom(const EncoderCache& other) {
+  if (other.prepared()) {
+    COSY_RETURN_IF_ERROR(
+        Reserve(other.d_, other.ratio_, other.chunk_, other.layers_[0], other.layers_[1]));
+    for (int s = 0; s < 2; ++s) {
+      const auto si = static_cast<size_t>(s);
+      const int64_t rows = s == 0 ? other.tokens : ratio_ * other.tokens;
+      const size_t kv = static_cast<size_t>(rows * d_) * sizeof(float);
+      for (size_t l = 0; l < layers_[si]; ++l) {
+        std::memcpy(k(s, l), other.k(s, l), kv);
+        std::memcpy(v(s, l), other.v(s, l), kv);
+        p_rows_[si][l] = other.p_rows_[si][l];
+        std::memcpy(p(s, l), other.p(s, l),
+                    static_cast<size_t>(p_rows_[si][l] * d_) * sizeof(float));
+      }
+      Wrote(s, rows);
+    }
+  }
   tokens = other.tokens;
   tail = other.tail;
   tail_next = other.tail_next;
   mu = other.mu;
-  if (!other.prepared()) return OkStatus();
-  COSY_RETURN_IF_ERROR(
-      Reserve(other.d_, other.ratio_, other.chunk_, other.layers_[0], other.layers_[1]));
-  const EncoderCache& src = other;
-  for (int s = 0; s < 2; ++s) {
-    const auto si = static_cast<size_t>(s);
-    const int64_t rows = s == 0 ? tokens : ratio_ * tokens;
-    const size_t kv = static_cast<size_t>(rows * d_) * sizeof(float);
-    for (size_t l = 0; l < layers_[si]; ++l) {
-      std::memcpy(k(s, l), src.k(s, l), kv);
-      std::memcpy(v(s, l), src.v(s, l), kv);
-      p_rows_[si][l] = other.p_rows_[si][l];
-      std::memcpy(p(s, l), src.p(s, l), static_cast<size_t>(p_rows_[si][l] * d_) * sizeof(float));
-    }
-    Wrote(s, rows);
-  }
   return OkStatus();
 }
 
