@@ -27,8 +27,9 @@ namespace cosyflow::flow {
 // Rows live in one reservation of address space for the longest utterance the noise table
 // allows (kCfmNoiseFrames frames; MAP_NORESERVE, small pages, from the warm pool), one region
 // per layer and kind, so rows never move as the utterance grows and a later session writes
-// them on pages an earlier one faulted in (growing heap vectors cost a page fault per 4 KiB on
-// every chunk: ~20 ms of a 3 s voice's first chunk).
+// them on pages an earlier one faulted in (heap vectors grown per chunk cost a page fault per
+// 4 KiB wherever the allocator handed them fresh pages: ~20 ms of a 3 s voice's first chunk in
+// cosyflow-bench-flow).
 class EncoderCache {
  public:
   EncoderCache() = default;
