@@ -9,11 +9,12 @@
 
 #include "nodes/llm/speech_lm.h"
 #include "nodes/llm/speech_lm_cuda.h"
-#include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/activation.h"
+#include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/norm.h"
 #include "runtime/kernels/cpu/softmax.h"
 #include "runtime/spin_barrier.h"
+#include "runtime/work_share.h"
 
 namespace cosyflow {
 namespace {
@@ -32,6 +33,15 @@ inline void RopeRotateHalf(float* x, const float* cos, const float* sin, int64_t
 
 inline void AddInPlace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+// Blocks per chunk of a decode-step product: about 32 KB of weights (a few microseconds of
+// streaming, against a compare-and-swap on a cache line the thread already holds).
+int64_t DecodeChunkBlocks(const kernels::cpu::Linear& lin) {
+  const int64_t bytes = lin.weight_type() == kernels::cpu::WeightType::kInt8   ? 1
+                        : lin.weight_type() == kernels::cpu::WeightType::kBF16 ? 2
+                                                                               : 4;
+  return std::max<int64_t>(1, (int64_t{32} << 10) / (4 * lin.k() * bytes));
 }
 
 }  // namespace
@@ -151,6 +161,8 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
     *j0 = std::min(n, per * 4 * t);
     *j1 = std::min(n, per * 4 * (t + 1));
   };
+  // The threads' shares of the current product, all empty between products.
+  std::array<WorkShare, kMaxDecodeThreads> shares;
 
 #pragma omp parallel num_threads(threads)
   {
@@ -180,10 +192,33 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
         }
         if (team) barrier.Wait();
       };
-      auto rows = [&](const kernels::cpu::Linear& lin, const float* in, float* out) {
+      // One product: x prepared once per thread, then the thread's share of the 4-row blocks
+      // chunk by chunk, then chunks taken from the back of the shares of slower threads (the
+      // two vCPUs of a shared VM differ by 10-20 % for seconds at a time; a static split left
+      // the faster thread waiting at every barrier). Which thread computes a block does not
+      // change its bits.
+      auto rows = [&](const kernels::cpu::Linear& lin, const float* in, float* out) -> Status {
+        COSY_ASSIGN_OR_RETURN(const kernels::cpu::Linear::PreparedRow row, lin.PrepareRow(in));
+        const int64_t n = lin.n();
+        if (nn == 1) return lin.ForwardPreparedRows(row, 0, n, out);
         int64_t j0 = 0, j1 = 0;
-        slice(lin.n(), tt, nn, &j0, &j1);
-        return lin.ForwardRows(in, j0, j1, out);
+        slice(n, tt, nn, &j0, &j1);
+        const int64_t chunk = DecodeChunkBlocks(lin);
+        auto blocks = [&](int64_t b0, int64_t b1) {
+          return lin.ForwardPreparedRows(row, std::min(n, b0 * 4), std::min(n, b1 * 4), out);
+        };
+        WorkShare& own = shares[static_cast<size_t>(tt)];
+        own.Reset(j0 / 4, (j1 + 3) / 4);
+        for (int64_t b0 = 0, b1 = 0; own.TakeFront(chunk, &b0, &b1);) {
+          COSY_RETURN_IF_ERROR(blocks(b0, b1));
+        }
+        for (int v = 1; v < nn; ++v) {
+          WorkShare& other = shares[static_cast<size_t>((tt + v) % nn)];
+          for (int64_t b0 = 0, b1 = 0; other.TakeBack(chunk, &b0, &b1);) {
+            COSY_RETURN_IF_ERROR(blocks(b0, b1));
+          }
+        }
+        return OkStatus();
       };
       for (int64_t l = 0; l < q.num_hidden_layers; ++l) {
         const Layer& layer = layers_[static_cast<size_t>(l)];

@@ -85,6 +85,14 @@ struct KernelTable {
   // gemv_i8 runs.
   bool (*gemv_i8_fixed)(const float* x, const int8_t* w, const float* scales, const float* bias,
                         float* y, int64_t m, int64_t n, int64_t k, void* scratch) = nullptr;
+  // gemv_i8_fixed in two steps, for a product split over the caller's own threads: quantize
+  // writes the m rows of x into scratch (false, as above, where a row does not qualify); rows
+  // computes y: [m, n] for any n rows of W against that scratch, on the calling thread only (no
+  // OpenMP), the same bits as gemv_i8_fixed. Both set where gemv_i8_fixed is.
+  bool (*gemv_i8_fixed_quantize)(const float* x, int64_t m, int64_t k, void* scratch) = nullptr;
+  void (*gemv_i8_fixed_rows)(const void* scratch, const int8_t* w, const float* scales,
+                             const float* bias, float* y, int64_t m, int64_t n,
+                             int64_t k) = nullptr;
   // For bench JSON: "avx512_bf16 dot" or "widen + fma"; "avx512_vnni fixed point" or
   // "widen + fma".
   const char* gemv_bf16_name = "";

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string_view>
@@ -679,28 +680,71 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
 }
 
 Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {
+  COSY_ASSIGN_OR_RETURN(const PreparedRow row, PrepareRow(x));
+  return ForwardPreparedRows(row, j0, j1, y);
+}
+
+Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
   const Impl& im = *impl_;
+  if (im.packed || im.panels) {
+    return Unsupported("linear: row products on blocked (WeightLayout::kGemm) weights");
+  }
+  if (x == nullptr) return InvalidArgument("linear: x must not be null");
+  PreparedRow row;
+  row.x = x;
+  row.owner = this;
+  const KernelTable& t = Kernels();
+  if (im.weight_type == WeightType::kBF16) {
+    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, im.k * 2));
+    t.narrow_bf16(x, im.k, xb);
+    row.prepared = xb;
+  } else if (im.weight_type == WeightType::kInt8 && t.gemv_i8_fixed_quantize != nullptr &&
+             im.k <= kGemvI8FixedMaxK) {
+    void* scratch = nullptr;
+    try {
+      scratch =
+          ThreadScratch(ScratchSlot::kGemvX, static_cast<size_t>(GemvI8FixedScratchBytes(1, im.k)));
+    } catch (const std::bad_alloc&) {
+      scratch = nullptr;  // the f32 kernel needs no scratch
+    }
+    // Rows the fixed-point kernel does not take (non-finite, tiny) keep prepared null: f32.
+    if (scratch != nullptr && t.gemv_i8_fixed_quantize(x, 1, im.k, scratch)) row.prepared = scratch;
+  }
+  return row;
+}
+
+Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j1, float* y) const {
+  const Impl& im = *impl_;
+  if (row.owner != this || row.x == nullptr) {
+    return InvalidArgument("linear: a row prepared by another Linear (or not at all)");
+  }
   if (j0 < 0 || j1 > im.n || j0 > j1) {
     return InvalidArgument("linear: rows [{}, {}) outside [0, {})", j0, j1, im.n);
   }
+  if (y == nullptr) return InvalidArgument("linear: y must not be null");
   if (j0 == j1) return OkStatus();
-  if (im.packed || im.panels) {
-    return Unsupported("linear: ForwardRows on blocked (WeightLayout::kGemm) weights");
-  }
   const float* bias = im.BiasPtr();
   const float* bj = bias != nullptr ? bias + j0 : nullptr;
   const int64_t rows = j1 - j0, k = im.k;
+  const KernelTable& t = Kernels();
   switch (im.weight_type) {
     case WeightType::kF32:
-      return GemvF32(x, static_cast<const float*>(im.weights.get_data_handle()) + j0 * k, bj,
-                     y + j0, 1, rows, k);
+      t.gemv_f32(row.x, static_cast<const float*>(im.weights.get_data_handle()) + j0 * k, bj,
+                 y + j0, 1, rows, k);
+      return OkStatus();
     case WeightType::kInt8:
-      return GemvI8(x, im.w_i8.data() + j0 * k, im.scales.data() + j0, bj, y + j0, 1, rows, k);
+      if (row.prepared != nullptr) {
+        t.gemv_i8_fixed_rows(row.prepared, im.w_i8.data() + j0 * k, im.scales.data() + j0, bj,
+                             y + j0, 1, rows, k);
+      } else {
+        t.gemv_i8(row.x, im.w_i8.data() + j0 * k, im.scales.data() + j0, bj, y + j0, 1, rows, k);
+      }
+      return OkStatus();
     case WeightType::kBF16: {
       const uint16_t* w = im.tiles ? im.w_bf16.data()
                                    : static_cast<const uint16_t*>(im.weights.get_data_handle());
-      auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, k * 2));
-      return GemvBF16(x, w + j0 * k, bj, y + j0, 1, rows, k, xb);
+      t.gemv_bf16(static_cast<const uint16_t*>(row.prepared), w + j0 * k, bj, y + j0, 1, rows, k);
+      return OkStatus();
     }
   }
   return Internal("linear: unknown weight type");

@@ -103,6 +103,19 @@ class Linear {
   // parallel region (SpeechLm's decode step). Same bits as Forward's row j when j0 is a
   // multiple of 4 (the GEMV's row block). Unsupported (an error) for gemm_packed() weights.
   Status ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const;
+  // ForwardRows in two steps, for a caller that computes one product in many row ranges on a
+  // thread (SpeechLm's decode step balances its threads range by range): PrepareRow rounds x to
+  // bf16, or quantizes it for the fixed-point int8 kernel, once, into the calling thread's
+  // scratch; ForwardPreparedRows computes rows [j0, j1) from it with ForwardRows' bits. A
+  // prepared row belongs to this Linear and thread, and is valid until the thread's next Linear
+  // or GEMV call other than ForwardPreparedRows.
+  struct PreparedRow {
+    const float* x = nullptr;
+    const void* prepared = nullptr;  // bf16 bits or fixed-point planes; null: x as it is
+    const void* owner = nullptr;     // the Linear that prepared it
+  };
+  Result<PreparedRow> PrepareRow(const float* x) const;
+  Status ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j1, float* y) const;
 
   int64_t n() const;
   int64_t k() const;

@@ -353,5 +353,89 @@ TEST_CASE("Linear: ForwardRows computes exactly the GEMV's rows j0 .. j1") {
   }
 }
 
+// PrepareRow + ForwardPreparedRows (x rounded / quantized once, then any row ranges): the bits
+// of Forward's m = 1 GEMV for every weight type, from one prepared row; x the fixed-point kernel
+// does not take (a NaN) gives Forward's NaN rows; a row prepared by another Linear is refused.
+TEST_CASE("Linear: one prepared row serves every row range with Forward's bits") {
+  const int64_t n = 103, k = 77;
+  auto w = RandomVector(n * k, 41, -0.2f, 0.2f), bias = RandomVector(n, 42),
+       x = RandomVector(k, 43);
+  for (cpu::WeightType wt :
+       {cpu::WeightType::kF32, cpu::WeightType::kBF16, cpu::WeightType::kInt8}) {
+    CAPTURE(cpu::WeightTypeName(wt));
+    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
+    auto other = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
+    REQUIRE((lin.ok() && other.ok()));
+    std::vector<float> full(n), part(n, -7.0f);
+    REQUIRE((*lin)->Forward(x.data(), 1, full.data()).ok());
+    auto row = (*lin)->PrepareRow(x.data());
+    REQUIRE(row.ok());
+    // Out of order, as threads taking chunks from both ends do.
+    const int64_t cuts[][2] = {{100, n}, {0, 8}, {52, 100}, {8, 12}, {12, 52}};
+    for (const auto& c : cuts)
+      REQUIRE((*lin)->ForwardPreparedRows(*row, c[0], c[1], part.data()).ok());
+    CHECK(part == full);
+    CHECK((*lin)->ForwardPreparedRows(*row, 4, 4, part.data()).ok());
+    CHECK_FALSE((*lin)->ForwardPreparedRows(*row, 0, n + 1, part.data()).ok());
+    CHECK_FALSE((*other)->ForwardPreparedRows(*row, 0, 4, part.data()).ok());
+    CHECK_FALSE((*lin)->ForwardPreparedRows(cpu::Linear::PreparedRow{}, 0, 4, part.data()).ok());
+    CHECK_FALSE((*lin)->PrepareRow(nullptr).ok());
+
+    auto bad = x;
+    bad[5] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> bad_full(n), bad_part(n);
+    REQUIRE((*lin)->Forward(bad.data(), 1, bad_full.data()).ok());
+    auto bad_row = (*lin)->PrepareRow(bad.data());
+    REQUIRE(bad_row.ok());
+    REQUIRE((*lin)->ForwardPreparedRows(*bad_row, 0, n, bad_part.data()).ok());
+    int64_t nan_rows = 0;
+    for (int64_t j = 0; j < n; ++j) nan_rows += std::isnan(bad_part[j]) && std::isnan(bad_full[j]);
+    CHECK(nan_rows == n);
+  }
+}
+
+// kernel_table.h gemv_i8_fixed in two steps (quantize once, rows per range): the bits of the
+// one-call kernel on every range, for m = 1 and m = 3.
+TEST_CASE("GemvI8: the fixed-point kernel's quantize + rows equal the one-call kernel") {
+  const auto& t = cpu::Kernels();
+  if (t.gemv_i8_fixed == nullptr) {
+    MESSAGE("no fixed-point int8 GEMV in the selected variant (needs AVX512_VNNI): skipped");
+    return;
+  }
+  REQUIRE((t.gemv_i8_fixed_quantize != nullptr && t.gemv_i8_fixed_rows != nullptr));
+  for (const int64_t m : {1, 3}) {
+    const int64_t n = 57, k = 130;
+    CAPTURE(m);
+    auto x = RandomVector(m * k, 51), w = RandomVector(n * k, 52), bias = RandomVector(n, 53);
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    QuantizeRows(w, n, k, &q, &scales);
+    std::vector<uint8_t> buf(cpu::GemvI8FixedScratchBytes(m, k) + 64);
+    void* scratch = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64);
+    std::vector<float> one(m * n);
+    REQUIRE(t.gemv_i8_fixed(x.data(), q.data(), scales.data(), bias.data(), one.data(), m, n, k,
+                            scratch));
+    std::vector<uint8_t> buf2(buf.size());
+    void* prepared = buf2.data() + (64 - reinterpret_cast<uintptr_t>(buf2.data()) % 64);
+    REQUIRE(t.gemv_i8_fixed_quantize(x.data(), m, k, prepared));
+    // Per range: y rows of width (j1 - j0), then compared with the one-call columns.
+    const int64_t cuts[] = {0, 4, 20, 21, 56, n};
+    for (size_t c = 0; c + 1 < std::size(cuts); ++c) {
+      const int64_t j0 = cuts[c], j1 = cuts[c + 1], r = j1 - j0;
+      std::vector<float> y(m * r, -7.0f);
+      t.gemv_i8_fixed_rows(prepared, q.data() + j0 * k, scales.data() + j0, bias.data() + j0,
+                           y.data(), m, r, k);
+      int64_t differing = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < r; ++j) differing += y[i * r + j] != one[i * n + j0 + j];
+      }
+      CHECK(differing == 0);
+    }
+    std::vector<float> bad(x);
+    bad[3] = std::numeric_limits<float>::infinity();
+    CHECK_FALSE(t.gemv_i8_fixed_quantize(bad.data(), m, k, prepared));
+  }
+}
+
 }  // namespace
 }  // namespace cosyflow::kernels

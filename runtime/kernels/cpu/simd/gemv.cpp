@@ -18,9 +18,14 @@ constexpr int64_t kBlock = 4;
 constexpr int64_t kPrefetchBytes = 16384;
 constexpr int kMaxRows = kVecRegisters >= 32 ? 4 : 2;
 // Below this many weight elements a single thread is faster than waking the team. Inside a
-// parallel region (SpeechLm's decode step calls one slice per thread) no nested region is
-// opened: an inactive one still costs libgomp a team set-up per call.
+// parallel region (SpeechLm's decode step calls many row chunks per thread) no region is
+// entered at all: an inactive one (`if (false)`) still costs libgomp a team set-up per call,
+// with allocations that made the two threads contend on the heap's lock (bf16 decode 15 -> 50
+// ms/token when the chunks went through it).
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
+inline bool Parallel(int64_t n, int64_t k) {
+  return n * k >= kParallelMinWork && !omp_in_parallel();
+}
 
 struct F32Elems {
   using T = float;
@@ -107,8 +112,7 @@ template <class XE, class WE>
 void Gemv(const typename XE::T* x, const typename WE::T* w, const float* scales,
           const float* bias, float* y, int64_t m, int64_t n, int64_t k) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork && !omp_in_parallel())
-  for (int64_t b = 0; b < blocks; ++b) {
+  auto block = [&](int64_t b) {
     const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
     BlockDots<XE, WE>(x, w, m, j0, rows_w, n, k, y);
     if (scales != nullptr || bias != nullptr) {
@@ -121,6 +125,12 @@ void Gemv(const typename XE::T* x, const typename WE::T* w, const float* scales,
         }
       }
     }
+  };
+  if (Parallel(n, k)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) block(b);
+  } else {
+    for (int64_t b = 0; b < blocks; ++b) block(b);
   }
 }
 
@@ -190,8 +200,7 @@ COSY_TARGET_BF16 void DotsBf16(const uint16_t* x, const uint16_t* w, int64_t row
 COSY_TARGET_BF16 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias,
                                   float* y, int64_t m, int64_t n, int64_t k) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork && !omp_in_parallel())
-  for (int64_t b = 0; b < blocks; ++b) {
+  auto block = [&](int64_t b) COSY_TARGET_BF16 {
     const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
     for (int64_t i0 = 0; i0 < m; i0 += 4) {
       const int64_t rows_x = MinI(4, m - i0);
@@ -199,10 +208,18 @@ COSY_TARGET_BF16 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const fl
       const uint16_t* wb = w + j0 * k;
       float* yb = y + i0 * n + j0;
       switch (rows_x) {
-        case 1: DotsBf16<1>(xb, wb, rows_w, k, n, yb); break;
-        case 2: DotsBf16<2>(xb, wb, rows_w, k, n, yb); break;
-        case 3: DotsBf16<3>(xb, wb, rows_w, k, n, yb); break;
-        default: DotsBf16<4>(xb, wb, rows_w, k, n, yb); break;
+        case 1:
+          DotsBf16<1>(xb, wb, rows_w, k, n, yb);
+          break;
+        case 2:
+          DotsBf16<2>(xb, wb, rows_w, k, n, yb);
+          break;
+        case 3:
+          DotsBf16<3>(xb, wb, rows_w, k, n, yb);
+          break;
+        default:
+          DotsBf16<4>(xb, wb, rows_w, k, n, yb);
+          break;
       }
     }
     if (bias != nullptr) {
@@ -210,6 +227,12 @@ COSY_TARGET_BF16 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const fl
         for (int64_t j = j0; j < j0 + rows_w; ++j) y[i * n + j] += bias[j];
       }
     }
+  };
+  if (Parallel(n, k)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) block(b);
+  } else {
+    for (int64_t b = 0; b < blocks; ++b) block(b);
   }
 }
 #undef COSY_TARGET_BF16
@@ -340,24 +363,17 @@ COSY_TARGET_VNNI __attribute__((noinline)) void DotsFixed(const uint8_t* planes,
              (int64_t{s[3][r]} - 128 * top_sum) * (int64_t{1} << 24);
   }
 }
-}  // namespace
 
-COSY_TARGET_VNNI bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales,
-                                  const float* bias, float* y, int64_t m, int64_t n, int64_t k,
-                                  void* scratch) {
+// Rows [0, n) of W against the prepared rows of x (GemvI8FixedQuantize's scratch), W blocks
+// [b0, b1) of kBlock rows.
+COSY_TARGET_VNNI inline void FixedBlocks(const void* scratch, const int8_t* w, const float* scales,
+                                         const float* bias, float* y, int64_t m, int64_t n,
+                                         int64_t k, int64_t b0, int64_t b1) {
   const int64_t stride = GemvI8FixedStride(k);
-  auto* planes = static_cast<uint8_t*>(scratch);
-  auto* unit = reinterpret_cast<double*>(planes + m * kFixedPlanes * stride);
-  auto* top_sum = reinterpret_cast<int64_t*>(unit + m);
-  for (int64_t i = 0; i < m; ++i) {
-    if (!QuantizeFixed(x + i * k, k, stride, planes + i * kFixedPlanes * stride, &unit[i],
-                       &top_sum[i])) {
-      return false;
-    }
-  }
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n * k >= kParallelMinWork && !omp_in_parallel())
-  for (int64_t b = 0; b < blocks; ++b) {
+  const auto* planes = static_cast<const uint8_t*>(scratch);
+  const auto* unit = reinterpret_cast<const double*>(planes + m * kFixedPlanes * stride);
+  const auto* top_sum = reinterpret_cast<const int64_t*>(unit + m);
+  for (int64_t b = b0; b < b1; ++b) {
     const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
     for (int64_t i = 0; i < m; ++i) {  // rows after the first read the block from L1
       int64_t dot[kBlock];
@@ -372,6 +388,41 @@ COSY_TARGET_VNNI bool GemvI8Fixed(const float* x, const int8_t* w, const float* 
         y[i * n + j] = v;
       }
     }
+  }
+}
+}  // namespace
+
+COSY_TARGET_VNNI bool GemvI8FixedQuantize(const float* x, int64_t m, int64_t k, void* scratch) {
+  const int64_t stride = GemvI8FixedStride(k);
+  auto* planes = static_cast<uint8_t*>(scratch);
+  auto* unit = reinterpret_cast<double*>(planes + m * kFixedPlanes * stride);
+  auto* top_sum = reinterpret_cast<int64_t*>(unit + m);
+  for (int64_t i = 0; i < m; ++i) {
+    if (!QuantizeFixed(x + i * k, k, stride, planes + i * kFixedPlanes * stride, &unit[i],
+                       &top_sum[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+COSY_TARGET_VNNI void GemvI8FixedRows(const void* scratch, const int8_t* w, const float* scales,
+                                      const float* bias, float* y, int64_t m, int64_t n,
+                                      int64_t k) {
+  FixedBlocks(scratch, w, scales, bias, y, m, n, k, 0, (n + kBlock - 1) / kBlock);
+}
+
+COSY_TARGET_VNNI bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales,
+                                  const float* bias, float* y, int64_t m, int64_t n, int64_t k,
+                                  void* scratch) {
+  if (!GemvI8FixedQuantize(x, m, k, scratch)) return false;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  if (Parallel(n, k)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b)
+      FixedBlocks(scratch, w, scales, bias, y, m, n, k, b, b + 1);
+  } else {
+    FixedBlocks(scratch, w, scales, bias, y, m, n, k, 0, blocks);
   }
   return true;
 }

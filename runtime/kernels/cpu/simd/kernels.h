@@ -59,6 +59,11 @@ void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void*
 // AVX-512 variant only, for CPUs with AVX512_VNNI: kernel_table.h's gemv_i8_fixed.
 bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
                  int64_t m, int64_t n, int64_t k, void* scratch);
+// AVX-512 variant only, for CPUs with AVX512_VNNI: kernel_table.h's gemv_i8_fixed_quantize and
+// gemv_i8_fixed_rows.
+bool GemvI8FixedQuantize(const float* x, int64_t m, int64_t k, void* scratch);
+void GemvI8FixedRows(const void* scratch, const int8_t* w, const float* scales, const float* bias,
+                     float* y, int64_t m, int64_t n, int64_t k);
 void PackBf16Pairs(const float* x, int64_t ldx, int64_t channels, int64_t cols, uint32_t* xv,
                    int64_t ldv);
 // AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's conv1d_bf16.

@@ -46,6 +46,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->gemm_f32 = GemmF32;
   if (cpu.avx512_vnni) {
     t->gemv_i8_fixed = GemvI8Fixed;
+    t->gemv_i8_fixed_quantize = GemvI8FixedQuantize;
+    t->gemv_i8_fixed_rows = GemvI8FixedRows;
     t->gemv_i8_name = "avx512_vnni fixed point";
   }
   if (cpu.avx512_bf16) {
