@@ -4,10 +4,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <new>
 
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/work_share.h"
 
 namespace cosyflow::kernels::cpu::detail {
 namespace {
@@ -17,6 +19,11 @@ namespace {
 // and then splits W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y, scratch)`
 // wrap the table entries. Per-thread scratch that cannot be had fails the call (no exception
 // leaves the region).
+constexpr int kMaxSharingThreads = 64;
+// W blocks per chunk: 128 rows (112 KiB of int8 weights at k = 896); the tile re-reads its x
+// chunk from L2 per call.
+constexpr int64_t kChunkBlocks = 16;
+
 template <class Pack, class Gemm>
 Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
                     Pack pack, Gemm gemm) {
@@ -34,24 +41,42 @@ Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t
     bool failed = false;
     const float* xg = x + i0 * k;
     float* yg = y + i0 * n;
+    std::array<WorkShare, kMaxSharingThreads> shares;
 #pragma omp parallel if (!omp_in_parallel())
     {
       const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t groups = (mg + 15) / 16;
       pack(xg, mg, groups * t / nt * 16, groups * (t + 1) / nt * 16, xv);
+      // Each thread's share of W's blocks, taken kChunkBlocks at a time; a thread done with its
+      // own takes chunks from the back of the others' (runtime/work_share.h: the vCPUs of a
+      // shared VM differ in speed for seconds at a time). The blocks' bits do not depend on
+      // which call computes them. Teams above kMaxSharingThreads keep the equal split.
+      const bool sharing = nt <= kMaxSharingThreads;
+      const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+      if (sharing) shares[static_cast<size_t>(t)].Reset(b0, b1);
 #pragma omp barrier
-      const int64_t j0 = std::min(n, blocks * t / nt * kGemmTileRows);
-      const int64_t j1 = std::min(n, blocks * (t + 1) / nt * kGemmTileRows);
-      if (j0 < j1) {
-        void* scratch = nullptr;
-        try {
-          scratch = ThreadScratch(ScratchSlot::kConvertWeights,
-                                  static_cast<size_t>(GemmScratchBytes(mg, units, j1 - j0)));
-        } catch (const std::bad_alloc&) {
+      const int64_t chunk = sharing ? kChunkBlocks : std::max<int64_t>(1, b1 - b0);
+      void* scratch = nullptr;
+      try {
+        scratch =
+            ThreadScratch(ScratchSlot::kConvertWeights,
+                          static_cast<size_t>(GemmScratchBytes(mg, units, chunk * kGemmTileRows)));
+      } catch (const std::bad_alloc&) {
 #pragma omp atomic write
-          failed = true;
+        failed = true;
+      }
+      auto run = [&](int64_t c0, int64_t c1) {
+        gemm(xv, mg, std::min(n, c0 * kGemmTileRows), std::min(n, c1 * kGemmTileRows), yg, scratch);
+      };
+      if (scratch != nullptr && !sharing && b0 < b1) run(b0, b1);
+      if (scratch != nullptr && sharing) {
+        for (int64_t c0 = 0, c1 = 0; shares[static_cast<size_t>(t)].TakeFront(chunk, &c0, &c1);) {
+          run(c0, c1);
         }
-        if (scratch != nullptr) gemm(xv, mg, j0, j1, yg, scratch);
+        for (int64_t v = 1; v < nt; ++v) {
+          WorkShare& other = shares[static_cast<size_t>((t + v) % nt)];
+          for (int64_t c0 = 0, c1 = 0; other.TakeBack(chunk, &c0, &c1);) run(c0, c1);
+        }
       }
     }
     if (failed) {
