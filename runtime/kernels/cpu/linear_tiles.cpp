@@ -14,16 +14,17 @@
 namespace cosyflow::kernels::cpu::detail {
 namespace {
 
-// The many-row products on the kernel table's register tiles (AVX-512: f32 weights; int8 with
-// AVX512_BF16): per group of up to 192 rows of x, the team packs x once (its rows split by 16)
-// and then splits W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y, scratch)`
-// wrap the table entries. Per-thread scratch that cannot be had fails the call (no exception
-// leaves the region).
+// Teams up to this size share their blocks (WorkShare); larger ones split them equally.
 constexpr int kMaxSharingThreads = 64;
 // W blocks per chunk: 128 rows (112 KiB of int8 weights at k = 896); the tile re-reads its x
 // chunk from L2 per call.
 constexpr int64_t kChunkBlocks = 16;
 
+// The many-row products on the kernel table's register tiles (AVX-512: f32 weights; int8 with
+// AVX512_BF16): per group of up to 192 rows of x, the team packs x once (its rows split by 16)
+// and then shares out W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y,
+// scratch)` wrap the table entries. Per-thread scratch that cannot be had fails the call (no
+// exception leaves the region).
 template <class Pack, class Gemm>
 Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
                     Pack pack, Gemm gemm) {
