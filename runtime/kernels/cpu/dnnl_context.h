@@ -24,6 +24,15 @@ dnnl::stream& DnnlThreadStream();
 // use it for oneDNN user-mode scratchpads and converted activations. The pointer stays valid
 // until the next call with the same slot on the same thread. Throws std::bad_alloc.
 // kGemvX: the int8 GEMV's fixed-point x (its own slot: callers may pass x from another one).
+// A run-time dimension of a oneDNN memory descriptor (shapes given at execution).
+inline constexpr dnnl::memory::dim kRt = DNNL_RUNTIME_DIM_VAL;
+
+// A oneDNN matmul primitive and its user scratchpad's descriptor (linear.cpp, matmul.cpp).
+struct MatMulEntry {
+  dnnl::matmul prim;
+  dnnl_memory_desc_t scratchpad;
+};
+
 enum class ScratchSlot {
   kScratchpad = 0,
   kConvert = 1,

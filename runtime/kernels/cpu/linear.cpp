@@ -31,13 +31,6 @@ namespace {
 
 using dnnl::memory;
 using Dt = memory::data_type;
-constexpr memory::dim kRt = DNNL_RUNTIME_DIM_VAL;
-
-// A oneDNN matmul primitive and its scratchpad's descriptor.
-struct MatMulEntry {
-  dnnl::matmul prim;
-  dnnl_memory_desc_t scratchpad;
-};
 
 }  // namespace
 

@@ -15,7 +15,6 @@ namespace {
 
 using dnnl::memory;
 using Dt = memory::data_type;
-constexpr memory::dim kRt = DNNL_RUNTIME_DIM_VAL;
 
 // What a run-time-shaped matmul primitive is specialised on.
 // Shapes and leading dimensions are run-time values; which stride is 1 (the transposes) is
@@ -30,11 +29,6 @@ struct MatMulKey {
     return std::tie(batched, trans_a, trans_b, bcast_a, bcast_b, has_bias, scaled, beta, batch);
   }
   bool operator<(const MatMulKey& o) const { return Tie() < o.Tie(); }
-};
-
-struct MatMulEntry {
-  dnnl::matmul prim;
-  dnnl_memory_desc_t scratchpad;
 };
 
 memory::desc RuntimeDesc(int ndims, bool bcast, int64_t batch, bool transposed) {
