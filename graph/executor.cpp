@@ -113,6 +113,23 @@ class Runner {
     if (kick) fn_.try_put(s);
   }
 
+  // The session was cancelled: a slot waiting for room downstream or for a wake runs again, so
+  // it drains its queue as urgent (its upstream may have closed already, so no cancel message
+  // would come to it, and the downstream it waits on may be gone).
+  void Kick(const SessionPtr& s) {
+    bool kick = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = slots_.find(s->id);
+      if (it == slots_.end() || it->second.closed) return;
+      Slot& sl = it->second;
+      sl.blocked = false;
+      sl.parked = false;
+      if (!sl.scheduled && (!sl.queue.empty() || sl.pending)) kick = sl.scheduled = true;
+    }
+    if (kick) fn_.try_put(s);
+  }
+
   // SessionInfo::wake: resumes a parked session, or has an idle one re-ask HasMoreWork().
   void Wake(const SessionPtr& s) {
     bool kick = false;
@@ -159,12 +176,18 @@ class Runner {
       Slot* slot = nullptr;
       enum { kMessage, kContinue, kCancelPending, kRecheck } what = kMessage;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         auto it = slots_.find(s->id);
         if (it == slots_.end()) return;
         if (it->second.closed) {  // discard what arrived after the close
-          s->queued[index_] -= static_cast<int>(it->second.queue.size());
+          const int dropped = static_cast<int>(it->second.queue.size());
+          const int left = s->queued[index_] -= dropped;
           slots_.erase(it);
+          lock.unlock();
+          if (dropped > 0 && left < ex_->max_in_flight()) {  // an upstream may wait for room here
+            for (int u : plan_node_.upstream) ex_->Unblock(s, u);
+            if (s->waiters.load() > 0) s->NotifyAll();
+          }
           return;
         }
         Slot& sl = it->second;
@@ -548,6 +571,9 @@ void GraphExecutor::Cancel(const SessionPtr& s) {
     h.emitted_ns = NowNs();
     Route(s, plan_.inputs[i].node, plan_.inputs[i].port, MakeMessage(h, {}));
   }
+  // A node whose upstream had closed (end of input) gets no cancel message, and one waiting
+  // for room in a queue of a node that failed would wait for good: every node drains now.
+  for (auto& r : runners_) r->Kick(s);
 }
 
 void GraphExecutor::Fail(const SessionPtr& s, const std::string& node, Status status) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -392,6 +393,46 @@ TEST_CASE("E2E: cancel mid-request stops the session and the pipeline keeps serv
   REQUIRE(next.ok());
   CHECK(next->result.status.ok());
   CHECK(!next->audio.empty());
+}
+
+// The SpeechLM fails (its context is full) while the text pushed earlier waits in the queues
+// before it and the nodes upstream of those have ended their input: the cancel the failure
+// injects at the graph input reaches none of the waiting nodes, which must drain and close all
+// the same. (It hung: the tokenizer waited for room in the LM's queue for good.)
+TEST_CASE("E2E: an LM failure behind queued bi-stream text ends the session with its error") {
+  nlohmann::json g = ReadJson(ConfigPath("tts_tiny.json"));
+  tts::GraphInfo info;
+  tts::GraphOverrides o;
+  o.stream_text = true;
+  tts::PatchGraph(&g, o, &info);
+  bool found = false;
+  for (auto& n : g["nodes"]) {
+    if (n["type"] == "SpeechLM") {
+      n["options"]["max_context"] = 400;
+      n["options"]["greedy"] = true;
+      found = true;
+    }
+  }
+  REQUIRE(found);
+  auto p = LoadTiny(g);
+  auto s = tts::SpeechStream::Open(*p, TextRequest{}, /*stream_text=*/true);
+  REQUIRE(s.ok());
+  auto finished = std::async(std::launch::async, [&]() -> Result<SessionResult> {
+    for (int i = 0; i < 40; ++i) {
+      if (!(*s)->Push(std::string(1000, 'a')).ok()) break;  // failed meanwhile
+    }
+    (void)(*s)->End();
+    return (*s)->Finish();
+  });
+  REQUIRE_MESSAGE(finished.wait_for(std::chrono::seconds(120)) == std::future_status::ready,
+                  "the session never ended");
+  auto r = finished.get();
+  REQUIRE(r.ok());
+  CHECK(r->failed_node == "lm");
+  CHECK(r->status.message().find("context full") != std::string::npos);
+  auto next = tts::Synthesize(*p, {"Hello."}, true);  // the pipeline serves on
+  REQUIRE(next.ok());
+  CHECK(next->result.status.ok());
 }
 
 // SpeechLM (greedy) -> Flow -> HiftVocoder (zero noise) on the fixture's text ids and voice.
