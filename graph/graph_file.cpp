@@ -117,6 +117,13 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
     errors->Add("", "invalid JSON at {}: {}", LineColumn(text, at),
                 cut == std::string::npos ? what : what.substr(cut));
     return g;
+  } catch (const json::exception& e) {  // e.g. a number beyond double's range (1e999)
+    errors->Add("", "invalid JSON: {}", e.what());
+    return g;
+  }
+  if (const Status depth = CheckJsonDepth(root, kMaxGraphJsonDepth); !depth.ok()) {
+    errors->Add("", "{}", depth.message());
+    return g;
   }
   JsonObjectReader r(root, "", errors);
   if (!root.is_object()) return g;
@@ -138,9 +145,9 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
     lr.Read("max_sessions", &g.limits.max_sessions);
     lr.Read("threads", &g.limits.threads);
     lr.Finish();
-    if (g.limits.threads < 0 || g.limits.threads > 4096) {
-      errors->Add("limits.threads", "must be in [0, 4096] (0 = hardware threads), got {}",
-                  g.limits.threads);
+    if (g.limits.threads < 0 || g.limits.threads > kMaxGraphThreads) {
+      errors->Add("limits.threads", "must be in [0, {}] (0 = hardware threads), got {}",
+                  kMaxGraphThreads, g.limits.threads);
     }
     if (g.limits.max_in_flight < 1 || g.limits.max_in_flight > 1 << 20) {
       errors->Add("limits.max_in_flight", "must be in [1, 1048576], got {}", g.limits.max_in_flight);

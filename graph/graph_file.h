@@ -10,16 +10,20 @@
 // Unknown keys are errors. Every error is collected with its JSON path.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "nodes/core/config_errors.h"
+#include "nodes/core/json_file.h"
 
 namespace cosyflow {
 
 inline constexpr int kGraphFormatVersion = 1;
+// Nesting limit of a graph file (its own structure needs 5 levels; node options a few more).
+inline constexpr int kMaxGraphJsonDepth = 64;
+// limits.threads and the threads overrides (CLI, C API): at most this many.
+inline constexpr int kMaxGraphThreads = 4096;
 
 struct PortRef {
   std::string node;

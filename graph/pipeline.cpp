@@ -32,6 +32,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::FromText(const std::string& json_tex
 Result<std::unique_ptr<Pipeline>> Pipeline::Build(GraphFile file, const PipelineOverrides& o) {
   if (!o.model_dir.empty()) file.model_dir = o.model_dir;
   if (o.max_in_flight > 0) file.limits.max_in_flight = o.max_in_flight;
+  if (o.threads > kMaxGraphThreads) {
+    return InvalidArgument("threads must be in [0, {}] (0 = the graph's), got {}", kMaxGraphThreads,
+                           o.threads);
+  }
   if (o.threads > 0) file.limits.threads = o.threads;
   std::string source = file.source;
   ErrorList errors;

@@ -1,13 +1,14 @@
 // The synthesis facade (graph/synthesis.h): graph overrides, loading, one synthesis request.
 #include "graph/synthesis.h"
 
-#include "graph/voices.h"
-
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <utility>
+
+#include "graph/graph_file.h"
+#include "graph/voices.h"
 
 namespace cosyflow::tts {
 
@@ -18,18 +19,23 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
     if (limits.is_null()) limits = nlohmann::json::object();
     if (limits.is_object()) limits["max_sessions"] = o.max_sessions;
   }
+  // Wrongly typed fields are left as they are: the graph's validation names them.
+  auto string_at = [](const nlohmann::json& o, const char* key, const std::string& otherwise) {
+    const auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : otherwise;
+  };
   for (auto& node : (*graph)["nodes"]) {
     if (!node.is_object()) continue;
-    const std::string type = node.value("type", "");
+    if (!node.contains("options")) node["options"] = nlohmann::json::object();
     nlohmann::json& opt = node["options"];
-    if (opt.is_null()) opt = nlohmann::json::object();
-    if (!opt.is_object()) continue;
+    if (!opt.is_object()) continue;  // null or another type: the validation names it
+    const std::string type = string_at(node, "type", "");
     if (type == "SpeechLM") {
       if (o.stream_text) opt["bistream"] = true;
       if (o.greedy) opt["greedy"] = true;
       if (!o.lm_precision.empty()) opt["precision"] = o.lm_precision;
       if (!o.lm_device.empty()) node["device"] = o.lm_device;
-      if (opt.value("text_id_policy", "error") == "modulo") info->test_model = true;
+      if (string_at(opt, "text_id_policy", "error") == "modulo") info->test_model = true;
     } else if (type == "TextNormalizer") {
       if (o.stream_text) opt["input"] = "bistream";
       const auto max_chars = opt.find("max_chars");
@@ -65,17 +71,25 @@ Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
   if (!in) return NotFound("{}: cannot open graph file", graph_file);
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json graph = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json graph;
+  try {
+    graph = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  } catch (const nlohmann::json::exception&) {  // a number beyond double's range (1e999)
+    graph = nlohmann::json::value_t::discarded;
+  }
   if (graph.is_discarded()) {
     return Pipeline::Load(graph_file).status();  // reports the syntax error with line/column
   }
+  // Before anything walks it recursively (dump, comparisons).
+  COSY_RETURN_IF_ERROR(CheckJsonDepth(graph, kMaxGraphJsonDepth).WithContext(graph_file));
   PatchGraph(&graph, o, info);
   info->stream_text = o.stream_text;
   std::string dir = o.model_dir;
   if (dir.empty()) {
     namespace fs = std::filesystem;
     const fs::path base = fs::path(graph_file).parent_path();
-    fs::path md = graph.is_object() ? graph.value("model_dir", std::string(".")) : ".";
+    const auto it = graph.is_object() ? graph.find("model_dir") : graph.end();
+    fs::path md = it != graph.end() && it->is_string() ? it->get<std::string>() : ".";
     dir = (md.is_absolute() ? md : (base.empty() ? fs::path(".") : base) / md)
               .lexically_normal()
               .string();

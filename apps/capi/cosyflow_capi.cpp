@@ -209,7 +209,7 @@ int cosyflow_synthesize(cosyflow_engine* engine, const char* text,
     }
     if (!st.ok()) return SetError(st, err, err_len);
     auto state = std::make_shared<RequestState>();
-    if (params != nullptr) state->params = *params;
+    state->params = params != nullptr ? *params : cosyflow_request_default_params();
     state->pipeline = engine->pipeline.get();
     auto fields = Fields(state->params);
     if (!fields.ok()) return SetError(fields.status(), err, err_len);
@@ -245,7 +245,7 @@ cosyflow_session* cosyflow_session_open(cosyflow_engine* engine,
     auto s = std::make_unique<cosyflow_session>();
     s->engine = engine;
     s->state = std::make_shared<RequestState>();
-    if (params != nullptr) s->state->params = *params;
+    s->state->params = params != nullptr ? *params : cosyflow_request_default_params();
     s->state->pipeline = engine->pipeline.get();
     auto fields = Fields(s->state->params);
     if (!fields.ok()) {

@@ -103,12 +103,13 @@ COSYFLOW_API cosyflow_engine* cosyflow_engine_create(const cosyflow_engine_param
 /* Waits for running requests, then frees the engine. NULL is ignored. */
 COSYFLOW_API void cosyflow_engine_free(cosyflow_engine* engine);
 
-/* One whole text; blocks until its audio has been delivered through on_audio. */
+/* One whole text; blocks until its audio has been delivered through on_audio. params NULL: the
+ * defaults (cosyflow_request_default_params), so no audio callback. */
 COSYFLOW_API int cosyflow_synthesize(cosyflow_engine* engine, const char* text,
                                      const cosyflow_request_params* params, char* err,
                                      size_t err_len);
 
-/* Bi-stream requests (engine created with stream_text = 1). */
+/* Bi-stream requests (engine created with stream_text = 1); params NULL as above. */
 COSYFLOW_API cosyflow_session* cosyflow_session_open(cosyflow_engine* engine,
                                                      const cosyflow_request_params* params,
                                                      char* err, size_t err_len);

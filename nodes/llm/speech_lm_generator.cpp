@@ -44,9 +44,11 @@ SpeechLmInput SpeechLmInput::ForMode(SpeechLmMode mode) const {
 
 Status SpeechLmGenerateOptions::Validate() const {
   COSY_RETURN_IF_ERROR_CTX(sampling.Validate(), "llm sampling");
-  if (!(min_token_text_ratio >= 0) || !(max_token_text_ratio >= min_token_text_ratio)) {
-    return InvalidArgument("llm: need 0 <= min_token_text_ratio <= max_token_text_ratio, got {} / {}",
-                           min_token_text_ratio, max_token_text_ratio);
+  if (!(min_token_text_ratio >= 0) || !(max_token_text_ratio >= min_token_text_ratio) ||
+      !(max_token_text_ratio <= 1e4)) {
+    return InvalidArgument(
+        "llm: need 0 <= min_token_text_ratio <= max_token_text_ratio <= 1e4, got {} / {}",
+        min_token_text_ratio, max_token_text_ratio);
   }
   if (max_context < 2) return InvalidArgument("llm: max_context must be >= 2, got {}", max_context);
   if (prefill_chunk < 1) {

@@ -2,15 +2,23 @@
 #include "nodes/prompt_audio/prompt_audio.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace cosyflow::prompt_audio {
 namespace {
 
-Status CheckPrompt(size_t samples, int sample_rate, std::string_view name) {
-  if (samples == 0) return InvalidArgument("{}: no audio samples", name);
+Status CheckPrompt(std::span<const float> samples, int sample_rate, std::string_view name) {
+  if (samples.empty()) return InvalidArgument("{}: no audio samples", name);
   if (sample_rate < kPromptMinRate) {
     return InvalidArgument("{}: sample rate {} Hz is below the minimum {} Hz", name, sample_rate,
                            kPromptMinRate);
+  }
+  // NaN / Inf would pass through every feature and make a voice that speaks silence.
+  const auto bad =
+      std::find_if(samples.begin(), samples.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != samples.end()) {
+    return InvalidArgument("{}: sample {} is {} (audio samples must be finite)", name,
+                           bad - samples.begin(), *bad);
   }
   return OkStatus();
 }
@@ -20,13 +28,13 @@ Status CheckPrompt(size_t samples, int sample_rate, std::string_view name) {
 Result<AudioData> DecodePromptFile(const std::string& path) {
   COSY_ASSIGN_OR_RETURN(AudioData audio, ReadAudioFile(path));
   COSY_RETURN_IF_ERROR(
-      CheckPrompt(audio.samples.size(), audio.sample_rate, fmt::format("prompt '{}'", path)));
+      CheckPrompt(audio.samples, audio.sample_rate, fmt::format("prompt '{}'", path)));
   return audio;
 }
 
 Result<std::vector<float>> PreparePromptAudio(std::span<const float> samples, int sample_rate,
                                               int target_rate, std::string_view name) {
-  COSY_RETURN_IF_ERROR(CheckPrompt(samples.size(), sample_rate, name));
+  COSY_RETURN_IF_ERROR(CheckPrompt(samples, sample_rate, name));
   if (target_rate <= 0) return InvalidArgument("{}: bad target rate {}", name, target_rate);
   if (sample_rate == target_rate) return std::vector<float>(samples.begin(), samples.end());
   COSY_ASSIGN_OR_RETURN(auto resampler, SharedSincResampler(sample_rate, target_rate));

@@ -51,6 +51,15 @@ Result<std::unique_ptr<SincResampler>> SincResampler::Create(int orig_rate, int 
   r->base_ = std::min(r->o_, r->n_) * kRolloff;
   r->width_ = static_cast<int>(std::ceil(kLowpassWidth * r->o_ / r->base_));
   const int full = 2 * r->width_ + r->o_;
+  // The filter has n phases of `full` taps each: rates with a small common divisor (192001 ->
+  // 16000 Hz: 16000 phases x 192147 taps) would take minutes and gigabytes to build.
+  constexpr int64_t kMaxKernelTaps = int64_t{1} << 26;
+  if (static_cast<int64_t>(r->n_) * full > kMaxKernelTaps) {
+    return InvalidArgument(
+        "resampler: {} -> {} Hz needs a {} x {} tap filter (the rates' greatest common divisor is "
+        "{}); convert the audio to a common rate (16, 22.05, 24, 44.1 or 48 kHz) first",
+        orig_rate, new_rate, r->n_, full, g);
+  }
   r->first_.resize(r->n_);
   r->len_.resize(r->n_);
   r->offset_.resize(r->n_);

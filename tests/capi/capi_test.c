@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
     /* A whole-text engine refuses sessions, clearly. */
     CHECK(cosyflow_session_open(engine, &rp, err, sizeof err) == NULL);
     CHECK(strstr(err, "stream_text") != NULL);
+    /* NULL params: the defaults (no audio callback), not zeroed fields (speed 0 was refused) */
+    rc = cosyflow_synthesize(engine, "Hello world.", NULL, err, sizeof err);
+    if (rc != COSYFLOW_OK) fprintf(stderr, "NULL params: %s\n", err);
+    CHECK(rc == COSYFLOW_OK);
     CHECK(cosyflow_synthesize(engine, NULL, &rp, err, sizeof err) ==
           COSYFLOW_ERR_INVALID_ARGUMENT);
 

@@ -2,9 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "graph/builtin_nodes.h"
 #include "graph/graph_plan.h"
+#include "graph/synthesis.h"
 #include "tests/test_util.h"
 
 namespace cosyflow {
@@ -68,6 +70,10 @@ TEST_CASE("Graph check: broken files report the exact error path") {
       {"invalid_json.json", "", "invalid JSON at line 3, column 12"},
       {"unknown_top_key.json", "edgez", "unknown key"},
       {"negative_threads.json", "limits.threads", "must be in [0, 4096]"},
+      {"number_overflow.json", "", "number overflow parsing '1e999'"},
+      {"deep_nesting.json", "", "nodes.0.options.x.0.0.0"},
+      {"model_dir_number.json", "model_dir", "expected string, got integer 5"},
+      {"type_number.json", "nodes[0](r).type", "expected string, got integer 3"},
   };
   for (const Broken& b : cases) {
     CAPTURE(b.file);
@@ -79,6 +85,33 @@ TEST_CASE("Graph check: broken files report the exact error path") {
     }
     CHECK_MESSAGE(found, errors.ToString());
   }
+}
+
+// The loader every door uses patches the graph before validating it: the same files fail
+// there with the same errors, never a JSON exception (abort) or a recursion deep enough to
+// overflow the stack (a 100 000-level document).
+TEST_CASE("Graph check: LoadPipeline reports broken files as errors, never throws") {
+  for (const char* file : {"number_overflow.json", "deep_nesting.json", "model_dir_number.json",
+                           "type_number.json", "invalid_json.json"}) {
+    CAPTURE(file);
+    tts::GraphInfo info;
+    auto p = tts::LoadPipeline(RepoDir() + "/tests/graph/broken/" + file, {}, &info);
+    REQUIRE(!p.ok());
+    CHECK(p.status().message().find(file) != std::string::npos);
+  }
+  const std::string deep = (std::filesystem::temp_directory_path() / "cosyflow_deep.json").string();
+  std::ofstream(deep) << std::string(100000, '[') << std::string(100000, ']');
+  tts::GraphInfo info;
+  auto p = tts::LoadPipeline(deep, {}, &info);
+  REQUIRE(!p.ok());
+  CHECK(p.status().message().find("nested deeper than 64 levels") != std::string::npos);
+  std::filesystem::remove(deep);
+  // A threads override beyond the graph files' own limit is refused, not used.
+  tts::GraphOverrides o;
+  o.threads = 100000;
+  p = tts::LoadPipeline(RepoDir() + "/configs/resample_stream.json", o, &info);
+  REQUIRE(!p.ok());
+  CHECK(p.status().message().find("threads must be in [0, 4096]") != std::string::npos);
 }
 
 TEST_CASE("Graph check: all errors are collected, not just the first") {

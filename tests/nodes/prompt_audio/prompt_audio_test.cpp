@@ -4,8 +4,10 @@
 #include <doctest/doctest.h>
 #include <sndfile.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "tests/nodes/prompt_audio/prompt_audio_test_util.h"
 
@@ -142,6 +144,23 @@ TEST_CASE("Prompt errors: low rate, empty, not audio, missing, longer than 30 s"
   r = LoadPromptAudio(TempPath("does_not_exist.wav"), 16000);
   REQUIRE(!r.ok());
   CHECK(r.status().code() == StatusCode::kNotFound);
+
+  // Non-finite samples would make a voice that speaks silence: refused, naming the sample.
+  std::vector<float> nan_at_7(1600, 0.1f);
+  nan_at_7[7] = std::numeric_limits<float>::quiet_NaN();
+  auto bad = PreparePromptAudio(nan_at_7, 16000, 24000, "p.wav");
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("p.wav: sample 7 is nan") != std::string::npos);
+  std::vector<float> inf_last(1600, 0.1f);
+  inf_last.back() = std::numeric_limits<float>::infinity();
+  CHECK(!PreparePromptAudio(inf_last, 16000, 16000).ok());  // equal rates too
+  // A rate sharing no divisor with 16 kHz needs a filter of 16000 phases x ~1e6 taps: refused
+  // at once instead of minutes of building it.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto odd = PreparePromptAudio(std::vector<float>(48000, 0.1f), 1000003, 16000, "odd.wav");
+  REQUIRE(!odd.ok());
+  CHECK(odd.status().message().find("1000003 -> 16000 Hz") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 
   CHECK(CheckTokenizerDuration(30 * 16000, "p").ok());
   Status s = CheckTokenizerDuration(30 * 16000 + 1, "long.wav");

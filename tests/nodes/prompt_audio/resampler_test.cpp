@@ -105,6 +105,12 @@ TEST_CASE("SincResampler: equal rates copy the input; bad rates are errors") {
   CHECK(out == in);
   CHECK(!SincResampler::Create(0, 16000).ok());
   CHECK(!SincResampler::Create(16000, -1).ok());
+  // Odd but common rates build; rates with a tiny common divisor are refused, not built.
+  CHECK(SincResampler::Create(44056, 16000).ok());  // gcd 8: 2000 phases
+  CHECK(SincResampler::Create(11025, 24000).ok());
+  auto odd = SincResampler::Create(192001, 16000);
+  REQUIRE(!odd.ok());
+  CHECK(odd.status().message().find("common rate") != std::string::npos);
 }
 
 TEST_CASE("SincResampler: a sine below the cutoff survives 44.1k -> 16k; lengths follow ceil") {
