@@ -46,9 +46,15 @@ class Connection {
       parser.body_limit(std::max(options_.max_body_bytes, options_.max_voice_body_bytes));
       parser.header_limit(16 * 1024);
       beast::error_code ec;
+      // A client that sends nothing (connected, or idle between keep-alive requests) is closed
+      // after idle_timeout instead of holding this thread for good.
+      if (buffer_.size() == 0 && !WaitReadable(socket_, options_.idle_timeout)) return;
       http::read_header(socket_, buffer_, parser, ec);
       size_t limit = options_.max_body_bytes;
-      if (!ec && parser.get().target() == "/v1/voices") limit = options_.max_voice_body_bytes;
+      // (Beast refuses a Content-Length over the larger limit itself: the header is read then.)
+      if ((!ec || ec == http::error::body_limit) && parser.get().target() == "/v1/voices") {
+        limit = options_.max_voice_body_bytes;
+      }
       if (!ec && parser.content_length() && *parser.content_length() > limit) {
         ec = http::error::body_limit;
       }
@@ -133,14 +139,15 @@ class Connection {
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
   }
 
-  // The request's next audio, checking every 100 ms while it is computed that the client is
-  // still there: one that hung up has its session cancelled at once (within a node step)
-  // instead of after its next chunk, or, for a whole-body reply, after all of them.
+  // The request's next audio, checking before each chunk and every 100 ms while one is computed
+  // that the client is still there: one that hung up has its session cancelled at once (within
+  // a node step) instead of after its next chunk, or, for a whole-body reply, after all of them
+  // (checking only when no chunk came for 100 ms missed it when chunks came faster).
   Result<bool> NextAudio(SpeechSession& session, std::string* pcm) {
     while (true) {
+      if (!session.cancelled() && PeerGone()) session.Cancel();
       auto more = session.NextPcm(pcm, std::chrono::milliseconds(100));
       if (more.ok() || more.status().code() != StatusCode::kUnavailable) return more;
-      if (!session.cancelled() && PeerGone()) session.Cancel();
     }
   }
 
@@ -242,7 +249,8 @@ class Connection {
     if (e.ok()) {
       Status st = session->Push(r.input);
       if (st.ok()) st = session->End();
-      if (!st.ok()) e = {500, st.message(), "server_error", ""};
+      // Cancelled: the request failed meanwhile; its reply below names the failure.
+      if (!st.ok() && st.code() != StatusCode::kCancelled) e = SynthesisError(st, "");
     }
     if (!e.ok()) {
       CountSpeech(e.status);
@@ -388,12 +396,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(SpeechService* service, Ht
   s->service_ = service;
   s->options_ = std::move(o);
   HttpServer* raw = s.get();
-  COSY_ASSIGN_OR_RETURN(
-      s->listener_,
-      TcpListener::Start(s->options_.host, s->options_.port,
-                         [raw](net::io_context& ioc, tcp::socket& socket) {
-                           Connection(raw->service_, raw->options_, socket).Serve(ioc);
-                         }));
+  COSY_ASSIGN_OR_RETURN(s->listener_,
+                        TcpListener::Start(
+                            s->options_.host, s->options_.port,
+                            [raw](net::io_context& ioc, tcp::socket& socket) {
+                              Connection(raw->service_, raw->options_, socket).Serve(ioc);
+                            },
+                            s->options_.max_connections));
   return s;
 }
 

@@ -29,6 +29,10 @@ struct HttpServerOptions {
   size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   size_t max_voice_body_bytes = 8 << 20;  // POST /v1/voices (a base64 recording)
   size_t max_ws_message_bytes = 1 << 20;
+  // A connection that sends no request for this long is closed (also between keep-alive
+  // requests); beyond max_connections open connections new ones are closed at once.
+  std::chrono::milliseconds idle_timeout{60000};
+  int max_connections = 512;
 };
 
 class HttpServer {

@@ -32,6 +32,8 @@ ApiError SynthesisError(const Status& st, const std::string& failed_node) {
   switch (st.code()) {
     case StatusCode::kInvalidArgument: return BadRequest(message);
     case StatusCode::kNotFound: return {404, message, "invalid_request_error", "voice"};
+    case StatusCode::kOutOfRange:
+      return {413, message, "invalid_request_error", "input"};
     default: return {500, message, "server_error", ""};
   }
 }

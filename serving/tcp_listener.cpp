@@ -1,9 +1,12 @@
 // TcpListener: thread-per-connection accept loop.
 #include "serving/tcp_listener.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <cerrno>
 #include <charconv>
 #include <exception>
 
@@ -34,10 +37,27 @@ Status ParseHostPort(const std::string& text, std::string* host, int* port) {
   return OkStatus();
 }
 
+bool WaitReadable(tcp::socket& socket, std::chrono::milliseconds timeout) {
+  pollfd p{socket.native_handle(), POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1 << 30)));
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
+}
+
 Result<std::unique_ptr<TcpListener>> TcpListener::Start(const std::string& host, int port,
-                                                        Handler handler) {
+                                                        Handler handler, int max_connections) {
+  if (max_connections < 1) {
+    return InvalidArgument("max_connections must be >= 1, got {}", max_connections);
+  }
   std::unique_ptr<TcpListener> l(new TcpListener());
   l->handler_ = std::move(handler);
+  l->max_connections_ = max_connections;
   boost::system::error_code ec;
   const auto addr = net::ip::make_address(host, ec);
   if (ec)
@@ -66,7 +86,15 @@ void TcpListener::AcceptLoop() {
     if (stopping_) break;
     if (ec) {
       if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) break;
-      continue;  // a failed accept (peer reset, fd limit): keep serving
+      // A failed accept (peer reset, or out of descriptors: then it fails again at once until
+      // a connection closes, so wait a little instead of spinning): keep serving.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    Reap(false);
+    if (open_connections() >= max_connections_) {
+      s.close(ec);  // over the limit: refused (the client sees the connection close)
+      continue;
     }
     s.set_option(tcp::no_delay(true), ec);
     const int fd = s.release(ec);
@@ -78,31 +106,48 @@ void TcpListener::AcceptLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       connections_.push_back(std::move(c));
     }
-    raw->thread = std::thread([this, raw] {
-      net::io_context ioc;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        raw->ioc = &ioc;
-      }
-      tcp::socket sock(ioc);
-      boost::system::error_code aec;
-      sock.assign(acceptor_->local_endpoint().protocol(), raw->fd, aec);
-      if (!aec) {
-        try {
-          handler_(ioc, sock);
-        } catch (const std::exception&) {
-          // A door must not take the server down; the connection is dropped.
-        }
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        raw->fd = -1;  // the socket closes with `sock`
-        raw->ioc = nullptr;
-      }
+    try {
+      raw->thread = std::thread([this, raw] { Run(raw); });
+    } catch (const std::exception&) {  // no thread to be had: the connection is dropped
+      std::lock_guard<std::mutex> lock(mu_);
+      ::close(raw->fd);
+      raw->fd = -1;
       raw->done = true;
-    });
-    Reap(false);
+    }
   }
+}
+
+// One connection's thread: nothing it does may throw out of it (std::terminate).
+void TcpListener::Run(Connection* raw) {
+  bool assigned = false;  // then the socket closes the descriptor
+  try {
+    net::io_context ioc;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      raw->ioc = &ioc;
+    }
+    tcp::socket sock(ioc);
+    boost::system::error_code aec;
+    sock.assign(acceptor_->local_endpoint().protocol(), raw->fd, aec);
+    assigned = !aec;
+    if (assigned) {
+      try {
+        handler_(ioc, sock);
+      } catch (const std::exception&) {
+        // A door must not take the server down; the connection is dropped.
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!assigned) ::close(raw->fd);
+    raw->fd = -1;  // else the socket closes it
+    raw->ioc = nullptr;
+  } catch (const std::exception&) {  // e.g. the io_context found no descriptor for its reactor
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!assigned && raw->fd >= 0) ::close(raw->fd);
+    raw->fd = -1;
+    raw->ioc = nullptr;
+  }
+  raw->done = true;
 }
 
 void TcpListener::Reap(bool all) {

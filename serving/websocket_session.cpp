@@ -104,6 +104,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         return Fail(BadRequest("text message needs a string \"text\"", "text"));
       }
       const Status st = session_->Push(j["text"].get<std::string>());
+      // Cancelled: the request ended meanwhile (failed or cancelled); the pump says why.
+      if (st.code() == StatusCode::kCancelled) return;
       if (st.code() == StatusCode::kOutOfRange) {
         session_->Cancel();
         return Fail({413, st.message(), "invalid_request_error", "text"});
@@ -112,6 +114,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     } else if (type == "end") {
       ended_ = true;
       const Status st = session_->End();
+      if (st.code() == StatusCode::kCancelled) return;  // as above
       if (!st.ok() && !session_->cancelled()) return Fail(BadRequest(st.message()));
     } else {
       return Fail(BadRequest(fmt::format("unknown message type '{}'", type), "type"));

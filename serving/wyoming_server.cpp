@@ -62,6 +62,10 @@ class WyomingConnection {
  private:
   // False at the end of the connection or on a malformed event (answered with an error).
   bool Read(Event* e) {
+    // Idle (no request running, nothing sent for idle_timeout): closed, freeing the thread.
+    if (!session_ && buffer_.size() == 0 && !WaitReadable(socket_, options_.idle_timeout)) {
+      return false;
+    }
     boost::system::error_code ec;
     const size_t line = net::read_until(socket_, buffer_, '\n', ec);
     if (ec) {
@@ -245,7 +249,8 @@ class WyomingConnection {
       return SendError("synthesize-chunk needs a string \"text\"", "bad-event");
     }
     const Status st = session_->Push(data["text"].get<std::string>());
-    if (!st.ok() && !session_->cancelled()) {
+    // Cancelled: the request ended meanwhile (failed or cancelled); the pump reports why.
+    if (!st.ok() && st.code() != StatusCode::kCancelled && !session_->cancelled()) {
       SendError(st.message(), st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
       session_->Cancel();
     }
@@ -288,12 +293,13 @@ Result<std::unique_ptr<WyomingServer>> WyomingServer::Start(SpeechService* servi
   s->service_ = service;
   s->options_ = std::move(o);
   WyomingServer* raw = s.get();
-  COSY_ASSIGN_OR_RETURN(
-      s->listener_,
-      TcpListener::Start(s->options_.host, s->options_.port,
-                         [raw](net::io_context&, tcp::socket& socket) {
-                           WyomingConnection(raw->service_, raw->options_, socket).Serve();
-                         }));
+  COSY_ASSIGN_OR_RETURN(s->listener_,
+                        TcpListener::Start(
+                            s->options_.host, s->options_.port,
+                            [raw](net::io_context&, tcp::socket& socket) {
+                              WyomingConnection(raw->service_, raw->options_, socket).Serve();
+                            },
+                            s->options_.max_connections));
   return s;
 }
 

@@ -16,6 +16,7 @@
 //   failures                      -> error {text, code}
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,10 @@ struct WyomingServerOptions {
   int port = 10200;                  // 0 = a free port
   size_t max_event_bytes = 1 << 20;  // header line, data and payload of one incoming event
   std::vector<std::string> languages = {"zh", "en", "ja", "ko", "yue"};
+  // A connection with no request running that sends no event for this long is closed; beyond
+  // max_connections open connections new ones are closed at once.
+  std::chrono::milliseconds idle_timeout{300000};
+  int max_connections = 512;
 };
 
 class WyomingServer {

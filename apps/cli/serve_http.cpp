@@ -31,6 +31,7 @@ struct DoorArgs {
   bool stream_text = false, greedy = false, zero_noise = false, no_warm_up = false;
   int64_t seed = -1;
   int threads = 0, max_sessions = 0, drain_timeout_ms = 30000;
+  int idle_timeout_s = -1, max_connections = 512;  // idle -1: each door's default
   int64_t max_input_chars = 0, max_body_bytes = int64_t{1} << 20;
   int64_t max_voice_body_bytes = int64_t{8} << 20;
 };
@@ -71,6 +72,8 @@ Status RunDoors(const DoorArgs& a, bool http) {
     COSY_RETURN_IF_ERROR(serving::ParseHostPort(a.listen, &ho.host, &ho.port));
     ho.max_body_bytes = static_cast<size_t>(a.max_body_bytes);
     ho.max_voice_body_bytes = static_cast<size_t>(a.max_voice_body_bytes);
+    if (a.idle_timeout_s >= 0) ho.idle_timeout = std::chrono::seconds(a.idle_timeout_s);
+    ho.max_connections = a.max_connections;
     COSY_ASSIGN_OR_RETURN(http_server, serving::HttpServer::Start(service.get(), ho));
     ready["http"] = http_server->url();
     ready["websocket"] =
@@ -80,6 +83,8 @@ Status RunDoors(const DoorArgs& a, bool http) {
   if (!a.wyoming.empty()) {
     serving::WyomingServerOptions wo;
     COSY_RETURN_IF_ERROR(serving::ParseHostPort(a.wyoming, &wo.host, &wo.port));
+    if (a.idle_timeout_s >= 0) wo.idle_timeout = std::chrono::seconds(a.idle_timeout_s);
+    wo.max_connections = a.max_connections;
     COSY_ASSIGN_OR_RETURN(wyoming_server, serving::WyomingServer::Start(service.get(), wo));
     ready["wyoming"] = wyoming_server->uri();
     if (!http) ready["port"] = wyoming_server->port();
@@ -141,6 +146,13 @@ void AddCommon(CLI::App* cmd, DoorArgs* a) {
                   "Longest input in characters; longer gets 413 (default: the graph's "
                   "TextNormalizer.max_chars)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--idle-timeout", a->idle_timeout_s,
+                  "Close a connection that sends no request for this many seconds (default: 60 "
+                  "for HTTP, 300 for Wyoming; a Wyoming request in flight is never idle)")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--max-connections", a->max_connections,
+                  "Open connections per door; more are closed at once")
+      ->check(CLI::Range(1, 65536));
   cmd->add_option("--drain-timeout-ms", a->drain_timeout_ms,
                   "On SIGINT/SIGTERM wait this long for open requests, then cancel them")
       ->check(CLI::NonNegativeNumber);

@@ -175,6 +175,12 @@ Status SpeechLmGenerator::ForwardPending() {
   const int64_t h = lm_.config().qwen.hidden_size;
   const auto n = static_cast<int64_t>(pending_.size());
   if (state_->length() + n > state_->capacity()) {
+    if (bistream_) {
+      return OutOfRange(
+          "llm: context full: {} cached + {} new positions > max_context {} (bi-stream text is "
+          "one utterance: send less text per request, or raise the SpeechLM's max_context)",
+          state_->length(), n, state_->capacity());
+    }
     return OutOfRange("llm: context full: {} cached + {} new positions > capacity {}",
                       state_->length(), n, state_->capacity());
   }

@@ -256,5 +256,51 @@ TEST_CASE("serving/faults: mutated requests get answers, never a crash; then a r
   CHECK(MetricReturnsToZero(port));
 }
 
+// Whether the server closed `s` within `within` (a read returns EOF / reset, not a timeout).
+bool ClosedByServer(tcp::socket& s, std::chrono::milliseconds within) {
+  if (!WaitReadable(s, within)) return false;
+  char c;
+  boost::system::error_code ec;
+  s.read_some(net::buffer(&c, 1), ec);
+  return ec == net::error::eof || ec == net::error::connection_reset;
+}
+
+TEST_CASE(
+    "serving/faults: idle connections are closed; past max_connections new ones are refused") {
+  HarnessOptions ho;
+  ho.idle_timeout = std::chrono::milliseconds(700);
+  ho.max_connections = 3;
+  Harness h(ho);
+  net::io_context ioc;
+  for (int port : {h.http_server->port(), h.wyoming->port()}) {
+    CAPTURE(port);
+    // Three connections that send nothing fill the door; a fourth is closed at once.
+    std::vector<tcp::socket> idle;
+    for (int i = 0; i < 3; ++i) idle.push_back(Connect(ioc, port));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted
+    tcp::socket extra = Connect(ioc, port);
+    CHECK(ClosedByServer(extra, std::chrono::milliseconds(500)));
+    // The idle ones are closed after the idle timeout (not before half of it).
+    CHECK(!ClosedByServer(idle[0], std::chrono::milliseconds(300)));
+    for (auto& s : idle) CHECK(ClosedByServer(s, std::chrono::milliseconds(5000)));
+  }
+  // Then the doors serve again (the idle connections' threads were reaped).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto r = Post(h.http_server->port(), {{"input", "Hello."}, {"response_format", "pcm"}});
+  CHECK(r.status == 200);
+  // A request sent before the idle timeout is served, and the keep-alive connection then idles
+  // out too.
+  tcp::socket s = Connect(ioc, h.http_server->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  WriteSpeechRequest(s, {{"input", "Hello."}, {"response_format", "pcm"}});
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(s, buf, res, ec);
+  REQUIRE(!ec);
+  CHECK(res.result_int() == 200);
+  CHECK(ClosedByServer(s, std::chrono::milliseconds(5000)));
+}
+
 }  // namespace
 }  // namespace cosyflow::serving

@@ -69,6 +69,8 @@ struct HarnessOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_voice_body_bytes = 8 << 20;
   std::string voice_store = {};  // "" = the graph's (absent on the tiny model: an empty store)
+  std::chrono::milliseconds idle_timeout{60000};  // both doors
+  int max_connections = 512;                      // per door
 };
 
 // A service on the tiny graph with both servers on free ports.
@@ -94,11 +96,15 @@ struct Harness {
     hs.port = 0;
     hs.max_body_bytes = ho.max_body_bytes;
     hs.max_voice_body_bytes = ho.max_voice_body_bytes;
+    hs.idle_timeout = ho.idle_timeout;
+    hs.max_connections = ho.max_connections;
     auto h = HttpServer::Start(service.get(), hs);
     REQUIRE_MESSAGE(h.ok(), h.status().ToString());
     http_server = std::move(*h);
     WyomingServerOptions ws;
     ws.port = 0;
+    ws.idle_timeout = ho.idle_timeout;
+    ws.max_connections = ho.max_connections;
     auto w = WyomingServer::Start(service.get(), ws);
     REQUIRE_MESSAGE(w.ok(), w.status().ToString());
     wyoming = std::move(*w);
