@@ -169,9 +169,11 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
 }
 
 GraphFile ParseGraphFile(const std::string& path, ErrorList* errors) {
+  std::error_code ec;
+  const bool directory = std::filesystem::is_directory(path, ec);
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    errors->Add("", "cannot read graph file '{}'", path);
+  if (!in || directory) {
+    errors->Add("", "cannot read graph file '{}'{}", path, directory ? ": it is a directory" : "");
     GraphFile g;
     g.source = path;
     return g;

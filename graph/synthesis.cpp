@@ -67,6 +67,10 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
 
 Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
                                                const GraphOverrides& o, GraphInfo* info) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(graph_file, ec)) {
+    return NotFound("{}: is a directory, not a graph file", graph_file);
+  }
   std::ifstream in(graph_file);
   if (!in) return NotFound("{}: cannot open graph file", graph_file);
   std::stringstream text;

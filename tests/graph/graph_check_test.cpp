@@ -106,6 +106,12 @@ TEST_CASE("Graph check: LoadPipeline reports broken files as errors, never throw
   REQUIRE(!p.ok());
   CHECK(p.status().message().find("nested deeper than 64 levels") != std::string::npos);
   std::filesystem::remove(deep);
+  // A directory given as the graph file says so (it read as an empty, invalid JSON text).
+  p = tts::LoadPipeline(std::filesystem::temp_directory_path().string(), {}, &info);
+  REQUIRE(!p.ok());
+  CHECK(p.status().message().find("is a directory") != std::string::npos);
+  const ErrorList dir_errors = Check(std::filesystem::temp_directory_path().string());
+  CHECK(dir_errors.ToString().find("it is a directory") != std::string::npos);
   // A threads override beyond the graph files' own limit is refused, not used.
   tts::GraphOverrides o;
   o.threads = 100000;
