@@ -363,12 +363,18 @@ TEST_CASE("E2E: a built-in voice file of the wrong dtype fails loading, naming t
   CHECK(p.status().ToString().find("expected int32") != std::string::npos);
 }
 
-TEST_CASE("E2E: cancel mid-request stops the session and the pipeline keeps serving") {
+// tts_tiny.json loaded for bi-stream text (as `cosyflow synth --stream-text` patches it).
+nlohmann::json TinyBistreamGraph() {
   nlohmann::json g = ReadJson(ConfigPath("tts_tiny.json"));
   tts::GraphInfo info;
   tts::GraphOverrides o;
   o.stream_text = true;
   tts::PatchGraph(&g, o, &info);
+  return g;
+}
+
+TEST_CASE("E2E: cancel mid-request stops the session and the pipeline keeps serving") {
+  nlohmann::json g = TinyBistreamGraph();
   auto p = LoadTiny(g);
   Collector c;
   auto id = p->Submit(c.Options());
@@ -400,11 +406,7 @@ TEST_CASE("E2E: cancel mid-request stops the session and the pipeline keeps serv
 // injects at the graph input reaches none of the waiting nodes, which must drain and close all
 // the same. (It hung: the tokenizer waited for room in the LM's queue for good.)
 TEST_CASE("E2E: an LM failure behind queued bi-stream text ends the session with its error") {
-  nlohmann::json g = ReadJson(ConfigPath("tts_tiny.json"));
-  tts::GraphInfo info;
-  tts::GraphOverrides o;
-  o.stream_text = true;
-  tts::PatchGraph(&g, o, &info);
+  nlohmann::json g = TinyBistreamGraph();
   bool found = false;
   for (auto& n : g["nodes"]) {
     if (n["type"] == "SpeechLM") {
