@@ -63,14 +63,14 @@ Status NodeHarness::Finish(uint64_t session, NodeSession* state, Emitter& out) {
   }
 }
 
-Status NodeHarness::Open(uint64_t session) {
+Status NodeHarness::Open(uint64_t session, const std::atomic<bool>* cancelled) {
   if (sessions_.count(session)) return InvalidArgument("harness: session {} already open", session);
   auto rec = std::make_shared<SessionRecord>();
   rec->spec = &spec_;
   rec->id = session;
   rec->next_seq.assign(spec_.outputs.size(), 0);
   Status s = Guard(session, "OpenSession", [&]() -> Status {
-    COSY_ASSIGN_OR_RETURN(rec->state, node_->OpenSession(SessionInfo{session}));
+    COSY_ASSIGN_OR_RETURN(rec->state, node_->OpenSession(SessionInfo{session, cancelled}));
     return OkStatus();
   });
   if (!s.ok()) return s;

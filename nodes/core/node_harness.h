@@ -26,7 +26,8 @@ class NodeHarness {
     return NodeHarness(NodeT::Spec(), std::move(node));
   }
 
-  Status Open(uint64_t session);
+  // `cancelled` (may be null) is the session's cancel flag as the graph runner hands it over.
+  Status Open(uint64_t session, const std::atomic<bool>* cancelled = nullptr);
   // Sends a data message on input `port` of the session; runs Continue until no work is left.
   Status Push(uint64_t session, int port, Payload payload);
   // Ends the session: kEndOfStream flushes (and runs Continue until done), kCancel/kError drop.

@@ -70,10 +70,11 @@ Result<std::shared_ptr<const TextNormalizer>> TextNormalizer::Create(
   return std::shared_ptr<const TextNormalizer>(std::move(n));
 }
 
-Result<std::u32string> TextNormalizer::WetextTn(std::u32string_view text, WetextLang lang) const {
+Result<std::u32string> TextNormalizer::WetextTn(std::u32string_view text, WetextLang lang,
+                                                const std::atomic<bool>* cancelled) const {
   if (wetext_ == nullptr) return std::u32string(text);
   if (options_.tn_only_with_digits && !ContainsDecimalDigit(text)) return std::u32string(text);
-  COSY_ASSIGN_OR_RETURN(std::string out, wetext_->Normalize(ToU8(text), lang));
+  COSY_ASSIGN_OR_RETURN(std::string out, wetext_->Normalize(ToU8(text), lang, cancelled));
   return ToU32(out);
 }
 
@@ -83,9 +84,9 @@ bool TextNormalizer::UsesJa(std::u32string_view text) const {
 
 Status TextNormalizer::RunZh(std::u32string_view input, bool ja, bool split,
                              std::u32string* processed, std::vector<std::u32string>* segments,
-                             std::u32string* tn) const {
+                             std::u32string* tn, const std::atomic<bool>* cancelled) const {
   COSY_ASSIGN_OR_RETURN(std::u32string text,
-                        WetextTn(input, ja ? WetextLang::kJa : WetextLang::kZh));
+                        WetextTn(input, ja ? WetextLang::kJa : WetextLang::kZh, cancelled));
   if (tn != nullptr) *tn = text;
   std::u32string no_newlines;
   no_newlines.reserve(text.size());
@@ -107,8 +108,9 @@ Status TextNormalizer::RunZh(std::u32string_view input, bool ja, bool split,
 }
 
 Status TextNormalizer::RunEn(std::u32string_view input, bool split, std::u32string* processed,
-                             std::vector<std::u32string>* segments, std::u32string* tn) const {
-  COSY_ASSIGN_OR_RETURN(std::u32string wetext, WetextTn(input, WetextLang::kEn));
+                             std::vector<std::u32string>* segments, std::u32string* tn,
+                             const std::atomic<bool>* cancelled) const {
+  COSY_ASSIGN_OR_RETURN(std::u32string wetext, WetextTn(input, WetextLang::kEn, cancelled));
   if (tn != nullptr) *tn = wetext;
   COSY_ASSIGN_OR_RETURN(std::u32string text, SpellOutNumber(wetext));
   if (split && !text.empty()) {
@@ -134,12 +136,13 @@ Status TextNormalizer::RunEn(std::u32string_view input, bool split, std::u32stri
 }
 
 Status TextNormalizer::Run(std::u32string_view input, bool split, std::u32string* processed,
-                           std::vector<std::u32string>* segments, std::u32string* tn) const {
+                           std::vector<std::u32string>* segments, std::u32string* tn,
+                           const std::atomic<bool>* cancelled) const {
   const std::u32string_view text = StripPython(input);
   if (ContainsChinese(text) || UsesJa(text)) {
-    COSY_RETURN_IF_ERROR(RunZh(text, UsesJa(text), split, processed, segments, tn));
+    COSY_RETURN_IF_ERROR(RunZh(text, UsesJa(text), split, processed, segments, tn, cancelled));
   } else {
-    COSY_RETURN_IF_ERROR(RunEn(text, split, processed, segments, tn));
+    COSY_RETURN_IF_ERROR(RunEn(text, split, processed, segments, tn, cancelled));
   }
   if (split) {
     std::vector<std::u32string> kept;
@@ -150,25 +153,26 @@ Status TextNormalizer::Run(std::u32string_view input, bool split, std::u32string
   return OkStatus();
 }
 
-Result<std::vector<std::string>> TextNormalizer::Segments(std::string_view text,
-                                                          bool text_frontend) const {
+Result<std::vector<std::string>> TextNormalizer::Segments(
+    std::string_view text, bool text_frontend, const std::atomic<bool>* cancelled) const {
   std::u32string u = ToU32(text);
   if (IsBypass(text) || !text_frontend || text.empty()) return std::vector<std::string>{ToU8(u)};
   std::u32string processed;
   std::vector<std::u32string> segments;
-  COSY_RETURN_IF_ERROR(Run(u, /*split=*/true, &processed, &segments));
+  COSY_RETURN_IF_ERROR(Run(u, /*split=*/true, &processed, &segments, nullptr, cancelled));
   std::vector<std::string> out;
   out.reserve(segments.size());
   for (const auto& s : segments) out.push_back(ToU8(s));
   return out;
 }
 
-Result<std::string> TextNormalizer::Normalize(std::string_view text, bool text_frontend) const {
+Result<std::string> TextNormalizer::Normalize(std::string_view text, bool text_frontend,
+                                              const std::atomic<bool>* cancelled) const {
   std::u32string u = ToU32(text);
   if (IsBypass(text) || !text_frontend || text.empty()) return ToU8(u);
   std::u32string processed;
   std::vector<std::u32string> segments;
-  COSY_RETURN_IF_ERROR(Run(u, /*split=*/false, &processed, &segments));
+  COSY_RETURN_IF_ERROR(Run(u, /*split=*/false, &processed, &segments, nullptr, cancelled));
   return ToU8(processed);
 }
 
@@ -183,7 +187,7 @@ Result<FrontendResult> TextNormalizer::Frontend(std::string_view text, bool text
   }
   std::u32string processed, tn;
   std::vector<std::u32string> segments;
-  COSY_RETURN_IF_ERROR(Run(u, /*split=*/true, &processed, &segments, &tn));
+  COSY_RETURN_IF_ERROR(Run(u, /*split=*/true, &processed, &segments, &tn, nullptr));
   r.tn = ToU8(tn);
   r.normalized = ToU8(processed);
   for (const auto& s : segments) r.segments.push_back(ToU8(s));
@@ -196,17 +200,17 @@ Result<std::string> TextNormalizer::TextNormalization(std::string_view text) con
   const WetextLang lang = UsesJa(stripped)            ? WetextLang::kJa
                           : ContainsChinese(stripped) ? WetextLang::kZh
                                                       : WetextLang::kEn;
-  COSY_ASSIGN_OR_RETURN(std::u32string out, WetextTn(stripped, lang));
+  COSY_ASSIGN_OR_RETURN(std::u32string out, WetextTn(stripped, lang, nullptr));
   return ToU8(out);
 }
 
-Result<std::string> TextNormalizer::TextNormalization(std::string_view text,
-                                                      WetextLang lang) const {
+Result<std::string> TextNormalizer::TextNormalization(std::string_view text, WetextLang lang,
+                                                      const std::atomic<bool>* cancelled) const {
   if (wetext_ != nullptr && !wetext_->has(lang)) {
     return InvalidArgument("text normalizer: the {} FSTs are not loaded (ja needs option ja)",
                            WetextLangName(lang));
   }
-  COSY_ASSIGN_OR_RETURN(std::u32string out, WetextTn(ToU32(text), lang));
+  COSY_ASSIGN_OR_RETURN(std::u32string out, WetextTn(ToU32(text), lang, cancelled));
   return ToU8(out);
 }
 

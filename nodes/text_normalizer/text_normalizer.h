@@ -30,6 +30,7 @@
 // Thread safety: immutable after Create; Segments/Normalize may run concurrently.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,18 +76,23 @@ class TextNormalizer {
   static Result<std::shared_ptr<const TextNormalizer>> Create(
       TextNormalizerOptions options, std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer);
 
+  // `cancelled` (may be null): a session's cancel flag, read between wetext's pieces; once set
+  // the call ends with kCancelled.
   // text_normalize(text, split=True, text_frontend): the segments CosyVoice would synthesize.
-  Result<std::vector<std::string>> Segments(std::string_view text, bool text_frontend = true) const;
+  Result<std::vector<std::string>> Segments(std::string_view text, bool text_frontend = true,
+                                            const std::atomic<bool>* cancelled = nullptr) const;
   // text_normalize(text, split=False, text_frontend): the cleaned text, unsplit and unfiltered
   // (what the reference does to prompt_text).
-  Result<std::string> Normalize(std::string_view text, bool text_frontend = true) const;
+  Result<std::string> Normalize(std::string_view text, bool text_frontend = true,
+                                const std::atomic<bool>* cancelled = nullptr) const;
   // Segments, Normalize and the wetext output in one pass (same results as the three calls).
   Result<FrontendResult> Frontend(std::string_view text, bool text_frontend = true) const;
   // wetext TN only of the stripped text, language chosen like the front end (the `tn` field of
   // the cosyvoice-frontend-text goldens).
   Result<std::string> TextNormalization(std::string_view text) const;
   // wetext TN only in a given language (digit gate per tn_only_with_digits, nothing stripped).
-  Result<std::string> TextNormalization(std::string_view text, WetextLang lang) const;
+  Result<std::string> TextNormalization(std::string_view text, WetextLang lang,
+                                        const std::atomic<bool>* cancelled = nullptr) const;
 
   const TextNormalizerOptions& options() const { return options_; }
   // Null when tn is off.
@@ -97,14 +103,18 @@ class TextNormalizer {
                  std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer)
       : options_(std::move(options)), tokenizer_(std::move(tokenizer)) {}
   // Steps 4-8 of §1.2 on non-bypassed text; fills the processed text and the segments.
-  // `tn` (may be null) receives the wetext output.
+  // `tn` (may be null) receives the wetext output; `cancelled` (may be null) as for Segments.
   Status Run(std::u32string_view text, bool split, std::u32string* processed,
-             std::vector<std::u32string>* segments, std::u32string* tn = nullptr) const;
+             std::vector<std::u32string>* segments, std::u32string* tn,
+             const std::atomic<bool>* cancelled) const;
   Status RunZh(std::u32string_view text, bool ja, bool split, std::u32string* processed,
-               std::vector<std::u32string>* segments, std::u32string* tn) const;
+               std::vector<std::u32string>* segments, std::u32string* tn,
+               const std::atomic<bool>* cancelled) const;
   Status RunEn(std::u32string_view text, bool split, std::u32string* processed,
-               std::vector<std::u32string>* segments, std::u32string* tn) const;
-  Result<std::u32string> WetextTn(std::u32string_view text, WetextLang lang) const;
+               std::vector<std::u32string>* segments, std::u32string* tn,
+               const std::atomic<bool>* cancelled) const;
+  Result<std::u32string> WetextTn(std::u32string_view text, WetextLang lang,
+                                  const std::atomic<bool>* cancelled) const;
   bool UsesJa(std::u32string_view text) const;
 
   TextNormalizerOptions options_;

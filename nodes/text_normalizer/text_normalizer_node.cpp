@@ -34,8 +34,9 @@ size_t IncompleteTailStart(std::string_view s) {
 class TextNormalizerSession : public NodeSession {
  public:
   TextNormalizerSession(const TextNormalizerNodeOptions& o,
-                        std::shared_ptr<const tn::TextNormalizer> normalizer)
-      : options_(o), normalizer_(std::move(normalizer)) {}
+                        std::shared_ptr<const tn::TextNormalizer> normalizer,
+                        const std::atomic<bool>* cancelled)
+      : options_(o), normalizer_(std::move(normalizer)), cancelled_(cancelled) {}
 
   Status Process(int, const Message& message, Emitter& out) override {
     const TextRequest* in = message.get<TextRequest>();
@@ -122,16 +123,18 @@ class TextNormalizerSession : public NodeSession {
     if (options_.lang != "auto") {
       if (!options_.text_frontend) return std::vector<std::string>{text};
       COSY_ASSIGN_OR_RETURN(tn::WetextLang lang, tn::ParseWetextLang(options_.lang));
-      COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->TextNormalization(
-                                               tokenizer::ReplaceInvalidUtf8(text), lang));
+      COSY_ASSIGN_OR_RETURN(
+          std::string s,
+          normalizer_->TextNormalization(tokenizer::ReplaceInvalidUtf8(text), lang, cancelled_));
       return std::vector<std::string>{std::move(s)};
     }
     const std::string valid = tokenizer::ReplaceInvalidUtf8(text);
     if (!split) {
-      COSY_ASSIGN_OR_RETURN(std::string s, normalizer_->Normalize(valid, options_.text_frontend));
+      COSY_ASSIGN_OR_RETURN(std::string s,
+                            normalizer_->Normalize(valid, options_.text_frontend, cancelled_));
       return std::vector<std::string>{std::move(s)};
     }
-    return normalizer_->Segments(valid, options_.text_frontend);
+    return normalizer_->Segments(valid, options_.text_frontend, cancelled_);
   }
 
   // Bi-stream: pass the chunk through untouched, never cutting a UTF-8 sequence.
@@ -152,6 +155,7 @@ class TextNormalizerSession : public NodeSession {
 
   const TextNormalizerNodeOptions options_;
   std::shared_ptr<const tn::TextNormalizer> normalizer_;
+  const std::atomic<bool>* cancelled_;  // the session's cancel flag (may be null)
   TextSegments request_;    // request fields attached to every emitted segment (no segments)
   std::string raw_prompt_;  // request_.prompt_text before normalisation
   int chunks_ = 0;          // bi-stream: chunks received
@@ -252,8 +256,9 @@ Result<std::unique_ptr<Node>> TextNormalizerNode::Create(
   return std::unique_ptr<Node>(new TextNormalizerNode(options, *std::move(normalizer)));
 }
 
-Result<std::unique_ptr<NodeSession>> TextNormalizerNode::OpenSession(const SessionInfo&) {
-  return std::unique_ptr<NodeSession>(new TextNormalizerSession(options_, normalizer_));
+Result<std::unique_ptr<NodeSession>> TextNormalizerNode::OpenSession(const SessionInfo& info) {
+  return std::unique_ptr<NodeSession>(
+      new TextNormalizerSession(options_, normalizer_, info.cancelled));
 }
 
 }  // namespace cosyflow

@@ -40,9 +40,10 @@
 // Decisions: whole text that normalizes to no segment (empty, whitespace, only punctuation)
 //          emits nothing: the reference's [''] would give the LM max_len = 0 (no audio) and its
 //          whitespace-only case crashes. Invalid UTF-8 in whole text becomes U+FFFD.
-// Cost:    wetext's FST composition: ~3,000 zh / ~600 en code points per second and core (long
-//          texts in 1 KB pieces, docs/text_frontend.md); digit-free text skips it. max_chars
-//          bounds the time one request can take.
+// Cost:    wetext's FST composition: ~3,000 zh / ~400 en code points per second and core (long
+//          texts in 1 KB pieces, docs/text_frontend.md; digit-dense en text down to ~70, a 1 KB
+//          piece of digits ~15 s and ~1 GB); digit-free text skips it. max_chars bounds the
+//          time one request can take; a cancelled session stops before its next piece.
 // Errors:  Create: a missing or corrupt FST file (the message names it), a bad tokenizer_dir.
 //          Request: text over max_chars, en text without a tokenizer, a number too long for
 //          spell_out_number -> that session fails; other sessions continue.

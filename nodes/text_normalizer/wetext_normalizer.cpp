@@ -114,10 +114,15 @@ Result<std::string> WetextNormalizer::Tag(std::string_view text, WetextLang lang
   return g->tagger->Rewrite(text);
 }
 
-Result<std::string> WetextNormalizer::Normalize(std::string_view text, WetextLang lang) const {
+Result<std::string> WetextNormalizer::Normalize(std::string_view text, WetextLang lang,
+                                                const std::atomic<bool>* cancelled) const {
   COSY_ASSIGN_OR_RETURN(const Grammar* g, Require(lang));
   std::string out;
   for (std::string_view piece : SplitForWetext(text, max_piece_bytes_)) {
+    if (cancelled != nullptr && cancelled->load(std::memory_order_relaxed)) {
+      return MakeError(StatusCode::kCancelled, "wetext {}: cancelled after {} of {} bytes",
+                       WetextLangName(lang), piece.data() - text.data(), text.size());
+    }
     COSY_ASSIGN_OR_RETURN(std::string normalized, NormalizePiece(piece, *g, lang));
     out += normalized;
   }

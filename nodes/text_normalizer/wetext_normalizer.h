@@ -12,6 +12,7 @@
 // loaded once per process and shared by every instance (FstRewriter::LoadShared).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,8 +57,11 @@ class WetextNormalizer {
   // verbalizer(reorder(tagger(text))) in `lang`, nothing stripped (wetext 0.0.4), piece by
   // piece for long texts (max_piece_bytes) with the outputs concatenated. No digit gate and no
   // language choice: the caller decides (TextNormalizer does it like wetext).
-  // FailedPrecondition-like InvalidArgument when `lang` was not loaded.
-  Result<std::string> Normalize(std::string_view text, WetextLang lang) const;
+  // FailedPrecondition-like InvalidArgument when `lang` was not loaded. `cancelled` (may be
+  // null) is read before every piece: once set, Normalize stops with kCancelled (a piece takes
+  // up to ~15 s and ~1 GB: 1 KB of digits through the en tagger).
+  Result<std::string> Normalize(std::string_view text, WetextLang lang,
+                                const std::atomic<bool>* cancelled = nullptr) const;
   // The tagger's raw output (for debugging and tests).
   Result<std::string> Tag(std::string_view text, WetextLang lang) const;
 

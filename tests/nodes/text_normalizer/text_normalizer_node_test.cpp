@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -169,6 +170,19 @@ TEST_CASE("TextNormalizer node: cancel emits nothing") {
   REQUIRE(h.Open(2).ok());
   REQUIRE(h.Close(2, CloseReason::kError).ok());
   CHECK(h.Outputs(2).empty());
+}
+
+TEST_CASE("TextNormalizer node: a cancelled session stops normalizing, others go on") {
+  NodeHarness h = Make();
+  std::atomic<bool> cancelled{true};
+  std::atomic<bool> running{false};
+  REQUIRE(h.Open(1, &cancelled).ok());
+  REQUIRE(h.Open(2, &running).ok());
+  Status s = h.Push(1, 0, Text("今天是2024年3月5日。"));
+  CHECK(s.code() == StatusCode::kCancelled);
+  CHECK(h.Outputs(1).empty());
+  REQUIRE(h.Push(2, 0, Text("今天是2024年3月5日。")).ok());
+  CHECK(Segments(h, 2) == Strings{"今天是二零二四年三月五日。"});
 }
 
 TEST_CASE("TextNormalizer node: oversized text fails only its session") {

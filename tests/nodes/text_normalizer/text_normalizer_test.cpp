@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,6 +220,37 @@ TEST_CASE("TextNormalizer: long texts cut after sentence ends read as when whole
     REQUIRE(b.ok());
     CHECK(*a == *b);
   }
+}
+
+TEST_CASE("TextNormalizer: a session's cancel flag stops wetext between pieces") {
+  TextNormalizerOptions o;
+  o.fst_piece_bytes = 64;
+  auto n = Make(o);
+  // Digit-dense English: the costliest input per byte for the en tagger (~5 ms a byte here).
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "Call 555-1234, 12.5 or 3/4. ";
+  std::atomic<bool> cancelled{true};
+  auto before = n->Segments(text, true, &cancelled);
+  REQUIRE(!before.ok());
+  CHECK(before.status().code() == StatusCode::kCancelled);
+  CHECK(before.status().message().find("after 0 of") != std::string::npos);
+  CHECK(n->Normalize(text, true, &cancelled).status().code() == StatusCode::kCancelled);
+  CHECK(n->TextNormalization(text, WetextLang::kZh, &cancelled).status().code() ==
+        StatusCode::kCancelled);
+  // Set from another thread while the pieces run: it stops before the last piece.
+  cancelled = false;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cancelled = true;
+  });
+  auto during = n->Segments(text, true, &cancelled);
+  canceller.join();
+  REQUIRE(!during.ok());
+  CHECK(during.status().code() == StatusCode::kCancelled);
+  CHECK(during.status().message().find("wetext en: cancelled after") != std::string::npos);
+  // A clear flag changes nothing.
+  std::atomic<bool> clear{false};
+  CHECK(Seg(*n, "I have 3 apples.") == *n->Segments("I have 3 apples.", true, &clear));
 }
 
 TEST_CASE("TextNormalizer: Frontend gives what the separate calls give") {
