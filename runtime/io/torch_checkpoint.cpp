@@ -112,7 +112,12 @@ Result<const TorchLoader::StorageSlot*> TorchLoader::LoadStorage(const PickleVal
   const std::string record = prefix_ + "/data/" + s->s;
   const ZipEntry* e = zip_.Find(record);
   if (e == nullptr) return NotFound("{}: storage record '{}' is missing", where, record);
-  COSY_ASSIGN_OR_RETURN(std::span<const uint8_t> bytes, zip_.Read(*e));
+  auto read = zip_.Read(*e);  // checks the record's CRC-32
+  if (!read.ok()) {
+    return MakeError(read.status().code(), "{} (the storage of tensor '{}')",
+                     read.status().message(), tensor);
+  }
+  const std::span<const uint8_t> bytes = *read;
   const uint64_t esize = DTypeSize(dtype);
   if (static_cast<uint64_t>(s->i) > bytes.size() / esize) {
     return DataLoss("{}: storage '{}' declares {} {} elements but its record has {} bytes", where,

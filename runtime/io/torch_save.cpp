@@ -15,19 +15,6 @@ namespace {
 
 constexpr size_t kRecordAlignment = 64;  // torch's kFieldAlignment
 
-const std::array<uint32_t, 256>& CrcTable() {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  return table;
-}
-
 Result<std::string_view> StorageClass(DType dt) {
   switch (dt) {
     case DType::kF32: return std::string_view("FloatStorage");
@@ -152,14 +139,6 @@ void Le32(std::string* s, uint32_t v) {
 }
 
 }  // namespace
-
-uint32_t Crc32(const void* data, size_t n, uint32_t crc) {
-  const auto& table = CrcTable();
-  const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xffu] ^ (crc >> 8);
-  return ~crc;
-}
 
 Result<std::string> SerializeTorchDict(const TorchDict& dict, const std::string& archive_name) {
   if (archive_name.empty() || archive_name.find('/') != std::string::npos) {

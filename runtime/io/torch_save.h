@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/io/zip.h"
 #include "runtime/status.h"
 #include "runtime/tensor.h"
 
@@ -27,8 +28,5 @@ Result<std::string> SerializeTorchDict(const TorchDict& dict, const std::string&
 // see the old or the new file, never a partial one.
 Status SaveTorchDict(const std::string& path, const TorchDict& dict,
                      const std::string& archive_name);
-
-// Standard CRC-32 (zip, zlib).
-uint32_t Crc32(const void* data, size_t n, uint32_t crc = 0);
 
 }  // namespace cosyflow::io

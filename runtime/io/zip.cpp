@@ -1,6 +1,8 @@
 // ZipReader: end-of-central-directory (incl. ZIP64), central directory and local headers.
 #include "runtime/io/zip.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 
 namespace cosyflow::io {
@@ -114,6 +116,7 @@ Status ZipReader::ParseCentralDirectory(uint64_t cd_offset, uint64_t cd_size, ui
     ZipEntry e;
     e.name.assign(reinterpret_cast<const char*>(h + kCentralSize), name_len);
     e.method = LoadLE16(h + 10);
+    e.crc32 = LoadLE32(h + 16);
     uint64_t csize = LoadLE32(h + 20);
     uint64_t usize = LoadLE32(h + 24);
     uint64_t local = LoadLE32(h + 42);
@@ -160,7 +163,19 @@ Result<std::span<const uint8_t>> ZipReader::Read(const ZipEntry& e) const {
         "supported",
         src_.name(), e.name, e.method);
   }
-  return std::span<const uint8_t>(src_.data() + e.data_offset, static_cast<size_t>(e.size));
+  const std::span<const uint8_t> bytes(src_.data() + e.data_offset, static_cast<size_t>(e.size));
+  const uint32_t crc = Crc32(bytes.data(), bytes.size());
+  if (crc != e.crc32) {
+    return DataLoss(
+        "{}: zip entry '{}' ({} bytes) fails its CRC-32 check (recorded {:08x}, computed "
+        "{:08x}): the file is corrupt or was altered",
+        src_.name(), e.name, e.size, e.crc32, crc);
+  }
+  return bytes;
+}
+
+uint32_t Crc32(const void* data, size_t n, uint32_t crc) {
+  return static_cast<uint32_t>(crc32_z(crc, static_cast<const Bytef*>(data), n));
 }
 
 }  // namespace cosyflow::io

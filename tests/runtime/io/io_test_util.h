@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/io/zip.h"
+
 namespace cosyflow::test {
 
 using Bytes = std::vector<uint8_t>;
@@ -56,7 +58,7 @@ inline Bytes StoredZip(const std::vector<std::pair<std::string, Bytes>>& files) 
     PutLE(&out, 0, 2);
     PutLE(&out, 0, 2);  // version, flags, method
     PutLE(&out, 0, 4);
-    PutLE(&out, 0, 4);  // time/date, crc (unchecked)
+    PutLE(&out, io::Crc32(data.data(), data.size()), 4);  // time/date, crc
     PutLE(&out, data.size(), 4);
     PutLE(&out, data.size(), 4);
     PutLE(&out, name.size(), 2);
@@ -71,8 +73,8 @@ inline Bytes StoredZip(const std::vector<std::pair<std::string, Bytes>>& files) 
     PutLE(&cd, 20, 2);
     PutLE(&cd, 0, 2);
     PutLE(&cd, 0, 2);
-    PutLE(&cd, 0, 4);
-    PutLE(&cd, 0, 4);
+    PutLE(&cd, 0, 4);                                    // time/date
+    PutLE(&cd, io::Crc32(data.data(), data.size()), 4);  // crc
     PutLE(&cd, data.size(), 4);
     PutLE(&cd, data.size(), 4);
     PutLE(&cd, name.size(), 2);

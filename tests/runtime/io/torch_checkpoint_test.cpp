@@ -134,6 +134,36 @@ TEST_CASE("TorchCheckpoint: nested dicts flatten with dotted names (spk2info lay
   CHECK(len->data<int32_t>()[0] == 7);
 }
 
+TEST_CASE("TorchCheckpoint: a changed byte in tensor data or data.pkl fails the CRC-32 check") {
+  const Bytes orig = test::ReadBytes(test::TinySeed0Dir() + "/flow.pt");
+  auto src = io::ByteSource::CopyOf("flow.pt", orig);
+  REQUIRE(src.ok());
+  auto zip = io::ZipReader::Open(*src);
+  REQUIRE(zip.ok());
+  const io::ZipEntry* largest = nullptr;
+  for (const io::ZipEntry& e : zip->entries()) {
+    if (e.name.find("/data/") != std::string::npos && (!largest || e.size > largest->size)) {
+      largest = &e;
+    }
+  }
+  REQUIRE(largest != nullptr);
+  const io::ZipEntry* pkl = zip->Find("flow/data.pkl");
+  REQUIRE(pkl != nullptr);
+  CHECK(Checkpoint::OpenBytes("flow.pt", orig).ok());
+  for (const io::ZipEntry* e : {largest, pkl}) {
+    CAPTURE(e->name);
+    Bytes changed = orig;
+    changed[e->data_offset + e->size / 2] ^= 0x10;  // one bit of one float / pickle byte
+    auto r = Checkpoint::OpenBytes("flow.pt", changed);
+    REQUIRE(!r.ok());
+    CHECK(r.status().code() == StatusCode::kDataLoss);
+    const std::string m = r.status().message();
+    CHECK(m.find("flow.pt: zip entry '" + e->name + "'") == 0);
+    CHECK(m.find("fails its CRC-32 check") != std::string::npos);
+    if (e == largest) CHECK(m.find("(the storage of tensor '") != std::string::npos);
+  }
+}
+
 TEST_CASE("TorchCheckpoint: bad archives fail with the file and entry named") {
   const std::vector<std::pair<std::string, Bytes>> data = {{"0", test::FloatBytes({1, 2, 3, 4})}};
   SUBCASE("storage shorter than its tensor") {

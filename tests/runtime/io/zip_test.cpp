@@ -29,6 +29,30 @@ TEST_CASE("Zip: lists stored entries in order and reads their bytes") {
   CHECK(zip->Find("nope") == nullptr);
 }
 
+TEST_CASE("Zip: an entry whose bytes changed fails its CRC-32 check; the others still read") {
+  Bytes archive = test::StoredZip({{"x/one", Bytes{1, 2, 3}}, {"x/two", Bytes{4, 5}}});
+  {
+    auto src = ByteSource::CopyOf("a.zip", archive);
+    REQUIRE(src.ok());
+    auto zip = OpenZip(*src);
+    REQUIRE(zip.ok());
+    CHECK(zip->Find("x/one")->crc32 == Crc32("\x01\x02\x03", 3));
+    archive[zip->Find("x/one")->data_offset + 1] = 7;
+  }
+  auto src = ByteSource::CopyOf("a.zip", archive);
+  REQUIRE(src.ok());
+  auto zip = OpenZip(*src);
+  REQUIRE(zip.ok());  // listing does not read the data
+  auto bad = zip->Read(*zip->Find("x/one"));
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().code() == StatusCode::kDataLoss);
+  CHECK(bad.status().message() ==
+        fmt::format("a.zip: zip entry 'x/one' (3 bytes) fails its CRC-32 check (recorded {:08x}, "
+                    "computed {:08x}): the file is corrupt or was altered",
+                    Crc32("\x01\x02\x03", 3), Crc32("\x01\x07\x03", 3)));
+  CHECK(zip->Read(*zip->Find("x/two")).ok());
+}
+
 TEST_CASE("Zip: compressed entries are listed but refused by name") {
   Bytes z = test::StoredZip({{"x/data.pkl", Bytes{1, 2, 3, 4}}});
   // Patch the method field (offset 10) in the central directory entry to 8 (deflate).
@@ -101,7 +125,7 @@ TEST_CASE("Zip: ZIP64 end records and extra fields are followed") {
   PutLE(&out, 0, 2);
   PutLE(&out, 0, 2);
   PutLE(&out, 0, 4);
-  PutLE(&out, 0, 4);
+  PutLE(&out, Crc32(data.data(), data.size()), 4);
   PutLE(&out, 0xffffffff, 4);
   PutLE(&out, 0xffffffff, 4);
   PutLE(&out, 3, 2);
