@@ -33,7 +33,13 @@ class FstRewriter {
   // Output of the single shortest path of (bytes of `input` o grammar), as bytes; "" when the
   // grammar rejects the input (empty composition), as kaldifst returns. Internal if the path
   // carries an output label that is not a byte.
+  // The composition never creates states that cannot reach a final one (a state of the
+  // grammar that cannot read the next input byte), so it explores a fraction of what OpenFst's
+  // Compose does (en tagger: ~2 % of the states) and yields the same connected lattice.
   Result<std::string> Rewrite(std::string_view input) const;
+  // Self-check: whether the pruned composition's lattice equals fst::Compose + Connect's for
+  // `input`, state numbers, arc order and weights included (tests; costs both compositions).
+  Result<bool> PrunedLatticeIsExact(std::string_view input) const;
 
   const std::string& path() const { return path_; }
   size_t num_states() const;

@@ -40,9 +40,9 @@
 // Decisions: whole text that normalizes to no segment (empty, whitespace, only punctuation)
 //          emits nothing: the reference's [''] would give the LM max_len = 0 (no audio) and its
 //          whitespace-only case crashes. Invalid UTF-8 in whole text becomes U+FFFD.
-// Cost:    wetext's FST composition: ~3,000 zh / ~400 en code points per second and core (long
-//          texts in 1 KB pieces, docs/text_frontend.md; digit-dense en text down to ~70, a 1 KB
-//          piece of digits ~15 s and ~1 GB); digit-free text skips it. max_chars bounds the
+// Cost:    wetext's FST composition: ~12,000 zh / ~6,000 en code points per second and core in
+//          sentences (long texts in 1 KB pieces, docs/text_frontend.md; a 1 KB run of digits
+//          ~10-15 s and ~0.8 GB); digit-free text skips it. max_chars bounds the
 //          time one request can take; a cancelled session stops before its next piece.
 // Errors:  Create: a missing or corrupt FST file (the message names it), a bad tokenizer_dir.
 //          Request: text over max_chars, en text without a tokenizer, a number too long for

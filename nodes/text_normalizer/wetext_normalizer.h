@@ -36,8 +36,9 @@ struct WetextOptions {
   bool load_ja = false;
   // Texts longer than this many bytes are normalized in pieces of at most this size, cut after
   // sentence ends (see SplitForWetext); 0 = always whole. Composition time and memory grow
-  // faster than the text's length (the en tagger explores ~1500 lattice states per byte), so a
-  // 1 MB text in one piece would need tens of GB. Texts up to this size are exactly the
+  // with the text's length and its digits (the en tagger keeps ~400 lattice states per digit of
+  // a digit run alive: 1 KB of digits ~0.8 GB), so a 1 MB text in one piece could need hundreds
+  // of GB. Texts up to this size are exactly the
   // reference's; a longer text can differ where the grammar has equal-weight readings, since
   // the shortest path of a piece may break a tie differently than that of the whole.
   size_t max_piece_bytes = 1024;
