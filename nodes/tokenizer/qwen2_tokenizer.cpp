@@ -14,6 +14,11 @@ namespace cosyflow::tokenizer {
 namespace {
 
 Result<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  // An ifstream opens a directory without error and reads nothing: say so instead of a parse
+  // error about empty contents.
+  if (std::filesystem::is_directory(path, ec))
+    return NotFound("{}: is a directory, not a file", path);
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("{}: cannot open: {}", path, std::strerror(errno));
   std::ostringstream ss;
@@ -29,8 +34,13 @@ Qwen2Tokenizer::Qwen2Tokenizer(BpeModel bpe, std::unique_ptr<Qwen2PreTokenizer> 
 
 Result<std::shared_ptr<const Qwen2Tokenizer>> Qwen2Tokenizer::Load(const std::string& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
+  const std::filesystem::file_status st = std::filesystem::status(dir, ec);
+  if (st.type() == std::filesystem::file_type::not_found) {
     return NotFound("tokenizer directory {} does not exist", dir);
+  }
+  if (ec) return NotFound("tokenizer directory {}: cannot access: {}", dir, ec.message());
+  if (st.type() != std::filesystem::file_type::directory) {
+    return NotFound("tokenizer directory {}: is not a directory", dir);
   }
   std::string vocab_path = dir + "/vocab.json";
   std::string merges_path = dir + "/merges.txt";

@@ -129,6 +129,35 @@ TEST_CASE("Qwen2Tokenizer: Load reports a missing directory or file") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("Qwen2Tokenizer: Load says which path is a directory or not a directory") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("cosyflow-tok-kind-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "vocab.json");
+  std::ofstream(dir / "merges.txt") << "a b\n";
+  auto r = Qwen2Tokenizer::Load(dir.string());
+  REQUIRE(!r.ok());
+  CHECK_MESSAGE(Contains(r.status(), (dir / "vocab.json").string() + ": is a directory"),
+                r.status().ToString());
+
+  std::filesystem::remove_all(dir / "vocab.json");
+  std::filesystem::remove(dir / "merges.txt");
+  std::ofstream(dir / "vocab.json") << TinyVocab({"ab"});
+  std::filesystem::create_directories(dir / "merges.txt");
+  r = Qwen2Tokenizer::Load(dir.string());
+  REQUIRE(!r.ok());
+  CHECK_MESSAGE(Contains(r.status(), (dir / "merges.txt").string() + ": is a directory"),
+                r.status().ToString());
+
+  // A regular file given as the directory.
+  r = Qwen2Tokenizer::Load((dir / "vocab.json").string());
+  REQUIRE(!r.ok());
+  CHECK_MESSAGE(Contains(r.status(), (dir / "vocab.json").string() + ": is not a directory"),
+                r.status().ToString());
+  CHECK(!Contains(r.status(), "does not exist"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("Tokenizer byte level: 256 distinct printable code points, reversible") {
   std::set<char32_t> seen;
   for (int b = 0; b < 256; ++b) {
