@@ -1,11 +1,79 @@
 // ReadJsonFile: one place for opening and parsing model config files.
 #include "nodes/core/json_file.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 namespace cosyflow {
+namespace {
+
+// An integer value of `v` within [lo, hi], else an error naming the value and the range.
+template <typename T>
+Status JsonToInteger(const nlohmann::json& v, T* out) {
+  constexpr T lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  auto out_of_range = [&] {
+    return InvalidArgument("integer {} is out of range [{}, {}]", JsonForMessage(v), lo, hi);
+  };
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(hi)) return out_of_range();
+    *out = static_cast<T>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    if (x < static_cast<int64_t>(lo) || x > static_cast<int64_t>(hi)) return out_of_range();
+    *out = static_cast<T>(x);
+  } else if (v.is_number_float()) {
+    const double x = v.get<double>();
+    if (!std::isfinite(x) || x != std::trunc(x)) {
+      return InvalidArgument("expected an integer, got {}", JsonForMessage(v));
+    }
+    // T's range is [-2^d, 2^d); both bounds are exact doubles (hi itself is not for 64 bits).
+    const double bound = std::ldexp(1.0, std::numeric_limits<T>::digits);
+    if (x < -bound || x >= bound) return out_of_range();
+    *out = static_cast<T>(x);
+  } else {
+    return InvalidArgument("expected an integer, got {}", JsonForMessage(v));
+  }
+  return OkStatus();
+}
+
+template <typename T>
+Status JsonToFloating(const nlohmann::json& v, T* out) {
+  if (!v.is_number()) return InvalidArgument("expected a number, got {}", JsonForMessage(v));
+  const double x = v.get<double>();
+  if (!std::isfinite(x) || std::fabs(x) > static_cast<double>(std::numeric_limits<T>::max())) {
+    return InvalidArgument("number {} is out of range for a {}-bit float", JsonForMessage(v),
+                           sizeof(T) * 8);
+  }
+  *out = static_cast<T>(x);
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string JsonForMessage(const nlohmann::json& v) {
+  // ASCII only (so the cut cannot split a UTF-8 sequence); never throws on invalid UTF-8.
+  std::string s = v.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 80) s = s.substr(0, 72) + "...";
+  return s;
+}
+
+Status JsonToValue(const nlohmann::json& v, bool* out) {
+  if (!v.is_boolean()) return InvalidArgument("expected true or false, got {}", JsonForMessage(v));
+  *out = v.get<bool>();
+  return OkStatus();
+}
+Status JsonToValue(const nlohmann::json& v, int32_t* out) { return JsonToInteger(v, out); }
+Status JsonToValue(const nlohmann::json& v, int64_t* out) { return JsonToInteger(v, out); }
+Status JsonToValue(const nlohmann::json& v, float* out) { return JsonToFloating(v, out); }
+Status JsonToValue(const nlohmann::json& v, double* out) { return JsonToFloating(v, out); }
+Status JsonToValue(const nlohmann::json& v, std::string* out) {
+  if (!v.is_string()) return InvalidArgument("expected a string, got {}", JsonForMessage(v));
+  *out = v.get<std::string>();
+  return OkStatus();
+}
 
 Result<nlohmann::json> ReadJsonFile(const std::string& path) {
   std::error_code ec;

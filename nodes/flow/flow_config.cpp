@@ -11,11 +11,10 @@
 namespace cosyflow::flow {
 namespace {
 
+// A required integer; errors name the key and the value (1.5 or 1e30 is not an int64).
 Status ReadInt(const nlohmann::json& j, const char* path, const char* key, int64_t* out) {
   if (!j.is_object() || !j.contains(key)) return NotFound("flow config: missing {}.{}", path, key);
-  if (!j[key].is_number_integer()) return InvalidArgument("flow config: {}.{} must be an integer", path, key);
-  *out = j[key].get<int64_t>();
-  return OkStatus();
+  return JsonToValue(j[key], out).WithContext(fmt::format("flow config: {}.{}", path, key));
 }
 
 }  // namespace
@@ -45,7 +44,8 @@ Result<FlowConfig> FlowConfig::FromJson(const nlohmann::json& flow) {
   if (!est.contains("channels") || !est["channels"].is_array() || est["channels"].size() != 1) {
     return InvalidArgument("flow config: flow.estimator.channels must be a list of one integer");
   }
-  c.est_channels = est["channels"][0].get<int64_t>();
+  COSY_RETURN_IF_ERROR(JsonToValue(est["channels"][0], &c.est_channels)
+                           .WithContext("flow config: flow.estimator.channels[0]"));
   COSY_RETURN_IF_ERROR(ReadInt(est, "flow.estimator", "attention_head_dim", &c.est_head_dim));
   COSY_RETURN_IF_ERROR(ReadInt(est, "flow.estimator", "num_heads", &c.est_heads));
   COSY_RETURN_IF_ERROR(ReadInt(est, "flow.estimator", "n_blocks", &c.est_blocks_per_stage));
@@ -53,8 +53,10 @@ Result<FlowConfig> FlowConfig::FromJson(const nlohmann::json& flow) {
   COSY_RETURN_IF_ERROR(ReadInt(est, "flow.estimator", "static_chunk_size", &c.est_chunk));
   if (flow.contains("cfm")) {
     const auto& cfm = flow["cfm"];
-    if (cfm.contains("inference_cfg_rate")) c.cfg_rate = cfm["inference_cfg_rate"].get<float>();
-    if (cfm.contains("n_timesteps")) c.n_timesteps = cfm["n_timesteps"].get<int>();
+    COSY_RETURN_IF_ERROR(
+        ReadJsonField(cfm, "inference_cfg_rate", "flow config: flow.cfm", &c.cfg_rate));
+    COSY_RETURN_IF_ERROR(
+        ReadJsonField(cfm, "n_timesteps", "flow config: flow.cfm", &c.n_timesteps));
   }
   COSY_RETURN_IF_ERROR(c.Validate());
   return c;

@@ -13,16 +13,10 @@
 namespace cosyflow::hift {
 namespace {
 
-// Reads j[key] into *out when present; type errors name the key.
+// Reads j[key] into *out when present; errors name the section, the key and the value.
 template <typename T>
 Status ReadKey(const nlohmann::json& j, const char* key, T* out) {
-  if (!j.contains(key)) return OkStatus();
-  try {
-    *out = j.at(key).get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument("hift config: key '{}' has the wrong type: {}", key, e.what());
-  }
-  return OkStatus();
+  return ReadJsonField(j, key, "hift config", out);
 }
 
 Status CheckDilations(const char* name, const std::vector<std::vector<int>>& d, size_t n) {
@@ -71,14 +65,15 @@ Result<HiftConfig> HiftConfig::FromJson(const nlohmann::json& j) {
   COSY_RETURN_IF_ERROR(ReadKey(j, "audio_limit", &c.audio_limit));
   if (j.contains("istft_params")) {
     const auto& p = j.at("istft_params");
-    COSY_RETURN_IF_ERROR(ReadKey(p, "n_fft", &c.n_fft));
-    COSY_RETURN_IF_ERROR(ReadKey(p, "hop_len", &c.hop_len));
+    COSY_RETURN_IF_ERROR(ReadJsonField(p, "n_fft", "hift config: istft_params", &c.n_fft));
+    COSY_RETURN_IF_ERROR(ReadJsonField(p, "hop_len", "hift config: istft_params", &c.hop_len));
   }
   if (j.contains("f0_predictor")) {
     const auto& p = j.at("f0_predictor");
-    COSY_RETURN_IF_ERROR(ReadKey(p, "in_channels", &c.f0_in_channels));
-    COSY_RETURN_IF_ERROR(ReadKey(p, "cond_channels", &c.f0_cond_channels));
-    COSY_RETURN_IF_ERROR(ReadKey(p, "num_class", &c.f0_num_class));
+    const char* what = "hift config: f0_predictor";
+    COSY_RETURN_IF_ERROR(ReadJsonField(p, "in_channels", what, &c.f0_in_channels));
+    COSY_RETURN_IF_ERROR(ReadJsonField(p, "cond_channels", what, &c.f0_cond_channels));
+    COSY_RETURN_IF_ERROR(ReadJsonField(p, "num_class", what, &c.f0_num_class));
   }
   COSY_RETURN_IF_ERROR(c.Validate());
   return c;

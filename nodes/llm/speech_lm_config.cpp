@@ -13,13 +13,7 @@ namespace {
 
 template <typename T>
 Status ReadField(const nlohmann::json& j, const char* key, const std::string& what, T* out) {
-  if (!j.contains(key) || j[key].is_null()) return OkStatus();
-  try {
-    *out = j[key].get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument("{}: field '{}' has the wrong type: {}", what, key, e.what());
-  }
-  return OkStatus();
+  return ReadJsonField(j, key, what, out);
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
-// nodes/core: messages, option readers with JSON paths, the registry and the harness.
+// nodes/core: messages, option readers with JSON paths, checked config values, the registry and
+// the harness.
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <stdexcept>
 
+#include "nodes/core/json_file.h"
 #include "nodes/core/node_harness.h"
 #include "nodes/core/node_registry.h"
 
@@ -130,6 +133,52 @@ TEST_CASE("NodeRegistry: explicit registration, duplicates rejected") {
   CHECK(e.empty());
   CHECK(opts->ToString() == "hop=2");
   CHECK(r.Find("Triple") == nullptr);
+}
+
+TEST_CASE("JsonToValue: integers must be whole and fit the target; floats must fit") {
+  using nlohmann::json;
+  int32_t i = 7;
+  CHECK(JsonToValue(json(2147483647), &i).ok());
+  CHECK(i == 2147483647);
+  CHECK(JsonToValue(json(-2147483648LL), &i).ok());
+  CHECK(i == INT32_MIN);
+  CHECK(JsonToValue(json(2147483648LL), &i).message() ==
+        "integer 2147483648 is out of range [-2147483648, 2147483647]");
+  CHECK(JsonToValue(json(-2147483649LL), &i).message().find("out of range") != std::string::npos);
+  CHECK(JsonToValue(json(4294967296ULL), &i).message().find("out of range") != std::string::npos);
+  CHECK(JsonToValue(json(2147483647.0), &i).ok());
+  CHECK(JsonToValue(json(2147483648.0), &i).message().find("out of range") != std::string::npos);
+  CHECK(JsonToValue(json(1.5), &i).message() == "expected an integer, got 1.5");
+  CHECK(JsonToValue(json(true), &i).message() == "expected an integer, got true");
+  CHECK(i == 2147483647);  // the last good value: errors leave the field untouched
+  int64_t l = 0;
+  CHECK(JsonToValue(json(-9223372036854775808.0), &l).ok());
+  CHECK(l == INT64_MIN);
+  CHECK(JsonToValue(json(9223372036854775808.0), &l).message().find("out of range") !=
+        std::string::npos);
+  CHECK(JsonToValue(json(18446744073709551615ULL), &l).message().find("out of range") !=
+        std::string::npos);
+  CHECK(JsonToValue(json(1e12), &l).ok());
+  CHECK(l == 1000000000000LL);
+  float f = 0;
+  CHECK(JsonToValue(json(3), &f).ok());
+  CHECK(f == 3.0f);
+  CHECK(JsonToValue(json(1e39), &f).message().find("out of range") != std::string::npos);
+  CHECK(JsonToValue(json("1"), &f).message() == "expected a number, got \"1\"");
+  std::vector<std::vector<int32_t>> nested;
+  CHECK(JsonToValue(json::parse("[[1, 2], [3, 4.5]]"), &nested).message() ==
+        "[1]: [1]: expected an integer, got 4.5");
+  CHECK(nested.empty());  // untouched on error
+  CHECK(ReadJsonField(json::parse(R"({"k": null})"), "k", "cfg", &i).ok());
+  CHECK(ReadJsonField(json::parse(R"({"k": 0.5})"), "k", "cfg", &i).message() ==
+        "cfg: k: expected an integer, got 0.5");
+  CHECK(ReadJsonField(json::parse("[1]"), "k", "cfg", &i).message() ==
+        "cfg: expected an object, got [1]");
+  // A long value is cut in messages, at an ASCII boundary.
+  const std::string m = JsonToValue(json(std::vector<std::string>(100, "\xc3\xa9")), &i).message();
+  CHECK(m.size() < 120);
+  CHECK(m.find("[\"\\u00e9\",") != std::string::npos);
+  CHECK(m.substr(m.size() - 3) == "...");
 }
 
 }  // namespace

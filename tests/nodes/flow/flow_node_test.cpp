@@ -2,6 +2,10 @@
 #include "nodes/flow/flow_node.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "nodes/core/node_harness.h"
 #include "tests/nodes/flow/flow_test_util.h"
@@ -280,6 +284,45 @@ TEST_CASE("FlowWeights: a missing or extra tensor is an error naming it") {
   auto r3 = FlowModel::FromCheckpoint(std::move(again).value(), wrong);
   REQUIRE_FALSE(r3.ok());
   CHECK(r3.status().message().find("feed_forward.w_1") != std::string::npos);
+}
+
+TEST_CASE("FlowConfig: an integer field refuses fractions and out-of-range values, naming them") {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("cosyflow-flow-config-" + std::to_string(::getpid()) + ".json"))
+                               .string();
+  // Sets flow[a][b] (or flow[a] when b is empty) in the tiny config.json, returns the error.
+  auto error_with = [&](const char* a, const char* b, const nlohmann::json& value) {
+    nlohmann::json j;
+    std::ifstream(cosyflow::test::TinySeed0Dir() + "/config.json") >> j;
+    (*b ? j["flow"][a][b] : j["flow"][a]) = value;
+    std::ofstream(path) << j.dump();
+    auto c = FlowConfig::FromFile(path);
+    return c.ok() ? std::string() : c.status().message();
+  };
+  struct Case {
+    const char* a;
+    const char* b;
+    nlohmann::json value;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {"cfm", "n_timesteps", 1e12, "n_timesteps: integer 1000000000000.0 is out of range"},
+      {"cfm", "n_timesteps", 2.5, "n_timesteps: expected an integer, got 2.5"},
+      {"cfm", "inference_cfg_rate", "high", "inference_cfg_rate: expected a number, got \"high\""},
+      {"estimator", "channels", {64.5}, "channels[0]: expected an integer, got 64.5"},
+      {"encoder", "num_blocks", 18446744073709551615ULL,
+       "num_blocks: integer 18446744073709551615 is out of range"},
+      {"input_size", "", 64.25, "flow.input_size: expected an integer, got 64.25"},
+  };
+  for (const Case& c : cases) {
+    const std::string fragment = c.fragment;
+    CAPTURE(fragment);
+    const std::string m = error_with(c.a, c.b, c.value);
+    CHECK_MESSAGE(m.find(path) != std::string::npos, m);
+    CHECK_MESSAGE(m.find(c.fragment) != std::string::npos, m);
+  }
+  CHECK(error_with("cfm", "n_timesteps", 10.0) == "");
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("FlowSession: schedule errors and per-session hops") {

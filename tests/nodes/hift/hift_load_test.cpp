@@ -1,5 +1,9 @@
 // HiftVocoder loading: config parsing, key spellings, alpha shapes, shape/extra-tensor errors.
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -55,6 +59,55 @@ TEST_CASE("HiftConfig: tiny config.json hift dict is read; unknown keys are reje
   CHECK(bad.status().message().find("base_channel") != std::string::npos);
   auto bad_rates = HiftConfig::FromJson(nlohmann::json{{"upsample_rates", {8, 5}}});
   CHECK_FALSE(bad_rates.ok());
+}
+
+// The tiny config.json with hift[key] (or hift[section][key]) set to `value`, read back through
+// ForModelDir; returns the error message ("" when it loaded).
+std::string ConfigErrorWith(const std::string& section, const std::string& key,
+                            const nlohmann::json& value, std::string* path) {
+  nlohmann::json j;
+  std::ifstream(cosyflow::test::TinySeed0Dir() + "/config.json") >> j;
+  (section.empty() ? j["hift"] : j["hift"][section])[key] = value;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("cosyflow-hift-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  *path = (dir / "config.json").string();
+  std::ofstream(*path) << j.dump();
+  auto c = HiftConfig::ForModelDir(dir.string());
+  std::filesystem::remove_all(dir);
+  return c.ok() ? "" : c.status().message();
+}
+
+TEST_CASE("HiftConfig: an integer field refuses fractions and out-of-range values, naming them") {
+  std::string path;
+  struct Case {
+    const char* section;
+    const char* key;
+    nlohmann::json value;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {"", "in_channels", 1.5, "in_channels: expected an integer, got 1.5"},
+      {"", "nb_harmonics", 1e12, "nb_harmonics: integer 1000000000000.0 is out of range"},
+      {"", "sampling_rate", 4294967296LL, "sampling_rate: integer 4294967296 is out of range"},
+      {"", "upsample_rates", {8, 5.5, 3}, "upsample_rates: [1]: expected an integer, got 5.5"},
+      {"",
+       "resblock_dilation_sizes",
+       {{1, 3, 5}, {1, 3, 5}, {1, 3, 2.5}},
+       "resblock_dilation_sizes: [2]: [2]: expected an integer, got 2.5"},
+      {"istft_params", "n_fft", -1e30, "n_fft: integer -1e+30 is out of range"},
+      {"f0_predictor", "cond_channels", "32", "cond_channels: expected an integer, got \"32\""},
+      {"", "nsf_alpha", 1e300, "nsf_alpha: number 1e+300 is out of range for a 32-bit float"},
+  };
+  for (const Case& c : cases) {
+    const std::string key = c.key;
+    CAPTURE(key);
+    const std::string m = ConfigErrorWith(c.section, c.key, c.value, &path);
+    CHECK_MESSAGE(m.find(path) != std::string::npos, m);
+    CHECK_MESSAGE(m.find(c.fragment) != std::string::npos, m);
+  }
+  // An integral value written as a float is still that integer.
+  CHECK(ConfigErrorWith("", "in_channels", 80.0, &path) == "");
 }
 
 TEST_CASE("HiftVocoder: tiny hift.pt loads with weight norm folded and every tensor used") {

@@ -80,6 +80,29 @@ TEST_CASE("SpeechLm: Load rejects a directory without llm.pt and reports the pat
   CHECK(r.status().message().find("llm.pt") != std::string::npos);
 }
 
+TEST_CASE("Qwen2Config: a field of the wrong kind or range is an error naming it and the value") {
+  struct Case {
+    const char* key;
+    nlohmann::json value;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {"hidden_size", 64.5, "cfg.json: hidden_size: expected an integer, got 64.5"},
+      {"num_hidden_layers", 1e19, "cfg.json: num_hidden_layers: integer 1e+19 is out of range"},
+      {"rope_theta", 1e39, "cfg.json: rope_theta: number 1e+39 is out of range for a 32-bit float"},
+      {"tie_word_embeddings", 1, "cfg.json: tie_word_embeddings: expected true or false, got 1"},
+  };
+  for (const Case& c : cases) {
+    auto r = Qwen2Config::FromJson(nlohmann::json{{c.key, c.value}}, "cfg.json");
+    REQUIRE(!r.ok());
+    CHECK_MESSAGE(r.status().message().find(c.fragment) != std::string::npos,
+                  r.status().ToString());
+  }
+  auto ok = Qwen2Config::FromJson(nlohmann::json{{"hidden_size", 896.0}}, "cfg.json");
+  REQUIRE_MESSAGE(ok.ok(), ok.status().ToString());
+  CHECK(ok->hidden_size == 896);
+}
+
 TEST_CASE("SpeechLm: prefill embeddings are exact copies of the table rows") {
   const SpeechLm& lm = TinyLm();
   const auto rows = LlmGroupPrefillRows();
