@@ -42,8 +42,12 @@ struct cosyflow_session {
 
 namespace {
 
+// Writes the message of a failed `st` into err; an ok `st` leaves err empty (the header's
+// contract: the empty string on success, never a status name such as "OK").
 int SetError(const Status& st, char* err, size_t err_len) {
-  if (err != nullptr && err_len > 0) {
+  if (st.ok()) {
+    if (err != nullptr && err_len > 0) err[0] = '\0';
+  } else if (err != nullptr && err_len > 0) {
     const std::string m = st.ToString();
     const size_t n = std::min(m.size(), err_len - 1);
     std::memcpy(err, m.data(), n);

@@ -32,8 +32,8 @@
  * Threading: an engine serves many requests at once from any threads; a session handle belongs
  * to one thread at a time. on_audio runs on an engine worker thread, in order per request, and
  * must not block for long. Errors: functions return COSYFLOW_OK (0) or a negative code and, when
- * `err` is not NULL, write a NUL-terminated message of at most err_len bytes. No function
- * aborts or throws on bad input.
+ * `err` is not NULL, write a NUL-terminated message of at most err_len bytes: the error on
+ * failure, the empty string on success. No function aborts or throws on bad input.
  */
 #ifndef COSYFLOW_COSYFLOW_H_
 #define COSYFLOW_COSYFLOW_H_

@@ -35,6 +35,9 @@ static int OnAudio(const float* samples, size_t n, int sample_rate, void* user) 
   return s->cancel_after > 0 && s->chunks >= s->cancel_after;
 }
 
+/* Success leaves err empty (cosyflow.h): MarkStale(err) before a call, then CHECK(err[0] == 0). */
+static void MarkStale(char* err) { strcpy(err, "stale"); }
+
 int main(int argc, char** argv) {
   char err[512];
   if (argc != 3) {
@@ -56,18 +59,22 @@ int main(int argc, char** argv) {
   ep.graph_path = argv[1];
   ep.model_dir = argv[2];
   ep.threads = 2;
+  MarkStale(err);
   cosyflow_engine* engine = cosyflow_engine_create(&ep, err, sizeof err);
   if (engine == NULL) fprintf(stderr, "engine: %s\n", err);
   CHECK(engine != NULL);
+  CHECK(err[0] == '\0');
   if (engine != NULL) {
     Sink sink = {0, 0, 0, 0};
     cosyflow_request_params rp = cosyflow_request_default_params();
     rp.on_audio = OnAudio;
     rp.user = &sink;
     rp.seed = 7;
+    MarkStale(err);
     int rc = cosyflow_synthesize(engine, "Hello world. This is cosyflow.", &rp, err, sizeof err);
     if (rc != COSYFLOW_OK) fprintf(stderr, "synthesize: %s\n", err);
     CHECK(rc == COSYFLOW_OK);
+    CHECK(err[0] == '\0');
     CHECK(sink.samples > 0 && sink.samples % 960 == 0); /* 960 samples per speech token */
     CHECK(sink.rate == 24000);
     /* The same request again gives the same length (same seed). */
@@ -144,16 +151,22 @@ int main(int argc, char** argv) {
     cosyflow_request_params rp = cosyflow_request_default_params();
     rp.on_audio = OnAudio;
     rp.user = &sink;
+    MarkStale(err);
     cosyflow_session* s = cosyflow_session_open(engine, &rp, err, sizeof err);
     CHECK(s != NULL);
+    CHECK(err[0] == '\0');
     if (s != NULL) {
       const char* chunks[] = {"Hello ", "world, ", "streamed ", "text."};
       for (int i = 0; i < 4; ++i) {
+        MarkStale(err);
         CHECK(cosyflow_session_push_text(s, chunks[i], err, sizeof err) == COSYFLOW_OK);
+        CHECK(err[0] == '\0');
       }
+      MarkStale(err);
       int rc = cosyflow_session_finish(s, err, sizeof err);
       if (rc != COSYFLOW_OK) fprintf(stderr, "finish: %s\n", err);
       CHECK(rc == COSYFLOW_OK);
+      CHECK(err[0] == '\0');
       CHECK(sink.samples > 0 && sink.samples % 960 == 0);
     }
     /* Barge-in: cancel, then finish reports the cancel. */
