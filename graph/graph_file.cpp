@@ -42,7 +42,8 @@ void ParseNodes(const json& arr, GraphFile* g, ErrorList* errors) {
   for (size_t i = 0; i < arr.size(); ++i) {
     GraphNodeDecl n;
     std::string base = fmt::format("nodes[{}]", i);
-    if (arr[i].is_object() && arr[i].contains("id") && arr[i]["id"].is_string()) {
+    if (arr[i].is_object() && arr[i].contains("id") && arr[i]["id"].is_string() &&
+        !arr[i]["id"].get_ref<const std::string&>().empty()) {
       base += "(" + arr[i]["id"].get<std::string>() + ")";
     }
     n.path = base;
@@ -80,7 +81,12 @@ void ParseEndpoints(const json& arr, const char* what, const char* port_key,
     GraphEndpointDecl d;
     d.path = fmt::format("{}[{}]", what, i);
     JsonObjectReader r(arr[i], d.path, errors);
+    const size_t errors_before = errors->size();
     r.Read("name", &d.name, true);
+    // Requests and outputs are addressed by name: an empty one could never be used.
+    if (errors->size() == errors_before && d.name.empty()) {
+      errors->Add(d.path + ".name", "must not be empty");
+    }
     bool ok = ParsePortRef(r.Get(port_key, true), d.path + "." + port_key, errors, &d.port);
     r.Finish();
     if (ok) out->push_back(std::move(d));

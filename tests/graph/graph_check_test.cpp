@@ -74,6 +74,9 @@ TEST_CASE("Graph check: broken files report the exact error path") {
       {"deep_nesting.json", "", "nodes.0.options.x.0.0.0"},
       {"model_dir_number.json", "model_dir", "expected string, got integer 5"},
       {"type_number.json", "nodes[0](r).type", "expected string, got integer 3"},
+      {"empty_input_name.json", "inputs[0].name", "must not be empty"},
+      {"empty_output_name.json", "outputs[0].name", "must not be empty"},
+      {"empty_node_id.json", "nodes[1].id", "must not be empty"},
   };
   for (const Broken& b : cases) {
     CAPTURE(b.file);
