@@ -9,23 +9,30 @@
 
 namespace cosyflow {
 
-int GraphPlan::NodeIndex(const std::string& id) const {
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (nodes[i].id == id) return static_cast<int>(i);
-  }
-  return -1;
+namespace {
+
+int Find(const std::unordered_map<std::string, int>& index, const std::string& name) {
+  auto it = index.find(name);
+  return it == index.end() ? -1 : it->second;
 }
-int GraphPlan::InputIndex(const std::string& name) const {
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+
+}  // namespace
+
+int GraphPlan::NodeIndex(const std::string& id) const { return Find(node_index_, id); }
+int GraphPlan::InputIndex(const std::string& name) const { return Find(input_index_, name); }
+int GraphPlan::OutputIndex(const std::string& name) const { return Find(output_index_, name); }
+
+void GraphPlan::AddNode(PlanNode node) {
+  node_index_.emplace(node.id, static_cast<int>(nodes.size()));
+  nodes.push_back(std::move(node));
 }
-int GraphPlan::OutputIndex(const std::string& name) const {
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    if (outputs[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+void GraphPlan::AddInput(PlanInput input) {
+  input_index_.emplace(input.name, static_cast<int>(inputs.size()));
+  inputs.push_back(std::move(input));
+}
+void GraphPlan::AddOutput(PlanOutput output) {
+  output_index_.emplace(output.name, static_cast<int>(outputs.size()));
+  outputs.push_back(std::move(output));
 }
 
 namespace {
@@ -38,7 +45,6 @@ bool ParseDevice(const std::string& name, Device* out) {
 }
 
 void CheckNodes(GraphPlan* plan, const NodeRegistry& registry, ErrorList* errors) {
-  std::map<std::string, std::string> seen;  // id -> path
   for (const GraphNodeDecl& d : plan->file.nodes) {
     PlanNode n;
     n.id = d.id;
@@ -47,8 +53,9 @@ void CheckNodes(GraphPlan* plan, const NodeRegistry& registry, ErrorList* errors
     if (d.id.find('.') != std::string::npos) {
       errors->Add(d.path + ".id", "must not contain '.', got '{}'", d.id);
     }
-    auto [it, fresh] = seen.emplace(d.id, d.path);
-    if (!fresh) errors->Add(d.path + ".id", "duplicate id '{}' (first at {})", d.id, it->second);
+    if (const int first = plan->NodeIndex(d.id); first >= 0) {
+      errors->Add(d.path + ".id", "duplicate id '{}' (first at {})", d.id, plan->nodes[first].path);
+    }
     n.type = registry.Find(d.type);
     if (!n.type) {
       errors->Add(d.path + ".type", "unknown node type '{}' (known: {})", d.type,
@@ -72,7 +79,7 @@ void CheckNodes(GraphPlan* plan, const NodeRegistry& registry, ErrorList* errors
 #endif
       n.targets.resize(n.spec.outputs.size());
     }
-    plan->nodes.push_back(std::move(n));
+    plan->AddNode(std::move(n));
   }
 }
 
@@ -119,7 +126,7 @@ void CheckConnections(GraphPlan* plan, ErrorList* errors) {
     if (!Resolve(*plan, in.port, false, in.path + ".to", errors, &node, &port)) continue;
     if (plan->InputIndex(in.name) >= 0) errors->Add(in.path + ".name", "duplicate input '{}'", in.name);
     feed(node, port, in.path);
-    plan->inputs.push_back({in.name, node, port, InType(*plan, node, port)});
+    plan->AddInput({in.name, node, port, InType(*plan, node, port)});
   }
   for (const GraphEdgeDecl& e : plan->file.edges) {
     int fn, fp, tn, tp;
@@ -144,7 +151,7 @@ void CheckConnections(GraphPlan* plan, ErrorList* errors) {
       errors->Add(out.path + ".name", "duplicate output '{}'", out.name);
     }
     plan->nodes[node].targets[port].push_back({-1, static_cast<int>(plan->outputs.size())});
-    plan->outputs.push_back({out.name, node, port, OutType(*plan, node, port)});
+    plan->AddOutput({out.name, node, port, OutType(*plan, node, port)});
   }
   for (size_t i = 0; i < plan->nodes.size(); ++i) {  // session sources: implicit inputs
     const PlanNode& n = plan->nodes[i];
@@ -152,7 +159,7 @@ void CheckConnections(GraphPlan* plan, ErrorList* errors) {
     if (plan->InputIndex(n.id) >= 0) {
       errors->Add(n.path, "graph input '{}' has the name of this source node; rename one", n.id);
     }
-    plan->inputs.push_back({n.id, static_cast<int>(i), 0, n.spec.outputs[0].type, true});
+    plan->AddInput({n.id, static_cast<int>(i), 0, n.spec.outputs[0].type, true});
   }
   if (plan->inputs.empty() && plan->file.inputs.empty()) {
     errors->Add("inputs", "a graph needs at least one input (or a source node such as ZmqReceive)");
