@@ -38,7 +38,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         websocket::stream_base::timeout::suggested(beast::role_type::server);
     t.handshake_timeout = std::chrono::seconds(5);  // also bounds the close handshake
     ws_.set_option(t);
-    ws_.read_message_max(max_message_bytes);
+    // The limit is counted here, not by Beast's read_message_max or a bounded buffer: Beast
+    // fails the stream on either (closing with 1009 at once), so the JSON error every other
+    // failure gets could not be sent.
+    ws_.read_message_max(0);
+    max_message_bytes_ = max_message_bytes;
     beast::error_code ec;
     ws_.accept(req, ec);
     return !ec;
@@ -54,12 +58,19 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
  private:
+  // Reads the next message a piece at a time, at most one byte over the limit in all.
   void Read() {
-    ws_.async_read(buffer_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    ws_.async_read_some(
+        buffer_, max_message_bytes_ + 1 - buffer_.size(),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
+    if (!ec && buffer_.size() > max_message_bytes_) return TooLarge();
+    if (!ec && !ws_.is_message_done()) {
+      if (!closing_) Read();  // (a close under way reads the rest itself)
+      return;
+    }
     if (ec) {  // closed or failed: a request still running is cancelled (barge-in by hang-up)
       closed_ = true;
       closed_flag_ = true;
@@ -75,6 +86,26 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       Handle(text);
     }
     if (!closing_) Read();
+  }
+
+  // A message over the limit: the JSON error, then the close with 1009. Nothing more is read
+  // (the rest of the message is mid-frame): the close handshake drains it.
+  void TooLarge() {
+    const size_t limit = max_message_bytes_;
+    buffer_.consume(buffer_.size());
+    close_code_ = websocket::close_code::too_big;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (session_) session_->Cancel();  // the pump's "cancelled" finds the connection closing
+    nlohmann::json ev = nlohmann::json::parse(
+        ApiError{413,
+                 fmt::format("message too large: over the limit of {} bytes (send the text in "
+                             "several \"text\" messages)",
+                             limit),
+                 "invalid_request_error", ""}
+            .Json());
+    ev["type"] = "error";
+    SendText(ev.dump());
+    CloseAfterWrites();
   }
 
   void Handle(const std::string& text) {
@@ -240,8 +271,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (!queue_.empty()) return Write();
     if (close_after_writes_ && !closing_) {
       closing_ = true;
-      ws_.async_close(websocket::close_code::normal,
-                      [self = shared_from_this()](beast::error_code) {});
+      ws_.async_close(close_code_, [self = shared_from_this()](beast::error_code) {});
     }
   }
 
@@ -249,8 +279,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     close_after_writes_ = true;
     if (!writing_ && queue_.empty() && !closing_ && !closed_) {
       closing_ = true;
-      ws_.async_close(websocket::close_code::normal,
-                      [self = shared_from_this()](beast::error_code) {});
+      ws_.async_close(close_code_, [self = shared_from_this()](beast::error_code) {});
     }
   }
 
@@ -258,11 +287,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   websocket::stream<tcp::socket&> ws_;
   SpeechService* service_;
   beast::flat_buffer buffer_;
+  size_t max_message_bytes_ = 0;
   static constexpr size_t kMaxPendingBytes = 1 << 20;  // audio posted but not yet written
   std::deque<std::pair<bool, std::string>> queue_;     // io_context thread only
   std::atomic<size_t> pending_bytes_{0};
   std::atomic<bool> closed_flag_{false};  // closed_, readable by the pump
   bool writing_ = false, closing_ = false, close_after_writes_ = false, closed_ = false;
+  websocket::close_code close_code_ = websocket::close_code::normal;
   std::mutex mu_;  // session_ against the pump's end; started_/ended_
   std::unique_ptr<SpeechSession> session_;
   bool started_ = false, ended_ = false;

@@ -8,6 +8,7 @@
 //   server <- {"type":"done","timing":{first_audio_ms,total_ms,audio_s,rtf,chunks,sample_rate}}
 //   client -> {"type":"cancel"} at any time -> server <- {"type":"cancelled"}
 //   errors  <- {"type":"error","error":{"message","type","param","code"}}, then the close
+//              (a message over max_message_bytes: a 413 error, then the close with 1009)
 //
 // Runs on the connection's thread: reads and writes are async on `ioc`; a pump thread pulls
 // audio from the session and posts frames to it.
