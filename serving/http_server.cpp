@@ -32,6 +32,18 @@ using tcp = net::ip::tcp;
 using Request = http::request<http::string_body>;
 constexpr std::string_view kVoicePrefix = "/v1/voices/";
 
+// RFC 6455 section 4.2.1: the key is the base64 of 16 bytes: 22 characters of the standard
+// alphabet and "==". (Beast checks only that it is present and at most 24 characters.)
+bool IsWebSocketKey(beast::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  for (const char c : key.substr(0, 22)) {
+    const bool base64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (!base64) return false;
+  }
+  return true;
+}
+
 class Connection {
  public:
   Connection(SpeechService* service, const HttpServerOptions& o, tcp::socket& socket)
@@ -82,7 +94,13 @@ class Connection {
       }
       Request req = parser.release();
       if (beast::websocket::is_upgrade(req)) {
-        if (req.target() == "/v1/audio/speech/stream") {
+        const beast::string_view key = req[http::field::sec_websocket_key];
+        if (req.target() == "/v1/audio/speech/stream" && !IsWebSocketKey(key)) {
+          Reply(Error(BadRequest(fmt::format("Sec-WebSocket-Key must be the base64 encoding of 16 "
+                                             "bytes (RFC 6455 section 4.2.1), got '{}'",
+                                             std::string(key.substr(0, 64))))),
+                false, "/v1/audio/speech/stream");
+        } else if (req.target() == "/v1/audio/speech/stream") {
           service_->metrics().Count("cosyflow_http_requests_total",
                                     "route=\"/v1/audio/speech/stream\",code=\"101\"");
           RunWebSocketSession(ioc, socket_, std::move(req), service_,

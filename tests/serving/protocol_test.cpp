@@ -1,5 +1,5 @@
 // Protocol edges of the serving doors on the tiny test model: a WebSocket message over the
-// limit.
+// limit, handshake keys that are not base64 of 16 bytes.
 #include <doctest/doctest.h>
 
 #include "tests/serving/serving_harness.h"
@@ -45,6 +45,48 @@ TEST_CASE("serving/ws: a message over the limit gets a JSON error, then close 10
   CHECK(h.WaitIdle());
   // Still serving.
   CHECK(RunWs(h.http_server->port(), {{"type", "start"}}, {"Hi."}).last["type"] == "done");
+}
+
+// The status and body of an upgrade request with `key` as its Sec-WebSocket-Key ("" = none).
+HttpResult Upgrade(int port, const std::string& key) {
+  net::io_context ioc;
+  tcp::socket s = Connect(ioc, port);
+  std::string req =
+      "GET /v1/audio/speech/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
+  if (!key.empty()) req += "Sec-WebSocket-Key: " + key + "\r\n";
+  net::write(s, net::buffer(req + "\r\n"));
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  http::read_header(s, buf, parser);
+  if (!parser.is_done()) http::read(s, buf, parser);
+  return {static_cast<int>(parser.get().result_int()),
+          std::string(parser.get()[http::field::content_type]), parser.get().body(), 0};
+}
+
+TEST_CASE("serving/ws: a Sec-WebSocket-Key that is not base64 of 16 bytes is 400") {
+  Harness h;
+  const int port = h.http_server->port();
+  CHECK(Upgrade(port, "dGhlIHNhbXBsZSBub25jZQ==").status == 101);  // RFC 6455's example
+  for (const std::string key : {
+           "",                          // missing
+           "abc",                       // too short
+           "dGhlIHNhbXBsZSBub25jZQ",    // padding missing
+           "dGhlIHNhbXBsZSBub25jZQ=",   // padding short
+           "AAAAAAAAAAAAAAAAAAAAAAAA",  // 18 bytes
+           "dGhlIHNhbXBsZSBub25j====",  // 15 bytes
+           "dGhlIHNhbXBsZSBub25jZ!==",  // not the base64 alphabet
+           "dGhlIHNhbXBsZSBub25jZQ-_",  // URL-safe alphabet
+       }) {
+    INFO("key '", key, "'");
+    const HttpResult r = Upgrade(port, key);
+    CHECK(r.status == 400);
+    CHECK(r.content_type == "application/json");
+    const std::string message = ErrorOf(r)["message"];
+    CHECK(message.find("Sec-WebSocket-Key") != std::string::npos);
+    CHECK(message.find("16 bytes") != std::string::npos);
+  }
+  CHECK(RunWs(port, {{"type", "start"}}, {"Hi."}).last["type"] == "done");
 }
 
 }  // namespace
