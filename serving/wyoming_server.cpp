@@ -1,5 +1,6 @@
 // WyomingServer: event framing over blocking TCP, one thread per connection plus a pump thread
-// while a streamed synthesis runs (writes are serialised by a mutex).
+// while a streamed synthesis runs (writes are serialised by a mutex, which also orders a
+// request's error before anything else of it: after `error` nothing of that request is sent).
 #include "serving/wyoming_server.h"
 
 #include <fmt/format.h>
@@ -125,6 +126,27 @@ class WyomingConnection {
   }
 
   bool Write(const std::string& type, const json& data, const std::string& payload = "") {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    return WriteLocked(type, data, payload);
+  }
+
+  // An event of the open request: dropped (false) once the request's error was sent, so no
+  // audio the pump pulled before the cancel, or a node emitted while it took effect, follows it.
+  bool WriteOfRequest(const std::string& type, const json& data, const std::string& payload = "") {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (request_failed_) return false;
+    return WriteLocked(type, data, payload);
+  }
+
+  // The open request's error, once: the last event of that request.
+  void RequestError(const std::string& text, const std::string& code) {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (request_failed_) return;
+    request_failed_ = true;
+    WriteLocked("error", {{"text", text}, {"code", code}});
+  }
+
+  bool WriteLocked(const std::string& type, const json& data, const std::string& payload = "") {
     json h{{"type", type}, {"version", kProtocolVersion}};
     std::string data_bytes;
     if (!data.empty()) {
@@ -133,7 +155,6 @@ class WyomingConnection {
     }
     if (!payload.empty()) h["payload_length"] = payload.size();
     const std::string head = h.dump() + "\n";
-    std::lock_guard<std::mutex> lock(write_mu_);
     boost::system::error_code ec;
     const std::array<net::const_buffer, 3> parts{net::buffer(head), net::buffer(data_bytes),
                                                  net::buffer(payload)};
@@ -182,6 +203,10 @@ class WyomingConnection {
       if (p.fields.voice == "default") p.fields.voice.clear();
     }
     ApiError e;
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);  // (no pump runs between requests)
+      request_failed_ = false;
+    }
     session_ = service_->Open(p, 0, &e);
     service_->metrics().Count("cosyflow_requests_total",
                               fmt::format("door=\"wyoming\",code=\"{}\"", e.ok() ? 200 : e.status));
@@ -206,14 +231,14 @@ class WyomingConnection {
       json d = Format();
       d["timestamp"] = timestamp_ms;
       timestamp_ms += static_cast<int64_t>(pcm.size() / 2) * 1000 / session_->sample_rate();
-      if (!Write("audio-chunk", d, pcm)) session_->Cancel();
+      if (!WriteOfRequest("audio-chunk", d, pcm)) session_->Cancel();
     }
     auto fin = session_->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
     if (!st.ok() && !session_->cancelled()) {
-      SendError(fmt::format("synthesis failed: {}", st.message()), "synthesis-failed");
+      RequestError(fmt::format("synthesis failed: {}", st.message()), "synthesis-failed");
     }
-    Write("audio-stop", {{"timestamp", timestamp_ms}});
+    WriteOfRequest("audio-stop", {{"timestamp", timestamp_ms}});
   }
 
   void Synthesize(const json& data) {
@@ -225,7 +250,8 @@ class WyomingConnection {
     Status st = session_->Push(text);
     if (st.ok()) st = session_->End();
     if (!st.ok()) {
-      SendError(st.message(), st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
+      RequestError(st.message(),
+                   st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
       session_.reset();
       return;
     }
@@ -249,9 +275,11 @@ class WyomingConnection {
       return SendError("synthesize-chunk needs a string \"text\"", "bad-event");
     }
     const Status st = session_->Push(data["text"].get<std::string>());
-    // Cancelled: the request ended meanwhile (failed or cancelled); the pump reports why.
+    // Cancelled: the request ended meanwhile (failed or cancelled); the pump reports why. The
+    // error goes out before the cancel: the pump's audio-stop must not precede it.
     if (!st.ok() && st.code() != StatusCode::kCancelled && !session_->cancelled()) {
-      SendError(st.message(), st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
+      RequestError(st.message(),
+                   st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
       session_->Cancel();
     }
   }
@@ -279,6 +307,7 @@ class WyomingConnection {
   tcp::socket& socket_;
   net::streambuf buffer_;
   std::mutex write_mu_;
+  bool request_failed_ = false;  // (write_mu_) the open request's error was sent
   std::unique_ptr<SpeechSession> session_;
   bool streaming_ = false;
   std::thread pump_;

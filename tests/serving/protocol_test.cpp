@@ -1,5 +1,6 @@
-// Protocol edges of the serving doors on the tiny test model: a WebSocket message over the
-// limit, handshake keys that are not base64 of 16 bytes.
+// Protocol edges of the WebSocket and Wyoming doors on the tiny test model: a WebSocket message
+// over the limit, handshake keys that are not base64 of 16 bytes, and the order of Wyoming
+// events around a request's error while its audio is being written.
 #include <doctest/doctest.h>
 
 #include "tests/serving/serving_harness.h"
@@ -87,6 +88,54 @@ TEST_CASE("serving/ws: a Sec-WebSocket-Key that is not base64 of 16 bytes is 400
     CHECK(message.find("16 bytes") != std::string::npos);
   }
   CHECK(RunWs(port, {{"type", "start"}}, {"Hi."}).last["type"] == "done");
+}
+
+// --- Wyoming -------------------------------------------------------------------------------
+
+// A stream whose text goes over max_input_chars while its audio is being made: the connection
+// thread answers the chunk with `error` while the pump thread writes audio. Nothing of the
+// request may follow the error: no audio-chunk (the pump may hold a chunk pulled before the
+// cancel, or the vocoder may emit one it was computing), no audio-stop; the stream still ends
+// with synthesize-stopped, and the connection serves on. The audio-chunk race is timing
+// dependent (before the fix: in about one run of three), so the runs try several moments.
+TEST_CASE("serving/wyoming: nothing of a request follows its error") {
+  Harness h(HarnessOptions{.stream_text = true, .max_input_chars = 1000});
+  std::string text;
+  while (text.size() < 900) text += std::string(kLongText) + " ";
+  text.resize(900);
+  WyClient c(h.wyoming->port());
+  for (const int delay_ms : {0, 300, 700, 1000}) {
+    INFO("error sent ", delay_ms, " ms after the first audio");
+    c.Send("synthesize-start");
+    c.Send("synthesize-chunk", {{"text", text}});
+    REQUIRE(c.Read().type == "audio-start");
+    REQUIRE(c.Read().type == "audio-chunk");  // audio is being made and written
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    c.Send("synthesize-chunk", {{"text", std::string(200, 'a')}});  // over max_input_chars
+    c.Send("synthesize-stop");
+    c.Send("ping");
+    std::string after_error;  // event types, space-separated
+    bool error_seen = false;
+    while (true) {
+      const WyEvent e = c.Read();
+      if (e.type == "pong") break;
+      if (error_seen) {
+        after_error += (after_error.empty() ? "" : " ") + e.type;
+      } else if (e.type == "error") {
+        error_seen = true;
+        CHECK(e.data["code"] == "text-too-long");
+      } else {
+        REQUIRE_MESSAGE(e.type == "audio-chunk", e.type, " before the error");
+      }
+    }
+    CHECK(error_seen);
+    CHECK(after_error == "synthesize-stopped");
+    CHECK(h.WaitIdle());
+  }
+  // The connection's next request is whole.
+  c.Send("synthesize", {{"text", "Hi."}});
+  int chunks = 0;
+  CHECK(!c.ReadAudio(&chunks).empty());
 }
 
 }  // namespace
