@@ -1,6 +1,10 @@
 // The voices of a loaded TTS graph (graph/voices.h).
 #include "graph/voices.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "nodes/llm/speech_lm_node.h"
 #include "nodes/tokenizer/qwen2_tokenizer.h"
 #include "nodes/tokenizer/tokenizer_node.h"
 #include "nodes/voice/voice_node.h"
@@ -39,12 +43,33 @@ Result<VoicePrompt> MakeVoice(const voice::VoiceFrontend& frontend,
   return v;
 }
 
+Status CheckVoiceFitsSpeechLm(const VoicePrompt& v, const SpeechLmGenerateOptions& lm) {
+  const auto text = static_cast<int64_t>(v.prompt_text_ids.size());
+  const auto speech = static_cast<int64_t>(v.lm_speech_tokens.empty() ? v.speech_tokens.size()
+                                                                      : v.lm_speech_tokens.size());
+  // As SpeechLmGenerator::Start counts: [SOS] + prompt text + target text + [TASK_ID] + prompt
+  // speech rows, plus max_len - 1 generated positions; here one target text token, so the
+  // shortest request takes max_len positions (at least its text token).
+  int64_t max_len = static_cast<int64_t>(std::floor(lm.max_token_text_ratio));
+  if (lm.max_tokens > 0) max_len = std::min(max_len, lm.max_tokens);
+  const int64_t prompt = 2 + text + speech;
+  const int64_t shortest = std::max<int64_t>(max_len, 1);
+  if (prompt + shortest <= lm.max_context) return OkStatus();
+  return OutOfRange(
+      "voice '{}': the SpeechLM cannot hold it: its prompt takes {} positions ({} prompt_text "
+      "tokens, {} prompt speech tokens, 2 markers) and the shortest request {} more, over "
+      "max_context {}; shorten prompt_text",
+      v.id, prompt, text, speech, shortest, lm.max_context);
+}
+
 std::shared_ptr<GraphVoices> GraphVoices::Of(const Pipeline& p) {
   std::shared_ptr<GraphVoices> g(new GraphVoices());
   for (const PlanNode& n : p.plan().nodes) {
     const Node* node = p.FindNode(n.id);
     if (g->node_ == nullptr && n.spec.type == "VoiceFrontend") {
       g->node_ = dynamic_cast<const VoiceFrontendNode*>(node);
+    } else if (g->lm_ == nullptr && n.spec.type == "SpeechLM") {
+      g->lm_ = dynamic_cast<const SpeechLmNode*>(node);
     } else if (g->tokenizer_ == nullptr && n.spec.type == "Qwen2Tokenizer") {
       if (const auto* t = dynamic_cast<const Qwen2TokenizerNode*>(node))
         g->tokenizer_ = t->tokenizer();
@@ -115,6 +140,7 @@ Result<VoiceListing> GraphVoices::Add(const VoiceRecording& recording, const std
   }
   COSY_ASSIGN_OR_RETURN(VoicePrompt v,
                         MakeVoice(*node_->frontend(), *tokenizer_, recording, id, prompt_text));
+  if (lm_ != nullptr) COSY_RETURN_IF_ERROR(CheckVoiceFitsSpeechLm(v, lm_->options().generate));
   COSY_RETURN_IF_ERROR(store.Add(v, replace));
   return Listing({id, "", "", 0, ""}, v);
 }

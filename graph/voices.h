@@ -18,10 +18,12 @@
 #include <vector>
 
 #include "graph/pipeline.h"
+#include "nodes/llm/speech_lm_generator.h"
 #include "nodes/voice/voice_frontend.h"
 #include "nodes/voice/voice_store.h"
 
 namespace cosyflow {
+class SpeechLmNode;
 class VoiceFrontendNode;
 namespace tokenizer {
 class Qwen2Tokenizer;
@@ -48,6 +50,13 @@ Result<VoicePrompt> MakeVoice(const voice::VoiceFrontend& frontend,
                               const VoiceRecording& recording, const std::string& id,
                               const std::string& prompt_text);
 
+// Whether a SpeechLM with `lm`'s limits can use voice `v` at all: [SOS], the prompt text, [TASK_ID]
+// and the prompt speech must leave room in max_context for the shortest request (one text token
+// and the speech tokens it may make, max_token_text_ratio / max_tokens). Otherwise every request
+// with the voice would fail, so it is refused when it is made: OutOfRange naming the limit and
+// the prompt's lengths.
+Status CheckVoiceFitsSpeechLm(const VoicePrompt& v, const SpeechLmGenerateOptions& lm);
+
 // One voice as the doors list it.
 struct VoiceListing {
   std::string id;
@@ -71,7 +80,8 @@ class GraphVoices {
   bool can_add() const;
   // Makes the voice (MakeVoice) and stores it. Refused: "default" or an invalid id
   // (InvalidArgument), an id already there without `replace` (InvalidArgument; Known(id) is
-  // then true), a graph that cannot add (Unsupported).
+  // then true), a graph that cannot add (Unsupported), a prompt the graph's SpeechLM cannot
+  // hold (CheckVoiceFitsSpeechLm: OutOfRange), and MakeVoice's refusals.
   Result<VoiceListing> Add(const VoiceRecording& recording, const std::string& id,
                            const std::string& prompt_text, bool replace) const;
   // NotFound when absent; the graph's default_voice and "default" are refused (InvalidArgument).
@@ -84,6 +94,7 @@ class GraphVoices {
   Result<VoiceListing> Listing(const VoiceListing& base, const VoicePrompt& v) const;
 
   const VoiceFrontendNode* node_ = nullptr;
+  const SpeechLmNode* lm_ = nullptr;  // the first SpeechLM (null: none, nothing to check)
   std::shared_ptr<const tokenizer::Qwen2Tokenizer> tokenizer_;
 };
 

@@ -133,7 +133,13 @@ VoiceApiReply AddVoice(const SpeechService& service, const std::string& body) {
   rec.sample_rate = audio->sample_rate;
   auto added = voices->Add(rec, id, text, overwrite);
   if (!added.ok()) {
-    return Fail(VoiceError(added.status(), "audio", !overwrite && voices->Known(id)));
+    // OutOfRange is a recording over the speech tokenizer's limit or, within it, a prompt the
+    // SpeechLM cannot hold (tts::CheckVoiceFitsSpeechLm): then the transcript is too long.
+    const double seconds = static_cast<double>(audio->samples.size()) / audio->sample_rate;
+    const bool transcript = added.status().code() == StatusCode::kOutOfRange &&
+                            seconds <= prompt_audio::kTokenizerMaxSeconds;
+    return Fail(VoiceError(added.status(), transcript ? "prompt_text" : "audio",
+                           !overwrite && voices->Known(id)));
   }
   return {201, VoiceJson(*added).dump(-1, ' ', false, json::error_handler_t::replace)};
 }

@@ -64,6 +64,8 @@ Status Add(const VoiceArgs& a) {
   tts::VoiceRecording recording;
   recording.path = a.prompt_wav;
   COSY_ASSIGN_OR_RETURN(VoicePrompt v, tts::MakeVoice(*frontend, *tokenizer, recording, a.id, text));
+  // No graph here: the SpeechLM's default limits (a graph's own are checked by POST /v1/voices).
+  COSY_RETURN_IF_ERROR(tts::CheckVoiceFitsSpeechLm(v, SpeechLmGenerateOptions{}));
   COSY_RETURN_IF_ERROR(store.Add(v, a.replace));
   nlohmann::json j;
   j["added"] = a.id;

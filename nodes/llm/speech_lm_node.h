@@ -104,6 +104,7 @@ class SpeechLmNode : public Node {
   }
 
   Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+  const Options& options() const { return options_; }
 
  private:
   SpeechLmNode(const Options& options, std::shared_ptr<const SpeechLm> lm)

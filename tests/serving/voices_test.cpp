@@ -193,6 +193,16 @@ TEST_CASE("serving/voices: bad uploads are 4xx JSON errors naming the field") {
     json e = ErrorOf(r);
     if (!c.param.empty()) CHECK(e["param"] == c.param);
   }
+  // A transcript the SpeechLM cannot hold beside the prompt speech (max_context 4096 positions
+  // on the tiny graph): 413 at upload, not a 400 on every request that uses the voice.
+  std::string long_text;
+  for (int i = 0; i < 4200; ++i) long_text += " hello";
+  HttpResult too_long = PostVoice(port, AddBody("bob", wav, long_text));
+  CHECK(too_long.status == 413);
+  json e = ErrorOf(too_long);
+  CHECK(e["param"] == "prompt_text");
+  const std::string message = e["message"];
+  CHECK(message.find("max_context 4096") != std::string::npos);
   // A body over --max-voice-body-bytes is 413 before it is read.
   HttpResult huge = PostVoice(port, AddBody("bob", std::string(3 << 20, 'x')));
   CHECK(huge.status == 413);

@@ -20,6 +20,13 @@ if "$cosyflow" voice add --id en "${common[@]}" --prompt-wav "$fx/frontend-tiny/
   echo "FAIL: adding an existing id succeeded"; exit 1
 fi
 grep -q "already exists" dup.err
+# A transcript the SpeechLM cannot hold beside the prompt speech (default max_context 4096).
+long_text=$(printf ' hello%.0s' $(seq 4200))
+if "$cosyflow" voice add --id long "${common[@]}" --prompt-wav "$fx/frontend-tiny/en/prompt.wav" \
+     --prompt-text "$long_text" 2> long.err; then
+  echo "FAIL: adding a voice with a transcript over max_context succeeded"; exit 1
+fi
+grep -q "over max_context 4096" long.err
 "$cosyflow" voice list --store "$work/voices.pt" --json | tee list.json
 grep -q '"id":"en"' list.json && grep -q '"id":"中文"' list.json
 
