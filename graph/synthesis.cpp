@@ -226,13 +226,17 @@ Status SpeechStream::End() {
   return pushed_;
 }
 
-void SpeechStream::Cancel() { (void)pipeline_.Cancel(id_); }
+void SpeechStream::Cancel() {
+  cancelled_ = true;
+  (void)pipeline_.Cancel(id_);
+}
 
 Result<bool> SpeechStream::Next(std::vector<float>* samples, int* sample_rate,
                                 std::chrono::milliseconds timeout) {
   while (true) {
     COSY_ASSIGN_OR_RETURN(MessagePtr m, pipeline_.Pull(id_, nullptr, timeout));
     if (m == nullptr) return false;
+    if (cancelled_.load()) continue;  // drained to the end, not delivered
     const Audio* a = m->get<Audio>();
     if (a == nullptr || a->size() == 0) continue;  // end of stream, error, other outputs
     const auto v = a->view();

@@ -18,6 +18,7 @@
 // SpeechLM options `mode` / `seed` stay the defaults for requests that leave them empty / 0.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -130,7 +131,8 @@ class SpeechStream {
 
   Status Push(const std::string& text);
   Status End();
-  // Stops the session's work within one node step; Next then reports the end.
+  // Stops the session's work within one node step; Next then reports the end (audio already
+  // queued for the puller is dropped, not delivered).
   void Cancel();
   // The next audio chunk into `samples` / `sample_rate`: true; false once the session has
   // ended (then call Finish). kUnavailable when nothing came within `timeout`.
@@ -152,6 +154,7 @@ class SpeechStream {
   std::string joined_;  // !stream_text_: the text so far
   Status pushed_;
   bool ended_ = false, finished_ = false;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace cosyflow::tts

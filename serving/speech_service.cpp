@@ -109,6 +109,9 @@ Result<bool> SpeechSession::Next(std::vector<float>* samples, std::chrono::milli
       }
     } else if (more) {
       COSY_RETURN_IF_ERROR(resampler_->Process(scratch_, samples));
+    } else if (cancelled_) {
+      flushed_ = true;  // a cancelled request ends here: no resampler tail after the cancel
+      return false;
     } else {
       COSY_RETURN_IF_ERROR(resampler_->Flush(samples));
       flushed_ = true;
