@@ -49,7 +49,14 @@ class WyomingConnection {
       } else if (e.type == "ping") {
         Write("pong", json::object());
       } else if (e.type == "synthesize") {
-        if (!streaming_) Synthesize(e.data);  // else: the compatibility copy of a stream
+        // (while a stream is open: its compatibility copy, ignored). A failed one-shot request
+        // ends the connection after its error, as the wyoming Python servers do (they re-raise):
+        // Home Assistant's one-shot client waits for audio-stop and ignores error.
+        if (!streaming_ && !Synthesize(e.data)) {
+          boost::system::error_code ec;
+          socket_.shutdown(tcp::socket::shutdown_send, ec);
+          return;
+        }
       } else if (e.type == "synthesize-start") {
         StreamStart(e.data);
       } else if (e.type == "synthesize-chunk") {
@@ -219,8 +226,9 @@ class WyomingConnection {
 
   json Format() const { return {{"rate", session_->sample_rate()}, {"width", 2}, {"channels", 1}}; }
 
-  // Audio of the open session until its end: audio-start was sent already.
-  void PumpAudio() {
+  // Audio of the open session until its end: audio-start was sent already. False when the
+  // request failed (its error was sent).
+  bool PumpAudio() {
     std::string pcm;
     Status st = OkStatus();
     int64_t timestamp_ms = 0;
@@ -238,26 +246,29 @@ class WyomingConnection {
     if (!st.ok() && !session_->cancelled()) {
       RequestError(fmt::format("synthesis failed: {}", st.message()), "synthesis-failed");
     }
-    WriteOfRequest("audio-stop", {{"timestamp", timestamp_ms}});
+    return WriteOfRequest("audio-stop", {{"timestamp", timestamp_ms}});
   }
 
-  void Synthesize(const json& data) {
+  // A one-shot request; false when it failed (its error was sent).
+  bool Synthesize(const json& data) {
     if (!data.contains("text") || !data["text"].is_string()) {
-      return SendError("synthesize needs a string \"text\"", "bad-event");
+      SendError("synthesize needs a string \"text\"", "bad-event");
+      return false;
     }
     const std::string text = data["text"];
-    if (!Open(data)) return;
+    if (!Open(data)) return false;
     Status st = session_->Push(text);
     if (st.ok()) st = session_->End();
     if (!st.ok()) {
       RequestError(st.message(),
                    st.code() == StatusCode::kOutOfRange ? "text-too-long" : "bad-text");
       session_.reset();
-      return;
+      return false;
     }
     Write("audio-start", Format());
-    PumpAudio();
+    const bool ok = PumpAudio();
     session_.reset();
+    return ok;
   }
 
   void StreamStart(const json& data) {

@@ -138,5 +138,41 @@ TEST_CASE("serving/wyoming: nothing of a request follows its error") {
   CHECK(!c.ReadAudio(&chunks).empty());
 }
 
+TEST_CASE("serving/wyoming: a failed one-shot synthesize ends its connection after the error") {
+  Harness h(HarnessOptions{.max_input_chars = 40});
+  // What comes after the error: "closed" when the server ended the connection.
+  auto after_error = [](WyClient& c) {
+    try {
+      c.Send("ping");
+      return c.Read().type;
+    } catch (const std::exception&) {
+      return std::string("closed");
+    }
+  };
+  const std::pair<json, std::string> cases[] = {
+      {{{"text", std::string(60, 'a')}}, "text-too-long"},
+      {{{"text", "Hi."}, {"voice", {{"name", "nobody"}}}}, "voice-not-found"},
+      {{{"txt", "Hi."}}, "bad-event"},
+  };
+  for (const auto& [data, code] : cases) {
+    CAPTURE(code);
+    WyClient c(h.wyoming->port());
+    c.Send("synthesize", data);
+    const WyEvent e = c.Read();
+    REQUIRE(e.type == "error");
+    CHECK(e.data["code"] == code);
+    CHECK(after_error(c) == "closed");
+  }
+  // A one-shot request that succeeds keeps its connection (a stream that fails keeps it too:
+  // the test above).
+  WyClient ok(h.wyoming->port());
+  ok.Send("synthesize", {{"text", "Hi."}});
+  int chunks = 0;
+  CHECK(!ok.ReadAudio(&chunks).empty());
+  ok.Send("ping");
+  CHECK(ok.Read().type == "pong");
+  CHECK(h.WaitIdle());
+}
+
 }  // namespace
 }  // namespace cosyflow::serving
