@@ -1,10 +1,11 @@
 // Configuration errors and the checked JSON object reader.
 #include "nodes/core/config_errors.h"
 
-#include <algorithm>
-#include <limits>
-
 #include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace cosyflow {
 
@@ -93,6 +94,12 @@ void JsonObjectReader::ReadNumber(std::string_view key, T* out, bool required, b
     }
   } else if (!v->is_number()) {
     errors_->Add(PathOf(key), "expected number, got {} {}", JsonTypeName(*v), v->dump());
+    return;
+  } else if (const double d = v->get<double>();
+             !(std::fabs(d) <= static_cast<double>(std::numeric_limits<T>::max()))) {
+    // (a float option given 1e300 would otherwise become inf)
+    errors_->Add(PathOf(key), "number {} out of range for a {}-bit float", v->dump(),
+                 8 * sizeof(T));
     return;
   }
   *out = v->get<T>();

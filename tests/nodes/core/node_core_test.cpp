@@ -72,6 +72,16 @@ TEST_CASE("Options: reader reports every error with its JSON path") {
   DemoOptions o2;
   o2.Parse({{"hop", 1LL << 40}}, "o", &big);
   CHECK(big.HasPath("o.hop"));
+  // A float option beyond float's range would read as inf.
+  ErrorList huge;
+  DemoOptions o3;
+  o3.Parse({{"hop", 1}, {"gain", 1e300}}, "o", &huge);
+  REQUIRE(huge.HasPath("o.gain"));
+  CHECK(huge.ToString().find("out of range for a 32-bit float") != std::string::npos);
+  CHECK(o3.gain == 1.0f);
+  auto big_ok = ParseNodeOptions<DemoOptions>({{"hop", 1}, {"gain", -3.0e38}});
+  REQUIRE(big_ok.ok());
+  CHECK(big_ok->gain == -3.0e38f);
 }
 
 // A node that doubles TokenIds, buffers until flush, and throws on id 666.
