@@ -25,8 +25,9 @@ Status GemvF32(const float* x, const float* w, const float* bias, float* y, int6
 Status GemvBF16(const float* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                 int64_t n, int64_t k, uint16_t* x_bf16);
 
-// Weight-only int8: w: [n, k] int8 row-major with per-row scales: [n] f32, so that
-// W[j, c] ~ scales[j] * w[j, c]; y = scales[j] * (x[i] . w[j]) + bias[j], x f32, sums in f32.
+// Weight-only int8: w: [n, k] int8 in the 4-row blocks of i8_rows.h (PackI8Rows) with per-row
+// scales: [n] f32, so that W[j, c] ~ scales[j] * w[j, c]; y = scales[j] * (x[i] . w[j]) +
+// bias[j], x f32, sums in f32.
 Status GemvI8(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
               int64_t m, int64_t n, int64_t k);
 

@@ -69,7 +69,8 @@ struct KernelTable {
   void (*attention)(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                     float* out, float* scratch) = nullptr;
   // y: [m, n] = x: [m, k] W^T + bias, W: [n, k] row-major; f32 W, or bf16 W with x already
-  // rounded to bf16, or int8 W with per-row scales (y = scale[j] * (x . W[j]) + bias[j]).
+  // rounded to bf16, or int8 W with per-row scales (y = scale[j] * (x . W[j]) + bias[j]) in the
+  // 4-row blocks of i8_rows.h, w pointing at a block's start (row 0 of the call = row 4b).
   void (*gemv_f32)(const float* x, const float* w, const float* bias, float* y, int64_t m,
                    int64_t n, int64_t k) = nullptr;
   void (*gemv_bf16)(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
@@ -114,7 +115,7 @@ struct KernelTable {
   void (*conv1d_bf16)(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
                       int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y,
                       int64_t ldy, float* tail) = nullptr;
-  // The many-row products of row-major Linear weights (m > kGemvMaxM) on an 8-row x 48-column
+  // The many-row products of Linear weights (m > kGemvMaxM) on an 8-row x 48-column
   // register tile, AVX-512 variant only: the int8 pair (pack_gemm_bf16_x, gemm_i8_bf16, on
   // vdpbf16ps) where the CPU has AVX512_BF16, the f32 pair (pack_gemm_f32_x, gemm_f32) on every
   // AVX-512 CPU; else null. A pack writes rows [i0, i1) (i0 a multiple of 16) of x: [m, k] (rows
@@ -123,10 +124,11 @@ struct KernelTable {
   // for bf16, channel pairs (units = ceil(k / 2); a word holds bf16(x[i][2u]) in its low half and
   // bf16(x[i][2u + 1]) in its high half, bf16 as F32ToBF16, an odd k's last pair with +0); for
   // f32, channels (units = k, the f32 itself). The product: y[i * ldy + j] = scale[j] *
-  // (sum over units of x(i, u) . W(j, u)) + bias[j] for i < m, j in [j0, j1), W [n, k] row-major;
-  // int8: the values exact in bf16, pair products exact and summed in f32 as vdpbf16ps does,
-  // scale = scales[j]; f32: fused multiply-adds in unit order, scale 1. bias may be null;
-  // scratch: GemmScratchBytes(m, units, j1 - j0).
+  // (sum over units of x(i, u) . W(j, u)) + bias[j] for i < m, j in [j0, j1), W [n, k] (f32
+  // row-major; int8 in the 4-row blocks of i8_rows.h, all n rows); int8: the values exact in bf16,
+  // pair products exact and summed in f32 as vdpbf16ps does, scale = scales[j]; f32: fused
+  // multiply-adds in unit order, scale 1. bias may be null; scratch: GemmScratchBytes(m, units, j1
+  // - j0).
   void (*pack_gemm_bf16_x)(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
                            int64_t i1, uint32_t* xv) = nullptr;
   void (*gemm_i8_bf16)(const uint32_t* xv, int64_t m, int64_t k, const int8_t* w,

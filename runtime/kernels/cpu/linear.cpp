@@ -22,6 +22,7 @@
 #include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/gemv.h"
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear_tiles.h"
 #include "runtime/logging.h"
@@ -124,7 +125,7 @@ struct Linear::Impl {
   std::shared_ptr<void> w_storage;  // AlignedAlloc'd (huge pages): streamed on every call
   memory bias;     // [1, n] f32, empty when there is no bias
   std::vector<uint16_t, AlignedAllocator<uint16_t>> w_bf16;  // tiled path, bf16: [n, k]
-  std::vector<int8_t, AlignedAllocator<int8_t>> w_i8;        // int8: [n, k]
+  std::vector<int8_t, AlignedAllocator<int8_t>> w_i8;        // int8: [n, k] in i8_rows.h blocks
   std::vector<float> scales;     // int8: [n]
   std::vector<float> bias_f32;   // tiled path: [n] or empty
 
@@ -141,7 +142,10 @@ struct Linear::Impl {
 #pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
     for (int64_t r = 0; r < rows; ++r) {
       if (int8) {
-        kt.widen_i8(w_i8.data() + (j0 + r) * k, scales[j0 + r], k, dst + r * k);
+        float* out = dst + r * k;
+        ForEachI8Run(w_i8.data(), k, j0 + r, 0, k, [&](int64_t c, const int8_t* p, int64_t n) {
+          kt.widen_i8(p, scales[j0 + r], n, out + c);
+        });
       } else {
         kt.widen_16(w_bf16.data() + (j0 + r) * k, true, k, dst + r * k);
       }
@@ -188,7 +192,7 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
   const int64_t count = n * k;
   if (weight_type == WeightType::kInt8) {
     impl->tiles = true;
-    impl->w_i8.resize(static_cast<size_t>(count));
+    impl->w_i8.assign(static_cast<size_t>(I8RowsBytes(n, k)), 0);  // padding zero
     impl->scales.resize(static_cast<size_t>(n));
     for (int64_t j = 0; j < n; ++j) {
       const float* row = w + j * k;
@@ -196,9 +200,10 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
       for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(row[c]));
       const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
       impl->scales[j] = scale;
+      int8_t* qrow = impl->w_i8.data() + I8RowOffset(j, k);
       for (int64_t c = 0; c < k; ++c) {
         const float q = std::nearbyint(row[c] / scale);
-        impl->w_i8[j * k + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+        qrow[I8ColumnOffset(c)] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
       }
     }
     NoteTilesOnce(weight_type);
@@ -473,7 +478,10 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
       const int64_t rows = std::min(tile, im.n - j0);
 #pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
       for (int64_t r = 0; r < rows; ++r) {
-        kt.widen_i8_bf16(im.w_i8.data() + (j0 + r) * k, k, wb + r * k);
+        uint16_t* out = wb + r * k;
+        ForEachI8Run(im.w_i8.data(), k, j0 + r, 0, k, [&](int64_t c, const int8_t* p, int64_t n) {
+          kt.widen_i8_bf16(p, n, out + c);
+        });
       }
       const int64_t a_dims[2] = {m, k}, a_strides[2] = {k, 1};
       const int64_t b_dims[2] = {k, rows}, b_strides[2] = {1, k};
@@ -554,14 +562,29 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
       t.gemv_f32(row.x, static_cast<const float*>(im.weights.get_data_handle()) + j0 * k, bj,
                  y + j0, 1, rows, k);
       return OkStatus();
-    case WeightType::kInt8:
-      if (row.prepared != nullptr) {
-        t.gemv_i8_fixed_rows(row.prepared, im.w_i8.data() + j0 * k, im.scales.data() + j0, bj,
-                             y + j0, 1, rows, k);
-      } else {
-        t.gemv_i8(row.x, im.w_i8.data() + j0 * k, im.scales.data() + j0, bj, y + j0, 1, rows, k);
+    case WeightType::kInt8: {
+      // Rows [a, b), a at a row block's start (i8_rows.h), into out[0 .. b - a).
+      auto block_rows = [&](int64_t a, int64_t b, float* out) {
+        const int8_t* w = im.w_i8.data() + I8RowOffset(a, k);
+        const float* ba = bias != nullptr ? bias + a : nullptr;
+        if (row.prepared != nullptr) {
+          t.gemv_i8_fixed_rows(row.prepared, w, im.scales.data() + a, ba, out, 1, b - a, k);
+        } else {
+          t.gemv_i8(row.x, w, im.scales.data() + a, ba, out, 1, b - a, k);
+        }
+      };
+      const int64_t jb = j0 / kI8BlockRows * kI8BlockRows;
+      if (jb < j0) {  // a range starting inside a block: the block's rows, then those asked for
+        const int64_t je = std::min(jb + kI8BlockRows, im.n), end = std::min(je, j1);
+        float block[kI8BlockRows];
+        block_rows(jb, je, block);
+        std::copy(block + (j0 - jb), block + (end - jb), y + j0);
+        if (end == j1) return OkStatus();
+        j0 = end;
       }
+      block_rows(j0, j1, y + j0);
       return OkStatus();
+    }
     case WeightType::kBF16: {
       const uint16_t* w = im.tiles ? im.w_bf16.data()
                                    : static_cast<const uint16_t*>(im.weights.get_data_handle());

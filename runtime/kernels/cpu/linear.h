@@ -30,7 +30,8 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 
 // Storage of Linear weights. kBF16: W rounded to bf16, x rounded to bf16 per call, products
 // summed in f32. kInt8: weight-only int8, symmetric per output row (scale = max|W[j]| / 127,
-// round to nearest), x stays f32. Forward takes and gives f32 (ForwardToBf16 / ForwardFromBf16
+// round to nearest), x stays f32; kept in the 4-row blocks of i8_rows.h (one read stream per
+// GEMV block). Forward takes and gives f32 (ForwardToBf16 / ForwardFromBf16
 // below: bf16 activations for bf16 weights).
 enum class WeightType { kF32, kBF16, kInt8 };
 

@@ -15,6 +15,7 @@
 
 #include "runtime/cpu_isa.h"
 #include "runtime/dtype.h"
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "tests/runtime/kernels/kernel_test_util.h"
@@ -156,6 +157,8 @@ TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row
         CAPTURE(what);
         const int64_t units = int8 ? (s.k + 1) / 2 : s.k, mpad = (s.m + 15) / 16 * 16;
         auto wi = RandomInt8(s.n, s.k, static_cast<uint32_t>(s.n + s.k));
+        std::vector<int8_t> wq(static_cast<size_t>(cpu::I8RowsBytes(s.n, s.k)));
+        cpu::PackI8Rows(wi.q.data(), s.n, s.k, wq.data());  // the kernel's layout
         auto wf = RandomVector(s.n * s.k, static_cast<uint32_t>(s.n + s.k), -0.5f, 0.5f);
         auto x = RandomVector(s.m * s.k, static_cast<uint32_t>(s.m), -2.0f, 2.0f);
         auto bias = RandomVector(s.n, 5);
@@ -169,7 +172,7 @@ TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row
         auto run = [&](const float* b, int64_t j0, int64_t j1, float* y) {
           std::vector<char> scratch(cpu::GemmScratchBytes(s.m, units, j1 - j0), char(0xff));
           if (int8) {
-            kt->gemm_i8_bf16(xv.data(), s.m, s.k, wi.q.data(), wi.scales.data(), b, j0, j1, y, s.n,
+            kt->gemm_i8_bf16(xv.data(), s.m, s.k, wq.data(), wi.scales.data(), b, j0, j1, y, s.n,
                              scratch.data());
           } else {
             kt->gemm_f32(reinterpret_cast<const float*>(xv.data()), s.m, s.k, wf.data(), b, j0, j1,

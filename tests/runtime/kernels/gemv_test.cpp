@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/dtype.h"
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "runtime/kernels/ref/linear.h"
@@ -141,6 +142,13 @@ void QuantizeRows(const std::vector<float>& w, int64_t n, int64_t k, std::vector
     }
   }
 }
+
+// Row-major int8 rows in the kernels' layout (i8_rows.h).
+std::vector<int8_t> Blocked(const std::vector<int8_t>& q, int64_t n, int64_t k) {
+  std::vector<int8_t> out(static_cast<size_t>(cpu::I8RowsBytes(n, k)));
+  cpu::PackI8Rows(q.data(), n, k, out.data());
+  return out;
+}
 }  // namespace
 
 TEST_CASE("GemvI8: equals the reference on dequantized weights up to f32 summation order") {
@@ -154,14 +162,15 @@ TEST_CASE("GemvI8: equals the reference on dequantized weights up to f32 summati
     std::vector<int8_t> q;
     std::vector<float> scales;
     QuantizeRows(w, s.n, s.k, &q, &scales);
+    const std::vector<int8_t> qb = Blocked(q, s.n, s.k);
     std::vector<float> wd(w.size());
     for (int64_t j = 0; j < s.n; ++j) {
       for (int64_t c = 0; c < s.k; ++c) wd[j * s.k + c] = scales[j] * q[j * s.k + c];
     }
     std::vector<float> y(s.m * s.n), y_ref(s.m * s.n);
     REQUIRE(ref::LinearForward(x.data(), wd.data(), bias.data(), y_ref.data(), s.m, s.n, s.k).ok());
-    REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), bias.data(), y.data(), s.m, s.n, s.k)
-                .ok());
+    REQUIRE(
+        cpu::GemvI8(x.data(), qb.data(), scales.data(), bias.data(), y.data(), s.m, s.n, s.k).ok());
     CheckClose(y, y_ref, 1e-5, "gemv int8");
   }
   std::vector<float> x(4), y(4);
@@ -222,17 +231,18 @@ TEST_CASE("GemvI8: the fixed-point kernel is bit for bit its integer definition"
       std::vector<float> scales;
       QuantizeRows(w, s.n, s.k, &q, &scales);
       for (int64_t j = 0; j < s.n; j += 5) q[j * s.k] = -128;  // the full s8 range
+      const std::vector<int8_t> qb = Blocked(q, s.n, s.k);
       const float* no_bias = nullptr;
       const float* with_bias = bias.data();
       for (const float* b : {no_bias, with_bias}) {
         std::vector<float> y(s.m * s.n, -7.0f);
         std::vector<uint8_t> scratch(cpu::GemvI8FixedScratchBytes(s.m, s.k) + 64);
         void* aligned = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64);
-        REQUIRE(fixed(x.data(), q.data(), scales.data(), b, y.data(), s.m, s.n, s.k, aligned));
+        REQUIRE(fixed(x.data(), qb.data(), scales.data(), b, y.data(), s.m, s.n, s.k, aligned));
         CHECK(y == FixedPointOracle(x, q, scales, b, s.m, s.n, s.k));
         // And the public entry point takes this kernel.
         std::vector<float> y2(s.m * s.n);
-        REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), b, y2.data(), s.m, s.n, s.k).ok());
+        REQUIRE(cpu::GemvI8(x.data(), qb.data(), scales.data(), b, y2.data(), s.m, s.n, s.k).ok());
         CHECK(y2 == y);
       }
     }
@@ -248,13 +258,14 @@ TEST_CASE("GemvI8: non-finite, zero, tiny and huge x") {
   std::vector<int8_t> q;
   std::vector<float> scales;
   QuantizeRows(w, n, k, &q, &scales);
+  const std::vector<int8_t> qb = Blocked(q, n, k);
   std::vector<float> wd(n * k);
   for (int64_t j = 0; j < n; ++j) {
     for (int64_t c = 0; c < k; ++c) wd[j * k + c] = scales[j] * q[j * k + c];
   }
   auto run = [&](const std::vector<float>& x) {
     std::vector<float> y(m * n, -7.0f), y_ref(m * n);
-    REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), bias.data(), y.data(), m, n, k).ok());
+    REQUIRE(cpu::GemvI8(x.data(), qb.data(), scales.data(), bias.data(), y.data(), m, n, k).ok());
     REQUIRE(ref::LinearForward(x.data(), wd.data(), bias.data(), y_ref.data(), m, n, k).ok());
     return std::pair{y, y_ref};
   };
@@ -282,7 +293,7 @@ TEST_CASE("GemvI8: non-finite, zero, tiny and huge x") {
     auto x = RandomVector(m * k, 804);
     for (float& v : x) v *= scale;
     std::vector<float> y(m * n), y_ref(m * n);
-    REQUIRE(cpu::GemvI8(x.data(), q.data(), scales.data(), nullptr, y.data(), m, n, k).ok());
+    REQUIRE(cpu::GemvI8(x.data(), qb.data(), scales.data(), nullptr, y.data(), m, n, k).ok());
     REQUIRE(ref::LinearForward(x.data(), wd.data(), nullptr, y_ref.data(), m, n, k).ok());
     CheckClose(y, y_ref, 1e-5, "scaled x");
   }
@@ -302,8 +313,10 @@ TEST_CASE("Linear: int8 and bf16 weights agree across GEMV and batch paths, erro
     CAPTURE(cpu::WeightTypeName(wt));
     auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
     REQUIRE(lin.ok());
+    // int8: the rows padded to 64 columns and to a whole 4-row block (i8_rows.h).
     CHECK((*lin)->packed_weight_bytes() <=
-          static_cast<size_t>(n * k * (wt == cpu::WeightType::kInt8 ? 1 : 2) + n * 4 + 4096));
+          static_cast<size_t>((wt == cpu::WeightType::kInt8 ? cpu::I8RowsBytes(n, k) : n * k * 2) +
+                              n * 4 + 4096));
     std::vector<float> batch(m * n), one(n);
     REQUIRE((*lin)->Forward(x.data(), m, batch.data()).ok());
     // Weight rounding: bf16 ~2^-9 relative per weight, int8 ~1/254 of the row's max.
@@ -375,6 +388,13 @@ TEST_CASE("Linear: one prepared row serves every row range with Forward's bits")
     for (const auto& c : cuts)
       REQUIRE((*lin)->ForwardPreparedRows(*row, c[0], c[1], part.data()).ok());
     CHECK(part == full);
+    // Ranges starting inside a 4-row block (int8: inside a block of the weights' layout), one
+    // of them ending in the same block.
+    std::fill(part.begin(), part.end(), -7.0f);
+    const int64_t ragged[][2] = {{0, 5}, {5, 6}, {6, 51}, {51, 102}, {102, n}};
+    for (const auto& c : ragged)
+      REQUIRE((*lin)->ForwardPreparedRows(*row, c[0], c[1], part.data()).ok());
+    CHECK(part == full);
     CHECK((*lin)->ForwardPreparedRows(*row, 4, 4, part.data()).ok());
     CHECK_FALSE((*lin)->ForwardPreparedRows(*row, 0, n + 1, part.data()).ok());
     CHECK_FALSE((*other)->ForwardPreparedRows(*row, 0, 4, part.data()).ok());
@@ -410,21 +430,22 @@ TEST_CASE("GemvI8: the fixed-point kernel's quantize + rows equal the one-call k
     std::vector<int8_t> q;
     std::vector<float> scales;
     QuantizeRows(w, n, k, &q, &scales);
+    const std::vector<int8_t> qb = Blocked(q, n, k);
     std::vector<uint8_t> buf(cpu::GemvI8FixedScratchBytes(m, k) + 64);
     void* scratch = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64);
     std::vector<float> one(m * n);
-    REQUIRE(t.gemv_i8_fixed(x.data(), q.data(), scales.data(), bias.data(), one.data(), m, n, k,
+    REQUIRE(t.gemv_i8_fixed(x.data(), qb.data(), scales.data(), bias.data(), one.data(), m, n, k,
                             scratch));
     std::vector<uint8_t> buf2(buf.size());
     void* prepared = buf2.data() + (64 - reinterpret_cast<uintptr_t>(buf2.data()) % 64);
     REQUIRE(t.gemv_i8_fixed_quantize(x.data(), m, k, prepared));
     // Per range: y rows of width (j1 - j0), then compared with the one-call columns.
-    const int64_t cuts[] = {0, 4, 20, 21, 56, n};
+    const int64_t cuts[] = {0, 4, 20, 24, 56, n};  // ranges start at a row block (4 rows)
     for (size_t c = 0; c + 1 < std::size(cuts); ++c) {
       const int64_t j0 = cuts[c], j1 = cuts[c + 1], r = j1 - j0;
       std::vector<float> y(m * r, -7.0f);
-      t.gemv_i8_fixed_rows(prepared, q.data() + j0 * k, scales.data() + j0, bias.data() + j0,
-                           y.data(), m, r, k);
+      t.gemv_i8_fixed_rows(prepared, qb.data() + cpu::I8RowOffset(j0, k), scales.data() + j0,
+                           bias.data() + j0, y.data(), m, r, k);
       int64_t differing = 0;
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < r; ++j) differing += y[i * r + j] != one[i * n + j0 + j];

@@ -1,4 +1,5 @@
-// The many-row products of row-major Linear weights on an 8-row x 48-column register tile
+// The many-row products of Linear weights (f32 row-major, int8 in the row blocks of
+// cpu/i8_rows.h) on an 8-row x 48-column register tile
 // (kernel_table.h: pack_gemm_bf16_x + gemm_i8_bf16, pack_gemm_f32_x + gemm_f32): x packed once
 // per call, transposed into column tiles; W loaded per block of 8 rows and chunk of k into an
 // L1 buffer (int8 widened to exact bf16 pair words, f32 copied) and broadcast one k unit at a
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/simd/bf16_tile.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
@@ -171,13 +173,25 @@ struct I8Bf16Kind {
   using W = int8_t;
   using X = uint32_t;
   static int64_t Units(int64_t k) { return (k + 1) / 2; }
-  // Row `row`'s units [u0, u0 + uc) into dst; the bytes they span (for the prefetch).
-  static int64_t RowBytes(int64_t k, int64_t u0, int64_t uc) {
-    return 2 * uc < k - 2 * u0 ? 2 * uc : k - 2 * u0;
-  }
-  COSY_TARGET_BF16 static void Load(const int8_t* row, int64_t k, int64_t u0, int64_t uc,
+  // Row j's units [u0, u0 + uc) (W in the blocks of i8_rows.h) into dst, chunk by chunk.
+  COSY_TARGET_BF16 static void Load(const int8_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc,
                                     uint32_t* dst) {
-    WidenPairs(row + 2 * u0, RowBytes(k, u0, uc), dst);  // odd only at k's end
+    const int64_t c1 = 2 * (u0 + uc) < k ? 2 * (u0 + uc) : k;
+    ForEachI8Run(w, k, j, 2 * u0, c1, [&](int64_t c, const int8_t* p, int64_t n) COSY_TARGET_BF16 {
+      WidenPairs(p, n, dst + (c - 2 * u0) / 2);  // runs start even; odd only at k's end
+    });
+  }
+  // The prefetch of rows [j, j + rows)' units [u0, u0 + uc): the row blocks they lie in, each
+  // one run of whole chunks.
+  static void PrefetchRows(const int8_t* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
+                           Prefetch* pf) {
+    const int64_t q0 = 2 * u0 / kI8Chunk, q1 = (2 * (u0 + uc) + kI8Chunk - 1) / kI8Chunk;
+    const int64_t b0 = j / kI8BlockRows, b1 = (j + rows + kI8BlockRows - 1) / kI8BlockRows;
+    pf->base = reinterpret_cast<const char*>(w + I8RowOffset(b0 * kI8BlockRows, k) +
+                                             I8ColumnOffset(q0 * kI8Chunk));
+    pf->stride = kI8BlockRows * I8PaddedK(k);
+    pf->bytes = (q1 - q0) * kI8BlockRows * kI8Chunk;
+    pf->rows = static_cast<int>(b1 - b0);
   }
   template <int V>
   COSY_TARGET_BF16 static void Tile(const TileArgs<uint32_t>& a) {
@@ -196,9 +210,15 @@ struct F32Kind {
   using W = float;
   using X = float;
   static int64_t Units(int64_t k) { return k; }
-  static int64_t RowBytes(int64_t, int64_t, int64_t uc) { return 4 * uc; }
-  static void Load(const float* row, int64_t, int64_t u0, int64_t uc, float* dst) {
-    std::memcpy(dst, row + u0, sizeof(float) * uc);
+  static void Load(const float* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
+    std::memcpy(dst, w + j * k + u0, sizeof(float) * uc);
+  }
+  static void PrefetchRows(const float* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
+                           Prefetch* pf) {
+    pf->base = reinterpret_cast<const char*>(w + j * k + u0);
+    pf->stride = k * static_cast<int64_t>(sizeof(float));
+    pf->bytes = 4 * uc;
+    pf->rows = rows;
   }
   template <int V>
   static void Tile(const TileArgs<float>& a) {
@@ -241,7 +261,7 @@ COSY_INLINE void GemmRows(const typename Kind::X* xv, int64_t m, int64_t k,
       const int rows = static_cast<int>(j1 - jb < kRows ? j1 - jb : kRows);
       for (int r = 0; r < kRows; ++r) {
         if (r < rows) {
-          Kind::Load(w + (jb + r) * k, k, u0, uc, wb + r * kChunk);
+          Kind::Load(w, jb + r, k, u0, uc, wb + r * kChunk);
         } else {
           std::memset(wb + r * kChunk, 0, sizeof(X) * uc);
         }
@@ -254,10 +274,8 @@ COSY_INLINE void GemmRows(const typename Kind::X* xv, int64_t m, int64_t k,
       Prefetch pf;
       if (b + 1 < blocks) {
         const int64_t jn = jb + kRows;
-        pf.base = reinterpret_cast<const char*>(w + jn * k) + Kind::RowBytes(k, 0, u0);
-        pf.stride = k * static_cast<int64_t>(sizeof(typename Kind::W));
-        pf.bytes = Kind::RowBytes(k, u0, uc);
-        pf.rows = static_cast<int>(j1 - jn < kRows ? j1 - jn : kRows);
+        Kind::PrefetchRows(w, jn, static_cast<int>(j1 - jn < kRows ? j1 - jn : kRows), k, u0, uc,
+                           &pf);
       }
       float* pb = part != nullptr ? part + b * kRows * mpad : nullptr;
       for (int64_t c0 = 0; c0 < mpad; c0 += kTile) {

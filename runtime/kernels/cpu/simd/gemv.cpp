@@ -1,10 +1,12 @@
 // Small-m linear kernels of one ISA variant: y: [m, n] = x: [m, k] W^T (+ bias), W: [n, k]
-// row-major f32, bf16 or int8 (per-row scales). Memory bound: W is streamed once per group of
-// up to kMaxRows x rows, 4 W rows at a time, the n rows split over OpenMP threads.
+// row-major f32 or bf16, or int8 (per-row scales) in the 4-row blocks of cpu/i8_rows.h. Memory
+// bound: W is streamed once per group of up to kMaxRows x rows, 4 W rows at a time, the n rows
+// split over OpenMP threads.
 #include <omp.h>
 
 #include <cmath>
 
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -14,6 +16,7 @@ namespace {
 // W rows per block; x rows that share one pass over a block (accumulators R*4 + 4 W vectors + 1
 // x vector must fit the register file).
 constexpr int64_t kBlock = 4;
+static_assert(kBlock == kI8BlockRows, "an int8 block of i8_rows.h is one GEMV block");
 // Software prefetch distance in bytes ahead of each W row stream.
 constexpr int64_t kPrefetchBytes = 16384;
 constexpr int kMaxRows = kVecRegisters >= 32 ? 4 : 2;
@@ -27,12 +30,25 @@ inline bool Parallel(int64_t n, int64_t k) {
   return n * k >= kParallelMinWork && !omp_in_parallel();
 }
 
-struct F32Elems {
+// Element loads, and where row r of a 4-row block and its column c lie: row-major for f32 and
+// bf16, the interleaved blocks of i8_rows.h for int8.
+struct RowMajor {
+  template <class T>
+  static const T* Block(const T* w, int64_t j0, int64_t k) {
+    return w + j0 * k;
+  }
+  template <class T>
+  static const T* Row(const T* block, int64_t r, int64_t k) {
+    return block + r * k;
+  }
+  static int64_t Col(int64_t c) { return c; }
+};
+struct F32Elems : RowMajor {
   using T = float;
   static Vf Full(const float* p) { return Load(p); }
   static Vf Part(const float* p, int64_t n) { return LoadN(p, n); }
 };
-struct BF16Elems {
+struct BF16Elems : RowMajor {
   using T = uint16_t;
   static Vf Full(const uint16_t* p) { return LoadBF16(p); }
   static Vf Part(const uint16_t* p, int64_t n) { return LoadBF16N(p, n); }
@@ -41,7 +57,14 @@ struct I8Elems {
   using T = int8_t;
   static Vf Full(const int8_t* p) { return LoadI8(p); }
   static Vf Part(const int8_t* p, int64_t n) { return LoadI8N(p, n); }
+  // j0 % 4 == 0
+  static const int8_t* Block(const int8_t* w, int64_t j0, int64_t k) {
+    return w + j0 * I8PaddedK(k);
+  }
+  static const int8_t* Row(const int8_t* block, int64_t r, int64_t) { return block + r * kI8Chunk; }
+  static int64_t Col(int64_t c) { return I8ColumnOffset(c); }  // kLanes divides the 64 of a chunk
 };
+static_assert(kI8Chunk % kLanes == 0, "an int8 vector lies inside one chunk");
 
 // y[i * ldy + r] = W[r] . x[i] for rows_w <= 4 rows of W and R rows of x; the W loads are
 // shared. Missing W rows (rows_w < 4) repeat row 0 and are not written.
@@ -49,22 +72,24 @@ template <int R, class XE, class WE>
 void Dots4(const typename XE::T* x, const typename WE::T* w, int64_t rows_w, int64_t k,
            int64_t ldy, float* y) {
   const typename WE::T* wr[kBlock];
-  for (int r = 0; r < kBlock; ++r) wr[r] = w + (r < rows_w ? r : 0) * k;
+  for (int r = 0; r < kBlock; ++r) wr[r] = WE::Row(w, r < rows_w ? r : 0, k);
   Vf acc[R][kBlock];
   for (int i = 0; i < R; ++i)
     for (int r = 0; r < kBlock; ++r) acc[i][r] = Zero();
   int64_t c = 0;
   for (; c + kLanes <= k; c += kLanes) {
-    // Short rows (896 B in int8) defeat the hardware prefetcher: once per 64 bytes, fetch the
+    // Short rows (1.8 KB in bf16) defeat the hardware prefetcher: once per 64 bytes, fetch the
     // line kPrefetchBytes ahead of each row stream (this thread's blocks are contiguous, so the
-    // four streams together cover the next kPrefetchBytes of its range).
+    // four streams together cover the next kPrefetchBytes of its range; int8: the block's
+    // 4 x 64 bytes of the chunk, one stream).
     if (((c * static_cast<int64_t>(sizeof(typename WE::T))) & 63) == 0) {
       for (int r = 0; r < kBlock; ++r) {
-        __builtin_prefetch(reinterpret_cast<const char*>(wr[r] + c) + kPrefetchBytes, 0, 0);
+        __builtin_prefetch(reinterpret_cast<const char*>(wr[r] + WE::Col(c)) + kPrefetchBytes, 0,
+                           0);
       }
     }
     Vf wv[kBlock];
-    for (int r = 0; r < kBlock; ++r) wv[r] = WE::Full(wr[r] + c);
+    for (int r = 0; r < kBlock; ++r) wv[r] = WE::Full(wr[r] + WE::Col(c));
     for (int i = 0; i < R; ++i) {
       const Vf xv = XE::Full(x + i * k + c);
       for (int r = 0; r < kBlock; ++r) acc[i][r] = Fmadd(wv[r], xv, acc[i][r]);
@@ -72,7 +97,7 @@ void Dots4(const typename XE::T* x, const typename WE::T* w, int64_t rows_w, int
   }
   if (c < k) {  // zero-filled tail
     Vf wv[kBlock];
-    for (int r = 0; r < kBlock; ++r) wv[r] = WE::Part(wr[r] + c, k - c);
+    for (int r = 0; r < kBlock; ++r) wv[r] = WE::Part(wr[r] + WE::Col(c), k - c);
     for (int i = 0; i < R; ++i) {
       const Vf xv = XE::Part(x + i * k + c, k - c);
       for (int r = 0; r < kBlock; ++r) acc[i][r] = Fmadd(wv[r], xv, acc[i][r]);
@@ -92,7 +117,7 @@ void BlockDots(const typename XE::T* x, const typename WE::T* w, int64_t m, int6
   for (int64_t i0 = 0; i0 < m; i0 += kMaxRows) {
     const int64_t rows_x = MinI(kMaxRows, m - i0);
     const typename XE::T* xb = x + i0 * k;
-    const typename WE::T* wb = w + j0 * k;
+    const typename WE::T* wb = WE::Block(w, j0, k);
     float* yb = y + i0 * n + j0;
     if constexpr (kMaxRows >= 4) {
       if (rows_x == 4) { Dots4<4, XE, WE>(xb, wb, rows_w, k, n, yb); continue; }
@@ -322,10 +347,11 @@ COSY_TARGET_VNNI __attribute__((noinline)) void DotsFixed(const uint8_t* planes,
                                                           int64_t rows_w, int64_t k,
                                                           int64_t* dot) {
   static_assert(kBlock == 4 && kFixedPlanes == 4);
+  // The block's rows (i8_rows.h): chunk c / 64 of row r at w + 4 c + 64 r.
   const int8_t* w0 = w;
-  const int8_t* w1 = w + (rows_w > 1 ? 1 : 0) * k;
-  const int8_t* w2 = w + (rows_w > 2 ? 2 : 0) * k;
-  const int8_t* w3 = w + (rows_w > 3 ? 3 : 0) * k;
+  const int8_t* w1 = w + (rows_w > 1 ? 1 : 0) * kI8Chunk;
+  const int8_t* w2 = w + (rows_w > 2 ? 2 : 0) * kI8Chunk;
+  const int8_t* w3 = w + (rows_w > 3 ? 3 : 0) * kI8Chunk;
   // aRP: row R against plane P. Named variables, not an array: GCC kept an array of them on
   // the stack and stored it every step.
   __m512i a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
@@ -335,18 +361,19 @@ COSY_TARGET_VNNI __attribute__((noinline)) void DotsFixed(const uint8_t* planes,
   // One loop with the tail's mask in its last step (masked-off weights are 0, their planes 0).
   for (int64_t c = 0; c < k; c += 64) {
     const __mmask64 mask = k - c >= 64 ? ~__mmask64{0} : (uint64_t{1} << (k - c)) - 1;
-    __builtin_prefetch(w0 + c + kPrefetchBytes, 0, 0);
-    __builtin_prefetch(w1 + c + kPrefetchBytes, 0, 0);
-    __builtin_prefetch(w2 + c + kPrefetchBytes, 0, 0);
-    __builtin_prefetch(w3 + c + kPrefetchBytes, 0, 0);
+    const int64_t wc = kI8BlockRows * c;
+    __builtin_prefetch(w0 + wc + kPrefetchBytes, 0, 0);
+    __builtin_prefetch(w1 + wc + kPrefetchBytes, 0, 0);
+    __builtin_prefetch(w2 + wc + kPrefetchBytes, 0, 0);
+    __builtin_prefetch(w3 + wc + kPrefetchBytes, 0, 0);
     const __m512i x0 = _mm512_loadu_si512(planes + c);
     const __m512i x1 = _mm512_loadu_si512(planes + stride + c);
     const __m512i x2 = _mm512_loadu_si512(planes + 2 * stride + c);
     const __m512i x3 = _mm512_loadu_si512(planes + 3 * stride + c);
-    FixedRow(_mm512_maskz_loadu_epi8(mask, w0 + c), flip, x0, x1, x2, x3, a00, a01, a02, a03);
-    FixedRow(_mm512_maskz_loadu_epi8(mask, w1 + c), flip, x0, x1, x2, x3, a10, a11, a12, a13);
-    FixedRow(_mm512_maskz_loadu_epi8(mask, w2 + c), flip, x0, x1, x2, x3, a20, a21, a22, a23);
-    FixedRow(_mm512_maskz_loadu_epi8(mask, w3 + c), flip, x0, x1, x2, x3, a30, a31, a32, a33);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w0 + wc), flip, x0, x1, x2, x3, a00, a01, a02, a03);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w1 + wc), flip, x0, x1, x2, x3, a10, a11, a12, a13);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w2 + wc), flip, x0, x1, x2, x3, a20, a21, a22, a23);
+    FixedRow(_mm512_maskz_loadu_epi8(mask, w3 + wc), flip, x0, x1, x2, x3, a30, a31, a32, a33);
   }
   // Through memory: reduced straight from the registers, GCC shuffled the accumulators between
   // registers (and the stack) inside the loop.
@@ -377,8 +404,8 @@ COSY_TARGET_VNNI inline void FixedBlocks(const void* scratch, const int8_t* w, c
     const int64_t j0 = b * kBlock, rows_w = MinI(kBlock, n - j0);
     for (int64_t i = 0; i < m; ++i) {  // rows after the first read the block from L1
       int64_t dot[kBlock];
-      DotsFixed(planes + i * kFixedPlanes * stride, stride, top_sum[i], w + j0 * k, rows_w, k,
-                dot);
+      DotsFixed(planes + i * kFixedPlanes * stride, stride, top_sum[i], w + j0 * I8PaddedK(k),
+                rows_w, k, dot);
       for (int64_t r = 0; r < rows_w; ++r) {
         const int64_t j = j0 + r;
         // |dot| <= 2^53: exact in double; one rounding here, one to f32.
