@@ -14,11 +14,12 @@ int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 }  // namespace
 
 int64_t AttentionScratchFloats(const AttentionParams& params) {
-  // Interleaved scores of 4 rows (few-row path), or the many-row path's transposed keys, 16
-  // score rows, a value copy and 16 query rows (simd/attention.cpp: PanelHead).
+  // The few-row path (simd/attention.cpp: RunBlocks): interleaved scores of up to 4 blocks of 4
+  // rows and their weighted sums carried between key tiles; or the many-row path's transposed
+  // keys, 16 score rows, a value copy and 16 query rows (PanelHead).
   const int64_t ld = RoundUp(std::max<int64_t>(params.kv_len, 1), 16);
   const int64_t d = std::max<int64_t>(params.head_dim, 1);
-  return std::max<int64_t>(kRows * ld, ld * (2 * d + 16) + 16 * d);
+  return std::max<int64_t>(4 * kRows * (ld + RoundUp(d, 64)), ld * (2 * d + 16) + 16 * d);
 }
 
 namespace {

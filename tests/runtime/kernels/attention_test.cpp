@@ -45,21 +45,25 @@ TEST_CASE("Attention: cpu matches ref for GQA ratios 1/2/7 and odd sizes, no mas
   }
 }
 
+// 14 query heads on 2 KV heads: the decode step (7 rows per KV head, two 4-row blocks sharing
+// key tiles) and, at tq 7, the many-row path; 4 on 2 at tq 7: 14 rows in four blocks whose rows
+// see different numbers of keys (some blocks end tiles before the others).
 TEST_CASE("Attention: causal with decode offsets and key padding") {
-  for (int64_t off : {0, 1, 31, 500}) {
-    for (int64_t tq : {1, 7}) {
-      ref::AttentionParams p{.q_heads = 14,
-                             .kv_heads = 2,
-                             .q_len = tq,
-                             .kv_len = off + tq,
-                             .head_dim = 64,
-                             .mask = Mask::kCausal,
-                             .q_offset = off};
-      Compare(p, fmt::format("causal offset {} tq {}", off, tq));
-      p.valid_kv_len = (off + tq) / 2;  // padding masks some rows completely when off == 0
-      Compare(p, fmt::format("causal+padding offset {} tq {}", off, tq));
+  for (int64_t hq : {14, 4})
+    for (int64_t off : {0, 1, 31, 500}) {
+      for (int64_t tq : {1, 7}) {
+        ref::AttentionParams p{.q_heads = hq,
+                               .kv_heads = 2,
+                               .q_len = tq,
+                               .kv_len = off + tq,
+                               .head_dim = 64,
+                               .mask = Mask::kCausal,
+                               .q_offset = off};
+        Compare(p, fmt::format("causal hq {} offset {} tq {}", hq, off, tq));
+        p.valid_kv_len = (off + tq) / 2;  // padding masks some rows completely when off == 0
+        Compare(p, fmt::format("causal+padding hq {} offset {} tq {}", hq, off, tq));
+      }
     }
-  }
 }
 
 TEST_CASE("Attention: chunk-causal mask at chunk boundaries") {

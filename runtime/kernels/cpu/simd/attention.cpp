@@ -37,16 +37,16 @@ struct Block {
   int64_t end_max = 0;
 };
 
-// s[j * 4 + r] = scale * q_r . k_j for j < end_max. kC > 0: head_dim <= kC kLanes, q kept in
+// s[j * 4 + r] = scale * q_r . k_j for j in [j0, j1). kC > 0: head_dim <= kC kLanes, q kept in
 // registers; kC == 0: any head_dim.
 template <int kC>
 void Scores(const Block& b, const float* k, int64_t k_row_stride, int64_t d, float scale,
-            float* s) {
+            int64_t j0, int64_t j1, float* s) {
   if constexpr (kC > 0) {
     Vf qr[kRows][kC];
     for (int r = 0; r < kRows; ++r)
       for (int c = 0; c < kC; ++c) qr[r][c] = LoadN(b.q[r] + kLanes * c, d - kLanes * c);
-    for (int64_t j = 0; j < b.end_max; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const float* kj = k + j * k_row_stride;
       Vf acc[kRows];
       for (int r = 0; r < kRows; ++r) acc[r] = Zero();
@@ -59,7 +59,7 @@ void Scores(const Block& b, const float* k, int64_t k_row_stride, int64_t d, flo
       for (int r = 0; r < kRows; ++r) sj[r] *= scale;
     }
   } else {
-    for (int64_t j = 0; j < b.end_max; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const float* kj = k + j * k_row_stride;
       Vf acc[kRows];
       for (int r = 0; r < kRows; ++r) acc[r] = Zero();
@@ -118,14 +118,17 @@ void SoftmaxInterleaved(const Block& b, float* s, float inv[kRows]) {
   }
 }
 
-// out_r[c0 .. c0 + kC kLanes) = inv_r * sum_j p[j][r] v_j, one slice of head_dim.
+// out_r[c0 .. c0 + kC kLanes) = inv_r * sum_j p[j][r] v_j, one slice of head_dim, over the keys
+// [j0, j1) of one tile: the sums start from `carry` (null: zero) and, unless `inv` is given (the
+// last tile), end there. Every output element is one FMA chain over j in key order whatever the
+// tiles.
 template <int kC>
 void WeightedSum(const Block& b, const float* s, const float* v, int64_t v_row_stride, int64_t d,
-                 int64_t c0, const float inv[kRows]) {
+                 int64_t c0, int64_t j0, int64_t j1, const float* inv, float* carry, bool first) {
   Vf acc[kRows][kC];
   for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kC; ++c) acc[r][c] = Zero();
-  for (int64_t j = 0; j < b.end_max; ++j) {
+    for (int c = 0; c < kC; ++c) acc[r][c] = first ? Zero() : Load(carry + (r * kC + c) * kLanes);
+  for (int64_t j = j0; j < j1; ++j) {
     const float* vj = v + j * v_row_stride + c0;
     Vf vr[kC];
     for (int c = 0; c < kC; ++c) vr[c] = LoadN(vj + kLanes * c, d - c0 - kLanes * c);
@@ -133,6 +136,11 @@ void WeightedSum(const Block& b, const float* s, const float* v, int64_t v_row_s
       const Vf p = Set1(s[j * kRows + r]);
       for (int c = 0; c < kC; ++c) acc[r][c] = Fmadd(p, vr[c], acc[r][c]);
     }
+  }
+  if (inv == nullptr) {
+    for (int r = 0; r < kRows; ++r)
+      for (int c = 0; c < kC; ++c) Store(carry + (r * kC + c) * kLanes, acc[r][c]);
+    return;
   }
   for (int r = 0; r < b.n; ++r) {
     const Vf vi = Set1(inv[r]);
@@ -143,37 +151,77 @@ void WeightedSum(const Block& b, const float* s, const float* v, int64_t v_row_s
   }
 }
 
-void RunBlock(const AttentionParams& p, const Block& b, const float* k, const float* v, float* s) {
-  const int64_t d = p.head_dim;
-  if (d <= kLanes) {
-    Scores<1>(b, k, p.k_row_stride, d, p.scale, s);
-  } else if (d <= 2 * kLanes) {
-    Scores<2>(b, k, p.k_row_stride, d, p.scale, s);
-  } else if (kMaxQChunks >= 4 && d <= 4 * kLanes) {
-    Scores<(kMaxQChunks >= 4 ? 4 : 2)>(b, k, p.k_row_stride, d, p.scale, s);
-  } else {
-    Scores<0>(b, k, p.k_row_stride, d, p.scale, s);
-  }
-  if (p.keep_mask) {
-    for (int r = 0; r < b.n; ++r) {
-      const uint8_t* keep = p.keep_mask + b.row[r] * p.kv_len;
-      for (int64_t j = 0; j < b.end[r]; ++j) {
-        if (keep[j] == 0) s[j * kRows + r] = kNegInf;
-      }
+// Slices of up to 4 vectors per row (16 accumulators + 4 V vectors on AVX-512; AVX2 spills a
+// little at 4, which still beats reloading the probabilities twice).
+constexpr int64_t kSlice = 4 * kLanes;
+// Keys per tile when several blocks share a pass: the tile's K (then V) rows, 16 KiB at head_dim
+// 64, are read from memory by the first block and from L1 by the others. The decode step's 7
+// query rows of a KV head are two blocks; untiled, each block streamed K and V once more (from
+// memory once they outgrow L2: ~1500 cached positions of a 64-dim head).
+constexpr int64_t kKeyTile = 64;
+
+// Blocks [0, nb) of query rows (nb <= kMaxBlocks) of one KV head: their scores a key tile at a
+// time, the softmax per block, then their weighted sums a key tile at a time. scratch: kRows
+// score rows of ld per block, then the carried sums (kCarryFloats per block and slice).
+constexpr int kMaxBlocks = 4;
+void RunBlocks(const AttentionParams& p, const Block* blocks, int nb, const float* k,
+               const float* v, float* scratch) {
+  const int64_t d = p.head_dim, ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
+  const int64_t slices = (d + kSlice - 1) / kSlice;
+  int64_t end_all = 0;
+  for (int b = 0; b < nb; ++b) end_all = MaxI(end_all, blocks[b].end_max);
+  const int64_t tile = nb > 1 ? kKeyTile : MaxI(end_all, 1);
+  float* carry = scratch + kMaxBlocks * kRows * ld;
+  auto scores = [&](const Block& b, int64_t j0, int64_t j1, float* s) {
+    if (d <= kLanes) {
+      Scores<1>(b, k, p.k_row_stride, d, p.scale, j0, j1, s);
+    } else if (d <= 2 * kLanes) {
+      Scores<2>(b, k, p.k_row_stride, d, p.scale, j0, j1, s);
+    } else if (kMaxQChunks >= 4 && d <= 4 * kLanes) {
+      Scores<(kMaxQChunks >= 4 ? 4 : 2)>(b, k, p.k_row_stride, d, p.scale, j0, j1, s);
+    } else {
+      Scores<0>(b, k, p.k_row_stride, d, p.scale, j0, j1, s);
+    }
+  };
+  for (int64_t j0 = 0; j0 < end_all; j0 += tile) {
+    for (int b = 0; b < nb; ++b) {
+      const int64_t j1 = MinI(j0 + tile, blocks[b].end_max);
+      if (j0 < j1) scores(blocks[b], j0, j1, scratch + b * kRows * ld);
     }
   }
-  float inv[kRows];
-  SoftmaxInterleaved(b, s, inv);
-  // Slices of up to 4 vectors per row (16 accumulators + 4 V vectors on AVX-512; AVX2 spills
-  // a little at 4, which still beats reloading the probabilities twice).
-  constexpr int64_t kSlice = 4 * kLanes;
-  for (int64_t c0 = 0; c0 < d; c0 += kSlice) {
-    if (d - c0 <= kLanes)
-      WeightedSum<1>(b, s, v, p.v_row_stride, d, c0, inv);
-    else if (d - c0 <= 2 * kLanes)
-      WeightedSum<2>(b, s, v, p.v_row_stride, d, c0, inv);
-    else
-      WeightedSum<4>(b, s, v, p.v_row_stride, d, c0, inv);
+  float inv[kMaxBlocks][kRows];
+  for (int bi = 0; bi < nb; ++bi) {
+    const Block& b = blocks[bi];
+    float* s = scratch + bi * kRows * ld;
+    if (p.keep_mask) {
+      for (int r = 0; r < b.n; ++r) {
+        const uint8_t* keep = p.keep_mask + b.row[r] * p.kv_len;
+        for (int64_t j = 0; j < b.end[r]; ++j) {
+          if (keep[j] == 0) s[j * kRows + r] = kNegInf;
+        }
+      }
+    }
+    SoftmaxInterleaved(b, s, inv[bi]);
+  }
+  for (int64_t j0 = 0; j0 < MaxI(end_all, 1); j0 += tile) {
+    for (int bi = 0; bi < nb; ++bi) {
+      const Block& b = blocks[bi];
+      const int64_t j1 = MinI(j0 + tile, b.end_max);
+      const bool first = j0 == 0, last = j0 + tile >= b.end_max;
+      if (!first && j0 >= b.end_max) continue;  // this block's keys ended in an earlier tile
+      const float* s = scratch + bi * kRows * ld;
+      for (int64_t si = 0; si < slices; ++si) {
+        const int64_t c0 = si * kSlice;
+        float* cs = carry + (bi * slices + si) * kRows * kSlice;
+        const float* iv = last ? inv[bi] : nullptr;
+        if (d - c0 <= kLanes)
+          WeightedSum<1>(b, s, v, p.v_row_stride, d, c0, j0, MaxI(j1, j0), iv, cs, first);
+        else if (d - c0 <= 2 * kLanes)
+          WeightedSum<2>(b, s, v, p.v_row_stride, d, c0, j0, MaxI(j1, j0), iv, cs, first);
+        else
+          WeightedSum<4>(b, s, v, p.v_row_stride, d, c0, j0, MaxI(j1, j0), iv, cs, first);
+      }
+    }
   }
 }
 // ---- Panel path --------------------------------------------------------------------------
@@ -394,8 +442,12 @@ void Attention(const ref::AttentionParams& p, const float* q, const void* k_in, 
       PanelHead(p, hk, rows, q, kh, vh, out, scratch);
       continue;
     }
+    // Few rows (rows < kPanelMinRows = kMaxBlocks * kRows): all their blocks in one pass.
+    static_assert(kPanelMinRows <= kMaxBlocks * kRows, "the few-row path's blocks fit RunBlocks");
+    Block blocks[kMaxBlocks];
+    int nb = 0;
     for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
-      Block b;
+      Block& b = blocks[nb++];
       b.n = static_cast<int>(MinI(kRows, rows - r0));
       for (int r = 0; r < kRows; ++r) {
         const int64_t rr = r0 + (r < b.n ? r : b.n - 1);
@@ -406,8 +458,8 @@ void Attention(const ref::AttentionParams& p, const float* q, const void* k_in, 
         b.end[r] = MaxI(VisibleEnd(p, i), 0);
         b.end_max = MaxI(b.end_max, b.end[r]);
       }
-      RunBlock(p, b, kh, vh, scratch);
     }
+    RunBlocks(p, blocks, nb, kh, vh, scratch);
   }
 }
 
