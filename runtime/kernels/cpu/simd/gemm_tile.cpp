@@ -73,14 +73,17 @@ inline void Transpose8x8(__m256 r[8]) {
 
 // n int8 values -> ceil(n / 2) words of two bf16 (the exact values: |q| <= 128 has at most 8
 // significant bits), the lower index in the low half; an odd n's last word pairs with +0.
+// 32 int8 values -> 16 pair words.
+COSY_TARGET_BF16 inline void Widen32(const int8_t* src, uint32_t* out) {
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+  const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+  const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+  _mm512_storeu_si512(out, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
 COSY_TARGET_BF16 inline void WidenPairs(const int8_t* src, int64_t n, uint32_t* out) {
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
-    const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
-    _mm512_storeu_si512(out + i / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-  }
+  for (; i + 32 <= n; i += 32) Widen32(src + i, out + i / 2);
   for (; i < n; i += 2) {
     const uint32_t a = Bf16Bits(static_cast<float>(src[i]));
     const uint32_t b = i + 1 < n ? Bf16Bits(static_cast<float>(src[i + 1])) : 0u;
@@ -176,10 +179,15 @@ struct I8Bf16Kind {
   // Row j's units [u0, u0 + uc) (W in the blocks of i8_rows.h) into dst, chunk by chunk.
   COSY_TARGET_BF16 static void Load(const int8_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc,
                                     uint32_t* dst) {
+    static_assert(2 * kChunk % kI8Chunk == 0, "a k chunk starts at a layout chunk");
     const int64_t c1 = 2 * (u0 + uc) < k ? 2 * (u0 + uc) : k;
-    ForEachI8Run(w, k, j, 2 * u0, c1, [&](int64_t c, const int8_t* p, int64_t n) COSY_TARGET_BF16 {
-      WidenPairs(p, n, dst + (c - 2 * u0) / 2);  // runs start even; odd only at k's end
-    });
+    int64_t c = 2 * u0;
+    const int8_t* p = w + I8RowOffset(j, k) + I8ColumnOffset(c);
+    for (; c + kI8Chunk <= c1; c += kI8Chunk, p += kI8BlockRows * kI8Chunk, dst += kI8Chunk / 2) {
+      Widen32(p, dst);
+      Widen32(p + 32, dst + 16);
+    }
+    if (c < c1) WidenPairs(p, c1 - c, dst);  // odd only at k's end
   }
   // The prefetch of rows [j, j + rows)' units [u0, u0 + uc): the row blocks they lie in, each
   // one run of whole chunks.
