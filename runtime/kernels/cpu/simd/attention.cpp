@@ -161,8 +161,9 @@ constexpr int64_t kSlice = 4 * kLanes;
 constexpr int64_t kKeyTile = 64;
 
 // Blocks [0, nb) of query rows (nb <= kMaxBlocks) of one KV head: their scores a key tile at a
-// time, the softmax per block, then their weighted sums a key tile at a time. scratch: kRows
-// score rows of ld per block, then the carried sums (kCarryFloats per block and slice).
+// time, the softmax per block, then their weighted sums a key tile at a time. scratch: the
+// interleaved scores (kRows x ld floats per block), then the sums carried between tiles (kRows x
+// kSlice floats per block and slice; AttentionScratchFloats counts both).
 constexpr int kMaxBlocks = 4;
 void RunBlocks(const AttentionParams& p, const Block* blocks, int nb, const float* k,
                const float* v, float* scratch) {

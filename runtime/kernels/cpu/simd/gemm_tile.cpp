@@ -71,9 +71,7 @@ inline void Transpose8x8(__m256 r[8]) {
   }
 }
 
-// n int8 values -> ceil(n / 2) words of two bf16 (the exact values: |q| <= 128 has at most 8
-// significant bits), the lower index in the low half; an odd n's last word pairs with +0.
-// 32 int8 values -> 16 pair words.
+// 32 int8 values -> 16 words of two bf16 (WidenPairs below).
 COSY_TARGET_BF16 inline void Widen32(const int8_t* src, uint32_t* out) {
   const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
   const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
@@ -81,6 +79,8 @@ COSY_TARGET_BF16 inline void Widen32(const int8_t* src, uint32_t* out) {
   _mm512_storeu_si512(out, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
+// n int8 values -> ceil(n / 2) words of two bf16 (the exact values: |q| <= 128 has at most 8
+// significant bits), the lower index in the low half; an odd n's last word pairs with +0.
 COSY_TARGET_BF16 inline void WidenPairs(const int8_t* src, int64_t n, uint32_t* out) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) Widen32(src + i, out + i / 2);
