@@ -26,6 +26,19 @@ inline std::string FixturesDir() {
 }
 inline std::string TinySeed0Dir() { return FixturesDir() + "/tiny-seed0"; }
 
+// The checkout's root (configs/, tests/graph/, bench/data/): through the build tree's
+// `fixtures` link, not COSYFLOW_TEST_FIXTURES, so that a fixture set checked from anywhere
+// (COSYFLOW_TEST_FIXTURES=/some/root holding tiny-seed0/ ...) still finds the repository's files.
+inline std::string RepoDir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto dir = std::filesystem::canonical(exe.parent_path() / "fixtures", ec);
+    if (!ec) return dir.parent_path().parent_path().string();
+  }
+  return ".";  // run from the checkout root without a build-tree link
+}
+
 // The larger of two error figures, NaN-sticky: +inf once either is NaN. (std::max(worst, NaN)
 // returns worst, so a NaN output would pass a "worst < tol" check.)
 inline double WorstOf(double worst, double err) {

@@ -1,10 +1,11 @@
 // Frontend parity (see group_frontend.h). Tolerances (manifest "tolerances", fixture README):
 // waveforms and features 1e-4 max abs; tokens exact; embedding 1e-4 max abs and cosine >= 0.9999.
 // Kaldi fbank: the goldens come from float32 FFTs whose rounding noise shows in the log energy of
-// bins far below their frame's peak as ~eps·exp((peak − v)/2) (docs/prompt_audio.md), so a bin
-// within 12 nepers (52 dB) of its frame's peak (peak from the golden fbank80_raw) is held to
-// 1e-4, a deeper bin to 1e-4 + 4·eps32·exp((peak − v)/2), and every bin to 1e-3; the line prints
-// the max error within 52 dB and the worst error/tolerance ratio.
+// a bin as ~eps·exp((peak − v)/2), v its value and peak its frame's largest (docs/prompt_audio.md):
+// negligible near the peak, above 1e-4 from ~12 nepers (52 dB) down. Each bin is held to the
+// feature target plus that noise, 1e-4 + 4·eps32·exp((peak − v)/2) (peak from the golden
+// fbank80_raw), and every bin to 1e-3; the line prints the max error within 52 dB of the peak
+// and the worst error/tolerance ratio.
 // Stage isolation as the other groups: the ONNX intermediates and the padded-input tokens run on
 // the golden whisper_mel128 / fbank80; speech_token is checked on the golden mel and end to end
 // (the engine's own mel); embedding and trims come from VoiceFrontend::FromFile(prompt.wav).
@@ -36,7 +37,7 @@ namespace pa = prompt_audio;
 constexpr double kFeatureTol = 1e-4;
 constexpr Tolerance kFeature{kFeatureTol, 0};
 constexpr Tolerance kExact{0, 0};
-constexpr double kFbankDeepNepers = 12.0;  // 52 dB
+constexpr double kFbankNearNepers = 12.0;  // 52 dB: reported separately
 constexpr double kFbankCeiling = 1e-3;
 constexpr double kEps32 = 1.1920929e-7;
 constexpr double kMinCosine = 0.9999;
@@ -77,7 +78,7 @@ Result<std::vector<float>> GoldenFloats(const Fixture& f, const std::string& nam
   return std::vector<float>(c.data<float>(), c.data<float>() + c.numel());
 }
 
-// The tiered fbank rule (file comment); `raw` is the golden fbank80_raw of the prompt.
+// The fbank rule (file comment); `raw` is the golden fbank80_raw of the prompt.
 Status CompareFbank(const Fixture& f, Report& r, const std::string& golden, const Tensor& actual,
                     const std::vector<float>& raw) {
   COSY_ASSIGN_OR_RETURN(std::vector<float> want, GoldenFloats(f, golden));
@@ -105,20 +106,19 @@ Status CompareFbank(const Fixture& f, Report& r, const std::string& golden, cons
       }
       const double err = std::fabs(static_cast<double>(a[i]) - want[i]);
       const double depth = static_cast<double>(peak) - raw[i];
-      const double tol =
-          depth <= kFbankDeepNepers ? kFeatureTol : kFeatureTol + 4 * kEps32 * std::exp(depth / 2);
+      const double tol = kFeatureTol + 4 * kEps32 * std::exp(std::max(depth, 0.0) / 2);
       c.max_abs = std::max(c.max_abs, err);
-      if (depth <= kFbankDeepNepers) near = std::max(near, err);
+      if (depth <= kFbankNearNepers) near = std::max(near, err);
       worst_ratio = std::max(worst_ratio, err / tol);
       scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
     }
   }
   c.max_rel = scale > 0 ? c.max_abs / scale : c.max_abs;
-  c.pass = finite && near <= kFeatureTol && worst_ratio <= 1.0 && c.max_abs <= kFbankCeiling;
+  c.pass = finite && worst_ratio <= 1.0 && c.max_abs <= kFbankCeiling;
   c.note = finite ? fmt::format(
-                        "tiered: max {:.2e} within 52 dB of the frame peak (<= 1e-4), worst "
-                        "error/tolerance {:.2f} (<= 1), overall <= 1e-3",
-                        near, worst_ratio)
+                        "1e-4 + FFT noise: worst error/tolerance {:.2f} (<= 1), max {:.2e} "
+                        "within 52 dB of the frame peak, overall <= 1e-3",
+                        worst_ratio, near)
                   : "NaN/Inf";
   r.Add(c);
   return OkStatus();
@@ -482,8 +482,8 @@ Status RunFrontend(const Fixture& f, Report& r) {
         f.dir());
   }
   fmt::print(
-      "frontend: fbank80_raw / fbank80 use the tiered rule: 1e-4 within 52 dB (12 nepers) "
-      "of the frame peak, 1e-4 + 4*eps32*exp((peak - v)/2) below, 1e-3 overall\n");
+      "frontend: fbank80_raw / fbank80 bins are held to 1e-4 + 4*eps32*exp((peak - v)/2) "
+      "(the reference's float32 FFT noise, peak = the frame's largest bin), 1e-3 overall\n");
   COSY_ASSIGN_OR_RETURN(ModelFiles files, FindModels(f));
   Models m;
   COSY_ASSIGN_OR_RETURN(GraphIndex tok_graph, GraphIndex::Read(f.Path(files.tokenizer)));

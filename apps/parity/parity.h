@@ -82,7 +82,7 @@ class Report {
   void Compare(const std::string& name, const Tensor& actual, const Tensor& golden,
                const Tolerance& tol, const std::string& golden_name = "");
   void Fail(const std::string& name, const std::string& why, const std::string& golden_name = "");
-  // A comparison computed by the caller (custom rules: tiered fbank bounds, cosine, ...); the
+  // A comparison computed by the caller (custom rules: fbank FFT-noise bounds, cosine, ...); the
   // group is filled in. The caller must have failed it on non-finite values.
   void Add(Comparison c);
   // The entry was read as an input of the engine (not an output to compare).

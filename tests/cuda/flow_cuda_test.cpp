@@ -280,8 +280,7 @@ TEST_CASE("flow cuda: sampler steps replayed from a CUDA graph equal kernel-by-k
 // Random weights at the release shapes from the official key listing (bench/data): matrices
 // uniform(+-1/sqrt(fan_in)), norm weights 1 + u(0.1), biases u(0.1).
 std::vector<CheckpointEntry> ReleaseEntries() {
-  const std::string keys =
-      cosyflow::test::FixturesDir() + "/../../bench/data/real-0.5B-state-dict-keys.json";
+  const std::string keys = cosyflow::test::RepoDir() + "/bench/data/real-0.5B-state-dict-keys.json";
   std::ifstream in(keys);
   REQUIRE_MESSAGE(in.good(), keys);
   const nlohmann::json j = nlohmann::json::parse(in);

@@ -27,7 +27,7 @@ namespace {
 constexpr int64_t kSamplesPerToken = 960;  // 2 mel frames x 480 samples
 
 std::string ConfigPath(const std::string& name) {
-  return cosyflow::test::FixturesDir() + "/../../configs/" + name;
+  return cosyflow::test::RepoDir() + "/configs/" + name;
 }
 
 nlohmann::json ReadJson(const std::string& path) {

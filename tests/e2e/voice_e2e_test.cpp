@@ -29,7 +29,7 @@ constexpr const char* kText = "One two three four five.";
 
 std::string FrontendDir() { return cosyflow::test::FixturesDir() + "/frontend-tiny"; }
 std::string Config(const std::string& name) {
-  return cosyflow::test::FixturesDir() + "/../../configs/" + name;
+  return cosyflow::test::RepoDir() + "/configs/" + name;
 }
 
 struct Env {

@@ -12,7 +12,7 @@
 namespace cosyflow {
 namespace {
 
-std::string RepoDir() { return test::FixturesDir() + "/../.."; }
+using test::RepoDir;
 
 ErrorList Check(const std::string& path, bool create = false) {
   ErrorList errors;

@@ -14,7 +14,7 @@
 namespace cosyflow {
 namespace {
 
-std::string ConfigPath() { return test::FixturesDir() + "/../../configs/text_frontend.json"; }
+std::string ConfigPath() { return test::RepoDir() + "/configs/text_frontend.json"; }
 
 std::shared_ptr<const tokenizer::Qwen2Tokenizer> Tokenizer() {
   static auto tok = [] {

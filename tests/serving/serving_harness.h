@@ -47,7 +47,7 @@ constexpr const char* kLongText =
     "asking. The weather is lovely, so we will walk to the park after lunch.";
 
 inline std::string ConfigPath(const std::string& name) {
-  return (std::filesystem::path(cosyflow::test::FixturesDir()) / ".." / ".." / "configs" / name)
+  return (std::filesystem::path(cosyflow::test::RepoDir()) / "configs" / name)
       .lexically_normal()
       .string();
 }

@@ -50,9 +50,15 @@ std::vector<float> Speech(const HiftVocoder& v) {
 
 TEST_CASE("HiftConfig: tiny config.json hift dict is read; unknown keys are rejected") {
   const HiftConfig c = TinyConfig();
-  CHECK(c.base_channels == 64);
-  CHECK(c.f0_cond_channels == 32);
-  CHECK(c.SamplesPerFrame() == 480);
+  // Against the fixture's dict itself (read here without HiftConfig).
+  nlohmann::json j;
+  std::ifstream(cosyflow::test::TinySeed0Dir() + "/config.json") >> j;
+  const nlohmann::json& h = j.at("hift");
+  CHECK(c.base_channels == h.at("base_channels").get<int64_t>());
+  CHECK(c.f0_cond_channels == h.at("f0_predictor").at("cond_channels").get<int64_t>());
+  int64_t samples = h.at("istft_params").at("hop_len").get<int64_t>();
+  for (const auto& r : h.at("upsample_rates")) samples *= r.get<int64_t>();
+  CHECK(c.SamplesPerFrame() == samples);
   CHECK(HiftConfig::Release().base_channels == 512);
   auto bad = HiftConfig::FromJson(nlohmann::json{{"base_channel", 64}});
   CHECK_FALSE(bad.ok());

@@ -66,11 +66,20 @@ inline std::vector<float> GoldenFloats(const std::string& name) {
   return std::vector<float>(p, p + t.numel());
 }
 
+// NaN-sticky (a NaN on either side gives +inf: std::max would drop it and pass).
 inline float MaxAbsDiff(const float* a, const float* b, size_t n) {
   float m = 0;
-  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  for (size_t i = 0; i < n; ++i) {
+    const float d = std::fabs(a[i] - b[i]);
+    if (std::isnan(d)) return INFINITY;
+    m = std::max(m, d);
+  }
   return m;
 }
+
+// Shapes of `lm` (the fixture's config): rows of the hidden state and of the logits.
+inline int64_t Hidden(const SpeechLm& lm) { return lm.config().qwen.hidden_size; }
+inline int64_t SpeechVocab(const SpeechLm& lm) { return lm.config().speech_vocab(); }
 
 // The zero-shot prefill rows of the `llm` group: SOS, prompt text + text, TASK_ID, prompt speech.
 inline std::vector<SpeechLmRow> LlmGroupPrefillRows() {
@@ -89,11 +98,12 @@ inline std::vector<SpeechLmRow> LlmGroupPrefillRows() {
 // `embeds` taps equal to the input rows.
 inline void CheckPrefillGoldens(const SpeechLm& lm) {
   const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
+  const auto n = static_cast<int64_t>(rows.size());
+  std::vector<float> x(rows.size() * Hidden(lm));
   REQUIRE(lm.Embed(rows, x.data()).ok());
   for (int64_t chunk : {int64_t{128}, int64_t{7}}) {  // chunked prefill is exact too
     CAPTURE(chunk);
-    auto state = lm.NewState(64, chunk);
+    auto state = lm.NewState(n, chunk);
     REQUIRE_MESSAGE(state.ok(), state.status().ToString());
     std::vector<float> hidden, embeds;
     int layer_taps = 0;
@@ -102,17 +112,17 @@ inline void CheckPrefillGoldens(const SpeechLm& lm) {
       if (t.name == "embeds") embeds.insert(embeds.end(), t.data, t.data + t.rows * t.cols);
       if (t.name == "layer_out") ++layer_taps;
     };
-    std::vector<float> logits(6564);
-    const Status st =
-        lm.Forward(state->get(), x.data(), static_cast<int64_t>(rows.size()), logits.data(), &hook);
+    std::vector<float> logits(SpeechVocab(lm));
+    const Status st = lm.Forward(state->get(), x.data(), n, logits.data(), &hook);
     REQUIRE_MESSAGE(st.ok(), st.ToString());
-    CHECK((*state)->length() == 26);
-    CHECK(layer_taps == 2 * ((26 + chunk - 1) / chunk));
+    CHECK((*state)->length() == n);
+    CHECK(layer_taps == lm.config().qwen.num_hidden_layers * ((n + chunk - 1) / chunk));
     CHECK(embeds == x);
     const auto golden_hidden = GoldenFloats("llm_prefill_hidden");
     REQUIRE(hidden.size() == golden_hidden.size());
     CHECK(MaxAbsDiff(hidden.data(), golden_hidden.data(), hidden.size()) < 1e-4f);
     const auto golden_logits = GoldenFloats("llm_step0_logits");
+    REQUIRE(golden_logits.size() == logits.size());
     CHECK(MaxAbsDiff(logits.data(), golden_logits.data(), logits.size()) < 1e-3f);
   }
 }
@@ -121,23 +131,26 @@ inline void CheckPrefillGoldens(const SpeechLm& lm) {
 // logits within 1e-3 of the goldens.
 inline void CheckTeacherForcedGoldens(const SpeechLm& lm) {
   const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
+  const auto n = static_cast<int64_t>(rows.size());
+  const int64_t vocab = SpeechVocab(lm);
+  std::vector<float> x(rows.size() * Hidden(lm));
   REQUIRE(lm.Embed(rows, x.data()).ok());
-  auto state = lm.NewState(64);
+  const auto golden = GoldenFloats("llm_steps_logits");  // [steps + 1, vocab]
+  const auto tokens = GoldenIds("llm_greedy_tokens");    // [steps]
+  REQUIRE(golden.size() == (tokens.size() + 1) * static_cast<size_t>(vocab));
+  auto state = lm.NewState(n + static_cast<int64_t>(tokens.size()));
   REQUIRE(state.ok());
-  const auto golden = GoldenFloats("llm_steps_logits");  // [17, 6564]
-  const auto tokens = GoldenIds("llm_greedy_tokens");   // [16]
-  std::vector<float> logits(6564);
-  REQUIRE(lm.Forward(state->get(), x.data(), 26, logits.data()).ok());
-  float worst = MaxAbsDiff(logits.data(), golden.data(), 6564);
+  std::vector<float> logits(vocab);
+  REQUIRE(lm.Forward(state->get(), x.data(), n, logits.data()).ok());
+  float worst = MaxAbsDiff(logits.data(), golden.data(), vocab);
   for (size_t i = 0; i < tokens.size(); ++i) {
     const SpeechLmRow row{SpeechLmTable::kSpeech, tokens[i]};
     REQUIRE(lm.Embed({&row, 1}, x.data()).ok());
     REQUIRE(lm.Forward(state->get(), x.data(), 1, logits.data()).ok());
-    worst = WorstOf(worst, MaxAbsDiff(logits.data(), golden.data() + (i + 1) * 6564, 6564));
+    worst = WorstOf(worst, MaxAbsDiff(logits.data(), golden.data() + (i + 1) * vocab, vocab));
   }
   CHECK(worst < 1e-3f);
-  CHECK((*state)->length() == 26 + 16);
+  CHECK((*state)->length() == n + static_cast<int64_t>(tokens.size()));
 }
 
 }  // namespace cosyflow::test

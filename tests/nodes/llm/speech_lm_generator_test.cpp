@@ -165,11 +165,12 @@ TEST_CASE("SpeechLmGenerator: cancel stops before the next forward call") {
 
 TEST_CASE("SpeechLmGenerator: bad inputs are errors at Start") {
   SpeechLmInput in = LlmGroupInput();
-  in.text.push_back(512);  // tiny text vocab is 512
+  in.text.push_back(static_cast<int32_t>(TinyLm().config().qwen.vocab_size));  // out of range
   auto g = SpeechLmGenerator::Start(TinyLm(), Greedy(), in, 0);
   CHECK(g.status().code() == StatusCode::kOutOfRange);
   auto o = Greedy();
-  o.max_context = 100;  // 26 rows + max_len 160 do not fit
+  o.max_context =
+      static_cast<int64_t>(test::LlmGroupPrefillRows().size());  // rows + max_len do not fit
   auto g2 = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 0);
   CHECK(g2.status().message().find("max_context") != std::string::npos);
   auto g3 = SpeechLmGenerator::Start(TinyLm(), Greedy(), LlmGroupInput(), 0);
@@ -237,7 +238,7 @@ TEST_CASE("SpeechLmGenerator: a cached voice prefix gives exactly the uncached l
     auto g = SpeechLmGenerator::Start(TinyLm(), o, LlmGroupInput(), 7, c);
     REQUIRE(g.ok());
     (*g)->set_call_observer([&](const SpeechLmCall& call) {
-      logits->insert(logits->end(), call.logits, call.logits + 6564);
+      logits->insert(logits->end(), call.logits, call.logits + test::SpeechVocab(TinyLm()));
     });
     return RunAll(**g);
   };

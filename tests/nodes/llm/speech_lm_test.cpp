@@ -23,16 +23,27 @@ using test::TinyLm;
 
 TEST_CASE("SpeechLm: loads the tiny llm.pt with the config from CosyVoice-BlankEN") {
   const SpeechLm& lm = TinyLm();
-  CHECK(lm.config().qwen.hidden_size == 64);
-  CHECK(lm.config().qwen.num_hidden_layers == 2);
-  CHECK(lm.config().qwen.num_attention_heads == 4);
-  CHECK(lm.config().qwen.num_key_value_heads == 2);
-  CHECK(lm.config().qwen.intermediate_size == 128);
-  CHECK(lm.config().qwen.vocab_size == 512);
-  CHECK(lm.config().speech_vocab() == 6564);
-  // 2 layers x (qkv 128x64 + o 64x64 + gate/up 256x64 + down 64x128) + decoder 6564x64, f32.
-  CHECK(lm.decode_weight_bytes() == size_t{4} * (2 * (128 * 64 + 64 * 64 + 256 * 64 + 64 * 128) +
-                                                  6564 * 64));
+  // The fixture's own record of its shapes (config.json "qwen"), against what the loader read
+  // from CosyVoice-BlankEN/config.json.
+  nlohmann::json fixture;
+  std::ifstream(test::TinySeed0Dir() + "/config.json") >> fixture;
+  const nlohmann::json& q = fixture.at("qwen");
+  const auto& c = lm.config().qwen;
+  CHECK(c.hidden_size == q.at("hidden_size").get<int64_t>());
+  CHECK(c.num_hidden_layers == q.at("num_hidden_layers").get<int64_t>());
+  CHECK(c.num_attention_heads == q.at("num_attention_heads").get<int64_t>());
+  CHECK(c.num_key_value_heads == q.at("num_key_value_heads").get<int64_t>());
+  CHECK(c.intermediate_size == q.at("intermediate_size").get<int64_t>());
+  CHECK(c.vocab_size == q.at("vocab_size").get<int64_t>());
+  CHECK(lm.config().speech_vocab() == fixture.at("speech_token_size").get<int64_t>() + 3);
+  // Per layer: q|k|v (hidden + 2 kv heads x head_dim rows) + o + gate|up + down; then the speech
+  // decoder (speech_vocab x hidden); f32.
+  const int64_t h = c.hidden_size, kv = c.kv_dim();
+  const int64_t per_layer =
+      (h + 2 * kv) * h + h * h + 2 * c.intermediate_size * h + h * c.intermediate_size;
+  CHECK(lm.decode_weight_bytes() ==
+        size_t{4} *
+            static_cast<size_t>(c.num_hidden_layers * per_layer + lm.config().speech_vocab() * h));
 }
 
 TEST_CASE("SpeechLm: the llm.pt key set matches the expected weights exactly") {
@@ -106,12 +117,13 @@ TEST_CASE("Qwen2Config: a field of the wrong kind or range is an error naming it
 TEST_CASE("SpeechLm: prefill embeddings are exact copies of the table rows") {
   const SpeechLm& lm = TinyLm();
   const auto rows = LlmGroupPrefillRows();
-  std::vector<float> x(rows.size() * 64);
+  std::vector<float> x(rows.size() * test::Hidden(lm));
   REQUIRE(lm.Embed(rows, x.data()).ok());
   const auto golden = GoldenFloats("llm_prefill_input_embeds");
   REQUIRE(golden.size() == x.size());
   CHECK(MaxAbsDiff(x.data(), golden.data(), x.size()) == 0.0f);
-  const SpeechLmRow bad[] = {{SpeechLmTable::kText, 512}};
+  const SpeechLmRow bad[] = {
+      {SpeechLmTable::kText, static_cast<int32_t>(lm.config().qwen.vocab_size)}};
   CHECK(lm.Embed(bad, x.data()).code() == StatusCode::kOutOfRange);
 }
 
@@ -127,7 +139,7 @@ TEST_CASE("SpeechLm: forward past the state's capacity fails and leaves the cach
   const SpeechLm& lm = TinyLm();
   auto state = lm.NewState(4);
   REQUIRE(state.ok());
-  std::vector<float> x(5 * 64, 0.1f), logits(6564);
+  std::vector<float> x(5 * test::Hidden(lm), 0.1f), logits(test::SpeechVocab(lm));
   Status s = lm.Forward(state->get(), x.data(), 5, logits.data());
   CHECK(s.code() == StatusCode::kOutOfRange);
   CHECK((*state)->length() == 0);
