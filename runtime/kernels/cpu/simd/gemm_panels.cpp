@@ -58,8 +58,21 @@ void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_
     const float* b = bias == nullptr ? nullptr : bias + p * kPanel;
     const int64_t cols = n - p * kPanel < kPanel ? n - p * kPanel : kPanel;
     float* yp = y + p * kPanel;
+    // The next panel's cache lines (the weights stream from memory, each panel once per call),
+    // a share before each row block, so that its first block does not wait for them.
+    const char* next = reinterpret_cast<const char*>(w + k * kPanel);
+    const int64_t lines =
+        p + 1 < panels ? k * kPanel * static_cast<int64_t>(sizeof(float)) / 64 : 0;
+    const int64_t blocks = (m + kRows - 1) / kRows;
+    const int64_t per_block = (lines + blocks - 1) / blocks;
+    int64_t fetched = 0;
     int64_t r0 = 0;
-    for (; r0 + kRows <= m; r0 += kRows) PanelBlock<kRows>(x + r0 * k, k, w, b, cols, yp + r0 * n, n);
+    for (; r0 + kRows <= m; r0 += kRows) {
+      for (const int64_t e = MinI(lines, fetched + per_block); fetched < e; ++fetched) {
+        __builtin_prefetch(next + fetched * 64, 0, 3);
+      }
+      PanelBlock<kRows>(x + r0 * k, k, w, b, cols, yp + r0 * n, n);
+    }
     switch (m - r0) {
       case 5: PanelBlock<5>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
       case 4: PanelBlock<4>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
