@@ -280,7 +280,7 @@ TEST_CASE("FlowWeights: a missing or extra tensor is an error naming it") {
   auto again = Checkpoint::Open(dir + "/flow.pt");
   REQUIRE(again.ok());
   FlowConfig wrong = *cfg;
-  wrong.enc_ffn = 256;
+  wrong.enc_ffn = cfg->enc_ffn * 2;  // any size but the checkpoint's
   auto r3 = FlowModel::FromCheckpoint(std::move(again).value(), wrong);
   REQUIRE_FALSE(r3.ok());
   CHECK(r3.status().message().find("feed_forward.w_1") != std::string::npos);
