@@ -63,7 +63,7 @@ void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_
     const char* next = reinterpret_cast<const char*>(w + k * kPanel);
     const int64_t lines =
         p + 1 < panels ? k * kPanel * static_cast<int64_t>(sizeof(float)) / 64 : 0;
-    const int64_t blocks = (m + kRows - 1) / kRows;
+    const int64_t blocks = m > kRows ? (m + kRows - 1) / kRows : 1;
     const int64_t per_block = (lines + blocks - 1) / blocks;
     int64_t fetched = 0;
     int64_t r0 = 0;
