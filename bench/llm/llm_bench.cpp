@@ -10,17 +10,18 @@
 //                                             copy bandwidth)
 //
 // The bf16 / int8 comparisons with f32 logits need f32 in --precisions (it always runs first).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "nodes/llm/speech_lm.h"
 #include "runtime/build_info.h"
@@ -332,13 +333,19 @@ int main(int argc, char** argv) {
                                                           : "f32 fma";
       // and the product behind the prefill's linears (m > 8)
       if (wt == WeightType::kInt8) {
-        j["prefill_gemm_kernel"] = kt.gemm_i8_bf16 != nullptr ? "avx512_bf16 tile (gemm_i8_bf16)"
-                                                              : "oneDNN matmul on widened tiles";
-      } else if (wt == WeightType::kF32) {
         j["prefill_gemm_kernel"] =
-            kt.gemm_f32 != nullptr ? "avx512 f32 tile (gemm_f32)" : "oneDNN f32 matmul";
+            kt.gemm_i8_bf16 != nullptr ? std::string("avx512_bf16 tile (gemm_i8_bf16)")
+            : kt.gemm_i8_f32 != nullptr
+                ? fmt::format("{} f32 tile on widened rows (gemm_i8_f32)", kt.name)
+                : std::string("oneDNN matmul on widened tiles");
+      } else if (wt == WeightType::kF32) {
+        j["prefill_gemm_kernel"] = kt.gemm_f32 != nullptr
+                                       ? fmt::format("{} f32 tile (gemm_f32)", kt.name)
+                                       : std::string("oneDNN f32 matmul");
       } else {
-        j["prefill_gemm_kernel"] = "oneDNN matmul (bf16 where the CPU has one)";
+        j["prefill_gemm_kernel"] = kt.gemm_bf16_f32 != nullptr
+                                       ? "avx2 f32 tile on widened rows (gemm_bf16_f32)"
+                                       : "oneDNN matmul (bf16 where the CPU has one)";
       }
     }
     // The recorded reference figures are PyTorch on 2 CPU threads: a ratio only for the CPU

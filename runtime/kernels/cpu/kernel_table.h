@@ -115,29 +115,37 @@ struct KernelTable {
   void (*conv1d_bf16)(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
                       int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y,
                       int64_t ldy, float* tail) = nullptr;
-  // The many-row products of Linear weights (m > kGemvMaxM) on an 8-row x 48-column
-  // register tile, AVX-512 variant only: the int8 pair (pack_gemm_bf16_x, gemm_i8_bf16, on
-  // vdpbf16ps) where the CPU has AVX512_BF16, the f32 pair (pack_gemm_f32_x, gemm_f32) on every
-  // AVX-512 CPU; else null. A pack writes rows [i0, i1) (i0 a multiple of 16) of x: [m, k] (rows
-  // ldx apart) into xv, one 32-bit word per row and unit at GemmXIndex(i, u, RoundUp(m, 16),
-  // units) (GemmXWords(m, units) words; zeros past k and for rows m .. RoundUp(m, 16)). Units:
-  // for bf16, channel pairs (units = ceil(k / 2); a word holds bf16(x[i][2u]) in its low half and
+  // The many-row products of Linear weights (m > kGemvMaxM) on register tiles fed by blocks of
+  // 8 W rows x up to 48 columns of packed x: the int8 pair (pack_gemm_bf16_x, gemm_i8_bf16, on
+  // vdpbf16ps) in the AVX-512 variant where the CPU has AVX512_BF16; the f32 pair
+  // (pack_gemm_f32_x, gemm_f32) in the AVX-512 and AVX2 variants; with the f32 pack,
+  // gemm_i8_f32 (int8 W widened to its exact values; AVX-512 and AVX2) and gemm_bf16_f32 (bf16
+  // W; AVX2 only); else null. A pack writes rows [i0, i1) (i0 a multiple of 16) of x: [m, k] (rows
+  // ldx apart) into xv, one 32-bit word per row and unit at GemmXIndex(i, u, RoundUp(m, 16), units)
+  // (GemmXWords(m, units) words; zeros past k and for rows m .. RoundUp(m, 16)). Units: for
+  // bf16, channel pairs (units = ceil(k / 2); a word holds bf16(x[i][2u]) in its low half and
   // bf16(x[i][2u + 1]) in its high half, bf16 as F32ToBF16, an odd k's last pair with +0); for
-  // f32, channels (units = k, the f32 itself). The product: y[i * ldy + j] = scale[j] *
-  // (sum over units of x(i, u) . W(j, u)) + bias[j] for i < m, j in [j0, j1), W [n, k] (f32
-  // row-major; int8 in the 4-row blocks of i8_rows.h, all n rows); int8: the values exact in bf16,
-  // pair products exact and summed in f32 as vdpbf16ps does, scale = scales[j]; f32: fused
-  // multiply-adds in unit order, scale 1. bias may be null; scratch: GemmScratchBytes(m, units, j1
-  // - j0).
+  // f32, channels (units = k, the f32 itself, or with round_bf16 the f32 of its F32ToBF16). The
+  // product: y[i * ldy + j] = scale[j] * (sum over units of x(i, u) . W(j, u)) + bias[j] for i
+  // < m, j in [j0, j1), W [n, k] (f32 and bf16 row-major; int8 in the 4-row blocks of
+  // i8_rows.h, all n rows); gemm_i8_bf16: the values exact in bf16, pair products exact and
+  // summed in f32 as vdpbf16ps does, scale = scales[j]; the f32-unit products: fused
+  // multiply-adds in unit order, scale = scales[j] for int8, else 1. bias may be null; scratch:
+  // GemmScratchBytes(m, units, j1 - j0).
   void (*pack_gemm_bf16_x)(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
                            int64_t i1, uint32_t* xv) = nullptr;
   void (*gemm_i8_bf16)(const uint32_t* xv, int64_t m, int64_t k, const int8_t* w,
                        const float* scales, const float* bias, int64_t j0, int64_t j1, float* y,
                        int64_t ldy, void* scratch) = nullptr;
   void (*pack_gemm_f32_x)(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
-                          float* xv) = nullptr;
+                          bool round_bf16, float* xv) = nullptr;
   void (*gemm_f32)(const float* xv, int64_t m, int64_t k, const float* w, const float* bias,
                    int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) = nullptr;
+  void (*gemm_i8_f32)(const float* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+                      const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy,
+                      void* scratch) = nullptr;
+  void (*gemm_bf16_f32)(const float* xv, int64_t m, int64_t k, const uint16_t* w, const float* bias,
+                        int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) = nullptr;
 };
 // The gemm tiles: 8 weight rows x up to 48 columns of x; W loaded 512 units at a time per block
 // of 8 rows (8 x 512 x 4 bytes: L1); packed x in column tiles of 48 (the last one 16, 32 or 48

@@ -97,14 +97,15 @@ void NoteTilesOnce(WeightType wt) {
     if (wt == WeightType::kInt8) {
       Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs {} (activations rounded to bf16)",
           kGemvMaxM,
-          Kernels().gemm_i8_bf16 != nullptr ? "the vdpbf16ps tile on rows widened per block"
-          : GetBf16TileMatMul() != nullptr  ? "the bf16 matmul on widened tiles"
-                                            : "the f32 matmul on widened tiles");
+          Kernels().gemm_i8_bf16 != nullptr  ? "the vdpbf16ps tile on rows widened per block"
+          : Kernels().gemm_i8_f32 != nullptr ? "the f32 tile on rows widened per block"
+          : GetBf16TileMatMul() != nullptr   ? "the bf16 matmul on widened tiles"
+                                             : "the f32 matmul on widened tiles");
     } else {
-      Log(LogLevel::kInfo,
-          "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs the f32 matmul on converted "
-          "weight tiles",
-          WeightTypeName(wt), kGemvMaxM);
+      Log(LogLevel::kInfo, "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs {}",
+          WeightTypeName(wt), kGemvMaxM,
+          Kernels().gemm_bf16_f32 != nullptr ? "the f32 tile on rows widened per block"
+                                             : "the f32 matmul on converted weight tiles");
     }
   });
 }
@@ -646,7 +647,14 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
       return detail::TileForwardInt8(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m,
                                      y);
     }
+    if (kt.gemm_i8_f32 != nullptr) {
+      return detail::TileForwardInt8F32(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x,
+                                        m, y);
+    }
     if (const Bf16TileMatMul* mm = GetBf16TileMatMul()) return ForwardInt8Bf16Tiles(mm, x, m, y);
+  }
+  if (im.tiles && im.weight_type == WeightType::kBF16 && Kernels().gemm_bf16_f32 != nullptr) {
+    return detail::TileForwardBf16F32(Kernels(), im.w_bf16.data(), bias, im.n, im.k, x, m, y);
   }
   if (im.tiles) {
     // y[:, j0 : j0 + rows] = x · W[j0 : j0 + rows]^T + bias[j0 : ...], W rows widened to f32.
@@ -673,8 +681,8 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
     });
   }
   if (im.weight_type == WeightType::kF32 && Kernels().gemm_f32 != nullptr) {
-    // f32 row-major W at many rows: the AVX-512 register tile (oneDNN's run-time-M f32 matmul
-    // reaches about half the FMA peak at the LM's 64-192 prefill rows)
+    // f32 row-major W at many rows: the AVX-512 / AVX2 register tile (oneDNN's run-time-M f32
+    // matmul reaches about half the FMA peak at the LM's 64-192 prefill rows on AVX-512)
     return detail::TileForwardF32(Kernels(),
                                   static_cast<const float*>(im.weights.get_data_handle()), bias,
                                   im.n, im.k, x, m, y);

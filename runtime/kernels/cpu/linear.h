@@ -59,9 +59,11 @@ bool ParseWeightType(std::string_view name, WeightType* t);
 // y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
 // Create copies W, still [n, k] row-major, in the chosen WeightType. m <= kGemvMaxM runs the
 // memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M, except where
-// the kernel table has a register tile for the type: f32 weights on AVX-512 (gemm_f32), int8
-// weights where the CPU has AVX512_BF16 (gemm_i8_bf16: W rows widened per 8-row block into L1,
-// scales and bias applied after). Elsewhere for int8, and where oneDNN
+// the kernel table has a register tile for the type: f32 weights on AVX-512 and AVX2
+// (gemm_f32), int8 weights where the CPU has AVX512_BF16 (gemm_i8_bf16: W rows widened per
+// 8-row block into L1, scales and bias applied after), else int8 weights with the AVX-512 and
+// AVX2 kernels and bf16 weights with the AVX2 ones (gemm_i8_f32, gemm_bf16_f32: the same, in
+// f32). Elsewhere for int8, and where oneDNN
 // has no primitive for the weight type on this CPU (bf16 without AVX-512), larger m converts W
 // in tiles of rows per call and runs a matmul on each tile (the conversion is k·n work against
 // 2·m·k·n for the product): int8 tiles become their exact int8 values in bf16 for oneDNN's bf16

@@ -20,11 +20,11 @@ constexpr int kMaxSharingThreads = 64;
 // chunk from L2 per call.
 constexpr int64_t kChunkBlocks = 16;
 
-// The many-row products on the kernel table's register tiles (AVX-512: f32 weights; int8 with
-// AVX512_BF16): per group of up to 192 rows of x, the team packs x once (its rows split by 16)
-// and then shares out W's 8-row blocks. `pack(x, m, i0, i1, xv)` and `gemm(xv, m, j0, j1, y,
-// scratch)` wrap the table entries. Per-thread scratch that cannot be had fails the call (no
-// exception leaves the region).
+// The many-row products on the kernel table's register tiles (AVX-512: f32 weights, int8 with
+// AVX512_BF16; AVX2: f32, int8 and bf16 weights): per group of up to 192 rows of x, the team packs
+// x once (its rows split by 16) and then shares out W's 8-row blocks. `pack(x, m, i0, i1, xv)` and
+// `gemm(xv, m, j0, j1, y, scratch)` wrap the table entries. Per-thread scratch that cannot be had
+// fails the call (no exception leaves the region).
 template <class Pack, class Gemm>
 Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
                     Pack pack, Gemm gemm) {
@@ -108,10 +108,36 @@ Status TileForwardF32(const KernelTable& kt, const float* w, const float* bias, 
   return ForwardTiles(
       n, k, k, x, m, y,
       [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
-        kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, static_cast<float*>(xv));
+        kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, false, static_cast<float*>(xv));
       },
       [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
         kt.gemm_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
+      });
+}
+
+Status TileForwardInt8F32(const KernelTable& kt, const int8_t* w, const float* scales,
+                          const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
+                          float* y) {
+  return ForwardTiles(
+      n, k, k, x, m, y,
+      [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+        kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, true, static_cast<float*>(xv));
+      },
+      [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+        kt.gemm_i8_f32(static_cast<const float*>(xv), mg, k, w, scales, bias, j0, j1, yg, n,
+                       scratch);
+      });
+}
+
+Status TileForwardBf16F32(const KernelTable& kt, const uint16_t* w, const float* bias, int64_t n,
+                          int64_t k, const float* x, int64_t m, float* y) {
+  return ForwardTiles(
+      n, k, k, x, m, y,
+      [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+        kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, true, static_cast<float*>(xv));
+      },
+      [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+        kt.gemm_bf16_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
       });
 }
 

@@ -1,7 +1,8 @@
 // The many-row products of row-major Linear weights on the kernel table's register tiles
-// (kernel_table.h: gemm_i8_bf16, gemm_f32): the path behind cpu::Linear (linear.h) for int8
-// weights where the CPU has AVX512_BF16 and f32 weights on AVX-512 CPUs. Internal to the cpu
-// kernels.
+// (kernel_table.h: gemm_i8_bf16, gemm_f32, gemm_i8_f32, gemm_bf16_f32): the path behind
+// cpu::Linear (linear.h) for f32 and int8 weights with the AVX-512 and AVX2 kernels (int8 on
+// bf16 pairs where the CPU has AVX512_BF16, else on f32 units) and bf16 weights with the AVX2
+// ones. Internal to the cpu kernels.
 #pragma once
 
 #include <cstdint>
@@ -19,5 +20,13 @@ Status TileForwardInt8(const KernelTable& kt, const int8_t* w, const float* scal
 // y: [m, n] = x W^T + bias; w: [n, k] f32 row-major; kt.gemm_f32 must be set.
 Status TileForwardF32(const KernelTable& kt, const float* w, const float* bias, int64_t n,
                       int64_t k, const float* x, int64_t m, float* y);
+// The same products on f32 units: int8 W (kt.gemm_i8_f32 must be set), y[i, j] =
+// scale[j] * (bf16(x_i) . q_j) + bias[j]; bf16 W [n, k] row-major (kt.gemm_bf16_f32), y = bf16(x)
+// W^T + bias (AVX2).
+Status TileForwardInt8F32(const KernelTable& kt, const int8_t* w, const float* scales,
+                          const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
+                          float* y);
+Status TileForwardBf16F32(const KernelTable& kt, const uint16_t* w, const float* bias, int64_t n,
+                          int64_t k, const float* x, int64_t m, float* y);
 
 }  // namespace cosyflow::kernels::cpu::detail

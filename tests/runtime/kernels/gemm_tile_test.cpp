@@ -61,71 +61,123 @@ std::vector<float> Definition(const std::vector<float>& x, const Int8Weights& w,
   return y;
 }
 
-// The tables of this CPU's variants that have the tile kernels: the f32 pair in the AVX-512
-// variant, the int8 pair there only with AVX512_BF16.
-std::vector<const cpu::KernelTable*> TablesWithTiles(bool int8) {
+// The tile kernels: x units and the weight type.
+enum class TileKind { kI8Bf16, kF32, kI8F32, kBf16F32 };
+const char* TileKindName(TileKind t) {
+  switch (t) {
+    case TileKind::kI8Bf16:
+      return "int8 on bf16 pairs";
+    case TileKind::kF32:
+      return "f32";
+    case TileKind::kI8F32:
+      return "int8 on f32";
+    case TileKind::kBf16F32:
+      return "bf16 on f32";
+  }
+  return "?";
+}
+constexpr TileKind kTileKinds[] = {TileKind::kI8Bf16, TileKind::kF32, TileKind::kI8F32,
+                                   TileKind::kBf16F32};
+bool PairUnits(TileKind t) { return t == TileKind::kI8Bf16; }
+// x rounded to bf16 before the product (every kind but f32).
+bool RoundsX(TileKind t) { return t != TileKind::kF32; }
+
+// The tables of this CPU's variants that have the kind's tile: the int8 pair kernel in the
+// AVX-512 variant with AVX512_BF16, f32 and int8 on f32 units in the AVX-512 and AVX2 variants,
+// bf16 on f32 units in the AVX2 variant.
+std::vector<const cpu::KernelTable*> TablesWithTiles(TileKind kind) {
   std::vector<const cpu::KernelTable*> out;
+  size_t expected = 0;
   for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
     auto t = cpu::KernelsFor(CpuIsa(v));
     REQUIRE(t.ok());
-    const bool has = int8 ? (*t)->gemm_i8_bf16 != nullptr : (*t)->gemm_f32 != nullptr;
-    CHECK(has == (int8 ? (*t)->pack_gemm_bf16_x != nullptr : (*t)->pack_gemm_f32_x != nullptr));
-    if (has) out.push_back(*t);
+    const cpu::KernelTable& kt = **t;
+    bool has = false, want = false;
+    switch (kind) {
+      case TileKind::kI8Bf16:
+        has = kt.gemm_i8_bf16 != nullptr;
+        CHECK(has == (kt.pack_gemm_bf16_x != nullptr));
+        want = CpuIsa(v) == CpuIsa::kAvx512 && DetectedCpuFeatures().avx512_bf16;
+        break;
+      case TileKind::kF32:
+        has = kt.gemm_f32 != nullptr;
+        CHECK(has == (kt.pack_gemm_f32_x != nullptr));
+        want = CpuIsa(v) == CpuIsa::kAvx512 || CpuIsa(v) == CpuIsa::kAvx2;
+        break;
+      case TileKind::kI8F32:
+        has = kt.gemm_i8_f32 != nullptr;
+        if (has) CHECK((kt.pack_gemm_f32_x != nullptr));
+        want = CpuIsa(v) == CpuIsa::kAvx512 || CpuIsa(v) == CpuIsa::kAvx2;
+        break;
+      case TileKind::kBf16F32:
+        has = kt.gemm_bf16_f32 != nullptr;
+        if (has) CHECK((kt.pack_gemm_f32_x != nullptr));
+        want = CpuIsa(v) == CpuIsa::kAvx2;
+        break;
+    }
+    CHECK(has == want);
+    expected += want;
+    if (has) out.push_back(&kt);
   }
-  const bool expected =
-      DetectedCpuIsa() == CpuIsa::kAvx512 && (!int8 || DetectedCpuFeatures().avx512_bf16);
-  CHECK(out.size() == (expected ? 1u : 0u));
-  if (out.empty()) MESSAGE("this CPU's variants have no ", (int8 ? "int8" : "f32"), " gemm tile");
+  CHECK(out.size() == expected);
+  if (out.empty()) MESSAGE("this CPU's variants have no ", TileKindName(kind), " gemm tile");
   return out;
 }
 
 // Ragged: m not a multiple of 16 (zero rows), odd k, the last tile 16 / 32 / 48 wide, units not a
-// multiple of 16, rows packed in two calls; every word against its definition.
+// multiple of 16, rows packed in two calls; every word against its definition (the f32 pack
+// with and without the bf16 rounding).
 TEST_CASE("KernelTable gemm tiles: packed x follows GemmXIndex") {
-  for (bool int8 : {true, false}) {
-    for (const cpu::KernelTable* kt : TablesWithTiles(int8)) {
-      for (auto [m, k] : {std::pair<int64_t, int64_t>{5, 33},
-                          {37, 64},
-                          {126, 896},
-                          {130, 71},
-                          {48, 2},
-                          {96, 1}}) {
-        const std::string what = fmt::format("{} m {} k {}", int8 ? "bf16 pairs" : "f32", m, k);
-        CAPTURE(what);
-        const int64_t units = int8 ? (k + 1) / 2 : k, mpad = (m + 15) / 16 * 16;
-        auto x = RandomVector(m * (k + 3), static_cast<uint32_t>(m * 7 + k));
-        x[0] = -0.0f;
-        std::vector<uint32_t> xv(cpu::GemmXWords(m, units), 0xdeadbeefu);
-        const int64_t split = mpad > 16 ? 16 : mpad;
-        for (auto [i0, i1] : {std::pair<int64_t, int64_t>{0, split}, {split, mpad}}) {
-          if (int8) {
-            kt->pack_gemm_bf16_x(x.data(), k + 3, m, k, i0, i1, xv.data());
-          } else {
-            kt->pack_gemm_f32_x(x.data(), k + 3, m, k, i0, i1, reinterpret_cast<float*>(xv.data()));
-          }
-        }
-        int64_t wrong = 0;
-        for (int64_t i = 0; i < mpad; ++i) {
-          auto at = [&](int64_t c) { return i < m && c < k ? x[i * (k + 3) + c] : 0.0f; };
-          for (int64_t u = 0; u < units; ++u) {
-            uint32_t want;
-            if (int8) {
-              want = uint32_t{F32ToBF16(at(2 * u))} | uint32_t{F32ToBF16(at(2 * u + 1))} << 16;
+  for (TileKind kind : {TileKind::kI8Bf16, TileKind::kF32}) {
+    for (const cpu::KernelTable* kt : TablesWithTiles(kind)) {
+      for (bool round : {false, true}) {
+        if (PairUnits(kind) && round) continue;
+        for (auto [m, k] : {std::pair<int64_t, int64_t>{5, 33},
+                            {37, 64},
+                            {126, 896},
+                            {130, 71},
+                            {48, 2},
+                            {96, 1}}) {
+          const std::string what =
+              fmt::format("{}{} m {} k {}", PairUnits(kind) ? "bf16 pairs" : "f32",
+                          round ? " rounded to bf16" : "", m, k);
+          CAPTURE(what);
+          const int64_t units = PairUnits(kind) ? (k + 1) / 2 : k, mpad = (m + 15) / 16 * 16;
+          auto x = RandomVector(m * (k + 3), static_cast<uint32_t>(m * 7 + k));
+          x[0] = -0.0f;
+          x[1] = 1.00390625f;  // a bf16 tie (rounds to even: 1.0)
+          std::vector<uint32_t> xv(cpu::GemmXWords(m, units), 0xdeadbeefu);
+          const int64_t split = mpad > 16 ? 16 : mpad;
+          for (auto [i0, i1] : {std::pair<int64_t, int64_t>{0, split}, {split, mpad}}) {
+            if (PairUnits(kind)) {
+              kt->pack_gemm_bf16_x(x.data(), k + 3, m, k, i0, i1, xv.data());
             } else {
-              const float f = at(u);
-              std::memcpy(&want, &f, 4);
+              kt->pack_gemm_f32_x(x.data(), k + 3, m, k, i0, i1, round,
+                                  reinterpret_cast<float*>(xv.data()));
             }
-            wrong += xv[cpu::GemmXIndex(i, u, mpad, units)] != want;
           }
+          int64_t wrong = 0;
+          for (int64_t i = 0; i < mpad; ++i) {
+            auto at = [&](int64_t c) { return i < m && c < k ? x[i * (k + 3) + c] : 0.0f; };
+            for (int64_t u = 0; u < units; ++u) {
+              uint32_t want;
+              if (PairUnits(kind)) {
+                want = uint32_t{F32ToBF16(at(2 * u))} | uint32_t{F32ToBF16(at(2 * u + 1))} << 16;
+              } else {
+                const float f = round ? BF16ToF32(F32ToBF16(at(u))) : at(u);
+                std::memcpy(&want, &f, 4);
+              }
+              wrong += xv[cpu::GemmXIndex(i, u, mpad, units)] != want;
+            }
+          }
+          CHECK(wrong == 0);
         }
-        CHECK(wrong == 0);
       }
     }
   }
 }
 
-// y = x W^T + bias in double: x rounded to bf16 against the int8 values times the row scale, or
-// f32 x against f32 W.
+// y = x W^T + bias in double, f32 x against f32 W (the callers round x and W as the kind does).
 std::vector<float> DefinitionF32(const std::vector<float>& x, const std::vector<float>& w,
                                  const std::vector<float>& bias, int64_t m, int64_t n, int64_t k) {
   std::vector<float> y(m * n);
@@ -139,6 +191,12 @@ std::vector<float> DefinitionF32(const std::vector<float>& x, const std::vector<
   return y;
 }
 
+std::vector<float> RoundedBf16(const std::vector<float>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = BF16ToF32(F32ToBF16(v[i]));
+  return out;
+}
+
 // k past one 512-unit chunk (partial sums), odd k, n not a multiple of the 8-row block, m ending
 // in 16-, 32- and 48-wide tiles, one column; W rows in three ranges, the middle one not
 // block-aligned at either end (7 rows: a partial row mask); scratch starts as 0xff bytes (NaN
@@ -147,41 +205,57 @@ TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row
   struct Shape {
     int64_t m, n, k;
   };
-  for (bool int8 : {true, false}) {
-    for (const cpu::KernelTable* kt : TablesWithTiles(int8)) {
+  for (TileKind kind : kTileKinds) {
+    for (const cpu::KernelTable* kt : TablesWithTiles(kind)) {
       for (const Shape s :
            {Shape{126, 136, 896}, Shape{130, 40, 4864}, Shape{5, 13, 33}, Shape{1, 9, 1025},
-            Shape{96, 24, 1026}, Shape{200, 17, 7}, Shape{64, 16, 513}}) {
+            Shape{96, 24, 1026}, Shape{200, 17, 7}, Shape{64, 16, 513}, Shape{48, 3, 70}}) {
         const std::string what =
-            fmt::format("{} m {} n {} k {}", int8 ? "int8" : "f32", s.m, s.n, s.k);
+            fmt::format("{} m {} n {} k {}", TileKindName(kind), s.m, s.n, s.k);
         CAPTURE(what);
-        const int64_t units = int8 ? (s.k + 1) / 2 : s.k, mpad = (s.m + 15) / 16 * 16;
+        const bool int8 = kind == TileKind::kI8Bf16 || kind == TileKind::kI8F32;
+        const int64_t units = PairUnits(kind) ? (s.k + 1) / 2 : s.k, mpad = (s.m + 15) / 16 * 16;
         auto wi = RandomInt8(s.n, s.k, static_cast<uint32_t>(s.n + s.k));
         std::vector<int8_t> wq(static_cast<size_t>(cpu::I8RowsBytes(s.n, s.k)));
         cpu::PackI8Rows(wi.q.data(), s.n, s.k, wq.data());  // the kernel's layout
         auto wf = RandomVector(s.n * s.k, static_cast<uint32_t>(s.n + s.k), -0.5f, 0.5f);
+        std::vector<uint16_t> wb(wf.size());
+        for (size_t i = 0; i < wf.size(); ++i) wb[i] = F32ToBF16(wf[i]);
         auto x = RandomVector(s.m * s.k, static_cast<uint32_t>(s.m), -2.0f, 2.0f);
         auto bias = RandomVector(s.n, 5);
         std::vector<uint32_t> xv(cpu::GemmXWords(s.m, units));
-        if (int8) {
+        if (PairUnits(kind)) {
           kt->pack_gemm_bf16_x(x.data(), s.k, s.m, s.k, 0, mpad, xv.data());
         } else {
-          kt->pack_gemm_f32_x(x.data(), s.k, s.m, s.k, 0, mpad,
+          kt->pack_gemm_f32_x(x.data(), s.k, s.m, s.k, 0, mpad, RoundsX(kind),
                               reinterpret_cast<float*>(xv.data()));
         }
+        const auto* xf = reinterpret_cast<const float*>(xv.data());
         auto run = [&](const float* b, int64_t j0, int64_t j1, float* y) {
           std::vector<char> scratch(cpu::GemmScratchBytes(s.m, units, j1 - j0), char(0xff));
-          if (int8) {
-            kt->gemm_i8_bf16(xv.data(), s.m, s.k, wq.data(), wi.scales.data(), b, j0, j1, y, s.n,
-                             scratch.data());
-          } else {
-            kt->gemm_f32(reinterpret_cast<const float*>(xv.data()), s.m, s.k, wf.data(), b, j0, j1,
-                         y, s.n, scratch.data());
+          switch (kind) {
+            case TileKind::kI8Bf16:
+              kt->gemm_i8_bf16(xv.data(), s.m, s.k, wq.data(), wi.scales.data(), b, j0, j1, y, s.n,
+                               scratch.data());
+              break;
+            case TileKind::kF32:
+              kt->gemm_f32(xf, s.m, s.k, wf.data(), b, j0, j1, y, s.n, scratch.data());
+              break;
+            case TileKind::kI8F32:
+              kt->gemm_i8_f32(xf, s.m, s.k, wq.data(), wi.scales.data(), b, j0, j1, y, s.n,
+                              scratch.data());
+              break;
+            case TileKind::kBf16F32:
+              kt->gemm_bf16_f32(xf, s.m, s.k, wb.data(), b, j0, j1, y, s.n, scratch.data());
+              break;
           }
         };
         auto definition = [&](const std::vector<float>& b) {
-          return int8 ? Definition(x, wi, b, s.m, s.n, s.k)
-                      : DefinitionF32(x, wf, b, s.m, s.n, s.k);
+          if (int8) return Definition(x, wi, b, s.m, s.n, s.k);
+          if (kind == TileKind::kBf16F32) {
+            return DefinitionF32(RoundedBf16(x), RoundedBf16(wf), b, s.m, s.n, s.k);
+          }
+          return DefinitionF32(x, wf, b, s.m, s.n, s.k);
         };
         const int64_t cuts[] = {0, std::min<int64_t>(3, s.n), std::min<int64_t>(10, s.n), s.n};
         std::vector<float> y(s.m * s.n, 1e30f);
@@ -206,9 +280,10 @@ TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row
   }
 }
 
-// Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, oneDNN's bf16
-// or f32 matmul on widened tiles in the other variants. Each equals the definition (x rounded
-// to bf16, the exact int8 values, the row scale after the sum), across the 192-row groups of x.
+// Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, the f32 tile
+// on widened rows in the AVX2 variant, oneDNN's bf16 or f32 matmul on widened tiles elsewhere. Each
+// equals the definition (x rounded to bf16, the exact int8 values, the row scale after the sum),
+// across the 192-row groups of x.
 TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definition") {
   struct Restore {
     ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
@@ -238,8 +313,9 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
   }
 }
 
-// Linear's f32 row-major weights for many rows: the AVX-512 register tile there, oneDNN's f32
-// matmul in the other variants; each equals the definition, across the 192-row groups of x.
+// Linear's f32 row-major weights for many rows: the register tile in the AVX-512 and AVX2
+// variants, oneDNN's f32 matmul in the scalar one; each equals the definition, across the 192-row
+// groups of x.
 TEST_CASE("Linear f32: every variant's many-row path equals the definition") {
   struct Restore {
     ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
@@ -251,6 +327,30 @@ TEST_CASE("Linear f32: every variant's many-row path equals the definition") {
   for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
     REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
     auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, cpu::WeightType::kF32);
+    REQUIRE(lin.ok());
+    for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
+      std::vector<float> y(rows * n);
+      REQUIRE((*lin)->Forward(x.data(), rows, y.data()).ok());
+      CheckClose(y, std::span<const float>(y_def.data(), rows * n), kF32Tol,
+                 fmt::format("variant {}, m {}", CpuIsaName(CpuIsa(v)), rows));
+    }
+  }
+}
+
+// Linear's bf16 weights for many rows: oneDNN's bf16 matmul where the CPU has one, else the f32
+// tile on widened rows (AVX2 variant) or the f32 matmul on converted tiles; each equals bf16(x)
+// bf16(W)^T + bias, across the 192-row groups of x.
+TEST_CASE("Linear bf16: every variant's many-row path equals the bf16 definition") {
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const int64_t m = 300, n = 100, k = 1101;  // two row groups; k across chunks, odd
+  auto w = RandomVector(n * k, 91, -0.3f, 0.3f), bias = RandomVector(n, 92);
+  auto x = RandomVector(m * k, 93);
+  const auto y_def = DefinitionF32(RoundedBf16(x), RoundedBf16(w), bias, m, n, k);
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
+    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, cpu::WeightType::kBF16);
     REQUIRE(lin.ok());
     for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
       std::vector<float> y(rows * n);

@@ -3,13 +3,15 @@
 // (kernel_table.h: pack_gemm_bf16_x + gemm_i8_bf16, pack_gemm_f32_x + gemm_f32): x packed once
 // per call, transposed into column tiles; W loaded per block of 8 rows and chunk of k into an
 // L1 buffer (int8 widened to exact bf16 pair words, f32 copied) and broadcast one k unit at a
-// time against 3 vectors of x. AVX-512 variant only: the int8 kernel for CPUs with AVX512_BF16
-// (vdpbf16ps), the f32 one on every AVX-512 CPU (linear.cpp uses oneDNN elsewhere).
+// time against 3 vectors of x. AVX-512 variant (gemm_tile_avx2.cpp: AVX2): the int8 kernel on
+// bf16 pairs for CPUs with AVX512_BF16 (vdpbf16ps); the f32 one, and int8 on f32 units (the
+// int8 tile of CPUs without AVX512_BF16), on every AVX-512 CPU.
 #include <cstdint>
 #include <cstring>
 
 #include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/simd/bf16_tile.h"
+#include "runtime/kernels/cpu/simd/gemm_rows.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -20,9 +22,10 @@ namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 #define COSY_INLINE __attribute__((always_inline)) inline
 namespace {
 
-constexpr int kRows = kGemmTileRows;
-constexpr int64_t kChunk = kGemmTileChunk;
-constexpr int64_t kTile = kGemmTileCols;
+using gemm_rows::kChunk;
+using gemm_rows::kRows;
+using gemm_rows::Prefetch;
+using gemm_rows::TileArgs;
 
 // 16 rows of 16 dwords -> 16 columns of 16 dwords (r[c] becomes column c).
 inline void Transpose16x16(__m512i r[16]) {
@@ -91,22 +94,6 @@ COSY_TARGET_BF16 inline void WidenPairs(const int8_t* src, int64_t n, uint32_t* 
   }
 }
 
-// The weight rows of the next block's chunk, fetched a cache line at a time from inside the
-// current block's first tile (one line every 4 pairs), so the widening finds them cached.
-struct Prefetch {
-  const char* base = nullptr;  // first row's first byte
-  int64_t stride = 0, bytes = 0;
-  int rows = 0;
-  int row = 0;
-  int64_t off = 0;
-  inline void Next() {
-    if (row >= rows) return;
-    _mm_prefetch(base + row * stride + off, _MM_HINT_T0);
-    off += 64;
-    if (off >= bytes) off = 0, ++row;
-  }
-};
-
 // A tile's accumulators: zero, or the partial sums of earlier chunks (rows ldp apart).
 template <int V>
 COSY_INLINE void TileStart(__m512 (&acc)[kRows][V], const float* part, int64_t ldp) {
@@ -151,26 +138,6 @@ COSY_INLINE void TileEnd(__m512 (&acc)[kRows][V], float* part, int64_t ldp, floa
   }
 }
 
-// The arguments of one tile: the 8 rows of wb ([8][kChunk] units) against V 16-column vectors
-// of the x tile xt (pc units, tw apart); `from`: partial sums to start from (null: zero); then
-// TileEnd's part / out. pf: null, or the next block's rows to fetch along the way.
-template <class X>
-struct TileArgs {
-  const X* xt;
-  int64_t tw, pc;
-  const X* wb;
-  const float* from;
-  float* part;
-  int64_t ldp;
-  float* out;
-  int64_t ldo;
-  const float* scale;
-  const float* bias;
-  int rows;
-  int64_t cols;
-  Prefetch* pf;
-};
-
 // int8 weights: x and W as bf16 pair words, vdpbf16ps.
 struct I8Bf16Kind {
   using W = int8_t;
@@ -213,6 +180,28 @@ struct I8Bf16Kind {
   }
 };
 
+// The f32-unit tile: 8 broadcast weights x V vectors of x per unit, 24 accumulators at most; a
+// prefetch line every pf_mask + 1 units.
+template <int V>
+COSY_INLINE void TileF32(const TileArgs<float>& a, int64_t pf_mask) {
+  __m512 acc[kRows][V];
+  TileStart<V>(acc, a.from, a.ldp);
+  for (int64_t p = 0; p < a.pc; ++p) {
+    if ((p & pf_mask) == 0 && a.pf != nullptr) a.pf->Next();
+    const float* xp = a.xt + p * a.tw;
+    __m512 xa[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) xa[v] = _mm512_loadu_ps(xp + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 wr = _mm512_set1_ps(a.wb[r * kChunk + p]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(xa[v], wr, acc[r][v]);
+    }
+  }
+  TileEnd<V>(acc, a.part, a.ldp, a.out, a.ldo, a.scale, a.bias, a.rows, a.cols);
+}
+
 // f32 weights: f32 x and W, one FMA per unit.
 struct F32Kind {
   using W = float;
@@ -230,94 +219,37 @@ struct F32Kind {
   }
   template <int V>
   static void Tile(const TileArgs<float>& a) {
-    __m512 acc[kRows][V];
-    TileStart<V>(acc, a.from, a.ldp);
-    for (int64_t p = 0; p < a.pc; ++p) {
-      if ((p & 1) == 0 && a.pf != nullptr) a.pf->Next();  // 4 bytes per unit and row
-      const float* xp = a.xt + p * a.tw;
-      __m512 xa[V];
-#pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) xa[v] = _mm512_loadu_ps(xp + 16 * v);
-#pragma GCC unroll 8
-      for (int r = 0; r < kRows; ++r) {
-        const __m512 wr = _mm512_set1_ps(a.wb[r * kChunk + p]);
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(xa[v], wr, acc[r][v]);
-      }
-    }
-    TileEnd<V>(acc, a.part, a.ldp, a.out, a.ldo, a.scale, a.bias, a.rows, a.cols);
+    TileF32<V>(a, 1);  // 4 bytes per unit and row
   }
 };
 
-// Both products: per chunk of k units, per 8-row block of W rows [j0, j1): load the block's
-// rows into wb, then every column tile of x. scales: per row, or null (1).
-template <class Kind>
-COSY_INLINE void GemmRows(const typename Kind::X* xv, int64_t m, int64_t k,
-                          const typename Kind::W* w, const float* scales, const float* bias,
-                          int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) {
-  using X = typename Kind::X;
-  const int64_t units = Kind::Units(k), mpad = (m + 15) / 16 * 16;
-  const int64_t blocks = (j1 - j0 + kRows - 1) / kRows;
-  auto* wb = static_cast<X*>(scratch);
-  // [blocks][8][mpad] f32 partial sums, only when k spans more than one chunk
-  float* part = units > kChunk ? reinterpret_cast<float*>(wb + kRows * kChunk) : nullptr;
-  for (int64_t u0 = 0; u0 < units; u0 += kChunk) {
-    const int64_t uc = units - u0 < kChunk ? units - u0 : kChunk;
-    const bool first = u0 == 0, last = u0 + uc == units;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t jb = j0 + b * kRows;
-      const int rows = static_cast<int>(j1 - jb < kRows ? j1 - jb : kRows);
-      for (int r = 0; r < kRows; ++r) {
-        if (r < rows) {
-          Kind::Load(w, jb + r, k, u0, uc, wb + r * kChunk);
-        } else {
-          std::memset(wb + r * kChunk, 0, sizeof(X) * uc);
-        }
-      }
-      float sc[kRows] = {}, bi[kRows] = {};
-      for (int r = 0; r < rows; ++r) {
-        sc[r] = scales != nullptr ? scales[jb + r] : 1.0f;
-        bi[r] = bias != nullptr ? bias[jb + r] : 0.0f;
-      }
-      Prefetch pf;
-      if (b + 1 < blocks) {
-        const int64_t jn = jb + kRows;
-        Kind::PrefetchRows(w, jn, static_cast<int>(j1 - jn < kRows ? j1 - jn : kRows), k, u0, uc,
-                           &pf);
-      }
-      float* pb = part != nullptr ? part + b * kRows * mpad : nullptr;
-      for (int64_t c0 = 0; c0 < mpad; c0 += kTile) {
-        const int64_t tw = mpad - c0 < kTile ? mpad - c0 : kTile;
-        float* pt = pb != nullptr ? pb + c0 : nullptr;
-        const TileArgs<X> a{xv + c0 * units + u0 * tw,
-                            tw,
-                            uc,
-                            wb,
-                            first ? nullptr : pt,
-                            last ? nullptr : pt,
-                            mpad,
-                            last ? y + c0 * ldy + jb : nullptr,
-                            ldy,
-                            sc,
-                            bi,
-                            rows,
-                            m - c0 < tw ? m - c0 : tw,
-                            c0 == 0 ? &pf : nullptr};
-        switch (tw / 16) {
-          case 3:
-            Kind::template Tile<3>(a);
-            break;
-          case 2:
-            Kind::template Tile<2>(a);
-            break;
-          default:
-            Kind::template Tile<1>(a);
-            break;
-        }
+// int8 weights in the row blocks of i8_rows.h, widened to their exact values as f32 (the row
+// scale comes after the sum): the int8 tile of CPUs without AVX512_BF16.
+struct I8F32Kind {
+  using W = int8_t;
+  using X = float;
+  static int64_t Units(int64_t k) { return k; }
+  // Row j's columns [u0, u0 + uc) into dst, whole layout chunks (the row's padding is zeros;
+  // u0 is a multiple of kChunk, so of kI8Chunk, and dst holds kChunk floats).
+  static void Load(const int8_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
+    static_assert(kChunk % kI8Chunk == 0, "a k chunk starts at a layout chunk");
+    const int8_t* p = w + I8RowOffset(j, k) + I8ColumnOffset(u0);
+    for (int64_t c = 0; c < uc; c += kI8Chunk, p += kI8BlockRows * kI8Chunk) {
+      for (int64_t i = 0; i < kI8Chunk; i += 16) {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        _mm512_storeu_ps(dst + c + i, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
       }
     }
   }
-}
+  static void PrefetchRows(const int8_t* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
+                           Prefetch* pf) {
+    I8Bf16Kind::PrefetchRows(w, j, rows, k, u0 / 2, (uc + 1) / 2, pf);  // the same bytes
+  }
+  template <int V>
+  static void Tile(const TileArgs<float>& a) {
+    TileF32<V>(a, 7);  // 1 byte per unit and row
+  }
+};
 
 // 16 rows of x ([ib, ib + 16), zeros past m) as 16 units each from unit u0, transposed into xv
 // (`units` per row, column tiles of GemmXIndex). row(i, dst) writes row i's 16 units as dwords.
@@ -358,14 +290,15 @@ COSY_TARGET_BF16 void PackGemmBf16X(const float* x, int64_t ldx, int64_t m, int6
 }
 
 void PackGemmF32X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
-                  float* xv) {
+                  bool round_bf16, float* xv) {
   const int64_t mpad = (m + 15) / 16 * 16;
   for (int64_t ib = i0; ib < i1 && ib < mpad; ib += 16) {
     for (int64_t c0 = 0; c0 < k; c0 += 16) {
       const int64_t nf = k - c0 < 16 ? k - c0 : 16;
       const __mmask16 mask = static_cast<__mmask16>(nf >= 16 ? 0xffffu : (1u << nf) - 1u);
       PackRows(m, k, ib, c0, reinterpret_cast<uint32_t*>(xv), [&](int64_t i) {
-        return _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + i * ldx + c0));
+        const __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + i * ldx + c0));
+        return round_bf16 ? _mm512_slli_epi32(Bf16BitsLanes(u), 16) : u;
       });
     }
   }
@@ -374,12 +307,17 @@ void PackGemmF32X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
 COSY_TARGET_BF16 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const int8_t* w,
                                  const float* scales, const float* bias, int64_t j0, int64_t j1,
                                  float* y, int64_t ldy, void* scratch) {
-  GemmRows<I8Bf16Kind>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<I8Bf16Kind>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
 }
 
 void GemmF32(const float* xv, int64_t m, int64_t k, const float* w, const float* bias, int64_t j0,
              int64_t j1, float* y, int64_t ldy, void* scratch) {
-  GemmRows<F32Kind>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<F32Kind>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy, scratch);
+}
+
+void GemmI8F32(const float* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+               const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) {
+  gemm_rows::GemmRows<I8F32Kind>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
 }
 #undef COSY_INLINE
 #undef COSY_TARGET_BF16

@@ -70,16 +70,22 @@ void PackBf16Pairs(const float* x, int64_t ldx, int64_t channels, int64_t cols, 
 void Conv1dBf16(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
                 int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y, int64_t ldy,
                 float* tail);
-// AVX-512 variant only (the first two for CPUs with AVX512_BF16): kernel_table.h's
-// pack_gemm_bf16_x, gemm_i8_bf16, pack_gemm_f32_x and gemm_f32.
+// AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's pack_gemm_bf16_x and
+// gemm_i8_bf16.
 void PackGemmBf16X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
                    uint32_t* xv);
 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
                 const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
+// AVX-512 and AVX2 variants (gemm_tile.cpp, gemm_tile_avx2.cpp).
 void PackGemmF32X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
-                  float* xv);
+                  bool round_bf16, float* xv);
 void GemmF32(const float* xv, int64_t m, int64_t k, const float* w, const float* bias, int64_t j0,
              int64_t j1, float* y, int64_t ldy, void* scratch);
+// kernel_table.h's gemm_i8_f32 (AVX-512 and AVX2 variants) and gemm_bf16_f32 (AVX2 only).
+void GemmI8F32(const float* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+               const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
+void GemmBf16F32(const float* xv, int64_t m, int64_t k, const uint16_t* w, const float* bias,
+                 int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
 // AVX-512 variant only, for CPUs with AVX512_BF16.
 void GemvBF16Dot(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
                  int64_t n, int64_t k);

@@ -41,9 +41,15 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->gemv_bf16_name = "widen + fma";
   t->gemv_i8 = GemvI8;
   t->gemv_i8_name = "widen + fma";
-#if defined(COSY_SIMD_AVX512)
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
   t->pack_gemm_f32_x = PackGemmF32X;
   t->gemm_f32 = GemmF32;
+  t->gemm_i8_f32 = GemmI8F32;  // linear.cpp prefers gemm_i8_bf16 where the CPU has it
+#endif
+#if defined(COSY_SIMD_AVX2)
+  t->gemm_bf16_f32 = GemmBf16F32;
+#endif
+#if defined(COSY_SIMD_AVX512)
   if (cpu.avx512_vnni) {
     t->gemv_i8_fixed = GemvI8Fixed;
     t->gemv_i8_fixed_quantize = GemvI8FixedQuantize;
