@@ -26,6 +26,9 @@ enum class UnaryKind : int {
   kCount
 };
 
+// What a GEMM kernel does to each output as it stores it (cpu::LinearEpilogue's values).
+enum class GemmEpilogue { kNone = 0, kGeluErf = 1, kAccumulate = 2 };
+
 struct KernelTable {
   CpuIsa isa = CpuIsa::kScalar;
   const char* name = "";
@@ -100,8 +103,10 @@ struct KernelTable {
   const char* gemv_i8_name = "";
   // y: [m, n] = x: [m, k] W^T + bias, W f32 in panels of kGemmPanelWidth columns:
   // wp[(j / 16) * k * 16 + c * 16 + j % 16] = W[j][c], zeros past n. Same layout in every variant.
+  // The epilogue on each output as it is stored: kGeluErf: gelu(x W^T + bias) as the unary
+  // kGeluErf computes it; kAccumulate: y + (x W^T + bias). Both the same bits as the pass after.
   void (*gemm_panels_f32)(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
-                          const float* bias, float* y) = nullptr;
+                          const float* bias, float* y, GemmEpilogue epilogue) = nullptr;
   // xv[cp * ldv + j] = bf16(x[2cp][j]) | bf16(x[2cp + 1][j]) << 16 for j < cols (channel rows
   // ldx apart; bf16 as F32ToBF16 in runtime/dtype.h; an odd last channel pairs with +0).
   void (*pack_bf16_pairs)(const float* x, int64_t ldx, int64_t channels, int64_t cols, uint32_t* xv,

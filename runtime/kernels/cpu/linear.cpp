@@ -596,10 +596,24 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
   return Internal("linear: unknown weight type");
 }
 
+static_assert(static_cast<int>(LinearEpilogue::kGeluErf) ==
+                  static_cast<int>(GemmEpilogue::kGeluErf) &&
+              static_cast<int>(LinearEpilogue::kAccumulate) ==
+                  static_cast<int>(GemmEpilogue::kAccumulate));
+
 Status Linear::Forward(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const {
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   if (impl_->packed) return ForwardPacked(x, m, y, epilogue);
+  if (impl_->panels) {  // the panel GEMM applies the epilogue as it stores each output
+    if (epilogue != LinearEpilogue::kNone && epilogue != LinearEpilogue::kGeluErf &&
+        epilogue != LinearEpilogue::kAccumulate) {
+      return InvalidArgument("linear: unknown epilogue {}", static_cast<int>(epilogue));
+    }
+    Kernels().gemm_panels_f32(x, m, impl_->k, impl_->w_panels.data(), impl_->n, impl_->BiasPtr(), y,
+                              static_cast<GemmEpilogue>(epilogue));
+    return OkStatus();
+  }
   switch (epilogue) {
     case LinearEpilogue::kNone:
       return ForwardPlain(x, m, y);
@@ -622,7 +636,7 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   const Impl& im = *impl_;
   const float* bias = im.BiasPtr();
   if (im.panels) {
-    Kernels().gemm_panels_f32(x, m, im.k, im.w_panels.data(), im.n, bias, y);
+    Kernels().gemm_panels_f32(x, m, im.k, im.w_panels.data(), im.n, bias, y, GemmEpilogue::kNone);
     return OkStatus();
   }
   if (m <= kGemvMaxM) {  // memory bound: one pass over W beats oneDNN's per-call packing

@@ -47,10 +47,12 @@ enum class WeightLayout { kRowMajor, kGemm };
 
 // What Linear::Forward does to its output after the product and bias. kGeluErf: y = GELU(y)
 // (erf form). kAccumulate: y += x · W^T + bias (y read first: a residual connection). On blocked
-// weights (WeightLayout::kGemm taken) both run inside the GEMM as oneDNN post-ops, with no extra
-// pass over y; elsewhere as a pass after it (cpu::GeluErf / an add). oneDNN's erf differs from
-// cpu::GeluErf's by ~1e-7 absolute (Abramowitz-Stegun 7.1.26).
-enum class LinearEpilogue { kNone, kGeluErf, kAccumulate };
+// weights (WeightLayout::kGemm taken) both run inside the GEMM, with no extra pass over y: as
+// oneDNN post-ops on brgemm's blocked weights, as the AVX2 panel GEMM stores each output (the
+// same bits as the pass); elsewhere as a pass after it (cpu::GeluErf / an add). oneDNN's erf
+// differs from cpu::GeluErf's by ~1e-7 absolute (Abramowitz-Stegun 7.1.26). The values are
+// kernel_table.h's GemmEpilogue.
+enum class LinearEpilogue { kNone = 0, kGeluErf = 1, kAccumulate = 2 };
 
 // "f32", "bf16", "int8"; ParseWeightType accepts the same names.
 const char* WeightTypeName(WeightType t);

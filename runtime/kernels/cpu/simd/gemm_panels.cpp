@@ -2,11 +2,13 @@
 // weight GEMM (AVX2): y: [m, n] = x: [m, k] W^T + bias. The run-time-M oneDNN GEMM repacks W on
 // every call; this one packs it once (cpu::Linear, WeightLayout::kGemm) and multiplies blocks of
 // up to 6 x rows by one panel with 6 x 16 accumulators (12 AVX2 registers), each output element
-// one FMA chain over k in order.
+// one FMA chain over k in order; a GELU or an accumulation into y applied as each output is
+// stored (cpu::Linear's epilogues, no pass over y after).
 #include <omp.h>
 
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
+#include "runtime/kernels/cpu/simd/vec_math.h"
 
 namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 namespace {
@@ -16,10 +18,11 @@ constexpr int kVecs = static_cast<int>(kPanel) / kLanes;  // vectors per panel r
 constexpr int kRows = 6;                        // x rows per block
 constexpr int64_t kParallelMinWork = int64_t{1} << 18;
 
-// y rows [0, R) (stride ldy) x panel columns [0, cols) = x rows . panel + bias.
+// y rows [0, R) (stride ldy) x panel columns [0, cols) = x rows . panel + bias, then the
+// epilogue.
 template <int R>
 void PanelBlock(const float* x, int64_t k, const float* wp, const float* bias, int64_t cols,
-                float* y, int64_t ldy) {
+                float* y, int64_t ldy, GemmEpilogue ep) {
   Vf acc[R][kVecs];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < kVecs; ++v) acc[r][v] = Zero();
@@ -38,8 +41,17 @@ void PanelBlock(const float* x, int64_t k, const float* wp, const float* bias, i
                                                             : LoadN(bias + v * kLanes, left));
     for (int r = 0; r < R; ++r) {
       float* out = y + r * ldy + v * kLanes;
-      if (left >= kLanes) Store(out, Add(acc[r][v], b));
-      else StoreN(out, Add(acc[r][v], b), left);
+      Vf t = Add(acc[r][v], b);
+      // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it
+      if (ep == GemmEpilogue::kGeluErf) {
+        t = Mul(t, NormalCdf(t));
+      } else if (ep == GemmEpilogue::kAccumulate) {
+        t = Add(left >= kLanes ? Load(out) : LoadN(out, left), t);
+      }
+      if (left >= kLanes)
+        Store(out, t);
+      else
+        StoreN(out, t, left);
     }
   }
 }
@@ -47,7 +59,7 @@ void PanelBlock(const float* x, int64_t k, const float* wp, const float* bias, i
 }  // namespace
 
 void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
-                   const float* bias, float* y) {
+                   const float* bias, float* y, GemmEpilogue ep) {
   static_assert(kPanel % kLanes == 0, "a panel is whole vectors");
   const int64_t panels = (n + kPanel - 1) / kPanel;
   // Panels split over the team; each panel (k x 16 floats) serves every row block from cache.
@@ -71,14 +83,24 @@ void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_
       for (const int64_t e = MinI(lines, fetched + per_block); fetched < e; ++fetched) {
         __builtin_prefetch(next + fetched * 64, 0, 3);
       }
-      PanelBlock<kRows>(x + r0 * k, k, w, b, cols, yp + r0 * n, n);
+      PanelBlock<kRows>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
     }
     switch (m - r0) {
-      case 5: PanelBlock<5>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
-      case 4: PanelBlock<4>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
-      case 3: PanelBlock<3>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
-      case 2: PanelBlock<2>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
-      case 1: PanelBlock<1>(x + r0 * k, k, w, b, cols, yp + r0 * n, n); break;
+      case 5:
+        PanelBlock<5>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 4:
+        PanelBlock<4>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 3:
+        PanelBlock<3>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 2:
+        PanelBlock<2>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 1:
+        PanelBlock<1>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
+        break;
       default: break;
     }
   }

@@ -45,7 +45,7 @@ void NarrowBf16(const float* x, int64_t n, uint16_t* y);
 void Attention(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                float* out, float* scratch);
 void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
-                   const float* bias, float* y);
+                   const float* bias, float* y, GemmEpilogue epilogue);
 void GemvF32(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t n,
              int64_t k);
 void GemvBF16(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,
