@@ -280,14 +280,34 @@ TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row
   }
 }
 
+// A Linear of weight type wt made from w ([n, k] f32), run at m = 300 / 9 / 40 under every
+// variant of this CPU, against y_def ([300, n]).
+void CheckLinearVariants(cpu::WeightType wt, const std::vector<float>& w,
+                         const std::vector<float>& bias, const std::vector<float>& x,
+                         const std::vector<float>& y_def, int64_t n, int64_t k) {
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const int64_t m = static_cast<int64_t>(x.size()) / k;
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
+    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
+    REQUIRE(lin.ok());
+    for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
+      std::vector<float> y(rows * n);
+      REQUIRE((*lin)->Forward(x.data(), rows, y.data()).ok());
+      CheckClose(
+          y, std::span<const float>(y_def.data(), rows * n), kF32Tol,
+          fmt::format("{} variant {}, m {}", cpu::WeightTypeName(wt), CpuIsaName(CpuIsa(v)), rows));
+    }
+  }
+}
+
 // Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, the f32 tile
 // on widened rows in the AVX2 variant, oneDNN's bf16 or f32 matmul on widened tiles elsewhere. Each
 // equals the definition (x rounded to bf16, the exact int8 values, the row scale after the sum),
 // across the 192-row groups of x.
 TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definition") {
-  struct Restore {
-    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
-  } restore;
   const int64_t m = 300, n = 100, k = 1101;  // two row groups; odd k
   auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
   auto x = RandomVector(m * k, 73);
@@ -302,63 +322,28 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
       w.q[j * k + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
     }
   }
-  const auto y_def = Definition(x, w, bias, m, n, k);
-  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
-    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
-    auto lin = cpu::Linear::Create(wf.data(), bias.data(), n, k, cpu::WeightType::kInt8);
-    REQUIRE(lin.ok());
-    std::vector<float> y(m * n);
-    REQUIRE((*lin)->Forward(x.data(), m, y.data()).ok());
-    CheckClose(y, y_def, kF32Tol, fmt::format("variant {}", CpuIsaName(CpuIsa(v))));
-  }
+  CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k);
 }
 
 // Linear's f32 row-major weights for many rows: the register tile in the AVX-512 and AVX2
-// variants, oneDNN's f32 matmul in the scalar one; each equals the definition, across the 192-row
-// groups of x.
+// variants, oneDNN's f32 matmul in the scalar one; each equals the definition, across the
+// 192-row groups of x (k across chunks, odd).
 TEST_CASE("Linear f32: every variant's many-row path equals the definition") {
-  struct Restore {
-    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
-  } restore;
-  const int64_t m = 300, n = 100, k = 1101;  // two row groups; k across chunks, odd
+  const int64_t m = 300, n = 100, k = 1101;
   auto w = RandomVector(n * k, 81, -0.3f, 0.3f), bias = RandomVector(n, 82);
   auto x = RandomVector(m * k, 83);
-  const auto y_def = DefinitionF32(x, w, bias, m, n, k);
-  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
-    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
-    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, cpu::WeightType::kF32);
-    REQUIRE(lin.ok());
-    for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
-      std::vector<float> y(rows * n);
-      REQUIRE((*lin)->Forward(x.data(), rows, y.data()).ok());
-      CheckClose(y, std::span<const float>(y_def.data(), rows * n), kF32Tol,
-                 fmt::format("variant {}, m {}", CpuIsaName(CpuIsa(v)), rows));
-    }
-  }
+  CheckLinearVariants(cpu::WeightType::kF32, w, bias, x, DefinitionF32(x, w, bias, m, n, k), n, k);
 }
 
 // Linear's bf16 weights for many rows: oneDNN's bf16 matmul where the CPU has one, else the f32
 // tile on widened rows (AVX2 variant) or the f32 matmul on converted tiles; each equals bf16(x)
-// bf16(W)^T + bias, across the 192-row groups of x.
+// bf16(W)^T + bias.
 TEST_CASE("Linear bf16: every variant's many-row path equals the bf16 definition") {
-  struct Restore {
-    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
-  } restore;
-  const int64_t m = 300, n = 100, k = 1101;  // two row groups; k across chunks, odd
+  const int64_t m = 300, n = 100, k = 1101;
   auto w = RandomVector(n * k, 91, -0.3f, 0.3f), bias = RandomVector(n, 92);
   auto x = RandomVector(m * k, 93);
-  const auto y_def = DefinitionF32(RoundedBf16(x), RoundedBf16(w), bias, m, n, k);
-  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
-    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
-    auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, cpu::WeightType::kBF16);
-    REQUIRE(lin.ok());
-    for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
-      std::vector<float> y(rows * n);
-      REQUIRE((*lin)->Forward(x.data(), rows, y.data()).ok());
-      CheckClose(y, std::span<const float>(y_def.data(), rows * n), kF32Tol,
-                 fmt::format("variant {}, m {}", CpuIsaName(CpuIsa(v)), rows));
-    }
-  }
+  CheckLinearVariants(cpu::WeightType::kBF16, w, bias, x,
+                      DefinitionF32(RoundedBf16(x), RoundedBf16(w), bias, m, n, k), n, k);
 }
 
 }  // namespace

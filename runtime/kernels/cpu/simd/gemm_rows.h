@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -18,6 +19,26 @@ namespace cosyflow::kernels::cpu::COSY_ISA_NS::gemm_rows {
 constexpr int kRows = kGemmTileRows;
 constexpr int64_t kChunk = kGemmTileChunk;
 constexpr int64_t kTile = kGemmTileCols;
+
+// 8 rows of 8 floats -> 8 columns (r[c] becomes column c).
+inline void Transpose8x8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 2; ++g) {
+    const __m256* tg = t + 4 * g;
+    s[4 * g + 0] = _mm256_shuffle_ps(tg[0], tg[2], 0x44);
+    s[4 * g + 1] = _mm256_shuffle_ps(tg[0], tg[2], 0xee);
+    s[4 * g + 2] = _mm256_shuffle_ps(tg[1], tg[3], 0x44);
+    s[4 * g + 3] = _mm256_shuffle_ps(tg[1], tg[3], 0xee);
+  }
+  for (int q = 0; q < 4; ++q) {
+    r[q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x20);
+    r[4 + q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x31);
+  }
+}
 
 // The weight rows of the next block's chunk, fetched a cache line at a time from inside the
 // current block's first tile (the kind's cadence), so the widening finds them cached.
@@ -53,6 +74,77 @@ struct TileArgs {
   int rows;
   int64_t cols;
   Prefetch* pf;
+};
+
+// The W rows of the f32-unit tiles, loaded into the L1 buffer as f32 (kPrefetchMask: one
+// prefetch line every kPrefetchMask + 1 units covers a block's rows over its first tile).
+// f32 rows, row-major: copied.
+struct F32Rows {
+  using W = float;
+  using X = float;
+  static constexpr int64_t kPrefetchMask = 1;  // 4 bytes per unit and row
+  static int64_t Units(int64_t k) { return k; }
+  static void Load(const float* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
+    std::memcpy(dst, w + j * k + u0, sizeof(float) * uc);
+  }
+  static void PrefetchRows(const float* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
+                           Prefetch* pf) {
+    pf->base = reinterpret_cast<const char*>(w + j * k + u0);
+    pf->stride = k * static_cast<int64_t>(sizeof(float));
+    pf->bytes = 4 * uc;
+    pf->rows = rows;
+  }
+};
+
+// int8 rows in the blocks of i8_rows.h: widened to their exact values (the row scale comes
+// after the sum).
+struct I8Rows {
+  using W = int8_t;
+  using X = float;
+  static constexpr int64_t kPrefetchMask = 7;  // 1 byte per unit and row
+  static int64_t Units(int64_t k) { return k; }
+  // Row j's columns [u0, u0 + uc) into dst, whole layout chunks (the row's padding is zeros;
+  // u0 is a multiple of kChunk, so of kI8Chunk, and dst holds kChunk floats).
+  static void Load(const int8_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
+    static_assert(kChunk % kI8Chunk == 0 && kI8Chunk % kLanes == 0, "whole layout chunks");
+    const int8_t* p = w + I8RowOffset(j, k) + I8ColumnOffset(u0);
+    for (int64_t c = 0; c < uc; c += kI8Chunk, p += kI8BlockRows * kI8Chunk) {
+      for (int64_t i = 0; i < kI8Chunk; i += kLanes) Store(dst + c + i, LoadI8(p + i));
+    }
+  }
+  // The prefetch of rows [j, j + rows)' columns [c0, c0 + cc): the row blocks they lie in, each
+  // one run of whole chunks.
+  static void PrefetchRows(const int8_t* w, int64_t j, int rows, int64_t k, int64_t c0, int64_t cc,
+                           Prefetch* pf) {
+    const int64_t q0 = c0 / kI8Chunk, q1 = (c0 + cc + kI8Chunk - 1) / kI8Chunk;
+    const int64_t b0 = j / kI8BlockRows, b1 = (j + rows + kI8BlockRows - 1) / kI8BlockRows;
+    pf->base = reinterpret_cast<const char*>(w + I8RowOffset(b0 * kI8BlockRows, k) +
+                                             I8ColumnOffset(q0 * kI8Chunk));
+    pf->stride = kI8BlockRows * I8PaddedK(k);
+    pf->bytes = (q1 - q0) * kI8BlockRows * kI8Chunk;
+    pf->rows = static_cast<int>(b1 - b0);
+  }
+};
+
+// bf16 rows, row-major: widened to f32 (exact).
+struct Bf16Rows {
+  using W = uint16_t;
+  using X = float;
+  static constexpr int64_t kPrefetchMask = 3;  // 2 bytes per unit and row
+  static int64_t Units(int64_t k) { return k; }
+  static void Load(const uint16_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
+    const uint16_t* p = w + j * k + u0;
+    int64_t i = 0;
+    for (; i + kLanes <= uc; i += kLanes) Store(dst + i, LoadBF16(p + i));
+    if (i < uc) StoreN(dst + i, LoadBF16N(p + i, uc - i), uc - i);
+  }
+  static void PrefetchRows(const uint16_t* w, int64_t j, int rows, int64_t k, int64_t u0,
+                           int64_t uc, Prefetch* pf) {
+    pf->base = reinterpret_cast<const char*>(w + j * k + u0);
+    pf->stride = k * static_cast<int64_t>(sizeof(uint16_t));
+    pf->bytes = 2 * uc;
+    pf->rows = rows;
+  }
 };
 
 // Both products: per chunk of k units, per 8-row block of W rows [j0, j1): load the block's

@@ -26,6 +26,7 @@ using gemm_rows::kChunk;
 using gemm_rows::kRows;
 using gemm_rows::Prefetch;
 using gemm_rows::TileArgs;
+using gemm_rows::Transpose8x8;
 
 // 16 rows of 16 dwords -> 16 columns of 16 dwords (r[c] becomes column c).
 inline void Transpose16x16(__m512i r[16]) {
@@ -51,26 +52,6 @@ inline void Transpose16x16(__m512i r[16]) {
     r[8 + q] = _mm512_shuffle_i32x4(a, c, 0xdd);
     r[4 + q] = _mm512_shuffle_i32x4(b, d, 0x88);
     r[12 + q] = _mm512_shuffle_i32x4(b, d, 0xdd);
-  }
-}
-
-// 8 rows of 8 floats -> 8 columns (r[c] becomes column c).
-inline void Transpose8x8(__m256 r[8]) {
-  __m256 t[8], s[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int g = 0; g < 2; ++g) {
-    const __m256* tg = t + 4 * g;
-    s[4 * g + 0] = _mm256_shuffle_ps(tg[0], tg[2], 0x44);
-    s[4 * g + 1] = _mm256_shuffle_ps(tg[0], tg[2], 0xee);
-    s[4 * g + 2] = _mm256_shuffle_ps(tg[1], tg[3], 0x44);
-    s[4 * g + 3] = _mm256_shuffle_ps(tg[1], tg[3], 0xee);
-  }
-  for (int q = 0; q < 4; ++q) {
-    r[q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x20);
-    r[4 + q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x31);
   }
 }
 
@@ -156,17 +137,10 @@ struct I8Bf16Kind {
     }
     if (c < c1) WidenPairs(p, c1 - c, dst);  // odd only at k's end
   }
-  // The prefetch of rows [j, j + rows)' units [u0, u0 + uc): the row blocks they lie in, each
-  // one run of whole chunks.
+  // The prefetch of rows [j, j + rows)' pairs [u0, u0 + uc): their channels' bytes.
   static void PrefetchRows(const int8_t* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
                            Prefetch* pf) {
-    const int64_t q0 = 2 * u0 / kI8Chunk, q1 = (2 * (u0 + uc) + kI8Chunk - 1) / kI8Chunk;
-    const int64_t b0 = j / kI8BlockRows, b1 = (j + rows + kI8BlockRows - 1) / kI8BlockRows;
-    pf->base = reinterpret_cast<const char*>(w + I8RowOffset(b0 * kI8BlockRows, k) +
-                                             I8ColumnOffset(q0 * kI8Chunk));
-    pf->stride = kI8BlockRows * I8PaddedK(k);
-    pf->bytes = (q1 - q0) * kI8BlockRows * kI8Chunk;
-    pf->rows = static_cast<int>(b1 - b0);
+    gemm_rows::I8Rows::PrefetchRows(w, j, rows, k, 2 * u0, 2 * uc, pf);
   }
   template <int V>
   COSY_TARGET_BF16 static void Tile(const TileArgs<uint32_t>& a) {
@@ -202,52 +176,13 @@ COSY_INLINE void TileF32(const TileArgs<float>& a, int64_t pf_mask) {
   TileEnd<V>(acc, a.part, a.ldp, a.out, a.ldo, a.scale, a.bias, a.rows, a.cols);
 }
 
-// f32 weights: f32 x and W, one FMA per unit.
-struct F32Kind {
-  using W = float;
-  using X = float;
-  static int64_t Units(int64_t k) { return k; }
-  static void Load(const float* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
-    std::memcpy(dst, w + j * k + u0, sizeof(float) * uc);
-  }
-  static void PrefetchRows(const float* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
-                           Prefetch* pf) {
-    pf->base = reinterpret_cast<const char*>(w + j * k + u0);
-    pf->stride = k * static_cast<int64_t>(sizeof(float));
-    pf->bytes = 4 * uc;
-    pf->rows = rows;
-  }
+// f32 weights (f32 x and W, one FMA per unit) and int8 weights widened to f32 (the int8 tile
+// of CPUs without AVX512_BF16): gemm_rows.h's loaders with the f32 tile.
+template <class Rows>
+struct F32UnitKind : Rows {
   template <int V>
   static void Tile(const TileArgs<float>& a) {
-    TileF32<V>(a, 1);  // 4 bytes per unit and row
-  }
-};
-
-// int8 weights in the row blocks of i8_rows.h, widened to their exact values as f32 (the row
-// scale comes after the sum): the int8 tile of CPUs without AVX512_BF16.
-struct I8F32Kind {
-  using W = int8_t;
-  using X = float;
-  static int64_t Units(int64_t k) { return k; }
-  // Row j's columns [u0, u0 + uc) into dst, whole layout chunks (the row's padding is zeros;
-  // u0 is a multiple of kChunk, so of kI8Chunk, and dst holds kChunk floats).
-  static void Load(const int8_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
-    static_assert(kChunk % kI8Chunk == 0, "a k chunk starts at a layout chunk");
-    const int8_t* p = w + I8RowOffset(j, k) + I8ColumnOffset(u0);
-    for (int64_t c = 0; c < uc; c += kI8Chunk, p += kI8BlockRows * kI8Chunk) {
-      for (int64_t i = 0; i < kI8Chunk; i += 16) {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-        _mm512_storeu_ps(dst + c + i, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
-      }
-    }
-  }
-  static void PrefetchRows(const int8_t* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
-                           Prefetch* pf) {
-    I8Bf16Kind::PrefetchRows(w, j, rows, k, u0 / 2, (uc + 1) / 2, pf);  // the same bytes
-  }
-  template <int V>
-  static void Tile(const TileArgs<float>& a) {
-    TileF32<V>(a, 7);  // 1 byte per unit and row
+    TileF32<V>(a, Rows::kPrefetchMask);
   }
 };
 
@@ -312,12 +247,14 @@ COSY_TARGET_BF16 void GemmI8Bf16(const uint32_t* xv, int64_t m, int64_t k, const
 
 void GemmF32(const float* xv, int64_t m, int64_t k, const float* w, const float* bias, int64_t j0,
              int64_t j1, float* y, int64_t ldy, void* scratch) {
-  gemm_rows::GemmRows<F32Kind>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<F32UnitKind<gemm_rows::F32Rows>>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy,
+                                                       scratch);
 }
 
 void GemmI8F32(const float* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
                const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) {
-  gemm_rows::GemmRows<I8F32Kind>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<F32UnitKind<gemm_rows::I8Rows>>(xv, m, k, w, scales, bias, j0, j1, y, ldy,
+                                                      scratch);
 }
 #undef COSY_INLINE
 #undef COSY_TARGET_BF16

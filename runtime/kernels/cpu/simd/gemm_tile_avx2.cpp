@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/simd/gemm_rows.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
@@ -25,6 +24,7 @@ using gemm_rows::kChunk;
 using gemm_rows::kRows;
 using gemm_rows::Prefetch;
 using gemm_rows::TileArgs;
+using gemm_rows::Transpose8x8;
 
 constexpr int kHalf = 4;  // W rows per register tile
 
@@ -106,90 +106,12 @@ COSY_INLINE void TileF32(const TileArgs<float>& a, int64_t pf_mask) {
   }
 }
 
-// f32 weights, row-major: copied.
-struct F32Kind {
-  using W = float;
-  using X = float;
-  static int64_t Units(int64_t k) { return k; }
-  static void Load(const float* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
-    std::memcpy(dst, w + j * k + u0, sizeof(float) * uc);
-  }
-  static void PrefetchRows(const float* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
-                           Prefetch* pf) {
-    pf->base = reinterpret_cast<const char*>(w + j * k + u0);
-    pf->stride = k * static_cast<int64_t>(sizeof(float));
-    pf->bytes = 4 * uc;
-    pf->rows = rows;
-  }
+// A kind of gemm_rows.h's driver: the rows' loader and the tile.
+template <class Rows>
+struct Kind : Rows {
   template <int V>
   static void Tile(const TileArgs<float>& a) {
-    TileF32<V>(a, 1);  // 4 bytes per unit and row
-  }
-};
-
-// int8 weights in the row blocks of i8_rows.h: widened to their exact values as f32.
-struct I8F32Kind {
-  using W = int8_t;
-  using X = float;
-  static int64_t Units(int64_t k) { return k; }
-  // Row j's columns [u0, u0 + uc) into dst, whole layout chunks (the row's padding is zeros;
-  // u0 is a multiple of kChunk, so of kI8Chunk, and dst holds kChunk floats).
-  static void Load(const int8_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
-    static_assert(kChunk % kI8Chunk == 0, "a k chunk starts at a layout chunk");
-    const int8_t* p = w + I8RowOffset(j, k) + I8ColumnOffset(u0);
-    for (int64_t c = 0; c < uc; c += kI8Chunk, p += kI8BlockRows * kI8Chunk) {
-      for (int64_t i = 0; i < kI8Chunk; i += 16) {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-        _mm256_storeu_ps(dst + c + i, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
-        _mm256_storeu_ps(dst + c + i + 8,
-                         _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(q, q))));
-      }
-    }
-  }
-  static void PrefetchRows(const int8_t* w, int64_t j, int rows, int64_t k, int64_t u0, int64_t uc,
-                           Prefetch* pf) {
-    const int64_t q0 = u0 / kI8Chunk, q1 = (u0 + uc + kI8Chunk - 1) / kI8Chunk;
-    const int64_t b0 = j / kI8BlockRows, b1 = (j + rows + kI8BlockRows - 1) / kI8BlockRows;
-    pf->base = reinterpret_cast<const char*>(w + I8RowOffset(b0 * kI8BlockRows, k) +
-                                             I8ColumnOffset(q0 * kI8Chunk));
-    pf->stride = kI8BlockRows * I8PaddedK(k);
-    pf->bytes = (q1 - q0) * kI8BlockRows * kI8Chunk;
-    pf->rows = static_cast<int>(b1 - b0);
-  }
-  template <int V>
-  static void Tile(const TileArgs<float>& a) {
-    TileF32<V>(a, 7);  // 1 byte per unit and row
-  }
-};
-
-// bf16 weights, row-major: widened to f32 (exact).
-struct Bf16F32Kind {
-  using W = uint16_t;
-  using X = float;
-  static int64_t Units(int64_t k) { return k; }
-  static void Load(const uint16_t* w, int64_t j, int64_t k, int64_t u0, int64_t uc, float* dst) {
-    const uint16_t* p = w + j * k + u0;
-    int64_t i = 0;
-    for (; i + 8 <= uc; i += 8) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
-                          _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    }
-    for (; i < uc; ++i) {
-      const uint32_t u = static_cast<uint32_t>(p[i]) << 16;
-      std::memcpy(dst + i, &u, 4);
-    }
-  }
-  static void PrefetchRows(const uint16_t* w, int64_t j, int rows, int64_t k, int64_t u0,
-                           int64_t uc, Prefetch* pf) {
-    pf->base = reinterpret_cast<const char*>(w + j * k + u0);
-    pf->stride = k * static_cast<int64_t>(sizeof(uint16_t));
-    pf->bytes = 2 * uc;
-    pf->rows = rows;
-  }
-  template <int V>
-  static void Tile(const TileArgs<float>& a) {
-    TileF32<V>(a, 3);  // 2 bytes per unit and row
+    TileF32<V>(a, Rows::kPrefetchMask);
   }
 };
 
@@ -213,23 +135,7 @@ void PackGemmF32X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
               _mm256_castsi256_ps(_mm256_slli_epi32(Bf16BitsLanes(_mm256_castps_si256(r[i])), 16));
         }
       }
-      // 8 rows of 8 floats -> 8 columns (r[c] becomes column c)
-      __m256 t[8], s[8];
-      for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int g = 0; g < 2; ++g) {
-        const __m256* tg = t + 4 * g;
-        s[4 * g + 0] = _mm256_shuffle_ps(tg[0], tg[2], 0x44);
-        s[4 * g + 1] = _mm256_shuffle_ps(tg[0], tg[2], 0xee);
-        s[4 * g + 2] = _mm256_shuffle_ps(tg[1], tg[3], 0x44);
-        s[4 * g + 3] = _mm256_shuffle_ps(tg[1], tg[3], 0xee);
-      }
-      for (int q = 0; q < 4; ++q) {
-        r[q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x20);
-        r[4 + q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x31);
-      }
+      Transpose8x8(r);
       for (int64_t q = 0; q < nf; ++q) _mm256_storeu_ps(xv + GemmXIndex(ib, c0 + q, mpad, k), r[q]);
     }
   }
@@ -237,17 +143,19 @@ void PackGemmF32X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0,
 
 void GemmF32(const float* xv, int64_t m, int64_t k, const float* w, const float* bias, int64_t j0,
              int64_t j1, float* y, int64_t ldy, void* scratch) {
-  gemm_rows::GemmRows<F32Kind>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<Kind<gemm_rows::F32Rows>>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy,
+                                                scratch);
 }
 
 void GemmI8F32(const float* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
                const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) {
-  gemm_rows::GemmRows<I8F32Kind>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<Kind<gemm_rows::I8Rows>>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
 }
 
 void GemmBf16F32(const float* xv, int64_t m, int64_t k, const uint16_t* w, const float* bias,
                  int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) {
-  gemm_rows::GemmRows<Bf16F32Kind>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy, scratch);
+  gemm_rows::GemmRows<Kind<gemm_rows::Bf16Rows>>(xv, m, k, w, nullptr, bias, j0, j1, y, ldy,
+                                                 scratch);
 }
 #undef COSY_INLINE
 #endif
