@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <dnnl.hpp>
 
 #include "runtime/logging.h"
@@ -21,6 +22,14 @@ uint64_t XGetBv() {
 CpuFeatures Detect() {
   CpuFeatures f;
   unsigned a, b, c, d;
+  if (__get_cpuid(0, &a, &b, &c, &d)) {
+    char vendor[13] = {};
+    std::memcpy(vendor, &b, 4);
+    std::memcpy(vendor + 4, &d, 4);
+    std::memcpy(vendor + 8, &c, 4);
+    f.amd =
+        std::string_view(vendor) == "AuthenticAMD" || std::string_view(vendor) == "HygonGenuine";
+  }
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
   if (!osxsave || !avx) return f;
@@ -39,6 +48,9 @@ CpuFeatures Detect() {
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
     f.avx512_vnni = (c >> 11) & 1;
+    // AMX-BF16 (bit 22) and AMX-TILE (bit 24), XTILECFG and XTILEDATA state (XCR0 bits 17, 18)
+    const bool os_tiles = ((xcr0 >> 17) & 3) == 3;
+    f.amx_bf16 = os_tiles && ((d >> 22) & 1) && ((d >> 24) & 1);
     unsigned a1, b1, c1, d1;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512_bf16 = (a1 >> 5) & 1;
@@ -120,9 +132,10 @@ bool ParseCpuIsa(std::string_view name, CpuIsa* isa) {
 
 std::string CpuIsaSummary() {
   const CpuFeatures& f = DetectedCpuFeatures();
-  return fmt::format("{} (detected {}; avx512_bf16 {}, avx512_vnni {})",
+  return fmt::format("{} (detected {}; avx512_bf16 {}, avx512_vnni {}, amx_bf16 {}, vendor {})",
                      CpuIsaName(SelectedCpuIsa()), CpuIsaName(DetectedCpuIsa()),
-                     f.avx512_bf16 ? "yes" : "no", f.avx512_vnni ? "yes" : "no");
+                     f.avx512_bf16 ? "yes" : "no", f.avx512_vnni ? "yes" : "no",
+                     f.amx_bf16 ? "yes" : "no", f.amd ? "AMD" : "not AMD");
 }
 
 }  // namespace cosyflow

@@ -20,6 +20,12 @@ struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512_bf16 = false;
   bool avx512_vnni = false;
+  // AMX tiles with bf16 products (CPUID 7.0 EDX AMX-TILE and AMX-BF16, XCR0 tile state enabled by
+  // the OS; Linux grants a process the tile data state on request, which oneDNN makes).
+  bool amx_bf16 = false;
+  // Vendor "AuthenticAMD" or "HygonGenuine" (tuning choices measured per vendor, e.g. the
+  // GEMVs' prefetch hint).
+  bool amd = false;
 };
 
 // What this CPU and OS support (read once).
@@ -35,7 +41,7 @@ std::string_view CpuIsaName(CpuIsa isa);  // "scalar", "avx2", "avx512"
 // Parses a COSYFLOW_ISA value; false for anything else.
 bool ParseCpuIsa(std::string_view name, CpuIsa* isa);
 // One line for --version and bench JSON, e.g.
-// "avx512 (detected avx512; avx512_bf16 yes, avx512_vnni yes)".
+// "avx512 (detected avx512; avx512_bf16 yes, avx512_vnni yes, amx_bf16 no, vendor AMD)".
 std::string CpuIsaSummary();
 
 }  // namespace cosyflow

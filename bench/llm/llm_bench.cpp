@@ -331,13 +331,10 @@ int main(int argc, char** argv) {
       j["decode_gemv_kernel"] = wt == WeightType::kInt8   ? kt.gemv_i8_name
                                 : wt == WeightType::kBF16 ? kt.gemv_bf16_name
                                                           : "f32 fma";
+      j["decode_gemv_prefetch"] = kt.gemv_prefetch;
       // and the product behind the prefill's linears (m > 8)
       if (wt == WeightType::kInt8) {
-        j["prefill_gemm_kernel"] =
-            kt.gemm_i8_bf16 != nullptr ? std::string("avx512_bf16 tile (gemm_i8_bf16)")
-            : kt.gemm_i8_f32 != nullptr
-                ? fmt::format("{} f32 tile on widened rows (gemm_i8_f32)", kt.name)
-                : std::string("oneDNN matmul on widened tiles");
+        j["prefill_gemm_kernel"] = cosyflow::kernels::cpu::Int8ManyRowsKernel();
       } else if (wt == WeightType::kF32) {
         j["prefill_gemm_kernel"] = kt.gemm_f32 != nullptr
                                        ? fmt::format("{} f32 tile (gemm_f32)", kt.name)

@@ -101,6 +101,9 @@ struct KernelTable {
   // "widen + fma".
   const char* gemv_bf16_name = "";
   const char* gemv_i8_name = "";
+  // For bench JSON: the GEMVs' software prefetch of the weight streams, "prefetchnta" (AMD) or
+  // "prefetcht2" (other vendors).
+  const char* gemv_prefetch = "";
   // y: [m, n] = x: [m, k] W^T + bias, W f32 in panels of kGemmPanelWidth columns:
   // wp[(j / 16) * k * 16 + c * 16 + j % 16] = W[j][c], zeros past n. Same layout in every variant.
   // The epilogue on each output as it is stored: kGeluErf: gelu(x W^T + bias) as the unary

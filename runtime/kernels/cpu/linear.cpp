@@ -1,6 +1,7 @@
 // Linear (linear.h): weights stored per type and layout, each product on its fastest path.
 #include "runtime/kernels/cpu/linear.h"
 
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -33,9 +34,23 @@ namespace {
 using dnnl::memory;
 using Dt = memory::data_type;
 
+bool Int8OnAmxMatmul();
+struct Bf16TileMatMul;
+const Bf16TileMatMul* GetBf16TileMatMul();
+
 }  // namespace
 
 // ---- Linear ---------------------------------------------------------------------------------
+
+std::string Int8ManyRowsKernel() {
+  const KernelTable& kt = Kernels();
+  if (Int8OnAmxMatmul()) return "oneDNN bf16 matmul (AMX) on widened tiles";
+  if (kt.gemm_i8_bf16 != nullptr) return "avx512_bf16 tile (gemm_i8_bf16)";
+  if (kt.gemm_i8_f32 != nullptr)
+    return fmt::format("{} f32 tile on widened rows (gemm_i8_f32)", kt.name);
+  return GetBf16TileMatMul() != nullptr ? "oneDNN bf16 matmul on widened tiles"
+                                        : "oneDNN f32 matmul on widened tiles";
+}
 
 const char* WeightTypeName(WeightType t) {
   switch (t) {
@@ -91,16 +106,22 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
   return entry.get();
 }
 
+// int8 W at m > kGemvMaxM on a CPU with AMX-BF16 (AVX-512 kernels in force, oneDNN uncapped):
+// oneDNN's bf16 matmul on the exact int8 values widened per tile runs on the AMX tiles
+// (TDPBF16PS), where vdpbf16ps ran at 0.6x the f32 FMA rate (Intel; the LM's 126-row prefill 0.52
+// -> 0.20 s on a 2-core Xeon, docs/benchmarks.md "Intel: decode prefetch, int8 prefill on AMX").
+bool Int8OnAmxMatmul() {
+  static const bool amx = DetectedCpuFeatures().amx_bf16 && SelectedCpuIsa() == CpuIsa::kAvx512 &&
+                          dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+  return amx && Kernels().isa == CpuIsa::kAvx512 && GetBf16TileMatMul() != nullptr;
+}
+
 void NoteTilesOnce(WeightType wt) {
   static std::once_flag once[3];
   std::call_once(once[static_cast<int>(wt)], [wt] {
     if (wt == WeightType::kInt8) {
-      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs {} (activations rounded to bf16)",
-          kGemvMaxM,
-          Kernels().gemm_i8_bf16 != nullptr  ? "the vdpbf16ps tile on rows widened per block"
-          : Kernels().gemm_i8_f32 != nullptr ? "the f32 tile on rows widened per block"
-          : GetBf16TileMatMul() != nullptr   ? "the bf16 matmul on widened tiles"
-                                             : "the f32 matmul on widened tiles");
+      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the {} (activations rounded to bf16)",
+          kGemvMaxM, Int8ManyRowsKernel());
     } else {
       Log(LogLevel::kInfo, "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs {}",
           WeightTypeName(wt), kGemvMaxM,
@@ -657,6 +678,7 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   }
   if (im.tiles && im.weight_type == WeightType::kInt8) {
     const KernelTable& kt = Kernels();
+    if (Int8OnAmxMatmul()) return ForwardInt8Bf16Tiles(GetBf16TileMatMul(), x, m, y);
     if (kt.gemm_i8_bf16 != nullptr) {
       return detail::TileForwardInt8(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m,
                                      y);

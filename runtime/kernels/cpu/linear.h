@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "runtime/kernels/ref/linear.h"
@@ -57,13 +58,16 @@ enum class LinearEpilogue { kNone = 0, kGeluErf = 1, kAccumulate = 2 };
 // "f32", "bf16", "int8"; ParseWeightType accepts the same names.
 const char* WeightTypeName(WeightType t);
 bool ParseWeightType(std::string_view name, WeightType* t);
+// What runs int8 Linear products at m > kGemvMaxM under the kernels in force (logs, bench JSON).
+std::string Int8ManyRowsKernel();
 
 // y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
 // Create copies W, still [n, k] row-major, in the chosen WeightType. m <= kGemvMaxM runs the
 // memory-bound GEMV of gemv.h; larger m one oneDNN primitive with a run-time M, except where
 // the kernel table has a register tile for the type: f32 weights on AVX-512 and AVX2
-// (gemm_f32), int8 weights where the CPU has AVX512_BF16 (gemm_i8_bf16: W rows widened per
-// 8-row block into L1, scales and bias applied after), else int8 weights with the AVX-512 and
+// (gemm_f32), int8 weights on CPUs with AMX-BF16 (AVX-512 kernels, oneDNN at avx512_core_amx)
+// the bf16 matmul on widened tiles below, other CPUs with AVX512_BF16 gemm_i8_bf16 (W rows widened
+// per 8-row block into L1, scales and bias applied after), else int8 weights with the AVX-512 and
 // AVX2 kernels and bf16 weights with the AVX2 ones (gemm_i8_f32, gemm_bf16_f32: the same, in
 // f32). Elsewhere for int8, and where oneDNN
 // has no primitive for the weight type on this CPU (bf16 without AVX-512), larger m converts W

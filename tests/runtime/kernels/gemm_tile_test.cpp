@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <dnnl.hpp>
 #include <span>
 #include <string>
 #include <utility>
@@ -323,6 +324,27 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
     }
   }
   CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k);
+  // and which path each variant took: with AMX-BF16 the AVX-512 variant hands the widened tiles
+  // to oneDNN's bf16 matmul (AMX) instead of the vdpbf16ps tile
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const CpuFeatures& f = DetectedCpuFeatures();
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
+    const std::string path = cpu::Int8ManyRowsKernel();
+    INFO("variant ", CpuIsaName(CpuIsa(v)), ": ", path);
+    if (CpuIsa(v) == CpuIsa::kAvx512 && SelectedCpuIsa() == CpuIsa::kAvx512 && f.amx_bf16 &&
+        dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx) {
+      CHECK(path.find("AMX") != std::string::npos);
+    } else if (CpuIsa(v) == CpuIsa::kAvx512 && f.avx512_bf16) {
+      CHECK(path.find("gemm_i8_bf16") != std::string::npos);
+    } else if (CpuIsa(v) != CpuIsa::kScalar) {
+      CHECK(path.find("gemm_i8_f32") != std::string::npos);
+    } else {
+      CHECK(path.find("oneDNN") != std::string::npos);
+    }
+  }
 }
 
 // Linear's f32 row-major weights for many rows: the register tile in the AVX-512 and AVX2

@@ -11,6 +11,9 @@
 #include "runtime/kernels/cpu/simd/simd.h"
 
 namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+
+bool gemv_prefetch_nta = true;
+
 namespace {
 
 // W rows per block; x rows that share one pass over a block (accumulators R*4 + 4 W vectors + 1
@@ -19,6 +22,15 @@ constexpr int64_t kBlock = 4;
 static_assert(kBlock == kI8BlockRows, "an int8 block of i8_rows.h is one GEMV block");
 // Software prefetch distance in bytes ahead of each W row stream.
 constexpr int64_t kPrefetchBytes = 16384;
+// The prefetch of the W line kPrefetchBytes ahead: prefetchnta where FillKernelTable chose it
+// (gemv_prefetch_nta, kernels.h), else prefetcht2. The choice is read once per call or block.
+inline void PrefetchW(const void* p, bool nta) {
+  if (nta) {
+    __builtin_prefetch(p, 0, 0);
+  } else {
+    __builtin_prefetch(p, 0, 1);
+  }
+}
 constexpr int kMaxRows = kVecRegisters >= 32 ? 4 : 2;
 // Below this many weight elements a single thread is faster than waking the team. Inside a
 // parallel region (SpeechLm's decode step calls many row chunks per thread) no region is
@@ -76,6 +88,7 @@ void Dots4(const typename XE::T* x, const typename WE::T* w, int64_t rows_w, int
   Vf acc[R][kBlock];
   for (int i = 0; i < R; ++i)
     for (int r = 0; r < kBlock; ++r) acc[i][r] = Zero();
+  const bool nta = gemv_prefetch_nta;
   int64_t c = 0;
   for (; c + kLanes <= k; c += kLanes) {
     // Short rows (1.8 KB in bf16) defeat the hardware prefetcher: once per 64 bytes, fetch the
@@ -84,8 +97,7 @@ void Dots4(const typename XE::T* x, const typename WE::T* w, int64_t rows_w, int
     // 4 x 64 bytes of the chunk, one stream).
     if (((c * static_cast<int64_t>(sizeof(typename WE::T))) & 63) == 0) {
       for (int r = 0; r < kBlock; ++r) {
-        __builtin_prefetch(reinterpret_cast<const char*>(wr[r] + WE::Col(c)) + kPrefetchBytes, 0,
-                           0);
+        PrefetchW(reinterpret_cast<const char*>(wr[r] + WE::Col(c)) + kPrefetchBytes, nta);
       }
     }
     Vf wv[kBlock];
@@ -201,12 +213,13 @@ COSY_TARGET_BF16 void DotsBf16(const uint16_t* x, const uint16_t* w, int64_t row
   __m512 acc[R][kBlock];
   for (int i = 0; i < R; ++i)
     for (int r = 0; r < kBlock; ++r) acc[i][r] = _mm512_setzero_ps();
+  const bool nta = gemv_prefetch_nta;
   int64_t c = 0;
   const uint16_t* wc[kBlock];
   for (; c + 32 <= k; c += 32) {
     for (int r = 0; r < kBlock; ++r) {
       wc[r] = wr[r] + c;
-      __builtin_prefetch(reinterpret_cast<const char*>(wc[r]) + kPrefetchBytes, 0, 0);
+      PrefetchW(reinterpret_cast<const char*>(wc[r]) + kPrefetchBytes, nta);
     }
     DotBf16Step<R>(x + c, wc, k, ~__mmask32{0}, acc);
   }
@@ -358,14 +371,15 @@ COSY_TARGET_VNNI __attribute__((noinline)) void DotsFixed(const uint8_t* planes,
   a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = _mm512_setzero_si512();
   a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = _mm512_setzero_si512();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const bool nta = gemv_prefetch_nta;
   // One loop with the tail's mask in its last step (masked-off weights are 0, their planes 0).
   for (int64_t c = 0; c < k; c += 64) {
     const __mmask64 mask = k - c >= 64 ? ~__mmask64{0} : (uint64_t{1} << (k - c)) - 1;
     const int64_t wc = kI8BlockRows * c;
-    __builtin_prefetch(w0 + wc + kPrefetchBytes, 0, 0);
-    __builtin_prefetch(w1 + wc + kPrefetchBytes, 0, 0);
-    __builtin_prefetch(w2 + wc + kPrefetchBytes, 0, 0);
-    __builtin_prefetch(w3 + wc + kPrefetchBytes, 0, 0);
+    PrefetchW(w0 + wc + kPrefetchBytes, nta);
+    PrefetchW(w1 + wc + kPrefetchBytes, nta);
+    PrefetchW(w2 + wc + kPrefetchBytes, nta);
+    PrefetchW(w3 + wc + kPrefetchBytes, nta);
     const __m512i x0 = _mm512_loadu_si512(planes + c);
     const __m512i x1 = _mm512_loadu_si512(planes + stride + c);
     const __m512i x2 = _mm512_loadu_si512(planes + 2 * stride + c);

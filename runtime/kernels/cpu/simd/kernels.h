@@ -46,6 +46,9 @@ void Attention(const ref::AttentionParams& p, const float* q, const void* k, con
                float* out, float* scratch);
 void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
                    const float* bias, float* y, GemmEpilogue epilogue);
+// The GEMV kernels' software prefetch of the W streams: prefetchnta when true (the default),
+// prefetcht2 when false; set once by FillKernelTable from the CPU's vendor (table.cpp).
+extern bool gemv_prefetch_nta;
 void GemvF32(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t n,
              int64_t k);
 void GemvBF16(const uint16_t* x, const uint16_t* w, const float* bias, float* y, int64_t m,

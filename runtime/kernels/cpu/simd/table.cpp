@@ -41,6 +41,12 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->gemv_bf16_name = "widen + fma";
   t->gemv_i8 = GemvI8;
   t->gemv_i8_name = "widen + fma";
+  // Weights stream through the decode GEMVs once per token. prefetchnta is what AMD parts were
+  // measured with; on Intel it held the int8 / bf16 / f32 decode at 37 / 64 / 118 ms per token
+  // (2-core Xeon with AMX, 22 GB/s) against 15 / 26 / 49 ms with prefetcht2
+  // (docs/benchmarks.md, "Intel: decode prefetch, int8 prefill on AMX").
+  gemv_prefetch_nta = cpu.amd;
+  t->gemv_prefetch = cpu.amd ? "prefetchnta" : "prefetcht2";
 #if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
   t->pack_gemm_f32_x = PackGemmF32X;
   t->gemm_f32 = GemmF32;
@@ -64,8 +70,6 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     t->pack_gemm_bf16_x = PackGemmBf16X;
     t->gemm_i8_bf16 = GemmI8Bf16;
   }
-#else
-  (void)cpu;
 #endif
 }
 
