@@ -3,6 +3,8 @@
 
 #include <cpuid.h>
 #include <fmt/format.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +19,17 @@ uint64_t XGetBv() {
   uint32_t lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+// Linux hands a process the AMX tile data state only on request (arch_prctl
+// ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA; once for every thread); false where it refuses.
+bool RequestTileData() {
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 CpuFeatures Detect() {
@@ -50,7 +63,7 @@ CpuFeatures Detect() {
     f.avx512_vnni = (c >> 11) & 1;
     // AMX-BF16 (bit 22) and AMX-TILE (bit 24), XTILECFG and XTILEDATA state (XCR0 bits 17, 18)
     const bool os_tiles = ((xcr0 >> 17) & 3) == 3;
-    f.amx_bf16 = os_tiles && ((d >> 22) & 1) && ((d >> 24) & 1);
+    f.amx_bf16 = os_tiles && ((d >> 22) & 1) && ((d >> 24) & 1) && RequestTileData();
     unsigned a1, b1, c1, d1;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512_bf16 = (a1 >> 5) & 1;

@@ -19,7 +19,10 @@ int64_t AttentionScratchFloats(const AttentionParams& params) {
   // keys, 16 score rows, a value copy and 16 query rows (PanelHead).
   const int64_t ld = RoundUp(std::max<int64_t>(params.kv_len, 1), 16);
   const int64_t d = std::max<int64_t>(params.head_dim, 1);
-  return std::max<int64_t>(4 * kRows * (ld + RoundUp(d, 64)), ld * (2 * d + 16) + 16 * d);
+  // The AMX path (simd/attention_bf16dot.cpp: PanelHeadAmx) rounds the keys up to 32.
+  const int64_t ld32 = RoundUp(std::max<int64_t>(params.kv_len, 1), 32);
+  return std::max(
+      {4 * kRows * (ld + RoundUp(d, 64)), ld * (2 * d + 16) + 16 * d, ld32 * (d + 24) + 8 * d});
 }
 
 namespace {

@@ -14,7 +14,9 @@ using ref::AttentionMask;
 using ref::AttentionParams;
 using ref::ResolveAttentionParams;
 
-// Floats of scratch Attention needs: 4 * round_up(kv_len, 16).
+// Floats of scratch Attention needs: the most any path takes (few rows: 16 x (kv_len rounded up
+// to 16 + head_dim rounded up to 64); many rows: (2 head_dim + 16) x kv_len rounded up to 16 +
+// 16 head_dim; AMX: (head_dim + 24) x kv_len rounded up to 32 + 8 head_dim).
 int64_t AttentionScratchFloats(const AttentionParams& params);
 
 // out = softmax(scale * q k^T + mask) v per query head (see ref::AttentionParams). A query row

@@ -109,7 +109,7 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
 // int8 W at m > kGemvMaxM on a CPU with AMX-BF16 (AVX-512 kernels in force, oneDNN uncapped):
 // oneDNN's bf16 matmul on the exact int8 values widened per tile runs on the AMX tiles
 // (TDPBF16PS), where vdpbf16ps ran at 0.6x the f32 FMA rate (Intel; the LM's 126-row prefill 0.52
-// -> 0.20 s on a 2-core Xeon, docs/benchmarks.md "Intel: decode prefetch, int8 prefill on AMX").
+// -> 0.20 s on a 2-core Xeon, docs/benchmarks.md "Intel: decode prefetch, ... on AMX").
 bool Int8OnAmxMatmul() {
   static const bool amx = DetectedCpuFeatures().amx_bf16 && SelectedCpuIsa() == CpuIsa::kAvx512 &&
                           dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;

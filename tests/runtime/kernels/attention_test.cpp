@@ -240,12 +240,17 @@ ref::AttentionParams Bf16Params(const Shape& sh) {
 // proves the rounding happens.
 TEST_CASE("Attention: bf16 products match the reference's bf16 definition, differ from f32") {
   const Shape shapes[] = {
-      {1, 1, 650, 650, 64, Mask::kNone, 0, 0},        // the flow's whole-sequence pass
-      {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0}, // chunk-causal, odd length
-      {1, 1, 56, 206, 64, Mask::kChunkCausal, 50, 150},// new frames against cached context
-      {14, 2, 3, 40, 64, Mask::kCausal, 0, 37},       // few rows (GQA decode-like)
-      {2, 2, 33, 65, 17, Mask::kNone, 0, 0},          // head_dim not a multiple of 16
-      {2, 1, 20, 31, 48, Mask::kCausal, 0, 11}};      // odd key count, 3 vectors per row
+      {1, 1, 650, 650, 64, Mask::kNone, 0, 0},           // the flow's whole-sequence pass
+      {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0},   // chunk-causal, odd length
+      {1, 1, 56, 206, 64, Mask::kChunkCausal, 50, 150},  // new frames against cached context
+      {14, 2, 3, 40, 64, Mask::kCausal, 0, 37},          // few rows (GQA decode-like)
+      {2, 2, 33, 65, 17, Mask::kNone, 0, 0},             // head_dim not a multiple of 16
+      {2, 1, 20, 31, 48, Mask::kCausal, 0, 11},          // odd key count, 3 vectors per row
+      // the AMX path's other head sizes: 2 output tiles (32), 4 + 2 (96), 4 + 4 (128), with
+      // key counts off the 32-key blocks and query rows off the 16-row blocks
+      {2, 1, 37, 77, 32, Mask::kCausal, 0, 40},
+      {3, 3, 18, 45, 96, Mask::kChunkCausal, 25, 20},
+      {1, 1, 17, 130, 128, Mask::kNone, 0, 0}};
   for (const Shape& sh : shapes) {
     ref::AttentionParams p = Bf16Params(sh);
     auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 31, -1.5f, 1.5f);

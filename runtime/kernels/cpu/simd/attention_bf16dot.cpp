@@ -1,5 +1,5 @@
-// Attention with bf16 products on AVX512_BF16 (vdpbf16ps), AVX-512 variant only; see
-// attention.cpp for the f32 and emulated-bf16 paths it falls back to.
+// Attention with bf16 products on AVX512_BF16 (vdpbf16ps) and on AMX-BF16 tiles, AVX-512
+// variant only; see attention.cpp for the f32 and emulated-bf16 paths they fall back to.
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -365,7 +365,208 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
     }
   }
 }
+
+// ---- AMX-BF16: the same products on the tile unit (TDPBF16PS) -------------------------------
+// The layouts above are AMX's: a key panel's pair rows c2 (64 bytes: 16 keys x 2 dims) are the
+// B operand of the scores (K = dims), a value pair row's 16-column slices the B operand of the
+// output (K = keys), the query pair rows and the probability rows the A operands. Each
+// TDPBF16PS multiplies 16 rows x 16 columns x 32 bf16 pairs, products exact and summed in f32
+// as vdpbf16ps sums them. Tiles: 0-3 accumulators, 4 the A operand, 5-7 B operands; all 16 rows
+// x 64 bytes (the last key block's pairs padded with zeros, unused query rows ignored).
+#define COSY_TARGET_AMX \
+  __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl,avx512dq")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+COSY_TARGET_AMX void ConfigureTiles() {
+  TileConfig c;
+  for (int t = 0; t < 8; ++t) {
+    c.colsb[t] = 64;
+    c.rows[t] = 16;
+  }
+  _tile_loadconfig(&c);
+}
+
+// s[r * ld + 16 pb + l] = q_r . k_{16 pb + l} (unscaled) for 16 rows and `panels` key panels;
+// q2: 16 pair rows of d2 words, d % 32 == 0.
+COSY_TARGET_AMX void ScoresAmx(const uint32_t* q2, const uint16_t* kp, int64_t d2, int64_t panels,
+                               float* s, int64_t ld) {
+  const int64_t qstride = d2 * 4, sstride = ld * 4;
+  for (int64_t pb = 0; pb < panels; pb += 4) {
+    const int64_t np = MinI(4, panels - pb);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t c2 = 0; c2 < d2; c2 += 16) {
+      _tile_loadd(4, q2 + c2, qstride);
+      const uint16_t* b = kp + (pb * d2 + c2) * 32;
+      _tile_loadd(5, b, 64);
+      _tile_dpbf16ps(0, 4, 5);
+      if (np > 1) {
+        _tile_loadd(6, b + d2 * 32, 64);
+        _tile_dpbf16ps(1, 4, 6);
+      }
+      if (np > 2) {
+        _tile_loadd(7, b + 2 * d2 * 32, 64);
+        _tile_dpbf16ps(2, 4, 7);
+      }
+      if (np > 3) {
+        _tile_loadd(5, b + 3 * d2 * 32, 64);
+        _tile_dpbf16ps(3, 4, 5);
+      }
+    }
+    float* sp = s + pb * 16;
+    _tile_stored(0, sp, sstride);
+    if (np > 1) _tile_stored(1, sp + 16, sstride);
+    if (np > 2) _tile_stored(2, sp + 32, sstride);
+    if (np > 3) _tile_stored(3, sp + 48, sstride);
+  }
+}
+
+// out_r[c] = inv_r * sum_j p_r[j] v_j[c] for the first n of 16 probability rows (p16, ld apart,
+// zeros from the row's last key up to chunks x 32) and the value pairs vp (zeros past the keys).
+COSY_TARGET_AMX void OutputAmx(const uint16_t* p16, int64_t ld, const uint16_t* vp, int64_t d,
+                               int64_t chunks, int n, float* const* out, const float* inv) {
+  alignas(64) float acc[16 * 64];
+  const int64_t pstride = ld * 2, vstride = d * 4;
+  for (int64_t c0 = 0; c0 < d; c0 += 64) {
+    const int64_t nc = MinI(4, (d - c0) / 16);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      _tile_loadd(4, p16 + ch * 32, pstride);
+      const uint16_t* b = vp + (ch * 16 * d + c0) * 2;
+      _tile_loadd(5, b, vstride);
+      _tile_dpbf16ps(0, 4, 5);
+      if (nc > 1) {
+        _tile_loadd(6, b + 32, vstride);
+        _tile_dpbf16ps(1, 4, 6);
+      }
+      if (nc > 2) {
+        _tile_loadd(7, b + 64, vstride);
+        _tile_dpbf16ps(2, 4, 7);
+      }
+      if (nc > 3) {
+        _tile_loadd(5, b + 96, vstride);
+        _tile_dpbf16ps(3, 4, 5);
+      }
+    }
+    _tile_stored(0, acc, 256);
+    if (nc > 1) _tile_stored(1, acc + 16, 256);
+    if (nc > 2) _tile_stored(2, acc + 32, 256);
+    if (nc > 3) _tile_stored(3, acc + 48, 256);
+    for (int r = 0; r < n; ++r) {
+      const __m512 vi = _mm512_set1_ps(inv[r]);
+      for (int64_t c = 0; c < nc; ++c) {
+        _mm512_storeu_ps(out[r] + c0 + 16 * c,
+                         _mm512_mul_ps(_mm512_load_ps(acc + r * 64 + 16 * c), vi));
+      }
+    }
+  }
+}
+
+// PanelHeadBf16 on the tile unit: blocks of 16 query rows; head_dim % 32 == 0; the scratch of
+// AttentionScratchFloats with the key count rounded up to 32 (ld), as it reserves.
+template <class T>
+COSY_TARGET_AMX void PanelHeadAmx(const AttentionParams& p, int64_t hk, int64_t rows,
+                                  const float* q, const T* kh, const T* vh, float* out,
+                                  float* scratch) {
+  constexpr int kRowsB = 16;
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
+  const int64_t ld = (MaxI(p.kv_len, 1) + 31) / 32 * 32;
+  float* s = scratch;                                     // 16 * ld f32 scores
+  auto* kp = reinterpret_cast<uint16_t*>(s + 16 * ld);    // ld * d
+  uint16_t* vp = kp + ld * d;                             // ld * d
+  uint16_t* p16 = vp + ld * d;                            // 16 * ld
+  auto* q2 = reinterpret_cast<uint32_t*>(p16 + 16 * ld);  // 16 * d / 2
+  int64_t end_all = 0;
+  for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
+  if constexpr (std::is_same_v<T, float>) {
+    alignas(64) uint16_t rows16[16 * 128];  // d <= 128 on this path
+    PackKeyPairs(kh, p.k_row_stride, end_all, d, kp, rows16);
+    PackValuePairs(vh, p.v_row_stride, end_all, d, vp, rows16);
+  } else {
+    PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
+    PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
+  }
+  // value pairs past the last key: zeros up to the 32-key block (their weights are zero too,
+  // and 0 x NaN from stale scratch would not be)
+  const int64_t pairs = (end_all + 1) / 2, pairs_padded = (end_all + 31) / 32 * 16;
+  std::memset(vp + pairs * 2 * d, 0, (pairs_padded - pairs) * 4 * d);
+  const __m512 scale = _mm512_set1_ps(p.scale * 1.4426950408889634f);  // base 2
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowsB) {
+    const int n = static_cast<int>(MinI(kRowsB, rows - r0));
+    float* orow[kRowsB];
+    int64_t end[kRowsB], row[kRowsB];
+    int64_t end_max = 0;
+    for (int r = 0; r < kRowsB; ++r) {
+      const int64_t rr = r0 + (r < n ? r : n - 1);
+      const int64_t i = rr / group, h = hk * group + rr % group;
+      ToBf16(q + h * p.q_head_stride + i * p.q_row_stride, d,
+             reinterpret_cast<uint16_t*>(q2 + r * d2));
+      orow[r] = out + h * p.out_head_stride + i * p.out_row_stride;
+      row[r] = i;
+      end[r] = MaxI(VisibleEnd(p, i), 0);
+      end_max = MaxI(end_max, end[r]);
+    }
+    for (int64_t rr = r0 + kRowsB, e = MinI(rows, rr + kRowsB); rr < e; ++rr) {
+      const int64_t i = rr / group, h = hk * group + rr % group;
+      PrefetchRow(q + h * p.q_head_stride + i * p.q_row_stride, d * 4);
+    }
+    if (end_max == 0) {
+      for (int r = 0; r < n; ++r)
+        for (int64_t c = 0; c < d; ++c) orow[r][c] = 0.0f;
+      continue;
+    }
+    const int64_t panels = (end_max + 15) / 16, width = panels * 16;
+    const int64_t chunks = (end_max + 31) / 32;
+    ScoresAmx(q2, kp, d2, panels, s, ld);
+    float inv[kRowsB];
+    for (int r = 0; r < n; ++r) {
+      const uint8_t* keep = p.keep_mask ? p.keep_mask + row[r] * p.kv_len : nullptr;
+      uint16_t* pr = p16 + r * ld;
+      inv[r] = SoftmaxRowToWith(
+          s + r * ld, end[r], width, keep, EmitBf16{pr},
+          [scale](__m512 v) COSY_TARGET_BF16 { return Exp2ForBf16(_mm512_mul_ps(v, scale)); });
+      if (width < chunks * 32) std::memset(pr + width, 0, 32);  // the 32-key block's last 16
+    }
+    OutputAmx(p16, ld, vp, d, chunks, n, orow, inv);
+  }
+}
 }  // namespace
+
+COSY_TARGET_AMX void AttentionAmx(const ref::AttentionParams& p, const float* q, const void* k,
+                                  const void* v, float* out, float* scratch) {
+  if (!p.bf16 || p.head_dim % 32 != 0 || p.head_dim > 128) {
+    AttentionBf16Dot(p, q, k, v, out, scratch);
+    return;
+  }
+  ConfigureTiles();
+  const int64_t rows = p.q_len * (p.q_heads / p.kv_heads);
+  for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
+    if (p.kv_bf16) {
+      const auto* k16 = static_cast<const uint16_t*>(k);
+      const auto* v16 = static_cast<const uint16_t*>(v);
+      PanelHeadAmx(p, hk, rows, q, k16 + hk * p.k_head_stride, v16 + hk * p.v_head_stride, out,
+                   scratch);
+    } else {
+      const auto* k32 = static_cast<const float*>(k);
+      const auto* v32 = static_cast<const float*>(v);
+      PanelHeadAmx(p, hk, rows, q, k32 + hk * p.k_head_stride, v32 + hk * p.v_head_stride, out,
+                   scratch);
+    }
+  }
+  _tile_release();
+}
+#undef COSY_TARGET_AMX
 
 void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
                       const void* v, float* out, float* scratch) {

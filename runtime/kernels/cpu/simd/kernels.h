@@ -59,6 +59,11 @@ void GemvI8(const float* x, const int8_t* w, const float* scales, const float* b
 // multiple of 16) on vdpbf16ps; everything else goes to Attention.
 void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
                       const void* v, float* out, float* scratch);
+// AVX-512 variant only, for CPUs with AMX-BF16 (tile data permission granted): the same
+// bf16-product attention on the tile unit (head_dim a multiple of 32, at most 128); everything
+// else goes to AttentionBf16Dot.
+void AttentionAmx(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
+                  float* out, float* scratch);
 // AVX-512 variant only, for CPUs with AVX512_VNNI: kernel_table.h's gemv_i8_fixed.
 bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales, const float* bias, float* y,
                  int64_t m, int64_t n, int64_t k, void* scratch);

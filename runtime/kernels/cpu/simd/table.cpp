@@ -44,7 +44,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   // Weights stream through the decode GEMVs once per token. prefetchnta is what AMD parts were
   // measured with; on Intel it held the int8 / bf16 / f32 decode at 37 / 64 / 118 ms per token
   // (2-core Xeon with AMX, 22 GB/s) against 15 / 26 / 49 ms with prefetcht2
-  // (docs/benchmarks.md, "Intel: decode prefetch, int8 prefill on AMX").
+  // (docs/benchmarks.md, "Intel: decode prefetch, ... on AMX").
   gemv_prefetch_nta = cpu.amd;
   t->gemv_prefetch = cpu.amd ? "prefetchnta" : "prefetcht2";
 #if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
@@ -65,7 +65,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   if (cpu.avx512_bf16) {
     t->gemv_bf16 = GemvBF16Dot;
     t->gemv_bf16_name = "avx512_bf16 dot";
-    t->attention = AttentionBf16Dot;
+    t->attention = cpu.amx_bf16 ? AttentionAmx : AttentionBf16Dot;
     t->conv1d_bf16 = Conv1dBf16;
     t->pack_gemm_bf16_x = PackGemmBf16X;
     t->gemm_i8_bf16 = GemmI8Bf16;
