@@ -26,9 +26,10 @@
 #include <vector>
 
 #include "nodes/flow/flow_model.h"
-#include "runtime/build_info.h"
 #include "nodes/flow/flow_session.h"
+#include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #ifdef COSYFLOW_WITH_CUDA
 #include "runtime/kernels/cuda/llm_ops.h"
 #endif
@@ -382,6 +383,9 @@ int main(int argc, char** argv) {
            {"build", BuildInfo()},
            {"config", FlowConfig::Release().ToString()},
            {"threads", kernels::cpu::DnnlNumThreads()},
+           {"bf16_products", kernels::cpu::Kernels().bf16_products_name[0] != '\0'
+                                 ? kernels::cpu::Kernels().bf16_products_name
+                                 : "emulated"},
            {"device", device},
            {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},
            {"targets_f32_s", {{"no_prompt", 3.0}, {"prompt_3s", 6.0}}}};

@@ -21,17 +21,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "nodes/hift/hift_config.h"
-#include "runtime/build_info.h"
 #include "nodes/hift/hift_session.h"
 #include "nodes/hift/hift_vocoder.h"
+#include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 
 namespace {
 
@@ -194,6 +194,8 @@ int main(int argc, char** argv) {
   out["loadavg_1min_at_start"] = load[0];
   out["check"] = {{"samples", speech.size()}, {"peak", peak}};
   out["precision"] = cosyflow::hift::HiftPrecisionName(precision);
+  const char* products = cosyflow::kernels::cpu::Kernels().bf16_products_name;
+  out["bf16_products"] = products[0] != '\0' ? products : "emulated";
   if (precision != cosyflow::hift::HiftPrecision::kF32) {
     // The same random weights and noise in f32: how far the reduced precision moves the audio.
     auto ref = cosyflow::hift::HiftVocoder::FromCheckpoint(MakeCheckpoint(cfg), cfg);

@@ -100,6 +100,8 @@ struct KernelTable {
   // For bench JSON: "avx512_bf16 dot" or "widen + fma"; "avx512_vnni fixed point" or
   // "widen + fma".
   const char* gemv_bf16_name = "";
+  // conv1d_bf16's and attention's bf16 products: "amx tiles", "vdpbf16ps" or "" (emulated).
+  const char* bf16_products_name = "";
   const char* gemv_i8_name = "";
   // For bench JSON: the GEMVs' software prefetch of the weight streams, "prefetchnta" (AMD) or
   // "prefetcht2" (other vendors).

@@ -67,8 +67,9 @@ TEST_CASE("HiftVocoder: bf16 decoder convolutions stay within the stated bound o
   const auto g_speech = LoadGolden("hift_zero_speech");
   const double f0_rel = MaxAbsDiff(f0, g_f0.v) / MaxAbs(g_f0.v);
   const double snr = SnrDb(speech, g_speech.v);
-  const std::string path =
-      cosyflow::kernels::cpu::Kernels().conv1d_bf16 != nullptr ? "vdpbf16ps" : "emulated";
+  const std::string path = cosyflow::kernels::cpu::Kernels().conv1d_bf16 != nullptr
+                               ? cosyflow::kernels::cpu::Kernels().bf16_products_name
+                               : "emulated";
   MESSAGE("bf16 (", path, "): f0 rel ", f0_rel, " conv_post ", MaxAbsDiff(post, g_post.v),
           " speech ", MaxAbsDiff(speech, g_speech.v), " (peak ", MaxAbs(g_speech.v), ") SNR ", snr,
           "; f32 SNR ", SnrDb(f32_speech, g_speech.v));

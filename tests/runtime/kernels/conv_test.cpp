@@ -300,9 +300,9 @@ TEST_CASE("cpu::Conv1d: layers split long outputs across threads and match refer
 // the emulation runs sgemm), so the f32 tolerance holds.
 void CheckBf16Conv(const Conv1dParams& p, int64_t batch, int64_t t, bool with_bias, uint32_t seed,
                    bool in_parallel = false) {
-  const std::string what =
-      fmt::format("bf16 {} ({})", Describe(p, batch, t),
-                  cpu::Kernels().conv1d_bf16 != nullptr ? "vdpbf16ps" : "emulated");
+  const std::string what = fmt::format(
+      "bf16 {} ({})", Describe(p, batch, t),
+      cpu::Kernels().conv1d_bf16 != nullptr ? cpu::Kernels().bf16_products_name : "emulated");
   auto t_out = Conv1dOutputLength(p, t);
   REQUIRE_MESSAGE(t_out.ok(), t_out.status().ToString());
   auto x = RandomVector(batch * p.in_channels * t, seed);

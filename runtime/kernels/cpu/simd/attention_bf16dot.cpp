@@ -4,6 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "runtime/kernels/cpu/simd/amx_tiles.h"
 #include "runtime/kernels/cpu/simd/attention_rows.h"
 
 namespace cosyflow::kernels::cpu::COSY_ISA_NS {
@@ -280,19 +281,29 @@ COSY_TARGET_BF16 void OutputBf16(const uint16_t* p16, int64_t ld, float* const* 
   }
 }
 
-// PanelHead with vdpbf16ps: head_dim % 16 == 0. Scratch as AttentionScratchFloats reserves.
+// One head's scratch for ld keys (16 or 32 aligned): 16 * ld f32 scores, ld * d key panel and
+// value pair words (uint16), 16 * ld probability rows, 16 * d / 2 query pairs.
+struct HeadScratch {
+  float* s;
+  uint16_t *kp, *vp, *p16;
+  uint32_t* q2;
+};
+inline HeadScratch CarveHead(float* scratch, int64_t ld, int64_t d) {
+  HeadScratch h;
+  h.s = scratch;
+  h.kp = reinterpret_cast<uint16_t*>(h.s + 16 * ld);
+  h.vp = h.kp + ld * d;
+  h.p16 = h.vp + ld * d;
+  h.q2 = reinterpret_cast<uint32_t*>(h.p16 + 16 * ld);
+  return h;
+}
+
+// The keys the head's rows see (the largest visible end), packed as key panels and value
+// pairs; returns that count.
 template <class T>
-COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_t rows,
-                                    const float* q, const T* kh, const T* vh, float* out,
-                                    float* scratch) {
-  constexpr int kRowsB = 8;
-  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
-  const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
-  float* s = scratch;                                           // 16 * ld f32 scores
-  auto* kp = reinterpret_cast<uint16_t*>(s + 16 * ld);          // ld * d
-  uint16_t* vp = kp + ld * d;                                   // ld * d
-  uint16_t* p16 = vp + ld * d;                                  // 16 * ld
-  auto* q2 = reinterpret_cast<uint32_t*>(p16 + 16 * ld);        // 16 * d / 2
+COSY_TARGET_BF16 int64_t PackHead(const AttentionParams& p, int64_t rows, const T* kh, const T* vh,
+                                  uint16_t* kp, uint16_t* vp) {
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim;
   int64_t end_all = 0;
   for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
   constexpr int64_t kMaxVectorD = 256;  // 16 converted rows on the stack (8 KiB)
@@ -309,6 +320,22 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
     PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
     PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
   }
+  return end_all;
+}
+
+// PanelHead with vdpbf16ps: head_dim % 16 == 0. Scratch as AttentionScratchFloats reserves.
+template <class T>
+COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_t rows,
+                                    const float* q, const T* kh, const T* vh, float* out,
+                                    float* scratch) {
+  constexpr int kRowsB = 8;
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
+  const int64_t ld = (MaxI(p.kv_len, 1) + 15) / 16 * 16;
+  const HeadScratch hs = CarveHead(scratch, ld, d);
+  float* s = hs.s;
+  uint16_t *kp = hs.kp, *vp = hs.vp, *p16 = hs.p16;
+  uint32_t* q2 = hs.q2;
+  PackHead(p, rows, kh, vh, kp, vp);
   for (int64_t r0 = 0; r0 < rows; r0 += kRowsB) {
     const int n = static_cast<int>(MinI(kRowsB, rows - r0));
     const uint32_t* qr[kRowsB];
@@ -373,22 +400,8 @@ COSY_TARGET_BF16 void PanelHeadBf16(const AttentionParams& p, int64_t hk, int64_
 // TDPBF16PS multiplies 16 rows x 16 columns x 32 bf16 pairs, products exact and summed in f32
 // as vdpbf16ps sums them. Tiles: 0-3 accumulators, 4 the A operand, 5-7 B operands; all 16 rows
 // x 64 bytes (the last key block's pairs padded with zeros, unused query rows ignored).
-#define COSY_TARGET_AMX \
-  __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl,avx512dq")))
-
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 COSY_TARGET_AMX void ConfigureTiles() {
-  TileConfig c;
-  for (int t = 0; t < 8; ++t) {
-    c.colsb[t] = 64;
-    c.rows[t] = 16;
-  }
+  const TileConfig c = FullTiles(8);
   _tile_loadconfig(&c);
 }
 
@@ -399,33 +412,12 @@ COSY_TARGET_AMX void ScoresAmx(const uint32_t* q2, const uint16_t* kp, int64_t d
   const int64_t qstride = d2 * 4, sstride = ld * 4;
   for (int64_t pb = 0; pb < panels; pb += 4) {
     const int64_t np = MinI(4, panels - pb);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    COSY_AMX_ZERO_ACC();
     for (int64_t c2 = 0; c2 < d2; c2 += 16) {
       _tile_loadd(4, q2 + c2, qstride);
-      const uint16_t* b = kp + (pb * d2 + c2) * 32;
-      _tile_loadd(5, b, 64);
-      _tile_dpbf16ps(0, 4, 5);
-      if (np > 1) {
-        _tile_loadd(6, b + d2 * 32, 64);
-        _tile_dpbf16ps(1, 4, 6);
-      }
-      if (np > 2) {
-        _tile_loadd(7, b + 2 * d2 * 32, 64);
-        _tile_dpbf16ps(2, 4, 7);
-      }
-      if (np > 3) {
-        _tile_loadd(5, b + 3 * d2 * 32, 64);
-        _tile_dpbf16ps(3, 4, 5);
-      }
+      COSY_AMX_ROW_TIMES_COLS(4, 5, np, kp + (pb * d2 + c2) * 32, 64, d2 * 64);
     }
-    float* sp = s + pb * 16;
-    _tile_stored(0, sp, sstride);
-    if (np > 1) _tile_stored(1, sp + 16, sstride);
-    if (np > 2) _tile_stored(2, sp + 32, sstride);
-    if (np > 3) _tile_stored(3, sp + 48, sstride);
+    COSY_AMX_STORE_ACC(np, s + pb * 16, sstride);
   }
 }
 
@@ -437,32 +429,12 @@ COSY_TARGET_AMX void OutputAmx(const uint16_t* p16, int64_t ld, const uint16_t* 
   const int64_t pstride = ld * 2, vstride = d * 4;
   for (int64_t c0 = 0; c0 < d; c0 += 64) {
     const int64_t nc = MinI(4, (d - c0) / 16);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    COSY_AMX_ZERO_ACC();
     for (int64_t ch = 0; ch < chunks; ++ch) {
       _tile_loadd(4, p16 + ch * 32, pstride);
-      const uint16_t* b = vp + (ch * 16 * d + c0) * 2;
-      _tile_loadd(5, b, vstride);
-      _tile_dpbf16ps(0, 4, 5);
-      if (nc > 1) {
-        _tile_loadd(6, b + 32, vstride);
-        _tile_dpbf16ps(1, 4, 6);
-      }
-      if (nc > 2) {
-        _tile_loadd(7, b + 64, vstride);
-        _tile_dpbf16ps(2, 4, 7);
-      }
-      if (nc > 3) {
-        _tile_loadd(5, b + 96, vstride);
-        _tile_dpbf16ps(3, 4, 5);
-      }
+      COSY_AMX_ROW_TIMES_COLS(4, 5, nc, vp + (ch * 16 * d + c0) * 2, vstride, 64);
     }
-    _tile_stored(0, acc, 256);
-    if (nc > 1) _tile_stored(1, acc + 16, 256);
-    if (nc > 2) _tile_stored(2, acc + 32, 256);
-    if (nc > 3) _tile_stored(3, acc + 48, 256);
+    COSY_AMX_STORE_ACC(nc, acc, 256);
     for (int r = 0; r < n; ++r) {
       const __m512 vi = _mm512_set1_ps(inv[r]);
       for (int64_t c = 0; c < nc; ++c) {
@@ -482,21 +454,11 @@ COSY_TARGET_AMX void PanelHeadAmx(const AttentionParams& p, int64_t hk, int64_t 
   constexpr int kRowsB = 16;
   const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, d2 = d / 2;
   const int64_t ld = (MaxI(p.kv_len, 1) + 31) / 32 * 32;
-  float* s = scratch;                                     // 16 * ld f32 scores
-  auto* kp = reinterpret_cast<uint16_t*>(s + 16 * ld);    // ld * d
-  uint16_t* vp = kp + ld * d;                             // ld * d
-  uint16_t* p16 = vp + ld * d;                            // 16 * ld
-  auto* q2 = reinterpret_cast<uint32_t*>(p16 + 16 * ld);  // 16 * d / 2
-  int64_t end_all = 0;
-  for (int64_t rr = 0; rr < rows; ++rr) end_all = MaxI(end_all, VisibleEnd(p, rr / group));
-  if constexpr (std::is_same_v<T, float>) {
-    alignas(64) uint16_t rows16[16 * 128];  // d <= 128 on this path
-    PackKeyPairs(kh, p.k_row_stride, end_all, d, kp, rows16);
-    PackValuePairs(vh, p.v_row_stride, end_all, d, vp, rows16);
-  } else {
-    PackKeyPairs(kh, p.k_row_stride, end_all, d, kp);
-    PackValuePairs(vh, p.v_row_stride, end_all, d, vp);
-  }
+  const HeadScratch hs = CarveHead(scratch, ld, d);
+  float* s = hs.s;
+  uint16_t *kp = hs.kp, *vp = hs.vp, *p16 = hs.p16;
+  uint32_t* q2 = hs.q2;
+  const int64_t end_all = PackHead(p, rows, kh, vh, kp, vp);
   // value pairs past the last key: zeros up to the 32-key block (their weights are zero too,
   // and 0 x NaN from stale scratch would not be)
   const int64_t pairs = (end_all + 1) / 2, pairs_padded = (end_all + 31) / 32 * 16;
@@ -566,7 +528,6 @@ COSY_TARGET_AMX void AttentionAmx(const ref::AttentionParams& p, const float* q,
   }
   _tile_release();
 }
-#undef COSY_TARGET_AMX
 
 void AttentionBf16Dot(const ref::AttentionParams& p, const float* q, const void* k,
                       const void* v, float* out, float* scratch) {

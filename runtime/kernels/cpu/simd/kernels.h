@@ -78,6 +78,10 @@ void PackBf16Pairs(const float* x, int64_t ldx, int64_t channels, int64_t cols, 
 void Conv1dBf16(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
                 int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y, int64_t ldy,
                 float* tail);
+// AVX-512 variant only, for CPUs with AMX-BF16: the same convolution on the tile unit.
+void Conv1dAmx(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
+               int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y, int64_t ldy,
+               float* tail);
 // AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's pack_gemm_bf16_x and
 // gemm_i8_bf16.
 void PackGemmBf16X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,

@@ -66,7 +66,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     t->gemv_bf16 = GemvBF16Dot;
     t->gemv_bf16_name = "avx512_bf16 dot";
     t->attention = cpu.amx_bf16 ? AttentionAmx : AttentionBf16Dot;
-    t->conv1d_bf16 = Conv1dBf16;
+    t->conv1d_bf16 = cpu.amx_bf16 ? Conv1dAmx : Conv1dBf16;
+    t->bf16_products_name = cpu.amx_bf16 ? "amx tiles" : "vdpbf16ps";
     t->pack_gemm_bf16_x = PackGemmBf16X;
     t->gemm_i8_bf16 = GemmI8Bf16;
   }
