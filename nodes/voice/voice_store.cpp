@@ -132,12 +132,18 @@ Status ValidateVoiceId(const std::string& id) {
 Result<io::TorchDict> VoiceToEntry(const VoicePrompt& v) {
   io::TorchDict d;
   const bool zero_shot = !v.speech_tokens.empty();
-  if (v.embedding.size() != static_cast<size_t>(VoicePrompt::kEmbeddingDim)) {
+  // As VoiceFromEntry reads: a zero-shot voice may lack the embedding (the flow then conditions
+  // on zeros) and is written without it; an SFT voice is its embedding.
+  const bool has_embedding = !v.embedding.empty() || !zero_shot;
+  if (has_embedding && v.embedding.size() != static_cast<size_t>(VoicePrompt::kEmbeddingDim)) {
     return InvalidArgument("voice '{}': embedding has {} values, expected {}", v.id,
                            v.embedding.size(), VoicePrompt::kEmbeddingDim);
   }
   const int64_t t = static_cast<int64_t>(v.speech_tokens.size());
-  COSY_ASSIGN_OR_RETURN(Tensor emb, Make<float>(Dims{1, VoicePrompt::kEmbeddingDim}, v.embedding));
+  Tensor emb;
+  if (has_embedding) {
+    COSY_ASSIGN_OR_RETURN(emb, Make<float>(Dims{1, VoicePrompt::kEmbeddingDim}, v.embedding));
+  }
   if (!zero_shot) {
     d.items.emplace_back(kSftEmbedding, emb);
     return d;
@@ -165,8 +171,10 @@ Result<io::TorchDict> VoiceToEntry(const VoicePrompt& v) {
   d.items.emplace_back("flow_prompt_speech_token_len", t_len);
   d.items.emplace_back(kFeat, feat);
   d.items.emplace_back("prompt_speech_feat_len", f_len);
-  d.items.emplace_back(kLlmEmbedding, emb);
-  d.items.emplace_back(kFlowEmbedding, emb);
+  if (has_embedding) {
+    d.items.emplace_back(kLlmEmbedding, emb);
+    d.items.emplace_back(kFlowEmbedding, emb);
+  }
   return d;
 }
 

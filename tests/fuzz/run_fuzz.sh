@@ -68,7 +68,8 @@ mkdir -p "$voice_corpus"
 echo "run_fuzz: fuzzing the voice store reader for ${seconds}s"
 "$build/tests/cosyflow_voice_store_fuzzer" -max_total_time="$seconds" -timeout=10 \
   -rss_limit_mb=2048 -artifact_prefix="$artifacts" -max_len=65536 -seed=1 -print_final_stats=1 \
-  "$voice_corpus" "$build/tests/voice_store_fuzz_seeds/spk2info_torch"
+  "$voice_corpus" "$build/tests/voice_store_fuzz_seeds/spk2info_torch" \
+  "$root/tests/fuzz/voice_store_regressions"   # inputs that once failed (replayed first)
 
 # The ONNX executor (tests/fuzz/onnx_fuzzer.cpp): load + one bounded run. The two tiny
 # front-end models (3 MB) run once as they are (a mutation of them costs ~20 ms: too slow to
