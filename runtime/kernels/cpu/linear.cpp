@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <dnnl.hpp>
 #include <map>
@@ -485,20 +486,38 @@ Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
 // values as bf16 (unscaled), one bf16 matmul against x rounded to bf16, then the row scales and
 // the bias on the tile's output columns: y[i, j] = scale[j] * (bf16(x_i) . q_j) + bias[j].
 // Twice the f32 matmul's rate on AVX512_BF16 (int8 prefill 127 positions: 0.35 -> ~0.2 s).
+//
+// Each thread of the team takes whole tiles (widen, matmul on that thread alone, scale) sized to
+// stay in its L2 (kInt8TileBytes of bf16): the tile is read back by the matmul while still in the
+// cache. Tiles of 4 MiB widened by the whole team, then one team matmul, wrote and re-read every
+// weight through memory: the LM's prefill of 126 positions took 0.20 s, 0.15 s with bf16 weights
+// (2-core Xeon, docs/benchmarks.md "int8 prefill tiles in L2").
+namespace {
+constexpr int64_t kInt8TileBytes = int64_t{768} << 10;
+
+// Rows of W per tile: kInt8TileBytes of bf16, a multiple of 32 (the matmul's column blocks),
+// at least 32, and at least `threads` tiles where W has the rows for it.
+int64_t Int8TileRows(int64_t n, int64_t k, int threads) {
+  int64_t rows = std::max<int64_t>(32, kInt8TileBytes / (2 * k) / 32 * 32);
+  const int64_t per_thread = (n + threads - 1) / threads;
+  if (rows > per_thread) rows = std::max<int64_t>(32, (per_thread + 31) / 32 * 32);
+  return std::min(rows, n);
+}
+}  // namespace
+
 Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m,
                                     float* y) const {
   const Impl& im = *impl_;
   const auto& mm = *static_cast<const Bf16TileMatMul*>(mm_entry);
-  return GuardDnnl("linear: forward", [&]() -> Status {
-    const KernelTable& kt = Kernels();
-    const int64_t k = im.k, tile = TileRows(im.n, k) * 2;  // bf16 tiles: same 4 MiB
-    auto* wb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvertWeights, tile * k * 2));
-    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * k * 2));
-    kt.narrow_bf16(x, m * k, xb);
-    const float* bias = im.BiasPtr();
-    for (int64_t j0 = 0; j0 < im.n; j0 += tile) {
-      const int64_t rows = std::min(tile, im.n - j0);
-#pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
+  const int64_t k = im.k;
+  const KernelTable& kt = Kernels();
+  auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * k * 2));
+  kt.narrow_bf16(x, m * k, xb);
+  const float* bias = im.BiasPtr();
+  // One tile: W rows [j0, j0 + rows) on the calling thread (a nested oneDNN call runs on it).
+  auto run_tile = [&](int64_t j0, int64_t rows) -> Status {
+    return GuardDnnl("linear: forward", [&]() -> Status {
+      auto* wb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvertWeights, rows * k * 2));
       for (int64_t r = 0; r < rows; ++r) {
         uint16_t* out = wb + r * k;
         ForEachI8Run(im.w_i8.data(), k, j0 + r, 0, k, [&](int64_t c, const int8_t* p, int64_t n) {
@@ -521,14 +540,39 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
       ExecuteOnThread(mm.prim, mm.scratchpad, args, nargs);
       const float* sc = im.scales.data() + j0;
       const float* bj = bias != nullptr ? bias + j0 : nullptr;
-#pragma omp parallel for schedule(static) if (m * rows >= (int64_t{1} << 16) && !omp_in_parallel())
       for (int64_t i = 0; i < m; ++i) {
         float* row = y + i * im.n + j0;
         for (int64_t j = 0; j < rows; ++j) row[j] = row[j] * sc[j] + (bj != nullptr ? bj[j] : 0.0f);
       }
+      return OkStatus();
+    });
+  };
+  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
+  const int64_t tile = Int8TileRows(im.n, k, threads);
+  const int64_t tiles = (im.n + tile - 1) / tile;
+  if (threads == 1 || tiles == 1) {
+    for (int64_t t = 0; t < tiles; ++t) {
+      COSY_RETURN_IF_ERROR(run_tile(t * tile, std::min(tile, im.n - t * tile)));
     }
     return OkStatus();
-  });
+  }
+  // Nothing may throw out of the region (run_tile catches oneDNN's errors): the first error is
+  // kept and the other threads stop at their next tile.
+  Status first_error;
+  std::mutex error_mu;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(threads)
+  {
+    const int me = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int64_t t = me; t < tiles && !failed.load(std::memory_order_relaxed); t += team) {
+      Status st = run_tile(t * tile, std::min(tile, im.n - t * tile));
+      if (!st.ok()) {
+        const std::lock_guard<std::mutex> lock(error_mu);
+        if (!failed.exchange(true)) first_error = std::move(st);
+      }
+    }
+  }
+  return first_error;
 }
 
 Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {

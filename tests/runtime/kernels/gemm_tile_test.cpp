@@ -307,23 +307,32 @@ void CheckLinearVariants(cpu::WeightType wt, const std::vector<float>& w,
 // Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, the f32 tile
 // on widened rows in the AVX2 variant, oneDNN's bf16 or f32 matmul on widened tiles elsewhere. Each
 // equals the definition (x rounded to bf16, the exact int8 values, the row scale after the sum),
-// across the 192-row groups of x.
+// across the 192-row groups of x, and across the W tiles the team shares out (n = 1000: three
+// tiles of at most 352 rows at k = 1101, one thread taking two, the last one partial).
 TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definition") {
-  const int64_t m = 300, n = 100, k = 1101;  // two row groups; odd k
-  auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
-  auto x = RandomVector(m * k, 73);
   // The layer's own quantization: scale = max|W[j]| / 127, round to nearest.
-  Int8Weights w{std::vector<int8_t>(n * k), std::vector<float>(n)};
-  for (int64_t j = 0; j < n; ++j) {
-    float mx = 0.0f;
-    for (int64_t c = 0; c < k; ++c) mx = std::max(mx, std::fabs(wf[j * k + c]));
-    w.scales[j] = mx / 127.0f;
-    for (int64_t c = 0; c < k; ++c) {
-      const float q = std::nearbyint(wf[j * k + c] / w.scales[j]);
-      w.q[j * k + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+  auto quantize = [](const std::vector<float>& wf, int64_t n, int64_t k) {
+    Int8Weights w{std::vector<int8_t>(n * k), std::vector<float>(n)};
+    for (int64_t j = 0; j < n; ++j) {
+      float mx = 0.0f;
+      for (int64_t c = 0; c < k; ++c) mx = std::max(mx, std::fabs(wf[j * k + c]));
+      w.scales[j] = mx / 127.0f;
+      for (int64_t c = 0; c < k; ++c) {
+        const float q = std::nearbyint(wf[j * k + c] / w.scales[j]);
+        w.q[j * k + c] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+      }
     }
+    return w;
+  };
+  for (const auto [m, n, k] : {std::array<int64_t, 3>{300, 100, 1101},  // two row groups; odd k
+                               std::array<int64_t, 3>{48, 1000, 1101}}) {
+    INFO("m ", m, " n ", n, " k ", k);
+    auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
+    auto x = RandomVector(m * k, 73);
+    const Int8Weights w = quantize(wf, n, k);
+    CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n,
+                        k);
   }
-  CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k);
   // and which path each variant took: with AMX-BF16 the AVX-512 variant hands the widened tiles
   // to oneDNN's bf16 matmul (AMX) instead of the vdpbf16ps tile
   struct Restore {
