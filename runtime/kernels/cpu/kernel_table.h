@@ -65,6 +65,10 @@ struct KernelTable {
   void (*widen_i8)(const int8_t* src, float scale, int64_t n, float* out) = nullptr;
   // out[i] = the bf16 bits of src[i] (exact: int8 values need 8 significant bits), unscaled.
   void (*widen_i8_bf16)(const int8_t* src, int64_t n, uint16_t* out) = nullptr;
+  // out: [rows, k] = the bf16 bits of W rows [j0, j0 + rows), W int8 in the i8_rows.h layout
+  // (w: its base, k columns), unscaled: widen_i8_bf16 over each row, one pass over the blocks.
+  void (*widen_i8_rows_bf16)(const int8_t* w, int64_t k, int64_t j0, int64_t rows,
+                             uint16_t* out) = nullptr;
   // y[i] = F32ToBF16(x[i]) (runtime/dtype.h: round to nearest even, NaN quiet), bit for bit.
   void (*narrow_bf16)(const float* x, int64_t n, uint16_t* y) = nullptr;
   // Resolved params (ref::ResolveAttentionParams), q_len > 0; scratch of

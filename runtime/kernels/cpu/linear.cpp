@@ -518,12 +518,7 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
   auto run_tile = [&](int64_t j0, int64_t rows) -> Status {
     return GuardDnnl("linear: forward", [&]() -> Status {
       auto* wb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvertWeights, rows * k * 2));
-      for (int64_t r = 0; r < rows; ++r) {
-        uint16_t* out = wb + r * k;
-        ForEachI8Run(im.w_i8.data(), k, j0 + r, 0, k, [&](int64_t c, const int8_t* p, int64_t n) {
-          kt.widen_i8_bf16(p, n, out + c);
-        });
-      }
+      kt.widen_i8_rows_bf16(im.w_i8.data(), k, j0, rows, wb);
       const int64_t a_dims[2] = {m, k}, a_strides[2] = {k, 1};
       const int64_t b_dims[2] = {k, rows}, b_strides[2] = {1, k};
       const int64_t c_dims[2] = {m, rows}, c_strides[2] = {im.n, 1};

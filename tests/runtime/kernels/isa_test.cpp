@@ -16,6 +16,7 @@
 #include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/attention.h"
 #include "runtime/kernels/cpu/gemv.h"
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/softmax.h"
 #include "runtime/kernels/ref/activation.h"
 #include "runtime/kernels/ref/linear.h"
@@ -69,7 +70,7 @@ TEST_CASE("KernelTable: every supported variant is complete; an unsupported one 
     for (auto* fn : k.unary) CHECK((fn != nullptr));
     CHECK((k.leaky_relu && k.snake && k.layer_norm && k.rms_norm && k.softmax_masked &&
            k.log_softmax && k.binary4 && k.axpy && k.scale_add && k.clamp && k.rope &&
-           k.widen_16 && k.widen_i8 && k.widen_i8_bf16 && k.narrow_bf16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
+           k.widen_16 && k.widen_i8 && k.widen_i8_bf16 && k.widen_i8_rows_bf16 && k.narrow_bf16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
   }
   if (DetectedCpuIsa() != CpuIsa::kAvx512) {
     CHECK(!cpu::KernelsFor(CpuIsa::kAvx512).ok());
@@ -185,6 +186,36 @@ TEST_CASE("KernelTable: widen_i8_bf16 gives every int8 value's exact bf16 in eve
       }
       CHECK(wrong == 0);
       CHECK(got[static_cast<size_t>(n)] == 0xdead);  // nothing past n
+    }
+  }
+}
+
+// W rows [j0, j0 + rows) of the i8_rows.h layout (4-row blocks interleaved every 64 columns)
+// widened to [rows, k] bf16: starting and ending inside a block, k not a multiple of 64.
+TEST_CASE("KernelTable: widen_i8_rows_bf16 widens any row range of the int8 layout") {
+  IsaGuard guard;
+  const int64_t n = 11, k = 150;
+  std::vector<int8_t> q(static_cast<size_t>(n * k));
+  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>((i * 37 + 11) % 256 - 128);
+  std::vector<int8_t> packed(static_cast<size_t>(cpu::I8RowsBytes(n, k)));
+  cpu::PackI8Rows(q.data(), n, k, packed.data());
+  for (CpuIsa isa : SupportedIsas()) {
+    CAPTURE(std::string(CpuIsaName(isa)));
+    REQUIRE(cpu::UseKernelIsa(isa).ok());
+    for (const auto& [j0, rows] : {std::pair<int64_t, int64_t>{0, n}, {1, 2}, {3, 6}, {5, 6}}) {
+      CAPTURE(j0);
+      CAPTURE(rows);
+      std::vector<uint16_t> got(static_cast<size_t>((rows + 1) * k), 0xdead);
+      cpu::Kernels().widen_i8_rows_bf16(packed.data(), k, j0, rows, got.data());
+      int64_t wrong = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < k; ++c) {
+          wrong += BF16ToF32(got[static_cast<size_t>(r * k + c)]) !=
+                   static_cast<float>(q[static_cast<size_t>((j0 + r) * k + c)]);
+        }
+      }
+      CHECK(wrong == 0);
+      CHECK(got[static_cast<size_t>(rows * k)] == 0xdead);  // nothing past the range
     }
   }
 }

@@ -40,6 +40,7 @@ void Rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t tok
 void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out);
 void WidenI8(const int8_t* src, float scale, int64_t n, float* out);
 void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out);
+void WidenI8RowsBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16_t* out);
 void NarrowBf16(const float* x, int64_t n, uint16_t* y);
 // k, v: f32, or bf16 bits when p.kv_bf16 (then p.bf16: the panel path).
 void Attention(const ref::AttentionParams& p, const float* q, const void* k, const void* v,

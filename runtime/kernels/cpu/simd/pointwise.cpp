@@ -1,7 +1,9 @@
 // Pointwise, norm, softmax, RoPE and widening kernels of one ISA variant (see simd.h). Shapes are
 // those of the KernelTable entries (kernel_table.h); arguments were checked by the caller.
+#include <algorithm>
 #include <cstring>
 
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/vec_math.h"
 
@@ -328,6 +330,25 @@ void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out) {
   }
 #endif
   for (; i < n; ++i) out[i] = Bf16Bits(static_cast<float>(src[i]));
+}
+
+void WidenI8RowsBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16_t* out) {
+  // Block by block in memory order: each 64-column chunk of a block holds its rows' bytes one
+  // after another, so the pass is one sequential read.
+  const int64_t pk = I8PaddedK(k), end = j0 + rows;
+  for (int64_t j = j0; j < end;) {
+    const int64_t b = j / kI8BlockRows, r0 = j % kI8BlockRows;
+    const int64_t r1 = std::min<int64_t>(kI8BlockRows, end - b * kI8BlockRows);
+    const int8_t* block = w + b * kI8BlockRows * pk;
+    for (int64_t c = 0; c < k; c += kI8Chunk) {
+      const int64_t cn = std::min<int64_t>(kI8Chunk, k - c);
+      const int8_t* chunk = block + c / kI8Chunk * (kI8BlockRows * kI8Chunk);
+      for (int64_t r = r0; r < r1; ++r) {
+        WidenI8Bf16(chunk + r * kI8Chunk, cn, out + (b * kI8BlockRows + r - j0) * k + c);
+      }
+    }
+    j = b * kI8BlockRows + r1;
+  }
 }
 
 void Widen16(const uint16_t* src, bool bf16, int64_t n, float* out) {

@@ -32,6 +32,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->widen_16 = Widen16;
   t->widen_i8 = WidenI8;
   t->widen_i8_bf16 = WidenI8Bf16;
+  t->widen_i8_rows_bf16 = WidenI8RowsBf16;
   t->narrow_bf16 = NarrowBf16;
   t->attention = Attention;
   t->gemv_f32 = GemvF32;
