@@ -357,20 +357,6 @@ Status HeadsAttention(const float* q, const T* k, const T* v, int64_t batch, int
                                    : static_cast<int>(std::min<int64_t>(
                                          {static_cast<int64_t>(omp_get_max_threads()), units, kMaxThreads}));
   float* scratch = arena.Alloc(static_cast<size_t>(per * std::max(nt, 1)));
-  if (nt <= 1 && !pack_v) {
-    // One thread (a CFG row's own thread, SplitCfgRows): every head of a batch row in one kernel
-    // call, which sets the tile unit up once instead of once per head (the heads' bits are the
-    // same: the kernel runs them one after another). The flow's first streaming chunk: attention
-    // 110 -> 99 ms (2-core Xeon, AMX).
-    cpu::AttentionParams all = p;
-    all.q_heads = all.kv_heads = heads;
-    for (int64_t b = 0; b < batch; ++b) {
-      COSY_RETURN_IF_ERROR(cpu::Attention(all, q + b * n * 3 * inner, k + b * kv_batch,
-                                          v + b * kv_batch, out + b * n * inner, scratch,
-                                          kernel_scratch));
-    }
-    return OkStatus();
-  }
   std::array<Status, kMaxThreads> status;  // first error per thread (no allocation per call)
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t u = 0; u < units; ++u) {
