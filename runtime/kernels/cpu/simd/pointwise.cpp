@@ -334,7 +334,10 @@ void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out) {
 
 void WidenI8RowsBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16_t* out) {
   // Block by block in memory order: each 64-column chunk of a block holds its rows' bytes one
-  // after another, so the pass is one sequential read.
+  // after another, so the pass is one sequential read, prefetched 2 KiB ahead (the weights come
+  // from memory: 6.9 -> 8.5 GB/s of int8 on one Xeon core; the LM's int8 prefill of 126
+  // positions 0.146-0.154 -> 0.135-0.150 s in alternating runs).
+  [[maybe_unused]] constexpr int64_t kAhead = 2048;
   const int64_t pk = I8PaddedK(k), end = j0 + rows;
   for (int64_t j = j0; j < end;) {
     const int64_t b = j / kI8BlockRows, r0 = j % kI8BlockRows;
@@ -343,6 +346,11 @@ void WidenI8RowsBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint1
     for (int64_t c = 0; c < k; c += kI8Chunk) {
       const int64_t cn = std::min<int64_t>(kI8Chunk, k - c);
       const int8_t* chunk = block + c / kI8Chunk * (kI8BlockRows * kI8Chunk);
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+      for (int64_t l = 0; l < kI8BlockRows * kI8Chunk; l += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(chunk) + kAhead + l, _MM_HINT_T0);
+      }
+#endif
       for (int64_t r = r0; r < r1; ++r) {
         WidenI8Bf16(chunk + r * kI8Chunk, cn, out + (b * kI8BlockRows + r - j0) * k + c);
       }
