@@ -330,8 +330,7 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
     auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
     auto x = RandomVector(m * k, 73);
     const Int8Weights w = quantize(wf, n, k);
-    CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n,
-                        k);
+    CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k);
   }
   // and which path each variant took: with AMX-BF16 the AVX-512 variant hands the widened tiles
   // to oneDNN's bf16 matmul (AMX) instead of the vdpbf16ps tile

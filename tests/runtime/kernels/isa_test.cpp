@@ -69,8 +69,9 @@ TEST_CASE("KernelTable: every supported variant is complete; an unsupported one 
     CHECK(k.isa == isa);
     for (auto* fn : k.unary) CHECK((fn != nullptr));
     CHECK((k.leaky_relu && k.snake && k.layer_norm && k.rms_norm && k.softmax_masked &&
-           k.log_softmax && k.binary4 && k.axpy && k.scale_add && k.clamp && k.rope &&
-           k.widen_16 && k.widen_i8 && k.widen_i8_bf16 && k.widen_i8_rows_bf16 && k.narrow_bf16 && k.attention && k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
+           k.log_softmax && k.binary4 && k.axpy && k.scale_add && k.clamp && k.rope && k.widen_16 &&
+           k.widen_i8 && k.widen_i8_bf16 && k.widen_i8_rows_bf16 && k.narrow_bf16 && k.attention &&
+           k.gemv_f32 && k.gemv_bf16 && k.gemv_i8));
   }
   if (DetectedCpuIsa() != CpuIsa::kAvx512) {
     CHECK(!cpu::KernelsFor(CpuIsa::kAvx512).ok());
