@@ -512,8 +512,12 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
   const auto& mm = *static_cast<const Bf16TileMatMul*>(mm_entry);
   const int64_t k = im.k;
   const KernelTable& kt = Kernels();
-  auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * k * 2));
-  kt.narrow_bf16(x, m * k, xb);
+  uint16_t* xb = nullptr;  // x rounded to bf16, read by every thread
+  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {
+    xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * k * 2));
+    kt.narrow_bf16(x, m * k, xb);
+    return OkStatus();
+  }));
   const float* bias = im.BiasPtr();
   // One tile: W rows [j0, j0 + rows) on the calling thread (a nested oneDNN call runs on it).
   auto run_tile = [&](int64_t j0, int64_t rows) -> Status {
