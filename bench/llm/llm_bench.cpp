@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/read_bandwidth.h"
 #include "nodes/llm/speech_lm.h"
 #include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
@@ -81,34 +82,6 @@ Result<Tensor> RandomWeight(const std::string& name, const Dims& shape) {
     p[i] = scale * (static_cast<float>(s >> 40) * 0x1.0p-23f - 1.0f);
   }
   return t;
-}
-
-// Streaming read bandwidth (GB/s) over a buffer much larger than the caches, `threads` readers.
-double ReadBandwidth(int threads) {
-  const size_t n = size_t{256} << 20;  // 1 GiB of floats
-  std::vector<float> buf(n, 1.0f);
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<float> sums(static_cast<size_t>(threads));
-    auto t0 = Clock::now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        const size_t a = n * t / threads, b = n * (t + 1) / threads;
-        float acc[16] = {};
-        for (size_t i = a; i + 16 <= b; i += 16) {
-          for (int l = 0; l < 16; ++l) acc[l] += buf[i + l];
-        }
-        float s = 0;
-        for (float x : acc) s += x;
-        sums[static_cast<size_t>(t)] = s;
-      });
-    }
-    for (auto& th : pool) th.join();
-    const double sec = Seconds(t0, Clock::now());
-    best = std::max(best, n * sizeof(float) / sec / 1e9);
-  }
-  return best;
 }
 
 struct RunResult {
@@ -197,7 +170,7 @@ int main(int argc, char** argv) {
     return Fail("--device cuda: this build has no CUDA backend");
 #endif
   } else {
-    bw1 = ReadBandwidth(1), bw2 = ReadBandwidth(2);
+    bw1 = cosyflow::bench::ReadBandwidth(1), bw2 = cosyflow::bench::ReadBandwidth(2);
     out["read_bandwidth_gbps"] = {{"1_thread", bw1}, {"2_threads", bw2}};
   }
   out["reference_pytorch_f32_2threads"] = {{"prefill_127_s", 2.37}, {"decode_ms_per_token", 325}};
