@@ -23,7 +23,8 @@ struct EstCtx {
   const FlowConfig& c;
   int64_t m;              // frames per batch row
   int64_t chunk;          // attention chunk (frames) when streaming, 0 = full attention
-  const float* mish_temb; // [2, time_dim] = Mish(time_mlp(t))
+  const float* mish_temb;    // [2, time_dim] = Mish(time_mlp(t)); null when time_biases is set
+  const float* time_biases;  // [resnets, ch]: ResnetTimeBiases at t, or null
   Arena& arena;
   FlowProfile* prof;
   EstimatorIncremental* inc;  // null: whole sequence (m frames from frame 0)
@@ -32,6 +33,7 @@ struct EstCtx {
   bool bf16;                  // bf16 weights: attention with bf16 products (AttentionParams)
   size_t conv_i = 0;          // causal convs and transformer blocks seen so far (cache slots)
   size_t block_i = 0;
+  size_t resnet_i = 0;  // resnets seen so far (rows of time_biases)
 };
 
 // Causal conv (left context k - 1): zeros before frame 0, or the cached input frames before
@@ -133,12 +135,22 @@ Status Resnet(const ResnetW& r, EstCtx& x, const float* h, int64_t cin, float* o
   float* a = x.arena.Alloc(static_cast<size_t>(rows * ch));
   COSY_RETURN_IF_ERROR(CausalConv(r.conv1, x, h, a));
   COSY_RETURN_IF_ERROR(NormMish(r.ln1, a, rows, ch));
-  float* tb = x.arena.Alloc(static_cast<size_t>(x.nb * ch));  // mlp(Mish(temb)), per batch row
-  COSY_RETURN_IF_ERROR(r.mlp->Forward(x.mish_temb, x.nb, tb));
+  // mlp(Mish(temb)), per batch row (the rows are equal), or the load-time table's row
+  const size_t resnet_i = x.resnet_i++;
+  const float* tb = nullptr;
+  int64_t tb_stride = ch;
+  if (x.time_biases != nullptr) {
+    tb = x.time_biases + static_cast<int64_t>(resnet_i) * ch;
+    tb_stride = 0;
+  } else {
+    float* own = x.arena.Alloc(static_cast<size_t>(x.nb * ch));
+    COSY_RETURN_IF_ERROR(r.mlp->Forward(x.mish_temb, x.nb, own));
+    tb = own;
+  }
   for (int64_t b = 0; b < x.nb; ++b) {
     for (int64_t i = 0; i < x.m; ++i) {
       float* row = a + (b * x.m + i) * ch;
-      for (int64_t k = 0; k < ch; ++k) row[k] += tb[b * ch + k];
+      for (int64_t k = 0; k < ch; ++k) row[k] += tb[b * tb_stride + k];
     }
   }
   COSY_RETURN_IF_ERROR(CausalConv(r.conv2, x, a, out));
@@ -236,6 +248,18 @@ Status ResnetTimeBiases(const FlowWeights& w, const FlowConfig& c, float t_value
   return st;
 }
 
+Status PrecomputeTimeBiases(const FlowConfig& c, FlowWeights* w) {
+  w->time_biases.clear();
+  const int64_t resnets = 2 + static_cast<int64_t>(w->estimator.mid.size()), ch = c.est_channels;
+  Arena arena;
+  for (const float t : MakeOdeSchedule(c.n_timesteps).t) {
+    FlowWeights::TimeBiases tb{t, std::vector<float>(static_cast<size_t>(resnets * ch))};
+    COSY_RETURN_IF_ERROR(ResnetTimeBiases(*w, c, t, arena, tb.rows.data()));
+    w->time_biases.push_back(std::move(tb));
+  }
+  return OkStatus();
+}
+
 Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* in, int64_t m,
                         float t_value, bool streaming, Arena& arena, FlowProfile* prof, float* out,
                         EstimatorIncremental* inc, int cfg_row) {
@@ -244,8 +268,15 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
   if (cfg_row < -1 || cfg_row > 1) return InvalidArgument("flow estimator: CFG row {}", cfg_row);
   const int64_t nb = cfg_row < 0 ? 2 : 1, b0 = cfg_row < 0 ? 0 : cfg_row;
   const int64_t ch = c.est_channels, rows = nb * m;
-  float* mish_temb = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
-  COSY_RETURN_IF_ERROR(TimeEmbedding(e, c, t_value, arena, mish_temb));
+  const float* time_biases = nullptr;
+  for (const FlowWeights::TimeBiases& tb : w.time_biases) {
+    if (tb.t == t_value) time_biases = tb.rows.data();
+  }
+  float* mish_temb = nullptr;
+  if (time_biases == nullptr) {
+    mish_temb = arena.Alloc(static_cast<size_t>(2 * c.time_dim()));
+    COSY_RETURN_IF_ERROR(TimeEmbedding(e, c, t_value, arena, mish_temb));
+  }
 
   // Attention: row i may see columns < (i / chunk + 1) * chunk (streaming), else all.
   if (inc != nullptr && (!streaming || inc->step == nullptr || inc->ctx_frames + m > inc->cap ||
@@ -254,7 +285,8 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
                            "frames, capacity {}, commit {})", inc->ctx_frames, m, inc->cap, inc->commit);
   }
   const int64_t chunk = streaming ? c.est_chunk : 0;
-  EstCtx x{c, m, chunk, mish_temb, arena, prof, inc, nb, b0, w.weight_type == WeightType::kBF16};
+  const bool bf16 = w.weight_type == WeightType::kBF16;
+  EstCtx x{c, m, chunk, mish_temb, time_biases, arena, prof, inc, nb, b0, bf16};
 
   // Down stage: resnet + blocks, skip, causal conv.
   float* h = arena.Alloc(static_cast<size_t>(rows * ch));

@@ -78,6 +78,10 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
 Status ResnetTimeBiases(const FlowWeights& w, const FlowConfig& c, float t_value, Arena& arena,
                         float* out);
 
+// Fills w->time_biases with ResnetTimeBiases at every time of MakeOdeSchedule(c.n_timesteps),
+// which EstimatorForward then looks up by the exact value of t (other times: computed per call).
+Status PrecomputeTimeBiases(const FlowConfig& c, FlowWeights* w);
+
 // The Euler sampler's schedule on the cosine grid: step s (0 .. n - 1) evaluates the estimator
 // at t[s] and advances by dt[s], in f32 as the reference's loop accumulates them.
 struct OdeSchedule {

@@ -87,6 +87,9 @@ Result<std::unique_ptr<FlowModel>> FlowModel::FromCheckpoint(Checkpoint ckpt,
 #endif
   }
   COSY_ASSIGN_OR_RETURN(m->w_, FlowWeights::Load(std::move(ckpt), config, options.weight_type));
+  if (Status st = PrecomputeTimeBiases(config, m->w_.get()); !st.ok()) {
+    return st.WithContext(m->w_->ckpt.path());
+  }
   COSY_ASSIGN_OR_RETURN(m->noise_, MakeCfmNoise());
 #ifdef COSYFLOW_WITH_CUDA
   if (options.device == Device::kCuda) {

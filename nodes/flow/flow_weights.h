@@ -76,6 +76,14 @@ struct FlowWeights {
   EstimatorW estimator;
   WeightType weight_type = WeightType::kF32;
   size_t packed_bytes = 0;
+  // The resnets' time biases (ResnetTimeBiases) at each time of the model's ODE schedule,
+  // computed once at load (PrecomputeTimeBiases): the estimator takes row `t`'s instead of
+  // running the time MLP and 14 resnet MLPs (~10 MB of bf16 weights read) per call.
+  struct TimeBiases {
+    float t = 0.0f;
+    std::vector<float> rows;  // [2 + est_mid_blocks, est_channels]
+  };
+  std::vector<TimeBiases> time_biases;
 
   // Checks every expected tensor (name, shape, f32) and that no tensor is left over.
   static Result<std::unique_ptr<FlowWeights>> Load(Checkpoint ckpt, const FlowConfig& cfg,

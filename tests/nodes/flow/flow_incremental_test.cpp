@@ -239,6 +239,55 @@ TEST_CASE("Flow: the CFG rows on two threads equal the batched estimator") {
   CHECK(MaxAbsDiff(mel[0].data(), mel[1].data(), mel[0].size()) < kIncTol);
 }
 
+// The resnets' time biases come from the table FlowModel computes at load (one row set per time
+// of the ODE schedule); without it every estimator call runs the time MLPs itself. Same mel.
+TEST_CASE("FlowModel: the load-time time-bias table gives the mel of the per-call time MLPs") {
+  const auto& tiny = Tiny();
+  const FlowConfig& c = tiny.model->config();
+  auto& w = const_cast<FlowWeights&>(tiny.model->weights());
+  const OdeSchedule ode = MakeOdeSchedule(c.n_timesteps);
+  REQUIRE(w.time_biases.size() == ode.t.size());
+  for (size_t s = 0; s < ode.t.size(); ++s) {
+    CHECK(w.time_biases[s].t == ode.t[s]);
+    CHECK(w.time_biases[s].rows.size() ==
+          static_cast<size_t>((2 + c.est_mid_blocks) * c.est_channels));
+  }
+  const auto tokens = RandomTokens(90, 47, c.vocab_size);
+  std::vector<MelChunk> chunks[2];
+  std::vector<float> mel[2];
+  const std::vector<FlowWeights::TimeBiases> table = w.time_biases;
+  for (int with_table : {1, 0}) {
+    if (with_table == 0) w.time_biases.clear();
+    auto s = FlowSession::Open(*tiny.model, tiny.prompt);
+    REQUIRE(s.ok());
+    chunks[with_table] = Stream(**s, tokens, 9);
+    auto once = FlowSession::Open(*tiny.model, tiny.prompt);
+    REQUIRE(once.ok());
+    REQUIRE((*once)->PushTokens(tokens).ok());
+    auto m = (*once)->RunOnce();
+    REQUIRE(m.ok());
+    mel[with_table] = m->data;
+  }
+  // The table is what the estimator reads: shifting its rows moves the mel.
+  w.time_biases = table;
+  for (auto& tb : w.time_biases) {
+    for (float& v : tb.rows) v += 0.5f;
+  }
+  auto shifted = FlowSession::Open(*tiny.model, tiny.prompt);
+  REQUIRE(shifted.ok());
+  REQUIRE((*shifted)->PushTokens(tokens).ok());
+  auto ms = (*shifted)->RunOnce();
+  w.time_biases = table;
+  REQUIRE(ms.ok());
+  REQUIRE(ms->data.size() == mel[1].size());
+  CHECK(MaxAbsDiff(ms->data.data(), mel[1].data(), mel[1].size()) > 1e-3);
+  const double err = CompareChunks(chunks[1], chunks[0]);
+  MESSAGE(chunks[0].size() << " chunks, max abs diff table vs per call " << err);
+  CHECK(err < 1e-6);
+  REQUIRE(mel[0].size() == mel[1].size());
+  CHECK(MaxAbsDiff(mel[0].data(), mel[1].data(), mel[0].size()) < 1e-6);
+}
+
 // stream_final: the last call is a chunk-causal finalize call, so the whole stream must equal one
 // Inference(streaming = true, finalize = true) over every token (the chunk-causal masks, causal
 // convs and per-frame noise make every chunk a slice of it), incremental or by prefix recompute.
