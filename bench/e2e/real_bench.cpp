@@ -65,6 +65,7 @@
 #include "nodes/tokenizer/qwen2_tokenizer.h"
 #include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/linear.h"
 
 namespace cosyflow::bench {
 namespace {
@@ -447,6 +448,7 @@ int RealMain(int argc, char** argv) {
            {"requests_per_config", a.requests},
            {"threads_limit", a.threads},
            {"dnnl_threads", kernels::cpu::DnnlNumThreads()},
+           {"bf16_gemm", kernels::cpu::Bf16GemmKernel()},
            {"load_average_1min_start", load_start},
            {"build", BuildInfo()}};
   int rc = 0;

@@ -30,6 +30,7 @@
 #include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
 #include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/kernels/cpu/linear.h"
 #ifdef COSYFLOW_WITH_CUDA
 #include "runtime/kernels/cuda/llm_ops.h"
 #endif
@@ -386,6 +387,7 @@ int main(int argc, char** argv) {
            {"bf16_products", kernels::cpu::Kernels().bf16_products_name[0] != '\0'
                                  ? kernels::cpu::Kernels().bf16_products_name
                                  : "emulated"},
+           {"bf16_gemm", kernels::cpu::Bf16GemmKernel()},
            {"device", device},
            {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},
            {"targets_f32_s", {{"no_prompt", 3.0}, {"prompt_3s", 6.0}}}};

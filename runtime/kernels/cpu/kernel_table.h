@@ -101,6 +101,23 @@ struct KernelTable {
   void (*gemv_i8_fixed_rows)(const void* scratch, const int8_t* w, const float* scales,
                              const float* bias, float* y, int64_t m, int64_t n,
                              int64_t k) = nullptr;
+  // bf16 GEMM on the AMX tile unit: set in the AVX-512 variant where the CPU has AMX-BF16, else
+  // null. pack_gemm_amx_w: W [n, k] f32 -> GemmAmxWeightElems(n, k) bf16 (F32ToBF16) in B tiles:
+  // wt[((j / 16) * kc + c / 32) * 512 + ((c % 32) / 2) * 32 + (j % 16) * 2 + c % 2] = W[j][c],
+  // kc = GemmAmxChunks(k), zeros past n and k. pack_gemm_amx_x(_bf16): x [m, k] (f32, rounded
+  // to bf16 as F32ToBF16; or bf16 bits) -> GemmAmxXElems(m, k) in A tiles: xt[((i / 16) * kc +
+  // c / 32) * 512 + (i % 16) * 32 + c % 32] = x[i][c], zeros past m and k. gemm_amx_bf16: y [m,
+  // n] = x W^T + bias (bias may be null), the bf16 products exact and summed in f32, then the
+  // epilogue (kGeluErf as the table's GeluErf; kAccumulate: added to y) into y, or, where y16 is
+  // not null, rounded to bf16 into y16 (kAccumulate not allowed there). Column blocks over the
+  // team outside a parallel region, on the calling thread inside one. A row's outputs do not
+  // depend on m or on the row's position.
+  void (*pack_gemm_amx_w)(const float* w, int64_t n, int64_t k, uint16_t* wt) = nullptr;
+  void (*pack_gemm_amx_x)(const float* x, int64_t m, int64_t k, uint16_t* xt) = nullptr;
+  void (*pack_gemm_amx_x_bf16)(const uint16_t* x, int64_t m, int64_t k, uint16_t* xt) = nullptr;
+  void (*gemm_amx_bf16)(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, int64_t n,
+                        const float* bias, float* y, uint16_t* y16,
+                        GemmEpilogue epilogue) = nullptr;
   // For bench JSON: "avx512_bf16 dot" or "widen + fma"; "avx512_vnni fixed point" or
   // "widen + fma".
   const char* gemv_bf16_name = "";
@@ -180,6 +197,14 @@ inline constexpr int64_t GemmScratchBytes(int64_t m, int64_t units, int64_t rows
   const int64_t blocks = (rows + kGemmTileRows - 1) / kGemmTileRows;
   return 4 * (kGemmTileRows * kGemmTileChunk +
               (units > kGemmTileChunk ? blocks * kGemmTileRows * mpad : 0));
+}
+// gemm_amx_bf16's operands: 32-channel chunks of k; elements of packed W and packed x.
+inline constexpr int64_t GemmAmxChunks(int64_t k) { return (k + 31) / 32; }
+inline constexpr int64_t GemmAmxWeightElems(int64_t n, int64_t k) {
+  return (n + 15) / 16 * 16 * GemmAmxChunks(k) * 32;
+}
+inline constexpr int64_t GemmAmxXElems(int64_t m, int64_t k) {
+  return (m + 15) / 16 * 16 * GemmAmxChunks(k) * 32;
 }
 // conv1d_bf16's tile: 8 output rows x 48 columns.
 inline constexpr int kConvBf16Rows = 8;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <dnnl.hpp>
 #include <map>
 #include <memory>
@@ -36,12 +37,20 @@ using dnnl::memory;
 using Dt = memory::data_type;
 
 bool Int8OnAmxMatmul();
+bool AmxGemmEnabled();
 struct Bf16TileMatMul;
 const Bf16TileMatMul* GetBf16TileMatMul();
 
 }  // namespace
 
 // ---- Linear ---------------------------------------------------------------------------------
+
+std::string Bf16GemmKernel() {
+  if (Kernels().gemm_amx_bf16 != nullptr && AmxGemmEnabled()) {
+    return "AMX tiles (gemm_amx_bf16)";
+  }
+  return "oneDNN bf16 matmul (brgemm where the CPU has one)";
+}
 
 std::string Int8ManyRowsKernel() {
   const KernelTable& kt = Kernels();
@@ -117,6 +126,16 @@ bool Int8OnAmxMatmul() {
   return amx && Kernels().isa == CpuIsa::kAvx512 && GetBf16TileMatMul() != nullptr;
 }
 
+// bf16 WeightLayout::kGemm layers on the kernel table's AMX GEMM (where it exists) unless
+// COSYFLOW_AMX_GEMM=0 keeps them on oneDNN's brgemm (for comparisons; read once).
+bool AmxGemmEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("COSYFLOW_AMX_GEMM");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  return on;
+}
+
 void NoteTilesOnce(WeightType wt) {
   static std::once_flag once[3];
   std::call_once(once[static_cast<int>(wt)], [wt] {
@@ -142,6 +161,14 @@ struct Linear::Impl {
   // the kernel table's gemm_panels_f32.
   bool panels = false;
   std::vector<float, AlignedAllocator<float>> w_panels;
+  // WeightLayout::kGemm, bf16, on CPUs with AMX-BF16 (AVX-512 kernels in force at Create): W
+  // only in the B tiles of the kernel table's pack_gemm_amx_w, every m through its
+  // gemm_amx_bf16 (the functions kept from Create, whatever variant is forced later).
+  bool amx = false;
+  std::vector<uint16_t, AlignedAllocator<uint16_t>> w_amx;
+  decltype(KernelTable::pack_gemm_amx_x) amx_pack_x = nullptr;
+  decltype(KernelTable::pack_gemm_amx_x_bf16) amx_pack_x_bf16 = nullptr;
+  decltype(KernelTable::gemm_amx_bf16) amx_gemm = nullptr;
   dnnl::matmul prim;
   dnnl_memory_desc_t scratchpad;
   memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type, in w_storage
@@ -182,10 +209,11 @@ int64_t Linear::n() const { return impl_->n; }
 int64_t Linear::k() const { return impl_->k; }
 WeightType Linear::weight_type() const { return impl_->weight_type; }
 bool Linear::uses_tiles() const { return impl_->tiles; }
-bool Linear::gemm_packed() const { return impl_->packed || impl_->panels; }
+bool Linear::gemm_packed() const { return impl_->packed || impl_->panels || impl_->amx; }
 size_t Linear::packed_weight_bytes() const {
   const Impl& im = *impl_;
   if (im.panels) return im.w_panels.size() * sizeof(float);
+  if (im.amx) return im.w_amx.size() * sizeof(uint16_t);
   if (im.weight_type == WeightType::kInt8) return im.w_i8.size() + im.scales.size() * 4;
   if (im.tiles) return im.w_bf16.size() * 2;
   return im.weights.get_desc().get_size();
@@ -232,6 +260,18 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
     NoteTilesOnce(weight_type);
   } else {
     const Dt wdt = weight_type == WeightType::kBF16 ? Dt::bf16 : Dt::f32;
+    const KernelTable& kt = Kernels();
+    if (layout == WeightLayout::kGemm && weight_type == WeightType::kBF16 &&
+        kt.gemm_amx_bf16 != nullptr && AmxGemmEnabled()) {
+      impl->amx = true;
+      impl->amx_pack_x = kt.pack_gemm_amx_x;
+      impl->amx_pack_x_bf16 = kt.pack_gemm_amx_x_bf16;
+      impl->amx_gemm = kt.gemm_amx_bf16;
+      impl->w_amx.resize(static_cast<size_t>(GemmAmxWeightElems(n, k)));
+      kt.pack_gemm_amx_w(w, n, k, impl->w_amx.data());
+      if (bias != nullptr) impl->bias_f32.assign(bias, bias + n);
+      return std::unique_ptr<Linear>(new Linear(std::move(impl)));
+    }
     if (layout == WeightLayout::kGemm) {
       COSY_ASSIGN_OR_RETURN(bool packed, CreatePackedLinear(w, bias, n, k, wdt, impl.get()));
       if (packed) return std::unique_ptr<Linear>(new Linear(std::move(impl)));
@@ -446,7 +486,30 @@ Status Linear::ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue
 }
 
 bool Linear::bf16_activations() const {
-  return impl_->packed && impl_->weight_type == WeightType::kBF16;
+  return (impl_->packed && impl_->weight_type == WeightType::kBF16) || impl_->amx;
+}
+
+Status Linear::ForwardAmx(const void* x, bool x_bf16, int64_t m, float* y, uint16_t* y16,
+                          LinearEpilogue epilogue) const {
+  const Impl& im = *impl_;
+  if (epilogue != LinearEpilogue::kNone && epilogue != LinearEpilogue::kGeluErf &&
+      epilogue != LinearEpilogue::kAccumulate) {
+    return InvalidArgument("linear: unknown epilogue {}", static_cast<int>(epilogue));
+  }
+  uint16_t* xt = nullptr;
+  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {  // bad_alloc -> Status
+    xt = static_cast<uint16_t*>(
+        ThreadScratch(ScratchSlot::kConvert, GemmAmxXElems(m, im.k) * sizeof(uint16_t)));
+    return OkStatus();
+  }));
+  if (x_bf16) {
+    im.amx_pack_x_bf16(static_cast<const uint16_t*>(x), m, im.k, xt);
+  } else {
+    im.amx_pack_x(static_cast<const float*>(x), m, im.k, xt);
+  }
+  im.amx_gemm(xt, m, im.k, im.w_amx.data(), im.n, im.BiasPtr(), y, y16,
+              static_cast<GemmEpilogue>(epilogue));
+  return OkStatus();
 }
 
 Status Linear::ForwardToBf16(const float* x, int64_t m, uint16_t* y,
@@ -460,6 +523,7 @@ Status Linear::ForwardToBf16(const float* x, int64_t m, uint16_t* y,
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   const Impl& im = *impl_;
+  if (im.amx) return ForwardAmx(x, false, m, nullptr, y, epilogue);
   return GuardDnnl("linear: forward", [&]() -> Status {
     const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m, epilogue, true);
     RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, false, m, y, true);
@@ -475,6 +539,7 @@ Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   const Impl& im = *impl_;
+  if (im.amx) return ForwardAmx(x, true, m, y, nullptr, epilogue);
   return GuardDnnl("linear: forward", [&]() -> Status {
     const std::shared_ptr<const MatMulEntry> mm = PackedPrim(im, m, epilogue);
     RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, true, m, y, false);
@@ -582,7 +647,7 @@ Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) con
 
 Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
   const Impl& im = *impl_;
-  if (im.packed || im.panels) {
+  if (im.packed || im.panels || im.amx) {
     return Unsupported("linear: row products on blocked (WeightLayout::kGemm) weights");
   }
   if (x == nullptr) return InvalidArgument("linear: x must not be null");
@@ -670,6 +735,7 @@ Status Linear::Forward(const float* x, int64_t m, float* y, LinearEpilogue epilo
   if (m <= 0) return InvalidArgument("linear: m must be > 0, got {}", m);
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   if (impl_->packed) return ForwardPacked(x, m, y, epilogue);
+  if (impl_->amx) return ForwardAmx(x, false, m, y, nullptr, epilogue);
   if (impl_->panels) {  // the panel GEMM applies the epilogue as it stores each output
     if (epilogue != LinearEpilogue::kNone && epilogue != LinearEpilogue::kGeluErf &&
         epilogue != LinearEpilogue::kAccumulate) {

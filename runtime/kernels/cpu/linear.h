@@ -60,6 +60,8 @@ const char* WeightTypeName(WeightType t);
 bool ParseWeightType(std::string_view name, WeightType* t);
 // What runs int8 Linear products at m > kGemvMaxM under the kernels in force (logs, bench JSON).
 std::string Int8ManyRowsKernel();
+// What runs bf16 WeightLayout::kGemm layers created under the kernels in force (bench JSON).
+std::string Bf16GemmKernel();
 
 // y: [m, n] = x: [m, k] · W^T + bias, W given once as [n, k] f32 row-major (nn.Linear layout).
 // Create copies W, still [n, k] row-major, in the chosen WeightType. m <= kGemvMaxM runs the
@@ -142,6 +144,8 @@ class Linear {
   explicit Linear(std::unique_ptr<Impl> impl);
   Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
   Status ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const;
+  Status ForwardAmx(const void* x, bool x_bf16, int64_t m, float* y, uint16_t* y16,
+                    LinearEpilogue epilogue) const;
   Status ForwardPlain(const float* x, int64_t m, float* y) const;
   std::unique_ptr<Impl> impl_;
 };

@@ -16,6 +16,7 @@
 
 #include "runtime/cpu_isa.h"
 #include "runtime/dtype.h"
+#include "runtime/kernels/cpu/activation.h"
 #include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
@@ -278,6 +279,93 @@ TEST_CASE("KernelTable gemm tiles: equal the definition on ragged shapes and row
         CheckClose(y0, definition({}), kF32Tol, what + ", no bias");
       }
     }
+  }
+}
+
+// The AMX tile GEMM (kernel_table.h: pack_gemm_amx_w, pack_gemm_amx_x(_bf16), gemm_amx_bf16;
+// AVX-512 variant on CPUs with AMX-BF16) against bf16(x) bf16(W)^T + bias on ragged shapes
+// (m, n, k not multiples of the 16 x 16 x 32 tiles; more rows than one 256-row chunk), with each
+// epilogue and bf16 output; nothing written outside [m, n]; a row's outputs the same bits
+// whatever m and the row's position, on one thread and on the team.
+TEST_CASE("KernelTable gemm_amx_bf16: equals the bf16 definition on ragged shapes, every output") {
+  const cpu::KernelTable& kt = cpu::Kernels();
+  if (kt.gemm_amx_bf16 == nullptr) {
+    MESSAGE("no AMX-BF16 (or a lower variant in force): gemm_amx_bf16 not set, nothing to test");
+    CHECK(!kt.pack_gemm_amx_w);
+    return;
+  }
+  struct Shape {
+    int64_t m, n, k;
+  };
+  uint32_t seed = 300;
+  for (const Shape sh : {Shape{1, 16, 32}, Shape{5, 17, 33}, Shape{100, 80, 256},
+                         Shape{37, 1536, 256}, Shape{300, 100, 1101}, Shape{650, 48, 64}}) {
+    const int64_t m = sh.m, n = sh.n, k = sh.k;
+    INFO("m ", m, " n ", n, " k ", k);
+    auto w = RandomVector(n * k, seed++, -0.3f, 0.3f), bias = RandomVector(n, seed++);
+    auto x = RandomVector(m * k, seed++);
+    std::vector<uint16_t> wt(cpu::GemmAmxWeightElems(n, k)), xt(cpu::GemmAmxXElems(m, k));
+    kt.pack_gemm_amx_w(w.data(), n, k, wt.data());
+    // the documented layouts
+    CHECK(wt[((n - 1) / 16 * cpu::GemmAmxChunks(k) + (k - 1) / 32) * 512 + ((k - 1) % 32) / 2 * 32 +
+             (n - 1) % 16 * 2 + (k - 1) % 2] == F32ToBF16(w[(n - 1) * k + k - 1]));
+    kt.pack_gemm_amx_x(x.data(), m, k, xt.data());
+    CHECK(xt[((m - 1) / 16 * cpu::GemmAmxChunks(k) + (k - 1) / 32) * 512 + (m - 1) % 16 * 32 +
+             (k - 1) % 32] == F32ToBF16(x[(m - 1) * k + k - 1]));
+    std::vector<uint16_t> x16(m * k), xt16(xt.size(), 0xffff);
+    for (int64_t i = 0; i < m * k; ++i) x16[i] = F32ToBF16(x[i]);
+    kt.pack_gemm_amx_x_bf16(x16.data(), m, k, xt16.data());
+    CHECK(xt16 == xt);
+
+    const auto def = DefinitionF32(RoundedBf16(x), RoundedBf16(w), bias, m, n, k);
+    const auto def_nobias = DefinitionF32(RoundedBf16(x), RoundedBf16(w), {}, m, n, k);
+    const float kSentinel = 12345.0f;
+    // y with one sentinel row after it: [m + 1, n]
+    auto run = [&](const float* b, cpu::GemmEpilogue ep, const std::vector<float>& y0) {
+      std::vector<float> y = y0;
+      y.resize((m + 1) * n, kSentinel);
+      kt.gemm_amx_bf16(xt.data(), m, k, wt.data(), n, b, y.data(), nullptr, ep);
+      for (int64_t j = 0; j < n; ++j) CHECK(y[m * n + j] == kSentinel);
+      y.resize(m * n);
+      return y;
+    };
+    const std::vector<float> zeros(m * n, 0.0f);
+    CheckClose(run(bias.data(), cpu::GemmEpilogue::kNone, zeros), def, kF32Tol, "bias");
+    CheckClose(run(nullptr, cpu::GemmEpilogue::kNone, zeros), def_nobias, kF32Tol, "no bias");
+    std::vector<float> gelu = def;
+    REQUIRE(cpu::GeluErf(gelu.data(), m * n, gelu.data()).ok());
+    CheckClose(run(bias.data(), cpu::GemmEpilogue::kGeluErf, zeros), gelu, kF32Tol, "gelu");
+    const auto y0 = RandomVector(m * n, seed++);
+    std::vector<float> acc(m * n);
+    for (int64_t i = 0; i < m * n; ++i) acc[i] = y0[i] + def[i];
+    CheckClose(run(bias.data(), cpu::GemmEpilogue::kAccumulate, y0), acc, kF32Tol, "accumulate");
+    // bf16 output: the f32 output rounded (same bits), nothing past the last row
+    const auto yf = run(bias.data(), cpu::GemmEpilogue::kGeluErf, zeros);
+    std::vector<uint16_t> y16((m + 1) * n, 0x1234);
+    kt.gemm_amx_bf16(xt.data(), m, k, wt.data(), n, bias.data(), nullptr, y16.data(),
+                     cpu::GemmEpilogue::kGeluErf);
+    int64_t bf16_mismatch = 0;
+    for (int64_t i = 0; i < m * n; ++i) bf16_mismatch += y16[i] != F32ToBF16(yf[i]);
+    CHECK(bf16_mismatch == 0);
+    for (int64_t j = 0; j < n; ++j) CHECK(y16[m * n + j] == 0x1234);
+    // row independence: rows 0 and m - 1 alone give the same bits; one thread the same as the team
+    const auto full = run(bias.data(), cpu::GemmEpilogue::kNone, zeros);
+    for (int64_t i : {int64_t{0}, m - 1}) {
+      std::vector<uint16_t> xt1(cpu::GemmAmxXElems(1, k));
+      kt.pack_gemm_amx_x(x.data() + i * k, 1, k, xt1.data());
+      std::vector<float> y1(n);
+      kt.gemm_amx_bf16(xt1.data(), 1, k, wt.data(), n, bias.data(), y1.data(), nullptr,
+                       cpu::GemmEpilogue::kNone);
+      CHECK(std::memcmp(y1.data(), full.data() + i * n, n * sizeof(float)) == 0);
+    }
+    std::vector<float> one(m * n);
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+      kt.gemm_amx_bf16(xt.data(), m, k, wt.data(), n, bias.data(), one.data(), nullptr,
+                       cpu::GemmEpilogue::kNone);
+    }
+    CHECK(std::memcmp(one.data(), full.data(), m * n * sizeof(float)) == 0);
   }
 }
 

@@ -83,6 +83,13 @@ void Conv1dBf16(const uint32_t* wp, const float* bias, int64_t cout, int64_t pai
 void Conv1dAmx(const uint32_t* wp, const float* bias, int64_t cout, int64_t pairs, int64_t k,
                int64_t dil, const uint32_t* xv, int64_t ldv, int64_t cols, float* y, int64_t ldy,
                float* tail);
+// AVX-512 variant only, for CPUs with AMX-BF16: kernel_table.h's pack_gemm_amx_w,
+// pack_gemm_amx_x(_bf16) and gemm_amx_bf16.
+void PackGemmAmxW(const float* w, int64_t n, int64_t k, uint16_t* wt);
+void PackGemmAmxX(const float* x, int64_t m, int64_t k, uint16_t* xt);
+void PackGemmAmxXBf16(const uint16_t* x, int64_t m, int64_t k, uint16_t* xt);
+void GemmAmxBf16(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, int64_t n,
+                 const float* bias, float* y, uint16_t* y16, GemmEpilogue epilogue);
 // AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's pack_gemm_bf16_x and
 // gemm_i8_bf16.
 void PackGemmBf16X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,

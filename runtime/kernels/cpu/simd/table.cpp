@@ -71,6 +71,12 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     t->bf16_products_name = cpu.amx_bf16 ? "amx tiles" : "vdpbf16ps";
     t->pack_gemm_bf16_x = PackGemmBf16X;
     t->gemm_i8_bf16 = GemmI8Bf16;
+    if (cpu.amx_bf16) {
+      t->pack_gemm_amx_w = PackGemmAmxW;
+      t->pack_gemm_amx_x = PackGemmAmxX;
+      t->pack_gemm_amx_x_bf16 = PackGemmAmxXBf16;
+      t->gemm_amx_bf16 = GemmAmxBf16;
+    }
   }
 #endif
 }

@@ -1,0 +1,206 @@
+// bf16 GEMM on the AMX tile unit (kernel_table.h: pack_gemm_amx_w, pack_gemm_amx_x,
+// gemm_amx_bf16), for the AVX-512 variant on CPUs with AMX-BF16. W is packed once into B tiles
+// (16 columns x 16 channel pairs, 1 KiB each, a column block's tiles contiguous), x per call
+// into A tiles (16 rows x 32 channels, contiguous), so every tile load reads 16 consecutive
+// 64-byte lines. One column block at a time: its B tile per 32 channels is loaded once and
+// multiplied into up to four 16-row accumulators (row groups of 64 rows, the column block's
+// tiles re-read from L1 for the next group), while the next block's B tiles are prefetched.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "runtime/dtype.h"
+#include "runtime/kernels/cpu/simd/amx_tiles.h"
+#include "runtime/kernels/cpu/simd/kernels.h"
+#include "runtime/kernels/cpu/simd/simd.h"
+#include "runtime/kernels/cpu/simd/vec_math.h"
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+
+#if defined(COSY_SIMD_AVX512)
+
+void PackGemmAmxW(const float* w, int64_t n, int64_t k, uint16_t* wt) {
+  const int64_t kc = GemmAmxChunks(k), nb = (n + 15) / 16;
+  std::memset(wt, 0, static_cast<size_t>(nb * kc * 512) * sizeof(uint16_t));
+  for (int64_t j = 0; j < n; ++j) {
+    uint16_t* col = wt + (j / 16) * kc * 512 + (j % 16) * 2;
+    const float* row = w + j * k;
+    for (int64_t c = 0; c < k; ++c) {
+      col[(c / 32) * 512 + ((c % 32) / 2) * 32 + c % 2] = F32ToBF16(row[c]);
+    }
+  }
+}
+
+namespace {
+
+// One A tile row: 32 channels of x from c0 (zeros past k), rounded to bf16 or copied.
+inline void PackRowF32(const float* x, int64_t c0, int64_t k, uint16_t* dst) {
+  const int64_t left = k - c0;
+  if (left >= 32) {
+    const __m512i lo = Bf16BitsLanes(_mm512_castps_si512(_mm512_loadu_ps(x + c0)));
+    const __m512i hi = Bf16BitsLanes(_mm512_castps_si512(_mm512_loadu_ps(x + c0 + 16)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtepi32_epi16(lo));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), _mm512_cvtepi32_epi16(hi));
+    return;
+  }
+  for (int64_t c = 0; c < 32; ++c) dst[c] = c < left ? F32ToBF16(x[c0 + c]) : uint16_t{0};
+}
+
+inline void PackRowBf16(const uint16_t* x, int64_t c0, int64_t k, uint16_t* dst) {
+  const int64_t left = k - c0;
+  if (left >= 32) {
+    std::memcpy(dst, x + c0, 64);
+    return;
+  }
+  for (int64_t c = 0; c < 32; ++c) dst[c] = c < left ? x[c0 + c] : uint16_t{0};
+}
+
+template <class T>
+void PackX(const T* x, int64_t ldx, int64_t m, int64_t k, uint16_t* xt) {
+  const int64_t kc = GemmAmxChunks(k), mt = (m + 15) / 16;
+  for (int64_t t = 0; t < mt; ++t) {
+    for (int64_t r = 0; r < 16; ++r) {
+      const int64_t i = t * 16 + r;
+      for (int64_t cc = 0; cc < kc; ++cc) {
+        uint16_t* dst = xt + ((t * kc + cc) * 16 + r) * 32;
+        if (i >= m) {
+          std::memset(dst, 0, 64);
+        } else if constexpr (std::is_same_v<T, float>) {
+          PackRowF32(x + i * ldx, cc * 32, k, dst);
+        } else {
+          PackRowBf16(x + i * ldx, cc * 32, k, dst);
+        }
+      }
+    }
+  }
+}
+
+// The epilogue of one 16 x 16 block (acc: 16 rows of 16 floats) for its first `rows` rows and
+// `cols` columns.
+inline void Epilogue(const float* acc, int rows, int64_t cols, const float* bias, int64_t i0,
+                     int64_t j0, float* y, uint16_t* y16, int64_t ldy, GemmEpilogue epilogue) {
+  const __mmask16 mask = cols >= 16 ? __mmask16(0xffff) : __mmask16((1u << cols) - 1u);
+  const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + j0) : _mm512_setzero_ps();
+  for (int r = 0; r < rows; ++r) {
+    __m512 v = _mm512_add_ps(_mm512_load_ps(acc + r * 16), b);
+    const int64_t at = (i0 + r) * ldy + j0;
+    if (epilogue == GemmEpilogue::kGeluErf) v = Mul(v, NormalCdf(v));  // as the GeluErf pass
+    if (y16 != nullptr) {
+      const __m256i h = _mm512_cvtepi32_epi16(Bf16BitsLanes(_mm512_castps_si512(v)));
+      _mm256_mask_storeu_epi16(y16 + at, mask, h);
+      continue;
+    }
+    if (epilogue == GemmEpilogue::kAccumulate) {
+      v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y + at), v);
+    }
+    _mm512_mask_storeu_ps(y + at, mask, v);
+  }
+}
+
+// Column blocks [jb0, jb1) of y for all m rows, on the calling thread.
+COSY_TARGET_AMX void GemmBlocks(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt,
+                                int64_t n, const float* bias, float* y, uint16_t* y16,
+                                GemmEpilogue epilogue, int64_t jb0, int64_t jb1) {
+  const TileConfig cfg = FullTiles(8);
+  _tile_loadconfig(&cfg);
+  const int64_t kc = GemmAmxChunks(k), mt = (m + 15) / 16;
+  const int64_t panel = kc * 512, a_tile_step = kc * 512;  // uint16 per column block / row tile
+  alignas(64) float acc[4][256];
+  // Rows in chunks of 4 groups (256 rows): the chunk's A tiles stay near the core while every
+  // column block passes over them.
+  constexpr int64_t kChunkTiles = 16;
+  for (int64_t t0 = 0; t0 < mt; t0 += kChunkTiles) {
+    const int64_t t1 = t0 + kChunkTiles < mt ? t0 + kChunkTiles : mt;
+    for (int64_t jb = jb0; jb < jb1; ++jb) {
+      const uint16_t* b = wt + jb * panel;
+      // B tiles two column blocks ahead into L2: one block ahead into L1 stalled on the fill
+      // buffers (first chunk of a 3 s voice 0.43-0.44 -> 0.41-0.43 s)
+      const char* next = reinterpret_cast<const char*>(b + 2 * panel);
+      const int64_t next_bytes = jb + 2 < jb1 ? panel * 2 : 0;
+      // spread evenly over this block's products (all at once they stall)
+      const int64_t steps = (t1 - t0 + 3) / 4 * kc;
+      const int64_t pf_step = (next_bytes / 64 + steps - 1) / steps * 64;
+      int64_t pf = 0;
+      const int64_t j0 = jb * 16, cols = n - j0 < 16 ? n - j0 : 16;
+      for (int64_t g = t0; g < t1; g += 4) {
+        const int gt = static_cast<int>(t1 - g < 4 ? t1 - g : 4);
+        COSY_AMX_ZERO_ACC();
+        const uint16_t* a = xt + g * a_tile_step;
+        for (int64_t cc = 0; cc < kc; ++cc) {
+          _tile_loadd(6, b + cc * 512, 64);
+          const uint16_t* ac = a + cc * 512;
+          _tile_loadd(4, ac, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          if (gt > 1) {
+            _tile_loadd(5, ac + a_tile_step, 64);
+            _tile_dpbf16ps(1, 5, 6);
+          }
+          if (gt > 2) {
+            _tile_loadd(4, ac + 2 * a_tile_step, 64);
+            _tile_dpbf16ps(2, 4, 6);
+          }
+          if (gt > 3) {
+            _tile_loadd(5, ac + 3 * a_tile_step, 64);
+            _tile_dpbf16ps(3, 5, 6);
+          }
+          for (const int64_t e = pf + pf_step < next_bytes ? pf + pf_step : next_bytes; pf < e;
+               pf += 64) {
+            _mm_prefetch(next + pf, _MM_HINT_T1);
+          }
+        }
+        // Whole 16 x 16 blocks without an epilogue go straight to y; the others through acc.
+        const bool plain = epilogue == GemmEpilogue::kNone && bias == nullptr && y16 == nullptr &&
+                           cols == 16;
+        for (int t = 0; t < gt; ++t) {
+          const int64_t i0 = (g + t) * 16;
+          const bool direct = plain && m - i0 >= 16;
+          float* dst = direct ? y + i0 * n + j0 : acc[t];
+          const int64_t stride = direct ? n * 4 : 64;
+          if (t == 0) _tile_stored(0, dst, stride);
+          if (t == 1) _tile_stored(1, dst, stride);
+          if (t == 2) _tile_stored(2, dst, stride);
+          if (t == 3) _tile_stored(3, dst, stride);
+          if (!direct) {
+            Epilogue(acc[t], static_cast<int>(m - i0 < 16 ? m - i0 : 16), cols, bias, i0, j0, y,
+                     y16, n, epilogue);
+          }
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+
+void PackGemmAmxX(const float* x, int64_t m, int64_t k, uint16_t* xt) {
+  PackX(x, k, m, k, xt);
+}
+
+void PackGemmAmxXBf16(const uint16_t* x, int64_t m, int64_t k, uint16_t* xt) {
+  PackX(x, k, m, k, xt);
+}
+
+void GemmAmxBf16(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, int64_t n,
+                 const float* bias, float* y, uint16_t* y16, GemmEpilogue epilogue) {
+  const int64_t blocks = (n + 15) / 16;
+  const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Below ~4 MFLOP a second thread costs more to wake than it saves.
+  if (team <= 1 || blocks < 2 || m * n * k < (int64_t{2} << 20)) {
+    GemmBlocks(xt, m, k, wt, n, bias, y, y16, epilogue, 0, blocks);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(team, blocks)))
+  {
+    const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t jb0 = blocks * me / nt, jb1 = blocks * (me + 1) / nt;
+    if (jb1 > jb0) GemmBlocks(xt, m, k, wt, n, bias, y, y16, epilogue, jb0, jb1);
+  }
+}
+
+#endif  // COSY_SIMD_AVX512
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS
