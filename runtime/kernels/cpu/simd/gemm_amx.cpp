@@ -152,8 +152,8 @@ COSY_TARGET_AMX void GemmBlocks(const uint16_t* xt, int64_t m, int64_t k, const 
           }
         }
         // Whole 16 x 16 blocks without an epilogue go straight to y; the others through acc.
-        const bool plain = epilogue == GemmEpilogue::kNone && bias == nullptr && y16 == nullptr &&
-                           cols == 16;
+        const bool plain =
+            epilogue == GemmEpilogue::kNone && bias == nullptr && y16 == nullptr && cols == 16;
         for (int t = 0; t < gt; ++t) {
           const int64_t i0 = (g + t) * 16;
           const bool direct = plain && m - i0 >= 16;
@@ -176,9 +176,7 @@ COSY_TARGET_AMX void GemmBlocks(const uint16_t* xt, int64_t m, int64_t k, const 
 
 }  // namespace
 
-void PackGemmAmxX(const float* x, int64_t m, int64_t k, uint16_t* xt) {
-  PackX(x, k, m, k, xt);
-}
+void PackGemmAmxX(const float* x, int64_t m, int64_t k, uint16_t* xt) { PackX(x, k, m, k, xt); }
 
 void PackGemmAmxXBf16(const uint16_t* x, int64_t m, int64_t k, uint16_t* xt) {
   PackX(x, k, m, k, xt);
@@ -193,7 +191,8 @@ void GemmAmxBf16(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, i
     GemmBlocks(xt, m, k, wt, n, bias, y, y16, epilogue, 0, blocks);
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(team, blocks)))
+  const int threads = static_cast<int>(std::min<int64_t>(team, blocks));
+#pragma omp parallel num_threads(threads)
   {
     const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64_t jb0 = blocks * me / nt, jb1 = blocks * (me + 1) / nt;
