@@ -118,6 +118,15 @@ struct KernelTable {
   void (*gemm_amx_bf16)(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, int64_t n,
                         const float* bias, float* y, uint16_t* y16,
                         GemmEpilogue epilogue) = nullptr;
+  // For int8 W (set with them): widen_i8_rows_amx: W rows [j0, j0 + rows) in the i8_rows.h
+  // layout (w: its base, k columns) -> GemmAmxWeightElems(rows, k) bf16 (the exact int8
+  // values, unscaled) in pack_gemm_amx_w's layout. gemm_amx_bf16_scaled: y [m, n] (rows ldy
+  // apart) = scale[j] * (x W^T)[i][j] + bias[j] (bias may be null), on the calling thread.
+  void (*widen_i8_rows_amx)(const int8_t* w, int64_t k, int64_t j0, int64_t rows,
+                            uint16_t* wt) = nullptr;
+  void (*gemm_amx_bf16_scaled)(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt,
+                               int64_t n, const float* scale, const float* bias, float* y,
+                               int64_t ldy) = nullptr;
   // For bench JSON: "avx512_bf16 dot" or "widen + fma"; "avx512_vnni fixed point" or
   // "widen + fma".
   const char* gemv_bf16_name = "";

@@ -54,6 +54,9 @@ std::string Bf16GemmKernel() {
 
 std::string Int8ManyRowsKernel() {
   const KernelTable& kt = Kernels();
+  if (kt.gemm_amx_bf16_scaled != nullptr && AmxGemmEnabled()) {
+    return "AMX tiles (gemm_amx_bf16) on widened int8 tiles";
+  }
   if (Int8OnAmxMatmul()) return "oneDNN bf16 matmul (AMX) on widened tiles";
   if (kt.gemm_i8_bf16 != nullptr) return "avx512_bf16 tile (gemm_i8_bf16)";
   if (kt.gemm_i8_f32 != nullptr)
@@ -640,6 +643,59 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
   return first_error;
 }
 
+// int8 weights, m > kGemvMaxM, on the kernel table's AMX tile GEMM: x packed into A tiles once;
+// each thread takes whole tiles of W rows (as above), widens their exact int8 values into B
+// tiles (widen_i8_rows_amx: the transposed layout the tile unit reads, no second copy as
+// oneDNN's plain-weight matmul made) and multiplies them on its own, row scales and bias applied
+// as the outputs are stored.
+Status Linear::ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const {
+  const Impl& im = *impl_;
+  const int64_t k = im.k;
+  const KernelTable& kt = Kernels();
+  uint16_t* xt = nullptr;  // read by every thread
+  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {
+    xt = static_cast<uint16_t*>(
+        ThreadScratch(ScratchSlot::kConvert, GemmAmxXElems(m, k) * sizeof(uint16_t)));
+    return OkStatus();
+  }));
+  kt.pack_gemm_amx_x(x, m, k, xt);
+  const float* bias = im.BiasPtr();
+  auto run_tile = [&](int64_t j0, int64_t rows) -> Status {
+    return GuardDnnl("linear: forward", [&]() -> Status {  // a failed scratch: a Status
+      auto* wt = static_cast<uint16_t*>(ThreadScratch(
+          ScratchSlot::kConvertWeights, GemmAmxWeightElems(rows, k) * sizeof(uint16_t)));
+      kt.widen_i8_rows_amx(im.w_i8.data(), k, j0, rows, wt);
+      kt.gemm_amx_bf16_scaled(xt, m, k, wt, rows, im.scales.data() + j0,
+                              bias != nullptr ? bias + j0 : nullptr, y + j0, im.n);
+      return OkStatus();
+    });
+  };
+  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
+  const int64_t tile = Int8TileRows(im.n, k, threads);
+  const int64_t tiles = (im.n + tile - 1) / tile;
+  if (threads == 1 || tiles == 1) {
+    for (int64_t t = 0; t < tiles; ++t) {
+      COSY_RETURN_IF_ERROR(run_tile(t * tile, std::min(tile, im.n - t * tile)));
+    }
+    return OkStatus();
+  }
+  Status first_error;
+  std::mutex error_mu;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(threads)
+  {
+    const int me = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int64_t t = me; t < tiles && !failed.load(std::memory_order_relaxed); t += team) {
+      Status st = run_tile(t * tile, std::min(tile, im.n - t * tile));
+      if (!st.ok()) {
+        const std::lock_guard<std::mutex> lock(error_mu);
+        if (!failed.exchange(true)) first_error = std::move(st);
+      }
+    }
+  }
+  return first_error;
+}
+
 Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {
   COSY_ASSIGN_OR_RETURN(const PreparedRow row, PrepareRow(x));
   return ForwardPreparedRows(row, j0, j1, y);
@@ -788,6 +844,9 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   }
   if (im.tiles && im.weight_type == WeightType::kInt8) {
     const KernelTable& kt = Kernels();
+    if (kt.gemm_amx_bf16_scaled != nullptr && AmxGemmEnabled()) {
+      return ForwardInt8AmxTiles(x, m, y);
+    }
     if (Int8OnAmxMatmul()) return ForwardInt8Bf16Tiles(GetBf16TileMatMul(), x, m, y);
     if (kt.gemm_i8_bf16 != nullptr) {
       return detail::TileForwardInt8(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m,

@@ -143,6 +143,7 @@ class Linear {
  private:
   explicit Linear(std::unique_ptr<Impl> impl);
   Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
+  Status ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const;
   Status ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const;
   Status ForwardAmx(const void* x, bool x_bf16, int64_t m, float* y, uint16_t* y16,
                     LinearEpilogue epilogue) const;

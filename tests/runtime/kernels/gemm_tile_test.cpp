@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
 #include <span>
@@ -369,6 +370,63 @@ TEST_CASE("KernelTable gemm_amx_bf16: equals the bf16 definition on ragged shape
   }
 }
 
+// int8 W on the AMX tile GEMM (kernel_table.h: widen_i8_rows_amx, gemm_amx_bf16_scaled): the
+// widened B tiles of any row range equal pack_gemm_amx_w of the same int8 values, the rows past
+// the range zero; the scaled product equals the int8 definition and leaves the columns between
+// the output rows (ldy > n) alone.
+TEST_CASE("KernelTable widen_i8_rows_amx + gemm_amx_bf16_scaled: the int8 definition") {
+  const cpu::KernelTable& kt = cpu::Kernels();
+  if (kt.widen_i8_rows_amx == nullptr) {
+    MESSAGE("no AMX-BF16 (or a lower variant in force): widen_i8_rows_amx not set");
+    CHECK(!kt.gemm_amx_bf16_scaled);
+    return;
+  }
+  uint32_t seed = 500;
+  for (const auto& [n, k] :
+       {std::pair<int64_t, int64_t>{40, 96}, {100, 1101}, {16, 32}, {33, 65}}) {
+    const Int8Weights w = RandomInt8(n, k, seed++);
+    std::vector<int8_t> rows_layout(cpu::I8RowsBytes(n, k));
+    cpu::PackI8Rows(w.q.data(), n, k, rows_layout.data());
+    std::vector<float> qf(w.q.begin(), w.q.end());
+    for (const auto& [j0, rows] : {std::pair<int64_t, int64_t>{0, n}, {16, n - 16}, {0, 16}}) {
+      if (rows <= 0 || j0 + rows > n) continue;
+      INFO("n ", n, " k ", k, " rows ", j0, " + ", rows);
+      std::vector<uint16_t> got(cpu::GemmAmxWeightElems(rows, k), 0x7777),
+          want(cpu::GemmAmxWeightElems(rows, k));
+      kt.widen_i8_rows_amx(rows_layout.data(), k, j0, rows, got.data());
+      kt.pack_gemm_amx_w(qf.data() + j0 * k, rows, k, want.data());
+      int64_t differ = 0;
+      for (size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
+      CHECK(differ == 0);
+    }
+    for (int64_t m : {1, 9, 100}) {
+      INFO("n ", n, " k ", k, " m ", m);
+      auto x = RandomVector(m * k, seed++);
+      auto bias = RandomVector(n, seed++);
+      std::vector<uint16_t> xt(cpu::GemmAmxXElems(m, k)), wt(cpu::GemmAmxWeightElems(n, k));
+      kt.pack_gemm_amx_x(x.data(), m, k, xt.data());
+      kt.widen_i8_rows_amx(rows_layout.data(), k, 0, n, wt.data());
+      const int64_t ldy = n + 5;
+      const float kSentinel = -777.0f;
+      std::vector<float> y(m * ldy, kSentinel);
+      kt.gemm_amx_bf16_scaled(xt.data(), m, k, wt.data(), n, w.scales.data(), bias.data(), y.data(),
+                              ldy);
+      std::vector<float> got(m * n);
+      int64_t touched = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < ldy; ++j) {
+          if (j < n)
+            got[i * n + j] = y[i * ldy + j];
+          else
+            touched += y[i * ldy + j] != kSentinel;
+        }
+      }
+      CHECK(touched == 0);
+      CheckClose(got, Definition(x, w, bias, m, n, k), kF32Tol, "scaled int8 product");
+    }
+  }
+}
+
 // A Linear of weight type wt made from w ([n, k] f32), run at m = 300 / 9 / 40 under every
 // variant of this CPU, against y_def ([300, n]).
 void CheckLinearVariants(cpu::WeightType wt, const std::vector<float>& w,
@@ -421,7 +479,10 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
     CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k);
   }
   // and which path each variant took: with AMX-BF16 the AVX-512 variant hands the widened tiles
-  // to oneDNN's bf16 matmul (AMX) instead of the vdpbf16ps tile
+  // to the tile GEMM (its own, or with COSYFLOW_AMX_GEMM=0 oneDNN's bf16 matmul where oneDNN runs
+  // at avx512_core_amx) instead of the vdpbf16ps tile
+  const char* amx_env = std::getenv("COSYFLOW_AMX_GEMM");
+  const bool own_amx = amx_env == nullptr || std::string(amx_env) != "0";
   struct Restore {
     ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
   } restore;
@@ -430,8 +491,11 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
     REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
     const std::string path = cpu::Int8ManyRowsKernel();
     INFO("variant ", CpuIsaName(CpuIsa(v)), ": ", path);
-    if (CpuIsa(v) == CpuIsa::kAvx512 && SelectedCpuIsa() == CpuIsa::kAvx512 && f.amx_bf16 &&
-        dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx) {
+    if (CpuIsa(v) == CpuIsa::kAvx512 && f.amx_bf16 && own_amx) {
+      CHECK((path.find("AMX tiles") != std::string::npos) ==
+            (cpu::Kernels().gemm_amx_bf16_scaled != nullptr));
+    } else if (CpuIsa(v) == CpuIsa::kAvx512 && SelectedCpuIsa() == CpuIsa::kAvx512 && f.amx_bf16 &&
+               dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx) {
       CHECK(path.find("AMX") != std::string::npos);
     } else if (CpuIsa(v) == CpuIsa::kAvx512 && f.avx512_bf16) {
       CHECK(path.find("gemm_i8_bf16") != std::string::npos);

@@ -90,6 +90,9 @@ void PackGemmAmxX(const float* x, int64_t m, int64_t k, uint16_t* xt);
 void PackGemmAmxXBf16(const uint16_t* x, int64_t m, int64_t k, uint16_t* xt);
 void GemmAmxBf16(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, int64_t n,
                  const float* bias, float* y, uint16_t* y16, GemmEpilogue epilogue);
+void GemmAmxBf16Scaled(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt, int64_t n,
+                       const float* scale, const float* bias, float* y, int64_t ldy);
+void WidenI8RowsAmx(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16_t* wt);
 // AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's pack_gemm_bf16_x and
 // gemm_i8_bf16.
 void PackGemmBf16X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,

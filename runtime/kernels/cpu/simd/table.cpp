@@ -76,6 +76,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
       t->pack_gemm_amx_x = PackGemmAmxX;
       t->pack_gemm_amx_x_bf16 = PackGemmAmxXBf16;
       t->gemm_amx_bf16 = GemmAmxBf16;
+      t->gemm_amx_bf16_scaled = GemmAmxBf16Scaled;
+      t->widen_i8_rows_amx = WidenI8RowsAmx;
     }
   }
 #endif
