@@ -574,6 +574,39 @@ int64_t Int8TileRows(int64_t n, int64_t k, int threads) {
 }
 }  // namespace
 
+namespace {
+// run_tile(j0, rows) over W's rows in Int8TileRows tiles: whole tiles per thread of the team (on
+// the calling thread inside a parallel region). Nothing may throw out of the region (run_tile
+// returns its errors): the first error is kept and the other threads stop at their next tile.
+template <class RunTile>
+Status ForEachInt8Tile(int64_t n, int64_t k, const RunTile& run_tile) {
+  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
+  const int64_t tile = Int8TileRows(n, k, threads);
+  const int64_t tiles = (n + tile - 1) / tile;
+  if (threads == 1 || tiles == 1) {
+    for (int64_t t = 0; t < tiles; ++t) {
+      COSY_RETURN_IF_ERROR(run_tile(t * tile, std::min(tile, n - t * tile)));
+    }
+    return OkStatus();
+  }
+  Status first_error;
+  std::mutex error_mu;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(threads)
+  {
+    const int me = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int64_t t = me; t < tiles && !failed.load(std::memory_order_relaxed); t += team) {
+      Status st = run_tile(t * tile, std::min(tile, n - t * tile));
+      if (!st.ok()) {
+        const std::lock_guard<std::mutex> lock(error_mu);
+        if (!failed.exchange(true)) first_error = std::move(st);
+      }
+    }
+  }
+  return first_error;
+}
+}  // namespace
+
 Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m,
                                     float* y) const {
   const Impl& im = *impl_;
@@ -615,32 +648,7 @@ Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_
       return OkStatus();
     });
   };
-  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
-  const int64_t tile = Int8TileRows(im.n, k, threads);
-  const int64_t tiles = (im.n + tile - 1) / tile;
-  if (threads == 1 || tiles == 1) {
-    for (int64_t t = 0; t < tiles; ++t) {
-      COSY_RETURN_IF_ERROR(run_tile(t * tile, std::min(tile, im.n - t * tile)));
-    }
-    return OkStatus();
-  }
-  // Nothing may throw out of the region (run_tile catches oneDNN's errors): the first error is
-  // kept and the other threads stop at their next tile.
-  Status first_error;
-  std::mutex error_mu;
-  std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(threads)
-  {
-    const int me = omp_get_thread_num(), team = omp_get_num_threads();
-    for (int64_t t = me; t < tiles && !failed.load(std::memory_order_relaxed); t += team) {
-      Status st = run_tile(t * tile, std::min(tile, im.n - t * tile));
-      if (!st.ok()) {
-        const std::lock_guard<std::mutex> lock(error_mu);
-        if (!failed.exchange(true)) first_error = std::move(st);
-      }
-    }
-  }
-  return first_error;
+  return ForEachInt8Tile(im.n, k, run_tile);
 }
 
 // int8 weights, m > kGemvMaxM, on the kernel table's AMX tile GEMM: x packed into A tiles once;
@@ -670,30 +678,7 @@ Status Linear::ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const {
       return OkStatus();
     });
   };
-  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
-  const int64_t tile = Int8TileRows(im.n, k, threads);
-  const int64_t tiles = (im.n + tile - 1) / tile;
-  if (threads == 1 || tiles == 1) {
-    for (int64_t t = 0; t < tiles; ++t) {
-      COSY_RETURN_IF_ERROR(run_tile(t * tile, std::min(tile, im.n - t * tile)));
-    }
-    return OkStatus();
-  }
-  Status first_error;
-  std::mutex error_mu;
-  std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(threads)
-  {
-    const int me = omp_get_thread_num(), team = omp_get_num_threads();
-    for (int64_t t = me; t < tiles && !failed.load(std::memory_order_relaxed); t += team) {
-      Status st = run_tile(t * tile, std::min(tile, im.n - t * tile));
-      if (!st.ok()) {
-        const std::lock_guard<std::mutex> lock(error_mu);
-        if (!failed.exchange(true)) first_error = std::move(st);
-      }
-    }
-  }
-  return first_error;
+  return ForEachInt8Tile(im.n, k, run_tile);
 }
 
 Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {
