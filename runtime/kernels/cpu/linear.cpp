@@ -27,19 +27,20 @@
 #include "runtime/kernels/cpu/gemv.h"
 #include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/kernels/cpu/linear_impl.h"
 #include "runtime/kernels/cpu/linear_tiles.h"
 #include "runtime/logging.h"
 
 namespace cosyflow::kernels::cpu {
+using detail::AmxGemmEnabled;
+using detail::Bf16TileMatMul;
+using detail::GetBf16TileMatMul;
 namespace {
 
 using dnnl::memory;
 using Dt = memory::data_type;
 
 bool Int8OnAmxMatmul();
-bool AmxGemmEnabled();
-struct Bf16TileMatMul;
-const Bf16TileMatMul* GetBf16TileMatMul();
 
 }  // namespace
 
@@ -91,13 +92,37 @@ int64_t TileRows(int64_t n, int64_t k) {
   return std::min<int64_t>(n, std::max<int64_t>(16, (int64_t{1} << 20) / k));
 }
 
+// int8 W at m > kGemvMaxM on a CPU with AMX-BF16 (AVX-512 kernels in force, oneDNN uncapped):
+// oneDNN's bf16 matmul on the exact int8 values widened per tile runs on the AMX tiles
+// (TDPBF16PS), where vdpbf16ps ran at 0.6x the f32 FMA rate (Intel; the LM's 126-row prefill 0.52
+// -> 0.20 s on a 2-core Xeon, docs/benchmarks.md "Intel: decode prefetch, ... on AMX").
+bool Int8OnAmxMatmul() {
+  static const bool amx = DetectedCpuFeatures().amx_bf16 && SelectedCpuIsa() == CpuIsa::kAvx512 &&
+                          dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+  return amx && Kernels().isa == CpuIsa::kAvx512 && GetBf16TileMatMul() != nullptr;
+}
+
+void NoteTilesOnce(WeightType wt) {
+  static std::once_flag once[3];
+  std::call_once(once[static_cast<int>(wt)], [wt] {
+    if (wt == WeightType::kInt8) {
+      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the {} (activations rounded to bf16)",
+          kGemvMaxM, Int8ManyRowsKernel());
+    } else {
+      Log(LogLevel::kInfo, "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs {}",
+          WeightTypeName(wt), kGemvMaxM,
+          Kernels().gemm_bf16_f32 != nullptr ? "the f32 tile on rows widened per block"
+                                             : "the f32 matmul on converted weight tiles");
+    }
+  });
+}
+}  // namespace
+
+namespace detail {
+
 // The bf16 x bf16 -> f32 matmul the int8 tiles run on (weights: the tile's exact int8 values in
 // bf16, "ba" = [n, k] row-major; every dim and leading dimension at run time): created once per
 // process; null where oneDNN has no optimized bf16 matmul on this CPU / ISA cap.
-struct Bf16TileMatMul {
-  dnnl::matmul prim;
-  dnnl_memory_desc_t scratchpad{};
-};
 const Bf16TileMatMul* GetBf16TileMatMul() {
   static const std::unique_ptr<Bf16TileMatMul> entry = []() -> std::unique_ptr<Bf16TileMatMul> {
     try {
@@ -119,16 +144,6 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
   return entry.get();
 }
 
-// int8 W at m > kGemvMaxM on a CPU with AMX-BF16 (AVX-512 kernels in force, oneDNN uncapped):
-// oneDNN's bf16 matmul on the exact int8 values widened per tile runs on the AMX tiles
-// (TDPBF16PS), where vdpbf16ps ran at 0.6x the f32 FMA rate (Intel; the LM's 126-row prefill 0.52
-// -> 0.20 s on a 2-core Xeon, docs/benchmarks.md "Intel: decode prefetch, ... on AMX").
-bool Int8OnAmxMatmul() {
-  static const bool amx = DetectedCpuFeatures().amx_bf16 && SelectedCpuIsa() == CpuIsa::kAvx512 &&
-                          dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
-  return amx && Kernels().isa == CpuIsa::kAvx512 && GetBf16TileMatMul() != nullptr;
-}
-
 // bf16 WeightLayout::kGemm layers on the kernel table's AMX GEMM (where it exists) unless
 // COSYFLOW_AMX_GEMM=0 keeps them on oneDNN's brgemm (for comparisons; read once).
 bool AmxGemmEnabled() {
@@ -139,72 +154,7 @@ bool AmxGemmEnabled() {
   return on;
 }
 
-void NoteTilesOnce(WeightType wt) {
-  static std::once_flag once[3];
-  std::call_once(once[static_cast<int>(wt)], [wt] {
-    if (wt == WeightType::kInt8) {
-      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the {} (activations rounded to bf16)",
-          kGemvMaxM, Int8ManyRowsKernel());
-    } else {
-      Log(LogLevel::kInfo, "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs {}",
-          WeightTypeName(wt), kGemvMaxM,
-          Kernels().gemm_bf16_f32 != nullptr ? "the f32 tile on rows widened per block"
-                                             : "the f32 matmul on converted weight tiles");
-    }
-  });
-}
-}  // namespace
-
-struct Linear::Impl {
-  int64_t n = 0, k = 0;
-  WeightType weight_type = WeightType::kF32;
-  bool tiles = false;  // larger m: convert W tiles to f32 (no oneDNN primitive for the type)
-  bool packed = false;  // WeightLayout::kGemm: `weights` in the brgemm layout, no `prim`
-  // WeightLayout::kGemm without brgemm (AVX2 kernels): f32 W only in w_panels, every m through
-  // the kernel table's gemm_panels_f32.
-  bool panels = false;
-  std::vector<float, AlignedAllocator<float>> w_panels;
-  // WeightLayout::kGemm, bf16, on CPUs with AMX-BF16 (AVX-512 kernels in force at Create): W
-  // only in the B tiles of the kernel table's pack_gemm_amx_w, every m through its
-  // gemm_amx_bf16 (the functions kept from Create, whatever variant is forced later).
-  bool amx = false;
-  std::vector<uint16_t, AlignedAllocator<uint16_t>> w_amx;
-  decltype(KernelTable::pack_gemm_amx_x) amx_pack_x = nullptr;
-  decltype(KernelTable::pack_gemm_amx_x_bf16) amx_pack_x_bf16 = nullptr;
-  decltype(KernelTable::gemm_amx_bf16) amx_gemm = nullptr;
-  dnnl::matmul prim;
-  dnnl_memory_desc_t scratchpad;
-  memory weights;  // oneDNN path: [n, k] row-major in the primitive's data type, in w_storage
-  std::shared_ptr<void> w_storage;  // AlignedAlloc'd (huge pages): streamed on every call
-  memory bias;     // [1, n] f32, empty when there is no bias
-  std::vector<uint16_t, AlignedAllocator<uint16_t>> w_bf16;  // tiled path, bf16: [n, k]
-  std::vector<int8_t, AlignedAllocator<int8_t>> w_i8;        // int8: [n, k] in i8_rows.h blocks
-  std::vector<float> scales;     // int8: [n]
-  std::vector<float> bias_f32;   // tiled path: [n] or empty
-
-  const float* BiasPtr() const {
-    if (bias) return static_cast<const float*>(bias.get_data_handle());
-    return bias_f32.empty() ? nullptr : bias_f32.data();
-  }
-  // Rows [j0, j0 + rows) of W as f32 into dst.
-  // dst rows = W rows [j0, j0 + rows) in f32 (int8 times its row scale, or bf16 widened): the
-  // ISA variant's widening kernel per row, rows spread over the OpenMP team.
-  void WidenRows(int64_t j0, int64_t rows, float* dst) const {
-    const KernelTable& kt = Kernels();
-    const bool int8 = weight_type == WeightType::kInt8;
-#pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
-    for (int64_t r = 0; r < rows; ++r) {
-      if (int8) {
-        float* out = dst + r * k;
-        ForEachI8Run(w_i8.data(), k, j0 + r, 0, k, [&](int64_t c, const int8_t* p, int64_t n) {
-          kt.widen_i8(p, scales[j0 + r], n, out + c);
-        });
-      } else {
-        kt.widen_16(w_bf16.data() + (j0 + r) * k, true, k, dst + r * k);
-      }
-    }
-  }
-};
+}  // namespace detail
 
 Linear::Linear(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Linear::~Linear() = default;
@@ -548,137 +498,6 @@ Status Linear::ForwardFromBf16(const uint16_t* x, int64_t m, float* y,
     RunLinearPrimitive(im, mm->prim, mm->scratchpad, x, true, m, y, false);
     return OkStatus();
   });
-}
-
-// int8 weights, m > kGemvMaxM, where a bf16 matmul exists: per tile of W rows, their exact int8
-// values as bf16 (unscaled), one bf16 matmul against x rounded to bf16, then the row scales and
-// the bias on the tile's output columns: y[i, j] = scale[j] * (bf16(x_i) . q_j) + bias[j].
-// Twice the f32 matmul's rate on AVX512_BF16 (int8 prefill 127 positions: 0.35 -> ~0.2 s).
-//
-// Each thread of the team takes whole tiles (widen, matmul on that thread alone, scale) sized to
-// stay in its L2 (kInt8TileBytes of bf16): the tile is read back by the matmul while still in the
-// cache. Tiles of 4 MiB widened by the whole team, then one team matmul, wrote and re-read every
-// weight through memory: the LM's prefill of 126 positions 0.19-0.21 s, with these tiles
-// 0.135-0.15 s (bf16 weights: 0.145 s; 2-core Xeon, docs/benchmarks.md "int8 prefill tiles in
-// L2"; 384 KiB tiles: 0.16 s).
-namespace {
-constexpr int64_t kInt8TileBytes = int64_t{768} << 10;
-
-// Rows of W per tile: kInt8TileBytes of bf16, a multiple of 32 (the matmul's column blocks),
-// at least 32, and at least `threads` tiles where W has the rows for it.
-int64_t Int8TileRows(int64_t n, int64_t k, int threads) {
-  int64_t rows = std::max<int64_t>(32, kInt8TileBytes / (2 * k) / 32 * 32);
-  const int64_t per_thread = (n + threads - 1) / threads;
-  if (rows > per_thread) rows = std::max<int64_t>(32, (per_thread + 31) / 32 * 32);
-  return std::min(rows, n);
-}
-}  // namespace
-
-namespace {
-// run_tile(j0, rows) over W's rows in Int8TileRows tiles: whole tiles per thread of the team (on
-// the calling thread inside a parallel region). Nothing may throw out of the region (run_tile
-// returns its errors): the first error is kept and the other threads stop at their next tile.
-template <class RunTile>
-Status ForEachInt8Tile(int64_t n, int64_t k, const RunTile& run_tile) {
-  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
-  const int64_t tile = Int8TileRows(n, k, threads);
-  const int64_t tiles = (n + tile - 1) / tile;
-  if (threads == 1 || tiles == 1) {
-    for (int64_t t = 0; t < tiles; ++t) {
-      COSY_RETURN_IF_ERROR(run_tile(t * tile, std::min(tile, n - t * tile)));
-    }
-    return OkStatus();
-  }
-  Status first_error;
-  std::mutex error_mu;
-  std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(threads)
-  {
-    const int me = omp_get_thread_num(), team = omp_get_num_threads();
-    for (int64_t t = me; t < tiles && !failed.load(std::memory_order_relaxed); t += team) {
-      Status st = run_tile(t * tile, std::min(tile, n - t * tile));
-      if (!st.ok()) {
-        const std::lock_guard<std::mutex> lock(error_mu);
-        if (!failed.exchange(true)) first_error = std::move(st);
-      }
-    }
-  }
-  return first_error;
-}
-}  // namespace
-
-Status Linear::ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m,
-                                    float* y) const {
-  const Impl& im = *impl_;
-  const auto& mm = *static_cast<const Bf16TileMatMul*>(mm_entry);
-  const int64_t k = im.k;
-  const KernelTable& kt = Kernels();
-  uint16_t* xb = nullptr;  // x rounded to bf16, read by every thread
-  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {
-    xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * k * 2));
-    kt.narrow_bf16(x, m * k, xb);
-    return OkStatus();
-  }));
-  const float* bias = im.BiasPtr();
-  // One tile: W rows [j0, j0 + rows) on the calling thread (a nested oneDNN call runs on it).
-  auto run_tile = [&](int64_t j0, int64_t rows) -> Status {
-    return GuardDnnl("linear: forward", [&]() -> Status {
-      auto* wb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvertWeights, rows * k * 2));
-      kt.widen_i8_rows_bf16(im.w_i8.data(), k, j0, rows, wb);
-      const int64_t a_dims[2] = {m, k}, a_strides[2] = {k, 1};
-      const int64_t b_dims[2] = {k, rows}, b_strides[2] = {1, k};
-      const int64_t c_dims[2] = {m, rows}, c_strides[2] = {im.n, 1};
-      dnnl_exec_arg_t args[4];
-      int nargs = 0;
-      args[nargs++] = {DNNL_ARG_SRC, ThreadMemory(MemRole::kSrc,
-                                                  PlainDesc(2, a_dims, a_strides, dnnl_bf16), xb)};
-      args[nargs++] = {DNNL_ARG_WEIGHTS,
-                       ThreadMemory(MemRole::kWeights, PlainDesc(2, b_dims, b_strides, dnnl_bf16),
-                                    wb)};
-      args[nargs++] = {DNNL_ARG_DST, ThreadMemory(MemRole::kDst,
-                                                  PlainDesc(2, c_dims, c_strides, dnnl_f32),
-                                                  y + j0)};
-      ExecuteOnThread(mm.prim, mm.scratchpad, args, nargs);
-      const float* sc = im.scales.data() + j0;
-      const float* bj = bias != nullptr ? bias + j0 : nullptr;
-      for (int64_t i = 0; i < m; ++i) {
-        float* row = y + i * im.n + j0;
-        for (int64_t j = 0; j < rows; ++j) row[j] = row[j] * sc[j] + (bj != nullptr ? bj[j] : 0.0f);
-      }
-      return OkStatus();
-    });
-  };
-  return ForEachInt8Tile(im.n, k, run_tile);
-}
-
-// int8 weights, m > kGemvMaxM, on the kernel table's AMX tile GEMM: x packed into A tiles once;
-// each thread takes whole tiles of W rows (as above), widens their exact int8 values into B
-// tiles (widen_i8_rows_amx: the transposed layout the tile unit reads, no second copy as
-// oneDNN's plain-weight matmul made) and multiplies them on its own, row scales and bias applied
-// as the outputs are stored.
-Status Linear::ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const {
-  const Impl& im = *impl_;
-  const int64_t k = im.k;
-  const KernelTable& kt = Kernels();
-  uint16_t* xt = nullptr;  // read by every thread
-  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {
-    xt = static_cast<uint16_t*>(
-        ThreadScratch(ScratchSlot::kConvert, GemmAmxXElems(m, k) * sizeof(uint16_t)));
-    return OkStatus();
-  }));
-  kt.pack_gemm_amx_x(x, m, k, xt);
-  const float* bias = im.BiasPtr();
-  auto run_tile = [&](int64_t j0, int64_t rows) -> Status {
-    return GuardDnnl("linear: forward", [&]() -> Status {  // a failed scratch: a Status
-      auto* wt = static_cast<uint16_t*>(ThreadScratch(
-          ScratchSlot::kConvertWeights, GemmAmxWeightElems(rows, k) * sizeof(uint16_t)));
-      kt.widen_i8_rows_amx(im.w_i8.data(), k, j0, rows, wt);
-      kt.gemm_amx_bf16_scaled(xt, m, k, wt, rows, im.scales.data() + j0,
-                              bias != nullptr ? bias + j0 : nullptr, y + j0, im.n);
-      return OkStatus();
-    });
-  };
-  return ForEachInt8Tile(im.n, k, run_tile);
 }
 
 Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const {
