@@ -118,7 +118,8 @@ COSY_TARGET_AMX void GemmBlocks(const uint16_t* xt, int64_t m, int64_t k, const 
   alignas(64) float acc[4][256];
   // Up to 128 rows in one pass over W; more rows in chunks of 64, each pass over W with the
   // chunk's A tiles near the core (650 rows in one pass re-read all A tiles from L2 for every
-  // column block: the flow's final call 20 % slower than oneDNN's brgemm).
+  // column block: the flow's final call's linears 1.49-1.52 s; in chunks 1.45-1.48 s, still
+  // behind oneDNN's brgemm at 1.25-1.28 s, docs/kernels.md).
   const int64_t chunk_tiles = mt <= 8 ? mt : 4;
   for (int64_t t0 = 0; t0 < mt; t0 += chunk_tiles) {
     const int64_t t1 = t0 + chunk_tiles < mt ? t0 + chunk_tiles : mt;
