@@ -243,36 +243,10 @@ void WidenI8RowsAmx(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16
         v[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(flo)),
                                   _mm512_cvtepi32_epi16(fhi), 1);
       }
-      // 16 x 16 transpose of 32-bit pairs
-      __m512i t[16];
-      for (int r = 0; r < 16; r += 2) {
-        t[r] = _mm512_unpacklo_epi32(v[r], v[r + 1]);
-        t[r + 1] = _mm512_unpackhi_epi32(v[r], v[r + 1]);
-      }
-      for (int r = 0; r < 16; r += 4) {
-        v[r] = _mm512_unpacklo_epi64(t[r], t[r + 2]);
-        v[r + 1] = _mm512_unpackhi_epi64(t[r], t[r + 2]);
-        v[r + 2] = _mm512_unpacklo_epi64(t[r + 1], t[r + 3]);
-        v[r + 3] = _mm512_unpackhi_epi64(t[r + 1], t[r + 3]);
-      }
-      for (int r = 0; r < 4; ++r) {
-        t[r] = _mm512_shuffle_i32x4(v[r], v[r + 4], 0x88);
-        t[r + 4] = _mm512_shuffle_i32x4(v[r + 8], v[r + 12], 0x88);
-        t[r + 8] = _mm512_shuffle_i32x4(v[r], v[r + 4], 0xdd);
-        t[r + 12] = _mm512_shuffle_i32x4(v[r + 8], v[r + 12], 0xdd);
-      }
+      // v[p] = pair p of every row: line p of the B tile
+      Transpose16x16(v);
       uint16_t* tile = wt + (jb * kc + cc) * 512;
-      for (int r = 0; r < 4; ++r) {
-        // pair rows p = 4 q + r (q: the 128-bit lane) of 16 rows each
-        const __m512i a = _mm512_shuffle_i32x4(t[r], t[r + 4], 0x88);
-        const __m512i b = _mm512_shuffle_i32x4(t[r], t[r + 4], 0xdd);
-        const __m512i c = _mm512_shuffle_i32x4(t[r + 8], t[r + 12], 0x88);
-        const __m512i d = _mm512_shuffle_i32x4(t[r + 8], t[r + 12], 0xdd);
-        _mm512_storeu_si512(tile + (0 + r) * 32, a);
-        _mm512_storeu_si512(tile + (4 + r) * 32, c);
-        _mm512_storeu_si512(tile + (8 + r) * 32, b);
-        _mm512_storeu_si512(tile + (12 + r) * 32, d);
-      }
+      for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, v[p]);
     }
   }
 }

@@ -28,33 +28,6 @@ using gemm_rows::Prefetch;
 using gemm_rows::TileArgs;
 using gemm_rows::Transpose8x8;
 
-// 16 rows of 16 dwords -> 16 columns of 16 dwords (r[c] becomes column c).
-inline void Transpose16x16(__m512i r[16]) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  // u[4g + q]: in each 128-bit lane L, column 4L + q of rows 4g .. 4g + 3.
-  for (int g = 0; g < 4; ++g) {
-    const __m512i* tg = t + 4 * g;
-    u[4 * g + 0] = _mm512_unpacklo_epi64(tg[0], tg[2]);
-    u[4 * g + 1] = _mm512_unpackhi_epi64(tg[0], tg[2]);
-    u[4 * g + 2] = _mm512_unpacklo_epi64(tg[1], tg[3]);
-    u[4 * g + 3] = _mm512_unpackhi_epi64(tg[1], tg[3]);
-  }
-  for (int q = 0; q < 4; ++q) {
-    const __m512i a = _mm512_shuffle_i32x4(u[q], u[4 + q], 0x88);       // cols q, 8+q; rows 0-7
-    const __m512i b = _mm512_shuffle_i32x4(u[q], u[4 + q], 0xdd);       // cols 4+q, 12+q; rows 0-7
-    const __m512i c = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0x88);  // rows 8-15
-    const __m512i d = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0xdd);
-    r[q] = _mm512_shuffle_i32x4(a, c, 0x88);
-    r[8 + q] = _mm512_shuffle_i32x4(a, c, 0xdd);
-    r[4 + q] = _mm512_shuffle_i32x4(b, d, 0x88);
-    r[12 + q] = _mm512_shuffle_i32x4(b, d, 0xdd);
-  }
-}
-
 // 32 int8 values -> 16 words of two bf16 (WidenPairs below).
 COSY_TARGET_BF16 inline void Widen32(const int8_t* src, uint32_t* out) {
   const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
