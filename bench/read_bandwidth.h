@@ -9,12 +9,16 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/huge_pages.h"
+
 namespace cosyflow::bench {
 
-// GB/s of `threads` readers over a 1 GiB buffer (much larger than the caches), best of 3.
+// GB/s of `threads` readers over a 1 GiB buffer (much larger than the caches), best of 3. The
+// buffer is on huge pages where the system gives them, as the weights are (WeightAlloc): from
+// 4 KiB pages the same loop read ~20 % less on the Xeon VM (docs/benchmarks.md).
 inline double ReadBandwidth(int threads) {
   const size_t n = size_t{256} << 20;  // 1 GiB of floats
-  std::vector<float> buf(n, 1.0f);
+  std::vector<float, AlignedAllocator<float>> buf(n, 1.0f);
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
     std::vector<float> sums(static_cast<size_t>(threads));

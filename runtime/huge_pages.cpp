@@ -8,6 +8,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+
+#include "runtime/storage.h"
 
 namespace cosyflow {
 
@@ -45,6 +50,70 @@ bool PopulateForWrite(void* p, size_t bytes) {
   if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE) == 0) return true;
   if (errno == EINVAL) supported.store(false, std::memory_order_relaxed);  // kernel without it
   return false;
+}
+
+namespace {
+
+// Shared blocks of WeightAlloc: [base, base + size), `used` bytes handed out in order, `live`
+// buffers not yet freed. `current` takes the next buffers until it is full.
+struct WeightBlock {
+  size_t size = 0, used = 0, live = 0;
+};
+constexpr size_t kWeightBlockBytes = size_t{8} << 20;
+std::mutex weight_mu;
+std::map<uintptr_t, WeightBlock>& WeightBlocks() {
+  static auto* blocks = new std::map<uintptr_t, WeightBlock>();  // outlives static destructors
+  return *blocks;
+}
+uintptr_t weight_current = 0;
+
+}  // namespace
+
+void* WeightAlloc(size_t bytes) {
+  if (bytes >= kHugePageBytes || !HugePagesEnabled()) return AlignedAlloc(bytes);
+  const size_t want = (bytes == 0 ? 1 : bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+  std::lock_guard<std::mutex> lock(weight_mu);
+  auto& blocks = WeightBlocks();
+  auto it = blocks.find(weight_current);
+  if (it == blocks.end() || it->second.used + want > it->second.size) {
+    void* base = AlignedAlloc(kWeightBlockBytes);  // 2 MiB aligned and advised
+    if (base == nullptr) return nullptr;
+    weight_current = reinterpret_cast<uintptr_t>(base);
+    it = blocks.emplace(weight_current, WeightBlock{kWeightBlockBytes, 0, 0}).first;
+  }
+  void* p = reinterpret_cast<void*>(it->first + it->second.used);
+  it->second.used += want;
+  ++it->second.live;
+  return p;
+}
+
+void WeightFree(void* p) {
+  if (p == nullptr) return;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  {
+    std::lock_guard<std::mutex> lock(weight_mu);
+    auto& blocks = WeightBlocks();
+    auto it = blocks.upper_bound(a);
+    if (it != blocks.begin()) {
+      --it;
+      if (a < it->first + it->second.size) {
+        if (--it->second.live == 0) {
+          if (it->first == weight_current) weight_current = 0;
+          AlignedFree(reinterpret_cast<void*>(it->first));
+          blocks.erase(it);
+        }
+        return;
+      }
+    }
+  }
+  AlignedFree(p);
+}
+
+size_t WeightPoolBytes() {
+  std::lock_guard<std::mutex> lock(weight_mu);
+  size_t total = 0;
+  for (const auto& [base, b] : WeightBlocks()) total += b.size;
+  return total;
 }
 
 std::string TransparentHugePageMode() {

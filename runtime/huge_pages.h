@@ -43,8 +43,20 @@ bool PopulateForWrite(void* p, size_t bytes);
 // "madvise", "never"), or "unavailable".
 std::string TransparentHugePageMode();
 
-// std::allocator replacement over AlignedAlloc (64-byte aligned; huge pages from 2 MiB up):
-// for weight vectors that are streamed on every token.
+// Weight buffers, streamed on every call (the LM's rows on every token, the flow's tiles on
+// every ODE step): 64-byte aligned, and on huge pages whatever their size. From 2 MiB up they
+// are AlignedAlloc blocks; smaller ones (the LM's q/k/v/o rows, 0.1-0.8 MiB each, 12 % of its
+// streamed bytes; most of the flow's layers) are carved in load order out of shared 8 MiB
+// blocks on huge pages, which go back when their last buffer is freed. Streaming 360 MB from
+// 4 KiB pages read 11.9 GB/s on one core of the Xeon VM, from 2 MiB pages 14.7 (two cores:
+// 23.2 / 28.3; docs/benchmarks.md). nullptr on failure. Without huge pages
+// (COSYFLOW_HUGE_PAGES=0) every buffer is its own AlignedAlloc block.
+void* WeightAlloc(size_t bytes);
+void WeightFree(void* p);
+// Bytes of the shared blocks in use (0 when none is alive), for tests.
+size_t WeightPoolBytes();
+
+// std::allocator replacement over WeightAlloc: for weight vectors.
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
@@ -65,14 +77,14 @@ namespace cosyflow {
 
 template <typename T>
 T* AlignedAllocator<T>::allocate(size_t n) {
-  void* p = AlignedAlloc(n * sizeof(T));
+  void* p = WeightAlloc(n * sizeof(T));
   if (p == nullptr) throw std::bad_alloc();
   return static_cast<T*>(p);
 }
 
 template <typename T>
 void AlignedAllocator<T>::deallocate(T* p, size_t) noexcept {
-  AlignedFree(p);
+  WeightFree(p);
 }
 
 }  // namespace cosyflow

@@ -96,12 +96,43 @@ TEST_CASE("AlignedAlloc: small blocks 64-byte aligned, large blocks 2 MiB aligne
   AlignedFree(big);
 }
 
-TEST_CASE("AlignedAllocator: vectors of weights use AlignedAlloc") {
+TEST_CASE("AlignedAllocator: vectors of weights use WeightAlloc") {
   std::vector<int8_t, AlignedAllocator<int8_t>> v(5 * kMiB, 3);
   if (HugePagesEnabled()) CHECK(reinterpret_cast<uintptr_t>(v.data()) % kHugePageBytes == 0);
   CHECK(v[5 * kMiB - 1] == 3);
   std::vector<float, AlignedAllocator<float>> f(7);
   CHECK(reinterpret_cast<uintptr_t>(f.data()) % kCpuAlignment == 0);
+}
+
+TEST_CASE("WeightAlloc: small weight buffers share huge-page blocks, freed with their last") {
+  const size_t before = WeightPoolBytes();
+  // Sizes of the LM's k/v, q/o rows and a flow layer's tiles, and one past the pool's range.
+  const std::vector<size_t> sizes = {1, 64, 114688, 802816, 786432, 524288, 1000, 3 * kMiB};
+  std::vector<char*> ps;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto* p = static_cast<char*>(WeightAlloc(sizes[i]));
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<uintptr_t>(p) % kCpuAlignment == 0);
+    std::memset(p, static_cast<int>(i + 1), sizes[i]);  // usable to the last byte
+    ps.push_back(p);
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {  // no buffer overwrote another
+    CHECK(ps[i][0] == static_cast<char>(i + 1));
+    CHECK(ps[i][sizes[i] - 1] == static_cast<char>(i + 1));
+  }
+  if (!HugePagesEnabled()) {
+    CHECK(WeightPoolBytes() == before);
+    MESSAGE("COSYFLOW_HUGE_PAGES=0: every buffer on its own, not checked further");
+  } else {
+    CHECK(WeightPoolBytes() > before);
+    CHECK(reinterpret_cast<uintptr_t>(ps.back()) % kHugePageBytes == 0);  // 3 MiB: its own block
+    if (ThpAdvisable() && ThpEligible(ps[3]) >= 0) {
+      for (size_t i = 0; i + 1 < ps.size(); ++i) CHECK(ThpEligible(ps[i]) == 1);
+    }
+  }
+  for (char* p : ps) WeightFree(p);
+  CHECK(WeightPoolBytes() == before);  // blocks holding only these buffers went back
+  WeightFree(nullptr);
 }
 
 TEST_CASE("WarmPages: fresh mappings are 2 MiB aligned and advised") {

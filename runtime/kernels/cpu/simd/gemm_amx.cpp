@@ -37,6 +37,9 @@ void PackGemmAmxW(const float* w, int64_t n, int64_t k, uint16_t* wt) {
 
 namespace {
 
+// How far ahead (column blocks) GemmBlocks prefetches B tiles into L2.
+constexpr int64_t kPrefetchBlocks = 4;
+
 // One A tile row: 32 channels of x from c0 (zeros past k), rounded to bf16 or copied.
 inline void PackRowF32(const float* x, int64_t c0, int64_t k, uint16_t* dst) {
   const int64_t left = k - c0;
@@ -115,7 +118,24 @@ COSY_TARGET_AMX void GemmBlocks(const uint16_t* xt, int64_t m, int64_t k, const 
   _tile_loadconfig(&cfg);
   const int64_t kc = GemmAmxChunks(k), mt = (m + 15) / 16;
   const int64_t panel = kc * 512, a_tile_step = kc * 512;  // uint16 per column block / row tile
-  alignas(64) float acc[4][256];
+  alignas(64) float acc[256];
+  // Whole 16 x 16 blocks without an epilogue go straight to y; the others through acc.
+  const bool plain =
+      epilogue == GemmEpilogue::kNone && scale == nullptr && bias == nullptr && y16 == nullptr;
+  const auto store = [&](int t, int64_t i0, int64_t j0) COSY_TARGET_AMX {
+    const int64_t cols = n - j0 < 16 ? n - j0 : 16;
+    const bool direct = plain && cols == 16 && m - i0 >= 16;
+    float* dst = direct ? y + i0 * ldy + j0 : acc;
+    const int64_t stride = direct ? ldy * 4 : 64;
+    if (t == 0) _tile_stored(0, dst, stride);
+    if (t == 1) _tile_stored(1, dst, stride);
+    if (t == 2) _tile_stored(2, dst, stride);
+    if (t == 3) _tile_stored(3, dst, stride);
+    if (!direct) {
+      Epilogue(acc, static_cast<int>(m - i0 < 16 ? m - i0 : 16), cols, scale, bias, i0, j0, y, y16,
+               ldy, epilogue);
+    }
+  };
   // Up to 128 rows in one pass over W; more rows in chunks of 64, each pass over W with the
   // chunk's A tiles near the core (650 rows in one pass re-read all A tiles from L2 for every
   // column block: the flow's final call's linears 1.49-1.52 s; in chunks 1.45-1.48 s, still
@@ -123,60 +143,49 @@ COSY_TARGET_AMX void GemmBlocks(const uint16_t* xt, int64_t m, int64_t k, const 
   const int64_t chunk_tiles = mt <= 8 ? mt : 4;
   for (int64_t t0 = 0; t0 < mt; t0 += chunk_tiles) {
     const int64_t t1 = t0 + chunk_tiles < mt ? t0 + chunk_tiles : mt;
-    for (int64_t jb = jb0; jb < jb1; ++jb) {
-      const uint16_t* b = wt + jb * panel;
-      // B tiles two column blocks ahead into L2: one block ahead into L1 stalled on the fill
-      // buffers (first chunk of a 3 s voice 0.43-0.44 -> 0.41-0.43 s)
-      const char* next = reinterpret_cast<const char*>(b + 2 * panel);
-      const int64_t next_bytes = jb + 2 < jb1 ? panel * 2 : 0;
-      // spread evenly over this block's products (all at once they stall)
-      const int64_t steps = (t1 - t0 + 3) / 4 * kc;
+    // Two column blocks by two row tiles at a time (accumulators 0-3, A tiles 4-5, B tiles
+    // 6-7): one tile load per product, against 1.25 for four row tiles times one column block.
+    for (int64_t jb = jb0; jb < jb1; jb += 2) {
+      const bool two_cols = jb + 1 < jb1;
+      const uint16_t* b0 = wt + jb * panel;
+      const uint16_t* b1 = b0 + panel;
+      // The column pair after the next into L2, spread evenly over this pair's products (all
+      // at once they stall; one pair ahead into L1 stalled on the fill buffers).
+      const int64_t ahead = jb + kPrefetchBlocks;
+      const char* next = reinterpret_cast<const char*>(wt + ahead * panel);
+      const int64_t next_blocks = ahead < jb1 ? (jb1 - ahead < 2 ? jb1 - ahead : 2) : 0;
+      const int64_t next_bytes = next_blocks * panel * 2;
+      const int64_t steps = (t1 - t0 + 1) / 2 * kc;
       const int64_t pf_step = (next_bytes / 64 + steps - 1) / steps * 64;
       int64_t pf = 0;
-      const int64_t j0 = jb * 16, cols = n - j0 < 16 ? n - j0 : 16;
-      for (int64_t g = t0; g < t1; g += 4) {
-        const int gt = static_cast<int>(t1 - g < 4 ? t1 - g : 4);
+      for (int64_t g = t0; g < t1; g += 2) {
+        const bool two_rows = g + 1 < t1;
         COSY_AMX_ZERO_ACC();
         const uint16_t* a = xt + g * a_tile_step;
         for (int64_t cc = 0; cc < kc; ++cc) {
-          _tile_loadd(6, b + cc * 512, 64);
           const uint16_t* ac = a + cc * 512;
           _tile_loadd(4, ac, 64);
+          _tile_loadd(6, b0 + cc * 512, 64);
           _tile_dpbf16ps(0, 4, 6);
-          if (gt > 1) {
+          if (two_rows) {
             _tile_loadd(5, ac + a_tile_step, 64);
-            _tile_dpbf16ps(1, 5, 6);
+            _tile_dpbf16ps(2, 5, 6);
           }
-          if (gt > 2) {
-            _tile_loadd(4, ac + 2 * a_tile_step, 64);
-            _tile_dpbf16ps(2, 4, 6);
-          }
-          if (gt > 3) {
-            _tile_loadd(5, ac + 3 * a_tile_step, 64);
-            _tile_dpbf16ps(3, 5, 6);
+          if (two_cols) {
+            _tile_loadd(7, b1 + cc * 512, 64);
+            _tile_dpbf16ps(1, 4, 7);
+            if (two_rows) _tile_dpbf16ps(3, 5, 7);
           }
           for (const int64_t e = pf + pf_step < next_bytes ? pf + pf_step : next_bytes; pf < e;
                pf += 64) {
             _mm_prefetch(next + pf, _MM_HINT_T1);
           }
         }
-        // Whole 16 x 16 blocks without an epilogue go straight to y; the others through acc.
-        const bool plain = epilogue == GemmEpilogue::kNone && scale == nullptr && bias == nullptr &&
-                           y16 == nullptr && cols == 16;
-        for (int t = 0; t < gt; ++t) {
-          const int64_t i0 = (g + t) * 16;
-          const bool direct = plain && m - i0 >= 16;
-          float* dst = direct ? y + i0 * ldy + j0 : acc[t];
-          const int64_t stride = direct ? ldy * 4 : 64;
-          if (t == 0) _tile_stored(0, dst, stride);
-          if (t == 1) _tile_stored(1, dst, stride);
-          if (t == 2) _tile_stored(2, dst, stride);
-          if (t == 3) _tile_stored(3, dst, stride);
-          if (!direct) {
-            Epilogue(acc[t], static_cast<int>(m - i0 < 16 ? m - i0 : 16), cols, scale, bias, i0, j0,
-                     y, y16, ldy, epilogue);
-          }
-        }
+        const int64_t i0 = g * 16, j0 = jb * 16;
+        store(0, i0, j0);
+        if (two_cols) store(1, i0, j0 + 16);
+        if (two_rows) store(2, i0 + 16, j0);
+        if (two_rows && two_cols) store(3, i0 + 16, j0 + 16);
       }
     }
   }
