@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,26 @@ TEST_CASE("Activation: gelu's far negative tail is tiny and never a denormal") {
     INFO("x = " << x[i] << " y = " << y[i]);
     CHECK(std::abs(y[i]) <= 1e-30f);
     CHECK(std::fpclassify(y[i]) != FP_SUBNORMAL);
+  }
+}
+
+TEST_CASE("Activation: exp below -87 is exactly 0, at and above it a normal float") {
+  // e^x under ~1.7e-38 would be a denormal (or underflow), a microcode assist per lane.
+  std::vector<float> x = RandomVector(4099, 9, -300.0f, -60.0f);
+  for (float v : {-87.0f, -87.0001f, -86.9999f, -87.5f, -100.0f, -104.0f, -1e30f,
+                  -std::numeric_limits<float>::infinity()}) {
+    x.push_back(v);
+  }
+  std::vector<float> y(x.size());
+  REQUIRE(cpu::Exp(x.data(), static_cast<int64_t>(x.size()), y.data()).ok());
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("x = " << x[i] << " y = " << y[i]);
+    CHECK(std::fpclassify(y[i]) != FP_SUBNORMAL);
+    if (x[i] < -87.0f) {
+      CHECK(y[i] == 0.0f);
+    } else {
+      CHECK(std::abs(y[i] - std::exp(double(x[i]))) <= 1e-5 * std::exp(double(x[i])));
+    }
   }
 }
 

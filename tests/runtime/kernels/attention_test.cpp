@@ -275,6 +275,32 @@ TEST_CASE("Attention: bf16 products match the reference's bf16 definition, diffe
   }
 }
 
+// Peaky rows (scores spread over hundreds): the probabilities under the smallest normal float
+// are zeroed rather than computed as denormals (an assist per lane); results as the reference's.
+TEST_CASE("Attention: rows with scores spread over hundreds match ref, f32 and bf16 products") {
+  const Shape shapes[] = {{8, 8, 56, 206, 64, Mask::kChunkCausal, 50, 150},
+                          {14, 2, 3, 300, 64, Mask::kCausal, 0, 297},
+                          {2, 2, 40, 650, 64, Mask::kNone, 0, 0}};
+  for (const Shape& sh : shapes) {
+    for (bool bf16 : {false, true}) {
+      ref::AttentionParams p = Bf16Params(sh);
+      p.bf16 = bf16;
+      auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 41, -12.0f, 12.0f);
+      auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 42, -12.0f, 12.0f);
+      auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 43);
+      std::vector<float> yr(q.size()), y(q.size(), 99.0f);
+      std::vector<float> scratch(cpu::AttentionScratchFloats(p));
+      REQUIRE(ref::Attention(p, q.data(), k.data(), v.data(), yr.data(), nullptr, 0).ok());
+      REQUIRE(cpu::Attention(p, q.data(), k.data(), v.data(), y.data(), scratch.data(),
+                             static_cast<int64_t>(scratch.size()))
+                  .ok());
+      CheckClose(y, yr, bf16 ? 2e-3 : 1e-4,
+                 fmt::format("spread scores, {} products, tq {} tk {}", bf16 ? "bf16" : "f32",
+                             sh.tq, sh.tk));
+    }
+  }
+}
+
 // A bf16 K/V cache (the flow's, for bf16 flows): k and v stored as bf16 bits give exactly the
 // result of the f32 call on the unrounded values, since bf16 products round k and v to the
 // same bf16 values first; with the cache's layout ([T, H, D] rows, spare capacity between the

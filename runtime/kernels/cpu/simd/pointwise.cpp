@@ -2,6 +2,7 @@
 // those of the KernelTable entries (kernel_table.h); arguments were checked by the caller.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
@@ -168,6 +169,17 @@ float ExpShiftSum(float* y, int64_t n, float shift, bool store) {
   return ReduceAdd(sum);
 }
 
+// y = y * s with s = 1 / sum, the weights that would come out below the smallest normal float
+// set to 0 first (their denormal products cost a microcode assist per lane).
+void NormalizeInPlace(float* y, int64_t n, float sum) {
+  const Vf vs = Set1(1.0f / sum), tiny = Set1(std::numeric_limits<float>::min() * sum);
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const int64_t left = n - i;
+    const Vf v = LoadN(y + i, left);
+    StoreN(y + i, Mul(Select(Lt(v, tiny), Zero(), v), vs), left);
+  }
+}
+
 void AddInPlace(float* y, int64_t n, float a, float s) {  // y = (y + a) * s
   const Vf va = Set1(a), vs = Set1(s);
   for (int64_t i = 0; i < n; i += kLanes) {
@@ -187,8 +199,7 @@ void SoftmaxMasked(const float* x, const float* add_mask, const uint8_t* keep_ma
       for (int64_t i = 0; i < cols; ++i) yr[i] = 0.0f;
       continue;
     }
-    const float sum = ExpShiftSum(yr, cols, mx, true);
-    AddInPlace(yr, cols, 0.0f, 1.0f / sum);
+    NormalizeInPlace(yr, cols, ExpShiftSum(yr, cols, mx, true));
   }
 }
 

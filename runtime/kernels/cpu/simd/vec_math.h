@@ -7,9 +7,9 @@
 
 namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 
-// e^x for x already clamped to [-104, 89]: range reduction x = n ln2 + r, |r| <= ln2/2, the
-// degree-kDegree Taylor polynomial for e^r, then scale by 2^n (Scale2n saturates cleanly to
-// 0 / inf, so no special cases are needed).
+// e^x for x already clamped to [-87, 89]: range reduction x = n ln2 + r, |r| <= ln2/2, the
+// degree-kDegree Taylor polynomial for e^r, then scale by 2^n (n >= -126 and e^r > 1 at n = -126,
+// so every result is a normal float; Scale2n saturates cleanly to inf above).
 template <int kDegree>
 inline Vf ExpOfClamped(Vf x) {
   static_assert(kDegree >= 2 && kDegree <= 7, "Taylor degree");
@@ -23,14 +23,25 @@ inline Vf ExpOfClamped(Vf x) {
   return Scale2n(p, n);
 }
 
+// Below x = -87 (e^x < 1.7e-38, about the smallest normal float) the result is exactly 0: the
+// true value would be a denormal or underflow, and every such lane of a multiply or vscalefps
+// costs a microcode assist (a softmax over rows spread over 100 took 20x the time of one over
+// rows spread over 10; docs/kernels.md). Those lanes are computed at -87 and replaced.
+inline constexpr float kExpFloor = -87.0f;
+
 // e^x, degree 7.
-inline Vf Exp(Vf x) { return ExpOfClamped<7>(Max(Min(x, Set1(89.0f)), Set1(-104.0f))); }
+inline Vf Exp(Vf x) {
+  const Vf e = ExpOfClamped<7>(Max(Min(x, Set1(89.0f)), Set1(kExpFloor)));
+  return Select(Lt(x, Set1(kExpFloor)), Zero(), e);
+}
 
 // e^x for x <= 0 (a softmax's score minus its row max): no overflow clamp and degree 6
-// (remainder < 1.2e-7 relative on |r| <= ln2/2: within ~2 ulp like Exp). -inf lands on the
-// -104 clamp, whose e^x this way rounds to +0 exactly, so masked keys need no separate mask
-// (NaN arguments stay undefined).
-inline Vf ExpNonPositive(Vf x) { return ExpOfClamped<6>(Max(x, Set1(-104.0f))); }
+// (remainder < 1.2e-7 relative on |r| <= ln2/2: within ~2 ulp like Exp). -inf gives +0 as every
+// x below -87 does, so masked keys need no separate mask (NaN arguments stay undefined).
+inline Vf ExpNonPositive(Vf x) {
+  const Vf e = ExpOfClamped<6>(Max(x, Set1(kExpFloor)));
+  return Select(Lt(x, Set1(kExpFloor)), Zero(), e);
+}
 
 // sin(x): x = k pi + r with a three-part pi (Cody-Waite), odd Taylor polynomial to r^13 on
 // [-pi/2, pi/2], sign flipped for odd k.
