@@ -402,4 +402,42 @@ Result<std::unique_ptr<SpeechLmState>> SpeechLm::NewState(int64_t capacity, int6
   return s;
 }
 
+Result<std::unique_ptr<SpeechLmState>> SpeechLm::AcquireState(int64_t capacity,
+                                                              int64_t chunk) const {
+  if (capacity > 0 && chunk > 0) {
+    const int64_t want_chunk = std::min(chunk, capacity);
+    std::lock_guard<std::mutex> lock(idle_mu_);
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+      const SpeechLmState& s = **it;
+      const bool same_chunks =
+          s.chunk() == want_chunk || (s.chunk() >= capacity && want_chunk >= capacity);
+      if (s.capacity() >= capacity && same_chunks) {
+        std::unique_ptr<SpeechLmState> state = std::move(*it);
+        idle_.erase(it);
+        state->Reset();
+        return state;
+      }
+    }
+  }
+  return NewState(capacity, chunk);
+}
+
+void SpeechLm::ReleaseState(std::unique_ptr<SpeechLmState> state) const {
+  if (state == nullptr || state->cuda_ != nullptr) return;  // device states are not kept
+  state->Reset();
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  idle_.push_back(std::move(state));
+  if (idle_.size() > kIdleStates) {  // drop the smallest
+    auto smallest = std::min_element(idle_.begin(), idle_.end(), [](const auto& a, const auto& b) {
+      return a->capacity() < b->capacity();
+    });
+    idle_.erase(smallest);
+  }
+}
+
+size_t SpeechLm::idle_states() const {
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  return idle_.size();
+}
+
 }  // namespace cosyflow

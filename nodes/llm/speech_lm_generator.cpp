@@ -80,8 +80,11 @@ SpeechLmGenerator::SpeechLmGenerator(const SpeechLm& lm, const SpeechLmGenerateO
       seeded_(seed),
       random_(&seeded_) {}
 
+SpeechLmGenerator::~SpeechLmGenerator() { lm_.ReleaseState(std::move(state_)); }
+
 Status SpeechLmGenerator::Init(int64_t capacity, int64_t reserve_tokens) {
-  COSY_ASSIGN_OR_RETURN(state_, lm_.NewState(capacity, options_.prefill_chunk));
+  COSY_ASSIGN_OR_RETURN(state_, lm_.AcquireState(capacity, options_.prefill_chunk));
+  capacity_ = capacity;
   const int64_t h = lm_.config().qwen.hidden_size;
   rows_.resize(static_cast<size_t>(state_->chunk() * h));
   logits_.resize(static_cast<size_t>(lm_.config().speech_vocab()));
@@ -174,15 +177,16 @@ Status SpeechLmGenerator::EndText() {
 Status SpeechLmGenerator::ForwardPending() {
   const int64_t h = lm_.config().qwen.hidden_size;
   const auto n = static_cast<int64_t>(pending_.size());
-  if (state_->length() + n > state_->capacity()) {
+  // The request's own capacity: a state reused from an earlier request may hold more.
+  if (state_->length() + n > capacity_) {
     if (bistream_) {
       return OutOfRange(
           "llm: context full: {} cached + {} new positions > max_context {} (bi-stream text is "
           "one utterance: send less text per request, or raise the SpeechLM's max_context)",
-          state_->length(), n, state_->capacity());
+          state_->length(), n, capacity_);
     }
     return OutOfRange("llm: context full: {} cached + {} new positions > capacity {}",
-                      state_->length(), n, state_->capacity());
+                      state_->length(), n, capacity_);
   }
   int64_t from = 0;
   if (prefix_len_ > 0 && state_->length() == 0) {  // the voice's prefix: cached or computed

@@ -111,6 +111,10 @@ class SpeechLmGenerator {
   Status PushText(std::span<const int32_t> tokens);
   Status EndText();
 
+  ~SpeechLmGenerator();  // hands its state back to the model (SpeechLm::ReleaseState)
+  SpeechLmGenerator(const SpeechLmGenerator&) = delete;
+  SpeechLmGenerator& operator=(const SpeechLmGenerator&) = delete;
+
   Result<SpeechLmStep> Step();
   void RequestCancel() { cancel_.store(true, std::memory_order_relaxed); }
 
@@ -150,6 +154,7 @@ class SpeechLmGenerator {
   SpeechLmRandom* random_;
   SpeechLmCallObserver observer_;
   std::unique_ptr<SpeechLmState> state_;
+  int64_t capacity_ = 0;  // positions this request may use (state_ may hold more)
   std::atomic<bool> cancel_{false};
 
   bool bistream_ = false;

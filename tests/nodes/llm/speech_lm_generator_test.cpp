@@ -152,6 +152,71 @@ TEST_CASE("SpeechLmGenerator: sampling is reproducible per seed and emits only s
   for (int32_t t : a) CHECK((t >= 0 && t < 6561));
 }
 
+// A finished request's state goes back to the model and the next request that fits takes it
+// (reset, its KV rows stale): the same logits, bit for bit, and tokens as on a new state.
+TEST_CASE("SpeechLmGenerator: a state reused from an earlier request computes as a new one") {
+  auto loaded = SpeechLm::Load(test::TinySeed0Dir());
+  REQUIRE(loaded.ok());
+  const SpeechLm& lm = **loaded;
+  CHECK(lm.idle_states() == 0);
+  auto run = [&](SpeechLmGenerator& g, std::vector<std::vector<float>>* logits) {
+    const int64_t vocab = lm.config().speech_vocab();
+    g.set_call_observer([logits, vocab](const SpeechLmCall& c) {
+      logits->emplace_back(c.logits, c.logits + vocab);
+    });
+    return RunAll(g);
+  };
+  const void* first_state = nullptr;
+  {  // an earlier request: sampled, so its KV rows differ from the greedy run's
+    auto a = SpeechLmGenerator::Start(lm, SpeechLmGenerateOptions{}, LlmGroupInput(), 5);
+    REQUIRE(a.ok());
+    first_state = &(*a)->state();
+    std::vector<std::vector<float>> unused;
+    CHECK(run(**a, &unused).size() >= 16);
+  }
+  CHECK(lm.idle_states() == 1);
+  std::vector<std::vector<float>> reused_logits, fresh_logits;
+  std::vector<int32_t> reused_tokens, fresh_tokens;
+  {
+    auto b = SpeechLmGenerator::Start(lm, Greedy(), LlmGroupInput(), 0);
+    REQUIRE(b.ok());
+    CHECK(&(*b)->state() == first_state);  // taken from the model's idle states
+    CHECK((*b)->state().length() == 0);
+    CHECK(lm.idle_states() == 0);
+    reused_tokens = run(**b, &reused_logits);
+    // A request while b holds that state gets a new one.
+    auto c = SpeechLmGenerator::Start(lm, Greedy(), LlmGroupInput(), 0);
+    REQUIRE(c.ok());
+    CHECK(&(*c)->state() != first_state);
+    fresh_tokens = run(**c, &fresh_logits);
+  }
+  CHECK(lm.idle_states() == 2);
+  const auto golden = GoldenIds("llm_greedy_tokens");
+  CHECK(reused_tokens == std::vector<int32_t>(golden.begin(), golden.end()));
+  CHECK(fresh_tokens == reused_tokens);
+  REQUIRE(fresh_logits.size() == reused_logits.size());
+  for (size_t i = 0; i < fresh_logits.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::memcmp(fresh_logits[i].data(), reused_logits[i].data(),
+                      fresh_logits[i].size() * sizeof(float)) == 0);
+  }
+  // A request that needs more positions than any idle state holds gets a new state; the model
+  // keeps at most kIdleStates of them, the largest.
+  SpeechLmGenerateOptions longer = Greedy();
+  longer.max_token_text_ratio = 40;
+  {
+    auto d = SpeechLmGenerator::Start(lm, longer, LlmGroupInput(), 0);
+    REQUIRE(d.ok());
+    CHECK(lm.idle_states() == 2);
+    CHECK((*d)->state().capacity() > 160);
+  }
+  CHECK(lm.idle_states() == SpeechLm::kIdleStates);
+  auto e = lm.AcquireState(200);
+  REQUIRE(e.ok());
+  CHECK((*e)->capacity() > 200);  // the largest idle state, kept over the smaller ones
+  lm.ReleaseState(std::move(*e));
+}
+
 TEST_CASE("SpeechLmGenerator: cancel stops before the next forward call") {
   auto g = SpeechLmGenerator::Start(TinyLm(), Greedy(), LlmGroupInput(), 0);
   REQUIRE(g.ok());
