@@ -46,9 +46,11 @@
 //                      segment (min_tokens masks every stop id, not only EOS, until that many
 //                      tokens; min <= max): exact lengths for benchmarks on random weights
 // Session: one SpeechLmGenerator (KV cache sized at the first message) per request. A finished
-// request's state (KV cache and scratch, ~30 MB for a 10 s request at release sizes) goes back to
-// the model, which keeps up to SpeechLm::kIdleStates (2) of them for the next requests that fit
-// (SpeechLm::AcquireState): no page faults and zeroing on the way to a request's first token.
+// request's state (KV cache and scratch, ~30 MB for a 10 s one-shot request at release sizes; a
+// bi-stream session's is sized for max_context: ~110 MB at 4096) goes back to the model, which
+// keeps up to SpeechLm::kIdleStates (2) of them, the largest, for the next requests that fit
+// (SpeechLm::AcquireState): no page faults and zeroing on the way to a request's first token, at
+// the cost of that memory staying resident between requests.
 //          Decoding runs in bounded slices (NodeSession contract, nodes/core/node.h): each
 //          Process / Continue / Close(end of stream) call does at most emit_every forward steps
 //          and returns after emitting one full batch, with HasMoreWork() true while the
