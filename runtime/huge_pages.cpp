@@ -3,12 +3,12 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 
@@ -71,7 +71,9 @@ uintptr_t weight_current = 0;
 
 void* WeightAlloc(size_t bytes) {
   if (bytes >= kHugePageBytes || !HugePagesEnabled()) return AlignedAlloc(bytes);
-  const size_t want = (bytes == 0 ? 1 : bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+  // 64-byte steps, at least one: every buffer, an empty one too, has its own address.
+  const size_t want =
+      (std::max<size_t>(bytes, 1) + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
   std::lock_guard<std::mutex> lock(weight_mu);
   auto& blocks = WeightBlocks();
   auto it = blocks.find(weight_current);

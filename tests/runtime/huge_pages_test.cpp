@@ -108,6 +108,7 @@ TEST_CASE("WeightAlloc: small weight buffers share huge-page blocks, freed with 
   const size_t before = WeightPoolBytes();
   // Sizes of the LM's k/v, q/o rows and a flow layer's tiles, and one past the pool's range.
   const std::vector<size_t> sizes = {1, 64, 114688, 802816, 786432, 524288, 1000, 3 * kMiB};
+  char* empty = static_cast<char*>(WeightAlloc(0));  // a buffer of its own, as malloc(0) may give
   std::vector<char*> ps;
   for (size_t i = 0; i < sizes.size(); ++i) {
     auto* p = static_cast<char*>(WeightAlloc(sizes[i]));
@@ -130,7 +131,9 @@ TEST_CASE("WeightAlloc: small weight buffers share huge-page blocks, freed with 
       for (size_t i = 0; i + 1 < ps.size(); ++i) CHECK(ThpEligible(ps[i]) == 1);
     }
   }
+  for (char* p : ps) CHECK(p != empty);
   for (char* p : ps) WeightFree(p);
+  WeightFree(empty);
   CHECK(WeightPoolBytes() == before);  // blocks holding only these buffers went back
   WeightFree(nullptr);
 }
