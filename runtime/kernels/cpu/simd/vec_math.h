@@ -91,9 +91,12 @@ inline Vf NormalCdf(Vf x) {
   // z is held at 9 (|x| > 12.7, where Phi(-|x|) < 2.2e-37) and Phi(-|x|) set to 0 there: e^p
   // and the products after it stay normal floats (a denormal result costs a microcode assist
   // per lane: the flow's feed-forward epilogue ran ~6x slower on such inputs).
+  // t = 1 / (1 + z/2) in [0.18, 1] by Recip (simd.h: a reciprocal estimate and Newton steps; a
+  // division was a third of the function's time), and e^p directly: p = P(t) - z^2 lies in
+  // [-82.3, 0], so the clamps of Exp have nothing to do.
   const Vf z_in = Mul(Abs(x), Set1(0.70710678118654752f));
   const Vf z = Min(z_in, Set1(9.0f));
-  const Vf t = Div(Set1(1.0f), Fmadd(z, Set1(0.5f), Set1(1.0f)));
+  const Vf t = Recip(Fmadd(z, Set1(0.5f), Set1(1.0f)));
   Vf p = Set1(0.17087277f);
   p = Fmadd(p, t, Set1(-0.82215223f));
   p = Fmadd(p, t, Set1(1.48851587f));
@@ -105,7 +108,7 @@ inline Vf NormalCdf(Vf x) {
   p = Fmadd(p, t, Set1(1.00002368f));
   p = Fmadd(p, t, Set1(-1.26551223f));
   p = Fnmadd(z, z, p);
-  const Vf tail = Mul(Mul(t, Exp(p)), Set1(0.5f));  // Phi(-|x|)
+  const Vf tail = Mul(Mul(t, ExpOfClamped<7>(p)), Set1(0.5f));  // Phi(-|x|)
   const Vf half_erfc = Select(Gt(z_in, Set1(9.0f)), Zero(), tail);
   return Select(Gt(x, Zero()), Sub(Set1(1.0f), half_erfc), half_erfc);
 }
