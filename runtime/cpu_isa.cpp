@@ -63,7 +63,10 @@ CpuFeatures Detect() {
     f.avx512_vnni = (c >> 11) & 1;
     // AMX-BF16 (bit 22) and AMX-TILE (bit 24), XTILECFG and XTILEDATA state (XCR0 bits 17, 18)
     const bool os_tiles = ((xcr0 >> 17) & 3) == 3;
-    f.amx_bf16 = os_tiles && ((d >> 22) & 1) && ((d >> 24) & 1) && RequestTileData();
+    const bool tiles =
+        os_tiles && ((d >> 24) & 1) && (((d >> 22) & 1) || ((d >> 25) & 1)) && RequestTileData();
+    f.amx_bf16 = tiles && ((d >> 22) & 1);
+    f.amx_int8 = tiles && ((d >> 25) & 1);  // AMX-INT8 (bit 25)
     unsigned a1, b1, c1, d1;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512_bf16 = (a1 >> 5) & 1;

@@ -23,6 +23,8 @@ struct CpuFeatures {
   // AMX tiles with bf16 products (CPUID 7.0 EDX AMX-TILE and AMX-BF16, XCR0 tile state enabled by
   // the OS; Linux grants a process the tile data state on request, which oneDNN makes).
   bool amx_bf16 = false;
+  // AMX tiles with int8 products (CPUID 7.0 EDX AMX-INT8 and AMX-TILE, the same OS tile state).
+  bool amx_int8 = false;
   // Vendor "AuthenticAMD" or "HygonGenuine" (tuning choices measured per vendor, e.g. the
   // GEMVs' prefetch hint).
   bool amd = false;

@@ -154,12 +154,13 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
   SpinBarrier barrier(threads);
   std::atomic<bool> failed{false};
   std::array<Status, kMaxDecodeThreads> status;
-  // Rows [j0, j1) of an n-row product for thread t of nt: whole GEMV blocks of 4 rows, so every
-  // row is computed exactly as the single-call GEMV computes it.
-  auto slice = [](int64_t n, int t, int nt, int64_t* j0, int64_t* j1) {
-    const int64_t blocks = (n + 3) / 4, per = (blocks + nt - 1) / nt;
-    *j0 = std::min(n, per * 4 * t);
-    *j1 = std::min(n, per * 4 * (t + 1));
+  // Rows [j0, j1) of an n-row product for thread t of nt: whole row blocks of rb rows (4, the
+  // GEMV's; 16 for int8 rows on the AMX-INT8 tile unit, Linear::row_block), so every row is
+  // computed exactly as the single-call GEMV computes it, and once.
+  auto slice = [](int64_t n, int t, int nt, int64_t* j0, int64_t* j1, int64_t rb = 4) {
+    const int64_t blocks = (n + rb - 1) / rb, per = (blocks + nt - 1) / nt;
+    *j0 = std::min(n, per * rb * t);
+    *j1 = std::min(n, per * rb * (t + 1));
   };
   // The threads' shares of the current product, all empty between products.
   std::array<WorkShare, kMaxDecodeThreads> shares;
@@ -201,14 +202,15 @@ Status SpeechLm::DecodeStep(SpeechLmState* s, const float* input, float* logits,
         COSY_ASSIGN_OR_RETURN(const kernels::cpu::Linear::PreparedRow row, lin.PrepareRow(in));
         const int64_t n = lin.n();
         if (nn == 1) return lin.ForwardPreparedRows(row, 0, n, out);
+        const int64_t rb = lin.row_block();
         int64_t j0 = 0, j1 = 0;
-        slice(n, tt, nn, &j0, &j1);
-        const int64_t chunk = DecodeChunkBlocks(lin);
+        slice(n, tt, nn, &j0, &j1, rb);
+        const int64_t chunk = std::max<int64_t>(1, DecodeChunkBlocks(lin) * 4 / rb);
         auto blocks = [&](int64_t b0, int64_t b1) {
-          return lin.ForwardPreparedRows(row, std::min(n, b0 * 4), std::min(n, b1 * 4), out);
+          return lin.ForwardPreparedRows(row, std::min(n, b0 * rb), std::min(n, b1 * rb), out);
         };
         WorkShare& own = shares[static_cast<size_t>(tt)];
-        own.Reset(j0 / 4, (j1 + 3) / 4);
+        own.Reset(j0 / rb, (j1 + rb - 1) / rb);
         for (int64_t b0 = 0, b1 = 0; own.TakeFront(chunk, &b0, &b1);) {
           COSY_RETURN_IF_ERROR(blocks(b0, b1));
         }

@@ -2,7 +2,8 @@
 // blocks of 4, interleaved every 64 columns. Block b holds rows 4b .. 4b + 3; its bytes are,
 // for each 64-column chunk q in turn, row 4b's 64 bytes of chunk q, then row 4b + 1's, 4b + 2's,
 // 4b + 3's (256 bytes per chunk). Rows are padded with zeros to a multiple of 64 columns and
-// the last block with zero rows to 4.
+// the last block with zero rows to 4. (On CPUs with AMX-INT8, Linear keeps its rows in the tile
+// layout of kernel_table.h's gemv_i8_amx_rows instead, packed from this one at load.)
 //
 // Why: a GEMV streams 4 rows at a time (one pass over x per block). Row-major, that is four
 // read streams a row apart (896 bytes for most of the speech LM's products), which two Zen 5

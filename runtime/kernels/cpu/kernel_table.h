@@ -101,6 +101,22 @@ struct KernelTable {
   void (*gemv_i8_fixed_rows)(const void* scratch, const int8_t* w, const float* scales,
                              const float* bias, float* y, int64_t m, int64_t n,
                              int64_t k) = nullptr;
+  // int8 W in the AMX-INT8 layout (I8AmxBytes): column block b of 16 rows, 64-channel chunk q
+  // at (b * I8PaddedK(k) / 64 + q) * 1024, byte 64 g + 4 c + e = W[16 b + c][64 q + 4 g + e]
+  // (TDPBUSD's B tile; zeros past n and k), packed by pack_i8_amx from the i8_rows.h layout.
+  // gemv_i8_amx_quantize: as gemv_i8_fixed_quantize (the same x_int, false for the same rows)
+  // into its own scratch layout (GemvI8FixedScratchBytes); gemv_i8_amx_rows: y[i * ldy + j] for
+  // rows [0, n) from the column block at w (scales, bias from that row), on the calling thread,
+  // the same bits as gemv_i8_fixed; widen_i8_amx_bf16: widen_i8_rows_amx from this layout (j0 a
+  // multiple of 16). Set in the AVX-512 variant where the CPU has AMX-INT8 and AMX-BF16 (and
+  // AVX512_VNNI), else null.
+  void (*pack_i8_amx)(const int8_t* w_i8, int64_t n, int64_t k, int8_t* dst) = nullptr;
+  bool (*gemv_i8_amx_quantize)(const float* x, int64_t m, int64_t k, void* scratch) = nullptr;
+  void (*gemv_i8_amx_rows)(const void* scratch, const int8_t* w, const float* scales,
+                           const float* bias, float* y, int64_t ldy, int64_t m, int64_t n,
+                           int64_t k) = nullptr;
+  void (*widen_i8_amx_bf16)(const int8_t* w, int64_t k, int64_t j0, int64_t rows,
+                            uint16_t* wt) = nullptr;
   // bf16 GEMM on the AMX tile unit: set in the AVX-512 variant where the CPU has AMX-BF16, else
   // null. pack_gemm_amx_w: W [n, k] f32 -> GemmAmxWeightElems(n, k) bf16 (F32ToBF16) in B tiles:
   // wt[((j / 16) * kc + c / 32) * 512 + ((c % 32) / 2) * 32 + (j % 16) * 2 + c % 2] = W[j][c],
@@ -231,8 +247,14 @@ inline constexpr int64_t kGemmPanelWidth = 16;
 // 8-byte values per row).
 inline constexpr int64_t kGemvI8FixedMaxK = 65536;
 inline constexpr int64_t GemvI8FixedStride(int64_t k) { return (k + 63) / 64 * 64; }
+// Rows per column block and bytes of the AMX-INT8 layout (gemv_i8_amx_rows).
+inline constexpr int64_t kI8AmxBlockRows = 16;
+inline constexpr int64_t I8AmxBytes(int64_t n, int64_t k) {
+  return (n + kI8AmxBlockRows - 1) / kI8AmxBlockRows * kI8AmxBlockRows * GemvI8FixedStride(k);
+}
 inline constexpr int64_t GemvI8FixedScratchBytes(int64_t m, int64_t k) {
-  return m * (4 * GemvI8FixedStride(k) + 16);
+  // 4 byte planes per row of x (vpdpbusd), or 5 (gemv_i8_amx_quantize: 4 planes and ones)
+  return m * (5 * GemvI8FixedStride(k) + 16);
 }
 
 // The table of the selected variant (SelectedCpuIsa() unless UseKernelIsa changed it).

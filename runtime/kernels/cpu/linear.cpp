@@ -146,6 +146,16 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
 
 // bf16 WeightLayout::kGemm layers on the kernel table's AMX GEMM (where it exists) unless
 // COSYFLOW_AMX_GEMM=0 keeps them on oneDNN's brgemm (for comparisons; read once).
+// int8 weights get a copy in the AMX-INT8 layout for the decode's row products (where the
+// kernel table has them) unless COSYFLOW_AMX_GEMV=0 (for comparisons; read once).
+bool AmxGemvEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("COSYFLOW_AMX_GEMV");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  return on;
+}
+
 bool AmxGemmEnabled() {
   static const bool on = [] {
     const char* v = std::getenv("COSYFLOW_AMX_GEMM");
@@ -162,12 +172,17 @@ int64_t Linear::n() const { return impl_->n; }
 int64_t Linear::k() const { return impl_->k; }
 WeightType Linear::weight_type() const { return impl_->weight_type; }
 bool Linear::uses_tiles() const { return impl_->tiles; }
+int64_t Linear::row_block() const {
+  return impl_->w_i8_amx.empty() ? kI8BlockRows : kI8AmxBlockRows;
+}
 bool Linear::gemm_packed() const { return impl_->packed || impl_->panels || impl_->amx; }
 size_t Linear::packed_weight_bytes() const {
   const Impl& im = *impl_;
   if (im.panels) return im.w_panels.size() * sizeof(float);
   if (im.amx) return im.w_amx.size() * sizeof(uint16_t);
-  if (im.weight_type == WeightType::kInt8) return im.w_i8.size() + im.scales.size() * 4;
+  if (im.weight_type == WeightType::kInt8) {
+    return im.w_i8.size() + im.w_i8_amx.size() + im.scales.size() * 4;
+  }
   if (im.tiles) return im.w_bf16.size() * 2;
   return im.weights.get_desc().get_size();
 }
@@ -196,7 +211,22 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
   const int64_t count = n * k;
   if (weight_type == WeightType::kInt8) {
     impl->tiles = true;
-    impl->w_i8.assign(static_cast<size_t>(I8RowsBytes(n, k)), 0);  // padding zero
+    const KernelTable& kt = Kernels();
+    // AMX-INT8 CPUs: the rows in the tile unit's layout instead (every int8 path reads it: the
+    // decode's rows, the small-m GEMV, the tile GEMM's widening; the others are not taken),
+    // packed from i8_rows.h rows in a temporary heap buffer (not among the weights' pooled
+    // pages, where its holes would stay).
+    const bool amx_layout = kt.pack_i8_amx != nullptr && kt.gemm_amx_bf16_scaled != nullptr &&
+                            AmxGemmEnabled() && detail::AmxGemvEnabled() && k <= kGemvI8FixedMaxK;
+    std::vector<int8_t> staged;
+    int8_t* rows = nullptr;
+    if (amx_layout) {
+      staged.assign(static_cast<size_t>(I8RowsBytes(n, k)), 0);  // padding zero
+      rows = staged.data();
+    } else {
+      impl->w_i8.assign(static_cast<size_t>(I8RowsBytes(n, k)), 0);
+      rows = impl->w_i8.data();
+    }
     impl->scales.resize(static_cast<size_t>(n));
     for (int64_t j = 0; j < n; ++j) {
       const float* row = w + j * k;
@@ -204,11 +234,15 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
       for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(row[c]));
       const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
       impl->scales[j] = scale;
-      int8_t* qrow = impl->w_i8.data() + I8RowOffset(j, k);
+      int8_t* qrow = rows + I8RowOffset(j, k);
       for (int64_t c = 0; c < k; ++c) {
         const float q = std::nearbyint(row[c] / scale);
         qrow[I8ColumnOffset(c)] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
       }
+    }
+    if (amx_layout) {
+      impl->w_i8_amx.resize(static_cast<size_t>(I8AmxBytes(n, k)));
+      kt.pack_i8_amx(rows, n, k, impl->w_i8_amx.data());
     }
     NoteTilesOnce(weight_type);
   } else {
@@ -529,7 +563,14 @@ Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
       scratch = nullptr;  // the f32 kernel needs no scratch
     }
     // Rows the fixed-point kernel does not take (non-finite, tiny) keep prepared null: f32.
-    if (scratch != nullptr && t.gemv_i8_fixed_quantize(x, 1, im.k, scratch)) row.prepared = scratch;
+    if (scratch != nullptr && !im.w_i8_amx.empty()) {
+      if (t.gemv_i8_amx_quantize(x, 1, im.k, scratch)) {
+        row.prepared = scratch;
+        row.amx = true;
+      }
+    } else if (scratch != nullptr && t.gemv_i8_fixed_quantize(x, 1, im.k, scratch)) {
+      row.prepared = scratch;
+    }
   }
   return row;
 }
@@ -554,6 +595,28 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
                  y + j0, 1, rows, k);
       return OkStatus();
     case WeightType::kInt8: {
+      if (row.amx) {  // the AMX-INT8 copy, in column blocks of 16 rows
+        const int64_t block_bytes = kI8AmxBlockRows * GemvI8FixedStride(k);
+        auto amx_rows = [&](int64_t a, int64_t b, float* out) {
+          t.gemv_i8_amx_rows(row.prepared, im.w_i8_amx.data() + a / kI8AmxBlockRows * block_bytes,
+                             im.scales.data() + a, bias != nullptr ? bias + a : nullptr, out, b - a,
+                             1, b - a, k);
+        };
+        const int64_t jb = j0 / kI8AmxBlockRows * kI8AmxBlockRows;
+        if (jb < j0) {  // a range starting inside a block: the block's rows, then those asked for
+          const int64_t je = std::min(jb + kI8AmxBlockRows, im.n), end = std::min(je, j1);
+          float block[kI8AmxBlockRows];
+          amx_rows(jb, je, block);
+          std::copy(block + (j0 - jb), block + (end - jb), y + j0);
+          if (end == j1) return OkStatus();
+          j0 = end;
+        }
+        amx_rows(j0, j1, y + j0);
+        return OkStatus();
+      }
+      if (!im.w_i8_amx.empty()) {  // a row the fixed-point kernel does not take
+        return im.AmxI8RowsF32(row.x, 1, j0, j1, y + j0, j1 - j0);
+      }
       // Rows [a, b), a at a row block's start (i8_rows.h), into out[0 .. b - a).
       auto block_rows = [&](int64_t a, int64_t b, float* out) {
         const int8_t* w = im.w_i8.data() + I8RowOffset(a, k);
@@ -636,6 +699,7 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
         return GemvF32(x, static_cast<const float*>(im.weights.get_data_handle()), bias, y, m,
                        im.n, im.k);
       case WeightType::kInt8:
+        if (!im.w_i8_amx.empty()) return ForwardInt8AmxRows(x, m, y);
         return GemvI8(x, im.w_i8.data(), im.scales.data(), bias, y, m, im.n, im.k);
       case WeightType::kBF16: {
         const uint16_t* w = im.tiles

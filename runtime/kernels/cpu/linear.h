@@ -32,7 +32,8 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 // Storage of Linear weights. kBF16: W rounded to bf16, x rounded to bf16 per call, products
 // summed in f32. kInt8: weight-only int8, symmetric per output row (scale = max|W[j]| / 127,
 // round to nearest), x stays f32; kept in the 4-row blocks of i8_rows.h (one read stream per
-// GEMV block). Forward takes and gives f32 (ForwardToBf16 / ForwardFromBf16
+// GEMV block), or on CPUs with AMX-INT8 in the tile layout of kernel_table.h's gemv_i8_amx_rows
+// (16-row blocks; docs/kernels.md). Forward takes and gives f32 (ForwardToBf16 / ForwardFromBf16
 // below: bf16 activations for bf16 weights).
 enum class WeightType { kF32, kBF16, kInt8 };
 
@@ -112,7 +113,8 @@ class Linear {
   // One row x: [k] -> y[j0 .. j1) only (the GEMV of Forward with m = 1 on W rows [j0, j1)), on
   // the calling thread: for callers that split one product over the threads of their own
   // parallel region (SpeechLm's decode step). Same bits as Forward's row j when j0 is a
-  // multiple of 4 (the GEMV's row block). Unsupported (an error) for gemm_packed() weights.
+  // multiple of 4 (the GEMV's row block; ranges starting at a multiple of row_block() compute no
+  // row twice). Unsupported (an error) for gemm_packed() weights.
   Status ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const;
   // ForwardRows in two steps, for a caller that computes one product in many row ranges on a
   // thread (SpeechLm's decode step balances its threads range by range): PrepareRow rounds x to
@@ -124,11 +126,15 @@ class Linear {
     const float* x = nullptr;
     const void* prepared = nullptr;  // bf16 bits or fixed-point planes; null: x as it is
     const void* owner = nullptr;     // the Linear that prepared it
+    bool amx = false;                // prepared for the AMX-INT8 rows (row_block() 16)
   };
   Result<PreparedRow> PrepareRow(const float* x) const;
   Status ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j1, float* y) const;
 
   int64_t n() const;
+  // The row granularity of ForwardPreparedRows: ranges that start at a multiple of it compute
+  // no row twice (16 for int8 weights with an AMX-INT8 copy, else 4).
+  int64_t row_block() const;
   int64_t k() const;
   WeightType weight_type() const;
   size_t packed_weight_bytes() const;
@@ -144,6 +150,7 @@ class Linear {
   explicit Linear(std::unique_ptr<Impl> impl);
   Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
   Status ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const;
+  Status ForwardInt8AmxRows(const float* x, int64_t m, float* y) const;
   Status ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const;
   Status ForwardAmx(const void* x, bool x_bf16, int64_t m, float* y, uint16_t* y16,
                     LinearEpilogue epilogue) const;

@@ -54,8 +54,36 @@ struct Linear::Impl {
   memory bias;                      // [1, n] f32, empty when there is no bias
   std::vector<uint16_t, AlignedAllocator<uint16_t>> w_bf16;  // tiled path, bf16: [n, k]
   std::vector<int8_t, AlignedAllocator<int8_t>> w_i8;        // int8: [n, k] in i8_rows.h blocks
+  // int8 on AMX-INT8 CPUs: the rows in the tile layout of kernel_table.h's gemv_i8_amx_rows
+  // instead of w_i8 (which is then empty)
+  std::vector<int8_t, AlignedAllocator<int8_t>> w_i8_amx;
   std::vector<float> scales;                                 // int8: [n]
   std::vector<float> bias_f32;                               // tiled path: [n] or empty
+
+  // W[j][c] of the AMX-INT8 layout.
+  int8_t AmxI8At(int64_t j, int64_t c) const {
+    const int64_t chunks = GemvI8FixedStride(k) / 64;
+    return w_i8_amx[static_cast<size_t>(((j / kI8AmxBlockRows) * chunks + c / 64) * 1024 +
+                                        (c % 64) / 4 * 64 + (j % kI8AmxBlockRows) * 4 + c % 4)];
+  }
+  // y[i * ldy + (j - j0)] for rows [j0, j1) of the AMX-INT8 layout against m rows of x in f32
+  // (the rows the fixed-point kernel does not take: non-finite, zero or tiny x): each dot summed
+  // in double, times the row scale, plus the bias, as the f32 definition gives it within its
+  // tolerance (NaN and inf where it does).
+  Status AmxI8RowsF32(const float* x, int64_t m, int64_t j0, int64_t j1, float* y,
+                      int64_t ldy) const {
+    const float* bias = BiasPtr();
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = j0; j < j1; ++j) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < k; ++c) sum += double{x[i * k + c]} * AmxI8At(j, c);
+        float v = static_cast<float>(sum * scales[j]);
+        if (bias != nullptr) v += bias[j];
+        y[i * ldy + (j - j0)] = v;
+      }
+    }
+    return OkStatus();
+  }
 
   const float* BiasPtr() const {
     if (bias) return static_cast<const float*>(bias.get_data_handle());
@@ -67,6 +95,12 @@ struct Linear::Impl {
   void WidenRows(int64_t j0, int64_t rows, float* dst) const {
     const KernelTable& kt = Kernels();
     const bool int8 = weight_type == WeightType::kInt8;
+    if (int8 && !w_i8_amx.empty()) {
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < k; ++c) dst[r * k + c] = scales[j0 + r] * AmxI8At(j0 + r, c);
+      }
+      return;
+    }
 #pragma omp parallel for schedule(static) if (rows * k >= (int64_t{1} << 16) && !omp_in_parallel())
     for (int64_t r = 0; r < rows; ++r) {
       if (int8) {

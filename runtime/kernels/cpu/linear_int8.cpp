@@ -138,13 +138,57 @@ Status Linear::ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const {
     return GuardDnnl("linear: forward", [&]() -> Status {  // a failed scratch: a Status
       auto* wt = static_cast<uint16_t*>(ThreadScratch(
           ScratchSlot::kConvertWeights, GemmAmxWeightElems(rows, k) * sizeof(uint16_t)));
-      kt.widen_i8_rows_amx(im.w_i8.data(), k, j0, rows, wt);
+      if (im.w_i8_amx.empty()) {
+        kt.widen_i8_rows_amx(im.w_i8.data(), k, j0, rows, wt);
+      } else {  // the AMX-INT8 layout (tiles of 32-row multiples: whole 16-row blocks)
+        kt.widen_i8_amx_bf16(im.w_i8_amx.data(), k, j0, rows, wt);
+      }
       kt.gemm_amx_bf16_scaled(xt, m, k, wt, rows, im.scales.data() + j0,
                               bias != nullptr ? bias + j0 : nullptr, y + j0, im.n);
       return OkStatus();
     });
   };
   return ForEachInt8Tile(im.n, k, run_tile);
+}
+
+// int8 weights in the AMX-INT8 layout, m <= kGemvMaxM: x quantized once (the fixed-point
+// kernel's x_int), then the 16-row column blocks split over the team (on the calling thread
+// inside a parallel region, or for small products); rows of x the fixed-point kernel does not
+// take send the whole product to the f32 definition (AmxI8RowsF32).
+Status Linear::ForwardInt8AmxRows(const float* x, int64_t m, float* y) const {
+  const Impl& im = *impl_;
+  const int64_t k = im.k, n = im.n;
+  const KernelTable& kt = Kernels();
+  void* scratch = nullptr;
+  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {  // bad_alloc -> Status
+    scratch =
+        ThreadScratch(ScratchSlot::kGemvX, static_cast<size_t>(GemvI8FixedScratchBytes(m, k)));
+    return OkStatus();
+  }));
+  if (!kt.gemv_i8_amx_quantize(x, m, k, scratch)) return im.AmxI8RowsF32(x, m, 0, n, y, n);
+  const float* bias = im.BiasPtr();
+  const int64_t blocks = (n + kI8AmxBlockRows - 1) / kI8AmxBlockRows;
+  const int64_t block_bytes = kI8AmxBlockRows * GemvI8FixedStride(k);
+  auto run = [&](int64_t b0, int64_t b1) {
+    const int64_t j0 = b0 * kI8AmxBlockRows, j1 = std::min(n, b1 * kI8AmxBlockRows);
+    if (j0 >= j1) return;
+    kt.gemv_i8_amx_rows(scratch, im.w_i8_amx.data() + b0 * block_bytes, im.scales.data() + j0,
+                        bias != nullptr ? bias + j0 : nullptr, y + j0, n, m, j1 - j0, k);
+  };
+  // Below ~64K weights a second thread costs more to wake than it saves (the GEMVs' rule).
+  const int threads = omp_in_parallel() || n * k < (int64_t{1} << 16)
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
+  if (threads <= 1) {
+    run(0, blocks);
+    return OkStatus();
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
+    run(blocks * me / nt, blocks * (me + 1) / nt);
+  }
+  return OkStatus();
 }
 
 }  // namespace cosyflow::kernels::cpu

@@ -313,10 +313,12 @@ TEST_CASE("Linear: int8 and bf16 weights agree across GEMV and batch paths, erro
     CAPTURE(cpu::WeightTypeName(wt));
     auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
     REQUIRE(lin.ok());
-    // int8: the rows padded to 64 columns and to a whole 4-row block (i8_rows.h).
-    CHECK((*lin)->packed_weight_bytes() <=
-          static_cast<size_t>((wt == cpu::WeightType::kInt8 ? cpu::I8RowsBytes(n, k) : n * k * 2) +
-                              n * 4 + 4096));
+    // int8: the rows padded to 64 columns and to a whole 4-row block (i8_rows.h), or to a
+    // 16-row block in the AMX-INT8 layout; one copy either way.
+    const int64_t i8_bytes = std::max(cpu::I8RowsBytes(n, k), cpu::I8AmxBytes(n, k));
+    CHECK(
+        (*lin)->packed_weight_bytes() <=
+        static_cast<size_t>((wt == cpu::WeightType::kInt8 ? i8_bytes : n * k * 2) + n * 4 + 4096));
     std::vector<float> batch(m * n), one(n);
     REQUIRE((*lin)->Forward(x.data(), m, batch.data()).ok());
     // Weight rounding: bf16 ~2^-9 relative per weight, int8 ~1/254 of the row's max.
@@ -455,6 +457,75 @@ TEST_CASE("GemvI8: the fixed-point kernel's quantize + rows equal the one-call k
     std::vector<float> bad(x);
     bad[3] = std::numeric_limits<float>::infinity();
     CHECK_FALSE(t.gemv_i8_fixed_quantize(bad.data(), m, k, prepared));
+  }
+}
+
+// The AMX-INT8 layout's kernels (kernel_table.h pack_i8_amx, gemv_i8_amx_quantize,
+// gemv_i8_amx_rows, widen_i8_amx_bf16) to their contracts: the rows bit for bit the integer
+// oracle (so the vpdpbusd kernel's bits) on every 16-row range, with row strides, x rows with
+// outliers and the full s8 range, k up to the speech LM's 4864 (lane sums near their bound);
+// the widened B tiles equal widen_i8_rows_amx's from the i8_rows.h layout of the same W.
+TEST_CASE("GemvI8: the AMX-INT8 layout's rows are the fixed-point integer definition") {
+  const auto& t = cpu::Kernels();
+  if (t.pack_i8_amx == nullptr) {
+    MESSAGE("no AMX-INT8 kernels in the selected variant (needs AMX-INT8 and AMX-BF16): skipped");
+    return;
+  }
+  uint32_t seed = 900;
+  const Shape shapes[] = {{1, 5, 1},     {1, 16, 63},   {2, 17, 64},  {3, 57, 130},
+                          {1, 100, 896}, {2, 33, 4864}, {1, 40, 5000}};
+  for (const Shape& s : shapes) {
+    for (float outlier : {1.0f, 1e4f}) {
+      CAPTURE(s.m);
+      CAPTURE(s.n);
+      CAPTURE(s.k);
+      CAPTURE(outlier);
+      auto x = RandomVector(s.m * s.k, seed++), w = RandomVector(s.n * s.k, seed++);
+      for (int64_t i = 0; i < s.m * s.k; i += 97) x[i] *= outlier;
+      auto bias = RandomVector(s.n, seed++);
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+      QuantizeRows(w, s.n, s.k, &q, &scales);
+      for (int64_t j = 0; j < s.n; j += 5) q[j * s.k] = -128;  // the full s8 range
+      if (outlier > 1.0f) {  // whole rows at the extremes: the lane sums' worst case
+        for (int64_t c = 0; c < s.k; ++c) q[c] = -128;
+        for (int64_t c = 0; c < s.k && s.n > 1; ++c) q[s.k + c] = 127;
+      }
+      const std::vector<int8_t> qb = Blocked(q, s.n, s.k);
+      std::vector<int8_t> wa(static_cast<size_t>(cpu::I8AmxBytes(s.n, s.k)), 7);
+      t.pack_i8_amx(qb.data(), s.n, s.k, wa.data());
+      std::vector<uint8_t> buf(cpu::GemvI8FixedScratchBytes(s.m, s.k) + 64);
+      void* scratch = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64);
+      REQUIRE(t.gemv_i8_amx_quantize(x.data(), s.m, s.k, scratch));
+      const std::vector<float> want = FixedPointOracle(x, q, scales, bias.data(), s.m, s.n, s.k);
+      // Ranges from every 16-row block start to the end and to the next block, y with a stride.
+      const int64_t block_bytes = 16 * cpu::GemvI8FixedStride(s.k);
+      for (int64_t j0 = 0; j0 < s.n; j0 += 16) {
+        for (const int64_t j1 : {std::min(s.n, j0 + 16), s.n}) {
+          const int64_t r = j1 - j0, ldy = r + 3;
+          std::vector<float> y(s.m * ldy, -7.0f);
+          t.gemv_i8_amx_rows(scratch, wa.data() + j0 / 16 * block_bytes, scales.data() + j0,
+                             bias.data() + j0, y.data(), ldy, s.m, r, s.k);
+          int64_t differing = 0, touched = 0;
+          for (int64_t i = 0; i < s.m; ++i) {
+            for (int64_t j = 0; j < r; ++j) differing += y[i * ldy + j] != want[i * s.n + j0 + j];
+            for (int64_t j = r; j < ldy; ++j) touched += y[i * ldy + j] != -7.0f;
+          }
+          CHECK(differing == 0);
+          CHECK(touched == 0);
+        }
+      }
+      // The tile GEMM's B tiles from either layout, on a 32-row multiple.
+      const int64_t rows = std::min<int64_t>(s.n, 32);
+      std::vector<uint16_t> from_rows(static_cast<size_t>(cpu::GemmAmxWeightElems(rows, s.k)), 1),
+          from_amx(from_rows.size(), 2);
+      t.widen_i8_rows_amx(qb.data(), s.k, 0, rows, from_rows.data());
+      t.widen_i8_amx_bf16(wa.data(), s.k, 0, rows, from_amx.data());
+      CHECK(from_rows == from_amx);
+      std::vector<float> bad(x);
+      bad[s.k / 2] = std::numeric_limits<float>::quiet_NaN();
+      CHECK_FALSE(t.gemv_i8_amx_quantize(bad.data(), s.m, s.k, scratch));
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "runtime/kernels/cpu/i8_rows.h"
+#include "runtime/kernels/cpu/simd/amx_tiles.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 
@@ -468,6 +469,216 @@ COSY_TARGET_VNNI bool GemvI8Fixed(const float* x, const int8_t* w, const float* 
   return true;
 }
 #undef COSY_TARGET_VNNI
+
+// ---- AMX-INT8: the same fixed-point product on the tile unit ---------------------------------
+// vpdpbusd takes one byte plane per instruction: 4 of them and an xor per 64 weights kept the
+// core busy enough to slow the weights' stream (the speech LM's decode products at ~26 GB/s
+// where a plain read of the same 365 MB runs at ~31). Here one TDPBUSD multiplies a column
+// block's chunk (the B tile: 16 W rows x 64 channels, 1 KiB, kernel_table.h's layout) by all
+// planes of x at once (the A tile: 5 rows x 64 channels). x_int is offset to x_int + 2^30 (0 <
+// it < 2^31: four unsigned bytes, planes 0-3) and plane 4 is all ones, so the accumulator's row
+// 4 is W's row sum and dot = sum_p 2^(8p) C[p] - 2^30 C[4]: the exact integer of the vpdpbusd
+// kernel, hence the same bits. Lane sums |C[p]| <= 128 x 255 x k < 2^31 for k <= 65536.
+// Scratch per row of x: the 5 planes (GemvI8FixedStride(k) bytes each), then 2^-e (double) and
+// 0 (int64) per row, as GemvI8FixedScratchBytes counts.
+#define COSY_TARGET_AMX_I8 \
+  __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
+namespace {
+constexpr int kAmxPlanes = 5;
+constexpr int32_t kAmxOffset = int32_t{1} << 30;
+}  // namespace
+
+COSY_TARGET_AMX_I8 void PackI8Amx(const int8_t* w_i8, int64_t n, int64_t k, int8_t* dst) {
+  const int64_t stride = GemvI8FixedStride(k), chunks = stride / 64;
+  const int64_t blocks = (n + kI8AmxBlockRows - 1) / kI8AmxBlockRows;
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t q = 0; q < chunks; ++q) {
+      // r[c] = W row 16 b + c, channels 64 q ..: 16 dwords of 4 channels; transposed, r[g] holds
+      // channel group g of the 16 rows: the tile's row g.
+      __m512i r[16];
+      for (int c = 0; c < 16; ++c) {
+        const int64_t j = b * kI8AmxBlockRows + c;
+        r[c] = j < n ? _mm512_loadu_si512(w_i8 + I8RowOffset(j, k) + I8ColumnOffset(q * 64))
+                     : _mm512_setzero_si512();
+      }
+      Transpose16x16(r);
+      int8_t* tile = dst + (b * chunks + q) * 1024;
+      for (int g = 0; g < 16; ++g) _mm512_storeu_si512(tile + g * 64, r[g]);
+    }
+  }
+}
+
+COSY_TARGET_AMX_I8 bool GemvI8AmxQuantize(const float* x, int64_t m, int64_t k, void* scratch) {
+  const int64_t stride = GemvI8FixedStride(k);
+  auto* planes = static_cast<uint8_t*>(scratch);
+  auto* unit = reinterpret_cast<double*>(planes + m * kAmxPlanes * stride);
+  auto* zero = reinterpret_cast<int64_t*>(unit + m);
+  const __m512i offset = _mm512_set1_epi32(kAmxOffset);
+  const __m512 zerof = _mm512_setzero_ps();
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    __m512 amax = _mm512_setzero_ps(), bad = _mm512_setzero_ps();
+    for (int64_t c = 0; c < k; c += 16) {
+      const __m512 v = _mm512_maskz_loadu_ps(HeadMask(k - c), xi + c);
+      amax = _mm512_max_ps(amax, _mm512_abs_ps(v));
+      bad = _mm512_fmadd_ps(v, zerof, bad);  // NaN from here on once v holds an inf or a NaN
+    }
+    if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0) return false;
+    const float mx = _mm512_reduce_max_ps(amax);
+    if (!(mx >= 0x1p-64f)) return false;
+    const int e = 29 - std::ilogb(mx);  // as QuantizeFixed: mx 2^e in [2^29, 2^30)
+    const __m512 scale = _mm512_set1_ps(std::ldexp(1.0f, e));
+    uint8_t* p = planes + i * kAmxPlanes * stride;
+    for (int64_t c = 0; c < stride; c += 16) {
+      // x_int as QuantizeFixed rounds it (zeros past k), offset to unsigned
+      const __m512i v =
+          _mm512_add_epi32(_mm512_cvt_roundps_epi32(
+                               _mm512_mul_ps(_mm512_maskz_loadu_ps(HeadMask(k - c), xi + c), scale),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                           offset);
+      for (int b = 0; b < 4; ++b) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p + b * stride + c),
+                         _mm512_cvtepi32_epi8(_mm512_srli_epi32(v, 8 * b)));
+      }
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 4 * stride + c), _mm_set1_epi8(1));
+    }
+    unit[i] = std::ldexp(1.0, -e);
+    zero[i] = 0;
+  }
+  return true;
+}
+
+namespace {
+// Rows [j0, j0 + rows) of y from the accumulator rows of one column block (acc: 5 x 16 int32).
+COSY_TARGET_AMX_I8 inline void AmxI8Outputs(const int32_t* acc, int64_t j0, int64_t rows,
+                                            const float* scales, const float* bias, double unit,
+                                            float* y) {
+  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xffff : (1u << rows) - 1u);
+  for (int h = 0; h < 2; ++h) {
+    const __mmask8 m8 = static_cast<__mmask8>(mask >> (8 * h));
+    if (m8 == 0) break;
+    auto plane = [&](int p) COSY_TARGET_AMX_I8 {
+      return _mm512_cvtepi32_epi64(
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + p * 16 + 8 * h)));
+    };
+    __m512i d = plane(0);
+    d = _mm512_add_epi64(d, _mm512_slli_epi64(plane(1), 8));
+    d = _mm512_add_epi64(d, _mm512_slli_epi64(plane(2), 16));
+    d = _mm512_add_epi64(d, _mm512_slli_epi64(plane(3), 24));
+    d = _mm512_sub_epi64(d, _mm512_slli_epi64(plane(4), 30));
+    const int64_t j = j0 + 8 * h;
+    // |dot| <= 2^53: exact in double; one rounding here, one to f32 (as FixedBlocks).
+    const __m512d s =
+        _mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m8, scales + j)), _mm512_set1_pd(unit));
+    __m256 v = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi64_pd(d), s));
+    if (bias != nullptr) v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(m8, bias + j));
+    _mm256_mask_storeu_ps(y + j, m8, v);
+  }
+}
+}  // namespace
+
+COSY_TARGET_AMX_I8 void GemvI8AmxRows(const void* scratch, const int8_t* w, const float* scales,
+                                      const float* bias, float* y, int64_t ldy, int64_t m,
+                                      int64_t n, int64_t k) {
+  const int64_t stride = GemvI8FixedStride(k), chunks = stride / 64;
+  const auto* planes = static_cast<const uint8_t*>(scratch);
+  const auto* unit = reinterpret_cast<const double*>(planes + m * kAmxPlanes * stride);
+  TileConfig cfg;
+  for (int t : {0, 1}) {  // accumulators (two, alternating): 5 rows x 16 int32
+    cfg.rows[t] = kAmxPlanes;
+    cfg.colsb[t] = 64;
+  }
+  cfg.rows[2] = 16;  // B: a column block's chunk
+  cfg.colsb[2] = 64;
+  cfg.rows[3] = kAmxPlanes;  // A: the planes' chunk
+  cfg.colsb[3] = 64;
+  _tile_loadconfig(&cfg);
+  const bool nta = gemv_prefetch_nta;
+  const int64_t blocks = (n + kI8AmxBlockRows - 1) / kI8AmxBlockRows;
+  // A block's outputs are computed while the next block's products run (the accumulator's
+  // store waits for its chain of products).
+  alignas(64) int32_t acc[2][kAmxPlanes * 16];
+  for (int64_t i = 0; i < m; ++i) {
+    const uint8_t* xp = planes + i * kAmxPlanes * stride;
+    float* yi = y + i * ldy;
+    int64_t pending = -1;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int8_t* wb = w + b * chunks * 1024;
+      const int set = static_cast<int>(b & 1);
+      if (set == 0) {
+        _tile_zero(0);
+      } else {
+        _tile_zero(1);
+      }
+      for (int64_t q = 0; q < chunks; ++q) {
+        // one tile ahead into L2 (rows after the first read the blocks from L1/L2)
+        if (i == 0) {
+          for (int64_t l = 0; l < 1024; l += 64) PrefetchW(wb + (q + 1) * 1024 + l, nta);
+        }
+        _tile_loadd(3, xp + q * 64, stride);
+        _tile_loadd(2, wb + q * 1024, 64);
+        if (set == 0) {
+          _tile_dpbusd(0, 3, 2);
+        } else {
+          _tile_dpbusd(1, 3, 2);
+        }
+        if (q == 0 && pending >= 0) {
+          const int64_t j0 = pending * kI8AmxBlockRows;
+          AmxI8Outputs(acc[set ^ 1], j0, MinI(kI8AmxBlockRows, n - j0), scales, bias, unit[i], yi);
+          pending = -1;
+        }
+      }
+      if (set == 0) {
+        _tile_stored(0, acc[0], 64);
+      } else {
+        _tile_stored(1, acc[1], 64);
+      }
+      pending = b;
+    }
+    if (pending >= 0) {
+      const int64_t j0 = pending * kI8AmxBlockRows;
+      AmxI8Outputs(acc[pending & 1], j0, MinI(kI8AmxBlockRows, n - j0), scales, bias, unit[i], yi);
+    }
+  }
+  _tile_release();
+}
+
+// B tiles of the bf16 tile GEMM (gemm_amx.cpp's layout: per 16-column block, 32-channel chunk c:
+// 16 pair rows x 16 columns x 2) from rows [j0, j0 + rows) of the AMX-INT8 layout, j0 a multiple
+// of 16: int8 tile row g (channels 4g .. 4g + 3 of 16 rows) widened exactly to bf16 holds, as
+// 32-bit units, (4g, 4g + 1) of each row at even units and (4g + 2, 4g + 3) at odd ones: pair
+// rows 2g and 2g + 1.
+COSY_TARGET_AMX_I8 void WidenI8AmxBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows,
+                                       uint16_t* wt) {
+  const int64_t stride = GemvI8FixedStride(k), chunks = stride / 64, kc = GemmAmxChunks(k);
+  const int64_t nb = (rows + 15) / 16;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  auto widen16 = [](__m128i b) COSY_TARGET_AMX_I8 {  // 16 int8 -> 16 bf16 (exact)
+    const __m512i f =
+        _mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))), 16);
+    return _mm512_cvtepi32_epi16(f);
+  };
+  for (int64_t jb = 0; jb < nb; ++jb) {
+    const int8_t* src = w + (j0 / 16 + jb) * chunks * 1024;
+    for (int64_t c = 0; c < kc; ++c) {  // bf16 chunk c: int8 chunk c / 2, tile rows 8 (c % 2) ..
+      const int8_t* t8 = src + (c / 2) * 1024 + (c % 2) * 8 * 64;
+      uint16_t* tile = wt + (jb * kc + c) * 512;
+      for (int g = 0; g < 8; ++g) {
+        const __m512i row = _mm512_loadu_si512(t8 + g * 64);
+        const __m512i lo =
+            _mm512_inserti64x4(_mm512_castsi256_si512(widen16(_mm512_castsi512_si128(row))),
+                               widen16(_mm512_extracti32x4_epi32(row, 1)), 1);
+        const __m512i hi =
+            _mm512_inserti64x4(_mm512_castsi256_si512(widen16(_mm512_extracti32x4_epi32(row, 2))),
+                               widen16(_mm512_extracti32x4_epi32(row, 3)), 1);
+        _mm512_storeu_si512(tile + (2 * g) * 32, _mm512_permutex2var_epi32(lo, even, hi));
+        _mm512_storeu_si512(tile + (2 * g + 1) * 32, _mm512_permutex2var_epi32(lo, odd, hi));
+      }
+    }
+  }
+}
+#undef COSY_TARGET_AMX_I8
 #endif
 
 }  // namespace cosyflow::kernels::cpu::COSY_ISA_NS

@@ -73,6 +73,13 @@ bool GemvI8Fixed(const float* x, const int8_t* w, const float* scales, const flo
 bool GemvI8FixedQuantize(const float* x, int64_t m, int64_t k, void* scratch);
 void GemvI8FixedRows(const void* scratch, const int8_t* w, const float* scales, const float* bias,
                      float* y, int64_t m, int64_t n, int64_t k);
+// AVX-512 variant only, for CPUs with AMX-INT8 (tile data permission granted): kernel_table.h's
+// pack_i8_amx, gemv_i8_amx_quantize, gemv_i8_amx_rows and widen_i8_amx_bf16.
+void PackI8Amx(const int8_t* w_i8, int64_t n, int64_t k, int8_t* dst);
+bool GemvI8AmxQuantize(const float* x, int64_t m, int64_t k, void* scratch);
+void GemvI8AmxRows(const void* scratch, const int8_t* w, const float* scales, const float* bias,
+                   float* y, int64_t ldy, int64_t m, int64_t n, int64_t k);
+void WidenI8AmxBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16_t* wt);
 void PackBf16Pairs(const float* x, int64_t ldx, int64_t channels, int64_t cols, uint32_t* xv,
                    int64_t ldv);
 // AVX-512 variant only, for CPUs with AVX512_BF16: kernel_table.h's conv1d_bf16.

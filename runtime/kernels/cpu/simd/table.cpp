@@ -1,4 +1,7 @@
 // The KernelTable of one ISA variant (see kernel_table.h).
+#include <cstdlib>
+#include <string_view>
+
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/simd/kernels.h"
 #include "runtime/kernels/cpu/simd/simd.h"
@@ -62,6 +65,20 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     t->gemv_i8_fixed_quantize = GemvI8FixedQuantize;
     t->gemv_i8_fixed_rows = GemvI8FixedRows;
     t->gemv_i8_name = "avx512_vnni fixed point";
+    if (cpu.amx_int8 && cpu.amx_bf16) {
+      t->pack_i8_amx = PackI8Amx;
+      t->gemv_i8_amx_quantize = GemvI8AmxQuantize;
+      t->gemv_i8_amx_rows = GemvI8AmxRows;
+      t->widen_i8_amx_bf16 = WidenI8AmxBf16;
+      // Linear takes them unless COSYFLOW_AMX_GEMV=0 or COSYFLOW_AMX_GEMM=0 (linear.cpp)
+      auto off = [](const char* name) {
+        const char* v = std::getenv(name);
+        return v != nullptr && std::string_view(v) == "0";
+      };
+      if (!off("COSYFLOW_AMX_GEMV") && !off("COSYFLOW_AMX_GEMM")) {
+        t->gemv_i8_name = "amx int8 tiles, fixed point";
+      }
+    }
   }
   if (cpu.avx512_bf16) {
     t->gemv_bf16 = GemvBF16Dot;
