@@ -144,10 +144,9 @@ const Bf16TileMatMul* GetBf16TileMatMul() {
   return entry.get();
 }
 
-// bf16 WeightLayout::kGemm layers on the kernel table's AMX GEMM (where it exists) unless
-// COSYFLOW_AMX_GEMM=0 keeps them on oneDNN's brgemm (for comparisons; read once).
-// int8 weights get a copy in the AMX-INT8 layout for the decode's row products (where the
-// kernel table has them) unless COSYFLOW_AMX_GEMV=0 (for comparisons; read once).
+// int8 weights in the AMX-INT8 layout (where the kernel table has its kernels and the AMX GEMM
+// is on) unless COSYFLOW_AMX_GEMV=0 keeps the 4-row blocks and vpdpbusd (for comparisons; read
+// once).
 bool AmxGemvEnabled() {
   static const bool on = [] {
     const char* v = std::getenv("COSYFLOW_AMX_GEMV");
@@ -156,6 +155,8 @@ bool AmxGemvEnabled() {
   return on;
 }
 
+// bf16 WeightLayout::kGemm layers on the kernel table's AMX GEMM (where it exists) unless
+// COSYFLOW_AMX_GEMM=0 keeps them on oneDNN's brgemm (for comparisons; read once).
 bool AmxGemmEnabled() {
   static const bool on = [] {
     const char* v = std::getenv("COSYFLOW_AMX_GEMM");

@@ -68,15 +68,22 @@ struct Linear::Impl {
   }
   // y[i * ldy + (j - j0)] for rows [j0, j1) of the AMX-INT8 layout against m rows of x in f32
   // (the rows the fixed-point kernel does not take: non-finite, zero or tiny x): each dot summed
-  // in double, times the row scale, plus the bias, as the f32 definition gives it within its
-  // tolerance (NaN and inf where it does).
+  // in double in channel order, times the row scale, plus the bias, as the f32 definition gives
+  // it within its tolerance (NaN and inf where it does). Scalar: those rows are rare.
   Status AmxI8RowsF32(const float* x, int64_t m, int64_t j0, int64_t j1, float* y,
                       int64_t ldy) const {
     const float* bias = BiasPtr();
+    const int64_t chunks = GemvI8FixedStride(k) / 64;
     for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k;
       for (int64_t j = j0; j < j1; ++j) {
+        // row j's bytes: 4 channels every 64 bytes of each 1 KiB chunk tile
+        const int8_t* col =
+            w_i8_amx.data() + (j / kI8AmxBlockRows) * chunks * 1024 + (j % kI8AmxBlockRows) * 4;
         double sum = 0.0;
-        for (int64_t c = 0; c < k; ++c) sum += double{x[i * k + c]} * AmxI8At(j, c);
+        for (int64_t c = 0; c < k; ++c) {
+          sum += double{xi[c]} * col[(c / 64) * 1024 + (c % 64) / 4 * 64 + c % 4];
+        }
         float v = static_cast<float>(sum * scales[j]);
         if (bias != nullptr) v += bias[j];
         y[i * ldy + (j - j0)] = v;

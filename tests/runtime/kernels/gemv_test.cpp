@@ -529,5 +529,53 @@ TEST_CASE("GemvI8: the AMX-INT8 layout's rows are the fixed-point integer defini
   }
 }
 
+// An int8 Linear's rows that the fixed-point kernels do not take (zero, tiny, huge and
+// non-finite x), through Forward (m <= 8) and the prepared-row ranges, in whichever layout this
+// CPU keeps (4-row blocks, or the AMX-INT8 tiles with their scalar f32 fallback): the f32
+// definition on the dequantized weights within 1e-5, the bias for a zero row, NaN for a NaN row.
+TEST_CASE("Linear: int8 rows outside the fixed-point kernel's range") {
+  const int64_t n = 37, k = 200;
+  auto w = RandomVector(n * k, 61), bias = RandomVector(n, 62);
+  auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, cpu::WeightType::kInt8);
+  REQUIRE(lin.ok());
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  QuantizeRows(w, n, k, &q, &scales);
+  std::vector<float> wd(n * k);
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t c = 0; c < k; ++c) wd[j * k + c] = scales[j] * q[j * k + c];
+  }
+  for (float scale : {0.0f, 1e-30f, 1e30f, std::numeric_limits<float>::quiet_NaN()}) {
+    CAPTURE(scale);
+    auto x = RandomVector(2 * k, 63);
+    for (int64_t c = 0; c < k; ++c) x[c] *= scale;  // row 0 scaled; row 1 as it is
+    if (std::isnan(scale)) x = RandomVector(2 * k, 63), x[5] = scale;
+    std::vector<float> y(2 * n, -7.0f), y_ref(2 * n);
+    REQUIRE((*lin)->Forward(x.data(), 2, y.data()).ok());
+    REQUIRE(ref::LinearForward(x.data(), wd.data(), bias.data(), y_ref.data(), 2, n, k).ok());
+    std::vector<float> part(n, -7.0f);
+    auto row = (*lin)->PrepareRow(x.data());
+    REQUIRE(row.ok());
+    REQUIRE((*lin)->ForwardPreparedRows(*row, 0, 5, part.data()).ok());
+    REQUIRE((*lin)->ForwardPreparedRows(*row, 5, n, part.data()).ok());
+    if (std::isnan(scale)) {
+      for (int64_t j = 0; j < n; ++j) {
+        CHECK(std::isnan(y[j]));
+        CHECK(std::isnan(part[j]));
+      }
+    } else {
+      CheckClose(std::span<const float>(y.data(), n), std::span<const float>(y_ref.data(), n), 1e-5,
+                 "row 0 (scaled)");
+      CheckClose(std::span<const float>(part.data(), n), std::span<const float>(y_ref.data(), n),
+                 1e-5, "row 0 by ranges");
+      if (scale == 0.0f) {
+        for (int64_t j = 0; j < n; ++j) CHECK(y[j] == bias[j]);
+      }
+    }
+    CheckClose(std::span<const float>(y.data() + n, n), std::span<const float>(y_ref.data() + n, n),
+               1e-5, "row 1");
+  }
+}
+
 }  // namespace
 }  // namespace cosyflow::kernels
