@@ -148,10 +148,11 @@ bool ParseCpuIsa(std::string_view name, CpuIsa* isa) {
 
 std::string CpuIsaSummary() {
   const CpuFeatures& f = DetectedCpuFeatures();
-  return fmt::format("{} (detected {}; avx512_bf16 {}, avx512_vnni {}, amx_bf16 {}, vendor {})",
-                     CpuIsaName(SelectedCpuIsa()), CpuIsaName(DetectedCpuIsa()),
-                     f.avx512_bf16 ? "yes" : "no", f.avx512_vnni ? "yes" : "no",
-                     f.amx_bf16 ? "yes" : "no", f.amd ? "AMD" : "not AMD");
+  return fmt::format(
+      "{} (detected {}; avx512_bf16 {}, avx512_vnni {}, amx_bf16 {}, amx_int8 {}, vendor {})",
+      CpuIsaName(SelectedCpuIsa()), CpuIsaName(DetectedCpuIsa()), f.avx512_bf16 ? "yes" : "no",
+      f.avx512_vnni ? "yes" : "no", f.amx_bf16 ? "yes" : "no", f.amx_int8 ? "yes" : "no",
+      f.amd ? "AMD" : "not AMD");
 }
 
 }  // namespace cosyflow

@@ -43,7 +43,8 @@ std::string_view CpuIsaName(CpuIsa isa);  // "scalar", "avx2", "avx512"
 // Parses a COSYFLOW_ISA value; false for anything else.
 bool ParseCpuIsa(std::string_view name, CpuIsa* isa);
 // One line for --version and bench JSON, e.g.
-// "avx512 (detected avx512; avx512_bf16 yes, avx512_vnni yes, amx_bf16 no, vendor AMD)".
+// "avx512 (detected avx512; avx512_bf16 yes, avx512_vnni yes, amx_bf16 no, amx_int8 no, vendor
+// AMD)".
 std::string CpuIsaSummary();
 
 }  // namespace cosyflow
