@@ -576,6 +576,25 @@ Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
   return row;
 }
 
+namespace {
+// Rows [j0, j1) of an n-row product into y + j0 by rows(a, b, out), called on ranges that start
+// at a multiple of kBlock: a range starting inside a block computes that block's rows, then
+// copies those asked for.
+template <int64_t kBlock, class Rows>
+void RowsByBlocks(int64_t n, int64_t j0, int64_t j1, float* y, const Rows& rows) {
+  const int64_t jb = j0 / kBlock * kBlock;
+  if (jb < j0) {
+    const int64_t je = std::min(jb + kBlock, n), end = std::min(je, j1);
+    float block[kBlock];
+    rows(jb, je, block);
+    std::copy(block + (j0 - jb), block + (end - jb), y + j0);
+    if (end == j1) return;
+    j0 = end;
+  }
+  rows(j0, j1, y + j0);
+}
+}  // namespace
+
 Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j1, float* y) const {
   const Impl& im = *impl_;
   if (row.owner != this || row.x == nullptr) {
@@ -603,16 +622,7 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
                              im.scales.data() + a, bias != nullptr ? bias + a : nullptr, out, b - a,
                              1, b - a, k);
         };
-        const int64_t jb = j0 / kI8AmxBlockRows * kI8AmxBlockRows;
-        if (jb < j0) {  // a range starting inside a block: the block's rows, then those asked for
-          const int64_t je = std::min(jb + kI8AmxBlockRows, im.n), end = std::min(je, j1);
-          float block[kI8AmxBlockRows];
-          amx_rows(jb, je, block);
-          std::copy(block + (j0 - jb), block + (end - jb), y + j0);
-          if (end == j1) return OkStatus();
-          j0 = end;
-        }
-        amx_rows(j0, j1, y + j0);
+        RowsByBlocks<kI8AmxBlockRows>(im.n, j0, j1, y, amx_rows);
         return OkStatus();
       }
       if (!im.w_i8_amx.empty()) {  // a row the fixed-point kernel does not take
@@ -628,16 +638,7 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
           t.gemv_i8(row.x, w, im.scales.data() + a, ba, out, 1, b - a, k);
         }
       };
-      const int64_t jb = j0 / kI8BlockRows * kI8BlockRows;
-      if (jb < j0) {  // a range starting inside a block: the block's rows, then those asked for
-        const int64_t je = std::min(jb + kI8BlockRows, im.n), end = std::min(je, j1);
-        float block[kI8BlockRows];
-        block_rows(jb, je, block);
-        std::copy(block + (j0 - jb), block + (end - jb), y + j0);
-        if (end == j1) return OkStatus();
-        j0 = end;
-      }
-      block_rows(j0, j1, y + j0);
+      RowsByBlocks<kI8BlockRows>(im.n, j0, j1, y, block_rows);
       return OkStatus();
     }
     case WeightType::kBF16: {

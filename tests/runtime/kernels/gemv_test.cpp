@@ -178,6 +178,24 @@ TEST_CASE("GemvI8: equals the reference on dequantized weights up to f32 summati
   CHECK(!cpu::GemvI8(x.data(), w.data(), nullptr, nullptr, y.data(), 1, 2, 2).ok());
 }
 
+// One case of the fixed-point tests: x [m, k] with every 97th value times `outlier` (LLM
+// activations), W quantized per row with some -128 (the full s8 range), a bias; seeds from *seed.
+struct FixedInputs {
+  std::vector<float> x;
+  std::vector<int8_t> q;
+  std::vector<float> scales, bias;
+};
+FixedInputs FixedCase(const Shape& s, float outlier, uint32_t* seed) {
+  FixedInputs f;
+  f.x = RandomVector(s.m * s.k, (*seed)++);
+  auto w = RandomVector(s.n * s.k, (*seed)++);
+  for (int64_t i = 0; i < s.m * s.k; i += 97) f.x[i] *= outlier;
+  f.bias = RandomVector(s.n, (*seed)++);
+  QuantizeRows(w, s.n, s.k, &f.q, &f.scales);
+  for (int64_t j = 0; j < s.n; j += 5) f.q[j * s.k] = -128;
+  return f;
+}
+
 // The fixed-point int8 GEMV (kernel_table.h gemv_i8_fixed, AVX512_VNNI) to its contract, bit
 // for bit: x_int = round(x 2^e) with 2^29 <= max|x| 2^e < 2^30, the exact integer dot against
 // the int8 row, y = f32(double(dot) (double(scale) 2^-e)) + bias. The oracle is plain int64
@@ -224,13 +242,7 @@ TEST_CASE("GemvI8: the fixed-point kernel is bit for bit its integer definition"
       CAPTURE(s.n);
       CAPTURE(s.k);
       CAPTURE(outlier);
-      auto x = RandomVector(s.m * s.k, seed++), w = RandomVector(s.n * s.k, seed++);
-      for (int64_t i = 0; i < s.m * s.k; i += 97) x[i] *= outlier;
-      auto bias = RandomVector(s.n, seed++);
-      std::vector<int8_t> q;
-      std::vector<float> scales;
-      QuantizeRows(w, s.n, s.k, &q, &scales);
-      for (int64_t j = 0; j < s.n; j += 5) q[j * s.k] = -128;  // the full s8 range
+      auto [x, q, scales, bias] = FixedCase(s, outlier, &seed);
       const std::vector<int8_t> qb = Blocked(q, s.n, s.k);
       const float* no_bias = nullptr;
       const float* with_bias = bias.data();
@@ -476,17 +488,8 @@ TEST_CASE("GemvI8: the AMX-INT8 layout's rows are the fixed-point integer defini
                           {1, 100, 896}, {2, 33, 4864}, {1, 40, 5000}};
   for (const Shape& s : shapes) {
     for (float outlier : {1.0f, 1e4f}) {
-      CAPTURE(s.m);
-      CAPTURE(s.n);
-      CAPTURE(s.k);
-      CAPTURE(outlier);
-      auto x = RandomVector(s.m * s.k, seed++), w = RandomVector(s.n * s.k, seed++);
-      for (int64_t i = 0; i < s.m * s.k; i += 97) x[i] *= outlier;
-      auto bias = RandomVector(s.n, seed++);
-      std::vector<int8_t> q;
-      std::vector<float> scales;
-      QuantizeRows(w, s.n, s.k, &q, &scales);
-      for (int64_t j = 0; j < s.n; j += 5) q[j * s.k] = -128;  // the full s8 range
+      INFO("m ", s.m, ", n ", s.n, ", k ", s.k, ", outlier ", outlier);
+      auto [x, q, scales, bias] = FixedCase(s, outlier, &seed);
       if (outlier > 1.0f) {  // whole rows at the extremes: the lane sums' worst case
         for (int64_t c = 0; c < s.k; ++c) q[c] = -128;
         for (int64_t c = 0; c < s.k && s.n > 1; ++c) q[s.k + c] = 127;
