@@ -42,6 +42,8 @@ void WidenI8(const int8_t* src, float scale, int64_t n, float* out);
 void WidenI8Bf16(const int8_t* src, int64_t n, uint16_t* out);
 void WidenI8RowsBf16(const int8_t* w, int64_t k, int64_t j0, int64_t rows, uint16_t* out);
 void NarrowBf16(const float* x, int64_t n, uint16_t* y);
+// AVX-512 variant only, for CPUs with AVX512_BF16: NarrowBf16 (same bits) on vcvtne2ps2bf16.
+void NarrowBf16Ne(const float* x, int64_t n, uint16_t* y);
 // k, v: f32, or bf16 bits when p.kv_bf16 (then p.bf16: the panel path).
 void Attention(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                float* out, float* scratch);

@@ -323,6 +323,38 @@ void NarrowBf16(const float* x, int64_t n, uint16_t* y) {
   for (; i < n; ++i) y[i] = Bf16Bits(x[i]);
 }
 
+#if defined(COSY_SIMD_AVX512)
+// NarrowBf16 on AVX512_BF16: vcvtne2ps2bf16 narrows 32 floats in one instruction, rounding to
+// nearest even and quieting NaNs as Bf16Bits does (Intel's convert_fp32_to_bfloat16), but it
+// reads f32 denormals as zero; the rare 32-value block holding one takes the integer rounding
+// instead, so the bits stay F32ToBF16's. 2.2x the integer form's throughput from L1/L2 on a Zen 5
+// core (100 k floats: 6.8 -> 3.0 us); in the bf16 flow's first streaming chunk (~290 M floats:
+// GEMM inputs, K/V cache rows) the narrowing's TSC cycles fell 72 M -> 60 M only, since the K/V
+// rows go to cache lines that come from memory first.
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl,avx512dq"))) void NarrowBf16Ne(
+    const float* x, int64_t n, uint16_t* y) {
+  const __m512i evens =
+      _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26,
+                       24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  constexpr int kDenormal = 0x20;  // vfpclassps category
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+    const __mmask16 da = _mm512_fpclass_ps_mask(a, kDenormal);
+    const __mmask16 db = _mm512_fpclass_ps_mask(b, kDenormal);
+    __m512i out;
+    if (__builtin_expect(_kortestz_mask16_u8(da, db), 1)) {
+      out = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a));  // a in the low half
+    } else {
+      out = _mm512_permutex2var_epi16(Bf16BitsLanes(_mm512_castps_si512(a)), evens,
+                                      Bf16BitsLanes(_mm512_castps_si512(b)));
+    }
+    _mm512_storeu_si512(y + i, out);
+  }
+  NarrowBf16(x + i, n - i, y + i);
+}
+#endif
+
 void WidenI8(const int8_t* src, float scale, int64_t n, float* out) {
   const Vf s = Set1(scale);
   int64_t i = 0;

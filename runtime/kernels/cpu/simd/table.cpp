@@ -81,6 +81,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
     }
   }
   if (cpu.avx512_bf16) {
+    t->narrow_bf16 = NarrowBf16Ne;
     t->gemv_bf16 = GemvBF16Dot;
     t->gemv_bf16_name = "avx512_bf16 dot";
     t->attention = cpu.amx_bf16 ? AttentionAmx : AttentionBf16Dot;
