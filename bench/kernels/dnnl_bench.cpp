@@ -125,42 +125,46 @@ Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double
   return j;
 }
 
-// The flow's feed-forward input product as the estimator runs it with bf16 weights: blocked
+// The flow's feed-forward input product as the estimator runs it (f32 or bf16 weights): blocked
 // layout, GELU (erf) applied as each output is stored, bf16 output bits (the next product's
-// input); "ms_without_epilogue" times the same product without the GELU, so the epilogue's share
-// of the product shows. Checked against ref GELU(ref linear) through the bf16 rounding.
-Json BenchLinearGelu(int64_t m, int64_t n, int64_t k, double min_s) {
+// input) where the layer takes bf16 activations, else f32 output (the estimator's other branch);
+// "ms_without_epilogue" times the same product without the GELU, so the epilogue's share shows.
+// Checked against ref GELU(ref linear).
+Json BenchLinearGelu(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double min_s) {
   const std::string shape = fmt::format("M={} N={} K={}", m, n, k);
-  const std::string kernel = "linear_gelu_to_bf16";
+  const std::string kernel = "linear_gelu";
   using kc::cpu::LinearEpilogue;
   auto w = Random(n * k, 1), bias = Random(n, 2), x = Random(m * k, 3);
-  auto layer = kc::cpu::Linear::Create(w.data(), bias.data(), n, k, kc::cpu::WeightType::kBF16,
-                                       kc::cpu::WeightLayout::kGemm);
-  if (!layer.ok()) return Failed(kernel, shape, layer.status());
-  std::vector<uint16_t> y16(m * n);
-  if (Status st = (*layer)->ForwardToBf16(x.data(), m, y16.data(), LinearEpilogue::kGeluErf);
-      !st.ok()) {
-    return Failed(kernel, shape, st);
-  }
+  const bool bf16 = wt == kc::cpu::WeightType::kBF16;
+  auto created =
+      kc::cpu::Linear::Create(w.data(), bias.data(), n, k, wt, kc::cpu::WeightLayout::kGemm);
+  if (!created.ok()) return Failed(kernel, shape, created.status());
+  const kc::cpu::Linear& layer = **created;
+  const bool to_bf16 = layer.bf16_activations();
+  std::vector<uint16_t> y16(to_bf16 ? m * n : 0);
+  std::vector<float> y(to_bf16 ? 0 : m * n);
+  auto run = [&](LinearEpilogue e) {
+    return to_bf16 ? layer.ForwardToBf16(x.data(), m, y16.data(), e)
+                   : layer.Forward(x.data(), m, y.data(), e);
+  };
+  if (Status st = run(LinearEpilogue::kGeluErf); !st.ok()) return Failed(kernel, shape, st);
   Errors err;
   std::vector<float> y_ref(n), got(n);
   for (int64_t row : {int64_t{0}, m / 2, m - 1}) {
     (void)kc::ref::LinearForward(x.data() + row * k, w.data(), bias.data(), y_ref.data(), 1, n, k);
     (void)kc::ref::GeluErf(y_ref.data(), n, y_ref.data());
-    for (int64_t j = 0; j < n; ++j) got[j] = BF16ToF32(y16[row * n + j]);
+    for (int64_t j = 0; j < n; ++j) {
+      got[j] = to_bf16 ? BF16ToF32(y16[row * n + j]) : y[row * n + j];
+    }
     err.Add(got.data(), y_ref.data(), n);
   }
-  const double ms = TimeMs(
-      [&](int) {
-        (void)(*layer)->ForwardToBf16(x.data(), m, y16.data(), LinearEpilogue::kGeluErf);
-      },
-      min_s);
-  const double ms_plain = TimeMs(
-      [&](int) { (void)(*layer)->ForwardToBf16(x.data(), m, y16.data(), LinearEpilogue::kNone); },
-      min_s);
-  Json j = Case(kernel, shape, "bf16-weights", err, kBF16Tol, ms, 2.0 * m * n * k);
+  const double ms = TimeMs([&](int) { (void)run(LinearEpilogue::kGeluErf); }, min_s);
+  const double ms_plain = TimeMs([&](int) { (void)run(LinearEpilogue::kNone); }, min_s);
+  Json j = Case(kernel, shape, bf16 ? "bf16-weights" : "f32", err, bf16 ? kBF16Tol : kF32Tol, ms,
+                2.0 * m * n * k);
+  j["output"] = to_bf16 ? "bf16" : "f32";
   j["ms_without_epilogue"] = ms_plain;
-  j["weight_layout"] = (*layer)->gemm_packed() ? "gemm" : "row_major";
+  j["weight_layout"] = layer.gemm_packed() ? "gemm" : "row_major";
   return j;
 }
 
@@ -334,7 +338,9 @@ Json BenchDnnlKernels(const KernelBenchOptions& options) {
       }
     }
   }
-  for (int64_t m : {100, 1300}) cases.push_back(BenchLinearGelu(m, 1024, 256, min_s));
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    for (int64_t m : {100, 1300}) cases.push_back(BenchLinearGelu(m, 1024, 256, wt, min_s));
+  }
   cases.push_back(BenchAttentionMatMul(14, 1, 64, 512, true, min_s));
   cases.push_back(BenchAttentionMatMul(14, 1, 64, 512, false, min_s));
   cases.push_back(BenchAttentionMatMul(14, 64, 64, 512, true, min_s));
