@@ -173,7 +173,9 @@ class SpeechLm {
   static constexpr int64_t kAttentionParallelMinWork = int64_t{1} << 21;
   // Most threads a decode step splits its linears over.
   static constexpr int kMaxDecodeThreads = 64;
-  Status Attention(SpeechLmState* s, int64_t layer, int64_t n) const;
+  // Appends the n new rows' K/V to the cache and writes the attention output of rows
+  // [first_out, n) (the prefill's last layer needs only its last row's).
+  Status Attention(SpeechLmState* s, int64_t layer, int64_t n, int64_t first_out = 0) const;
   // Pieces of Attention by KV group (the decode step splits groups over its team).
   void RopeAndCache(SpeechLmState* s, int64_t layer, int64_t n, int64_t g) const;
   kernels::cpu::AttentionParams GroupAttentionParams(int64_t cap) const;

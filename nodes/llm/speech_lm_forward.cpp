@@ -93,35 +93,43 @@ Status SpeechLm::ForwardChunk(SpeechLmState* s, const float* input, int64_t n, b
 
   std::memcpy(x, input, static_cast<size_t>(n * h) * sizeof(float));
   tap("embeds", -1, x, n, h, pos0);
+  const bool hooked = hook != nullptr && *hook;
   for (int64_t l = 0; l < q.num_hidden_layers; ++l) {
     const Layer& layer = layers_[static_cast<size_t>(l)];
+    // Rows whose output this layer computes: all, except in the last layer without a hook,
+    // where only the K/V rows of every position and the chunk's last row (the one the head
+    // reads, in the last chunk) are used: the rows before `r0` stop after their K/V.
+    const int64_t r0 = (hooked || l + 1 < q.num_hidden_layers) ? 0 : (last_chunk ? n - 1 : n);
+    const int64_t m = n - r0;
     // --- self-attention block: x += o(attn(rope(q), rope(k), v)) of RMSNorm1(x) ---
     COSY_RETURN_IF_ERROR(cpu::RmsNorm(x, layer.input_norm.data<float>(), n, h, q.rms_norm_eps, hn));
     COSY_RETURN_IF_ERROR(layer.qkv->Forward(hn, n, qkv));
-    // reads qkv, writes attn and the KV cache rows pos0 .. pos0 + n - 1
-    COSY_RETURN_IF_ERROR(Attention(s, l, n));
-    COSY_RETURN_IF_ERROR(layer.o->Forward(attn, n, proj));
-    AddInPlace(x, proj, n * h);
+    // reads qkv, writes attn rows r0 .. n - 1 and the KV cache rows pos0 .. pos0 + n - 1
+    COSY_RETURN_IF_ERROR(Attention(s, l, n, r0));
+    if (m == 0) continue;
+    float* xr = x + r0 * h;
+    COSY_RETURN_IF_ERROR(layer.o->Forward(attn + r0 * h, m, proj));
+    AddInPlace(xr, proj, m * h);
     // --- MLP block: x += down(silu(gate(h)) * up(h)), h = RMSNorm2(x) ---
-    COSY_RETURN_IF_ERROR(cpu::RmsNorm(x, layer.post_norm.data<float>(), n, h, q.rms_norm_eps, hn));
-    COSY_RETURN_IF_ERROR(layer.gate_up->Forward(hn, n, gate_up));
-    for (int64_t i = 0; i < n; ++i) {
+    COSY_RETURN_IF_ERROR(cpu::RmsNorm(xr, layer.post_norm.data<float>(), m, h, q.rms_norm_eps, hn));
+    COSY_RETURN_IF_ERROR(layer.gate_up->Forward(hn, m, gate_up));
+    for (int64_t i = 0; i < m; ++i) {
       const float* g = gate_up + i * 2 * f;
       float* a = act + i * f;
       COSY_RETURN_IF_ERROR(cpu::Silu(g, f, a));
       for (int64_t j = 0; j < f; ++j) a[j] *= g[f + j];
     }
-    COSY_RETURN_IF_ERROR(layer.down->Forward(act, n, proj));
-    AddInPlace(x, proj, n * h);
+    COSY_RETURN_IF_ERROR(layer.down->Forward(act, m, proj));
+    AddInPlace(xr, proj, m * h);
     tap("layer_out", static_cast<int>(l), x, n, h, pos0);
   }
   (void)qkv_dim;
   s->length_ += n;
-  if (!last_chunk && !(hook != nullptr && *hook)) return OkStatus();
+  if (!last_chunk && !hooked) return OkStatus();
 
   // --- final RMSNorm (every row when hooked, else only the last) and the speech head ---
   const float* last = nullptr;
-  if (hook != nullptr && *hook) {
+  if (hooked) {
     COSY_RETURN_IF_ERROR(cpu::RmsNorm(x, final_norm_.data<float>(), n, h, q.rms_norm_eps, hn));
     tap("final_norm", -1, hn, n, h, pos0);
     last = hn + (n - 1) * h;
@@ -341,8 +349,9 @@ Status SpeechLm::DecodeAttentionGroup(SpeechLmState* s, int64_t layer, int64_t g
 // RoPE on q and k, K/V appended to the cache, softmax(q·kᵀ / sqrt(hd)) · v per query head with
 // kv head ⌊head / group⌋ (cpu::Attention, the whole GQA group of a KV head in one call so each
 // cached K/V row serves all its query heads). Work units = KV head × block of query rows, spread
-// over the OpenMP team. Output: s->attn_ [n, H], heads concatenated.
-Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
+// over the OpenMP team. Output: s->attn_ rows first_out .. n - 1 of [n, H], heads concatenated
+// (every row's K/V is cached whatever first_out).
+Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n, int64_t first_out) const {
   const Qwen2Config& q = config_.qwen;
   const int64_t h = q.hidden_size, hd = q.head_dim();
   const int64_t heads = q.num_attention_heads, kv_heads = q.num_key_value_heads;
@@ -354,12 +363,14 @@ Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
   float* vc = s->v_cache_.data<float>() + layer * kv_heads * cap * hd;
 
   for (int64_t g = 0; g < kv_heads; ++g) RopeAndCache(s, layer, n, g);
+  const int64_t out_rows = n - first_out;
+  if (out_rows <= 0) return OkStatus();
   const cpu::AttentionParams p = GroupAttentionParams(cap);
-  const int64_t blocks = (n + kAttentionRowBlock - 1) / kAttentionRowBlock;
+  const int64_t blocks = (out_rows + kAttentionRowBlock - 1) / kAttentionRowBlock;
   const int64_t units = kv_heads * blocks;
   // A decode step's attention (one row per query head) is a few microseconds: waking the team
   // would cost more than it saves, so small calls stay on this thread.
-  const int64_t work = n * (pos0 + n) * heads * hd;
+  const int64_t work = out_rows * (pos0 + n) * heads * hd;
   const int nt = omp_in_parallel() || work < kAttentionParallelMinWork
                      ? 1
                      : static_cast<int>(std::min<int64_t>(
@@ -374,7 +385,8 @@ Status SpeechLm::Attention(SpeechLmState* s, int64_t layer, int64_t n) const {
     if (!status[static_cast<size_t>(id)].ok()) continue;
     // Later query blocks see more keys: the last block first balances the dynamic schedule.
     const int64_t b = blocks - 1 - u / kv_heads, g = u % kv_heads;
-    const int64_t i0 = b * kAttentionRowBlock, rows = std::min(kAttentionRowBlock, n - i0);
+    const int64_t i0 = first_out + b * kAttentionRowBlock;
+    const int64_t rows = std::min(kAttentionRowBlock, n - i0);
     cpu::AttentionParams up = p;
     up.q_len = rows;
     up.kv_len = pos0 + i0 + rows;  // causal: the block's last row sees keys 0 .. pos0 + i0 + rows - 1
