@@ -236,11 +236,71 @@ constexpr int64_t kPanelMinRows = 16;
 inline float Widen(float x) { return x; }
 inline float Widen(uint16_t h) { return Bf16ToF32Bits(h); }
 
+// PackKeyPanels with kLanes x kLanes blocks transposed in registers (the scalar loop below
+// stored one element at a time, and a streaming chunk packs every visible key of every head
+// again): kLanes consecutive elements of a key row as f32 lanes, widened from bf16 storage or
+// rounded to bf16 (RoundBf16's bits) when `round`. d % kLanes == 0.
+#if defined(COSY_SIMD_AVX512)
+inline __m512i KeyLanes(const float* p, bool round) {
+  const __m512i u = _mm512_loadu_si512(p);
+  return round ? _mm512_slli_epi32(Bf16BitsLanes(u), 16) : u;
+}
+inline __m512i KeyLanes(const uint16_t* p, bool) {
+  return _mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16);
+}
+#elif defined(COSY_SIMD_AVX2)
+inline __m256 KeyLanes(const float* p, bool round) {
+  if (!round) return _mm256_loadu_ps(p);
+  const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(Bf16BitsLanes(u), 16));
+}
+inline __m256 KeyLanes(const uint16_t* p, bool) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+#endif
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+template <class T>
+void PackKeyPanelsVec(const T* k, int64_t k_row_stride, int64_t n, int64_t d, bool round,
+                      float* kt) {
+  const int64_t panels = (n + kLanes - 1) / kLanes;
+  for (int64_t pb = 0; pb < panels; ++pb) {
+    float* dst = kt + pb * d * kLanes;
+    const int64_t live = MinI(kLanes, n - pb * kLanes);
+    const T* base = k + pb * kLanes * k_row_stride;
+    for (int64_t c0 = 0; c0 < d; c0 += kLanes) {
+#if defined(COSY_SIMD_AVX512)
+      __m512i r[16];
+      for (int64_t l = 0; l < 16; ++l) {
+        r[l] = l < live ? KeyLanes(base + l * k_row_stride + c0, round) : _mm512_setzero_si512();
+      }
+      Transpose16x16(r);
+      for (int64_t c = 0; c < 16; ++c) _mm512_storeu_si512(dst + (c0 + c) * 16, r[c]);
+#else
+      __m256 r[8];
+      for (int64_t l = 0; l < 8; ++l) {
+        r[l] = l < live ? KeyLanes(base + l * k_row_stride + c0, round) : _mm256_setzero_ps();
+      }
+      Transpose8x8(r);
+      for (int64_t c = 0; c < 8; ++c) _mm256_storeu_ps(dst + (c0 + c) * 8, r[c]);
+#endif
+    }
+  }
+}
+#endif
+
 // kt[(j / kLanes) * d * kLanes + c * kLanes + j % kLanes] = k_j[c] for j < n (zeros up to the
 // next panel boundary), rounded to bf16 when `bf16` (bf16 storage is already).
 template <class T>
 void PackKeyPanels(const T* k, int64_t k_row_stride, int64_t n, int64_t d, bool bf16,
                    float* kt) {
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+  if (d % kLanes == 0) {
+    PackKeyPanelsVec(k, k_row_stride, n, d, bf16 && sizeof(T) == 4, kt);
+    return;
+  }
+#endif
   const int64_t panels = (n + kLanes - 1) / kLanes;
   for (int64_t pb = 0; pb < panels; ++pb) {
     float* dst = kt + pb * d * kLanes;

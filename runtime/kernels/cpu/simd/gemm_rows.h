@@ -20,25 +20,7 @@ constexpr int kRows = kGemmTileRows;
 constexpr int64_t kChunk = kGemmTileChunk;
 constexpr int64_t kTile = kGemmTileCols;
 
-// 8 rows of 8 floats -> 8 columns (r[c] becomes column c).
-inline void Transpose8x8(__m256 r[8]) {
-  __m256 t[8], s[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int g = 0; g < 2; ++g) {
-    const __m256* tg = t + 4 * g;
-    s[4 * g + 0] = _mm256_shuffle_ps(tg[0], tg[2], 0x44);
-    s[4 * g + 1] = _mm256_shuffle_ps(tg[0], tg[2], 0xee);
-    s[4 * g + 2] = _mm256_shuffle_ps(tg[1], tg[3], 0x44);
-    s[4 * g + 3] = _mm256_shuffle_ps(tg[1], tg[3], 0xee);
-  }
-  for (int q = 0; q < 4; ++q) {
-    r[q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x20);
-    r[4 + q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x31);
-  }
-}
+using COSY_ISA_NS::Transpose8x8;  // simd.h
 
 // The weight rows of the next block's chunk, fetched a cache line at a time from inside the
 // current block's first tile (the kind's cadence), so the widening finds them cached.

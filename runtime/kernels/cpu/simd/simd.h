@@ -421,6 +421,27 @@ inline __m256i Bf16BitsLanes(__m256i u) {
   return _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
 }
 #endif
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+// 8 rows of 8 floats -> 8 columns (r[c] becomes column c).
+inline void Transpose8x8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 2; ++g) {
+    const __m256* tg = t + 4 * g;
+    s[4 * g + 0] = _mm256_shuffle_ps(tg[0], tg[2], 0x44);
+    s[4 * g + 1] = _mm256_shuffle_ps(tg[0], tg[2], 0xee);
+    s[4 * g + 2] = _mm256_shuffle_ps(tg[1], tg[3], 0x44);
+    s[4 * g + 3] = _mm256_shuffle_ps(tg[1], tg[3], 0xee);
+  }
+  for (int q = 0; q < 4; ++q) {
+    r[q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x20);
+    r[4 + q] = _mm256_permute2f128_ps(s[q], s[4 + q], 0x31);
+  }
+}
+#endif
 inline float RoundBf16(float x) {
   const uint32_t u = static_cast<uint32_t>(Bf16Bits(x)) << 16;
   float f;
