@@ -241,26 +241,27 @@ inline float Widen(uint16_t h) { return Bf16ToF32Bits(h); }
 // again): kLanes consecutive elements of a key row as f32 lanes, widened from bf16 storage or
 // rounded to bf16 (RoundBf16's bits) when `round`. d % kLanes == 0.
 #if defined(COSY_SIMD_AVX512)
-inline __m512i KeyLanes(const float* p, bool round) {
-  const __m512i u = _mm512_loadu_si512(p);
-  return round ? _mm512_slli_epi32(Bf16BitsLanes(u), 16) : u;
+inline Vf KeyLanes(const float* p, bool round) {
+  const Vf x = Load(p);
+  if (!round) return x;
+  return _mm512_castsi512_ps(_mm512_slli_epi32(Bf16BitsLanes(_mm512_castps_si512(x)), 16));
 }
-inline __m512i KeyLanes(const uint16_t* p, bool) {
-  return _mm512_slli_epi32(
-      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16);
+inline void TransposeLanes(Vf r[16]) {
+  __m512i u[16];
+  for (int i = 0; i < 16; ++i) u[i] = _mm512_castps_si512(r[i]);
+  Transpose16x16(u);
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_castsi512_ps(u[i]);
 }
 #elif defined(COSY_SIMD_AVX2)
-inline __m256 KeyLanes(const float* p, bool round) {
-  if (!round) return _mm256_loadu_ps(p);
-  const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(Bf16BitsLanes(u), 16));
+inline Vf KeyLanes(const float* p, bool round) {
+  const Vf x = Load(p);
+  if (!round) return x;
+  return _mm256_castsi256_ps(_mm256_slli_epi32(Bf16BitsLanes(_mm256_castps_si256(x)), 16));
 }
-inline __m256 KeyLanes(const uint16_t* p, bool) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(
-      _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
-}
+inline void TransposeLanes(Vf r[8]) { Transpose8x8(r); }
 #endif
 #if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+inline Vf KeyLanes(const uint16_t* p, bool) { return LoadBF16(p); }
 template <class T>
 void PackKeyPanelsVec(const T* k, int64_t k_row_stride, int64_t n, int64_t d, bool round,
                       float* kt) {
@@ -270,21 +271,12 @@ void PackKeyPanelsVec(const T* k, int64_t k_row_stride, int64_t n, int64_t d, bo
     const int64_t live = MinI(kLanes, n - pb * kLanes);
     const T* base = k + pb * kLanes * k_row_stride;
     for (int64_t c0 = 0; c0 < d; c0 += kLanes) {
-#if defined(COSY_SIMD_AVX512)
-      __m512i r[16];
-      for (int64_t l = 0; l < 16; ++l) {
-        r[l] = l < live ? KeyLanes(base + l * k_row_stride + c0, round) : _mm512_setzero_si512();
+      Vf r[kLanes];
+      for (int64_t l = 0; l < kLanes; ++l) {
+        r[l] = l < live ? KeyLanes(base + l * k_row_stride + c0, round) : Zero();
       }
-      Transpose16x16(r);
-      for (int64_t c = 0; c < 16; ++c) _mm512_storeu_si512(dst + (c0 + c) * 16, r[c]);
-#else
-      __m256 r[8];
-      for (int64_t l = 0; l < 8; ++l) {
-        r[l] = l < live ? KeyLanes(base + l * k_row_stride + c0, round) : _mm256_setzero_ps();
-      }
-      Transpose8x8(r);
-      for (int64_t c = 0; c < 8; ++c) _mm256_storeu_ps(dst + (c0 + c) * 8, r[c]);
-#endif
+      TransposeLanes(r);
+      for (int64_t c = 0; c < kLanes; ++c) Store(dst + (c0 + c) * kLanes, r[c]);
     }
   }
 }
