@@ -349,7 +349,7 @@ void RegisterSynth(CLI::App& app) {
   cmd->add_option("--voices", a->voice_store,
                   "Voice store file (default: the graph's VoiceFrontend.voices, spk2info.pt)");
   cmd->add_option("--prompt-wav", a->prompt_wav,
-                  "Prompt recording to clone (any libsndfile format, >= 16 kHz, <= 30 s)");
+                  "Prompt recording to clone (any libsndfile format, 16-768 kHz, <= 30 s)");
   cmd->add_option("--prompt-text", a->prompt_text, "Transcript of --prompt-wav (zero_shot)");
   cmd->add_option("--instruct", a->instruct,
                   "instruct2: the instruction (implies --mode instruct2; <|endofprompt|> is "

@@ -140,7 +140,7 @@ void RegisterVoice(CLI::App& app) {
   AddStoreOptions(add, add_args.get());
   add->add_option("--id", add_args->id, "Voice id")->required();
   add->add_option("--prompt-wav", add_args->prompt_wav,
-                  "Prompt recording (any libsndfile format, >= 16 kHz, <= 30 s)")
+                  "Prompt recording (any libsndfile format, 16-768 kHz, <= 30 s)")
       ->required();
   add->add_option("--prompt-text", add_args->prompt_text, "Transcript of the recording")
       ->required();

@@ -13,6 +13,10 @@ Status CheckPrompt(std::span<const float> samples, int sample_rate, std::string_
     return InvalidArgument("{}: sample rate {} Hz is below the minimum {} Hz", name, sample_rate,
                            kPromptMinRate);
   }
+  if (sample_rate > kPromptMaxRate) {
+    return InvalidArgument("{}: sample rate {} Hz is above the maximum {} Hz", name, sample_rate,
+                           kPromptMaxRate);
+  }
   // NaN / Inf would pass through every feature and make a voice that speaks silence.
   const auto bad =
       std::find_if(samples.begin(), samples.end(), [](float v) { return !std::isfinite(v); });

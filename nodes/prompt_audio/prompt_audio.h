@@ -26,18 +26,21 @@
 namespace cosyflow::prompt_audio {
 
 inline constexpr int kPromptMinRate = 16000;        // load_wav's min_sr
+// Not in load_wav: a bound on what a header may claim (the fastest common studio rate), so a
+// corrupt or hostile header cannot ask for a resampling filter of gigabytes.
+inline constexpr int kPromptMaxRate = 768000;
 inline constexpr int kPromptTokenizerRate = 16000;  // speech tokens and speaker embedding
 inline constexpr int kPromptFeatRate = 24000;       // flow prompt_feat (Matcha mel)
 inline constexpr double kTokenizerMaxSeconds = 30.0;
 
 // Decodes any file libsndfile reads (wav, flac, ogg, ...): PCM as libsndfile normalises it
 // (PCM16 / 32768), float files as stored, mean over channels -> mono f32. Errors name the file:
-// missing, not audio, empty (0 samples), or a rate below 16 kHz.
+// missing, not audio, empty (0 samples), or a rate below 16 kHz or above 768 kHz.
 Result<AudioData> DecodePromptFile(const std::string& path);
 
-// Checks a decoded prompt (`name` goes into the errors): non-empty, rate >= 16000, and resamples
-// it to target_rate with the torchaudio sinc-Hann resampler (cached per rate pair); a copy when
-// the rates are equal. CosyVoice load_wav semantics.
+// Checks a decoded prompt (`name` goes into the errors): non-empty, 16000 <= rate <= 768000, and
+// resamples it to target_rate with the torchaudio sinc-Hann resampler (cached per rate pair); a
+// copy when the rates are equal. CosyVoice load_wav semantics.
 Result<std::vector<float>> PreparePromptAudio(std::span<const float> samples, int sample_rate,
                                               int target_rate,
                                               std::string_view name = "prompt audio");

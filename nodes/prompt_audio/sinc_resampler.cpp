@@ -49,8 +49,10 @@ Result<std::unique_ptr<SincResampler>> SincResampler::Create(int orig_rate, int 
   r->o_ = orig_rate / g;
   r->n_ = new_rate / g;
   r->base_ = std::min(r->o_, r->n_) * kRolloff;
-  r->width_ = static_cast<int>(std::ceil(kLowpassWidth * r->o_ / r->base_));
-  const int full = 2 * r->width_ + r->o_;
+  // In 64 bits: near INT_MAX Hz (a corrupt header) 2 w + o overflows an int, and a negative
+  // `full` passed the size check below (then the input's padding asked for gigabytes).
+  const auto width = static_cast<int64_t>(std::ceil(kLowpassWidth * r->o_ / r->base_));
+  const int64_t full = 2 * width + r->o_;
   // The filter has n phases of `full` taps each: rates with a small common divisor (192001 ->
   // 16000 Hz: 16000 phases x 192147 taps) would take minutes and gigabytes to build.
   constexpr int64_t kMaxKernelTaps = int64_t{1} << 26;
@@ -60,12 +62,13 @@ Result<std::unique_ptr<SincResampler>> SincResampler::Create(int orig_rate, int 
         "{}); convert the audio to a common rate (16, 22.05, 24, 44.1 or 48 kHz) first",
         orig_rate, new_rate, r->n_, full, g);
   }
+  r->width_ = static_cast<int>(width);  // full <= 2^26 here
   r->first_.resize(r->n_);
   r->len_.resize(r->n_);
   r->offset_.resize(r->n_);
   for (int p = 0; p < r->n_; ++p) {
     // Keep the taps strictly inside the clamp; the clamped ones are exactly 0 in float32.
-    int first = full, last = -1;
+    int first = static_cast<int>(full), last = -1;
     for (int k = 0; k < full; ++k) {
       if (std::abs(r->TapArgument(p, k)) < kLowpassWidth) {
         first = std::min(first, k);

@@ -117,7 +117,7 @@ TEST_CASE("PreparePromptAudio: a raw buffer; equal rates copy; a stereo file is 
   for (size_t i = 0; i < x.size(); i += 101) CHECK(mono->samples[i] == (x[i] - x[i] / 2) / 2);
 }
 
-TEST_CASE("Prompt errors: low rate, empty, not audio, missing, longer than 30 s") {
+TEST_CASE("Prompt errors: low or high rate, empty, not audio, missing, longer than 30 s") {
   const std::string low = TempPath("low_rate.wav");
   WriteWav(low, 8000, std::vector<float>(8000, 0.1f));
   auto r = LoadPromptAudio(low, 16000);
@@ -126,6 +126,16 @@ TEST_CASE("Prompt errors: low rate, empty, not audio, missing, longer than 30 s"
   CHECK(r.status().message().find("8000") != std::string::npos);
   CHECK(r.status().message().find("16000") != std::string::npos);
   CHECK(!PreparePromptAudio(std::vector<float>(100, 0.f), 15999, 16000).ok());
+  // A header may claim up to 2^31 - 1 Hz: above 768 kHz it is refused before any resampling
+  // (at INT_MAX Hz the filter asked for ~8 GB), for both targets.
+  CHECK(PreparePromptAudio(std::vector<float>(768, 0.1f), 768000, 16000).ok());
+  for (int rate : {768001, 2147483647}) {
+    for (int target : {16000, 24000}) {
+      auto high = PreparePromptAudio(std::vector<float>(100, 0.1f), rate, target, "hi.wav");
+      REQUIRE(!high.ok());
+      CHECK(high.status().message().find("above the maximum 768000 Hz") != std::string::npos);
+    }
+  }
 
   const std::string empty = TempPath("empty.wav");
   WriteWav(empty, 16000, {});
@@ -157,9 +167,9 @@ TEST_CASE("Prompt errors: low rate, empty, not audio, missing, longer than 30 s"
   // A rate sharing no divisor with 16 kHz needs a filter of 16000 phases x ~1e6 taps: refused
   // at once instead of minutes of building it.
   const auto t0 = std::chrono::steady_clock::now();
-  auto odd = PreparePromptAudio(std::vector<float>(48000, 0.1f), 1000003, 16000, "odd.wav");
+  auto odd = PreparePromptAudio(std::vector<float>(48000, 0.1f), 700001, 16000, "odd.wav");
   REQUIRE(!odd.ok());
-  CHECK(odd.status().message().find("1000003 -> 16000 Hz") != std::string::npos);
+  CHECK(odd.status().message().find("700001 -> 16000 Hz") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 
   CHECK(CheckTokenizerDuration(30 * 16000, "p").ok());

@@ -111,6 +111,13 @@ TEST_CASE("SincResampler: equal rates copy the input; bad rates are errors") {
   auto odd = SincResampler::Create(192001, 16000);
   REQUIRE(!odd.ok());
   CHECK(odd.status().message().find("common rate") != std::string::npos);
+  // Near INT_MAX Hz (a corrupt header) 2 w + o overflowed an int and the filter passed the size
+  // check; resampling then padded the input with ~2^31 zeros per call.
+  for (int target : {16000, 24000}) {
+    auto huge = SincResampler::Create(2147483647, target);
+    REQUIRE(!huge.ok());
+    CHECK(huge.status().message().find("common rate") != std::string::npos);
+  }
 }
 
 TEST_CASE("SincResampler: a sine below the cutoff survives 44.1k -> 16k; lengths follow ceil") {
