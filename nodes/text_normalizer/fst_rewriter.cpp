@@ -42,13 +42,15 @@ fst::StdVectorFst StringAcceptor(std::string_view s) {
 
 // Every arc points at an existing state and the start state exists (a corrupt file that still
 // parses must not send composition out of bounds).
-Status CheckStructure(const fst::StdConstFst& f, const std::string& path) {
+// On the FST as read, before anything walks its arcs (building the ConstFst computes its
+// properties by a depth-first search, which follows an arc to a state that does not exist).
+Status CheckStructure(const fst::StdExpandedFst& f, const std::string& path) {
   const auto n = f.NumStates();
   if (n == 0 || f.Start() < 0 || f.Start() >= n) {
     return DataLoss("wetext FST {}: no valid start state ({} states)", path, n);
   }
   for (fst::StdArc::StateId s = 0; s < n; ++s) {
-    for (fst::ArcIterator<fst::StdConstFst> it(f, s); !it.Done(); it.Next()) {
+    for (fst::ArcIterator<fst::StdFst> it(f, s); !it.Done(); it.Next()) {
       const auto& arc = it.Value();
       if (arc.nextstate < 0 || arc.nextstate >= n || arc.ilabel < 0 || arc.olabel < 0) {
         return DataLoss("wetext FST {}: state {} has an arc to state {} (of {}), corrupt file",
@@ -232,9 +234,14 @@ Result<std::shared_ptr<const FstRewriter>> FstRewriter::Load(const std::string& 
       return DataLoss("wetext FST {}: cannot read the '{}' FST (truncated or corrupt)", path,
                       header.FstType());
     }
+    const auto* expanded = dynamic_cast<const fst::StdExpandedFst*>(read.get());
+    if (expanded == nullptr) {
+      return DataLoss("wetext FST {}: '{}' is not an expanded FST (const or vector)", path,
+                      header.FstType());
+    }
+    COSY_RETURN_IF_ERROR(CheckStructure(*expanded, path));
     auto impl = std::make_unique<Impl>();
     impl->fst = std::make_unique<const fst::StdConstFst>(*read);
-    COSY_RETURN_IF_ERROR(CheckStructure(*impl->fst, path));
     impl->next = std::make_unique<const NextLabels>(*impl->fst);
     return std::shared_ptr<const FstRewriter>(new FstRewriter(path, std::move(impl)));
   } catch (const std::exception& e) {

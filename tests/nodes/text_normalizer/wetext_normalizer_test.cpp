@@ -93,12 +93,14 @@ TEST_CASE("WetextNormalizer: FSTs are loaded once per process and shared") {
 // A temporary wetext-layout directory with the shipped en FSTs and a broken zh tagger.
 struct BrokenDir {
   fs::path dir = fs::temp_directory_path() / "cosyflow_wetext_broken";
-  explicit BrokenDir(const std::string& tagger_bytes) {
+  // The shipped FSTs with `file` (relative) replaced by `bytes`.
+  explicit BrokenDir(const std::string& bytes, const std::string& file = "zh/tn/tagger.fst") {
     fs::remove_all(dir);
     fs::create_directories(dir / "zh/tn");
     fs::copy(Fsts() + "/en", dir / "en", fs::copy_options::recursive);
     fs::copy(Fsts() + "/zh/tn/verbalizer.fst", dir / "zh/tn/verbalizer.fst");
-    std::ofstream(dir / "zh/tn/tagger.fst", std::ios::binary) << tagger_bytes;
+    fs::copy(Fsts() + "/zh/tn/tagger.fst", dir / "zh/tn/tagger.fst");
+    std::ofstream(dir / file, std::ios::binary | std::ios::trunc) << bytes;
   }
   ~BrokenDir() { fs::remove_all(dir); }
 };
@@ -137,6 +139,21 @@ TEST_CASE("WetextNormalizer: missing or corrupt FST files are clear errors namin
     CAPTURE(r.status().ToString());
     CHECK(r.status().message().find("zh/tn/tagger.fst") != std::string::npos);
   }
+  // 16 bytes inverted in the middle of the English verbalizer: an arc to a state that does not
+  // exist, which building the ConstFst followed (its properties' depth-first search) before the
+  // structure check ran: SIGSEGV at load.
+  std::string verbalizer = ReadBytes(Fsts() + "/en/tn/verbalizer.fst");
+  REQUIRE(verbalizer.size() > 1000);
+  for (size_t i = verbalizer.size() / 2; i < verbalizer.size() / 2 + 16; ++i) {
+    verbalizer[i] = static_cast<char>(~verbalizer[i]);
+  }
+  BrokenDir broken(verbalizer, "en/tn/verbalizer.fst");
+  WetextOptions o;
+  o.fst_dir = broken.dir.string();
+  auto r = WetextNormalizer::Load(o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("en/tn/verbalizer.fst") != std::string::npos);
+  CHECK(r.status().message().find("corrupt file") != std::string::npos);
 }
 
 TEST_CASE("WetextNormalizer: one instance serves many threads") {
