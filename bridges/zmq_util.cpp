@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
-#include <sstream>
+
+#include "runtime/small_file.h"
 
 namespace cosyflow::bridges {
 
@@ -35,12 +35,9 @@ std::string BindSpec(const std::string& endpoint) {
 }
 
 Result<std::string> ReadZ85Key(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound("bridge: cannot open CURVE key file {}", path);
-  std::stringstream s;
-  s << in.rdbuf();
+  COSY_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(path, 4096, "bridge CURVE key file"));
   std::string key;
-  for (char c : s.str()) {
+  for (char c : text) {
     if (c != '\n' && c != '\r' && c != ' ' && c != '\t') key += c;
   }
   if (key.size() != 40) {

@@ -2,8 +2,8 @@
 #include "graph/graph_file.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "runtime/small_file.h"
 
 namespace cosyflow {
 
@@ -175,19 +175,15 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
 }
 
 GraphFile ParseGraphFile(const std::string& path, ErrorList* errors) {
-  std::error_code ec;
-  const bool directory = std::filesystem::is_directory(path, ec);
-  std::ifstream in(path, std::ios::binary);
-  if (!in || directory) {
-    errors->Add("", "cannot read graph file '{}'{}", path, directory ? ": it is a directory" : "");
+  auto text = ReadSmallFile(path, kMaxGraphFileBytes, "graph file");
+  if (!text.ok()) {
+    errors->Add("", "cannot read graph file: {}", text.status().message());
     GraphFile g;
     g.source = path;
     return g;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
   std::string dir = std::filesystem::path(path).parent_path().string();
-  return ParseGraphText(ss.str(), path, dir.empty() ? "." : dir, errors);
+  return ParseGraphText(*text, path, dir.empty() ? "." : dir, errors);
 }
 
 }  // namespace cosyflow

@@ -73,7 +73,8 @@ struct GraphFile {
 // Errors (including invalid JSON with line/column) are appended to *errors.
 GraphFile ParseGraphText(const std::string& text, const std::string& source,
                          const std::string& base_dir, ErrorList* errors);
-// Reads and parses a file; a missing file is one error.
+// Reads and parses a file; a missing, unreadable or oversized file is one error.
+inline constexpr int64_t kMaxGraphFileBytes = int64_t{16} << 20;
 GraphFile ParseGraphFile(const std::string& path, ErrorList* errors);
 
 }  // namespace cosyflow

@@ -2,13 +2,12 @@
 #include "graph/synthesis.h"
 
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <utility>
 
 #include "graph/graph_file.h"
 #include "graph/voices.h"
+#include "runtime/small_file.h"
 
 namespace cosyflow::tts {
 
@@ -67,17 +66,11 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
 
 Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
                                                const GraphOverrides& o, GraphInfo* info) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(graph_file, ec)) {
-    return NotFound("{}: is a directory, not a graph file", graph_file);
-  }
-  std::ifstream in(graph_file);
-  if (!in) return NotFound("{}: cannot open graph file", graph_file);
-  std::stringstream text;
-  text << in.rdbuf();
+  COSY_ASSIGN_OR_RETURN(const std::string text,
+                        ReadSmallFile(graph_file, kMaxGraphFileBytes, "graph file"));
   nlohmann::json graph;
   try {
-    graph = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    graph = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   } catch (const nlohmann::json::exception&) {  // a number beyond double's range (1e999)
     graph = nlohmann::json::value_t::discarded;
   }

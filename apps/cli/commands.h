@@ -2,8 +2,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 
 namespace cosyflow::cli {
+
+// --text-file is read whole (the text normalizer's max_chars refuses long text with its own
+// error; this bound only keeps a wrong path such as /dev/zero from filling memory).
+inline constexpr int64_t kMaxTextFileBytes = int64_t{64} << 20;
 
 void PrintVersion();
 void RegisterInspect(CLI::App& app);

@@ -7,11 +7,9 @@
 
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +17,7 @@
 #include "apps/cli/commands.h"
 #include "bridges/bridge_client.h"
 #include "nodes/audio_io/audio_file.h"
+#include "runtime/small_file.h"
 
 namespace cosyflow::cli {
 namespace {
@@ -38,7 +37,8 @@ struct SayArgs {
 };
 
 // Reads the request text: one chunk for --text/--text-file, stdin lines otherwise.
-void SendText(bridges::BridgeClient& c, uint64_t id, const SayArgs& a, std::atomic<bool>* failed) {
+void SendText(bridges::BridgeClient& c, uint64_t id, const SayArgs& a, const std::string& file_text,
+              std::atomic<bool>* failed) {
   TextRequest fields;
   fields.mode = a.mode;
   if (fields.mode.empty() && !a.instruct.empty()) fields.mode = "instruct2";
@@ -55,10 +55,7 @@ void SendText(bridges::BridgeClient& c, uint64_t id, const SayArgs& a, std::atom
   if (!a.text.empty()) {
     send(a.text);
   } else if (!a.text_file.empty()) {
-    std::ifstream in(a.text_file);
-    std::stringstream s;
-    s << in.rdbuf();
-    send(s.str());
+    send(file_text);
   } else {
     std::string line, all;
     while (std::getline(std::cin, line)) {
@@ -74,8 +71,9 @@ void SendText(bridges::BridgeClient& c, uint64_t id, const SayArgs& a, std::atom
 }
 
 Status RunSay(const SayArgs& a) {
-  if (!a.text_file.empty() && !std::ifstream(a.text_file)) {
-    return NotFound("say: cannot open --text-file {}", a.text_file);
+  std::string file_text;
+  if (!a.text_file.empty()) {
+    COSY_ASSIGN_OR_RETURN(file_text, ReadSmallFile(a.text_file, kMaxTextFileBytes, "--text-file"));
   }
   bridges::BridgeClientOptions o;
   o.endpoint = a.connect;
@@ -89,7 +87,7 @@ Status RunSay(const SayArgs& a) {
   COSY_ASSIGN_OR_RETURN(auto client, bridges::BridgeClient::Connect(o));
   COSY_ASSIGN_OR_RETURN(uint64_t id, client->OpenSession());
   std::atomic<bool> send_failed{false};
-  std::thread sender([&] { SendText(*client, id, a, &send_failed); });
+  std::thread sender([&] { SendText(*client, id, a, file_text, &send_failed); });
 
   std::unique_ptr<AudioFileWriter> writer;
   int64_t first_audio_ns = -1, samples = 0, chunks = 0, idle_ms = 0;

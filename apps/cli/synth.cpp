@@ -10,7 +10,6 @@
 //   cosyflow synth --graph configs/tts.json --voice alice --mode cross_lingual --text "..."
 //   cosyflow synth --graph configs/tts_tiny.json --text "Hello." --raw | aplay -f S16_LE -r 24000
 #include <fmt/format.h>
-
 #include <poll.h>
 #include <unistd.h>
 
@@ -22,12 +21,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <thread>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "apps/cli/commands.h"
@@ -35,6 +32,7 @@
 #include "graph/synthesis.h"
 #include "nodes/audio_io/audio_file.h"
 #include "nodes/resample/resampler.h"
+#include "runtime/small_file.h"
 
 namespace cosyflow::cli {
 namespace {
@@ -225,11 +223,9 @@ Status RunSynth(const SynthArgs& a) {
   } else if (!a.text.empty()) {
     chunks.push_back(a.text);
   } else if (!a.text_file.empty()) {
-    std::ifstream in(a.text_file);
-    if (!in) return NotFound("synth: cannot open --text-file {}", a.text_file);
-    std::stringstream s;
-    s << in.rdbuf();
-    chunks.push_back(s.str());
+    COSY_ASSIGN_OR_RETURN(std::string text,
+                          ReadSmallFile(a.text_file, kMaxTextFileBytes, "--text-file"));
+    chunks.push_back(std::move(text));
   } else {
     from_stdin = true;  // one chunk per line (bi-stream chunks as they arrive with --stream-text)
   }

@@ -3,9 +3,10 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <vector>
+
+#include "runtime/small_file.h"
 
 namespace cosyflow {
 namespace {
@@ -79,10 +80,11 @@ Result<nlohmann::json> ReadJsonFile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     return NotFound("{}: is a directory, not a JSON file", path);
-  std::ifstream in(path);
-  if (!in) return NotFound("{}: cannot open", path);
+  // Model configs and vocabularies are at most a few MB (Qwen2's vocab.json: 2.8 MB).
+  COSY_ASSIGN_OR_RETURN(const std::string text,
+                        ReadSmallFile(path, int64_t{64} << 20, "JSON file"));
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
+    nlohmann::json j = nlohmann::json::parse(text);
     COSY_RETURN_IF_ERROR(CheckJsonDepth(j, 64).WithContext(path));
     return j;
   } catch (const nlohmann::json::exception& e) {

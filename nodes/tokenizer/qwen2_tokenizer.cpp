@@ -1,30 +1,19 @@
 // Qwen2 / CosyVoice 2 tokenizer (see qwen2_tokenizer.h).
 #include "nodes/tokenizer/qwen2_tokenizer.h"
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "nodes/tokenizer/byte_level.h"
 #include "nodes/tokenizer/utf8.h"
+#include "runtime/small_file.h"
 
 namespace cosyflow::tokenizer {
 namespace {
 
 Result<std::string> ReadFile(const std::string& path) {
-  std::error_code ec;
-  // An ifstream opens a directory without error and reads nothing: say so instead of a parse
-  // error about empty contents.
-  if (std::filesystem::is_directory(path, ec))
-    return NotFound("{}: is a directory, not a file", path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return DataLoss("{}: read error", path);
-  return std::move(ss).str();
+  // vocab.json 2.8 MB, merges.txt 1.7 MB, tokenizer.json 7 MB in the release.
+  return ReadSmallFile(path, int64_t{256} << 20, "tokenizer file");
 }
 
 }  // namespace

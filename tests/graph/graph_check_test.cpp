@@ -114,7 +114,20 @@ TEST_CASE("Graph check: LoadPipeline reports broken files as errors, never throw
   REQUIRE(!p.ok());
   CHECK(p.status().message().find("is a directory") != std::string::npos);
   const ErrorList dir_errors = Check(std::filesystem::temp_directory_path().string());
-  CHECK(dir_errors.ToString().find("it is a directory") != std::string::npos);
+  CHECK(dir_errors.ToString().find("is a directory") != std::string::npos);
+  // An endless or huge file is refused at 16 MiB instead of read until the allocator throws
+  // (std::bad_alloc ended the process).
+  const std::string sparse = deep + ".big";
+  std::ofstream(sparse).put(' ');
+  std::filesystem::resize_file(sparse, (uint64_t{16} << 20) + 1);  // sparse: no disk used
+  for (const std::string& big : {std::string("/dev/zero"), sparse}) {
+    CAPTURE(big);
+    p = tts::LoadPipeline(big, {}, &info);
+    REQUIRE(!p.ok());
+    CHECK(p.status().message().find("larger than 16777216 bytes") != std::string::npos);
+    CHECK(Check(big).ToString().find("larger than 16777216 bytes") != std::string::npos);
+  }
+  std::filesystem::remove(sparse);
   // A threads override beyond the graph files' own limit is refused, not used.
   tts::GraphOverrides o;
   o.threads = 100000;
