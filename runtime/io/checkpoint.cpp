@@ -1,6 +1,8 @@
 // Checkpoint: format sniffing, the name index and entry edits.
 #include "runtime/io/checkpoint.h"
 
+#include <algorithm>
+
 #include "runtime/io/byte_source.h"
 #include "runtime/io/npy.h"
 #include "runtime/io/safetensors.h"
@@ -91,9 +93,56 @@ const Tensor* Checkpoint::Find(std::string_view name) const {
   return it == index_.end() ? nullptr : &entries_[it->second].tensor;
 }
 
+namespace {
+
+// Index of the first NaN or infinity of a floating-point tensor (element order), else -1: a
+// checkpoint whose CRCs match can still carry them (a bad conversion or training run), and every
+// output would be NaN (the vocoder's then wrote full-scale -32768 samples).
+template <typename Bits>
+int64_t FirstNonFiniteBits(const Bits* p, int64_t n, Bits exponent) {
+  constexpr int64_t kBlock = 4096;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    bool any = false;  // branch-free over the block (vectorizes); located only when set
+    for (int64_t i = b; i < e; ++i) any |= (p[i] & exponent) == exponent;
+    if (!any) continue;
+    for (int64_t i = b; i < e; ++i) {
+      if ((p[i] & exponent) == exponent) return i;
+    }
+  }
+  return -1;
+}
+
+Result<int64_t> FirstNonFinite(const Tensor& view) {
+  if (view.dtype() != DType::kF32 && view.dtype() != DType::kF16 && view.dtype() != DType::kBF16) {
+    return int64_t{-1};
+  }
+  if (view.device() != Device::kCpu) return int64_t{-1};
+  COSY_ASSIGN_OR_RETURN(Tensor t, view.Contiguous());
+  switch (t.dtype()) {
+    case DType::kF32:
+      return FirstNonFiniteBits(t.data<uint32_t>(), t.numel(), uint32_t{0x7f800000});
+    case DType::kF16:
+      return FirstNonFiniteBits(t.data<uint16_t>(), t.numel(), uint16_t{0x7c00});
+    default:
+      return FirstNonFiniteBits(t.data<uint16_t>(), t.numel(), uint16_t{0x7f80});
+  }
+}
+
+}  // namespace
+
 Result<Tensor> Checkpoint::Get(std::string_view name) const {
   const Tensor* t = Find(name);
   if (t == nullptr) return NotFound("{}: tensor '{}' not found", path_, name);
+  COSY_ASSIGN_OR_RETURN(const int64_t bad, FirstNonFinite(*t));
+  if (bad >= 0) {
+    COSY_ASSIGN_OR_RETURN(Tensor flat, t->Contiguous());
+    COSY_ASSIGN_OR_RETURN(Tensor one, flat.Reshape(Dims{flat.numel()}));
+    COSY_ASSIGN_OR_RETURN(Tensor value, one.Slice(0, bad, bad + 1));
+    COSY_ASSIGN_OR_RETURN(Tensor as_f32, value.To(DType::kF32));
+    return DataLoss("{}: tensor '{}' {} holds {} at element {} (weights must be finite)", path_,
+                    name, t->ToString(), as_f32.data<float>()[0], bad);
+  }
   return *t;
 }
 

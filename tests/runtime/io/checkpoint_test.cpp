@@ -2,6 +2,10 @@
 #include "runtime/io/checkpoint.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <limits>
+#include <vector>
 
 namespace cosyflow {
 namespace {
@@ -26,6 +30,44 @@ TEST_CASE("Checkpoint: Get reports missing tensors and wrong shapes with the pat
         "mem.safetensors: tensor 'a.weight' has shape [2,3], expected [3,2]");
   CHECK(c.Get("a.weight", Dims{2, 3}).ok());
   CHECK(c.total_params() == 12);
+}
+
+TEST_CASE("Checkpoint: Get refuses NaN and infinite weights, naming tensor and element") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // Past the first 4096-element block, and the last element of a ragged tail.
+  for (const int64_t at : {int64_t{0}, int64_t{5000}, int64_t{9999}}) {
+    for (const float bad : {nan, inf, -inf}) {
+      for (const DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
+        std::vector<float> v(10000, 0.25f);
+        v[static_cast<size_t>(at)] = bad;
+        Tensor t = Tensor::FromVector<float>(Dims{100, 100}, v).value().To(dt).value();
+        auto c =
+            Checkpoint::FromEntries("m.pt", {{"w", t}, {"ok", t.Slice(0, 0, at / 100).value()}});
+        REQUIRE(c.ok());
+        CAPTURE(at);
+        CAPTURE(bad);
+        auto r = c->Get("w", Dims{100, 100});
+        REQUIRE(!r.ok());
+        CHECK(r.status().code() == StatusCode::kDataLoss);
+        CHECK(r.status().message().find("m.pt: tensor 'w'") != std::string::npos);
+        CHECK(r.status().message().find(fmt::format("holds {} at element {}", bad, at)) !=
+              std::string::npos);
+        CHECK(c->Get("ok").ok());  // the rows before it are finite
+      }
+    }
+  }
+  // A strided view is checked in element order; integer tensors are not floats.
+  std::vector<float> v(6, 1.0f);
+  v[1] = nan;  // element (0, 1) of [2,3]: element 2 of the transpose [3,2]
+  auto tr = Tensor::FromVector<float>(Dims{2, 3}, v).value().Transpose(0, 1).value();
+  auto c = Checkpoint::FromEntries("m.pt",
+                                   {{"t", tr}, {"i", Tensor::Empty(Dims{4}, DType::kI64).value()}});
+  REQUIRE(c.ok());
+  auto r = c->Get("t");
+  REQUIRE(!r.ok());
+  CHECK(r.status().message().find("holds nan at element 2") != std::string::npos);
+  CHECK(c->Get("i").ok());
 }
 
 TEST_CASE("Checkpoint: StripPrefix and Rename keep file order and the index") {
