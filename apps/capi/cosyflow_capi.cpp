@@ -78,7 +78,12 @@ cosyflow::Result<cosyflow::TextRequest> Fields(const cosyflow_request_params& p)
   if (p.instruct_text != nullptr) r.instruct_text = p.instruct_text;
   if (p.source_wav != nullptr) r.source_audio_path = p.source_wav;
   r.speed = p.speed;
-  if (p.prompt_samples != nullptr && p.prompt_samples_len > 0) {
+  if ((p.prompt_samples == nullptr) != (p.prompt_samples_len == 0)) {
+    return cosyflow::InvalidArgument(
+        "request params: prompt_samples is {} but prompt_samples_len is {}",
+        p.prompt_samples == nullptr ? "NULL" : "set", p.prompt_samples_len);
+  }
+  if (p.prompt_samples != nullptr) {
     COSY_ASSIGN_OR_RETURN(r.prompt_samples,
                           cosyflow::Tensor::FromVector<float>(
                               cosyflow::Dims{static_cast<int64_t>(p.prompt_samples_len)},

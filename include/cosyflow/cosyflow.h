@@ -23,8 +23,8 @@
  *   // Text arriving in pieces (an upstream chat LLM): the graph must accept bi-stream text
  *   // (engine params stream_text = 1).
  *   cosyflow_session* s = cosyflow_session_open(engine, &rp, err, sizeof err);
- *   cosyflow_session_push_text(s, "Hello ");
- *   cosyflow_session_push_text(s, "world.");
+ *   cosyflow_session_push_text(s, "Hello ", err, sizeof err);
+ *   cosyflow_session_push_text(s, "world.", err, sizeof err);
  *   cosyflow_session_finish(s, err, sizeof err);  // ends the text, waits, frees s
  *
  *   cosyflow_engine_free(engine);
@@ -82,10 +82,11 @@ typedef struct {
   void* user;            /* passed to on_audio */
   /* The voice (docs/voices.md); every field NULL/0 = the graph's default voice. */
   const char* voice;         /* a voice id of the graph's voice store */
-  const char* prompt_wav;    /* a prompt recording file (>= 16 kHz, <= 30 s) ... */
+  /* At most one of voice, prompt_wav and prompt_samples (else COSYFLOW_ERR_INVALID_ARGUMENT). */
+  const char* prompt_wav;      /* a prompt recording file (16-768 kHz, <= 30 s) ... */
   const float* prompt_samples; /* ... or its mono samples in [-1, 1] */
-  size_t prompt_samples_len;
-  int prompt_sample_rate;    /* Hz, >= 16000, with prompt_samples */
+  size_t prompt_samples_len;   /* 0 exactly when prompt_samples is NULL */
+  int prompt_sample_rate;      /* Hz, 16000-768000, with prompt_samples */
   const char* prompt_text;   /* transcript of the prompt recording (zero_shot) */
   const char* instruct_text; /* instruct2: the instruction */
   const char* source_wav;    /* vc: the recording to convert (mode "vc") */

@@ -18,7 +18,9 @@ Result<SpeechLmMode> ParseSpeechLmMode(std::string_view name) {
   if (name == "instruct2" || name == "instruct") return SpeechLmMode::kInstruct2;
   if (name == "no_prompt" || name == "sft") return SpeechLmMode::kNoPrompt;
   return InvalidArgument(
-      "llm: unknown mode \"{}\" (zero_shot, cross_lingual, instruct2, no_prompt)", name);
+      "llm: unknown mode \"{}\" (zero_shot, cross_lingual, instruct2 or instruct, no_prompt or "
+      "sft; vc skips the LM)",
+      name);
 }
 
 std::string_view SpeechLmModeName(SpeechLmMode mode) {

@@ -161,6 +161,19 @@ Result<VoicePromptPtr> VoiceFrontendNode::FromSamples(const TextRequest& in) con
 Result<VoicePromptPtr> VoiceFrontendNode::Resolve(const TextRequest& in) const {
   VoicePromptPtr base = in.prompt;
   const bool samples = in.prompt_samples.defined() && in.prompt_samples.numel() > 0;
+  // Two voices in one request: refused rather than one of them silently ignored.
+  if (base == nullptr && samples && !in.prompt_audio_path.empty()) {
+    return InvalidArgument(
+        "VoiceFrontend: the request gives both prompt samples and a prompt recording file ('{}'); "
+        "give one",
+        in.prompt_audio_path);
+  }
+  if (base == nullptr && (samples || !in.prompt_audio_path.empty()) && !in.voice.empty() &&
+      in.voice != "default") {
+    return InvalidArgument(
+        "VoiceFrontend: the request gives both the voice '{}' and a prompt recording; give one",
+        in.voice);
+  }
   if (base == nullptr && (samples || !in.prompt_audio_path.empty())) {
     if ((in.mode.empty() || in.mode == "zero_shot") && in.prompt_text.empty()) {
       return InvalidArgument(

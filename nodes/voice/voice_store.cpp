@@ -114,6 +114,12 @@ Status ValidateVoiceId(const std::string& id) {
       return InvalidArgument("voice id '{}' contains a control character or '/'", id);
     }
   }
+  // "." and ".." are path segments (clients resolve /v1/voices/.. away), and an id that
+  // starts or ends with a space cannot be told from its trimmed twin in a list.
+  if (id == "." || id == "..") return InvalidArgument("voice id '{}' is a path segment", id);
+  if (id.front() == ' ' || id.back() == ' ') {
+    return InvalidArgument("voice id '{}' starts or ends with a space", id);
+  }
   // UTF-8 well-formedness (lead byte + continuation count).
   for (size_t i = 0; i < id.size();) {
     const unsigned char c = static_cast<unsigned char>(id[i]);

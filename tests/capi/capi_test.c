@@ -134,6 +134,21 @@ int main(int argc, char** argv) {
     vp.prompt_sample_rate = 8000;
     CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) != COSYFLOW_OK);
     CHECK(strstr(err, "16000") != NULL || strstr(err, "16 kHz") != NULL);
+    /* Samples and their length must agree; a recording file and samples together are refused. */
+    vp.prompt_sample_rate = 16000;
+    vp.prompt_samples = NULL;
+    CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) ==
+          COSYFLOW_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err, "prompt_samples is NULL but prompt_samples_len is 32000") != NULL);
+    vp.prompt_samples = pcm;
+    vp.prompt_samples_len = 0;
+    CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) ==
+          COSYFLOW_ERR_INVALID_ARGUMENT);
+    vp.prompt_samples_len = 16000 * 2;
+    vp.prompt_wav = wav;
+    CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) ==
+          COSYFLOW_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err, "both prompt samples and a prompt recording file") != NULL);
     vp = cosyflow_request_default_params();
     vp.voice = "nobody";
     CHECK(cosyflow_synthesize(engine, "Hello world.", &vp, err, sizeof err) ==

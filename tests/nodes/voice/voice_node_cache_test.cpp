@@ -173,6 +173,32 @@ TEST_CASE("VoiceFrontend node: a repeated prompt file hits; its transcript is pa
   CheckSameVoice(**a, **c);
 }
 
+TEST_CASE("VoiceFrontend node: a request naming two voices is refused, not half ignored") {
+  const Prompt p = FirstPrompt();
+  auto owner = MakeNode(16, 16);
+  auto& node = static_cast<VoiceFrontendNode&>(*owner);
+  TextRequest r;
+  r.text = "hello";
+  r.prompt_text = "the prompt transcript";
+  r.prompt_samples = p.samples;
+  r.prompt_sample_rate = p.rate;
+  r.prompt_audio_path = p.wav;  // samples and a file: which one was meant?
+  auto both = node.Resolve(r);
+  REQUIRE(!both.ok());
+  CHECK(both.status().code() == StatusCode::kInvalidArgument);
+  CHECK(both.status().message().find("both prompt samples and a prompt recording file") !=
+        std::string::npos);
+  r.prompt_samples = Tensor();
+  r.voice = "someone";  // a stored voice and a recording
+  auto voice_and_file = node.Resolve(r);
+  REQUIRE(!voice_and_file.ok());
+  CHECK(voice_and_file.status().message().find("both the voice 'someone' and a prompt recording") !=
+        std::string::npos);
+  r.voice = "default";  // the graph's own voice is what "no voice" means
+  auto file_only = node.Resolve(r);
+  CHECK_MESSAGE(file_only.ok(), file_only.status().ToString());
+}
+
 TEST_CASE("VoiceFrontend node options: inline_cache range, parse and ToString") {
   VoiceFrontendNodeOptions o;
   ErrorList errors;

@@ -186,7 +186,14 @@ TEST_CASE("voice store: bad ids and bad entries are clear errors") {
   CHECK_FALSE(ValidateVoiceId("tab\there").ok());
   CHECK_FALSE(ValidateVoiceId(std::string("\xff\xfe")).ok());
   CHECK_FALSE(ValidateVoiceId(std::string(129, 'x')).ok());
+  CHECK_FALSE(ValidateVoiceId(".").ok());
+  CHECK_FALSE(ValidateVoiceId("..").ok());
+  CHECK_FALSE(ValidateVoiceId(" ").ok());
+  CHECK_FALSE(ValidateVoiceId(" a").ok());
+  CHECK_FALSE(ValidateVoiceId("a ").ok());
   CHECK(ValidateVoiceId("中文女").ok());
+  CHECK(ValidateVoiceId("...").ok());
+  CHECK(ValidateVoiceId("a b").ok());
 
   const fs::path dir = TempDir("bad");
   // Mel frames must be twice the tokens.
