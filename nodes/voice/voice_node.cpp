@@ -94,6 +94,13 @@ Result<std::unique_ptr<Node>> VoiceFrontendNode::Create(const Options& options,
     COSY_ASSIGN_OR_RETURN(node->frontend_, voice::VoiceFrontend::Load(files));
   }
   node->store_ = std::make_unique<voice::VoiceStore>(ctx.ResolvePath(options.voices));
+  // An absent store is an empty one (voices get added later); one that exists is read now, so a
+  // wrong path (a checkpoint, a directory) fails at load (`cosyflow check --load`) instead of
+  // failing every request that names a voice.
+  std::error_code ec;
+  if (std::filesystem::exists(ctx.ResolvePath(options.voices), ec)) {
+    COSY_RETURN_IF_ERROR(node->store_->List().status());
+  }
   if (!options.default_voice.empty()) {
     COSY_RETURN_IF_ERROR(node->store_->Get(options.default_voice).status());
   }

@@ -199,6 +199,21 @@ TEST_CASE("VoiceFrontend node: a request naming two voices is refused, not half 
   CHECK_MESSAGE(file_only.ok(), file_only.status().ToString());
 }
 
+TEST_CASE("VoiceFrontend node: a voices path that is not a voice store fails at load") {
+  for (const std::string& path : {test::FixturesDir() + "/tiny-seed0/llm.pt",
+                                  std::filesystem::temp_directory_path().string()}) {
+    CAPTURE(path);
+    VoiceFrontendNodeOptions o;
+    o.speech_tokenizer = o.campplus = "";  // no prompt front end: the store alone
+    o.voices = path;
+    auto node = VoiceFrontendNode::Create(o, NodeContext{});
+    REQUIRE(!node.ok());
+    CAPTURE(node.status().ToString());
+    CHECK(node.status().message().find(std::filesystem::path(path).filename().string()) !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("VoiceFrontend node options: inline_cache range, parse and ToString") {
   VoiceFrontendNodeOptions o;
   ErrorList errors;
