@@ -104,6 +104,21 @@ Result<std::unique_ptr<Node>> SpeechLmNode::Create(const Options& options,
   if (!options.prompt_speech_tokens.empty()) {
     COSY_ASSIGN_OR_RETURN(prompt_speech, ReadIds(ctx.ResolvePath(options.prompt_speech_tokens)));
   }
+  // Checked here so a wrong file fails at load, not every request that uses the default prompt.
+  auto check_ids = [](const std::vector<int32_t>& ids, int64_t end, const std::string& file,
+                      std::string_view what) -> Status {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= end) {
+        return InvalidArgument("SpeechLM: {} {}: id {} at position {} is outside [0, {})", what,
+                               file, ids[i], i, end);
+      }
+    }
+    return OkStatus();
+  };
+  COSY_RETURN_IF_ERROR(check_ids(prompt_text, lm->config().qwen.vocab_size, options.prompt_text_ids,
+                                 "prompt_text_ids"));
+  COSY_RETURN_IF_ERROR(check_ids(prompt_speech, lm->config().speech_token_size,
+                                 options.prompt_speech_tokens, "prompt_speech_tokens"));
   auto node = FromModel(options, std::shared_ptr<const SpeechLm>(std::move(lm)));
   static_cast<SpeechLmNode*>(node.get())->set_default_prompt(std::move(prompt_text),
                                                              std::move(prompt_speech));

@@ -1,11 +1,14 @@
 // Tests of SpeechLmNode through the NodeHarness: streaming, cancel, session isolation, bi-stream.
+#include "nodes/llm/speech_lm_node.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <filesystem>
 
 #include "nodes/core/node_harness.h"
 #include "nodes/llm/speech_lm_generator.h"
-#include "nodes/llm/speech_lm_node.h"
+#include "runtime/io/npy.h"
 #include "tests/nodes/llm/llm_test_util.h"
 
 namespace cosyflow {
@@ -110,6 +113,42 @@ TEST_CASE("SpeechLmNode: Create loads llm.pt from model_dir and fails naming a m
   auto missing = SpeechLmNode::Create(*o, ctx);
   REQUIRE(!missing.ok());
   CHECK(missing.status().ToString().find("/nonexistent/cosyflow-models") != std::string::npos);
+}
+
+TEST_CASE("SpeechLmNode: default prompt ids outside their vocabulary fail at load") {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string text = dir + "/cosyflow_lm_prompt_text.npy";
+  const std::string speech = dir + "/cosyflow_lm_prompt_speech.npy";
+  auto write = [](const std::string& path, std::vector<int32_t> ids) {
+    auto t = Tensor::FromVector<int32_t>(Dims{static_cast<int64_t>(ids.size())}, ids);
+    REQUIRE(t.ok());
+    REQUIRE(WriteNpy(path, *t).ok());
+  };
+  NodeContext ctx;
+  ctx.model_dir = test::TinySeed0Dir();
+  auto make = [&] {
+    auto o = ParseNodeOptions<SpeechLmNodeOptions>(
+        {{"prompt_text_ids", text}, {"prompt_speech_tokens", speech}});
+    REQUIRE(o.ok());
+    return SpeechLmNode::Create(*o, ctx);
+  };
+  write(text, {1, 2, 3});
+  write(speech, {0, 6560});  // the last real speech token
+  auto good = make();
+  CHECK_MESSAGE(good.ok(), good.status().ToString());
+  write(speech, {0, 6561});  // the stop id is not a prompt token
+  auto bad_speech = make();
+  REQUIRE(!bad_speech.ok());
+  CHECK(bad_speech.status().message().find("prompt_speech_tokens " + speech +
+                                           ": id 6561 at position 1 is outside [0, 6561)") !=
+        std::string::npos);
+  write(speech, {0});
+  write(text, {-1});
+  auto bad_text = make();
+  REQUIRE(!bad_text.ok());
+  CHECK(bad_text.status().message().find("prompt_text_ids") != std::string::npos);
+  std::filesystem::remove(text);
+  std::filesystem::remove(speech);
 }
 
 TEST_CASE("SpeechLmNode: streamed tokens equal the generator's, in batches of emit_every") {
