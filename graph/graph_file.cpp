@@ -113,8 +113,9 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
   GraphFile g;
   g.source = source;
   json root;
+  JsonDuplicateKeyFinder duplicate;
   try {
-    root = json::parse(text);
+    root = json::parse(text, std::ref(duplicate));
   } catch (const json::parse_error& e) {
     // e.byte is 1-based and points just past the offending character.
     size_t at = e.byte > 0 ? e.byte - 1 : 0;
@@ -131,6 +132,7 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
     errors->Add("", "{}", depth.message());
     return g;
   }
+  if (!duplicate.message().empty()) errors->Add("", "{}", duplicate.message());
   JsonObjectReader r(root, "", errors);
   if (!root.is_object()) return g;
   r.Read("format", &g.format, true);

@@ -69,8 +69,9 @@ Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
   COSY_ASSIGN_OR_RETURN(const std::string text,
                         ReadSmallFile(graph_file, kMaxGraphFileBytes, "graph file"));
   nlohmann::json graph;
+  JsonDuplicateKeyFinder duplicate;
   try {
-    graph = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    graph = nlohmann::json::parse(text, std::ref(duplicate), /*allow_exceptions=*/false);
   } catch (const nlohmann::json::exception&) {  // a number beyond double's range (1e999)
     graph = nlohmann::json::value_t::discarded;
   }
@@ -79,6 +80,9 @@ Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
   }
   // Before anything walks it recursively (dump, comparisons).
   COSY_RETURN_IF_ERROR(CheckJsonDepth(graph, kMaxGraphJsonDepth).WithContext(graph_file));
+  if (!duplicate.message().empty()) {
+    return InvalidArgument("{}: {}", graph_file, duplicate.message());
+  }
   PatchGraph(&graph, o, info);
   info->stream_text = o.stream_text;
   std::string dir = o.model_dir;

@@ -94,6 +94,51 @@ Result<nlohmann::json> ReadJsonFile(const std::string& path) {
   }
 }
 
+bool JsonDuplicateKeyFinder::operator()(int, nlohmann::json::parse_event_t event,
+                                        nlohmann::json& parsed) {
+  using E = nlohmann::json::parse_event_t;
+  switch (event) {
+    case E::object_start:
+      frames_.push_back(Frame{});
+      break;
+    case E::array_start:
+      frames_.push_back(Frame{.array = true});
+      break;
+    case E::object_end:
+    case E::array_end:
+      if (!frames_.empty()) frames_.pop_back();
+      ValueDone();
+      break;
+    case E::key: {
+      if (frames_.empty() || !parsed.is_string()) break;
+      Frame& f = frames_.back();
+      f.key = parsed.get<std::string>();
+      const bool seen = !f.keys.insert(f.key).second;
+      if (seen && message_.empty()) {
+        std::string at;
+        for (size_t i = 0; i + 1 < frames_.size(); ++i) {
+          if (frames_[i].array) {
+            at += fmt::format("[{}]", frames_[i].index);
+          } else {
+            at += (at.empty() ? "" : ".") + frames_[i].key;
+          }
+        }
+        message_ = fmt::format("key '{}' appears twice in {}", f.key,
+                               at.empty() ? "the top-level object" : "the object at " + at);
+      }
+      break;
+    }
+    case E::value:
+      ValueDone();
+      break;
+  }
+  return true;
+}
+
+void JsonDuplicateKeyFinder::ValueDone() {
+  if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+}
+
 Status CheckJsonDepth(const nlohmann::json& j, int max_depth) {
   struct Frame {
     const nlohmann::json* node;

@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "runtime/status.h"
 
@@ -59,5 +59,27 @@ Status ReadJsonField(const nlohmann::json& obj, std::string_view key, std::strin
 // containers (a document's root is depth 1). Without recursion: nlohmann's serializer and
 // comparisons recurse once per level, so a document nested ~100k deep overflows the stack.
 Status CheckJsonDepth(const nlohmann::json& j, int max_depth);
+
+// A parser callback (nlohmann::json::parse(text, std::ref(finder))) that records the first key
+// appearing twice in one object: nlohmann keeps the last and drops the first silently, so a graph
+// file with two "precision" keys in one node ran with whichever came last. Parsing goes on (the
+// caller reports); message(): "key 'x' appears twice in the object at nodes[1].options" ("the
+// top-level object" for the root), empty when there was none.
+class JsonDuplicateKeyFinder {
+ public:
+  bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed);
+  const std::string& message() const { return message_; }
+
+ private:
+  struct Frame {
+    bool array = false;
+    int64_t index = 0;  // arrays: the element being read
+    std::string key;    // objects: the key being read
+    std::unordered_set<std::string> keys;
+  };
+  void ValueDone();
+  std::vector<Frame> frames_;
+  std::string message_;
+};
 
 }  // namespace cosyflow

@@ -128,6 +128,17 @@ TEST_CASE("Graph check: LoadPipeline reports broken files as errors, never throw
     CHECK(Check(big).ToString().find("larger than 16777216 bytes") != std::string::npos);
   }
   std::filesystem::remove(sparse);
+  // Two values for one key: refused with the object's path (nlohmann kept the last silently).
+  const std::string dup = deep + ".dup.json";
+  std::ofstream(dup) << R"({"format": 1, "nodes": [{"id": "r", "type": "Resample", "options":
+    {"input_rate": 24000, "output_rate": 16000, "output_rate": 8000}}], "edges": []})";
+  p = tts::LoadPipeline(dup, {}, &info);
+  REQUIRE(!p.ok());
+  CHECK(p.status().message().find("key 'output_rate' appears twice in the object at "
+                                  "nodes[0].options") != std::string::npos);
+  CHECK(Check(dup).ToString().find("key 'output_rate' appears twice in the object at "
+                                   "nodes[0].options") != std::string::npos);
+  std::filesystem::remove(dup);
   // A threads override beyond the graph files' own limit is refused, not used.
   tts::GraphOverrides o;
   o.threads = 100000;
