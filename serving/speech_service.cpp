@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "nodes/resample/resampler.h"
+#include "serving/speech_request.h"
 
 namespace cosyflow::serving {
 
@@ -206,8 +207,8 @@ std::unique_ptr<SpeechSession> SpeechService::Open(const SpeechParams& p, int64_
                                                    ApiError* error) {
   *error = {};
   if (!VoiceKnown(p.fields.voice)) {
-    *error = {404, fmt::format("voice '{}' not found", p.fields.voice), "invalid_request_error",
-              "voice"};
+    *error = {404, fmt::format("voice '{}' not found", TextExcerpt(p.fields.voice)),
+              "invalid_request_error", "voice"};
     return nullptr;
   }
   if (input_chars > max_chars_) {

@@ -9,6 +9,7 @@
 #include "graph/voices.h"
 #include "nodes/prompt_audio/prompt_audio.h"
 #include "serving/audio_encoding.h"
+#include "serving/speech_request.h"
 
 namespace cosyflow::serving {
 namespace {
@@ -87,6 +88,7 @@ VoiceApiReply AddVoice(const SpeechService& service, const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Fail(BadRequest("the body is not valid JSON (UTF-8)"));
   if (!j.is_object()) return Fail(BadRequest("the body must be a JSON object"));
+  if (ApiError e = CheckClientJsonDepth(j, "the body"); !e.ok()) return Fail(e);
   std::string id, text, audio_b64;
   bool overwrite = false;
   for (const auto& [key, value] : j.items()) {
@@ -97,7 +99,8 @@ VoiceApiReply AddVoice(const SpeechService& service, const std::string& body) {
       if (!value.is_boolean()) return Fail(BadRequest("overwrite must be true or false", key));
       overwrite = value.get<bool>();
     } else {
-      return Fail(BadRequest(fmt::format("unknown field '{}'", key), key));
+      return Fail(
+          BadRequest(fmt::format("unknown field '{}'", TextExcerpt(key)), TextExcerpt(key)));
     }
   }
   if (id.empty()) return Fail(BadRequest("id is required", "id"));

@@ -113,6 +113,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
       return Fail(BadRequest("messages are JSON objects with a string \"type\"", "type"));
     }
+    // Before anything copies or echoes a value of it (both recurse per level).
+    if (ApiError e = CheckClientJsonDepth(j, "the message"); !e.ok()) return Fail(e);
     const std::string type = j["type"].get<std::string>();
     j.erase("type");
     if (type == "start") return Start(&j);
@@ -127,7 +129,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       return;
     }
     if (!started_ || ended_) {
-      return Fail(BadRequest(fmt::format("'{}' before start or after end", type), "type"));
+      return Fail(
+          BadRequest(fmt::format("'{}' before start or after end", TextExcerpt(type)), "type"));
     }
     if (!session_) return;  // the request has finished (cancelled or failed): late text
     if (type == "text") {
@@ -148,7 +151,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       if (st.code() == StatusCode::kCancelled) return;  // as above
       if (!st.ok() && !session_->cancelled()) return Fail(BadRequest(st.message()));
     } else {
-      return Fail(BadRequest(fmt::format("unknown message type '{}'", type), "type"));
+      return Fail(BadRequest(fmt::format("unknown message type '{}'", TextExcerpt(type)), "type"));
     }
   }
 
@@ -161,7 +164,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (auto it = j->find("model"); it != j->end()) j->erase(it);
     ApiError e = ParseCommonFields(j, &p);
     if (e.ok() && !j->empty()) {
-      e = BadRequest(fmt::format("unknown field '{}'", j->begin().key()), j->begin().key());
+      const std::string key = TextExcerpt(j->begin().key());
+      e = BadRequest(fmt::format("unknown field '{}'", key), key);
     }
     if (e.ok()) session_ = service_->Open(p, 0, &e);
     service_->metrics().Count("cosyflow_requests_total",

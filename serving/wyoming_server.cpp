@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "runtime/build_info.h"
+#include "serving/speech_request.h"
 
 namespace cosyflow::serving {
 namespace {
@@ -87,6 +88,11 @@ class WyomingConnection {
       SendError("event header is not a JSON object with a string \"type\"", "bad-event");
       return false;
     }
+    // Before the data is copied or anything of it echoed (both recurse once per level).
+    if (ApiError deep = CheckClientJsonDepth(h, "the event header"); !deep.ok()) {
+      SendError(deep.message, "bad-event");
+      return false;
+    }
     e->type = h["type"].get<std::string>();
     e->data = h.contains("data") && h["data"].is_object() ? h["data"] : json::object();
     e->payload.clear();
@@ -110,6 +116,10 @@ class WyomingConnection {
       json extra = json::parse(data, nullptr, /*allow_exceptions=*/false);
       if (extra.is_discarded() || !extra.is_object()) {
         SendError("event data is not a JSON object", "bad-event");
+        return false;
+      }
+      if (ApiError deep = CheckClientJsonDepth(extra, "the event data"); !deep.ok()) {
+        SendError(deep.message, "bad-event");
         return false;
       }
       e->data.update(extra);

@@ -1,14 +1,103 @@
-// Protocol edges of the WebSocket and Wyoming doors on the tiny test model: a WebSocket message
-// over the limit, handshake keys that are not base64 of 16 bytes, and the order of Wyoming
-// events around a request's error while its audio is being written.
+// Protocol edges of the doors on the tiny test model: JSON nested too deep (every door), a
+// WebSocket message over the limit, handshake keys that are not base64 of 16 bytes, and the
+// order of Wyoming events around a request's error while its audio is being written.
 #include <doctest/doctest.h>
 
+#include "serving/speech_request.h"
 #include "tests/serving/serving_harness.h"
 
 namespace cosyflow::serving {
 namespace {
 
 using namespace testing;  // NOLINT
+
+// --- Every door ----------------------------------------------------------------------------
+
+// `depth` nested empty arrays: [[[...]]].
+std::string Nested(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// nlohmann's parser takes any depth, but its dump(), copies and comparisons recurse once per
+// level: a value ~100k deep, echoed in an error message or copied, overflowed the stack and
+// ended the process (SIGSEGV) from every door. Each door now refuses it right after parsing.
+TEST_CASE("serving/doors: JSON nested too deep is refused at every door, never a crash") {
+  Harness h;
+  const int port = h.http_server->port();
+  const std::string deep = Nested(100000);
+  // HTTP: in every field whose error message echoes the value, in a field copied as is, at the
+  // top level of the body, and in POST /v1/voices.
+  for (const std::string field : {"seed", "speed", "sample_rate", "stream_format", "voice",
+                                  "instructions", "model", "colour"}) {
+    CAPTURE(field);
+    const HttpResult r = Request(port, http::verb::post, "/v1/audio/speech",
+                                 "{\"input\":\"Hi.\",\"" + field + "\":" + deep + "}");
+    CHECK(r.status == 400);
+    const json e = ErrorOf(r);
+    CHECK(e["param"] == field);
+    const std::string message = e["message"];
+    CHECK(message.find("nested deeper than 32 levels") != std::string::npos);
+    CHECK(message.size() < 400);
+  }
+  CHECK(Request(port, http::verb::post, "/v1/audio/speech", deep).status == 400);
+  const HttpResult voice =
+      Request(port, http::verb::post, "/v1/voices", "{\"overwrite\":" + deep + "}");
+  CHECK(voice.status == 400);
+  CHECK(ErrorOf(voice)["param"] == "overwrite");
+  // Just within the limit: the usual field error, with a bounded excerpt of the value.
+  const HttpResult within = Request(port, http::verb::post, "/v1/audio/speech",
+                                    "{\"input\":\"Hi.\",\"speed\":" + Nested(31) + "}");
+  CHECK(within.status == 400);
+  const std::string within_message = ErrorOf(within)["message"];
+  CHECK(within_message.find("speed must be a number") != std::string::npos);
+  CHECK(within_message.find("got [[[[") != std::string::npos);
+  CHECK(within_message.size() < 200);
+
+  // WebSocket: a start message whose speed is nested 200000 deep.
+  {
+    net::io_context ioc;
+    websocket::stream<tcp::socket> ws(Connect(ioc, port));
+    ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
+    ws.write(net::buffer("{\"type\":\"start\",\"speed\":" + Nested(200000) + "}"));
+    beast::flat_buffer buf;
+    ws.read(buf);
+    const json j = json::parse(beast::buffers_to_string(buf.data()));
+    CHECK(j["type"] == "error");
+    CHECK(j["error"]["code"] == 400);
+    CHECK(j["error"]["param"] == "speed");
+  }
+  // Wyoming: a deep value in the header's data, and in the data section.
+  for (const bool in_header : {true, false}) {
+    CAPTURE(in_header);
+    net::io_context ioc;
+    tcp::socket s = Connect(ioc, h.wyoming->port());
+    const std::string data = "{\"x\":" + deep + "}";
+    const std::string event =
+        in_header
+            ? "{\"type\":\"ping\",\"data\":" + data + "}\n"
+            : "{\"type\":\"ping\",\"data_length\":" + std::to_string(data.size()) + "}\n" + data;
+    net::write(s, net::buffer(event));
+    net::streambuf buf;
+    const size_t n = net::read_until(s, buf, '\n');
+    const json head = json::parse(std::string(static_cast<const char*>(buf.data().data()), n));
+    CHECK(head["type"] == "error");
+  }
+  // Every door still serves.
+  CHECK(Post(port, {{"input", "Hi."}}).status == 200);
+  CHECK(RunWs(port, {{"type", "start"}}, {"Hi."}).last["type"] == "done");
+  WyClient c(h.wyoming->port());
+  c.Send("ping");
+  CHECK(c.Read().type == "pong");
+  CHECK(h.WaitIdle());
+}
+
+TEST_CASE("serving/doors: JsonExcerpt is bounded and not recursive") {
+  CHECK(JsonExcerpt(json::parse(Nested(3))) == "[[[]]]");
+  CHECK(JsonExcerpt(json{{"a", 1}, {"b", {true, nullptr}}}) == R"({"a":1,"b":[true,null]})");
+  const std::string deep = JsonExcerpt(json::parse(Nested(200000)));
+  CHECK(deep.size() == 80);
+  CHECK(deep.substr(77) == "...");
+  CHECK(JsonExcerpt(json(std::string(10000, 'x'))).size() == 80);
+  CHECK(TextExcerpt("h\xc3\xa9llo", 2) == "h...");  // not inside the two bytes of e-acute
+}
 
 // --- WebSocket -----------------------------------------------------------------------------
 
