@@ -3,7 +3,6 @@
 #include "serving/http_server.h"
 
 #include <fmt/format.h>
-
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "serving/audio_encoding.h"
+#include "serving/deadline_stream.h"
 #include "serving/speech_request.h"
 #include "serving/voice_api.h"
 #include "serving/web_page.h"
@@ -47,7 +47,7 @@ bool IsWebSocketKey(beast::string_view key) {
 class Connection {
  public:
   Connection(SpeechService* service, const HttpServerOptions& o, tcp::socket& socket)
-      : service_(service), options_(o), socket_(socket) {}
+      : service_(service), options_(o), socket_(socket), stream_(socket, o.write_timeout) {}
 
   // Serves requests until the peer closes, an error, or a response that closes.
   void Serve(net::io_context& ioc) {
@@ -61,7 +61,10 @@ class Connection {
       // A client that sends nothing (connected, or idle between keep-alive requests) is closed
       // after idle_timeout instead of holding this thread for good.
       if (buffer_.size() == 0 && !WaitReadable(socket_, options_.idle_timeout)) return;
-      http::read_header(socket_, buffer_, parser, ec);
+      // From its first byte the request, header and body, must arrive within request_timeout:
+      // a client sending a partial header or a short body is answered 408 and closed.
+      stream_.ReadWithin(options_.request_timeout);
+      http::read_header(stream_, buffer_, parser, ec);
       size_t limit = options_.max_body_bytes;
       // (Beast refuses a Content-Length over the larger limit itself: the header is read then.)
       if ((!ec || ec == http::error::body_limit) && parser.get().target() == "/v1/voices") {
@@ -74,9 +77,17 @@ class Connection {
       if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         // curl asks before sending bodies over 1 KiB; without the answer it waits a second.
         http::response<http::empty_body> go_on{http::status::continue_, 11};
-        http::write(socket_, go_on, ec);
+        http::write(stream_, go_on, ec);
       }
-      if (!ec && !parser.is_done()) http::read(socket_, buffer_, parser, ec);
+      if (!ec && !parser.is_done()) http::read(stream_, buffer_, parser, ec);
+      if (ec == net::error::timed_out) {
+        Reply(Error({408,
+                     fmt::format("the request was not complete within {} ms (request timeout)",
+                                 options_.request_timeout.count()),
+                     "invalid_request_error", ""}),
+              false, "other");
+        return;
+      }
       if (ec == http::error::body_limit) {
         Reply(Error({413, fmt::format("request body is larger than {} bytes", limit),
                      "invalid_request_error", ""}),
@@ -103,8 +114,8 @@ class Connection {
         } else if (req.target() == "/v1/audio/speech/stream") {
           service_->metrics().Count("cosyflow_http_requests_total",
                                     "route=\"/v1/audio/speech/stream\",code=\"101\"");
-          RunWebSocketSession(ioc, socket_, std::move(req), service_,
-                              options_.max_ws_message_bytes);
+          RunWebSocketSession(ioc, socket_, std::move(req), service_, options_.max_ws_message_bytes,
+                              options_.write_timeout);
         } else {
           Reply(Error({404, "no WebSocket at this path; use /v1/audio/speech/stream",
                        "invalid_request_error", ""}),
@@ -191,7 +202,7 @@ class Connection {
         "cosyflow_http_requests_total",
         fmt::format("route=\"{}\",code=\"{}\"", route, static_cast<int>(r.status)));
     beast::error_code ec;
-    http::write(socket_, res, ec);
+    http::write(stream_, res, ec);  // (fails after write_timeout without progress)
     return !ec && keep_alive;
   }
 
@@ -327,7 +338,7 @@ class Connection {
 
   bool WriteChunk(const std::string& bytes) {
     beast::error_code ec;
-    net::write(socket_, http::make_chunk(net::buffer(bytes)), ec);
+    net::write(stream_, http::make_chunk(net::buffer(bytes)), ec);
     return !ec;
   }
 
@@ -354,7 +365,7 @@ class Connection {
         res.chunked(true);
         http::response_serializer<http::empty_body> sr{res};
         beast::error_code ec;
-        http::write_header(socket_, sr, ec);
+        http::write_header(stream_, sr, ec);
         if (ec) break;
         started = true;
         if (wav) pcm = WavHeader(session->sample_rate(), 0xFFFFFFFFu) + pcm;
@@ -365,7 +376,8 @@ class Connection {
                     nlohmann::json{{"type", "speech.audio.delta"}, {"audio", Base64(pcm)}}.dump())
               : pcm;
       if (!WriteChunk(bytes)) {
-        session->Cancel();  // the client went away: free the session now
+        // The client went away, or accepted nothing for write_timeout: free the session now.
+        session->Cancel();
         break;
       }
     }
@@ -396,13 +408,14 @@ class Connection {
     service_->metrics().Count("cosyflow_http_requests_total",
                               fmt::format("route=\"{}\",code=\"200\"", route));
     beast::error_code ec;
-    net::write(socket_, http::make_chunk_last(), ec);
+    net::write(stream_, http::make_chunk_last(), ec);
     return !ec && keep;
   }
 
   SpeechService* service_;
   const HttpServerOptions& options_;
   tcp::socket& socket_;
+  DeadlineStream stream_;  // socket_'s reads and writes, bounded in time
   beast::flat_buffer buffer_;
 };
 

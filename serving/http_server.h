@@ -9,9 +9,11 @@
 //   GET/POST /v1/voices, DELETE /v1/voices/{id}: the graph's voices (serving/voice_api.h)
 //   GET  /healthz, /metrics (Prometheus text), / (the web page)
 //
-// One thread per connection (TcpListener). Errors are JSON {"error": {...}} with 400 (bad
+// One thread per connection (TcpListener); its reads and writes are bounded in time
+// (DeadlineStream: request_timeout, write_timeout). Errors are JSON {"error": {...}} with 400 (bad
 // field), 404 (unknown voice or route), 405, 413 (input or body too long), 429 (over
-// max_sessions), 500 (synthesis failed), 503 (draining).
+// max_sessions), 408 (request not complete within request_timeout), 500 (synthesis failed), 503
+// (draining).
 #pragma once
 
 #include <chrono>
@@ -33,6 +35,12 @@ struct HttpServerOptions {
   // requests); beyond max_connections open connections new ones are closed at once.
   std::chrono::milliseconds idle_timeout{60000};
   int max_connections = 512;
+  // A request (header and body) must arrive whole within this long of its first byte, else
+  // 408 and the connection closes: a client trickling bytes cannot hold a thread for good.
+  std::chrono::milliseconds request_timeout{60000};
+  // A reply (or WebSocket frame) of which the client accepts no byte for this long is given
+  // up: the request is cancelled (its slot freed) and the connection closed.
+  std::chrono::milliseconds write_timeout{60000};
 };
 
 class HttpServer {

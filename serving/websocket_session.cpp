@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
@@ -30,8 +31,13 @@ using tcp = net::ip::tcp;
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(net::io_context& ioc, tcp::socket& socket, SpeechService* service)
-      : ioc_(ioc), ws_(socket), service_(service) {}
+  WsSession(net::io_context& ioc, tcp::socket& socket, SpeechService* service,
+            std::chrono::milliseconds write_timeout)
+      : ioc_(ioc),
+        ws_(socket),
+        service_(service),
+        write_timer_(ioc),
+        write_timeout_(write_timeout) {}
 
   bool Accept(const http::request<http::string_body>& req, size_t max_message_bytes) {
     websocket::stream_base::timeout t =
@@ -255,10 +261,27 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ws_.async_write(
         net::buffer(queue_.front().second),
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+    // A frame (at most one audio chunk, tens of KB) not written within write_timeout: the
+    // client stopped reading. (Re-arming cancels the previous frame's wait.)
+    // (A wait that expired as its frame completed may still run: the generation tells.)
+    write_timer_.expires_after(write_timeout_);
+    write_timer_.async_wait(
+        [self = shared_from_this(), frame = ++frames_written_](beast::error_code ec) {
+          if (!ec && self->writing_ && frame == self->frames_written_) self->WriteStalled();
+        });
+  }
+
+  // Ends the connection: the pending write (and read) complete with an error, OnWrite cancels
+  // the request and the pump stops.
+  void WriteStalled() {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(ws_).cancel(ec);
   }
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
+    write_timer_.cancel();  // (no wait may keep the io_context running after the last write)
     if (queue_.front().first) pending_bytes_ -= queue_.front().second.size();
     queue_.pop_front();
     if (ec) {
@@ -290,6 +313,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   net::io_context& ioc_;
   websocket::stream<tcp::socket&> ws_;
   SpeechService* service_;
+  net::steady_timer write_timer_;  // the frame being written must be accepted within
+  std::chrono::milliseconds write_timeout_;
+  uint64_t frames_written_ = 0;  // Write() calls (io_context thread only)
   beast::flat_buffer buffer_;
   size_t max_message_bytes_ = 0;
   static constexpr size_t kMaxPendingBytes = 1 << 20;  // audio posted but not yet written
@@ -308,8 +334,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
 void RunWebSocketSession(net::io_context& ioc, tcp::socket& socket,
                          http::request<http::string_body> upgrade, SpeechService* service,
-                         size_t max_message_bytes) {
-  auto s = std::make_shared<WsSession>(ioc, socket, service);
+                         size_t max_message_bytes, std::chrono::milliseconds write_timeout) {
+  auto s = std::make_shared<WsSession>(ioc, socket, service, write_timeout);
   if (!s->Accept(upgrade, max_message_bytes)) return;
   s->Run();
   ioc.run();

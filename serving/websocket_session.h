@@ -11,12 +11,15 @@
 //              (a message over max_message_bytes: a 413 error, then the close with 1009)
 //
 // Runs on the connection's thread: reads and writes are async on `ioc`; a pump thread pulls
-// audio from the session and posts frames to it.
+// audio from the session and posts frames to it. A frame the client accepts nothing of for
+// `write_timeout` (a client that stopped reading) ends the connection and cancels the request:
+// the pump would otherwise wait, holding its slot, for as long as the client stays connected.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 
 #include "serving/speech_service.h"
 
@@ -24,6 +27,7 @@ namespace cosyflow::serving {
 
 void RunWebSocketSession(boost::asio::io_context& ioc, boost::asio::ip::tcp::socket& socket,
                          boost::beast::http::request<boost::beast::http::string_body> upgrade,
-                         SpeechService* service, size_t max_message_bytes);
+                         SpeechService* service, size_t max_message_bytes,
+                         std::chrono::milliseconds write_timeout);
 
 }  // namespace cosyflow::serving

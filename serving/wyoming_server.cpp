@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "runtime/build_info.h"
+#include "serving/deadline_stream.h"
 #include "serving/speech_request.h"
 
 namespace cosyflow::serving {
@@ -35,7 +36,11 @@ struct Event {
 class WyomingConnection {
  public:
   WyomingConnection(SpeechService* service, const WyomingServerOptions& o, tcp::socket& socket)
-      : service_(service), options_(o), socket_(socket), buffer_(o.max_event_bytes) {}
+      : service_(service),
+        options_(o),
+        socket_(socket),
+        stream_(socket, o.write_timeout),
+        buffer_(o.max_event_bytes) {}
 
   ~WyomingConnection() {
     if (session_) session_->Cancel();
@@ -69,28 +74,40 @@ class WyomingConnection {
   }
 
  private:
-  // False at the end of the connection or on a malformed event (answered with an error).
+  // False at the end of the connection, on a malformed event or one that did not arrive within
+  // request_timeout (both answered with an error).
   bool Read(Event* e) {
-    // Idle (no request running, nothing sent for idle_timeout): closed, freeing the thread.
-    if (!session_ && buffer_.size() == 0 && !WaitReadable(socket_, options_.idle_timeout)) {
-      return false;
+    if (buffer_.size() == 0) {
+      // Idle (no request running, nothing sent for idle_timeout): closed, freeing the thread.
+      // A connection with a request running is never idle.
+      stream_.ReadBy(session_ ? DeadlineStream::kNever
+                              : DeadlineStream::Clock::now() + options_.idle_timeout);
+      boost::system::error_code ec;
+      const size_t n =
+          stream_.read_some(buffer_.prepare(std::min<size_t>(4096, buffer_.max_size())), ec);
+      buffer_.commit(n);
+      if (ec) return false;  // idle, or closed: nothing to answer
     }
+    // From its first byte the event (header line, data, payload) must arrive within
+    // request_timeout: a client trickling bytes cannot hold the thread for good.
+    stream_.ReadWithin(options_.request_timeout);
     boost::system::error_code ec;
-    const size_t line = net::read_until(socket_, buffer_, '\n', ec);
+    const size_t line = net::read_until(stream_, buffer_, '\n', ec);
     if (ec) {
-      if (ec == net::error::not_found) SendError("event header line is too long", "bad-event");
+      if (ec == net::error::not_found) Fail("event header line is too long", "bad-event");
+      if (ec == net::error::timed_out) FailTimedOut();
       return false;
     }
     std::string header(static_cast<const char*>(buffer_.data().data()), line);
     buffer_.consume(line);
     json h = json::parse(header, nullptr, /*allow_exceptions=*/false);
     if (h.is_discarded() || !h.is_object() || !h.contains("type") || !h["type"].is_string()) {
-      SendError("event header is not a JSON object with a string \"type\"", "bad-event");
+      Fail("event header is not a JSON object with a string \"type\"", "bad-event");
       return false;
     }
     // Before the data is copied or anything of it echoed (both recurse once per level).
     if (ApiError deep = CheckClientJsonDepth(h, "the event header"); !deep.ok()) {
-      SendError(deep.message, "bad-event");
+      Fail(deep.message, "bad-event");
       return false;
     }
     e->type = h["type"].get<std::string>();
@@ -99,8 +116,8 @@ class WyomingConnection {
     auto length = [&](const char* key, size_t* n) {
       if (!h.contains(key) || h[key].is_null()) return true;
       if (!h[key].is_number_unsigned() || h[key].get<uint64_t>() > options_.max_event_bytes) {
-        SendError(fmt::format("{} must be an integer <= {}", key, options_.max_event_bytes),
-                  "bad-event");
+        Fail(fmt::format("{} must be an integer <= {}", key, options_.max_event_bytes),
+             "bad-event");
         return false;
       }
       *n = h[key].get<size_t>();
@@ -111,15 +128,20 @@ class WyomingConnection {
       return false;
     }
     std::string data;
-    if (!ReadExactly(data_length, &data) || !ReadExactly(payload_length, &e->payload)) return false;
+    ec = ReadExactly(data_length, &data);
+    if (!ec) ec = ReadExactly(payload_length, &e->payload);
+    if (ec) {
+      if (ec == net::error::timed_out) FailTimedOut();
+      return false;
+    }
     if (!data.empty()) {
       json extra = json::parse(data, nullptr, /*allow_exceptions=*/false);
       if (extra.is_discarded() || !extra.is_object()) {
-        SendError("event data is not a JSON object", "bad-event");
+        Fail("event data is not a JSON object", "bad-event");
         return false;
       }
       if (ApiError deep = CheckClientJsonDepth(extra, "the event data"); !deep.ok()) {
-        SendError(deep.message, "bad-event");
+        Fail(deep.message, "bad-event");
         return false;
       }
       e->data.update(extra);
@@ -127,19 +149,34 @@ class WyomingConnection {
     return true;
   }
 
-  bool ReadExactly(size_t n, std::string* out) {
+  boost::system::error_code ReadExactly(size_t n, std::string* out) {
     out->clear();
     const size_t buffered = std::min(n, buffer_.size());
     out->append(static_cast<const char*>(buffer_.data().data()), buffered);
     buffer_.consume(buffered);
+    boost::system::error_code ec;
     if (out->size() < n) {
       const size_t have = out->size();
       out->resize(n);
-      boost::system::error_code ec;
-      net::read(socket_, net::buffer(out->data() + have, n - have), ec);
-      if (ec) return false;
+      net::read(stream_, net::buffer(out->data() + have, n - have), ec);
     }
-    return true;
+    return ec;
+  }
+
+  // A malformed event, after which the connection closes: with a request open, that request's
+  // error (nothing of it follows), else a plain error.
+  void Fail(const std::string& text, const std::string& code) {
+    if (session_) {
+      RequestError(text, code);
+    } else {
+      SendError(text, code);
+    }
+  }
+
+  void FailTimedOut() {
+    Fail(fmt::format("the event was not complete within {} ms (request timeout)",
+                     options_.request_timeout.count()),
+         "timeout");
   }
 
   bool Write(const std::string& type, const json& data, const std::string& payload = "") {
@@ -163,7 +200,11 @@ class WyomingConnection {
     WriteLocked("error", {{"text", text}, {"code", code}});
   }
 
+  // A write that fails (the client gone, or accepting nothing for write_timeout) breaks the
+  // connection: later writes fail at once, and the socket is shut down so that the connection
+  // thread's read returns too; the request is then cancelled (its slot freed).
   bool WriteLocked(const std::string& type, const json& data, const std::string& payload = "") {
+    if (broken_) return false;
     json h{{"type", type}, {"version", kProtocolVersion}};
     std::string data_bytes;
     if (!data.empty()) {
@@ -175,7 +216,12 @@ class WyomingConnection {
     boost::system::error_code ec;
     const std::array<net::const_buffer, 3> parts{net::buffer(head), net::buffer(data_bytes),
                                                  net::buffer(payload)};
-    net::write(socket_, parts, ec);
+    net::write(stream_, parts, ec);
+    if (ec) {
+      broken_ = true;
+      boost::system::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    }
     return !ec;
   }
 
@@ -326,9 +372,11 @@ class WyomingConnection {
   SpeechService* service_;
   const WyomingServerOptions& options_;
   tcp::socket& socket_;
+  DeadlineStream stream_;  // socket_'s reads and writes, bounded in time
   net::streambuf buffer_;
   std::mutex write_mu_;
   bool request_failed_ = false;  // (write_mu_) the open request's error was sent
+  bool broken_ = false;          // (write_mu_) a write failed: the connection is closing
   std::unique_ptr<SpeechSession> session_;
   bool streaming_ = false;
   std::thread pump_;

@@ -35,6 +35,12 @@ struct WyomingServerOptions {
   // max_connections open connections new ones are closed at once.
   std::chrono::milliseconds idle_timeout{300000};
   int max_connections = 512;
+  // An event (header line, data, payload) must arrive whole within this long of its first
+  // byte, else `error` (code "timeout") and the connection closes.
+  std::chrono::milliseconds request_timeout{60000};
+  // An event of which the client accepts no byte for this long is given up: the request is
+  // cancelled (its slot freed) and the connection closed.
+  std::chrono::milliseconds write_timeout{60000};
 };
 
 class WyomingServer {

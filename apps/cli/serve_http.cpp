@@ -32,6 +32,7 @@ struct DoorArgs {
   int64_t seed = -1;
   int threads = 0, max_sessions = 0, drain_timeout_ms = 30000;
   int idle_timeout_s = -1, max_connections = 512;  // idle -1: each door's default
+  int request_timeout_s = 60, write_timeout_s = 60;
   int64_t max_input_chars = 0, max_body_bytes = int64_t{1} << 20;
   int64_t max_voice_body_bytes = int64_t{8} << 20;
 };
@@ -73,6 +74,8 @@ Status RunDoors(const DoorArgs& a, bool http) {
     ho.max_body_bytes = static_cast<size_t>(a.max_body_bytes);
     ho.max_voice_body_bytes = static_cast<size_t>(a.max_voice_body_bytes);
     if (a.idle_timeout_s >= 0) ho.idle_timeout = std::chrono::seconds(a.idle_timeout_s);
+    ho.request_timeout = std::chrono::seconds(a.request_timeout_s);
+    ho.write_timeout = std::chrono::seconds(a.write_timeout_s);
     ho.max_connections = a.max_connections;
     COSY_ASSIGN_OR_RETURN(http_server, serving::HttpServer::Start(service.get(), ho));
     ready["http"] = http_server->url();
@@ -84,6 +87,8 @@ Status RunDoors(const DoorArgs& a, bool http) {
     serving::WyomingServerOptions wo;
     COSY_RETURN_IF_ERROR(serving::ParseHostPort(a.wyoming, &wo.host, &wo.port));
     if (a.idle_timeout_s >= 0) wo.idle_timeout = std::chrono::seconds(a.idle_timeout_s);
+    wo.request_timeout = std::chrono::seconds(a.request_timeout_s);
+    wo.write_timeout = std::chrono::seconds(a.write_timeout_s);
     wo.max_connections = a.max_connections;
     COSY_ASSIGN_OR_RETURN(wyoming_server, serving::WyomingServer::Start(service.get(), wo));
     ready["wyoming"] = wyoming_server->uri();
@@ -150,6 +155,17 @@ void AddCommon(CLI::App* cmd, DoorArgs* a) {
                   "Close a connection that sends no request for this many seconds (default: 60 "
                   "for HTTP, 300 for Wyoming; a Wyoming request in flight is never idle)")
       ->check(CLI::Range(1, 86400));
+  cmd->add_option("--request-timeout", a->request_timeout_s,
+                  "A request (HTTP header and body; a Wyoming event) must arrive whole within "
+                  "this many seconds of its first byte, else 408 / a Wyoming error, and the "
+                  "connection closes")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  cmd->add_option("--write-timeout", a->write_timeout_s,
+                  "A client that accepts no byte of its reply (or of a WebSocket frame) for "
+                  "this many seconds has its request cancelled and its connection closed")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   cmd->add_option("--max-connections", a->max_connections,
                   "Open connections per door; more are closed at once")
       ->check(CLI::Range(1, 65536));

@@ -3,7 +3,8 @@
 // the in-process audio; clients that leave mid-stream free their sessions (the
 // cosyflow_sessions_in_flight metric returns to 0); a slow reader neither grows the server's
 // memory nor holds up other clients; a few hundred mutated requests (bodies and raw HTTP)
-// get answers, never a crash, and a normal request succeeds afterwards.
+// get answers, never a crash, and a normal request succeeds afterwards; idle connections,
+// requests that never arrive whole and clients that stop reading are cut off by their timeouts.
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
@@ -300,6 +301,159 @@ TEST_CASE(
   REQUIRE(!ec);
   CHECK(res.result_int() == 200);
   CHECK(ClosedByServer(s, std::chrono::milliseconds(5000)));
+}
+
+// Everything the server sends on `s` until it closes the connection (waiting at most `within`
+// for each piece); `closed` tells whether it did.
+std::string ReadToClose(tcp::socket& s, std::chrono::milliseconds within, bool* closed) {
+  std::string out;
+  *closed = false;
+  while (WaitReadable(s, within)) {
+    char bytes[65536];
+    boost::system::error_code ec;
+    const size_t n = s.read_some(net::buffer(bytes), ec);
+    out.append(bytes, n);
+    if (ec) {
+      *closed = ec == net::error::eof || ec == net::error::connection_reset;
+      break;
+    }
+  }
+  return out;
+}
+
+// A client that sends part of a request and then nothing (or a byte at a time) held its
+// connection's thread for good: the idle timeout covered only the wait for a request's first
+// byte. With max_connections such clients locked every other client out. Now the whole
+// request (HTTP header and body; a Wyoming event's header line, data and payload) must arrive
+// within request_timeout of its first byte: HTTP answers 408, Wyoming `error` (code
+// "timeout"), and the connection closes.
+TEST_CASE("serving/faults: a request that does not arrive whole within request_timeout is cut") {
+  HarnessOptions ho;
+  ho.request_timeout = std::chrono::milliseconds(1000);
+  ho.max_connections = 3;  // the three held connections fill each door
+  Harness h(ho);
+  net::io_context ioc;
+  const int http_port = h.http_server->port(), wy_port = h.wyoming->port();
+  struct Case {
+    int port;
+    std::string bytes;  // sent at once; the rest never comes
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {http_port, "GET /healthz HTTP/1.1\r\nHost: x\r\n", "HTTP/1.1 408"},  // partial header
+      {http_port, "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+       "HTTP/1.1 408"},                                                            // short body
+      {wy_port, "{\"type\":\"ping\"", "\"timeout\""},                              // no newline
+      {wy_port, "{\"type\":\"ping\",\"data_length\":100}\n{", "\"timeout\""},      // short data
+      {wy_port, "{\"type\":\"ping\",\"payload_length\":100}\nab", "\"timeout\""},  // payload
+  };
+  for (int round = 0; round < 2; ++round) {  // twice: the first round's connections were freed
+    std::vector<tcp::socket> held;
+    for (const Case& c : cases) {
+      held.push_back(Connect(ioc, c.port));
+      net::write(held.back(), net::buffer(c.bytes));
+    }
+    // Not before the request timeout (nothing arrives in its first 300 ms)...
+    CHECK(!WaitReadable(held[0], std::chrono::milliseconds(300)));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      CAPTURE(round);
+      CAPTURE(cases[i].bytes);
+      bool closed = false;  // ... and then the answer, and the close
+      const std::string got = ReadToClose(held[i], std::chrono::milliseconds(15000), &closed);
+      CHECK(closed);
+      CHECK_MESSAGE(got.find(cases[i].expect) != std::string::npos, got);
+    }
+  }
+  // A client trickling a header a byte at a time is cut too: the deadline is the request's,
+  // not each read's.
+  tcp::socket trickle = Connect(ioc, http_port);
+  const std::string header =
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + std::string(200, 'a') + "\r\n\r\n";
+  bool answered = false;
+  for (size_t i = 0; i < header.size() && !answered; ++i) {
+    boost::system::error_code ec;
+    net::write(trickle, net::buffer(&header[i], 1), ec);
+    answered = ec || WaitReadable(trickle, std::chrono::milliseconds(100));
+  }
+  REQUIRE(answered);  // long before the whole header was sent (~20 s)
+  bool closed = false;
+  CHECK(ReadToClose(trickle, std::chrono::milliseconds(15000), &closed).find("HTTP/1.1 408") !=
+        std::string::npos);
+  CHECK(closed);
+  // Both doors serve again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the threads are reaped
+  CHECK(Post(http_port, {{"input", "Hello."}, {"response_format", "pcm"}}).status == 200);
+  WyClient c(wy_port);
+  c.Send("ping");
+  CHECK(c.Read().type == "pong");
+}
+
+// A client that sends a request and then never reads kept its max_sessions slot for as long
+// as it stayed connected: the server's writes had no time limit. Now a reply (or WebSocket
+// frame) of which the client accepts no byte for write_timeout is given up: the request is
+// cancelled, its slot freed and the connection closed. One door at a time, max_sessions 1.
+TEST_CASE("serving/faults: a client that stops reading loses its request after write_timeout") {
+  HarnessOptions ho;
+  ho.max_sessions = 1;
+  ho.write_timeout = std::chrono::milliseconds(2000);
+  Harness h(ho);
+  const int port = h.http_server->port();
+  // ~6000 characters: ~10 MB of audio, far more than the socket buffers hold.
+  const std::string text = Repeat(kLongText, 40);
+  for (const std::string door : {"http", "ws", "wyoming"}) {
+    CAPTURE(door);
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.open(tcp::v4());
+    s.set_option(net::socket_base::receive_buffer_size(4096));
+    const int to = door == "wyoming" ? h.wyoming->port() : port;
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(to)));
+    if (door == "wyoming") {
+      const std::string d = json{{"text", text}}.dump();
+      net::write(s, net::buffer(json{{"type", "synthesize"}, {"data_length", d.size()}}.dump() +
+                                "\n" + d));
+    } else if (door == "ws") {
+      // The handshake and the messages by hand: this client reads nothing after the upgrade.
+      const std::string upgrade =
+          "GET /v1/audio/speech/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          "Sec-WebSocket-Version: 13\r\n\r\n";
+      net::write(s, net::buffer(upgrade));
+      net::streambuf response;  // (RFC 6455: no frame before the server's handshake answer)
+      net::read_until(s, response, "\r\n\r\n");
+      auto frame = [](const std::string& payload) {  // masked text frame (mask 0: XOR no-op)
+        std::string f = "\x81";
+        if (payload.size() < 126) {
+          f += static_cast<char>(0x80 | payload.size());
+        } else {
+          f += static_cast<char>(0x80 | 126);
+          f += static_cast<char>(payload.size() >> 8);
+          f += static_cast<char>(payload.size() & 0xFF);
+        }
+        return f + std::string(4, '\0') + payload;
+      };
+      net::write(s, net::buffer(frame(R"({"type":"start"})") +
+                                frame(json{{"type", "text"}, {"text", text}}.dump()) +
+                                frame(R"({"type":"end"})")));
+    } else {
+      WriteSpeechRequest(s,
+                         {{"input", text}, {"response_format", "pcm"}, {"stream_format", "audio"}});
+    }
+    for (int i = 0; i < 6000 && h.service->in_flight() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // The stalled request is given up (it would take ~100 s of audio to finish otherwise, and
+    // could not: nothing is read), while the client stays connected.
+    REQUIRE(h.service->in_flight() == 1);
+    CHECK(h.WaitIdle());
+    const HttpResult other = Post(port, {{"input", "Hi."}, {"response_format", "pcm"}});
+    CHECK(other.status == 200);
+    // The server closed the stalled connection: what the buffers held, then the end.
+    bool closed = false;
+    const std::string got = ReadToClose(s, std::chrono::milliseconds(15000), &closed);
+    CHECK(closed);
+    CHECK(got.size() < 10'000'000);
+  }
 }
 
 }  // namespace

@@ -69,8 +69,10 @@ struct HarnessOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_voice_body_bytes = 8 << 20;
   std::string voice_store = {};  // "" = the graph's (absent on the tiny model: an empty store)
-  std::chrono::milliseconds idle_timeout{60000};  // both doors
-  int max_connections = 512;                      // per door
+  std::chrono::milliseconds idle_timeout{60000};     // both doors
+  int max_connections = 512;                         // per door
+  std::chrono::milliseconds request_timeout{60000};  // both doors
+  std::chrono::milliseconds write_timeout{60000};    // both doors
 };
 
 // A service on the tiny graph with both servers on free ports.
@@ -98,6 +100,8 @@ struct Harness {
     hs.max_voice_body_bytes = ho.max_voice_body_bytes;
     hs.idle_timeout = ho.idle_timeout;
     hs.max_connections = ho.max_connections;
+    hs.request_timeout = ho.request_timeout;
+    hs.write_timeout = ho.write_timeout;
     auto h = HttpServer::Start(service.get(), hs);
     REQUIRE_MESSAGE(h.ok(), h.status().ToString());
     http_server = std::move(*h);
@@ -105,6 +109,8 @@ struct Harness {
     ws.port = 0;
     ws.idle_timeout = ho.idle_timeout;
     ws.max_connections = ho.max_connections;
+    ws.request_timeout = ho.request_timeout;
+    ws.write_timeout = ho.write_timeout;
     auto w = WyomingServer::Start(service.get(), ws);
     REQUIRE_MESSAGE(w.ok(), w.status().ToString());
     wyoming = std::move(*w);
