@@ -329,15 +329,18 @@ class WyomingConnection {
 
   void StreamStart(const json& data) {
     if (streaming_) return SendError("synthesize-start while a stream is open", "bad-event");
-    if (!Open(data)) return;
+    // The stream is open from here even when its request is refused (error sent): its later
+    // chunks are ignored, its stop is still answered with synthesize-stopped (Home Assistant's
+    // streaming client waits for it), and a synthesize sent alongside it stays ignored.
     streaming_ = true;
+    if (!Open(data)) return;
     Write("audio-start", Format());
     pump_ = std::thread([this] { PumpAudio(); });
   }
 
   void StreamChunk(const json& data) {
-    if (!streaming_ || !session_)
-      return SendError("synthesize-chunk outside a stream", "bad-event");
+    if (!streaming_) return SendError("synthesize-chunk outside a stream", "bad-event");
+    if (!session_) return;  // the stream's request was refused: ignored
     if (!data.contains("text") || !data["text"].is_string()) {
       return SendError("synthesize-chunk needs a string \"text\"", "bad-event");
     }
@@ -352,10 +355,12 @@ class WyomingConnection {
   }
 
   void StreamStop() {
-    if (!streaming_ || !session_) return SendError("synthesize-stop outside a stream", "bad-event");
-    (void)session_->End();
-    JoinPump();
-    session_.reset();
+    if (!streaming_) return SendError("synthesize-stop outside a stream", "bad-event");
+    if (session_) {
+      (void)session_->End();
+      JoinPump();
+      session_.reset();
+    }
     streaming_ = false;
     Write("synthesize-stopped", json::object());
   }

@@ -227,6 +227,57 @@ TEST_CASE("serving/wyoming: nothing of a request follows its error") {
   CHECK(!c.ReadAudio(&chunks).empty());
 }
 
+// A synthesize-start whose request is refused (unknown voice, 429, 503) opens a failed stream:
+// its error, then its chunks and the compatibility synthesize are ignored and its stop is
+// answered with synthesize-stopped (Home Assistant's streaming client waits for it). Before,
+// each chunk and the stop got "outside a stream" errors, no synthesize-stopped came, and the
+// synthesize was run as a new one-shot request.
+TEST_CASE("serving/wyoming: a refused synthesize-start still ends with synthesize-stopped") {
+  Harness h(HarnessOptions{.max_sessions = 1});
+  WyClient c(h.wyoming->port());
+  // The events of one refused stream up to the pong after it: "type" or "error(code)".
+  auto refused_stream = [&](const json& start) {
+    c.Send("synthesize-start", start);
+    c.Send("synthesize-chunk", {{"text", "Hello there. "}});
+    c.Send("synthesize", {{"text", "Hello there. How are you?"}});
+    c.Send("synthesize-chunk", {{"text", "How are you?"}});
+    c.Send("synthesize-stop");
+    c.Send("ping");
+    std::string events;
+    while (true) {
+      const WyEvent e = c.Read();
+      events += (events.empty() ? "" : " ") +
+                (e.type == "error" ? "error(" + e.data["code"].get<std::string>() + ")" : e.type);
+      if (e.type == "pong") return events;
+    }
+  };
+  CHECK(refused_stream({{"voice", {{"name", "nobody"}}}}) ==
+        "error(voice-not-found) synthesize-stopped pong");
+  // Over max_sessions: the only slot is held by a WebSocket request whose text never ends.
+  {
+    net::io_context ioc;
+    websocket::stream<tcp::socket> ws(Connect(ioc, h.http_server->port()));
+    ws.handshake("127.0.0.1", "/v1/audio/speech/stream");
+    ws.write(net::buffer(json{{"type", "start"}}.dump()));
+    beast::flat_buffer buf;
+    ws.read(buf);
+    REQUIRE(h.service->in_flight() == 1);
+    CHECK(refused_stream(json::object()) == "error(http-429) synthesize-stopped pong");
+  }  // hung up: its request is cancelled
+  REQUIRE(h.WaitIdle());
+  // The connection streams as usual afterwards.
+  const std::string ref = h.Reference(kLongText, 0);
+  c.Send("synthesize-start");
+  c.Send("synthesize-chunk", {{"text", kLongText}});
+  c.Send("synthesize-stop");
+  int chunks = 0;
+  CHECK(c.ReadAudio(&chunks) == ref);
+  CHECK(c.Read().type == "synthesize-stopped");
+  // Draining: 503.
+  CHECK(h.service->Drain(std::chrono::milliseconds(100)) == 0);
+  CHECK(refused_stream(json::object()) == "error(http-503) synthesize-stopped pong");
+}
+
 TEST_CASE("serving/wyoming: a failed one-shot synthesize ends its connection after the error") {
   Harness h(HarnessOptions{.max_input_chars = 40});
   // What comes after the error: "closed" when the server ended the connection.
