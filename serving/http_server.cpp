@@ -180,10 +180,10 @@ class Connection {
     }
   }
 
-  // Whether the request's client abandoned it (cancelled, not by a drain, whose requests get
-  // an error reply). Counted as 499; the connection closes.
+  // Whether the request's client abandoned it (cancelled, not by the drain, whose requests get
+  // an error reply: SessionFailure). Counted as 499; the connection closes.
   bool Abandoned(const SpeechSession& session) {
-    if (!session.cancelled() || service_->draining()) return false;
+    if (!session.cancelled() || session.cancelled_by_drain()) return false;
     CountSpeech(499);
     return true;
   }
@@ -296,8 +296,8 @@ class Connection {
     return "audio/wav";
   }
 
-  static Response Failure(const Status& st, const SessionResult* r) {
-    return Error(SynthesisError(st, r ? r->failed_node : ""));
+  static Response Failure(const SpeechSession& s, const Status& st, const SessionResult* r) {
+    return Error(SessionFailure(s, st, r ? r->failed_node : ""));
   }
 
   bool Whole(std::unique_ptr<SpeechSession> session, const HttpSpeechRequest& r, bool keep) {
@@ -313,7 +313,7 @@ class Connection {
     auto fin = session->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
     if (Abandoned(*session)) return false;
-    if (!st.ok()) return ReplyFailure(Failure(st, fin.ok() ? &*fin : nullptr), keep);
+    if (!st.ok()) return ReplyFailure(Failure(*session, st, fin.ok() ? &*fin : nullptr), keep);
     Response res{http::status::ok, ContentType(r), "", session->TimingJson(*fin)};
     if (r.response_format == "wav") {
       res.body = WavHeader(session->sample_rate(), static_cast<uint32_t>(pcm.size())) + pcm;
@@ -321,7 +321,7 @@ class Connection {
       auto flac = EncodeFlac(pcm, session->sample_rate());
       if (!flac.ok()) {
         CountSpeech(500);
-        return Reply(Failure(flac.status(), nullptr), keep, route);
+        return Reply(Error(SynthesisError(flac.status(), "")), keep, route);
       }
       res.body = std::move(*flac);
     } else {
@@ -366,7 +366,10 @@ class Connection {
         http::response_serializer<http::empty_body> sr{res};
         beast::error_code ec;
         http::write_header(stream_, sr, ec);
-        if (ec) break;
+        if (ec) {
+          session->Cancel();  // as below
+          break;
+        }
         started = true;
         if (wav) pcm = WavHeader(session->sample_rate(), 0xFFFFFFFFu) + pcm;
       }
@@ -385,14 +388,14 @@ class Connection {
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
     if (!started) {
       if (Abandoned(*session)) return false;
-      return ReplyFailure(Failure(st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr),
-                          keep);
+      return ReplyFailure(
+          Failure(*session, st.ok() ? Internal("no audio") : st, fin.ok() ? &*fin : nullptr), keep);
     }
     if (Abandoned(*session)) return false;
     if (!st.ok()) {
-      CountSpeech(500);
+      const ApiError e = SessionFailure(*session, st, fin.ok() ? fin->failed_node : "");
+      CountSpeech(e.status);
       if (sse) {
-        const ApiError e = SynthesisError(st, fin.ok() ? fin->failed_node : "");
         nlohmann::json ev = nlohmann::json::parse(e.Json());
         ev["type"] = "error";
         (void)WriteChunk(fmt::format("data: {}\n\n", ev.dump()));

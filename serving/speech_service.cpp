@@ -39,6 +39,16 @@ ApiError SynthesisError(const Status& st, const std::string& failed_node) {
   }
 }
 
+ApiError SessionFailure(const SpeechSession& s, const Status& st, const std::string& failed_node) {
+  if (s.cancelled_by_drain()) {
+    return {503,
+            "the server is shutting down: the request was cancelled when the drain timed out; "
+            "retry on another instance",
+            "server_error", ""};
+  }
+  return SynthesisError(st, failed_node);
+}
+
 int64_t Utf8Length(const std::string& s) {
   int64_t n = 0;
   for (size_t i = 0; i < s.size();) {
@@ -279,6 +289,7 @@ int SpeechService::Drain(std::chrono::milliseconds timeout) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (SpeechSession* s : open_) {
+      s->drained_ = true;  // (before the cancel: a door that sees it cancelled sees why)
       if (s->stream_) s->Cancel();
       ++cancelled;
     }

@@ -69,8 +69,11 @@ class SpeechSession {
   ~SpeechSession();
   Status Push(const std::string& text);  // counts against max_input_chars
   Status End();
-  void Cancel();
+  void Cancel();  // the client's (or its door's) cancel
   bool cancelled() const { return cancelled_.load(); }
+  // Cancelled by the server's drain (SpeechService::Drain's timeout), not by its client: the
+  // doors report it as an error (SessionFailure: 503), never as the client's own cancel.
+  bool cancelled_by_drain() const { return drained_.load(); }
   // The next audio as s16le PCM at sample_rate(): true; false at the end; kUnavailable when
   // nothing came within `timeout` (call again: nothing is lost).
   Result<bool> NextPcm(std::string* pcm,
@@ -98,6 +101,7 @@ class SpeechSession {
   int64_t chars_ = 0, samples_out_ = 0, chunks_ = 0;
   bool flushed_ = false, finished_ = false, released_ = false;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> drained_{false};
   std::vector<float> scratch_;
 
   void ReleaseSlot();
@@ -145,6 +149,11 @@ class SpeechService {
   std::set<SpeechSession*> open_;
   Metrics metrics_;
 };
+
+// How the doors report a request of `s` that ended with `st` (a pull's error, or Finish's status
+// and failed node; not OK): one the drain cancelled is 503 ("the server is shutting down"),
+// anything else SynthesisError. (A client's own cancel is the door's to report.)
+ApiError SessionFailure(const SpeechSession& s, const Status& st, const std::string& failed_node);
 
 // Code points in UTF-8 `s`; -1 when `s` is not valid UTF-8.
 int64_t Utf8Length(const std::string& s);

@@ -206,14 +206,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     auto fin = s->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
     std::string last;
-    if (s->cancelled() || st.code() == StatusCode::kCancelled) {
+    // "cancelled" answers the client's own cancel (or hang-up, or a Fail); the drain's cancel
+    // is the server's doing: an error (503), so the client knows its audio was cut short.
+    const bool drained = s->cancelled_by_drain() && !st.ok();
+    if (!drained && (s->cancelled() || st.code() == StatusCode::kCancelled)) {
       last = nlohmann::json{{"type", "cancelled"}}.dump();
     } else if (st.ok()) {
       last =
           nlohmann::json{{"type", "done"}, {"timing", nlohmann::json::parse(s->TimingJson(*fin))}}
               .dump();
     } else {
-      const ApiError e = SynthesisError(st, fin.ok() ? fin->failed_node : "");
+      const ApiError e = SessionFailure(*s, st, fin.ok() ? fin->failed_node : "");
       nlohmann::json ev = nlohmann::json::parse(e.Json());
       ev["type"] = "error";
       last = ev.dump();

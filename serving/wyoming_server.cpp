@@ -299,8 +299,11 @@ class WyomingConnection {
     }
     auto fin = session_->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
-    if (!st.ok() && !session_->cancelled()) {
-      RequestError(fmt::format("synthesis failed: {}", st.message()), "synthesis-failed");
+    // A cancel by the door (the client gone, or its error sent) is not reported; one by the
+    // drain is (http-503): the client's audio was cut short, not by its doing.
+    if (!st.ok() && (!session_->cancelled() || session_->cancelled_by_drain())) {
+      const ApiError e = SessionFailure(*session_, st, fin.ok() ? fin->failed_node : "");
+      RequestError(e.message, e.status == 503 ? "http-503" : "synthesis-failed");
     }
     return WriteOfRequest("audio-stop", {{"timestamp", timestamp_ms}});
   }

@@ -328,6 +328,115 @@ TEST_CASE("serving/http: over max_sessions is 429, draining is 503") {
   CHECK(Request(port, http::verb::get, "/healthz", "").status == 503);
 }
 
+// What a client of a streamed request sees when the connection ends: the status, the body so
+// far and whether the chunked body was complete (its last chunk came).
+struct StreamedResult {
+  int status = 0;
+  std::string body;
+  bool complete = false;
+};
+// `pieces` (when given) counts the body's chunks as they arrive.
+StreamedResult ReadStreamed(int port, const json& body, std::atomic<int>* pieces = nullptr) {
+  net::io_context ioc;
+  tcp::socket s = Connect(ioc, port);
+  WriteSpeechRequest(s, body);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(boost::none);
+  StreamedResult r;
+  auto on_chunk = [&r, pieces](std::uint64_t, beast::string_view piece, beast::error_code&) {
+    if (pieces != nullptr) ++*pieces;
+    r.body.append(piece.data(), piece.size());
+    return piece.size();
+  };
+  parser.on_chunk_body(on_chunk);
+  beast::error_code ec;
+  http::read(s, buf, parser, ec);
+  r.status = static_cast<int>(parser.get().result_int());
+  if (!parser.get().chunked()) r.body = parser.get().body();
+  r.complete = !ec && parser.is_done();
+  return r;
+}
+
+// A request the drain cancels (its timeout passed) was cut short by the server, not by its
+// client: every door reports it as an error (503), never as a normal end or as the client's
+// own cancel. Before, Wyoming sent a normal audio-stop after the audio so far, the WebSocket
+// {"type":"cancelled"} and a whole HTTP body a 500.
+TEST_CASE("serving/drain: requests the drain cancels get a 503 error on every door") {
+  Harness h;
+  const int port = h.http_server->port();
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += kLongText;  // ~100 s of audio each: not done in time
+  auto http_whole = std::async(std::launch::async, [&] {
+    return ReadStreamed(port, {{"input", text}, {"response_format", "pcm"}});
+  });
+  std::atomic<int> sse_pieces{0}, wy_audio{0};  // audio flows on the streams
+  auto http_sse = std::async(std::launch::async, [&] {
+    return ReadStreamed(
+        port, {{"input", text}, {"response_format", "pcm"}, {"stream_format", "sse"}}, &sse_pieces);
+  });
+  auto ws = std::async(std::launch::async, [&] {
+    return RunWs(port, {{"type", "start"}}, {text}).last;
+  });
+  // The Wyoming events, "type" or "error(code)", the audio chunks counted as one "audio";
+  // "closed" when the server ended the connection.
+  auto wyoming = [&](bool stream) {
+    WyClient c(h.wyoming->port());
+    if (stream) {
+      c.Send("synthesize-start");
+      c.Send("synthesize-chunk", {{"text", text}});
+      c.Send("synthesize-stop");
+    } else {
+      c.Send("synthesize", {{"text", text}});
+    }
+    std::string events;
+    try {
+      while (true) {
+        const WyEvent e = c.Read();
+        const std::string name = e.type == "error"
+                                     ? "error(" + e.data["code"].get<std::string>() + ")"
+                                 : e.type == "audio-chunk" ? "audio"
+                                                           : e.type;
+        if (name == "audio" && events.ends_with("audio")) continue;
+        if (name == "audio") ++wy_audio;
+        events += (events.empty() ? "" : " ") + name;
+        if (e.type == "synthesize-stopped") return events;
+      }
+    } catch (const std::exception&) {
+      return events + " closed";
+    }
+  };
+  auto wy_once = std::async(std::launch::async, wyoming, false);
+  auto wy_stream = std::async(std::launch::async, wyoming, true);
+  for (int i = 0; i < 6000 && h.service->in_flight() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(h.service->in_flight() == 5);
+  for (int i = 0; i < 6000 && (sse_pieces == 0 || wy_audio < 2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(sse_pieces > 0);
+  REQUIRE(wy_audio == 2);
+  CHECK(h.service->Drain(std::chrono::milliseconds(100)) == 5);
+
+  const StreamedResult whole = http_whole.get();
+  CHECK(whole.status == 503);
+  CHECK(json::parse(whole.body)["error"]["type"] == "server_error");
+  const StreamedResult sse = http_sse.get();
+  CHECK(sse.status == 200);  // the headers left with the first audio
+  CHECK(!sse.complete);      // no last chunk: truncated
+  const size_t error_at = sse.body.find("data: {\"error\"");
+  REQUIRE(error_at != std::string::npos);
+  CHECK(sse.body.find("\"code\":503") > error_at);
+  CHECK(sse.body.find("speech.audio.done") == std::string::npos);
+  const json ws_last = ws.get();
+  CHECK(ws_last["type"] == "error");
+  CHECK(ws_last["error"]["code"] == 503);
+  CHECK(wy_once.get() == "audio-start audio error(http-503) closed");
+  CHECK(wy_stream.get() == "audio-start audio error(http-503) synthesize-stopped");
+  CHECK(h.service->in_flight() == 0);
+}
+
 // --- WebSocket -----------------------------------------------------------------------------
 
 TEST_CASE("serving/ws: text deltas in, PCM frames out, done with timing") {
