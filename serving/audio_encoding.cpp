@@ -69,6 +69,7 @@ std::string WavHeader(int rate, uint32_t data_bytes) {
 }
 
 Result<std::string> EncodeFlac(std::string_view pcm, int rate) {
+  if (pcm.size() < 2) return InvalidArgument("flac encoder: no samples to encode");
   MemoryFile file;
   SF_VIRTUAL_IO io{MemLength, MemSeek, MemRead, MemWrite, MemTell};
   SF_INFO info{};

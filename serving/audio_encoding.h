@@ -16,7 +16,8 @@ namespace cosyflow::serving {
 // whose length is not known yet (RIFF size then 0xFFFFFFFF too, as streaming servers write it).
 std::string WavHeader(int rate, uint32_t data_bytes);
 
-// s16le PCM -> FLAC (16-bit, mono) in memory.
+// s16le PCM -> FLAC (16-bit, mono) in memory. InvalidArgument for no samples (libsndfile
+// would write nothing at all: not a FLAC file).
 Result<std::string> EncodeFlac(std::string_view pcm_s16le, int rate);
 
 std::string Base64(std::string_view bytes);

@@ -46,6 +46,7 @@ ApiError SessionFailure(const SpeechSession& s, const Status& st, const std::str
             "retry on another instance",
             "server_error", ""};
   }
+  if (s.produced_no_audio()) return BadRequest(st.message(), "input");
   return SynthesisError(st, failed_node);
 }
 
@@ -156,6 +157,11 @@ Result<SessionResult> SpeechSession::Finish() {
     return done.status();
   }
   SessionResult r = std::move(*done);
+  if (r.status.ok() && samples_out_ == 0 && !cancelled_) {
+    // (The message `cosyflow synth` gives for the same request.)
+    no_audio_ = true;
+    r.status = InvalidArgument("the graph produced no audio (empty text?)");
+  }
   Metrics& m = service_->metrics();
   const std::string label = fmt::format("door=\"{}\"", door_);
   if (r.status.ok()) {

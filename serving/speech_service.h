@@ -83,7 +83,11 @@ class SpeechSession {
                     std::chrono::milliseconds timeout = std::chrono::hours(24));
   // Waits for the end; records first-audio time, RTF and errors in the metrics and gives the
   // slot back, so a client that has its reply sees cosyflow_sessions_in_flight without it.
+  // A request that ended well (not cancelled) without a sample of audio (no text, or nothing
+  // speakable in it: "...", an emoji) fails with InvalidArgument "the graph produced no audio
+  // (empty text?)", as `cosyflow synth` says it; produced_no_audio() then tells.
   Result<SessionResult> Finish();
+  bool produced_no_audio() const { return no_audio_; }
   int sample_rate() const { return out_rate_; }
   double audio_seconds() const { return static_cast<double>(samples_out_) / out_rate_; }
   int64_t chunks() const { return chunks_; }
@@ -99,7 +103,7 @@ class SpeechSession {
   std::string door_;
   int out_rate_ = 0;
   int64_t chars_ = 0, samples_out_ = 0, chunks_ = 0;
-  bool flushed_ = false, finished_ = false, released_ = false;
+  bool flushed_ = false, finished_ = false, released_ = false, no_audio_ = false;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> drained_{false};
   std::vector<float> scratch_;
@@ -151,8 +155,9 @@ class SpeechService {
 };
 
 // How the doors report a request of `s` that ended with `st` (a pull's error, or Finish's status
-// and failed node; not OK): one the drain cancelled is 503 ("the server is shutting down"),
-// anything else SynthesisError. (A client's own cancel is the door's to report.)
+// and failed node; not OK): one the drain cancelled is 503 ("the server is shutting down"), one
+// that produced no audio 400 (param "input", as an empty input), anything else SynthesisError.
+// (A client's own cancel is the door's to report.)
 ApiError SessionFailure(const SpeechSession& s, const Status& st, const std::string& failed_node);
 
 // Code points in UTF-8 `s`; -1 when `s` is not valid UTF-8.

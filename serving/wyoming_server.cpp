@@ -282,12 +282,15 @@ class WyomingConnection {
 
   json Format() const { return {{"rate", session_->sample_rate()}, {"width", 2}, {"channels", 1}}; }
 
-  // Audio of the open session until its end: audio-start was sent already. False when the
-  // request failed (its error was sent).
+  // audio-start, the audio of the open session until its end, audio-stop. audio-start goes
+  // with the first audio: a request that fails before any (no audio in its text, a node's
+  // error, the drain) answers with its error alone. False when the request failed (its error
+  // was sent).
   bool PumpAudio() {
     std::string pcm;
     Status st = OkStatus();
     int64_t timestamp_ms = 0;
+    bool started = false;
     while (true) {
       auto more = session_->NextPcm(&pcm);
       if (!more.ok()) st = more.status();
@@ -295,7 +298,8 @@ class WyomingConnection {
       json d = Format();
       d["timestamp"] = timestamp_ms;
       timestamp_ms += static_cast<int64_t>(pcm.size() / 2) * 1000 / session_->sample_rate();
-      if (!WriteOfRequest("audio-chunk", d, pcm)) session_->Cancel();
+      if (!started) started = WriteOfRequest("audio-start", Format());
+      if (!started || !WriteOfRequest("audio-chunk", d, pcm)) session_->Cancel();
     }
     auto fin = session_->Finish();
     if (st.ok()) st = fin.ok() ? fin->status : fin.status();
@@ -303,8 +307,11 @@ class WyomingConnection {
     // drain is (http-503): the client's audio was cut short, not by its doing.
     if (!st.ok() && (!session_->cancelled() || session_->cancelled_by_drain())) {
       const ApiError e = SessionFailure(*session_, st, fin.ok() ? fin->failed_node : "");
-      RequestError(e.message, e.status == 503 ? "http-503" : "synthesis-failed");
+      RequestError(e.message, e.status == 503                 ? "http-503"
+                              : session_->produced_no_audio() ? "no-audio"
+                                                              : "synthesis-failed");
     }
+    if (!started) (void)WriteOfRequest("audio-start", Format());  // (never a lone audio-stop)
     return WriteOfRequest("audio-stop", {{"timestamp", timestamp_ms}});
   }
 
@@ -324,7 +331,6 @@ class WyomingConnection {
       session_.reset();
       return false;
     }
-    Write("audio-start", Format());
     const bool ok = PumpAudio();
     session_.reset();
     return ok;
@@ -337,7 +343,6 @@ class WyomingConnection {
     // streaming client waits for it), and a synthesize sent alongside it stays ignored.
     streaming_ = true;
     if (!Open(data)) return;
-    Write("audio-start", Format());
     pump_ = std::thread([this] { PumpAudio(); });
   }
 

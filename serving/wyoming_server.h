@@ -5,15 +5,17 @@
 //
 //   describe                      -> info (one TTS program "cosyflow", its voices,
 //                                    supports_synthesize_streaming)
-//   synthesize {text, voice?}     -> audio-start {rate,width:2,channels:1}, audio-chunk
-//                                    {rate,width,channels} + s16le payload as made, audio-stop
+//   synthesize {text, voice?}     -> audio-start {rate,width:2,channels:1} (with the first
+//                                    audio), audio-chunk {rate,width,channels} + s16le payload
+//                                    as made, audio-stop
 //   synthesize-start {voice?}, synthesize-chunk {text}..., synthesize-stop
 //                                 -> audio-start, audio-chunk... (while text still arrives when
 //                                    the graph is loaded for bi-stream text), audio-stop,
 //                                    synthesize-stopped; a synthesize event sent alongside the
 //                                    stream (for older servers) is ignored
 //   ping                          -> pong
-//   failures                      -> error {text, code}
+//   failures                      -> error {text, code}: the request's last event (no-audio for
+//                                    text with nothing speakable, http-503 for the drain's cancel)
 #pragma once
 
 #include <chrono>

@@ -437,6 +437,54 @@ TEST_CASE("serving/drain: requests the drain cancels get a 503 error on every do
   CHECK(h.service->in_flight() == 0);
 }
 
+// Input the graph makes no audio of (nothing speakable: "...", an emoji, a no-break space)
+// got a 200 with a 44-byte WAV, a 200 with a 0-byte "FLAC", a 500 "no audio" when streamed,
+// done with no audio on the WebSocket and audio-start + audio-stop on Wyoming. Now every door
+// answers as for an empty input: 400 invalid_request_error (param input), an error event.
+TEST_CASE("serving/doors: input that yields no audio is a 400 / an error on every door") {
+  Harness h;
+  const int port = h.http_server->port();
+  for (const std::string input : {"...", "\U0001F600", "\u00a0"}) {
+    CAPTURE(input);
+    for (const json& extra :
+         {json::object(), json{{"response_format", "flac"}}, json{{"response_format", "pcm"}},
+          json{{"stream_format", "audio"}}, json{{"stream_format", "sse"}}}) {
+      CAPTURE(extra.dump());
+      json body = extra;
+      body["input"] = input;
+      const HttpResult r = Post(port, body);
+      CHECK(r.status == 400);
+      const json e = ErrorOf(r);
+      CHECK(e["type"] == "invalid_request_error");
+      CHECK(e["param"] == "input");
+      CHECK(e["message"].get<std::string>().find("no audio") != std::string::npos);
+    }
+    const WsResult ws = RunWs(port, {{"type", "start"}}, {input});
+    CHECK(ws.frames == 0);
+    CHECK(ws.last["type"] == "error");
+    CHECK(ws.last["error"]["code"] == 400);
+    {
+      WyClient c(h.wyoming->port());
+      c.Send("synthesize-start");
+      c.Send("synthesize-chunk", {{"text", input}});
+      c.Send("synthesize-stop");
+      const WyEvent e = c.Read();
+      CHECK(e.type == "error");
+      CHECK(e.data["code"] == "no-audio");
+      CHECK(c.Read().type == "synthesize-stopped");
+      c.Send("synthesize", {{"text", input}});
+      const WyEvent once = c.Read();
+      CHECK(once.type == "error");
+      CHECK(once.data["code"] == "no-audio");
+    }
+  }
+  CHECK(h.service->metrics().Get("cosyflow_requests_total", "door=\"http\",code=\"400\"") == 15);
+  CHECK(h.service->metrics().Get("cosyflow_requests_total", "door=\"http\",code=\"200\"") == 0);
+  CHECK(h.WaitIdle());
+  // Speakable text is still audio everywhere.
+  CHECK(Post(port, {{"input", "Hi."}, {"response_format", "flac"}}).status == 200);
+}
+
 // --- WebSocket -----------------------------------------------------------------------------
 
 TEST_CASE("serving/ws: text deltas in, PCM frames out, done with timing") {
