@@ -44,6 +44,9 @@ bool IsWebSocketKey(beast::string_view key) {
   return true;
 }
 
+// The request target without its query string: what routes (and route limits) are chosen by.
+beast::string_view Path(beast::string_view target) { return target.substr(0, target.find('?')); }
+
 class Connection {
  public:
   Connection(SpeechService* service, const HttpServerOptions& o, tcp::socket& socket)
@@ -67,7 +70,8 @@ class Connection {
       http::read_header(stream_, buffer_, parser, ec);
       size_t limit = options_.max_body_bytes;
       // (Beast refuses a Content-Length over the larger limit itself: the header is read then.)
-      if ((!ec || ec == http::error::body_limit) && parser.get().target() == "/v1/voices") {
+      if ((!ec || ec == http::error::body_limit) && parser.get().method() == http::verb::post &&
+          Path(parser.get().target()) == "/v1/voices") {
         limit = options_.max_voice_body_bytes;
       }
       if (!ec && parser.content_length() && *parser.content_length() > limit) {
@@ -106,12 +110,12 @@ class Connection {
       Request req = parser.release();
       if (beast::websocket::is_upgrade(req)) {
         const beast::string_view key = req[http::field::sec_websocket_key];
-        if (req.target() == "/v1/audio/speech/stream" && !IsWebSocketKey(key)) {
+        if (Path(req.target()) == "/v1/audio/speech/stream" && !IsWebSocketKey(key)) {
           Reply(Error(BadRequest(fmt::format("Sec-WebSocket-Key must be the base64 encoding of 16 "
                                              "bytes (RFC 6455 section 4.2.1), got '{}'",
                                              std::string(key.substr(0, 64))))),
                 false, "/v1/audio/speech/stream");
-        } else if (req.target() == "/v1/audio/speech/stream") {
+        } else if (Path(req.target()) == "/v1/audio/speech/stream") {
           service_->metrics().Count("cosyflow_http_requests_total",
                                     "route=\"/v1/audio/speech/stream\",code=\"101\"");
           RunWebSocketSession(ioc, socket_, std::move(req), service_, options_.max_ws_message_bytes,
@@ -207,7 +211,7 @@ class Connection {
   }
 
   bool Handle(const Request& req) {
-    const std::string target(req.target().substr(0, req.target().find('?')));
+    const std::string target(Path(req.target()));
     const bool keep = req.keep_alive();
     auto only = [&](http::verb v) { return req.method() == v; };
     auto not_allowed = [&](const std::string& route) {
