@@ -22,8 +22,12 @@ ApiError CheckClientJsonDepth(const nlohmann::json& j, const std::string& what) 
       }
     }
   }
-  return BadRequest(fmt::format("{} is nested deeper than {} levels: {}", what, kMaxClientJsonDepth,
-                                TextExcerpt(st.message(), 200)),
+  std::string where = st.message();  // "PATH: JSON nested deeper than N levels"
+  if (const size_t cut = where.rfind(": JSON nested deeper"); cut != std::string::npos) {
+    where.resize(cut);
+  }
+  return BadRequest(fmt::format("{} is nested deeper than {} levels (at {})", what,
+                                kMaxClientJsonDepth, TextExcerpt(where, 160)),
                     param);
 }
 
