@@ -38,8 +38,6 @@ class DeadlineStream {
   // Reads from now on fail with timed_out once `deadline` has passed (kNever: no limit).
   void ReadBy(Clock::time_point deadline) { read_deadline_ = deadline; }
   void ReadWithin(std::chrono::milliseconds timeout) { read_deadline_ = Clock::now() + timeout; }
-  std::chrono::milliseconds write_timeout() const { return write_timeout_; }
-  boost::asio::ip::tcp::socket& socket() { return socket_; }
 
   // SyncReadStream: at least one byte, or an error (eof at the peer's end, timed_out).
   template <typename MutableBuffers>

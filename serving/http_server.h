@@ -10,10 +10,10 @@
 //   GET  /healthz, /metrics (Prometheus text), / (the web page)
 //
 // One thread per connection (TcpListener); its reads and writes are bounded in time
-// (DeadlineStream: request_timeout, write_timeout). Errors are JSON {"error": {...}} with 400 (bad
-// field), 404 (unknown voice or route), 405, 413 (input or body too long), 429 (over
-// max_sessions), 408 (request not complete within request_timeout), 500 (synthesis failed), 503
-// (draining).
+// (DeadlineStream: request_timeout, write_timeout). Errors are JSON {"error": {...}} with 400
+// (bad field, or no audio in the input), 404 (unknown voice or route), 405, 408 (request not
+// complete within request_timeout), 413 (input or body too long), 429 (over max_sessions), 500
+// (synthesis failed), 503 (draining, or cancelled by the drain).
 #pragma once
 
 #include <chrono>

@@ -22,7 +22,7 @@ constexpr int kMaxClientJsonDepth = 32;
 ApiError CheckClientJsonDepth(const nlohmann::json& j, const std::string& what);
 
 // At most ~`max_chars` characters of `v` as JSON for an error message (ASCII; a longer value is
-// cut and ends in "..."). Never recursive and never serializes more than it shows.
+// cut and ends in "..."). Not recursive, and it stops serializing once it has enough.
 std::string JsonExcerpt(const nlohmann::json& v, size_t max_chars = 80);
 // `s` cut to at most `max_bytes` (at a UTF-8 boundary, then "..."): a client's string
 // (a field name, a voice id) echoed in a message.

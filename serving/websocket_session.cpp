@@ -265,8 +265,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         net::buffer(queue_.front().second),
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
     // A frame (at most one audio chunk, tens of KB) not written within write_timeout: the
-    // client stopped reading. (Re-arming cancels the previous frame's wait.)
-    // (A wait that expired as its frame completed may still run: the generation tells.)
+    // client stopped reading. (Re-arming cancels the previous frame's wait; one that expired
+    // just as its frame completed may still run: the frame count tells.)
     write_timer_.expires_after(write_timeout_);
     write_timer_.async_wait(
         [self = shared_from_this(), frame = ++frames_written_](beast::error_code ec) {
