@@ -2,6 +2,7 @@
 #include "nodes/llm/speech_lm_node.h"
 
 #include <atomic>
+#include <limits>
 #include <utility>
 
 #include "runtime/io/npy.h"
@@ -115,8 +116,12 @@ Result<std::unique_ptr<Node>> SpeechLmNode::Create(const Options& options,
     }
     return OkStatus();
   };
-  COSY_RETURN_IF_ERROR(check_ids(prompt_text, lm->config().qwen.vocab_size, options.prompt_text_ids,
-                                 "prompt_text_ids"));
+  // text_id_policy "modulo" (test models) wraps text ids at or past the vocabulary.
+  COSY_RETURN_IF_ERROR(check_ids(prompt_text,
+                                 options.text_id_policy == "modulo"
+                                     ? std::numeric_limits<int32_t>::max() + int64_t{1}
+                                     : lm->config().qwen.vocab_size,
+                                 options.prompt_text_ids, "prompt_text_ids"));
   COSY_RETURN_IF_ERROR(check_ids(prompt_speech, lm->config().speech_token_size,
                                  options.prompt_speech_tokens, "prompt_speech_tokens"));
   auto node = FromModel(options, std::shared_ptr<const SpeechLm>(std::move(lm)));

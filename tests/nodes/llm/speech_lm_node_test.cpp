@@ -147,6 +147,13 @@ TEST_CASE("SpeechLmNode: default prompt ids outside their vocabulary fail at loa
   auto bad_text = make();
   REQUIRE(!bad_text.ok());
   CHECK(bad_text.status().message().find("prompt_text_ids") != std::string::npos);
+  write(text, {512});  // past the tiny model's 512 text ids: an error, or wrapped with "modulo"
+  CHECK(!make().ok());
+  auto o = ParseNodeOptions<SpeechLmNodeOptions>(
+      {{"prompt_text_ids", text}, {"prompt_speech_tokens", speech}, {"text_id_policy", "modulo"}});
+  REQUIRE(o.ok());
+  auto wrapped = SpeechLmNode::Create(*o, ctx);
+  CHECK_MESSAGE(wrapped.ok(), wrapped.status().ToString());
   std::filesystem::remove(text);
   std::filesystem::remove(speech);
 }
