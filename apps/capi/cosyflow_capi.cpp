@@ -28,7 +28,15 @@ struct RequestState {
   Pipeline* pipeline = nullptr;
   std::atomic<SessionId> id{0};
   std::atomic<bool> cancel_requested{false};
+  std::atomic<int64_t> samples{0};  // audio the graph produced (delivered or not)
 };
+
+// A request that ended well without one sample (empty or punctuation-only text) is an error, as
+// in `cosyflow synth` and the serving doors, not a silent success.
+Status NoAudio(const RequestState& s) {
+  if (s.samples.load() > 0 || s.cancel_requested.load()) return cosyflow::OkStatus();
+  return cosyflow::InvalidArgument("cosyflow: the graph produced no audio (empty text?)");
+}
 
 }  // namespace
 
@@ -99,6 +107,7 @@ cosyflow::Result<SessionId> SubmitRequest(cosyflow_engine* e,
   cosyflow::SubmitOptions so;
   so.on_output = [state](const std::string&, const cosyflow::MessagePtr& m) {
     const cosyflow::Audio* a = m->get<cosyflow::Audio>();
+    if (a != nullptr) state->samples += static_cast<int64_t>(a->size());
     if (a == nullptr || a->size() == 0 || state->cancel_requested.load()) return;
     const cosyflow_audio_callback cb = state->params.on_audio;
     if (cb == nullptr) return;
@@ -231,6 +240,7 @@ int cosyflow_synthesize(cosyflow_engine* engine, const char* text,
     auto r = p.Wait(*id);
     if (!r.ok()) return SetError(r.status(), err, err_len);
     if (!r->status.ok()) return SetError(r->status, err, err_len);
+    if (st.ok()) st = NoAudio(*state);
     return st.ok() ? COSYFLOW_OK : SetError(st, err, err_len);
   } catch (const std::exception& ex) {
     return SetError(cosyflow::Internal("cosyflow_synthesize: {}", ex.what()), err, err_len);
@@ -315,6 +325,7 @@ int cosyflow_session_finish(cosyflow_session* session, char* err, size_t err_len
     auto r = p.Wait(session->id);
     if (!r.ok()) return SetError(r.status(), err, err_len);
     if (!r->status.ok()) return SetError(r->status, err, err_len);
+    if (st.ok()) st = NoAudio(*session->state);
     return SetError(st, err, err_len);
   } catch (const std::exception& ex) {
     return SetError(cosyflow::Internal("cosyflow_session_finish: {}", ex.what()), err, err_len);

@@ -33,7 +33,8 @@
  * to one thread at a time. on_audio runs on an engine worker thread, in order per request, and
  * must not block for long. Errors: functions return COSYFLOW_OK (0) or a negative code and, when
  * `err` is not NULL, write a NUL-terminated message of at most err_len bytes: the error on
- * failure, the empty string on success. No function aborts or throws on bad input.
+ * failure, the empty string on success. No function aborts or throws on bad input. A request
+ * whose text yields no audio (empty or punctuation-only) ends with COSYFLOW_ERR_INVALID_ARGUMENT.
  */
 #ifndef COSYFLOW_COSYFLOW_H_
 #define COSYFLOW_COSYFLOW_H_

@@ -98,6 +98,11 @@ int main(int argc, char** argv) {
     CHECK(rc == COSYFLOW_OK);
     CHECK(cosyflow_synthesize(engine, NULL, &rp, err, sizeof err) ==
           COSYFLOW_ERR_INVALID_ARGUMENT);
+    /* Text that yields no audio is an error, as in `cosyflow synth` and the serving doors. */
+    CHECK(cosyflow_synthesize(engine, "", NULL, err, sizeof err) == COSYFLOW_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err, "produced no audio") != NULL);
+    CHECK(cosyflow_synthesize(engine, "...", NULL, err, sizeof err) ==
+          COSYFLOW_ERR_INVALID_ARGUMENT);
 
     /* Voices: a prompt recording file + transcript (zero_shot), raw samples (cross_lingual),
        an unknown stored voice, samples below 16 kHz. */
