@@ -51,6 +51,9 @@ class HttpServer {
   // Closes the listener and every connection (after SpeechService::Drain for a graceful stop).
   void Stop();
   int port() const { return listener_->port(); }
+  // Connections whose thread still runs (a closed one may count for a moment after its peer
+  // saw the close: the thread ends just after).
+  int open_connections() const { return listener_->open_connections(); }
   std::string url() const;  // http://HOST:PORT
 
  private:

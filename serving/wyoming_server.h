@@ -53,6 +53,9 @@ class WyomingServer {
   ~WyomingServer();
   void Stop();
   int port() const { return listener_->port(); }
+  // Connections whose thread still runs (a closed one may count for a moment after its peer
+  // saw the close: the thread ends just after).
+  int open_connections() const { return listener_->open_connections(); }
   std::string uri() const;  // tcp://HOST:PORT
 
  private:

@@ -8,7 +8,9 @@
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "tests/serving/serving_harness.h"
 
@@ -348,6 +350,13 @@ TEST_CASE("serving/faults: a request that does not arrive whole within request_t
       {wy_port, "{\"type\":\"ping\",\"payload_length\":100}\nab", "\"timeout\""},  // payload
   };
   for (int round = 0; round < 2; ++round) {  // twice: the first round's connections were freed
+    // The peer sees a connection close just before its thread ends and stops counting toward
+    // max_connections: wait for that, or a new connection may still be refused.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while ((h.http_server->open_connections() > 0 || h.wyoming->open_connections() > 0) &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     std::vector<tcp::socket> held;
     for (const Case& c : cases) {
       held.push_back(Connect(ioc, c.port));
