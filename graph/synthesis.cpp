@@ -47,6 +47,7 @@ void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info)
         opt.erase("prompt_feat");
       }
       if (o.speed != 1.0f) opt["stream"] = false;
+      if (!o.flow_precision.empty()) opt["precision"] = o.flow_precision;
       if (!o.flow_device.empty()) {
         node["device"] = o.flow_device;
         if (o.flow_device == "cuda") opt["precision"] = "f32";

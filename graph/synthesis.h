@@ -8,6 +8,7 @@
 //               front end gives the flow no prompt, only the x-vector)
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
 //   lm_precision SpeechLM.precision; lm_device: the SpeechLM node's device; threads: limits.threads
+//   flow_precision Flow.precision (f32, bf16, int16)
 //   flow_device the Flow node's device (cuda: also Flow.precision = f32)
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 //   speed != 1  Flow.stream = false
@@ -45,6 +46,9 @@ struct GraphOverrides {
   int threads = 0;          // > 0: limits.threads (compute thread budget)
   std::string lm_precision;  // "" = the graph's; else SpeechLM.precision (f32, bf16, int8)
   std::string lm_device;     // "" = the graph's; else the SpeechLM node's device (cpu, cuda)
+  // "" = the graph's; else Flow.precision (f32, bf16, int16: int16 for CPUs without bf16
+  // arithmetic, docs/kernels.md)
+  std::string flow_precision;
   // "" = the graph's; else the Flow node's device (cpu, cuda; cuda also sets Flow.precision f32,
   // the only precision of the device sampler)
   std::string flow_device;

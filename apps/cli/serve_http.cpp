@@ -25,7 +25,7 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 void OnSignal(int sig) { g_stop_signal = sig; }
 
 struct DoorArgs {
-  std::string graph, model_dir, precision, voice_store, lm_device, flow_device;
+  std::string graph, model_dir, precision, flow_precision, voice_store, lm_device, flow_device;
   std::string listen;   // http: HOST:PORT
   std::string wyoming;  // tcp://HOST:PORT
   bool stream_text = false, greedy = false, zero_noise = false, no_warm_up = false;
@@ -46,6 +46,7 @@ Status RunDoors(const DoorArgs& a, bool http) {
   if (a.seed >= 0) o.seed = a.seed;
   o.threads = a.threads;
   o.lm_precision = a.precision;
+  o.flow_precision = a.flow_precision;
   o.lm_device = a.lm_device;
   o.flow_device = a.flow_device;
   o.max_sessions = a.max_sessions;  // the pipeline admits as many sessions as the doors
@@ -136,6 +137,10 @@ void AddCommon(CLI::App* cmd, DoorArgs* a) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--precision", a->precision, "SpeechLM linear weights: f32, bf16 or int8")
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
+  cmd->add_option("--flow-precision", a->flow_precision,
+                  "Flow GEMM weights: f32, bf16 or int16 (int16: for CPUs without bf16 "
+                  "arithmetic; default: the graph's; docs/kernels.md)")
+      ->check(CLI::IsMember({"f32", "bf16", "int16"}));
   cmd->add_option("--lm-device", a->lm_device,
                   "Device of the SpeechLM node: cpu or cuda (default: the graph's)")
       ->check(CLI::IsMember({"cpu", "cuda"}));

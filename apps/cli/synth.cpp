@@ -51,6 +51,7 @@ struct SynthArgs {
   bool zero_noise = false;
   std::string precision;  // "" = the graph's
   std::string lm_device;  // "" = the graph's
+  std::string flow_precision;  // "" = the graph's
   std::string flow_device;  // "" = the graph's
   int threads = 0;
   std::string bridge;
@@ -185,6 +186,7 @@ Status RunSynth(const SynthArgs& a) {
   o.greedy = a.greedy;
   o.zero_noise = a.zero_noise;
   o.lm_precision = a.precision;
+  o.flow_precision = a.flow_precision;
   o.lm_device = a.lm_device;
   o.flow_device = a.flow_device;
   o.threads = a.threads;
@@ -359,6 +361,10 @@ void RegisterSynth(CLI::App& app) {
   cmd->add_option("--precision", a->precision,
                   "SpeechLM linear weights: f32, bf16 or int8 (default: the graph's)")
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
+  cmd->add_option("--flow-precision", a->flow_precision,
+                  "Flow GEMM weights: f32, bf16 or int16 (int16: for CPUs without bf16 "
+                  "arithmetic; default: the graph's; docs/kernels.md)")
+      ->check(CLI::IsMember({"f32", "bf16", "int16"}));
   cmd->add_option("--lm-device", a->lm_device,
                   "Device of the SpeechLM node: cpu or cuda (default: the graph's; docs/cuda.md)")
       ->check(CLI::IsMember({"cpu", "cuda"}));

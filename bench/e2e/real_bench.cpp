@@ -65,6 +65,7 @@
 #include "nodes/tokenizer/qwen2_tokenizer.h"
 #include "runtime/build_info.h"
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
 
 namespace cosyflow::bench {
@@ -389,8 +390,9 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
       for (size_t at = 0; at <= list.size();) {
         const size_t comma = std::min(list.find(',', at), list.size());
         const std::string p = list.substr(at, comma - at);
-        // "f32" | "bf16" | "int8" (LM int8, flow bf16), or "LM/FLOW" (e.g. "int8/f32": the
-        // AVX2 choice, where bf16 flow weights are widened per tile), or "LM/FLOW/VOCODER".
+        // "f32" | "bf16" | "int8" (LM int8, flow bf16), or "LM/FLOW" (e.g. "int8/f32" or
+        // "int8/int16": the AVX2 choices, where bf16 flow weights are widened per tile), or
+        // "LM/FLOW/VOCODER".
         const size_t slash = p.find('/');
         const size_t slash2 = slash == std::string::npos ? slash : p.find('/', slash + 1);
         const std::string lm = p.substr(0, slash);
@@ -398,7 +400,9 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
             slash == std::string::npos ? "" : p.substr(slash + 1, slash2 - slash - 1);
         const std::string vocoder = slash2 == std::string::npos ? "" : p.substr(slash2 + 1);
         if (lm != "f32" && lm != "bf16" && lm != "int8") return false;
-        if (slash != std::string::npos && flow != "f32" && flow != "bf16") return false;
+        if (slash != std::string::npos && flow != "f32" && flow != "bf16" && flow != "int16") {
+          return false;
+        }
         if (slash2 != std::string::npos && vocoder != "f32" && vocoder != "bf16") return false;
         a->precisions.push_back(p);
         at = comma + 1;
@@ -417,13 +421,14 @@ bool ParseArgs(int argc, char** argv, RealArgs* a) {
 int RealMain(int argc, char** argv) {
   RealArgs a;
   if (!ParseArgs(argc, argv, &a)) {
-    fmt::print(
-        stderr,
-        "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
-        "[--precisions f32,bf16,int8 or LM/FLOW[/VOCODER]] [--model-dir DIR] [--keep-model] "
-        "[--graph FILE] [--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] [--flow-steps N] "
-        "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda] "
-        "[--flow-device cpu|cuda]\n");
+    fmt::print(stderr,
+               "usage: cosyflow-bench-e2e --real [--quick] [--tokens N] [--requests N] "
+               "[--precisions f32,bf16,int8 or LM/FLOW[/VOCODER], FLOW also int16] [--model-dir "
+               "DIR] [--keep-model] "
+               "[--graph FILE] [--keys FILE] [--threads N] [--no-incremental-off] [--stream-final] "
+               "[--flow-steps N] "
+               "[--max-token-hop N] [--text T] [--prompt-text T] [--lm-device cpu|cuda] "
+               "[--flow-device cpu|cuda]\n");
     return 2;
   }
   const auto fail = [](const std::string& what) {
@@ -449,6 +454,7 @@ int RealMain(int argc, char** argv) {
            {"threads_limit", a.threads},
            {"dnnl_threads", kernels::cpu::DnnlNumThreads()},
            {"bf16_gemm", kernels::cpu::Bf16GemmKernel()},
+           {"int16_gemm", kernels::cpu::Kernels().gemm_panels_i16_name},
            {"load_average_1min_start", load_start},
            {"build", BuildInfo()}};
   int rc = 0;

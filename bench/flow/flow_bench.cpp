@@ -4,9 +4,9 @@
 // Checks the output first (shape, finite), then times, and prints JSON.
 //
 //   cosyflow-bench-flow [--keys real-0.5B-state-dict-keys.json] [--repeats N] [--quick]
-//   cosyflow-bench-flow --long 20 [--long-precision f32|bf16] [--recompute-chunks 10]
+//   cosyflow-bench-flow --long 20 [--long-precision f32|bf16|int16] [--recompute-chunks 10]
 //     (per-chunk cost of a long streaming utterance: incremental estimator vs prefix recompute)
-//   cosyflow-bench-flow --voice-stream 250 [--stream-final] [--long-precision f32|bf16]
+//   cosyflow-bench-flow --voice-stream 250 [--stream-final] [--long-precision f32|bf16|int16]
 //                       [--max-token-hop N] [--first-chunks N]
 //     (one request's flow calls as the streaming graph makes them with a cached voice: cold, warm;
 //     --first-chunks N: then N more warm requests' first chunk alone, the first-audio path)
@@ -362,8 +362,8 @@ int main(int argc, char** argv) {
     else {
       fmt::print(stderr,
                  "usage: {} [--keys FILE] [--repeats N] [--quick] | --long SECONDS "
-                 "[--long-precision f32|bf16] [--recompute-chunks N] | --voice-stream TOKENS "
-                 "[--stream-final] [--long-precision f32|bf16] [--max-token-hop N] "
+                 "[--long-precision f32|bf16|int16] [--recompute-chunks N] | --voice-stream TOKENS "
+                 "[--stream-final] [--long-precision f32|bf16|int16] [--max-token-hop N] "
                  "[--first-chunks N] [--device cpu|cuda]\n",
                  argv[0]);
       return 2;
@@ -388,6 +388,7 @@ int main(int argc, char** argv) {
                                  ? kernels::cpu::Kernels().bf16_products_name
                                  : "emulated"},
            {"bf16_gemm", kernels::cpu::Bf16GemmKernel()},
+           {"int16_gemm", kernels::cpu::Kernels().gemm_panels_i16_name},
            {"device", device},
            {"reference_pytorch_cpu_2threads_s", {{"no_prompt", 13.2}, {"prompt_3s", "24.5-26.2"}}},
            {"targets_f32_s", {{"no_prompt", 3.0}, {"prompt_3s", 6.0}}}};
@@ -395,7 +396,11 @@ int main(int argc, char** argv) {
   if (dev == Device::kCuda) out["cuda_device"] = cuda::DeviceName();
 #endif
   if (long_s > 0 || voice_tokens > 0) {  // only the long streaming utterance / voice stream
-    const WeightType wt = long_precision == "f32" ? WeightType::kF32 : WeightType::kBF16;
+    WeightType wt = WeightType::kBF16;
+    if (!kernels::cpu::ParseWeightType(long_precision, &wt) || wt == WeightType::kInt8) {
+      fmt::print(stderr, "flow bench: --long-precision must be f32, bf16 or int16\n");
+      return 2;
+    }
     auto model = FlowModel::FromCheckpoint(std::move(ckpt).value(), FlowConfig::Release(), {wt, dev});
     if (!model.ok()) {
       fmt::print(stderr, "flow bench: {}\n", model.status().ToString());

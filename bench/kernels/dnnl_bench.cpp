@@ -32,6 +32,7 @@ using Json = nlohmann::json;
 constexpr double kF32Tol = 1e-5;   // max |fast - ref| / max |ref|
 constexpr double kBF16Tol = 1e-2;  // bf16 weights and activations, f32 accumulation
 constexpr double kInt8Tol = 2e-2;  // int8 weights (per-row scale, 8 bits), f32 activations
+constexpr double kInt16Tol = 2e-3;  // int16: 12-bit weights and 14-bit activations per row
 // Linear weights are rotated over enough copies to exceed the 32 MiB L3 several times, so the
 // M=1 numbers show the DRAM-bound decode case rather than cache-resident weights.
 constexpr size_t kRotateBytes = size_t{96} << 20;
@@ -93,10 +94,11 @@ Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double
                  kc::cpu::WeightLayout layout = kc::cpu::WeightLayout::kRowMajor) {
   const bool bf16 = wt == kc::cpu::WeightType::kBF16;
   const bool int8 = wt == kc::cpu::WeightType::kInt8;
+  const bool int16 = wt == kc::cpu::WeightType::kInt16;
   const std::string shape = fmt::format("M={} N={} K={}", m, n, k);
   const std::string kernel = "linear";
   auto w = Random(n * k, 1), bias = Random(n, 2), x = Random(m * k, 3);
-  const size_t wbytes = n * k * (int8 ? 1 : bf16 ? 2 : 4);
+  const size_t wbytes = n * k * (int8 ? 1 : bf16 || int16 ? 2 : 4);
   const int copies = static_cast<int>(std::clamp<size_t>(kRotateBytes / wbytes + 1, 1, 32));
   std::vector<std::unique_ptr<kc::cpu::Linear>> layers;
   for (int c = 0; c < copies; ++c) {
@@ -116,8 +118,17 @@ Json BenchLinear(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, double
   }
   const double ms =
       TimeMs([&](int i) { (void)layers[i % copies]->Forward(x.data(), m, y.data()); }, min_s);
-  Json j = Case(kernel, shape, int8 ? "int8-weights" : bf16 ? "bf16-weights" : "f32", err,
-                int8 ? kInt8Tol : bf16 ? kBF16Tol : kF32Tol, ms, 2.0 * m * n * k);
+  Json j = Case(kernel, shape,
+                int8    ? "int8-weights"
+                : bf16  ? "bf16-weights"
+                : int16 ? "int16"
+                        : "f32",
+                err,
+                int8    ? kInt8Tol
+                : bf16  ? kBF16Tol
+                : int16 ? kInt16Tol
+                        : kF32Tol,
+                ms, 2.0 * m * n * k);
   j["weight_gbps"] = wbytes / (ms * 1e6);
   j["rotated_weight_copies"] = copies;
   // "gemm" when WeightLayout::kGemm took effect (blocked weights, fixed-shape primitives).
@@ -160,8 +171,16 @@ Json BenchLinearGelu(int64_t m, int64_t n, int64_t k, kc::cpu::WeightType wt, do
   }
   const double ms = TimeMs([&](int) { (void)run(LinearEpilogue::kGeluErf); }, min_s);
   const double ms_plain = TimeMs([&](int) { (void)run(LinearEpilogue::kNone); }, min_s);
-  Json j = Case(kernel, shape, bf16 ? "bf16-weights" : "f32", err, bf16 ? kBF16Tol : kF32Tol, ms,
-                2.0 * m * n * k);
+  const bool int16 = wt == kc::cpu::WeightType::kInt16;
+  Json j = Case(kernel, shape,
+                bf16    ? "bf16-weights"
+                : int16 ? "int16"
+                        : "f32",
+                err,
+                bf16    ? kBF16Tol
+                : int16 ? kInt16Tol
+                        : kF32Tol,
+                ms, 2.0 * m * n * k);
   j["output"] = to_bf16 ? "bf16" : "f32";
   j["ms_without_epilogue"] = ms_plain;
   j["weight_layout"] = layer.gemm_packed() ? "gemm" : "row_major";
@@ -330,15 +349,16 @@ Json BenchDnnlKernels(const KernelBenchOptions& options) {
   // weights, then the layout the flow uses (WeightLayout::kGemm: blocked where oneDNN has
   // brgemm for the type, else the same as row-major), case by case.
   const std::pair<int64_t, int64_t> flow_nk[] = {{1536, 256}, {256, 512}, {1024, 256}, {256, 1024}};
-  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+  // int16 (the flow's precision "int16") has one layout, its panels.
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt16}) {
     for (int64_t m : {112, 212, 1300}) {
       for (auto [n, k] : flow_nk) {
-        cases.push_back(BenchLinear(m, n, k, wt, min_s));
+        if (wt != WeightType::kInt16) cases.push_back(BenchLinear(m, n, k, wt, min_s));
         cases.push_back(BenchLinear(m, n, k, wt, min_s, kc::cpu::WeightLayout::kGemm));
       }
     }
   }
-  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt16}) {
     for (int64_t m : {100, 1300}) cases.push_back(BenchLinearGelu(m, 1024, 256, wt, min_s));
   }
   cases.push_back(BenchAttentionMatMul(14, 1, 64, 512, true, min_s));

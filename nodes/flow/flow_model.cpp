@@ -74,7 +74,7 @@ Result<std::unique_ptr<FlowModel>> FlowModel::FromCheckpoint(Checkpoint ckpt,
 #ifdef COSYFLOW_WITH_CUDA
     if (options.weight_type != WeightType::kF32) {
       return Unsupported("flow: {}: {} weights run on the cpu only; on cuda use f32", ckpt.path(),
-                         options.weight_type == WeightType::kBF16 ? "bf16" : "int8");
+                         kernels::cpu::WeightTypeName(options.weight_type));
     }
     if (cuda::VisibleDevices() == 0) {
       return MakeError(StatusCode::kUnavailable,

@@ -166,7 +166,7 @@ void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, Er
   JsonObjectReader r(j, path, errors);
   r.Read("flow_pt", &flow_pt);
   r.Read("config", &config);
-  r.ReadEnum("precision", &precision, {"f32", "bf16"});
+  r.ReadEnum("precision", &precision, {"f32", "bf16", "int16"});
   r.Read("stream", &stream);
   r.Read("token_hop", &token_hop);
   r.Read("max_token_hop", &max_token_hop);
@@ -229,7 +229,9 @@ Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const Nod
   }
   if (options.n_timesteps > 0) cfg.n_timesteps = static_cast<int>(options.n_timesteps);
   flow::FlowOptions fo;
-  fo.weight_type = options.precision == "bf16" ? flow::WeightType::kBF16 : flow::WeightType::kF32;
+  fo.weight_type = options.precision == "bf16"    ? flow::WeightType::kBF16
+                   : options.precision == "int16" ? flow::WeightType::kInt16
+                                                  : flow::WeightType::kF32;
   fo.device = ctx.device;
   COSY_ASSIGN_OR_RETURN(node->model_, flow::FlowModel::Create(ctx.ResolvePath(options.flow_pt), cfg, fo));
   if (!options.prompt_tokens.empty()) {

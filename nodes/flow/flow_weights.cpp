@@ -65,7 +65,7 @@ class Loader {
     COSY_ASSIGN_OR_RETURN(const float* b, Raw(prefix + ".bias", {out}));
     auto conv = Conv1dTm::Create(w, b, out, in, k, wt_);
     if (!conv.ok()) return conv.status().WithContext(prefix);
-    *packed_ += static_cast<size_t>(out * in * k) * (wt_ == WeightType::kBF16 ? 2 : 4);
+    *packed_ += static_cast<size_t>(out * in * k) * (wt_ == WeightType::kF32 ? 4 : 2);
     return conv;
   }
 

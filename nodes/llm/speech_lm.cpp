@@ -122,6 +122,11 @@ Result<std::unique_ptr<SpeechLm>> SpeechLm::Create(const SpeechLmConfig& config,
   std::unique_ptr<SpeechLm> m(new SpeechLm());
   m->config_ = config;
   m->options_ = options;
+  if (options.weight_type == cpu::WeightType::kInt16) {
+    // The decode reads each weight once per token (memory bound): int16 panels would move as
+    // many bytes as bf16 and have no row products for the decode's threads.
+    return InvalidArgument("llm: precision int16 is for the flow; use f32, bf16 or int8");
+  }
   const bool on_cuda = options.device == Device::kCuda;
   if (on_cuda) {
 #ifdef COSYFLOW_WITH_CUDA

@@ -92,7 +92,8 @@ Result<std::unique_ptr<Node>> SpeechLmNode::Create(const Options& options,
   std::string dir = ctx.ResolvePath(options.model_dir);
   if (options.model_dir.empty()) dir = ctx.model_dir.empty() ? "." : ctx.model_dir;
   SpeechLmLoadOptions load;
-  if (!kernels::cpu::ParseWeightType(options.precision, &load.weight_type)) {
+  if (!kernels::cpu::ParseWeightType(options.precision, &load.weight_type) ||
+      load.weight_type == kernels::cpu::WeightType::kInt16) {
     return InvalidArgument("SpeechLM: precision must be f32, bf16 or int8, got '{}'",
                            options.precision);
   }

@@ -158,6 +158,28 @@ struct KernelTable {
   // kGeluErf computes it; kAccumulate: y + (x W^T + bias). Both the same bits as the pass after.
   void (*gemm_panels_f32)(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
                           const float* bias, float* y, GemmEpilogue epilogue) = nullptr;
+  // WeightType::kInt16 (every variant; gemm_i16.cpp). quantize_i16_rows: x [m, k] f32 ->
+  // xq [m, ldq] int16 (ldq >= k rounded up to even, zeros past k) and sx [m]: per row
+  // sx = max|x| / kI16ActMax, xq = x (kI16ActMax / max|x|) rounded to nearest even; a zero row gets
+  // sx 0, a row holding NaN or infinity zeros and sx NaN. gemm_panels_i16: y [m, n] = per output
+  // (sum over blocks of kI16Block channels, in order, of the exact int32 block sum of xq W_q,
+  // each converted to f32 and added in f32) * (sw[j] * sx[i]) + bias[j], then the epilogue (as
+  // gemm_panels_f32). W_q int16 in panels of kGemmPanelWidth columns by channel pairs:
+  // wp[((j / 16) * pairs + c / 2) * 32 + (j % 16) * 2 + c % 2] = W_q[j][c], pairs = ceil(k / 2),
+  // zeros past n and k; sw [n rounded up to 16] (I16PanelElems). The integer sums are the same in
+  // every variant.
+  void (*quantize_i16_rows)(const float* x, int64_t m, int64_t k, int16_t* xq, int64_t ldq,
+                            float* sx) = nullptr;
+  void (*gemm_panels_i16)(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
+                          const int16_t* wp, const float* sw, int64_t n, const float* bias,
+                          float* y, GemmEpilogue epilogue) = nullptr;
+  // gemm_panels_i16 is vpdpwssd in the AVX-512 variant on CPUs with AVX512_VNNI (the same
+  // bits); gemm_panels_i16_madd the vpmaddwd + vpaddd kernel of the variant in every case (tests
+  // compare the two); the name says which gemm_panels_i16 is (bench JSON).
+  void (*gemm_panels_i16_madd)(const int16_t* xq, int64_t ldq, const float* sx, int64_t m,
+                               int64_t k, const int16_t* wp, const float* sw, int64_t n,
+                               const float* bias, float* y, GemmEpilogue epilogue) = nullptr;
+  const char* gemm_panels_i16_name = "";
   // xv[cp * ldv + j] = bf16(x[2cp][j]) | bf16(x[2cp + 1][j]) << 16 for j < cols (channel rows
   // ldx apart; bf16 as F32ToBF16 in runtime/dtype.h; an odd last channel pairs with +0).
   void (*pack_bf16_pairs)(const float* x, int64_t ldx, int64_t channels, int64_t cols, uint32_t* xv,
@@ -242,6 +264,16 @@ inline constexpr int64_t Conv1dBf16WeightIndex(int64_t co, int64_t kk, int64_t c
   return ((co / kConvBf16Rows * k + kk) * pairs + cp) * kConvBf16Rows + co % kConvBf16Rows;
 }
 inline constexpr int64_t kGemmPanelWidth = 16;
+// WeightType::kInt16: the integer ranges of x (per row) and W (per output row), and the
+// channels per exact int32 block (kI16Block x kI16ActMax x kI16WeightMax < 2^31).
+inline constexpr int32_t kI16ActMax = 8191;
+inline constexpr int32_t kI16WeightMax = 2047;
+inline constexpr int64_t kI16Block = 128;
+inline constexpr int64_t I16RowStride(int64_t k) { return (k + 1) / 2 * 2; }
+// int16 elements of gemm_panels_i16's W panels for [n, k].
+inline constexpr int64_t I16PanelElems(int64_t n, int64_t k) {
+  return (n + kGemmPanelWidth - 1) / kGemmPanelWidth * kGemmPanelWidth * I16RowStride(k);
+}
 // gemv_i8_fixed: the largest k (int32 lane sums of |x_int byte| x |w| <= 255 x 128 per column
 // stay below 2^31) and its scratch (four byte planes per row of x, k rounded up to 64, then two
 // 8-byte values per row).

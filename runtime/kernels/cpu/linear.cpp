@@ -71,12 +71,15 @@ const char* WeightTypeName(WeightType t) {
     case WeightType::kF32: return "f32";
     case WeightType::kBF16: return "bf16";
     case WeightType::kInt8: return "int8";
+    case WeightType::kInt16:
+      return "int16";
   }
   return "?";
 }
 
 bool ParseWeightType(std::string_view name, WeightType* t) {
-  for (WeightType c : {WeightType::kF32, WeightType::kBF16, WeightType::kInt8}) {
+  for (WeightType c :
+       {WeightType::kF32, WeightType::kBF16, WeightType::kInt8, WeightType::kInt16}) {
     if (name == WeightTypeName(c)) {
       *t = c;
       return true;
@@ -176,10 +179,13 @@ bool Linear::uses_tiles() const { return impl_->tiles; }
 int64_t Linear::row_block() const {
   return impl_->w_i8_amx.empty() ? kI8BlockRows : kI8AmxBlockRows;
 }
-bool Linear::gemm_packed() const { return impl_->packed || impl_->panels || impl_->amx; }
+bool Linear::gemm_packed() const {
+  return impl_->packed || impl_->panels || impl_->amx || impl_->i16;
+}
 size_t Linear::packed_weight_bytes() const {
   const Impl& im = *impl_;
   if (im.panels) return im.w_panels.size() * sizeof(float);
+  if (im.i16) return im.w_i16.size() * sizeof(int16_t) + im.scales_i16.size() * sizeof(float);
   if (im.amx) return im.w_amx.size() * sizeof(uint16_t);
   if (im.weight_type == WeightType::kInt8) {
     return im.w_i8.size() + im.w_i8_amx.size() + im.scales.size() * 4;
@@ -210,6 +216,33 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* bias
   impl->k = k;
   impl->weight_type = weight_type;
   const int64_t count = n * k;
+  if (weight_type == WeightType::kInt16) {
+    // Both layouts: the panels serve every m (a GEMV would read 2-byte weights as the bf16 one).
+    const int64_t pairs = (k + 1) / 2;
+    impl->i16 = true;
+    impl->w_i16.assign(static_cast<size_t>(I16PanelElems(n, k)), 0);
+    impl->scales_i16.assign(
+        static_cast<size_t>((n + kGemmPanelWidth - 1) / kGemmPanelWidth * kGemmPanelWidth), 0.0f);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* row = w + j * k;
+      float amax = 0.0f;
+      for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(row[c]));
+      if (!std::isfinite(amax)) {
+        return InvalidArgument("linear: int16 weights: row {} holds NaN or infinity", j);
+      }
+      const float scale = amax > 0.0f ? amax / static_cast<float>(kI16WeightMax) : 1.0f;
+      impl->scales_i16[j] = scale;
+      int16_t* dst = impl->w_i16.data() +
+                     ((j / kGemmPanelWidth) * pairs * kGemmPanelWidth + j % kGemmPanelWidth) * 2;
+      for (int64_t c = 0; c < k; ++c) {
+        const float q = std::nearbyint(row[c] / scale);
+        dst[(c / 2) * 2 * kGemmPanelWidth + c % 2] = static_cast<int16_t>(
+            std::clamp(q, -static_cast<float>(kI16WeightMax), static_cast<float>(kI16WeightMax)));
+      }
+    }
+    if (bias != nullptr) impl->bias_f32.assign(bias, bias + n);
+    return std::unique_ptr<Linear>(new Linear(std::move(impl)));
+  }
   if (weight_type == WeightType::kInt8) {
     impl->tiles = true;
     const KernelTable& kt = Kernels();
@@ -542,8 +575,8 @@ Status Linear::ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) con
 
 Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
   const Impl& im = *impl_;
-  if (im.packed || im.panels || im.amx) {
-    return Unsupported("linear: row products on blocked (WeightLayout::kGemm) weights");
+  if (im.packed || im.panels || im.amx || im.i16) {
+    return Unsupported("linear: row products on blocked (WeightLayout::kGemm or int16) weights");
   }
   if (x == nullptr) return InvalidArgument("linear: x must not be null");
   PreparedRow row;
@@ -647,8 +680,33 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
       t.gemv_bf16(static_cast<const uint16_t*>(row.prepared), w + j0 * k, bj, y + j0, 1, rows, k);
       return OkStatus();
     }
+    case WeightType::kInt16:
+      break;  // PrepareRow refuses these weights
   }
   return Internal("linear: unknown weight type");
+}
+
+Status Linear::ForwardI16(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const {
+  const Impl& im = *impl_;
+  if (epilogue != LinearEpilogue::kNone && epilogue != LinearEpilogue::kGeluErf &&
+      epilogue != LinearEpilogue::kAccumulate) {
+    return InvalidArgument("linear: unknown epilogue {}", static_cast<int>(epilogue));
+  }
+  // x quantized per row into the thread's scratch: rows of I16RowStride(k) int16, then m scales
+  const int64_t ldq = I16RowStride(im.k);
+  const size_t qbytes = static_cast<size_t>((m * ldq * 2 + 63) / 64 * 64);
+  void* scratch = nullptr;
+  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {  // bad_alloc -> Status
+    scratch = ThreadScratch(ScratchSlot::kConvert, qbytes + static_cast<size_t>(m) * 4);
+    return OkStatus();
+  }));
+  auto* xq = static_cast<int16_t*>(scratch);
+  auto* sx = reinterpret_cast<float*>(static_cast<char*>(scratch) + qbytes);
+  const KernelTable& t = Kernels();
+  t.quantize_i16_rows(x, m, im.k, xq, ldq, sx);
+  t.gemm_panels_i16(xq, ldq, sx, m, im.k, im.w_i16.data(), im.scales_i16.data(), im.n, im.BiasPtr(),
+                    y, static_cast<GemmEpilogue>(epilogue));
+  return OkStatus();
 }
 
 static_assert(static_cast<int>(LinearEpilogue::kGeluErf) ==
@@ -661,6 +719,7 @@ Status Linear::Forward(const float* x, int64_t m, float* y, LinearEpilogue epilo
   if (x == nullptr || y == nullptr) return InvalidArgument("linear: x and y must not be null");
   if (impl_->packed) return ForwardPacked(x, m, y, epilogue);
   if (impl_->amx) return ForwardAmx(x, false, m, y, nullptr, epilogue);
+  if (impl_->i16) return ForwardI16(x, m, y, epilogue);
   if (impl_->panels) {  // the panel GEMM applies the epilogue as it stores each output
     if (epilogue != LinearEpilogue::kNone && epilogue != LinearEpilogue::kGeluErf &&
         epilogue != LinearEpilogue::kAccumulate) {
@@ -691,6 +750,7 @@ Status Linear::Forward(const float* x, int64_t m, float* y, LinearEpilogue epilo
 Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
   const Impl& im = *impl_;
   const float* bias = im.BiasPtr();
+  if (im.i16) return ForwardI16(x, m, y, LinearEpilogue::kNone);
   if (im.panels) {
     Kernels().gemm_panels_f32(x, m, im.k, im.w_panels.data(), im.n, bias, y, GemmEpilogue::kNone);
     return OkStatus();
@@ -710,6 +770,8 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
         auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, m * im.k * 2));
         return GemvBF16(x, w, bias, y, m, im.n, im.k, xb);
       }
+      case WeightType::kInt16:
+        break;  // taken above
     }
   }
   if (im.tiles && im.weight_type == WeightType::kInt8) {

@@ -33,9 +33,14 @@ Status BatchedMatMul(const float* a, const float* b, float* c, int64_t batch, in
 // summed in f32. kInt8: weight-only int8, symmetric per output row (scale = max|W[j]| / 127,
 // round to nearest), x stays f32; kept in the 4-row blocks of i8_rows.h (one read stream per
 // GEMV block), or on CPUs with AMX-INT8 in the tile layout of kernel_table.h's gemv_i8_amx_rows
-// (16-row blocks; docs/kernels.md). Forward takes and gives f32 (ForwardToBf16 / ForwardFromBf16
-// below: bf16 activations for bf16 weights).
-enum class WeightType { kF32, kBF16, kInt8 };
+// (16-row blocks; docs/kernels.md). kInt16: for compute-bound layers (the flow's GEMMs) on CPUs
+// without bf16 arithmetic: W symmetric per output row to integers in [-2047, 2047] (scale =
+// max|W[j]| / 2047), x per call and row to [-8191, 8191], the integer products summed exactly
+// (kernel_table.h's gemm_panels_i16: vpmaddwd, twice the multiply-adds of f32 FMA); W only in
+// its panels, every m through that GEMM (no row products: ForwardRows is unsupported). Forward
+// takes and gives f32 (ForwardToBf16 / ForwardFromBf16 below: bf16 activations for bf16
+// weights).
+enum class WeightType { kF32, kBF16, kInt8, kInt16 };
 
 // How a Linear's f32/bf16 weights are laid out. kRowMajor: [n, k] as given, for every m (the
 // GEMV for m <= kGemvMaxM, one run-time-M oneDNN primitive above). kGemm: for layers whose
@@ -56,7 +61,7 @@ enum class WeightLayout { kRowMajor, kGemm };
 // kernel_table.h's GemmEpilogue.
 enum class LinearEpilogue { kNone = 0, kGeluErf = 1, kAccumulate = 2 };
 
-// "f32", "bf16", "int8"; ParseWeightType accepts the same names.
+// "f32", "bf16", "int8", "int16"; ParseWeightType accepts the same names.
 const char* WeightTypeName(WeightType t);
 bool ParseWeightType(std::string_view name, WeightType* t);
 // What runs int8 Linear products at m > kGemvMaxM under the kernels in force (logs, bench JSON).
@@ -155,6 +160,7 @@ class Linear {
   Status ForwardAmx(const void* x, bool x_bf16, int64_t m, float* y, uint16_t* y16,
                     LinearEpilogue epilogue) const;
   Status ForwardPlain(const float* x, int64_t m, float* y) const;
+  Status ForwardI16(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -39,6 +39,11 @@ struct Linear::Impl {
   // the kernel table's gemm_panels_f32.
   bool panels = false;
   std::vector<float, AlignedAllocator<float>> w_panels;
+  // WeightType::kInt16: W only in the int16 panels of the kernel table's gemm_panels_i16 and
+  // its row scales (padded to whole panels), every m through that GEMM.
+  bool i16 = false;
+  std::vector<int16_t, AlignedAllocator<int16_t>> w_i16;
+  std::vector<float, AlignedAllocator<float>> scales_i16;
   // WeightLayout::kGemm, bf16, on CPUs with AMX-BF16 (AVX-512 kernels in force at Create): W
   // only in the B tiles of the kernel table's pack_gemm_amx_w, every m through its
   // gemm_amx_bf16 (the functions kept from Create, whatever variant is forced later).

@@ -127,6 +127,22 @@ TEST_CASE("FlowSession incremental: bf16 model (bf16 GEMMs and attention product
   CheckIncrementalEqualsRecompute(Tiny().prompt, {}, 200, 4, 9, model->get(), 2e-2);
 }
 
+// int16: each GEMM row is quantized on its own and its integer products are exact, so a row's
+// output does not depend on the rows computed with it; the cache's K/V stay f32. Where the two
+// paths' f32 parts agree exactly (scalar, AVX-512: diff 0) so does int16; where they differ by
+// ~1e-6 (AVX2's attention, blocked by shape) a value on a rounding boundary of the quantization
+// can move one step and grow over the ODE steps: measured max abs diff 5.4e-4 under AVX2, within
+// the int16 bound against the goldens (flow_parity_test.cpp, 1e-2).
+TEST_CASE("FlowSession incremental: int16 model equals prefix recompute") {
+  const std::string dir = cosyflow::test::TinySeed0Dir();
+  auto cfg = FlowConfig::FromFile(dir + "/config.json");
+  REQUIRE(cfg.ok());
+  auto model = FlowModel::Create(dir + "/flow.pt", *cfg, FlowOptions{WeightType::kInt16});
+  REQUIRE(model.ok());
+  CHECK_FALSE((*model)->cache_kv_bf16());
+  CheckIncrementalEqualsRecompute(Tiny().prompt, {}, 200, 4, 9, model->get(), 5e-3);
+}
+
 TEST_CASE("FlowSession incremental: no prompt, hop growth capped at the first hop") {
   FlowPrompt none;
   none.embedding.assign(192, 0.0f);

@@ -238,6 +238,45 @@ TEST_CASE("FlowNode: cancel emits nothing; a bad token fails only its session") 
   CHECK(h->Outputs(2)[0]->get<cosyflow::Mel>()->frames() == 12);  // non-stream: 2 frames per token
 }
 
+// precision "int16" through the node: the same chunks as f32 within the int16 bound of the
+// goldens (flow_parity_test.cpp), and not the f32 values; an unknown precision is refused.
+TEST_CASE("FlowNode: precision int16 streams the chunks within the int16 bound") {
+  auto opts = TinyOptions();
+  opts["precision"] = "int16";
+  auto h = NodeHarness::Make<FlowNode>(opts);
+  REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+  const auto tokens = LoadGolden<int32_t>("input_source_speech_token");
+  REQUIRE(h->Open(1).ok());
+  SpeechTokens st;
+  st.tokens = tokens;
+  REQUIRE(h->Push(1, 0, st).ok());
+  REQUIRE(h->Close(1).ok());
+  const auto& outs = h->Outputs(1);
+  REQUIRE(outs.size() == 3);
+  const int64_t firsts[3] = {0, 80, 180};
+  for (int i = 0; i < 3; ++i) {
+    const auto* mel = outs[i]->get<cosyflow::Mel>();
+    REQUIRE(mel != nullptr);
+    const auto g = LoadGolden<float>("t2w_stream_flow" + std::to_string(i) + "_mel");
+    const int64_t gf = static_cast<int64_t>(g.size()) / 80;
+    double err = 0;
+    const float* p = mel->mel.data<float>();
+    for (int64_t f = 0; f < mel->frames(); ++f) {
+      for (int64_t b = 0; b < 80; ++b) {
+        err = cosyflow::test::WorstOf(err,
+                                      std::fabs(double(p[f * 80 + b]) - g[b * gf + firsts[i] + f]));
+      }
+    }
+    CHECK(err < 1e-2);
+    CHECK(err > 1e-5);
+  }
+  ErrorList errors;
+  FlowNodeOptions o;
+  opts["precision"] = "int8";
+  o.Parse(opts, "nodes[2](flow).options", &errors);
+  CHECK(errors.HasPath("nodes[2](flow).options.precision"));
+}
+
 TEST_CASE("FlowNodeOptions: bad values are reported with their paths") {
   auto opts = TinyOptions();
   opts["token_hop"] = 2;

@@ -93,6 +93,7 @@ TEST_CASE("SpeechLmNode: options parse, validate and reject unknown keys") {
   CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"emit_every", 0}}).ok());
   CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"top_p", 1.5}}).ok());
   CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"precision", "int4"}}).ok());
+  CHECK(!ParseNodeOptions<SpeechLmNodeOptions>({{"precision", "int16"}}).ok());  // flow only
   auto unknown = ParseNodeOptions<SpeechLmNodeOptions>({{"temperature", 0.7}});
   REQUIRE(!unknown.ok());
   CHECK(unknown.status().message().find("options.temperature") != std::string::npos);

@@ -94,6 +94,15 @@ TEST_CASE("SpeechLm: bf16 and int8 weights stay within stated logit bounds of f3
 // every weight type and team size, including teams with more threads than some linears have
 // row blocks (GEMV rows are grouped in blocks of 4; the split keeps the blocks) or than the
 // model has KV heads (attention is split by KV head).
+// int16 weights are a flow precision (their panels have no row products for the decode): the
+// LM refuses them at load with a message that says so.
+TEST_CASE("SpeechLm: int16 weights are refused at load") {
+  auto r = SpeechLm::Load(test::TinySeed0Dir(), {WeightType::kInt16});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+  CHECK(r.status().message().find("int16 is for the flow") != std::string::npos);
+}
+
 TEST_CASE("SpeechLm: the team decode step equals the single-thread step bit for bit") {
   const auto prefill = test::LlmGroupPrefillRows();
   const auto path = GoldenIds("llm_greedy_tokens");

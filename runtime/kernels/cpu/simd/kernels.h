@@ -49,6 +49,14 @@ void Attention(const ref::AttentionParams& p, const float* q, const void* k, con
                float* out, float* scratch);
 void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_t n,
                    const float* bias, float* y, GemmEpilogue epilogue);
+void QuantizeI16Rows(const float* x, int64_t m, int64_t k, int16_t* xq, int64_t ldq, float* sx);
+void GemmPanelsI16(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
+                   const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,
+                   GemmEpilogue epilogue);
+// AVX-512 variant only, for CPUs with AVX512_VNNI: GemmPanelsI16 (same bits) on vpdpwssd.
+void GemmPanelsI16Vnni(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
+                       const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,
+                       GemmEpilogue epilogue);
 // The GEMV kernels' software prefetch of the W streams: prefetchnta when true (the default),
 // prefetcht2 when false; set once by FillKernelTable from the CPU's vendor (table.cpp).
 extern bool gemv_prefetch_nta;

@@ -40,6 +40,10 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->attention = Attention;
   t->gemv_f32 = GemvF32;
   t->gemm_panels_f32 = GemmPanelsF32;
+  t->quantize_i16_rows = QuantizeI16Rows;
+  t->gemm_panels_i16 = GemmPanelsI16;
+  t->gemm_panels_i16_madd = GemmPanelsI16;
+  t->gemm_panels_i16_name = "vpmaddwd + vpaddd";
   t->pack_bf16_pairs = PackBf16Pairs;
   t->gemv_bf16 = GemvBF16;
   t->gemv_bf16_name = "widen + fma";
@@ -61,6 +65,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
 #endif
 #if defined(COSY_SIMD_AVX512)
   if (cpu.avx512_vnni) {
+    t->gemm_panels_i16 = GemmPanelsI16Vnni;
+    t->gemm_panels_i16_name = "avx512_vnni vpdpwssd";
     t->gemv_i8_fixed = GemvI8Fixed;
     t->gemv_i8_fixed_quantize = GemvI8FixedQuantize;
     t->gemv_i8_fixed_rows = GemvI8FixedRows;

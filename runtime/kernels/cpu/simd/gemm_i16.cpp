@@ -1,0 +1,316 @@
+// The products of WeightType::kInt16 Linear layers (kernel_table.h: quantize_i16_rows,
+// gemm_panels_i16): x rows quantized to 14-bit integers with one scale per row, W to 12-bit
+// integers with one scale per output row, both held in int16; the integer products summed
+// exactly in int32 over blocks of kI16Block channels, the blocks summed in f32 in order, then
+// scaled, biased and passed through the epilogue. The integer sums are the same in every
+// variant; the vector variants multiply pairs of channels with vpmaddwd (16 products per
+// instruction, twice the multiply-adds of an f32 FMA of the same width), so on CPUs without
+// bf16 arithmetic (AVX2) this runs the flow's GEMMs near twice as fast as f32.
+#include <omp.h>
+
+#include "runtime/kernels/cpu/simd/kernels.h"
+#include "runtime/kernels/cpu/simd/simd.h"
+#include "runtime/kernels/cpu/simd/vec_math.h"
+
+namespace cosyflow::kernels::cpu::COSY_ISA_NS {
+namespace {
+
+static_assert(kI16Block % 2 == 0 &&
+                  kI16Block * int64_t{kI16ActMax} * kI16WeightMax < (int64_t{1} << 31),
+              "a block's integer sum fits int32");
+
+constexpr int64_t kPanel = kGemmPanelWidth;  // W columns per panel: 2 x 8 int32 lanes
+constexpr int kRows = 6;                     // x rows per block (12 accumulators)
+constexpr int64_t kPairsPerBlock = kI16Block / 2;
+constexpr int64_t kParallelMinWork = int64_t{1} << 18;
+
+#if defined(COSY_SIMD_AVX512)
+// acc += vpmaddwd(x, w) on 512 bits: the panel's 16 columns in one register per row.
+// With kVnni (CPUs with AVX512_VNNI, chosen at run time): vpdpwssd, the same sum in one
+// instruction (written in asm: the variant is not compiled for VNNI). The sums never leave int32
+// (kI16Block), so its wrap-around never happens and both give the same bits.
+template <bool kVnni>
+__attribute__((always_inline)) inline void MaddAdd(__m512i& acc, __m512i x, __m512i w) {
+  if constexpr (kVnni) {
+    asm("vpdpwssd %[w], %[x], %[a]" : [a] "+v"(acc) : [x] "v"(x), [w] "v"(w));
+  } else {
+    __m512i t;
+    asm("vpmaddwd %[w], %[x], %[t]\n\tvpaddd %[t], %[a], %[a]"
+        : [a] "+v"(acc), [t] "=&v"(t)
+        : [x] "v"(x), [w] "v"(w));
+  }
+}
+
+template <int R, bool kVnni>
+__attribute__((always_inline)) inline void BlockSums(const int16_t* xq, int64_t ldq,
+                                                     const int16_t* wp, int64_t p0, int64_t p1,
+                                                     float (*sum)[kPanel]) {
+  __m512i acc[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+  const int16_t* w = wp + p0 * 2 * kPanel;
+  for (int64_t p = p0; p < p1; ++p, w += 2 * kPanel) {
+    const __m512i wv = _mm512_loadu_si512(w);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const int16_t* xp = xq + r * ldq + 2 * p;
+      if constexpr (kVnni) {
+        // the x pair broadcast from memory inside the instruction (no broadcast of its own)
+        asm("vpdpwssd %[x]%{1to16%}, %[w], %[a]"
+            : [a] "+v"(acc[r])
+            : [x] "m"(*reinterpret_cast<const int32_t*>(xp)), [w] "v"(wv));
+      } else {
+        int32_t pair;
+        std::memcpy(&pair, xp, 4);
+        MaddAdd<kVnni>(acc[r], _mm512_set1_epi32(pair), wv);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    const __m512 v = _mm512_cvtepi32_ps(acc[r]);
+    _mm512_store_ps(sum[r], p0 == 0 ? v : _mm512_add_ps(_mm512_load_ps(sum[r]), v));
+  }
+}
+#elif defined(COSY_SIMD_AVX2)
+// acc += vpmaddwd(x, w), written out so that GCC adds into the accumulator in place (from the
+// intrinsics it computed each sum in a new register and copied it back: 12 extra moves per
+// 12 products, a third of the issue slots).
+__attribute__((always_inline)) inline void MaddAdd(__m256i& acc, __m256i x, __m256i w) {
+  __m256i t;
+  asm("vpmaddwd %[w], %[x], %[t]\n\tvpaddd %[t], %[a], %[a]"
+      : [a] "+x"(acc), [t] "=&x"(t)
+      : [x] "x"(x), [w] "x"(w));
+}
+
+// The exact int32 sums of pairs [p0, p1) of R x rows against the panel's 16 columns, converted
+// to f32 and stored into sum[r] (first block) or added to it.
+template <int R, bool kVnni>
+__attribute__((always_inline)) inline void BlockSums(const int16_t* xq, int64_t ldq,
+                                                     const int16_t* wp, int64_t p0, int64_t p1,
+                                                     float (*sum)[kPanel]) {
+  static_assert(!kVnni, "no VNNI products in this variant");
+  __m256i acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  const int16_t* w = wp + p0 * 2 * kPanel;
+  for (int64_t p = p0; p < p1; ++p, w += 2 * kPanel) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kPanel));
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, xq + r * ldq + 2 * p, 4);
+      const __m256i xb = _mm256_set1_epi32(pair);
+      MaddAdd(acc[r][0], xb, w0);
+      MaddAdd(acc[r][1], xb, w1);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 v = _mm256_cvtepi32_ps(acc[r][h]);
+      _mm256_store_ps(sum[r] + 8 * h,
+                      p0 == 0 ? v : _mm256_add_ps(_mm256_load_ps(sum[r] + 8 * h), v));
+    }
+  }
+}
+#else
+template <int R, bool kVnni>
+inline void BlockSums(const int16_t* xq, int64_t ldq, const int16_t* wp, int64_t p0, int64_t p1,
+                      float (*sum)[kPanel]) {
+  static_assert(!kVnni, "no VNNI products in this variant");
+  int32_t part[R][kPanel] = {};
+  for (int64_t p = p0; p < p1; ++p) {
+    const int16_t* w = wp + p * 2 * kPanel;
+    // the pair of each row first: GCC's vectorizer read one pair past the last row's end when the
+    // row loads sat inside the column loop (valgrind; a crash where that pair was unmapped)
+    int32_t xs[R][2];
+    for (int r = 0; r < R; ++r) {
+      xs[r][0] = xq[r * ldq + 2 * p];
+      xs[r][1] = xq[r * ldq + 2 * p + 1];
+    }
+    for (int r = 0; r < R; ++r) {
+      for (int64_t j = 0; j < kPanel; ++j) {
+        part[r][j] += xs[r][0] * w[2 * j] + xs[r][1] * w[2 * j + 1];
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int64_t j = 0; j < kPanel; ++j) {
+      const float v = static_cast<float>(part[r][j]);
+      sum[r][j] = p0 == 0 ? v : sum[r][j] + v;
+    }
+  }
+}
+#endif
+
+// y rows [0, R) (stride ldy) x panel columns [0, cols): the block sums of every kI16Block
+// channels in order, scaled by sx[r] sw[j], plus the bias, then the epilogue.
+template <int R, bool kVnni>
+void PanelBlock(const int16_t* xq, int64_t ldq, const float* sx, int64_t pairs, const int16_t* wp,
+                const float* sw, const float* bias, int64_t cols, float* y, int64_t ldy,
+                GemmEpilogue ep) {
+  alignas(64) float sum[R][kPanel];
+  for (int64_t p0 = 0; p0 < pairs; p0 += kPairsPerBlock) {  // pairs >= 1 (k >= 1)
+    BlockSums<R, kVnni>(xq, ldq, wp, p0, MinI(pairs, p0 + kPairsPerBlock), sum);
+  }
+  for (int64_t v = 0; v * kLanes < kPanel; ++v) {
+    const int64_t left = cols - v * kLanes;
+    if (left <= 0) break;
+    const bool full = left >= kLanes;
+    const Vf scale_w = full ? Load(sw + v * kLanes) : LoadN(sw + v * kLanes, left);
+    const Vf b = bias == nullptr
+                     ? Zero()
+                     : (full ? Load(bias + v * kLanes) : LoadN(bias + v * kLanes, left));
+    for (int r = 0; r < R; ++r) {
+      float* out = y + r * ldy + v * kLanes;
+      Vf t = Fmadd(Load(sum[r] + v * kLanes), Mul(scale_w, Set1(sx[r])), b);
+      // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it
+      if (ep == GemmEpilogue::kGeluErf) {
+        t = Mul(t, NormalCdf(t));
+      } else if (ep == GemmEpilogue::kAccumulate) {
+        t = Add(full ? Load(out) : LoadN(out, left), t);
+      }
+      if (full)
+        Store(out, t);
+      else
+        StoreN(out, t, left);
+    }
+  }
+}
+
+}  // namespace
+
+void QuantizeI16Rows(const float* x, int64_t m, int64_t k, int16_t* xq, int64_t ldq, float* sx) {
+  const Vf act_max = Set1(static_cast<float>(kI16ActMax));
+#pragma omp parallel for schedule(static) if (m * k >= (int64_t{1} << 16) && !omp_in_parallel())
+  for (int64_t i = 0; i < m; ++i) {
+    const float* row = x + i * k;
+    int16_t* q = xq + i * ldq;
+    // max |x| (exact in any order) and x * 0 summed: NaN when any x is NaN or infinite
+    Vf amax = Zero(), bad = Zero();
+    int64_t c = 0;
+    for (; c + kLanes <= k; c += kLanes) {
+      const Vf v = Load(row + c);
+      amax = Max(amax, Abs(v));
+      bad = Add(bad, Mul(v, Zero()));
+    }
+    if (c < k) {
+      const Vf v = LoadN(row + c, k - c);
+      amax = Max(amax, Abs(v));
+      bad = Add(bad, Mul(v, Zero()));
+    }
+    const float a = ReduceMax(amax);
+    const float nonfinite = ReduceAdd(bad);
+    if (nonfinite != 0.0f || !(a > 0.0f)) {
+      // zero row: scale 0 (y = bias); NaN or inf in it: scale NaN (the row's outputs are NaN,
+      // as the f32 product's would be NaN or infinite)
+      for (int64_t j = 0; j < ldq; ++j) q[j] = 0;
+      sx[i] = nonfinite != 0.0f ? nonfinite : 0.0f;
+      continue;
+    }
+    const float inv = static_cast<float>(kI16ActMax) / a;
+    sx[i] = a / static_cast<float>(kI16ActMax);
+    const Vf vinv = Set1(inv);
+    c = 0;
+    for (; c + kLanes <= k; c += kLanes) {
+      // |x inv| <= kI16ActMax (1 + 2^-23): after rounding to nearest even at most kI16ActMax
+      const Vf t = Min(Max(Round(Mul(Load(row + c), vinv)), Sub(Zero(), act_max)), act_max);
+#if defined(COSY_SIMD_AVX512)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c),
+                          _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(t)));
+#elif defined(COSY_SIMD_AVX2)
+      const __m256i i32 = _mm256_cvtps_epi32(t);
+      const __m128i i16 =
+          _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + c), i16);
+#else
+      float tv[kLanes];
+      Store(tv, t);
+      for (int l = 0; l < kLanes; ++l) q[c + l] = static_cast<int16_t>(tv[l]);
+#endif
+    }
+    for (; c < k; ++c) {
+      const float t = std::nearbyint(row[c] * inv);
+      const float tc =
+          t < -static_cast<float>(kI16ActMax)
+              ? -static_cast<float>(kI16ActMax)
+              : (t > static_cast<float>(kI16ActMax) ? static_cast<float>(kI16ActMax) : t);
+      q[c] = static_cast<int16_t>(tc);
+    }
+    for (; c < ldq; ++c) q[c] = 0;
+  }
+}
+
+namespace {
+template <bool kVnni>
+void PanelsI16(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
+               const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,
+               GemmEpilogue ep) {
+  static_assert(kPanel % kLanes == 0, "a panel is whole vectors");
+  const int64_t pairs = (k + 1) / 2;
+  const int64_t panels = (n + kPanel - 1) / kPanel;
+  // Panels split over the team; each panel (pairs x 32 int16) serves every row block from cache.
+#pragma omp parallel for schedule(static) if (m * n * k >= kParallelMinWork && !omp_in_parallel())
+  for (int64_t p = 0; p < panels; ++p) {
+    const int16_t* w = wp + p * pairs * 2 * kPanel;
+    const float* s = sw + p * kPanel;
+    const float* b = bias == nullptr ? nullptr : bias + p * kPanel;
+    const int64_t cols = n - p * kPanel < kPanel ? n - p * kPanel : kPanel;
+    float* yp = y + p * kPanel;
+    // The next panel's cache lines, a share before each row block (as GemmPanelsF32).
+    const char* next = reinterpret_cast<const char*>(w + pairs * 2 * kPanel);
+    const int64_t lines =
+        p + 1 < panels ? pairs * 2 * kPanel * static_cast<int64_t>(sizeof(int16_t)) / 64 : 0;
+    const int64_t blocks = m > kRows ? (m + kRows - 1) / kRows : 1;
+    const int64_t per_block = (lines + blocks - 1) / blocks;
+    int64_t fetched = 0;
+    int64_t r0 = 0;
+    for (; r0 + kRows <= m; r0 += kRows) {
+      for (const int64_t e = MinI(lines, fetched + per_block); fetched < e; ++fetched) {
+        __builtin_prefetch(next + fetched * 64, 0, 3);
+      }
+      PanelBlock<kRows, kVnni>(xq + r0 * ldq, ldq, sx + r0, pairs, w, s, b, cols, yp + r0 * n, n,
+                               ep);
+    }
+    switch (m - r0) {
+      case 5:
+        PanelBlock<5, kVnni>(xq + r0 * ldq, ldq, sx + r0, pairs, w, s, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 4:
+        PanelBlock<4, kVnni>(xq + r0 * ldq, ldq, sx + r0, pairs, w, s, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 3:
+        PanelBlock<3, kVnni>(xq + r0 * ldq, ldq, sx + r0, pairs, w, s, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 2:
+        PanelBlock<2, kVnni>(xq + r0 * ldq, ldq, sx + r0, pairs, w, s, b, cols, yp + r0 * n, n, ep);
+        break;
+      case 1:
+        PanelBlock<1, kVnni>(xq + r0 * ldq, ldq, sx + r0, pairs, w, s, b, cols, yp + r0 * n, n, ep);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void GemmPanelsI16(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
+                   const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,
+                   GemmEpilogue ep) {
+  PanelsI16<false>(xq, ldq, sx, m, k, wp, sw, n, bias, y, ep);
+}
+
+#if defined(COSY_SIMD_AVX512)
+void GemmPanelsI16Vnni(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
+                       const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,
+                       GemmEpilogue ep) {
+  PanelsI16<true>(xq, ldq, sx, m, k, wp, sw, n, bias, y, ep);
+}
+#endif
+
+}  // namespace cosyflow::kernels::cpu::COSY_ISA_NS
