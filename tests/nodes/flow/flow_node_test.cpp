@@ -26,6 +26,23 @@ nlohmann::json TinyOptions() {
           {"embedding", test::Golden("input_embedding")}};
 }
 
+// Max abs difference of the node's i-th streaming Mel ([frames, 80]) from the golden chunk of the
+// token2wav_stream flow call i ([80, frames of the call]), whose first frame is `first`.
+double ChunkErr(const MessagePtr& out, int i, int64_t first) {
+  const auto* mel = out->get<cosyflow::Mel>();
+  REQUIRE(mel != nullptr);
+  const auto g = LoadGolden<float>("t2w_stream_flow" + std::to_string(i) + "_mel");
+  const int64_t gf = static_cast<int64_t>(g.size()) / 80;
+  double err = 0;
+  const float* p = mel->mel.data<float>();
+  for (int64_t f = 0; f < mel->frames(); ++f) {
+    for (int64_t b = 0; b < 80; ++b) {
+      err = cosyflow::test::WorstOf(err, std::fabs(double(p[f * 80 + b]) - g[b * gf + first + f]));
+    }
+  }
+  return err;
+}
+
 TEST_CASE("FlowNode: streams mel chunks that match the token2wav_stream flow calls") {
   auto h = NodeHarness::Make<FlowNode>(TinyOptions());
   REQUIRE_MESSAGE(h.ok(), h.status().ToString());
@@ -43,19 +60,8 @@ TEST_CASE("FlowNode: streams mel chunks that match the token2wav_stream flow cal
   const int64_t firsts[3] = {0, 80, 180};
   int64_t total = 0;
   for (int i = 0; i < 3; ++i) {
-    const auto* mel = outs[i]->get<cosyflow::Mel>();
-    REQUIRE(mel != nullptr);
-    const auto g = LoadGolden<float>("t2w_stream_flow" + std::to_string(i) + "_mel");
-    const int64_t gf = static_cast<int64_t>(g.size()) / 80;
-    double err = 0;
-    const float* p = mel->mel.data<float>();
-    for (int64_t f = 0; f < mel->frames(); ++f) {
-      for (int64_t b = 0; b < 80; ++b) {
-        err = cosyflow::test::WorstOf(err, std::fabs(double(p[f * 80 + b]) - g[b * gf + firsts[i] + f]));
-      }
-    }
-    CHECK(err < 1e-3);
-    total += mel->frames();
+    CHECK(ChunkErr(outs[i], i, firsts[i]) < 1e-3);
+    total += outs[i]->get<cosyflow::Mel>()->frames();
   }
   CHECK(total == 200);
 }
@@ -255,18 +261,7 @@ TEST_CASE("FlowNode: precision int16 streams the chunks within the int16 bound")
   REQUIRE(outs.size() == 3);
   const int64_t firsts[3] = {0, 80, 180};
   for (int i = 0; i < 3; ++i) {
-    const auto* mel = outs[i]->get<cosyflow::Mel>();
-    REQUIRE(mel != nullptr);
-    const auto g = LoadGolden<float>("t2w_stream_flow" + std::to_string(i) + "_mel");
-    const int64_t gf = static_cast<int64_t>(g.size()) / 80;
-    double err = 0;
-    const float* p = mel->mel.data<float>();
-    for (int64_t f = 0; f < mel->frames(); ++f) {
-      for (int64_t b = 0; b < 80; ++b) {
-        err = cosyflow::test::WorstOf(err,
-                                      std::fabs(double(p[f * 80 + b]) - g[b * gf + firsts[i] + f]));
-      }
-    }
+    const double err = ChunkErr(outs[i], i, firsts[i]);
     CHECK(err < 1e-2);
     CHECK(err > 1e-5);
   }

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "runtime/kernels/cpu/simd/kernels.h"
+#include "runtime/kernels/cpu/simd/panel_rows.h"
 #include "runtime/kernels/cpu/simd/simd.h"
 #include "runtime/kernels/cpu/simd/vec_math.h"
 
@@ -70,39 +71,11 @@ void GemmPanelsF32(const float* x, int64_t m, int64_t k, const float* wp, int64_
     const float* b = bias == nullptr ? nullptr : bias + p * kPanel;
     const int64_t cols = n - p * kPanel < kPanel ? n - p * kPanel : kPanel;
     float* yp = y + p * kPanel;
-    // The next panel's cache lines (the weights stream from memory, each panel once per call),
-    // a share before each row block, so that its first block does not wait for them.
-    const char* next = reinterpret_cast<const char*>(w + k * kPanel);
-    const int64_t lines =
-        p + 1 < panels ? k * kPanel * static_cast<int64_t>(sizeof(float)) / 64 : 0;
-    const int64_t blocks = m > kRows ? (m + kRows - 1) / kRows : 1;
-    const int64_t per_block = (lines + blocks - 1) / blocks;
-    int64_t fetched = 0;
-    int64_t r0 = 0;
-    for (; r0 + kRows <= m; r0 += kRows) {
-      for (const int64_t e = MinI(lines, fetched + per_block); fetched < e; ++fetched) {
-        __builtin_prefetch(next + fetched * 64, 0, 3);
-      }
-      PanelBlock<kRows>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
-    }
-    switch (m - r0) {
-      case 5:
-        PanelBlock<5>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
-        break;
-      case 4:
-        PanelBlock<4>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
-        break;
-      case 3:
-        PanelBlock<3>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
-        break;
-      case 2:
-        PanelBlock<2>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
-        break;
-      case 1:
-        PanelBlock<1>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
-        break;
-      default: break;
-    }
+    const int64_t next_bytes =
+        p + 1 < panels ? k * kPanel * static_cast<int64_t>(sizeof(float)) : 0;
+    PanelRowBlocks<kRows>(m, w + k * kPanel, next_bytes, [&]<int R>(int64_t r0) {
+      PanelBlock<R>(x + r0 * k, k, w, b, cols, yp + r0 * n, n, ep);
+    });
   }
 }
 
