@@ -1,6 +1,6 @@
 // Flow bench: CosyVoice2-0.5B flow shapes with random weights (keys and shapes from the real
 // state dict listing), 2 s of audio (50 tokens -> 100 frames), without and with a 3 s prompt
-// (75 tokens / 150 frames), non-streaming and streaming per chunk, f32 and bf16 weights.
+// (75 tokens / 150 frames), non-streaming and streaming per chunk, f32, bf16 and int16 weights.
 // Checks the output first (shape, finite), then times, and prints JSON.
 //
 //   cosyflow-bench-flow [--keys real-0.5B-state-dict-keys.json] [--repeats N] [--quick]
@@ -419,9 +419,9 @@ int main(int argc, char** argv) {
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
-  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16, WeightType::kInt16}) {
     if (dev == Device::kCuda && wt != WeightType::kF32) continue;
-    const char* wname = wt == WeightType::kF32 ? "f32" : "bf16";
+    const char* wname = kernels::cpu::WeightTypeName(wt);
     const auto t0 = Clock::now();
     auto copy = Checkpoint::FromEntries("random-flow", ckpt->entries());
     if (!copy.ok()) return 1;
