@@ -44,6 +44,9 @@ struct Linear::Impl {
   bool i16 = false;
   std::vector<int16_t, AlignedAllocator<int16_t>> w_i16;
   std::vector<float, AlignedAllocator<float>> scales_i16;
+  // Fills w_i16, scales_i16 and bias_f32 from W [n, k] f32 (linear_int16.cpp); InvalidArgument
+  // for a row holding NaN or infinity.
+  Status PackInt16(const float* w, const float* bias);
   // WeightLayout::kGemm, bf16, on CPUs with AMX-BF16 (AVX-512 kernels in force at Create): W
   // only in the B tiles of the kernel table's pack_gemm_amx_w, every m through its
   // gemm_amx_bf16 (the functions kept from Create, whatever variant is forced later).
