@@ -121,7 +121,7 @@ json AttentionCase(const char* name, ref::AttentionParams p, double min_s) {
   json j = Case(
       name,
       fmt::format("Hq{} Hkv{} D{} Tq{} Tk{}", p.q_heads, p.kv_heads, p.head_dim, p.q_len, p.kv_len),
-      yr, yc, p.bf16 ? 2e-3 : 1e-5, run, flops, true, min_s);
+      yr, yc, p.bf16 ? 2e-3 : (p.int16 ? 1e-3 : 1e-5), run, flops, true, min_s);
   // The same over the keys each query row sees (what the arithmetic rate is read by).
   double visible = 0;
   for (int64_t i = 0; i < p.q_len; ++i) {
@@ -253,7 +253,13 @@ json BenchPointwiseKernels(const KernelBenchOptions& options) {
                           .chunk_size = 50},
                          min_s);
   });
-  for (bool bf16 : {false, true}) {
+  // f32, bf16 and int16 products (the flow's precisions; int16 checked against its definition)
+  for (const char* prod : {"", "_bf16", "_int16"}) {
+    const std::string suffix = prod;
+    auto set = [&](ref::AttentionParams& p) {
+      p.bf16 = suffix == "_bf16";
+      p.int16 = suffix == "_int16";
+    };
     add([&] {  // the flow's exact final pass: full attention over prompt + utterance (13 s)
       ref::AttentionParams p{.q_heads = 8,
                              .kv_heads = 8,
@@ -261,8 +267,8 @@ json BenchPointwiseKernels(const KernelBenchOptions& options) {
                              .kv_len = 650,
                              .head_dim = 64,
                              .mask = ref::AttentionMask::kNone};
-      p.bf16 = bf16;
-      return AttentionCase(bf16 ? "attention_flow_full_bf16" : "attention_flow_full", p, min_s);
+      set(p);
+      return AttentionCase(("attention_flow_full" + suffix).c_str(), p, min_s);
     });
     add([&] {  // a streaming chunk of 56 new frames against 206 cached + new frames
       ref::AttentionParams p{.q_heads = 8,
@@ -273,9 +279,8 @@ json BenchPointwiseKernels(const KernelBenchOptions& options) {
                              .mask = ref::AttentionMask::kChunkCausal,
                              .q_offset = 150,
                              .chunk_size = 50};
-      p.bf16 = bf16;
-      return AttentionCase(bf16 ? "attention_flow_new_frames_bf16" : "attention_flow_new_frames", p,
-                           min_s);
+      set(p);
+      return AttentionCase(("attention_flow_new_frames" + suffix).c_str(), p, min_s);
     });
   }
   // STFT / iSTFT, n_fft 16 hop 4 on 96000 samples (HiFT, 4 s at 24 kHz).

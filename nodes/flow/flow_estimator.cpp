@@ -30,7 +30,7 @@ struct EstCtx {
   EstimatorIncremental* inc;  // null: whole sequence (m frames from frame 0)
   int64_t nb;                 // CFG rows in this call: 2, or 1 (row b0 alone)
   int64_t b0;                 // first CFG row (index into the cache's per-row state)
-  bool bf16;                  // bf16 weights: attention with bf16 products (AttentionParams)
+  AttentionProducts products;  // bf16 / int16 weights: attention with bf16 / int16 products
   size_t conv_i = 0;          // causal convs and transformer blocks seen so far (cache slots)
   size_t block_i = 0;
   size_t resnet_i = 0;  // resnets seen so far (rows of time_biases)
@@ -74,12 +74,15 @@ Status CausalConv(const Conv1dTm& conv, EstCtx& x, const float* in, float* out) 
 Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
   const FlowConfig& c = x.c;
   if (x.inc == nullptr) {
-    return SdpaAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, x.chunk, x.bf16, x.arena, o);
+    return SdpaAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, x.chunk, x.products, x.arena,
+                         o);
   }
   const int64_t inner = c.est_inner(), cap = x.inc->cap, ctx = x.inc->ctx_frames;
   void* kv_rows = x.inc->step->kv[x.block_i++];
   if (x.inc->kv_bf16) {  // a bf16 flow's cache: rows narrowed as the attention would round them
-    if (!x.bf16) return InvalidArgument("flow estimator: bf16 K/V cache with f32 attention");
+    if (x.products != AttentionProducts::kBf16) {
+      return InvalidArgument("flow estimator: bf16 K/V cache without bf16 attention products");
+    }
     auto* k = static_cast<uint16_t*>(kv_rows) + x.b0 * cap * inner;
     auto* v = static_cast<uint16_t*>(kv_rows) + (2 + x.b0) * cap * inner;
     for (int64_t b = 0; b < x.nb; ++b) {
@@ -103,7 +106,7 @@ Status BlockAttention(EstCtx& x, const float* qkv, float* o) {
     }
   }
   return CachedChunkAttention(qkv, x.nb, x.m, c.est_heads, c.est_head_dim, k, v, cap, ctx,
-                              c.est_chunk, x.bf16, x.arena, o);
+                              c.est_chunk, x.products, x.arena, o);
 }
 
 // Frees a layer's scratch when it returns: its output lives in the caller's buffers, so the
@@ -285,8 +288,11 @@ Status EstimatorForward(const FlowWeights& w, const FlowConfig& c, const float* 
                            "frames, capacity {}, commit {})", inc->ctx_frames, m, inc->cap, inc->commit);
   }
   const int64_t chunk = streaming ? c.est_chunk : 0;
-  const bool bf16 = w.weight_type == WeightType::kBF16;
-  EstCtx x{c, m, chunk, mish_temb, time_biases, arena, prof, inc, nb, b0, bf16};
+  const AttentionProducts products = w.weight_type == WeightType::kBF16 ? AttentionProducts::kBf16
+                                     : w.weight_type == WeightType::kInt16
+                                         ? AttentionProducts::kInt16
+                                         : AttentionProducts::kF32;
+  EstCtx x{c, m, chunk, mish_temb, time_biases, arena, prof, inc, nb, b0, products};
 
   // Down stage: resnet + blocks, skip, causal conv.
   float* h = arena.Alloc(static_cast<size_t>(rows * ch));

@@ -9,7 +9,8 @@
 //          precision      "f32" | "bf16" | "int16", default "f32" (bf16: GEMM weights only;
 //                         int16: GEMM weights as 12-bit integers per output row, activations
 //                         as 14-bit integers per row, exact integer sums, about 1.6x the f32
-//                         GEMM rate on AVX2, mel within ~3e-3 of f32 (bf16: ~2e-2);
+//                         GEMM rate on AVX2, the attention's products in integers too,
+//                         mel within ~3e-3 of f32 (bf16: ~2e-2);
 //                         docs/kernels.md; int8 is not offered: the flow is compute bound)
 //          stream         bool, default true: chunked schedule; false: one call at end of stream
 //          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop

@@ -325,11 +325,13 @@ namespace {
 // values are first packed into contiguous [kv_len, dh] rows here: read in place they sit kv_row
 // floats apart (a page or more per row for long sequences), and every block of query rows
 // rescans them.
-// T = uint16_t: k and v are bf16 bits (requires bf16).
+// T = uint16_t: k and v are bf16 bits (requires bf16 products).
 template <class T>
 Status HeadsAttention(const float* q, const T* k, const T* v, int64_t batch, int64_t n,
                       int64_t heads, int64_t dh, int64_t kv_len, int64_t kv_row, int64_t kv_batch,
-                      int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out) {
+                      int64_t q_offset, int64_t chunk, AttentionProducts products, Arena& arena,
+                      float* out) {
+  const bool bf16 = products == AttentionProducts::kBf16;
   const int64_t inner = heads * dh, units = batch * heads;
   cpu::AttentionParams p;
   p.q_heads = 1;
@@ -347,7 +349,9 @@ Status HeadsAttention(const float* q, const T* k, const T* v, int64_t batch, int
   p.out_head_stride = dh;
   p.out_row_stride = inner;
   p.bf16 = bf16;
-  const bool pack_v = !bf16 && sizeof(T) == sizeof(float);
+  p.int16 = products == AttentionProducts::kInt16;
+  // (the int16 kernel quantizes the values into its own panels)
+  const bool pack_v = !bf16 && !p.int16 && sizeof(T) == sizeof(float);
   cpu::AttentionParams packed = p;
   if (pack_v) packed.v_row_stride = dh;
   const int64_t kernel_scratch = cpu::AttentionScratchFloats(p);
@@ -384,21 +388,22 @@ Status HeadsAttention(const float* q, const T* k, const T* v, int64_t batch, int
 }  // namespace
 
 Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
-                     int64_t chunk, bool bf16, Arena& arena, float* out) {
+                     int64_t chunk, AttentionProducts products, Arena& arena, float* out) {
   const int64_t inner = heads * dh;
   return HeadsAttention(qkv, qkv + inner, qkv + 2 * inner, batch, t, heads, dh, t, 3 * inner,
-                        t * 3 * inner, 0, chunk, bf16, arena, out);
+                        t * 3 * inner, 0, chunk, products, arena, out);
 }
 
 Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
                             const float* k_cache, const float* v_cache, int64_t cap,
-                            int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out) {
+                            int64_t q_offset, int64_t chunk, AttentionProducts products,
+                            Arena& arena, float* out) {
   const int64_t inner = heads * dh;
   if (q_offset + n > cap) {
     return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", q_offset + n, cap);
   }
   return HeadsAttention(qkv, k_cache, v_cache, batch, n, heads, dh, q_offset + n, inner,
-                        cap * inner, q_offset, chunk, bf16, arena, out);
+                        cap * inner, q_offset, chunk, products, arena, out);
 }
 
 Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
@@ -409,7 +414,7 @@ Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t 
     return InvalidArgument("flow attention: {} keys exceed the cache capacity {}", q_offset + n, cap);
   }
   return HeadsAttention(qkv, k_cache, v_cache, batch, n, heads, dh, q_offset + n, inner,
-                        cap * inner, q_offset, chunk, /*bf16=*/true, arena, out);
+                        cap * inner, q_offset, chunk, AttentionProducts::kBf16, arena, out);
 }
 
 std::vector<float> ConcatRows(std::initializer_list<std::pair<const float*, int64_t>> parts,

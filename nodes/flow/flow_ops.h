@@ -95,10 +95,11 @@ Status RelPosAttentionCached(const float* qkv, const float* k_cache, const float
 // Estimator self-attention (diffusers Attention + SDPA), `batch` independent sequences.
 // qkv: [batch, t, 3 * heads * dh]; chunk > 0: row i sees columns < (i / chunk + 1) * chunk
 // (the reference's 0 / -1e10 additive chunk mask: masked probabilities are exactly 0 in f32),
-// chunk == 0: full attention; out: [batch, t, heads * dh]. bf16: bf16 products (bf16 flows;
-// cpu::AttentionParams::bf16).
+// chunk == 0: full attention; out: [batch, t, heads * dh]. products: f32, bf16 (bf16 flows;
+// cpu::AttentionParams::bf16) or int16 (int16 flows; cpu::AttentionParams::int16).
+enum class AttentionProducts { kF32, kBf16, kInt16 };
 Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, int64_t dh,
-                     int64_t chunk, bool bf16, Arena& arena, float* out);
+                     int64_t chunk, AttentionProducts products, Arena& arena, float* out);
 
 // Estimator attention of `n` new query frames against cached keys/values (incremental
 // streaming). qkv: [batch, n, 3 * heads * dh] (the new frames' projections); k_cache, v_cache:
@@ -107,7 +108,8 @@ Status SdpaAttention(const float* qkv, int64_t batch, int64_t t, int64_t heads, 
 // out: [batch, n, heads * dh].
 Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,
                             const float* k_cache, const float* v_cache, int64_t cap,
-                            int64_t q_offset, int64_t chunk, bool bf16, Arena& arena, float* out);
+                            int64_t q_offset, int64_t chunk, AttentionProducts products,
+                            Arena& arena, float* out);
 // The same against a cache of bf16 bits (bf16 flows: bf16 products, which round K and V to the
 // same values).
 Status CachedChunkAttention(const float* qkv, int64_t batch, int64_t n, int64_t heads, int64_t dh,

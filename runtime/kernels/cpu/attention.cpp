@@ -21,6 +21,7 @@ int64_t AttentionScratchFloats(const AttentionParams& params) {
   const int64_t d = std::max<int64_t>(params.head_dim, 1);
   // The AMX path (simd/attention_bf16dot.cpp: PanelHeadAmx) rounds the keys up to 32.
   const int64_t ld32 = RoundUp(std::max<int64_t>(params.kv_len, 1), 32);
+  if (params.int16) return AttnI16ScratchLayout(d, params.kv_len).total;
   return std::max(
       {4 * kRows * (ld + RoundUp(d, 64)), ld * (2 * d + 16) + 16 * d, ld32 * (d + 24) + 8 * d});
 }
@@ -39,7 +40,12 @@ Status Run(const AttentionParams& params, const float* q, const void* k, const v
     return InvalidArgument("attention: scratch needs {} floats, got {}", need,
                            scratch ? scratch_floats : 0);
   }
-  Kernels().attention(p, q, k, v, out, scratch);
+  if (p.int16) {
+    Kernels().attention_i16(p, q, static_cast<const float*>(k), static_cast<const float*>(v), out,
+                            scratch);
+  } else {
+    Kernels().attention(p, q, k, v, out, scratch);
+  }
   return OkStatus();
 }
 }  // namespace
@@ -54,6 +60,7 @@ Status Attention(const AttentionParams& params, const float* q, const uint16_t* 
                  const uint16_t* v, float* out, float* scratch, int64_t scratch_floats) {
   AttentionParams p = params;
   p.kv_bf16 = true;
+  if (p.int16) return InvalidArgument("attention: int16 products need f32 k and v");
   return Run(p, q, k, v, out, scratch, scratch_floats);
 }
 

@@ -75,6 +75,11 @@ struct KernelTable {
   // cpu::AttentionScratchFloats floats. k, v: f32, or bf16 bits (uint16_t) when p.kv_bf16.
   void (*attention)(const ref::AttentionParams& p, const float* q, const void* k, const void* v,
                     float* out, float* scratch) = nullptr;
+  // p.int16 (f32 k and v): the integer products of ref::AttentionParams::int16 on the variant's
+  // int16 panel kernel (vpdpwssd in the AVX-512 variant on CPUs with AVX512_VNNI, same bits);
+  // scratch of AttnI16ScratchLayout(p.head_dim, p.kv_len).total floats.
+  void (*attention_i16)(const ref::AttentionParams& p, const float* q, const float* k,
+                        const float* v, float* out, float* scratch) = nullptr;
   // y: [m, n] = x: [m, k] W^T + bias, W: [n, k] row-major; f32 W, or bf16 W with x already
   // rounded to bf16, or int8 W with per-row scales (y = scale[j] * (x . W[j]) + bias[j]) in the
   // 4-row blocks of i8_rows.h, w pointing at a block's start (row 0 of the call = row 4b).
@@ -270,6 +275,49 @@ inline constexpr int32_t kI16ActMax = 8191;
 inline constexpr int32_t kI16WeightMax = 2047;
 inline constexpr int64_t kI16Block = 128;
 inline constexpr int64_t I16RowStride(int64_t k) { return (k + 1) / 2 * 2; }
+static_assert(ref::kAttnI16QueryMax == kI16ActMax && ref::kAttnI16ValueMax == kI16WeightMax &&
+                  ref::kAttnI16Block == kI16Block,
+              "the int16 attention runs on the int16 GEMM's panel kernel");
+// Query rows per block of the int16 attention, and its scratch (floats, each part 64-byte
+// aligned): key panels (int16, kGemmPanelWidth keys by channel pairs) and their scales, value
+// panels (int16, kGemmPanelWidth channels by key pairs) and their scales, ones (the value
+// panels' column scales), two quantized rows, then per block of rows: quantized q rows and scales,
+// scores, quantized weights and scales, outputs.
+inline constexpr int64_t kAttnI16Rows = 24;
+struct AttnI16Scratch {
+  int64_t ldk = 0, dp = 0, kvp = 0,
+          vcols = 0;  // keys to 16, head_dim to 2, keys to 2, head_dim to 16
+  int64_t kp = 0, sk = 0, vp = 0, sv = 0, ones = 0, row = 0, qi = 0, sq = 0, s = 0, pq = 0, sp = 0,
+          ob = 0, total = 0;
+};
+inline constexpr AttnI16Scratch AttnI16ScratchLayout(int64_t head_dim, int64_t kv_len) {
+  AttnI16Scratch l;
+  const int64_t kv = kv_len > 1 ? kv_len : 1;
+  l.ldk = (kv + 15) / 16 * 16;
+  l.dp = (head_dim + 1) / 2 * 2;
+  l.kvp = (kv + 1) / 2 * 2;
+  l.vcols = (head_dim + 15) / 16 * 16;
+  int64_t at = 0;
+  auto take = [&at](int64_t floats) {
+    const int64_t o = at;
+    at += (floats + 15) / 16 * 16;
+    return o;
+  };
+  l.kp = take(l.ldk * l.dp / 2);
+  l.sk = take(l.ldk);
+  l.vp = take(l.vcols * l.kvp / 2);
+  l.sv = take(l.ldk);
+  l.ones = take(l.vcols);
+  l.row = take(l.vcols);  // two value rows (int16) or one key row
+  l.qi = take(kAttnI16Rows * l.dp / 2);
+  l.sq = take(kAttnI16Rows);
+  l.s = take(kAttnI16Rows * l.ldk);
+  l.pq = take(kAttnI16Rows * l.kvp / 2);
+  l.sp = take(kAttnI16Rows);
+  l.ob = take(kAttnI16Rows * l.vcols);
+  l.total = at;
+  return l;
+}
 // int16 elements of gemm_panels_i16's W panels for [n, k].
 inline constexpr int64_t I16PanelElems(int64_t n, int64_t k) {
   return (n + kGemmPanelWidth - 1) / kGemmPanelWidth * kGemmPanelWidth * I16RowStride(k);

@@ -1,4 +1,5 @@
-// Reference attention: one query row at a time, scores and softmax in double.
+// Reference attention: one query row at a time, scores and softmax in double (int16 products:
+// the integer definition of AttentionParams::int16, scores and weights in f32 as defined).
 #include "runtime/kernels/ref/attention.h"
 
 #include <algorithm>
@@ -32,6 +33,9 @@ Status ResolveAttentionParams(const AttentionParams& in, AttentionParams* out) {
     return InvalidArgument("attention: q_offset must be >= 0, got {}", p.q_offset);
   if (p.kv_bf16 && !p.bf16) {
     return InvalidArgument("attention: bf16 k/v (kv_bf16) need bf16 products (bf16)");
+  }
+  if (p.int16 && (p.bf16 || p.kv_bf16)) {
+    return InvalidArgument("attention: int16 products exclude bf16 products and bf16 k/v");
   }
   if (p.mask == AttentionMask::kChunkCausal && p.chunk_size <= 0) {
     return InvalidArgument("attention: chunk-causal mask needs chunk_size > 0, got {}",
@@ -118,11 +122,99 @@ Status AttentionImpl(const AttentionParams& params, const float* q, const T* k, 
 }
 }  // namespace
 
+namespace {
+// One row quantized as AttentionParams::int16 defines it (f32 arithmetic): returns the scale.
+float QuantizeRow(const float* x, int64_t n, int32_t qmax, int32_t* q) {
+  float a = 0.0f;
+  bool finite = true;
+  for (int64_t c = 0; c < n; ++c) {
+    finite = finite && std::isfinite(x[c]);
+    a = std::max(a, std::fabs(x[c]));
+  }
+  if (!finite || !(a > 0.0f)) {
+    std::fill(q, q + n, 0);
+    return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+  }
+  const float inv = static_cast<float>(qmax) / a;
+  for (int64_t c = 0; c < n; ++c) {
+    const float t = std::nearbyint(x[c] * inv);
+    q[c] = static_cast<int32_t>(std::clamp(t, -static_cast<float>(qmax), static_cast<float>(qmax)));
+  }
+  return a / static_cast<float>(qmax);
+}
+
+// f32 sum of the exact integer dot products of blocks of kAttnI16Block terms, in order.
+float BlockSums(const int32_t* a, int64_t a_stride, const int32_t* b, int64_t b_stride, int64_t n) {
+  float total = 0.0f;
+  for (int64_t c0 = 0; c0 < n; c0 += kAttnI16Block) {
+    int64_t part = 0;
+    for (int64_t c = c0; c < std::min(n, c0 + kAttnI16Block); ++c) {
+      part += static_cast<int64_t>(a[c * a_stride]) * b[c * b_stride];
+    }
+    const float f = static_cast<float>(part);
+    total = c0 == 0 ? f : total + f;
+  }
+  return total;
+}
+
+Status AttentionI16Impl(const AttentionParams& params, const float* q, const float* k,
+                        const float* v, float* out) {
+  AttentionParams p;
+  COSY_RETURN_IF_ERROR(ResolveAttentionParams(params, &p));
+  if (p.q_len > 0 && p.kv_len > 0 && (!q || !k || !v)) {
+    return InvalidArgument("attention: q, k and v must be non-null");
+  }
+  if (p.q_len > 0 && !out) return InvalidArgument("attention: out must be non-null");
+  const int64_t group = p.q_heads / p.kv_heads, d = p.head_dim, n = p.kv_len;
+  const int32_t key_max = AttnI16KeyMax(d);
+  std::vector<int32_t> kq(n * d), vq(n * d), qq(d), pq(n);
+  std::vector<float> ks(n), vs(n), s(n), pw(n);
+  for (int64_t hk = 0; hk < p.kv_heads; ++hk) {
+    for (int64_t j = 0; j < n; ++j) {
+      ks[j] = QuantizeRow(k + hk * p.k_head_stride + j * p.k_row_stride, d, key_max, &kq[j * d]);
+      vs[j] = QuantizeRow(v + hk * p.v_head_stride + j * p.v_row_stride, d, kAttnI16ValueMax,
+                          &vq[j * d]);
+    }
+    for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        const float sq = QuantizeRow(q + h * p.q_head_stride + i * p.q_row_stride, d,
+                                     kAttnI16QueryMax, qq.data());
+        const int64_t end = VisibleEnd(p, i);
+        auto visible = [&](int64_t j) {
+          return p.keep_mask == nullptr || p.keep_mask[i * p.kv_len + j] != 0;
+        };
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < end; ++j) {
+          if (!visible(j)) continue;
+          s[j] = BlockSums(qq.data(), 1, &kq[j * d], 1, d) * ((p.scale * ks[j]) * sq);
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < end; ++j) {
+          const float e =
+              visible(j) ? static_cast<float>(std::exp(static_cast<double>(s[j] - mx))) : 0.0f;
+          sum += e;
+          pw[j] = e * vs[j];
+        }
+        const float sp = QuantizeRow(pw.data(), end, kAttnI16QueryMax, pq.data());
+        const float scale = sp * (sum > 0.0 ? static_cast<float>(1.0 / sum) : 0.0f);
+        float* oi = out + h * p.out_head_stride + i * p.out_row_stride;
+        for (int64_t c = 0; c < d; ++c) {
+          oi[c] = end > 0 ? BlockSums(pq.data(), 1, &vq[c], d, end) * scale : 0.0f;
+        }
+      }
+    }
+  }
+  return OkStatus();
+}
+}  // namespace
+
 Status Attention(const AttentionParams& params, const float* q, const float* k, const float* v,
                  float* out, float* scratch, int64_t scratch_floats) {
   (void)scratch;
   (void)scratch_floats;
   if (params.kv_bf16) return InvalidArgument("attention: kv_bf16 set for f32 k and v");
+  if (params.int16) return AttentionI16Impl(params, q, k, v, out);
   return AttentionImpl(params, q, k, v, out);
 }
 

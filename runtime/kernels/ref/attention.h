@@ -46,7 +46,25 @@ struct AttentionParams {
   // bf16-product call (requires bf16, which rounds them to the same values anyway). Set by the
   // uint16_t overloads of Attention; the float overloads reject it.
   bool kv_bf16 = false;
+  // int16 products (the flow's int16 precision; f32 k and v, not with bf16). Per head: q rows
+  // quantized to integers |q_i| <= kAttnI16QueryMax with one scale per row, key rows to
+  // AttnI16KeyMax(head_dim) and value rows to kAttnI16ValueMax, one scale per row (x = scale *
+  // integer, scale = max|row| / the integer maximum, rounded to nearest even; zero rows scale
+  // 0). Score = f32(exact integer dot) * ((scale * key scale) * query scale). The softmax
+  // weights e_j = exp(s_j - max) (f32) times the value rows' scales form the row p_j = e_j sv_j,
+  // quantized like a query row; out = (the exact integer sums of p_int v_int over blocks of
+  // kAttnI16Block keys from key 0, each converted to f32 and added in f32 in order) * (p's scale
+  // / sum of e). The integer sums never leave int32.
+  bool int16 = false;
 };
+
+// AttentionParams::int16's integer ranges.
+inline constexpr int32_t kAttnI16QueryMax = 8191;
+inline constexpr int32_t kAttnI16ValueMax = 2047;
+inline constexpr int64_t kAttnI16Block = 128;
+// Keys: the most that keeps head_dim x kAttnI16QueryMax x it below 2^31 for heads up to 64
+// (one exact block); larger heads sum in blocks of kAttnI16Block channels with 2047.
+inline constexpr int32_t AttnI16KeyMax(int64_t head_dim) { return head_dim <= 64 ? 4095 : 2047; }
 
 // Checks shapes, strides and mask options; fills the 0 strides/scale/valid_kv_len defaults.
 Status ResolveAttentionParams(const AttentionParams& in, AttentionParams* out);

@@ -53,6 +53,12 @@ void QuantizeI16Rows(const float* x, int64_t m, int64_t k, int16_t* xq, int64_t 
 void GemmPanelsI16(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
                    const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,
                    GemmEpilogue epilogue);
+// kernel_table.h's attention_i16 (attention_i16.cpp); the Vnni one: AVX-512 variant only, for
+// CPUs with AVX512_VNNI (same bits).
+void AttentionI16(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+                  float* out, float* scratch);
+void AttentionI16Vnni(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
+                      float* out, float* scratch);
 // AVX-512 variant only, for CPUs with AVX512_VNNI: GemmPanelsI16 (same bits) on vpdpwssd.
 void GemmPanelsI16Vnni(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
                        const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,

@@ -38,6 +38,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->widen_i8_rows_bf16 = WidenI8RowsBf16;
   t->narrow_bf16 = NarrowBf16;
   t->attention = Attention;
+  t->attention_i16 = AttentionI16;
   t->gemv_f32 = GemvF32;
   t->gemm_panels_f32 = GemmPanelsF32;
   t->quantize_i16_rows = QuantizeI16Rows;
@@ -66,6 +67,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
 #if defined(COSY_SIMD_AVX512)
   if (cpu.avx512_vnni) {
     t->gemm_panels_i16 = GemmPanelsI16Vnni;
+    t->attention_i16 = AttentionI16Vnni;
     t->gemm_panels_i16_name = "avx512_vnni vpdpwssd";
     t->gemv_i8_fixed = GemvI8Fixed;
     t->gemv_i8_fixed_quantize = GemvI8FixedQuantize;

@@ -1,0 +1,238 @@
+// int16-product attention (ref::AttentionParams::int16, the flow's int16 precision): every
+// variant of this CPU against the reference's integer definition (scores equal; the softmax's exp
+// may move a weight across a rounding boundary, so outputs within a few weight quanta), the
+// definition against f32 attention within the bound its quantization allows, row independence
+// (a block of new rows against cached keys equals the same rows of the whole-sequence call, bit
+// for bit), masks, and argument errors.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu_isa.h"
+#include "runtime/kernels/cpu/attention.h"
+#include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/kernels/ref/attention.h"
+#include "tests/runtime/kernels/kernel_test_util.h"
+
+namespace cosyflow::kernels {
+namespace {
+
+using test::RandomVector;
+using Mask = ref::AttentionMask;
+
+struct Shape {
+  int64_t hq, hkv, tq, tk, d;
+  Mask mask;
+  int64_t chunk, off;
+};
+
+ref::AttentionParams Params(const Shape& sh) {
+  ref::AttentionParams p{.q_heads = sh.hq,
+                         .kv_heads = sh.hkv,
+                         .q_len = sh.tq,
+                         .kv_len = sh.tk,
+                         .head_dim = sh.d,
+                         .mask = sh.mask,
+                         .q_offset = sh.off,
+                         .chunk_size = sh.chunk};
+  p.int16 = true;
+  return p;
+}
+
+std::string Name(const Shape& sh) {
+  return fmt::format("hq {} hkv {} tq {} tk {} d {} chunk {} off {}", sh.hq, sh.hkv, sh.tq, sh.tk,
+                     sh.d, sh.chunk, sh.off);
+}
+
+// The variant's attention_i16 on resolved params (as cpu::Attention calls it).
+std::vector<float> RunVariant(const cpu::KernelTable& t, const ref::AttentionParams& params,
+                              const std::vector<float>& q, const std::vector<float>& k,
+                              const std::vector<float>& v) {
+  ref::AttentionParams p;
+  REQUIRE(ref::ResolveAttentionParams(params, &p).ok());
+  // out as the resolved strides lay it out (a view may leave gaps between heads)
+  const int64_t out_elems =
+      (p.q_heads - 1) * p.out_head_stride + (p.q_len - 1) * p.out_row_stride + p.head_dim;
+  std::vector<float> y(static_cast<size_t>(std::max<int64_t>(out_elems, 0)), 77.0f);
+  std::vector<float> scratch(static_cast<size_t>(cpu::AttentionScratchFloats(p)), 55.0f);
+  REQUIRE(bool(t.attention_i16 != nullptr));
+  t.attention_i16(p, q.data(), k.data(), v.data(), y.data(), scratch.data());
+  return y;
+}
+
+std::vector<const cpu::KernelTable*> Variants() {
+  std::vector<const cpu::KernelTable*> out;
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    auto t = cpu::KernelsFor(CpuIsa(v));
+    REQUIRE(t.ok());
+    out.push_back(*t);
+  }
+  return out;
+}
+
+float MaxAbs(const std::vector<float>& x) {
+  float m = 0.0f;
+  for (float e : x) m = std::max(m, std::fabs(e));
+  return m;
+}
+
+const Shape kShapes[] = {
+    {1, 1, 650, 650, 64, Mask::kNone, 0, 0},           // the flow's whole-sequence pass
+    {8, 8, 101, 101, 64, Mask::kChunkCausal, 50, 0},   // chunk-causal, odd length
+    {2, 2, 56, 206, 64, Mask::kChunkCausal, 50, 150},  // new frames against cached context
+    {14, 2, 3, 40, 64, Mask::kCausal, 0, 37},          // few rows (GQA decode-like)
+    {2, 2, 33, 65, 17, Mask::kNone, 0, 0},             // head_dim not a multiple of 16, odd
+    {2, 1, 20, 31, 48, Mask::kCausal, 0, 11},          // odd key count
+    {3, 3, 18, 300, 96, Mask::kChunkCausal, 25, 270},  // keys in 3 blocks of 128, 13-bit keys off
+    {1, 1, 29, 140, 160, Mask::kNone, 0, 0}};          // channels in 2 blocks of 128
+
+TEST_CASE("int16 attention: every variant matches the integer definition, which is near f32") {
+  for (const Shape& sh : kShapes) {
+    const ref::AttentionParams p = Params(sh);
+    auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 41, -1.5f, 1.5f);
+    auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 42, -1.5f, 1.5f);
+    auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 43);
+    std::vector<float> y_def(q.size()), y_f32(q.size());
+    REQUIRE(ref::Attention(p, q.data(), k.data(), v.data(), y_def.data(), nullptr, 0).ok());
+    ref::AttentionParams pf = p;
+    pf.int16 = false;
+    REQUIRE(ref::Attention(pf, q.data(), k.data(), v.data(), y_f32.data(), nullptr, 0).ok());
+    const double vmax = MaxAbs(v);
+    // a weight moved by one quantum moves an output by at most max|v| / kAttnI16QueryMax
+    const double tol_def = 4.0 * vmax / ref::kAttnI16QueryMax + 1e-6;
+    for (const cpu::KernelTable* t : Variants()) {
+      const std::string what = fmt::format("{} [{}]", Name(sh), CpuIsaName(t->isa));
+      CAPTURE(what);
+      const auto y = RunVariant(*t, p, q, k, v);
+      const double diff = test::MaxAbsDiff(y, y_def);
+      CHECK(diff <= tol_def);
+      MESSAGE(what, ": max abs diff to the definition ", diff, " (bound ", tol_def, ")");
+    }
+    // The definition against f32: the scores' quantization (|q| 14-bit, |k| 13/12-bit) and the
+    // weights' and values' (14 / 12 bits) leave ~1e-4 of max|v| at these score sizes (measured
+    // 0.6-2.2e-4); a wrong scale or block is off by far more.
+    const double vs_f32 = test::MaxAbsDiff(y_def, y_f32);
+    CAPTURE(Name(sh));
+    CHECK(vs_f32 > 0.0);
+    CHECK(vs_f32 < 1e-3 * vmax);
+    MESSAGE(Name(sh), ": int16 vs f32 max abs diff ", vs_f32, " (max |v| ", vmax, ")");
+  }
+}
+
+// Peaky rows (scores spread over hundreds) and zero value rows: weights far below the row's
+// largest quantize to 0, a zero value row has scale 0. The scores' quantization steps are
+// relative to the row's largest |q| and |k|, so their error grows with the scores: ~1e-2 here
+// (measured 0.0092) against ~1e-4 for scores of a few units.
+TEST_CASE("int16 attention: spread scores and zero value rows") {
+  const Shape sh{2, 2, 40, 650, 64, Mask::kNone, 0, 0};
+  const ref::AttentionParams p = Params(sh);
+  auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 51, -12.0f, 12.0f);
+  auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 52, -12.0f, 12.0f);
+  auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 53);
+  for (int64_t j = 0; j < p.kv_len; j += 7) {
+    std::fill_n(v.begin() + j * p.head_dim, p.head_dim, 0.0f);  // head 0's value rows
+  }
+  std::vector<float> y_def(q.size()), y_f32(q.size());
+  REQUIRE(ref::Attention(p, q.data(), k.data(), v.data(), y_def.data(), nullptr, 0).ok());
+  ref::AttentionParams pf = p;
+  pf.int16 = false;
+  REQUIRE(ref::Attention(pf, q.data(), k.data(), v.data(), y_f32.data(), nullptr, 0).ok());
+  for (const cpu::KernelTable* t : Variants()) {
+    CAPTURE(CpuIsaName(t->isa));
+    CHECK(test::MaxAbsDiff(RunVariant(*t, p, q, k, v), y_def) <= 4.0 / ref::kAttnI16QueryMax);
+  }
+  const double vs_f32 = test::MaxAbsDiff(y_def, y_f32);
+  CHECK(vs_f32 < 2e-2);
+  MESSAGE("spread scores: int16 vs f32 max abs diff ", vs_f32);
+}
+
+// The flow's incremental streaming relies on it: new rows against cached keys give the same bits
+// as those rows inside the whole-sequence call (keys quantized per row, weights per query row,
+// the value blocks counted from key 0).
+TEST_CASE("int16 attention: new rows against cached keys equal the whole call's rows") {
+  const int64_t d = 64, heads = 2, total = 206, off = 150, chunk = 50;
+  auto q = RandomVector(heads * total * d, 61, -1.5f, 1.5f);
+  auto k = RandomVector(heads * total * d, 62, -1.5f, 1.5f);
+  auto v = RandomVector(heads * total * d, 63);
+  for (const cpu::KernelTable* t : Variants()) {
+    CAPTURE(CpuIsaName(t->isa));
+    ref::AttentionParams whole =
+        Params({heads, heads, total, total, d, Mask::kChunkCausal, chunk, 0});
+    const auto y_whole = RunVariant(*t, whole, q, k, v);
+    // rows off .. total of each head: q and out views with the whole call's strides
+    ref::AttentionParams part = whole;
+    part.q_len = total - off;
+    part.q_offset = off;
+    part.q_head_stride = total * d;
+    part.out_head_stride = total * d;
+    std::vector<float> q_part(q.size()), y_part;
+    std::copy(q.begin() + off * d, q.end(), q_part.begin());
+    y_part = RunVariant(*t, part, q_part, k, v);
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = off; i < total; ++i) {
+        for (int64_t c = 0; c < d; ++c) {
+          const float a = y_whole[(h * total + i) * d + c];
+          const float b = y_part[h * total * d + (i - off) * d + c];
+          if (a != b) {
+            FAIL_CHECK("head ", h, " row ", i, " channel ", c, ": ", a, " != ", b);
+            return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("int16 attention: fully masked rows give zeros; masked keys contribute nothing") {
+  const Shape sh{2, 2, 24, 40, 32, Mask::kNone, 0, 0};
+  ref::AttentionParams p = Params(sh);
+  std::vector<uint8_t> keep(static_cast<size_t>(p.q_len * p.kv_len), 1);
+  for (int64_t j = 0; j < p.kv_len; ++j) keep[5 * p.kv_len + j] = 0;  // row 5 sees nothing
+  for (int64_t i = 0; i < p.q_len; ++i) keep[i * p.kv_len + 3] = 0;   // key 3 hidden from all
+  p.keep_mask = keep.data();
+  auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 71, -1.5f, 1.5f);
+  auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 72, -1.5f, 1.5f);
+  auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 73);
+  auto v_changed = v;
+  for (int64_t h = 0; h < p.kv_heads; ++h) {
+    for (int64_t c = 0; c < p.head_dim; ++c) v_changed[(h * p.kv_len + 3) * p.head_dim + c] = 0.25f;
+  }
+  for (const cpu::KernelTable* t : Variants()) {
+    CAPTURE(CpuIsaName(t->isa));
+    const auto y = RunVariant(*t, p, q, k, v);
+    for (int64_t h = 0; h < p.q_heads; ++h) {
+      for (int64_t c = 0; c < p.head_dim; ++c) CHECK(y[(h * p.q_len + 5) * p.head_dim + c] == 0.0f);
+    }
+    // key 3's value row changed: no output moves
+    CHECK(test::MaxAbsDiff(RunVariant(*t, p, q, k, v_changed), y) == 0.0);
+  }
+}
+
+TEST_CASE("int16 attention: argument errors") {
+  ref::AttentionParams p = Params({1, 1, 4, 4, 8, Mask::kNone, 0, 0});
+  std::vector<float> q(32, 0.5f), out(32);
+  std::vector<uint16_t> kv16(32, 0);
+  std::vector<float> scratch(static_cast<size_t>(cpu::AttentionScratchFloats(p)));
+  const int64_t n = static_cast<int64_t>(scratch.size());
+  ref::AttentionParams both = p;
+  both.bf16 = true;
+  CHECK(cpu::Attention(both, q.data(), q.data(), q.data(), out.data(), scratch.data(), n).code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(ref::Attention(both, q.data(), q.data(), q.data(), out.data(), nullptr, 0).code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(
+      cpu::Attention(p, q.data(), kv16.data(), kv16.data(), out.data(), scratch.data(), n).code() ==
+      StatusCode::kInvalidArgument);
+  // the int16 path's scratch is its own size: one float short is refused
+  CHECK(cpu::Attention(p, q.data(), q.data(), q.data(), out.data(), scratch.data(), n - 1).code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(cpu::Attention(p, q.data(), q.data(), q.data(), out.data(), scratch.data(), n).ok());
+}
+
+}  // namespace
+}  // namespace cosyflow::kernels
