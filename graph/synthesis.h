@@ -8,7 +8,7 @@
 //               front end gives the flow no prompt, only the x-vector)
 //   seed        HiftVocoder.seed (NSF noise; session s uses seed + s)
 //   lm_precision SpeechLM.precision; lm_device: the SpeechLM node's device; threads: limits.threads
-//   flow_precision Flow.precision (f32, bf16, int16)
+//   flow_precision Flow.precision (f32, bf16, int16, auto)
 //   flow_device the Flow node's device (cuda: also Flow.precision = f32)
 //   stream_text TextNormalizer.input = "bistream" and SpeechLM.bistream = true
 //   speed != 1  Flow.stream = false

@@ -362,9 +362,10 @@ void RegisterSynth(CLI::App& app) {
                   "SpeechLM linear weights: f32, bf16 or int8 (default: the graph's)")
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   cmd->add_option("--flow-precision", a->flow_precision,
-                  "Flow GEMM weights: f32, bf16 or int16 (int16: for CPUs without bf16 "
-                  "arithmetic; default: the graph's; docs/kernels.md)")
-      ->check(CLI::IsMember({"f32", "bf16", "int16"}));
+                  "Flow GEMM weights: f32, bf16, int16 or auto (int16: for CPUs without bf16 "
+                  "arithmetic; auto: bf16 where the CPU multiplies bf16 in hardware, else "
+                  "int16; default: the graph's; docs/kernels.md)")
+      ->check(CLI::IsMember({"f32", "bf16", "int16", "auto"}));
   cmd->add_option("--lm-device", a->lm_device,
                   "Device of the SpeechLM node: cpu or cuda (default: the graph's; docs/cuda.md)")
       ->check(CLI::IsMember({"cpu", "cuda"}));

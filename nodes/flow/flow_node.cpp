@@ -1,10 +1,13 @@
 // FlowNode: node adapter around FlowModel / FlowSession.
 #include "nodes/flow/flow_node.h"
 
-#include "nodes/flow/flow_session.h"
-#include "runtime/io/npy.h"
-
 #include <algorithm>
+
+#include "nodes/flow/flow_session.h"
+#include "runtime/cpu_isa.h"
+#include "runtime/io/npy.h"
+#include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/logging.h"
 
 namespace cosyflow {
 namespace {
@@ -166,7 +169,7 @@ void FlowNodeOptions::Parse(const nlohmann::json& j, const std::string& path, Er
   JsonObjectReader r(j, path, errors);
   r.Read("flow_pt", &flow_pt);
   r.Read("config", &config);
-  r.ReadEnum("precision", &precision, {"f32", "bf16", "int16"});
+  r.ReadEnum("precision", &precision, {"f32", "bf16", "int16", "auto"});
   r.Read("stream", &stream);
   r.Read("token_hop", &token_hop);
   r.Read("max_token_hop", &max_token_hop);
@@ -210,6 +213,12 @@ std::string FlowNodeOptions::ToString() const {
       stream_final, n_timesteps, prompt_cache, prompt_cache_mb, prompt_tokens, prompt_feat, embedding);
 }
 
+std::string ResolveFlowPrecision(const std::string& precision, Device device) {
+  if (precision != "auto") return precision;
+  if (device == Device::kCuda) return "f32";  // the device sampler takes f32 weights
+  return kernels::cpu::NativeBf16Products() ? "bf16" : "int16";
+}
+
 NodeSpec FlowNode::Spec() {
   NodeSpec s;
   s.type = "Flow";
@@ -229,9 +238,15 @@ Result<std::unique_ptr<Node>> FlowNode::Create(const Options& options, const Nod
   }
   if (options.n_timesteps > 0) cfg.n_timesteps = static_cast<int>(options.n_timesteps);
   flow::FlowOptions fo;
-  fo.weight_type = options.precision == "bf16"    ? flow::WeightType::kBF16
-                   : options.precision == "int16" ? flow::WeightType::kInt16
-                                                  : flow::WeightType::kF32;
+  node->precision_ = ResolveFlowPrecision(options.precision, ctx.device);
+  if (options.precision == "auto") {
+    Log(LogLevel::kInfo, "flow: precision auto -> {} ({} kernels{})", node->precision_,
+        CpuIsaName(kernels::cpu::Kernels().isa),
+        kernels::cpu::NativeBf16Products() ? ", bf16 products in hardware" : "");
+  }
+  fo.weight_type = node->precision_ == "bf16"    ? flow::WeightType::kBF16
+                   : node->precision_ == "int16" ? flow::WeightType::kInt16
+                                                 : flow::WeightType::kF32;
   fo.device = ctx.device;
   COSY_ASSIGN_OR_RETURN(node->model_, flow::FlowModel::Create(ctx.ResolvePath(options.flow_pt), cfg, fo));
   if (!options.prompt_tokens.empty()) {

@@ -11,7 +11,9 @@
 //                         as 14-bit integers per row, exact integer sums, about 1.6x the f32
 //                         GEMM rate on AVX2, the attention's products in integers too,
 //                         mel within ~3e-3 of f32 (bf16: ~2e-2);
-//                         docs/kernels.md; int8 is not offered: the flow is compute bound)
+//                         docs/kernels.md; int8 is not offered: the flow is compute bound;
+//                         "auto": bf16 where the CPU multiplies bf16 in hardware, else int16,
+//                         f32 on cuda: ResolveFlowPrecision)
 //          stream         bool, default true: chunked schedule; false: one call at end of stream
 //          token_hop      int, default 25, > 3; max_token_hop int, default 100, >= token_hop
 //          incremental    bool, default true: streaming chunks compute only their new frames
@@ -70,6 +72,11 @@ struct FlowNodeOptions {
   std::string ToString() const;
 };
 
+// Flow `precision` "auto": bf16 where the selected kernels multiply bf16 in hardware
+// (cpu::NativeBf16Products: AVX512_BF16 / AMX), int16 elsewhere (AVX2, AVX-512 without BF16),
+// f32 on a cuda device. Other values are returned as they are.
+std::string ResolveFlowPrecision(const std::string& precision, Device device);
+
 class FlowNode : public Node {
  public:
   using Options = FlowNodeOptions;
@@ -78,10 +85,13 @@ class FlowNode : public Node {
 
   Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
   flow::FlowPromptCache::Stats prompt_cache_stats() const { return prompt_cache_->stats(); }
+  // The precision the model was loaded with ("auto" resolved).
+  const std::string& precision() const { return precision_; }
 
  private:
   FlowNode() = default;
   Options options_;
+  std::string precision_;
   std::unique_ptr<flow::FlowModel> model_;
   flow::FlowPrompt prompt_;
   std::unique_ptr<flow::FlowPromptCache> prompt_cache_;

@@ -5,6 +5,9 @@
 
 #include "nodes/hift/hift_config.h"
 #include "nodes/hift/hift_session.h"
+#include "runtime/cpu_isa.h"
+#include "runtime/kernels/cpu/kernel_table.h"
+#include "runtime/logging.h"
 
 namespace cosyflow {
 
@@ -15,7 +18,7 @@ void HiftVocoderOptions::Parse(const nlohmann::json& j, const std::string& path,
   r.ReadEnum("noise", &noise, {"random", "zero"});
   r.Read("seed", &seed);
   r.Read("streaming", &streaming);
-  r.ReadEnum("precision", &precision, {"f32", "bf16"});
+  r.ReadEnum("precision", &precision, {"f32", "bf16", "auto"});
   r.Finish();
 }
 
@@ -29,6 +32,11 @@ std::string HiftVocoderOptions::ToString() const {
       "{{\"checkpoint\": \"{}\", \"noise\": \"{}\", \"seed\": {}, \"streaming\": {}, "
       "\"precision\": \"{}\"}}",
       checkpoint, noise, seed, streaming, precision);
+}
+
+std::string ResolveHiftPrecision(const std::string& precision) {
+  if (precision != "auto") return precision;
+  return kernels::cpu::NativeBf16Products() ? "bf16" : "f32";
 }
 
 NodeSpec HiftVocoderNode::Spec() {
@@ -46,10 +54,16 @@ Result<std::unique_ptr<Node>> HiftVocoderNode::Create(const Options& options,
   const std::string dir = std::filesystem::path(path).parent_path().string();
   COSY_ASSIGN_OR_RETURN(hift::HiftConfig cfg,
                         hift::HiftConfig::ForModelDir(dir.empty() ? "." : dir));
-  COSY_ASSIGN_OR_RETURN(auto vocoder, hift::HiftVocoder::Load(path, cfg,
-                                                              options.precision == "bf16"
-                                                                  ? hift::HiftPrecision::kBF16
-                                                                  : hift::HiftPrecision::kF32));
+  const std::string precision = ResolveHiftPrecision(options.precision);
+  if (options.precision == "auto") {
+    Log(LogLevel::kInfo, "vocoder: precision auto -> {} ({} kernels{})", precision,
+        CpuIsaName(kernels::cpu::Kernels().isa),
+        kernels::cpu::NativeBf16Products() ? ", bf16 products in hardware" : "");
+  }
+  COSY_ASSIGN_OR_RETURN(
+      auto vocoder,
+      hift::HiftVocoder::Load(
+          path, cfg, precision == "bf16" ? hift::HiftPrecision::kBF16 : hift::HiftPrecision::kF32));
   return FromVocoder(options, std::move(vocoder));
 }
 

@@ -13,6 +13,9 @@
 //                      and its audio is emitted at once, except the last 3840 samples, which
 //                      wait for the next chunk's fade; false: chunks are collected and the
 //                      whole mel is vocoded at end of stream (one Audio message)
+//          precision   "f32" (default) | "bf16" (the decoder's convolutions on bf16 products,
+//                      ~42 dB SNR against f32; docs/kernels.md) | "auto" (bf16 where the CPU
+//                      multiplies bf16 in hardware, else f32: ResolveHiftPrecision)
 // Session: a HiftSession (noise generator, streaming caches, scratch) opened per request.
 //          A Mel marked end_of_segment ends one utterance: its held tail is emitted as at end
 //          of stream and the caches start afresh for the next segment (noise continues); the
@@ -39,12 +42,17 @@ struct HiftVocoderOptions {
   std::string noise = "random";
   int64_t seed = 0;
   bool streaming = true;
-  std::string precision = "f32";  // f32 | bf16 (hift::HiftPrecision)
+  std::string precision = "f32";  // f32 | bf16 (hift::HiftPrecision) | auto
 
   void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
   void Validate(const std::string& path, ErrorList* errors) const;
   std::string ToString() const;
 };
+
+// HiftVocoder `precision` "auto": bf16 where the selected kernels multiply bf16 in hardware
+// (cpu::NativeBf16Products: ~1.8x the f32 convolutions), f32 elsewhere (emulated bf16 is no
+// faster). Other values are returned as they are.
+std::string ResolveHiftPrecision(const std::string& precision);
 
 class HiftVocoderNode : public Node {
  public:
@@ -56,6 +64,8 @@ class HiftVocoderNode : public Node {
                                            std::shared_ptr<const hift::HiftVocoder> vocoder);
 
   Result<std::unique_ptr<NodeSession>> OpenSession(const SessionInfo& info) override;
+  // The precision the vocoder was loaded with ("auto" resolved).
+  hift::HiftPrecision precision() const { return vocoder_->precision(); }
 
  private:
   HiftVocoderNode(const Options& options, std::shared_ptr<const hift::HiftVocoder> vocoder)

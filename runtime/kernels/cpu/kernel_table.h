@@ -340,6 +340,11 @@ inline constexpr int64_t GemvI8FixedScratchBytes(int64_t m, int64_t k) {
 // The table of the selected variant (SelectedCpuIsa() unless UseKernelIsa changed it).
 const KernelTable& Kernels();
 
+// Whether the selected variant multiplies bf16 in hardware (AVX512_BF16 or AMX-BF16: the
+// table's bf16_products_name is set); elsewhere bf16 products are emulated in f32 and no faster.
+// The nodes' precision "auto" chooses by it.
+inline bool NativeBf16Products() { return Kernels().bf16_products_name[0] != '\0'; }
+
 // The table of one variant; FailedPrecondition when this CPU cannot run it.
 Result<const KernelTable*> KernelsFor(CpuIsa isa);
 
