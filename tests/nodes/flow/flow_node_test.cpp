@@ -8,9 +8,8 @@
 #include <fstream>
 
 #include "nodes/core/node_harness.h"
-#include "runtime/cpu_isa.h"
-#include "runtime/kernels/cpu/kernel_table.h"
 #include "tests/device_test_util.h"
+#include "tests/kernel_isa_util.h"
 #include "tests/nodes/flow/flow_test_util.h"
 #include "tests/test_util.h"
 
@@ -277,12 +276,9 @@ TEST_CASE("FlowNode: precision int16 streams the chunks within the int16 bound")
 // precision "auto": bf16 where the selected kernels multiply bf16 in hardware, int16 elsewhere,
 // f32 on a cuda device; every variant this CPU runs, through Create.
 TEST_CASE("FlowNode: precision auto follows the kernels' bf16 products") {
-  const CpuIsa selected = kernels::cpu::Kernels().isa;
-  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
-    REQUIRE(kernels::cpu::UseKernelIsa(CpuIsa(v)).ok());
-    CAPTURE(CpuIsaName(CpuIsa(v)));
+  cosyflow::test::ForEachKernelIsa([](CpuIsa isa) {
     const bool native = kernels::cpu::NativeBf16Products();
-    if (CpuIsa(v) != CpuIsa::kAvx512) CHECK_FALSE(native);
+    if (isa != CpuIsa::kAvx512) CHECK_FALSE(native);
     CHECK(ResolveFlowPrecision("auto", Device::kCpu) == (native ? "bf16" : "int16"));
     CHECK(ResolveFlowPrecision("auto", Device::kCuda) == "f32");
     CHECK(ResolveFlowPrecision("int16", Device::kCpu) == "int16");
@@ -291,8 +287,7 @@ TEST_CASE("FlowNode: precision auto follows the kernels' bf16 products") {
     auto h = NodeHarness::Make<FlowNode>(opts);
     REQUIRE_MESSAGE(h.ok(), h.status().ToString());
     CHECK(static_cast<const FlowNode&>(h->node()).precision() == (native ? "bf16" : "int16"));
-  }
-  REQUIRE(kernels::cpu::UseKernelIsa(selected).ok());
+  });
 }
 
 TEST_CASE("FlowNodeOptions: bad values are reported with their paths") {

@@ -6,8 +6,7 @@
 
 #include "nodes/core/node_harness.h"
 #include "nodes/hift/hift_session.h"
-#include "runtime/cpu_isa.h"
-#include "runtime/kernels/cpu/kernel_table.h"
+#include "tests/kernel_isa_util.h"
 #include "tests/nodes/hift/hift_test_util.h"
 
 namespace cosyflow {
@@ -204,20 +203,16 @@ TEST_CASE("HiftVocoderNode: random noise is seeded per session") {
 // precision "auto": bf16 where the selected kernels multiply bf16 in hardware, else f32; every
 // variant this CPU runs, through Create.
 TEST_CASE("HiftVocoderNode: precision auto follows the kernels' bf16 products") {
-  const CpuIsa selected = kernels::cpu::Kernels().isa;
-  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
-    REQUIRE(kernels::cpu::UseKernelIsa(CpuIsa(v)).ok());
-    CAPTURE(CpuIsaName(CpuIsa(v)));
+  test::ForEachKernelIsa([](CpuIsa isa) {
     const bool native = kernels::cpu::NativeBf16Products();
-    if (CpuIsa(v) != CpuIsa::kAvx512) CHECK_FALSE(native);
+    if (isa != CpuIsa::kAvx512) CHECK_FALSE(native);
     CHECK(ResolveHiftPrecision("auto") == (native ? "bf16" : "f32"));
     CHECK(ResolveHiftPrecision("f32") == "f32");
     CHECK(ResolveHiftPrecision("bf16") == "bf16");
     NodeHarness h = MakeHarness({{"precision", "auto"}});
     const auto& node = static_cast<const HiftVocoderNode&>(h.node());
     CHECK(node.precision() == (native ? hift::HiftPrecision::kBF16 : hift::HiftPrecision::kF32));
-  }
-  REQUIRE(kernels::cpu::UseKernelIsa(selected).ok());
+  });
 }
 
 TEST_CASE("HiftVocoderNode: options parse, validate and print; Create names a missing file") {

@@ -25,21 +25,10 @@ namespace {
 using test::RandomVector;
 using Mask = ref::AttentionMask;
 
-struct Shape {
-  int64_t hq, hkv, tq, tk, d;
-  Mask mask;
-  int64_t chunk, off;
-};
+using Shape = test::AttnShape;
 
 ref::AttentionParams Params(const Shape& sh) {
-  ref::AttentionParams p{.q_heads = sh.hq,
-                         .kv_heads = sh.hkv,
-                         .q_len = sh.tq,
-                         .kv_len = sh.tk,
-                         .head_dim = sh.d,
-                         .mask = sh.mask,
-                         .q_offset = sh.off,
-                         .chunk_size = sh.chunk};
+  ref::AttentionParams p = test::AttnParams(sh);
   p.int16 = true;
   return p;
 }

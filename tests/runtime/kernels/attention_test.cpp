@@ -217,16 +217,9 @@ TEST_CASE("Attention: the many-row path equals one query row at a time (few-row 
 }
 
 // A bf16-product call of one shape (contiguous layouts unless the test sets strides).
-struct Shape { int64_t hq, hkv, tq, tk, d; Mask mask; int64_t chunk, off; };
+using Shape = test::AttnShape;
 ref::AttentionParams Bf16Params(const Shape& sh) {
-  ref::AttentionParams p{.q_heads = sh.hq,
-                         .kv_heads = sh.hkv,
-                         .q_len = sh.tq,
-                         .kv_len = sh.tk,
-                         .head_dim = sh.d,
-                         .mask = sh.mask,
-                         .q_offset = sh.off,
-                         .chunk_size = sh.chunk};
+  ref::AttentionParams p = test::AttnParams(sh);
   p.bf16 = true;
   return p;
 }

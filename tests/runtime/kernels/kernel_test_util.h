@@ -13,7 +13,26 @@
 #include <string>
 #include <vector>
 
+#include "runtime/kernels/ref/attention.h"
+
 namespace cosyflow::test {
+
+// One attention call's shape (contiguous layouts unless a test sets strides) and its params.
+struct AttnShape {
+  int64_t hq, hkv, tq, tk, d;
+  kernels::ref::AttentionMask mask;
+  int64_t chunk, off;
+};
+inline kernels::ref::AttentionParams AttnParams(const AttnShape& sh) {
+  return {.q_heads = sh.hq,
+          .kv_heads = sh.hkv,
+          .q_len = sh.tq,
+          .kv_len = sh.tk,
+          .head_dim = sh.d,
+          .mask = sh.mask,
+          .q_offset = sh.off,
+          .chunk_size = sh.chunk};
+}
 
 // Fills `data` with uniform values in [lo, hi) from a generator seeded with `seed`.
 inline void FillRandom(std::span<float> data, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
