@@ -11,13 +11,16 @@ namespace cosyflow::test {
 
 template <class Fn>
 void ForEachKernelIsa(Fn&& fn) {
-  const CpuIsa selected = kernels::cpu::Kernels().isa;
+  // restores the variant in force however the body ends (a failed REQUIRE throws)
+  struct Restore {
+    CpuIsa isa;
+    ~Restore() { (void)kernels::cpu::UseKernelIsa(isa); }
+  } restore{kernels::cpu::Kernels().isa};
   for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
     REQUIRE(kernels::cpu::UseKernelIsa(CpuIsa(v)).ok());
     CAPTURE(CpuIsaName(CpuIsa(v)));
     fn(CpuIsa(v));
   }
-  REQUIRE(kernels::cpu::UseKernelIsa(selected).ok());
 }
 
 }  // namespace cosyflow::test

@@ -80,6 +80,9 @@ struct KernelTable {
   // scratch of AttnI16ScratchLayout(p.head_dim, p.kv_len).total floats.
   void (*attention_i16)(const ref::AttentionParams& p, const float* q, const float* k,
                         const float* v, float* out, float* scratch) = nullptr;
+  // The vpmaddwd one in every case (tests compare it with attention_i16 on VNNI CPUs).
+  void (*attention_i16_madd)(const ref::AttentionParams& p, const float* q, const float* k,
+                             const float* v, float* out, float* scratch) = nullptr;
   // y: [m, n] = x: [m, k] W^T + bias, W: [n, k] row-major; f32 W, or bf16 W with x already
   // rounded to bf16, or int8 W with per-row scales (y = scale[j] * (x . W[j]) + bias[j]) in the
   // 4-row blocks of i8_rows.h, w pointing at a block's start (row 0 of the call = row 4b).

@@ -135,9 +135,11 @@ float QuantizeRow(const float* x, int64_t n, int32_t qmax, int32_t* q) {
     std::fill(q, q + n, 0);
     return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
   }
-  const float inv = static_cast<float>(qmax) / a;
+  // below 2^-64 both scaled by 2^64 first (exact), so that qmax / max does not overflow
+  const float pre = a < 0x1p-64f ? 0x1p64f : 1.0f;
+  const float inv = static_cast<float>(qmax) / (a * pre);
   for (int64_t c = 0; c < n; ++c) {
-    const float t = std::nearbyint(x[c] * inv);
+    const float t = std::nearbyint(x[c] * pre * inv);
     q[c] = static_cast<int32_t>(std::clamp(t, -static_cast<float>(qmax), static_cast<float>(qmax)));
   }
   return a / static_cast<float>(qmax);
@@ -183,6 +185,16 @@ Status AttentionI16Impl(const AttentionParams& params, const float* q, const flo
         auto visible = [&](int64_t j) {
           return p.keep_mask == nullptr || p.keep_mask[i * p.kv_len + j] != 0;
         };
+        float* oi = out + h * p.out_head_stride + i * p.out_row_stride;
+        // NaN or infinity in the query row or a visible key or value row: the row is NaN
+        bool finite = std::isfinite(sq);
+        for (int64_t j = 0; j < end && finite; ++j) {
+          finite = !visible(j) || (std::isfinite(ks[j]) && std::isfinite(vs[j]));
+        }
+        if (!finite) {
+          std::fill(oi, oi + d, std::numeric_limits<float>::quiet_NaN());
+          continue;
+        }
         float mx = -std::numeric_limits<float>::infinity();
         for (int64_t j = 0; j < end; ++j) {
           if (!visible(j)) continue;
@@ -194,11 +206,10 @@ Status AttentionI16Impl(const AttentionParams& params, const float* q, const flo
           const float e =
               visible(j) ? static_cast<float>(std::exp(static_cast<double>(s[j] - mx))) : 0.0f;
           sum += e;
-          pw[j] = e * vs[j];
+          pw[j] = e > 0.0f ? e * vs[j] : 0.0f;
         }
         const float sp = QuantizeRow(pw.data(), end, kAttnI16QueryMax, pq.data());
         const float scale = sp * (sum > 0.0 ? static_cast<float>(1.0 / sum) : 0.0f);
-        float* oi = out + h * p.out_head_stride + i * p.out_row_stride;
         for (int64_t c = 0; c < d; ++c) {
           oi[c] = end > 0 ? BlockSums(pq.data(), 1, &vq[c], d, end) * scale : 0.0f;
         }

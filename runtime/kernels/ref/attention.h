@@ -54,7 +54,10 @@ struct AttentionParams {
   // weights e_j = exp(s_j - max) (f32) times the value rows' scales form the row p_j = e_j sv_j,
   // quantized like a query row; out = (the exact integer sums of p_int v_int over blocks of
   // kAttnI16Block keys from key 0, each converted to f32 and added in f32 in order) * (p's scale
-  // / sum of e). The integer sums never leave int32.
+  // / sum of e). The integer sums never leave int32. A row whose query row or any visible key or
+  // value row holds NaN or infinity is NaN (as f32 attention's would be); a weight that is 0
+  // contributes nothing. Rows with max|x| < 2^-64 are scaled by 2^64 before quantizing (exact).
+  // Scores that overflow f32 (|q| |k| beyond ~1e37) are not defined.
   bool int16 = false;
 };
 

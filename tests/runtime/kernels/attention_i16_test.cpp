@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,11 @@ std::string Name(const Shape& sh) {
                      sh.d, sh.chunk, sh.off);
 }
 
-// The variant's attention_i16 on resolved params (as cpu::Attention calls it).
+// The variant's attention_i16 (madd: its vpmaddwd kernel, which is attention_i16 except on CPUs
+// with AVX512_VNNI) on resolved params, as cpu::Attention calls it.
 std::vector<float> RunVariant(const cpu::KernelTable& t, const ref::AttentionParams& params,
                               const std::vector<float>& q, const std::vector<float>& k,
-                              const std::vector<float>& v) {
+                              const std::vector<float>& v, bool madd = false) {
   ref::AttentionParams p;
   REQUIRE(ref::ResolveAttentionParams(params, &p).ok());
   // out as the resolved strides lay it out (a view may leave gaps between heads)
@@ -50,7 +52,9 @@ std::vector<float> RunVariant(const cpu::KernelTable& t, const ref::AttentionPar
   std::vector<float> y(static_cast<size_t>(std::max<int64_t>(out_elems, 0)), 77.0f);
   std::vector<float> scratch(static_cast<size_t>(cpu::AttentionScratchFloats(p)), 55.0f);
   REQUIRE(bool(t.attention_i16 != nullptr));
-  t.attention_i16(p, q.data(), k.data(), v.data(), y.data(), scratch.data());
+  REQUIRE(bool(t.attention_i16_madd != nullptr));
+  (madd ? t.attention_i16_madd : t.attention_i16)(p, q.data(), k.data(), v.data(), y.data(),
+                                                  scratch.data());
   return y;
 }
 
@@ -101,6 +105,8 @@ TEST_CASE("int16 attention: every variant matches the integer definition, which 
       const double diff = test::MaxAbsDiff(y, y_def);
       CHECK(diff <= tol_def);
       MESSAGE(what, ": max abs diff to the definition ", diff, " (bound ", tol_def, ")");
+      // the vpmaddwd kernel (where attention_i16 is vpdpwssd): the same integer sums, same bits
+      CHECK(test::MaxAbsDiff(RunVariant(*t, p, q, k, v, /*madd=*/true), y) == 0.0);
     }
     // The definition against f32: the scores' quantization (|q| 14-bit, |k| 13/12-bit) and the
     // weights' and values' (14 / 12 bits) leave ~1e-4 of max|v| at these score sizes (measured
@@ -199,6 +205,94 @@ TEST_CASE("int16 attention: fully masked rows give zeros; masked keys contribute
     }
     // key 3's value row changed: no output moves
     CHECK(test::MaxAbsDiff(RunVariant(*t, p, q, k, v_changed), y) == 0.0);
+  }
+}
+
+// NaN or infinity in a query row or a key / value row a row sees makes that row NaN (as f32
+// attention's would be); rows that do not see the key (causal: earlier rows; a keep mask) stay
+// finite and unchanged, even though the bad row sits inside their blocks' packed keys.
+TEST_CASE("int16 attention: NaN and infinity reach exactly the rows that see them") {
+  const Shape sh{2, 2, 30, 30, 16, Mask::kCausal, 0, 0};
+  const ref::AttentionParams p = Params(sh);
+  const int64_t d = p.head_dim, t = p.q_len;
+  const auto q = RandomVector(p.q_heads * t * d, 81, -1.5f, 1.5f);
+  const auto k = RandomVector(p.kv_heads * t * d, 82, -1.5f, 1.5f);
+  const auto v = RandomVector(p.kv_heads * t * d, 83);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  auto row_nan = [&](const std::vector<float>& y, int64_t h, int64_t i) {
+    bool all = true;
+    for (int64_t c = 0; c < d; ++c) all = all && std::isnan(y[(h * t + i) * d + c]);
+    return all;
+  };
+  for (const cpu::KernelTable* tb : Variants()) {
+    CAPTURE(CpuIsaName(tb->isa));
+    const auto y0 = RunVariant(*tb, p, q, k, v);
+    auto check = [&](const std::vector<float>& qx, const std::vector<float>& kx,
+                     const std::vector<float>& vx, int64_t bad_h, int64_t first_bad_row,
+                     int64_t last_bad_row, const std::string& what) {
+      CAPTURE(what);
+      const auto y = RunVariant(*tb, p, qx, kx, vx);
+      std::vector<float> yd(y.size());
+      REQUIRE(ref::Attention(p, qx.data(), kx.data(), vx.data(), yd.data(), nullptr, 0).ok());
+      for (int64_t h = 0; h < p.q_heads; ++h) {
+        for (int64_t i = 0; i < t; ++i) {
+          const bool bad = h == bad_h && i >= first_bad_row && i <= last_bad_row;
+          CHECK(row_nan(y, h, i) == bad);
+          CHECK(row_nan(yd, h, i) == bad);
+          if (!bad) {
+            for (int64_t c = 0; c < d; ++c) {
+              CHECK(y[(h * t + i) * d + c] == y0[(h * t + i) * d + c]);
+            }
+          }
+        }
+      }
+    };
+    auto vn = v;
+    vn[(1 * t + 6) * d + 3] = nan;  // head 1's value row 6: rows 6.. see it
+    check(q, k, vn, 1, 6, t - 1, "NaN in a value row");
+    auto ki = k;
+    ki[(0 * t + 9) * d + 0] = inf;  // head 0's key row 9
+    check(q, ki, v, 0, 9, t - 1, "inf in a key row");
+    auto qn = q;
+    qn[(1 * t + 4) * d + 5] = nan;  // head 1's query row 4 alone
+    check(qn, k, v, 1, 4, 4, "NaN in a query row");
+  }
+}
+
+// A key hidden by the keep mask may hold NaN: no row sees it, no output changes.
+TEST_CASE("int16 attention: a NaN value row behind the keep mask changes nothing") {
+  ref::AttentionParams p = Params({1, 1, 20, 20, 16, Mask::kNone, 0, 0});
+  std::vector<uint8_t> keep(static_cast<size_t>(p.q_len * p.kv_len), 1);
+  for (int64_t i = 0; i < p.q_len; ++i) keep[i * p.kv_len + 7] = 0;
+  p.keep_mask = keep.data();
+  const auto q = RandomVector(p.q_len * p.head_dim, 91, -1.5f, 1.5f);
+  const auto k = RandomVector(p.kv_len * p.head_dim, 92, -1.5f, 1.5f);
+  const auto v = RandomVector(p.kv_len * p.head_dim, 93);
+  auto vn = v;
+  vn[7 * p.head_dim + 2] = std::numeric_limits<float>::quiet_NaN();
+  for (const cpu::KernelTable* t : Variants()) {
+    CAPTURE(CpuIsaName(t->isa));
+    CHECK(test::MaxAbsDiff(RunVariant(*t, p, q, k, vn), RunVariant(*t, p, q, k, v)) == 0.0);
+  }
+}
+
+// Value rows far below 1 (max|v| ~ 1e-33: qmax / max|v| would overflow f32 without the 2^64
+// prescale) keep their relative accuracy.
+TEST_CASE("int16 attention: tiny value rows keep their relative accuracy") {
+  const ref::AttentionParams p = Params({2, 2, 24, 40, 32, Mask::kNone, 0, 0});
+  const auto q = RandomVector(p.q_heads * p.q_len * p.head_dim, 95, -1.5f, 1.5f);
+  const auto k = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 96, -1.5f, 1.5f);
+  auto v = RandomVector(p.kv_heads * p.kv_len * p.head_dim, 97);
+  for (float& e : v) e *= 1e-33f;
+  std::vector<float> y_f32(q.size());
+  ref::AttentionParams pf = p;
+  pf.int16 = false;
+  REQUIRE(ref::Attention(pf, q.data(), k.data(), v.data(), y_f32.data(), nullptr, 0).ok());
+  for (const cpu::KernelTable* t : Variants()) {
+    CAPTURE(CpuIsaName(t->isa));
+    const auto y = RunVariant(*t, p, q, k, v);
+    CHECK(test::MaxAbsDiff(y, y_f32) < 1e-3 * 1e-33);
   }
 }
 

@@ -6,8 +6,10 @@
 // "weights" are the keys), the values into panels of 16 channels by key pairs (out = p V as a
 // GEMM whose "weights" are V^T, their per-key scales folded into the softmax weights); query
 // rows go in blocks of kAttnI16Rows: quantize, scores, softmax, quantize the weights, products.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/simd/attention_rows.h"
@@ -97,6 +99,16 @@ void Head(const ref::AttentionParams& p, const AttnI16Scratch& l, int64_t hk, in
     PackValues(p, vh, end_all, l, scratch);
   }
   const int64_t kpairs_all = (end_all + 1) / 2;
+  // The first key whose key or value row holds NaN or infinity (its scale is not finite): rows
+  // that see it are NaN, as f32 attention's would be; others must not see it even through a zero
+  // weight (0 x NaN).
+  int64_t first_bad = end_all;
+  for (int64_t j = 0; j < end_all; ++j) {
+    if (!std::isfinite(scratch[l.sk + j]) || !std::isfinite(scratch[l.sv + j])) {
+      first_bad = j;
+      break;
+    }
+  }
   const auto* kp = reinterpret_cast<const int16_t*>(scratch + l.kp);
   const auto* vp = reinterpret_cast<const int16_t*>(scratch + l.vp);
   const float* sk = scratch + l.sk;
@@ -142,16 +154,27 @@ void Head(const ref::AttentionParams& p, const AttnI16Scratch& l, int64_t hk, in
     for (int64_t r = 0; r < n; ++r) {
       float* srow = s + r * l.ldk;
       const uint8_t* keep = p.keep_mask ? p.keep_mask + row_i[r] * p.kv_len : nullptr;
+      int16_t* prow = pq + r * l.kvp;
+      bool finite = std::isfinite(sq[r]);
+      for (int64_t j = first_bad; j < end[r] && finite; ++j) {
+        finite =
+            (keep != nullptr && keep[j] == 0) || (std::isfinite(sk[j]) && std::isfinite(sv[j]));
+      }
+      if (!finite) {  // products of zeros scaled by NaN: the row's outputs are NaN
+        std::memset(prow, 0, static_cast<size_t>(l.kvp) * sizeof(int16_t));
+        sp[r] = std::numeric_limits<float>::quiet_NaN();
+        continue;
+      }
       // the weights' max and (x * 0 summed: NaN for NaN or infinity) taken as they are stored
+      // (a zero weight, masked or past the row's keys, contributes 0 whatever the value row)
       Vf wmax = Zero(), bad = Zero();
       const float inv = SoftmaxRowTo(srow, end[r], width, keep, [&](int64_t j, Vf e) {
-        const Vf w = Mul(e, Load(sv + j));
+        const Vf w = Select(Lt(Zero(), e), Mul(e, Load(sv + j)), Zero());
         Store(srow + j, w);
         wmax = Max(wmax, w);
         bad = Add(bad, Mul(w, Zero()));
       });
       const float a = ReduceMax(wmax), nonfinite = ReduceAdd(bad);
-      int16_t* prow = pq + r * l.kvp;
       float scale = 0.0f;  // all weights 0: zeros (a row that sees no key, zero value rows)
       if (nonfinite != 0.0f) {
         scale = nonfinite;

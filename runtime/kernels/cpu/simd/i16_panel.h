@@ -184,17 +184,26 @@ __attribute__((noinline)) void PanelBlock(const int16_t* xq, int64_t ldq, const 
   }
 }
 
+// Rows whose max|x| is below this are scaled by kI16TinyScale (a power of two: exact) before
+// qmax / max|x| is taken, which would otherwise overflow f32 (max|x| < qmax / FLT_MAX).
+inline constexpr float kI16TinyMax = 0x1p-64f;
+inline constexpr float kI16TinyScale = 0x1p64f;
+
 // x[0, k) -> q[0, ldq) given a = max|x| > 0 (finite): q = x (qmax / a) rounded to nearest even
-// (|q| <= qmax), zeros past k; returns the scale a / qmax.
+// (|q| <= qmax; for a < kI16TinyMax: (x 2^64) (qmax / (a 2^64))), zeros past k; returns the
+// scale a / qmax.
 inline float QuantizeRowWithMax(const float* row, int64_t k, int32_t qmax, float a, int16_t* q,
                                 int64_t ldq) {
   const Vf vmax = Set1(static_cast<float>(qmax));
-  const float inv = static_cast<float>(qmax) / a;
-  const Vf vinv = Set1(inv);
+  const bool tiny = a < kI16TinyMax;
+  const float pre = tiny ? kI16TinyScale : 1.0f;
+  const float inv = static_cast<float>(qmax) / (a * pre);
+  const Vf vinv = Set1(inv), vpre = Set1(pre);
   int64_t c = 0;
   for (; c + kLanes <= k; c += kLanes) {
     // |x inv| <= qmax (1 + 2^-23): after rounding to nearest even at most qmax
-    const Vf t = Min(Max(Round(Mul(Load(row + c), vinv)), Sub(Zero(), vmax)), vmax);
+    const Vf x = tiny ? Mul(Load(row + c), vpre) : Load(row + c);
+    const Vf t = Min(Max(Round(Mul(x, vinv)), Sub(Zero(), vmax)), vmax);
 #if defined(COSY_SIMD_AVX512)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + c),
                         _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(t)));
@@ -211,7 +220,7 @@ inline float QuantizeRowWithMax(const float* row, int64_t k, int32_t qmax, float
   }
   const float fmax = static_cast<float>(qmax);
   for (; c < k; ++c) {
-    const float t = std::nearbyint(row[c] * inv);
+    const float t = std::nearbyint(row[c] * pre * inv);
     q[c] = static_cast<int16_t>(t < -fmax ? -fmax : (t > fmax ? fmax : t));
   }
   for (; c < ldq; ++c) q[c] = 0;

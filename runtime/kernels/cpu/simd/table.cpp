@@ -39,6 +39,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
   t->narrow_bf16 = NarrowBf16;
   t->attention = Attention;
   t->attention_i16 = AttentionI16;
+  t->attention_i16_madd = AttentionI16;
   t->gemv_f32 = GemvF32;
   t->gemm_panels_f32 = GemmPanelsF32;
   t->quantize_i16_rows = QuantizeI16Rows;
