@@ -232,6 +232,25 @@ struct KernelTable {
                       void* scratch) = nullptr;
   void (*gemm_bf16_f32)(const float* xv, int64_t m, int64_t k, const uint16_t* w, const float* bias,
                         int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) = nullptr;
+  // int8 W (i8_rows.h, per-row scales) at many rows on int16 products (gemm_i8_i16.cpp; AVX-512
+  // and AVX2 variants; Linear takes them where no bf16 product unit is, linear.cpp). pack_i8_i16_x:
+  // rows [i0, min(i1, m)) of x [m, k] (rows ldx apart) into xv (GemmI8I16XBytes(m, k) bytes, layout
+  // GemmI8I16X): per row and block b of kI16Block channels, s = max|x| / kI8I16ActMax over the
+  // block and q = x / s rounded to nearest even (as quantize_i16_rows per block: an all-zero
+  // block s 0, a block holding NaN or infinity zeros and s NaN), zeros past k. gemm_i8_i16:
+  // y[i * ldy + j] = fmadd(acc(i, j), scales[j], bias[j]) for i < m, j in [j0, j1) (j0 a multiple
+  // of 4; bias may be null: 0), acc = the blocks in order, each the exact int32 sum of q W over
+  // its channels converted to f32 d_b: acc = s_0 d_0, then acc = fmadd(d_b, s_b, acc) (fused).
+  // scratch: GemmI8I16ScratchBytes(k).
+  void (*pack_i8_i16_x)(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
+                        void* xv) = nullptr;
+  void (*gemm_i8_i16)(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+                      const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy,
+                      void* scratch) = nullptr;
+  // gemm_i8_i16 is vpdpwssd where gemm_panels_i16 is (the same bits); this the vpmaddwd one.
+  void (*gemm_i8_i16_madd)(const void* xv, int64_t m, int64_t k, const int8_t* w,
+                           const float* scales, const float* bias, int64_t j0, int64_t j1, float* y,
+                           int64_t ldy, void* scratch) = nullptr;
 };
 // The gemm tiles: 8 weight rows x up to 48 columns of x; W loaded 512 units at a time per block
 // of 8 rows (8 x 512 x 4 bytes: L1); packed x in column tiles of 48 (the last one 16, 32 or 48
@@ -278,6 +297,27 @@ inline constexpr int32_t kI16ActMax = 8191;
 inline constexpr int32_t kI16WeightMax = 2047;
 inline constexpr int64_t kI16Block = 128;
 inline constexpr int64_t I16RowStride(int64_t k) { return (k + 1) / 2 * 2; }
+// gemm_i8_i16: x's integer range per block (kI16Block x 32767 x 128 < 2^31: a block's sum
+// against int8 rows fits int32), its packed x (m rows of I16RowStride(k) int16, then from byte
+// `scales` the block scales, row i's at [i * blocks]) and the scratch (one W panel widened to
+// int16: kGemmPanelWidth rows of the i8_rows.h padded k).
+inline constexpr int32_t kI8I16ActMax = 32767;
+static_assert(kI16Block * int64_t{kI8I16ActMax} * 128 < (int64_t{1} << 31),
+              "a block's sum of int16 x int8 fits int32");
+struct GemmI8I16X {
+  int64_t ldq = 0, blocks = 0, scales = 0, bytes = 0;
+};
+inline constexpr GemmI8I16X GemmI8I16XLayout(int64_t m, int64_t k) {
+  GemmI8I16X l;
+  l.ldq = I16RowStride(k);
+  l.blocks = (k + kI16Block - 1) / kI16Block;
+  l.scales = (m * l.ldq * 2 + 63) / 64 * 64;
+  l.bytes = l.scales + m * l.blocks * 4;
+  return l;
+}
+inline constexpr int64_t GemmI8I16ScratchBytes(int64_t k) {
+  return kGemmPanelWidth * ((k + 63) / 64 * 64) * 2 + 64;
+}
 static_assert(ref::kAttnI16QueryMax == kI16ActMax && ref::kAttnI16ValueMax == kI16WeightMax &&
                   ref::kAttnI16Block == kI16Block,
               "the int16 attention runs on the int16 GEMM's panel kernel");

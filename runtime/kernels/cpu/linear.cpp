@@ -60,6 +60,10 @@ std::string Int8ManyRowsKernel() {
   }
   if (Int8OnAmxMatmul()) return "oneDNN bf16 matmul (AMX) on widened tiles";
   if (kt.gemm_i8_bf16 != nullptr) return "avx512_bf16 tile (gemm_i8_bf16)";
+  if (kt.gemm_i8_i16 != nullptr) {
+    return fmt::format("{} int16 products on widened panels (gemm_i8_i16{})", kt.name,
+                       kt.gemm_panels_i16 == kt.gemm_panels_i16_madd ? "" : ", vpdpwssd");
+  }
   if (kt.gemm_i8_f32 != nullptr)
     return fmt::format("{} f32 tile on widened rows (gemm_i8_f32)", kt.name);
   return GetBf16TileMatMul() != nullptr ? "oneDNN bf16 matmul on widened tiles"
@@ -109,8 +113,12 @@ void NoteTilesOnce(WeightType wt) {
   static std::once_flag once[3];
   std::call_once(once[static_cast<int>(wt)], [wt] {
     if (wt == WeightType::kInt8) {
-      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the {} (activations rounded to bf16)",
-          kGemvMaxM, Int8ManyRowsKernel());
+      const KernelTable& kt = Kernels();
+      const bool i16 = kt.gemm_amx_bf16_scaled == nullptr && !Int8OnAmxMatmul() &&
+                       kt.gemm_i8_bf16 == nullptr && kt.gemm_i8_i16 != nullptr;
+      Log(LogLevel::kInfo, "linear: int8 weights: m > {} runs the {} ({})", kGemvMaxM,
+          Int8ManyRowsKernel(),
+          i16 ? "activations as 16-bit integers per 128 channels" : "activations rounded to bf16");
     } else {
       Log(LogLevel::kInfo, "linear: no oneDNN {} matmul on this CPU/ISA; m > {} runs {}",
           WeightTypeName(wt), kGemvMaxM,
@@ -737,6 +745,10 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
     if (kt.gemm_i8_bf16 != nullptr) {
       return detail::TileForwardInt8(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x, m,
                                      y);
+    }
+    if (kt.gemm_i8_i16 != nullptr && !im.w_i8.empty()) {
+      return detail::TileForwardInt8I16(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x,
+                                        m, y);
     }
     if (kt.gemm_i8_f32 != nullptr) {
       return detail::TileForwardInt8F32(kt, im.w_i8.data(), im.scales.data(), bias, im.n, im.k, x,

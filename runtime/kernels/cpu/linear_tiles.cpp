@@ -25,16 +25,18 @@ constexpr int64_t kChunkBlocks = 16;
 // x once (its rows split by 16) and then shares out W's 8-row blocks. `pack(x, m, i0, i1, xv)` and
 // `gemm(xv, m, j0, j1, y, scratch)` wrap the table entries. Per-thread scratch that cannot be had
 // fails the call (no exception leaves the region).
-template <class Pack, class Gemm>
-Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t m, float* y,
-                    Pack pack, Gemm gemm) {
+// xv_bytes(mg): the packed x of a group of mg rows; scratch_bytes(mg, rows): a thread's scratch
+// for `rows` W rows against it.
+template <class Pack, class Gemm, class XBytes, class ScratchBytes>
+Status ForwardTiles(int64_t n, const float* x, int64_t k, int64_t m, float* y, Pack pack, Gemm gemm,
+                    XBytes xv_bytes, ScratchBytes scratch_bytes) {
   constexpr int64_t kGroup = 4 * kGemmTileCols;
   const int64_t blocks = (n + kGemmTileRows - 1) / kGemmTileRows;
   for (int64_t i0 = 0; i0 < m; i0 += kGroup) {
     const int64_t mg = std::min(kGroup, m - i0);
     void* xv = nullptr;
     try {
-      xv = ThreadScratch(ScratchSlot::kConvert, sizeof(uint32_t) * GemmXWords(mg, units));
+      xv = ThreadScratch(ScratchSlot::kConvert, static_cast<size_t>(xv_bytes(mg)));
     } catch (const std::bad_alloc&) {
       return MakeError(StatusCode::kResourceExhausted, "linear: no memory for {} packed rows of x",
                        mg);
@@ -59,9 +61,8 @@ Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t
       const int64_t chunk = sharing ? kChunkBlocks : std::max<int64_t>(1, b1 - b0);
       void* scratch = nullptr;
       try {
-        scratch =
-            ThreadScratch(ScratchSlot::kConvertWeights,
-                          static_cast<size_t>(GemmScratchBytes(mg, units, chunk * kGemmTileRows)));
+        scratch = ThreadScratch(ScratchSlot::kConvertWeights,
+                                static_cast<size_t>(scratch_bytes(mg, chunk * kGemmTileRows)));
       } catch (const std::bad_alloc&) {
 #pragma omp atomic write
         failed = true;
@@ -87,58 +88,89 @@ Status ForwardTiles(int64_t n, int64_t k, int64_t units, const float* x, int64_t
   return OkStatus();
 }
 
+// The tile kernels' packed x and scratch (kernel_table.h) for `units` channel units.
+auto TileXBytes(int64_t units) {
+  return [units](int64_t mg) { return int64_t{sizeof(uint32_t)} * GemmXWords(mg, units); };
+}
+auto TileScratchBytes(int64_t units) {
+  return [units](int64_t mg, int64_t rows) { return GemmScratchBytes(mg, units, rows); };
+}
+
 }  // namespace
 
 Status TileForwardInt8(const KernelTable& kt, const int8_t* w, const float* scales,
                        const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
                        float* y) {
+  const int64_t units = (k + 1) / 2;
   return ForwardTiles(
-      n, k, (k + 1) / 2, x, m, y,
+      n, x, k, m, y,
       [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
         kt.pack_gemm_bf16_x(xg, k, mg, k, i0, i1, static_cast<uint32_t*>(xv));
       },
       [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
         kt.gemm_i8_bf16(static_cast<const uint32_t*>(xv), mg, k, w, scales, bias, j0, j1, yg, n,
                         scratch);
-      });
+      },
+      TileXBytes(units), TileScratchBytes(units));
 }
 
 Status TileForwardF32(const KernelTable& kt, const float* w, const float* bias, int64_t n,
                       int64_t k, const float* x, int64_t m, float* y) {
+  const int64_t units = k;
   return ForwardTiles(
-      n, k, k, x, m, y,
+      n, x, k, m, y,
       [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
         kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, false, static_cast<float*>(xv));
       },
       [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
         kt.gemm_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
-      });
+      },
+      TileXBytes(units), TileScratchBytes(units));
 }
 
 Status TileForwardInt8F32(const KernelTable& kt, const int8_t* w, const float* scales,
                           const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
                           float* y) {
+  const int64_t units = k;
   return ForwardTiles(
-      n, k, k, x, m, y,
+      n, x, k, m, y,
       [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
         kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, true, static_cast<float*>(xv));
       },
       [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
         kt.gemm_i8_f32(static_cast<const float*>(xv), mg, k, w, scales, bias, j0, j1, yg, n,
                        scratch);
-      });
+      },
+      TileXBytes(units), TileScratchBytes(units));
 }
 
 Status TileForwardBf16F32(const KernelTable& kt, const uint16_t* w, const float* bias, int64_t n,
                           int64_t k, const float* x, int64_t m, float* y) {
+  const int64_t units = k;
   return ForwardTiles(
-      n, k, k, x, m, y,
+      n, x, k, m, y,
       [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
         kt.pack_gemm_f32_x(xg, k, mg, k, i0, i1, true, static_cast<float*>(xv));
       },
       [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
         kt.gemm_bf16_f32(static_cast<const float*>(xv), mg, k, w, bias, j0, j1, yg, n, scratch);
-      });
+      },
+      TileXBytes(units), TileScratchBytes(units));
+}
+
+Status TileForwardInt8I16(const KernelTable& kt, const int8_t* w, const float* scales,
+                          const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
+                          float* y) {
+  return ForwardTiles(
+      n, x, k, m, y,
+      [&](const float* xg, int64_t mg, int64_t i0, int64_t i1, void* xv) {
+        kt.pack_i8_i16_x(xg, k, mg, k, i0, i1, xv);
+      },
+      [&](const void* xv, int64_t mg, int64_t j0, int64_t j1, float* yg, void* scratch) {
+        kt.gemm_i8_i16(xv, mg, k, w, scales, bias, j0, j1, yg, n, scratch);
+      },
+      [k](int64_t mg) { return GemmI8I16XLayout(mg, k).bytes; },
+      [k](int64_t, int64_t) { return GemmI8I16ScratchBytes(k); });
 }
 
 }  // namespace cosyflow::kernels::cpu::detail

@@ -1,8 +1,8 @@
 // The many-row products of row-major Linear weights on the kernel table's register tiles
-// (kernel_table.h: gemm_i8_bf16, gemm_f32, gemm_i8_f32, gemm_bf16_f32): the path behind
-// cpu::Linear (linear.h) for f32 and int8 weights with the AVX-512 and AVX2 kernels (int8 on
-// bf16 pairs where the CPU has AVX512_BF16, else on f32 units) and bf16 weights with the AVX2
-// ones. Internal to the cpu kernels.
+// (kernel_table.h: gemm_i8_bf16, gemm_f32, gemm_i8_f32, gemm_bf16_f32, gemm_i8_i16): the path
+// behind cpu::Linear (linear.h) for f32 and int8 weights with the AVX-512 and AVX2 kernels (int8
+// on bf16 pairs where the CPU has AVX512_BF16, else on int16 products in every variant) and bf16
+// weights with the AVX2 ones. Internal to the cpu kernels.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +28,11 @@ Status TileForwardInt8F32(const KernelTable& kt, const int8_t* w, const float* s
                           float* y);
 Status TileForwardBf16F32(const KernelTable& kt, const uint16_t* w, const float* bias, int64_t n,
                           int64_t k, const float* x, int64_t m, float* y);
+// int8 W in the i8_rows.h layout on int16 products (kt.pack_i8_i16_x, kt.gemm_i8_i16):
+// y[i, j] = scale[j] * (sum over kI16Block-channel blocks of s_ib (q_ib . W[j])) + bias[j], q_ib
+// the 16-bit integers of x_i's block b and s_ib their scale.
+Status TileForwardInt8I16(const KernelTable& kt, const int8_t* w, const float* scales,
+                          const float* bias, int64_t n, int64_t k, const float* x, int64_t m,
+                          float* y);
 
 }  // namespace cosyflow::kernels::cpu::detail

@@ -64,6 +64,32 @@ std::vector<float> Definition(const std::vector<float>& x, const Int8Weights& w,
   return y;
 }
 
+// y[i][j] = scales[j] * sum over 128-channel blocks b of s_ib (q_ib . W[j]) + bias[j], in double:
+// x_i's block b as 16-bit integers q_ib = x (32767 / max|x|) rounded to nearest even, s_ib =
+// max|x| / 32767 (gemm_i8_i16's definition up to the f32 roundings of its block sums).
+std::vector<float> DefinitionI16(const std::vector<float>& x, const Int8Weights& w,
+                                 const std::vector<float>& bias, int64_t m, int64_t n, int64_t k) {
+  std::vector<float> y(m * n);
+  std::vector<float> xr(k);  // x_i as the integers times their scales
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t c0 = 0; c0 < k; c0 += 128) {
+      const int64_t c1 = std::min(k, c0 + 128);
+      float a = 0.0f;
+      for (int64_t c = c0; c < c1; ++c) a = std::max(a, std::fabs(x[i * k + c]));
+      const float inv = a > 0.0f ? 32767.0f / a : 0.0f;
+      for (int64_t c = c0; c < c1; ++c) {
+        xr[c] = static_cast<float>(std::nearbyint(x[i * k + c] * inv) * (double{a} / 32767.0));
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (int64_t c = 0; c < k; ++c) s += double{xr[c]} * w.q[j * k + c];
+      y[i * n + j] = static_cast<float>(s * w.scales[j] + (bias.empty() ? 0.0 : bias[j]));
+    }
+  }
+  return y;
+}
+
 // The tile kernels: x units and the weight type.
 enum class TileKind { kI8Bf16, kF32, kI8F32, kBf16F32 };
 const char* TileKindName(TileKind t) {
@@ -428,10 +454,12 @@ TEST_CASE("KernelTable widen_i8_rows_amx + gemm_amx_bf16_scaled: the int8 defini
 }
 
 // A Linear of weight type wt made from w ([n, k] f32), run at m = 300 / 9 / 40 under every
-// variant of this CPU, against y_def ([300, n]).
+// variant of this CPU, against y_def ([300, n]), or y_def_i16 where the variant runs int8 on
+// int16 products (gemm_i8_i16).
 void CheckLinearVariants(cpu::WeightType wt, const std::vector<float>& w,
                          const std::vector<float>& bias, const std::vector<float>& x,
-                         const std::vector<float>& y_def, int64_t n, int64_t k) {
+                         const std::vector<float>& y_def, int64_t n, int64_t k,
+                         const std::vector<float>* y_def_i16 = nullptr) {
   struct Restore {
     ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
   } restore;
@@ -440,22 +468,27 @@ void CheckLinearVariants(cpu::WeightType wt, const std::vector<float>& w,
     REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
     auto lin = cpu::Linear::Create(w.data(), bias.data(), n, k, wt);
     REQUIRE(lin.ok());
+    const bool i16 = wt == cpu::WeightType::kInt8 &&
+                     cpu::Int8ManyRowsKernel().find("gemm_i8_i16") != std::string::npos;
+    REQUIRE((!i16 || y_def_i16 != nullptr));
+    const std::vector<float>& def = i16 ? *y_def_i16 : y_def;
     for (int64_t rows : {m, int64_t{9}, int64_t{40}}) {
       std::vector<float> y(rows * n);
       REQUIRE((*lin)->Forward(x.data(), rows, y.data()).ok());
       CheckClose(
-          y, std::span<const float>(y_def.data(), rows * n), kF32Tol,
+          y, std::span<const float>(def.data(), rows * n), kF32Tol,
           fmt::format("{} variant {}, m {}", cpu::WeightTypeName(wt), CpuIsaName(CpuIsa(v)), rows));
     }
   }
 }
 
-// Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, the f32 tile
-// on widened rows in the AVX2 variant, oneDNN's bf16 or f32 matmul on widened tiles elsewhere. Each
-// equals the definition (x rounded to bf16, the exact int8 values, the row scale after the sum),
-// across the 192-row groups of x, and across the W tiles the team shares out (n = 1000: three
-// tiles of at most 352 rows at k = 1101, one thread taking two, the last one partial).
-TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definition") {
+// Linear's int8 weights for many rows: the vdpbf16ps tile where this CPU has it, int16 products
+// on widened panels in the other vector variants (AVX2, AVX-512 without AVX512_BF16), oneDNN's
+// bf16 or f32 matmul on widened tiles in the scalar one. Each equals its definition (x rounded to
+// bf16, or x as 16-bit integers per 128 channels; the exact int8 values, the row scale after the
+// sum), across the 192-row groups of x, and across the W rows the team shares out (n = 1000 at k
+// = 1101: chunks of 128 rows, the last one partial).
+TEST_CASE("Linear int8: every variant's many-row path equals its definition") {
   // The layer's own quantization: scale = max|W[j]| / 127, round to nearest.
   auto quantize = [](const std::vector<float>& wf, int64_t n, int64_t k) {
     Int8Weights w{std::vector<int8_t>(n * k), std::vector<float>(n)};
@@ -476,7 +509,9 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
     auto wf = RandomVector(n * k, 71, -0.3f, 0.3f), bias = RandomVector(n, 72);
     auto x = RandomVector(m * k, 73);
     const Int8Weights w = quantize(wf, n, k);
-    CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k);
+    const std::vector<float> def_i16 = DefinitionI16(x, w, bias, m, n, k);
+    CheckLinearVariants(cpu::WeightType::kInt8, wf, bias, x, Definition(x, w, bias, m, n, k), n, k,
+                        &def_i16);
   }
   // and which path each variant took: with AMX-BF16 the AVX-512 variant hands the widened tiles
   // to the tile GEMM (its own, or with COSYFLOW_AMX_GEMM=0 oneDNN's bf16 matmul where oneDNN runs
@@ -500,7 +535,7 @@ TEST_CASE("Linear int8: every variant's many-row path equals the bf16-x definiti
     } else if (CpuIsa(v) == CpuIsa::kAvx512 && f.avx512_bf16) {
       CHECK(path.find("gemm_i8_bf16") != std::string::npos);
     } else if (CpuIsa(v) != CpuIsa::kScalar) {
-      CHECK(path.find("gemm_i8_f32") != std::string::npos);
+      CHECK(path.find("gemm_i8_i16") != std::string::npos);
     } else {
       CHECK(path.find("oneDNN") != std::string::npos);
     }

@@ -59,6 +59,14 @@ void AttentionI16(const ref::AttentionParams& p, const float* q, const float* k,
                   float* out, float* scratch);
 void AttentionI16Vnni(const ref::AttentionParams& p, const float* q, const float* k, const float* v,
                       float* out, float* scratch);
+// kernel_table.h's pack_i8_i16_x and gemm_i8_i16 (gemm_i8_i16.cpp; AVX-512 and AVX2 variants);
+// the Vnni one: AVX-512 variant only, for CPUs with AVX512_VNNI (same bits).
+void PackI8I16X(const float* x, int64_t ldx, int64_t m, int64_t k, int64_t i0, int64_t i1,
+                void* xv);
+void GemmI8I16(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+               const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
+void GemmI8I16Vnni(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+                   const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
 // AVX-512 variant only, for CPUs with AVX512_VNNI: GemmPanelsI16 (same bits) on vpdpwssd.
 void GemmPanelsI16Vnni(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
                        const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,

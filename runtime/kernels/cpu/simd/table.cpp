@@ -60,7 +60,11 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
 #if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
   t->pack_gemm_f32_x = PackGemmF32X;
   t->gemm_f32 = GemmF32;
-  t->gemm_i8_f32 = GemmI8F32;  // linear.cpp prefers gemm_i8_bf16 where the CPU has it
+  t->gemm_i8_f32 = GemmI8F32;
+  // linear.cpp prefers gemm_i8_bf16 where the CPU has it, then these
+  t->pack_i8_i16_x = PackI8I16X;
+  t->gemm_i8_i16 = GemmI8I16;
+  t->gemm_i8_i16_madd = GemmI8I16;
 #endif
 #if defined(COSY_SIMD_AVX2)
   t->gemm_bf16_f32 = GemmBf16F32;
@@ -68,6 +72,7 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
 #if defined(COSY_SIMD_AVX512)
   if (cpu.avx512_vnni) {
     t->gemm_panels_i16 = GemmPanelsI16Vnni;
+    t->gemm_i8_i16 = GemmI8I16Vnni;
     t->attention_i16 = AttentionI16Vnni;
     t->gemm_panels_i16_name = "avx512_vnni vpdpwssd";
     t->gemv_i8_fixed = GemvI8Fixed;
