@@ -324,8 +324,8 @@ static_assert(ref::kAttnI16QueryMax == kI16ActMax && ref::kAttnI16ValueMax == kI
 // Query rows per block of the int16 attention, and its scratch (floats, each part 64-byte
 // aligned): key panels (int16, kGemmPanelWidth keys by channel pairs) and their scales, value
 // panels (int16, kGemmPanelWidth channels by key pairs) and their scales, ones (the value
-// panels' column scales), two quantized rows, then per block of rows: quantized q rows and scales,
-// scores, quantized weights and scales, outputs.
+// panels' column scales), two quantized value rows or eight key rows, then per block of rows:
+// quantized q rows and scales, scores, quantized weights and scales, outputs.
 inline constexpr int64_t kAttnI16Rows = 24;
 struct AttnI16Scratch {
   int64_t ldk = 0, dp = 0, kvp = 0,
@@ -351,7 +351,7 @@ inline constexpr AttnI16Scratch AttnI16ScratchLayout(int64_t head_dim, int64_t k
   l.vp = take(l.vcols * l.kvp / 2);
   l.sv = take(l.ldk);
   l.ones = take(l.vcols);
-  l.row = take(l.vcols);  // two value rows (int16) or one key row
+  l.row = take(l.vcols > 4 * l.dp ? l.vcols : 4 * l.dp);  // two value rows or eight key rows
   l.qi = take(kAttnI16Rows * l.dp / 2);
   l.sq = take(kAttnI16Rows);
   l.s = take(kAttnI16Rows * l.ldk);

@@ -38,7 +38,40 @@ __attribute__((noinline)) void PackKeys(const ref::AttentionParams& p, const flo
   auto* row = reinterpret_cast<int16_t*>(scratch + l.row);
   float* sk = scratch + l.sk;
   const int32_t key_max = ref::AttnI16KeyMax(d);
-  for (int64_t j = 0; j < n; ++j) {
+  int64_t j = 0;
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+  // 8 keys at a time: quantized into 8 rows of the scratch, then their words transposed 8 x 8
+  // into the panel (pairs past the last whole 8 one by one); keys past n are zero rows.
+  const int64_t groups = dpairs / 8 * 8;
+  for (; j < n; j += 8) {
+    for (int64_t r = 0; r < 8; ++r) {
+      int16_t* rr = row + r * l.dp;
+      if (j + r < n) {
+        sk[j + r] = p.scale * QuantizeRow(kh + (j + r) * p.k_row_stride, d, key_max, rr, l.dp);
+      } else {
+        std::memset(rr, 0, static_cast<size_t>(l.dp) * sizeof(int16_t));
+      }
+    }
+    int32_t* dst = kp + (j / kPanel) * dpairs * kPanel + j % kPanel;
+    for (int64_t cp = 0; cp < groups; cp += 8) {
+      __m256i v[8], o[8];
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) {
+        v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + r * l.dp + 2 * cp));
+      }
+      i16_panel::Transpose8x8Words(v, o);
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (cp + c) * kPanel), o[c]);
+      }
+    }
+    for (int64_t cp = groups; cp < dpairs; ++cp) {
+      for (int64_t r = 0; r < 8; ++r)
+        std::memcpy(dst + cp * kPanel + r, row + r * l.dp + 2 * cp, 4);
+    }
+  }
+#else
+  for (; j < n; ++j) {
     sk[j] = p.scale * QuantizeRow(kh + j * p.k_row_stride, d, key_max, row, l.dp);
     int32_t* dst = kp + (j / kPanel) * dpairs * kPanel + j % kPanel;
     for (int64_t cp = 0; cp < dpairs; ++cp) {
@@ -47,7 +80,8 @@ __attribute__((noinline)) void PackKeys(const ref::AttentionParams& p, const flo
       dst[cp * kPanel] = pair;
     }
   }
-  for (int64_t j = n; j < (n + kPanel - 1) / kPanel * kPanel; ++j) {
+#endif
+  for (; j < (n + kPanel - 1) / kPanel * kPanel; ++j) {
     int32_t* dst = kp + (j / kPanel) * dpairs * kPanel + j % kPanel;
     for (int64_t cp = 0; cp < dpairs; ++cp) dst[cp * kPanel] = 0;
   }
@@ -78,10 +112,14 @@ __attribute__((noinline)) void PackValues(const ref::AttentionParams& p, const f
       int16_t* dst = vp + (cb * kpairs + jp) * 2 * kPanel;
       const int16_t* ac = a + cb * kPanel;
       const int16_t* bc = b + cb * kPanel;
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+      i16_panel::Interleave16(ac, bc, dst);
+#else
       for (int64_t c = 0; c < kPanel; ++c) {
         dst[2 * c] = ac[c];
         dst[2 * c + 1] = bc[c];
       }
+#endif
     }
   }
   for (int64_t j = n; j < l.ldk; ++j) sv[j] = 0.0f;

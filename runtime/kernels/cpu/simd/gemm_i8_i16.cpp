@@ -42,21 +42,8 @@ void WidenPanel(const int8_t* w, int64_t k, int64_t j0, int64_t cols, int64_t pa
                                   : _mm256_cvtepi8_epi16(_mm_loadu_si128(
                                         reinterpret_cast<const __m128i*>(rows[r] + off)));
       }
-      const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
-      const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
-      const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
-      const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-      const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-      const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-      const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-      // pair p of this group of 8 pairs: rows 0-3 from u[p % 4]'s lane p / 4, rows 4-7 from u[4 +
-      // ..]
-      const __m256i o[8] = {
-          _mm256_permute2x128_si256(u0, u4, 0x20), _mm256_permute2x128_si256(u1, u5, 0x20),
-          _mm256_permute2x128_si256(u2, u6, 0x20), _mm256_permute2x128_si256(u3, u7, 0x20),
-          _mm256_permute2x128_si256(u0, u4, 0x31), _mm256_permute2x128_si256(u1, u5, 0x31),
-          _mm256_permute2x128_si256(u2, u6, 0x31), _mm256_permute2x128_si256(u3, u7, 0x31)};
+      __m256i o[8];
+      i16_panel::Transpose8x8Words(v, o);
       int16_t* dst = wp + (c / 2) * 2 * kPanel + 2 * h;
 #pragma GCC unroll 8
       for (int p = 0; p < 8; ++p) {

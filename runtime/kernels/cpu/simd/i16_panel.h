@@ -184,6 +184,42 @@ __attribute__((noinline)) void PanelBlock(const int16_t* xq, int64_t ldq, const 
   }
 }
 
+#if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
+// 8 rows of 8 32-bit words (v[r] word c) -> o[c] word r: the panels' channel-pair words of 8
+// rows (keys, W rows) side by side.
+__attribute__((always_inline)) inline void Transpose8x8Words(const __m256i (&v)[8],
+                                                             __m256i (&o)[8]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+  const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+  const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+  // word c: rows 0-3 in u[c % 4]'s 128-bit lane c / 4, rows 4-7 in u[4 + c % 4]'s
+  o[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+  o[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+  o[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+  o[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+  o[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+  o[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+  o[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+  o[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+// dst[2c] = a[c], dst[2c + 1] = b[c] for c < 16 (two rows' int16 interleaved into pair words).
+__attribute__((always_inline)) inline void Interleave16(const int16_t* a, const int16_t* b,
+                                                        int16_t* dst) {
+  const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+  const __m256i lo = _mm256_unpacklo_epi16(va, vb), hi = _mm256_unpackhi_epi16(va, vb);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16),
+                      _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+#endif
+
 // Rows whose max|x| is below this are scaled by kI16TinyScale (a power of two: exact) before
 // qmax / max|x| is taken, which would otherwise overflow f32 (max|x| < qmax / FLT_MAX).
 inline constexpr float kI16TinyMax = 0x1p-64f;
