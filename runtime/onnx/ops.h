@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/onnx/model.h"
@@ -160,6 +161,43 @@ void ForEachBroadcast(const Dims& out, const std::array<Dims, K>& strides, F&& f
       for (size_t k = 0; k < K; ++k) base[k] -= strides[k][d] * out[d];
       idx[d] = 0;
     }
+  }
+}
+
+// Integer arithmetic of the kernels wraps around (two's complement, as ONNX Runtime and numpy
+// compute it) instead of overflowing, which C++ leaves undefined (the fuzzer's UBSan build found
+// an int32 CumSum that did); float arithmetic as usual. The unsigned type is at least `unsigned`,
+// so that narrower operands are not promoted to int and multiplied past it.
+template <typename T>
+constexpr bool kWrapsInteger = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+template <typename T>
+using WrapUnsigned =
+    std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+template <typename T>
+inline T WrapAdd(T a, T b) {
+  if constexpr (kWrapsInteger<T>) {
+    using U = WrapUnsigned<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) + static_cast<U>(b)));
+  } else {
+    return static_cast<T>(a + b);
+  }
+}
+template <typename T>
+inline T WrapSub(T a, T b) {
+  if constexpr (kWrapsInteger<T>) {
+    using U = WrapUnsigned<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) - static_cast<U>(b)));
+  } else {
+    return static_cast<T>(a - b);
+  }
+}
+template <typename T>
+inline T WrapMul(T a, T b) {
+  if constexpr (kWrapsInteger<T>) {
+    using U = WrapUnsigned<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) * static_cast<U>(b)));
+  } else {
+    return static_cast<T>(a * b);
   }
 }
 

@@ -82,9 +82,9 @@ T ApplyUnary(UnaryKind k, T x) {
   } else {
     switch (k) {
       case UnaryKind::kNeg:
-        return static_cast<T>(-x);
+        return WrapSub(T{0}, x);
       case UnaryKind::kAbs:
-        return x < 0 ? static_cast<T>(-x) : x;
+        return x < 0 ? WrapSub(T{0}, x) : x;
       case UnaryKind::kRelu:
         return x > 0 ? x : T{0};
       case UnaryKind::kSign:
@@ -188,22 +188,30 @@ constexpr bool IsLogic(BinaryKind k) {
 
 template <BinaryKind K, typename T>
 inline auto ApplyBinary(T a, T b) {
-  if constexpr (K == BinaryKind::kAdd) return static_cast<T>(a + b);
-  if constexpr (K == BinaryKind::kSub) return static_cast<T>(a - b);
-  if constexpr (K == BinaryKind::kMul) return static_cast<T>(a * b);
+  if constexpr (K == BinaryKind::kAdd) return WrapAdd(a, b);
+  if constexpr (K == BinaryKind::kSub) return WrapSub(a, b);
+  if constexpr (K == BinaryKind::kMul) return WrapMul(a, b);
   if constexpr (K == BinaryKind::kDiv) {
-    if constexpr (kIsFloat<T>)
+    if constexpr (kIsFloat<T>) {
       return a / b;
-    else
-      return b == 0 ? T{0} : static_cast<T>(a / b);  // integer division by 0 -> 0, no trap
+    } else {
+      if (b == 0) return T{0};  // integer division by 0 -> 0, no trap
+      if constexpr (std::is_signed_v<T>) {
+        if (b == -1) return WrapSub(T{0}, a);  // the lowest value / -1 wraps (no trap)
+      }
+      return static_cast<T>(a / b);
+    }
   }
   if constexpr (K == BinaryKind::kMod) {
     if constexpr (kIsFloat<T>)
       return std::fmod(a, b);
     else {
       if (b == 0) return T{0};
+      if constexpr (std::is_signed_v<T>) {
+        if (b == -1) return T{0};  // the lowest value % -1 traps on x86
+      }
       T r = static_cast<T>(a % b);  // fmod=0: sign of the divisor (Python)
-      if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
+      if (r != 0 && ((r < 0) != (b < 0))) r = WrapAdd(r, b);
       return r;
     }
   }
@@ -365,7 +373,8 @@ Result<Kernel> MakeWhere(const NodeView&) {
   });
 }
 
-// Cast: f32 -> int truncates toward zero (C conversion, as ONNX Runtime); to bool is x != 0.
+// Cast: f32 -> int truncates toward zero (C conversion, as ONNX Runtime), saturating outside the
+// integer's range (NaN -> 0); to bool is x != 0.
 Result<Kernel> MakeCast(const NodeView& node) {
   const int64_t to = AttrInt(node.proto, "to", 0);
   DType dst;
@@ -389,6 +398,15 @@ Result<Kernel> MakeCast(const NodeView& node) {
         for (int64_t i = 0; i < n; ++i) {
           if constexpr (std::is_same_v<D, bool>) {
             d[i] = src[i] != S{};
+          } else if constexpr (std::is_floating_point_v<S> && std::is_integral_v<D>) {
+            // out of the integer's range (undefined in C++): saturated; NaN -> 0
+            const S v = src[i];
+            constexpr S lo = static_cast<S>(std::numeric_limits<D>::lowest());
+            constexpr S hi = static_cast<S>(std::numeric_limits<D>::max());
+            d[i] = v != v    ? D{0}
+                   : v <= lo ? std::numeric_limits<D>::lowest()
+                   : v >= hi ? std::numeric_limits<D>::max()
+                             : static_cast<D>(v);
           } else {
             d[i] = static_cast<D>(src[i]);
           }

@@ -93,9 +93,9 @@ Result<Kernel> MakeCumSum(const NodeView& node) {
               const int64_t off = (o * len + jj) * inner + i;
               if (exclusive) {
                 dst[off] = acc;
-                acc = static_cast<T>(acc + src[off]);
+                acc = WrapAdd(acc, src[off]);
               } else {
-                acc = static_cast<T>(acc + src[off]);
+                acc = WrapAdd(acc, src[off]);
                 dst[off] = acc;
               }
             }

@@ -279,15 +279,15 @@ Result<Kernel> MakeReduce(const NodeView& node) {
           const Acc v = static_cast<Acc>(src[off[0]]);
           Acc& a = acc[static_cast<size_t>(off[1])];
           if constexpr (K == ReduceKind::kProd)
-            a *= v;
+            a = WrapMul(a, v);
           else if constexpr (K == ReduceKind::kMax)
             a = std::max(a, v);
           else if constexpr (K == ReduceKind::kMin)
             a = std::min(a, v);
           else if constexpr (K == ReduceKind::kSumSquare || K == ReduceKind::kL2)
-            a += v * v;
+            a = WrapAdd(a, WrapMul(v, v));
           else
-            a += v;
+            a = WrapAdd(a, v);
         });
         T* dst = out[0].data<T>();
         for (int64_t i = 0; i < n_out; ++i) {

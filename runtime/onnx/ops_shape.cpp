@@ -397,7 +397,7 @@ Result<Kernel> MakeRange(const NodeView&) {
       using T = decltype(tag);
       T* d = out[0].data<T>();
       const T s = in[0]->data<T>()[0], step = in[2]->data<T>()[0];
-      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(s + static_cast<T>(i) * step);
+      for (int64_t i = 0; i < n; ++i) d[i] = WrapAdd(s, WrapMul(static_cast<T>(i), step));
       return OkStatus();
     });
   });

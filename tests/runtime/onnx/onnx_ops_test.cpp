@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -370,6 +371,57 @@ TEST_CASE("onnx ops: Tile, CumSum, Trilu, GatherElements, ScatterND, PRelu") {
                    b.Init("s", {3}, {0.5f, 0.25f, 2.0f});
                  }),
              {1, -0.5f, 3, -2, 5, -12});
+}
+
+// int32 arithmetic past the type's range wraps around (two's complement, as ONNX Runtime) where
+// C++ leaves the overflow undefined (the fuzzer's UBSan build stopped on an int32 CumSum); the
+// lowest value divided by -1 wraps instead of trapping; f32 -> int32 Cast saturates, NaN -> 0.
+TEST_CASE("onnx ops: integer overflow wraps, the lowest value / -1 does not trap, Cast saturates") {
+  constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
+  constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
+  Builder b;
+  b.Input("x", TensorProto::INT32, {4});
+  b.Input("f", TensorProto::FLOAT, {4});
+  auto* m1 = b.g()->add_initializer();
+  m1->set_name("m1");
+  m1->set_data_type(TensorProto::INT32);
+  m1->add_dims(1);
+  m1->add_int32_data(-1);
+  b.InitI64("ax", {0});
+  b.Node("CumSum", "cumsum", {"x", "ax"}, {"cs"});
+  b.Node("Add", "add", {"x", "x"}, {"sum"});
+  b.Node("Mul", "mul", {"x", "x"}, {"sq"});
+  b.Node("Neg", "neg", {"x"}, {"neg"});
+  b.Node("Div", "div", {"x", "m1"}, {"quot"});
+  b.Node("Mod", "mod", {"x", "m1"}, {"rem"});
+  auto* cast = b.Node("Cast", "cast", {"f"}, {"fi"});
+  AttrInt(cast, "to", TensorProto::INT32);
+  for (const char* name : {"cs", "sum", "sq", "neg", "quot", "rem", "fi"}) {
+    b.Output(name, TensorProto::INT32);
+  }
+  auto model = b.Load();
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  const std::vector<int32_t> xv{kMax, kMax, kMin, -7};
+  const std::vector<float> fv{3e9f, -3e9f, std::nanf(""), -2.75f};
+  auto x = Tensor::FromVector<int32_t>(Dims{4}, xv);
+  auto f = Tensor::FromVector<float>(Dims{4}, fv);
+  REQUIRE((x.ok() && f.ok()));
+  const std::vector<Tensor> inputs{*x, *f};
+  auto out = (*model)->Run(inputs);
+  REQUIRE_MESSAGE(out.ok(), out.status().ToString());
+  auto values = [&](size_t i) {
+    const Tensor& t = (*out)[i];
+    REQUIRE(t.dtype() == DType::kI32);
+    return std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel());
+  };
+  // kMax + kMax = -2; -2 + kMin = kMax - 1 (wrapped twice); then -7
+  CHECK(values(0) == std::vector<int32_t>{kMax, -2, kMax - 1, kMax - 8});
+  CHECK(values(1) == std::vector<int32_t>{-2, -2, 0, -14});
+  CHECK(values(2) == std::vector<int32_t>{1, 1, 0, 49});
+  CHECK(values(3) == std::vector<int32_t>{-kMax, -kMax, kMin, 7});
+  CHECK(values(4) == std::vector<int32_t>{-kMax, -kMax, kMin, 7});
+  CHECK(values(5) == std::vector<int32_t>{0, 0, 0, 0});
+  CHECK(values(6) == std::vector<int32_t>{kMax, kMin, 0, -2});
 }
 
 TEST_CASE("onnx ops: Erf/Tanh/Sigmoid/Exp/Sin/Cos agree with libm") {
