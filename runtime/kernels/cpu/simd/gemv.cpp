@@ -91,29 +91,6 @@ void Dots4(const typename XE::T* x, const typename WE::T* w, int64_t rows_w, int
     for (int r = 0; r < kBlock; ++r) acc[i][r] = Zero();
   const bool nta = gemv_prefetch_nta;
   int64_t c = 0;
-  if constexpr (R == 1) {
-    // One x row (the decode step): a second accumulator per W row, so that eight FMA chains, not
-    // four, cover the FMA latency (four chains held the AVX2 int8 decode to 4 cycles per 32
-    // weights). The halves meet before the reduction.
-    Vf odd[kBlock];
-    for (int r = 0; r < kBlock; ++r) odd[r] = Zero();
-    auto step = [&](int64_t ch, Vf(&a)[kBlock]) __attribute__((always_inline)) {
-      if (((ch * static_cast<int64_t>(sizeof(typename WE::T))) & 63) == 0) {
-        for (int r = 0; r < kBlock; ++r) {
-          PrefetchW(reinterpret_cast<const char*>(wr[r] + WE::Col(ch)) + kPrefetchBytes, nta);
-        }
-      }
-      Vf wv[kBlock];
-      for (int r = 0; r < kBlock; ++r) wv[r] = WE::Full(wr[r] + WE::Col(ch));
-      const Vf xv = XE::Full(x + ch);
-      for (int r = 0; r < kBlock; ++r) a[r] = Fmadd(wv[r], xv, a[r]);
-    };
-    for (; c + 2 * kLanes <= k; c += 2 * kLanes) {
-      step(c, acc[0]);
-      step(c + kLanes, odd);
-    }
-    for (int r = 0; r < kBlock; ++r) acc[0][r] = Add(acc[0][r], odd[r]);
-  }
   for (; c + kLanes <= k; c += kLanes) {
     // Short rows (1.8 KB in bf16) defeat the hardware prefetcher: once per 64 bytes, fetch the
     // line kPrefetchBytes ahead of each row stream (this thread's blocks are contiguous, so the
