@@ -151,8 +151,8 @@ struct KernelTable {
   void (*gemm_amx_bf16_scaled)(const uint16_t* xt, int64_t m, int64_t k, const uint16_t* wt,
                                int64_t n, const float* scale, const float* bias, float* y,
                                int64_t ldy) = nullptr;
-  // For bench JSON: "avx512_bf16 dot" or "widen + fma"; "avx512_vnni fixed point" or
-  // "widen + fma".
+  // For bench JSON: "avx512_bf16 dot" or "widen + fma"; the int8 decode's: "amx int8 tiles,
+  // fixed point", "avx512_vnni fixed point", "int16 x blocks, vpmaddwd" (AVX2) or "widen + fma".
   const char* gemv_bf16_name = "";
   // conv1d_bf16's and attention's bf16 products: "amx tiles", "vdpbf16ps" or "" (emulated).
   const char* bf16_products_name = "";
@@ -251,6 +251,15 @@ struct KernelTable {
   void (*gemm_i8_i16_madd)(const void* xv, int64_t m, int64_t k, const int8_t* w,
                            const float* scales, const float* bias, int64_t j0, int64_t j1, float* y,
                            int64_t ldy, void* scratch) = nullptr;
+  // The decode GEMV on gemm_i8_i16's definition (the same bits for a row of x): y[i * ldy + j]
+  // for i < m (xv packed by pack_i8_i16_x for m rows), j < n, W rows from w (a 4-row block's
+  // start in the i8_rows.h layout; scales and bias, which may be null, from that row), on the
+  // calling thread. AVX2 variant only (gemm_i8_i16.cpp): where no VNNI instruction takes the
+  // int8 rows, vpmaddwd on 16-bit x does half the work of widening W to f32; Linear takes it for
+  // m <= kGemvMaxM (linear.cpp), null elsewhere.
+  void (*gemv_i8_i16_rows)(const void* xv, int64_t m, int64_t k, const int8_t* w,
+                           const float* scales, const float* bias, float* y, int64_t ldy,
+                           int64_t n) = nullptr;
 };
 // The gemm tiles: 8 weight rows x up to 48 columns of x; W loaded 512 units at a time per block
 // of 8 rows (8 x 512 x 4 bytes: L1); packed x in column tiles of 48 (the last one 16, 32 or 48
@@ -298,9 +307,10 @@ inline constexpr int32_t kI16WeightMax = 2047;
 inline constexpr int64_t kI16Block = 128;
 inline constexpr int64_t I16RowStride(int64_t k) { return (k + 1) / 2 * 2; }
 // gemm_i8_i16: x's integer range per block (kI16Block x 32767 x 128 < 2^31: a block's sum
-// against int8 rows fits int32), its packed x (m rows of I16RowStride(k) int16, then from byte
-// `scales` the block scales, row i's at [i * blocks]) and the scratch (one W panel widened to
-// int16: kGemmPanelWidth rows of the i8_rows.h padded k).
+// against int8 rows fits int32), its packed x (m rows of k rounded up to 16 int16, zeros past k:
+// whole vectors for gemv_i8_i16_rows; then from byte `scales` the block scales, row i's at
+// [i * blocks]) and the scratch (one W panel widened to int16: kGemmPanelWidth rows of the
+// i8_rows.h padded k).
 inline constexpr int32_t kI8I16ActMax = 32767;
 static_assert(kI16Block * int64_t{kI8I16ActMax} * 128 < (int64_t{1} << 31),
               "a block's sum of int16 x int8 fits int32");
@@ -309,7 +319,7 @@ struct GemmI8I16X {
 };
 inline constexpr GemmI8I16X GemmI8I16XLayout(int64_t m, int64_t k) {
   GemmI8I16X l;
-  l.ldq = I16RowStride(k);
+  l.ldq = (k + 15) / 16 * 16;
   l.blocks = (k + kI16Block - 1) / kI16Block;
   l.scales = (m * l.ldq * 2 + 63) / 64 * 64;
   l.bytes = l.scales + m * l.blocks * 4;

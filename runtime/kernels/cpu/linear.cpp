@@ -572,6 +572,17 @@ Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
     auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, im.k * 2));
     t.narrow_bf16(x, im.k, xb);
     row.prepared = xb;
+  } else if (im.weight_type == WeightType::kInt8 && t.gemv_i8_i16_rows != nullptr &&
+             !im.w_i8.empty()) {
+    // the int16 x blocks of Forward's m <= kGemvMaxM path (ForwardInt8I16Rows)
+    void* xv = nullptr;
+    COSY_RETURN_IF_ERROR(GuardDnnl("linear: prepare row", [&]() -> Status {  // bad_alloc
+      xv = ThreadScratch(ScratchSlot::kGemvX, static_cast<size_t>(GemmI8I16XLayout(1, im.k).bytes));
+      return OkStatus();
+    }));
+    t.pack_i8_i16_x(x, im.k, 1, im.k, 0, 1, xv);
+    row.prepared = xv;
+    row.i16 = true;
   } else if (im.weight_type == WeightType::kInt8 && t.gemv_i8_fixed_quantize != nullptr &&
              im.k <= kGemvI8FixedMaxK) {
     void* scratch = nullptr;
@@ -650,7 +661,9 @@ Status Linear::ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j
       auto block_rows = [&](int64_t a, int64_t b, float* out) {
         const int8_t* w = im.w_i8.data() + I8RowOffset(a, k);
         const float* ba = bias != nullptr ? bias + a : nullptr;
-        if (row.prepared != nullptr) {
+        if (row.i16) {
+          t.gemv_i8_i16_rows(row.prepared, 1, k, w, im.scales.data() + a, ba, out, b - a, b - a);
+        } else if (row.prepared != nullptr) {
           t.gemv_i8_fixed_rows(row.prepared, w, im.scales.data() + a, ba, out, 1, b - a, k);
         } else {
           t.gemv_i8(row.x, w, im.scales.data() + a, ba, out, 1, b - a, k);
@@ -724,6 +737,9 @@ Status Linear::ForwardPlain(const float* x, int64_t m, float* y) const {
                        im.n, im.k);
       case WeightType::kInt8:
         if (!im.w_i8_amx.empty()) return ForwardInt8AmxRows(x, m, y);
+        if (Kernels().gemv_i8_i16_rows != nullptr && !im.w_i8.empty()) {
+          return ForwardInt8I16Rows(x, m, y);
+        }
         return GemvI8(x, im.w_i8.data(), im.scales.data(), bias, y, m, im.n, im.k);
       case WeightType::kBF16: {
         const uint16_t* w = im.tiles

@@ -123,15 +123,18 @@ class Linear {
   Status ForwardRows(const float* x, int64_t j0, int64_t j1, float* y) const;
   // ForwardRows in two steps, for a caller that computes one product in many row ranges on a
   // thread (SpeechLm's decode step balances its threads range by range): PrepareRow rounds x to
-  // bf16, or quantizes it for the fixed-point int8 kernel, once, into the calling thread's
-  // scratch; ForwardPreparedRows computes rows [j0, j1) from it with ForwardRows' bits. A
-  // prepared row belongs to this Linear and thread, and is valid until the thread's next Linear
-  // or GEMV call other than ForwardPreparedRows.
+  // bf16, or quantizes it for the fixed-point int8 kernel or into the int16 x blocks of
+  // gemv_i8_i16_rows (kernel_table.h), once, into the calling thread's scratch; ForwardPreparedRows
+  // computes rows [j0, j1) from it with ForwardRows' bits. A prepared row belongs to this Linear
+  // and thread, and is valid until the thread's next Linear or GEMV call other than
+  // ForwardPreparedRows.
   struct PreparedRow {
     const float* x = nullptr;
-    const void* prepared = nullptr;  // bf16 bits or fixed-point planes; null: x as it is
+    const void* prepared = nullptr;  // bf16 bits, fixed-point planes or int16 x blocks; null:
+                                     // x as it is
     const void* owner = nullptr;     // the Linear that prepared it
     bool amx = false;                // prepared for the AMX-INT8 rows (row_block() 16)
+    bool i16 = false;                // prepared for gemv_i8_i16_rows
   };
   Result<PreparedRow> PrepareRow(const float* x) const;
   Status ForwardPreparedRows(const PreparedRow& row, int64_t j0, int64_t j1, float* y) const;
@@ -156,6 +159,7 @@ class Linear {
   Status ForwardInt8Bf16Tiles(const void* mm_entry, const float* x, int64_t m, float* y) const;
   Status ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const;
   Status ForwardInt8AmxRows(const float* x, int64_t m, float* y) const;
+  Status ForwardInt8I16Rows(const float* x, int64_t m, float* y) const;
   Status ForwardPacked(const float* x, int64_t m, float* y, LinearEpilogue epilogue) const;
   Status ForwardAmx(const void* x, bool x_bf16, int64_t m, float* y, uint16_t* y16,
                     LinearEpilogue epilogue) const;

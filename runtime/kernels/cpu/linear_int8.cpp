@@ -1,6 +1,6 @@
 // cpu::Linear's int8 weights at m > kGemvMaxM on tiles of their exact values widened per call
 // (linear.h; the state in linear_impl.h): on the kernel table's AMX tile GEMM, or on oneDNN's
-// bf16 matmul.
+// bf16 matmul; and at m <= kGemvMaxM on the AMX-INT8 rows or on int16 x blocks (AVX2).
 #include <omp.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "runtime/kernels/cpu/dnnl_context.h"
+#include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
 #include "runtime/kernels/cpu/linear_impl.h"
@@ -174,6 +175,44 @@ Status Linear::ForwardInt8AmxRows(const float* x, int64_t m, float* y) const {
     if (j0 >= j1) return;
     kt.gemv_i8_amx_rows(scratch, im.w_i8_amx.data() + b0 * block_bytes, im.scales.data() + j0,
                         bias != nullptr ? bias + j0 : nullptr, y + j0, n, m, j1 - j0, k);
+  };
+  // Below ~64K weights a second thread costs more to wake than it saves (the GEMVs' rule).
+  const int threads = omp_in_parallel() || n * k < (int64_t{1} << 16)
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
+  if (threads <= 1) {
+    run(0, blocks);
+    return OkStatus();
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
+    run(blocks * me / nt, blocks * (me + 1) / nt);
+  }
+  return OkStatus();
+}
+
+// int8 weights in the i8_rows.h layout, m <= kGemvMaxM, where the kernels have
+// gemv_i8_i16_rows (AVX2): x packed once into 16-bit blocks (pack_i8_i16_x), then the 4-row
+// blocks split over the team as ForwardInt8AmxRows splits its column blocks. The same bits as
+// the many-row path (gemm_i8_i16) for each row of x.
+Status Linear::ForwardInt8I16Rows(const float* x, int64_t m, float* y) const {
+  const Impl& im = *impl_;
+  const int64_t k = im.k, n = im.n;
+  const KernelTable& kt = Kernels();
+  void* xv = nullptr;
+  COSY_RETURN_IF_ERROR(GuardDnnl("linear: forward", [&]() -> Status {  // bad_alloc -> Status
+    xv = ThreadScratch(ScratchSlot::kGemvX, static_cast<size_t>(GemmI8I16XLayout(m, k).bytes));
+    return OkStatus();
+  }));
+  kt.pack_i8_i16_x(x, k, m, k, 0, m, xv);
+  const float* bias = im.BiasPtr();
+  const int64_t blocks = (n + kI8BlockRows - 1) / kI8BlockRows;
+  auto run = [&](int64_t b0, int64_t b1) {
+    const int64_t j0 = b0 * kI8BlockRows, j1 = std::min(n, b1 * kI8BlockRows);
+    if (j0 >= j1) return;
+    kt.gemv_i8_i16_rows(xv, m, k, im.w_i8.data() + I8RowOffset(j0, k), im.scales.data() + j0,
+                        bias != nullptr ? bias + j0 : nullptr, y + j0, n, j1 - j0);
   };
   // Below ~64K weights a second thread costs more to wake than it saves (the GEMVs' rule).
   const int threads = omp_in_parallel() || n * k < (int64_t{1} << 16)

@@ -263,5 +263,84 @@ TEST_CASE("gemm_i8_i16: error against the f32 product within the quantization bo
   }
 }
 
+// gemv_i8_i16_rows (the decode GEMV on the same definition): set in the AVX2 variant only; on
+// x packed for m <= 8 rows, any run of W rows from a 4-row block's start (the last block
+// partial), y rows with a stride: the definition bit for bit (so gemm_i8_i16's bits), nothing
+// outside its rows and columns written. k from 1 to 4864 (inside one 16-channel step, ragged
+// last blocks, the speech LM's shapes), W at the int8 extremes, a constant block, a tiny one, a
+// zero one, and a NaN / infinity block whose row alone turns NaN.
+TEST_CASE("gemv_i8_i16_rows: the AVX2 variant equals the definition bit for bit") {
+  int64_t ran = 0;
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    auto t = cpu::KernelsFor(CpuIsa(v));
+    REQUIRE(t.ok());
+    const cpu::KernelTable& kt = **t;
+    CHECK((kt.gemv_i8_i16_rows != nullptr) == (CpuIsa(v) == CpuIsa::kAvx2));
+    if (kt.gemv_i8_i16_rows == nullptr) continue;
+    for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 1},
+                                  {2, 9, 15},
+                                  {3, 8, 16},
+                                  {1, 13, 17},
+                                  {4, 12, 130},
+                                  {5, 21, 301},
+                                  {8, 7, 64},
+                                  {1, 40, 896},
+                                  {7, 10, 1101},
+                                  {2, 19, 4864}}) {
+      CAPTURE(fmt::format("m {} n {} k {}", m, n, k));
+      const Layer l = RandomLayer(n, k, 71);
+      auto x = RandomVector(m * k, 72, -3.0f, 3.0f);
+      for (int64_t c = 0; c < std::min<int64_t>(k, cpu::kI16Block); ++c)
+        x[c] = c % 2 ? 2.5f : -2.5f;
+      if (m > 1) {
+        for (int64_t c = 0; c < std::min<int64_t>(k, cpu::kI16Block); ++c) x[k + c] *= 1e-30f;
+      }
+      if (m > 2 && k > cpu::kI16Block) {
+        for (int64_t c = cpu::kI16Block; c < std::min<int64_t>(k, 2 * cpu::kI16Block); ++c) {
+          x[2 * k + c] = 0.0f;
+        }
+      }
+      if (m > 3) x[3 * k + k / 2] = std::numeric_limits<float>::quiet_NaN();
+      if (m > 4) x[4 * k + k - 1] = std::numeric_limits<float>::infinity();
+      const auto bias = RandomVector(n, 73);
+      const cpu::GemmI8I16X lay = cpu::GemmI8I16XLayout(m, k);
+      std::vector<char> xv(static_cast<size_t>(lay.bytes), 0x5a);
+      kt.pack_i8_i16_x(x.data(), k, m, k, 0, m, xv.data());
+      for (const bool with_bias : {true, false}) {
+        CAPTURE(with_bias);
+        const std::vector<float> no_bias;
+        const std::vector<float>& b = with_bias ? bias : no_bias;
+        const std::vector<float> want = Definition(Quantize(x, m, k), l.q, l.scales, b, m, n, k);
+        for (int64_t j0 = 0; j0 < n; j0 += cpu::kI8BlockRows) {
+          for (const int64_t j1 : {std::min(n, j0 + cpu::kI8BlockRows), n}) {
+            const int64_t r = j1 - j0, ldy = r + 3;
+            std::vector<float> y(static_cast<size_t>(m * ldy), -7.0f);
+            kt.gemv_i8_i16_rows(xv.data(), m, k, l.rows.data() + cpu::I8RowOffset(j0, k),
+                                l.scales.data() + j0, with_bias ? bias.data() + j0 : nullptr,
+                                y.data(), ldy, r);
+            int64_t differ = 0, touched = 0, nan_rows = 0;
+            for (int64_t i = 0; i < m; ++i) {
+              const bool bad = (i == 3 || i == 4);
+              int64_t nan = 0;
+              for (int64_t j = 0; j < r; ++j) {
+                const float got = y[i * ldy + j], exp = want[i * n + j0 + j];
+                nan += std::isnan(got);
+                differ += bad ? !std::isnan(got) : got != exp;
+              }
+              nan_rows += nan == (bad ? r : 0);
+              for (int64_t j = r; j < ldy; ++j) touched += y[i * ldy + j] != -7.0f;
+            }
+            CHECK(differ == 0);
+            CHECK(touched == 0);
+            CHECK(nan_rows == m);
+            ++ran;
+          }
+        }
+      }
+    }
+  }
+  if (ran == 0) MESSAGE("no AVX2 variant on this CPU: gemv_i8_i16_rows not run");
+}
+
 }  // namespace
 }  // namespace cosyflow::kernels

@@ -18,6 +18,7 @@
 #include "runtime/cpu_isa.h"
 #include "runtime/dtype.h"
 #include "runtime/kernels/cpu/activation.h"
+#include "runtime/kernels/cpu/gemv.h"
 #include "runtime/kernels/cpu/i8_rows.h"
 #include "runtime/kernels/cpu/kernel_table.h"
 #include "runtime/kernels/cpu/linear.h"
@@ -540,6 +541,57 @@ TEST_CASE("Linear int8: every variant's many-row path equals its definition") {
       CHECK(path.find("oneDNN") != std::string::npos);
     }
   }
+}
+
+// Where a variant runs int8 Linear layers on int16 products at every m (AVX2: gemm_i8_i16 above
+// kGemvMaxM rows, gemv_i8_i16_rows at or below it), a row's outputs do not depend on how many
+// rows share the call or on the W row ranges: Forward at m = 1, 2, 3, 8 and the prepared-row
+// ranges of one row equal the 40-row call bit for bit (the speech LM's decode KV rows then equal
+// its prefill's).
+TEST_CASE("Linear int8: decode rows equal the many-row path where both run int16 products") {
+  struct Restore {
+    ~Restore() { (void)cpu::UseKernelIsa(SelectedCpuIsa()); }
+  } restore;
+  const int64_t n = 301, k = 1101, m = 40;
+  auto wf = RandomVector(n * k, 81, -0.3f, 0.3f), bias = RandomVector(n, 82);
+  auto x = RandomVector(m * k, 83, -2.0f, 2.0f);
+  for (int64_t i = 0; i < m; i += 7) x[i * k + 130] = 300.0f;  // an outlier channel in block 1
+  int64_t ran = 0;
+  for (int v = 0; v <= static_cast<int>(DetectedCpuIsa()); ++v) {
+    REQUIRE(cpu::UseKernelIsa(CpuIsa(v)).ok());
+    if (cpu::Kernels().gemv_i8_i16_rows == nullptr) continue;
+    INFO("variant ", CpuIsaName(CpuIsa(v)));
+    REQUIRE(cpu::Int8ManyRowsKernel().find("gemm_i8_i16") != std::string::npos);
+    auto lin = cpu::Linear::Create(wf.data(), bias.data(), n, k, cpu::WeightType::kInt8);
+    REQUIRE(lin.ok());
+    std::vector<float> all(m * n);
+    REQUIRE((*lin)->Forward(x.data(), m, all.data()).ok());
+    for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{3}, cpu::kGemvMaxM}) {
+      for (int64_t i0 : {int64_t{0}, int64_t{7}, m - rows}) {
+        CAPTURE(rows);
+        CAPTURE(i0);
+        std::vector<float> y(rows * n);
+        REQUIRE((*lin)->Forward(x.data() + i0 * k, rows, y.data()).ok());
+        int64_t differ = 0;
+        for (int64_t e = 0; e < rows * n; ++e) differ += y[e] != all[i0 * n + e];
+        CHECK(differ == 0);
+      }
+    }
+    for (int64_t i : {int64_t{0}, int64_t{21}}) {
+      CAPTURE(i);
+      auto row = (*lin)->PrepareRow(x.data() + i * k);
+      REQUIRE(row.ok());
+      std::vector<float> y(n, -7.0f);
+      for (const auto& [a, b] : {std::pair<int64_t, int64_t>{100, n}, {0, 6}, {6, 100}}) {
+        REQUIRE((*lin)->ForwardPreparedRows(*row, a, b, y.data()).ok());
+      }
+      int64_t differ = 0;
+      for (int64_t j = 0; j < n; ++j) differ += y[j] != all[i * n + j];
+      CHECK(differ == 0);
+    }
+    ++ran;
+  }
+  if (ran == 0) MESSAGE("no variant with gemv_i8_i16_rows on this CPU (AVX2): nothing to compare");
 }
 
 // Linear's f32 row-major weights for many rows: the register tile in the AVX-512 and AVX2

@@ -138,6 +138,113 @@ void GemmI8I16(const void* xv, int64_t m, int64_t k, const int8_t* w, const floa
   GemmI8I16Impl<false>(xv, m, k, w, scales, bias, j0, j1, y, ldy, scratch);
 }
 
+#if defined(COSY_SIMD_AVX2)
+// ---- The decode GEMV on the same definition (kernel_table.h gemv_i8_i16_rows) ---------------
+// Per 16 channels of a W row: one vpmovsxbw from the i8_rows.h layout, then vpmaddwd + vpaddd
+// against each x row's 16-bit block (the widened-f32 GEMV: vpmovsxbd + vcvtdq2ps + FMA per 8
+// channels, twice the instructions, which held the AVX2 int8 decode above its bandwidth floor).
+// A block's four W rows' lane sums are reduced to four exact int32 sums (vphaddd), converted
+// and added as gemm_i8_i16 adds them, so both give the same bits for a row of x.
+namespace {
+constexpr int64_t kGemvPrefetchBytes = 16384;  // as the other GEMVs (gemv.cpp)
+
+// Lanes 0..3: the sums of a, b, c, d's eight lanes (exact: each fits int32).
+inline __m128i Sum4I32(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i abcd =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));  // per 128-bit half
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+// One W block of 4 rows (w: its start in the i8_rows.h layout) against R rows of x: acc[r]'s
+// lanes 0..3 = the four rows' block-scaled sums (the definition's acc).
+template <int R>
+__attribute__((always_inline)) inline void DotsI8I16(const int16_t* xq, int64_t ldq,
+                                                     const float* sb, int64_t blocks,
+                                                     const int8_t* w, bool nta, __m128 (&acc)[R]) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * kI16Block, c1 = MinI(c0 + kI16Block, ldq);
+    __m256i a[R][kI8BlockRows];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i)
+      for (int r = 0; r < kI8BlockRows; ++r) a[i][r] = _mm256_setzero_si256();
+    for (int64_t c = c0; c < c1; c += 16) {
+      const int8_t* wc = w + I8ColumnOffset(c);
+      if (c % kI8Chunk == 0) {
+        for (int r = 0; r < kI8BlockRows; ++r) {
+          const int8_t* ahead = wc + r * kI8Chunk + kGemvPrefetchBytes;
+          if (nta) {
+            __builtin_prefetch(ahead, 0, 0);
+          } else {
+            __builtin_prefetch(ahead, 0, 1);
+          }
+        }
+      }
+      __m256i xv[R];
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + i * ldq + c));
+      }
+#pragma GCC unroll 4
+      for (int r = 0; r < kI8BlockRows; ++r) {
+        const __m256i wv = _mm256_cvtepi8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wc + r * kI8Chunk)));
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) i16_panel::MaddAdd(a[i][r], xv[i], wv);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      const __m128 d = _mm_cvtepi32_ps(Sum4I32(a[i][0], a[i][1], a[i][2], a[i][3]));
+      const __m128 s = _mm_set1_ps(sb[i * blocks + b]);
+      acc[i] = b == 0 ? _mm_mul_ps(s, d) : _mm_fmadd_ps(d, s, acc[i]);
+    }
+  }
+}
+
+template <int R>
+void BlockRowsI8I16(const int16_t* xq, int64_t ldq, const float* sb, int64_t blocks,
+                    const int8_t* w, int64_t rows_w, const float* scales, const float* bias,
+                    bool nta, float* y, int64_t ldy) {
+  __m128 acc[R];
+  DotsI8I16<R>(xq, ldq, sb, blocks, w, nta, acc);
+  alignas(16) float sw[kI8BlockRows] = {}, bv[kI8BlockRows] = {}, out[kI8BlockRows];
+  for (int64_t r = 0; r < rows_w; ++r) {
+    sw[r] = scales[r];
+    if (bias != nullptr) bv[r] = bias[r];
+  }
+  for (int i = 0; i < R; ++i) {
+    _mm_store_ps(out, _mm_fmadd_ps(acc[i], _mm_load_ps(sw), _mm_load_ps(bv)));
+    for (int64_t r = 0; r < rows_w; ++r) y[i * ldy + r] = out[r];
+  }
+}
+}  // namespace
+
+void GemvI8I16Rows(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+                   const float* bias, float* y, int64_t ldy, int64_t n) {
+  if (m <= 0 || n <= 0) return;
+  const GemmI8I16X l = GemmI8I16XLayout(m, k);
+  const auto* xq = static_cast<const int16_t*>(xv);
+  const auto* sb = reinterpret_cast<const float*>(static_cast<const char*>(xv) + l.scales);
+  const bool nta = gemv_prefetch_nta;
+  const int64_t block_bytes = kI8BlockRows * I8PaddedK(k);
+  for (int64_t j0 = 0; j0 < n; j0 += kI8BlockRows) {
+    const int8_t* wb = w + j0 / kI8BlockRows * block_bytes;
+    const int64_t rows_w = MinI(kI8BlockRows, n - j0);
+    const float* bj = bias == nullptr ? nullptr : bias + j0;
+    // rows of x in pairs: the block's 4 W rows are read from L1 after the first pair
+    for (int64_t i = 0; i < m; i += 2) {
+      if (m - i >= 2) {
+        BlockRowsI8I16<2>(xq + i * l.ldq, l.ldq, sb + i * l.blocks, l.blocks, wb, rows_w,
+                          scales + j0, bj, nta, y + i * ldy + j0, ldy);
+      } else {
+        BlockRowsI8I16<1>(xq + i * l.ldq, l.ldq, sb + i * l.blocks, l.blocks, wb, rows_w,
+                          scales + j0, bj, nta, y + i * ldy + j0, ldy);
+      }
+    }
+  }
+}
+#endif
+
 #if defined(COSY_SIMD_AVX512)
 void GemmI8I16Vnni(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
                    const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy,

@@ -67,6 +67,9 @@ void GemmI8I16(const void* xv, int64_t m, int64_t k, const int8_t* w, const floa
                const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
 void GemmI8I16Vnni(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
                    const float* bias, int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch);
+// AVX2 variant only: kernel_table.h's gemv_i8_i16_rows (gemm_i8_i16.cpp).
+void GemvI8I16Rows(const void* xv, int64_t m, int64_t k, const int8_t* w, const float* scales,
+                   const float* bias, float* y, int64_t ldy, int64_t n);
 // AVX-512 variant only, for CPUs with AVX512_VNNI: GemmPanelsI16 (same bits) on vpdpwssd.
 void GemmPanelsI16Vnni(const int16_t* xq, int64_t ldq, const float* sx, int64_t m, int64_t k,
                        const int16_t* wp, const float* sw, int64_t n, const float* bias, float* y,

@@ -68,6 +68,8 @@ void FillKernelTable(KernelTable* t, const CpuFeatures& cpu) {
 #endif
 #if defined(COSY_SIMD_AVX2)
   t->gemm_bf16_f32 = GemmBf16F32;
+  t->gemv_i8_i16_rows = GemvI8I16Rows;
+  t->gemv_i8_name = "int16 x blocks, vpmaddwd";
 #endif
 #if defined(COSY_SIMD_AVX512)
   if (cpu.avx512_vnni) {
