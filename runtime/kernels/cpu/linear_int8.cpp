@@ -152,6 +152,27 @@ Status Linear::ForwardInt8AmxTiles(const float* x, int64_t m, float* y) const {
   return ForEachInt8Tile(im.n, k, run_tile);
 }
 
+namespace {
+// run(b0, b1) over row blocks [0, blocks) of a product of `weights` weights: contiguous shares
+// for the team, or all on the calling thread inside a parallel region and for small products
+// (below ~64K weights a second thread costs more to wake than it saves: the GEMVs' rule).
+template <class Run>
+void BlocksOnTeam(int64_t blocks, int64_t weights, const Run& run) {
+  const int threads = omp_in_parallel() || weights < (int64_t{1} << 16)
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
+  if (threads <= 1) {
+    run(0, blocks);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
+    run(blocks * me / nt, blocks * (me + 1) / nt);
+  }
+}
+}  // namespace
+
 // int8 weights in the AMX-INT8 layout, m <= kGemvMaxM: x quantized once (the fixed-point
 // kernel's x_int), then the 16-row column blocks split over the team (on the calling thread
 // inside a parallel region, or for small products); rows of x the fixed-point kernel does not
@@ -176,19 +197,7 @@ Status Linear::ForwardInt8AmxRows(const float* x, int64_t m, float* y) const {
     kt.gemv_i8_amx_rows(scratch, im.w_i8_amx.data() + b0 * block_bytes, im.scales.data() + j0,
                         bias != nullptr ? bias + j0 : nullptr, y + j0, n, m, j1 - j0, k);
   };
-  // Below ~64K weights a second thread costs more to wake than it saves (the GEMVs' rule).
-  const int threads = omp_in_parallel() || n * k < (int64_t{1} << 16)
-                          ? 1
-                          : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
-  if (threads <= 1) {
-    run(0, blocks);
-    return OkStatus();
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
-    run(blocks * me / nt, blocks * (me + 1) / nt);
-  }
+  BlocksOnTeam(blocks, n * k, run);
   return OkStatus();
 }
 
@@ -214,19 +223,7 @@ Status Linear::ForwardInt8I16Rows(const float* x, int64_t m, float* y) const {
     kt.gemv_i8_i16_rows(xv, m, k, im.w_i8.data() + I8RowOffset(j0, k), im.scales.data() + j0,
                         bias != nullptr ? bias + j0 : nullptr, y + j0, n, j1 - j0);
   };
-  // Below ~64K weights a second thread costs more to wake than it saves (the GEMVs' rule).
-  const int threads = omp_in_parallel() || n * k < (int64_t{1} << 16)
-                          ? 1
-                          : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
-  if (threads <= 1) {
-    run(0, blocks);
-    return OkStatus();
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
-    run(blocks * me / nt, blocks * (me + 1) / nt);
-  }
+  BlocksOnTeam(blocks, n * k, run);
   return OkStatus();
 }
 
