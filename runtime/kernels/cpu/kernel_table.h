@@ -234,8 +234,8 @@ struct KernelTable {
                         int64_t j0, int64_t j1, float* y, int64_t ldy, void* scratch) = nullptr;
   // int8 W (i8_rows.h, per-row scales) at many rows on int16 products (gemm_i8_i16.cpp; AVX-512
   // and AVX2 variants; Linear takes them where no bf16 product unit is, linear.cpp). pack_i8_i16_x:
-  // rows [i0, min(i1, m)) of x [m, k] (rows ldx apart) into xv (GemmI8I16XBytes(m, k) bytes, layout
-  // GemmI8I16X): per row and block b of kI16Block channels, s = max|x| / kI8I16ActMax over the
+  // rows [i0, min(i1, m)) of x [m, k] (rows ldx apart) into xv (the layout GemmI8I16XLayout(m,
+  // k), its .bytes): per row and block b of kI16Block channels, s = max|x| / kI8I16ActMax over the
   // block and q = x / s rounded to nearest even (as quantize_i16_rows per block: an all-zero
   // block s 0, a block holding NaN or infinity zeros and s NaN), zeros past k. gemm_i8_i16:
   // y[i * ldy + j] = fmadd(acc(i, j), scales[j], bias[j]) for i < m, j in [j0, j1) (j0 a multiple

@@ -75,22 +75,14 @@ __attribute__((noinline)) void PanelBlockI8(const int16_t* xq, int64_t ldq, cons
       }
     }
   }
-  for (int64_t v = 0; v * kLanes < kPanel; ++v) {
-    const int64_t left = cols - v * kLanes;
-    if (left <= 0) break;
-    const bool full = left >= kLanes;
-    const Vf scale_w = full ? Load(sw + v * kLanes) : LoadN(sw + v * kLanes, left);
-    const Vf bv = bias == nullptr
-                      ? Zero()
-                      : (full ? Load(bias + v * kLanes) : LoadN(bias + v * kLanes, left));
-    for (int r = 0; r < R; ++r) {
-      const Vf t = Fmadd(Load(acc[r] + v * kLanes), scale_w, bv);
-      if (full)
-        Store(y + r * ldy + v * kLanes, t);
-      else
-        StoreN(y + r * ldy + v * kLanes, t, left);
-    }
-  }
+  i16_panel::ForPanelColumns(
+      sw, bias, cols,
+      [&](int64_t c, bool full, int64_t left, Vf scale_w, Vf bv) __attribute__((always_inline)) {
+        for (int r = 0; r < R; ++r) {
+          i16_panel::StoreColumns(y + r * ldy + c, Fmadd(Load(acc[r] + c), scale_w, bv), full,
+                                  left);
+        }
+      });
 }
 
 template <bool kVnni>

@@ -146,6 +146,29 @@ inline void BlockSums(const int16_t* xq, int64_t ldq, const int16_t* wp, int64_t
 }
 #endif
 
+// The panel's first `cols` output columns a vector at a time: f(c, full, left, scale_w, bias_v)
+// for column offset c, `left` columns from c (full: at least kLanes), the column scales and the
+// bias (zero where null) loaded (partially past cols). Then StoreColumns(out, t, full, left).
+template <class F>
+__attribute__((always_inline)) inline void ForPanelColumns(const float* sw, const float* bias,
+                                                           int64_t cols, F&& f) {
+  for (int64_t c = 0; c < kPanel; c += kLanes) {
+    const int64_t left = cols - c;
+    if (left <= 0) break;
+    const bool full = left >= kLanes;
+    const Vf scale_w = full ? Load(sw + c) : LoadN(sw + c, left);
+    const Vf bv = bias == nullptr ? Zero() : (full ? Load(bias + c) : LoadN(bias + c, left));
+    f(c, full, left, scale_w, bv);
+  }
+}
+__attribute__((always_inline)) inline void StoreColumns(float* out, Vf t, bool full, int64_t left) {
+  if (full) {
+    Store(out, t);
+  } else {
+    StoreN(out, t, left);
+  }
+}
+
 // y rows [0, R) (stride ldy) x panel columns [0, cols): the block sums of every kI16Block
 // channels in order, scaled by sx[r] sw[j], plus the bias, then the epilogue. Not inlined: inside
 // the driver's loop GCC kept the caller's values in registers and reloaded W for every row
@@ -159,29 +182,21 @@ __attribute__((noinline)) void PanelBlock(const int16_t* xq, int64_t ldq, const 
   for (int64_t p0 = 0; p0 < pairs; p0 += kPairsPerBlock) {  // pairs >= 1 (k >= 1)
     BlockSums<R, kVnni>(xq, ldq, wp, p0, MinI(pairs, p0 + kPairsPerBlock), sum);
   }
-  for (int64_t v = 0; v * kLanes < kPanel; ++v) {
-    const int64_t left = cols - v * kLanes;
-    if (left <= 0) break;
-    const bool full = left >= kLanes;
-    const Vf scale_w = full ? Load(sw + v * kLanes) : LoadN(sw + v * kLanes, left);
-    const Vf b = bias == nullptr
-                     ? Zero()
-                     : (full ? Load(bias + v * kLanes) : LoadN(bias + v * kLanes, left));
-    for (int r = 0; r < R; ++r) {
-      float* out = y + r * ldy + v * kLanes;
-      Vf t = Fmadd(Load(sum[r] + v * kLanes), Mul(scale_w, Set1(sx[r])), b);
-      // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it
-      if (ep == GemmEpilogue::kGeluErf) {
-        t = Mul(t, NormalCdf(t));
-      } else if (ep == GemmEpilogue::kAccumulate) {
-        t = Add(full ? Load(out) : LoadN(out, left), t);
-      }
-      if (full)
-        Store(out, t);
-      else
-        StoreN(out, t, left);
-    }
-  }
+  ForPanelColumns(
+      sw, bias, cols,
+      [&](int64_t c, bool full, int64_t left, Vf scale_w, Vf b) __attribute__((always_inline)) {
+        for (int r = 0; r < R; ++r) {
+          float* out = y + r * ldy + c;
+          Vf t = Fmadd(Load(sum[r] + c), Mul(scale_w, Set1(sx[r])), b);
+          // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it
+          if (ep == GemmEpilogue::kGeluErf) {
+            t = Mul(t, NormalCdf(t));
+          } else if (ep == GemmEpilogue::kAccumulate) {
+            t = Add(full ? Load(out) : LoadN(out, left), t);
+          }
+          StoreColumns(out, t, full, left);
+        }
+      });
 }
 
 #if defined(COSY_SIMD_AVX512) || defined(COSY_SIMD_AVX2)
