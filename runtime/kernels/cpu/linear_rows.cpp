@@ -31,7 +31,11 @@ Result<Linear::PreparedRow> Linear::PrepareRow(const float* x) const {
   row.owner = this;
   const KernelTable& t = Kernels();
   if (im.weight_type == WeightType::kBF16) {
-    auto* xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, im.k * 2));
+    uint16_t* xb = nullptr;
+    COSY_RETURN_IF_ERROR(GuardDnnl("linear: prepare row", [&]() -> Status {  // bad_alloc
+      xb = static_cast<uint16_t*>(ThreadScratch(ScratchSlot::kConvert, im.k * 2));
+      return OkStatus();
+    }));
     t.narrow_bf16(x, im.k, xb);
     row.prepared = xb;
   } else if (im.weight_type == WeightType::kInt8 && t.gemv_i8_i16_rows != nullptr &&
