@@ -40,19 +40,20 @@ void PanelBlock(const float* x, int64_t k, const float* wp, const float* bias, i
     if (left <= 0) break;
     const Vf b = bias == nullptr ? Zero() : (left >= kLanes ? Load(bias + v * kLanes)
                                                             : LoadN(bias + v * kLanes, left));
+    Vf t[R];
+    for (int r = 0; r < R; ++r) t[r] = Add(acc[r][v], b);
+    // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it (the R rows'
+    // GELU evaluated side by side: vec_math.h, NormalCdfN)
+    if (ep == GemmEpilogue::kGeluErf) GeluErfN(t);
     for (int r = 0; r < R; ++r) {
       float* out = y + r * ldy + v * kLanes;
-      Vf t = Add(acc[r][v], b);
-      // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it
-      if (ep == GemmEpilogue::kGeluErf) {
-        t = Mul(t, NormalCdf(t));
-      } else if (ep == GemmEpilogue::kAccumulate) {
-        t = Add(left >= kLanes ? Load(out) : LoadN(out, left), t);
+      if (ep == GemmEpilogue::kAccumulate) {
+        t[r] = Add(left >= kLanes ? Load(out) : LoadN(out, left), t[r]);
       }
       if (left >= kLanes)
-        Store(out, t);
+        Store(out, t[r]);
       else
-        StoreN(out, t, left);
+        StoreN(out, t[r], left);
     }
   }
 }

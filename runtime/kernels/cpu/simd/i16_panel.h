@@ -185,16 +185,16 @@ __attribute__((noinline)) void PanelBlock(const int16_t* xq, int64_t ldq, const 
   ForPanelColumns(
       sw, bias, cols,
       [&](int64_t c, bool full, int64_t left, Vf scale_w, Vf b) __attribute__((always_inline)) {
+        Vf t[R];
+        for (int r = 0; r < R; ++r) t[r] = Fmadd(Load(sum[r] + c), Mul(scale_w, Set1(sx[r])), b);
+        // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it (the R rows'
+        // GELU evaluated side by side: vec_math.h, NormalCdfN)
+        if (ep == GemmEpilogue::kGeluErf) GeluErfN(t);
         for (int r = 0; r < R; ++r) {
           float* out = y + r * ldy + c;
-          Vf t = Fmadd(Load(sum[r] + c), Mul(scale_w, Set1(sx[r])), b);
-          // as the GeluErf pass (pointwise.cpp) and Linear's accumulation compute it
-          if (ep == GemmEpilogue::kGeluErf) {
-            t = Mul(t, NormalCdf(t));
-          } else if (ep == GemmEpilogue::kAccumulate) {
-            t = Add(full ? Load(out) : LoadN(out, left), t);
-          }
-          StoreColumns(out, t, full, left);
+          if (ep == GemmEpilogue::kAccumulate)
+            t[r] = Add(full ? Load(out) : LoadN(out, left), t[r]);
+          StoreColumns(out, t[r], full, left);
         }
       });
 }

@@ -10,17 +10,35 @@ namespace cosyflow::kernels::cpu::COSY_ISA_NS {
 // e^x for x already clamped to [-87, 89]: range reduction x = n ln2 + r, |r| <= ln2/2, the
 // degree-kDegree Taylor polynomial for e^r, then scale by 2^n (n >= -126 and e^r > 1 at n = -126,
 // so every result is a normal float; Scale2n saturates cleanly to inf above).
-template <int kDegree>
-inline Vf ExpOfClamped(Vf x) {
+// ExpOfClampedN: the same for N vectors at once, each step over all N before the next (the N
+// dependency chains overlap; the same operations per lane, so the same bits as N = 1).
+template <int kDegree, int N>
+__attribute__((always_inline)) inline void ExpOfClampedN(Vf (&x)[N]) {
   static_assert(kDegree >= 2 && kDegree <= 7, "Taylor degree");
   constexpr float kInvFactorial[8] = {1.0f,        1.0f,         0.5f,          1.0f / 6.0f,
                                       1.0f / 24.0f, 1.0f / 120.0f, 1.0f / 720.0f, 1.0f / 5040.0f};
-  const Vf n = Round(Mul(x, Set1(1.44269504088896341f)));
-  Vf r = Fnmadd(n, Set1(0.693145751953125f), x);  // ln2 split hi/lo
-  r = Fnmadd(n, Set1(1.428606765330187045e-06f), r);
-  Vf p = Set1(kInvFactorial[kDegree]);
-  for (int i = kDegree - 1; i >= 0; --i) p = Fmadd(p, r, Set1(kInvFactorial[i]));
-  return Scale2n(p, n);
+  Vf n[N], r[N], p[N];
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) {
+    n[j] = Round(Mul(x[j], Set1(1.44269504088896341f)));
+    r[j] = Fnmadd(n[j], Set1(0.693145751953125f), x[j]);  // ln2 split hi/lo
+    r[j] = Fnmadd(n[j], Set1(1.428606765330187045e-06f), r[j]);
+    p[j] = Set1(kInvFactorial[kDegree]);
+  }
+#pragma GCC unroll 7
+  for (int i = kDegree - 1; i >= 0; --i) {
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) p[j] = Fmadd(p[j], r[j], Set1(kInvFactorial[i]));
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) x[j] = Scale2n(p[j], n[j]);
+}
+
+template <int kDegree>
+inline Vf ExpOfClamped(Vf x) {
+  Vf v[1] = {x};
+  ExpOfClampedN<kDegree>(v);
+  return v[0];
 }
 
 // Below x = -87 (e^x < 1.7e-38, about the smallest normal float) the result is exactly 0: the
@@ -86,31 +104,63 @@ inline Vf Tanh(Vf x) {
 
 // Standard normal CDF Phi(x) = 0.5 erfc(-x / sqrt 2), relative error ~1e-7 on both tails:
 // erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2) for z >= 0 (Chebyshev fit from Numerical
-// Recipes, fractional error < 1.2e-7), and erfc(-z) = 2 - erfc(z).
-inline Vf NormalCdf(Vf x) {
+// Recipes, fractional error < 1.2e-7), and erfc(-z) = 2 - erfc(z). NormalCdfN computes it for N
+// vectors at once, each step over all N before the next: one evaluation is a chain of ~40
+// dependent operations (4-cycle FMAs), so a GEMM epilogue that computed its rows' GELU one
+// vector after another waited on that latency (the int16 / f32 panel GEMMs' feed-forward
+// epilogue cost as much as the products; docs/kernels.md). The same operations per lane, so the
+// same bits whatever N.
+template <int N>
+__attribute__((always_inline)) inline void NormalCdfN(Vf (&x)[N]) {
   // z is held at 9 (|x| > 12.7, where Phi(-|x|) < 2.2e-37) and Phi(-|x|) set to 0 there: e^p
   // and the products after it stay normal floats (a denormal result costs a microcode assist
   // per lane: the flow's feed-forward epilogue ran ~6x slower on such inputs).
   // t = 1 / (1 + z/2) in [0.18, 1] by Recip (simd.h: a reciprocal estimate and Newton steps; a
   // division was a third of the function's time), and e^p directly: p = P(t) - z^2 lies in
   // [-82.3, 0], so the clamps of Exp have nothing to do.
-  const Vf z_in = Mul(Abs(x), Set1(0.70710678118654752f));
-  const Vf z = Min(z_in, Set1(9.0f));
-  const Vf t = Recip(Fmadd(z, Set1(0.5f), Set1(1.0f)));
-  Vf p = Set1(0.17087277f);
-  p = Fmadd(p, t, Set1(-0.82215223f));
-  p = Fmadd(p, t, Set1(1.48851587f));
-  p = Fmadd(p, t, Set1(-1.13520398f));
-  p = Fmadd(p, t, Set1(0.27886807f));
-  p = Fmadd(p, t, Set1(-0.18628806f));
-  p = Fmadd(p, t, Set1(0.09678418f));
-  p = Fmadd(p, t, Set1(0.37409196f));
-  p = Fmadd(p, t, Set1(1.00002368f));
-  p = Fmadd(p, t, Set1(-1.26551223f));
-  p = Fnmadd(z, z, p);
-  const Vf tail = Mul(Mul(t, ExpOfClamped<7>(p)), Set1(0.5f));  // Phi(-|x|)
-  const Vf half_erfc = Select(Gt(z_in, Set1(9.0f)), Zero(), tail);
-  return Select(Gt(x, Zero()), Sub(Set1(1.0f), half_erfc), half_erfc);
+  constexpr float kP[10] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                            -0.18628806f, 0.09678418f,  0.37409196f, 1.00002368f,  -1.26551223f};
+  Vf z_in[N], t[N], p[N];
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) {
+    z_in[j] = Mul(Abs(x[j]), Set1(0.70710678118654752f));
+    t[j] = Recip(Fmadd(Min(z_in[j], Set1(9.0f)), Set1(0.5f), Set1(1.0f)));
+    p[j] = Set1(kP[0]);
+  }
+#pragma GCC unroll 9
+  for (int i = 1; i < 10; ++i) {
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) p[j] = Fmadd(p[j], t[j], Set1(kP[i]));
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) {
+    const Vf z = Min(z_in[j], Set1(9.0f));
+    p[j] = Fnmadd(z, z, p[j]);
+  }
+  ExpOfClampedN<7>(p);
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) {
+    const Vf tail = Mul(Mul(t[j], p[j]), Set1(0.5f));  // Phi(-|x|)
+    const Vf half_erfc = Select(Gt(z_in[j], Set1(9.0f)), Zero(), tail);
+    x[j] = Select(Gt(x[j], Zero()), Sub(Set1(1.0f), half_erfc), half_erfc);
+  }
+}
+
+inline Vf NormalCdf(Vf x) {
+  Vf v[1] = {x};
+  NormalCdfN(v);
+  return v[0];
+}
+
+// GELU (erf form) x Phi(x) of N vectors in place, as Mul(x, NormalCdf(x)) computes it.
+template <int N>
+__attribute__((always_inline)) inline void GeluErfN(Vf (&x)[N]) {
+  Vf phi[N];
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) phi[j] = x[j];
+  NormalCdfN(phi);
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) x[j] = Mul(x[j], phi[j]);
 }
 
 }  // namespace cosyflow::kernels::cpu::COSY_ISA_NS
