@@ -98,6 +98,30 @@ Status BridgeClient::Post(uint64_t id, Payload payload, uint32_t flags) {
     h.sequence = it->second.sequence++;
   }
   COSY_ASSIGN_OR_RETURN(WireBuffer buf, EncodeMessage(Message{h, std::move(payload)}));
+  Wakes wakes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return NotFound("bridge: no session {}", id);
+    Session& s = it->second;
+    if (!s.failed.ok()) return s.failed;
+    // A frame over the server's limit would be rejected there (or, past twice the limit, make
+    // ZeroMQ drop the connection): the session fails here instead, saying why.
+    if (ack_.max_message_bytes > 0 && buf.size() > ack_.max_message_bytes) {
+      s.failed = InvalidArgument(
+          "bridge: a message of {} bytes exceeds the max_message_bytes {} of {} (session {})",
+          buf.size(), ack_.max_message_bytes, options_.endpoint, id);
+      s.held.clear();
+      if (s.wake) wakes.push_back(s.wake);
+      cv_.notify_all();
+    }
+  }
+  if (!wakes.empty()) {
+    for (auto& w : wakes) w();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? NotFound("bridge: no session {}", id) : it->second.failed;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(id);
@@ -247,7 +271,9 @@ void BridgeClient::HandleEnvelope(Result<Envelope>& e, Wakes* wakes) {
       return;
     case EnvelopeKind::kData: {
       auto it = sessions_.find(e->message->header.session_id);
-      if (it == sessions_.end() || it->second.ended) return;  // late message of a closed one
+      // a late message of a closed session, or one of a failed session (the server went on
+      // without the frame it rejected: what it sends now must not pass for the result)
+      if (it == sessions_.end() || it->second.ended || !it->second.failed.ok()) return;
       if (e->message->header.closes()) it->second.ended = true;
       it->second.inbox.push_back(e->message);
       stats_.max_inbox = std::max(stats_.max_inbox, it->second.inbox.size());
@@ -277,11 +303,21 @@ void BridgeClient::HandleEnvelope(Result<Envelope>& e, Wakes* wakes) {
         it->second.held.clear();
         if (it->second.wake) wakes->push_back(it->second.wake);
       }
-      if (e->rejected.status.code() == StatusCode::kUnavailable &&
-          e->rejected.session_id == 0) {
-        connected_ = false;  // the server forgot us (restarted): handshake again
-      }
       Log(LogLevel::kWarning, "{}", st.message());
+      if (e->rejected.session_id == 0) {
+        // Not tied to a session: a frame of this connection is lost, and it may have been any
+        // open session's. kUnavailable: the server forgot this connection (restarted, or
+        // dropped it after an oversized frame), so every open session's state there is gone.
+        // Either way they fail now instead of waiting for answers that will not come.
+        const bool forgotten = e->rejected.status.code() == StatusCode::kUnavailable;
+        FailAll(forgotten ? MakeError(StatusCode::kUnavailable,
+                                      "bridge: {} lost this connection's sessions (server "
+                                      "restarted or dropped the connection): {}",
+                                      options_.endpoint, e->rejected.status.message())
+                          : st,
+                wakes);
+        if (forgotten) connected_ = false;  // handshake again
+      }
       cv_.notify_all();
       return;
     }

@@ -27,6 +27,7 @@ struct BridgeServer::Session {
   std::string input;
   std::deque<MessagePtr> queue;  // guarded by the server's mu_
   bool cancelled = false;
+  bool input_ended = false;  // its end of stream was queued: later data is refused
   uint32_t window = 0;     // the client's credit window (0 = unlimited)
   int64_t credit = 0;      // messages the pump may still send (mu_)
   uint32_t consumed = 0;   // client messages pushed into the graph since the last grant (feeder)
@@ -99,8 +100,9 @@ void BridgeServer::Enqueue(const std::string& peer, zmq::message_t frame) {
   EnqueueLocked(peer, std::move(frame));
 }
 
-void BridgeServer::EnqueueLocked(const std::string& peer, zmq::message_t frame) {
-  outbox_.emplace_back(peer, std::move(frame));
+void BridgeServer::EnqueueLocked(const std::string& peer, zmq::message_t frame, bool rejection) {
+  outbox_.push_back({peer, std::move(frame), rejection});
+  if (rejection) ++queued_rejections_[peer];
   if (!wake_push_) return;
   try {
     (void)wake_push_->send(zmq::message_t(), zmq::send_flags::dontwait);
@@ -108,17 +110,43 @@ void BridgeServer::EnqueueLocked(const std::string& peer, zmq::message_t frame) 
   }
 }
 
+// A client that sends without reading (a flood) gets at most this many Rejected replies queued;
+// later ones are counted and dropped, so its frames cost the server bounded memory and time.
+constexpr size_t kMaxQueuedRejections = 64;
+
 void BridgeServer::Reject(const std::string& peer, uint64_t session, const Status& status) {
   uint64_t count = 0;
+  bool queue = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     count = ++stats_.rejected;
+    auto it = queued_rejections_.find(peer);
+    queue = it == queued_rejections_.end() || it->second < kMaxQueuedRejections;
+    if (!queue) ++stats_.rejections_unsent;
   }
   if (count <= 20 || count % 1000 == 0) {  // a flood must not flood the log
     Log(LogLevel::kWarning, "bridge server: rejected message #{} (session {}): {}", count,
         session, status.message());
   }
-  Enqueue(peer, ToFrame(EncodeRejected({session, status})));
+  if (!queue) return;
+  zmq::message_t frame = ToFrame(EncodeRejected({session, status}));
+  std::lock_guard<std::mutex> lock(mu_);
+  EnqueueLocked(peer, std::move(frame), /*rejection=*/true);
+}
+
+void BridgeServer::RejectSession(const std::string& peer, uint64_t session, const Status& status) {
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find({peer, session});
+    if (it != sessions_.end() && !it->second->cancelled) {
+      s = it->second;
+      s->cancelled = true;
+      cv_.notify_all();
+    }
+  }
+  if (s) (void)pipeline_->Cancel(s->pipeline_id);
+  Reject(peer, session, status);
 }
 
 void BridgeServer::HandleHello(const std::string& peer, const HelloInfo& h) {
@@ -126,6 +154,8 @@ void BridgeServer::HandleHello(const std::string& peer, const HelloInfo& h) {
   HelloAckInfo ack;
   ack.heartbeat_ms = static_cast<uint32_t>(options_.heartbeat_ms);
   ack.window = options_.window;
+  ack.max_message_bytes =
+      std::min<size_t>(options_.limits.max_message_bytes, (size_t{1} << 31) - 1);
   ack.output = plan.outputs[output_index_].name;
   ack.produces = plan.outputs[output_index_].type;
   int input = h.input.empty() && plan.inputs.size() == 1 ? 0 : plan.InputIndex(h.input);
@@ -196,6 +226,26 @@ void BridgeServer::HandleData(const std::string& peer, const MessagePtr& m) {
     }
     return;
   }
+  if (s && s->input_ended && !m->header.closes()) {
+    lock.unlock();
+    RejectSession(peer, id,
+                  InvalidArgument("bridge server: session {} sent data after its end "
+                                  "of stream",
+                                  id));
+    return;
+  }
+  if (const TextRequest* t = m->get<TextRequest>();
+      t != nullptr && !options_.allow_paths &&
+      (!t->prompt_audio_path.empty() || !t->source_audio_path.empty())) {
+    lock.unlock();
+    RejectSession(
+        peer, id,
+        InvalidArgument("bridge server: TextRequest.{} names a file on the server; "
+                        "this server does not open files for clients (send "
+                        "prompt_samples, or serve with allow_paths)",
+                        t->prompt_audio_path.empty() ? "source_audio_path" : "prompt_audio_path"));
+    return;
+  }
   if (m->type() != PayloadType::kNone && m->type() != p.accepts) {
     const bool cancel = s && !s->cancelled;
     if (cancel) s->cancelled = true;
@@ -249,6 +299,7 @@ void BridgeServer::HandleData(const std::string& peer, const MessagePtr& m) {
     return;
   }
   s->queue.push_back(m);
+  if (m->header.end_of_stream()) s->input_ended = true;
   stats_.max_queued = std::max(stats_.max_queued, s->queue.size());
   cv_.notify_all();
 }
@@ -379,7 +430,8 @@ void BridgeServer::Finish(const std::shared_ptr<Session>& s) {
 }
 
 void BridgeServer::HandleFrame(const std::string& peer, zmq::message_t frame) {
-  auto e = DecodeFrame(std::move(frame), options_.limits);
+  uint64_t session = 0;  // of a Data frame that verified, also when a later check failed
+  auto e = DecodeFrame(std::move(frame), options_.limits, &session);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.frames_received;
@@ -392,7 +444,13 @@ void BridgeServer::HandleFrame(const std::string& peer, zmq::message_t frame) {
       ack.error = e.status().message();
       Enqueue(peer, ToFrame(EncodeHelloAck(ack)));
     }
-    Reject(peer, 0, e.status());
+    // A bad frame of a session fails that session (its data is lost: it must not go on without
+    // it); the rejection names it so that the client fails it too.
+    if (session != 0) {
+      RejectSession(peer, session, e.status());
+    } else {
+      Reject(peer, 0, e.status());
+    }
     return;
   }
   switch (e->kind) {
@@ -405,8 +463,25 @@ void BridgeServer::HandleFrame(const std::string& peer, zmq::message_t frame) {
     case EnvelopeKind::kCredit:
       HandleCredit(peer, e->credit);
       return;
-    case EnvelopeKind::kHeartbeat:
+    case EnvelopeKind::kHeartbeat: {
+      // A heartbeat from a client this server has no handshake with (it restarted, or dropped
+      // the client): say so, so that the client fails the sessions it thinks are open here
+      // within a heartbeat instead of waiting for answers (its frames in flight may have been
+      // lost with the old connection, leaving nothing else to reject).
+      bool known = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = peers_.find(peer);
+        known = it != peers_.end() && it->second.ok;
+      }
+      if (!known) {
+        Reject(peer, 0,
+               MakeError(StatusCode::kUnavailable,
+                         "bridge server: no handshake from this client; send Hello "
+                         "first"));
+      }
       return;
+    }
     default:
       Reject(peer, 0, InvalidArgument("bridge server: clients may send Hello, Heartbeat or Data "
                                       "envelopes, got kind {}", static_cast<int>(e->kind)));
@@ -470,28 +545,32 @@ void BridgeServer::Step() {
   if (now - last_beat_ms_ >= options_.heartbeat_ms) {
     last_beat_ms_ = now;
     for (const auto& [peer, p] : peers_) {
-      if (p.ok) outbox_.emplace_back(peer, ToFrame(EncodeHeartbeat(NowNs())));
+      if (p.ok) outbox_.push_back({peer, ToFrame(EncodeHeartbeat(NowNs())), false});
     }
   }
   // A client that stops reading (its pipe is at the high-water mark) keeps its own frames
   // queued, in order, without holding back other clients' frames.
   std::set<std::string> blocked;
-  std::vector<std::pair<std::string, zmq::message_t>> keep;
-  for (auto& [peer, frame] : outbox_) {
-    if (blocked.count(peer)) {
-      keep.emplace_back(std::move(peer), std::move(frame));
+  std::vector<Outgoing> keep;
+  for (Outgoing& o : outbox_) {
+    if (blocked.count(o.peer)) {
+      keep.push_back(std::move(o));
       continue;
     }
     try {
-      zmq::message_t id(peer.data(), peer.size());
+      zmq::message_t id(o.peer.data(), o.peer.size());
       if (!router_->send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-        blocked.insert(peer);
-        keep.emplace_back(std::move(peer), std::move(frame));
+        blocked.insert(o.peer);
+        keep.push_back(std::move(o));
         continue;
       }
-      (void)router_->send(frame, zmq::send_flags::none);
+      (void)router_->send(o.frame, zmq::send_flags::none);
     } catch (const zmq::error_t&) {
       // EHOSTUNREACH: the client is gone; its frames are dropped.
+    }
+    if (o.rejection) {
+      auto it = queued_rejections_.find(o.peer);
+      if (it != queued_rejections_.end() && --it->second == 0) queued_rejections_.erase(it);
     }
   }
   outbox_ = std::move(keep);

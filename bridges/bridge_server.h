@@ -53,6 +53,10 @@ struct BridgeServerOptions {
   // With CURVE: a file of client public keys (Z85, one per line, '#' comments) allowed to
   // connect; others are refused at the CURVE handshake (ZAP). "" = any client with the key.
   std::string curve_allow_file;
+  // Accept TextRequest prompt_audio_path / source_audio_path from clients: files the server
+  // opens on its own disk. Off by default: a remote client could read any audio file the server
+  // can, and learn from the errors which files exist (inline prompt_samples always work).
+  bool allow_paths = false;
   // Called on a session's thread right after its closing frame is queued, before the thread's
   // last bookkeeping (tests widen that window with it; must not throw). Empty = none.
   std::function<void()> after_close_queued;
@@ -61,6 +65,7 @@ struct BridgeServerOptions {
 struct BridgeServerStats {
   uint64_t frames_received = 0, rejected = 0, sessions_opened = 0, sessions_closed = 0,
            peers = 0, peers_dropped = 0, credits_sent = 0;
+  uint64_t rejections_unsent = 0;  // Rejected replies dropped: their client was not reading
   size_t max_queued = 0;   // largest per-session queue of client messages waiting for the graph
   size_t max_unacked = 0;  // largest count of messages sent to a session's client, not yet
                            // granted back (<= the client's window)
@@ -94,8 +99,11 @@ class BridgeServer {
   void HandleData(const std::string& peer, const MessagePtr& m);
   void HandleCredit(const std::string& peer, const CreditInfo& credit);
   void Reject(const std::string& peer, uint64_t session, const Status& status);
+  // Fails session `session` of `peer` (cancels it if open) and rejects the frame naming it.
+  void RejectSession(const std::string& peer, uint64_t session, const Status& status);
   void Enqueue(const std::string& peer, zmq::message_t frame);
-  void EnqueueLocked(const std::string& peer, zmq::message_t frame);  // mu_ held
+  void EnqueueLocked(const std::string& peer, zmq::message_t frame,
+                     bool rejection = false);  // mu_ held
   void Feed(std::shared_ptr<Session> s);
   void Pump(std::shared_ptr<Session> s);
   void Finish(const std::shared_ptr<Session>& s);
@@ -113,7 +121,13 @@ class BridgeServer {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::unique_ptr<zmq::socket_t> wake_push_;                 // guarded by mu_
-  std::vector<std::pair<std::string, zmq::message_t>> outbox_;  // guarded by mu_
+  struct Outgoing {
+    std::string peer;
+    zmq::message_t frame;
+    bool rejection = false;
+  };
+  std::vector<Outgoing> outbox_;                     // guarded by mu_
+  std::map<std::string, size_t> queued_rejections_;  // per peer, in outbox_ (mu_)
   std::map<std::string, Peer> peers_;
   std::map<std::pair<std::string, uint64_t>, std::shared_ptr<Session>> sessions_;
   int feeders_ = 0;  // feeder + pump threads running

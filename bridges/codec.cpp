@@ -168,9 +168,9 @@ WireBuffer EncodeHelloAck(const HelloAckInfo& a) {
   auto error = Str(b, a.error);
   auto input = Str(b, a.input);
   auto output = Str(b, a.output);
-  auto body = w::CreateHelloAck(b, a.schema_version, a.ok, error, input,
-                                static_cast<uint8_t>(a.accepts), output,
-                                static_cast<uint8_t>(a.produces), a.heartbeat_ms, a.window);
+  auto body = w::CreateHelloAck(
+      b, a.schema_version, a.ok, error, input, static_cast<uint8_t>(a.accepts), output,
+      static_cast<uint8_t>(a.produces), a.heartbeat_ms, a.window, a.max_message_bytes);
   return Finish(b, w::Body::HelloAck, body.Union());
 }
 

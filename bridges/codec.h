@@ -3,7 +3,8 @@
 // Every frame on a bridge is one Envelope with file identifier "CSYF" and a schema version.
 // Decoding never reads a field before the buffer passed the size limit, the identifier check
 // and the FlatBuffers Verifier (depth and table limits from WireLimits); it then checks the
-// version and every value a node relies on (tensor dtype/shape/byte count, sample rate, flags).
+// version and every value a node relies on (tensor dtype/shape/byte count, finite values,
+// sample rate, flags, voice prompts at most 30 s).
 // Errors are kDataLoss (corrupt / truncated), kUnsupported (version) or kInvalidArgument, and
 // say what was wrong with which value. Tensors decode zero-copy as read-only views of the
 // received buffer when a keeper owns it and the data is 4-byte aligned; otherwise they are
@@ -51,6 +52,7 @@ struct HelloAckInfo {
   PayloadType produces = PayloadType::kNone;
   uint32_t heartbeat_ms = 0;
   uint32_t window = 0;  // per-session credit the server grants the client (0 = unlimited)
+  uint64_t max_message_bytes = 0;  // the server's frame limit (0 = not said)
 };
 
 struct CreditInfo {
@@ -98,8 +100,12 @@ struct Envelope {
 };
 
 // Verifies and decodes one frame. `keeper` (may be null) keeps `bytes` alive; with it tensors
-// are zero-copy views of `bytes`.
+// are zero-copy views of `bytes`. `session_id` (may be null) receives the session of a Data
+// envelope whenever the frame passed the Verifier, also when a later check fails, so that a
+// rejection can name the session it fails (else 0). With it, a frame over max_message_bytes is
+// still verified (not decoded) for that id: the socket's own size limit bounds that work.
 Result<Envelope> DecodeEnvelope(const uint8_t* bytes, size_t size, const WireLimits& limits,
-                                std::shared_ptr<void> keeper = nullptr);
+                                std::shared_ptr<void> keeper = nullptr,
+                                uint64_t* session_id = nullptr);
 
 }  // namespace cosyflow::bridges

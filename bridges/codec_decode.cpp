@@ -1,5 +1,6 @@
 // Codec: verification and decoding of received envelopes (see codec.h for the checks).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -73,6 +74,15 @@ Result<Tensor> DecodeTensor(const w::Tensor* t, std::string_view what, int rank,
                     nbytes);
   }
   const uint8_t* p = data ? data->data() : nullptr;
+  // Every tensor on the wire is samples, mel or prompt features: NaN or infinity there is a
+  // broken or hostile peer (it would come out as NaN audio reported as a success).
+  for (size_t i = 0; i < nbytes / 4; ++i) {
+    float v;
+    std::memcpy(&v, p + 4 * i, sizeof v);
+    if (!std::isfinite(v)) {
+      return InvalidArgument("wire: {} holds a non-finite value ({}) at element {}", what, v, i);
+    }
+  }
   if (keeper && nbytes > 0 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
     auto storage = Storage::Wrap(const_cast<uint8_t*>(p), nbytes, keeper, /*read_only=*/true);
     return Tensor::FromStorage(std::move(storage), 0, dims, Tensor::ContiguousStrides(dims),
@@ -87,6 +97,22 @@ Result<VoicePromptPtr> DecodeVoice(const w::Voice* r, const std::shared_ptr<void
   if (r == nullptr) return VoicePromptPtr();
   auto v = std::make_shared<VoicePrompt>();
   v->id = Str(r->id());
+  // Bounded like the voices this process makes (VoicePrompt::kMaxSpeechTokens: 30 s): a prompt
+  // costs the flow and the LM time and memory that grow faster than its length.
+  auto bounded = [](const flatbuffers::Vector<int32_t>* ids, std::string_view what,
+                    int64_t max) -> Status {
+    if (ids != nullptr && static_cast<int64_t>(ids->size()) > max) {
+      return InvalidArgument("wire: Voice.{} holds {} ids, at most {} (30 s of speech)", what,
+                             ids->size(), max);
+    }
+    return OkStatus();
+  };
+  COSY_RETURN_IF_ERROR(
+      bounded(r->prompt_text_ids(), "prompt_text_ids", VoicePrompt::kMaxPromptTextIds));
+  COSY_RETURN_IF_ERROR(bounded(r->speech_tokens(), "speech_tokens", VoicePrompt::kMaxSpeechTokens));
+  COSY_RETURN_IF_ERROR(bounded(r->source_tokens(), "source_tokens", VoicePrompt::kMaxSpeechTokens));
+  COSY_RETURN_IF_ERROR(
+      bounded(r->lm_speech_tokens(), "lm_speech_tokens", VoicePrompt::kMaxSpeechTokens));
   v->prompt_text_ids = Ints(r->prompt_text_ids());
   v->speech_tokens = Ints(r->speech_tokens());
   v->source_tokens = Ints(r->source_tokens());
@@ -94,6 +120,10 @@ Result<VoicePromptPtr> DecodeVoice(const w::Voice* r, const std::shared_ptr<void
   if (r->feat() != nullptr) {
     COSY_ASSIGN_OR_RETURN(Tensor feat,
                           DecodeTensor(r->feat(), "Voice.feat", 2, VoicePrompt::kMelBins, keeper));
+    if (feat.size(0) > 2 * VoicePrompt::kMaxSpeechTokens) {
+      return InvalidArgument("wire: Voice.feat holds {} frames, at most {} (30 s of speech)",
+                             feat.size(0), 2 * VoicePrompt::kMaxSpeechTokens);
+    }
     const float* p = feat.data<float>();
     v->feat.assign(p, p + feat.numel());
   }
@@ -102,6 +132,12 @@ Result<VoicePromptPtr> DecodeVoice(const w::Voice* r, const std::shared_ptr<void
     if (v->embedding.size() != static_cast<size_t>(VoicePrompt::kEmbeddingDim)) {
       return InvalidArgument("wire: Voice.embedding must hold 0 or {} values, got {}",
                              VoicePrompt::kEmbeddingDim, v->embedding.size());
+    }
+    for (size_t i = 0; i < v->embedding.size(); ++i) {
+      if (!std::isfinite(v->embedding[i])) {
+        return InvalidArgument("wire: Voice.embedding holds a non-finite value ({}) at {}",
+                               v->embedding[i], i);
+      }
     }
   }
   return VoicePromptPtr(std::move(v));
@@ -255,6 +291,7 @@ Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& k
       COSY_ASSIGN_OR_RETURN(out.ack.produces, PayloadByte(a->produces(), "HelloAck.produces"));
       out.ack.heartbeat_ms = a->heartbeat_ms();
       out.ack.window = a->window();
+      out.ack.max_message_bytes = a->max_message_bytes();
       return out;
     }
     case w::Body::Heartbeat:
@@ -299,11 +336,15 @@ Result<Envelope> DecodeBody(const w::Envelope* e, const std::shared_ptr<void>& k
 }  // namespace
 
 Result<Envelope> DecodeEnvelope(const uint8_t* bytes, size_t size, const WireLimits& limits,
-                                std::shared_ptr<void> keeper) {
+                                std::shared_ptr<void> keeper, uint64_t* session_id) {
+  if (session_id != nullptr) *session_id = 0;
   const size_t max_bytes = std::min<size_t>(limits.max_message_bytes, (size_t{1} << 31) - 1);
-  if (size > max_bytes) {
-    return InvalidArgument("wire: message of {} bytes exceeds max_message_bytes {}", size,
-                           max_bytes);
+  const Status too_large =
+      size > max_bytes ? InvalidArgument("wire: message of {} bytes exceeds max_message_bytes {}",
+                                         size, max_bytes)
+                       : OkStatus();
+  if (!too_large.ok() && (session_id == nullptr || size > (size_t{1} << 31) - 1)) {
+    return too_large;
   }
   if (size < 8 || bytes == nullptr) {
     return DataLoss("wire: message of {} bytes is shorter than a FlatBuffers header (8)", size);
@@ -317,6 +358,7 @@ Result<Envelope> DecodeEnvelope(const uint8_t* bytes, size_t size, const WireLim
     keeper = aligned_copy = copy;
   }
   if (!fb::BufferHasIdentifier(bytes, kWireFileIdentifier)) {
+    if (!too_large.ok()) return too_large;
     return InvalidArgument("wire: file identifier must be \"{}\", got \"{}\"", kWireFileIdentifier,
                            std::string_view(reinterpret_cast<const char*>(bytes) + 4, 4));
   }
@@ -325,11 +367,17 @@ Result<Envelope> DecodeEnvelope(const uint8_t* bytes, size_t size, const WireLim
   options.max_tables = limits.max_tables;
   fb::Verifier verifier(bytes, size, options);
   if (!verifier.VerifyBuffer<w::Envelope>(kWireFileIdentifier)) {
+    if (!too_large.ok()) return too_large;
     return DataLoss("wire: message of {} bytes failed FlatBuffers verification (truncated, "
                     "corrupt, or deeper than {} / more than {} tables)",
                     size, limits.max_depth, limits.max_tables);
   }
   const w::Envelope* e = w::GetEnvelope(bytes);
+  if (session_id != nullptr && e->body_type() == w::Body::Data && e->body() != nullptr &&
+      e->body_as_Data()->header() != nullptr) {
+    *session_id = e->body_as_Data()->header()->session_id();
+  }
+  if (!too_large.ok()) return too_large;  // verified only to name its session
   if (e->version() != kWireSchemaVersion) {
     return Status(StatusCode::kUnsupported,
                   fmt::format("wire: peer speaks schema version {}, this build speaks {}",

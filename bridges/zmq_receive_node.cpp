@@ -31,14 +31,13 @@ void ZmqReceiveOptions::Parse(const nlohmann::json& j, const std::string& path, 
   r.Read("window", &window);
   r.Read("curve_secret_key", &curve_secret_key);
   r.Read("curve_allow", &curve_allow);
+  r.Read("allow_paths", &allow_paths);
   r.Finish();
 }
 
 void ZmqReceiveOptions::Validate(const std::string& path, ErrorList* errors) const {
-  const bool known = bind.rfind("tcp://", 0) == 0 || bind.rfind("ipc://", 0) == 0 ||
-                     bind.rfind("inproc://", 0) == 0;
-  if (!known) {
-    errors->Add(path + ".bind", "must start with tcp://, ipc:// or inproc://, got '{}'", bind);
+  if (const std::string problem = EndpointProblem(bind); !problem.empty()) {
+    errors->Add(path + ".bind", "{}, got '{}'", problem, bind);
   }
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) {
     errors->Add(path + ".heartbeat_ms", "must be in [10, 60000], got {}", heartbeat_ms);
@@ -62,9 +61,9 @@ std::string ZmqReceiveOptions::ToString() const {
   return fmt::format(
       "{{\"bind\": \"{}\", \"receive\": \"{}\", \"reply\": \"{}\", "
       "\"heartbeat_ms\": {}, \"peer_timeout_ms\": {}, \"window\": {}, "
-      "\"curve\": {}, \"curve_allow\": \"{}\"}}",
+      "\"curve\": {}, \"curve_allow\": \"{}\", \"allow_paths\": {}}}",
       bind, receive, reply, heartbeat_ms, peer_timeout_ms, window,
-      curve_secret_key.empty() ? "false" : "true", curve_allow);
+      curve_secret_key.empty() ? "false" : "true", curve_allow, allow_paths);
 }
 
 NodeSpec ZmqReceiveNode::Spec() {
@@ -91,6 +90,7 @@ Result<std::unique_ptr<Node>> ZmqReceiveNode::Create(const Options& o, const Nod
   so.peer_timeout_ms = o.peer_timeout_ms;
   so.window = static_cast<uint32_t>(o.window);
   so.limits.max_message_bytes = static_cast<size_t>(o.max_message_bytes);
+  so.allow_paths = o.allow_paths;
   if (!o.curve_secret_key.empty()) so.curve.secret_file = ctx.ResolvePath(o.curve_secret_key);
   if (!o.curve_allow.empty()) so.curve_allow_file = ctx.ResolvePath(o.curve_allow);
   return std::unique_ptr<Node>(new ZmqReceiveNode(std::move(so), ctx.id));

@@ -19,6 +19,8 @@
 //   max_message_bytes (64 MiB), window (32, 1..65536): credit per session granted to peers
 //   curve_secret_key ("": no CURVE)  this server's secret key file (Z85)
 //   curve_allow ("")            with CURVE: file of allowed client public keys (ZAP); "" = any
+//   allow_paths (false)         accept TextRequest prompt_audio_path / source_audio_path (files
+//                               on this host) from peers; refused by default
 //   key files resolve against model_dir.
 // Create checks options only; the socket is bound at Pipeline::Start (so `cosyflow check
 //   --load` binds nothing); a busy port or a bad key file fails Start, naming the node.
@@ -45,6 +47,7 @@ struct ZmqReceiveOptions {
   int64_t max_message_bytes = int64_t{64} << 20;
   int window = 32;
   std::string curve_secret_key, curve_allow;
+  bool allow_paths = false;
 
   void Parse(const nlohmann::json& j, const std::string& path, ErrorList* errors);
   void Validate(const std::string& path, ErrorList* errors) const;

@@ -40,11 +40,8 @@ void ZmqSendOptions::Parse(const nlohmann::json& j, const std::string& path, Err
 }
 
 void ZmqSendOptions::Validate(const std::string& path, ErrorList* errors) const {
-  const bool known = endpoint.rfind("tcp://", 0) == 0 || endpoint.rfind("ipc://", 0) == 0 ||
-                     endpoint.rfind("inproc://", 0) == 0;
-  if (!known) {
-    errors->Add(path + ".endpoint", "must start with tcp://, ipc:// or inproc://, got '{}'",
-                endpoint);
+  if (const std::string problem = EndpointProblem(endpoint); !problem.empty()) {
+    errors->Add(path + ".endpoint", "{}, got '{}'", problem, endpoint);
   }
   if (heartbeat_ms < 10 || heartbeat_ms > 60000) {
     errors->Add(path + ".heartbeat_ms", "must be in [10, 60000], got {}", heartbeat_ms);

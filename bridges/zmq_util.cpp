@@ -20,10 +20,26 @@ zmq::message_t ToFrame(WireBuffer buffer) {
       [](void*, void* hint) { delete static_cast<flatbuffers::DetachedBuffer*>(hint); }, owned);
 }
 
-Result<Envelope> DecodeFrame(zmq::message_t frame, const WireLimits& limits) {
+Result<Envelope> DecodeFrame(zmq::message_t frame, const WireLimits& limits, uint64_t* session_id) {
   auto keeper = std::make_shared<zmq::message_t>(std::move(frame));
-  return DecodeEnvelope(static_cast<const uint8_t*>(keeper->data()), keeper->size(), limits,
-                        keeper);
+  return DecodeEnvelope(static_cast<const uint8_t*>(keeper->data()), keeper->size(), limits, keeper,
+                        session_id);
+}
+
+std::string EndpointProblem(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) {
+    return endpoint.find("://") + 3 < endpoint.size() ? "" : "names no path";
+  }
+  if (endpoint.rfind("tcp://", 0) != 0) return "must start with tcp://, ipc:// or inproc://";
+  const size_t colon = endpoint.rfind(':');
+  if (colon < 6 || colon == 6) return "must be tcp://HOST:PORT";
+  const std::string port = endpoint.substr(colon + 1);
+  if (port == "*") return "";
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    return fmt::format("port must be a number in [0, 65535] or *, got '{}'", port);
+  }
+  return "";
 }
 
 std::string BindSpec(const std::string& endpoint) {

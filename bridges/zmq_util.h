@@ -20,7 +20,14 @@ zmq::context_t& BridgeContext();
 zmq::message_t ToFrame(WireBuffer buffer);
 
 // Decodes a received frame; tensors view the frame (kept alive by the returned message).
-Result<Envelope> DecodeFrame(zmq::message_t frame, const WireLimits& limits);
+// `session_id`: as DecodeEnvelope's.
+Result<Envelope> DecodeFrame(zmq::message_t frame, const WireLimits& limits,
+                             uint64_t* session_id = nullptr);
+
+// "" when `endpoint` is one this project connects or binds: tcp://HOST:PORT with PORT in
+// [0, 65535] or "*" (libzmq would wrap a larger number modulo 65536 without a word), ipc://PATH or
+// inproc://NAME; else what is wrong with it.
+std::string EndpointProblem(const std::string& endpoint);
 
 // "tcp://host:0" -> "tcp://host:*" (libzmq picks a free port for "*").
 std::string BindSpec(const std::string& endpoint);

@@ -75,6 +75,9 @@ Status RunSay(const SayArgs& a) {
   if (!a.text_file.empty()) {
     COSY_ASSIGN_OR_RETURN(file_text, ReadSmallFile(a.text_file, kMaxTextFileBytes, "--text-file"));
   }
+  if (const std::string problem = bridges::EndpointProblem(a.connect); !problem.empty()) {
+    return InvalidArgument("say: --connect {}, got '{}'", problem, a.connect);
+  }
   bridges::BridgeClientOptions o;
   o.endpoint = a.connect;
   o.hello.input = a.input;
@@ -146,6 +149,9 @@ Status RunSay(const SayArgs& a) {
   if (writer) COSY_RETURN_IF_ERROR(writer->Close());
   COSY_RETURN_IF_ERROR(status);
   if (send_failed) return Internal("say: sending the text to {} failed", a.connect);
+  if (samples == 0) {  // as synth and every other door: no audio is a failed request
+    return InvalidArgument("say: the server produced no audio (empty text?)");
+  }
   const double total_s = (NowNs() - start_ns) / 1e9;
   const double audio_s = rate > 0 ? static_cast<double>(samples) / rate : 0.0;
   nlohmann::json j;

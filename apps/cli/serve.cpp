@@ -40,6 +40,7 @@ struct ServeArgs {
   int64_t max_message_bytes = int64_t{64} << 20;
   std::string curve_secret_key, curve_allow;
   int window = 32;
+  bool allow_paths = false;
 };
 
 // Totals over the serving sides (the implicit ingress or the graph's ZmqReceive nodes).
@@ -64,6 +65,11 @@ bridges::BridgeServerStats SumStats(const bridges::BridgeServer* server, const P
 }
 
 Status RunServe(const ServeArgs& a) {
+  for (const std::string& e : a.bind) {
+    if (const std::string problem = bridges::EndpointProblem(e); !problem.empty()) {
+      return InvalidArgument("serve: --bind {}, got '{}'", problem, e);
+    }
+  }
   tts::GraphOverrides o;
   o.model_dir = a.model_dir;
   o.stream_text = a.stream_text;
@@ -96,12 +102,16 @@ Status RunServe(const ServeArgs& a) {
     so.limits.max_message_bytes = static_cast<size_t>(a.max_message_bytes);
     so.curve.secret_file = a.curve_secret_key;
     so.curve_allow_file = a.curve_allow;
+    so.allow_paths = a.allow_paths;
     COSY_ASSIGN_OR_RETURN(server, bridges::BridgeServer::Start(pipeline.get(), so));
     bound = server->endpoints();
-  } else if (!a.curve_secret_key.empty() || !a.curve_allow.empty() || !a.output.empty()) {
-    return InvalidArgument("serve: graph '{}' is served by its ZmqReceive nodes; set CURVE keys "
-                           "and the reply output in their options, not on the command line",
-                           a.graph);
+  } else if (!a.curve_secret_key.empty() || !a.curve_allow.empty() || !a.output.empty() ||
+             a.allow_paths) {
+    return InvalidArgument(
+        "serve: graph '{}' is served by its ZmqReceive nodes; set CURVE keys, "
+        "the reply output and allow_paths in their options, not on the command "
+        "line",
+        a.graph);
   }
 
   const GraphPlan& plan = pipeline->plan();
@@ -181,6 +191,9 @@ void RegisterServe(CLI::App& app) {
                   "With CURVE: file of allowed client public keys (Z85, one per line)");
   cmd->add_option("--window", a->window, "Flow-control credit per session (messages)")
       ->check(CLI::Range(1, 65536));
+  cmd->add_flag("--allow-paths", a->allow_paths,
+                "Let clients name files on this host (TextRequest prompt_audio_path / "
+                "source_audio_path); refused by default");
   cmd->callback([a, cmd] {
     a->bind_given = cmd->count("--bind") > 0;
     Status s = RunServe(*a);

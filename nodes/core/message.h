@@ -28,6 +28,11 @@ namespace cosyflow {
 struct VoicePrompt {
   static constexpr int64_t kMelBins = 80;
   static constexpr int64_t kEmbeddingDim = 192;
+  // The longest prompt a voice holds: 30 s of speech (the speech tokenizer's limit) at 25 tokens
+  // per second; feat has 2 frames per token. Enforced where voices come from outside the
+  // process (bridges' codec); VoiceFrontend never makes longer ones.
+  static constexpr int64_t kMaxSpeechTokens = 750;
+  static constexpr int64_t kMaxPromptTextIds = 4096;  // prompt transcript tokens
 
   std::string id;                        // voice id ("" = an inline prompt recording)
   std::vector<int32_t> prompt_text_ids;  // normalised transcript tokens (may be empty: the

@@ -1,12 +1,14 @@
 // Codec tests: every payload round-trips exactly; truncated, mutated, oversized, wrong-identifier
 // and wrong-version buffers are rejected with errors naming the problem.
+#include "bridges/codec.h"
+
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
-#include "bridges/codec.h"
 #include "bridges/cosyflow_wire_generated.h"
 
 namespace cosyflow::bridges {
@@ -246,6 +248,73 @@ TEST_CASE("Codec: inconsistent tensors and headers are rejected with the field n
   auto e2 = DecodeEnvelope(b2.GetBufferPointer(), b2.GetSize(), {});
   REQUIRE_FALSE(e2.ok());
   CHECK(e2.status().message().find("flags must be a subset of 0x7, got 0x80") != std::string::npos);
+}
+
+// What a remote peer sends is bounded like what this process makes: voice prompts at most 30 s
+// (VoicePrompt::kMaxSpeechTokens tokens, twice as many feat frames), finite features and
+// embeddings, finite samples and mels; the error names the field, and a frame that verified
+// names its session even when a later check fails.
+TEST_CASE("Codec: oversized voices and non-finite values are refused, naming the session") {
+  auto decode = [](const Message& m, uint64_t* session) {
+    auto buf = EncodeMessage(m);
+    REQUIRE(buf.ok());
+    return DecodeEnvelope(buf->data(), buf->size(), {}, nullptr, session);
+  };
+  auto voice = std::make_shared<VoicePrompt>();
+  voice->speech_tokens.assign(VoicePrompt::kMaxSpeechTokens, 5);
+  voice->feat.assign(2 * VoicePrompt::kMaxSpeechTokens * VoicePrompt::kMelBins, 0.5f);
+  voice->embedding.assign(VoicePrompt::kEmbeddingDim, 0.1f);
+  uint64_t session = 0;
+  SpeechTokens ok_tokens{{1, 2, 3}};
+  ok_tokens.prompt = voice;
+  CHECK(decode(Message{Header(), ok_tokens}, &session).ok());  // exactly 30 s passes
+  CHECK(session == 42);
+
+  auto with = [&](auto change) {
+    auto v = std::make_shared<VoicePrompt>(*voice);
+    change(*v);
+    SpeechTokens t{{1, 2, 3}};
+    t.prompt = v;
+    session = 0;
+    auto e = decode(Message{Header(), t}, &session);
+    REQUIRE_FALSE(e.ok());
+    CHECK(session == 42);
+    return e.status().message();
+  };
+  CHECK(with([](VoicePrompt& v) { v.speech_tokens.push_back(5); }) ==
+        "wire: Voice.speech_tokens holds 751 ids, at most 750 (30 s of speech)");
+  CHECK(with([](VoicePrompt& v) { v.source_tokens.assign(751, 1); }).find("source_tokens") !=
+        std::string::npos);
+  CHECK(with([](VoicePrompt& v) {
+          v.prompt_text_ids.assign(5000, 1);
+        }).find("prompt_text_ids holds 5000 ids") != std::string::npos);
+  CHECK(with([](VoicePrompt& v) {
+          v.feat.resize(v.feat.size() + VoicePrompt::kMelBins, 0.0f);
+        }).find("Voice.feat holds 1501 frames") != std::string::npos);
+  CHECK(with([](VoicePrompt& v) { v.feat[81] = std::numeric_limits<float>::quiet_NaN(); }) ==
+        "wire: Voice.feat holds a non-finite value (nan) at element 81");
+  CHECK(with([](VoicePrompt& v) { v.embedding[3] = std::numeric_limits<float>::infinity(); }) ==
+        "wire: Voice.embedding holds a non-finite value (inf) at 3");
+
+  auto samples = std::vector<float>(100, 0.1f);
+  samples[99] = -std::numeric_limits<float>::infinity();
+  auto e = decode(Message{Header(), *Audio::FromSamples(samples, 24000)}, &session);
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.status().message() ==
+        "wire: Audio.samples holds a non-finite value (-inf) at element 99");
+
+  // over max_message_bytes: refused before decoding, yet its session is named
+  auto big = EncodeMessage(Message{Header(), *Audio::FromSamples(std::vector<float>(4096), 24000)});
+  REQUIRE(big.ok());
+  WireLimits small;
+  small.max_message_bytes = 1024;
+  session = 0;
+  auto e2 = DecodeEnvelope(big->data(), big->size(), small, nullptr, &session);
+  REQUIRE_FALSE(e2.ok());
+  CHECK(e2.status().message().find("exceeds max_message_bytes 1024") != std::string::npos);
+  CHECK(session == 42);
+  // without the out-parameter nothing past the size check is read (as before)
+  CHECK_FALSE(DecodeEnvelope(big->data(), big->size(), small).ok());
 }
 
 TEST_CASE("Codec: thousands of random mutations never crash the decoder") {
