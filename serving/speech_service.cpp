@@ -77,6 +77,7 @@ SpeechSession::~SpeechSession() {
     (void)Finish();
   }
   ReleaseSlot();
+  if (service_ != nullptr) --service_->alive_;  // its door has written the reply
 }
 
 void SpeechSession::ReleaseSlot() {
@@ -253,6 +254,7 @@ std::unique_ptr<SpeechSession> SpeechService::Open(const SpeechParams& p, int64_
     in_flight_ = static_cast<int>(open_.size());
   }
   s->service_ = this;  // from here the destructor releases the slot
+  ++alive_;
   s->door_ = p.door;
   metrics_.SetGauge("cosyflow_sessions_in_flight", "", in_flight_.load());
   TextRequest fields = p.fields;
@@ -303,6 +305,13 @@ int SpeechService::Drain(std::chrono::milliseconds timeout) {
   // Cancelled sessions end within a node step; their owners may still be writing to a client.
   const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < grace) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // A finished session's slot is free before its door has written the reply (a whole-body
+  // reply of megabytes takes a while): the caller closes every connection next, so wait, within
+  // the drain's time (at least the grace), until the doors let go of their sessions.
+  const auto replies = std::max(deadline, grace);
+  while (alive_.load() > 0 && std::chrono::steady_clock::now() < replies) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return cancelled;

@@ -124,7 +124,8 @@ class SpeechService {
   std::vector<std::string> Voices() const { return tts::VoiceIds(info_); }
 
   // Refuse new requests (503); wait up to `timeout` for the open ones, cancel the rest and
-  // wait for them. Returns how many were cancelled.
+  // wait for them, then (within `timeout`, at least 2 s) for the doors to finish writing the
+  // replies of finished ones (their sessions destroyed). Returns how many were cancelled.
   int Drain(std::chrono::milliseconds timeout);
   bool draining() const { return draining_.load(); }
   int in_flight() const { return in_flight_.load(); }
@@ -149,6 +150,7 @@ class SpeechService {
   int max_sessions_ = 0;
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};
+  std::atomic<int> alive_{0};  // admitted sessions not yet destroyed (replies being written)
   std::mutex mu_;
   std::set<SpeechSession*> open_;
   Metrics metrics_;

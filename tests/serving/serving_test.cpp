@@ -362,6 +362,44 @@ StreamedResult ReadStreamed(int port, const json& body, std::atomic<int>* pieces
 // client: every door reports it as an error (503), never as a normal end or as the client's
 // own cancel. Before, Wyoming sent a normal audio-stop after the audio so far, the WebSocket
 // {"type":"cancelled"} and a whole HTTP body a 500.
+// A finished request's slot is free before its door has written the reply (the test above):
+// the drain must still wait for that reply before the caller closes the connections, or a
+// client whose whole-body reply is larger than the socket buffers gets a cut connection.
+TEST_CASE("serving/drain: a finished whole-body reply is delivered before the doors close") {
+  Harness h;
+  const int port = h.http_server->port();
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "Hello world, this is a test. ";
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.open(tcp::v4());
+  s.set_option(net::socket_base::receive_buffer_size(4096));  // the reply waits for this reader
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  WriteSpeechRequest(s, {{"input", text}, {"response_format", "pcm"}});
+  for (int i = 0; i < 1000 && h.service->in_flight() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(h.service->in_flight() == 1);
+  REQUIRE(h.WaitIdle());  // synthesized; the door is writing the reply now
+  std::thread stopper([&] {
+    (void)h.service->Drain(std::chrono::seconds(30));
+    h.http_server->Stop();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the stop is under way
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  beast::error_code ec;
+  http::read(s, buf, parser, ec);
+  stopper.join();
+  CHECK_MESSAGE(!ec, ec.message());
+  CHECK(parser.get().result_int() == 200);
+  const size_t declared = parser.content_length().value_or(0);
+  MESSAGE("reply body ", parser.get().body().size(), " bytes");
+  CHECK(parser.get().body().size() > size_t{4} << 20);  // far past the socket buffers
+  CHECK(parser.get().body().size() == declared);
+}
+
 TEST_CASE("serving/drain: requests the drain cancels get a 503 error on every door") {
   Harness h;
   const int port = h.http_server->port();
