@@ -1,6 +1,8 @@
 // The synthesis facade (graph/synthesis.h): graph overrides, loading, one synthesis request.
 #include "graph/synthesis.h"
 
+#include <fmt/ranges.h>
+
 #include <filesystem>
 #include <mutex>
 #include <utility>
@@ -128,6 +130,26 @@ TextRequest RequestFields(const GraphOverrides& o) {
   r.source_audio_path = o.source_wav;
   r.speed = o.speed;
   return r;
+}
+
+Status CheckTtsGraph(const Pipeline& p) {
+  const GraphPlan& plan = p.plan();
+  int text_inputs = 0;
+  bool audio_output = false;
+  std::vector<std::string> ins, outs;
+  for (const auto& i : plan.inputs) {
+    text_inputs += i.type == PayloadType::kTextRequest ? 1 : 0;
+    ins.push_back(fmt::format("{} ({})", i.name, PayloadTypeName(i.type)));
+  }
+  for (const auto& o : plan.outputs) {
+    audio_output = audio_output || o.type == PayloadType::kAudio;
+    outs.push_back(fmt::format("{} ({})", o.name, PayloadTypeName(o.type)));
+  }
+  if (text_inputs == 1 && audio_output) return OkStatus();
+  return InvalidArgument(
+      "graph '{}' is not a text-to-speech graph: it needs one TextRequest input and an Audio "
+      "output, it has inputs [{}] and outputs [{}]",
+      plan.file.name, fmt::join(ins, ", "), fmt::join(outs, ", "));
 }
 
 Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chunks, bool stream,

@@ -85,6 +85,10 @@ struct GraphInfo {
 // Applies `o` to the parsed graph JSON; fills `info`.
 void PatchGraph(nlohmann::json* graph, const GraphOverrides& o, GraphInfo* info);
 
+// OK when `p` takes text and gives audio as the doors need: one TextRequest input and at least
+// one Audio output; else InvalidArgument naming the graph's inputs and outputs.
+Status CheckTtsGraph(const Pipeline& p);
+
 // Reads, patches and loads a graph file (passes 1-3). The file's relative model_dir resolves
 // against the graph file's folder, as Pipeline::Load does.
 Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,

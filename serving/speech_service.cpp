@@ -197,6 +197,7 @@ Result<std::unique_ptr<SpeechService>> SpeechService::Create(std::unique_ptr<Pip
                                                              tts::GraphInfo info,
                                                              ServiceOptions o) {
   if (!pipeline) return InvalidArgument("speech service: no pipeline");
+  COSY_RETURN_IF_ERROR(tts::CheckTtsGraph(*pipeline).WithContext("speech service"));
   std::unique_ptr<SpeechService> s(new SpeechService());
   s->pipeline_ = std::move(pipeline);
   s->info_ = std::move(info);

@@ -190,7 +190,8 @@ cosyflow_engine* cosyflow_engine_create(const cosyflow_engine_params* params, ch
       SetError(p.status(), err, err_len);
       return nullptr;
     }
-    Status st = (*p)->Start();
+    Status st = cosyflow::tts::CheckTtsGraph(**p).WithContext("cosyflow_engine_create");
+    if (st.ok()) st = (*p)->Start();
     if (!st.ok()) {
       SetError(st, err, err_len);
       return nullptr;
@@ -236,7 +237,11 @@ int cosyflow_synthesize(cosyflow_engine* engine, const char* text,
     Pipeline& p = *engine->pipeline;
     st = p.PushText(*id, cosyflow::tts::Chunk(text, *fields));
     if (st.ok()) st = p.EndText(*id);
-    if (!st.ok()) (void)p.Cancel(*id);
+    if (!st.ok()) {  // the push's error, not the kCancelled of the cancel that ends the session
+      (void)p.Cancel(*id);
+      (void)p.Wait(*id);
+      return SetError(st, err, err_len);
+    }
     auto r = p.Wait(*id);
     if (!r.ok()) return SetError(r.status(), err, err_len);
     if (!r->status.ok()) return SetError(r->status, err, err_len);
@@ -321,7 +326,11 @@ int cosyflow_session_finish(cosyflow_session* session, char* err, size_t err_len
     Pipeline& p = *session->engine->pipeline;
     Status st = session->push_status;
     if (st.ok() && !session->state->cancel_requested) st = p.EndText(session->id);
-    if (!st.ok()) (void)p.Cancel(session->id);
+    if (!st.ok()) {  // the push's error, not the kCancelled of the cancel that ends the session
+      (void)p.Cancel(session->id);
+      (void)p.Wait(session->id);
+      return SetError(st, err, err_len);
+    }
     auto r = p.Wait(session->id);
     if (!r.ok()) return SetError(r.status(), err, err_len);
     if (!r->status.ok()) return SetError(r->status, err, err_len);

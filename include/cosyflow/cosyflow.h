@@ -99,7 +99,8 @@ COSYFLOW_API const char* cosyflow_version(void); /* e.g. "cosyflow 0.1.0 (kernel
 COSYFLOW_API cosyflow_engine_params cosyflow_engine_default_params(void);
 COSYFLOW_API cosyflow_request_params cosyflow_request_default_params(void);
 
-/* Loads the graph and its models; NULL on error (message in err). */
+/* Loads the graph and its models; NULL on error (message in err), also for a graph that is
+   not text to speech (it needs one TextRequest input and an Audio output). */
 COSYFLOW_API cosyflow_engine* cosyflow_engine_create(const cosyflow_engine_params* params,
                                                      char* err, size_t err_len);
 /* Waits for running requests, then frees the engine. NULL is ignored. */

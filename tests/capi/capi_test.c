@@ -54,6 +54,20 @@ int main(int argc, char** argv) {
   CHECK(cosyflow_engine_create(&ep, err, sizeof err) == NULL);
   CHECK(strstr(err, "/nonexistent/graph.json") != NULL);
   CHECK(cosyflow_synthesize(NULL, "x", NULL, err, sizeof err) == COSYFLOW_ERR_INVALID_ARGUMENT);
+  {
+    /* A graph that takes no text (configs/resample_stream.json beside the TTS graph) is refused
+       at create time, not at every request. */
+    char other[4096];
+    const char* slash = strrchr(argv[1], '/');
+    const size_t dir = slash != NULL ? (size_t)(slash - argv[1]) + 1 : 0;
+    if (dir + 32 < sizeof other) {
+      memcpy(other, argv[1], dir);
+      strcpy(other + dir, "resample_stream.json");
+      ep.graph_path = other;
+      CHECK(cosyflow_engine_create(&ep, err, sizeof err) == NULL);
+      CHECK(strstr(err, "not a text-to-speech graph") != NULL);
+    }
+  }
 
   /* Whole text. */
   ep.graph_path = argv[1];

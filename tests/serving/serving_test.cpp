@@ -301,6 +301,19 @@ TEST_CASE("serving/http: a client that hangs up on a whole-body request frees it
   CHECK(Post(port, {{"input", "Hi."}}).status == 200);
 }
 
+TEST_CASE("serving/service: a graph that takes no text is refused at start") {
+  tts::GraphInfo info;
+  auto p = tts::LoadPipeline(ConfigPath("resample_stream.json"), {}, &info);
+  REQUIRE_MESSAGE(p.ok(), p.status().ToString());
+  REQUIRE((*p)->Start().ok());
+  ServiceOptions so;
+  so.warm_up = false;  // refused before any request, warm-up or not
+  auto s = SpeechService::Create(std::move(*p), info, so);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.status().message().find("not a text-to-speech graph") != std::string::npos);
+  CHECK(s.status().message().find("TextRequest") != std::string::npos);
+}
+
 TEST_CASE("serving/http: over max_sessions is 429, draining is 503") {
   Harness h(HarnessOptions{.max_sessions = 1});
   const int port = h.http_server->port();
