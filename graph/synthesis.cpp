@@ -196,9 +196,10 @@ Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chun
   return std::move(*out);
 }
 
-bool VoiceKnown(const GraphInfo& info, const std::string& voice) {
+Result<bool> VoiceKnown(const GraphInfo& info, const std::string& voice) {
   if (voice.empty() || voice == kDefaultVoiceId) return true;
-  return info.voices != nullptr && info.voices->Known(voice);
+  if (info.voices == nullptr) return false;
+  return info.voices->Lookup(voice);
 }
 
 std::vector<std::string> VoiceIds(const GraphInfo& info) {

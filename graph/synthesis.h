@@ -119,8 +119,9 @@ Result<SynthOutput> Synthesize(Pipeline& p, const std::vector<std::string>& chun
 
 // Voices. "" and "default" name the graph's own voice (its VoiceFrontend's default_voice, or the
 // prompt its nodes are configured with); other ids are the voices of the graph's store
-// (info.voices). Every door asks these before it opens a request.
-bool VoiceKnown(const GraphInfo& info, const std::string& voice);
+// (info.voices). Every door asks these before it opens a request. VoiceKnown: an error when the
+// store cannot be read (a server error, not an unknown voice).
+Result<bool> VoiceKnown(const GraphInfo& info, const std::string& voice);
 std::vector<std::string> VoiceIds(const GraphInfo& info);  // "default" first
 
 // One streamed request in pull mode: text goes in as it arrives, audio chunks come out as the

@@ -83,6 +83,15 @@ bool GraphVoices::Known(const std::string& id) const {
   return node_ != nullptr && node_->store().Contains(id);
 }
 
+Result<bool> GraphVoices::Lookup(const std::string& id) const {
+  if (id.empty() || id == kDefaultVoiceId) return true;
+  if (node_ == nullptr) return false;
+  auto v = node_->store().Get(id);
+  if (v.ok()) return true;
+  if (v.status().code() == StatusCode::kNotFound) return false;
+  return v.status();
+}
+
 bool GraphVoices::can_add() const {
   return node_ != nullptr && node_->frontend() != nullptr && tokenizer_ != nullptr;
 }

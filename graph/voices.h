@@ -74,6 +74,8 @@ class GraphVoices {
 
   // "" / "default", or an id in the store.
   bool Known(const std::string& id) const;
+  // The same, but a store that cannot be read (truncated, corrupt) is that error, not "unknown".
+  Result<bool> Lookup(const std::string& id) const;
   // "default" first, then the store's voices in file order.
   Result<std::vector<VoiceListing>> List() const;
   // Adding needs the store, the ONNX front-end models and the tokenizer.

@@ -224,7 +224,13 @@ SpeechService::~SpeechService() { (void)Drain(std::chrono::milliseconds(0)); }
 std::unique_ptr<SpeechSession> SpeechService::Open(const SpeechParams& p, int64_t input_chars,
                                                    ApiError* error) {
   *error = {};
-  if (!VoiceKnown(p.fields.voice)) {
+  const Result<bool> known = VoiceKnown(p.fields.voice);
+  if (!known.ok()) {  // a truncated or corrupt store: the server's fault, not an unknown voice
+    *error = {500, fmt::format("cannot read the voice store: {}", known.status().message()),
+              "server_error", ""};
+    return nullptr;
+  }
+  if (!*known) {
     *error = {404, fmt::format("voice '{}' not found", TextExcerpt(p.fields.voice)),
               "invalid_request_error", "voice"};
     return nullptr;

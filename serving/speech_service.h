@@ -120,7 +120,7 @@ class SpeechService {
   // Validates voice (404), admission (429 over max_sessions, 503 draining) and opens the
   // request. `input_chars` > max_input_chars gives 413.
   std::unique_ptr<SpeechSession> Open(const SpeechParams& p, int64_t input_chars, ApiError* error);
-  bool VoiceKnown(const std::string& voice) const { return tts::VoiceKnown(info_, voice); }
+  Result<bool> VoiceKnown(const std::string& voice) const { return tts::VoiceKnown(info_, voice); }
   std::vector<std::string> Voices() const { return tts::VoiceIds(info_); }
 
   // Refuse new requests (503); wait up to `timeout` for the open ones, cancel the rest and

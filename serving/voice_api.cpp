@@ -150,6 +150,7 @@ VoiceApiReply AddVoice(const SpeechService& service, const std::string& body) {
 VoiceApiReply DeleteVoice(const SpeechService& service, const std::string& escaped_id) {
   auto id = PercentDecode(escaped_id);
   if (!id.ok()) return Fail(BadRequest(id.status().message(), "id"));
+  if (id->empty()) return Fail(BadRequest("DELETE /v1/voices/ID needs a voice id", "id"));
   const auto& voices = service.info().voices;
   if (voices == nullptr)
     return Fail({404, fmt::format("voice '{}' not found", *id), "invalid_request_error", "id"});

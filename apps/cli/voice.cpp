@@ -45,6 +45,9 @@ std::string InDir(const std::string& dir, const std::string& given, const char* 
 
 Status Add(const VoiceArgs& a) {
   COSY_RETURN_IF_ERROR(voice::ValidateVoiceId(a.id));
+  if (a.id == tts::kDefaultVoiceId) {  // as POST /v1/voices: the doors map it to the graph's
+    return InvalidArgument("voice id '{}' names the graph's own voice; pick another id", a.id);
+  }
   voice::VoiceStore store(InDir(a.model_dir, a.store, "spk2info.pt"));
   if (!a.replace && store.Contains(a.id)) {
     return InvalidArgument("voice add: voice '{}' already exists in {} (--replace overwrites)",

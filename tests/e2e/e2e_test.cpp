@@ -250,9 +250,9 @@ TEST_CASE("E2E: SpeechStream pulls the same audio as Synthesize, chunk by chunk;
   REQUIRE_MESSAGE(p.ok(), p.status().ToString());
   REQUIRE((*p)->Start().ok());
   CHECK(info.max_input_chars == 200000);  // TextNormalizer.max_chars default
-  CHECK(tts::VoiceKnown(info, "") == true);
-  CHECK(tts::VoiceKnown(info, "default") == true);
-  CHECK(tts::VoiceKnown(info, "nobody") == false);
+  CHECK(tts::VoiceKnown(info, "").value() == true);
+  CHECK(tts::VoiceKnown(info, "default").value() == true);
+  CHECK(tts::VoiceKnown(info, "nobody").value() == false);
   const std::string text = "Hello there, how are you today? Fine, thanks. And you? I am well.";
   TextRequest fields;
   fields.seed = 5;

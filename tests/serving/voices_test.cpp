@@ -127,6 +127,7 @@ TEST_CASE("serving/voices: POST adds, GET lists, every door speaks with it, DELE
   CHECK(Voices(port).size() == 2);
 
   // DELETE, then the voice is unknown everywhere.
+  CHECK(Request(port, http::verb::delete_, "/v1/voices/", "").status == 400);  // no id
   HttpResult del = Request(port, http::verb::delete_, "/v1/voices/alice", "");
   CHECK(del.status == 200);
   CHECK(json::parse(del.body)["deleted"] == true);
@@ -236,10 +237,20 @@ TEST_CASE("serving/voices: the facade knows the store; a graph's default_voice i
     REQUIRE(PostVoice(h.http_server->port(),
                       AddBody("carol", ReadFile(FrontendDir() + "/en/prompt.wav")))
                 .status == 201);
-    CHECK(tts::VoiceKnown(h.service->info(), "carol"));
-    CHECK(tts::VoiceKnown(h.service->info(), "default"));
-    CHECK_FALSE(tts::VoiceKnown(h.service->info(), "dave"));
+    CHECK(tts::VoiceKnown(h.service->info(), "carol").value());
+    CHECK(tts::VoiceKnown(h.service->info(), "default").value());
+    CHECK_FALSE(tts::VoiceKnown(h.service->info(), "dave").value());
     CHECK(tts::VoiceIds(h.service->info()) == std::vector<std::string>{"default", "carol"});
+    // A store that cannot be read any more is a server error (500), not an unknown voice (404).
+    const std::string saved = ReadFile(store);
+    std::filesystem::resize_file(store, saved.size() / 2);
+    CHECK_FALSE(tts::VoiceKnown(h.service->info(), "carol").ok());
+    const auto broken = Post(h.http_server->port(), {{"input", "Hi."}, {"voice", "carol"}});
+    CHECK(broken.status == 500);
+    CHECK(ErrorOf(broken)["message"].get<std::string>().find("cannot read the voice store") !=
+          std::string::npos);
+    std::ofstream(store, std::ios::binary | std::ios::trunc) << saved;
+    CHECK(tts::VoiceKnown(h.service->info(), "carol").value());
   }
   // The same store as the graph's default_voice: "default" is carol, and she cannot be removed.
   std::ifstream in(ConfigPath("tts_tiny.json"));

@@ -20,6 +20,12 @@ if "$cosyflow" voice add --id en "${common[@]}" --prompt-wav "$fx/frontend-tiny/
   echo "FAIL: adding an existing id succeeded"; exit 1
 fi
 grep -q "already exists" dup.err
+# "default" always names the graph's own voice at every door: not an id a stored voice can take.
+if "$cosyflow" voice add --id default "${common[@]}" --prompt-wav "$fx/frontend-tiny/en/prompt.wav" \
+     --prompt-text x 2> default.err; then
+  echo "FAIL: adding a voice named 'default' succeeded"; exit 1
+fi
+grep -q "names the graph's own voice" default.err
 # A transcript the SpeechLM cannot hold beside the prompt speech (default max_context 4096).
 long_text=$(printf ' hello%.0s' $(seq 4200))
 if "$cosyflow" voice add --id long "${common[@]}" --prompt-wav "$fx/frontend-tiny/en/prompt.wav" \
