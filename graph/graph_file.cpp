@@ -113,9 +113,12 @@ GraphFile ParseGraphText(const std::string& text, const std::string& source,
   GraphFile g;
   g.source = source;
   json root;
-  JsonDuplicateKeyFinder duplicate;
+  JsonDuplicateKeyFinder duplicate(kMaxGraphJsonDepth);
   try {
     root = json::parse(text, std::ref(duplicate));
+  } catch (const JsonTooDeep& e) {  // refused while parsing, before it is built
+    errors->Add("", "{}", e.what());
+    return g;
   } catch (const json::parse_error& e) {
     // e.byte is 1-based and points just past the offending character.
     size_t at = e.byte > 0 ? e.byte - 1 : 0;

@@ -72,9 +72,11 @@ Result<std::unique_ptr<Pipeline>> LoadPipeline(const std::string& graph_file,
   COSY_ASSIGN_OR_RETURN(const std::string text,
                         ReadSmallFile(graph_file, kMaxGraphFileBytes, "graph file"));
   nlohmann::json graph;
-  JsonDuplicateKeyFinder duplicate;
+  JsonDuplicateKeyFinder duplicate(kMaxGraphJsonDepth);
   try {
     graph = nlohmann::json::parse(text, std::ref(duplicate), /*allow_exceptions=*/false);
+  } catch (const JsonTooDeep& e) {  // refused while parsing, before it is built
+    return InvalidArgument("{}", e.what()).WithContext(graph_file);
   } catch (const nlohmann::json::exception&) {  // a number beyond double's range (1e999)
     graph = nlohmann::json::value_t::discarded;
   }

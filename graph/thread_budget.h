@@ -16,7 +16,7 @@ namespace cosyflow {
 
 class ThreadBudget {
  public:
-  // threads <= 0: std::thread::hardware_concurrency().
+  // threads <= 0: std::thread::hardware_concurrency(); at most 4 x that (logged when capped).
   explicit ThreadBudget(int threads);
 
   int threads() const { return threads_; }

@@ -100,9 +100,11 @@ bool JsonDuplicateKeyFinder::operator()(int, nlohmann::json::parse_event_t event
   switch (event) {
     case E::object_start:
       frames_.push_back(Frame{});
+      CheckDepth();
       break;
     case E::array_start:
       frames_.push_back(Frame{.array = true});
+      CheckDepth();
       break;
     case E::object_end:
     case E::array_end:
@@ -133,6 +135,18 @@ bool JsonDuplicateKeyFinder::operator()(int, nlohmann::json::parse_event_t event
       break;
   }
   return true;
+}
+
+void JsonDuplicateKeyFinder::CheckDepth() const {
+  // frames_ holds the structures open now, the root's included; CheckJsonDepth counts the root
+  // as level 1 too and names the path of keys / indices down to the too-deep structure
+  if (max_depth_ <= 0 || static_cast<int>(frames_.size()) <= max_depth_) return;
+  std::string where;
+  for (size_t i = 0; i + 1 < frames_.size(); ++i) {
+    const Frame& f = frames_[i];
+    where += (where.empty() ? "" : ".") + (f.array ? std::to_string(f.index) : f.key);
+  }
+  throw JsonTooDeep(fmt::format("{}: JSON nested deeper than {} levels", where, max_depth_));
 }
 
 void JsonDuplicateKeyFinder::ValueDone() {

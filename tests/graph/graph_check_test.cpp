@@ -108,6 +108,15 @@ TEST_CASE("Graph check: LoadPipeline reports broken files as errors, never throw
   auto p = tts::LoadPipeline(deep, {}, &info);
   REQUIRE(!p.ok());
   CHECK(p.status().message().find("nested deeper than 64 levels") != std::string::npos);
+  // Refused while parsing, before the document is built: a deep file that never closes its
+  // brackets gets the depth error, not the syntax error at its end.
+  std::ofstream(deep) << std::string(100000, '[');
+  p = tts::LoadPipeline(deep, {}, &info);
+  REQUIRE(!p.ok());
+  CHECK(p.status().message().find("nested deeper than 64 levels") != std::string::npos);
+  auto loaded = Pipeline::Load(deep);
+  REQUIRE(!loaded.ok());
+  CHECK(loaded.status().message().find("nested deeper than 64 levels") != std::string::npos);
   std::filesystem::remove(deep);
   // A directory given as the graph file says so (it read as an empty, invalid JSON text).
   p = tts::LoadPipeline(std::filesystem::temp_directory_path().string(), {}, &info);

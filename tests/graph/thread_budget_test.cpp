@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -24,6 +25,10 @@ TEST_CASE("ThreadBudget: teams split the budget over calls in flight and restore
   CHECK(b.TeamFor(3) == 1);
   CHECK(b.TeamFor(64) == 1);
   CHECK(ThreadBudget(0).threads() >= 1);
+  // far more than the cores: capped at 4 per hardware thread (oversubscription only)
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  CHECK(ThreadBudget(4096 * hw).threads() == 4 * hw);
+  CHECK(ThreadBudget(4 * hw).threads() == 4 * hw);
   const int before = kernels::cpu::DnnlNumThreads();
   {
     ThreadBudget::Lease one(b);
