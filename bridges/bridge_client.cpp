@@ -304,19 +304,18 @@ void BridgeClient::HandleEnvelope(Result<Envelope>& e, Wakes* wakes) {
         if (it->second.wake) wakes->push_back(it->second.wake);
       }
       Log(LogLevel::kWarning, "{}", st.message());
-      if (e->rejected.session_id == 0) {
-        // Not tied to a session: a frame of this connection is lost, and it may have been any
-        // open session's. kUnavailable: the server forgot this connection (restarted, or
-        // dropped it after an oversized frame), so every open session's state there is gone.
-        // Either way they fail now instead of waiting for answers that will not come.
-        const bool forgotten = e->rejected.status.code() == StatusCode::kUnavailable;
-        FailAll(forgotten ? MakeError(StatusCode::kUnavailable,
-                                      "bridge: {} lost this connection's sessions (server "
-                                      "restarted or dropped the connection): {}",
-                                      options_.endpoint, e->rejected.status.message())
-                          : st,
+      if (e->rejected.session_id == 0 && e->rejected.status.code() == StatusCode::kUnavailable) {
+        // The server forgot this connection (restarted, or dropped it after an oversized
+        // frame): every open session's state there is gone, so they fail now instead of
+        // waiting for answers that will not come; then handshake again. (Other rejections
+        // without a session are of frames that did not verify, which this client does not
+        // send, or of envelopes an older server does not know, e.g. Credit: logged only.)
+        FailAll(MakeError(StatusCode::kUnavailable,
+                          "bridge: {} lost this connection's sessions (server restarted or "
+                          "dropped the connection): {}",
+                          options_.endpoint, e->rejected.status.message()),
                 wakes);
-        if (forgotten) connected_ = false;  // handshake again
+        connected_ = false;
       }
       cv_.notify_all();
       return;
